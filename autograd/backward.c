@@ -1,0 +1,186 @@
+/* Backward: walk the tape from the output's entry down to the first, handing
+ * each op's output gradient to its backward rule and summing what comes back
+ * into its inputs. A loop over the tape, no recursion: graph depth is free. */
+#include "autograd/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void tg_accumulate(tg_tensor *dst, const tg_tensor *src)
+{
+    TG_TYPED(dst->dtype, T, {
+        T *d = dst->data;
+        const T *s = src->data;
+        for (int64_t i = 0; i < dst->size; i++)
+            d[i] += s[i];
+    });
+}
+
+static bool push_leaf(tg_ctx *ctx, tg_tensor *t)
+{
+    if (ctx->scratch_len == ctx->scratch_cap) {
+        int64_t cap = ctx->scratch_cap ? ctx->scratch_cap * 2 : 64;
+        tg_tensor **grown = realloc(ctx->scratch, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return tg_fail(ctx, TG_ERR_NOMEM, "backward: out of memory"), false;
+        ctx->scratch = grown;
+        ctx->scratch_cap = cap;
+    }
+    ctx->scratch[ctx->scratch_len++] = t;
+    return true;
+}
+
+/* Adds one contribution to t's pending gradient. Never in place: a
+ * contribution may be another tensor's gradient too (add passes dy on). */
+static bool add_pending(tg_tensor *t, tg_tensor *g)
+{
+    if (!t->pending) {
+        t->pending = g;
+        return t->creator >= 0 || push_leaf(t->ctx, t);
+    }
+    t->pending = tg_add(t->pending, g);
+    return t->pending != NULL;
+}
+
+static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
+{
+    if (!t->hook)
+        return g;
+    tg_tensor *replaced = t->hook(t, g, t->hook_user);
+    if (!replaced)
+        return g;
+    if (!tg_check_live("gradient hook", replaced))
+        return NULL;
+    if (replaced->size != g->size || replaced->dtype != g->dtype) {
+        tg_fail(t->ctx, TG_ERR_SHAPE, "gradient hook of %s returned %s; expected the gradient's shape %s",
+                t->name ? t->name : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
+        return NULL;
+    }
+    return replaced;
+}
+
+static bool same_shape(const tg_tensor *a, const tg_tensor *b)
+{
+    return a->rank == b->rank && !memcmp(a->shape, b->shape, sizeof(int64_t) * a->rank);
+}
+
+typedef struct {
+    int n;
+    tg_tensor *const *inputs;
+    tg_tensor **grads;   /* tg_grad's results, or NULL for tg_backward */
+    bool create_graph;
+} backward_request;
+
+static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_request req)
+{
+    tg_ctx *ctx = y->ctx;
+    if (!y->requires_grad)
+        return tg_fail(ctx, TG_ERR_GRAD, "%s: the output does not require a gradient "
+                       "(no input reaching it requires one, or grad mode was off)", who);
+    if (dy) {
+        if (!tg_check_live(who, dy))
+            return ctx->status;
+        if (!same_shape(dy, y) || dy->dtype != y->dtype)
+            return tg_fail(ctx, TG_ERR_SHAPE, "%s: upstream gradient has shape %s (%s); expected the output's %s (%s)",
+                           who, tg_shape_of(dy).s, dy->dtype == TG_F32 ? "f32" : "f64", tg_shape_of(y).s,
+                           y->dtype == TG_F32 ? "f32" : "f64");
+    } else {
+        if (y->size != 1)
+            return tg_fail(ctx, TG_ERR_GRAD, "%s: the output has shape %s; a gradient can be seeded only for "
+                           "one element, so pass an upstream gradient of shape %s", who, tg_shape_of(y).s,
+                           tg_shape_of(y).s);
+        if (!(dy = tg_step_like(y, false)))
+            return ctx->status;
+        tg_tensor_fill(dy, 1.0);
+    }
+
+    bool grad_was = tg_grad_set_enabled(ctx, req.create_graph);
+    for (int i = 0; i < req.n; i++)
+        req.inputs[i]->wanted = i + 1;
+    ctx->scratch_len = 0;
+    tg_status status = add_pending(y, dy) ? TG_OK : ctx->status;
+
+    int64_t i = y->creator;
+    for (; i >= 0 && status == TG_OK; i--) {
+        /* A copy: under create_graph the rule records ops and the tape may move. */
+        tg_node node = ctx->tape[i];
+        tg_tensor *g = node.out->pending;
+        if (!g)
+            continue;
+        node.out->pending = NULL;
+        if (!(g = run_hook(node.out, g)))
+            break;
+        if (node.out->wanted && req.grads)
+            req.grads[node.out->wanted - 1] = g;
+        tg_tensor *dx[3] = {NULL, NULL, NULL};
+        ctx->backward_node = i;
+        tg_op_desc_of(node.op)->backward(&node, g, dx);
+        ctx->backward_node = -1;
+        if (ctx->status != TG_OK)
+            break;
+        for (int k = 0; k < node.n_in; k++)
+            if (dx[k] && node.in[k]->requires_grad && !add_pending(node.in[k], dx[k]))
+                break;
+        status = ctx->status;
+    }
+    for (; i >= 0; i--) /* after an error: leave no pending gradient behind */
+        ctx->tape[i].out->pending = NULL;
+
+    for (int64_t k = 0; k < ctx->scratch_len; k++) {
+        tg_tensor *leaf = ctx->scratch[k];
+        tg_tensor *g = leaf->pending;
+        leaf->pending = NULL;
+        if (ctx->status != TG_OK || !(g = run_hook(leaf, g)))
+            continue;
+        if (req.grads) {
+            if (leaf->wanted)
+                req.grads[leaf->wanted - 1] = g;
+        } else if (leaf->grad) {
+            tg_accumulate(leaf->grad, g);
+        } else {
+            leaf->grad = leaf->lifetime == TG_LIFE_STEP
+                             ? tg_step_like(leaf, false)
+                             : tg_tensor_new(ctx, (tg_dtype)leaf->dtype, leaf->rank, leaf->shape);
+            if (leaf->grad)
+                memcpy(leaf->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
+        }
+    }
+    ctx->scratch_len = 0;
+    for (int k = 0; k < req.n; k++)
+        req.inputs[k]->wanted = 0;
+    tg_grad_set_enabled(ctx, grad_was);
+    return ctx->status;
+}
+
+tg_status tg_backward_with(tg_tensor *output, tg_tensor *upstream)
+{
+    if (!tg_check_live("tg_backward", output))
+        return output ? output->ctx->status : TG_ERR_ARG;
+    return walk(output, upstream, "tg_backward", (backward_request){0});
+}
+
+tg_status tg_backward(tg_tensor *loss) { return tg_backward_with(loss, NULL); }
+
+tg_status tg_grad(tg_tensor *output, tg_tensor *upstream, int n_inputs, tg_tensor *const *inputs,
+                  tg_tensor **grads, bool create_graph)
+{
+    if (!tg_check_live("tg_grad", output))
+        return output ? output->ctx->status : TG_ERR_ARG;
+    tg_ctx *ctx = output->ctx;
+    for (int i = 0; i < n_inputs; i++) {
+        grads[i] = NULL;
+        if (!tg_check_live("tg_grad", inputs[i]))
+            return ctx->status;
+        if (inputs[i]->ctx != ctx)
+            return tg_fail(ctx, TG_ERR_ARG, "tg_grad: input %d belongs to another context", i);
+        for (int j = 0; j < i; j++)
+            if (inputs[j] == inputs[i])
+                return tg_fail(ctx, TG_ERR_ARG, "tg_grad: inputs %d and %d are the same tensor", j, i);
+    }
+    tg_status status = walk(output, upstream, "tg_grad",
+                            (backward_request){n_inputs, inputs, grads, create_graph});
+    for (int i = 0; i < n_inputs && status == TG_OK; i++)
+        if (!grads[i] && !(grads[i] = tg_step_like(inputs[i], true)))
+            status = ctx->status;
+    return status;
+}

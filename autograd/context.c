@@ -1,0 +1,334 @@
+/* The context: step memory (an arena kept across resets), the tape, modes and
+ * errors. */
+#include "autograd/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tg_arena_chunk {
+    tg_arena_chunk *next;
+    size_t size, used;
+    _Alignas(64) unsigned char bytes[];
+};
+
+enum { TG_ARENA_MIN_CHUNK = 1 << 20, TG_ALIGN = 64 };
+
+static void print_error(void *user, tg_status status, const char *message)
+{
+    (void)user;
+    fprintf(stderr, "tapegrad: %s: %s\n", tg_status_name(status), message);
+}
+
+tg_ctx *tg_ctx_new(int n_threads)
+{
+    tg_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    ctx->pool = tg_pool_new(n_threads);
+    if (!ctx->pool) {
+        free(ctx);
+        return NULL;
+    }
+    ctx->persistent.next = ctx->persistent.prev = &ctx->persistent;
+    ctx->grad_enabled = true;
+    ctx->backward_node = -1;
+    ctx->epoch = 1;
+    ctx->on_error = print_error;
+    return ctx;
+}
+
+void tg_ctx_free(tg_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    while (ctx->persistent.next != &ctx->persistent)
+        tg_tensor_free(ctx->persistent.next);
+    for (tg_tensor *t = ctx->freed, *next; t; t = next) {
+        next = t->next;
+        free(t);
+    }
+    for (tg_arena_chunk *c = ctx->chunks, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    tg_pool_free(ctx->pool);
+    free(ctx->tape);
+    free(ctx->scratch);
+    free(ctx);
+}
+
+int tg_ctx_threads(const tg_ctx *ctx) { return tg_pool_threads(ctx->pool); }
+
+/* ---- step memory ---- */
+
+void *tg_arena_alloc(tg_ctx *ctx, size_t bytes)
+{
+    bytes = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
+    tg_arena_chunk *c = ctx->current, *last = NULL;
+    /* Walk the kept chunks before asking malloc: after the first step, every
+     * request of a same-shaped step is served from memory already held. */
+    while (c && c->used + bytes > c->size) {
+        last = c;
+        c = c->next;
+        if (c)
+            c->used = 0;
+    }
+    if (!c) {
+        size_t size = last && last->size * 2 > TG_ARENA_MIN_CHUNK ? last->size * 2 : TG_ARENA_MIN_CHUNK;
+        if (size < bytes)
+            size = bytes;
+        c = aligned_alloc(TG_ALIGN, (sizeof *c + size + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1));
+        if (!c) {
+            tg_fail(ctx, TG_ERR_NOMEM, "out of memory allocating %zu bytes of step memory", bytes);
+            return NULL;
+        }
+        *c = (tg_arena_chunk){.size = size};
+        if (last)
+            last->next = c;
+        else
+            ctx->chunks = c;
+    }
+    ctx->current = c;
+    void *p = c->bytes + c->used;
+    c->used += bytes;
+    return p;
+}
+
+void tg_tape_reset(tg_ctx *ctx)
+{
+    ctx->tape_len = 0;
+    ctx->epoch++;
+    if (ctx->epoch == 0)
+        ctx->epoch = 1;
+    ctx->current = ctx->chunks;
+    if (ctx->current)
+        ctx->current->used = 0;
+}
+
+tg_arena_mark tg_arena_get_mark(const tg_ctx *ctx)
+{
+    return (tg_arena_mark){ctx->current, ctx->current ? ctx->current->used : 0, ctx->tape_len};
+}
+
+void tg_arena_rewind(tg_ctx *ctx, tg_arena_mark mark)
+{
+    ctx->current = mark.chunk ? mark.chunk : ctx->chunks;
+    if (ctx->current)
+        ctx->current->used = mark.used;
+    ctx->tape_len = mark.tape_len;
+}
+
+int64_t tg_tape_length(const tg_ctx *ctx) { return ctx->tape_len; }
+
+bool tg_grad_set_enabled(tg_ctx *ctx, bool enabled)
+{
+    bool previous = ctx->grad_enabled;
+    ctx->grad_enabled = enabled;
+    return previous;
+}
+
+bool tg_grad_enabled(const tg_ctx *ctx) { return ctx->grad_enabled; }
+
+void tg_anomaly_set_enabled(tg_ctx *ctx, bool enabled) { ctx->anomaly = enabled; }
+
+/* ---- errors ---- */
+
+const char *tg_status_name(tg_status status)
+{
+    static const char *const names[] = {
+        [TG_OK] = "ok",
+        [TG_ERR_SHAPE] = "shape error",
+        [TG_ERR_ARG] = "bad argument",
+        [TG_ERR_FREED] = "freed tensor",
+        [TG_ERR_GRAD] = "gradient error",
+        [TG_ERR_ANOMALY] = "anomaly",
+        [TG_ERR_NOMEM] = "out of memory",
+        [TG_ERR_IO] = "i/o error",
+        [TG_ERR_FORMAT] = "format error",
+    };
+    return (unsigned)status < sizeof names / sizeof *names ? names[status] : "unknown error";
+}
+
+tg_status tg_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
+{
+    if (ctx->status != TG_OK)
+        return ctx->status; /* the first error is the cause; later ones are echoes */
+    ctx->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+    va_end(ap);
+    if (ctx->on_error)
+        ctx->on_error(ctx->on_error_user, status, ctx->error);
+    return status;
+}
+
+tg_status tg_ctx_status(const tg_ctx *ctx) { return ctx->status; }
+const char *tg_ctx_error(const tg_ctx *ctx) { return ctx->error; }
+
+void tg_ctx_clear_error(tg_ctx *ctx)
+{
+    ctx->status = TG_OK;
+    ctx->error[0] = '\0';
+}
+
+void tg_ctx_set_error_handler(tg_ctx *ctx, tg_error_fn fn, void *user)
+{
+    ctx->on_error = fn;
+    ctx->on_error_user = user;
+}
+
+char *tg_shape_str(int rank, const int64_t *shape, char *buf, size_t size)
+{
+    size_t used = 0;
+    used += (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < rank && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+    return buf;
+}
+
+tg_shape_text tg_shape_of(const tg_tensor *t)
+{
+    tg_shape_text text;
+    tg_shape_str(t->rank, t->shape, text.s, sizeof text.s);
+    return text;
+}
+
+bool tg_check_live(const char *op, const tg_tensor *t)
+{
+    if (!t)
+        return false; /* an earlier op failed and set the error */
+    if (t->lifetime == TG_LIFE_FREED ||
+        (t->lifetime == TG_LIFE_STEP && t->epoch != t->ctx->epoch)) {
+        tg_fail(t->ctx, TG_ERR_FREED, "%s: input %s was freed%s", op,
+                t->name ? t->name : "tensor",
+                t->lifetime == TG_LIFE_STEP ? " by tg_tape_reset (it belongs to an earlier step)" : "");
+        return false;
+    }
+    return true;
+}
+
+bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b)
+{
+    if (!tg_check_live(op, a) || !tg_check_live(op, b))
+        return false;
+    if (a->ctx != b->ctx)
+        return tg_fail(a->ctx, TG_ERR_ARG, "%s: inputs belong to different contexts", op), false;
+    if (a->dtype != b->dtype)
+        return tg_fail(a->ctx, TG_ERR_ARG, "%s: inputs have different dtypes (%s and %s); convert with tg_tensor_copy",
+                       op, a->dtype == TG_F32 ? "f32" : "f64", b->dtype == TG_F32 ? "f32" : "f64"), false;
+    return true;
+}
+
+/* ---- the tape ---- */
+
+/* First NaN or Inf in t, -1 if none. */
+static int64_t first_nonfinite(const tg_tensor *t)
+{
+    int64_t bad = -1;
+    TG_TYPED(t->dtype, T, {
+        const T *x = t->data;
+        for (int64_t i = 0; i < t->size; i++)
+            if (!isfinite(x[i])) {
+                bad = i;
+                break;
+            }
+    });
+    return bad;
+}
+
+static void report_anomaly(tg_ctx *ctx, tg_op_kind op, const tg_tensor *out, int64_t flat)
+{
+    char index[64], during[96] = "";
+    double value = tg_tensor_get(out, flat);
+    int64_t coords[TG_MAX_RANK];
+    for (int d = out->rank - 1; d >= 0; d--) {
+        coords[d] = flat % out->shape[d];
+        flat /= out->shape[d];
+    }
+    tg_shape_str(out->rank, coords, index, sizeof index);
+    if (ctx->backward_node >= 0)
+        snprintf(during, sizeof during, " in the backward of %s (tape entry %lld)",
+                 tg_op_name(ctx->tape[ctx->backward_node].op), (long long)ctx->backward_node);
+    tg_fail(ctx, TG_ERR_ANOMALY, "%s produced %s at index %s of its %s output%s", tg_op_name(op),
+            isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf", index, tg_shape_of(out).s, during);
+}
+
+tg_tensor *tg_record(tg_node node)
+{
+    tg_tensor *out = node.out;
+    if (!out)
+        return NULL;
+    tg_ctx *ctx = out->ctx;
+    if (ctx->anomaly) {
+        int64_t bad = first_nonfinite(out);
+        if (bad >= 0) {
+            report_anomaly(ctx, node.op, out, bad);
+            return NULL;
+        }
+    }
+    if (!ctx->grad_enabled)
+        return out;
+    bool needed = false;
+    for (int i = 0; i < node.n_in; i++)
+        needed |= node.in[i]->requires_grad;
+    if (!needed)
+        return out;
+    if (ctx->tape_len == ctx->tape_cap) {
+        int64_t cap = ctx->tape_cap ? ctx->tape_cap * 2 : 1024;
+        tg_node *tape = realloc(ctx->tape, (size_t)cap * sizeof *tape);
+        if (!tape) {
+            tg_fail(ctx, TG_ERR_NOMEM, "%s: out of memory growing the tape to %lld entries",
+                    tg_op_name(node.op), (long long)cap);
+            return NULL;
+        }
+        ctx->tape = tape;
+        ctx->tape_cap = cap;
+    }
+    out->requires_grad = true;
+    out->creator = ctx->tape_len;
+    ctx->tape[ctx->tape_len++] = node;
+    return out;
+}
+
+tg_tensor *tg_record1(tg_op_kind op, tg_tensor *out, tg_tensor *x)
+{
+    return tg_record((tg_node){.op = op, .n_in = 1, .in = {x}, .out = out});
+}
+
+tg_tensor *tg_record2(tg_op_kind op, tg_tensor *out, tg_tensor *a, tg_tensor *b)
+{
+    return tg_record((tg_node){.op = op, .n_in = 2, .in = {a, b}, .out = out});
+}
+
+bool tg_tape_entry_at(const tg_ctx *ctx, int64_t i, tg_tape_entry *entry)
+{
+    if (i < 0 || i >= ctx->tape_len)
+        return false;
+    const tg_node *n = &ctx->tape[i];
+    *entry = (tg_tape_entry){.op = n->op, .n_inputs = n->n_in, .output = n->out};
+    for (int k = 0; k < n->n_in; k++)
+        entry->inputs[k] = n->in[k];
+    return true;
+}
+
+char *tg_tape_entry_label(const tg_ctx *ctx, int64_t i, char *buf, size_t size)
+{
+    if (i < 0 || i >= ctx->tape_len) {
+        snprintf(buf, size, "?");
+        return buf;
+    }
+    const tg_node *n = &ctx->tape[i];
+    const tg_op_desc *desc = tg_op_desc_of(n->op);
+    if (desc->label)
+        desc->label(n, buf, size);
+    else
+        snprintf(buf, size, "%s", desc->name);
+    return buf;
+}
+
+int64_t tg_tensor_creator(const tg_tensor *t) { return t ? t->creator : -1; }

@@ -1,0 +1,165 @@
+/* Internal to the library: the structures behind the public handles and the
+ * helpers every op file uses. Not installed. */
+#ifndef TAPEGRAD_INTERNAL_H
+#define TAPEGRAD_INTERNAL_H
+
+#include "tapegrad.h"
+#include "autograd/pool.h"
+
+#include <stdarg.h>
+
+enum tg_lifetime { TG_LIFE_PERSISTENT, TG_LIFE_STEP, TG_LIFE_FREED };
+
+struct tg_tensor {
+    tg_ctx *ctx;
+    void *data;
+    tg_tensor *grad;     /* accumulated gradient, same lifetime as the tensor */
+    tg_tensor *pending;  /* gradient being summed during one backward pass */
+    tg_hook_fn hook;
+    void *hook_user;
+    char *name;
+    tg_tensor *next;     /* persistent tensors: the context's list */
+    tg_tensor *prev;
+    int64_t shape[TG_MAX_RANK];
+    int64_t size;
+    int64_t creator;     /* tape index of the op that made it, -1 for leaves */
+    uint32_t epoch;      /* step tensors: the tape epoch they belong to */
+    uint8_t rank;
+    uint8_t dtype;
+    uint8_t lifetime;
+    bool requires_grad;
+    int32_t wanted;      /* tg_grad: 1 + index in its inputs, 0 otherwise */
+};
+
+/* Per-op attributes saved on the tape. */
+typedef union {
+    double scalar;                           /* ADD_SCALAR, MUL_SCALAR */
+    struct { int axis; bool keepdim; } reduce; /* SUM_AXIS, MEAN_AXIS */
+    struct { bool trans_a, trans_b; } matmul;
+    struct { int axis0, axis1; } transpose;
+} tg_attr;
+
+typedef struct {
+    tg_op_kind op;
+    int n_in;
+    tg_tensor *in[3];
+    tg_tensor *out;
+    tg_attr attr;
+} tg_node;
+
+/* An op's entry in the registry. backward sets dx[i] (NULL means zero) for the
+ * inputs that require a gradient, using ops only, so that the same rule runs
+ * plain in backward and is recorded under create_graph. */
+typedef struct {
+    const char *name;
+    void (*backward)(const tg_node *node, tg_tensor *dy, tg_tensor **dx);
+    /* Optional label with attributes for diagrams; NULL uses name. */
+    void (*label)(const tg_node *node, char *buf, size_t size);
+} tg_op_desc;
+
+#define TG_OP_DECLARE(NAME, name) extern const tg_op_desc tg_op_##name;
+TG_OP_LIST(TG_OP_DECLARE)
+#undef TG_OP_DECLARE
+const tg_op_desc *tg_op_desc_of(tg_op_kind op);
+
+typedef struct tg_arena_chunk tg_arena_chunk;
+
+struct tg_ctx {
+    tg_arena_chunk *chunks;  /* step memory; kept across resets */
+    tg_arena_chunk *current;
+    tg_node *tape;
+    int64_t tape_len, tape_cap;
+    tg_tensor **scratch;     /* backward's list of leaves reached */
+    int64_t scratch_len, scratch_cap;
+    tg_tensor persistent;    /* sentinel of the persistent tensors' list */
+    tg_tensor *freed;        /* headers of freed tensors, reused */
+    tg_pool *pool;
+    uint32_t epoch;
+    bool grad_enabled;
+    bool anomaly;
+    int64_t backward_node;   /* tape entry whose backward rule is running, -1 */
+    tg_status status;
+    char error[512];
+    tg_error_fn on_error;
+    void *on_error_user;
+};
+
+/* ---- dtype-generic kernels ----
+ * TG_TYPED runs its body once with T = float or T = double; with <tgmath.h>,
+ * exp/log/tanh then pick the precision of T. */
+#define TG_TYPED(dtype, T, ...)        \
+    do {                               \
+        if ((dtype) == TG_F32) {       \
+            typedef float T;           \
+            __VA_ARGS__                \
+        } else {                       \
+            typedef double T;          \
+            __VA_ARGS__                \
+        }                              \
+    } while (0)
+
+/* y[i] = EXPR(x[i]) with v naming x[i]. */
+#define TG_MAP(y_tensor, x_tensor, EXPR)                                      \
+    TG_TYPED((x_tensor)->dtype, T, {                                          \
+        const T *x_ = (const T *)(x_tensor)->data;                            \
+        T *y_ = (T *)(y_tensor)->data;                                        \
+        for (int64_t i_ = 0, n_ = (x_tensor)->size; i_ < n_; i_++) {          \
+            T v = x_[i_];                                                     \
+            y_[i_] = (T)(EXPR);                                               \
+        }                                                                     \
+    })
+
+static inline size_t tg_dtype_size(tg_dtype dtype) { return dtype == TG_F32 ? 4 : 8; }
+
+/* ---- errors ---- */
+tg_status tg_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* The shape of t as "[2, 3]" in a small rotating buffer (for messages). */
+typedef struct { char s[64]; } tg_shape_text;
+tg_shape_text tg_shape_of(const tg_tensor *t);
+
+/* Checks t is usable by op: not NULL, not freed. NULL t returns false quietly
+ * when the context already holds an error (the chain stops there). */
+bool tg_check_live(const char *op, const tg_tensor *t);
+/* Checks a and b are live, of one context and one dtype. */
+bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b);
+
+/* ---- memory ---- */
+void *tg_arena_alloc(tg_ctx *ctx, size_t bytes); /* 64-byte aligned; NULL + error when out of memory */
+/* A step tensor; data zeroed only when zero is set. */
+tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero);
+/* Same shape and dtype as t. */
+tg_tensor *tg_step_like(const tg_tensor *t, bool zero);
+int64_t tg_shape_size(int rank, const int64_t *shape);
+/* A point in the step memory and the tape to roll back to: tools that run a
+ * graph many times (gradcheck) free each run's tensors without touching the
+ * user's step. */
+typedef struct { tg_arena_chunk *chunk; size_t used; int64_t tape_len; } tg_arena_mark;
+tg_arena_mark tg_arena_get_mark(const tg_ctx *ctx);
+void tg_arena_rewind(tg_ctx *ctx, tg_arena_mark mark);
+
+/* ---- the tape ---- */
+/* Records node (out set) when grad mode is on and an input requires a
+ * gradient; runs the anomaly check; returns out (NULL if recording failed). */
+tg_tensor *tg_record(tg_node node);
+/* Convenience for the common cases. */
+tg_tensor *tg_record1(tg_op_kind op, tg_tensor *out, tg_tensor *x);
+tg_tensor *tg_record2(tg_op_kind op, tg_tensor *out, tg_tensor *a, tg_tensor *b);
+
+/* In-place accumulate: dst += src, same size and dtype (no recording). */
+void tg_accumulate(tg_tensor *dst, const tg_tensor *src);
+
+/* Numpy broadcasting of two shapes, padded to rank 4 on the left. */
+typedef struct {
+    int rank;
+    int64_t shape[TG_MAX_RANK];           /* output shape (rank dims, right-aligned in the 4) */
+    int64_t dims[TG_MAX_RANK];            /* output dims padded to 4 */
+    int64_t stride_a[TG_MAX_RANK], stride_b[TG_MAX_RANK]; /* 0 on broadcast dims */
+} tg_broadcast;
+bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const int64_t *shape_b,
+                         tg_broadcast *out);
+
+#endif

@@ -1,0 +1,45 @@
+/* tapegrad — a small persistent pthreads pool for data-parallel kernels.
+ *
+ * One pool is meant to be driven by one thread at a time (the "caller").
+ * The caller takes part in every tg_pool_run as worker 0; the pool's own
+ * threads are workers 1 .. tg_pool_threads()-1.  Two different pools may be
+ * used concurrently from two different threads.
+ */
+#ifndef TG_POOL_H
+#define TG_POOL_H
+
+#include <stddef.h>
+
+typedef struct tg_pool tg_pool;
+
+/* A task: called once per task index in [0, n_tasks).  `worker` is the index
+ * of the thread running it, in [0, tg_pool_threads(pool)); use it to pick
+ * tg_pool_scratch(pool, worker, ...). */
+typedef void (*tg_pool_fn)(void *arg, int task, int n_tasks, int worker);
+
+/* n_threads counts the caller.  <= 0 means the number of online CPUs; 1 starts
+ * no thread.  Returns NULL on failure. */
+tg_pool *tg_pool_new(int n_threads);
+
+/* Joins the threads and frees the scratch buffers.  NULL is ok. */
+void tg_pool_free(tg_pool *pool);
+
+int tg_pool_threads(const tg_pool *pool);
+
+/* Runs fn(arg, task, n_tasks, worker) for every task in [0, n_tasks) and
+ * returns when all are done.  The caller runs tasks too.  Tasks are handed out
+ * dynamically (first come, first served), so any task may land on any worker.
+ * Does not allocate.  Not reentrant: fn must not call tg_pool_run on the same
+ * pool.  Workers spin briefly after a run before sleeping, so back-to-back runs
+ * start quickly. */
+void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg);
+
+/* Per-worker scratch: at least `bytes` bytes, 64-byte aligned, grown on demand
+ * and kept until tg_pool_free (contents are not preserved when it grows).
+ * Inside a task, call it only with the task's own `worker`; outside
+ * tg_pool_run the caller may touch any worker's buffer (e.g. to reserve memory
+ * before a run so that tasks never allocate).  Returns NULL if worker is out
+ * of range or memory runs out. */
+void *tg_pool_scratch(tg_pool *pool, int worker, size_t bytes);
+
+#endif /* TG_POOL_H */

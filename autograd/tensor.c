@@ -1,0 +1,371 @@
+/* Tensors: creation in either lifetime, access, and the seeded generator. */
+#include "autograd/internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int64_t tg_shape_size(int rank, const int64_t *shape)
+{
+    int64_t size = 1;
+    for (int i = 0; i < rank; i++)
+        size *= shape[i];
+    return size;
+}
+
+static bool shape_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shape)
+{
+    if (rank < 0 || rank > TG_MAX_RANK)
+        return tg_fail(ctx, TG_ERR_SHAPE, "%s: rank %d is out of range (0 to %d)", who, rank, TG_MAX_RANK), false;
+    if (rank > 0 && !shape)
+        return tg_fail(ctx, TG_ERR_ARG, "%s: shape is NULL for rank %d", who, rank), false;
+    for (int i = 0; i < rank; i++)
+        if (shape[i] < 1 || shape[i] > ((int64_t)1 << 40)) {
+            char buf[96];
+            return tg_fail(ctx, TG_ERR_SHAPE, "%s: shape %s has a dim out of range (1 to 2^40)", who,
+                           tg_shape_str(rank, shape, buf, sizeof buf)), false;
+        }
+    return true;
+}
+
+static void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
+{
+    *t = (tg_tensor){.ctx = ctx, .rank = (uint8_t)rank, .dtype = (uint8_t)dtype, .creator = -1};
+    for (int i = 0; i < rank; i++)
+        t->shape[i] = shape[i];
+    t->size = tg_shape_size(rank, shape);
+}
+
+tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero)
+{
+    tg_tensor *t = tg_arena_alloc(ctx, sizeof *t);
+    if (!t)
+        return NULL;
+    init_header(t, ctx, dtype, rank, shape);
+    t->lifetime = TG_LIFE_STEP;
+    t->epoch = ctx->epoch;
+    size_t bytes = (size_t)t->size * tg_dtype_size(dtype);
+    t->data = tg_arena_alloc(ctx, bytes);
+    if (!t->data)
+        return NULL;
+    if (zero)
+        memset(t->data, 0, bytes);
+    return t;
+}
+
+tg_tensor *tg_step_like(const tg_tensor *t, bool zero)
+{
+    return tg_step_tensor(t->ctx, t->dtype, t->rank, t->shape, zero);
+}
+
+static tg_tensor *persistent_tensor(tg_ctx *ctx, const char *who, tg_dtype dtype, int rank, const int64_t *shape)
+{
+    if (!ctx || !shape_ok(ctx, who, rank, shape))
+        return NULL;
+    if (dtype != TG_F32 && dtype != TG_F64)
+        return tg_fail(ctx, TG_ERR_ARG, "%s: unknown dtype %d", who, (int)dtype), NULL;
+    tg_tensor *t = ctx->freed;
+    if (t)
+        ctx->freed = t->next;
+    else if (!(t = malloc(sizeof *t)))
+        return tg_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who), NULL;
+    init_header(t, ctx, dtype, rank, shape);
+    size_t bytes = (size_t)t->size * tg_dtype_size(dtype);
+    t->data = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!t->data) {
+        t->next = ctx->freed;
+        ctx->freed = t;
+        char buf[96];
+        return tg_fail(ctx, TG_ERR_NOMEM, "%s: out of memory for a %s tensor", who,
+                       tg_shape_str(rank, shape, buf, sizeof buf)), NULL;
+    }
+    memset(t->data, 0, bytes);
+    t->lifetime = TG_LIFE_PERSISTENT;
+    t->next = ctx->persistent.next;
+    t->prev = &ctx->persistent;
+    t->next->prev = t;
+    ctx->persistent.next = t;
+    return t;
+}
+
+tg_tensor *tg_tensor_new(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
+{
+    return persistent_tensor(ctx, "tg_tensor_new", dtype, rank, shape);
+}
+
+tg_tensor *tg_tensor_zeros(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
+{
+    return persistent_tensor(ctx, "tg_tensor_zeros", dtype, rank, shape);
+}
+
+tg_tensor *tg_tensor_full(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, double value)
+{
+    tg_tensor *t = persistent_tensor(ctx, "tg_tensor_full", dtype, rank, shape);
+    if (t)
+        tg_tensor_fill(t, value);
+    return t;
+}
+
+tg_tensor *tg_tensor_ones(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
+{
+    return tg_tensor_full(ctx, dtype, rank, shape, 1.0);
+}
+
+tg_tensor *tg_tensor_scalar(tg_ctx *ctx, tg_dtype dtype, double value)
+{
+    return tg_tensor_full(ctx, dtype, 0, NULL, value);
+}
+
+tg_tensor *tg_tensor_from(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, const double *values)
+{
+    if (ctx && !values)
+        return tg_fail(ctx, TG_ERR_ARG, "tg_tensor_from: values is NULL"), NULL;
+    tg_tensor *t = persistent_tensor(ctx, "tg_tensor_from", dtype, rank, shape);
+    if (t)
+        TG_TYPED(dtype, T, {
+            T *x = t->data;
+            for (int64_t i = 0; i < t->size; i++)
+                x[i] = (T)values[i];
+        });
+    return t;
+}
+
+tg_tensor *tg_tensor_rand(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape,
+                          double low, double high)
+{
+    tg_tensor *t = persistent_tensor(ctx, "tg_tensor_rand", dtype, rank, shape);
+    if (t)
+        TG_TYPED(dtype, T, {
+            T *x = t->data;
+            for (int64_t i = 0; i < t->size; i++)
+                x[i] = (T)(low + (high - low) * tg_rng_uniform(rng));
+        });
+    return t;
+}
+
+tg_tensor *tg_tensor_randn(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape,
+                           double mean, double stddev)
+{
+    tg_tensor *t = persistent_tensor(ctx, "tg_tensor_randn", dtype, rank, shape);
+    if (t)
+        TG_TYPED(dtype, T, {
+            T *x = t->data;
+            for (int64_t i = 0; i < t->size; i++)
+                x[i] = (T)(mean + stddev * tg_rng_normal(rng));
+        });
+    return t;
+}
+
+tg_tensor *tg_tensor_temp(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
+{
+    if (!ctx || !shape_ok(ctx, "tg_tensor_temp", rank, shape))
+        return NULL;
+    return tg_step_tensor(ctx, dtype, rank, shape, true);
+}
+
+tg_tensor *tg_tensor_clone(const tg_tensor *t)
+{
+    if (!tg_check_live("tg_tensor_clone", t))
+        return NULL;
+    tg_tensor *c = persistent_tensor(t->ctx, "tg_tensor_clone", t->dtype, t->rank, t->shape);
+    if (c)
+        memcpy(c->data, t->data, (size_t)t->size * tg_dtype_size(t->dtype));
+    return c;
+}
+
+void tg_tensor_free(tg_tensor *t)
+{
+    if (!t || t->lifetime == TG_LIFE_FREED)
+        return;
+    tg_ctx *ctx = t->ctx;
+    if (t->lifetime == TG_LIFE_STEP) {
+        tg_fail(ctx, TG_ERR_ARG, "tg_tensor_free: %s is a step tensor; tg_tape_reset frees it",
+                t->name ? t->name : "the tensor");
+        return;
+    }
+    if (t->grad)
+        tg_tensor_free(t->grad);
+    free(t->data);
+    free(t->name);
+    t->prev->next = t->next;
+    t->next->prev = t->prev;
+    /* The header is kept and marked, so a later use is caught, not a crash. */
+    t->data = NULL;
+    t->name = NULL;
+    t->grad = NULL;
+    t->lifetime = TG_LIFE_FREED;
+    t->next = ctx->freed;
+    ctx->freed = t;
+}
+
+/* ---- access ---- */
+
+tg_ctx *tg_tensor_ctx(const tg_tensor *t) { return t->ctx; }
+tg_dtype tg_tensor_dtype(const tg_tensor *t) { return (tg_dtype)t->dtype; }
+int tg_tensor_rank(const tg_tensor *t) { return t->rank; }
+const int64_t *tg_tensor_shape(const tg_tensor *t) { return t->shape; }
+int64_t tg_tensor_size(const tg_tensor *t) { return t->size; }
+void *tg_tensor_data(tg_tensor *t) { return t->data; }
+const void *tg_tensor_data_const(const tg_tensor *t) { return t->data; }
+
+int64_t tg_tensor_dim(const tg_tensor *t, int axis)
+{
+    if (axis < 0)
+        axis += t->rank;
+    return axis >= 0 && axis < t->rank ? t->shape[axis] : 1;
+}
+
+double tg_tensor_get(const tg_tensor *t, int64_t i)
+{
+    return t->dtype == TG_F32 ? (double)((const float *)t->data)[i] : ((const double *)t->data)[i];
+}
+
+void tg_tensor_set(tg_tensor *t, int64_t i, double value)
+{
+    if (t->dtype == TG_F32)
+        ((float *)t->data)[i] = (float)value;
+    else
+        ((double *)t->data)[i] = value;
+}
+
+double tg_tensor_item(const tg_tensor *t)
+{
+    if (!tg_check_live("tg_tensor_item", t))
+        return NAN;
+    if (t->size != 1) {
+        tg_fail(t->ctx, TG_ERR_SHAPE, "tg_tensor_item: tensor has shape %s; expected one element",
+                tg_shape_of(t).s);
+        return NAN;
+    }
+    return tg_tensor_get(t, 0);
+}
+
+tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src)
+{
+    if (!tg_check_live("tg_tensor_copy", dst) || !tg_check_live("tg_tensor_copy", src))
+        return dst ? dst->ctx->status : TG_ERR_ARG;
+    if (dst->size != src->size)
+        return tg_fail(dst->ctx, TG_ERR_SHAPE, "tg_tensor_copy: source %s and destination %s differ in size",
+                       tg_shape_of(src).s, tg_shape_of(dst).s);
+    if (dst->dtype == src->dtype)
+        memmove(dst->data, src->data, (size_t)src->size * tg_dtype_size(src->dtype));
+    else
+        for (int64_t i = 0; i < src->size; i++)
+            tg_tensor_set(dst, i, tg_tensor_get(src, i));
+    return TG_OK;
+}
+
+void tg_tensor_fill(tg_tensor *t, double value)
+{
+    TG_TYPED(t->dtype, T, {
+        T *x = t->data;
+        for (int64_t i = 0; i < t->size; i++)
+            x[i] = (T)value;
+    });
+}
+
+void tg_tensor_set_name(tg_tensor *t, const char *name)
+{
+    size_t n = name ? strlen(name) + 1 : 0;
+    char *copy = NULL;
+    if (n) {
+        copy = t->lifetime == TG_LIFE_STEP ? tg_arena_alloc(t->ctx, n) : malloc(n);
+        if (!copy)
+            return;
+        memcpy(copy, name, n);
+    }
+    if (t->lifetime != TG_LIFE_STEP)
+        free(t->name);
+    t->name = copy;
+}
+
+const char *tg_tensor_name(const tg_tensor *t) { return t->name; }
+
+/* ---- gradients ---- */
+
+void tg_tensor_set_requires_grad(tg_tensor *t, bool requires_grad)
+{
+    if (t->creator >= 0 && !requires_grad) {
+        tg_fail(t->ctx, TG_ERR_GRAD, "tg_tensor_set_requires_grad: %s was made by a recorded op; "
+                "only leaves can stop requiring a gradient", t->name ? t->name : "the tensor");
+        return;
+    }
+    t->requires_grad = requires_grad;
+}
+
+bool tg_tensor_requires_grad(const tg_tensor *t) { return t->requires_grad; }
+bool tg_tensor_is_recorded(const tg_tensor *t) { return t->creator >= 0; }
+tg_tensor *tg_tensor_grad(const tg_tensor *t) { return t->grad; }
+
+void tg_tensor_zero_grad(tg_tensor *t)
+{
+    if (t->grad)
+        memset(t->grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
+}
+
+void tg_tensor_set_hook(tg_tensor *t, tg_hook_fn fn, void *user)
+{
+    t->hook = fn;
+    t->hook_user = user;
+}
+
+/* ---- random numbers ---- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+tg_rng tg_rng_seed(uint64_t seed)
+{
+    tg_rng rng;
+    for (int i = 0; i < 4; i++)
+        rng.s[i] = splitmix64(&seed);
+    return rng;
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t tg_rng_next(tg_rng *rng)
+{
+    uint64_t *s = rng->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double tg_rng_uniform(tg_rng *rng) { return (double)(tg_rng_next(rng) >> 11) * 0x1.0p-53; }
+
+double tg_rng_normal(tg_rng *rng)
+{
+    /* Marsaglia's polar method: only sqrt and log, both correctly rounded in
+     * current libms, so the stream matches across platforms. */
+    double u, v, s;
+    do {
+        u = 2 * tg_rng_uniform(rng) - 1;
+        v = 2 * tg_rng_uniform(rng) - 1;
+        s = u * u + v * v;
+    } while (s >= 1 || s == 0);
+    return u * sqrt(-2 * log(s) / s);
+}
+
+uint64_t tg_rng_below(tg_rng *rng, uint64_t n)
+{
+    if (n == 0)
+        return 0;
+    uint64_t limit = -n % n; /* 2^64 mod n: reject the uneven low values */
+    uint64_t x;
+    do
+        x = tg_rng_next(rng);
+    while (x < limit);
+    return x % n;
+}

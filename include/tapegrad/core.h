@@ -1,0 +1,171 @@
+/* tapegrad/core.h: contexts, tensors, the tape and backward.
+ *
+ * State lives in an explicit context (tg_ctx): its tape, its memory, its error,
+ * its grad mode and its thread pool. There is no global mutable state, so two
+ * threads may train two models at once, each with its own context. One context
+ * must not be used by two threads at the same time.
+ *
+ * Tensors come in two lifetimes:
+ *  - persistent: made by tg_tensor_new/zeros/ones/full/from/rand/randn; they live
+ *    until tg_tensor_free or tg_ctx_free (parameters, datasets, batch buffers);
+ *  - step: every op result and every tg_tensor_temp; they live in the context's
+ *    arena until tg_tape_reset, which frees them all at once and keeps the memory
+ *    for the next step (no malloc per op once a training loop is warm).
+ */
+#ifndef TAPEGRAD_CORE_H
+#define TAPEGRAD_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TG_MAX_RANK 4
+
+typedef struct tg_ctx tg_ctx;
+typedef struct tg_tensor tg_tensor;
+
+typedef enum { TG_F32, TG_F64 } tg_dtype;
+
+typedef enum {
+    TG_OK = 0,
+    TG_ERR_SHAPE,   /* shapes do not fit the op */
+    TG_ERR_ARG,     /* a bad argument: NULL, axis out of range, mixed dtypes, ... */
+    TG_ERR_FREED,   /* a tensor used after tg_tensor_free or tg_tape_reset */
+    TG_ERR_GRAD,    /* backward misuse: no gradient to seed, nothing recorded, ... */
+    TG_ERR_ANOMALY, /* anomaly mode found a NaN or Inf */
+    TG_ERR_NOMEM,
+    TG_ERR_IO,      /* a file could not be read or written */
+    TG_ERR_FORMAT,  /* a file is corrupt, truncated or does not match */
+} tg_status;
+
+/* Shape literal for the calls that take (rank, shape): TG_SHAPE(64, 784). */
+#define TG_SHAPE(...) \
+    (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]){__VA_ARGS__}
+
+/* ---- context ---------------------------------------------------------- */
+
+/* A context with n_threads worker threads for big kernels (<= 0: one per CPU).
+ * NULL only when out of memory. */
+tg_ctx *tg_ctx_new(int n_threads);
+/* Frees the context and every tensor it owns. NULL is fine. */
+void tg_ctx_free(tg_ctx *ctx);
+int tg_ctx_threads(const tg_ctx *ctx);
+
+/* Frees every step tensor and clears the tape; persistent tensors live on.
+ * Memory is kept for the next step. */
+void tg_tape_reset(tg_ctx *ctx);
+/* Number of ops recorded on the tape since the last reset. */
+int64_t tg_tape_length(const tg_ctx *ctx);
+
+/* Grad mode: when off, ops record nothing (inference). Returns the previous mode. */
+bool tg_grad_set_enabled(tg_ctx *ctx, bool enabled);
+bool tg_grad_enabled(const tg_ctx *ctx);
+
+/* Anomaly mode: every op output and every gradient is scanned; the first NaN
+ * or Inf is an error naming the op, its shape and the first bad index. */
+void tg_anomaly_set_enabled(tg_ctx *ctx, bool enabled);
+
+/* ---- errors ------------------------------------------------------------
+ * A failing call sets the context's error (the first one sticks until cleared)
+ * and returns NULL or a status; an op given a NULL input returns NULL, so a
+ * chain of ops can be checked once at its end. */
+tg_status tg_ctx_status(const tg_ctx *ctx);
+const char *tg_ctx_error(const tg_ctx *ctx); /* "" when no error */
+void tg_ctx_clear_error(tg_ctx *ctx);
+/* Called with every error as it is raised; the default prints it to stderr.
+ * NULL makes errors silent (they are still stored). */
+typedef void (*tg_error_fn)(void *user, tg_status status, const char *message);
+void tg_ctx_set_error_handler(tg_ctx *ctx, tg_error_fn fn, void *user);
+const char *tg_status_name(tg_status status);
+
+/* ---- random numbers --------------------------------------------------------
+ * xoshiro256** seeded by splitmix64: the same stream on every platform. */
+typedef struct { uint64_t s[4]; } tg_rng;
+tg_rng tg_rng_seed(uint64_t seed);
+uint64_t tg_rng_next(tg_rng *rng);
+double tg_rng_uniform(tg_rng *rng);             /* [0, 1), 53 random bits */
+double tg_rng_normal(tg_rng *rng);              /* mean 0, sd 1 (polar method) */
+uint64_t tg_rng_below(tg_rng *rng, uint64_t n); /* uniform in [0, n), unbiased */
+
+/* ---- tensors ----------------------------------------------------------
+ * Row-major, contiguous, rank 0..4. Constructors return NULL on bad shapes. */
+tg_tensor *tg_tensor_new(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape); /* zeros */
+tg_tensor *tg_tensor_zeros(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
+tg_tensor *tg_tensor_ones(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
+tg_tensor *tg_tensor_full(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, double value);
+/* values: size(shape) doubles, converted to dtype. */
+tg_tensor *tg_tensor_from(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, const double *values);
+tg_tensor *tg_tensor_scalar(tg_ctx *ctx, tg_dtype dtype, double value);
+tg_tensor *tg_tensor_rand(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape,
+                          double low, double high);
+tg_tensor *tg_tensor_randn(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape,
+                           double mean, double stddev);
+/* A step tensor (zeros): lives until tg_tape_reset. */
+tg_tensor *tg_tensor_temp(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
+/* A persistent copy of t's values (no gradient, no history). */
+tg_tensor *tg_tensor_clone(const tg_tensor *t);
+/* Frees a persistent tensor and its gradient. Step tensors are freed by
+ * tg_tape_reset only; freeing one is an error. NULL is fine. */
+void tg_tensor_free(tg_tensor *t);
+
+tg_ctx *tg_tensor_ctx(const tg_tensor *t);
+tg_dtype tg_tensor_dtype(const tg_tensor *t);
+int tg_tensor_rank(const tg_tensor *t);
+const int64_t *tg_tensor_shape(const tg_tensor *t);
+int64_t tg_tensor_dim(const tg_tensor *t, int axis); /* axis < 0 counts from the end */
+int64_t tg_tensor_size(const tg_tensor *t);          /* number of elements */
+void *tg_tensor_data(tg_tensor *t);                  /* float* or double* by dtype */
+const void *tg_tensor_data_const(const tg_tensor *t);
+double tg_tensor_get(const tg_tensor *t, int64_t flat_index); /* as double */
+void tg_tensor_set(tg_tensor *t, int64_t flat_index, double value);
+double tg_tensor_item(const tg_tensor *t);           /* the value of a one-element tensor */
+/* Copies values between tensors of the same size (dtypes may differ). */
+tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src);
+void tg_tensor_fill(tg_tensor *t, double value);
+/* Writes "[2, 3]" into buf; returns buf. */
+char *tg_shape_str(int rank, const int64_t *shape, char *buf, size_t size);
+
+/* Optional name, shown in errors and diagrams. The string is copied. */
+void tg_tensor_set_name(tg_tensor *t, const char *name);
+const char *tg_tensor_name(const tg_tensor *t);
+
+/* ---- gradients -------------------------------------------------------- */
+
+/* Marks a leaf as a parameter whose gradient backward accumulates. */
+void tg_tensor_set_requires_grad(tg_tensor *t, bool requires_grad);
+bool tg_tensor_requires_grad(const tg_tensor *t);
+/* True for tensors made by a recorded op (they have a creator on the tape). */
+bool tg_tensor_is_recorded(const tg_tensor *t);
+/* The accumulated gradient (same shape and dtype and lifetime as t), NULL before
+ * the first backward that reached t. */
+tg_tensor *tg_tensor_grad(const tg_tensor *t);
+void tg_tensor_zero_grad(tg_tensor *t);
+
+/* Seeds d loss/d loss = 1 for a one-element loss and accumulates d loss/d leaf
+ * into every leaf that requires a gradient, summing over every use. */
+tg_status tg_backward(tg_tensor *loss);
+/* The same for any output, with an upstream gradient of its shape (NULL for a
+ * one-element output). */
+tg_status tg_backward_with(tg_tensor *output, tg_tensor *upstream);
+/* d output/d inputs[i] into grads[i] (step tensors; zeros where an input does
+ * not reach output) without touching any .grad. With create_graph the gradient
+ * computation is itself recorded, so grads can be differentiated again
+ * (second derivatives, Hessian-vector products). upstream as in
+ * tg_backward_with. */
+tg_status tg_grad(tg_tensor *output, tg_tensor *upstream, int n_inputs, tg_tensor *const *inputs,
+                  tg_tensor **grads, bool create_graph);
+
+/* A hook sees a tensor's full gradient during backward, once it is summed over
+ * all uses, and may return a replacement (a tensor of the same shape) or NULL
+ * to keep it. One hook per tensor; fn NULL removes it. */
+typedef tg_tensor *(*tg_hook_fn)(tg_tensor *t, tg_tensor *grad, void *user);
+void tg_tensor_set_hook(tg_tensor *t, tg_hook_fn fn, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,288 @@
+/* Elementwise arithmetic with numpy broadcasting, the scalar ops, and the two
+ * ops that move between broadcast shapes: expand (stretch) and sum_to (its
+ * adjoint, which every broadcasting backward uses). */
+#include "autograd/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const int64_t *shape_b,
+                         tg_broadcast *bc)
+{
+    int rank = rank_a > rank_b ? rank_a : rank_b;
+    int64_t pa[TG_MAX_RANK], pb[TG_MAX_RANK];
+    bc->rank = rank;
+    for (int d = 0; d < TG_MAX_RANK; d++) {
+        int ia = d - (TG_MAX_RANK - rank_a), ib = d - (TG_MAX_RANK - rank_b);
+        pa[d] = ia >= 0 ? shape_a[ia] : 1;
+        pb[d] = ib >= 0 ? shape_b[ib] : 1;
+        if (pa[d] != pb[d] && pa[d] != 1 && pb[d] != 1)
+            return false;
+        bc->dims[d] = pa[d] > pb[d] ? pa[d] : pb[d];
+    }
+    for (int i = 0; i < rank; i++)
+        bc->shape[i] = bc->dims[TG_MAX_RANK - rank + i];
+    int64_t sa = 1, sb = 1;
+    for (int d = TG_MAX_RANK - 1; d >= 0; d--) {
+        bc->stride_a[d] = pa[d] == 1 ? 0 : sa;
+        bc->stride_b[d] = pb[d] == 1 ? 0 : sb;
+        sa *= pa[d];
+        sb *= pb[d];
+    }
+    return true;
+}
+
+/* Y[k] = EXPR over the broadcast index space, with x and y naming the two
+ * operands. The innermost dim runs as a plain loop for the compiler to
+ * vectorize; same-shape operands take one flat loop. */
+#define BROADCAST_LOOP(bc, out, a, b, EXPR)                                                   \
+    TG_TYPED((out)->dtype, T, {                                                               \
+        const T *A = (a)->data, *B = (b)->data;                                               \
+        T *Y = (out)->data;                                                                   \
+        const int64_t *d = (bc)->dims, *sa = (bc)->stride_a, *sb = (bc)->stride_b;            \
+        if ((a)->size == (out)->size && (b)->size == (out)->size) {                           \
+            for (int64_t k = 0; k < (out)->size; k++) {                                       \
+                T x = A[k], y = B[k];                                                         \
+                Y[k] = (EXPR);                                                                \
+            }                                                                                 \
+            break;                                                                            \
+        }                                                                                     \
+        int64_t k = 0;                                                                        \
+        for (int64_t i0 = 0; i0 < d[0]; i0++)                                                 \
+            for (int64_t i1 = 0; i1 < d[1]; i1++)                                             \
+                for (int64_t i2 = 0; i2 < d[2]; i2++, k += d[3]) {                            \
+                    const T *ra = A + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];                   \
+                    const T *rb = B + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];                   \
+                    T *ry = Y + k;                                                            \
+                    if (sa[3] && sb[3])                                                       \
+                        for (int64_t j = 0; j < d[3]; j++) {                                  \
+                            T x = ra[j], y = rb[j];                                           \
+                            ry[j] = (EXPR);                                                   \
+                        }                                                                     \
+                    else if (sa[3])                                                           \
+                        for (int64_t j = 0; j < d[3]; j++) {                                  \
+                            T x = ra[j], y = rb[0];                                           \
+                            ry[j] = (EXPR);                                                   \
+                        }                                                                     \
+                    else                                                                      \
+                        for (int64_t j = 0; j < d[3]; j++) {                                  \
+                            T x = ra[0], y = rb[sb[3] * j];                                   \
+                            ry[j] = (EXPR);                                                   \
+                        }                                                                     \
+                }                                                                             \
+    })
+
+static tg_tensor *binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_broadcast *bc)
+{
+    if (!tg_check_pair(op, a, b))
+        return NULL;
+    if (!tg_broadcast_shapes(a->rank, a->shape, b->rank, b->shape, bc))
+        return tg_fail(a->ctx, TG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (aligned on the right, "
+                       "each pair of dims must be equal or one of them 1)", op, tg_shape_of(a).s,
+                       tg_shape_of(b).s), NULL;
+    return tg_step_tensor(a->ctx, (tg_dtype)a->dtype, bc->rank, bc->shape, false);
+}
+
+/* The gradient dy of a broadcast output, summed back to input t's shape. */
+static tg_tensor *reduce_to(tg_tensor *dy, const tg_tensor *t)
+{
+    return tg_sum_to(dy, t->rank, t->shape);
+}
+
+#define BINARY_OP(name, KIND, EXPR)                                       \
+    tg_tensor *tg_##name(tg_tensor *a, tg_tensor *b)                      \
+    {                                                                     \
+        tg_broadcast bc;                                                  \
+        tg_tensor *out = binary_output(#name, a, b, &bc);                 \
+        if (!out)                                                         \
+            return NULL;                                                  \
+        BROADCAST_LOOP(&bc, out, a, b, EXPR);                             \
+        return tg_record2(KIND, out, a, b);                               \
+    }
+
+BINARY_OP(add, TG_OP_ADD, x + y)
+BINARY_OP(sub, TG_OP_SUB, x - y)
+BINARY_OP(mul, TG_OP_MUL, x * y)
+BINARY_OP(div, TG_OP_DIV, x / y)
+
+static void add_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    if (n->in[0]->requires_grad)
+        dx[0] = reduce_to(dy, n->in[0]);
+    if (n->in[1]->requires_grad)
+        dx[1] = reduce_to(dy, n->in[1]);
+}
+
+static void sub_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    if (n->in[0]->requires_grad)
+        dx[0] = reduce_to(dy, n->in[0]);
+    if (n->in[1]->requires_grad)
+        dx[1] = reduce_to(tg_neg(dy), n->in[1]);
+}
+
+static void mul_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    if (n->in[0]->requires_grad)
+        dx[0] = reduce_to(tg_mul(dy, n->in[1]), n->in[0]);
+    if (n->in[1]->requires_grad)
+        dx[1] = reduce_to(tg_mul(dy, n->in[0]), n->in[1]);
+}
+
+/* y = a/b: da = dy/b, db = -dy·a/b² = -dy·y/b */
+static void div_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    if (n->in[0]->requires_grad)
+        dx[0] = reduce_to(tg_div(dy, n->in[1]), n->in[0]);
+    if (n->in[1]->requires_grad)
+        dx[1] = reduce_to(tg_neg(tg_mul(dy, tg_div(n->out, n->in[1]))), n->in[1]);
+}
+
+const tg_op_desc tg_op_add = {"add", add_backward, NULL};
+const tg_op_desc tg_op_sub = {"sub", sub_backward, NULL};
+const tg_op_desc tg_op_mul = {"mul", mul_backward, NULL};
+const tg_op_desc tg_op_div = {"div", div_backward, NULL};
+
+/* ---- scalar ops: y = scale·x + shift, one kernel for the three ---- */
+
+static tg_tensor *affine(const char *op, tg_op_kind kind, tg_tensor *x, double scale, double shift)
+{
+    if (!tg_check_live(op, x))
+        return NULL;
+    tg_tensor *y = tg_step_like(x, false);
+    if (!y)
+        return NULL;
+    TG_TYPED(x->dtype, T, {
+        const T *X = x->data;
+        T *Y = y->data;
+        T s = (T)scale, c = (T)shift;
+        for (int64_t i = 0; i < x->size; i++)
+            Y[i] = s * X[i] + c;
+    });
+    tg_attr attr = {.scalar = kind == TG_OP_MUL_SCALAR ? scale : shift};
+    return tg_record((tg_node){.op = kind, .n_in = 1, .in = {x}, .out = y, .attr = attr});
+}
+
+tg_tensor *tg_neg(tg_tensor *x) { return affine("neg", TG_OP_NEG, x, -1, 0); }
+tg_tensor *tg_add_scalar(tg_tensor *x, double c) { return affine("add_scalar", TG_OP_ADD_SCALAR, x, 1, c); }
+tg_tensor *tg_mul_scalar(tg_tensor *x, double c) { return affine("mul_scalar", TG_OP_MUL_SCALAR, x, c, 0); }
+
+static void neg_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { (void)n; dx[0] = tg_neg(dy); }
+static void add_scalar_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { (void)n; dx[0] = dy; }
+static void mul_scalar_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    dx[0] = tg_mul_scalar(dy, n->attr.scalar);
+}
+
+static void add_scalar_label(const tg_node *n, char *buf, size_t size)
+{
+    snprintf(buf, size, n->attr.scalar < 0 ? "- %g" : "+ %g", n->attr.scalar < 0 ? -n->attr.scalar : n->attr.scalar);
+}
+
+static void mul_scalar_label(const tg_node *n, char *buf, size_t size) { snprintf(buf, size, "× %g", n->attr.scalar); }
+
+const tg_op_desc tg_op_neg = {"neg", neg_backward, NULL};
+const tg_op_desc tg_op_add_scalar = {"add_scalar", add_scalar_backward, add_scalar_label};
+const tg_op_desc tg_op_mul_scalar = {"mul_scalar", mul_scalar_backward, mul_scalar_label};
+
+/* ---- expand and sum_to ---- */
+
+static bool shapes_equal(int rank_a, const int64_t *a, int rank_b, const int64_t *b)
+{
+    return rank_a == rank_b && (rank_a == 0 || !memcmp(a, b, sizeof(int64_t) * (size_t)rank_a));
+}
+
+/* x must broadcast to shape without changing shape: the strides of x in bc. */
+static bool broadcast_to(const char *op, const tg_tensor *x, int rank, const int64_t *shape, tg_broadcast *bc)
+{
+    char want[96];
+    if (rank < 0 || rank > TG_MAX_RANK || (rank && !shape))
+        return tg_fail(x->ctx, TG_ERR_ARG, "%s: rank %d is out of range (0 to %d)", op, rank, TG_MAX_RANK), false;
+    if (tg_broadcast_shapes(x->rank, x->shape, rank, shape, bc) && shapes_equal(bc->rank, bc->shape, rank, shape))
+        return true;
+    return tg_fail(x->ctx, TG_ERR_SHAPE, "%s: %s does not broadcast to %s", op, tg_shape_of(x).s,
+                   tg_shape_str(rank, shape, want, sizeof want)), false;
+}
+
+tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape)
+{
+    tg_broadcast bc;
+    if (!tg_check_live("expand", x) || !broadcast_to("expand", x, rank, shape, &bc))
+        return NULL;
+    tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, rank, shape, false);
+    if (!y)
+        return NULL;
+    TG_TYPED(x->dtype, T, {
+        const T *X = x->data;
+        T *Y = y->data;
+        const int64_t *d = bc.dims, *sx = bc.stride_a;
+        int64_t k = 0;
+        for (int64_t i0 = 0; i0 < d[0]; i0++)
+            for (int64_t i1 = 0; i1 < d[1]; i1++)
+                for (int64_t i2 = 0; i2 < d[2]; i2++, k += d[3]) {
+                    const T *row = X + i0 * sx[0] + i1 * sx[1] + i2 * sx[2];
+                    for (int64_t j = 0; j < d[3]; j++)
+                        Y[k + j] = row[sx[3] * j];
+                }
+    });
+    return tg_record1(TG_OP_EXPAND, y, x);
+}
+
+/* The adjoint of expand: out[broadcast index] += x[k]. */
+tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape)
+{
+    if (!tg_check_live("sum_to", x))
+        return NULL;
+    if (rank < 0 || rank > TG_MAX_RANK || (rank && !shape))
+        return tg_fail(x->ctx, TG_ERR_ARG, "sum_to: rank %d is out of range (0 to %d)", rank, TG_MAX_RANK), NULL;
+    if (shapes_equal(rank, shape, x->rank, x->shape))
+        return x; /* nothing to sum: the identity, not an op */
+    tg_broadcast bc;
+    char want[96];
+    if (!tg_broadcast_shapes(rank, shape, x->rank, x->shape, &bc) || !shapes_equal(bc.rank, bc.shape, x->rank, x->shape))
+        return tg_fail(x->ctx, TG_ERR_SHAPE, "sum_to: %s cannot be summed to %s (the target must broadcast to it)",
+                       tg_shape_of(x).s, tg_shape_str(rank, shape, want, sizeof want)), NULL;
+    tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, rank, shape, true);
+    if (!y)
+        return NULL;
+    TG_TYPED(x->dtype, T, {
+        const T *X = x->data;
+        T *Y = y->data;
+        const int64_t *d = bc.dims, *so = bc.stride_a;
+        int64_t k = 0;
+        for (int64_t i0 = 0; i0 < d[0]; i0++)
+            for (int64_t i1 = 0; i1 < d[1]; i1++)
+                for (int64_t i2 = 0; i2 < d[2]; i2++, k += d[3]) {
+                    T *row = Y + i0 * so[0] + i1 * so[1] + i2 * so[2];
+                    if (so[3])
+                        for (int64_t j = 0; j < d[3]; j++)
+                            row[j] += X[k + j];
+                    else {
+                        T total = 0;
+                        for (int64_t j = 0; j < d[3]; j++)
+                            total += X[k + j];
+                        row[0] += total;
+                    }
+                }
+    });
+    return tg_record1(TG_OP_SUM_TO, y, x);
+}
+
+static void expand_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0] = reduce_to(dy, n->in[0]); }
+
+static void sum_to_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    dx[0] = tg_expand(dy, n->in[0]->rank, n->in[0]->shape);
+}
+
+static void shape_label(const char *name, const tg_node *n, char *buf, size_t size)
+{
+    char shape[64];
+    snprintf(buf, size, "%s %s", name, tg_shape_str(n->out->rank, n->out->shape, shape, sizeof shape));
+}
+
+static void expand_label(const tg_node *n, char *buf, size_t size) { shape_label("expand to", n, buf, size); }
+static void sum_to_label(const tg_node *n, char *buf, size_t size) { shape_label("sum to", n, buf, size); }
+
+const tg_op_desc tg_op_expand = {"expand", expand_backward, expand_label};
+const tg_op_desc tg_op_sum_to = {"sum_to", sum_to_backward, sum_to_label};

@@ -1,0 +1,121 @@
+/* Reductions: the whole tensor to a scalar, or one axis away. */
+#include "autograd/internal.h"
+
+#include <stdio.h>
+
+static tg_tensor *reduce_all(const char *op, tg_op_kind kind, tg_tensor *x, bool average)
+{
+    if (!tg_check_live(op, x))
+        return NULL;
+    tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, 0, NULL, false);
+    if (!y)
+        return NULL;
+    TG_TYPED(x->dtype, T, {
+        const T *X = x->data;
+        double total = 0; /* float32 sums too: round-off grows with n */
+        for (int64_t i = 0; i < x->size; i++)
+            total += X[i];
+        *(T *)y->data = (T)(average ? total / (double)x->size : total);
+    });
+    return tg_record1(kind, y, x);
+}
+
+tg_tensor *tg_sum(tg_tensor *x) { return reduce_all("sum", TG_OP_SUM, x, false); }
+tg_tensor *tg_mean(tg_tensor *x) { return reduce_all("mean", TG_OP_MEAN, x, true); }
+
+/* y = Σx: dx = dy broadcast to x */
+static void sum_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    dx[0] = tg_expand(dy, n->in[0]->rank, n->in[0]->shape);
+}
+
+/* y = Σx/n: dx = dy/n broadcast */
+static void mean_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    dx[0] = tg_mul_scalar(tg_expand(dy, n->in[0]->rank, n->in[0]->shape), 1.0 / (double)n->in[0]->size);
+}
+
+const tg_op_desc tg_op_sum = {"sum", sum_backward, NULL};
+const tg_op_desc tg_op_mean = {"mean", mean_backward, NULL};
+
+/* ---- along one axis: x viewed as [outer, len, inner] ---- */
+
+static tg_tensor *reduce_axis(const char *op, tg_op_kind kind, tg_tensor *x, int axis, bool keepdim)
+{
+    if (!tg_check_live(op, x))
+        return NULL;
+    int a = axis < 0 ? axis + x->rank : axis;
+    if (a < 0 || a >= x->rank)
+        return tg_fail(x->ctx, TG_ERR_ARG, "%s: axis %d is out of range for shape %s", op, axis,
+                       tg_shape_of(x).s), NULL;
+    int64_t shape[TG_MAX_RANK], outer = 1, inner = 1, len = x->shape[a];
+    int rank = 0;
+    for (int d = 0; d < x->rank; d++) {
+        if (d < a)
+            outer *= x->shape[d];
+        if (d > a)
+            inner *= x->shape[d];
+        if (d != a || keepdim)
+            shape[rank++] = d == a ? 1 : x->shape[d];
+    }
+    tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, rank, shape, true);
+    if (!y)
+        return NULL;
+    TG_TYPED(x->dtype, T, {
+        const T *X = x->data;
+        T *Y = y->data;
+        T scale = kind == TG_OP_MEAN_AXIS ? (T)1 / (T)len : (T)1;
+        for (int64_t o = 0; o < outer; o++) {
+            T *row = Y + o * inner;
+            for (int64_t j = 0; j < len; j++) /* row by row: unit stride in both */
+                for (int64_t i = 0; i < inner; i++)
+                    row[i] += X[(o * len + j) * inner + i];
+            for (int64_t i = 0; i < inner; i++)
+                row[i] *= scale;
+        }
+    });
+    tg_attr attr = {.reduce = {a, keepdim}};
+    return tg_record((tg_node){.op = kind, .n_in = 1, .in = {x}, .out = y, .attr = attr});
+}
+
+tg_tensor *tg_sum_axis(tg_tensor *x, int axis, bool keepdim)
+{
+    return reduce_axis("sum_axis", TG_OP_SUM_AXIS, x, axis, keepdim);
+}
+
+tg_tensor *tg_mean_axis(tg_tensor *x, int axis, bool keepdim)
+{
+    return reduce_axis("mean_axis", TG_OP_MEAN_AXIS, x, axis, keepdim);
+}
+
+/* dy with the reduced axis put back as size 1, then broadcast over it. */
+static tg_tensor *spread(const tg_node *n, tg_tensor *dy)
+{
+    const tg_tensor *x = n->in[0];
+    int64_t kept[TG_MAX_RANK];
+    for (int d = 0; d < x->rank; d++)
+        kept[d] = d == n->attr.reduce.axis ? 1 : x->shape[d];
+    if (!n->attr.reduce.keepdim)
+        dy = tg_reshape(dy, x->rank, kept);
+    return tg_expand(dy, x->rank, x->shape);
+}
+
+static void sum_axis_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0] = spread(n, dy); }
+
+static void mean_axis_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    dx[0] = tg_mul_scalar(spread(n, dy), 1.0 / (double)n->in[0]->shape[n->attr.reduce.axis]);
+}
+
+static void sum_axis_label(const tg_node *n, char *buf, size_t size)
+{
+    snprintf(buf, size, "sum(axis=%d)", n->attr.reduce.axis);
+}
+
+static void mean_axis_label(const tg_node *n, char *buf, size_t size)
+{
+    snprintf(buf, size, "mean(axis=%d)", n->attr.reduce.axis);
+}
+
+const tg_op_desc tg_op_sum_axis = {"sum_axis", sum_axis_backward, sum_axis_label};
+const tg_op_desc tg_op_mean_axis = {"mean_axis", mean_axis_backward, mean_axis_label};

@@ -1,0 +1,56 @@
+/* Softmax and log-softmax along the last axis. Both subtract the row max
+ * first, so logits of ±1000 give finite results. */
+#include "autograd/internal.h"
+
+#include <tgmath.h>
+
+static tg_tensor *softmax_rows(const char *op, tg_op_kind kind, tg_tensor *x)
+{
+    if (!tg_check_live(op, x))
+        return NULL;
+    if (x->rank == 0)
+        return tg_fail(x->ctx, TG_ERR_SHAPE, "%s: input is a scalar; expected at least one axis", op), NULL;
+    tg_tensor *y = tg_step_like(x, false);
+    if (!y)
+        return NULL;
+    int64_t cols = x->shape[x->rank - 1], rows = x->size / cols;
+    TG_TYPED(x->dtype, T, {
+        for (int64_t r = 0; r < rows; r++) {
+            const T *z = (const T *)x->data + r * cols;
+            T *out = (T *)y->data + r * cols;
+            T max = z[0], total = 0;
+            for (int64_t j = 1; j < cols; j++)
+                max = z[j] > max ? z[j] : max;
+            for (int64_t j = 0; j < cols; j++)
+                total += (out[j] = exp(z[j] - max));
+            if (kind == TG_OP_SOFTMAX) {
+                for (int64_t j = 0; j < cols; j++)
+                    out[j] /= total;
+            } else {
+                T shift = max + log(total);
+                for (int64_t j = 0; j < cols; j++)
+                    out[j] = z[j] - shift;
+            }
+        }
+    });
+    return tg_record1(kind, y, x);
+}
+
+tg_tensor *tg_softmax(tg_tensor *x) { return softmax_rows("softmax", TG_OP_SOFTMAX, x); }
+tg_tensor *tg_log_softmax(tg_tensor *x) { return softmax_rows("log_softmax", TG_OP_LOG_SOFTMAX, x); }
+
+/* dx = y ⊙ (dy - Σⱼ dyⱼ yⱼ) */
+static void softmax_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    tg_tensor *y = n->out;
+    dx[0] = tg_mul(y, tg_sub(dy, tg_sum_axis(tg_mul(dy, y), -1, true)));
+}
+
+/* dx = dy - softmax(x) Σⱼ dyⱼ, with softmax(x) = exp(y) */
+static void log_softmax_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    dx[0] = tg_sub(dy, tg_mul(tg_exp(n->out), tg_sum_axis(dy, -1, true)));
+}
+
+const tg_op_desc tg_op_softmax = {"softmax", softmax_backward, NULL};
+const tg_op_desc tg_op_log_softmax = {"log_softmax", log_softmax_backward, NULL};
