@@ -151,17 +151,32 @@ const char *tg_status_name(tg_status status)
     return (unsigned)status < sizeof names / sizeof *names ? names[status] : "unknown error";
 }
 
-tg_status tg_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
+static tg_status raise(tg_ctx *ctx, tg_status status, const char *fmt, va_list ap)
 {
     if (ctx->status != TG_OK)
         return ctx->status; /* the first error is the cause; later ones are echoes */
     ctx->status = status;
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
-    va_end(ap);
     if (ctx->on_error)
         ctx->on_error(ctx->on_error_user, status, ctx->error);
+    return status;
+}
+
+tg_status tg_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    status = raise(ctx, status, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+tg_status tg_ctx_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    status = raise(ctx, status, fmt, ap);
+    va_end(ap);
     return status;
 }
 

@@ -81,6 +81,13 @@ void tg_ctx_clear_error(tg_ctx *ctx);
 typedef void (*tg_error_fn)(void *user, tg_status status, const char *message);
 void tg_ctx_set_error_handler(tg_ctx *ctx, tg_error_fn fn, void *user);
 const char *tg_status_name(tg_status status);
+/* Raises an error on ctx (for code built on tapegrad: layers, loaders, ...):
+ * stored if it is the first, passed to the handler. Returns status. */
+tg_status tg_ctx_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* ---- random numbers --------------------------------------------------------
  * xoshiro256** seeded by splitmix64: the same stream on every platform. */
