@@ -22,7 +22,7 @@ static bool push_leaf(tg_ctx *ctx, tg_tensor *t)
         int64_t cap = ctx->scratch_cap ? ctx->scratch_cap * 2 : 64;
         tg_tensor **grown = realloc(ctx->scratch, (size_t)cap * sizeof *grown);
         if (!grown)
-            return tg_fail(ctx, TG_ERR_NOMEM, "backward: out of memory"), false;
+            return tg_ctx_fail(ctx, TG_ERR_NOMEM, "backward: out of memory"), false;
         ctx->scratch = grown;
         ctx->scratch_cap = cap;
     }
@@ -52,7 +52,7 @@ static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
     if (!tg_check_live("gradient hook", replaced))
         return NULL;
     if (replaced->size != g->size || replaced->dtype != g->dtype) {
-        tg_fail(t->ctx, TG_ERR_SHAPE, "gradient hook of %s returned %s; expected the gradient's shape %s",
+        tg_ctx_fail(t->ctx, TG_ERR_SHAPE, "gradient hook of %s returned %s; expected the gradient's shape %s",
                 t->name ? t->name : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
         return NULL;
     }
@@ -75,18 +75,18 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
 {
     tg_ctx *ctx = y->ctx;
     if (!y->requires_grad)
-        return tg_fail(ctx, TG_ERR_GRAD, "%s: the output does not require a gradient "
+        return tg_ctx_fail(ctx, TG_ERR_GRAD, "%s: the output does not require a gradient "
                        "(no input reaching it requires one, or grad mode was off)", who);
     if (dy) {
         if (!tg_check_live(who, dy))
             return ctx->status;
         if (!same_shape(dy, y) || dy->dtype != y->dtype)
-            return tg_fail(ctx, TG_ERR_SHAPE, "%s: upstream gradient has shape %s (%s); expected the output's %s (%s)",
+            return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: upstream gradient has shape %s (%s); expected the output's %s (%s)",
                            who, tg_shape_of(dy).s, dy->dtype == TG_F32 ? "f32" : "f64", tg_shape_of(y).s,
                            y->dtype == TG_F32 ? "f32" : "f64");
     } else {
         if (y->size != 1)
-            return tg_fail(ctx, TG_ERR_GRAD, "%s: the output has shape %s; a gradient can be seeded only for "
+            return tg_ctx_fail(ctx, TG_ERR_GRAD, "%s: the output has shape %s; a gradient can be seeded only for "
                            "one element, so pass an upstream gradient of shape %s", who, tg_shape_of(y).s,
                            tg_shape_of(y).s);
         if (!(dy = tg_step_like(y, false)))
@@ -172,10 +172,10 @@ tg_status tg_grad(tg_tensor *output, tg_tensor *upstream, int n_inputs, tg_tenso
         if (!tg_check_live("tg_grad", inputs[i]))
             return ctx->status;
         if (inputs[i]->ctx != ctx)
-            return tg_fail(ctx, TG_ERR_ARG, "tg_grad: input %d belongs to another context", i);
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_grad: input %d belongs to another context", i);
         for (int j = 0; j < i; j++)
             if (inputs[j] == inputs[i])
-                return tg_fail(ctx, TG_ERR_ARG, "tg_grad: inputs %d and %d are the same tensor", j, i);
+                return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_grad: inputs %d and %d are the same tensor", j, i);
     }
     tg_status status = walk(output, upstream, "tg_grad",
                             (backward_request){n_inputs, inputs, grads, create_graph});

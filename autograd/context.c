@@ -81,7 +81,7 @@ void *tg_arena_alloc(tg_ctx *ctx, size_t bytes)
             size = bytes;
         c = aligned_alloc(TG_ALIGN, (sizeof *c + size + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1));
         if (!c) {
-            tg_fail(ctx, TG_ERR_NOMEM, "out of memory allocating %zu bytes of step memory", bytes);
+            tg_ctx_fail(ctx, TG_ERR_NOMEM, "out of memory allocating %zu bytes of step memory", bytes);
             return NULL;
         }
         *c = (tg_arena_chunk){.size = size};
@@ -151,32 +151,17 @@ const char *tg_status_name(tg_status status)
     return (unsigned)status < sizeof names / sizeof *names ? names[status] : "unknown error";
 }
 
-static tg_status raise(tg_ctx *ctx, tg_status status, const char *fmt, va_list ap)
+tg_status tg_ctx_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
 {
     if (ctx->status != TG_OK)
         return ctx->status; /* the first error is the cause; later ones are echoes */
     ctx->status = status;
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+    va_end(ap);
     if (ctx->on_error)
         ctx->on_error(ctx->on_error_user, status, ctx->error);
-    return status;
-}
-
-tg_status tg_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    status = raise(ctx, status, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-tg_status tg_ctx_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    status = raise(ctx, status, fmt, ap);
-    va_end(ap);
     return status;
 }
 
@@ -219,7 +204,7 @@ bool tg_check_live(const char *op, const tg_tensor *t)
         return false; /* an earlier op failed and set the error */
     if (t->lifetime == TG_LIFE_FREED ||
         (t->lifetime == TG_LIFE_STEP && t->epoch != t->ctx->epoch)) {
-        tg_fail(t->ctx, TG_ERR_FREED, "%s: input %s was freed%s", op,
+        tg_ctx_fail(t->ctx, TG_ERR_FREED, "%s: input %s was freed%s", op,
                 t->name ? t->name : "tensor",
                 t->lifetime == TG_LIFE_STEP ? " by tg_tape_reset (it belongs to an earlier step)" : "");
         return false;
@@ -232,9 +217,9 @@ bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b)
     if (!tg_check_live(op, a) || !tg_check_live(op, b))
         return false;
     if (a->ctx != b->ctx)
-        return tg_fail(a->ctx, TG_ERR_ARG, "%s: inputs belong to different contexts", op), false;
+        return tg_ctx_fail(a->ctx, TG_ERR_ARG, "%s: inputs belong to different contexts", op), false;
     if (a->dtype != b->dtype)
-        return tg_fail(a->ctx, TG_ERR_ARG, "%s: inputs have different dtypes (%s and %s); convert with tg_tensor_copy",
+        return tg_ctx_fail(a->ctx, TG_ERR_ARG, "%s: inputs have different dtypes (%s and %s); convert with tg_tensor_copy",
                        op, a->dtype == TG_F32 ? "f32" : "f64", b->dtype == TG_F32 ? "f32" : "f64"), false;
     return true;
 }
@@ -269,7 +254,7 @@ static void report_anomaly(tg_ctx *ctx, tg_op_kind op, const tg_tensor *out, int
     if (ctx->backward_node >= 0)
         snprintf(during, sizeof during, " in the backward of %s (tape entry %lld)",
                  tg_op_name(ctx->tape[ctx->backward_node].op), (long long)ctx->backward_node);
-    tg_fail(ctx, TG_ERR_ANOMALY, "%s produced %s at index %s of its %s output%s", tg_op_name(op),
+    tg_ctx_fail(ctx, TG_ERR_ANOMALY, "%s produced %s at index %s of its %s output%s", tg_op_name(op),
             isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf", index, tg_shape_of(out).s, during);
 }
 
@@ -297,7 +282,7 @@ tg_tensor *tg_record(tg_node node)
         int64_t cap = ctx->tape_cap ? ctx->tape_cap * 2 : 1024;
         tg_node *tape = realloc(ctx->tape, (size_t)cap * sizeof *tape);
         if (!tape) {
-            tg_fail(ctx, TG_ERR_NOMEM, "%s: out of memory growing the tape to %lld entries",
+            tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory growing the tape to %lld entries",
                     tg_op_name(node.op), (long long)cap);
             return NULL;
         }

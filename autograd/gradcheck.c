@@ -21,7 +21,7 @@ static tg_tensor *contracted(const contraction *c)
     if (!out)
         return NULL;
     if (out->dtype != TG_F64 || out->size != c->weights->size) {
-        tg_fail(out->ctx, TG_ERR_ARG, "gradcheck: f returned a %s %s output; expected f64 %s on every call",
+        tg_ctx_fail(out->ctx, TG_ERR_ARG, "gradcheck: f returned a %s %s output; expected f64 %s on every call",
                 out->dtype == TG_F32 ? "f32" : "f64", tg_shape_of(out).s, tg_shape_of(c->weights).s);
         return NULL;
     }
@@ -102,7 +102,7 @@ static tg_status run_check(tg_ctx *ctx, const contraction *c, const tg_gradcheck
         if (!x->requires_grad)
             continue;
         if (!(tape[i] = calloc((size_t)x->size, sizeof(double))))
-            status = tg_fail(ctx, TG_ERR_NOMEM, "gradcheck: out of memory");
+            status = tg_ctx_fail(ctx, TG_ERR_NOMEM, "gradcheck: out of memory");
         else if (grads[k])
             memcpy(tape[i], grads[k]->data, (size_t)x->size * sizeof(double));
         k++;
@@ -127,12 +127,12 @@ static tg_status prepare(tg_ctx *ctx, const char *who, tg_fn f, void *user, int 
                          const tg_gradcheck_options *opts, tg_gradcheck_options *o, contraction *c)
 {
     if (!f || n < 1 || n > TG_GRADCHECK_MAX_INPUTS || !inputs)
-        return tg_fail(ctx, TG_ERR_ARG, "%s: expected f and 1 to %d inputs, got %d", who, TG_GRADCHECK_MAX_INPUTS, n);
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: expected f and 1 to %d inputs, got %d", who, TG_GRADCHECK_MAX_INPUTS, n);
     for (int i = 0; i < n; i++) {
         if (!tg_check_live(who, inputs[i]))
             return ctx->status;
         if (inputs[i]->dtype != TG_F64)
-            return tg_fail(ctx, TG_ERR_ARG, "%s: input %d is f32; finite differences need f64 inputs", who, i);
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: input %d is f32; finite differences need f64 inputs", who, i);
     }
     *o = opts ? *opts : (tg_gradcheck_options){0};
     if (o->step <= 0)
@@ -146,7 +146,7 @@ static tg_status prepare(tg_ctx *ctx, const char *who, tg_fn f, void *user, int 
     tg_grad_set_enabled(ctx, was);
     if (!out) {
         tg_arena_rewind(ctx, mark);
-        return ctx->status ? ctx->status : tg_fail(ctx, TG_ERR_ARG, "%s: f returned NULL", who);
+        return ctx->status ? ctx->status : tg_ctx_fail(ctx, TG_ERR_ARG, "%s: f returned NULL", who);
     }
     tg_rng rng = tg_rng_seed(o->seed ? o->seed : 0x7a9e);
     int64_t size = out->size;

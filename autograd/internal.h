@@ -111,12 +111,7 @@ struct tg_ctx {
 
 static inline size_t tg_dtype_size(tg_dtype dtype) { return dtype == TG_F32 ? 4 : 8; }
 
-/* ---- errors ---- */
-tg_status tg_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+/* ---- errors (raised with the public tg_ctx_fail) ---- */
 /* The shape of t as "[2, 3]" in a small rotating buffer (for messages). */
 typedef struct { char s[64]; } tg_shape_text;
 tg_shape_text tg_shape_of(const tg_tensor *t);

@@ -16,13 +16,13 @@ int64_t tg_shape_size(int rank, const int64_t *shape)
 static bool shape_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shape)
 {
     if (rank < 0 || rank > TG_MAX_RANK)
-        return tg_fail(ctx, TG_ERR_SHAPE, "%s: rank %d is out of range (0 to %d)", who, rank, TG_MAX_RANK), false;
+        return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: rank %d is out of range (0 to %d)", who, rank, TG_MAX_RANK), false;
     if (rank > 0 && !shape)
-        return tg_fail(ctx, TG_ERR_ARG, "%s: shape is NULL for rank %d", who, rank), false;
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: shape is NULL for rank %d", who, rank), false;
     for (int i = 0; i < rank; i++)
         if (shape[i] < 1 || shape[i] > ((int64_t)1 << 40)) {
             char buf[96];
-            return tg_fail(ctx, TG_ERR_SHAPE, "%s: shape %s has a dim out of range (1 to 2^40)", who,
+            return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: shape %s has a dim out of range (1 to 2^40)", who,
                            tg_shape_str(rank, shape, buf, sizeof buf)), false;
         }
     return true;
@@ -63,12 +63,12 @@ static tg_tensor *persistent_tensor(tg_ctx *ctx, const char *who, tg_dtype dtype
     if (!ctx || !shape_ok(ctx, who, rank, shape))
         return NULL;
     if (dtype != TG_F32 && dtype != TG_F64)
-        return tg_fail(ctx, TG_ERR_ARG, "%s: unknown dtype %d", who, (int)dtype), NULL;
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: unknown dtype %d", who, (int)dtype), NULL;
     tg_tensor *t = ctx->freed;
     if (t)
         ctx->freed = t->next;
     else if (!(t = malloc(sizeof *t)))
-        return tg_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who), NULL;
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who), NULL;
     init_header(t, ctx, dtype, rank, shape);
     size_t bytes = (size_t)t->size * tg_dtype_size(dtype);
     t->data = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
@@ -76,7 +76,7 @@ static tg_tensor *persistent_tensor(tg_ctx *ctx, const char *who, tg_dtype dtype
         t->next = ctx->freed;
         ctx->freed = t;
         char buf[96];
-        return tg_fail(ctx, TG_ERR_NOMEM, "%s: out of memory for a %s tensor", who,
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory for a %s tensor", who,
                        tg_shape_str(rank, shape, buf, sizeof buf)), NULL;
     }
     memset(t->data, 0, bytes);
@@ -119,7 +119,7 @@ tg_tensor *tg_tensor_scalar(tg_ctx *ctx, tg_dtype dtype, double value)
 tg_tensor *tg_tensor_from(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, const double *values)
 {
     if (ctx && !values)
-        return tg_fail(ctx, TG_ERR_ARG, "tg_tensor_from: values is NULL"), NULL;
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_tensor_from: values is NULL"), NULL;
     tg_tensor *t = persistent_tensor(ctx, "tg_tensor_from", dtype, rank, shape);
     if (t)
         TG_TYPED(dtype, T, {
@@ -179,7 +179,7 @@ void tg_tensor_free(tg_tensor *t)
         return;
     tg_ctx *ctx = t->ctx;
     if (t->lifetime == TG_LIFE_STEP) {
-        tg_fail(ctx, TG_ERR_ARG, "tg_tensor_free: %s is a step tensor; tg_tape_reset frees it",
+        tg_ctx_fail(ctx, TG_ERR_ARG, "tg_tensor_free: %s is a step tensor; tg_tape_reset frees it",
                 t->name ? t->name : "the tensor");
         return;
     }
@@ -233,7 +233,7 @@ double tg_tensor_item(const tg_tensor *t)
     if (!tg_check_live("tg_tensor_item", t))
         return NAN;
     if (t->size != 1) {
-        tg_fail(t->ctx, TG_ERR_SHAPE, "tg_tensor_item: tensor has shape %s; expected one element",
+        tg_ctx_fail(t->ctx, TG_ERR_SHAPE, "tg_tensor_item: tensor has shape %s; expected one element",
                 tg_shape_of(t).s);
         return NAN;
     }
@@ -245,7 +245,7 @@ tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src)
     if (!tg_check_live("tg_tensor_copy", dst) || !tg_check_live("tg_tensor_copy", src))
         return dst ? dst->ctx->status : TG_ERR_ARG;
     if (dst->size != src->size)
-        return tg_fail(dst->ctx, TG_ERR_SHAPE, "tg_tensor_copy: source %s and destination %s differ in size",
+        return tg_ctx_fail(dst->ctx, TG_ERR_SHAPE, "tg_tensor_copy: source %s and destination %s differ in size",
                        tg_shape_of(src).s, tg_shape_of(dst).s);
     if (dst->dtype == src->dtype)
         memmove(dst->data, src->data, (size_t)src->size * tg_dtype_size(src->dtype));
@@ -286,7 +286,7 @@ const char *tg_tensor_name(const tg_tensor *t) { return t->name; }
 void tg_tensor_set_requires_grad(tg_tensor *t, bool requires_grad)
 {
     if (t->creator >= 0 && !requires_grad) {
-        tg_fail(t->ctx, TG_ERR_GRAD, "tg_tensor_set_requires_grad: %s was made by a recorded op; "
+        tg_ctx_fail(t->ctx, TG_ERR_GRAD, "tg_tensor_set_requires_grad: %s was made by a recorded op; "
                 "only leaves can stop requiring a gradient", t->name ? t->name : "the tensor");
         return;
     }

@@ -77,7 +77,7 @@ static tg_tensor *binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_b
     if (!tg_check_pair(op, a, b))
         return NULL;
     if (!tg_broadcast_shapes(a->rank, a->shape, b->rank, b->shape, bc))
-        return tg_fail(a->ctx, TG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (aligned on the right, "
+        return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (aligned on the right, "
                        "each pair of dims must be equal or one of them 1)", op, tg_shape_of(a).s,
                        tg_shape_of(b).s), NULL;
     return tg_step_tensor(a->ctx, (tg_dtype)a->dtype, bc->rank, bc->shape, false);
@@ -197,10 +197,10 @@ static bool broadcast_to(const char *op, const tg_tensor *x, int rank, const int
 {
     char want[96];
     if (rank < 0 || rank > TG_MAX_RANK || (rank && !shape))
-        return tg_fail(x->ctx, TG_ERR_ARG, "%s: rank %d is out of range (0 to %d)", op, rank, TG_MAX_RANK), false;
+        return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: rank %d is out of range (0 to %d)", op, rank, TG_MAX_RANK), false;
     if (tg_broadcast_shapes(x->rank, x->shape, rank, shape, bc) && shapes_equal(bc->rank, bc->shape, rank, shape))
         return true;
-    return tg_fail(x->ctx, TG_ERR_SHAPE, "%s: %s does not broadcast to %s", op, tg_shape_of(x).s,
+    return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "%s: %s does not broadcast to %s", op, tg_shape_of(x).s,
                    tg_shape_str(rank, shape, want, sizeof want)), false;
 }
 
@@ -234,13 +234,13 @@ tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape)
     if (!tg_check_live("sum_to", x))
         return NULL;
     if (rank < 0 || rank > TG_MAX_RANK || (rank && !shape))
-        return tg_fail(x->ctx, TG_ERR_ARG, "sum_to: rank %d is out of range (0 to %d)", rank, TG_MAX_RANK), NULL;
+        return tg_ctx_fail(x->ctx, TG_ERR_ARG, "sum_to: rank %d is out of range (0 to %d)", rank, TG_MAX_RANK), NULL;
     if (shapes_equal(rank, shape, x->rank, x->shape))
         return x; /* nothing to sum: the identity, not an op */
     tg_broadcast bc;
     char want[96];
     if (!tg_broadcast_shapes(rank, shape, x->rank, x->shape, &bc) || !shapes_equal(bc.rank, bc.shape, x->rank, x->shape))
-        return tg_fail(x->ctx, TG_ERR_SHAPE, "sum_to: %s cannot be summed to %s (the target must broadcast to it)",
+        return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "sum_to: %s cannot be summed to %s (the target must broadcast to it)",
                        tg_shape_of(x).s, tg_shape_str(rank, shape, want, sizeof want)), NULL;
     tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, rank, shape, true);
     if (!y)

@@ -10,7 +10,7 @@ tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b)
     if (!tg_check_pair("mse_loss", a, b))
         return NULL;
     if (a->rank != b->rank || memcmp(a->shape, b->shape, sizeof(int64_t) * a->rank))
-        return tg_fail(a->ctx, TG_ERR_SHAPE, "mse_loss: prediction %s and target %s; expected equal shapes",
+        return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "mse_loss: prediction %s and target %s; expected equal shapes",
                        tg_shape_of(a).s, tg_shape_of(b).s), NULL;
     tg_tensor *y = tg_step_tensor(a->ctx, (tg_dtype)a->dtype, 0, NULL, false);
     if (!y)
@@ -47,16 +47,16 @@ tg_tensor *tg_cross_entropy(tg_tensor *z, tg_tensor *t)
     if (!tg_check_pair("cross_entropy", z, t))
         return NULL;
     if (z->rank != 2)
-        return tg_fail(z->ctx, TG_ERR_SHAPE, "cross_entropy: logits have shape %s; expected [n, classes]",
+        return tg_ctx_fail(z->ctx, TG_ERR_SHAPE, "cross_entropy: logits have shape %s; expected [n, classes]",
                        tg_shape_of(z).s), NULL;
     int64_t rows = z->shape[0], classes = z->shape[1];
     bool indices = index_targets(z, t);
     if (!indices && (t->rank != 2 || t->shape[0] != rows || t->shape[1] != classes))
-        return tg_fail(z->ctx, TG_ERR_SHAPE, "cross_entropy: logits %s with targets %s; expected targets [%lld] "
+        return tg_ctx_fail(z->ctx, TG_ERR_SHAPE, "cross_entropy: logits %s with targets %s; expected targets [%lld] "
                        "(class indices) or [%lld, %lld] (probabilities)", tg_shape_of(z).s, tg_shape_of(t).s,
                        (long long)rows, (long long)rows, (long long)classes), NULL;
     if (indices && t->requires_grad)
-        return tg_fail(z->ctx, TG_ERR_GRAD, "cross_entropy: class-index targets cannot require a gradient"), NULL;
+        return tg_ctx_fail(z->ctx, TG_ERR_GRAD, "cross_entropy: class-index targets cannot require a gradient"), NULL;
     tg_tensor *y = tg_step_tensor(z->ctx, (tg_dtype)z->dtype, 0, NULL, false);
     if (!y)
         return NULL;
@@ -75,7 +75,7 @@ tg_tensor *tg_cross_entropy(tg_tensor *z, tg_tensor *t)
             if (indices) {
                 T label = P[r];
                 if (!(label >= 0 && label < (T)classes && label == floor(label))) {
-                    tg_fail(z->ctx, TG_ERR_ARG, "cross_entropy: target %lld is %g; expected a class index "
+                    tg_ctx_fail(z->ctx, TG_ERR_ARG, "cross_entropy: target %lld is %g; expected a class index "
                             "0 to %lld", (long long)r, (double)label, (long long)classes - 1);
                     bad = true;
                 }

@@ -11,12 +11,12 @@ tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
     if (!tg_check_pair("matmul", a, b))
         return NULL;
     if (a->rank != 2 || b->rank != 2)
-        return tg_fail(a->ctx, TG_ERR_SHAPE, "matmul: inputs have shapes %s and %s; expected two matrices (rank 2)",
+        return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "matmul: inputs have shapes %s and %s; expected two matrices (rank 2)",
                        tg_shape_of(a).s, tg_shape_of(b).s), NULL;
     int64_t m = a->shape[trans_a], k = a->shape[!trans_a];
     int64_t kb = b->shape[trans_b], n = b->shape[!trans_b];
     if (k != kb)
-        return tg_fail(a->ctx, TG_ERR_SHAPE, "matmul: %s%s · %s%s: inner dims %lld and %lld differ; expected "
+        return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "matmul: %s%s · %s%s: inner dims %lld and %lld differ; expected "
                        "[m, k] · [k, n]", tg_shape_of(a).s, trans_a ? "ᵀ" : "", tg_shape_of(b).s, trans_b ? "ᵀ" : "",
                        (long long)k, (long long)kb), NULL;
     tg_tensor *c = tg_step_tensor(a->ctx, (tg_dtype)a->dtype, 2, (int64_t[]){m, n}, false);

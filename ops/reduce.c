@@ -46,7 +46,7 @@ static tg_tensor *reduce_axis(const char *op, tg_op_kind kind, tg_tensor *x, int
         return NULL;
     int a = axis < 0 ? axis + x->rank : axis;
     if (a < 0 || a >= x->rank)
-        return tg_fail(x->ctx, TG_ERR_ARG, "%s: axis %d is out of range for shape %s", op, axis,
+        return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: axis %d is out of range for shape %s", op, axis,
                        tg_shape_of(x).s), NULL;
     int64_t shape[TG_MAX_RANK], outer = 1, inner = 1, len = x->shape[a];
     int rank = 0;

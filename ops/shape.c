@@ -11,12 +11,12 @@ tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape)
         return NULL;
     char want[96];
     if (rank < 0 || rank > TG_MAX_RANK || (rank && !shape))
-        return tg_fail(x->ctx, TG_ERR_ARG, "reshape: rank %d is out of range (0 to %d)", rank, TG_MAX_RANK), NULL;
+        return tg_ctx_fail(x->ctx, TG_ERR_ARG, "reshape: rank %d is out of range (0 to %d)", rank, TG_MAX_RANK), NULL;
     for (int d = 0; d < rank; d++)
         if (shape[d] < 1)
-            return tg_fail(x->ctx, TG_ERR_SHAPE, "reshape: target %s has a dim below 1", tg_shape_str(rank, shape, want, sizeof want)), NULL;
+            return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "reshape: target %s has a dim below 1", tg_shape_str(rank, shape, want, sizeof want)), NULL;
     if (tg_shape_size(rank, shape) != x->size)
-        return tg_fail(x->ctx, TG_ERR_SHAPE, "reshape: %s has %lld elements; target %s has %lld",
+        return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "reshape: %s has %lld elements; target %s has %lld",
                        tg_shape_of(x).s, (long long)x->size, tg_shape_str(rank, shape, want, sizeof want),
                        (long long)tg_shape_size(rank, shape)), NULL;
     tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, rank, shape, false);
@@ -45,7 +45,7 @@ tg_tensor *tg_transpose(tg_tensor *x, int axis0, int axis1)
         return NULL;
     int a0 = axis0 < 0 ? axis0 + x->rank : axis0, a1 = axis1 < 0 ? axis1 + x->rank : axis1;
     if (a0 < 0 || a0 >= x->rank || a1 < 0 || a1 >= x->rank)
-        return tg_fail(x->ctx, TG_ERR_ARG, "transpose: axes %d and %d are out of range for shape %s", axis0,
+        return tg_ctx_fail(x->ctx, TG_ERR_ARG, "transpose: axes %d and %d are out of range for shape %s", axis0,
                        axis1, tg_shape_of(x).s), NULL;
     int64_t shape[TG_MAX_RANK], in_stride[TG_MAX_RANK], stride = 1;
     for (int d = x->rank - 1; d >= 0; d--) {

@@ -9,7 +9,7 @@ static tg_tensor *softmax_rows(const char *op, tg_op_kind kind, tg_tensor *x)
     if (!tg_check_live(op, x))
         return NULL;
     if (x->rank == 0)
-        return tg_fail(x->ctx, TG_ERR_SHAPE, "%s: input is a scalar; expected at least one axis", op), NULL;
+        return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "%s: input is a scalar; expected at least one axis", op), NULL;
     tg_tensor *y = tg_step_like(x, false);
     if (!y)
         return NULL;
