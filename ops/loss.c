@@ -102,13 +102,16 @@ static tg_tensor *one_hot(const tg_tensor *z, const tg_tensor *t)
     return p;
 }
 
-/* dz = (softmax(z) - p)/n · dy;  dp = -log_softmax(z)/n · dy */
+/* dz = (softmax(z)·Σⱼpⱼ - p)/n · dy, where Σⱼpⱼ = 1 for indices and one-hot
+ * rows;  dp = -log_softmax(z)/n · dy */
 static void cross_entropy_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
 {
     tg_tensor *z = n->in[0], *t = n->in[1];
     tg_tensor *scale = tg_mul_scalar(dy, 1.0 / (double)z->shape[0]);
-    if (z->requires_grad)
-        dx[0] = tg_mul(tg_sub(tg_softmax(z), index_targets(z, t) ? one_hot(z, t) : t), scale);
+    if (z->requires_grad && index_targets(z, t))
+        dx[0] = tg_mul(tg_sub(tg_softmax(z), one_hot(z, t)), scale);
+    else if (z->requires_grad)
+        dx[0] = tg_mul(tg_sub(tg_mul(tg_softmax(z), tg_sum_axis(t, -1, true)), t), scale);
     if (t->requires_grad)
         dx[1] = tg_mul(tg_neg(tg_log_softmax(z)), scale);
 }
