@@ -22,5 +22,6 @@
 #include "tapegrad/core.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/gradcheck.h"
+#include "tapegrad/nn.h"
 
 #endif

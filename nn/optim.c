@@ -1,0 +1,238 @@
+/* Optimizers: update rules as plain loops over each parameter's buffer and its
+ * gradient (an update rule is not backprop, so no tape). State tensors are
+ * persistent and made with the optimizer; a step allocates nothing. */
+#include "tapegrad/nn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { KIND_SGD, KIND_MOMENTUM, KIND_ADAM } optim_kind;
+
+struct tg_optimizer {
+    tg_ctx *ctx;
+    optim_kind kind;
+    int n_params;
+    tg_tensor **params;
+    int n_state;         /* momentum: n_params; Adam: 2·n_params */
+    tg_tensor **state;   /* momentum: v of each parameter; Adam: m₀, v₀, m₁, v₁, ... */
+    double lr, momentum, beta1, beta2, eps;
+    tg_decay decay;
+    double lambda;
+    int64_t steps;
+};
+
+static tg_optimizer *optim_make(tg_params params, const char *who, optim_kind kind, double lr, int states_per_param,
+                                const char *const *suffixes)
+{
+    tg_ctx *ctx = NULL;
+    for (int i = 0; i < params.count && !ctx; i++)
+        if (params.items && params.items[i])
+            ctx = tg_tensor_ctx(params.items[i]);
+    if (!ctx)
+        return NULL; /* no tensor: no context to report to */
+    for (int i = 0; i < params.count; i++) {
+        if (!params.items[i])
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: parameter %d is NULL", who, i), NULL;
+        if (tg_tensor_ctx(params.items[i]) != ctx)
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: parameter %d belongs to another context", who, i), NULL;
+    }
+    if (!(lr >= 0))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: learning rate is %g; expected >= 0", who, lr), NULL;
+    tg_optimizer *opt = calloc(1, sizeof *opt);
+    if (!opt)
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who), NULL;
+    *opt = (tg_optimizer){.ctx = ctx, .kind = kind, .n_params = params.count, .lr = lr};
+    opt->params = malloc((size_t)params.count * sizeof *opt->params);
+    opt->n_state = params.count * states_per_param;
+    opt->state = opt->n_state ? calloc((size_t)opt->n_state, sizeof *opt->state) : NULL;
+    if (!opt->params || (opt->n_state && !opt->state)) {
+        tg_optim_free(opt);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who), NULL;
+    }
+    memcpy(opt->params, params.items, (size_t)params.count * sizeof *opt->params);
+    for (int i = 0; i < params.count; i++)
+        for (int k = 0; k < states_per_param; k++) {
+            tg_tensor *p = params.items[i];
+            tg_tensor *s = tg_tensor_new(ctx, tg_tensor_dtype(p), tg_tensor_rank(p), tg_tensor_shape(p));
+            if (!s) {
+                tg_optim_free(opt);
+                return NULL;
+            }
+            char name[128];
+            const char *base = tg_tensor_name(p);
+            if (base)
+                snprintf(name, sizeof name, "%s.%s", base, suffixes[k]);
+            else
+                snprintf(name, sizeof name, "param%d.%s", i, suffixes[k]);
+            tg_tensor_set_name(s, name);
+            opt->state[i * states_per_param + k] = s;
+        }
+    return opt;
+}
+
+tg_optimizer *tg_optim_sgd_new(tg_params params, double lr)
+{
+    return optim_make(params, "tg_optim_sgd_new", KIND_SGD, lr, 0, NULL);
+}
+
+tg_optimizer *tg_optim_momentum_new(tg_params params, double lr, double momentum)
+{
+    static const char *const suffixes[] = {"velocity"};
+    if (!(momentum >= 0 && momentum < 1)) {
+        if (params.count > 0 && params.items && params.items[0])
+            tg_ctx_fail(tg_tensor_ctx(params.items[0]), TG_ERR_ARG,
+                        "tg_optim_momentum_new: momentum is %g; expected 0 <= momentum < 1", momentum);
+        return NULL;
+    }
+    tg_optimizer *opt = optim_make(params, "tg_optim_momentum_new", KIND_MOMENTUM, lr, 1, suffixes);
+    if (opt)
+        opt->momentum = momentum;
+    return opt;
+}
+
+tg_optimizer *tg_optim_adam_new(tg_params params, double lr, double beta1, double beta2, double eps)
+{
+    static const char *const suffixes[] = {"m", "v"};
+    if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0)) {
+        if (params.count > 0 && params.items && params.items[0])
+            tg_ctx_fail(tg_tensor_ctx(params.items[0]), TG_ERR_ARG,
+                        "tg_optim_adam_new: beta1 = %g, beta2 = %g, eps = %g; expected betas in [0, 1) and eps > 0",
+                        beta1, beta2, eps);
+        return NULL;
+    }
+    tg_optimizer *opt = optim_make(params, "tg_optim_adam_new", KIND_ADAM, lr, 2, suffixes);
+    if (opt) {
+        opt->beta1 = beta1;
+        opt->beta2 = beta2;
+        opt->eps = eps;
+    }
+    return opt;
+}
+
+void tg_optim_free(tg_optimizer *opt)
+{
+    if (!opt)
+        return;
+    if (opt->state)
+        for (int i = 0; i < opt->n_state; i++)
+            tg_tensor_free(opt->state[i]);
+    free(opt->state);
+    free(opt->params);
+    free(opt);
+}
+
+/* One parameter's update, for T = float or double. w [n], g = dw [n]; s0, s1
+ * the state buffers (NULL when the rule has none). bc1, bc2: Adam's 1 - βᵗ. */
+#define TG_UPDATE_RULE(T)                                                                     \
+    static void update_##T(const tg_optimizer *opt, bool decay, int64_t n, T *w, const T *g,  \
+                           T *s0, T *s1, double bc1, double bc2)                              \
+    {                                                                                         \
+        const double lr = opt->lr;                                                            \
+        const double l2 = decay && opt->decay == TG_DECAY_L2 ? opt->lambda : 0;               \
+        const double shrink = decay && opt->decay == TG_DECAY_DECOUPLED ? 1 - lr * opt->lambda : 1; \
+        for (int64_t i = 0; i < n; i++) {                                                     \
+            double wi = (double)w[i] * shrink;   /* W ← W - lr·λ·W (decoupled) */            \
+            double gi = (double)g[i] + l2 * (double)w[i]; /* dW ← dW + λW (L2) */            \
+            switch (opt->kind) {                                                              \
+            case KIND_SGD: /* w ← w - lr·dw */                                                \
+                wi -= lr * gi;                                                                \
+                break;                                                                        \
+            case KIND_MOMENTUM: { /* v ← μv + dw; w ← w - lr·v */                             \
+                double v = opt->momentum * (double)s0[i] + gi;                                \
+                s0[i] = (T)v;                                                                 \
+                wi -= lr * v;                                                                 \
+                break;                                                                        \
+            }                                                                                 \
+            case KIND_ADAM: { /* m ← β₁m + (1-β₁)dw; v ← β₂v + (1-β₂)dw²; w ← w - lr·m̂/(√v̂ + ε) */ \
+                double m = opt->beta1 * (double)s0[i] + (1 - opt->beta1) * gi;                \
+                double v = opt->beta2 * (double)s1[i] + (1 - opt->beta2) * gi * gi;           \
+                s0[i] = (T)m;                                                                 \
+                s1[i] = (T)v;                                                                 \
+                wi -= lr * (m / bc1) / (sqrt(v / bc2) + opt->eps);                            \
+                break;                                                                        \
+            }                                                                                 \
+            }                                                                                 \
+            w[i] = (T)wi;                                                                     \
+        }                                                                                     \
+    }
+TG_UPDATE_RULE(float)
+TG_UPDATE_RULE(double)
+#undef TG_UPDATE_RULE
+
+tg_status tg_optim_step(tg_optimizer *opt)
+{
+    if (!opt)
+        return TG_ERR_ARG;
+    int64_t t = opt->steps + 1; /* Adam's bias correction counts steps from 1 */
+    double bc1 = opt->kind == KIND_ADAM ? 1 - pow(opt->beta1, (double)t) : 1;
+    double bc2 = opt->kind == KIND_ADAM ? 1 - pow(opt->beta2, (double)t) : 1;
+    int per = opt->n_params ? opt->n_state / opt->n_params : 0;
+    for (int i = 0; i < opt->n_params; i++) {
+        tg_tensor *p = opt->params[i];
+        void *w = tg_tensor_data(p);
+        if (!w)
+            return tg_ctx_fail(opt->ctx, TG_ERR_ARG, "tg_optim_step: parameter %d (%s) was freed", i,
+                               tg_tensor_name(p) ? tg_tensor_name(p) : "unnamed");
+        tg_tensor *grad = tg_tensor_grad(p);
+        if (!grad)
+            continue; /* not reached by backward: no update, no state change */
+        bool decay = opt->decay != TG_DECAY_NONE && tg_tensor_rank(p) >= 2;
+        void *s0 = per > 0 ? tg_tensor_data(opt->state[i * per]) : NULL;
+        void *s1 = per > 1 ? tg_tensor_data(opt->state[i * per + 1]) : NULL;
+        if (tg_tensor_dtype(p) == TG_F32)
+            update_float(opt, decay, tg_tensor_size(p), w, tg_tensor_data(grad), s0, s1, bc1, bc2);
+        else
+            update_double(opt, decay, tg_tensor_size(p), w, tg_tensor_data(grad), s0, s1, bc1, bc2);
+    }
+    opt->steps = t;
+    return TG_OK;
+}
+
+void tg_optim_zero_grad(tg_optimizer *opt)
+{
+    if (opt)
+        tg_params_zero_grad((tg_params){opt->n_params, opt->params});
+}
+
+double tg_optim_lr(const tg_optimizer *opt) { return opt->lr; }
+void tg_optim_set_lr(tg_optimizer *opt, double lr) { opt->lr = lr; }
+
+tg_status tg_optim_set_weight_decay(tg_optimizer *opt, tg_decay kind, double lambda)
+{
+    if (!opt)
+        return TG_ERR_ARG;
+    if (kind < TG_DECAY_NONE || kind > TG_DECAY_DECOUPLED || !(lambda >= 0))
+        return tg_ctx_fail(opt->ctx, TG_ERR_ARG, "tg_optim_set_weight_decay: kind %d, lambda %g; expected a TG_DECAY_ "
+                           "value and lambda >= 0", (int)kind, lambda);
+    opt->decay = kind;
+    opt->lambda = lambda;
+    return TG_OK;
+}
+
+tg_params tg_optim_state(const tg_optimizer *opt) { return (tg_params){opt->n_state, opt->state}; }
+int64_t tg_optim_steps(const tg_optimizer *opt) { return opt->steps; }
+void tg_optim_set_steps(tg_optimizer *opt, int64_t steps) { opt->steps = steps; }
+
+/* ---- learning-rate schedules ---- */
+
+/* lr = base·gamma^⌊t/period⌋ */
+double tg_lr_step(double base, double gamma, int64_t period, int64_t t)
+{
+    if (period < 1)
+        period = 1;
+    if (t < 0)
+        t = 0;
+    return base * pow(gamma, (double)(t / period));
+}
+
+/* lr = min + ½(base - min)(1 + cos(π·t/total)) */
+double tg_lr_cosine(double base, double min, int64_t total, int64_t t)
+{
+    if (total < 1 || t >= total)
+        return min;
+    if (t < 0)
+        t = 0;
+    const double pi = 3.14159265358979323846;
+    return min + 0.5 * (base - min) * (1 + cos(pi * (double)t / (double)total));
+}

@@ -1,0 +1,129 @@
+/* The perceptron (Rosenblatt's rule: an error-driven update, not gradient
+ * descent) and logistic regression (one sigmoid neuron trained by gradient
+ * descent, its gradient taken from the tape). */
+#include "tapegrad/nn.h"
+
+static bool perceptron_shapes_ok(const char *who, tg_tensor *w, const tg_tensor *x, const tg_tensor *y)
+{
+    int64_t d = tg_tensor_size(w);
+    bool ok = tg_tensor_rank(w) == 1 && tg_tensor_rank(x) == 2 && tg_tensor_dim(x, 1) == d &&
+              (!y || (tg_tensor_rank(y) == 1 && tg_tensor_dim(y, 0) == tg_tensor_dim(x, 0)));
+    if (!ok) {
+        char sw[64], sx[64], sy[64] = "-";
+        tg_ctx_fail(tg_tensor_ctx(w), TG_ERR_SHAPE, "%s: w %s, x %s, y %s; expected w [d], x [n, d], y [n]", who,
+                    tg_shape_str(tg_tensor_rank(w), tg_tensor_shape(w), sw, sizeof sw),
+                    tg_shape_str(tg_tensor_rank(x), tg_tensor_shape(x), sx, sizeof sx),
+                    y ? tg_shape_str(tg_tensor_rank(y), tg_tensor_shape(y), sy, sizeof sy) : sy);
+    }
+    return ok;
+}
+
+tg_status tg_perceptron_train(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
+                              int64_t max_updates, tg_perceptron_fn fn, void *user, tg_perceptron_result *result)
+{
+    if (!w)
+        return TG_ERR_ARG;
+    tg_ctx *ctx = tg_tensor_ctx(w);
+    if (!b || !x || !y)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_train: b, x and y must not be NULL");
+    if (!(eta > 0))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_train: eta is %g; expected > 0", eta);
+    if (!perceptron_shapes_ok("tg_perceptron_train", w, x, y))
+        return TG_ERR_SHAPE;
+    int64_t n = tg_tensor_dim(x, 0), d = tg_tensor_size(w);
+    for (int64_t i = 0; i < n; i++) {
+        double label = tg_tensor_get(y, i);
+        if (label != 1 && label != -1)
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_train: y[%lld] is %g; expected +1 or -1",
+                               (long long)i, label);
+    }
+    tg_perceptron_result res = {0, false};
+    tg_perceptron_row row = {.iteration = 0, .misclassified = -1, .w = w, .b = *b};
+    if (fn)
+        fn(&row, user);
+    for (;;) {
+        /* the first i with yᵢ(w·xᵢ + b) <= 0 */
+        int64_t wrong = -1;
+        for (int64_t i = 0; i < n && wrong < 0; i++) {
+            double z = *b;
+            for (int64_t j = 0; j < d; j++)
+                z += tg_tensor_get(w, j) * tg_tensor_get(x, i * d + j);
+            if (tg_tensor_get(y, i) * z <= 0)
+                wrong = i;
+        }
+        if (wrong < 0) {
+            res.converged = true;
+            row = (tg_perceptron_row){res.updates + 1, -1, true, w, *b};
+            if (fn)
+                fn(&row, user);
+            break;
+        }
+        if (res.updates >= max_updates)
+            break;
+        /* w ← w + η·y·x;  b ← b + η·y */
+        double label = tg_tensor_get(y, wrong);
+        for (int64_t j = 0; j < d; j++)
+            tg_tensor_set(w, j, tg_tensor_get(w, j) + eta * label * tg_tensor_get(x, wrong * d + j));
+        *b += eta * label;
+        res.updates++;
+        row = (tg_perceptron_row){res.updates, wrong, false, w, *b};
+        if (fn)
+            fn(&row, user);
+    }
+    if (result)
+        *result = res;
+    return TG_OK;
+}
+
+/* sign(x·w + b) = 2·step(x·w + b) - 1 */
+tg_tensor *tg_perceptron_predict(tg_tensor *w, double b, tg_tensor *x)
+{
+    if (!w || !x || !perceptron_shapes_ok("tg_perceptron_predict", w, x, NULL))
+        return NULL;
+    int64_t n = tg_tensor_dim(x, 0), d = tg_tensor_size(w);
+    tg_tensor *z = tg_add_scalar(tg_matmul(x, tg_reshape(w, TG_SHAPE(d, 1))), b); /* [n, 1] */
+    return tg_reshape(tg_add_scalar(tg_mul_scalar(tg_step(z), 2), -1), TG_SHAPE(n));
+}
+
+/* J = -(1/n) Σ [y ln σ(z) + (1 - y) ln(1 - σ(z))], z = x·wᵀ + b; w ← w - lr·dJ/dw */
+tg_status tg_logistic_fit(tg_layer *neuron, tg_tensor *x, tg_tensor *y, double lr, int64_t epochs,
+                          double *final_loss)
+{
+    if (!neuron)
+        return TG_ERR_ARG;
+    tg_ctx *ctx = tg_tensor_ctx(tg_layer_weight(neuron));
+    if (!x || !y)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_logistic_fit: x and y must not be NULL");
+    if (!(lr > 0))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_logistic_fit: lr is %g; expected > 0", lr);
+    int64_t n = tg_tensor_dim(x, 0);
+    if (tg_layer_out(neuron) != 1 || tg_tensor_rank(x) != 2 || tg_tensor_size(y) != n ||
+        tg_tensor_rank(y) < 1 || tg_tensor_rank(y) > 2 || tg_tensor_dim(y, 0) != n)
+        return tg_ctx_fail(ctx, TG_ERR_SHAPE, "tg_logistic_fit: neuron [%lld -> %lld], x rank %d, y of %lld "
+                           "elements; expected a neuron [in -> 1], x [n, in], y [n] or [n, 1]",
+                           (long long)tg_layer_in(neuron), (long long)tg_layer_out(neuron), tg_tensor_rank(x),
+                           (long long)tg_tensor_size(y));
+    tg_params params = tg_layer_params(neuron);
+    tg_optimizer *opt = tg_optim_sgd_new(params, lr);
+    if (!opt)
+        return tg_ctx_status(ctx);
+    tg_status status = TG_OK;
+    for (int64_t epoch = 0; epoch < epochs && status == TG_OK; epoch++) {
+        tg_tensor *logits = tg_layer_linear(neuron, x);                          /* [n, 1] */
+        tg_tensor *target = tg_reshape(y, TG_SHAPE(n, 1));
+        tg_tensor *loss = tg_loss_bce_logits(logits, target, TG_REDUCE_MEAN);
+        if (!loss) {
+            status = tg_ctx_status(ctx);
+            break;
+        }
+        if (final_loss)
+            *final_loss = tg_tensor_item(loss);
+        tg_params_zero_grad(params);
+        status = tg_backward(loss);
+        if (status == TG_OK)
+            status = tg_optim_step(opt);
+        tg_tape_reset(ctx);
+    }
+    tg_optim_free(opt);
+    return status;
+}
