@@ -63,13 +63,16 @@ int tg_ctx_threads(const tg_ctx *ctx) { return tg_pool_threads(ctx->pool); }
 
 /* ---- step memory ---- */
 
-void *tg_arena_alloc(tg_ctx *ctx, size_t bytes)
+void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
 {
-    bytes = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
     tg_arena_chunk *c = ctx->current, *last = NULL;
+    size_t start = 0;
     /* Walk the kept chunks before asking malloc: after the first step, every
      * request of a same-shaped step is served from memory already held. */
-    while (c && c->used + bytes > c->size) {
+    while (c) {
+        start = (c->used + align - 1) & ~(align - 1);
+        if (start + bytes <= c->size)
+            break;
         last = c;
         c = c->next;
         if (c)
@@ -89,18 +92,17 @@ void *tg_arena_alloc(tg_ctx *ctx, size_t bytes)
             last->next = c;
         else
             ctx->chunks = c;
+        start = 0;
     }
     ctx->current = c;
-    void *p = c->bytes + c->used;
-    c->used += bytes;
-    return p;
+    c->used = start + bytes;
+    return c->bytes + start;
 }
 
 void tg_tape_reset(tg_ctx *ctx)
 {
     ctx->tape_len = 0;
-    ctx->epoch++;
-    if (ctx->epoch == 0)
+    if (++ctx->epoch == 0) /* 0 never names a live step */
         ctx->epoch = 1;
     ctx->current = ctx->chunks;
     if (ctx->current)
@@ -258,51 +260,69 @@ static void report_anomaly(tg_ctx *ctx, tg_op_kind op, const tg_tensor *out, int
             isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf", index, tg_shape_of(out).s, during);
 }
 
-tg_tensor *tg_record(tg_node node)
+/* The tape entry for out, or NULL when nothing needs recording (or on error,
+ * with the context's error set and out set to NULL). */
+static tg_node *append(tg_op_kind op, tg_tensor **out, int n_in, tg_tensor *const *in)
 {
-    tg_tensor *out = node.out;
-    if (!out)
+    tg_tensor *t = *out;
+    if (!t)
         return NULL;
-    tg_ctx *ctx = out->ctx;
+    tg_ctx *ctx = t->ctx;
     if (ctx->anomaly) {
-        int64_t bad = first_nonfinite(out);
+        int64_t bad = first_nonfinite(t);
         if (bad >= 0) {
-            report_anomaly(ctx, node.op, out, bad);
+            report_anomaly(ctx, op, t, bad);
+            *out = NULL;
             return NULL;
         }
     }
-    if (!ctx->grad_enabled)
-        return out;
     bool needed = false;
-    for (int i = 0; i < node.n_in; i++)
-        needed |= node.in[i]->requires_grad;
-    if (!needed)
-        return out;
+    for (int i = 0; i < n_in; i++)
+        needed |= in[i]->requires_grad;
+    if (!needed || !ctx->grad_enabled)
+        return NULL;
     if (ctx->tape_len == ctx->tape_cap) {
         int64_t cap = ctx->tape_cap ? ctx->tape_cap * 2 : 1024;
         tg_node *tape = realloc(ctx->tape, (size_t)cap * sizeof *tape);
         if (!tape) {
-            tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory growing the tape to %lld entries",
-                    tg_op_name(node.op), (long long)cap);
+            tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory growing the tape to %lld entries", tg_op_name(op),
+                        (long long)cap);
+            *out = NULL;
             return NULL;
         }
         ctx->tape = tape;
         ctx->tape_cap = cap;
     }
-    out->requires_grad = true;
-    out->creator = ctx->tape_len;
-    ctx->tape[ctx->tape_len++] = node;
+    t->requires_grad = true;
+    t->creator = ctx->tape_len;
+    tg_node *node = &ctx->tape[ctx->tape_len++];
+    node->op = op;
+    node->n_in = n_in;
+    node->out = t;
+    for (int i = 0; i < n_in; i++)
+        node->in[i] = in[i];
+    return node;
+}
+
+tg_tensor *tg_record(tg_op_kind op, tg_tensor *out, int n_in, tg_tensor *const *in, tg_attr attr)
+{
+    tg_node *node = append(op, &out, n_in, in);
+    if (node)
+        node->attr = attr;
     return out;
 }
 
 tg_tensor *tg_record1(tg_op_kind op, tg_tensor *out, tg_tensor *x)
 {
-    return tg_record((tg_node){.op = op, .n_in = 1, .in = {x}, .out = out});
+    append(op, &out, 1, &x);
+    return out;
 }
 
 tg_tensor *tg_record2(tg_op_kind op, tg_tensor *out, tg_tensor *a, tg_tensor *b)
 {
-    return tg_record((tg_node){.op = op, .n_in = 2, .in = {a, b}, .out = out});
+    tg_tensor *in[2] = {a, b};
+    append(op, &out, 2, in);
+    return out;
 }
 
 bool tg_tape_entry_at(const tg_ctx *ctx, int64_t i, tg_tape_entry *entry)

@@ -123,7 +123,8 @@ bool tg_check_live(const char *op, const tg_tensor *t);
 bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b);
 
 /* ---- memory ---- */
-void *tg_arena_alloc(tg_ctx *ctx, size_t bytes); /* 64-byte aligned; NULL + error when out of memory */
+/* align: a power of two up to 64. NULL + error when out of memory. */
+void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align);
 /* A step tensor; data zeroed only when zero is set. */
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero);
 /* Same shape and dtype as t. */
@@ -137,9 +138,9 @@ tg_arena_mark tg_arena_get_mark(const tg_ctx *ctx);
 void tg_arena_rewind(tg_ctx *ctx, tg_arena_mark mark);
 
 /* ---- the tape ---- */
-/* Records node (out set) when grad mode is on and an input requires a
- * gradient; runs the anomaly check; returns out (NULL if recording failed). */
-tg_tensor *tg_record(tg_node node);
+/* Records op on the tape when grad mode is on and an input requires a
+ * gradient; runs the anomaly check; returns out (NULL if either failed). */
+tg_tensor *tg_record(tg_op_kind op, tg_tensor *out, int n_in, tg_tensor *const *in, tg_attr attr);
 /* Convenience for the common cases. */
 tg_tensor *tg_record1(tg_op_kind op, tg_tensor *out, tg_tensor *x);
 tg_tensor *tg_record2(tg_op_kind op, tg_tensor *out, tg_tensor *a, tg_tensor *b);

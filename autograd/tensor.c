@@ -38,14 +38,18 @@ static void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int rank, con
 
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero)
 {
-    tg_tensor *t = tg_arena_alloc(ctx, sizeof *t);
+    size_t bytes = (size_t)tg_shape_size(rank, shape) * tg_dtype_size(dtype);
+    size_t header = (sizeof(tg_tensor) + 15) & ~(size_t)15;
+    /* Small tensors sit right behind their header: one allocation, one cache
+     * line apart. Big ones get 64-byte aligned data of their own. */
+    bool inline_data = bytes <= 64;
+    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + bytes : header, 16);
     if (!t)
         return NULL;
     init_header(t, ctx, dtype, rank, shape);
     t->lifetime = TG_LIFE_STEP;
     t->epoch = ctx->epoch;
-    size_t bytes = (size_t)t->size * tg_dtype_size(dtype);
-    t->data = tg_arena_alloc(ctx, bytes);
+    t->data = inline_data ? (char *)t + header : tg_arena_alloc(ctx, bytes, 64);
     if (!t->data)
         return NULL;
     if (zero)
@@ -269,7 +273,7 @@ void tg_tensor_set_name(tg_tensor *t, const char *name)
     size_t n = name ? strlen(name) + 1 : 0;
     char *copy = NULL;
     if (n) {
-        copy = t->lifetime == TG_LIFE_STEP ? tg_arena_alloc(t->ctx, n) : malloc(n);
+        copy = t->lifetime == TG_LIFE_STEP ? tg_arena_alloc(t->ctx, n, 1) : malloc(n);
         if (!copy)
             return;
         memcpy(copy, name, n);

@@ -76,6 +76,8 @@ static tg_tensor *binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_b
 {
     if (!tg_check_pair(op, a, b))
         return NULL;
+    if (a->rank == b->rank && !memcmp(a->shape, b->shape, sizeof(int64_t) * a->rank))
+        return tg_step_like(a, false); /* the flat loop: bc is not read */
     if (!tg_broadcast_shapes(a->rank, a->shape, b->rank, b->shape, bc))
         return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (aligned on the right, "
                        "each pair of dims must be equal or one of them 1)", op, tg_shape_of(a).s,
@@ -160,7 +162,7 @@ static tg_tensor *affine(const char *op, tg_op_kind kind, tg_tensor *x, double s
             Y[i] = s * X[i] + c;
     });
     tg_attr attr = {.scalar = kind == TG_OP_MUL_SCALAR ? scale : shift};
-    return tg_record((tg_node){.op = kind, .n_in = 1, .in = {x}, .out = y, .attr = attr});
+    return tg_record(kind, y, 1, (tg_tensor *[]){x}, attr);
 }
 
 tg_tensor *tg_neg(tg_tensor *x) { return affine("neg", TG_OP_NEG, x, -1, 0); }

@@ -28,7 +28,7 @@ tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
     else
         tg_gemm_f64(pool, trans_a, trans_b, m, n, k, 1, a->data, a->shape[1], b->data, b->shape[1], 0, c->data, n);
     tg_attr attr = {.matmul = {trans_a, trans_b}};
-    return tg_record((tg_node){.op = TG_OP_MATMUL, .n_in = 2, .in = {a, b}, .out = c, .attr = attr});
+    return tg_record(TG_OP_MATMUL, c, 2, (tg_tensor *[]){a, b}, attr);
 }
 
 tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b) { return tg_matmul_t(a, b, false, false); }

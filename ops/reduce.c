@@ -75,7 +75,7 @@ static tg_tensor *reduce_axis(const char *op, tg_op_kind kind, tg_tensor *x, int
         }
     });
     tg_attr attr = {.reduce = {a, keepdim}};
-    return tg_record((tg_node){.op = kind, .n_in = 1, .in = {x}, .out = y, .attr = attr});
+    return tg_record(kind, y, 1, (tg_tensor *[]){x}, attr);
 }
 
 tg_tensor *tg_sum_axis(tg_tensor *x, int axis, bool keepdim)

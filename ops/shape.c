@@ -79,7 +79,7 @@ tg_tensor *tg_transpose(tg_tensor *x, int axis0, int axis1)
                         Y[k++] = X[i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3]];
     });
     tg_attr attr = {.transpose = {a0, a1}};
-    return tg_record((tg_node){.op = TG_OP_TRANSPOSE, .n_in = 1, .in = {x}, .out = y, .attr = attr});
+    return tg_record(TG_OP_TRANSPOSE, y, 1, (tg_tensor *[]){x}, attr);
 }
 
 static void transpose_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)

@@ -1,0 +1,21 @@
+#!/bin/sh
+# The whole test suite: set-up, then every Criterion suite in a release build
+# and again under AddressSanitizer + UndefinedBehaviorSanitizer, a
+# warnings-as-errors build with clang, and the install/consumer test.
+set -eu
+cd "$(dirname "$0")/.."
+tools/setup.sh
+jobs=$(nproc)
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTAPEGRAD_SANITIZE=ON -DCMAKE_C_FLAGS=-O1 > /dev/null
+cmake --build build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$jobs" -E install_consumer
+
+CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_TESTS=ON > /dev/null
+cmake --build build-clang -j "$jobs"
+echo "all tests passed (release, sanitizers, clang)"
