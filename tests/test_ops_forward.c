@@ -1,0 +1,159 @@
+/* Forward values of the ops against hand-computed numbers, in both dtypes. */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "tapegrad.h"
+
+static tg_ctx *ctx;
+static void setup(void) { ctx = tg_ctx_new(2); }
+static void teardown(void) { tg_ctx_free(ctx); }
+
+static tg_tensor *make(tg_dtype dtype, int rank, const int64_t *shape, const double *values)
+{
+    return tg_tensor_from(ctx, dtype, rank, shape, values);
+}
+
+static void expect_values(const tg_tensor *t, int rank, const int64_t *shape, const double *want, double tol)
+{
+    cr_assert_not_null(t, "%s", tg_ctx_error(ctx));
+    cr_assert_eq(tg_tensor_rank(t), rank);
+    for (int d = 0; d < rank; d++)
+        cr_assert_eq(tg_tensor_shape(t)[d], shape[d], "dim %d", d);
+    for (int64_t i = 0; i < tg_tensor_size(t); i++)
+        cr_expect(fabs(tg_tensor_get(t, i) - want[i]) <= tol, "element %lld: %.9g, expected %.9g", (long long)i,
+                  tg_tensor_get(t, i), want[i]);
+}
+
+#define BOTH_DTYPES for (tg_dtype dt = TG_F32; dt <= TG_F64; dt++)
+#define TOL(dt) ((dt) == TG_F32 ? 1e-5 : 1e-12)
+
+TestSuite(ops_forward, .init = setup, .fini = teardown);
+
+Test(ops_forward, matmul_and_its_transposed_forms)
+{
+    BOTH_DTYPES {
+        tg_tensor *a = make(dt, TG_SHAPE(2, 3), (double[]){1, 2, 3, 4, 5, 6});
+        tg_tensor *b = make(dt, TG_SHAPE(3, 2), (double[]){7, 8, 9, 10, 11, 12});
+        expect_values(tg_matmul(a, b), TG_SHAPE(2, 2), (double[]){58, 64, 139, 154}, TOL(dt));
+        expect_values(tg_matmul_t(a, a, false, true), TG_SHAPE(2, 2), (double[]){14, 32, 32, 77}, TOL(dt));
+        expect_values(tg_matmul_t(a, a, true, false), TG_SHAPE(3, 3),
+                      (double[]){17, 22, 27, 22, 29, 36, 27, 36, 45}, TOL(dt));
+        expect_values(tg_matmul_t(b, a, true, true), TG_SHAPE(2, 2), (double[]){58, 139, 64, 154}, TOL(dt));
+    }
+}
+
+Test(ops_forward, a_large_matmul_matches_a_plain_loop)
+{
+    tg_rng rng = tg_rng_seed(5);
+    tg_tensor *a = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(67, 300), 0, 1);
+    tg_tensor *b = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(300, 129), 0, 1);
+    tg_tensor *c = tg_matmul(a, b);
+    cr_assert_not_null(c);
+    for (int64_t i = 0; i < 67; i += 11)
+        for (int64_t j = 0; j < 129; j += 7) {
+            double want = 0;
+            for (int64_t k = 0; k < 300; k++)
+                want += tg_tensor_get(a, i * 300 + k) * tg_tensor_get(b, k * 129 + j);
+            cr_expect(fabs(tg_tensor_get(c, i * 129 + j) - want) < 1e-3, "c[%lld,%lld]", (long long)i, (long long)j);
+        }
+}
+
+Test(ops_forward, broadcasting_follows_numpy)
+{
+    BOTH_DTYPES {
+        tg_tensor *m = make(dt, TG_SHAPE(2, 3), (double[]){1, 2, 3, 4, 5, 6});
+        tg_tensor *row = make(dt, TG_SHAPE(3), (double[]){10, 20, 30});
+        tg_tensor *col = make(dt, TG_SHAPE(2, 1), (double[]){100, 200});
+        expect_values(tg_add(m, row), TG_SHAPE(2, 3), (double[]){11, 22, 33, 14, 25, 36}, TOL(dt));
+        expect_values(tg_sub(col, m), TG_SHAPE(2, 3), (double[]){99, 98, 97, 196, 195, 194}, TOL(dt));
+        expect_values(tg_mul(col, row), TG_SHAPE(2, 3), (double[]){1000, 2000, 3000, 2000, 4000, 6000}, TOL(dt));
+        expect_values(tg_div(m, tg_tensor_scalar(ctx, dt, 2)), TG_SHAPE(2, 3), (double[]){.5, 1, 1.5, 2, 2.5, 3}, TOL(dt));
+        tg_tensor *a = make(dt, TG_SHAPE(2, 1, 2), (double[]){1, 2, 3, 4});
+        tg_tensor *b = make(dt, TG_SHAPE(3, 1), (double[]){10, 20, 30});
+        expect_values(tg_add(a, b), TG_SHAPE(2, 3, 2),
+                      (double[]){11, 12, 21, 22, 31, 32, 13, 14, 23, 24, 33, 34}, TOL(dt));
+        expect_values(tg_expand(row, TG_SHAPE(2, 3)), TG_SHAPE(2, 3), (double[]){10, 20, 30, 10, 20, 30}, TOL(dt));
+        expect_values(tg_sum_to(m, TG_SHAPE(3)), TG_SHAPE(3), (double[]){5, 7, 9}, TOL(dt));
+        expect_values(tg_sum_to(m, TG_SHAPE(2, 1)), TG_SHAPE(2, 1), (double[]){6, 15}, TOL(dt));
+    }
+}
+
+Test(ops_forward, scalar_ops_and_maps)
+{
+    BOTH_DTYPES {
+        tg_tensor *x = make(dt, TG_SHAPE(4), (double[]){-2, -0.5, 0, 3});
+        expect_values(tg_neg(x), TG_SHAPE(4), (double[]){2, 0.5, 0, -3}, TOL(dt));
+        expect_values(tg_add_scalar(x, 1.5), TG_SHAPE(4), (double[]){-0.5, 1, 1.5, 4.5}, TOL(dt));
+        expect_values(tg_mul_scalar(x, -2), TG_SHAPE(4), (double[]){4, 1, 0, -6}, TOL(dt));
+        expect_values(tg_relu(x), TG_SHAPE(4), (double[]){0, 0, 0, 3}, TOL(dt));
+        expect_values(tg_step(x), TG_SHAPE(4), (double[]){0, 0, 0, 1}, TOL(dt));
+        expect_values(tg_sigmoid(x), TG_SHAPE(4),
+                      (double[]){1 / (1 + exp(2.0)), 1 / (1 + exp(0.5)), 0.5, 1 / (1 + exp(-3.0))}, TOL(dt));
+        expect_values(tg_tanh(x), TG_SHAPE(4), (double[]){tanh(-2.0), tanh(-0.5), 0, tanh(3.0)}, TOL(dt));
+        expect_values(tg_exp(x), TG_SHAPE(4), (double[]){exp(-2.0), exp(-0.5), 1, exp(3.0)}, 1e-5 * exp(3.0));
+        expect_values(tg_log(tg_exp(x)), TG_SHAPE(4), (double[]){-2, -0.5, 0, 3}, TOL(dt));
+    }
+    /* σ saturates to exactly 0 and 1, never NaN */
+    tg_tensor *far = make(TG_F32, TG_SHAPE(2), (double[]){-1000, 1000});
+    expect_values(tg_sigmoid(far), TG_SHAPE(2), (double[]){0, 1}, 0);
+}
+
+Test(ops_forward, softmax_rows_sum_to_one_and_stay_finite_at_1000)
+{
+    BOTH_DTYPES {
+        tg_tensor *z = make(dt, TG_SHAPE(2, 3), (double[]){1, 2, 3, 1000, -1000, 1000});
+        double e1 = exp(1.0), e2 = exp(2.0), e3 = exp(3.0), s = e1 + e2 + e3;
+        expect_values(tg_softmax(z), TG_SHAPE(2, 3), (double[]){e1 / s, e2 / s, e3 / s, 0.5, 0, 0.5}, TOL(dt));
+        expect_values(tg_log_softmax(z), TG_SHAPE(2, 3),
+                      (double[]){1 - log(s), 2 - log(s), 3 - log(s), -log(2.0), -2000 - log(2.0), -log(2.0)},
+                      dt == TG_F32 ? 1e-3 : 1e-9);
+    }
+}
+
+Test(ops_forward, reductions_and_shapes)
+{
+    BOTH_DTYPES {
+        tg_tensor *x = make(dt, TG_SHAPE(2, 3), (double[]){1, 2, 3, 4, 5, 6});
+        expect_values(tg_sum(x), 0, NULL, (double[]){21}, TOL(dt));
+        expect_values(tg_mean(x), 0, NULL, (double[]){3.5}, TOL(dt));
+        expect_values(tg_sum_axis(x, 0, false), TG_SHAPE(3), (double[]){5, 7, 9}, TOL(dt));
+        expect_values(tg_sum_axis(x, -1, true), TG_SHAPE(2, 1), (double[]){6, 15}, TOL(dt));
+        expect_values(tg_mean_axis(x, 1, false), TG_SHAPE(2), (double[]){2, 5}, TOL(dt));
+        expect_values(tg_reshape(x, TG_SHAPE(3, 2)), TG_SHAPE(3, 2), (double[]){1, 2, 3, 4, 5, 6}, TOL(dt));
+        expect_values(tg_transpose(x, 0, 1), TG_SHAPE(3, 2), (double[]){1, 4, 2, 5, 3, 6}, TOL(dt));
+        tg_tensor *cube = make(dt, TG_SHAPE(2, 2, 2), (double[]){0, 1, 2, 3, 4, 5, 6, 7});
+        expect_values(tg_transpose(cube, 0, 2), TG_SHAPE(2, 2, 2), (double[]){0, 4, 2, 6, 1, 5, 3, 7}, TOL(dt));
+    }
+}
+
+Test(ops_forward, losses)
+{
+    BOTH_DTYPES {
+        tg_tensor *a = make(dt, TG_SHAPE(2, 2), (double[]){1, 2, 3, 4});
+        tg_tensor *b = make(dt, TG_SHAPE(2, 2), (double[]){1, 0, 3, 1});
+        expect_values(tg_mse_loss(a, b), 0, NULL, (double[]){(4 + 9) / 4.0}, TOL(dt));
+        tg_tensor *z = make(dt, TG_SHAPE(2, 3), (double[]){1, 2, 3, 1000, -1000, 0});
+        tg_tensor *labels = make(dt, TG_SHAPE(2), (double[]){2, 1});
+        tg_tensor *one_hot = make(dt, TG_SHAPE(2, 3), (double[]){0, 0, 1, 0, 1, 0});
+        double s = exp(1.0) + exp(2.0) + exp(3.0);
+        double want = ((log(s) - 3) + 2000) / 2; /* row 2: -log softmax = 1000 - (-1000) */
+        expect_values(tg_cross_entropy(z, labels), 0, NULL, (double[]){want}, dt == TG_F32 ? 1e-3 : 1e-9);
+        expect_values(tg_cross_entropy(z, one_hot), 0, NULL, (double[]){want}, dt == TG_F32 ? 1e-3 : 1e-9);
+    }
+}
+
+Test(ops_forward, threads_give_the_same_matmul)
+{
+    tg_ctx *one = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(9);
+    tg_tensor *a = tg_tensor_randn(one, &rng, TG_F32, TG_SHAPE(256, 200), 0, 1);
+    tg_tensor *b = tg_tensor_randn(one, &rng, TG_F32, TG_SHAPE(200, 300), 0, 1);
+    tg_tensor *a2 = tg_tensor_new(ctx, TG_F32, TG_SHAPE(256, 200)), *b2 = tg_tensor_new(ctx, TG_F32, TG_SHAPE(200, 300));
+    tg_tensor_copy(a2, a);
+    tg_tensor_copy(b2, b);
+    cr_assert_eq(tg_ctx_threads(ctx), 2);
+    tg_tensor *c1 = tg_matmul(a, b), *c2 = tg_matmul(a2, b2);
+    for (int64_t i = 0; i < 256 * 300; i++)
+        cr_assert(fabs(tg_tensor_get(c1, i) - tg_tensor_get(c2, i)) < 1e-3);
+    tg_ctx_free(one);
+}
