@@ -52,7 +52,7 @@ tg_tensor *tg_loss_bce(tg_tensor *prob, tg_tensor *target, tg_reduction reductio
 {
     if (!same_shapes("tg_loss_bce", prob, target))
         return NULL;
-    const double eps = 1e-12;
+    const double eps = tg_tensor_dtype(prob) == TG_F32 ? 1e-7 : 1e-12; /* 1 + ε must differ from 1 */
     tg_tensor *log_p = tg_log(tg_add_scalar(prob, eps));                  /* ln(p + ε) */
     tg_tensor *log_q = tg_log(tg_add_scalar(tg_neg(prob), 1 + eps));      /* ln(1 - p + ε) */
     tg_tensor *not_y = tg_add_scalar(tg_neg(target), 1);                  /* 1 - y */

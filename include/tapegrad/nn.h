@@ -147,8 +147,8 @@ tg_tensor *tg_loss_mse(tg_tensor *pred, tg_tensor *target);
  * dE/dpred = pred - target, with no 2 and no 1/N. Errors: shapes differ. */
 tg_tensor *tg_loss_half_sse(tg_tensor *pred, tg_tensor *target);
 /* Binary cross-entropy from probabilities p ∈ (0, 1):
- * L = -reduce[y ln(p + ε) + (1 - y) ln(1 - p + ε)], ε = 1e-12 (keeps p = 0 or 1
- * finite). Prefer tg_loss_bce_logits when the logits exist. Errors: shapes differ. */
+ * L = -reduce[y ln(p + ε) + (1 - y) ln(1 - p + ε)], ε = 1e-12 in float64 and
+ * 1e-7 in float32 (keeps p = 0 or 1 finite; shifts the loss by about ε/p). Prefer tg_loss_bce_logits when the logits exist. Errors: shapes differ. */
 tg_tensor *tg_loss_bce(tg_tensor *prob, tg_tensor *target, tg_reduction reduction);
 /* Binary cross-entropy from logits z, p = σ(z), stable for any finite z:
  * the two-class softmax cross-entropy of [0, z] against [1 - y, y], so
