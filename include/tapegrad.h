@@ -22,6 +22,7 @@
 #include "tapegrad/core.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/gradcheck.h"
+#include "tapegrad/data.h"
 #include "tapegrad/nn.h"
 
 #endif

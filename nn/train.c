@@ -1,0 +1,399 @@
+/* The training loop, evaluation with a confusion matrix, and the per-epoch
+ * history. One step: zero-grad, forward, loss, backward, optimizer step,
+ * tg_tape_reset; the batch tensors are the loader's persistent ones and the
+ * step tensors reuse the context's arena, so a warm loop allocates nothing. */
+#define _POSIX_C_SOURCE 200809L
+#include "tapegrad/data.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ---- history ---------------------------------------------------------------- */
+
+tg_status tg_history_append(tg_history *h, int epoch, double train_loss, double train_acc, double test_acc,
+                            double seconds)
+{
+    if (!h)
+        return TG_ERR_ARG;
+    if (h->count == h->capacity) {
+        int cap = h->capacity ? h->capacity * 2 : 16;
+        int *e = realloc(h->epochs, sizeof(int) * (size_t)cap);
+        if (e)
+            h->epochs = e;
+        double **cols[4] = {&h->train_loss, &h->train_acc, &h->test_acc, &h->seconds};
+        bool ok = e != NULL;
+        for (int i = 0; i < 4 && ok; i++) {
+            double *d = realloc(*cols[i], sizeof(double) * (size_t)cap);
+            if (d)
+                *cols[i] = d;
+            ok = d != NULL;
+        }
+        if (!ok)
+            return TG_ERR_NOMEM; /* the arrays that grew are still valid at the old count */
+        h->capacity = cap;
+    }
+    int i = h->count++;
+    h->epochs[i] = epoch;
+    h->train_loss[i] = train_loss;
+    h->train_acc[i] = train_acc;
+    h->test_acc[i] = test_acc;
+    h->seconds[i] = seconds;
+    return TG_OK;
+}
+
+void tg_history_free(tg_history *h)
+{
+    if (!h)
+        return;
+    free(h->epochs);
+    free(h->train_loss);
+    free(h->train_acc);
+    free(h->test_acc);
+    free(h->seconds);
+    memset(h, 0, sizeof *h);
+}
+
+tg_status tg_history_write_csv(tg_ctx *ctx, const tg_history *h, const char *path)
+{
+    if (!h || !path)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_history_write_csv: NULL %s", !h ? "history" : "path");
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return tg_ctx_fail(ctx, TG_ERR_IO, "tg_history_write_csv: cannot create %s: %s", path, strerror(errno));
+    fprintf(f, "epoch,train_loss,train_acc,test_acc,seconds\n");
+    for (int i = 0; i < h->count; i++)
+        fprintf(f, "%d,%.9g,%.9g,%.9g,%.6g\n", h->epochs[i], h->train_loss[i], h->train_acc[i], h->test_acc[i],
+                h->seconds[i]);
+    bool ok = !ferror(f);
+    int e = errno;
+    if (fclose(f) != 0 && ok)
+        ok = false, e = errno;
+    if (!ok)
+        return tg_ctx_fail(ctx, TG_ERR_IO, "tg_history_write_csv: error writing %s: %s", path, strerror(e));
+    return TG_OK;
+}
+
+/* ---- predictions ------------------------------------------------------------ */
+
+/* Predicted class of row r of out [n, k]: the largest entry, or for one column
+ * (two classes) whether the probability passes 0.5. */
+static int predict(const tg_tensor *out, int64_t r)
+{
+    int64_t k = tg_tensor_rank(out) == 2 ? tg_tensor_dim(out, 1) : 1;
+    if (k == 1)
+        return tg_tensor_get(out, r) > 0.5;
+    int best = 0;
+    if (tg_tensor_dtype(out) == TG_F32) {
+        const float *v = (const float *)tg_tensor_data_const(out) + r * k;
+        for (int64_t j = 1; j < k; j++)
+            best = v[j] > v[best] ? (int)j : best;
+    } else {
+        const double *v = (const double *)tg_tensor_data_const(out) + r * k;
+        for (int64_t j = 1; j < k; j++)
+            best = v[j] > v[best] ? (int)j : best;
+    }
+    return best;
+}
+
+/* Checks a classification output [n, classes] (or [n, 1] / [n] for two classes). */
+static bool output_fits(const tg_tensor *out, int64_t n, int classes)
+{
+    int rank = tg_tensor_rank(out);
+    if (rank < 1 || rank > 2 || tg_tensor_dim(out, 0) != n)
+        return false;
+    int64_t k = rank == 2 ? tg_tensor_dim(out, 1) : 1;
+    return k == classes || (k == 1 && classes == 2);
+}
+
+/* ---- evaluation ---------------------------------------------------------------- */
+
+void tg_evaluation_free(tg_evaluation *e)
+{
+    if (!e)
+        return;
+    free(e->confusion);
+    memset(e, 0, sizeof *e);
+}
+
+static tg_status check_config(tg_ctx *ctx, const char *fn, const tg_train_config *c, const tg_dataset *data,
+                              bool training)
+{
+    if (!ctx || !c || !data)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: NULL %s", fn, !c ? "config" : !data ? "dataset" : "context");
+    if (!c->forward || (training && (!c->loss || !c->optimizer)))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: config without %s; set it before training", fn,
+                           !c->forward ? "a forward function" : !c->loss ? "a loss function" : "an optimizer");
+    if (c->dtype != TG_F32 && c->dtype != TG_F64)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: dtype %d; expected TG_F32 or TG_F64", fn, (int)c->dtype);
+    return TG_OK;
+}
+
+/* Evaluates with an existing loader (grad mode off, one tape reset per batch). */
+static tg_status evaluate(tg_ctx *ctx, const tg_train_config *c, tg_loader *loader, const tg_dataset *data,
+                          tg_evaluation *out)
+{
+    int classes = data->classes;
+    tg_evaluation e = {.classes = classes, .loss = c->loss ? 0 : NAN, .accuracy = NAN};
+    if (classes > 0 && !(e.confusion = calloc((size_t)classes * (size_t)classes, sizeof(int64_t))))
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_evaluate: out of memory");
+    bool grad = tg_grad_set_enabled(ctx, false);
+    tg_status status = TG_OK;
+    tg_tensor *x, *y;
+    double loss_sum = 0;
+    tg_loader_start(loader, NULL);
+    while (status == TG_OK && tg_loader_next(loader, &x, &y)) {
+        int64_t n = tg_tensor_dim(x, 0);
+        tg_tensor *o = c->forward(c->model, x);
+        tg_tensor *l = o && c->loss ? c->loss(o, y) : NULL;
+        if (!o || (c->loss && !l)) {
+            status = tg_ctx_status(ctx) != TG_OK ? tg_ctx_status(ctx)
+                                                 : tg_ctx_fail(ctx, TG_ERR_ARG, "tg_evaluate: the %s returned NULL",
+                                                               o ? "loss function" : "forward function");
+        } else if (classes > 0 && !output_fits(o, n, classes)) {
+            char shape[64];
+            status = tg_ctx_fail(ctx, TG_ERR_SHAPE, "tg_evaluate: model output %s for %lld samples of %d classes; "
+                                 "expected [%lld, %d]", tg_shape_str(tg_tensor_rank(o), tg_tensor_shape(o), shape,
+                                 sizeof shape), (long long)n, classes, (long long)n, classes);
+        } else {
+            if (l)
+                loss_sum += tg_tensor_item(l) * (double)n;
+            for (int64_t r = 0; r < n && classes > 0; r++) {
+                int truth = (int)tg_tensor_get(y, r), guess = predict(o, r);
+                e.confusion[truth * classes + guess]++;
+                e.correct += truth == guess;
+            }
+            e.count += n;
+        }
+        tg_tape_reset(ctx);
+    }
+    tg_grad_set_enabled(ctx, grad);
+    if (status != TG_OK) {
+        tg_evaluation_free(&e);
+        return status;
+    }
+    if (c->loss)
+        e.loss = loss_sum / (double)e.count;
+    if (classes > 0)
+        e.accuracy = (double)e.correct / (double)e.count;
+    *out = e;
+    return TG_OK;
+}
+
+tg_status tg_evaluate(tg_ctx *ctx, const tg_train_config *config, const tg_dataset *data, tg_evaluation *out)
+{
+    tg_status status = check_config(ctx, "tg_evaluate", config, data, false);
+    if (status != TG_OK)
+        return status;
+    if (!out)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_evaluate: NULL output");
+    tg_loader *loader = tg_loader_new(ctx, data, config->eval_batch_size > 0 ? config->eval_batch_size : 1000,
+                                      config->dtype);
+    if (!loader)
+        return tg_ctx_status(ctx);
+    status = evaluate(ctx, config, loader, data, out);
+    tg_loader_free(loader);
+    return status;
+}
+
+void tg_confusion_print(const tg_evaluation *e, const char *const *class_names, FILE *out)
+{
+    out = out ? out : stdout;
+    if (!e || e->classes <= 0 || !e->confusion) {
+        fprintf(out, "(no confusion matrix: not a classification)\n");
+        return;
+    }
+    int k = e->classes, label = 3;
+    for (int i = 0; i < k && class_names; i++)
+        label = (int)strlen(class_names[i]) + 3 > label ? (int)strlen(class_names[i]) + 3 : label;
+    int64_t max = 0;
+    for (int i = 0; i < k * k; i++)
+        max = e->confusion[i] > max ? e->confusion[i] : max;
+    int w = snprintf(NULL, 0, "%lld", (long long)max) + 1;
+    w = w < 4 ? 4 : w;
+    fprintf(out, "confusion matrix (rows: true class, columns: predicted)\n%*s", label + 1, "");
+    for (int j = 0; j < k; j++)
+        fprintf(out, "%*d", w, j);
+    fprintf(out, "  recall\n");
+    for (int i = 0; i < k; i++) {
+        int64_t row = 0;
+        for (int j = 0; j < k; j++)
+            row += e->confusion[i * k + j];
+        if (class_names)
+            fprintf(out, "%2d %-*s", i, label - 2, class_names[i]);
+        else
+            fprintf(out, "%*d ", label, i);
+        for (int j = 0; j < k; j++)
+            fprintf(out, "%*lld", w, (long long)e->confusion[i * k + j]);
+        if (row)
+            fprintf(out, "  %5.1f%%\n", 100.0 * (double)e->confusion[i * k + i] / (double)row);
+        else
+            fprintf(out, "      -\n");
+    }
+    fprintf(out, "accuracy %.2f%% (%lld of %lld)\n", 100.0 * e->accuracy, (long long)e->correct, (long long)e->count);
+}
+
+/* ---- training ------------------------------------------------------------------ */
+
+tg_train_config tg_train_defaults(void)
+{
+    return (tg_train_config){
+        .epochs = 1,
+        .batch_size = 64,
+        .eval_batch_size = 1000,
+        .dtype = TG_F32,
+        .shuffle = true,
+        .seed = 1,
+        .progress = 1,
+    };
+}
+
+typedef struct {
+    FILE *f;
+    bool tty;
+    double last;      /* when a line was last drawn */
+    double train_seconds; /* training time so far (evaluation excluded), for the ETA */
+    int64_t steps_done, steps_total;
+    int64_t samples_done;
+} progress;
+
+static void format_duration(double s, char *buf, size_t size)
+{
+    long t = s > 0 && s < 1e8 ? (long)(s + 0.5) : 0;
+    if (t >= 3600)
+        snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void draw(progress *p, const tg_train_config *c, int epoch, int64_t step, int64_t steps, double loss,
+                 double acc, double rate)
+{
+    char eta[32];
+    double remaining_steps = (double)(p->steps_total - p->steps_done);
+    double step_seconds = p->steps_done ? p->train_seconds / (double)p->steps_done : 0;
+    format_duration(remaining_steps * step_seconds, eta, sizeof eta);
+    fprintf(p->f, "%sepoch %d/%d  step %lld/%lld  loss %.4f", p->tty ? "\r" : "", epoch, c->epochs, (long long)step,
+            (long long)steps, loss);
+    if (!isnan(acc))
+        fprintf(p->f, "  acc %.2f%%", 100 * acc);
+    fprintf(p->f, "  %.0f samples/s  ETA %s%s", rate, eta, p->tty ? "\033[K" : "\n");
+    fflush(p->f);
+}
+
+tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c, tg_history *history)
+{
+    tg_status status = check_config(ctx, "tg_train", c, data, true);
+    if (status != TG_OK)
+        return status;
+    if (c->test && (c->test->features != data->features || c->test->classes != data->classes ||
+                    c->test->outputs != data->outputs))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: test set has %lld features, %lld outputs, %d classes; the "
+                           "training set %lld, %lld, %d", (long long)c->test->features, (long long)c->test->outputs,
+                           c->test->classes, (long long)data->features, (long long)data->outputs, data->classes);
+    if (c->first_epoch < 0 || c->epochs < c->first_epoch)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: epochs %d, first_epoch %d; expected 0 <= first_epoch <= epochs",
+                           c->epochs, c->first_epoch);
+    tg_loader *loader = tg_loader_new(ctx, data, c->batch_size, c->dtype);
+    tg_loader *test_loader = loader && c->test ? tg_loader_new(ctx, c->test, c->eval_batch_size > 0 ? c->eval_batch_size
+                                                                                                 : 1000, c->dtype)
+                                               : NULL;
+    if (!loader || (c->test && !test_loader)) {
+        tg_loader_free(loader);
+        return tg_ctx_status(ctx);
+    }
+    int64_t steps = tg_loader_batches(loader);
+    progress p = {.f = stderr, .tty = isatty(fileno(stderr)) == 1, .steps_total = steps * (c->epochs - c->first_epoch)};
+    int classes = data->classes;
+
+    for (int epoch = c->first_epoch + 1; status == TG_OK && epoch <= c->epochs; epoch++) {
+        double start = now();
+        tg_rng rng = tg_rng_seed(c->seed + (uint64_t)epoch);
+        tg_loader_start(loader, c->shuffle ? &rng : NULL);
+        double loss_sum = 0, epoch_train = 0;
+        int64_t correct = 0, seen = 0, step = 0;
+        tg_tensor *x, *y;
+        p.last = start;
+        while (tg_loader_next(loader, &x, &y)) {
+            double t0 = now();
+            int64_t n = tg_tensor_dim(x, 0);
+            step++;
+            tg_optim_zero_grad(c->optimizer);
+            tg_tensor *out = c->forward(c->model, x);
+            tg_tensor *loss = out ? c->loss(out, y) : NULL;
+            if (!loss) {
+                status = tg_ctx_status(ctx) != TG_OK ? tg_ctx_status(ctx)
+                                                     : tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: epoch %d step %lld: "
+                                                                   "the %s returned NULL", epoch, (long long)step,
+                                                                   out ? "loss function" : "forward function");
+                tg_tape_reset(ctx);
+                break;
+            }
+            double value = tg_tensor_item(loss);
+            if (!isfinite(value)) {
+                status = tg_ctx_fail(ctx, TG_ERR_ANOMALY, "tg_train: epoch %d step %lld: the loss is %g; lower the "
+                                     "learning rate or look for bad inputs (tg_anomaly_set_enabled)", epoch,
+                                     (long long)step, value);
+                tg_tape_reset(ctx);
+                break;
+            }
+            if ((status = tg_backward(loss)) == TG_OK)
+                status = tg_optim_step(c->optimizer);
+            if (status == TG_OK && classes > 0 && output_fits(out, n, classes))
+                for (int64_t r = 0; r < n; r++)
+                    correct += predict(out, r) == (int)tg_tensor_get(y, r);
+            tg_tape_reset(ctx);
+            if (status != TG_OK)
+                break;
+            loss_sum += value * (double)n;
+            seen += n;
+            double t1 = now();
+            epoch_train += t1 - t0;
+            p.train_seconds += t1 - t0;
+            p.steps_done++;
+            p.samples_done += n;
+            /* a terminal: redraw 10 times a second; a log: a line every 10 s */
+            if (c->progress && step < steps && t1 - p.last >= (p.tty ? 0.1 : 10.0)) {
+                draw(&p, c, epoch, step, steps, loss_sum / (double)seen,
+                     classes > 0 ? (double)correct / (double)seen : NAN, (double)seen / epoch_train);
+                p.last = t1;
+            }
+        }
+        if (status != TG_OK)
+            break;
+        tg_evaluation test = {.accuracy = NAN};
+        if (test_loader && (status = evaluate(ctx, c, test_loader, c->test, &test)) != TG_OK)
+            break;
+        double seconds = now() - start;
+        double loss = loss_sum / (double)seen, acc = classes > 0 ? (double)correct / (double)seen : NAN;
+        if (c->progress) {
+            fprintf(p.f, "%sepoch %d/%d  loss %.4f", p.tty ? "\r" : "", epoch, c->epochs, loss);
+            if (!isnan(acc))
+                fprintf(p.f, "  acc %.2f%%", 100 * acc);
+            if (!isnan(test.accuracy))
+                fprintf(p.f, "  test %.2f%%", 100 * test.accuracy);
+            fprintf(p.f, "  %.1f s  %.0f samples/s%s\n", seconds, (double)seen / epoch_train, p.tty ? "\033[K" : "");
+            fflush(p.f);
+        }
+        tg_evaluation_free(&test);
+        if (history && tg_history_append(history, epoch, loss, acc, test.accuracy, seconds) != TG_OK) {
+            status = tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory for the history");
+            break;
+        }
+        if (c->on_epoch && (status = c->on_epoch(c, epoch, history, c->user)) != TG_OK)
+            break;
+    }
+    tg_loader_free(test_loader);
+    tg_loader_free(loader);
+    return status;
+}
