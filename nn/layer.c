@@ -295,7 +295,7 @@ void tg_mlp_print(const tg_mlp *mlp, FILE *out)
     fprintf(out, "\n  %-8s %-14s %-10s %-10s %12s\n", "layer", "weight", "bias", "activation", "parameters");
     for (int l = 0; l < mlp->n_layers; l++) {
         const tg_layer *layer = mlp->layers[l];
-        char w[40], b[24], name[16];
+        char w[40], b[24], name[24];
         snprintf(name, sizeof name, "layer%d", l + 1);
         snprintf(w, sizeof w, "[%lld, %lld]", (long long)layer->out, (long long)layer->in);
         snprintf(b, sizeof b, "[%lld]", (long long)layer->out);
