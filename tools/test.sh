@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite: set-up, then every Criterion suite in a release build
 # and again under AddressSanitizer + UndefinedBehaviorSanitizer, a
-# warnings-as-errors build with clang, and the install/consumer test.
+# warnings-as-errors build with clang, valgrind on examples, and the
+# install/consumer test.
 set -eu
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -15,6 +16,14 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTAPEGRAD_SANITIZE=ON -DCMAKE
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs" -E install_consumer
+
+# No leaks and no invalid accesses under valgrind, on programs that use
+# every layer of the library.
+for example in alice_gradients train_221 perceptron; do
+    [ -x "build/$example" ] || continue
+    valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+        "build/$example" > /dev/null
+done
 
 CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_TESTS=ON > /dev/null
 cmake --build build-clang -j "$jobs"
