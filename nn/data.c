@@ -587,8 +587,7 @@ struct tg_loader {
     int64_t *order;            /* [count]: the epoch's sample order */
     tg_tensor *x, *y;          /* [batch, features], [batch] or [batch, outputs] */
     tg_tensor *x_tail, *y_tail; /* the same for the last, smaller batch; NULL when it divides */
-    float lut32[256];          /* byte -> value */
-    double lut64[256];
+    float scale32, shift32;    /* byte_scale and byte_shift as floats */
 };
 
 static bool batch_pair(tg_loader *l, int64_t n, tg_tensor **x, tg_tensor **y)
@@ -639,10 +638,8 @@ tg_loader *tg_loader_new(tg_ctx *ctx, const tg_dataset *data, int64_t batch_size
         tg_loader_free(l);
         return NULL;
     }
-    for (int i = 0; i < 256; i++) {
-        l->lut64[i] = i * data->byte_scale + data->byte_shift;
-        l->lut32[i] = (float)l->lut64[i];
-    }
+    l->scale32 = (float)data->byte_scale;
+    l->shift32 = (float)data->byte_shift;
     tg_loader_start(l, NULL);
     return l;
 }
@@ -676,10 +673,11 @@ bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
         int64_t s = order[r];
         if (l->dtype == TG_F32) {
             float *dst = (float *)xd + r * f, *ty = (float *)yd + r * o;
-            if (d->bytes) {
+            if (d->bytes) { /* x = byte·scale + shift: a loop the compiler vectorizes */
                 const uint8_t *src = d->bytes + s * f;
+                const float scale = l->scale32, shift = l->shift32;
                 for (int64_t c = 0; c < f; c++)
-                    dst[c] = l->lut32[src[c]];
+                    dst[c] = (float)src[c] * scale + shift;
             } else
                 for (int64_t c = 0; c < f; c++)
                     dst[c] = (float)d->values[s * f + c];
@@ -689,8 +687,9 @@ bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
             double *dst = (double *)xd + r * f, *ty = (double *)yd + r * o;
             if (d->bytes) {
                 const uint8_t *src = d->bytes + s * f;
+                const double scale = d->byte_scale, shift = d->byte_shift;
                 for (int64_t c = 0; c < f; c++)
-                    dst[c] = l->lut64[src[c]];
+                    dst[c] = (double)src[c] * scale + shift;
             } else
                 memcpy(dst, d->values + s * f, sizeof(double) * (size_t)f);
             memcpy(ty, d->targets + s * o, sizeof(double) * (size_t)o);

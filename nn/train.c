@@ -313,7 +313,8 @@ tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c
         return tg_ctx_status(ctx);
     }
     int64_t steps = tg_loader_batches(loader);
-    progress p = {.f = stderr, .tty = isatty(fileno(stderr)) == 1, .steps_total = steps * (c->epochs - c->first_epoch)};
+    FILE *log = c->log ? c->log : stderr;
+    progress p = {.f = log, .tty = isatty(fileno(log)) == 1, .steps_total = steps * (c->epochs - c->first_epoch)};
     int classes = data->classes;
 
     for (int epoch = c->first_epoch + 1; status == TG_OK && epoch <= c->epochs; epoch++) {
@@ -385,8 +386,9 @@ tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c
             fprintf(p.f, "  %.1f s  %.0f samples/s%s\n", seconds, (double)seen / epoch_train, p.tty ? "\033[K" : "");
             fflush(p.f);
         }
+        double test_acc = test.accuracy;
         tg_evaluation_free(&test);
-        if (history && tg_history_append(history, epoch, loss, acc, test.accuracy, seconds) != TG_OK) {
+        if (history && tg_history_append(history, epoch, loss, acc, test_acc, seconds) != TG_OK) {
             status = tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory for the history");
             break;
         }

@@ -294,7 +294,7 @@ Test(nn_data, idx_round_trip_every_type)
             case TG_IDX_U8: values[i] = (uint8_t)(i * 8 + 3); break;
             case TG_IDX_I8: ((int8_t *)values)[i] = (int8_t)(i * 5 - 70); break;
             case TG_IDX_I16: ((int16_t *)values)[i] = (int16_t)(i * 1000 - 15000); break;
-            case TG_IDX_I32: ((int32_t *)values)[i] = i * 100000007 - 1500000000; break;
+            case TG_IDX_I32: ((int32_t *)values)[i] = (int32_t)((int64_t)i * 100000007 - 1500000000); break;
             case TG_IDX_F32: ((float *)values)[i] = (float)(i * 0.37 - 5); break;
             case TG_IDX_F64: ((double *)values)[i] = i * 1e-3 - 1.0 / 3; break;
             }

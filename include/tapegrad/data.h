@@ -249,7 +249,8 @@ typedef struct tg_train_config {
                                 sees the orders an uninterrupted one would */
     uint64_t seed;
     const tg_dataset *test;  /* evaluated after every epoch; NULL: none */
-    int progress;            /* 0: quiet; 1: a progress line on stderr */
+    int progress;            /* 0: quiet; 1: a progress line (see tg_train) */
+    FILE *log;               /* where progress goes; NULL: stderr */
     tg_epoch_fn on_epoch;    /* may be NULL */
     void *user;
 } tg_train_config;
@@ -261,8 +262,9 @@ tg_train_config tg_train_defaults(void);
 /* Runs epochs first_epoch+1 .. epochs over data: per batch zero-grad, forward,
  * loss, backward, optimizer step, tg_tape_reset. Appends one row per epoch to
  * history (may be NULL). The progress line (epoch, step, loss, accuracy,
- * samples/s, ETA) is redrawn in place when stderr is a terminal, printed as
- * occasional plain lines otherwise. Errors: TG_ERR_ARG (missing callbacks, a
+ * samples/s, ETA) is redrawn in place (\r) when the log is a terminal;
+ * otherwise it is one plain line per epoch, plus one every 10 s within long
+ * epochs. Errors: TG_ERR_ARG (missing callbacks, a
  * test set of another width), any error of the model, loss, backward or
  * optimizer (training stops at the failing step), NaN loss (TG_ERR_ANOMALY),
  * the status of on_epoch. */

@@ -1,0 +1,113 @@
+/* Fashion-MNIST MLP training throughput: 784-256-128-10, ReLU, softmax
+ * cross-entropy, plain SGD (lr 0.1), minibatch 64, float32, shuffled.
+ *
+ *   bench_mlp [--threads N] [--epochs N] [--warmup STEPS] [--data DIR]
+ *
+ * Loading and decoding the dataset is not timed. A few warm-up steps (arena
+ * and GEMM buffers sized, caches warm) run first, then one epoch (938 steps)
+ * through tg_train: batch gather + conversion, forward, loss, backward, SGD
+ * step, tape reset. Prints samples/s over the timed epochs, the test accuracy
+ * after them (a sanity check), and the process's peak RSS (getrusage), then
+ * one machine-readable line "RESULT tapegrad threads=N samples_per_s=X
+ * peak_rss_mb=Y test_acc=Z" for bench/run_mlp.sh. Compare with
+ * bench/pytorch_mlp.py (same model, data order aside) via bench/run_mlp.sh.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "tapegrad.h"
+
+static tg_tensor *forward(void *model, tg_tensor *x) { return tg_mlp_forward(model, x); }
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "/usr/share/datasets/fashion-mnist";
+    int threads = 1, epochs = 1, warmup = 50;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--threads"))
+            threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--epochs"))
+            epochs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--warmup"))
+            warmup = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--data"))
+            dir = argv[i + 1];
+        else {
+            fprintf(stderr, "usage: %s [--threads N] [--epochs N] [--warmup STEPS] [--data DIR]\n", argv[0]);
+            return 2;
+        }
+    }
+    tg_ctx *ctx = tg_ctx_new(threads);
+    tg_dataset *train = tg_dataset_load_mnist(ctx, dir, "train");
+    tg_dataset *test = train ? tg_dataset_load_mnist(ctx, dir, "t10k") : NULL;
+    if (!train || !test) {
+        fprintf(stderr, "bench_mlp: %s\n(install Debian's package dataset-fashion-mnist or pass --data DIR)\n",
+                tg_ctx_error(ctx));
+        return 1;
+    }
+    tg_rng rng = tg_rng_seed(42);
+    const int64_t widths[] = {784, 256, 128, 10};
+    const tg_activation acts[] = {TG_ACT_RELU, TG_ACT_RELU, TG_ACT_NONE};
+    tg_mlp *mlp = tg_mlp_new(ctx, TG_F32, 3, widths, acts, TG_INIT_HE, &rng);
+    tg_optimizer *opt = tg_optim_sgd_new(tg_mlp_params(mlp), 0.1);
+    if (!mlp || !opt) {
+        fprintf(stderr, "bench_mlp: %s\n", tg_ctx_error(ctx));
+        return 1;
+    }
+    tg_train_config cfg = tg_train_defaults();
+    cfg.forward = forward;
+    cfg.model = mlp;
+    cfg.loss = tg_loss_softmax_ce;
+    cfg.optimizer = opt;
+    cfg.batch_size = 64;
+    cfg.progress = 0;
+
+    if (warmup > 0) { /* untimed: the first steps size the arena and the GEMM buffers */
+        tg_dataset *head = tg_dataset_view(ctx, train, 0, (int64_t)warmup * 64);
+        cfg.epochs = 1;
+        if (!head || tg_train(ctx, head, &cfg, NULL) != TG_OK) {
+            fprintf(stderr, "bench_mlp: warm-up failed: %s\n", tg_ctx_error(ctx));
+            return 1;
+        }
+        tg_dataset_free(head);
+    }
+    cfg.epochs = epochs;
+    tg_history h = {0};
+    double t0 = now();
+    if (tg_train(ctx, train, &cfg, &h) != TG_OK) {
+        fprintf(stderr, "bench_mlp: %s\n", tg_ctx_error(ctx));
+        return 1;
+    }
+    double seconds = now() - t0;
+    double rate = (double)train->count * epochs / seconds;
+    tg_evaluation eval = {0};
+    tg_evaluate(ctx, &cfg, test, &eval);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_mb = (double)ru.ru_maxrss / 1024.0;
+    printf("tapegrad  MLP 784-256-128-10 SGD batch 64, %d thread%s: %d epoch%s in %.3f s = %.0f samples/s; "
+           "train loss %.4f, test acc %.2f%%; peak RSS %.1f MB\n",
+           threads, threads > 1 ? "s" : "", epochs, epochs > 1 ? "s" : "", seconds, rate, h.train_loss[h.count - 1],
+           100 * eval.accuracy, rss_mb);
+    printf("RESULT tapegrad threads=%d samples_per_s=%.0f peak_rss_mb=%.1f test_acc=%.4f\n", threads, rate, rss_mb,
+           eval.accuracy);
+    tg_evaluation_free(&eval);
+    tg_history_free(&h);
+    tg_optim_free(opt);
+    tg_mlp_free(mlp);
+    tg_dataset_free(test);
+    tg_dataset_free(train);
+    tg_ctx_free(ctx);
+    return 0;
+}

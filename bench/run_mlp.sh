@@ -1,0 +1,76 @@
+#!/bin/sh
+# Fashion-MNIST MLP training throughput, tapegrad beside PyTorch CPU.
+#
+#   bench/run_mlp.sh [build-dir]        (default: build; configured and built if needed)
+#   EPOCHS=3 bench/run_mlp.sh           (more epochs per run: steadier numbers)
+#
+# Same model on both sides: 784-256-128-10, ReLU, softmax cross-entropy, plain
+# SGD lr 0.1, batch 64, float32; samples/s over one epoch after 50 untimed
+# warm-up steps, dataset loading excluded; 1 and 2 threads, one process per
+# run; peak RSS of each whole process from /usr/bin/time -v (getrusage when it
+# is missing). PyTorch is Debian's python3-torch, run with /usr/bin/python3;
+# the script installs it with apt when it is missing (the library never
+# depends on it). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the
+# PyTorch runs only: they slow its BLAS down here.
+#
+# Needs Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
+# The machine should be otherwise idle: the load average is printed first.
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+EPOCHS=${EPOCHS:-1}
+DATA=${DATA:-/usr/share/datasets/fashion-mnist}
+PY=/usr/bin/python3
+
+if [ ! -d "$DATA" ]; then
+    echo "run_mlp.sh: $DATA not found: apt install dataset-fashion-mnist" >&2
+    exit 1
+fi
+if [ ! -x "$BUILD/bench_mlp" ]; then
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$BUILD" -j2 --target bench_mlp >/dev/null
+fi
+if ! $PY -c 'import torch' 2>/dev/null; then
+    echo "run_mlp.sh: installing python3-torch with apt" >&2
+    if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+    $SUDO apt-get install -y python3-torch >&2
+fi
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT INT TERM
+
+# run NAME OUTFILE COMMAND...: the RESULT line plus "rss_kb" from time -v
+run() {
+    name=$1 out=$2
+    shift 2
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -v -o "$out.time" "$@" >"$out" 2>"$out.err" || { cat "$out.err" >&2; exit 1; }
+        rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$out.time")
+    else
+        "$@" >"$out" 2>"$out.err" || { cat "$out.err" >&2; exit 1; }
+        rss=
+    fi
+    grep -v '^RESULT' "$out"
+    result=$(grep '^RESULT' "$out")
+    rate=$(echo "$result" | sed 's/.*samples_per_s=\([0-9.]*\).*/\1/')
+    mb=$(echo "$result" | sed 's/.*peak_rss_mb=\([0-9.]*\).*/\1/')
+    [ -n "$rss" ] && mb=$(awk "BEGIN { printf \"%.1f\", $rss / 1024 }")
+    echo "$rate $mb" >"$out.sum"
+}
+
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)  ($(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
+for t in 1 2; do
+    run tapegrad "$TMP/tg$t" "$BUILD/bench_mlp" --threads $t --epochs "$EPOCHS" --data "$DATA"
+    run pytorch "$TMP/pt$t" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        $PY bench/pytorch_mlp.py --threads $t --epochs "$EPOCHS" --data "$DATA"
+done
+
+echo
+echo "| threads | tapegrad samples/s | PyTorch samples/s | tapegrad / PyTorch | tapegrad peak RSS | PyTorch peak RSS |"
+echo "|---|---|---|---|---|---|"
+for t in 1 2; do
+    read -r tg_rate tg_mb <"$TMP/tg$t.sum"
+    read -r pt_rate pt_mb <"$TMP/pt$t.sum"
+    awk -v t=$t -v a="$tg_rate" -v b="$pt_rate" -v am="$tg_mb" -v bm="$pt_mb" \
+        'BEGIN { printf "| %d | %.0f | %.0f | %.2fx | %.1f MB | %.1f MB |\n", t, a, b, a / b, am, bm }'
+done
