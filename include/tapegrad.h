@@ -23,6 +23,7 @@
 #include "tapegrad/ops.h"
 #include "tapegrad/gradcheck.h"
 #include "tapegrad/data.h"
+#include "tapegrad/dot.h"
 #include "tapegrad/nn.h"
 
 #endif

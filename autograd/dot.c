@@ -1,0 +1,680 @@
+/* The tape as Graphviz dot text (tapegrad/dot.h).
+ *
+ * Four passes over the tape, none recursive:
+ *  1. mark the ops that reach the outputs (one backward sweep over indices);
+ *  2. number them in tape order (op<k>, t<k> for its result) and number the
+ *     leaves in order of first use (leaf<k>): names never depend on pointers;
+ *  3. optional annotations: ∂L/∂t for every tensor (one tg_grad), and the local
+ *     derivative of each one-element op (its backward rule with upstream 1);
+ *  4. write nodes cluster by cluster, then edges.
+ * Annotations live in step memory that is given back before returning. */
+#include "autograd/internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- escaping: labels are Graphviz HTML-like labels ---- */
+
+/* Length of the valid UTF-8 sequence at s, 0 if invalid. */
+static int utf8_length(const unsigned char *s)
+{
+    int n = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 2 && s[0] < 0xC2)
+        return 0; /* overlong */
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* Writes text for an HTML-like label: markup characters become entities, a
+ * newline becomes <br/>, other control bytes and invalid UTF-8 become '?'. */
+static void put_html(FILE *f, const char *text, size_t length)
+{
+    const unsigned char *s = (const unsigned char *)text, *end = s + length;
+    while (s < end) {
+        unsigned char c = *s;
+        switch (c) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        case '\\': fputs("&#92;", f); break;
+        case '\n': fputs("<br/>", f); break;
+        case '\t': fputc(' ', f); break;
+        default:
+            if (c < 0x20 || c == 0x7F) {
+                fputc('?', f);
+            } else {
+                int n = utf8_length(s);
+                if (n == 0 || s + n > end) {
+                    fputc('?', f);
+                } else {
+                    fwrite(s, 1, (size_t)n, f);
+                    s += n;
+                    continue;
+                }
+            }
+        }
+        s++;
+    }
+}
+
+static void put_html_str(FILE *f, const char *text) { put_html(f, text, strlen(text)); }
+
+static void put_number(FILE *f, double v, int precision)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.*g", precision, v);
+    fputs(buf, f);
+}
+
+/* Values as "0.5", "[1, 2]" or "[[1, 2],<br/>[3, 4]]" (rows on their own lines). */
+static void put_values(FILE *f, const tg_tensor *t, int precision)
+{
+    if (t->size == 1) {
+        put_number(f, tg_tensor_get(t, 0), precision);
+        return;
+    }
+    int64_t cols = t->rank ? t->shape[t->rank - 1] : 1;
+    bool rows = t->rank >= 2 && t->size > cols;
+    if (rows)
+        fputc('[', f);
+    for (int64_t i = 0; i < t->size; i++) {
+        if (i % cols == 0)
+            fputs(i == 0 ? "[" : "],<br/>[", f);
+        else
+            fputs(", ", f);
+        put_number(f, tg_tensor_get(t, i), precision);
+    }
+    fputs(rows ? "]]" : "]", f);
+}
+
+static double norm(const tg_tensor *t)
+{
+    double s = 0;
+    for (int64_t i = 0; i < t->size; i++) {
+        double v = tg_tensor_get(t, i);
+        s += v * v;
+    }
+    return sqrt(s);
+}
+
+/* ---- leaves: a pointer -> index map (open addressing) ---- */
+
+typedef struct {
+    tg_tensor **keys;
+    int64_t *values;
+    size_t mask;
+} ptr_map;
+
+static bool ptr_map_init(ptr_map *m, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    m->keys = calloc(cap, sizeof *m->keys);
+    m->values = malloc(cap * sizeof *m->values);
+    m->mask = cap - 1;
+    return m->keys && m->values;
+}
+
+static void ptr_map_free(ptr_map *m)
+{
+    free(m->keys);
+    free(m->values);
+}
+
+static size_t ptr_hash(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+/* The slot of key: where it is, or where it goes. */
+static size_t ptr_map_slot(const ptr_map *m, const tg_tensor *key)
+{
+    size_t i = ptr_hash(key) & m->mask;
+    while (m->keys[i] && m->keys[i] != key)
+        i = (i + 1) & m->mask;
+    return i;
+}
+
+/* ---- clusters ---- */
+
+typedef struct {
+    const char *name; /* not NUL-terminated: a prefix of a tensor name, or a user string */
+    size_t length;
+} group_ref;
+
+typedef struct {
+    group_ref *items;
+    int64_t count;
+    int64_t *slots; /* hash of names -> index + 1 */
+    size_t mask;
+} group_table;
+
+static size_t str_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+/* Index of the group named r, added if new; -1 when r is empty. */
+static int64_t group_index(group_table *g, group_ref r)
+{
+    if (!r.name || !r.length)
+        return -1;
+    size_t i = str_hash(r.name, r.length) & g->mask;
+    for (; g->slots[i]; i = (i + 1) & g->mask) {
+        group_ref *o = &g->items[g->slots[i] - 1];
+        if (o->length == r.length && !memcmp(o->name, r.name, r.length))
+            return g->slots[i] - 1;
+    }
+    g->items[g->count] = r;
+    g->slots[i] = ++g->count;
+    return g->count - 1;
+}
+
+/* ---- the writer ---- */
+
+typedef struct {
+    tg_ctx *ctx;
+    FILE *f;
+    const tg_dot_options *o;
+    int precision;
+    int max_values;
+    int64_t n_ops;       /* ops in the subgraph */
+    int64_t *op_tape;    /* [n_ops] tape index of op k */
+    int64_t *op_id;      /* [tape_len] k, or -1 outside the subgraph */
+    tg_tensor **leaves;  /* [n_leaves] in order of first use */
+    int64_t n_leaves;
+    ptr_map leaf_ids;
+    bool *op_is_output;  /* [n_ops] */
+    bool *leaf_is_output;
+    tg_tensor **op_grad; /* [n_ops] ∂L/∂t of op k's result (grads_of) */
+    tg_tensor **leaf_grad;
+    tg_tensor **edge_derivative; /* [3 n_ops] ∂out/∂in[j] of op k at 3k + j */
+    int64_t *op_group, *leaf_group; /* cluster index or -1 */
+    group_table groups;
+} writer;
+
+static int64_t leaf_id(const writer *w, const tg_tensor *t)
+{
+    return w->leaf_ids.values[ptr_map_slot(&w->leaf_ids, t)];
+}
+
+static group_ref tensor_group(const writer *w, const tg_tensor *t)
+{
+    group_ref r = {NULL, 0};
+    if (w->o->group) {
+        r.name = w->o->group(t, w->o->group_user);
+        r.length = r.name ? strlen(r.name) : 0;
+    } else if (w->o->group_separator && t->name) {
+        const char *cut = strrchr(t->name, w->o->group_separator);
+        if (cut)
+            r = (group_ref){t->name, (size_t)(cut - t->name)};
+    }
+    return r;
+}
+
+static bool add_leaf(writer *w, tg_tensor *t)
+{
+    size_t slot = ptr_map_slot(&w->leaf_ids, t);
+    if (w->leaf_ids.keys[slot])
+        return false;
+    w->leaf_ids.keys[slot] = t;
+    w->leaf_ids.values[slot] = w->n_leaves;
+    w->leaves[w->n_leaves++] = t;
+    return true;
+}
+
+/* Pass 1 and 2. */
+static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
+{
+    tg_ctx *ctx = w->ctx;
+    int64_t tape_len = ctx->tape_len;
+    w->op_id = malloc((size_t)(tape_len ? tape_len : 1) * sizeof *w->op_id);
+    if (!w->op_id)
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    for (int64_t i = 0; i < tape_len; i++)
+        w->op_id[i] = -1;
+    int64_t top = -1;
+    for (int i = 0; i < n_outputs; i++) {
+        int64_t c = outputs[i]->creator;
+        if (c >= 0 && c < tape_len) {
+            w->op_id[c] = 0;
+            top = c > top ? c : top;
+        }
+    }
+    for (int64_t i = top; i >= 0; i--) {
+        if (w->op_id[i] < 0)
+            continue;
+        w->n_ops++;
+        const tg_node *n = &ctx->tape[i];
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k]->creator >= 0)
+                w->op_id[n->in[k]->creator] = 0;
+    }
+    size_t n_ops = (size_t)w->n_ops, max_leaves = 3 * n_ops + (size_t)n_outputs;
+    w->op_tape = malloc((n_ops ? n_ops : 1) * sizeof *w->op_tape);
+    w->leaves = malloc(max_leaves * sizeof *w->leaves);
+    w->op_is_output = calloc(n_ops ? n_ops : 1, sizeof *w->op_is_output);
+    w->op_grad = calloc(n_ops ? n_ops : 1, sizeof *w->op_grad);
+    w->edge_derivative = calloc(3 * (n_ops ? n_ops : 1), sizeof *w->edge_derivative);
+    w->op_group = malloc((n_ops ? n_ops : 1) * sizeof *w->op_group);
+    if (!w->op_tape || !w->leaves || !w->op_is_output || !w->op_grad || !w->edge_derivative || !w->op_group ||
+        !ptr_map_init(&w->leaf_ids, max_leaves))
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+
+    int64_t k = 0;
+    for (int64_t i = 0; i <= top; i++) {
+        if (w->op_id[i] < 0)
+            continue;
+        w->op_tape[k] = i;
+        w->op_id[i] = k++;
+        const tg_node *n = &ctx->tape[i];
+        for (int j = 0; j < n->n_in; j++)
+            if (n->in[j]->creator < 0)
+                add_leaf(w, n->in[j]);
+    }
+    for (int i = 0; i < n_outputs; i++)
+        if (outputs[i]->creator < 0)
+            add_leaf(w, outputs[i]);
+    w->leaf_is_output = calloc((size_t)w->n_leaves + 1, sizeof *w->leaf_is_output);
+    w->leaf_grad = calloc((size_t)w->n_leaves + 1, sizeof *w->leaf_grad);
+    w->leaf_group = malloc(((size_t)w->n_leaves + 1) * sizeof *w->leaf_group);
+    if (!w->leaf_is_output || !w->leaf_grad || !w->leaf_group)
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    for (int i = 0; i < n_outputs; i++) {
+        if (outputs[i]->creator >= 0)
+            w->op_is_output[w->op_id[outputs[i]->creator]] = true;
+        else
+            w->leaf_is_output[leaf_id(w, outputs[i])] = true;
+    }
+    return TG_OK;
+}
+
+/* Pass 3a: ∂L/∂t for every tensor drawn that requires a gradient, by one
+ * tg_grad with every user hook set aside. */
+static tg_status gradients_of(writer *w, tg_tensor *loss)
+{
+    tg_ctx *ctx = w->ctx;
+    int64_t n = 0, n_hooked = 0, reach = loss->creator;
+    tg_tensor **inputs = malloc(((size_t)(w->n_ops + w->n_leaves) + 1) * sizeof *inputs);
+    tg_tensor **grads = malloc(((size_t)(w->n_ops + w->n_leaves) + 1) * sizeof *grads);
+    /* Hooks of every tensor the walk can reach: op results up to loss and their inputs. */
+    struct saved_hook { tg_tensor *t; tg_hook_fn fn; void *user; } *hooks =
+        malloc(((size_t)(reach + 1) * 4 + 1) * sizeof *hooks);
+    tg_status status = TG_OK;
+    if (!inputs || !grads || !hooks) {
+        status = tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+        goto done;
+    }
+    for (int64_t k = 0; k < w->n_ops; k++)
+        inputs[n++] = ctx->tape[w->op_tape[k]].out;
+    for (int64_t k = 0; k < w->n_leaves; k++)
+        if (w->leaves[k]->requires_grad)
+            inputs[n++] = w->leaves[k];
+    for (int64_t i = 0; i <= reach; i++) {
+        const tg_node *node = &ctx->tape[i];
+        for (int j = -1; j < node->n_in; j++) {
+            tg_tensor *t = j < 0 ? node->out : node->in[j];
+            if (t->hook) {
+                hooks[n_hooked++] = (struct saved_hook){t, t->hook, t->hook_user};
+                t->hook = NULL;
+            }
+        }
+    }
+    if (loss->hook) {
+        hooks[n_hooked++] = (struct saved_hook){loss, loss->hook, loss->hook_user};
+        loss->hook = NULL;
+    }
+    if (n > INT32_MAX) {
+        status = tg_ctx_fail(ctx, TG_ERR_ARG, "tg_dot_write: too many tensors for grads_of");
+        goto done;
+    }
+    status = tg_grad(loss, NULL, (int)n, inputs, grads, false);
+    while (n_hooked > 0) {
+        n_hooked--;
+        hooks[n_hooked].t->hook = hooks[n_hooked].fn;
+        hooks[n_hooked].t->hook_user = hooks[n_hooked].user;
+    }
+    if (status != TG_OK)
+        goto done;
+    n = 0;
+    for (int64_t k = 0; k < w->n_ops; k++)
+        w->op_grad[k] = grads[n++];
+    for (int64_t k = 0; k < w->n_leaves; k++)
+        if (w->leaves[k]->requires_grad)
+            w->leaf_grad[k] = grads[n++];
+done:
+    free(inputs);
+    free(grads);
+    free(hooks);
+    return status;
+}
+
+/* Pass 3b: for each op with a one-element output, its backward rule with
+ * upstream 1 gives ∂out/∂in for every input that requires a gradient. */
+static tg_status local_derivatives(writer *w)
+{
+    tg_ctx *ctx = w->ctx;
+    bool grad_was = tg_grad_set_enabled(ctx, false);
+    for (int64_t k = 0; k < w->n_ops && ctx->status == TG_OK; k++) {
+        tg_node node = ctx->tape[w->op_tape[k]];
+        if (node.out->size != 1)
+            continue;
+        tg_tensor *one = tg_step_like(node.out, false);
+        if (!one)
+            break;
+        tg_tensor_fill(one, 1.0);
+        tg_tensor *dx[3] = {NULL, NULL, NULL};
+        ctx->backward_node = w->op_tape[k];
+        tg_op_desc_of(node.op)->backward(&node, one, dx);
+        ctx->backward_node = -1;
+        for (int j = 0; j < node.n_in; j++) {
+            if (!node.in[j]->requires_grad)
+                continue;
+            if (!dx[j] && !(dx[j] = tg_step_like(node.in[j], true)))
+                break;
+            w->edge_derivative[3 * k + j] = dx[j];
+        }
+    }
+    tg_grad_set_enabled(ctx, grad_was);
+    return ctx->status;
+}
+
+/* Pass 3c: clusters. */
+static tg_status assign_groups(writer *w)
+{
+    int64_t n = w->n_ops + w->n_leaves;
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n + 2)
+        cap *= 2;
+    w->groups.items = malloc(((size_t)n + 1) * sizeof *w->groups.items);
+    w->groups.slots = calloc(cap, sizeof *w->groups.slots);
+    w->groups.mask = cap - 1;
+    if (!w->groups.items || !w->groups.slots)
+        return tg_ctx_fail(w->ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    bool grouping = w->o->group || w->o->group_separator;
+    for (int64_t k = 0; k < w->n_leaves; k++)
+        w->leaf_group[k] = grouping && !w->leaf_is_output[k] ? group_index(&w->groups, tensor_group(w, w->leaves[k]))
+                                                             : -1;
+    for (int64_t k = 0; k < w->n_ops; k++) {
+        w->op_group[k] = -1;
+        if (!grouping)
+            continue;
+        const tg_node *node = &w->ctx->tape[w->op_tape[k]];
+        int64_t g = group_index(&w->groups, tensor_group(w, node->out));
+        for (int j = 0; j < node->n_in && g < 0; j++) /* a parameter's cluster */
+            if (node->in[j]->creator < 0 && node->in[j]->requires_grad)
+                g = w->leaf_group[leaf_id(w, node->in[j])];
+        for (int j = 0; j < node->n_in && g < 0; j++) { /* any input's cluster */
+            tg_tensor *in = node->in[j];
+            g = in->creator >= 0 ? w->op_group[w->op_id[in->creator]] : w->leaf_group[leaf_id(w, in)];
+        }
+        w->op_group[k] = g;
+    }
+    return TG_OK;
+}
+
+/* ---- pass 4: writing ---- */
+
+static const char *const COLOR_INPUT = "#e8e8e8";
+static const char *const COLOR_PARAMETER = "#cfe2ff";
+static const char *const COLOR_INTERMEDIATE = "#ffffff";
+static const char *const COLOR_OUTPUT = "#f8d7da";
+static const char *const COLOR_OP = "#fff3cd";
+static const char *const COLOR_GRADIENT_OP = "#fdd5b1";
+static const char *const COLOR_GRAD_TEXT = "#b03a2e";
+static const char *const COLOR_DERIVATIVE_TEXT = "#1f5fa0";
+
+static void write_tensor(const writer *w, const tg_tensor *t, const char *id, bool is_output, const tg_tensor *grad)
+{
+    FILE *f = w->f;
+    const char *fill = is_output ? COLOR_OUTPUT
+                       : t->creator >= 0 ? COLOR_INTERMEDIATE
+                       : t->requires_grad ? COLOR_PARAMETER
+                                          : COLOR_INPUT;
+    fprintf(f, "  %s [shape=box, fillcolor=\"%s\"%s, label=<", id, fill, is_output ? ", peripheries=2" : "");
+    if (t->name && t->name[0]) {
+        fputs("<b>", f);
+        put_html_str(f, t->name);
+        fputs("</b><br/>", f);
+    }
+    char shape[96] = "scalar";
+    if (t->rank > 0)
+        tg_shape_str(t->rank, t->shape, shape, sizeof shape);
+    fputs("<font point-size=\"9\">", f);
+    put_html_str(f, shape);
+    fputs("</font>", f);
+    bool small = w->max_values >= 0 && t->size <= w->max_values;
+    if (small) {
+        fputs("<br/>", f);
+        put_values(f, t, w->precision);
+    }
+    if (grad && !w->o->hide_grads) {
+        fprintf(f, "<br/><font color=\"%s\">grad ", COLOR_GRAD_TEXT);
+        if (small) {
+            put_values(f, grad, w->precision);
+        } else {
+            fputs("‖·‖ ", f);
+            put_number(f, norm(grad), w->precision);
+        }
+        fputs("</font>", f);
+    }
+    fputs(">];\n", f);
+}
+
+static void write_op(const writer *w, int64_t k)
+{
+    char label[128];
+    int64_t i = w->op_tape[k];
+    tg_tape_entry_label(w->ctx, i, label, sizeof label);
+    bool gradient_op = w->o->gradient_ops_from > 0 && i >= w->o->gradient_ops_from;
+    fprintf(w->f, "  op%lld [shape=ellipse, fillcolor=\"%s\", label=<", (long long)k,
+            gradient_op ? COLOR_GRADIENT_OP : COLOR_OP);
+    put_html_str(w->f, label);
+    fputs(">];\n", w->f);
+}
+
+/* The tensor op k made. */
+static void write_result(const writer *w, int64_t k)
+{
+    const tg_tensor *out = w->ctx->tape[w->op_tape[k]].out;
+    char id[32];
+    snprintf(id, sizeof id, "t%lld", (long long)k);
+    const tg_tensor *grad = w->o->grads_of ? w->op_grad[k] : NULL;
+    write_tensor(w, out, id, w->op_is_output[k], grad);
+}
+
+static void write_leaf(const writer *w, int64_t k)
+{
+    char id[32];
+    snprintf(id, sizeof id, "leaf%lld", (long long)k);
+    const tg_tensor *t = w->leaves[k];
+    const tg_tensor *grad = w->o->grads_of ? w->leaf_grad[k] : t->requires_grad ? t->grad : NULL;
+    write_tensor(w, t, id, w->leaf_is_output[k], grad);
+}
+
+static void write_node_id(FILE *f, const writer *w, const tg_tensor *t)
+{
+    if (t->creator >= 0)
+        fprintf(f, "t%lld", (long long)w->op_id[t->creator]);
+    else
+        fprintf(f, "leaf%lld", (long long)leaf_id(w, t));
+}
+
+static tg_status write_all(writer *w)
+{
+    FILE *f = w->f;
+    fputs("digraph tapegrad {\n", f);
+    fprintf(f, "  rankdir=%s;\n", w->o->top_to_bottom ? "TB" : "LR");
+    fputs("  fontname=\"Helvetica\";\n"
+          "  node [style=filled, fontname=\"Helvetica\", fontsize=11];\n"
+          "  edge [fontname=\"Helvetica\", fontsize=10, arrowsize=0.7];\n",
+          f);
+    if (w->o->title) {
+        fputs("  labelloc=b;\n  label=<", f);
+        put_html_str(f, w->o->title);
+        fputs(">;\n", f);
+    }
+    /* Nodes bucketed by cluster: -1 first, outside any cluster. A tensor made
+     * by an op sits in the op's cluster. */
+    int64_t n_groups = w->groups.count;
+    int64_t *first = malloc(((size_t)n_groups + 1) * 2 * sizeof *first);
+    int64_t *next = malloc(((size_t)(w->n_ops + w->n_leaves) + 1) * sizeof *next);
+    if (!first || !next) {
+        free(first);
+        free(next);
+        return tg_ctx_fail(w->ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
+    int64_t *last = first + n_groups + 1;
+    for (int64_t g = 0; g <= n_groups; g++)
+        first[g] = last[g] = -1;
+    /* items: 0..n_leaves-1 leaves, then ops */
+    for (int64_t item = 0; item < w->n_leaves + w->n_ops; item++) {
+        int64_t g = 1 + (item < w->n_leaves ? w->leaf_group[item] : w->op_group[item - w->n_leaves]);
+        next[item] = -1;
+        if (last[g] < 0)
+            first[g] = item;
+        else
+            next[last[g]] = item;
+        last[g] = item;
+    }
+    for (int64_t g = 0; g <= n_groups; g++) {
+        if (g > 0) {
+            fprintf(f, "  subgraph cluster_%lld {\n  style=\"rounded,filled\"; fillcolor=\"#f7f7f7\"; color=\"#999999\"; "
+                       "label=<<b>",
+                    (long long)(g - 1));
+            put_html(f, w->groups.items[g - 1].name, w->groups.items[g - 1].length);
+            fputs("</b>>;\n", f);
+        }
+        for (int64_t item = first[g]; item >= 0; item = next[item]) {
+            if (item < w->n_leaves) {
+                write_leaf(w, item);
+            } else {
+                int64_t k = item - w->n_leaves;
+                write_op(w, k);
+                if (!w->op_is_output[k] || g == 0) /* drawn outputs stay outside clusters */
+                    write_result(w, k);
+            }
+        }
+        if (g > 0)
+            fputs("  }\n", f);
+    }
+    for (int64_t k = 0; k < w->n_ops; k++)
+        if (w->op_is_output[k] && w->op_group[k] >= 0)
+            write_result(w, k);
+    free(first);
+    free(next);
+
+    for (int64_t k = 0; k < w->n_ops; k++) {
+        const tg_node *node = &w->ctx->tape[w->op_tape[k]];
+        for (int j = 0; j < node->n_in; j++) {
+            fputs("  ", f);
+            write_node_id(f, w, node->in[j]);
+            fprintf(f, " -> op%lld", (long long)k);
+            const tg_tensor *d = w->edge_derivative[3 * k + j];
+            if (d && (d->size == 1 || (w->max_values >= 0 && d->size <= w->max_values))) {
+                fprintf(f, " [fontcolor=\"%s\", label=<", COLOR_DERIVATIVE_TEXT);
+                put_values(f, d, w->precision);
+                fputs(">]", f);
+            }
+            fputs(";\n", f);
+        }
+        fprintf(f, "  op%lld -> t%lld;\n", (long long)k, (long long)k);
+    }
+    fputs("}\n", f);
+    if (fflush(f) != 0 || ferror(f))
+        return tg_ctx_fail(w->ctx, TG_ERR_IO, "tg_dot_write: writing failed: %s", strerror(errno));
+    return TG_OK;
+}
+
+tg_status tg_dot_write(FILE *f, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts)
+{
+    if (n_outputs <= 0 || !outputs || !outputs[0])
+        return TG_ERR_ARG; /* no context to report on */
+    tg_ctx *ctx = outputs[0]->ctx;
+    for (int i = 0; i < n_outputs; i++) {
+        if (!outputs[i])
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_dot_write: output %d is NULL", i);
+        if (outputs[i]->ctx != ctx)
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_dot_write: output %d belongs to another context", i);
+        if (!tg_check_live("tg_dot_write", outputs[i]))
+            return TG_ERR_FREED;
+    }
+    if (!f)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_dot_write: the FILE is NULL");
+    tg_dot_options defaults = {0};
+    const tg_dot_options *o = opts ? opts : &defaults;
+    tg_tensor *loss = o->grads_of;
+    if (loss) {
+        if (loss->ctx != ctx)
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_dot_write: grads_of belongs to another context");
+        if (!tg_check_live("tg_dot_write (grads_of)", loss))
+            return TG_ERR_FREED;
+        if (loss->size != 1 || !loss->requires_grad)
+            return tg_ctx_fail(ctx, TG_ERR_GRAD, "tg_dot_write: grads_of has shape %s%s; expected one element that "
+                                                 "requires a gradient",
+                               tg_shape_of(loss).s, loss->requires_grad ? "" : " and requires no gradient");
+    }
+
+    writer w = {.ctx = ctx, .f = f, .o = o};
+    w.precision = o->precision > 0 ? (o->precision < 17 ? o->precision : 17) : 4;
+    w.max_values = o->max_values == 0 ? 8 : o->max_values;
+    tg_arena_mark mark = tg_arena_get_mark(ctx);
+    tg_status status = collect(&w, n_outputs, outputs);
+    /* Annotations are computed only while the context is free of errors: the
+     * diagram of a failed step still shows its structure. */
+    bool healthy = ctx->status == TG_OK;
+    if (status == TG_OK && healthy && loss)
+        status = gradients_of(&w, loss);
+    if (status == TG_OK && healthy && o->edge_derivatives)
+        status = local_derivatives(&w);
+    if (status == TG_OK)
+        status = assign_groups(&w);
+    if (status == TG_OK)
+        status = write_all(&w);
+    tg_arena_rewind(ctx, mark);
+
+    free(w.op_tape);
+    free(w.op_id);
+    free(w.leaves);
+    ptr_map_free(&w.leaf_ids);
+    free(w.op_is_output);
+    free(w.leaf_is_output);
+    free(w.op_grad);
+    free(w.leaf_grad);
+    free(w.edge_derivative);
+    free(w.op_group);
+    free(w.leaf_group);
+    free(w.groups.items);
+    free(w.groups.slots);
+    return status;
+}
+
+tg_status tg_dot_save(const char *path, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts)
+{
+    if (n_outputs <= 0 || !outputs || !outputs[0])
+        return TG_ERR_ARG;
+    tg_ctx *ctx = outputs[0]->ctx;
+    if (!path)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_dot_save: the path is NULL");
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return tg_ctx_fail(ctx, TG_ERR_IO, "tg_dot_save: cannot open %s: %s", path, strerror(errno));
+    tg_status status = tg_dot_write(f, n_outputs, outputs, opts);
+    if (fclose(f) != 0 && status == TG_OK)
+        status = tg_ctx_fail(ctx, TG_ERR_IO, "tg_dot_save: cannot write %s: %s", path, strerror(errno));
+    return status;
+}

@@ -1,0 +1,580 @@
+/* Diagrams of the tape (tapegrad/dot.h): Graphviz parses them, the 2-2-1 graph
+ * matches its golden file, labels are escaped, node names are stable, big
+ * graphs are written fast, and the edge labels of Alice's graph multiply out
+ * to the gradient along each path (seed case 3: ∂L/∂w1 = 0.0214695). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tapegrad.h"
+
+/* The golden files sit in tests/golden/ beside this file (or in
+ * TAPEGRAD_GOLDEN_DIR when the build defines it). */
+static const char *golden_path(const char *name, char *buf, size_t size)
+{
+#ifdef TAPEGRAD_GOLDEN_DIR
+    snprintf(buf, size, "%s/%s", TAPEGRAD_GOLDEN_DIR, name);
+#else
+    const char *file = __FILE__, *slash = strrchr(file, '/');
+    if (slash)
+        snprintf(buf, size, "%.*s/golden/%s", (int)(slash - file), file, name);
+    else
+        snprintf(buf, size, "golden/%s", name);
+#endif
+    return buf;
+}
+
+static tg_ctx *quiet_ctx(void)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    return ctx;
+}
+
+static tg_tensor *scalar(tg_ctx *ctx, const char *name, double value, bool requires_grad)
+{
+    tg_tensor *t = tg_tensor_scalar(ctx, TG_F64, value);
+    tg_tensor_set_name(t, name);
+    tg_tensor_set_requires_grad(t, requires_grad);
+    return t;
+}
+
+/* Seed case 3, one scalar tensor per weight, one op per statement (so the
+ * tape order does not depend on the compiler's argument order). */
+typedef struct {
+    tg_tensor *w[6], *b[3], *x[2], *y;
+    tg_tensor *h1, *h2, *o1, *loss;
+} alice_graph;
+
+static tg_tensor *neuron(tg_tensor *wa, tg_tensor *a, tg_tensor *wb, tg_tensor *b, tg_tensor *bias, const char *name)
+{
+    tg_tensor *p = tg_mul(wa, a);
+    tg_tensor *q = tg_mul(wb, b);
+    tg_tensor *s = tg_add(p, q);
+    tg_tensor *z = tg_add(s, bias);
+    tg_tensor *h = tg_sigmoid(z);
+    tg_tensor_set_name(h, name);
+    return h;
+}
+
+static alice_graph alice(tg_ctx *ctx)
+{
+    alice_graph g;
+    static const char *const wn[6] = {"w1", "w2", "w3", "w4", "w5", "w6"}, *const bn[3] = {"b1", "b2", "b3"};
+    for (int i = 0; i < 6; i++)
+        g.w[i] = scalar(ctx, wn[i], 1, true);
+    for (int i = 0; i < 3; i++)
+        g.b[i] = scalar(ctx, bn[i], 0, true);
+    g.x[0] = scalar(ctx, "x1", -2, false);
+    g.x[1] = scalar(ctx, "x2", -1, false);
+    g.y = scalar(ctx, "y_true", 1, false);
+    g.h1 = neuron(g.w[0], g.x[0], g.w[1], g.x[1], g.b[0], "h1");
+    g.h2 = neuron(g.w[2], g.x[0], g.w[3], g.x[1], g.b[1], "h2");
+    g.o1 = neuron(g.w[4], g.h1, g.w[5], g.h2, g.b[2], "o1");
+    g.loss = tg_mse_loss(g.o1, g.y); /* (y_true - o1)² for one element */
+    tg_tensor_set_name(g.loss, "L");
+    return g;
+}
+
+/* The text tg_dot_write produces (caller frees). */
+static char *dot_text(int n, tg_tensor *const *outputs, const tg_dot_options *opts, tg_status *status)
+{
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    *status = tg_dot_write(f, n, outputs, opts);
+    long size = ftell(f);
+    rewind(f);
+    char *text = calloc((size_t)size + 1, 1);
+    cr_assert_eq(fread(text, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    return text;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    rewind(f);
+    char *text = calloc((size_t)size + 1, 1);
+    if (fread(text, 1, (size_t)size, f) != (size_t)size) {
+        free(text);
+        text = NULL;
+    }
+    fclose(f);
+    return text;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Graphviz accepts the text without a warning. program: "dot" lays it out,
+ * "nop" only parses. */
+static void expect_graphviz_accepts(const char *text, const char *program, const char *what)
+{
+    static int serial;
+    char dot_path[64];
+    snprintf(dot_path, sizeof dot_path, "test_dot_%d.dot", ++serial);
+    char err_path[96];
+    snprintf(err_path, sizeof err_path, "%s.err", dot_path);
+    write_file(dot_path, text);
+    char command[256];
+    snprintf(command, sizeof command, "%s %s %s > /dev/null 2> %s", program,
+             strcmp(program, "dot") ? "" : "-Tsvg", dot_path, err_path);
+    int rc = system(command);
+    char *err = read_file(err_path);
+    cr_expect_eq(rc, 0, "%s: `%s` failed (is Graphviz installed? apt-get install graphviz): %s", what, command,
+                 err ? err : "");
+    cr_expect(err && err[0] == '\0', "%s: Graphviz complained: %s", what, err ? err : "");
+    free(err);
+    remove(dot_path);
+    remove(err_path);
+}
+
+/* The id of the node whose label starts with the bold name. */
+static void node_id(const char *text, const char *name, char *id, size_t size)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "label=<<b>%s</b>", name);
+    const char *hit = strstr(text, needle);
+    cr_assert_not_null(hit, "no node named %s", name);
+    const char *line = hit;
+    while (line > text && line[-1] != '\n')
+        line--;
+    while (*line == ' ')
+        line++;
+    size_t n = strcspn(line, " ");
+    cr_assert_lt(n, size);
+    memcpy(id, line, n);
+    id[n] = '\0';
+}
+
+/* The edge "from -> opK [..., label=<v>]": returns v and sets op to K. */
+static double edge_label(const char *text, const char *from, int *op)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\n  %s -> op", from);
+    const char *hit = strstr(text, needle);
+    cr_assert_not_null(hit, "no edge from %s", from);
+    hit += strlen(needle);
+    *op = atoi(hit);
+    const char *end = strchr(hit, '\n');
+    const char *label = strstr(hit, "label=<");
+    cr_assert(label && label < end, "the edge from %s has no derivative label", from);
+    return atof(label + strlen("label=<"));
+}
+
+/* ---- the chain rule, visible ---- */
+
+Test(dot, alice_edge_labels_multiply_to_dL_dw1)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    alice_graph g = alice(ctx);
+    cr_assert_eq(tg_backward(g.loss), TG_OK);
+    tg_status status;
+    char *text = dot_text(1, &g.loss, &(tg_dot_options){.edge_derivatives = true, .precision = 9}, &status);
+    cr_assert_eq(status, TG_OK, "%s", tg_ctx_error(ctx));
+
+    /* Follow the only path w1 -> mul -> add -> add -> sigmoid (h1) -> mul ->
+     * add -> add -> sigmoid (o1) -> mse_loss (L), multiplying edge labels. */
+    char id[32];
+    node_id(text, "w1", id, sizeof id);
+    double product = 1, labels[12];
+    int n = 0, op = -1;
+    while (n < 12) {
+        labels[n] = edge_label(text, id, &op);
+        product *= labels[n++];
+        snprintf(id, sizeof id, "t%d", op);
+        char needle[64];
+        snprintf(needle, sizeof needle, "\n  %s -> op", id);
+        if (!strstr(text, needle))
+            break; /* t<op> is L */
+    }
+    cr_assert_eq(n, 9, "nine edges from w1 to L");
+    /* x1, then the adds, σ'(z1), w5, the adds, σ'(z3), ∂L/∂o1 */
+    double s1 = 1 / (1 + exp(3.0)), o1 = tg_tensor_item(g.o1);
+    double expected[9] = {-2, 1, 1, s1 * (1 - s1), 1, 1, 1, o1 * (1 - o1), -2 * (1 - o1)};
+    for (int i = 0; i < n; i++)
+        cr_expect_float_eq(labels[i], expected[i], 1e-8, "edge %d: %.9g, expected %.9g", i, labels[i], expected[i]);
+    /* the textbook's numbers, rounded as in seed case 3 */
+    cr_expect_float_eq(labels[8], -0.952, 1e-3, "∂L/∂o1 = -2(y - o1)");
+    cr_expect_float_eq(labels[7], 0.249, 1e-3, "∂o1/∂z = o1(1 - o1)");
+    cr_expect_float_eq(labels[3] * labels[0], -0.0904, 1e-4, "∂h1/∂w1 = h1(1 - h1)·x1");
+    cr_expect_float_eq(product, 0.0214695, 1e-7);
+    cr_expect_float_eq(product, tg_tensor_item(tg_tensor_grad(g.w[0])), 1e-9);
+    free(text);
+    tg_ctx_free(ctx);
+}
+
+Test(dot, gradient_is_sum_over_paths_of_edge_products)
+{
+    /* L = a·σ(a): two paths from a. dL/da = σ(a) + a·σ(a)(1 - σ(a)). */
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_tensor *a = scalar(ctx, "a", 0.7, true);
+    tg_tensor *u = tg_sigmoid(a);
+    tg_tensor *loss = tg_mul(a, u);
+    cr_assert_eq(tg_backward(loss), TG_OK);
+    tg_status status;
+    char *text = dot_text(1, &loss, &(tg_dot_options){.edge_derivatives = true, .precision = 12}, &status);
+    cr_assert_eq(status, TG_OK);
+    cr_expect_not_null(strstr(text, "  leaf0 -> op0 [fontcolor=\"#1f5fa0\", label=<"), "a -> sigmoid");
+    const char *direct = strstr(text, "  leaf0 -> op1 [");
+    const char *through = strstr(text, "  t0 -> op1 [");
+    const char *sig = strstr(text, "  leaf0 -> op0 [");
+    cr_assert(direct && through && sig);
+    double l_direct = atof(strstr(direct, "label=<") + 7), l_u = atof(strstr(through, "label=<") + 7),
+           l_sig = atof(strstr(sig, "label=<") + 7);
+    double grad = tg_tensor_item(tg_tensor_grad(a));
+    cr_expect_float_eq(l_direct + l_u * l_sig, grad, 1e-10);
+    double s = 1 / (1 + exp(-0.7));
+    cr_expect_float_eq(grad, s + 0.7 * s * (1 - s), 1e-12);
+    free(text);
+    tg_ctx_free(ctx);
+}
+
+Test(dot, grads_of_shows_every_tensor_gradient_and_leaves_no_trace)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    alice_graph g = alice(ctx);
+    int64_t tape = tg_tape_length(ctx);
+    tg_status status;
+    char *text = dot_text(1, &g.loss, &(tg_dot_options){.grads_of = g.loss, .precision = 6}, &status);
+    cr_assert_eq(status, TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(tg_tape_length(ctx), tape, "nothing recorded");
+    cr_expect_null(tg_tensor_grad(g.w[0]), "no .grad touched: no backward ran");
+    /* ∂L/∂o1 = -2(1 - o1) = -0.952610; ∂L/∂h1 = -0.237561; ∂L/∂w1 = 0.0214695 */
+    cr_expect_not_null(strstr(text, "<b>o1</b><br/><font point-size=\"9\">scalar</font><br/>0.523695<br/>"
+                                    "<font color=\"#b03a2e\">grad -0.95261</font>"),
+                       "%s", text);
+    cr_expect_not_null(strstr(text, "<b>h1</b><br/><font point-size=\"9\">scalar</font><br/>0.0474259<br/>"));
+    cr_expect_not_null(strstr(text, "<b>w1</b><br/><font point-size=\"9\">scalar</font><br/>1<br/>"
+                                    "<font color=\"#b03a2e\">grad 0.0214695</font>"));
+    cr_expect_null(strstr(text, "<b>x1</b><br/><font point-size=\"9\">scalar</font><br/>-2<br/><font"),
+                   "an input shows no gradient");
+    free(text);
+    tg_ctx_free(ctx);
+}
+
+static tg_tensor *counting_hook(tg_tensor *t, tg_tensor *grad, void *user)
+{
+    (void)t, (void)grad;
+    ++*(int *)user;
+    return NULL;
+}
+
+Test(dot, grads_of_does_not_run_user_hooks)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    alice_graph g = alice(ctx);
+    int calls = 0;
+    tg_tensor_set_hook(g.h1, counting_hook, &calls);
+    tg_tensor_set_hook(g.w[0], counting_hook, &calls);
+    tg_status status;
+    free(dot_text(1, &g.loss, &(tg_dot_options){.grads_of = g.loss}, &status));
+    cr_assert_eq(status, TG_OK);
+    cr_expect_eq(calls, 0);
+    cr_assert_eq(tg_backward(g.loss), TG_OK);
+    cr_expect_eq(calls, 2, "the hooks are back in place");
+    tg_ctx_free(ctx);
+}
+
+Test(dot, leaves_show_their_grad_after_backward)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    alice_graph g = alice(ctx);
+    tg_status status;
+    char *before = dot_text(1, &g.loss, NULL, &status);
+    cr_assert_eq(tg_backward(g.loss), TG_OK);
+    char *after = dot_text(1, &g.loss, NULL, &status);
+    cr_expect_null(strstr(before, ">grad "));
+    cr_expect_not_null(strstr(after, "<b>w1</b><br/><font point-size=\"9\">scalar</font><br/>1<br/>"
+                                     "<font color=\"#b03a2e\">grad 0.02147</font>"));
+    char *hidden = dot_text(1, &g.loss, &(tg_dot_options){.hide_grads = true}, &status);
+    cr_expect_null(strstr(hidden, ">grad "));
+    free(before);
+    free(after);
+    free(hidden);
+    tg_ctx_free(ctx);
+}
+
+/* ---- golden file and Graphviz ---- */
+
+Test(dot, alice_221_graph_matches_golden_file_and_parses)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    alice_graph g = alice(ctx);
+    tg_status status;
+    tg_dot_options opts = {.grads_of = g.loss, .edge_derivatives = true, .title = "Alice: L = (y_true − o1)²"};
+    char *text = dot_text(1, &g.loss, &opts, &status);
+    cr_assert_eq(status, TG_OK);
+    char path[1024];
+    golden_path("alice_221.dot", path, sizeof path);
+    if (getenv("TAPEGRAD_UPDATE_GOLDEN"))
+        write_file(path, text);
+    char *golden = read_file(path);
+    cr_assert_not_null(golden, "missing golden file %s (regenerate with TAPEGRAD_UPDATE_GOLDEN=1)", path);
+    cr_expect_str_eq(text, golden, "diagram differs from %s; if the change is intended, rerun with "
+                                   "TAPEGRAD_UPDATE_GOLDEN=1 and review the diff",
+                     path);
+    expect_graphviz_accepts(text, "dot", "Alice's graph");
+    free(golden);
+    free(text);
+    tg_ctx_free(ctx);
+}
+
+Test(dot, node_names_do_not_depend_on_pointers_or_earlier_tape)
+{
+    tg_ctx *a = tg_ctx_new(1), *b = tg_ctx_new(1);
+    /* b has unrelated ops on its tape first, and tensors at other addresses */
+    tg_tensor *junk = scalar(b, "junk", 3, true);
+    for (int i = 0; i < 5; i++)
+        junk = tg_mul(junk, junk);
+    alice_graph ga = alice(a), gb = alice(b);
+    tg_status sa, sb;
+    char *ta = dot_text(1, &ga.loss, &(tg_dot_options){.edge_derivatives = true}, &sa);
+    char *tb = dot_text(1, &gb.loss, &(tg_dot_options){.edge_derivatives = true}, &sb);
+    cr_expect_str_eq(ta, tb);
+    cr_expect_null(strstr(tb, "junk"), "only the subgraph reaching the output is drawn");
+    free(ta);
+    free(tb);
+    tg_ctx_free(a);
+    tg_ctx_free(b);
+}
+
+Test(dot, labels_are_escaped_and_utf8_is_kept)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_tensor *t = scalar(ctx, "a\"b\\c<d>&e\nf δ→\x01\xff", 1, true);
+    tg_tensor *y = tg_mul_scalar(t, 2);
+    tg_tensor_set_name(y, "layer'1.out");
+    tg_status status;
+    tg_dot_options opts = {.title = "title with \"quotes\" & <tags>", .group_separator = '.'};
+    char *text = dot_text(1, &y, &opts, &status);
+    cr_assert_eq(status, TG_OK);
+    cr_expect_not_null(strstr(text, "<b>a&quot;b&#92;c&lt;d&gt;&amp;e<br/>f δ→?" "?</b>"), "%s", text);
+    cr_expect_not_null(strstr(text, "label=<title with &quot;quotes&quot; &amp; &lt;tags&gt;>;"));
+    cr_expect_not_null(strstr(text, "<b>layer&#39;1.out</b>"));
+    expect_graphviz_accepts(text, "dot", "escaped labels");
+    free(text);
+    tg_ctx_free(ctx);
+}
+
+/* ---- big graphs ---- */
+
+static const char *layer_of(const tg_tensor *t, void *user)
+{
+    (void)user;
+    const char *name = tg_tensor_name(t);
+    return name && !strncmp(name, "in", 2) ? "inputs" : NULL;
+}
+
+/* An MLP 4-8-8-3 with named parameters, softmax cross-entropy on top. */
+static tg_tensor *mlp_loss(tg_ctx *ctx, tg_rng *rng)
+{
+    static const char *const names[3][2] = {{"layer1.weight", "layer1.bias"},
+                                            {"layer2.weight", "layer2.bias"},
+                                            {"layer3.weight", "layer3.bias"}};
+    static const int sizes[4] = {4, 8, 8, 3};
+    tg_tensor *x = tg_tensor_randn(ctx, rng, TG_F64, TG_SHAPE(5, 4), 0, 1);
+    tg_tensor_set_name(x, "input");
+    tg_tensor *h = x;
+    for (int l = 0; l < 3; l++) {
+        tg_tensor *w = tg_tensor_randn(ctx, rng, TG_F64, TG_SHAPE(sizes[l + 1], sizes[l]), 0, 0.5);
+        tg_tensor *b = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(sizes[l + 1]));
+        tg_tensor_set_name(w, names[l][0]);
+        tg_tensor_set_name(b, names[l][1]);
+        tg_tensor_set_requires_grad(w, true);
+        tg_tensor_set_requires_grad(b, true);
+        tg_tensor *z = tg_matmul_t(h, w, false, true);
+        z = tg_add(z, b);
+        h = l < 2 ? tg_tanh(z) : z;
+    }
+    tg_tensor *targets = tg_tensor_from(ctx, TG_F64, TG_SHAPE(5), (double[]){0, 1, 2, 1, 0});
+    tg_tensor *loss = tg_cross_entropy(h, targets);
+    tg_tensor_set_name(loss, "loss");
+    return loss;
+}
+
+Test(dot, mlp_is_drawn_in_one_cluster_per_layer)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(7);
+    tg_tensor *loss = mlp_loss(ctx, &rng);
+    cr_assert_eq(tg_backward(loss), TG_OK);
+    tg_status status;
+    char *text = dot_text(1, &loss, &(tg_dot_options){.group_separator = '.'}, &status);
+    cr_assert_eq(status, TG_OK);
+    for (int l = 0; l < 3; l++) {
+        char head[64];
+        snprintf(head, sizeof head, "subgraph cluster_%d {", l);
+        const char *start = strstr(text, head);
+        cr_assert_not_null(start, "%s", text);
+        const char *end = strstr(start, "\n  }\n");
+        char label[32];
+        snprintf(label, sizeof label, "label=<<b>layer%d</b>>", l + 1);
+        const char *in = strstr(start, label);
+        cr_expect(in && in < end, "cluster %d is layer%d", l, l + 1);
+        const char *op = strstr(start, l < 2 ? "label=<tanh>" : "label=<add>");
+        cr_expect(op && op < end, "layer%d's activation is inside its cluster", l + 1);
+    }
+    cr_expect_null(strstr(text, "cluster_3"));
+    const char *loss_node = strstr(text, "<b>loss</b>");
+    const char *last_cluster_end = strstr(strstr(text, "cluster_2"), "\n  }\n");
+    cr_expect(loss_node > last_cluster_end, "the output is drawn outside the clusters");
+    expect_graphviz_accepts(text, "dot", "MLP");
+    free(text);
+
+    /* a user-supplied grouping instead of names */
+    text = dot_text(1, &loss, &(tg_dot_options){.group = layer_of}, &status);
+    cr_expect_not_null(strstr(text, "subgraph cluster_0 {"));
+    cr_expect_not_null(strstr(text, "label=<<b>inputs</b>>"));
+    cr_expect_null(strstr(text, "cluster_1"));
+    free(text);
+    tg_ctx_free(ctx);
+}
+
+Test(dot, large_tensors_show_shape_and_gradient_norm_only)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(7);
+    tg_tensor *loss = mlp_loss(ctx, &rng);
+    cr_assert_eq(tg_backward(loss), TG_OK);
+    tg_status status;
+    char *text = dot_text(1, &loss, &(tg_dot_options){.max_values = 4}, &status);
+    cr_expect_not_null(strstr(text, "<b>layer1.weight</b><br/><font point-size=\"9\">[8, 4]</font><br/>"
+                                    "<font color=\"#b03a2e\">grad ‖·‖ "));
+    cr_expect_not_null(strstr(text, "<b>layer3.bias</b><br/><font point-size=\"9\">[3]</font><br/>[0, 0, 0]<br/>"
+                                    "<font color=\"#b03a2e\">grad ["));
+    free(text);
+    tg_ctx_free(ctx);
+}
+
+/* A long chain of vector ops; every fourth op brings in a fresh parameter (no
+ * hub node with thousands of edges, which Graphviz lays out slowly). */
+static tg_tensor *long_graph(tg_ctx *ctx, int n_ops)
+{
+    tg_tensor *h = tg_tensor_full(ctx, TG_F64, TG_SHAPE(3), 0.5);
+    tg_tensor_set_name(h, "w");
+    tg_tensor_set_requires_grad(h, true);
+    for (int i = 0; i < n_ops - 1; i++) {
+        switch (i % 4) {
+        case 0: h = tg_tanh(h); break;
+        case 1: h = tg_add(h, tg_tensor_temp(ctx, TG_F64, TG_SHAPE(3))); break;
+        case 2: h = tg_mul_scalar(h, 0.9); break;
+        default: h = tg_mul(h, h); break;
+        }
+    }
+    return tg_sum(h);
+}
+
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+    size_t length = strlen(needle);
+    for (const char *p = text; *p; p++) /* not strstr: sanitizers rescan the text on every call */
+        n += !strncmp(p, needle, length);
+    return n;
+}
+
+Test(dot, ten_thousand_ops_are_written_quickly)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_tensor *loss = long_graph(ctx, 10000);
+    cr_assert_eq(tg_tape_length(ctx), 10000);
+    tg_status status;
+    clock_t start = clock();
+    char *text = dot_text(1, &loss, &(tg_dot_options){.grads_of = loss, .edge_derivatives = true}, &status);
+    double seconds = (double)(clock() - start) / CLOCKS_PER_SEC;
+    cr_assert_eq(status, TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_lt(seconds, 3.0, "10000 ops took %.2f s", seconds);
+    cr_expect_eq(count(text, " [shape=ellipse"), 10000);
+    cr_expect_eq(count(text, " -> "), 10000 + 10000 + 10000 / 4 * 2 - 1);
+    cr_expect_eq(tg_tape_length(ctx), 10000);
+    expect_graphviz_accepts(text, "nop", "10000 ops (parse only)");
+    free(text);
+    tg_ctx_free(ctx);
+
+    ctx = tg_ctx_new(1); /* a smaller one goes through the layout too */
+    loss = long_graph(ctx, 200);
+    text = dot_text(1, &loss, &(tg_dot_options){.edge_derivatives = true}, &status);
+    cr_assert_eq(status, TG_OK);
+    expect_graphviz_accepts(text, "dot", "200 ops");
+    free(text);
+    tg_ctx_free(ctx);
+}
+
+/* ---- the gradient computation is on the tape too ---- */
+
+Test(dot, gradient_computation_recorded_with_create_graph_is_drawn)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_tensor *x = scalar(ctx, "x", 0.5, true);
+    tg_tensor *y = tg_tanh(x);
+    tg_tensor_set_name(y, "y");
+    int64_t forward = tg_tape_length(ctx);
+    tg_tensor *dydx;
+    cr_assert_eq(tg_grad(y, NULL, 1, &x, &dydx, true), TG_OK);
+    tg_tensor_set_name(dydx, "dy/dx");
+    tg_status status;
+    char *text = dot_text(1, &dydx, &(tg_dot_options){.gradient_ops_from = forward, .edge_derivatives = true}, &status);
+    cr_assert_eq(status, TG_OK);
+    cr_expect_eq(count(text, "fillcolor=\"#fff3cd\", label=<tanh>"), 1, "the forward op");
+    cr_expect_geq(count(text, "fillcolor=\"#fdd5b1\""), 2, "the ops of 1 - y²: %s", text);
+    cr_expect_not_null(strstr(text, "<b>dy/dx</b>"));
+    expect_graphviz_accepts(text, "dot", "gradient graph");
+    free(text);
+    tg_ctx_free(ctx);
+}
+
+/* ---- errors ---- */
+
+Test(dot, errors_are_reported)
+{
+    tg_ctx *ctx = quiet_ctx();
+    tg_tensor *a = scalar(ctx, "a", 1, true);
+    tg_tensor *v = tg_tensor_ones(ctx, TG_F64, TG_SHAPE(2));
+    tg_tensor_set_requires_grad(v, true);
+    tg_tensor *y = tg_mul(v, a);
+    cr_expect_eq(tg_dot_write(stdout, 0, &y, NULL), TG_ERR_ARG);
+    cr_expect_eq(tg_dot_write(stdout, 1, (tg_tensor *[]){NULL}, NULL), TG_ERR_ARG);
+    cr_expect_eq(tg_dot_write(NULL, 1, &y, NULL), TG_ERR_ARG);
+    tg_ctx_clear_error(ctx);
+    cr_expect_eq(tg_dot_write(stdout, 1, &y, &(tg_dot_options){.grads_of = y}), TG_ERR_GRAD);
+    cr_expect_not_null(strstr(tg_ctx_error(ctx), "grads_of has shape [2]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_eq(tg_dot_save("/nonexistent-dir/x.dot", 1, &y, NULL), TG_ERR_IO);
+    cr_expect_not_null(strstr(tg_ctx_error(ctx), "/nonexistent-dir/x.dot"));
+    tg_ctx_clear_error(ctx);
+    tg_tape_reset(ctx);
+    cr_expect_eq(tg_dot_write(stdout, 1, &y, NULL), TG_ERR_FREED, "y was freed by the reset");
+    tg_ctx_clear_error(ctx);
+    tg_ctx *other = quiet_ctx();
+    tg_tensor *b = scalar(other, "b", 1, true);
+    cr_expect_eq(tg_dot_write(stdout, 2, (tg_tensor *[]){a, b}, NULL), TG_ERR_ARG);
+    tg_ctx_free(other);
+    tg_ctx_free(ctx);
+}
+
+Test(dot, save_writes_a_file)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    alice_graph g = alice(ctx);
+    cr_assert_eq(tg_dot_save("test_dot_save.dot", 2, (tg_tensor *[]){g.h1, g.loss}, NULL), TG_OK);
+    char *text = read_file("test_dot_save.dot");
+    cr_assert_not_null(text);
+    cr_expect_eq(strncmp(text, "digraph tapegrad {", 18), 0);
+    cr_expect_eq(count(text, "peripheries=2"), 2, "both outputs are marked");
+    free(text);
+    remove("test_dot_save.dot");
+    tg_ctx_free(ctx);
+}
