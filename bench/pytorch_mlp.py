@@ -7,9 +7,12 @@ backward, step).
 
     /usr/bin/python3 bench/pytorch_mlp.py [--threads N] [--epochs N] [--data DIR]
 
-Run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (bench/run_mlp.sh
-does): they slow PyTorch's BLAS down on this machine. Prints one
-"RESULT pytorch threads=N samples_per_s=X peak_rss_mb=Y test_acc=Z" line.
+Run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset and with
+OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = --threads (bench/run_mlp.sh does):
+the first two slow PyTorch's BLAS down on this machine, and without the
+last two Debian's pthreads OpenBLAS starts a thread per CPU on its own. Prints one
+"RESULT pytorch threads=N samples_per_s=X samples_per_cpu_s=C peak_rss_mb=Y
+test_acc=Z" line.
 """
 import argparse
 import gzip
@@ -79,18 +82,20 @@ def main():
         return total / count
 
     epoch(args.warmup * batch)  # untimed warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(args.epochs):
         loss = epoch(n)
-    seconds = time.perf_counter() - t0
-    rate = n * args.epochs / seconds
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    rate, cpu_rate = n * args.epochs / seconds, n * args.epochs / cpu
     with torch.no_grad():
         acc = (model(test_x.float() / 255).argmax(1) == test_y).float().mean().item()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"pytorch   MLP 784-256-128-10 SGD batch 64, {args.threads} thread{'s' if args.threads > 1 else ''}: "
-          f"{args.epochs} epoch{'s' if args.epochs > 1 else ''} in {seconds:.3f} s = {rate:.0f} samples/s; "
+          f"{args.epochs} epoch{'s' if args.epochs > 1 else ''} in {seconds:.3f} s = {rate:.0f} samples/s, "
+          f"{cpu_rate:.0f} per CPU-second; "
           f"train loss {loss:.4f}, test acc {100 * acc:.2f}%; peak RSS {rss:.1f} MB (torch {torch.__version__})")
-    print(f"RESULT pytorch threads={args.threads} samples_per_s={rate:.0f} peak_rss_mb={rss:.1f} test_acc={acc:.4f}")
+    print(f"RESULT pytorch threads={args.threads} samples_per_s={rate:.0f} samples_per_cpu_s={cpu_rate:.0f} "
+          f"peak_rss_mb={rss:.1f} test_acc={acc:.4f}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,11 @@
 # is missing). PyTorch is Debian's python3-torch, run with /usr/bin/python3;
 # the script installs it with apt when it is missing (the library never
 # depends on it). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the
-# PyTorch runs only: they slow its BLAS down here.
+# PyTorch runs only: they slow its BLAS down here. OPENBLAS_NUM_THREADS and
+# OMP_NUM_THREADS are set to the run's thread count: Debian's torch calls the
+# pthreads OpenBLAS, whose own pool otherwise starts one thread per CPU
+# whatever torch.set_num_threads says (1-thread PyTorch then burns 2 CPUs and
+# is slower, much slower on a busy machine).
 #
 # Needs Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
 # The machine should be otherwise idle: the load average is printed first.
@@ -53,24 +57,27 @@ run() {
     grep -v '^RESULT' "$out"
     result=$(grep '^RESULT' "$out")
     rate=$(echo "$result" | sed 's/.*samples_per_s=\([0-9.]*\).*/\1/')
+    cpu_rate=$(echo "$result" | sed 's/.*samples_per_cpu_s=\([0-9.]*\).*/\1/')
     mb=$(echo "$result" | sed 's/.*peak_rss_mb=\([0-9.]*\).*/\1/')
     [ -n "$rss" ] && mb=$(awk "BEGIN { printf \"%.1f\", $rss / 1024 }")
-    echo "$rate $mb" >"$out.sum"
+    echo "$rate $cpu_rate $mb" >"$out.sum"
 }
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)  ($(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
 for t in 1 2; do
     run tapegrad "$TMP/tg$t" "$BUILD/bench_mlp" --threads $t --epochs "$EPOCHS" --data "$DATA"
-    run pytorch "$TMP/pt$t" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+    run pytorch "$TMP/pt$t" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t \
         $PY bench/pytorch_mlp.py --threads $t --epochs "$EPOCHS" --data "$DATA"
 done
 
 echo
-echo "| threads | tapegrad samples/s | PyTorch samples/s | tapegrad / PyTorch | tapegrad peak RSS | PyTorch peak RSS |"
-echo "|---|---|---|---|---|---|"
+echo "| threads | tapegrad samples/s | PyTorch samples/s | tapegrad / PyTorch | per CPU-second: tapegrad | PyTorch | tapegrad peak RSS | PyTorch peak RSS |"
+echo "|---|---|---|---|---|---|---|---|"
 for t in 1 2; do
-    read -r tg_rate tg_mb <"$TMP/tg$t.sum"
-    read -r pt_rate pt_mb <"$TMP/pt$t.sum"
-    awk -v t=$t -v a="$tg_rate" -v b="$pt_rate" -v am="$tg_mb" -v bm="$pt_mb" \
-        'BEGIN { printf "| %d | %.0f | %.0f | %.2fx | %.1f MB | %.1f MB |\n", t, a, b, a / b, am, bm }'
+    read -r tg_rate tg_cpu tg_mb <"$TMP/tg$t.sum"
+    read -r pt_rate pt_cpu pt_mb <"$TMP/pt$t.sum"
+    awk -v t=$t -v a="$tg_rate" -v b="$pt_rate" -v ac="$tg_cpu" -v bc="$pt_cpu" -v am="$tg_mb" -v bm="$pt_mb" \
+        'BEGIN { printf "| %d | %.0f | %.0f | %.2fx | %.0f | %.0f | %.1f MB | %.1f MB |\n", t, a, b, a / b, ac, bc, am, bm }'
 done
+echo "(samples/s: wall clock, the figure to compare on an idle machine; per CPU-second: process CPU time of"
+echo " all threads, steadier on a shared machine. Load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg))"

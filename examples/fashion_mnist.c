@@ -134,7 +134,8 @@ int main(int argc, char **argv)
         return 1;
     }
     tg_mlp_print(mlp, stdout);
-    printf("optimizer %s, lr %g, batch %lld, %d epochs\n", optim, tg_optim_lr(opt), (long long)batch, epochs);
+    printf("optimizer %s, lr %g, batch %lld, %d epoch%s\n", optim, tg_optim_lr(opt), (long long)batch, epochs,
+           epochs == 1 ? "" : "s");
 
     tg_train_config cfg = tg_train_defaults();
     cfg.forward = forward;
