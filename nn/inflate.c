@@ -16,6 +16,7 @@
  */
 #include "tapegrad/data.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@
 /* ---- CRC32 ---------------------------------------------------------------- */
 
 static uint32_t crc_table[8][256];
-static bool crc_ready;
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
 {
@@ -37,13 +38,11 @@ static void crc_init(void)
     for (int t = 1; t < 8; t++)
         for (int i = 0; i < 256; i++)
             crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
-    crc_ready = true; /* the tables are the same whoever computes them: a race is harmless */
 }
 
 uint32_t tg_crc32(uint32_t crc, const void *data, size_t n)
 {
-    if (!crc_ready)
-        crc_init();
+    pthread_once(&crc_once, crc_init); /* contexts may live in several threads */
     const uint8_t *p = data;
     crc = ~crc;
     while (n >= 8) { /* slicing by 8 */

@@ -282,7 +282,8 @@ typedef struct {
 } tg_evaluation;
 
 /* Runs config's forward (grad mode off) over data in batches of
- * eval_batch_size: mean loss, accuracy and confusion matrix. A one-column
+ * eval_batch_size: mean loss, accuracy and confusion matrix. Like tg_train it
+ * calls tg_tape_reset after every batch (the caller's step tensors go too). A one-column
  * output with two classes is read as a probability (> 0.5: class 1); wider
  * outputs by their largest entry. Errors: TG_ERR_ARG, the model's; *out is
  * untouched on error. */
