@@ -68,7 +68,7 @@ static void put_html_str(FILE *f, const char *text) { put_html(f, text, strlen(t
 static void put_number(FILE *f, double v, int precision)
 {
     char buf[64];
-    snprintf(buf, sizeof buf, "%.*g", precision, v);
+    snprintf(buf, sizeof buf, "%.*g", precision, v == 0 ? 0.0 : v); /* no "-0" */
     fputs(buf, f);
 }
 
@@ -350,12 +350,46 @@ static tg_status gradients_of(writer *w, tg_tensor *loss)
     }
     if (status != TG_OK)
         goto done;
+    /* Only tensors loss depends on get a gradient: the others' zeros would
+     * read as "no effect" where there is simply no path. */
+    bool *reached = calloc((size_t)(reach + 2), sizeof *reached);
+    bool *leaf_reached = calloc((size_t)w->n_leaves + 1, sizeof *leaf_reached);
+    if (!reached || !leaf_reached) {
+        free(reached);
+        free(leaf_reached);
+        status = tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+        goto done;
+    }
+    if (reach >= 0)
+        reached[reach] = true;
+    else if (w->leaf_ids.keys[ptr_map_slot(&w->leaf_ids, loss)]) /* a leaf: ∂L/∂L = 1 */
+        leaf_reached[leaf_id(w, loss)] = true;
+    for (int64_t i = reach; i >= 0; i--) {
+        if (!reached[i])
+            continue;
+        const tg_node *node = &ctx->tape[i];
+        for (int j = 0; j < node->n_in; j++) {
+            const tg_tensor *in = node->in[j];
+            if (in->creator >= 0) {
+                reached[in->creator] = true;
+            } else {
+                size_t slot = ptr_map_slot(&w->leaf_ids, in);
+                if (w->leaf_ids.keys[slot])
+                    leaf_reached[w->leaf_ids.values[slot]] = true;
+            }
+        }
+    }
     n = 0;
-    for (int64_t k = 0; k < w->n_ops; k++)
-        w->op_grad[k] = grads[n++];
+    for (int64_t k = 0; k < w->n_ops; k++, n++)
+        if (w->op_tape[k] <= reach && reached[w->op_tape[k]])
+            w->op_grad[k] = grads[n];
     for (int64_t k = 0; k < w->n_leaves; k++)
-        if (w->leaves[k]->requires_grad)
+        if (w->leaves[k]->requires_grad && leaf_reached[k])
             w->leaf_grad[k] = grads[n++];
+        else if (w->leaves[k]->requires_grad)
+            n++;
+    free(reached);
+    free(leaf_reached);
 done:
     free(inputs);
     free(grads);

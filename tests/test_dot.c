@@ -578,3 +578,30 @@ Test(dot, save_writes_a_file)
     remove("test_dot_save.dot");
     tg_ctx_free(ctx);
 }
+
+Test(dot, grads_of_marks_only_tensors_the_loss_depends_on)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_tensor *a = scalar(ctx, "a", 2, true), *b = scalar(ctx, "b", 3, true);
+    tg_tensor *loss = tg_mul(a, a);
+    tg_tensor_set_name(loss, "loss");
+    tg_tensor *other = tg_mul_scalar(b, -1);
+    tg_tensor_set_name(other, "other");
+    tg_status status;
+    char *text = dot_text(2, (tg_tensor *[]){loss, other}, &(tg_dot_options){.grads_of = loss}, &status);
+    cr_assert_eq(status, TG_OK);
+    cr_expect_not_null(strstr(text, "<b>a</b><br/><font point-size=\"9\">scalar</font><br/>2<br/>"
+                                    "<font color=\"#b03a2e\">grad 4</font>"));
+    cr_expect_not_null(strstr(text, "<b>b</b><br/><font point-size=\"9\">scalar</font><br/>3>];"),
+                       "no path from b to loss: no gradient shown");
+    cr_expect_not_null(strstr(text, "<b>other</b><br/><font point-size=\"9\">scalar</font><br/>-3>];"));
+    free(text);
+    /* a leaf as grads_of: ∂a/∂a = 1 */
+    text = dot_text(1, &loss, &(tg_dot_options){.grads_of = a}, &status);
+    cr_assert_eq(status, TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_not_null(strstr(text, "<b>a</b><br/><font point-size=\"9\">scalar</font><br/>2<br/>"
+                                    "<font color=\"#b03a2e\">grad 1</font>"));
+    cr_expect_not_null(strstr(text, "<b>loss</b><br/><font point-size=\"9\">scalar</font><br/>4>];"));
+    free(text);
+    tg_ctx_free(ctx);
+}
