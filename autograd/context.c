@@ -135,6 +135,38 @@ bool tg_grad_enabled(const tg_ctx *ctx) { return ctx->grad_enabled; }
 
 void tg_anomaly_set_enabled(tg_ctx *ctx, bool enabled) { ctx->anomaly = enabled; }
 
+/* ---- large elementwise work on the pool ---- */
+
+enum { TG_PARALLEL_MIN = 1 << 16 }; /* below this, waking threads costs more than it saves */
+
+typedef struct {
+    tg_range_fn body;
+    void *arg;
+    int64_t n;
+} range_job;
+
+static void run_range(void *p, int task, int n_tasks, int worker)
+{
+    (void)worker;
+    const range_job *job = p;
+    /* chunks of whole cache lines, so no two threads write one line */
+    int64_t chunk = (job->n / n_tasks + 15) & ~(int64_t)15;
+    int64_t begin = task * chunk, end = begin + chunk < job->n ? begin + chunk : job->n;
+    if (begin < end)
+        job->body(job->arg, begin, end);
+}
+
+void tg_parallel_range(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg)
+{
+    int threads = tg_pool_threads(ctx->pool);
+    if (n < TG_PARALLEL_MIN || threads < 2) {
+        body(arg, 0, n);
+        return;
+    }
+    range_job job = {body, arg, n};
+    tg_pool_run(ctx->pool, threads, run_range, &job);
+}
+
 /* ---- errors ---- */
 
 const char *tg_status_name(tg_status status)

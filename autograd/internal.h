@@ -98,16 +98,10 @@ struct tg_ctx {
         }                              \
     } while (0)
 
-/* y[i] = EXPR(x[i]) with v naming x[i]. */
-#define TG_MAP(y_tensor, x_tensor, EXPR)                                      \
-    TG_TYPED((x_tensor)->dtype, T, {                                          \
-        const T *x_ = (const T *)(x_tensor)->data;                            \
-        T *y_ = (T *)(y_tensor)->data;                                        \
-        for (int64_t i_ = 0, n_ = (x_tensor)->size; i_ < n_; i_++) {          \
-            T v = x_[i_];                                                     \
-            y_[i_] = (T)(EXPR);                                               \
-        }                                                                     \
-    })
+/* Runs body(arg, begin, end) over [0, n): split across the context's pool
+ * when n is large enough to pay for waking the threads, else inline. */
+typedef void (*tg_range_fn)(void *arg, int64_t begin, int64_t end);
+void tg_parallel_range(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg);
 
 static inline size_t tg_dtype_size(tg_dtype dtype) { return dtype == TG_F32 ? 4 : 8; }
 

@@ -5,19 +5,33 @@
 
 #include <tgmath.h>
 
-static tg_tensor *map_output(const char *op, tg_tensor *x)
-{
-    return tg_check_live(op, x) ? tg_step_like(x, false) : NULL;
-}
+typedef struct {
+    const tg_tensor *x;
+    tg_tensor *y;
+} map_job;
 
-#define MAP_OP(name, KIND, EXPR)                       \
-    tg_tensor *tg_##name(tg_tensor *x)                 \
-    {                                                  \
-        tg_tensor *y = map_output(#name, x);           \
-        if (!y)                                        \
-            return NULL;                               \
-        TG_MAP(y, x, EXPR);                            \
-        return tg_record1(KIND, y, x);                 \
+/* y[i] = EXPR with v naming x[i], over [begin, end); big maps run in
+ * parallel ranges. */
+#define MAP_OP(name, KIND, EXPR)                                        \
+    static void name##_range(void *arg, int64_t begin, int64_t end)     \
+    {                                                                   \
+        const map_job *job = arg;                                       \
+        TG_TYPED(job->x->dtype, T, {                                    \
+            const T *x = job->x->data;                                  \
+            T *y = job->y->data;                                        \
+            for (int64_t i = begin; i < end; i++) {                     \
+                T v = x[i];                                             \
+                y[i] = (T)(EXPR);                                       \
+            }                                                           \
+        });                                                             \
+    }                                                                   \
+    tg_tensor *tg_##name(tg_tensor *x)                                  \
+    {                                                                   \
+        tg_tensor *y = tg_check_live(#name, x) ? tg_step_like(x, false) : NULL; \
+        if (!y)                                                         \
+            return NULL;                                                \
+        tg_parallel_range(x->ctx, x->size, name##_range, &(map_job){x, y}); \
+        return tg_record1(KIND, y, x);                                  \
     }
 
 /* y = 1/(1+e^(-x)); exp overflowing to inf still gives y = 0, not NaN. */

@@ -34,19 +34,12 @@ bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const i
 
 /* Y[k] = EXPR over the broadcast index space, with x and y naming the two
  * operands. The innermost dim runs as a plain loop for the compiler to
- * vectorize; same-shape operands take one flat loop. */
+ * vectorize. */
 #define BROADCAST_LOOP(bc, out, a, b, EXPR)                                                   \
     TG_TYPED((out)->dtype, T, {                                                               \
         const T *A = (a)->data, *B = (b)->data;                                               \
         T *Y = (out)->data;                                                                   \
         const int64_t *d = (bc)->dims, *sa = (bc)->stride_a, *sb = (bc)->stride_b;            \
-        if ((a)->size == (out)->size && (b)->size == (out)->size) {                           \
-            for (int64_t k = 0; k < (out)->size; k++) {                                       \
-                T x = A[k], y = B[k];                                                         \
-                Y[k] = (EXPR);                                                                \
-            }                                                                                 \
-            break;                                                                            \
-        }                                                                                     \
         int64_t k = 0;                                                                        \
         for (int64_t i0 = 0; i0 < d[0]; i0++)                                                 \
             for (int64_t i1 = 0; i1 < d[1]; i1++)                                             \
@@ -77,7 +70,7 @@ static tg_tensor *binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_b
     if (!tg_check_pair(op, a, b))
         return NULL;
     if (a->rank == b->rank && !memcmp(a->shape, b->shape, sizeof(int64_t) * a->rank))
-        return tg_step_like(a, false); /* the flat loop: bc is not read */
+        return tg_step_like(a, false); /* same shapes: the flat loop, bc is not needed */
     if (!tg_broadcast_shapes(a->rank, a->shape, b->rank, b->shape, bc))
         return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (aligned on the right, "
                        "each pair of dims must be equal or one of them 1)", op, tg_shape_of(a).s,
@@ -91,14 +84,35 @@ static tg_tensor *reduce_to(tg_tensor *dy, const tg_tensor *t)
     return tg_sum_to(dy, t->rank, t->shape);
 }
 
+typedef struct {
+    const tg_tensor *a, *b;
+    tg_tensor *out;
+} binary_job;
+
+/* Same shapes take one flat loop, in parallel ranges when big. */
 #define BINARY_OP(name, KIND, EXPR)                                       \
+    static void name##_flat(void *arg, int64_t begin, int64_t end)        \
+    {                                                                     \
+        const binary_job *job = arg;                                      \
+        TG_TYPED(job->out->dtype, T, {                                    \
+            const T *A = job->a->data, *B = job->b->data;                 \
+            T *Y = job->out->data;                                        \
+            for (int64_t k = begin; k < end; k++) {                       \
+                T x = A[k], y = B[k];                                     \
+                Y[k] = (EXPR);                                            \
+            }                                                             \
+        });                                                               \
+    }                                                                     \
     tg_tensor *tg_##name(tg_tensor *a, tg_tensor *b)                      \
     {                                                                     \
         tg_broadcast bc;                                                  \
         tg_tensor *out = binary_output(#name, a, b, &bc);                 \
         if (!out)                                                         \
             return NULL;                                                  \
-        BROADCAST_LOOP(&bc, out, a, b, EXPR);                             \
+        if (a->size == out->size && b->size == out->size)                 \
+            tg_parallel_range(a->ctx, out->size, name##_flat, &(binary_job){a, b, out}); \
+        else                                                              \
+            BROADCAST_LOOP(&bc, out, a, b, EXPR);                         \
         return tg_record2(KIND, out, a, b);                               \
     }
 

@@ -157,3 +157,19 @@ Test(ops_forward, threads_give_the_same_matmul)
         cr_assert(fabs(tg_tensor_get(c1, i) - tg_tensor_get(c2, i)) < 1e-3);
     tg_ctx_free(one);
 }
+
+Test(ops_forward, large_elementwise_ops_split_across_threads_give_exact_results)
+{
+    tg_rng rng = tg_rng_seed(12);
+    int64_t n = 300007; /* above the parallel threshold, not a multiple of anything */
+    tg_tensor *a = tg_tensor_randn(ctx, &rng, TG_F32, 1, &n, 0, 1);
+    tg_tensor *b = tg_tensor_randn(ctx, &rng, TG_F32, 1, &n, 0, 1);
+    tg_tensor *prod = tg_mul(a, b), *th = tg_tanh(a);
+    cr_assert_not_null(prod);
+    cr_assert_not_null(th);
+    const float *x = tg_tensor_data(a), *y = tg_tensor_data(b), *p = tg_tensor_data(prod), *t = tg_tensor_data(th);
+    for (int64_t i = 0; i < n; i++) {
+        cr_assert_eq(p[i], x[i] * y[i], "mul at %lld", (long long)i);
+        cr_assert_eq(t[i], tanhf(x[i]), "tanh at %lld", (long long)i);
+    }
+}
