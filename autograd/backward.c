@@ -135,8 +135,11 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         if (req.grads) {
             if (leaf->wanted)
                 req.grads[leaf->wanted - 1] = g;
-        } else if (leaf->grad) {
+        } else if (leaf->grad && !leaf->grad_zeroed) {
             tg_accumulate(leaf->grad, g);
+        } else if (leaf->grad) {
+            memcpy(leaf->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
+            leaf->grad_zeroed = false;
         } else {
             leaf->grad = leaf->lifetime == TG_LIFE_STEP
                              ? tg_step_like(leaf, false)

@@ -536,7 +536,7 @@ static void write_leaf(const writer *w, int64_t k)
     char id[32];
     snprintf(id, sizeof id, "leaf%lld", (long long)k);
     const tg_tensor *t = w->leaves[k];
-    const tg_tensor *grad = w->o->grads_of ? w->leaf_grad[k] : t->requires_grad ? t->grad : NULL;
+    const tg_tensor *grad = w->o->grads_of ? w->leaf_grad[k] : t->requires_grad ? tg_tensor_grad(t) : NULL;
     write_tensor(w, t, id, w->leaf_is_output[k], grad);
 }
 

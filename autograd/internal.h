@@ -28,6 +28,7 @@ struct tg_tensor {
     uint8_t dtype;
     uint8_t lifetime;
     bool requires_grad;
+    bool grad_zeroed;    /* grad is logically zero; its buffer is stale */
     int32_t wanted;      /* tg_grad: 1 + index in its inputs, 0 otherwise */
 };
 

@@ -299,12 +299,21 @@ void tg_tensor_set_requires_grad(tg_tensor *t, bool requires_grad)
 
 bool tg_tensor_requires_grad(const tg_tensor *t) { return t->requires_grad; }
 bool tg_tensor_is_recorded(const tg_tensor *t) { return t->creator >= 0; }
-tg_tensor *tg_tensor_grad(const tg_tensor *t) { return t->grad; }
+tg_tensor *tg_tensor_grad(const tg_tensor *t)
+{
+    if (t->grad && t->grad_zeroed) { /* zeroed lazily: see tg_tensor_zero_grad */
+        memset(t->grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
+        ((tg_tensor *)t)->grad_zeroed = false;
+    }
+    return t->grad;
+}
 
+/* Only marks the gradient as zero: the next backward then writes it instead
+ * of adding to it, which saves a pass over every parameter per step. */
 void tg_tensor_zero_grad(tg_tensor *t)
 {
     if (t->grad)
-        memset(t->grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
+        t->grad_zeroed = true;
 }
 
 void tg_tensor_set_hook(tg_tensor *t, tg_hook_fn fn, void *user)

@@ -60,6 +60,11 @@ Test(autograd, gradients_accumulate_across_backwards_until_zeroed)
     cr_expect_float_eq(tg_tensor_get(tg_tensor_grad(w), 1), 15.0, 1e-12);
     tg_tensor_zero_grad(w);
     cr_expect_eq(tg_tensor_get(tg_tensor_grad(w), 1), 0.0);
+    /* after zeroing, the next backward writes the gradient afresh */
+    cr_assert_eq(tg_backward(tg_sum(tg_mul_scalar(w, 5))), TG_OK);
+    tg_tensor_zero_grad(w);
+    cr_assert_eq(tg_backward(tg_sum(tg_mul_scalar(w, 7))), TG_OK);
+    cr_expect_float_eq(tg_tensor_get(tg_tensor_grad(w), 0), 7.0, 1e-12);
     tg_ctx_free(ctx);
 }
 
