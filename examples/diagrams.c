@@ -9,6 +9,7 @@
  *                       labels are local derivatives, the red numbers ∂L/∂t;
  *                       ∂L/∂w1 = 0.0214695 is the product along its path
  *   alice_221_layers    the same network as a tg_mlp, one cluster per layer
+ *   train_221_curves §4 loss and accuracy while SGD trains the 2-2-1 network
  *   xor_mlp             an MLP 2-4-1 after learning XOR, and its training
  *                       curves (xor_curves.svg, xor_curves.csv)
  *   softmax_ce      §7  softmax cross-entropy: ∂Loss/∂f = softmax(f) − p
@@ -216,6 +217,73 @@ static int alice_221_layers(tg_ctx *ctx)
     return rc;
 }
 
+/* ---- §4 training the 2-2-1 network with SGD: its loss curve ---- */
+static int train_221(tg_ctx *ctx)
+{
+    enum { PEOPLE = 4, EPOCHS = 1000 };
+    tg_rng rng = tg_rng_seed(42); /* as examples/train_221.c */
+    const int64_t widths[] = {2, 2, 1};
+    const tg_activation acts[] = {TG_ACT_SIGMOID, TG_ACT_SIGMOID};
+    tg_mlp *net = tg_mlp_new(ctx, TG_F64, 2, widths, acts, TG_INIT_NORMAL, &rng);
+    tg_optimizer *sgd = net ? tg_optim_sgd_new(tg_mlp_params(net), 0.1) : NULL;
+    if (!sgd)
+        return 1;
+    /* (weight − 135, height − 66) -> 1 for F: Alice, Bob, Charlie, Diana */
+    tg_tensor *all_x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(4, 2), (double[]){-2, -1, 25, 6, 17, 4, -15, -6});
+    tg_tensor *all_y = tg_tensor_from(ctx, TG_F64, TG_SHAPE(4, 1), (double[]){1, 0, 0, 1});
+    tg_tensor *x[PEOPLE], *y[PEOPLE];
+    for (int i = 0; i < PEOPLE; i++) {
+        x[i] = tg_tensor_from(ctx, TG_F64, TG_SHAPE(1, 2), (double[]){tg_tensor_get(all_x, 2 * i),
+                                                                        tg_tensor_get(all_x, 2 * i + 1)});
+        y[i] = tg_tensor_from(ctx, TG_F64, TG_SHAPE(1, 1), (double[]){tg_tensor_get(all_y, i)});
+    }
+    static double loss_curve[EPOCHS], accuracy[EPOCHS];
+    int rc = 0;
+    for (int epoch = 0; epoch < EPOCHS && !rc; epoch++) {
+        for (int i = 0; i < PEOPLE && !rc; i++) { /* one sample at a time */
+            tg_optim_zero_grad(sgd);
+            tg_tensor *loss = tg_loss_mse(tg_mlp_forward(net, x[i]), y[i]);
+            rc = !loss || tg_backward(loss) != TG_OK || tg_optim_step(sgd) != TG_OK;
+            tg_tape_reset(ctx);
+        }
+        bool was = tg_grad_set_enabled(ctx, false);
+        tg_tensor *fit = tg_mlp_forward(net, all_x);
+        tg_tensor *loss = tg_loss_mse(fit, all_y);
+        rc = rc || !loss;
+        if (!rc) {
+            loss_curve[epoch] = tg_tensor_item(loss);
+            int right = 0;
+            for (int i = 0; i < PEOPLE; i++)
+                right += (tg_tensor_get(fit, i) > 0.5) == (tg_tensor_get(all_y, i) > 0.5);
+            accuracy[epoch] = right / (double)PEOPLE;
+        }
+        tg_grad_set_enabled(ctx, was);
+        tg_tape_reset(ctx);
+    }
+    if (!rc) {
+        printf("§4 2-2-1 with SGD: mean loss %.4f after epoch 1, %.6f after epoch %d\n", loss_curve[0],
+               loss_curve[EPOCHS - 1], EPOCHS);
+        tg_curves curves = {.count = EPOCHS,
+                            .train_loss = loss_curve,
+                            .train_accuracy = accuracy,
+                            .title = "§4 the 2-2-1 network on Alice, Bob, Charlie, Diana: SGD, lr 0.1"};
+        char path[1100];
+        snprintf(path, sizeof path, "%s/train_221_curves.svg", out_dir);
+        rc = tg_curves_save_svg(ctx, &curves, path) != TG_OK;
+        if (!rc)
+            printf("wrote %s\n", path);
+    }
+    for (int i = 0; i < PEOPLE; i++) {
+        tg_tensor_free(x[i]);
+        tg_tensor_free(y[i]);
+    }
+    tg_tensor_free(all_x);
+    tg_tensor_free(all_y);
+    tg_optim_free(sgd);
+    tg_mlp_free(net);
+    return rc;
+}
+
 /* ---- XOR: an MLP 2-4-1 learns what one perceptron cannot ---- */
 static int xor_mlp(tg_ctx *ctx)
 {
@@ -361,7 +429,7 @@ int main(int argc, char **argv)
     tg_ctx *ctx = tg_ctx_new(1);
     if (!ctx)
         return 1;
-    int rc = one_neuron(ctx) || alice_221(ctx) || alice_221_layers(ctx) || xor_mlp(ctx) || softmax_ce(ctx) ||
+    int rc = one_neuron(ctx) || alice_221(ctx) || alice_221_layers(ctx) || train_221(ctx) || xor_mlp(ctx) || softmax_ce(ctx) ||
              second_order(ctx);
     if (rc)
         fprintf(stderr, "diagrams: %s\n", tg_ctx_error(ctx));
