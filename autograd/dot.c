@@ -5,7 +5,8 @@
  *  2. number them in tape order (op<k>, t<k> for its result) and number the
  *     leaves in order of first use (leaf<k>): names never depend on pointers;
  *  3. optional annotations: ∂L/∂t for every tensor (one tg_grad), and the local
- *     derivative of each one-element op (its backward rule with upstream 1);
+ *     derivative of each one-element op (its backward rule with upstream 1),
+ *     skipped when the context holds an error or a drawn leaf was freed;
  *  4. write nodes cluster by cluster, then edges.
  * Annotations live in step memory that is given back before returning. */
 #include "autograd/internal.h"
@@ -205,6 +206,7 @@ typedef struct {
     tg_tensor **edge_derivative; /* [3 n_ops] ∂out/∂in[j] of op k at 3k + j */
     int64_t *op_group, *leaf_group; /* cluster index or -1 */
     group_table groups;
+    bool has_freed;      /* a leaf was freed after use: draw it, compute nothing */
 } writer;
 
 static int64_t leaf_id(const writer *w, const tg_tensor *t)
@@ -289,6 +291,8 @@ static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
     for (int i = 0; i < n_outputs; i++)
         if (outputs[i]->creator < 0)
             add_leaf(w, outputs[i]);
+    for (int64_t j = 0; j < w->n_leaves; j++)
+        w->has_freed |= w->leaves[j]->lifetime == TG_LIFE_FREED;
     w->leaf_is_output = calloc((size_t)w->n_leaves + 1, sizeof *w->leaf_is_output);
     w->leaf_grad = calloc((size_t)w->n_leaves + 1, sizeof *w->leaf_grad);
     w->leaf_group = malloc(((size_t)w->n_leaves + 1) * sizeof *w->leaf_group);
@@ -479,6 +483,10 @@ static void write_tensor(const writer *w, const tg_tensor *t, const char *id, bo
                        : t->creator >= 0 ? COLOR_INTERMEDIATE
                        : t->requires_grad ? COLOR_PARAMETER
                                           : COLOR_INPUT;
+    if (t->lifetime == TG_LIFE_FREED) { /* its values and name are gone */
+        fprintf(f, "  %s [shape=box, style=dashed, label=<<i>freed</i>>];\n", id);
+        return;
+    }
     fprintf(f, "  %s [shape=box, fillcolor=\"%s\"%s, label=<", id, fill, is_output ? ", peripheries=2" : "");
     if (t->name && t->name[0]) {
         fputs("<b>", f);
@@ -670,7 +678,7 @@ tg_status tg_dot_write(FILE *f, int n_outputs, tg_tensor *const *outputs, const 
     tg_status status = collect(&w, n_outputs, outputs);
     /* Annotations are computed only while the context is free of errors: the
      * diagram of a failed step still shows its structure. */
-    bool healthy = ctx->status == TG_OK;
+    bool healthy = ctx->status == TG_OK && !w.has_freed;
     if (status == TG_OK && healthy && loss)
         status = gradients_of(&w, loss);
     if (status == TG_OK && healthy && o->edge_derivatives)

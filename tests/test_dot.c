@@ -605,3 +605,44 @@ Test(dot, grads_of_marks_only_tensors_the_loss_depends_on)
     free(text);
     tg_ctx_free(ctx);
 }
+
+Test(dot, structure_is_drawn_even_after_an_error_or_a_freed_leaf)
+{
+    tg_ctx *ctx = quiet_ctx();
+    alice_graph g = alice(ctx);
+    tg_tensor_item(g.w[0]); /* fine */
+    tg_ctx_fail(ctx, TG_ERR_SHAPE, "an earlier failure");
+    tg_status status;
+    char *text = dot_text(1, &g.loss, &(tg_dot_options){.grads_of = g.loss, .edge_derivatives = true}, &status);
+    cr_expect_eq(status, TG_OK, "the diagram of a failed step is still written");
+    cr_expect_eq(count(text, " [shape=ellipse"), 16);
+    cr_expect_null(strstr(text, ">grad "), "no annotations while the context holds an error");
+    cr_expect_str_eq(tg_ctx_error(ctx), "an earlier failure", "the first error stays");
+    free(text);
+    tg_ctx_clear_error(ctx);
+
+    tg_tensor_free(g.w[0]);
+    text = dot_text(1, &g.loss, &(tg_dot_options){.grads_of = g.loss, .edge_derivatives = true}, &status);
+    cr_expect_eq(status, TG_OK);
+    cr_expect_not_null(strstr(text, "leaf0 [shape=box, style=dashed, label=<<i>freed</i>>];"), "%s", text);
+    expect_graphviz_accepts(text, "dot", "freed leaf");
+    free(text);
+    tg_ctx_free(ctx);
+}
+
+Test(dot, layout_and_number_options)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    alice_graph g = alice(ctx);
+    tg_status status;
+    char *text = dot_text(1, &g.loss, &(tg_dot_options){.top_to_bottom = true, .max_values = -1, .precision = 2},
+                          &status);
+    cr_assert_eq(status, TG_OK);
+    cr_expect_not_null(strstr(text, "rankdir=TB;"));
+    cr_expect_not_null(strstr(text, "<b>h1</b><br/><font point-size=\"9\">scalar</font>>];"), "no values");
+    free(text);
+    text = dot_text(1, &g.loss, &(tg_dot_options){.precision = 3}, &status);
+    cr_expect_not_null(strstr(text, "<b>h1</b><br/><font point-size=\"9\">scalar</font><br/>0.0474>];"));
+    free(text);
+    tg_ctx_free(ctx);
+}
