@@ -181,7 +181,7 @@ int main(int argc, char **argv)
         }
         if (checkpoint)
             printf("checkpoint: %s (resume with --resume %s --epochs N)\n", checkpoint, checkpoint);
-        if (history_path && tg_history_write_csv(ctx, &history, history_path) == TG_OK)
+        if (history_path && tg_history_save_csv(ctx, &history, history_path) == TG_OK)
             printf("history: %s\n", history_path);
     }
     tg_history_free(&history);

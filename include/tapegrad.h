@@ -14,7 +14,9 @@
  *     tg_ctx_free(ctx);
  *
  * core.h: contexts, tensors, backward.  ops.h: the ops.  gradcheck.h: finite
- * differences.  nn.h: layers, losses, optimizers, data.  dot.h: diagrams.
+ * differences.  nn.h: layers, losses, optimizers, perceptron.  data.h: IDX and
+ * CSV files, datasets, checkpoints, the training loop.  dot.h: diagrams of the
+ * tape.  plot.h: training curves as SVG.
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
@@ -22,8 +24,9 @@
 #include "tapegrad/core.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/gradcheck.h"
+#include "tapegrad/nn.h"
 #include "tapegrad/data.h"
 #include "tapegrad/dot.h"
-#include "tapegrad/nn.h"
+#include "tapegrad/plot.h"
 
 #endif

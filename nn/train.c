@@ -64,13 +64,13 @@ void tg_history_free(tg_history *h)
     memset(h, 0, sizeof *h);
 }
 
-tg_status tg_history_write_csv(tg_ctx *ctx, const tg_history *h, const char *path)
+tg_status tg_history_save_csv(tg_ctx *ctx, const tg_history *h, const char *path)
 {
     if (!h || !path)
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_history_write_csv: NULL %s", !h ? "history" : "path");
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_history_save_csv: NULL %s", !h ? "history" : "path");
     FILE *f = fopen(path, "w");
     if (!f)
-        return tg_ctx_fail(ctx, TG_ERR_IO, "tg_history_write_csv: cannot create %s: %s", path, strerror(errno));
+        return tg_ctx_fail(ctx, TG_ERR_IO, "tg_history_save_csv: cannot create %s: %s", path, strerror(errno));
     fprintf(f, "epoch,train_loss,train_acc,test_acc,seconds\n");
     for (int i = 0; i < h->count; i++)
         fprintf(f, "%d,%.9g,%.9g,%.9g,%.6g\n", h->epochs[i], h->train_loss[i], h->train_acc[i], h->test_acc[i],
@@ -80,7 +80,7 @@ tg_status tg_history_write_csv(tg_ctx *ctx, const tg_history *h, const char *pat
     if (fclose(f) != 0 && ok)
         ok = false, e = errno;
     if (!ok)
-        return tg_ctx_fail(ctx, TG_ERR_IO, "tg_history_write_csv: error writing %s: %s", path, strerror(e));
+        return tg_ctx_fail(ctx, TG_ERR_IO, "tg_history_save_csv: error writing %s: %s", path, strerror(e));
     return TG_OK;
 }
 

@@ -256,7 +256,7 @@ Test(nn_train, history_csv_reads_back)
         cr_assert_eq(tg_history_append(&h, i, 1.0 / i, 0.5 + i / 100.0, NAN, 0.25 * i), TG_OK);
     char path[128];
     snprintf(path, sizeof path, "%s/history.csv", dir);
-    cr_assert_eq(tg_history_write_csv(ctx, &h, path), TG_OK);
+    cr_assert_eq(tg_history_save_csv(ctx, &h, path), TG_OK);
     tg_csv csv;
     cr_assert_eq(tg_csv_read(ctx, path, TG_CSV_HEADER_AUTO, &csv), TG_OK, "%s", tg_ctx_error(ctx));
     cr_expect_eq(csv.rows, 20);
@@ -269,7 +269,7 @@ Test(nn_train, history_csv_reads_back)
     tg_history_free(&h);
     cr_expect_eq(h.count, 0);
     snprintf(path, sizeof path, "%s/no/such/dir/h.csv", dir);
-    cr_expect_eq(tg_history_write_csv(ctx, &h, path), TG_ERR_IO);
+    cr_expect_eq(tg_history_save_csv(ctx, &h, path), TG_ERR_IO);
     tg_ctx_clear_error(ctx);
 }
 

@@ -227,7 +227,7 @@ tg_status tg_history_append(tg_history *h, int epoch, double train_loss, double 
 void tg_history_free(tg_history *h);
 /* Writes "epoch,train_loss,train_acc,test_acc,seconds" and one row per epoch.
  * Errors: TG_ERR_IO naming the file. */
-tg_status tg_history_write_csv(tg_ctx *ctx, const tg_history *h, const char *path);
+tg_status tg_history_save_csv(tg_ctx *ctx, const tg_history *h, const char *path);
 
 struct tg_train_config;
 /* Called after every epoch (e.g. to save a checkpoint); a status other than
