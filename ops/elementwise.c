@@ -32,6 +32,15 @@ bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const i
     return true;
 }
 
+/* Walks the rows of a 4-D index space (dims d, innermost last): k is the
+ * row's offset in a full-size contiguous tensor, ROW_OFFSET(s) its offset
+ * under strides s (0 on broadcast dims). */
+#define FOR_EACH_ROW(d, k)                                    \
+    for (int64_t i0 = 0, k = 0; i0 < (d)[0]; i0++)            \
+        for (int64_t i1 = 0; i1 < (d)[1]; i1++)               \
+            for (int64_t i2 = 0; i2 < (d)[2]; i2++, k += (d)[3])
+#define ROW_OFFSET(s) (i0 * (s)[0] + i1 * (s)[1] + i2 * (s)[2])
+
 /* Y[k] = EXPR over the broadcast index space, with x and y naming the two
  * operands. The innermost dim runs as a plain loop for the compiler to
  * vectorize. */
@@ -40,29 +49,25 @@ bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const i
         const T *A = (a)->data, *B = (b)->data;                                               \
         T *Y = (out)->data;                                                                   \
         const int64_t *d = (bc)->dims, *sa = (bc)->stride_a, *sb = (bc)->stride_b;            \
-        int64_t k = 0;                                                                        \
-        for (int64_t i0 = 0; i0 < d[0]; i0++)                                                 \
-            for (int64_t i1 = 0; i1 < d[1]; i1++)                                             \
-                for (int64_t i2 = 0; i2 < d[2]; i2++, k += d[3]) {                            \
-                    const T *ra = A + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];                   \
-                    const T *rb = B + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];                   \
-                    T *ry = Y + k;                                                            \
-                    if (sa[3] && sb[3])                                                       \
-                        for (int64_t j = 0; j < d[3]; j++) {                                  \
-                            T x = ra[j], y = rb[j];                                           \
-                            ry[j] = (EXPR);                                                   \
-                        }                                                                     \
-                    else if (sa[3])                                                           \
-                        for (int64_t j = 0; j < d[3]; j++) {                                  \
-                            T x = ra[j], y = rb[0];                                           \
-                            ry[j] = (EXPR);                                                   \
-                        }                                                                     \
-                    else                                                                      \
-                        for (int64_t j = 0; j < d[3]; j++) {                                  \
-                            T x = ra[0], y = rb[sb[3] * j];                                   \
-                            ry[j] = (EXPR);                                                   \
-                        }                                                                     \
+        FOR_EACH_ROW(d, k) {                                                                  \
+            const T *ra = A + ROW_OFFSET(sa), *rb = B + ROW_OFFSET(sb);                       \
+            T *ry = Y + k;                                                                    \
+            if (sa[3] && sb[3])                                                               \
+                for (int64_t j = 0; j < d[3]; j++) {                                          \
+                    T x = ra[j], y = rb[j];                                                   \
+                    ry[j] = (EXPR);                                                           \
                 }                                                                             \
+            else if (sa[3])                                                                   \
+                for (int64_t j = 0; j < d[3]; j++) {                                          \
+                    T x = ra[j], y = rb[0];                                                   \
+                    ry[j] = (EXPR);                                                           \
+                }                                                                             \
+            else                                                                              \
+                for (int64_t j = 0; j < d[3]; j++) {                                          \
+                    T x = ra[0], y = rb[sb[3] * j];                                           \
+                    ry[j] = (EXPR);                                                           \
+                }                                                                             \
+        }                                                                                     \
     })
 
 static tg_tensor *binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_broadcast *bc)
@@ -232,14 +237,11 @@ tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape)
         const T *X = x->data;
         T *Y = y->data;
         const int64_t *d = bc.dims, *sx = bc.stride_a;
-        int64_t k = 0;
-        for (int64_t i0 = 0; i0 < d[0]; i0++)
-            for (int64_t i1 = 0; i1 < d[1]; i1++)
-                for (int64_t i2 = 0; i2 < d[2]; i2++, k += d[3]) {
-                    const T *row = X + i0 * sx[0] + i1 * sx[1] + i2 * sx[2];
-                    for (int64_t j = 0; j < d[3]; j++)
-                        Y[k + j] = row[sx[3] * j];
-                }
+        FOR_EACH_ROW(d, k) {
+            const T *row = X + ROW_OFFSET(sx);
+            for (int64_t j = 0; j < d[3]; j++)
+                Y[k + j] = row[sx[3] * j];
+        }
     });
     return tg_record1(TG_OP_EXPAND, y, x);
 }
@@ -265,21 +267,18 @@ tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape)
         const T *X = x->data;
         T *Y = y->data;
         const int64_t *d = bc.dims, *so = bc.stride_a;
-        int64_t k = 0;
-        for (int64_t i0 = 0; i0 < d[0]; i0++)
-            for (int64_t i1 = 0; i1 < d[1]; i1++)
-                for (int64_t i2 = 0; i2 < d[2]; i2++, k += d[3]) {
-                    T *row = Y + i0 * so[0] + i1 * so[1] + i2 * so[2];
-                    if (so[3])
-                        for (int64_t j = 0; j < d[3]; j++)
-                            row[j] += X[k + j];
-                    else {
-                        T total = 0;
-                        for (int64_t j = 0; j < d[3]; j++)
-                            total += X[k + j];
-                        row[0] += total;
-                    }
-                }
+        FOR_EACH_ROW(d, k) {
+            T *row = Y + ROW_OFFSET(so);
+            if (so[3]) {
+                for (int64_t j = 0; j < d[3]; j++)
+                    row[j] += X[k + j];
+            } else {
+                T total = 0;
+                for (int64_t j = 0; j < d[3]; j++)
+                    total += X[k + j];
+                row[0] += total;
+            }
+        }
     });
     return tg_record1(TG_OP_SUM_TO, y, x);
 }
