@@ -1,6 +1,7 @@
-/* Matrix product of 2-D tensors, with either operand read transposed in
- * place: backward needs dA = dC·Bᵀ and dB = Aᵀ·dC, and the GEMM packs the
- * transposes for free. */
+/* Matrix product, with either operand read transposed in place: backward
+ * needs dA = dC·Bᵀ and dB = Aᵀ·dC, and the GEMM packs the transposes for
+ * free. Batched: a rank-3 operand is a stack of matrices; a rank-2 operand
+ * is shared by every matrix of the other's stack. */
 #include "autograd/internal.h"
 #include "ops/gemm.h"
 
@@ -10,23 +11,33 @@ tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
 {
     if (!tg_check_pair("matmul", a, b))
         return NULL;
-    if (a->rank != 2 || b->rank != 2)
-        return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "matmul: inputs have shapes %s and %s; expected two matrices (rank 2)",
-                       tg_shape_of(a).s, tg_shape_of(b).s), NULL;
-    int64_t m = a->shape[trans_a], k = a->shape[!trans_a];
-    int64_t kb = b->shape[trans_b], n = b->shape[!trans_b];
-    if (k != kb)
-        return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "matmul: %s%s · %s%s: inner dims %lld and %lld differ; expected "
-                       "[m, k] · [k, n]", tg_shape_of(a).s, trans_a ? "ᵀ" : "", tg_shape_of(b).s, trans_b ? "ᵀ" : "",
-                       (long long)k, (long long)kb), NULL;
-    tg_tensor *c = tg_step_tensor(a->ctx, (tg_dtype)a->dtype, 2, (int64_t[]){m, n}, false);
+    if (a->rank < 2 || a->rank > 3 || b->rank < 2 || b->rank > 3)
+        return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "matmul: inputs have shapes %s and %s; expected matrices (rank 2) "
+                           "or stacks of matrices (rank 3)", tg_shape_of(a).s, tg_shape_of(b).s), NULL;
+    const int64_t *sa = a->shape + a->rank - 2, *sb = b->shape + b->rank - 2; /* the matrix dims */
+    int64_t m = sa[trans_a], k = sa[!trans_a];
+    int64_t kb = sb[trans_b], n = sb[!trans_b];
+    int64_t batch_a = a->rank == 3 ? a->shape[0] : 1, batch_b = b->rank == 3 ? b->shape[0] : 1;
+    if (k != kb || (a->rank == 3 && b->rank == 3 && batch_a != batch_b))
+        return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "matmul: %s%s · %s%s: %s; expected [m, k] · [k, n] with equal "
+                           "batch sizes", tg_shape_of(a).s, trans_a ? "ᵀ" : "", tg_shape_of(b).s, trans_b ? "ᵀ" : "",
+                           k != kb ? "inner dims differ" : "batch sizes differ"), NULL;
+    int64_t batch = batch_a > batch_b ? batch_a : batch_b;
+    bool stacked = a->rank == 3 || b->rank == 3;
+    tg_tensor *c = stacked ? tg_step_tensor(a->ctx, (tg_dtype)a->dtype, 3, (int64_t[]){batch, m, n}, false)
+                           : tg_step_tensor(a->ctx, (tg_dtype)a->dtype, 2, (int64_t[]){m, n}, false);
     if (!c)
         return NULL;
     tg_pool *pool = a->ctx->pool;
-    if (a->dtype == TG_F32)
-        tg_gemm_f32(pool, trans_a, trans_b, m, n, k, 1, a->data, a->shape[1], b->data, b->shape[1], 0, c->data, n);
-    else
-        tg_gemm_f64(pool, trans_a, trans_b, m, n, k, 1, a->data, a->shape[1], b->data, b->shape[1], 0, c->data, n);
+    int64_t step_a = a->rank == 3 ? m * k : 0, step_b = b->rank == 3 ? k * n : 0;
+    for (int64_t i = 0; i < batch; i++) {
+        if (a->dtype == TG_F32)
+            tg_gemm_f32(pool, trans_a, trans_b, m, n, k, 1, (const float *)a->data + i * step_a, sa[1],
+                        (const float *)b->data + i * step_b, sb[1], 0, (float *)c->data + i * m * n, n);
+        else
+            tg_gemm_f64(pool, trans_a, trans_b, m, n, k, 1, (const double *)a->data + i * step_a, sa[1],
+                        (const double *)b->data + i * step_b, sb[1], 0, (double *)c->data + i * m * n, n);
+    }
     tg_attr attr = {.matmul = {trans_a, trans_b}};
     return tg_record(TG_OP_MATMUL, c, 2, (tg_tensor *[]){a, b}, attr);
 }
@@ -39,10 +50,11 @@ static void matmul_backward(const tg_node *n, tg_tensor *dc, tg_tensor **dx)
 {
     tg_tensor *a = n->in[0], *b = n->in[1];
     bool ta = n->attr.matmul.trans_a, tb = n->attr.matmul.trans_b;
+    /* a matrix shared by a stack gets the sum of the stack's gradients */
     if (a->requires_grad)
-        dx[0] = ta ? tg_matmul_t(b, dc, tb, true) : tg_matmul_t(dc, b, false, !tb);
+        dx[0] = tg_sum_to(ta ? tg_matmul_t(b, dc, tb, true) : tg_matmul_t(dc, b, false, !tb), a->rank, a->shape);
     if (b->requires_grad)
-        dx[1] = tb ? tg_matmul_t(dc, a, true, ta) : tg_matmul_t(a, dc, !ta, false);
+        dx[1] = tg_sum_to(tb ? tg_matmul_t(dc, a, true, ta) : tg_matmul_t(a, dc, !ta, false), b->rank, b->shape);
 }
 
 static void matmul_label(const tg_node *n, char *buf, size_t size)

@@ -173,3 +173,16 @@ Test(ops_forward, large_elementwise_ops_split_across_threads_give_exact_results)
         cr_assert_eq(t[i], tanhf(x[i]), "tanh at %lld", (long long)i);
     }
 }
+
+Test(ops_forward, batched_matmul_multiplies_each_matrix_of_the_stack)
+{
+    BOTH_DTYPES {
+        tg_tensor *a = make(dt, TG_SHAPE(2, 1, 2), (double[]){1, 2, 3, 4});
+        tg_tensor *b = make(dt, TG_SHAPE(2, 2, 1), (double[]){5, 6, 7, 8});
+        tg_tensor *shared = make(dt, TG_SHAPE(2, 2), (double[]){1, 0, 0, 2});
+        expect_values(tg_matmul(a, b), TG_SHAPE(2, 1, 1), (double[]){17, 53}, TOL(dt));
+        expect_values(tg_matmul(a, shared), TG_SHAPE(2, 1, 2), (double[]){1, 4, 3, 8}, TOL(dt));
+        cr_expect_null(tg_matmul(a, tg_tensor_zeros(ctx, dt, TG_SHAPE(3, 2, 1))), "batch sizes must agree");
+        tg_ctx_clear_error(ctx);
+    }
+}

@@ -38,7 +38,9 @@ typedef enum {
 const char *tg_op_name(tg_op_kind op); /* "matmul", "sigmoid", ... */
 
 /* ---- linear algebra ---- */
-/* C = A·B, A [m,k], B [k,n] -> [m,n].  dA = dC·Bᵀ, dB = Aᵀ·dC */
+/* C = A·B, A [m,k], B [k,n] -> [m,n].  dA = dC·Bᵀ, dB = Aᵀ·dC
+ * Batched: [b,m,k]·[b,k,n] -> [b,m,n]; a rank-2 operand is shared by every
+ * matrix of the other's stack ([b,m,k]·[k,n]) and its gradient sums over b. */
 tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
 /* C = op(A)·op(B), op(X) = Xᵀ when its flag is set; no transposed copy is made. */
 tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b);
