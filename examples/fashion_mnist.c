@@ -24,15 +24,19 @@ typedef struct {
     tg_params params;
     tg_optimizer *opt;
     tg_ctx *ctx;
+    double base_lr; /* cosine schedule from base_lr down to 0 over epochs */
+    int epochs;
 } saver;
 
 static tg_tensor *forward(void *model, tg_tensor *x) { return tg_mlp_forward(model, x); }
 
-/* After every epoch: a checkpoint to resume from. */
-static tg_status save_epoch(const tg_train_config *config, int epoch, const tg_history *h, void *user)
+/* After every epoch: the next epoch's learning rate, and a checkpoint to
+ * resume from (the rate follows from the epoch, so a resumed run matches). */
+static tg_status end_epoch(const tg_train_config *config, int epoch, const tg_history *h, void *user)
 {
     (void)config, (void)h;
     saver *s = user;
+    tg_optim_set_lr(s->opt, tg_lr_cosine(s->base_lr, 0, s->epochs, epoch));
     return s->checkpoint ? tg_checkpoint_save(s->ctx, s->checkpoint, s->params, s->opt, epoch) : TG_OK;
 }
 
@@ -134,7 +138,7 @@ int main(int argc, char **argv)
         return 1;
     }
     tg_mlp_print(mlp, stdout);
-    printf("optimizer %s, lr %g, batch %lld, %d epoch%s\n", optim, tg_optim_lr(opt), (long long)batch, epochs,
+    printf("optimizer %s, lr %g with cosine decay, batch %lld, %d epoch%s\n", optim, tg_optim_lr(opt), (long long)batch, epochs,
            epochs == 1 ? "" : "s");
 
     tg_train_config cfg = tg_train_defaults();
@@ -146,8 +150,8 @@ int main(int argc, char **argv)
     cfg.batch_size = batch;
     cfg.seed = seed;
     cfg.test = test;
-    saver s = {checkpoint, params, opt, ctx};
-    cfg.on_epoch = save_epoch;
+    saver s = {checkpoint, params, opt, ctx, tg_optim_lr(opt), epochs};
+    cfg.on_epoch = end_epoch;
     cfg.user = &s;
     if (resume) {
         int64_t done = 0;
@@ -157,6 +161,7 @@ int main(int argc, char **argv)
         }
         printf("resumed from %s after epoch %lld\n", resume, (long long)done);
         cfg.first_epoch = done < epochs ? (int)done : epochs;
+        tg_optim_set_lr(opt, tg_lr_cosine(s.base_lr, 0, epochs, cfg.first_epoch));
     }
 
     tg_history history = {0};
