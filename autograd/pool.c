@@ -1,12 +1,19 @@
 /* tapegrad — persistent pthreads pool.
  *
- * A run is published by bumping `gen` (release); workers that see a new
- * generation (acquire) read the job fields, pull task indices from `next`
- * and finally decrement `busy`.  The caller works as worker 0 and then waits
- * for busy == 0, so the job fields are never rewritten while a worker still
- * reads them.  Idle workers spin a little (cheap back-to-back runs, e.g. the
- * many small GEMMs of a training step) and then sleep on a condvar; `gen`
- * is bumped under the mutex so a sleeper can't miss a wake-up.
+ * A run is published by storing `state` = (generation << 32 | next task).
+ * Everybody, caller included, claims tasks with a CAS on `state` that also
+ * checks the generation, and counts finished tasks in `done`; the caller
+ * returns once done == n_tasks.  So the caller never waits for a worker that
+ * has not started (an asleep or descheduled worker simply gets no task).
+ *
+ * A late worker may still read run g's job while the caller already sets up
+ * the next run, so jobs alternate between two slots (job[g & 1]): slot g is
+ * only rewritten for run g + 2, and by then every CAS that checks for
+ * generation g fails, so a stale read is always thrown away.
+ *
+ * Idle workers spin a little (cheap back-to-back runs, like the many small
+ * GEMMs of a training step) and then sleep on a condvar; runs are published
+ * under the mutex so a sleeper can't miss a wake-up.
  */
 #define _DEFAULT_SOURCE /* sysconf(_SC_NPROCESSORS_ONLN) */
 #include "pool.h"
@@ -20,7 +27,8 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { TG_POOL_SPIN = 1 << 14, TG_POOL_MAX_THREADS = 1024 };
+/* ~50-100 µs of PAUSEs before a worker sleeps or the caller yields */
+enum { TG_POOL_SPIN = 1 << 12, TG_POOL_MAX_THREADS = 1024 };
 
 /* One cache line per worker: scratch pointers are written by their own worker. */
 typedef struct {
@@ -33,99 +41,137 @@ typedef struct {
     int index;
 } tg_worker_arg;
 
+/* Atomics, release/acquire: a late worker may read a slot while it is being
+ * rewritten, and if it sees a newer value it must also see that newer run's
+ * generation, so that its CAS fails. */
+typedef struct {
+    _Atomic(tg_pool_fn) fn;
+    _Atomic(void *) arg;
+    atomic_int n_tasks;
+} tg_job;
+
 struct tg_pool {
     int n;              /* threads including the caller */
+    uint32_t gen;       /* last published generation (caller only) */
     pthread_t *threads; /* n - 1 */
     tg_worker_arg *wargs;
+    tg_scratch *scratch; /* n */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 
-    /* the current job, published by `gen` */
-    tg_pool_fn fn;
-    void *arg;
-    int n_tasks;
-    bool stop;
+    tg_job job[2]; /* run g uses job[g & 1] */
+    atomic_bool stop;
 
-    _Alignas(64) atomic_uint gen;
-    _Alignas(64) atomic_int next;
-    _Alignas(64) atomic_int busy;
-    tg_scratch *scratch; /* n */
+    _Alignas(64) _Atomic uint64_t state; /* gen << 32 | next task */
+    _Alignas(64) atomic_int done;        /* tasks finished in this run */
 };
 
-static inline void tg_cpu_relax(void) {
+static inline void tg_cpu_relax(void)
+{
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
 }
 
-static void tg_pool_work(tg_pool *p, int worker) {
-    int n_tasks = p->n_tasks;
+/* Claims and runs tasks of generation `gen` until none are left. */
+static void tg_pool_work(tg_pool *p, uint32_t gen, int worker)
+{
+    tg_job *job = &p->job[gen & 1];
+    tg_pool_fn fn = atomic_load_explicit(&job->fn, memory_order_acquire);
+    void *arg = atomic_load_explicit(&job->arg, memory_order_acquire);
+    int n_tasks = atomic_load_explicit(&job->n_tasks, memory_order_acquire);
+    uint64_t st = atomic_load_explicit(&p->state, memory_order_acquire);
     for (;;) {
-        int t = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-        if (t >= n_tasks) break;
-        p->fn(p->arg, t, n_tasks, worker);
+        if ((uint32_t)(st >> 32) != gen || (int64_t)(uint32_t)st >= n_tasks)
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&p->state, &st, st + 1, memory_order_acq_rel, memory_order_acquire))
+            continue; /* st was reloaded */
+        fn(arg, (int)(uint32_t)st, n_tasks, worker);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        st = atomic_load_explicit(&p->state, memory_order_acquire);
     }
 }
 
-static void *tg_pool_main(void *varg) {
+static void *tg_pool_main(void *varg)
+{
     tg_worker_arg *wa = varg;
     tg_pool *p = wa->pool;
-    unsigned seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
+        uint32_t g = (uint32_t)(atomic_load_explicit(&p->state, memory_order_acquire) >> 32);
         for (int s = 0; g == seen && s < TG_POOL_SPIN; s++) {
             tg_cpu_relax();
-            g = atomic_load_explicit(&p->gen, memory_order_acquire);
+            g = (uint32_t)(atomic_load_explicit(&p->state, memory_order_acquire) >> 32);
         }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
-            while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen)
+            while ((g = (uint32_t)(atomic_load_explicit(&p->state, memory_order_acquire) >> 32)) == seen)
                 pthread_cond_wait(&p->cv, &p->mu);
             pthread_mutex_unlock(&p->mu);
         }
         seen = g;
-        if (p->stop) break;
-        tg_pool_work(p, wa->index);
-        atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
+        if (atomic_load_explicit(&p->stop, memory_order_relaxed))
+            break;
+        tg_pool_work(p, g, wa->index);
     }
     return NULL;
 }
 
-/* Publishes the job fields already stored in p and wakes everybody. */
-static void tg_pool_publish(tg_pool *p) {
+/* Publishes a job as the next generation and wakes the workers. */
+static uint32_t tg_pool_publish(tg_pool *p, tg_pool_fn fn, void *arg, int n_tasks)
+{
+    uint32_t gen = ++p->gen;
+    tg_job *job = &p->job[gen & 1];
+    atomic_store_explicit(&job->fn, fn, memory_order_release);
+    atomic_store_explicit(&job->arg, arg, memory_order_release);
+    atomic_store_explicit(&job->n_tasks, n_tasks, memory_order_release);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    atomic_store_explicit(&p->state, (uint64_t)gen << 32, memory_order_release);
     pthread_mutex_unlock(&p->mu);
     pthread_cond_broadcast(&p->cv);
+    return gen;
 }
 
-static void tg_pool_stop(tg_pool *p, int started) {
-    p->stop = true;
-    tg_pool_publish(p);
-    for (int i = 0; i < started; i++) pthread_join(p->threads[i], NULL);
+static void tg_pool_stop(tg_pool *p, int started)
+{
+    atomic_store_explicit(&p->stop, true, memory_order_relaxed);
+    tg_pool_publish(p, NULL, NULL, 0);
+    for (int i = 0; i < started; i++)
+        pthread_join(p->threads[i], NULL);
 }
 
-tg_pool *tg_pool_new(int n_threads) {
+tg_pool *tg_pool_new(int n_threads)
+{
     if (n_threads <= 0) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = c > 0 ? (int)(c < TG_POOL_MAX_THREADS ? c : TG_POOL_MAX_THREADS) : 1;
     }
-    if (n_threads > TG_POOL_MAX_THREADS) n_threads = TG_POOL_MAX_THREADS;
+    if (n_threads > TG_POOL_MAX_THREADS)
+        n_threads = TG_POOL_MAX_THREADS;
 
-    /* Over-aligned types: calloc only guarantees 16 bytes. */
+    /* over-aligned types: calloc only guarantees 16 bytes */
     tg_pool *p = aligned_alloc(64, sizeof *p);
-    if (!p) return NULL;
+    if (!p)
+        return NULL;
     memset(p, 0, sizeof *p);
     p->n = n_threads;
     p->scratch = aligned_alloc(64, (size_t)n_threads * sizeof *p->scratch);
-    if (p->scratch) memset(p->scratch, 0, (size_t)n_threads * sizeof *p->scratch);
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
     p->wargs = calloc((size_t)n_threads, sizeof *p->wargs);
-    atomic_init(&p->gen, 0);
-    atomic_init(&p->next, 0);
-    atomic_init(&p->busy, 0);
-    if (!p->scratch || !p->threads || !p->wargs) goto fail_mem;
-    if (pthread_mutex_init(&p->mu, NULL)) goto fail_mem;
+    for (int i = 0; i < 2; i++) {
+        atomic_init(&p->job[i].fn, NULL);
+        atomic_init(&p->job[i].arg, NULL);
+        atomic_init(&p->job[i].n_tasks, 0);
+    }
+    atomic_init(&p->stop, false);
+    atomic_init(&p->state, 0);
+    atomic_init(&p->done, 0);
+    if (!p->scratch || !p->threads || !p->wargs)
+        goto fail_mem;
+    memset(p->scratch, 0, (size_t)n_threads * sizeof *p->scratch);
+    if (pthread_mutex_init(&p->mu, NULL))
+        goto fail_mem;
     if (pthread_cond_init(&p->cv, NULL)) {
         pthread_mutex_destroy(&p->mu);
         goto fail_mem;
@@ -149,12 +195,15 @@ fail_mem:
     return NULL;
 }
 
-void tg_pool_free(tg_pool *pool) {
-    if (!pool) return;
+void tg_pool_free(tg_pool *pool)
+{
+    if (!pool)
+        return;
     tg_pool_stop(pool, pool->n - 1);
     pthread_cond_destroy(&pool->cv);
     pthread_mutex_destroy(&pool->mu);
-    for (int i = 0; i < pool->n; i++) free(pool->scratch[i].ptr);
+    for (int i = 0; i < pool->n; i++)
+        free(pool->scratch[i].ptr);
     free(pool->scratch);
     free(pool->threads);
     free(pool->wargs);
@@ -163,37 +212,41 @@ void tg_pool_free(tg_pool *pool) {
 
 int tg_pool_threads(const tg_pool *pool) { return pool ? pool->n : 1; }
 
-void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg) {
-    if (n_tasks <= 0) return;
-    if (pool->n == 1 || n_tasks == 1) { /* nothing to share: skip the hand-off */
-        for (int t = 0; t < n_tasks; t++) fn(arg, t, n_tasks, 0);
+void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg)
+{
+    if (n_tasks <= 0)
+        return;
+    if (!pool || pool->n == 1 || n_tasks == 1) { /* nothing to share: skip the hand-off */
+        for (int t = 0; t < n_tasks; t++)
+            fn(arg, t, n_tasks, 0);
         return;
     }
-    pool->fn = fn;
-    pool->arg = arg;
-    pool->n_tasks = n_tasks;
-    atomic_store_explicit(&pool->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&pool->busy, pool->n - 1, memory_order_relaxed);
-    tg_pool_publish(pool);
+    uint32_t gen = tg_pool_publish(pool, fn, arg, n_tasks);
 
-    tg_pool_work(pool, 0);
-    /* Spin first (a worker is usually almost done), then be polite to
-     * oversubscribed machines. */
-    for (unsigned s = 0; atomic_load_explicit(&pool->busy, memory_order_acquire) != 0; s++) {
-        if (s < TG_POOL_SPIN) tg_cpu_relax();
-        else sched_yield();
+    tg_pool_work(pool, gen, 0);
+    /* Tasks still running elsewhere: spin (they are usually almost done),
+     * then be polite to an oversubscribed machine. */
+    for (unsigned s = 0; atomic_load_explicit(&pool->done, memory_order_acquire) != n_tasks; s++) {
+        if (s < TG_POOL_SPIN)
+            tg_cpu_relax();
+        else
+            sched_yield();
     }
 }
 
-void *tg_pool_scratch(tg_pool *pool, int worker, size_t bytes) {
-    if (!pool || worker < 0 || worker >= pool->n) return NULL;
+void *tg_pool_scratch(tg_pool *pool, int worker, size_t bytes)
+{
+    if (!pool || worker < 0 || worker >= pool->n)
+        return NULL;
     tg_scratch *s = &pool->scratch[worker];
     if (s->cap < bytes || !s->ptr) {
         /* aligned_alloc wants a multiple of the alignment; round to 4 KiB so
-         * small growth steps don't reallocate every call. */
-        if (bytes > SIZE_MAX - 4096) return NULL;
+         * small growth steps don't reallocate every call */
+        if (bytes > SIZE_MAX - 4096)
+            return NULL;
         size_t cap = (bytes + 4095) & ~(size_t)4095;
-        if (cap == 0) cap = 4096;
+        if (cap == 0)
+            cap = 4096;
         free(s->ptr);
         s->ptr = aligned_alloc(64, cap);
         s->cap = s->ptr ? cap : 0;

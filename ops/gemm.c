@@ -2,38 +2,42 @@
  *
  *   C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C
  *
- * Blocking (one task's sub-block of C; loops outermost first):
+ * Blocking, for one task's block of C (loops outermost first):
  *
- *   jc: n in steps of NC         B block  Bp[KC×NC]  packed, lives in L2/L3
- *    pc: k in steps of KC        (beta applies on the first pc only)
- *      pack op(B)[pc.., jc..] → NR-wide panels: panel j holds, for each p,
- *                                 NR consecutive columns (zero padded)
- *      ic: m in steps of MC      A block  Ap[MC×KC]  packed, lives in L2
- *        pack op(A)[ic.., pc..] → MR-tall panels: for each p, MR rows
- *        jr: NR-wide B panel      (KC×NR, stays in L1 across ir)
- *          ir: MR-tall A panel    (streams from L2)
- *            micro-kernel: C[MR×NR] (+)= Ap_panel · Bp_panel, accumulated in
- *            registers: per p, NR/VL vector loads of B, MR broadcasts of A,
- *            MR·NR/VL FMAs.
+ *   jc: n in steps of NC          Bp[KC×NC]  packed B block (L2/L3)
+ *    pc: k in steps of KC         beta is applied on the first pc only
+ *      pack op(B)[pc.., jc..] into NR-wide panels: for each p, NR columns
+ *      ic: m in steps of MC       Ap[MC×KC]  packed A block (L2)
+ *        pack op(A)[ic.., pc..] into MR-tall panels: for each p, MR rows
+ *        jr: one B panel [KC×NR]  stays in L1 while ...
+ *          ir: ... the A panels [MR×KC] stream past it from L2
+ *            micro-kernel: C[MR×NR] (+)= A panel · B panel in registers;
+ *            per p: NR/VL vector loads of B, MR broadcasts of A, MR·NR/VL FMAs
  *
- * Packing absorbs the transposes: op(A) rows come either from strided rows
- * (no trans: a transposing pack) or contiguous rows (trans: a plain copy), and
- * the same for op(B) with the roles swapped, so every layout costs one pass.
- * Block sizes are balanced (k = 784 with KC = 384 gives 3 blocks of 262, not
- * 384+384+16), and edges are handled inside the kernels (masks or a register
- * tile copied out), never by padding C.
+ *   AVX-512 f32: MR×NR = 12×32 (24 zmm accumulators), KC = 256 (B panel
+ *   32 KiB of the 48 KiB L1), MC = 144 (Ap 144 KiB of the 1 MiB L2), NC = 4096.
  *
- * Threads: C is cut into tm×tn rectangles, one task each; every task packs
- * its own A and B slices into its worker's scratch (no barriers, a little
- * redundant packing, which is cheap next to the O(mnk) work).  Small products
- * stay on the calling thread.
+ * Packing absorbs the transposes: the panel rows of op(A) and op(B) are
+ * either contiguous in memory (a plain copy) or strided (a transposing pack,
+ * 8×8 in registers), so every layout costs one pass over each operand.
+ * Block steps are balanced (k = 784 runs as 4×196, not 256+256+256+16).
+ * Edges never pad C: AVX-512 kernels have an unrolled instance per (rows,
+ * vectors) edge shape with a masked last vector, and edge panels are packed
+ * only as wide as needed (n = 10 → one masked 16-lane vector per row); the
+ * other kernel sets compute a full tile and copy the valid part out.
+ * Small m (≤ 96 rows per task): B, if not transposed, is read in place
+ * instead of packed, since each B panel would only feed a few micro-kernels.
  *
- * Kernel sets, picked per call with __builtin_cpu_supports (no global state):
- *   AVX-512  f32 MR×NR = 12×32, f64 12×16  (24 zmm accumulators)
- *   AVX2+FMA f32 6×16,          f64 6×8    (12 ymm accumulators)
- *   generic  f32 4×16,          f64 4×8    (plain C, auto-vectorised)
+ * Threads: C is cut into tm×tn rectangles, one pool task each; every task
+ * packs its own slices into its worker's scratch (no barriers; the redundant
+ * packing is small next to the O(mnk) work).  Products under ~96³
+ * multiply-adds stay on the calling thread.
+ *
+ * Kernel sets, picked on each call with __builtin_cpu_supports:
+ *   AVX-512  f32 12×32, f64 12×16     AVX2+FMA f32 6×16, f64 6×8
+ *   generic  f32 4×8,   f64 4×4 (plain C, vectorised by the compiler)
  * Everything above the kernels (driver, threading) is type-agnostic: it moves
- * bytes and calls per-type pack/kernel function pointers.
+ * bytes and calls a kernel set's pack/kernel function pointers.
  */
 #include "gemm.h"
 
@@ -57,6 +61,8 @@
 /* Below this many multiply-adds a product runs on one thread: a pool hand-off
  * costs a few µs. */
 #define TG_GEMM_MT_MIN (96.0 * 96 * 96)
+/* Up to this many rows per task, an untransposed B is read in place. */
+#define TG_DIRECT_B_M 96
 
 /* ---------------------------------------------------------------------------
  * Kernel-set descriptor
@@ -65,11 +71,12 @@
 /* Packs w (≤ round_up(w, R)) panel rows × kc steps into R-wide panels, each
  * kc×R, zero padded.  Element (r, p) is src[p*ld + r] if `copy` (rows are
  * contiguous in memory), else src[r*ld + p]. */
-typedef void (*tg_pack_fn)(void *dst, const void *src, int64_t ld, bool copy, int64_t w,
-                           int64_t kc, int r);
-/* C[mr×nr] = alpha · Ap·Bp + beta · C  (beta == 0: C not read); mr ≤ MR, nr ≤ NR. */
-typedef void (*tg_kern_fn)(int64_t kc, const void *pa, const void *pb, void *c, int64_t ldc,
-                           double alpha, double beta, int mr, int nr);
+typedef void (*tg_pack_fn)(void *dst, const void *src, int64_t ld, bool copy, int64_t w, int64_t kc, int R);
+/* C[mr×nr] = alpha · Ap·Bp + beta · C  (beta == 0: C not read); mr ≤ MR, nr ≤ NR.
+ * ldpb: B panel row stride (its packed width, or ldb when B is read in place;
+ * only kernels with direct_b use it, the others assume NR). */
+typedef void (*tg_kern_fn)(int64_t kc, const void *pa, const void *pb, int64_t ldpb, void *c, int64_t ldc, double alpha,
+                           double beta, int mr, int nr);
 /* C = beta · C (beta == 0: zero fill) */
 typedef void (*tg_scale_fn)(void *c, int64_t ldc, int64_t m, int64_t n, double beta);
 
@@ -77,6 +84,10 @@ typedef struct {
     int es;             /* element size in bytes */
     int mr, nr;         /* register tile */
     int mc, kc, nc;     /* cache blocks (mc multiple of mr, nc of nr) */
+    int tail_a, tail_b; /* a last, partial panel is packed this-multiple wide
+                           (kernels with tail < mr/nr step through it with
+                           the narrower stride) */
+    bool direct_b;      /* kernel can read an unpacked, untransposed B */
     tg_pack_fn pack_a;  /* R = mr */
     tg_pack_fn pack_b;  /* R = nr */
     tg_kern_fn kern;
@@ -91,71 +102,97 @@ static inline int64_t tg_rup(int64_t a, int64_t b) { return tg_cdiv(a, b) * b; }
  * Generic C: packing, kernel, scaling and an unblocked fallback, per type.
  * ------------------------------------------------------------------------- */
 
-#define TG_GENERIC(T, S, MR, NR)                                                                \
-    static void tg_pack_##S(void *dst_, const void *src_, int64_t ld, bool copy, int64_t w,     \
-                            int64_t kc, int R) {                                                \
-        T *dst = dst_;                                                                          \
-        const T *src = src_;                                                                    \
-        for (int64_t r0 = 0; r0 < w; r0 += R, dst += kc * R) {                                  \
-            int rw = (int)tg_min64(R, w - r0);                                                  \
-            if (copy) {                                                                         \
-                for (int64_t p = 0; p < kc; p++) {                                              \
-                    const T *s = src + p * ld + r0;                                             \
-                    T *d = dst + p * R;                                                         \
-                    for (int r = 0; r < rw; r++) d[r] = s[r];                                   \
-                    for (int r = rw; r < R; r++) d[r] = 0;                                      \
-                }                                                                               \
-            } else {                                                                            \
-                for (int r = 0; r < rw; r++) {                                                  \
-                    const T *s = src + (r0 + r) * ld;                                           \
-                    for (int64_t p = 0; p < kc; p++) dst[p * R + r] = s[p];                     \
-                }                                                                               \
-                for (int r = rw; r < R; r++)                                                    \
-                    for (int64_t p = 0; p < kc; p++) dst[p * R + r] = 0;                        \
-            }                                                                                   \
-        }                                                                                       \
-    }                                                                                           \
-    /* Writes an mr×nr register tile t (row stride ld_t) to C. */                              \
-    static inline void tg_store_##S(const T *t, int64_t ld_t, T *c, int64_t ldc, T alpha,       \
-                                    T beta, int mr, int nr) {                                   \
-        for (int i = 0; i < mr; i++)                                                            \
-            for (int j = 0; j < nr; j++)                                                        \
-                c[i * ldc + j] = beta == 0 ? alpha * t[i * ld_t + j]                            \
-                                           : alpha * t[i * ld_t + j] + beta * c[i * ldc + j];   \
-    }                                                                                           \
-    static void tg_kern_##S(int64_t kc, const void *pa_, const void *pb_, void *c, int64_t ldc, \
-                            double alpha, double beta, int mr, int nr) {                        \
-        const T *pa = pa_, *pb = pb_;                                                           \
-        T acc[MR][NR] = {{0}};                                                                  \
-        for (int64_t p = 0; p < kc; p++, pa += MR, pb += NR)                                    \
-            for (int i = 0; i < MR; i++)                                                        \
-                for (int j = 0; j < NR; j++) acc[i][j] += pa[i] * pb[j];                        \
-        tg_store_##S(&acc[0][0], NR, c, ldc, (T)alpha, (T)beta, mr, nr);                        \
-    }                                                                                           \
-    static void tg_scale_##S(void *c_, int64_t ldc, int64_t m, int64_t n, double beta) {        \
-        T *c = c_;                                                                              \
-        for (int64_t i = 0; i < m; i++)                                                         \
-            for (int64_t j = 0; j < n; j++)                                                     \
-                c[i * ldc + j] = beta == 0 ? (T)0 : (T)beta * c[i * ldc + j];                   \
-    }                                                                                           \
-    /* Last resort when no packing memory can be had. */                                       \
-    static void tg_unblocked_##S(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,    \
-                                 const T *a, int64_t lda, const T *b, int64_t ldb, T beta,      \
-                                 T *c, int64_t ldc) {                                           \
-        for (int64_t i = 0; i < m; i++)                                                         \
-            for (int64_t j = 0; j < n; j++) {                                                   \
-                T s = 0;                                                                        \
-                for (int64_t p = 0; p < k; p++)                                                 \
-                    s += (ta ? a[p * lda + i] : a[i * lda + p]) *                               \
-                         (tb ? b[j * ldb + p] : b[p * ldb + j]);                                \
-                tg_store_##S(&s, 0, c + i * ldc + j, ldc, alpha, beta, 1, 1);                   \
-            }                                                                                   \
-    }                                                                                           \
-    static const tg_gemm_impl tg_impl_generic_##S = {                                           \
-        sizeof(T), MR, NR, 128, 256, 2048, tg_pack_##S, tg_pack_##S, tg_kern_##S, tg_scale_##S};
+#define TG_GENERIC(T, S, MR, NR)                                                                                       \
+    static void tg_pack_##S(void *dst_, const void *src_, int64_t ld, bool copy, int64_t w, int64_t kc, int R)         \
+    {                                                                                                                  \
+        T *dst = dst_;                                                                                                 \
+        const T *src = src_;                                                                                           \
+        for (int64_t r0 = 0; r0 < w; r0 += R, dst += kc * R) {                                                         \
+            int rw = (int)tg_min64(R, w - r0);                                                                         \
+            if (copy) {                                                                                                \
+                for (int64_t p = 0; p < kc; p++) {                                                                     \
+                    const T *s = src + p * ld + r0;                                                                    \
+                    T *d = dst + p * R;                                                                                \
+                    for (int r = 0; r < rw; r++)                                                                       \
+                        d[r] = s[r];                                                                                   \
+                    for (int r = rw; r < R; r++)                                                                       \
+                        d[r] = 0;                                                                                      \
+                }                                                                                                      \
+            } else {                                                                                                   \
+                for (int r = 0; r < rw; r++) {                                                                         \
+                    const T *s = src + (r0 + r) * ld;                                                                  \
+                    for (int64_t p = 0; p < kc; p++)                                                                   \
+                        dst[p * R + r] = s[p];                                                                         \
+                }                                                                                                      \
+                for (int r = rw; r < R; r++)                                                                           \
+                    for (int64_t p = 0; p < kc; p++)                                                                   \
+                        dst[p * R + r] = 0;                                                                            \
+            }                                                                                                          \
+        }                                                                                                              \
+    }                                                                                                                  \
+    /* Writes an mr×nr register tile t (row stride ld_t) to C. */                                                     \
+    static inline void tg_store_##S(const T *t, int64_t ld_t, T *c, int64_t ldc, T alpha, T beta, int mr, int nr)      \
+    {                                                                                                                  \
+        for (int i = 0; i < mr; i++)                                                                                   \
+            for (int j = 0; j < nr; j++)                                                                               \
+                c[i * ldc + j] =                                                                                       \
+                    beta == 0 ? alpha * t[i * ld_t + j] : alpha * t[i * ld_t + j] + beta * c[i * ldc + j];             \
+    }                                                                                                                  \
+    static void tg_kern_##S(int64_t kc, const void *pa_, const void *pb_, int64_t ldpb, void *c, int64_t ldc,          \
+                            double alpha, double beta, int mr, int nr)                                                 \
+    {                                                                                                                  \
+        const T *pa = pa_, *pb = pb_;                                                                                  \
+        (void)ldpb;                                                                                                    \
+        T acc[MR][NR] = {{0}};                                                                                         \
+        for (int64_t p = 0; p < kc; p++, pa += MR, pb += NR) { /* unrolled: acc in registers */                        \
+            TG_UNROLL                                                                                                  \
+            for (int i = 0; i < MR; i++) {                                                                             \
+                TG_UNROLL                                                                                              \
+                for (int j = 0; j < NR; j++) {                                                                         \
+                    acc[i][j] += pa[i] * pb[j];                                                                        \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        tg_store_##S(&acc[0][0], NR, c, ldc, (T)alpha, (T)beta, mr, nr);                                               \
+    }                                                                                                                  \
+    static void tg_scale_##S(void *c_, int64_t ldc, int64_t m, int64_t n, double beta)                                 \
+    {                                                                                                                  \
+        T *c = c_;                                                                                                     \
+        for (int64_t i = 0; i < m; i++)                                                                                \
+            for (int64_t j = 0; j < n; j++)                                                                            \
+                c[i * ldc + j] = beta == 0 ? (T)0 : (T)beta * c[i * ldc + j];                                          \
+    }                                                                                                                  \
+    /* Last resort when no packing memory can be had. */                                                               \
+    static void tg_unblocked_##S(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T *a, int64_t lda,  \
+                                 const T *b, int64_t ldb, T beta, T *c, int64_t ldc)                                   \
+    {                                                                                                                  \
+        for (int64_t i = 0; i < m; i++)                                                                                \
+            for (int64_t j = 0; j < n; j++) {                                                                          \
+                T s = 0;                                                                                               \
+                for (int64_t p = 0; p < k; p++)                                                                        \
+                    s += (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);              \
+                tg_store_##S(&s, 0, c + i * ldc + j, ldc, alpha, beta, 1, 1);                                          \
+            }                                                                                                          \
+    }
 
-TG_GENERIC(float, s, 4, 16)
-TG_GENERIC(double, d, 4, 8)
+/* 4×8 f32 / 4×4 f64: eight 128-bit accumulators, so baseline x86-64 SSE2 keeps
+ * them in registers */
+#define TG_G_MR 4
+#define TG_GS_NR 8
+#define TG_GD_NR 4
+TG_GENERIC(float, s, TG_G_MR, TG_GS_NR)
+TG_GENERIC(double, d, TG_G_MR, TG_GD_NR)
+
+/* clang-format off */
+static const tg_gemm_impl tg_impl_generic_s = {
+    .es = 4, .mr = TG_G_MR, .nr = TG_GS_NR, .mc = 128, .kc = 256, .nc = 2048,
+    .tail_a = TG_G_MR, .tail_b = TG_GS_NR, .direct_b = false,
+    .pack_a = tg_pack_s, .pack_b = tg_pack_s, .kern = tg_kern_s, .scale = tg_scale_s};
+static const tg_gemm_impl tg_impl_generic_d = {
+    .es = 8, .mr = TG_G_MR, .nr = TG_GD_NR, .mc = 128, .kc = 256, .nc = 2048,
+    .tail_a = TG_G_MR, .tail_b = TG_GD_NR, .direct_b = false,
+    .pack_a = tg_pack_d, .pack_b = tg_pack_d, .kern = tg_kern_d, .scale = tg_scale_d};
+/* clang-format on */
 
 /* ---------------------------------------------------------------------------
  * x86 kernels (compiled with per-function target attributes, so the library
@@ -171,14 +208,20 @@ TG_GENERIC(double, d, 4, 8)
 
 #define TG_A2_MR 6
 
-TG_AVX2 static void tg_kern_a2s(int64_t kc, const void *pa_, const void *pb_, void *c_,
-                                int64_t ldc, double alpha, double beta, int mr, int nr) {
+TG_AVX2 static void tg_kern_a2s(int64_t kc, const void *pa_, const void *pb_, int64_t ldpb, void *c_, int64_t ldc,
+                                double alpha, double beta, int mr, int nr)
+{
     const float *pa = pa_, *pb = pb_;
+    (void)ldpb;
     __m256 acc[TG_A2_MR][2];
-    TG_UNROLL for (int i = 0; i < TG_A2_MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    TG_UNROLL
+    for (int i = 0; i < TG_A2_MR; i++) {
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    }
     for (int64_t p = 0; p < kc; p++, pa += TG_A2_MR, pb += 16) {
         __m256 b0 = _mm256_load_ps(pb), b1 = _mm256_load_ps(pb + 8);
-        TG_UNROLL for (int i = 0; i < TG_A2_MR; i++) {
+        TG_UNROLL
+        for (int i = 0; i < TG_A2_MR; i++) {
             __m256 ai = _mm256_broadcast_ss(pa + i);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
@@ -187,7 +230,8 @@ TG_AVX2 static void tg_kern_a2s(int64_t kc, const void *pa_, const void *pb_, vo
     float *c = c_;
     if (mr == TG_A2_MR && nr == 16) {
         __m256 va = _mm256_set1_ps((float)alpha), vb = _mm256_set1_ps((float)beta);
-        TG_UNROLL for (int i = 0; i < TG_A2_MR; i++) {
+        TG_UNROLL
+        for (int i = 0; i < TG_A2_MR; i++) {
             float *ci = c + i * ldc;
             __m256 r0 = _mm256_mul_ps(va, acc[i][0]), r1 = _mm256_mul_ps(va, acc[i][1]);
             if (beta != 0) {
@@ -199,7 +243,8 @@ TG_AVX2 static void tg_kern_a2s(int64_t kc, const void *pa_, const void *pb_, vo
         }
     } else {
         _Alignas(32) float t[TG_A2_MR][16];
-        TG_UNROLL for (int i = 0; i < TG_A2_MR; i++) {
+        TG_UNROLL
+        for (int i = 0; i < TG_A2_MR; i++) {
             _mm256_store_ps(t[i], acc[i][0]);
             _mm256_store_ps(t[i] + 8, acc[i][1]);
         }
@@ -207,14 +252,20 @@ TG_AVX2 static void tg_kern_a2s(int64_t kc, const void *pa_, const void *pb_, vo
     }
 }
 
-TG_AVX2 static void tg_kern_a2d(int64_t kc, const void *pa_, const void *pb_, void *c_,
-                                int64_t ldc, double alpha, double beta, int mr, int nr) {
+TG_AVX2 static void tg_kern_a2d(int64_t kc, const void *pa_, const void *pb_, int64_t ldpb, void *c_, int64_t ldc,
+                                double alpha, double beta, int mr, int nr)
+{
     const double *pa = pa_, *pb = pb_;
+    (void)ldpb;
     __m256d acc[TG_A2_MR][2];
-    TG_UNROLL for (int i = 0; i < TG_A2_MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_pd();
+    TG_UNROLL
+    for (int i = 0; i < TG_A2_MR; i++) {
+        acc[i][0] = acc[i][1] = _mm256_setzero_pd();
+    }
     for (int64_t p = 0; p < kc; p++, pa += TG_A2_MR, pb += 8) {
         __m256d b0 = _mm256_load_pd(pb), b1 = _mm256_load_pd(pb + 4);
-        TG_UNROLL for (int i = 0; i < TG_A2_MR; i++) {
+        TG_UNROLL
+        for (int i = 0; i < TG_A2_MR; i++) {
             __m256d ai = _mm256_broadcast_sd(pa + i);
             acc[i][0] = _mm256_fmadd_pd(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_pd(ai, b1, acc[i][1]);
@@ -223,7 +274,8 @@ TG_AVX2 static void tg_kern_a2d(int64_t kc, const void *pa_, const void *pb_, vo
     double *c = c_;
     if (mr == TG_A2_MR && nr == 8) {
         __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);
-        TG_UNROLL for (int i = 0; i < TG_A2_MR; i++) {
+        TG_UNROLL
+        for (int i = 0; i < TG_A2_MR; i++) {
             double *ci = c + i * ldc;
             __m256d r0 = _mm256_mul_pd(va, acc[i][0]), r1 = _mm256_mul_pd(va, acc[i][1]);
             if (beta != 0) {
@@ -235,7 +287,8 @@ TG_AVX2 static void tg_kern_a2d(int64_t kc, const void *pa_, const void *pb_, vo
         }
     } else {
         _Alignas(32) double t[TG_A2_MR][8];
-        TG_UNROLL for (int i = 0; i < TG_A2_MR; i++) {
+        TG_UNROLL
+        for (int i = 0; i < TG_A2_MR; i++) {
             _mm256_store_pd(t[i], acc[i][0]);
             _mm256_store_pd(t[i] + 4, acc[i][1]);
         }
@@ -243,10 +296,16 @@ TG_AVX2 static void tg_kern_a2d(int64_t kc, const void *pa_, const void *pb_, vo
     }
 }
 
-static const tg_gemm_impl tg_impl_avx2_s = {4,   TG_A2_MR,  16,        144,       256,
-                                            4096, tg_pack_s, tg_pack_s, tg_kern_a2s, tg_scale_s};
-static const tg_gemm_impl tg_impl_avx2_d = {8,   TG_A2_MR,  8,         96,        256,
-                                            2048, tg_pack_d, tg_pack_d, tg_kern_a2d, tg_scale_d};
+/* clang-format off */
+static const tg_gemm_impl tg_impl_avx2_s = {
+    .es = 4, .mr = TG_A2_MR, .nr = 16, .mc = 144, .kc = 256, .nc = 4096,
+    .tail_a = TG_A2_MR, .tail_b = 16, .direct_b = false,
+    .pack_a = tg_pack_s, .pack_b = tg_pack_s, .kern = tg_kern_a2s, .scale = tg_scale_s};
+static const tg_gemm_impl tg_impl_avx2_d = {
+    .es = 8, .mr = TG_A2_MR, .nr = 8, .mc = 96, .kc = 256, .nc = 2048,
+    .tail_a = TG_A2_MR, .tail_b = 8, .direct_b = false,
+    .pack_a = tg_pack_d, .pack_b = tg_pack_d, .kern = tg_kern_a2d, .scale = tg_scale_d};
+/* clang-format on */
 
 /* ---- AVX-512: MR×NR = 12×32 (f32) / 12×16 (f64).  Every (mr, nv) edge
  *      shape gets its own unrolled instance, the last vector column is
@@ -257,150 +316,222 @@ static const tg_gemm_impl tg_impl_avx2_d = {8,   TG_A2_MR,  8,         96,      
 #define TG_ZS_NR 32 /* 2 × 16 floats */
 #define TG_ZD_NR 16 /* 2 × 8 doubles */
 
-/* MRK×NVK instance; `last` masks the NVK-th vector column. */
-TG_INLINE TG_AVX512 void tg_zs_body(const int MRK, const int NVK, int64_t kc, const float *pa,
-                                     const float *pb, float *c, int64_t ldc, float alpha,
-                                     float beta, __mmask16 last) {
+/* MRK×NVK instance; `last` masks the NVK-th vector column.  Panels are
+ * MRK tall and NVK vectors wide (edge panels are packed narrow). */
+TG_INLINE TG_AVX512 void tg_zs_body(const int MRK, const int NVK, int64_t kc, const float *pa, const float *pb,
+                                    int64_t ldpb, float *c, int64_t ldc, float alpha, float beta, __mmask16 last)
+{
     __m512 acc[TG_Z_MR][2];
-    TG_UNROLL for (int i = 0; i < MRK; i++) TG_UNROLL for (int v = 0; v < NVK; v++)
-        acc[i][v] = _mm512_setzero_ps();
-    for (int64_t p = 0; p < kc; p++, pa += TG_Z_MR, pb += TG_ZS_NR) {
+    TG_UNROLL
+    for (int i = 0; i < MRK; i++) {
+        TG_UNROLL
+        for (int v = 0; v < NVK; v++) {
+            acc[i][v] = _mm512_setzero_ps();
+        }
+    }
+    for (int64_t p = 0; p < kc; p++, pa += MRK, pb += ldpb) {
         __m512 bv[2];
-        TG_UNROLL for (int v = 0; v < NVK; v++) bv[v] = _mm512_load_ps(pb + 16 * v);
-        TG_UNROLL for (int i = 0; i < MRK; i++) {
+        TG_UNROLL
+        for (int v = 0; v < NVK; v++) {
+            bv[v] = v < NVK - 1 ? _mm512_loadu_ps(pb + 16 * v) : _mm512_maskz_loadu_ps(last, pb + 16 * v);
+        }
+        TG_UNROLL
+        for (int i = 0; i < MRK; i++) {
             __m512 ai = _mm512_set1_ps(pa[i]);
-            TG_UNROLL for (int v = 0; v < NVK; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+            TG_UNROLL
+            for (int v = 0; v < NVK; v++) {
+                acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+            }
         }
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    TG_UNROLL for (int i = 0; i < MRK; i++) TG_UNROLL for (int v = 0; v < NVK; v++) {
-        float *cv = c + i * ldc + 16 * v;
-        __mmask16 mk = v == NVK - 1 ? last : (__mmask16)0xFFFF;
-        __m512 r = _mm512_mul_ps(va, acc[i][v]);
-        if (beta != 0) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, cv), r);
-        _mm512_mask_storeu_ps(cv, mk, r);
+    TG_UNROLL
+    for (int i = 0; i < MRK; i++) {
+        TG_UNROLL
+        for (int v = 0; v < NVK; v++) {
+            float *cv = c + i * ldc + 16 * v;
+            __mmask16 mk = v < NVK - 1 ? (__mmask16)0xFFFF : last;
+            __m512 r = _mm512_mul_ps(va, acc[i][v]);
+            if (beta != 0)
+                r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, cv), r);
+            _mm512_mask_storeu_ps(cv, mk, r);
+        }
     }
 }
 
-TG_INLINE TG_AVX512 void tg_zd_body(const int MRK, const int NVK, int64_t kc, const double *pa,
-                                     const double *pb, double *c, int64_t ldc, double alpha,
-                                     double beta, __mmask8 last) {
+/* The same for f64 (8 lanes). */
+TG_INLINE TG_AVX512 void tg_zd_body(const int MRK, const int NVK, int64_t kc, const double *pa, const double *pb,
+                                    int64_t ldpb, double *c, int64_t ldc, double alpha, double beta, __mmask8 last)
+{
     __m512d acc[TG_Z_MR][2];
-    TG_UNROLL for (int i = 0; i < MRK; i++) TG_UNROLL for (int v = 0; v < NVK; v++)
-        acc[i][v] = _mm512_setzero_pd();
-    for (int64_t p = 0; p < kc; p++, pa += TG_Z_MR, pb += TG_ZD_NR) {
+    TG_UNROLL
+    for (int i = 0; i < MRK; i++) {
+        TG_UNROLL
+        for (int v = 0; v < NVK; v++) {
+            acc[i][v] = _mm512_setzero_pd();
+        }
+    }
+    for (int64_t p = 0; p < kc; p++, pa += MRK, pb += ldpb) {
         __m512d bv[2];
-        TG_UNROLL for (int v = 0; v < NVK; v++) bv[v] = _mm512_load_pd(pb + 8 * v);
-        TG_UNROLL for (int i = 0; i < MRK; i++) {
+        TG_UNROLL
+        for (int v = 0; v < NVK; v++) {
+            bv[v] = v < NVK - 1 ? _mm512_loadu_pd(pb + 8 * v) : _mm512_maskz_loadu_pd(last, pb + 8 * v);
+        }
+        TG_UNROLL
+        for (int i = 0; i < MRK; i++) {
             __m512d ai = _mm512_set1_pd(pa[i]);
-            TG_UNROLL for (int v = 0; v < NVK; v++) acc[i][v] = _mm512_fmadd_pd(ai, bv[v], acc[i][v]);
+            TG_UNROLL
+            for (int v = 0; v < NVK; v++) {
+                acc[i][v] = _mm512_fmadd_pd(ai, bv[v], acc[i][v]);
+            }
         }
     }
     __m512d va = _mm512_set1_pd(alpha), vb = _mm512_set1_pd(beta);
-    TG_UNROLL for (int i = 0; i < MRK; i++) TG_UNROLL for (int v = 0; v < NVK; v++) {
-        double *cv = c + i * ldc + 8 * v;
-        __mmask8 mk = v == NVK - 1 ? last : (__mmask8)0xFF;
-        __m512d r = _mm512_mul_pd(va, acc[i][v]);
-        if (beta != 0) r = _mm512_fmadd_pd(vb, _mm512_maskz_loadu_pd(mk, cv), r);
-        _mm512_mask_storeu_pd(cv, mk, r);
+    TG_UNROLL
+    for (int i = 0; i < MRK; i++) {
+        TG_UNROLL
+        for (int v = 0; v < NVK; v++) {
+            double *cv = c + i * ldc + 8 * v;
+            __mmask8 mk = v < NVK - 1 ? (__mmask8)0xFF : last;
+            __m512d r = _mm512_mul_pd(va, acc[i][v]);
+            if (beta != 0)
+                r = _mm512_fmadd_pd(vb, _mm512_maskz_loadu_pd(mk, cv), r);
+            _mm512_mask_storeu_pd(cv, mk, r);
+        }
     }
 }
 
-/* case M: one instance per vector count, for both element types */
-#define TG_Z_CASE(M, BODY, ...)                                 \
-    case M:                                                     \
-        if (nv == 1) BODY(M, 1, __VA_ARGS__);                   \
-        else BODY(M, 2, __VA_ARGS__);                           \
+/* One unrolled instance per edge shape: mr rows × nv vectors. */
+/* clang-format off */
+#define TG_Z_CASE(M, BODY, ...)                                         \
+    case M:                                                             \
+        if (nv == 1) BODY(M, 1, __VA_ARGS__);                           \
+        else BODY(M, 2, __VA_ARGS__);                                   \
         break;
-#define TG_Z_SWITCH(BODY, ...)                                                              \
-    switch (mr) {                                                                           \
-        TG_Z_CASE(1, BODY, __VA_ARGS__) TG_Z_CASE(2, BODY, __VA_ARGS__)                     \
-        TG_Z_CASE(3, BODY, __VA_ARGS__) TG_Z_CASE(4, BODY, __VA_ARGS__)                     \
-        TG_Z_CASE(5, BODY, __VA_ARGS__) TG_Z_CASE(6, BODY, __VA_ARGS__)                     \
-        TG_Z_CASE(7, BODY, __VA_ARGS__) TG_Z_CASE(8, BODY, __VA_ARGS__)                     \
-        TG_Z_CASE(9, BODY, __VA_ARGS__) TG_Z_CASE(10, BODY, __VA_ARGS__)                    \
-        TG_Z_CASE(11, BODY, __VA_ARGS__) TG_Z_CASE(12, BODY, __VA_ARGS__)                   \
-    default: break;                                                                         \
+#define TG_Z_SWITCH(BODY, ...)                                          \
+    switch (mr) {                                                       \
+        TG_Z_CASE(1, BODY, __VA_ARGS__)  TG_Z_CASE(2, BODY, __VA_ARGS__)  \
+        TG_Z_CASE(3, BODY, __VA_ARGS__)  TG_Z_CASE(4, BODY, __VA_ARGS__)  \
+        TG_Z_CASE(5, BODY, __VA_ARGS__)  TG_Z_CASE(6, BODY, __VA_ARGS__)  \
+        TG_Z_CASE(7, BODY, __VA_ARGS__)  TG_Z_CASE(8, BODY, __VA_ARGS__)  \
+        TG_Z_CASE(9, BODY, __VA_ARGS__)  TG_Z_CASE(10, BODY, __VA_ARGS__) \
+        TG_Z_CASE(11, BODY, __VA_ARGS__) TG_Z_CASE(12, BODY, __VA_ARGS__) \
+        default: break;                                                 \
     }
+/* clang-format on */
 _Static_assert(TG_Z_MR == 12, "TG_Z_SWITCH lists 12 cases");
 
-TG_AVX512 static void tg_kern_zs(int64_t kc, const void *pa, const void *pb, void *c, int64_t ldc,
-                                 double alpha, double beta, int mr, int nr) {
+TG_AVX512 static void tg_kern_zs(int64_t kc, const void *pa, const void *pb, int64_t ldpb, void *c, int64_t ldc,
+                                 double alpha, double beta, int mr, int nr)
+{
     int nv = (nr + 15) / 16;
     __mmask16 last = (__mmask16)(0xFFFFu >> (16 * nv - nr));
-    TG_Z_SWITCH(tg_zs_body, kc, pa, pb, c, ldc, (float)alpha, (float)beta, last)
+    TG_Z_SWITCH(tg_zs_body, kc, pa, pb, ldpb, c, ldc, (float)alpha, (float)beta, last)
 }
 
-TG_AVX512 static void tg_kern_zd(int64_t kc, const void *pa, const void *pb, void *c, int64_t ldc,
-                                 double alpha, double beta, int mr, int nr) {
+TG_AVX512 static void tg_kern_zd(int64_t kc, const void *pa, const void *pb, int64_t ldpb, void *c, int64_t ldc,
+                                 double alpha, double beta, int mr, int nr)
+{
     int nv = (nr + 7) / 8;
     __mmask8 last = (__mmask8)(0xFFu >> (8 * nv - nr));
-    TG_Z_SWITCH(tg_zd_body, kc, pa, pb, c, ldc, alpha, beta, last)
+    TG_Z_SWITCH(tg_zd_body, kc, pa, pb, ldpb, c, ldc, alpha, beta, last)
 }
 
-/* f32 packing with AVX-512VL: masked 8-wide copies, and 8×8 in-register
- * transposes for the strided orientation (the common A·W and g·Wᵀ cases). */
-TG_AVX512 static void tg_pack_zs(void *dst_, const void *src_, int64_t ld, bool copy, int64_t w,
-                                 int64_t kc, int R) {
+/* d[p*R + j] = s[j*ld + p] for j < 8, p < k8 (a multiple of 8), rows j ≥ rows
+ * read as zero; 8×8 in-register transposes (pairs, quads, 128-bit halves). */
+TG_INLINE TG_AVX512 void tg_tr8_zs(const bool full, float *d, int R, const float *s, int64_t ld, int rows, int64_t k8,
+                                   __mmask8 room)
+{
+    for (int64_t p = 0; p < k8; p += 8) {
+        __m256 x[8];
+        TG_UNROLL
+        for (int j = 0; j < 8; j++) {
+            x[j] = full || j < rows ? _mm256_loadu_ps(s + j * ld + p) : _mm256_setzero_ps();
+        }
+        __m256 t0 = _mm256_unpacklo_ps(x[0], x[1]), t1 = _mm256_unpackhi_ps(x[0], x[1]);
+        __m256 t2 = _mm256_unpacklo_ps(x[2], x[3]), t3 = _mm256_unpackhi_ps(x[2], x[3]);
+        __m256 t4 = _mm256_unpacklo_ps(x[4], x[5]), t5 = _mm256_unpackhi_ps(x[4], x[5]);
+        __m256 t6 = _mm256_unpacklo_ps(x[6], x[7]), t7 = _mm256_unpackhi_ps(x[6], x[7]);
+        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+        __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        float *o = d + p * R;
+        _mm256_mask_storeu_ps(o + 0 * R, room, _mm256_permute2f128_ps(u0, u4, 0x20));
+        _mm256_mask_storeu_ps(o + 1 * R, room, _mm256_permute2f128_ps(u1, u5, 0x20));
+        _mm256_mask_storeu_ps(o + 2 * R, room, _mm256_permute2f128_ps(u2, u6, 0x20));
+        _mm256_mask_storeu_ps(o + 3 * R, room, _mm256_permute2f128_ps(u3, u7, 0x20));
+        _mm256_mask_storeu_ps(o + 4 * R, room, _mm256_permute2f128_ps(u0, u4, 0x31));
+        _mm256_mask_storeu_ps(o + 5 * R, room, _mm256_permute2f128_ps(u1, u5, 0x31));
+        _mm256_mask_storeu_ps(o + 6 * R, room, _mm256_permute2f128_ps(u2, u6, 0x31));
+        _mm256_mask_storeu_ps(o + 7 * R, room, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+}
+
+/* f32 packing with AVX-512: masked 16-wide copies, and 8×8 in-register
+ * transposes for the strided orientation (A of A·W, B of g·Wᵀ).  R ≤ 64. */
+TG_AVX512 static void tg_pack_zs(void *dst_, const void *src_, int64_t ld, bool copy, int64_t w, int64_t kc, int R)
+{
     float *dst = dst_;
     const float *src = src_;
     for (int64_t r0 = 0; r0 < w; r0 += R, dst += kc * R) {
         int rw = (int)tg_min64(R, w - r0);
-        if (copy) {
-            for (int64_t p = 0; p < kc; p++) {
-                const float *s = src + p * ld + r0;
-                float *d = dst + p * R;
-                for (int q = 0; q < R; q += 8) {
-                    int valid = rw - q < 0 ? 0 : rw - q > 8 ? 8 : rw - q;
-                    int room = R - q > 8 ? 8 : R - q;
-                    __m256 x = _mm256_maskz_loadu_ps((__mmask8)((1u << valid) - 1), s + q);
-                    _mm256_mask_storeu_ps(d + q, (__mmask8)((1u << room) - 1), x);
-                }
+        if (copy) { /* per step: up to 4 masked 16-wide moves, masks fixed per panel */
+            __mmask16 valid[4], room[4];
+            int nq = (R + 15) / 16;
+            for (int q = 0; q < nq; q++) {
+                int v = rw - 16 * q, o = R - 16 * q;
+                valid[q] = (__mmask16)(v <= 0 ? 0 : v >= 16 ? 0xFFFF : (1u << v) - 1);
+                room[q] = (__mmask16)(o >= 16 ? 0xFFFF : (1u << o) - 1);
             }
+            const float *s = src + r0;
+            float *d = dst;
+            if (nq == 1)
+                for (int64_t p = 0; p < kc; p++, s += ld, d += R)
+                    _mm512_mask_storeu_ps(d, room[0], _mm512_maskz_loadu_ps(valid[0], s));
+            else
+                for (int64_t p = 0; p < kc; p++, s += ld, d += R)
+                    for (int q = 0; q < nq; q++)
+                        _mm512_mask_storeu_ps(d + 16 * q, room[q], _mm512_maskz_loadu_ps(valid[q], s + 16 * q));
             continue;
         }
-        /* strided: rows r0+q .. r0+q+7, columns p .. p+7 → 8 packed steps */
+        /* strided: one 8-row group at a time, so each row is one sequential
+         * stream the prefetchers can follow */
         const float *s = src + r0 * ld;
-        int64_t p = 0;
-        for (; p + 8 <= kc; p += 8) {
-            for (int q = 0; q < R; q += 8) {
-                __m256 x[8];
-                for (int j = 0; j < 8; j++)
-                    x[j] = q + j < rw ? _mm256_loadu_ps(s + (q + j) * ld + p) : _mm256_setzero_ps();
-                /* 8×8 transpose: pairs, then quads, then 128-bit halves */
-                __m256 t0 = _mm256_unpacklo_ps(x[0], x[1]), t1 = _mm256_unpackhi_ps(x[0], x[1]);
-                __m256 t2 = _mm256_unpacklo_ps(x[2], x[3]), t3 = _mm256_unpackhi_ps(x[2], x[3]);
-                __m256 t4 = _mm256_unpacklo_ps(x[4], x[5]), t5 = _mm256_unpackhi_ps(x[4], x[5]);
-                __m256 t6 = _mm256_unpacklo_ps(x[6], x[7]), t7 = _mm256_unpackhi_ps(x[6], x[7]);
-                __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-                __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-                __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-                __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-                __m256 y[8] = {
-                    _mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
-                    _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
-                    _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
-                    _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
-                /* masked: a last group narrower than 8 must not spill into the next step */
-                __mmask8 room = (__mmask8)((1u << (R - q > 8 ? 8 : R - q)) - 1);
-                for (int j = 0; j < 8; j++) _mm256_mask_storeu_ps(dst + (p + j) * R + q, room, y[j]);
-            }
+        int64_t k8 = kc / 8 * 8;
+        for (int q = 0; q < R; q += 8) {
+            /* masked: a last group narrower than 8 must not spill into the next step */
+            __mmask8 room = (__mmask8)((1u << (R - q > 8 ? 8 : R - q)) - 1);
+            if (rw - q >= 8)
+                tg_tr8_zs(true, dst + q, R, s + q * ld, ld, 8, k8, room);
+            else
+                tg_tr8_zs(false, dst + q, R, s + q * ld, ld, rw - q, k8, room);
         }
-        for (; p < kc; p++)
-            for (int r = 0; r < R; r++) dst[p * R + r] = r < rw ? s[r * ld + p] : 0.0f;
+        for (int64_t p = k8; p < kc; p++)
+            for (int r = 0; r < R; r++)
+                dst[p * R + r] = r < rw ? s[r * ld + p] : 0.0f;
     }
 }
 
-static const tg_gemm_impl tg_impl_avx512_s = {4,    TG_Z_MR,    TG_ZS_NR,   144,        384,
-                                              4096, tg_pack_zs, tg_pack_zs, tg_kern_zs, tg_scale_s};
-static const tg_gemm_impl tg_impl_avx512_d = {8,    TG_Z_MR,   TG_ZD_NR,  96,         256,
-                                              2048, tg_pack_d, tg_pack_d, tg_kern_zd, tg_scale_d};
+/* Edge panels: A exactly mr tall, B a whole number of vectors wide. */
+/* clang-format off */
+static const tg_gemm_impl tg_impl_avx512_s = {
+    .es = 4, .mr = TG_Z_MR, .nr = TG_ZS_NR, .mc = 144, .kc = 256, .nc = 4096,
+    .tail_a = 1, .tail_b = 16, .direct_b = true,
+    .pack_a = tg_pack_zs, .pack_b = tg_pack_zs, .kern = tg_kern_zs, .scale = tg_scale_s};
+static const tg_gemm_impl tg_impl_avx512_d = {
+    .es = 8, .mr = TG_Z_MR, .nr = TG_ZD_NR, .mc = 96, .kc = 256, .nc = 2048,
+    .tail_a = 1, .tail_b = 8, .direct_b = true,
+    .pack_a = tg_pack_d, .pack_b = tg_pack_d, .kern = tg_kern_zd, .scale = tg_scale_d};
+/* clang-format on */
 
-static tg_gemm_isa tg_cpu_isa(void) {
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+static tg_gemm_isa tg_cpu_isa(void)
+{
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("fma"))
         return TG_GEMM_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return TG_GEMM_AVX2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return TG_GEMM_AVX2;
     return TG_GEMM_GENERIC;
 }
 #else
@@ -408,26 +539,35 @@ static tg_gemm_isa tg_cpu_isa(void) { return TG_GEMM_GENERIC; }
 #endif /* __x86_64__ */
 
 /* A request resolves to the highest set that is both asked for and present. */
-static tg_gemm_isa tg_resolve_isa(tg_gemm_isa want) {
+static tg_gemm_isa tg_resolve_isa(tg_gemm_isa want)
+{
     tg_gemm_isa have = tg_cpu_isa();
     return want == TG_GEMM_AUTO || want > have ? have : want;
 }
 
-const char *tg_gemm_isa_name(tg_gemm_isa isa) {
+const char *tg_gemm_isa_name(tg_gemm_isa isa)
+{
     switch (tg_resolve_isa(isa)) {
-    case TG_GEMM_AVX512: return "avx512";
-    case TG_GEMM_AVX2: return "avx2";
-    default: return "generic";
+    case TG_GEMM_AVX512:
+        return "avx512";
+    case TG_GEMM_AVX2:
+        return "avx2";
+    default:
+        return "generic";
     }
 }
 
-static const tg_gemm_impl *tg_pick_impl(tg_gemm_isa isa, bool f64) {
+static const tg_gemm_impl *tg_pick_impl(tg_gemm_isa isa, bool f64)
+{
     switch (tg_resolve_isa(isa)) {
 #if defined(__x86_64__)
-    case TG_GEMM_AVX512: return f64 ? &tg_impl_avx512_d : &tg_impl_avx512_s;
-    case TG_GEMM_AVX2: return f64 ? &tg_impl_avx2_d : &tg_impl_avx2_s;
+    case TG_GEMM_AVX512:
+        return f64 ? &tg_impl_avx512_d : &tg_impl_avx512_s;
+    case TG_GEMM_AVX2:
+        return f64 ? &tg_impl_avx2_d : &tg_impl_avx2_s;
 #endif
-    default: return f64 ? &tg_impl_generic_d : &tg_impl_generic_s;
+    default:
+        return f64 ? &tg_impl_generic_d : &tg_impl_generic_s;
     }
 }
 
@@ -445,23 +585,33 @@ typedef struct {
     char *c;
     int64_t lda, ldb, ldc;
     int tm, tn;            /* task grid */
+    bool direct_b;         /* kernels read B in place instead of packing it */
     int64_t mcs, kcs, ncs; /* balanced block steps */
     size_t scratch;        /* bytes per task */
 } tg_gemm_job;
 
 /* Splits len into ceil(len/max) nearly equal steps, rounded up to `mult`. */
-static int64_t tg_step(int64_t len, int64_t max, int64_t mult) {
-    return tg_rup(tg_cdiv(len, tg_cdiv(len, max)), mult);
-}
+static int64_t tg_step(int64_t len, int64_t max, int64_t mult) { return tg_rup(tg_cdiv(len, tg_cdiv(len, max)), mult); }
 
 /* Packing buffers for one task: A block, then the B block 64-byte aligned. */
-static size_t tg_ap_bytes(const tg_gemm_job *g) {
-    return (size_t)tg_rup(g->mcs * g->kcs * g->im->es, 64);
+static size_t tg_ap_bytes(const tg_gemm_job *g) { return (size_t)tg_rup(g->mcs * g->kcs * g->im->es, 64); }
+
+/* Packs w panel rows: full R-wide panels, then the rest into one panel
+ * rounded up only to `tail` (less packing and no wasted lanes at edges). */
+static void tg_pack_panels(tg_pack_fn pack, int64_t es, char *dst, const char *src, int64_t ld, bool copy, int64_t w,
+                           int64_t kc, int R, int tail)
+{
+    int64_t full = w / R * R;
+    if (full)
+        pack(dst, src, ld, copy, full, kc, R);
+    if (w > full)
+        pack(dst + full * kc * es, src + (copy ? full : full * ld) * es, ld, copy, w - full, kc,
+             (int)tg_rup(w - full, tail));
 }
 
 /* C[i0:i1, j0:j1] with the packing buffers in buf. */
-static void tg_gemm_block(const tg_gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                          char *buf) {
+static void tg_gemm_block(const tg_gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1, char *buf)
+{
     const tg_gemm_impl *im = g->im;
     const int64_t es = im->es, mr = im->mr, nr = im->nr;
     char *ap = buf, *bp = buf + tg_ap_bytes(g);
@@ -472,18 +622,19 @@ static void tg_gemm_block(const tg_gemm_job *g, int64_t i0, int64_t i1, int64_t 
             double beta = pc == 0 ? g->beta : 1.0;
             /* op(B)[pc.., jc..]: element (p, j) */
             const char *bs = g->tb ? g->b + (jc * g->ldb + pc) * es : g->b + (pc * g->ldb + jc) * es;
-            im->pack_b(bp, bs, g->ldb, !g->tb, nc, kc, (int)nr);
+            if (!g->direct_b)
+                tg_pack_panels(im->pack_b, es, bp, bs, g->ldb, !g->tb, nc, kc, (int)nr, im->tail_b);
             for (int64_t ic = i0; ic < i1; ic += g->mcs) {
                 int64_t mc = tg_min64(g->mcs, i1 - ic);
-                const char *as =
-                    g->ta ? g->a + (pc * g->lda + ic) * es : g->a + (ic * g->lda + pc) * es;
-                im->pack_a(ap, as, g->lda, g->ta, mc, kc, (int)mr);
+                const char *as = g->ta ? g->a + (pc * g->lda + ic) * es : g->a + (ic * g->lda + pc) * es;
+                tg_pack_panels(im->pack_a, es, ap, as, g->lda, g->ta, mc, kc, (int)mr, im->tail_a);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
-                    const char *pb = bp + jr * kc * es;
                     int nrr = (int)tg_min64(nr, nc - jr);
+                    const char *pb = g->direct_b ? bs + jr * es : bp + jr * kc * es;
+                    int64_t ldpb = g->direct_b ? g->ldb : nrr == nr ? nr : tg_rup(nrr, im->tail_b);
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         char *cij = g->c + ((ic + ir) * g->ldc + jc + jr) * es;
-                        im->kern(kc, ap + ir * kc * es, pb, cij, g->ldc, g->alpha, beta,
+                        im->kern(kc, ap + ir * kc * es, pb, ldpb, cij, g->ldc, g->alpha, beta,
                                  (int)tg_min64(mr, mc - ir), nrr);
                     }
                 }
@@ -493,14 +644,15 @@ static void tg_gemm_block(const tg_gemm_job *g, int64_t i0, int64_t i1, int64_t 
 }
 
 /* Task t of the tm×tn grid; row/column cuts fall on MR/NR multiples. */
-static void tg_task_range(int64_t len, int parts, int part, int64_t mult, int64_t *lo,
-                          int64_t *hi) {
+static void tg_task_range(int64_t len, int parts, int part, int64_t mult, int64_t *lo, int64_t *hi)
+{
     int64_t units = tg_cdiv(len, mult);
     *lo = tg_min64(len, units * part / parts * mult);
     *hi = tg_min64(len, units * (part + 1) / parts * mult);
 }
 
-static void tg_gemm_task(void *arg, int task, int n_tasks, int worker) {
+static void tg_gemm_task(void *arg, int task, int n_tasks, int worker)
+{
     (void)n_tasks;
     const tg_gemm_job *g = arg;
     int64_t i0, i1, j0, j1;
@@ -512,41 +664,50 @@ static void tg_gemm_task(void *arg, int task, int n_tasks, int worker) {
 
 /* Picks tm×tn ≤ threads minimising redundant packing (A is packed tn times,
  * B tm times) while every task still gets at least one register tile. */
-static void tg_grid(tg_gemm_job *g, int threads) {
+static void tg_grid(tg_gemm_job *g, int threads)
+{
     int64_t mu = tg_cdiv(g->m, g->im->mr), nu = tg_cdiv(g->n, g->im->nr);
     g->tm = g->tn = 1;
     for (int t = threads; t > 1; t--) {
         double best = -1;
         for (int tn = 1; tn <= t; tn++) {
             int tm = t / tn;
-            if (tm * tn != t || tm > mu || tn > nu) continue;
+            if (tm * tn != t || tm > mu || tn > nu)
+                continue;
             double cost = (double)tn * (double)g->m + (double)tm * (double)g->n;
-            if (best < 0 || cost < best) best = cost, g->tm = tm, g->tn = tn;
+            if (best < 0 || cost < best)
+                best = cost, g->tm = tm, g->tn = tn;
         }
-        if (best >= 0) return;
+        if (best >= 0)
+            return;
     }
 }
 
-static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, bool ta, bool tb, int64_t m,
-                    int64_t n, int64_t k, double alpha, const void *a, int64_t lda, const void *b,
-                    int64_t ldb, double beta, void *c, int64_t ldc) {
-    if (m <= 0 || n <= 0) return;
+static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                    double alpha, const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                    int64_t ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
     const tg_gemm_impl *im = tg_pick_impl(isa, f64);
     if (k <= 0 || alpha == 0) {
         im->scale(c, ldc, m, n, beta);
         return;
     }
-    tg_gemm_job g = {im, pool, ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc,
-                     1, 1, 0, 0, 0, 0};
+    tg_gemm_job g = {im, pool, ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc, 1, 1, false, 0, 0, 0, 0};
     int threads = tg_pool_threads(pool);
-    if ((double)m * (double)n * (double)k >= TG_GEMM_MT_MIN && threads > 1) tg_grid(&g, threads);
+    if ((double)m * (double)n * (double)k >= TG_GEMM_MT_MIN && threads > 1)
+        tg_grid(&g, threads);
     /* widest task (see tg_task_range), then balanced blocks within it */
     int64_t mt = tg_cdiv(tg_cdiv(m, im->mr), g.tm) * im->mr;
     int64_t nt = tg_cdiv(tg_cdiv(n, im->nr), g.tn) * im->nr;
     g.kcs = tg_step(k, im->kc, 1);
     g.mcs = tg_step(mt, im->mc, im->mr);
     g.ncs = tg_step(nt, im->nc, im->nr);
-    g.scratch = tg_ap_bytes(&g) + (size_t)(g.kcs * g.ncs * im->es);
+    /* Few rows: each B panel would serve only a handful of micro-kernels,
+     * so packing it costs more than reading it in place. */
+    g.direct_b = im->direct_b && !tb && mt <= TG_DIRECT_B_M;
+    g.scratch = tg_ap_bytes(&g) + (g.direct_b ? 0 : (size_t)(g.kcs * g.ncs * im->es));
     int tasks = g.tm * g.tn;
 
     /* Reserve every worker's scratch up front: tasks then never allocate. */
@@ -559,11 +720,11 @@ static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, bool ta, bool tb, 
         return;
     }
     /* single task: worker 0's scratch, or malloc when there is no pool */
-    void *buf = ok && pool ? tg_pool_scratch(pool, 0, g.scratch)
-                           : aligned_alloc(64, (g.scratch + 63) & ~(size_t)63);
+    void *buf = ok && pool ? tg_pool_scratch(pool, 0, g.scratch) : aligned_alloc(64, (g.scratch + 63) & ~(size_t)63);
     if (buf) {
         tg_gemm_block(&g, 0, m, 0, n, buf);
-        if (!pool || !ok) free(buf);
+        if (!pool || !ok)
+            free(buf);
         return;
     }
     if (f64)
@@ -572,28 +733,28 @@ static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, bool ta, bool tb, 
         tg_unblocked_s(ta, tb, m, n, k, (float)alpha, a, lda, b, ldb, (float)beta, c, ldc);
 }
 
-void tg_gemm_f32_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b, int64_t m,
-                     int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+void tg_gemm_f32_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                     int64_t ldc)
+{
     tg_gemm(isa, false, pool, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void tg_gemm_f64_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b, int64_t m,
-                     int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
-                     const double *b, int64_t ldb, double beta, double *c, int64_t ldc) {
+void tg_gemm_f64_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                     double alpha, const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
+                     int64_t ldc)
+{
     tg_gemm(isa, true, pool, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void tg_gemm_f32(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                 float beta, float *c, int64_t ldc) {
-    tg_gemm(TG_GEMM_AUTO, false, pool, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
-            ldc);
+void tg_gemm_f32(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    tg_gemm(TG_GEMM_AUTO, false, pool, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void tg_gemm_f64(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                 double alpha, const double *a, int64_t lda, const double *b, int64_t ldb,
-                 double beta, double *c, int64_t ldc) {
-    tg_gemm(TG_GEMM_AUTO, true, pool, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
-            ldc);
+void tg_gemm_f64(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                 const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc)
+{
+    tg_gemm(TG_GEMM_AUTO, true, pool, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -7,12 +7,13 @@
  * alpha == 0 or k == 0: A and B are not read; C = beta · C.
  * Leading dims are in elements and must be >= the stored row width.
  *
- * pool: large products are split over the pool's threads and pack into
- * tg_pool_scratch (no malloc once warm).  pool == NULL runs on the calling
- * thread and mallocs/frees its packing buffers on each call (a few hundred
- * KiB at most).  Thread safety: no global mutable state; concurrent calls are
- * fine as long as each uses its own pool (or NULL).  If memory runs out the
- * product is still computed, by a slow unblocked loop.
+ * pool: products above ~96³ multiply-adds are split over the pool's threads;
+ * packing buffers come from tg_pool_scratch (no malloc once warm).
+ * pool == NULL runs on the calling thread and mallocs/frees its packing
+ * buffers on each call (up to ~4.3 MiB).  Thread safety: no global mutable
+ * state; concurrent calls are fine as long as each uses its own pool (or
+ * NULL) -- a pool serves one caller at a time.  If memory runs out the product
+ * is still computed, by a slow unblocked loop.
  */
 #ifndef TG_GEMM_H
 #define TG_GEMM_H
@@ -22,13 +23,11 @@
 
 #include "../autograd/pool.h"
 
-void tg_gemm_f32(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                 float beta, float *c, int64_t ldc);
+void tg_gemm_f32(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
-void tg_gemm_f64(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                 double alpha, const double *a, int64_t lda, const double *b, int64_t ldb,
-                 double beta, double *c, int64_t ldc);
+void tg_gemm_f64(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                 const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 
 /* Kernel sets.  TG_GEMM_AUTO picks the best one this CPU supports (checked on
  * every call; cheap).  The _isa variants exist so tests and benchmarks can
@@ -36,12 +35,12 @@ void tg_gemm_f64(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n
  * tg_gemm_isa_name() tells which set a request resolves to here. */
 typedef enum { TG_GEMM_AUTO = 0, TG_GEMM_GENERIC, TG_GEMM_AVX2, TG_GEMM_AVX512 } tg_gemm_isa;
 
-void tg_gemm_f32_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b, int64_t m,
-                     int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-void tg_gemm_f64_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b, int64_t m,
-                     int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
-                     const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+void tg_gemm_f32_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                     int64_t ldc);
+void tg_gemm_f64_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                     double alpha, const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
+                     int64_t ldc);
 const char *tg_gemm_isa_name(tg_gemm_isa isa);
 
 #endif /* TG_GEMM_H */
