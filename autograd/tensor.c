@@ -134,30 +134,32 @@ tg_tensor *tg_tensor_from(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *
     return t;
 }
 
-tg_tensor *tg_tensor_rand(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape,
-                          double low, double high)
+/* x = shift + scale·draw(rng), element by element in order. */
+static tg_tensor *random_tensor(tg_ctx *ctx, const char *who, tg_rng *rng, tg_dtype dtype, int rank,
+                                const int64_t *shape, double (*draw)(tg_rng *), double shift, double scale)
 {
-    tg_tensor *t = persistent_tensor(ctx, "tg_tensor_rand", dtype, rank, shape);
+    if (ctx && !rng)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: rng is NULL", who), NULL;
+    tg_tensor *t = persistent_tensor(ctx, who, dtype, rank, shape);
     if (t)
         TG_TYPED(dtype, T, {
             T *x = t->data;
             for (int64_t i = 0; i < t->size; i++)
-                x[i] = (T)(low + (high - low) * tg_rng_uniform(rng));
+                x[i] = (T)(shift + scale * draw(rng));
         });
     return t;
+}
+
+tg_tensor *tg_tensor_rand(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape,
+                          double low, double high)
+{
+    return random_tensor(ctx, "tg_tensor_rand", rng, dtype, rank, shape, tg_rng_uniform, low, high - low);
 }
 
 tg_tensor *tg_tensor_randn(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape,
                            double mean, double stddev)
 {
-    tg_tensor *t = persistent_tensor(ctx, "tg_tensor_randn", dtype, rank, shape);
-    if (t)
-        TG_TYPED(dtype, T, {
-            T *x = t->data;
-            for (int64_t i = 0; i < t->size; i++)
-                x[i] = (T)(mean + stddev * tg_rng_normal(rng));
-        });
-    return t;
+    return random_tensor(ctx, "tg_tensor_randn", rng, dtype, rank, shape, tg_rng_normal, mean, stddev);
 }
 
 tg_tensor *tg_tensor_temp(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)

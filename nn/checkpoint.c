@@ -133,15 +133,23 @@ static bool write_all(int fd, const uint8_t *buf, size_t n)
     return true;
 }
 
+/* The path, the parameters and the optimizer's state (into *state), checked
+ * before any file is touched. */
+static tg_status check_lists(tg_ctx *ctx, const char *who, const char *path, tg_params params,
+                             const tg_optimizer *opt, tg_params *state)
+{
+    if (!path)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: NULL path", who);
+    *state = opt ? tg_optim_state(opt) : (tg_params){0, NULL};
+    tg_status status = check_list(ctx, path, params, "parameter");
+    return status == TG_OK ? check_list(ctx, path, *state, "optimizer state tensor") : status;
+}
+
 tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, const tg_optimizer *opt,
                              int64_t epoch)
 {
-    if (!path)
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_save: NULL path");
-    tg_params state = opt ? tg_optim_state(opt) : (tg_params){0, NULL};
-    tg_status status = check_list(ctx, path, params, "parameter");
-    if (status == TG_OK)
-        status = check_list(ctx, path, state, "optimizer state tensor");
+    tg_params state = {0, NULL};
+    tg_status status = check_lists(ctx, "tg_checkpoint_save", path, params, opt, &state);
     if (status != TG_OK)
         return status;
 
@@ -328,12 +336,8 @@ static void copy_record(tg_tensor *t, const record *r)
 
 tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg_optimizer *opt, int64_t *epoch)
 {
-    if (!path)
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_load: NULL path");
-    tg_params state = opt ? tg_optim_state(opt) : (tg_params){0, NULL};
-    tg_status status = check_list(ctx, path, params, "parameter");
-    if (status == TG_OK)
-        status = check_list(ctx, path, state, "optimizer state tensor");
+    tg_params state = {0, NULL};
+    tg_status status = check_lists(ctx, "tg_checkpoint_load", path, params, opt, &state);
     if (status != TG_OK)
         return status;
     uint8_t *buf = NULL;

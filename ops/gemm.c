@@ -317,89 +317,51 @@ static const tg_gemm_impl tg_impl_avx2_d = {
 #define TG_ZD_NR 16 /* 2 × 8 doubles */
 
 /* MRK×NVK instance; `last` masks the NVK-th vector column.  Panels are
- * MRK tall and NVK vectors wide (edge panels are packed narrow). */
-TG_INLINE TG_AVX512 void tg_zs_body(const int MRK, const int NVK, int64_t kc, const float *pa, const float *pb,
-                                    int64_t ldpb, float *c, int64_t ldc, float alpha, float beta, __mmask16 last)
-{
-    __m512 acc[TG_Z_MR][2];
-    TG_UNROLL
-    for (int i = 0; i < MRK; i++) {
-        TG_UNROLL
-        for (int v = 0; v < NVK; v++) {
-            acc[i][v] = _mm512_setzero_ps();
-        }
+ * MRK tall and NVK vectors wide (edge panels are packed narrow).  One body
+ * for both precisions: V is the vector type, SUF the intrinsics' suffix (ps
+ * or pd), LANES the elements per vector. */
+#define TG_Z_BODY(NAME, T, V, MASK, LANES, SUF)                                                              \
+    TG_INLINE TG_AVX512 void NAME(const int MRK, const int NVK, int64_t kc, const T *pa, const T *pb,         \
+                                  int64_t ldpb, T *c, int64_t ldc, T alpha, T beta, MASK last)                \
+    {                                                                                                        \
+        V acc[TG_Z_MR][2];                                                                                   \
+        TG_UNROLL                                                                                            \
+        for (int i = 0; i < MRK; i++) {                                                                      \
+            TG_UNROLL                                                                                        \
+            for (int v = 0; v < NVK; v++)                                                                    \
+                acc[i][v] = _mm512_setzero_##SUF();                                                          \
+        }                                                                                                    \
+        for (int64_t p = 0; p < kc; p++, pa += MRK, pb += ldpb) {                                            \
+            V bv[2];                                                                                         \
+            TG_UNROLL                                                                                        \
+            for (int v = 0; v < NVK; v++)                                                                    \
+                bv[v] = v < NVK - 1 ? _mm512_loadu_##SUF(pb + LANES * v)                                     \
+                                    : _mm512_maskz_loadu_##SUF(last, pb + LANES * v);                        \
+            TG_UNROLL                                                                                        \
+            for (int i = 0; i < MRK; i++) {                                                                  \
+                V ai = _mm512_set1_##SUF(pa[i]);                                                             \
+                TG_UNROLL                                                                                    \
+                for (int v = 0; v < NVK; v++)                                                                \
+                    acc[i][v] = _mm512_fmadd_##SUF(ai, bv[v], acc[i][v]);                                    \
+            }                                                                                                \
+        }                                                                                                    \
+        V va = _mm512_set1_##SUF(alpha), vb = _mm512_set1_##SUF(beta);                                       \
+        TG_UNROLL                                                                                            \
+        for (int i = 0; i < MRK; i++) {                                                                      \
+            TG_UNROLL                                                                                        \
+            for (int v = 0; v < NVK; v++) {                                                                  \
+                T *cv = c + i * ldc + LANES * v;                                                             \
+                MASK mk = v < NVK - 1 ? (MASK)((1u << LANES) - 1) : last;                                    \
+                V r = _mm512_mul_##SUF(va, acc[i][v]);                                                       \
+                if (beta != 0)                                                                               \
+                    r = _mm512_fmadd_##SUF(vb, _mm512_maskz_loadu_##SUF(mk, cv), r);                         \
+                _mm512_mask_storeu_##SUF(cv, mk, r);                                                         \
+            }                                                                                                \
+        }                                                                                                    \
     }
-    for (int64_t p = 0; p < kc; p++, pa += MRK, pb += ldpb) {
-        __m512 bv[2];
-        TG_UNROLL
-        for (int v = 0; v < NVK; v++) {
-            bv[v] = v < NVK - 1 ? _mm512_loadu_ps(pb + 16 * v) : _mm512_maskz_loadu_ps(last, pb + 16 * v);
-        }
-        TG_UNROLL
-        for (int i = 0; i < MRK; i++) {
-            __m512 ai = _mm512_set1_ps(pa[i]);
-            TG_UNROLL
-            for (int v = 0; v < NVK; v++) {
-                acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
-            }
-        }
-    }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    TG_UNROLL
-    for (int i = 0; i < MRK; i++) {
-        TG_UNROLL
-        for (int v = 0; v < NVK; v++) {
-            float *cv = c + i * ldc + 16 * v;
-            __mmask16 mk = v < NVK - 1 ? (__mmask16)0xFFFF : last;
-            __m512 r = _mm512_mul_ps(va, acc[i][v]);
-            if (beta != 0)
-                r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, cv), r);
-            _mm512_mask_storeu_ps(cv, mk, r);
-        }
-    }
-}
-
-/* The same for f64 (8 lanes). */
-TG_INLINE TG_AVX512 void tg_zd_body(const int MRK, const int NVK, int64_t kc, const double *pa, const double *pb,
-                                    int64_t ldpb, double *c, int64_t ldc, double alpha, double beta, __mmask8 last)
-{
-    __m512d acc[TG_Z_MR][2];
-    TG_UNROLL
-    for (int i = 0; i < MRK; i++) {
-        TG_UNROLL
-        for (int v = 0; v < NVK; v++) {
-            acc[i][v] = _mm512_setzero_pd();
-        }
-    }
-    for (int64_t p = 0; p < kc; p++, pa += MRK, pb += ldpb) {
-        __m512d bv[2];
-        TG_UNROLL
-        for (int v = 0; v < NVK; v++) {
-            bv[v] = v < NVK - 1 ? _mm512_loadu_pd(pb + 8 * v) : _mm512_maskz_loadu_pd(last, pb + 8 * v);
-        }
-        TG_UNROLL
-        for (int i = 0; i < MRK; i++) {
-            __m512d ai = _mm512_set1_pd(pa[i]);
-            TG_UNROLL
-            for (int v = 0; v < NVK; v++) {
-                acc[i][v] = _mm512_fmadd_pd(ai, bv[v], acc[i][v]);
-            }
-        }
-    }
-    __m512d va = _mm512_set1_pd(alpha), vb = _mm512_set1_pd(beta);
-    TG_UNROLL
-    for (int i = 0; i < MRK; i++) {
-        TG_UNROLL
-        for (int v = 0; v < NVK; v++) {
-            double *cv = c + i * ldc + 8 * v;
-            __mmask8 mk = v < NVK - 1 ? (__mmask8)0xFF : last;
-            __m512d r = _mm512_mul_pd(va, acc[i][v]);
-            if (beta != 0)
-                r = _mm512_fmadd_pd(vb, _mm512_maskz_loadu_pd(mk, cv), r);
-            _mm512_mask_storeu_pd(cv, mk, r);
-        }
-    }
-}
+TG_Z_BODY(tg_zs_body, float, __m512, __mmask16, 16, ps)
+TG_Z_BODY(tg_zd_body, double, __m512d, __mmask8, 8, pd)
+#undef TG_Z_BODY
 
 /* One unrolled instance per edge shape: mr rows × nv vectors. */
 /* clang-format off */
