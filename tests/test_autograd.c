@@ -1,6 +1,7 @@
 /* The tape and backward: accumulation, fan-out, modes, memory, errors,
  * anomaly mode, hooks and second derivatives. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -406,4 +407,60 @@ Test(errors, anomaly_mode_names_op_shape_and_first_bad_index)
     tg_ctx_clear_error(ctx);
     cr_expect_eq(tg_backward(tg_sum(tg_mul(z, z))), TG_OK, "the tape is usable after the report");
     tg_ctx_free(ctx);
+}
+
+/* ---- no global state: two threads, two contexts, two models ---- */
+
+typedef struct {
+    uint64_t seed;
+    double final_loss;
+} training_run;
+
+static void *train_small_model(void *arg)
+{
+    training_run *run = arg;
+    tg_ctx *ctx = tg_ctx_new(2);
+    tg_rng rng = tg_rng_seed(run->seed);
+    tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(32, 20), 0, 1);
+    tg_tensor *w1 = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(128, 20), 0, 0.3);
+    tg_tensor *w2 = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(4, 128), 0, 0.3);
+    tg_tensor *labels = tg_tensor_new(ctx, TG_F32, TG_SHAPE(32));
+    for (int i = 0; i < 32; i++)
+        tg_tensor_set(labels, i, (double)tg_rng_below(&rng, 4));
+    tg_tensor_set_requires_grad(w1, true);
+    tg_tensor_set_requires_grad(w2, true);
+    for (int step = 0; step < 200; step++) {
+        tg_tensor *h = tg_tanh(tg_matmul_t(x, w1, false, true));
+        tg_tensor *loss = tg_cross_entropy(tg_matmul_t(h, w2, false, true), labels);
+        run->final_loss = tg_tensor_item(loss);
+        tg_tensor_zero_grad(w1);
+        tg_tensor_zero_grad(w2);
+        tg_backward(loss);
+        for (tg_tensor *w = w1; w; w = w == w1 ? w2 : NULL) {
+            float *v = tg_tensor_data(w);
+            const float *g = tg_tensor_data(tg_tensor_grad(w));
+            for (int64_t i = 0; i < tg_tensor_size(w); i++)
+                v[i] -= 0.5f * g[i];
+        }
+        tg_tape_reset(ctx);
+    }
+    tg_ctx_free(ctx);
+    return NULL;
+}
+
+Test(autograd, two_threads_train_two_models_at_once_as_if_alone)
+{
+    training_run alone[2] = {{1, 0}, {2, 0}}, together[2] = {{1, 0}, {2, 0}};
+    for (int i = 0; i < 2; i++)
+        train_small_model(&alone[i]);
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, train_small_model, &together[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(threads[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        cr_expect_lt(alone[i].final_loss, 1.0, "the model learns");
+        cr_expect_eq(together[i].final_loss, alone[i].final_loss, "run %d: %.9g concurrent vs %.9g alone", i,
+                     together[i].final_loss, alone[i].final_loss);
+    }
 }
