@@ -191,7 +191,8 @@ Test(gemm, threaded_splits)
 {
     tg_pool *pool = tg_pool_new(2);
     tg_pool *pool3 = tg_pool_new(3);
-    const int64_t sz[][3] = {{64, 400, 160}, {400, 200, 64}, {300, 10, 400}, {101, 203, 97}, {16, 600, 120}};
+    /* all above the threading threshold (256³ multiply-adds) */
+    const int64_t sz[][3] = {{96, 800, 260}, {800, 260, 96}, {700, 10, 2500}, {257, 259, 263}, {20, 2100, 410}};
     for (int f = 0; f < 2; f++)
         for (int s = 0; s < 5; s++)
             for (int tr = 0; tr < 4; tr++) {
