@@ -11,11 +11,12 @@
 # is missing). PyTorch is Debian's python3-torch, run with /usr/bin/python3;
 # the script installs it with apt when it is missing (the library never
 # depends on it). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the
-# PyTorch runs only: they slow its BLAS down here. OPENBLAS_NUM_THREADS and
-# OMP_NUM_THREADS are set to the run's thread count: Debian's torch calls the
-# pthreads OpenBLAS, whose own pool otherwise starts one thread per CPU
-# whatever torch.set_num_threads says (1-thread PyTorch then burns 2 CPUs and
-# is slower, much slower on a busy machine).
+# PyTorch runs only: they slow its BLAS down here. OPENBLAS_NUM_THREADS=1 and
+# OMP_NUM_THREADS=1 for PyTorch, whose threads then come from
+# torch.set_num_threads alone: Debian's torch calls the pthreads OpenBLAS,
+# whose own pool otherwise starts a thread per CPU, and two pools on two CPUs
+# make PyTorch several times slower (measured: 2 threads 25k samples/s with
+# OPENBLAS_NUM_THREADS=2, 76k with 1).
 #
 # Needs Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
 # The machine should be otherwise idle: the load average is printed first.
@@ -66,7 +67,7 @@ run() {
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)  ($(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
 for t in 1 2; do
     run tapegrad "$TMP/tg$t" "$BUILD/bench_mlp" --threads $t --epochs "$EPOCHS" --data "$DATA"
-    run pytorch "$TMP/pt$t" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t \
+    run pytorch "$TMP/pt$t" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
         $PY bench/pytorch_mlp.py --threads $t --epochs "$EPOCHS" --data "$DATA"
 done
 
