@@ -1,7 +1,8 @@
 /* Activations and elementwise maps: forward kernel, backward rule and formula
  * side by side. Backward rules are written with ops, so they differentiate
- * again under create_graph. */
-#include "autograd/internal.h"
+ * again under create_graph. The activations' derivatives are fused ops of
+ * their own (one pass instead of three), differentiable in turn. */
+#include "ops/binary.h"
 
 #include <tgmath.h>
 
@@ -42,22 +43,17 @@ MAP_OP(step, TG_OP_STEP, v > 0 ? 1 : 0)
 MAP_OP(exp, TG_OP_EXP, exp(v))
 MAP_OP(log, TG_OP_LOG, log(v))
 
-/* dy/dx = y(1 - y) = y - y² */
+/* dy/dx = y(1 - y) */
 static void sigmoid_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
 {
-    tg_tensor *y = n->out;
-    dx[0] = tg_mul(dy, tg_sub(y, tg_mul(y, y)));
+    dx[0] = tg_sigmoid_backward(dy, n->out);
 }
 
 /* dy/dx = 1 - y² */
-static void tanh_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
-{
-    tg_tensor *y = n->out;
-    dx[0] = tg_sub(dy, tg_mul(dy, tg_mul(y, y)));
-}
+static void tanh_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0] = tg_tanh_backward(dy, n->out); }
 
 /* dy/dx = step(x); at the kink x = 0 we take 0, as PyTorch does. */
-static void relu_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0] = tg_mul(dy, tg_step(n->in[0])); }
+static void relu_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0] = tg_relu_backward(dy, n->in[0]); }
 
 /* Zero almost everywhere, undefined at 0: no gradient flows. */
 static void step_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { (void)n, (void)dy, (void)dx; }
@@ -74,3 +70,40 @@ const tg_op_desc tg_op_relu = {"relu", relu_backward, NULL};
 const tg_op_desc tg_op_step = {"step", step_backward, NULL};
 const tg_op_desc tg_op_exp = {"exp", exp_backward, NULL};
 const tg_op_desc tg_op_log = {"log", log_backward, NULL};
+
+/* ---- the activations' derivatives, fused: out = g·f'(s) ---- */
+
+BINARY_OP(sigmoid_backward, TG_OP_SIGMOID_BACKWARD, x * y * (1 - y)) /* g·y(1-y), y = σ(x) */
+BINARY_OP(tanh_backward, TG_OP_TANH_BACKWARD, x * (1 - y * y))       /* g·(1-y²), y = tanh x */
+BINARY_OP(relu_backward, TG_OP_RELU_BACKWARD, y > 0 ? x : 0)         /* g·step(x) */
+
+/* out = g·y(1-y): dg = G·y(1-y), dy = G·g·(1-2y) */
+static void sigmoid_backward_backward(const tg_node *n, tg_tensor *dout, tg_tensor **dx)
+{
+    tg_tensor *g = n->in[0], *y = n->in[1];
+    if (g->requires_grad)
+        dx[0] = tg_reduce_to(tg_sigmoid_backward(dout, y), g);
+    if (y->requires_grad)
+        dx[1] = tg_reduce_to(tg_mul(tg_mul(dout, g), tg_add_scalar(tg_mul_scalar(y, -2), 1)), y);
+}
+
+/* out = g·(1-y²): dg = G·(1-y²), dy = -2·G·g·y */
+static void tanh_backward_backward(const tg_node *n, tg_tensor *dout, tg_tensor **dx)
+{
+    tg_tensor *g = n->in[0], *y = n->in[1];
+    if (g->requires_grad)
+        dx[0] = tg_reduce_to(tg_tanh_backward(dout, y), g);
+    if (y->requires_grad)
+        dx[1] = tg_reduce_to(tg_mul(tg_mul(dout, g), tg_mul_scalar(y, -2)), y);
+}
+
+/* out = g·step(x): dg = G·step(x); no gradient flows to x */
+static void relu_backward_backward(const tg_node *n, tg_tensor *dout, tg_tensor **dx)
+{
+    if (n->in[0]->requires_grad)
+        dx[0] = tg_reduce_to(tg_relu_backward(dout, n->in[1]), n->in[0]);
+}
+
+const tg_op_desc tg_op_sigmoid_backward = {"sigmoid_backward", sigmoid_backward_backward, NULL};
+const tg_op_desc tg_op_tanh_backward = {"tanh_backward", tanh_backward_backward, NULL};
+const tg_op_desc tg_op_relu_backward = {"relu_backward", relu_backward_backward, NULL};

@@ -1,7 +1,7 @@
 /* Elementwise arithmetic with numpy broadcasting, the scalar ops, and the two
  * ops that move between broadcast shapes: expand (stretch) and sum_to (its
  * adjoint, which every broadcasting backward uses). */
-#include "autograd/internal.h"
+#include "ops/binary.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,45 +32,7 @@ bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const i
     return true;
 }
 
-/* Walks the rows of a 4-D index space (dims d, innermost last): k is the
- * row's offset in a full-size contiguous tensor, ROW_OFFSET(s) its offset
- * under strides s (0 on broadcast dims). */
-#define FOR_EACH_ROW(d, k)                                    \
-    for (int64_t i0 = 0, k = 0; i0 < (d)[0]; i0++)            \
-        for (int64_t i1 = 0; i1 < (d)[1]; i1++)               \
-            for (int64_t i2 = 0; i2 < (d)[2]; i2++, k += (d)[3])
-#define ROW_OFFSET(s) (i0 * (s)[0] + i1 * (s)[1] + i2 * (s)[2])
-
-/* Y[k] = EXPR over the broadcast index space, with x and y naming the two
- * operands. The innermost dim runs as a plain loop for the compiler to
- * vectorize. */
-#define BROADCAST_LOOP(bc, out, a, b, EXPR)                                                   \
-    TG_TYPED((out)->dtype, T, {                                                               \
-        const T *A = (a)->data, *B = (b)->data;                                               \
-        T *Y = (out)->data;                                                                   \
-        const int64_t *d = (bc)->dims, *sa = (bc)->stride_a, *sb = (bc)->stride_b;            \
-        FOR_EACH_ROW(d, k) {                                                                  \
-            const T *ra = A + ROW_OFFSET(sa), *rb = B + ROW_OFFSET(sb);                       \
-            T *ry = Y + k;                                                                    \
-            if (sa[3] && sb[3])                                                               \
-                for (int64_t j = 0; j < d[3]; j++) {                                          \
-                    T x = ra[j], y = rb[j];                                                   \
-                    ry[j] = (EXPR);                                                           \
-                }                                                                             \
-            else if (sa[3])                                                                   \
-                for (int64_t j = 0; j < d[3]; j++) {                                          \
-                    T x = ra[j], y = rb[0];                                                   \
-                    ry[j] = (EXPR);                                                           \
-                }                                                                             \
-            else                                                                              \
-                for (int64_t j = 0; j < d[3]; j++) {                                          \
-                    T x = ra[0], y = rb[sb[3] * j];                                           \
-                    ry[j] = (EXPR);                                                           \
-                }                                                                             \
-        }                                                                                     \
-    })
-
-static tg_tensor *binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_broadcast *bc)
+tg_tensor *tg_binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_broadcast *bc)
 {
     if (!tg_check_pair(op, a, b))
         return NULL;
@@ -83,43 +45,10 @@ static tg_tensor *binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_b
     return tg_step_tensor(a->ctx, (tg_dtype)a->dtype, bc->rank, bc->shape, false);
 }
 
-/* The gradient dy of a broadcast output, summed back to input t's shape. */
-static tg_tensor *reduce_to(tg_tensor *dy, const tg_tensor *t)
+tg_tensor *tg_reduce_to(tg_tensor *dy, const tg_tensor *t)
 {
     return tg_sum_to(dy, t->rank, t->shape);
 }
-
-typedef struct {
-    const tg_tensor *a, *b;
-    tg_tensor *out;
-} binary_job;
-
-/* Same shapes take one flat loop, in parallel ranges when big. */
-#define BINARY_OP(name, KIND, EXPR)                                       \
-    static void name##_flat(void *arg, int64_t begin, int64_t end)        \
-    {                                                                     \
-        const binary_job *job = arg;                                      \
-        TG_TYPED(job->out->dtype, T, {                                    \
-            const T *A = job->a->data, *B = job->b->data;                 \
-            T *Y = job->out->data;                                        \
-            for (int64_t k = begin; k < end; k++) {                       \
-                T x = A[k], y = B[k];                                     \
-                Y[k] = (EXPR);                                            \
-            }                                                             \
-        });                                                               \
-    }                                                                     \
-    tg_tensor *tg_##name(tg_tensor *a, tg_tensor *b)                      \
-    {                                                                     \
-        tg_broadcast bc;                                                  \
-        tg_tensor *out = binary_output(#name, a, b, &bc);                 \
-        if (!out)                                                         \
-            return NULL;                                                  \
-        if (a->size == out->size && b->size == out->size)                 \
-            tg_parallel_range(a->ctx, out->size, name##_flat, &(binary_job){a, b, out}); \
-        else                                                              \
-            BROADCAST_LOOP(&bc, out, a, b, EXPR);                         \
-        return tg_record2(KIND, out, a, b);                               \
-    }
 
 BINARY_OP(add, TG_OP_ADD, x + y)
 BINARY_OP(sub, TG_OP_SUB, x - y)
@@ -129,34 +58,34 @@ BINARY_OP(div, TG_OP_DIV, x / y)
 static void add_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
 {
     if (n->in[0]->requires_grad)
-        dx[0] = reduce_to(dy, n->in[0]);
+        dx[0] = tg_reduce_to(dy, n->in[0]);
     if (n->in[1]->requires_grad)
-        dx[1] = reduce_to(dy, n->in[1]);
+        dx[1] = tg_reduce_to(dy, n->in[1]);
 }
 
 static void sub_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
 {
     if (n->in[0]->requires_grad)
-        dx[0] = reduce_to(dy, n->in[0]);
+        dx[0] = tg_reduce_to(dy, n->in[0]);
     if (n->in[1]->requires_grad)
-        dx[1] = reduce_to(tg_neg(dy), n->in[1]);
+        dx[1] = tg_reduce_to(tg_neg(dy), n->in[1]);
 }
 
 static void mul_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
 {
     if (n->in[0]->requires_grad)
-        dx[0] = reduce_to(tg_mul(dy, n->in[1]), n->in[0]);
+        dx[0] = tg_reduce_to(tg_mul(dy, n->in[1]), n->in[0]);
     if (n->in[1]->requires_grad)
-        dx[1] = reduce_to(tg_mul(dy, n->in[0]), n->in[1]);
+        dx[1] = tg_reduce_to(tg_mul(dy, n->in[0]), n->in[1]);
 }
 
 /* y = a/b: da = dy/b, db = -dy·a/b² = -dy·y/b */
 static void div_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
 {
     if (n->in[0]->requires_grad)
-        dx[0] = reduce_to(tg_div(dy, n->in[1]), n->in[0]);
+        dx[0] = tg_reduce_to(tg_div(dy, n->in[1]), n->in[0]);
     if (n->in[1]->requires_grad)
-        dx[1] = reduce_to(tg_neg(tg_mul(dy, tg_div(n->out, n->in[1]))), n->in[1]);
+        dx[1] = tg_reduce_to(tg_neg(tg_mul(dy, tg_div(n->out, n->in[1]))), n->in[1]);
 }
 
 const tg_op_desc tg_op_add = {"add", add_backward, NULL};
@@ -283,7 +212,7 @@ tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape)
     return tg_record1(TG_OP_SUM_TO, y, x);
 }
 
-static void expand_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0] = reduce_to(dy, n->in[0]); }
+static void expand_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0] = tg_reduce_to(dy, n->in[0]); }
 
 static void sum_to_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
 {

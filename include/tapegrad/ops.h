@@ -21,6 +21,8 @@ extern "C" {
     X(ADD, add) X(SUB, sub) X(MUL, mul) X(DIV, div)                        \
     X(NEG, neg) X(ADD_SCALAR, add_scalar) X(MUL_SCALAR, mul_scalar)        \
     X(SIGMOID, sigmoid) X(TANH, tanh) X(RELU, relu) X(STEP, step)          \
+    X(SIGMOID_BACKWARD, sigmoid_backward) X(TANH_BACKWARD, tanh_backward)  \
+    X(RELU_BACKWARD, relu_backward)                                        \
     X(EXP, exp) X(LOG, log)                                                \
     X(SOFTMAX, softmax) X(LOG_SOFTMAX, log_softmax)                        \
     X(SUM, sum) X(MEAN, mean) X(SUM_AXIS, sum_axis) X(MEAN_AXIS, mean_axis) \
@@ -61,6 +63,12 @@ tg_tensor *tg_relu(tg_tensor *x);    /* y = max(x, 0);      dy/dx = step(x) (0 a
 tg_tensor *tg_step(tg_tensor *x);    /* y = 1 if x > 0 else 0; no gradient flows through it */
 tg_tensor *tg_exp(tg_tensor *x);     /* y = exp x;          dy/dx = y */
 tg_tensor *tg_log(tg_tensor *x);     /* y = ln x;           dy/dx = 1/x */
+
+/* The activations' derivatives as fused ops (their backward rules use them;
+ * they are differentiable again, for second derivatives). Broadcasting. */
+tg_tensor *tg_sigmoid_backward(tg_tensor *g, tg_tensor *y); /* g·y(1-y), y = sigmoid(x) */
+tg_tensor *tg_tanh_backward(tg_tensor *g, tg_tensor *y);    /* g·(1-y²), y = tanh(x) */
+tg_tensor *tg_relu_backward(tg_tensor *g, tg_tensor *x);    /* g where x > 0, else 0 */
 
 /* Along the last axis; stable for any finite logits (the row max is subtracted). */
 tg_tensor *tg_softmax(tg_tensor *x);     /* y = exp(x)/Σexp(x);  dx = y ⊙ (dy - Σ dy⊙y) */
