@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "tests/support.h"
 
 /* The golden files sit in tests/golden/ beside this file (or in
  * TAPEGRAD_GOLDEN_DIR when the build defines it). */
@@ -85,28 +86,8 @@ static char *dot_text(int n, tg_tensor *const *outputs, const tg_dot_options *op
     FILE *f = tmpfile();
     cr_assert_not_null(f);
     *status = tg_dot_write(f, n, outputs, opts);
-    long size = ftell(f);
-    rewind(f);
-    char *text = calloc((size_t)size + 1, 1);
-    cr_assert_eq(fread(text, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    return text;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    rewind(f);
-    char *text = calloc((size_t)size + 1, 1);
-    if (fread(text, 1, (size_t)size, f) != (size_t)size) {
-        free(text);
-        text = NULL;
-    }
-    fclose(f);
+    char *text = slurp(f);
+    cr_assert_not_null(text);
     return text;
 }
 
@@ -132,7 +113,7 @@ static void expect_graphviz_accepts(const char *text, const char *program, const
     snprintf(command, sizeof command, "%s %s %s > /dev/null 2> %s", program,
              strcmp(program, "dot") ? "" : "-Tsvg", dot_path, err_path);
     int rc = system(command);
-    char *err = read_file(err_path);
+    char *err = read_text_file(err_path);
     cr_expect_eq(rc, 0, "%s: `%s` failed (is Graphviz installed? apt-get install graphviz): %s", what, command,
                  err ? err : "");
     cr_expect(err && err[0] == '\0', "%s: Graphviz complained: %s", what, err ? err : "");
@@ -321,7 +302,7 @@ Test(dot, alice_221_graph_matches_golden_file_and_parses)
     golden_path("alice_221.dot", path, sizeof path);
     if (getenv("TAPEGRAD_UPDATE_GOLDEN"))
         write_file(path, text);
-    char *golden = read_file(path);
+    char *golden = read_text_file(path);
     cr_assert_not_null(golden, "missing golden file %s (regenerate with TAPEGRAD_UPDATE_GOLDEN=1)", path);
     cr_expect_str_eq(text, golden, "diagram differs from %s; if the change is intended, rerun with "
                                    "TAPEGRAD_UPDATE_GOLDEN=1 and review the diff",
@@ -570,7 +551,7 @@ Test(dot, save_writes_a_file)
     tg_ctx *ctx = tg_ctx_new(1);
     alice_graph g = alice(ctx);
     cr_assert_eq(tg_dot_save("test_dot_save.dot", 2, (tg_tensor *[]){g.h1, g.loss}, NULL), TG_OK);
-    char *text = read_file("test_dot_save.dot");
+    char *text = read_text_file("test_dot_save.dot");
     cr_assert_not_null(text);
     cr_expect_eq(strncmp(text, "digraph tapegrad {", 18), 0);
     cr_expect_eq(count(text, "peripheries=2"), 2, "both outputs are marked");

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tapegrad.h"
+#include "tests/support.h"
 
 static tg_ctx *ctx;
 static char dir[64];
@@ -26,16 +27,13 @@ static void setup(void)
 {
     ctx = tg_ctx_new(1);
     tg_ctx_set_error_handler(ctx, NULL, NULL);
-    strcpy(dir, "/tmp/tg_ckpt_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_ckpt_"));
     snprintf(path, sizeof path, "%s/model.ckpt", dir);
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
+    cr_expect_eq(remove_scratch_dir(dir), 0);
     tg_ctx_free(ctx);
 }
 
@@ -373,8 +371,10 @@ Test(nn_checkpoint, failed_write_keeps_the_previous_file)
 
 Test(nn_checkpoint, unwritable_directory_keeps_the_previous_file)
 {
-    if (geteuid() == 0)
+    if (geteuid() == 0) {
+        remove_scratch_dir(dir); /* a skipped test gets no teardown */
         cr_skip_test("running as root: directory permissions do not stop writes");
+    }
     model a = make_model(TG_F32, 3, 2, 2, 1, true, 1);
     cr_assert_eq(tg_checkpoint_save(ctx, path, tg_mlp_params(a.mlp), a.opt, 1), TG_OK);
     size_t n_old;

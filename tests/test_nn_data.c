@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tapegrad.h"
+#include "tests/support.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -23,15 +24,12 @@ static void setup(void)
 {
     ctx = tg_ctx_new(1);
     tg_ctx_set_error_handler(ctx, NULL, NULL); /* the error cases below are expected */
-    strcpy(dir, "/tmp/tg_data_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_data_"));
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
+    cr_expect_eq(remove_scratch_dir(dir), 0);
     tg_ctx_free(ctx);
 }
 

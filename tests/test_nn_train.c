@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tapegrad.h"
+#include "tests/support.h"
 
 static tg_ctx *ctx;
 static char dir[64];
@@ -21,15 +22,12 @@ static void setup(void)
 {
     ctx = tg_ctx_new(1);
     tg_ctx_set_error_handler(ctx, NULL, NULL);
-    strcpy(dir, "/tmp/tg_train_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_train_"));
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
+    cr_expect_eq(remove_scratch_dir(dir), 0);
     tg_ctx_free(ctx);
 }
 

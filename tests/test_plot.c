@@ -8,6 +8,7 @@
 
 #include "tapegrad.h"
 #include "tapegrad/plot.h"
+#include "tests/support.h"
 
 static tg_ctx *quiet_ctx(void)
 {
@@ -21,24 +22,15 @@ static char *svg_text(tg_ctx *ctx, const tg_curves *c)
     FILE *f = tmpfile();
     cr_assert_not_null(f);
     cr_assert_eq(tg_curves_write_svg(ctx, c, f), TG_OK, "%s", tg_ctx_error(ctx));
-    long size = ftell(f);
-    rewind(f);
-    char *text = calloc((size_t)size + 1, 1);
-    cr_assert_eq(fread(text, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
+    char *text = slurp(f);
+    cr_assert_not_null(text);
     return text;
 }
 
 static char *read_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot read %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    rewind(f);
-    char *text = calloc((size_t)size + 1, 1);
-    cr_assert_eq(fread(text, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
+    char *text = read_text_file(path);
+    cr_assert_not_null(text, "cannot read %s", path);
     return text;
 }
 

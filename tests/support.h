@@ -1,0 +1,51 @@
+/* Helpers the test suites share: scratch directories, and files or streams
+ * read back as text. Header-only (static inline, so a suite may use any
+ * subset). Suites that make directories define _POSIX_C_SOURCE first. */
+#ifndef TAPEGRAD_TEST_SUPPORT_H
+#define TAPEGRAD_TEST_SUPPORT_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* All of f from its start as a NUL-terminated string (caller frees), and f
+ * closed; NULL when it cannot be read. */
+static inline char *slurp(FILE *f)
+{
+    if (!f || fseek(f, 0, SEEK_END) != 0) {
+        if (f)
+            fclose(f);
+        return NULL;
+    }
+    long size = ftell(f);
+    rewind(f);
+    char *text = size >= 0 ? calloc((size_t)size + 1, 1) : NULL;
+    if (text && fread(text, 1, (size_t)size, f) != (size_t)size) {
+        free(text);
+        text = NULL;
+    }
+    fclose(f);
+    return text;
+}
+
+/* The file at path as text (caller frees); NULL when it cannot be read. */
+static inline char *read_text_file(const char *path) { return slurp(fopen(path, "rb")); }
+
+#if defined(_POSIX_C_SOURCE) && _POSIX_C_SOURCE >= 200809L
+/* A fresh directory /tmp/<prefix>XXXXXX, its path written into dir. */
+static inline char *make_scratch_dir(char *dir, size_t size, const char *prefix)
+{
+    snprintf(dir, size, "/tmp/%sXXXXXX", prefix);
+    return mkdtemp(dir);
+}
+
+/* Removes dir and everything in it; 0 on success. */
+static inline int remove_scratch_dir(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+#endif
+
+#endif
