@@ -11,6 +11,13 @@
  *  - step: every op result and every tg_tensor_temp; they live in the context's
  *    arena until tg_tape_reset, which frees them all at once and keeps the memory
  *    for the next step (no malloc per op once a training loop is warm).
+ *
+ * Using a tensor after it is freed is reported (TG_ERR_FREED). A freed
+ * persistent header is kept by the context and caught until a new persistent
+ * tensor reuses it; a step tensor from an earlier step is caught until a
+ * later step's tensors overwrite its memory. Past that point the stale
+ * pointer aliases a live tensor, as in any C allocator: drop pointers to step
+ * tensors at tg_tape_reset.
  */
 #ifndef TAPEGRAD_CORE_H
 #define TAPEGRAD_CORE_H
