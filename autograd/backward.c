@@ -137,15 +137,15 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
                 req.grads[leaf->wanted - 1] = g;
         } else if (leaf->grad && !leaf->grad_zeroed) {
             tg_accumulate(leaf->grad, g);
-        } else if (leaf->grad) {
-            memcpy(leaf->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
-            leaf->grad_zeroed = false;
-        } else {
-            leaf->grad = leaf->lifetime == TG_LIFE_STEP
-                             ? tg_step_like(leaf, false)
-                             : tg_tensor_new(ctx, (tg_dtype)leaf->dtype, leaf->rank, leaf->shape);
-            if (leaf->grad)
+        } else { /* the first gradient since zero_grad, or ever: written, not added */
+            if (!leaf->grad)
+                leaf->grad = leaf->lifetime == TG_LIFE_STEP
+                                 ? tg_step_like(leaf, false)
+                                 : tg_tensor_new(ctx, (tg_dtype)leaf->dtype, leaf->rank, leaf->shape);
+            if (leaf->grad) {
                 memcpy(leaf->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
+                leaf->grad_zeroed = false;
+            }
         }
     }
     ctx->scratch_len = 0;
