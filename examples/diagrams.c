@@ -28,6 +28,8 @@
 #include "tapegrad.h"
 #include "tapegrad/plot.h"
 
+#include "alice_graph.h"
+
 static const char *out_dir = "out/diagrams";
 static bool render; /* dot is on PATH */
 
@@ -74,14 +76,6 @@ static int draw(const char *name, int n, tg_tensor *const *outputs, const tg_dot
     return 0;
 }
 
-static tg_tensor *scalar(tg_ctx *ctx, const char *name, double value, bool requires_grad)
-{
-    tg_tensor *t = tg_tensor_scalar(ctx, TG_F64, value);
-    tg_tensor_set_name(t, name);
-    tg_tensor_set_requires_grad(t, requires_grad);
-    return t;
-}
-
 /* ---- §1 one neuron ---- */
 static int one_neuron(tg_ctx *ctx)
 {
@@ -109,53 +103,7 @@ static int one_neuron(tg_ctx *ctx)
     return rc;
 }
 
-/* ---- §3 Alice, one scalar per weight ---- */
-typedef struct {
-    tg_tensor *w[6], *b[3], *x[2], *y;
-    tg_tensor *h1, *h2, *o1, *loss;
-} alice_graph;
-
-/* σ(wa·a + wb·b + bias), one op per statement so the tape order is fixed. */
-static tg_tensor *neuron(tg_tensor *wa, tg_tensor *a, tg_tensor *wb, tg_tensor *b, tg_tensor *bias, const char *name)
-{
-    tg_tensor *p = tg_mul(wa, a);
-    tg_tensor *q = tg_mul(wb, b);
-    tg_tensor *s = tg_add(p, q);
-    tg_tensor *z = tg_add(s, bias);
-    tg_tensor *h = tg_sigmoid(z);
-    tg_tensor_set_name(h, name);
-    return h;
-}
-
-static alice_graph alice(tg_ctx *ctx)
-{
-    alice_graph g;
-    static const char *const wn[6] = {"w1", "w2", "w3", "w4", "w5", "w6"}, *const bn[3] = {"b1", "b2", "b3"};
-    for (int i = 0; i < 6; i++)
-        g.w[i] = scalar(ctx, wn[i], 1, true);
-    for (int i = 0; i < 3; i++)
-        g.b[i] = scalar(ctx, bn[i], 0, true);
-    g.x[0] = scalar(ctx, "x1", -2, false);
-    g.x[1] = scalar(ctx, "x2", -1, false);
-    g.y = scalar(ctx, "y_true", 1, false);
-    g.h1 = neuron(g.w[0], g.x[0], g.w[1], g.x[1], g.b[0], "h1");
-    g.h2 = neuron(g.w[2], g.x[0], g.w[3], g.x[1], g.b[1], "h2");
-    g.o1 = neuron(g.w[4], g.h1, g.w[5], g.h2, g.b[2], "o1");
-    g.loss = tg_mse_loss(g.o1, g.y); /* (y_true - o1)² for one element */
-    tg_tensor_set_name(g.loss, "L");
-    return g;
-}
-
-static void alice_free(alice_graph *g)
-{
-    for (int i = 0; i < 6; i++)
-        tg_tensor_free(g->w[i]);
-    for (int i = 0; i < 3; i++)
-        tg_tensor_free(g->b[i]);
-    tg_tensor_free(g->x[0]);
-    tg_tensor_free(g->x[1]);
-    tg_tensor_free(g->y);
-}
+/* ---- §3 Alice, one scalar per weight (examples/alice_graph.h) ---- */
 
 /* A hook sees each tensor's full gradient δ = ∂L/∂t as backward reaches it. */
 static tg_tensor *print_delta(tg_tensor *t, tg_tensor *grad, void *user)

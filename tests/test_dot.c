@@ -11,6 +11,7 @@
 
 #include "tapegrad.h"
 #include "tests/support.h"
+#include "examples/alice_graph.h" /* the graph the diagrams example draws */
 
 /* The golden files sit in tests/golden/ beside this file (or in
  * TAPEGRAD_GOLDEN_DIR when the build defines it). */
@@ -33,51 +34,6 @@ static tg_ctx *quiet_ctx(void)
     tg_ctx *ctx = tg_ctx_new(1);
     tg_ctx_set_error_handler(ctx, NULL, NULL);
     return ctx;
-}
-
-static tg_tensor *scalar(tg_ctx *ctx, const char *name, double value, bool requires_grad)
-{
-    tg_tensor *t = tg_tensor_scalar(ctx, TG_F64, value);
-    tg_tensor_set_name(t, name);
-    tg_tensor_set_requires_grad(t, requires_grad);
-    return t;
-}
-
-/* Seed case 3, one scalar tensor per weight, one op per statement (so the
- * tape order does not depend on the compiler's argument order). */
-typedef struct {
-    tg_tensor *w[6], *b[3], *x[2], *y;
-    tg_tensor *h1, *h2, *o1, *loss;
-} alice_graph;
-
-static tg_tensor *neuron(tg_tensor *wa, tg_tensor *a, tg_tensor *wb, tg_tensor *b, tg_tensor *bias, const char *name)
-{
-    tg_tensor *p = tg_mul(wa, a);
-    tg_tensor *q = tg_mul(wb, b);
-    tg_tensor *s = tg_add(p, q);
-    tg_tensor *z = tg_add(s, bias);
-    tg_tensor *h = tg_sigmoid(z);
-    tg_tensor_set_name(h, name);
-    return h;
-}
-
-static alice_graph alice(tg_ctx *ctx)
-{
-    alice_graph g;
-    static const char *const wn[6] = {"w1", "w2", "w3", "w4", "w5", "w6"}, *const bn[3] = {"b1", "b2", "b3"};
-    for (int i = 0; i < 6; i++)
-        g.w[i] = scalar(ctx, wn[i], 1, true);
-    for (int i = 0; i < 3; i++)
-        g.b[i] = scalar(ctx, bn[i], 0, true);
-    g.x[0] = scalar(ctx, "x1", -2, false);
-    g.x[1] = scalar(ctx, "x2", -1, false);
-    g.y = scalar(ctx, "y_true", 1, false);
-    g.h1 = neuron(g.w[0], g.x[0], g.w[1], g.x[1], g.b[0], "h1");
-    g.h2 = neuron(g.w[2], g.x[0], g.w[3], g.x[1], g.b[1], "h2");
-    g.o1 = neuron(g.w[4], g.h1, g.w[5], g.h2, g.b[2], "o1");
-    g.loss = tg_mse_loss(g.o1, g.y); /* (y_true - o1)² for one element */
-    tg_tensor_set_name(g.loss, "L");
-    return g;
 }
 
 /* The text tg_dot_write produces (caller frees). */
