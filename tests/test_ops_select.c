@@ -362,3 +362,82 @@ Test(ops_select, a_diagram_draws_every_input_of_a_five_way_concat)
     }
     free(text);
 }
+
+/* ---- max, min, argmax, argmin, logsumexp ---- */
+
+Test(ops_select, max_and_min_along_an_axis_return_values_and_positions)
+{
+    BOTH_DTYPES {
+        tg_tensor *x = make(dt, TG_SHAPE(2, 3), (double[]){1, 5, -2, 7, 0, 7});
+        tg_tensor *at = NULL;
+        expect_values(tg_max_axis(x, 1, false, &at), TG_SHAPE(2), (double[]){5, 7});
+        expect_values(at, TG_SHAPE(2), (double[]){1, 0});
+        cr_expect_eq(tg_tensor_dtype(at), TG_I64);
+        expect_values(tg_min_axis(x, 0, true, &at), TG_SHAPE(1, 3), (double[]){1, 0, -2});
+        expect_values(at, TG_SHAPE(1, 3), (double[]){0, 1, 0});
+        expect_values(tg_max_axis(x, 0, false, NULL), TG_SHAPE(3), (double[]){7, 5, 7});
+        expect_values(tg_argmax(x, -1, false), TG_SHAPE(2), (double[]){1, 0});
+        expect_values(tg_argmin(x, -1, true), TG_SHAPE(2, 1), (double[]){2, 1});
+        expect_values(tg_argmax(x, 0, false), TG_SHAPE(3), (double[]){1, 0, 1});
+        tg_tensor *v = make(dt, TG_SHAPE(4), (double[]){3, -1, 8, 2});
+        expect_values(tg_max_axis(v, 0, false, NULL), 0, NULL, (double[]){8});
+        expect_values(tg_argmin(v, 0, false), 0, NULL, (double[]){1});
+    }
+}
+
+Test(ops_select, ties_go_to_the_first_position_with_the_whole_gradient)
+{
+    BOTH_DTYPES {
+        tg_tensor *x = make(dt, TG_SHAPE(2, 4), (double[]){2, 9, 9, 9, -1, -1, 3, -1});
+        tg_tensor_set_requires_grad(x, true);
+        tg_tensor *at_max = NULL, *at_min = NULL;
+        tg_tensor *hi = tg_max_axis(x, 1, false, &at_max), *lo = tg_min_axis(x, 1, false, &at_min);
+        expect_values(at_max, TG_SHAPE(2), (double[]){1, 2});
+        expect_values(at_min, TG_SHAPE(2), (double[]){0, 0});
+        expect_values(tg_argmax(x, 1, false), TG_SHAPE(2), (double[]){1, 2});
+        expect_values(tg_argmin(x, 1, false), TG_SHAPE(2), (double[]){0, 0});
+        cr_assert_eq(tg_backward(tg_sum(tg_add(hi, tg_mul_scalar(lo, 10)))), TG_OK, "%s", tg_ctx_error(ctx));
+        expect_values(tg_tensor_grad(x), TG_SHAPE(2, 4), (double[]){10, 1, 0, 0, 10, 0, 1, 0});
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_select, a_nan_in_a_row_is_its_max_and_its_min)
+{
+    tg_tensor *x = make(TG_F64, TG_SHAPE(1, 3), (double[]){1, NAN, 5});
+    cr_expect(isnan(tg_tensor_get(tg_max_axis(x, 1, false, NULL), 0)));
+    cr_expect(isnan(tg_tensor_get(tg_min_axis(x, 1, false, NULL), 0)));
+    cr_expect_eq(tg_tensor_get(tg_argmax(x, 1, false), 0), 1);
+}
+
+Test(ops_select, logsumexp_is_exact_and_finite_at_plus_and_minus_1000)
+{
+    BOTH_DTYPES {
+        tg_tensor *x = make(dt, TG_SHAPE(2, 3), (double[]){0, 0, 0, 1, 2, 3});
+        expect_values(tg_logsumexp(x, 1, false), TG_SHAPE(2), (double[]){log(3.0), 3 + log(1 + exp(-1.0) + exp(-2.0))});
+        expect_values(tg_logsumexp(x, 0, true), TG_SHAPE(1, 3),
+                      (double[]){log(1 + exp(1.0)), log(1 + exp(2.0)), log(1 + exp(3.0))});
+        tg_tensor *big = make(dt, TG_SHAPE(3, 2), (double[]){1000, 1000, -1000, -1000, 1000, -1000});
+        tg_tensor_set_requires_grad(big, true);
+        tg_tensor *y = tg_logsumexp(big, -1, false);
+        expect_values(y, TG_SHAPE(3), (double[]){1000 + log(2.0), -1000 + log(2.0), 1000});
+        cr_assert_eq(tg_backward(tg_sum(y)), TG_OK, "%s", tg_ctx_error(ctx));
+        expect_values(tg_tensor_grad(big), TG_SHAPE(3, 2), (double[]){0.5, 0.5, 0.5, 0.5, 1, 0});
+        tg_tensor *ninf = make(dt, TG_SHAPE(2), (double[]){-INFINITY, -INFINITY});
+        cr_expect(isinf(tg_tensor_item(tg_logsumexp(ninf, 0, false))) && tg_tensor_item(tg_logsumexp(ninf, 0, false)) < 0);
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_select, reductions_along_an_axis_reject_bad_axes_and_integer_input)
+{
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    tg_tensor *x = iota(TG_F32, TG_SHAPE(2, 3));
+    tg_tensor *at = x;
+    EXPECT_ERROR(tg_max_axis(x, 2, false, &at), TG_ERR_ARG, "max_axis", "axis 2 is out of range", "[2, 3]");
+    cr_expect_null(at, "a failed call leaves no stale positions");
+    EXPECT_ERROR(tg_min_axis(x, -3, false, NULL), TG_ERR_ARG, "min_axis", "axis -3");
+    EXPECT_ERROR(tg_argmax(iota(TG_I64, TG_SHAPE(3)), 0, false), TG_ERR_ARG, "argmax", "i64", "expected f32 or f64");
+    EXPECT_ERROR(tg_logsumexp(tg_tensor_scalar(ctx, TG_F32, 1), 0, false), TG_ERR_SHAPE, "logsumexp", "scalar");
+    cr_expect_null(tg_argmin(NULL, 0, false));
+}

@@ -31,7 +31,8 @@ extern "C" {
     X(MSE_LOSS, mse_loss) X(CROSS_ENTROPY, cross_entropy)                  \
     X(SLICE, slice) X(PAD, pad) X(INDEX_SELECT, index_select)              \
     X(INDEX_ADD, index_add) X(GATHER, gather) X(SCATTER_ADD, scatter_add)  \
-    X(CONCAT, concat) X(STACK, stack)
+    X(CONCAT, concat) X(STACK, stack)                                      \
+    X(MAX_AXIS, max_axis) X(MIN_AXIS, min_axis) X(LOGSUMEXP, logsumexp)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -84,6 +85,17 @@ tg_tensor *tg_mean(tg_tensor *x); /* scalar Σx/n */
 /* Along one axis (negative counts from the end); keepdim keeps it as size 1. */
 tg_tensor *tg_sum_axis(tg_tensor *x, int axis, bool keepdim);
 tg_tensor *tg_mean_axis(tg_tensor *x, int axis, bool keepdim);
+/* y = max along axis; *argmax (if not NULL) gets the positions, TG_I64 of y's
+ * shape. Ties: the first position wins; a NaN wins over numbers.
+ * dx = dy at the chosen position, 0 elsewhere (scatter_add of dy). */
+tg_tensor *tg_max_axis(tg_tensor *x, int axis, bool keepdim, tg_tensor **argmax);
+tg_tensor *tg_min_axis(tg_tensor *x, int axis, bool keepdim, tg_tensor **argmin); /* as max_axis */
+/* The positions of max_axis / min_axis alone (TG_I64, not recorded). */
+tg_tensor *tg_argmax(tg_tensor *x, int axis, bool keepdim);
+tg_tensor *tg_argmin(tg_tensor *x, int axis, bool keepdim);
+/* y = m + log Σ exp(x - m) along axis, m the max (finite at ±1000; -inf for
+ * a row of -inf).  dx = dy·exp(x - y) = dy·softmax(x) */
+tg_tensor *tg_logsumexp(tg_tensor *x, int axis, bool keepdim);
 
 /* ---- shapes ---- */
 tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape); /* same size; copies */
