@@ -115,6 +115,12 @@ static tg_tensor *f_logsumexp_last(tg_tensor *const *in, void *u) { (void)u; ret
 static tg_tensor *f_logsumexp_axis0_keep(tg_tensor *const *in, void *u) { (void)u; return tg_logsumexp(in[0], 0, true); }
 static tg_tensor *f_logsumexp_mid(tg_tensor *const *in, void *u) { (void)u; return tg_logsumexp(in[0], 1, false); }
 
+static tg_tensor *f_cross_entropy_i64(tg_tensor *const *in, void *u)
+{
+    (void)u;
+    return tg_cross_entropy(in[0], select_indices(in[0], TG_SHAPE(3), (double[]){1, 0, 1}));
+}
+
 static const op_case select_cases[] = {
     {"slice columns", f_slice_cols, 1, {2}, {S(3, 5)}, -1, 1, false, true, 0},
     {"slice rows step 2", f_slice_rows_step2, 1, {2}, {S(4, 3)}, -1, 1, false, true, 0},
@@ -151,6 +157,7 @@ static const op_case select_cases[] = {
     {"logsumexp axis 0 keepdim", f_logsumexp_axis0_keep, 1, {2}, {S(3, 2)}, -2, 2, false, false, 0},
     {"logsumexp middle size-1 dims", f_logsumexp_mid, 1, {3}, {S(1, 4, 1)}, -2, 2, false, false, 0},
     {"logsumexp rank 1", f_logsumexp_last, 1, {1}, {S(5)}, -2, 2, false, false, 0},
+    {"cross_entropy i64 class indices", f_cross_entropy_i64, 1, {2}, {S(3, 2)}, -3, 3, false, false, 0},
 };
 
 #endif

@@ -441,3 +441,39 @@ Test(ops_select, reductions_along_an_axis_reject_bad_axes_and_integer_input)
     EXPECT_ERROR(tg_logsumexp(tg_tensor_scalar(ctx, TG_F32, 1), 0, false), TG_ERR_SHAPE, "logsumexp", "scalar");
     cr_expect_null(tg_argmin(NULL, 0, false));
 }
+
+/* ---- cross_entropy with i64 class indices ---- */
+
+Test(ops_select, cross_entropy_takes_i64_class_indices_like_float_ones)
+{
+    BOTH_DTYPES {
+        tg_tensor *logits = make(dt, TG_SHAPE(3, 4), (double[]){1, 2, 0, -1, 0, 0, 3, 1, -2, 5, 1, 0});
+        tg_tensor_set_requires_grad(logits, true);
+        tg_tensor *as_i64 = indices(TG_SHAPE(3), (double[]){1, 2, 0});
+        tg_tensor *as_float = make(dt, TG_SHAPE(3), (double[]){1, 2, 0});
+        tg_tensor *a = tg_cross_entropy(logits, as_i64), *b = tg_cross_entropy(logits, as_float);
+        cr_assert(a && b, "%s", tg_ctx_error(ctx));
+        cr_expect_float_eq(tg_tensor_item(a), tg_tensor_item(b), 1e-12);
+        cr_expect_gt(tg_tensor_item(a), 0.5);
+        tg_tensor *ga, *gb;
+        cr_assert_eq(tg_grad(a, NULL, 1, &logits, &ga, false), TG_OK, "%s", tg_ctx_error(ctx));
+        cr_assert_eq(tg_grad(b, NULL, 1, &logits, &gb, false), TG_OK, "%s", tg_ctx_error(ctx));
+        for (int64_t i = 0; i < 12; i++)
+            cr_expect_float_eq(tg_tensor_get(ga, i), tg_tensor_get(gb, i), 1e-12, "element %lld", (long long)i);
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_select, cross_entropy_rejects_i64_indices_out_of_range_or_misshaped)
+{
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    tg_tensor *logits = iota(TG_F32, TG_SHAPE(2, 3));
+    EXPECT_ERROR(tg_cross_entropy(logits, indices(TG_SHAPE(2), (double[]){0, 3})), TG_ERR_ARG, "cross_entropy",
+                 "target 1 is 3", "expected a class index 0 to 2");
+    EXPECT_ERROR(tg_cross_entropy(logits, indices(TG_SHAPE(2), (double[]){-1, 0})), TG_ERR_ARG, "cross_entropy",
+                 "target 0 is -1");
+    EXPECT_ERROR(tg_cross_entropy(logits, indices(TG_SHAPE(2, 3), (double[]){0, 0, 0, 0, 0, 0})), TG_ERR_SHAPE,
+                 "cross_entropy", "i64 targets [2, 3]", "expected class indices [2]");
+    EXPECT_ERROR(tg_cross_entropy(logits, indices(TG_SHAPE(3), (double[]){0, 0, 0})), TG_ERR_SHAPE, "cross_entropy",
+                 "expected class indices [2]");
+}

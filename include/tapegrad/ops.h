@@ -144,8 +144,9 @@ tg_tensor *tg_detach(tg_tensor *x);
 /* mean((a - b)²) over all elements; da = 2(a - b)/n · dy, db = -da */
 tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b);
 /* Softmax cross-entropy of logits [n, c], averaged over the n rows:
- * -(1/n) Σᵢ Σⱼ pᵢⱼ log softmax(zᵢ)ⱼ.  targets: [n] class indices (stored as
- * numbers 0..c-1) or [n, c] probabilities / one-hot rows.
+ * -(1/n) Σᵢ Σⱼ pᵢⱼ log softmax(zᵢ)ⱼ.  targets: [n] class indices 0..c-1
+ * (TG_I64, or whole numbers in the logits' dtype) or [n, c] probabilities /
+ * one-hot rows.
  * dz = (softmax(z) - p)/n · dy; finite for logits of any magnitude. */
 tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *targets);
 
