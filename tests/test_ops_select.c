@@ -12,6 +12,8 @@
 
 #include "tapegrad.h"
 
+#include "examples/elman_rnn.h" /* the model examples/elman_rnn.c trains */
+
 static tg_ctx *ctx;
 static void setup(void) { ctx = tg_ctx_new(1); }
 static void teardown(void) { tg_ctx_free(ctx); }
@@ -476,4 +478,25 @@ Test(ops_select, cross_entropy_rejects_i64_indices_out_of_range_or_misshaped)
                  "cross_entropy", "i64 targets [2, 3]", "expected class indices [2]");
     EXPECT_ERROR(tg_cross_entropy(logits, indices(TG_SHAPE(3), (double[]){0, 0, 0})), TG_ERR_SHAPE, "cross_entropy",
                  "expected class indices [2]");
+}
+
+/* ---- the Elman RNN example: slice per time step, argmax for accuracy ---- */
+
+Test(ops_select, elman_rnn_over_sliced_time_steps_learns_to_count_bits)
+{
+    enum { T = 6, TEST = 512 };
+    tg_rng rng = tg_rng_seed(11);
+    elman_rnn model;
+    elman_init(&model, ctx, 16, T + 1, &rng);
+    tg_tensor *test_x = tg_tensor_new(ctx, TG_F32, TG_SHAPE(T, TEST, ELMAN_FEATURES));
+    tg_tensor *test_y = tg_tensor_new(ctx, TG_I64, TG_SHAPE(TEST));
+    elman_sample(test_x, test_y, &rng);
+    double before = elman_evaluate(&model, test_x, test_y);
+    double loss = elman_train(&model, T, 32, 500, 0.01, &rng);
+    double after = elman_evaluate(&model, test_x, test_y);
+    cr_assert_eq(tg_ctx_status(ctx), TG_OK, "%s", tg_ctx_error(ctx));
+    /* the best constant guess (3 ones of 6) is right C(6,3)/2⁶ ≈ 31% of the time */
+    cr_expect_lt(before, 0.5, "untrained: %.3f", before);
+    cr_expect_gt(after, 0.9, "trained: %.3f (loss %.4f)", after, loss);
+    cr_expect_lt(loss, 0.3);
 }
