@@ -36,7 +36,10 @@ extern "C" {
     X(SUM, sum) X(MEAN, mean) X(SUM_AXIS, sum_axis) X(MEAN_AXIS, mean_axis) \
     X(RESHAPE, reshape) X(TRANSPOSE, transpose)                            \
     X(EXPAND, expand) X(SUM_TO, sum_to)                                    \
-    X(MSE_LOSS, mse_loss) X(CROSS_ENTROPY, cross_entropy)
+    X(MSE_LOSS, mse_loss) X(CROSS_ENTROPY, cross_entropy)                  \
+    X(SLICE, slice) X(PAD, pad) X(INDEX_SELECT, index_select)              \
+    X(INDEX_ADD, index_add) X(GATHER, gather) X(SCATTER_ADD, scatter_add)  \
+    X(CONCAT, concat) X(STACK, stack)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -146,6 +149,43 @@ tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape); /* same siz
 tg_tensor *tg_transpose(tg_tensor *x, int axis0, int axis1);         /* swaps two axes */
 tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape);  /* broadcast to shape */
 tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape);  /* sums broadcast dims away */
+
+/* ---- selecting and joining ----
+ * Along one axis (negative counts from the end). Indices are TG_I64 tensors
+ * (never differentiated). These ops only move values, so they also take i64
+ * tensors (not recorded). */
+/* y = x[start:stop:step] along axis; start/stop < 0 count from the end and
+ * are clamped to [0, len] as in Python; step >= 1; at least one element.
+ * dx = dy put back in place, zeros elsewhere (pad for step 1, else index_add). */
+tg_tensor *tg_slice(tg_tensor *x, int axis, int64_t start, int64_t stop, int64_t step);
+/* y[.., j, ..] = x[.., index[j], ..]; index [n], 0 <= index[j] < len(axis);
+ * y's dim axis is n.  dx = index_add(dy, axis, index, len): repeats sum. */
+tg_tensor *tg_index_select(tg_tensor *x, int axis, tg_tensor *index);
+/* The adjoint of index_select: y = zeros with src's shape but len along axis,
+ * y[.., index[j], ..] += src[.., j, ..]; index [src dim axis] in [0, len).
+ * dsrc = index_select(dy, axis, index). */
+tg_tensor *tg_index_add(tg_tensor *src, int axis, tg_tensor *index, int64_t len);
+/* torch.gather: y[p] = x[p with coordinate axis replaced by index[p]]; index
+ * has x's rank and no dim larger than x's off the axis; y has index's shape.
+ * dx = scatter_add(dy, axis, index, x's shape): repeats sum. */
+tg_tensor *tg_gather(tg_tensor *x, int axis, tg_tensor *index);
+/* The adjoint of gather: y = zeros of shape; y[p with coordinate axis
+ * replaced by index[p]] += src[p]; index and src of one shape.
+ * dsrc = gather(dy, axis, index). */
+tg_tensor *tg_scatter_add(tg_tensor *src, int axis, tg_tensor *index, int rank, const int64_t *shape);
+/* xs[0..n) joined along an existing axis; equal shapes off the axis.
+ * dxs[i] = slice(dy, axis, offset_i, offset_i + len_i, 1). */
+tg_tensor *tg_concat(int n, tg_tensor *const *xs, int axis);
+/* xs[0..n) of one shape joined along a new axis (0..rank; rank < 4).
+ * dxs[i] = dy[i] along that axis. */
+tg_tensor *tg_stack(int n, tg_tensor *const *xs, int axis);
+/* Constant pad: before[d] and after[d] (>= 0) copies of value around axis d
+ * (rank(x) entries each; i64 x: value a whole number).  dx = dy with the
+ * padding sliced away. */
+tg_tensor *tg_pad(tg_tensor *x, const int64_t *before, const int64_t *after, double value);
+/* The same values in a new step tensor that is never recorded: no gradient
+ * flows back through it (as torch's detach, but a copy). */
+tg_tensor *tg_detach(tg_tensor *x);
 
 /* ---- fused losses (scalar results) ---- */
 /* mean((a - b)²) over all elements; da = 2(a - b)/n · dy, db = -da */
