@@ -53,6 +53,10 @@ void tg_ctx_free(tg_ctx *ctx)
         next = c->next;
         free(c);
     }
+    for (tg_op *op = ctx->user_ops, *next; op; op = next) {
+        next = op->next;
+        free(op);
+    }
     tg_pool_free(ctx->pool);
     free(ctx->tape);
     free(ctx->scratch);

@@ -73,6 +73,18 @@ struct tg_node {
 TG_OP_LIST(TG_OP_DECLARE)
 #undef TG_OP_DECLARE
 
+/* An op defined by a user (tapegrad/op.h, ops/user.c): one malloc at
+ * registration, on its context's list until tg_ctx_free. */
+struct tg_op {
+    tg_op *next;
+    tg_ctx *ctx;
+    tg_op_def def;         /* the caller's, copied; def.name points at name */
+    tg_op_desc desc;       /* on the tape for every call */
+    tg_op_desc raw_grad;   /* backward_raw only: the op that records its results */
+    char name[64];
+    char raw_grad_name[80]; /* name + "_backward" */
+};
+
 typedef struct tg_arena_chunk tg_arena_chunk;
 
 struct tg_ctx {
@@ -85,6 +97,7 @@ struct tg_ctx {
     tg_tensor persistent;    /* sentinel of the persistent tensors' list */
     tg_tensor *freed;        /* headers of freed tensors, reused */
     tg_pool *pool;
+    tg_op *user_ops;         /* registered user ops, newest first */
     uint32_t epoch;
     bool grad_enabled;
     bool anomaly;
