@@ -88,36 +88,109 @@ typedef struct {
     int32_t *argmax;
 } max_job;
 
+/* Replaces the running maximum v (at best) by u (at i) when u is larger or
+ * NaN; a NaN, once taken, stays. Strict >: the first of tied maxima wins. */
+#define TAKE_MAX(v, best, u, i)                        \
+    do {                                               \
+        bool take_ = (v) == (v) && !((u) <= (v));      \
+        (v) = take_ ? (u) : (v);                       \
+        (best) = take_ ? (i) : (best);                 \
+    } while (0)
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define TG_POOL_AVX512 __attribute__((target("avx512f")))
+
+/* 2×2 windows, stride 2, f32: 16 outputs per step. Lanes take the same
+ * TAKE_MAX rule as the scalar code (first maximum wins, NaN sticks). */
+TG_POOL_AVX512 static void max2x2_plane_avx512(const float *xp, int64_t W, int64_t oh, int64_t ow, float *yp,
+                                                int32_t *am)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int64_t oy = 0; oy < oh; oy++) {
+        const float *r0 = xp + 2 * oy * W, *r1 = r0 + W;
+        for (int64_t ox = 0; ox < ow; ox += 16) {
+            int64_t n = ow - ox < 16 ? ow - ox : 16;
+            __mmask16 out = (__mmask16)((1u << n) - 1);
+            __mmask16 lo = (__mmask16)(2 * n >= 16 ? 0xFFFF : (1u << (2 * n)) - 1);
+            __mmask16 hi = (__mmask16)(2 * n <= 16 ? 0 : (1u << (2 * n - 16)) - 1);
+            __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ox), a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16);
+            __m512 b0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ox), b1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
+            __m512i i00 = _mm512_add_epi32(even, _mm512_set1_epi32((int)(2 * oy * W + 2 * ox)));
+            __m512 v = _mm512_permutex2var_ps(a0, even, a1);
+            __m512i best = i00;
+            __m512 u[3] = {_mm512_permutex2var_ps(a0, odd, a1), _mm512_permutex2var_ps(b0, even, b1),
+                           _mm512_permutex2var_ps(b0, odd, b1)};
+            int offset[3] = {1, (int)W, (int)W + 1};
+            for (int t = 0; t < 3; t++) {
+                __mmask16 take = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q) & _mm512_cmp_ps_mask(u[t], v, _CMP_NLE_UQ);
+                v = _mm512_mask_mov_ps(v, take, u[t]);
+                best = _mm512_mask_mov_epi32(best, take, _mm512_add_epi32(i00, _mm512_set1_epi32(offset[t])));
+            }
+            if (yp)
+                _mm512_mask_storeu_ps(yp + oy * ow + ox, out, v);
+            _mm512_mask_storeu_epi32(am + oy * ow + ox, out, best);
+        }
+    }
+}
+
+static bool have_avx512(void) { return __builtin_cpu_supports("avx512f"); }
+#else
+static bool have_avx512(void) { return false; }
+#endif
+
 static void max_range(void *arg, int64_t begin, int64_t end)
 {
     const max_job *job = arg;
     const pool_geom *g = job->g;
+    const int64_t W = g->w, per = g->oh * g->ow;
+#if defined(__x86_64__)
+    if (g->k == 2 && g->s == 2 && g->p == 0 && job->x->dtype == TG_F32 && have_avx512()) {
+        const float *X = job->x->data;
+        float *Y = job->y ? job->y->data : NULL;
+        for (int64_t pl = begin; pl < end; pl++)
+            max2x2_plane_avx512(X + pl * g->h * W, W, g->oh, g->ow, Y ? Y + pl * per : NULL, job->argmax + pl * per);
+        return;
+    }
+#endif
     TG_TYPED(job->x->dtype, T, {
         const T *X = job->x->data;
         T *Y = job->y ? job->y->data : NULL;
         for (int64_t pl = begin; pl < end; pl++) {
-            const T *xp = X + pl * g->h * g->w;
-            int32_t *am = job->argmax + pl * g->oh * g->ow;
+            const T *xp = X + pl * g->h * W;
+            int32_t *am = job->argmax + pl * per;
+            T *yp = Y ? Y + pl * per : NULL;
+            if (g->k == 2 && g->s == 2 && g->p == 0) { /* the common case, unrolled */
+                for (int64_t oy = 0; oy < g->oh; oy++) {
+                    const T *r0 = xp + 2 * oy * W, *r1 = r0 + W;
+                    for (int64_t ox = 0; ox < g->ow; ox++) {
+                        int64_t i = 2 * oy * W + 2 * ox, best = i;
+                        T v = r0[2 * ox];
+                        TAKE_MAX(v, best, r0[2 * ox + 1], i + 1);
+                        TAKE_MAX(v, best, r1[2 * ox], i + W);
+                        TAKE_MAX(v, best, r1[2 * ox + 1], i + W + 1);
+                        am[oy * g->ow + ox] = (int32_t)best;
+                        if (yp)
+                            yp[oy * g->ow + ox] = v;
+                    }
+                }
+                continue;
+            }
             for (int64_t oy = 0; oy < g->oh; oy++) {
                 int64_t y0 = oy * g->s - g->p, y1 = y0 + g->k;
                 y0 = y0 < 0 ? 0 : y0, y1 = y1 > g->h ? g->h : y1;
                 for (int64_t ox = 0; ox < g->ow; ox++) {
                     int64_t x0 = ox * g->s - g->p, x1 = x0 + g->k;
-                    x0 = x0 < 0 ? 0 : x0, x1 = x1 > g->w ? g->w : x1;
-                    int64_t best = y0 * g->w + x0;
+                    x0 = x0 < 0 ? 0 : x0, x1 = x1 > W ? W : x1;
+                    int64_t best = y0 * W + x0;
                     T v = xp[best];
-                    for (int64_t iy = y0; iy < y1 && !isnan(v); iy++)
-                        for (int64_t ix = x0; ix < x1; ix++) {
-                            T u = xp[iy * g->w + ix];
-                            if (u > v || isnan(u)) {
-                                v = u, best = iy * g->w + ix;
-                                if (isnan(u))
-                                    break;
-                            }
-                        }
+                    for (int64_t iy = y0; iy < y1; iy++)
+                        for (int64_t ix = x0; ix < x1; ix++)
+                            TAKE_MAX(v, best, xp[iy * W + ix], iy * W + ix);
                     am[oy * g->ow + ox] = (int32_t)best;
-                    if (Y)
-                        Y[pl * g->oh * g->ow + oy * g->ow + ox] = v;
+                    if (yp)
+                        yp[oy * g->ow + ox] = v;
                 }
             }
         }
