@@ -43,16 +43,13 @@ static conv_geom make_geom(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o
     return g;
 }
 
-/* ---- kernels ---- */
-
-static void gemm(tg_dtype dtype, tg_pool *pool, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
-                 int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc)
-{
-    if (dtype == TG_F32)
-        tg_gemm_f32(pool, ta, tb, m, n, k, 1, a, lda, b, ldb, (float)beta, c, ldc);
-    else
-        tg_gemm_f64(pool, ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
-}
+/* ---- kernels ----
+ * The batch is split across the context's pool, one image per task (the
+ * per-image products are too small to split well, and images need no
+ * synchronisation); each task runs its GEMMs on its own thread with its
+ * worker's packing scratch and its worker's slice of a patch buffer taken
+ * from step memory before the run. With one thread, or fewer images than
+ * threads, the images run in turn and each GEMM may split itself. */
 
 /* First and one-past-last output index whose tap at offset `off` (= j·d - pad)
  * lands inside [0, in): o·s + off in [0, in). */
@@ -67,68 +64,67 @@ static void valid_range(int64_t out, int64_t in, int64_t s, int64_t off, int64_t
 }
 
 /* col[K, P] from one group's channels x [C/g, H, W]: row (c, i, j), column
- * (oy, ox) holds x[c, oy·sh - ph + i·dh, ox·sw - pw + j·dw], 0 outside. */
-#define IM2COL(T)                                                                                        \
+ * (oy, ox) holds x[c, oy·sh - ph + i·dh, ox·sw - pw + j·dw], 0 outside.
+ * col2im is its adjoint: dx[C/g, H, W] += col2im(dcol[K, P]). */
+#define IM2COL(T)                                                                                      \
     static void im2col_##T(const conv_geom *g, const T *x, T *col)                                     \
     {                                                                                                  \
-        for (int64_t c = 0; c < g->cg; c++)                                                            \
-            for (int64_t i = 0; i < g->kh; i++)                                                        \
-                for (int64_t j = 0; j < g->kw; j++, col += g->p) {                                     \
-                    int64_t oy0, oy1, ox0, ox1, offy = i * g->dh - g->ph, offx = j * g->dw - g->pw;    \
-                    valid_range(g->oh, g->h, g->sh, offy, &oy0, &oy1);                                 \
-                    valid_range(g->ow, g->w, g->sw, offx, &ox0, &ox1);                                 \
-                    memset(col, 0, (size_t)(oy0 * g->ow) * sizeof(T));                                 \
+        const int64_t ow = g->ow, P = g->p, sw = g->sw;                                                \
+        for (int64_t i = 0; i < g->kh; i++)                                                            \
+            for (int64_t j = 0; j < g->kw; j++) {                                                      \
+                int64_t oy0, oy1, ox0, ox1, offy = i * g->dh - g->ph, offx = j * g->dw - g->pw;        \
+                valid_range(g->oh, g->h, g->sh, offy, &oy0, &oy1);                                     \
+                valid_range(ow, g->w, sw, offx, &ox0, &ox1);                                           \
+                for (int64_t c = 0; c < g->cg; c++) {                                                  \
+                    T *row = col + ((c * g->kh + i) * g->kw + j) * P;                                  \
+                    const T *plane = x + c * g->h * g->w;                                              \
+                    for (int64_t q = 0; q < oy0 * ow; q++)                                             \
+                        row[q] = 0;                                                                    \
                     for (int64_t oy = oy0; oy < oy1; oy++) {                                           \
-                        T *dst = col + oy * g->ow;                                                     \
-                        const T *src = x + (c * g->h + oy * g->sh + offy) * g->w + offx;               \
+                        T *restrict dst = row + oy * ow;                                               \
+                        const T *restrict src = plane + (oy * g->sh + offy) * g->w + offx;             \
                         for (int64_t ox = 0; ox < ox0; ox++)                                           \
                             dst[ox] = 0;                                                               \
-                        if (g->sw == 1)                                                                \
-                            memcpy(dst + ox0, src + ox0, (size_t)(ox1 - ox0) * sizeof(T));             \
+                        if (sw == 1)                                                                   \
+                            for (int64_t ox = ox0; ox < ox1; ox++)                                     \
+                                dst[ox] = src[ox];                                                     \
                         else                                                                           \
                             for (int64_t ox = ox0; ox < ox1; ox++)                                     \
-                                dst[ox] = src[ox * g->sw];                                             \
-                        for (int64_t ox = ox1; ox < g->ow; ox++)                                       \
+                                dst[ox] = src[ox * sw];                                                \
+                        for (int64_t ox = ox1; ox < ow; ox++)                                          \
                             dst[ox] = 0;                                                               \
                     }                                                                                  \
-                    memset(col + oy1 * g->ow, 0, (size_t)((g->oh - oy1) * g->ow) * sizeof(T));         \
+                    for (int64_t q = oy1 * ow; q < P; q++)                                             \
+                        row[q] = 0;                                                                    \
                 }                                                                                      \
+            }                                                                                          \
     }                                                                                                  \
-    /* The adjoint: dx[C/g, H, W] += col2im(dcol[K, P]). */                                            \
     static void col2im_##T(const conv_geom *g, const T *col, T *dx)                                    \
     {                                                                                                  \
-        for (int64_t c = 0; c < g->cg; c++)                                                            \
-            for (int64_t i = 0; i < g->kh; i++)                                                        \
-                for (int64_t j = 0; j < g->kw; j++, col += g->p) {                                     \
-                    int64_t oy0, oy1, ox0, ox1, offy = i * g->dh - g->ph, offx = j * g->dw - g->pw;    \
-                    valid_range(g->oh, g->h, g->sh, offy, &oy0, &oy1);                                 \
-                    valid_range(g->ow, g->w, g->sw, offx, &ox0, &ox1);                                 \
+        const int64_t ow = g->ow, P = g->p, sw = g->sw;                                                \
+        for (int64_t i = 0; i < g->kh; i++)                                                            \
+            for (int64_t j = 0; j < g->kw; j++) {                                                      \
+                int64_t oy0, oy1, ox0, ox1, offy = i * g->dh - g->ph, offx = j * g->dw - g->pw;        \
+                valid_range(g->oh, g->h, g->sh, offy, &oy0, &oy1);                                     \
+                valid_range(ow, g->w, sw, offx, &ox0, &ox1);                                           \
+                for (int64_t c = 0; c < g->cg; c++) {                                                  \
+                    const T *row = col + ((c * g->kh + i) * g->kw + j) * P;                            \
+                    T *plane = dx + c * g->h * g->w;                                                   \
                     for (int64_t oy = oy0; oy < oy1; oy++) {                                           \
-                        const T *src = col + oy * g->ow;                                               \
-                        T *dst = dx + (c * g->h + oy * g->sh + offy) * g->w + offx;                    \
-                        for (int64_t ox = ox0; ox < ox1; ox++)                                         \
-                            dst[ox * g->sw] += src[ox];                                                \
+                        const T *restrict src = row + oy * ow;                                         \
+                        T *restrict dst = plane + (oy * g->sh + offy) * g->w + offx;                   \
+                        if (sw == 1)                                                                   \
+                            for (int64_t ox = ox0; ox < ox1; ox++)                                     \
+                                dst[ox] += src[ox];                                                    \
+                        else                                                                           \
+                            for (int64_t ox = ox0; ox < ox1; ox++)                                     \
+                                dst[ox * sw] += src[ox];                                               \
                     }                                                                                  \
                 }                                                                                      \
+            }                                                                                          \
     }
 IM2COL(float)
 IM2COL(double)
-
-static void im2col(tg_dtype dtype, const conv_geom *g, const void *x, void *col)
-{
-    if (dtype == TG_F32)
-        im2col_float(g, x, col);
-    else
-        im2col_double(g, x, col);
-}
-
-static void col2im(tg_dtype dtype, const conv_geom *g, const void *col, void *dx)
-{
-    if (dtype == TG_F32)
-        col2im_float(g, col, dx);
-    else
-        col2im_double(g, col, dx);
-}
 
 /* A 1×1 kernel with stride 1 and no padding reads the image itself as col. */
 static bool col_is_image(const conv_geom *g)
@@ -136,74 +132,137 @@ static bool col_is_image(const conv_geom *g)
     return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
-/* y[N, O, OH, OW] = conv(x, w) + bias */
-static bool conv_forward(tg_ctx *ctx, const conv_geom *g, tg_dtype dt, const void *x, const void *w, const void *bias,
-                         void *y)
+typedef enum { CONV_FORWARD, CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT } conv_pass;
+
+typedef struct {
+    const conv_geom *g;
+    conv_pass pass;
+    tg_dtype dt;
+    tg_pool *pool;
+    bool split;           /* images run as pool tasks (each GEMM on one thread) */
+    const char *x, *w, *bias, *dy; /* as the pass needs */
+    char *out;            /* y, dx or dw */
+    char *col;            /* per worker: col_bytes of patches */
+    size_t col_bytes;
+    char *partial;        /* backward weight with several workers: a dw per worker */
+} conv_job;
+
+static void gemm(const conv_job *job, int worker, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
+                 int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc)
 {
-    size_t es = tg_dtype_size(dt);
-    void *col = col_is_image(g) ? NULL : tg_arena_alloc(ctx, (size_t)(g->k * g->p) * es, 64);
-    if (!col && !col_is_image(g))
-        return false;
-    for (int64_t b = 0; b < g->n; b++)
-        for (int64_t gr = 0; gr < g->groups; gr++) {
-            const char *xg = (const char *)x + ((b * g->c + gr * g->cg) * g->h * g->w) * (int64_t)es;
-            char *yg = (char *)y + ((b * g->o + gr * g->og) * g->p) * (int64_t)es;
-            const char *wg = (const char *)w + (gr * g->og * g->k) * (int64_t)es;
-            if (col)
-                im2col(dt, g, xg, col);
-            gemm(dt, ctx->pool, false, false, g->og, g->p, g->k, wg, g->k, col ? col : xg, g->p, 0, yg, g->p);
-            if (bias)
-                TG_TYPED(dt, T, {
-                    const T *bb = (const T *)bias + gr * g->og;
-                    T *yy = (T *)yg;
+    if (!job->split) { /* the GEMM may split itself */
+        if (job->dt == TG_F32)
+            tg_gemm_f32(job->pool, ta, tb, m, n, k, 1, a, lda, b, ldb, (float)beta, c, ldc);
+        else
+            tg_gemm_f64(job->pool, ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
+    } else if (job->dt == TG_F32) {
+        tg_gemm_f32_worker(job->pool, worker, ta, tb, m, n, k, 1, a, lda, b, ldb, (float)beta, c, ldc);
+    } else {
+        tg_gemm_f64_worker(job->pool, worker, ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
+    }
+}
+
+/* One image b, every group, on `worker`. */
+static void conv_image(void *arg, int b, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const conv_job *job = arg;
+    const conv_geom *g = job->g;
+    const int64_t es = (int64_t)tg_dtype_size(job->dt), plane = g->h * g->w;
+    bool direct = col_is_image(g);
+    void *col = job->col + (size_t)worker * job->col_bytes;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        int64_t x_off = ((b * g->c + gr * g->cg) * plane) * es, y_off = ((b * g->o + gr * g->og) * g->p) * es;
+        const char *wg = job->w + (gr * g->og * g->k) * es;
+        switch (job->pass) {
+        case CONV_FORWARD: { /* y = W·col + bias */
+            const char *xg = job->x + x_off;
+            char *yg = job->out + y_off;
+            if (!direct) {
+                if (job->dt == TG_F32)
+                    im2col_float(g, (const float *)xg, col);
+                else
+                    im2col_double(g, (const double *)xg, col);
+            }
+            gemm(job, worker, false, false, g->og, g->p, g->k, wg, g->k, direct ? xg : col, g->p, 0, yg, g->p);
+            if (job->bias)
+                TG_TYPED(job->dt, T, {
+                    const T *bias = (const T *)job->bias + gr * g->og;
+                    T *y = (T *)yg;
                     for (int64_t o = 0; o < g->og; o++)
                         for (int64_t q = 0; q < g->p; q++)
-                            yy[o * g->p + q] += bb[o];
+                            y[o * g->p + q] += bias[o];
                 });
+            break;
         }
-    return true;
+        case CONV_BACKWARD_INPUT: { /* dcol = Wᵀ·dy, dx = col2im(dcol) */
+            char *dxg = job->out + x_off;
+            const char *dyg = job->dy + y_off;
+            if (direct) {
+                gemm(job, worker, true, false, g->k, g->p, g->og, wg, g->k, dyg, g->p, 0, dxg, g->p);
+                break;
+            }
+            memset(dxg, 0, (size_t)(g->cg * plane * es));
+            gemm(job, worker, true, false, g->k, g->p, g->og, wg, g->k, dyg, g->p, 0, col, g->p);
+            if (job->dt == TG_F32)
+                col2im_float(g, col, (float *)dxg);
+            else
+                col2im_double(g, col, (double *)dxg);
+            break;
+        }
+        case CONV_BACKWARD_WEIGHT: { /* dw += dy·colᵀ */
+            const char *xg = job->x + x_off, *dyg = job->dy + y_off;
+            char *dw = (job->partial ? job->partial + (size_t)worker * (size_t)(g->o * g->k * es) : job->out);
+            if (!direct) {
+                if (job->dt == TG_F32)
+                    im2col_float(g, (const float *)xg, col);
+                else
+                    im2col_double(g, (const double *)xg, col);
+            }
+            gemm(job, worker, false, true, g->og, g->k, g->p, dyg, g->p, direct ? xg : col, g->p, 1,
+                 dw + (gr * g->og * g->k) * es, g->k);
+            break;
+        }
+        }
+    }
 }
 
-/* dx[N, C, H, W] = Σ taps Wᵀ·dy, scattered back (transposed convolution) */
-static bool conv_backward_input(tg_ctx *ctx, const conv_geom *g, tg_dtype dt, const void *dy, const void *w, void *dx)
+/* Runs pass over the batch; false (error set) when step memory runs out. */
+static bool conv_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, tg_dtype dt, const void *x, const void *w,
+                     const void *bias, const void *dy, void *out)
 {
-    size_t es = tg_dtype_size(dt);
-    bool direct = col_is_image(g);
-    void *col = direct ? NULL : tg_arena_alloc(ctx, (size_t)(g->k * g->p) * es, 64);
-    if (!col && !direct)
+    tg_pool *pool = ctx->pool;
+    int threads = tg_pool_threads(pool);
+    /* below ~1 MFLOP per image a task is too short to share */
+    bool split = threads > 1 && g->n >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
+    int workers = split ? threads : 1;
+    size_t es = tg_dtype_size(dt), col_bytes = col_is_image(g) ? 0 : ((size_t)(g->k * g->p) * es + 63) & ~(size_t)63;
+    conv_job job = {g, pass, dt, pool, split, x, w, bias, dy, out, NULL, col_bytes, NULL};
+    if (col_bytes && !(job.col = tg_arena_alloc(ctx, col_bytes * (size_t)workers, 64)))
         return false;
-    if (!direct)
-        memset(dx, 0, (size_t)(g->n * g->c * g->h * g->w) * es);
-    for (int64_t b = 0; b < g->n; b++)
-        for (int64_t gr = 0; gr < g->groups; gr++) {
-            char *dxg = (char *)dx + ((b * g->c + gr * g->cg) * g->h * g->w) * (int64_t)es;
-            const char *dyg = (const char *)dy + ((b * g->o + gr * g->og) * g->p) * (int64_t)es;
-            const char *wg = (const char *)w + (gr * g->og * g->k) * (int64_t)es;
-            gemm(dt, ctx->pool, true, false, g->k, g->p, g->og, wg, g->k, dyg, g->p, 0, direct ? dxg : col, g->p);
-            if (!direct)
-                col2im(dt, g, col, dxg);
-        }
-    return true;
-}
-
-/* dw[O, C/g, KH, KW] = Σ over images dy·colᵀ */
-static bool conv_backward_weight(tg_ctx *ctx, const conv_geom *g, tg_dtype dt, const void *x, const void *dy, void *dw)
-{
-    size_t es = tg_dtype_size(dt);
-    bool direct = col_is_image(g);
-    void *col = direct ? NULL : tg_arena_alloc(ctx, (size_t)(g->k * g->p) * es, 64);
-    if (!col && !direct)
-        return false;
-    for (int64_t b = 0; b < g->n; b++)
-        for (int64_t gr = 0; gr < g->groups; gr++) {
-            const char *xg = (const char *)x + ((b * g->c + gr * g->cg) * g->h * g->w) * (int64_t)es;
-            const char *dyg = (const char *)dy + ((b * g->o + gr * g->og) * g->p) * (int64_t)es;
-            char *dwg = (char *)dw + (gr * g->og * g->k) * (int64_t)es;
-            if (!direct)
-                im2col(dt, g, xg, col);
-            gemm(dt, ctx->pool, false, true, g->og, g->k, g->p, dyg, g->p, direct ? xg : col, g->p, b ? 1 : 0, dwg,
-                 g->k);
-        }
+    if (pass == CONV_BACKWARD_WEIGHT) {
+        size_t dw_bytes = (size_t)(g->o * g->k) * es;
+        if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_bytes * (size_t)workers, 64)))
+            return false;
+        memset(job.partial ? (void *)job.partial : out, 0, dw_bytes * (size_t)workers);
+    }
+    if (split)
+        tg_pool_run(pool, (int)g->n, conv_image, &job);
+    else
+        for (int64_t b = 0; b < g->n; b++)
+            conv_image(&job, (int)b, (int)g->n, 0);
+    if (job.partial) /* dw = Σ workers' sums */
+        TG_TYPED(dt, T, {
+            T *dw = out;
+            const T *part = (const T *)job.partial;
+            int64_t size = g->o * g->k;
+            for (int64_t i = 0; i < size; i++) {
+                T total = 0;
+                for (int t = 0; t < workers; t++)
+                    total += part[t * size + i];
+                dw[i] = total;
+            }
+        });
     return true;
 }
 
@@ -284,7 +343,7 @@ tg_tensor *tg_conv2d_attr(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, cons
         return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: bias has shape %s; expected [%lld], one per output channel of "
                            "weight %s", op, tg_shape_of(bias).s, (long long)g.o, tg_shape_of(weight).s), NULL;
     tg_tensor *y = tg_step_tensor(ctx, (tg_dtype)x->dtype, 4, (int64_t[]){g.n, g.o, g.oh, g.ow}, false);
-    if (!y || !conv_forward(ctx, &g, (tg_dtype)x->dtype, x->data, weight->data, bias ? bias->data : NULL, y->data))
+    if (!y || !conv_run(ctx, &g, CONV_FORWARD, (tg_dtype)x->dtype, x->data, weight->data, bias ? bias->data : NULL, NULL, y->data))
         return NULL;
     tg_conv_attr a = *attr;
     a.in_h = g.h, a.in_w = g.w;
@@ -362,7 +421,7 @@ tg_tensor *tg_conv2d_backward_input_attr(tg_tensor *dy, tg_tensor *weight, const
                            "weight %s; expected them equal", op, tg_shape_of(dy).s, (long long)g.h, (long long)g.w,
                            (long long)g.oh, (long long)g.ow, tg_shape_of(weight).s), NULL;
     tg_tensor *dx = tg_step_tensor(ctx, (tg_dtype)dy->dtype, 4, xs, false);
-    if (!dx || !conv_backward_input(ctx, &g, (tg_dtype)dy->dtype, dy->data, weight->data, dx->data))
+    if (!dx || !conv_run(ctx, &g, CONV_BACKWARD_INPUT, (tg_dtype)dy->dtype, NULL, weight->data, NULL, dy->data, dx->data))
         return NULL;
     const void *stored = tg_attr_store(ctx, attr, sizeof *attr);
     if (!stored)
@@ -430,7 +489,7 @@ tg_tensor *tg_conv2d_backward_weight_attr(tg_tensor *x, tg_tensor *dy, const tg_
         return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: gradient %s; input %s with a %lldx%lld kernel gives a %lldx%lld "
                            "output; expected them equal", op, tg_shape_of(dy).s, tg_shape_of(x).s,
                            (long long)g.kh, (long long)g.kw, (long long)g.oh, (long long)g.ow), NULL;
-    if (!conv_backward_weight(ctx, &g, (tg_dtype)x->dtype, x->data, dy->data, dw->data))
+    if (!conv_run(ctx, &g, CONV_BACKWARD_WEIGHT, (tg_dtype)x->dtype, x->data, NULL, NULL, dy->data, dw->data))
         return NULL;
     const void *stored = tg_attr_store(ctx, attr, sizeof *attr);
     if (!stored)
