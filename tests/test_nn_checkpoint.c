@@ -458,7 +458,8 @@ Test(nn_checkpoint, counts_that_cannot_fit_are_refused_before_allocating)
     write_header_only(path, 0, 21, 0, 81); /* 21 x 4 bytes > 81 */
     cr_expect_eq(tg_checkpoint_load(ctx, path, none, NULL, NULL), TG_ERR_FORMAT);
     tg_ctx_clear_error(ctx);
-    cr_expect_lt(peak_rss_mib(), 100.0);
+    if (TG_TEST_RSS_IS_MEANINGFUL)
+        cr_expect_lt(peak_rss_mib(), 100.0, "peak RSS %.0f MiB", peak_rss_mib());
     free_model(a);
 }
 
