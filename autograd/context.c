@@ -61,6 +61,46 @@ void tg_ctx_free(tg_ctx *ctx)
 
 int tg_ctx_threads(const tg_ctx *ctx) { return tg_pool_threads(ctx->pool); }
 
+typedef struct {
+    void (*fn)(void *arg, int task);
+    void *arg;
+} task_job;
+
+static void run_task(void *p, int task, int n_tasks, int worker)
+{
+    (void)n_tasks, (void)worker;
+    const task_job *job = p;
+    job->fn(job->arg, task);
+}
+
+tg_status tg_ctx_run_tasks(tg_ctx *ctx, int n_tasks, void (*fn)(void *arg, int task), void *arg)
+{
+    if (!ctx || !fn)
+        return ctx ? tg_ctx_fail(ctx, TG_ERR_ARG, "tg_ctx_run_tasks: NULL function") : TG_ERR_ARG;
+    task_job job = {fn, arg};
+    tg_pool_run(ctx->pool, n_tasks, run_task, &job);
+    return TG_OK;
+}
+
+/* ---- floating-point mode ---- */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <xmmintrin.h>
+enum { TG_MXCSR_DAZ = 1 << 6, TG_MXCSR_FTZ = 1 << 15 };
+
+tg_fp_mode tg_fp_flush_subnormals(void)
+{
+    tg_fp_mode previous = {_mm_getcsr()};
+    _mm_setcsr(previous.bits | TG_MXCSR_DAZ | TG_MXCSR_FTZ);
+    return previous;
+}
+
+void tg_fp_mode_restore(tg_fp_mode mode) { _mm_setcsr(mode.bits); }
+#else
+tg_fp_mode tg_fp_flush_subnormals(void) { return (tg_fp_mode){0}; }
+void tg_fp_mode_restore(tg_fp_mode mode) { (void)mode; }
+#endif
+
 /* ---- step memory ---- */
 
 void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
