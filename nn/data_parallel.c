@@ -50,6 +50,8 @@ struct tg_data_parallel {
     int tasks;           /* reduce tasks per step */
     tg_tensor *x, *y;    /* this step's batch */
     double divide_by;    /* unpacking the flat buffer: 1 / global sample count */
+    bool fused;          /* the optimizer's parameters are params_of's: update slice by slice */
+    bool replicas_current; /* the replicas hold the model's values */
 };
 
 /* ---- setup ------------------------------------------------------------------ */
@@ -155,6 +157,8 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, in
             return NULL;
         }
     }
+    dp->fused = tg_optim_updates_exactly(c->optimizer, master);
+    dp->replicas_current = true; /* clones */
     int threads = tg_ctx_threads(ctx);
     int64_t slices = (dp->total + TG_DP_SLICE_MIN - 1) / TG_DP_SLICE_MIN;
     dp->tasks = (int)(slices < threads ? slices : threads);
@@ -217,7 +221,7 @@ static void run_worker(void *arg, int k)
         return; /* more workers than samples: this one sits the step out */
     if (k > 0) {
         const dp_worker *m = &dp->workers[0];
-        for (int i = 0; i < dp->n_params; i++)
+        for (int i = 0; i < dp->n_params && !dp->replicas_current; i++)
             memcpy(tg_tensor_data(w->params.items[i]), tg_tensor_data_const(m->params.items[i]),
                    (size_t)tg_tensor_size(m->params.items[i]) * (dp->dtype == TG_F32 ? 4 : 8));
         for (int i = 0; i < m->buffers.count; i++)
@@ -244,63 +248,44 @@ static void run_worker(void *arg, int k)
         tg_tape_reset(w->ctx); /* worker 0's tape is the caller's, reset by tg_train */
 }
 
-/* Σ_k weight_k·g_k over flat positions [begin, end), in worker order: into the
- * flat buffer (reduce callback) or the model's own gradient. */
+/* dst[lo, hi) = Σ_k weight_k·g_k of parameter i, in worker order: the first
+ * two workers in one pass, the others added one by one. */
 #define TG_DP_SUM(T)                                                                                   \
-    static void sum_##T(const tg_data_parallel *dp, int64_t begin, int64_t end)                        \
+    static void sum_##T(const tg_data_parallel *dp, int i, T *dst, int64_t lo, int64_t hi)             \
     {                                                                                                  \
-        for (int i = 0; i < dp->n_params; i++) {                                                       \
-            int64_t lo = begin > dp->offsets[i] ? begin : dp->offsets[i];                              \
-            int64_t hi = end < dp->offsets[i + 1] ? end : dp->offsets[i + 1];                          \
-            if (lo >= hi)                                                                              \
+        int first = 0; /* the first worker with a gradient overwrites, the others add */              \
+        for (int k = 0; k < dp->n; k++) {                                                              \
+            const T *g = dp->workers[k].grad[i];                                                       \
+            const T a = (T)dp->weights[k];                                                             \
+            if (!g || dp->workers[k].count == 0)                                                       \
                 continue;                                                                              \
-            T *dst = dp->flat ? (T *)dp->flat + dp->offsets[i] : (T *)dp->workers[0].grad[i];          \
-            if (!dst)                                                                                  \
-                continue; /* not reached on worker 0: the optimizer skips it */                        \
-            lo -= dp->offsets[i];                                                                      \
-            hi -= dp->offsets[i];                                                                      \
-            int first = 0; /* the first worker with a gradient overwrites, the others add */          \
-            for (int k = 0; k < dp->n; k++) {                                                          \
-                const T *g = dp->workers[k].grad[i];                                                   \
-                const T a = (T)dp->weights[k];                                                         \
-                if (!g || dp->workers[k].count == 0)                                                   \
-                    continue;                                                                          \
-                const T *g2 = NULL;                                                                    \
-                T a2 = 0;                                                                              \
-                if (!first && k + 1 < dp->n && dp->workers[k + 1].grad[i] && dp->workers[k + 1].count) { \
-                    g2 = dp->workers[k + 1].grad[i]; /* two at once: one pass for two workers */       \
-                    a2 = (T)dp->weights[k + 1];                                                        \
-                }                                                                                      \
-                if (!first && g2) {                                                                    \
-                    for (int64_t j = lo; j < hi; j++)                                                  \
-                        dst[j] = a * g[j] + a2 * g2[j];                                                \
-                    k++;                                                                               \
-                } else if (!first) {                                                                   \
-                    for (int64_t j = lo; j < hi; j++)                                                  \
-                        dst[j] = a * g[j];                                                             \
-                } else {                                                                               \
-                    for (int64_t j = lo; j < hi; j++)                                                  \
-                        dst[j] += a * g[j];                                                            \
-                }                                                                                      \
-                first = 1;                                                                             \
+            const T *g2 = NULL;                                                                        \
+            T a2 = 0;                                                                                  \
+            if (!first && k + 1 < dp->n && dp->workers[k + 1].grad[i] && dp->workers[k + 1].count) {   \
+                g2 = dp->workers[k + 1].grad[i];                                                       \
+                a2 = (T)dp->weights[k + 1];                                                            \
             }                                                                                          \
-            if (!first)                                                                                \
-                memset(dst + lo, 0, (size_t)(hi - lo) * sizeof(T));                                    \
+            if (!first && g2) {                                                                        \
+                for (int64_t j = lo; j < hi; j++)                                                      \
+                    dst[j] = a * g[j] + a2 * g2[j];                                                    \
+                k++;                                                                                   \
+            } else if (!first) {                                                                       \
+                for (int64_t j = lo; j < hi; j++)                                                      \
+                    dst[j] = a * g[j];                                                                 \
+            } else {                                                                                   \
+                for (int64_t j = lo; j < hi; j++)                                                      \
+                    dst[j] += a * g[j];                                                                \
+            }                                                                                          \
+            first = 1;                                                                                 \
         }                                                                                              \
+        if (!first)                                                                                    \
+            memset(dst + lo, 0, (size_t)(hi - lo) * sizeof(T));                                        \
     }                                                                                                  \
-    static void unpack_##T(const tg_data_parallel *dp, int64_t begin, int64_t end)                     \
+    static void scale_##T(T *dst, const T *src, double factor, int64_t lo, int64_t hi)                 \
     {                                                                                                  \
-        const T scale = (T)dp->divide_by;                                                              \
-        for (int i = 0; i < dp->n_params; i++) {                                                       \
-            int64_t lo = begin > dp->offsets[i] ? begin : dp->offsets[i];                              \
-            int64_t hi = end < dp->offsets[i + 1] ? end : dp->offsets[i + 1];                          \
-            T *dst = dp->workers[0].grad[i];                                                           \
-            if (lo >= hi || !dst)                                                                      \
-                continue;                                                                              \
-            const T *src = (const T *)dp->flat + dp->offsets[i];                                       \
-            for (int64_t j = lo - dp->offsets[i]; j < hi - dp->offsets[i]; j++)                        \
-                dst[j] = src[j] * scale;                                                               \
-        }                                                                                              \
+        const T f = (T)factor;                                                                         \
+        for (int64_t j = lo; j < hi; j++)                                                              \
+            dst[j] = src[j] * f;                                                                       \
     }
 TG_DP_SUM(float)
 TG_DP_SUM(double)
@@ -314,27 +299,68 @@ static void slice(const tg_data_parallel *dp, int task, int64_t *begin, int64_t 
     *end = *begin + chunk < dp->total ? *begin + chunk : dp->total;
 }
 
+/* Parameter i's part [*lo, *hi) of the flat range [begin, end); false if none. */
+static bool overlap(const tg_data_parallel *dp, int i, int64_t begin, int64_t end, int64_t *lo, int64_t *hi)
+{
+    *lo = (begin > dp->offsets[i] ? begin : dp->offsets[i]) - dp->offsets[i];
+    *hi = (end < dp->offsets[i + 1] ? end : dp->offsets[i + 1]) - dp->offsets[i];
+    return *lo < *hi;
+}
+
+/* The end of a step for one slice of the model's gradient, while it is in
+ * cache: the optimizer's update of the slice, and the new values copied into
+ * every replica (so that the workers need no copy at the next step). */
+static void update_and_broadcast(const tg_data_parallel *dp, int i, int64_t lo, int64_t hi)
+{
+    if (!dp->fused || !dp->workers[0].grad[i])
+        return;
+    tg_optim_update_slice(dp->c->optimizer, i, lo, hi, dp->workers[0].grad[i]);
+    size_t es = dp->dtype == TG_F32 ? 4 : 8;
+    const char *w = (const char *)tg_tensor_data_const(dp->workers[0].params.items[i]) + (size_t)lo * es;
+    for (int k = 1; k < dp->n; k++)
+        memcpy((char *)tg_tensor_data(dp->workers[k].params.items[i]) + (size_t)lo * es, w, (size_t)(hi - lo) * es);
+}
+
+/* Without a reduce callback: sum straight into the model's gradient, update. */
 static void sum_task(void *arg, int task)
 {
     const tg_data_parallel *dp = arg;
-    int64_t begin, end;
+    int64_t begin, end, lo, hi;
     slice(dp, task, &begin, &end);
-    if (dp->dtype == TG_F32)
-        sum_float(dp, begin, end);
-    else
-        sum_double(dp, begin, end);
+    for (int i = 0; i < dp->n_params; i++) {
+        void *dst = dp->flat ? (char *)dp->flat + (size_t)dp->offsets[i] * (dp->dtype == TG_F32 ? 4 : 8)
+                             : dp->workers[0].grad[i];
+        if (!overlap(dp, i, begin, end, &lo, &hi) || !dst)
+            continue; /* no gradient on worker 0: not reached, the optimizer skips it */
+        if (dp->dtype == TG_F32)
+            sum_float(dp, i, dst, lo, hi);
+        else
+            sum_double(dp, i, dst, lo, hi);
+        if (!dp->flat)
+            update_and_broadcast(dp, i, lo, hi);
+    }
 }
 
+/* After the reduce callback: the flat sum divided by the global count into
+ * the model's gradient, update. */
 static void unpack_task(void *arg, int task)
 {
     const tg_data_parallel *dp = arg;
-    int64_t begin, end;
+    int64_t begin, end, lo, hi;
     slice(dp, task, &begin, &end);
-    if (dp->dtype == TG_F32)
-        unpack_float(dp, begin, end);
-    else
-        unpack_double(dp, begin, end);
+    for (int i = 0; i < dp->n_params; i++) {
+        void *dst = dp->workers[0].grad[i];
+        if (!overlap(dp, i, begin, end, &lo, &hi) || !dst)
+            continue;
+        if (dp->dtype == TG_F32)
+            scale_float(dst, (const float *)dp->flat + dp->offsets[i], dp->divide_by, lo, hi);
+        else
+            scale_double(dst, (const double *)dp->flat + dp->offsets[i], dp->divide_by, lo, hi);
+        update_and_broadcast(dp, i, lo, hi);
+    }
 }
+
+void tg_data_parallel_resync(tg_data_parallel *dp) { dp->replicas_current = false; }
 
 tg_status tg_data_parallel_step(tg_data_parallel *dp, tg_tensor *x, tg_tensor *y, int64_t step, int epoch,
                                 double *loss, int64_t *correct)
@@ -384,6 +410,11 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, tg_tensor *x, tg_tensor *y
         loss_sum += w->loss * (double)w->count;
         right += w->correct;
     }
+    for (int i = 0; i < dp->n_params && dp->fused; i++)
+        if (!tg_tensor_data(dp->workers[0].params.items[i]))
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: parameter %d (%s) was freed", i,
+                               tg_tensor_name(dp->workers[0].params.items[i]) ? tg_tensor_name(dp->workers[0].params.items[i])
+                                                                              : "unnamed");
     tg_ctx_run_tasks(ctx, dp->tasks, sum_task, dp);
     if (dp->flat) {
         if (dp->dtype == TG_F32)
@@ -403,6 +434,14 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, tg_tensor *x, tg_tensor *y
         dp->divide_by = 1 / samples;
         tg_ctx_run_tasks(ctx, dp->tasks, unpack_task, dp);
     }
+    tg_status status = TG_OK;
+    if (dp->fused)
+        tg_optim_set_steps(dp->c->optimizer, tg_optim_steps(dp->c->optimizer) + 1);
+    else
+        status = tg_optim_step(dp->c->optimizer);
+    dp->replicas_current = dp->fused;
+    if (status != TG_OK)
+        return status;
     /* non-trainable state: the share-weighted mean of the workers' */
     const dp_worker *m = &dp->workers[0];
     for (int i = 0; i < m->buffers.count && dp->n > 1; i++) {

@@ -1,7 +1,7 @@
 /* Optimizers: update rules as plain loops over each parameter's buffer and its
  * gradient (an update rule is not backprop, so no tape). State tensors are
  * persistent and made with the optimizer; a step allocates nothing. */
-#include "tapegrad/nn.h"
+#include "nn/data_parallel.h"
 
 #include <float.h>
 #include <tgmath.h>
@@ -213,6 +213,36 @@ static void pick_update(update_float_fn *f, update_double_fn *d)
         *d = update_double_avx2;
     }
 #endif
+}
+
+bool tg_optim_updates_exactly(const tg_optimizer *opt, tg_params params)
+{
+    return opt && params.count == opt->n_params && params.items &&
+           !memcmp(params.items, opt->params, (size_t)opt->n_params * sizeof *opt->params);
+}
+
+void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_t end, const void *grad)
+{
+    int64_t t = opt->steps + 1;
+    double bc1 = opt->kind == KIND_ADAM ? 1 - pow(opt->beta1, (double)t) : 1;
+    double bc2 = opt->kind == KIND_ADAM ? 1 - pow(opt->beta2, (double)t) : 1;
+    int per = opt->n_params ? opt->n_state / opt->n_params : 0;
+    tg_tensor *p = opt->params[i];
+    bool decay = opt->decay != TG_DECAY_NONE && tg_tensor_rank(p) >= 2;
+    update_float_fn update_f;
+    update_double_fn update_d;
+    pick_update(&update_f, &update_d);
+    if (tg_tensor_dtype(p) == TG_F32) {
+        float *s0 = per > 0 ? (float *)tg_tensor_data(opt->state[i * per]) + begin : NULL;
+        float *s1 = per > 1 ? (float *)tg_tensor_data(opt->state[i * per + 1]) + begin : NULL;
+        update_f(opt, decay, end - begin, (float *)tg_tensor_data(p) + begin, (const float *)grad + begin, s0, s1,
+                 bc1, bc2);
+    } else {
+        double *s0 = per > 0 ? (double *)tg_tensor_data(opt->state[i * per]) + begin : NULL;
+        double *s1 = per > 1 ? (double *)tg_tensor_data(opt->state[i * per + 1]) + begin : NULL;
+        update_d(opt, decay, end - begin, (double *)tg_tensor_data(p) + begin, (const double *)grad + begin, s0, s1,
+                 bc1, bc2);
+    }
 }
 
 tg_status tg_optim_step(tg_optimizer *opt)

@@ -366,6 +366,8 @@ static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_confi
         double start = now();
         tg_rng rng = tg_rng_seed(c->seed + (uint64_t)epoch);
         tg_loader_start(loader, c->shuffle ? &rng : NULL);
+        if (dp)
+            tg_data_parallel_resync(dp);
         double loss_sum = 0, epoch_train = 0;
         int64_t correct = 0, seen = 0, step = 0;
         tg_tensor *x, *y;
@@ -378,8 +380,7 @@ static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_confi
             if (dp) {
                 double value = 0;
                 int64_t right = 0;
-                if ((status = tg_data_parallel_step(dp, x, y, step, epoch, &value, &right)) == TG_OK)
-                    status = tg_optim_step(c->optimizer);
+                status = tg_data_parallel_step(dp, x, y, step, epoch, &value, &right);
                 tg_tape_reset(ctx);
                 if (status != TG_OK)
                     break;
