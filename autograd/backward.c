@@ -82,8 +82,8 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
             return ctx->status;
         if (!same_shape(dy, y) || dy->dtype != y->dtype)
             return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: upstream gradient has shape %s (%s); expected the output's %s (%s)",
-                           who, tg_shape_of(dy).s, dy->dtype == TG_F32 ? "f32" : "f64", tg_shape_of(y).s,
-                           y->dtype == TG_F32 ? "f32" : "f64");
+                           who, tg_shape_of(dy).s, tg_dtype_name((tg_dtype)dy->dtype), tg_shape_of(y).s,
+                           tg_dtype_name((tg_dtype)y->dtype));
     } else {
         if (y->size != 1)
             return tg_ctx_fail(ctx, TG_ERR_GRAD, "%s: the output has shape %s; a gradient can be seeded only for "
@@ -114,7 +114,7 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
             req.grads[node.out->wanted - 1] = g;
         tg_tensor *dx[3] = {NULL, NULL, NULL};
         ctx->backward_node = i;
-        tg_op_desc_of(node.op)->backward(&node, g, dx);
+        node.op->backward(&node, g, dx);
         ctx->backward_node = -1;
         if (ctx->status != TG_OK)
             break;

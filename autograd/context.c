@@ -272,7 +272,7 @@ tg_shape_text tg_shape_of(const tg_tensor *t)
     return text;
 }
 
-bool tg_check_live(const char *op, const tg_tensor *t)
+bool tg_check_tensor(const char *op, const tg_tensor *t)
 {
     if (!t)
         return false; /* an earlier op failed and set the error */
@@ -286,6 +286,17 @@ bool tg_check_live(const char *op, const tg_tensor *t)
     return true;
 }
 
+bool tg_check_live(const char *op, const tg_tensor *t)
+{
+    if (!tg_check_tensor(op, t))
+        return false;
+    if (!tg_dtype_is_float((tg_dtype)t->dtype))
+        return tg_ctx_fail(t->ctx, TG_ERR_ARG, "%s: input %s%s%s is %s; expected f32 or f64", op,
+                           t->name ? t->name : "", t->name ? " " : "", tg_shape_of(t).s,
+                           tg_dtype_name((tg_dtype)t->dtype)), false;
+    return true;
+}
+
 bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b)
 {
     if (!tg_check_live(op, a) || !tg_check_live(op, b))
@@ -294,7 +305,7 @@ bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b)
         return tg_ctx_fail(a->ctx, TG_ERR_ARG, "%s: inputs belong to different contexts", op), false;
     if (a->dtype != b->dtype)
         return tg_ctx_fail(a->ctx, TG_ERR_ARG, "%s: inputs have different dtypes (%s and %s); convert with tg_tensor_copy",
-                       op, a->dtype == TG_F32 ? "f32" : "f64", b->dtype == TG_F32 ? "f32" : "f64"), false;
+                       op, tg_dtype_name((tg_dtype)a->dtype), tg_dtype_name((tg_dtype)b->dtype)), false;
     return true;
 }
 
@@ -315,7 +326,7 @@ static int64_t first_nonfinite(const tg_tensor *t)
     return bad;
 }
 
-static void report_anomaly(tg_ctx *ctx, tg_op_kind op, const tg_tensor *out, int64_t flat)
+static void report_anomaly(tg_ctx *ctx, const tg_op_desc *op, const tg_tensor *out, int64_t flat)
 {
     char index[64], during[96] = "";
     double value = tg_tensor_get(out, flat);
@@ -327,20 +338,20 @@ static void report_anomaly(tg_ctx *ctx, tg_op_kind op, const tg_tensor *out, int
     tg_shape_str(out->rank, coords, index, sizeof index);
     if (ctx->backward_node >= 0)
         snprintf(during, sizeof during, " in the backward of %s (tape entry %lld)",
-                 tg_op_name(ctx->tape[ctx->backward_node].op), (long long)ctx->backward_node);
-    tg_ctx_fail(ctx, TG_ERR_ANOMALY, "%s produced %s at index %s of its %s output%s", tg_op_name(op),
+                 ctx->tape[ctx->backward_node].op->name, (long long)ctx->backward_node);
+    tg_ctx_fail(ctx, TG_ERR_ANOMALY, "%s produced %s at index %s of its %s output%s", op->name,
             isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf", index, tg_shape_of(out).s, during);
 }
 
 /* The tape entry for out, or NULL when nothing needs recording (or on error,
  * with the context's error set and out set to NULL). */
-static tg_node *append(tg_op_kind op, tg_tensor **out, int n_in, tg_tensor *const *in)
+static tg_node *append(const tg_op_desc *op, tg_tensor **out, int n_in, tg_tensor *const *in)
 {
     tg_tensor *t = *out;
     if (!t)
         return NULL;
     tg_ctx *ctx = t->ctx;
-    if (ctx->anomaly) {
+    if (ctx->anomaly && tg_dtype_is_float((tg_dtype)t->dtype)) {
         int64_t bad = first_nonfinite(t);
         if (bad >= 0) {
             report_anomaly(ctx, op, t, bad);
@@ -357,7 +368,7 @@ static tg_node *append(tg_op_kind op, tg_tensor **out, int n_in, tg_tensor *cons
         int64_t cap = ctx->tape_cap ? ctx->tape_cap * 2 : 1024;
         tg_node *tape = realloc(ctx->tape, (size_t)cap * sizeof *tape);
         if (!tape) {
-            tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory growing the tape to %lld entries", tg_op_name(op),
+            tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory growing the tape to %lld entries", op->name,
                         (long long)cap);
             *out = NULL;
             return NULL;
@@ -365,18 +376,20 @@ static tg_node *append(tg_op_kind op, tg_tensor **out, int n_in, tg_tensor *cons
         ctx->tape = tape;
         ctx->tape_cap = cap;
     }
+    tg_tensor **inputs = tg_arena_alloc(ctx, (size_t)n_in * sizeof *inputs, sizeof *inputs);
+    if (!inputs) {
+        *out = NULL;
+        return NULL;
+    }
+    memcpy(inputs, in, (size_t)n_in * sizeof *inputs);
     t->requires_grad = true;
     t->creator = ctx->tape_len;
     tg_node *node = &ctx->tape[ctx->tape_len++];
-    node->op = op;
-    node->n_in = n_in;
-    node->out = t;
-    for (int i = 0; i < n_in; i++)
-        node->in[i] = in[i];
+    *node = (tg_node){.op = op, .n_in = n_in, .in = inputs, .out = t};
     return node;
 }
 
-tg_tensor *tg_record(tg_op_kind op, tg_tensor *out, int n_in, tg_tensor *const *in, tg_attr attr)
+tg_tensor *tg_record(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, tg_attr attr)
 {
     tg_node *node = append(op, &out, n_in, in);
     if (node)
@@ -384,42 +397,50 @@ tg_tensor *tg_record(tg_op_kind op, tg_tensor *out, int n_in, tg_tensor *const *
     return out;
 }
 
-tg_tensor *tg_record1(tg_op_kind op, tg_tensor *out, tg_tensor *x)
+tg_tensor *tg_record1(const tg_op_desc *op, tg_tensor *out, tg_tensor *x)
 {
     append(op, &out, 1, &x);
     return out;
 }
 
-tg_tensor *tg_record2(tg_op_kind op, tg_tensor *out, tg_tensor *a, tg_tensor *b)
+tg_tensor *tg_record2(const tg_op_desc *op, tg_tensor *out, tg_tensor *a, tg_tensor *b)
 {
     tg_tensor *in[2] = {a, b};
     append(op, &out, 2, in);
     return out;
 }
 
+const void *tg_attr_store(tg_ctx *ctx, const void *attr, size_t size)
+{
+    void *copy = tg_arena_alloc(ctx, size, 16);
+    if (copy)
+        memcpy(copy, attr, size);
+    return copy;
+}
+
 bool tg_tape_entry_at(const tg_ctx *ctx, int64_t i, tg_tape_entry *entry)
 {
-    if (i < 0 || i >= ctx->tape_len)
+    if (!ctx || !entry || i < 0 || i >= ctx->tape_len)
         return false;
     const tg_node *n = &ctx->tape[i];
-    *entry = (tg_tape_entry){.op = n->op, .n_inputs = n->n_in, .output = n->out};
-    for (int k = 0; k < n->n_in; k++)
-        entry->inputs[k] = n->in[k];
+    *entry = (tg_tape_entry){.op = n->op->kind, .name = n->op->name, .n_inputs = n->n_in,
+                             .inputs = n->in, .output = n->out};
     return true;
 }
 
 char *tg_tape_entry_label(const tg_ctx *ctx, int64_t i, char *buf, size_t size)
 {
-    if (i < 0 || i >= ctx->tape_len) {
+    if (!buf || size == 0)
+        return buf;
+    if (!ctx || i < 0 || i >= ctx->tape_len) {
         snprintf(buf, size, "?");
         return buf;
     }
     const tg_node *n = &ctx->tape[i];
-    const tg_op_desc *desc = tg_op_desc_of(n->op);
-    if (desc->label)
-        desc->label(n, buf, size);
+    if (n->op->label)
+        n->op->label(n, buf, size);
     else
-        snprintf(buf, size, "%s", desc->name);
+        snprintf(buf, size, "%s", n->op->name);
     return buf;
 }
 

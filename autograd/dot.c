@@ -417,7 +417,7 @@ static tg_status local_derivatives(writer *w)
         tg_tensor_fill(one, 1.0);
         tg_tensor *dx[3] = {NULL, NULL, NULL};
         ctx->backward_node = w->op_tape[k];
-        tg_op_desc_of(node.op)->backward(&node, one, dx);
+        node.op->backward(&node, one, dx);
         ctx->backward_node = -1;
         for (int j = 0; j < node.n_in; j++) {
             if (!node.in[j]->requires_grad)

@@ -32,36 +32,45 @@ struct tg_tensor {
     int32_t wanted;      /* tg_grad: 1 + index in its inputs, 0 otherwise */
 };
 
-/* Per-op attributes saved on the tape. */
+typedef struct tg_node tg_node;
+
+/* Per-op attributes saved on the tape. Ops with more than fit here keep a
+ * struct of their own in step memory (tg_attr_store) and point at it. */
 typedef union {
     double scalar;                           /* ADD_SCALAR, MUL_SCALAR */
     struct { int axis; bool keepdim; } reduce; /* SUM_AXIS, MEAN_AXIS */
     struct { bool trans_a, trans_b; } matmul;
     struct { int axis0, axis1; } transpose;
+    const void *data;                        /* a block from tg_attr_store */
 } tg_attr;
 
-typedef struct {
-    tg_op_kind op;
-    int n_in;
-    tg_tensor *in[3];
-    tg_tensor *out;
-    tg_attr attr;
-} tg_node;
-
-/* An op's entry in the registry. backward sets dx[i] (NULL means zero) for the
- * inputs that require a gradient, using ops only, so that the same rule runs
- * plain in backward and is recorded under create_graph. */
-typedef struct {
+/* An op's descriptor: what the tape needs to differentiate it and draw it.
+ * backward sets dx[i] (NULL means zero) for the inputs that require a
+ * gradient, using ops only, so that the same rule runs plain in backward and
+ * is recorded under create_graph. Built-in ops define one each in their file
+ * (listed in TG_OP_LIST); user ops get one from tg_op_define. */
+typedef struct tg_op_desc {
+    tg_op_kind kind;   /* TG_OP_USER for user ops */
     const char *name;
     void (*backward)(const tg_node *node, tg_tensor *dy, tg_tensor **dx);
     /* Optional label with attributes for diagrams; NULL uses name. */
     void (*label)(const tg_node *node, char *buf, size_t size);
+    const void *user;  /* user ops: their definition */
 } tg_op_desc;
+
+/* One tape entry. in points into step memory, so a copy of the node stays
+ * valid while the tape itself grows (backward rules record ops). */
+struct tg_node {
+    const tg_op_desc *op;
+    int n_in;
+    tg_tensor **in;
+    tg_tensor *out;
+    tg_attr attr;
+};
 
 #define TG_OP_DECLARE(NAME, name) extern const tg_op_desc tg_op_##name;
 TG_OP_LIST(TG_OP_DECLARE)
 #undef TG_OP_DECLARE
-const tg_op_desc *tg_op_desc_of(tg_op_kind op);
 
 typedef struct tg_arena_chunk tg_arena_chunk;
 
@@ -105,6 +114,7 @@ typedef void (*tg_range_fn)(void *arg, int64_t begin, int64_t end);
 void tg_parallel_range(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg);
 
 static inline size_t tg_dtype_size(tg_dtype dtype) { return dtype == TG_F32 ? 4 : 8; }
+static inline bool tg_dtype_is_float(tg_dtype dtype) { return dtype == TG_F32 || dtype == TG_F64; }
 
 /* ---- errors (raised with the public tg_ctx_fail) ---- */
 /* The shape of t as "[2, 3]" in a small rotating buffer (for messages). */
@@ -113,8 +123,10 @@ tg_shape_text tg_shape_of(const tg_tensor *t);
 
 /* Checks t is usable by op: not NULL, not freed. NULL t returns false quietly
  * when the context already holds an error (the chain stops there). */
+bool tg_check_tensor(const char *op, const tg_tensor *t);
+/* tg_check_tensor, and t holds floating values (the ops that compute). */
 bool tg_check_live(const char *op, const tg_tensor *t);
-/* Checks a and b are live, of one context and one dtype. */
+/* Checks a and b are live floating tensors of one context and one dtype. */
 bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b);
 
 /* ---- memory ---- */
@@ -134,11 +146,15 @@ void tg_arena_rewind(tg_ctx *ctx, tg_arena_mark mark);
 
 /* ---- the tape ---- */
 /* Records op on the tape when grad mode is on and an input requires a
- * gradient; runs the anomaly check; returns out (NULL if either failed). */
-tg_tensor *tg_record(tg_op_kind op, tg_tensor *out, int n_in, tg_tensor *const *in, tg_attr attr);
+ * gradient; runs the anomaly check; returns out (NULL if either failed).
+ * Any number of inputs; they are copied to step memory. */
+tg_tensor *tg_record(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, tg_attr attr);
 /* Convenience for the common cases. */
-tg_tensor *tg_record1(tg_op_kind op, tg_tensor *out, tg_tensor *x);
-tg_tensor *tg_record2(tg_op_kind op, tg_tensor *out, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_record1(const tg_op_desc *op, tg_tensor *out, tg_tensor *x);
+tg_tensor *tg_record2(const tg_op_desc *op, tg_tensor *out, tg_tensor *a, tg_tensor *b);
+/* A copy of an op's attribute block in step memory, for tg_attr.data (NULL
+ * with the context's error set when out of memory). */
+const void *tg_attr_store(tg_ctx *ctx, const void *attr, size_t size);
 
 /* In-place accumulate: dst += src, same size and dtype (no recording). */
 void tg_accumulate(tg_tensor *dst, const tg_tensor *src);

@@ -66,7 +66,7 @@ static tg_tensor *persistent_tensor(tg_ctx *ctx, const char *who, tg_dtype dtype
 {
     if (!ctx || !shape_ok(ctx, who, rank, shape))
         return NULL;
-    if (dtype != TG_F32 && dtype != TG_F64)
+    if (dtype != TG_F32 && dtype != TG_F64 && dtype != TG_I64)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: unknown dtype %d", who, (int)dtype), NULL;
     tg_tensor *t = ctx->freed;
     if (t)
@@ -102,8 +102,14 @@ tg_tensor *tg_tensor_zeros(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t 
     return persistent_tensor(ctx, "tg_tensor_zeros", dtype, rank, shape);
 }
 
+/* Integer tensors hold whole numbers that a double represents exactly. */
+static bool is_index_value(double v) { return v == floor(v) && fabs(v) <= 0x1p53; }
+
 tg_tensor *tg_tensor_full(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, double value)
 {
+    if (ctx && dtype == TG_I64 && !is_index_value(value))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_tensor_full: %g is not a whole number within ±2^53 for an i64 tensor",
+                           value), NULL;
     tg_tensor *t = persistent_tensor(ctx, "tg_tensor_full", dtype, rank, shape);
     if (t)
         tg_tensor_fill(t, value);
@@ -125,12 +131,23 @@ tg_tensor *tg_tensor_from(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *
     if (ctx && !values)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_tensor_from: values is NULL"), NULL;
     tg_tensor *t = persistent_tensor(ctx, "tg_tensor_from", dtype, rank, shape);
-    if (t)
+    if (t && dtype == TG_I64) {
+        int64_t *x = t->data;
+        for (int64_t i = 0; i < t->size; i++) {
+            if (!is_index_value(values[i])) {
+                tg_tensor_free(t);
+                return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_tensor_from: values[%lld] = %g is not a whole number "
+                                   "within ±2^53 for an i64 tensor", (long long)i, values[i]), NULL;
+            }
+            x[i] = (int64_t)values[i];
+        }
+    } else if (t) {
         TG_TYPED(dtype, T, {
             T *x = t->data;
             for (int64_t i = 0; i < t->size; i++)
                 x[i] = (T)values[i];
         });
+    }
     return t;
 }
 
@@ -140,6 +157,8 @@ static tg_tensor *random_tensor(tg_ctx *ctx, const char *who, tg_rng *rng, tg_dt
 {
     if (ctx && !rng)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: rng is NULL", who), NULL;
+    if (ctx && dtype == TG_I64)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: random values need f32 or f64, not i64", who), NULL;
     tg_tensor *t = persistent_tensor(ctx, who, dtype, rank, shape);
     if (t)
         TG_TYPED(dtype, T, {
@@ -171,7 +190,7 @@ tg_tensor *tg_tensor_temp(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *
 
 tg_tensor *tg_tensor_clone(const tg_tensor *t)
 {
-    if (!tg_check_live("tg_tensor_clone", t))
+    if (!tg_check_tensor("tg_tensor_clone", t))
         return NULL;
     tg_tensor *c = persistent_tensor(t->ctx, "tg_tensor_clone", t->dtype, t->rank, t->shape);
     if (c)
@@ -206,6 +225,16 @@ void tg_tensor_free(tg_tensor *t)
 
 /* ---- access ---- */
 
+const char *tg_dtype_name(tg_dtype dtype)
+{
+    switch (dtype) {
+    case TG_F32: return "f32";
+    case TG_F64: return "f64";
+    case TG_I64: return "i64";
+    }
+    return "unknown dtype";
+}
+
 tg_ctx *tg_tensor_ctx(const tg_tensor *t) { return t->ctx; }
 tg_dtype tg_tensor_dtype(const tg_tensor *t) { return (tg_dtype)t->dtype; }
 int tg_tensor_rank(const tg_tensor *t) { return t->rank; }
@@ -223,20 +252,38 @@ int64_t tg_tensor_dim(const tg_tensor *t, int axis)
 
 double tg_tensor_get(const tg_tensor *t, int64_t i)
 {
-    return t->dtype == TG_F32 ? (double)((const float *)t->data)[i] : ((const double *)t->data)[i];
+    switch (t->dtype) {
+    case TG_F32: return (double)((const float *)t->data)[i];
+    case TG_F64: return ((const double *)t->data)[i];
+    default: return (double)((const int64_t *)t->data)[i];
+    }
+}
+
+/* double to int64 without undefined behaviour: truncated toward zero,
+ * saturated at the ends, NaN as 0. */
+static int64_t to_i64(double v)
+{
+    if (!(v == v))
+        return 0;
+    if (v >= 0x1p63)
+        return INT64_MAX;
+    if (v < -0x1p63)
+        return INT64_MIN;
+    return (int64_t)v;
 }
 
 void tg_tensor_set(tg_tensor *t, int64_t i, double value)
 {
-    if (t->dtype == TG_F32)
-        ((float *)t->data)[i] = (float)value;
-    else
-        ((double *)t->data)[i] = value;
+    switch (t->dtype) {
+    case TG_F32: ((float *)t->data)[i] = (float)value; break;
+    case TG_F64: ((double *)t->data)[i] = value; break;
+    default: ((int64_t *)t->data)[i] = to_i64(value); break;
+    }
 }
 
 double tg_tensor_item(const tg_tensor *t)
 {
-    if (!tg_check_live("tg_tensor_item", t))
+    if (!tg_check_tensor("tg_tensor_item", t))
         return NAN;
     if (t->size != 1) {
         tg_ctx_fail(t->ctx, TG_ERR_SHAPE, "tg_tensor_item: tensor has shape %s; expected one element",
@@ -248,7 +295,7 @@ double tg_tensor_item(const tg_tensor *t)
 
 tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src)
 {
-    if (!tg_check_live("tg_tensor_copy", dst) || !tg_check_live("tg_tensor_copy", src))
+    if (!tg_check_tensor("tg_tensor_copy", dst) || !tg_check_tensor("tg_tensor_copy", src))
         return dst ? dst->ctx->status : TG_ERR_ARG;
     if (dst->size != src->size)
         return tg_ctx_fail(dst->ctx, TG_ERR_SHAPE, "tg_tensor_copy: source %s and destination %s differ in size",
@@ -263,6 +310,12 @@ tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src)
 
 void tg_tensor_fill(tg_tensor *t, double value)
 {
+    if (t->dtype == TG_I64) {
+        int64_t v = to_i64(value), *x = t->data;
+        for (int64_t i = 0; i < t->size; i++)
+            x[i] = v;
+        return;
+    }
     TG_TYPED(t->dtype, T, {
         T *x = t->data;
         for (int64_t i = 0; i < t->size; i++)
@@ -291,6 +344,11 @@ const char *tg_tensor_name(const tg_tensor *t) { return t->name; }
 
 void tg_tensor_set_requires_grad(tg_tensor *t, bool requires_grad)
 {
+    if (requires_grad && !tg_dtype_is_float((tg_dtype)t->dtype)) {
+        tg_ctx_fail(t->ctx, TG_ERR_GRAD, "tg_tensor_set_requires_grad: %s is %s; only f32 and f64 tensors "
+                    "have gradients", t->name ? t->name : "the tensor", tg_dtype_name((tg_dtype)t->dtype));
+        return;
+    }
     if (t->creator >= 0 && !requires_grad) {
         tg_ctx_fail(t->ctx, TG_ERR_GRAD, "tg_tensor_set_requires_grad: %s was made by a recorded op; "
                 "only leaves can stop requiring a gradient", t->name ? t->name : "the tensor");

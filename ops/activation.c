@@ -36,12 +36,12 @@ typedef struct {
     }
 
 /* y = 1/(1+e^(-x)); exp overflowing to inf still gives y = 0, not NaN. */
-MAP_OP(sigmoid, TG_OP_SIGMOID, 1 / (1 + exp(-v)))
-MAP_OP(tanh, TG_OP_TANH, tanh(v))
-MAP_OP(relu, TG_OP_RELU, v > 0 ? v : 0)
-MAP_OP(step, TG_OP_STEP, v > 0 ? 1 : 0)
-MAP_OP(exp, TG_OP_EXP, exp(v))
-MAP_OP(log, TG_OP_LOG, log(v))
+MAP_OP(sigmoid, &tg_op_sigmoid, 1 / (1 + exp(-v)))
+MAP_OP(tanh, &tg_op_tanh, tanh(v))
+MAP_OP(relu, &tg_op_relu, v > 0 ? v : 0)
+MAP_OP(step, &tg_op_step, v > 0 ? 1 : 0)
+MAP_OP(exp, &tg_op_exp, exp(v))
+MAP_OP(log, &tg_op_log, log(v))
 
 /* dy/dx = y(1 - y) */
 static void sigmoid_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
@@ -64,18 +64,18 @@ static void exp_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0
 /* dy/dx = 1/x */
 static void log_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0] = tg_div(dy, n->in[0]); }
 
-const tg_op_desc tg_op_sigmoid = {"sigmoid", sigmoid_backward, NULL};
-const tg_op_desc tg_op_tanh = {"tanh", tanh_backward, NULL};
-const tg_op_desc tg_op_relu = {"relu", relu_backward, NULL};
-const tg_op_desc tg_op_step = {"step", step_backward, NULL};
-const tg_op_desc tg_op_exp = {"exp", exp_backward, NULL};
-const tg_op_desc tg_op_log = {"log", log_backward, NULL};
+const tg_op_desc tg_op_sigmoid = {.kind = TG_OP_SIGMOID, .name = "sigmoid", .backward = sigmoid_backward};
+const tg_op_desc tg_op_tanh = {.kind = TG_OP_TANH, .name = "tanh", .backward = tanh_backward};
+const tg_op_desc tg_op_relu = {.kind = TG_OP_RELU, .name = "relu", .backward = relu_backward};
+const tg_op_desc tg_op_step = {.kind = TG_OP_STEP, .name = "step", .backward = step_backward};
+const tg_op_desc tg_op_exp = {.kind = TG_OP_EXP, .name = "exp", .backward = exp_backward};
+const tg_op_desc tg_op_log = {.kind = TG_OP_LOG, .name = "log", .backward = log_backward};
 
 /* ---- the activations' derivatives, fused: out = g·f'(s) ---- */
 
-BINARY_OP(sigmoid_backward, TG_OP_SIGMOID_BACKWARD, x * y * (1 - y)) /* g·y(1-y), y = σ(x) */
-BINARY_OP(tanh_backward, TG_OP_TANH_BACKWARD, x * (1 - y * y))       /* g·(1-y²), y = tanh x */
-BINARY_OP(relu_backward, TG_OP_RELU_BACKWARD, y > 0 ? x : 0)         /* g·step(x) */
+BINARY_OP(sigmoid_backward, &tg_op_sigmoid_backward, x * y * (1 - y)) /* g·y(1-y), y = σ(x) */
+BINARY_OP(tanh_backward, &tg_op_tanh_backward, x * (1 - y * y))       /* g·(1-y²), y = tanh x */
+BINARY_OP(relu_backward, &tg_op_relu_backward, y > 0 ? x : 0)         /* g·step(x) */
 
 /* out = g·y(1-y): dg = G·y(1-y), dy = G·g·(1-2y) */
 static void sigmoid_backward_backward(const tg_node *n, tg_tensor *dout, tg_tensor **dx)
@@ -104,6 +104,6 @@ static void relu_backward_backward(const tg_node *n, tg_tensor *dout, tg_tensor 
         dx[0] = tg_reduce_to(tg_relu_backward(dout, n->in[1]), n->in[0]);
 }
 
-const tg_op_desc tg_op_sigmoid_backward = {"sigmoid_backward", sigmoid_backward_backward, NULL};
-const tg_op_desc tg_op_tanh_backward = {"tanh_backward", tanh_backward_backward, NULL};
-const tg_op_desc tg_op_relu_backward = {"relu_backward", relu_backward_backward, NULL};
+const tg_op_desc tg_op_sigmoid_backward = {.kind = TG_OP_SIGMOID_BACKWARD, .name = "sigmoid_backward", .backward = sigmoid_backward_backward};
+const tg_op_desc tg_op_tanh_backward = {.kind = TG_OP_TANH_BACKWARD, .name = "tanh_backward", .backward = tanh_backward_backward};
+const tg_op_desc tg_op_relu_backward = {.kind = TG_OP_RELU_BACKWARD, .name = "relu_backward", .backward = relu_backward_backward};

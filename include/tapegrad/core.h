@@ -35,7 +35,11 @@ extern "C" {
 typedef struct tg_ctx tg_ctx;
 typedef struct tg_tensor tg_tensor;
 
-typedef enum { TG_F32, TG_F64 } tg_dtype;
+/* Element types. TG_I64 holds indices and class labels: ops that compute
+ * take f32 or f64, index ops and losses take TG_I64 where they need
+ * indices, and an integer tensor never requires a gradient. */
+typedef enum { TG_F32, TG_F64, TG_I64 } tg_dtype;
+const char *tg_dtype_name(tg_dtype dtype); /* "f32", "f64", "i64" */
 
 typedef enum {
     TG_OK = 0,
@@ -127,14 +131,15 @@ tg_tensor *tg_tensor_new(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *s
 tg_tensor *tg_tensor_zeros(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
 tg_tensor *tg_tensor_ones(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
 tg_tensor *tg_tensor_full(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, double value);
-/* values: size(shape) doubles, converted to dtype. */
+/* values: size(shape) doubles, converted to dtype (TG_I64: each must be a
+ * whole number within ±2^53, else TG_ERR_ARG). */
 tg_tensor *tg_tensor_from(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, const double *values);
 tg_tensor *tg_tensor_scalar(tg_ctx *ctx, tg_dtype dtype, double value);
 tg_tensor *tg_tensor_rand(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape,
                           double low, double high);
 tg_tensor *tg_tensor_randn(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape,
                            double mean, double stddev);
-/* A step tensor (zeros): lives until tg_tape_reset. */
+/* rand/randn: f32 or f64 only. A step tensor (zeros): lives until tg_tape_reset. */
 tg_tensor *tg_tensor_temp(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
 /* A persistent copy of t's values (no gradient, no history). */
 tg_tensor *tg_tensor_clone(const tg_tensor *t);

@@ -31,6 +31,7 @@ extern "C" {
     X(MSE_LOSS, mse_loss) X(CROSS_ENTROPY, cross_entropy)
 
 typedef enum {
+    TG_OP_USER = -1, /* an op defined by a user (not in the list) */
 #define TG_OP_ENUM(NAME, name) TG_OP_##NAME,
     TG_OP_LIST(TG_OP_ENUM)
 #undef TG_OP_ENUM
@@ -98,9 +99,10 @@ tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *targets);
 
 /* ---- reading the tape (for diagrams and tools) ---- */
 typedef struct {
-    tg_op_kind op;
+    tg_op_kind op;              /* TG_OP_USER for a user op */
+    const char *name;           /* the op's name: "matmul", or a user op's own */
     int n_inputs;
-    tg_tensor *inputs[3];
+    tg_tensor *const *inputs;   /* valid until tg_tape_reset */
     tg_tensor *output;
 } tg_tape_entry;
 /* Entry i of the tape (0 is the first op recorded); false when out of range. */

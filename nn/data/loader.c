@@ -1,0 +1,133 @@
+/* Minibatch loaders: persistent batch tensors filled from a dataset in a
+ * seeded order; nothing allocated per batch. */
+#include "tapegrad/data.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- minibatches ------------------------------------------------------------ */
+
+struct tg_loader {
+    tg_ctx *ctx;
+    const tg_dataset *data;
+    int64_t batch, batches, next;
+    tg_dtype dtype;
+    int64_t *order;            /* [count]: the epoch's sample order */
+    tg_tensor *x, *y;          /* [batch, features], [batch] or [batch, outputs] */
+    tg_tensor *x_tail, *y_tail; /* the same for the last, smaller batch; NULL when it divides */
+    float scale32, shift32;    /* byte_scale and byte_shift as floats */
+};
+
+static bool batch_pair(tg_loader *l, int64_t n, tg_tensor **x, tg_tensor **y)
+{
+    const tg_dataset *d = l->data;
+    *x = tg_tensor_new(l->ctx, l->dtype, 2, (int64_t[]){n, d->features});
+    *y = d->classes > 0 ? tg_tensor_new(l->ctx, l->dtype, 1, (int64_t[]){n})
+                        : tg_tensor_new(l->ctx, l->dtype, 2, (int64_t[]){n, d->outputs});
+    if (*x)
+        tg_tensor_set_name(*x, "batch.x");
+    if (*y)
+        tg_tensor_set_name(*y, "batch.y");
+    return *x && *y;
+}
+
+void tg_loader_free(tg_loader *l)
+{
+    if (!l)
+        return;
+    tg_tensor_free(l->x);
+    tg_tensor_free(l->y);
+    tg_tensor_free(l->x_tail);
+    tg_tensor_free(l->y_tail);
+    free(l->order);
+    free(l);
+}
+
+tg_loader *tg_loader_new(tg_ctx *ctx, const tg_dataset *data, int64_t batch_size, tg_dtype dtype)
+{
+    if (!ctx || !data || data->count < 1 || (dtype != TG_F32 && dtype != TG_F64)) {
+        tg_ctx_fail(ctx, TG_ERR_ARG, "tg_loader_new: %s; expected a context, a non-empty dataset and TG_F32 or TG_F64",
+                    !data ? "NULL dataset" : !ctx ? "NULL context" : data->count < 1 ? "empty dataset" : "bad dtype");
+        return NULL;
+    }
+    tg_loader *l = calloc(1, sizeof *l);
+    if (!l || !(l->order = malloc(sizeof(int64_t) * (size_t)data->count))) {
+        free(l);
+        tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_loader_new: out of memory");
+        return NULL;
+    }
+    l->ctx = ctx;
+    l->data = data;
+    l->dtype = dtype;
+    l->batch = batch_size <= 0 || batch_size > data->count ? data->count : batch_size;
+    l->batches = (data->count + l->batch - 1) / l->batch;
+    int64_t tail = data->count % l->batch;
+    if (!batch_pair(l, l->batch, &l->x, &l->y) || (tail && !batch_pair(l, tail, &l->x_tail, &l->y_tail))) {
+        tg_loader_free(l);
+        return NULL;
+    }
+    l->scale32 = (float)data->byte_scale;
+    l->shift32 = (float)data->byte_shift;
+    tg_loader_start(l, NULL);
+    return l;
+}
+
+void tg_loader_start(tg_loader *l, tg_rng *rng)
+{
+    if (!l)
+        return;
+    int64_t n = l->data->count;
+    for (int64_t i = 0; i < n; i++)
+        l->order[i] = i;
+    for (int64_t i = n - 1; rng && i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)tg_rng_below(rng, (uint64_t)i + 1);
+        int64_t t = l->order[i];
+        l->order[i] = l->order[j];
+        l->order[j] = t;
+    }
+    l->next = 0;
+}
+
+bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
+{
+    if (!l || l->next >= l->data->count)
+        return false;
+    const tg_dataset *d = l->data;
+    int64_t n = d->count - l->next < l->batch ? d->count - l->next : l->batch;
+    tg_tensor *x = n == l->batch ? l->x : l->x_tail, *y = n == l->batch ? l->y : l->y_tail;
+    const int64_t *order = l->order + l->next, f = d->features, o = d->outputs;
+    void *xd = tg_tensor_data(x), *yd = tg_tensor_data(y);
+    for (int64_t r = 0; r < n; r++) {
+        int64_t s = order[r];
+        if (l->dtype == TG_F32) {
+            float *dst = (float *)xd + r * f, *ty = (float *)yd + r * o;
+            if (d->bytes) { /* x = byte·scale + shift: a loop the compiler vectorizes */
+                const uint8_t *src = d->bytes + s * f;
+                const float scale = l->scale32, shift = l->shift32;
+                for (int64_t c = 0; c < f; c++)
+                    dst[c] = (float)src[c] * scale + shift;
+            } else
+                for (int64_t c = 0; c < f; c++)
+                    dst[c] = (float)d->values[s * f + c];
+            for (int64_t c = 0; c < o; c++)
+                ty[c] = (float)d->targets[s * o + c];
+        } else {
+            double *dst = (double *)xd + r * f, *ty = (double *)yd + r * o;
+            if (d->bytes) {
+                const uint8_t *src = d->bytes + s * f;
+                const double scale = d->byte_scale, shift = d->byte_shift;
+                for (int64_t c = 0; c < f; c++)
+                    dst[c] = (double)src[c] * scale + shift;
+            } else
+                memcpy(dst, d->values + s * f, sizeof(double) * (size_t)f);
+            memcpy(ty, d->targets + s * o, sizeof(double) * (size_t)o);
+        }
+    }
+    l->next += n;
+    *x_out = x;
+    *y_out = y;
+    return true;
+}
+
+int64_t tg_loader_batches(const tg_loader *l) { return l ? l->batches : 0; }
+int64_t tg_loader_batch_size(const tg_loader *l) { return l ? l->batch : 0; }
