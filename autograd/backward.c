@@ -44,16 +44,17 @@ static bool add_pending(tg_tensor *t, tg_tensor *g)
 
 static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
 {
-    if (!t->hook)
+    tg_hook_fn hook = tg_hook_of(t);
+    if (!hook)
         return g;
-    tg_tensor *replaced = t->hook(t, g, t->hook_user);
+    tg_tensor *replaced = hook(t, g, t->extra->hook_user);
     if (!replaced)
         return g;
     if (!tg_check_live("gradient hook", replaced))
         return NULL;
     if (replaced->size != g->size || replaced->dtype != g->dtype) {
         tg_ctx_fail(t->ctx, TG_ERR_SHAPE, "gradient hook of %s returned %s; expected the gradient's shape %s",
-                t->name ? t->name : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
+                tg_name_of(t) ? tg_name_of(t) : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
         return NULL;
     }
     return replaced;

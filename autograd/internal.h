@@ -10,27 +10,41 @@
 
 enum tg_lifetime { TG_LIFE_PERSISTENT, TG_LIFE_STEP, TG_LIFE_FREED };
 
+/* What few tensors have: a name, a hook, and (persistent tensors) the links
+ * of the context's list. Kept beside the header, so that the header of a step
+ * tensor, made for every op of every step, stays small. Persistent tensors
+ * carry theirs behind the header; a step tensor gets one from step memory
+ * when it is first named or hooked. */
+typedef struct {
+    char *name;
+    tg_hook_fn hook;
+    void *hook_user;
+    tg_tensor *next;     /* persistent: the context's list; freed: the free list */
+    tg_tensor *prev;
+} tg_tensor_extra;
+
+/* 96 bytes: every op writes one per output and backward one per gradient, so
+ * the tape's speed is mostly this header's size in memory traffic. */
 struct tg_tensor {
     tg_ctx *ctx;
     void *data;
     tg_tensor *grad;     /* accumulated gradient, same lifetime as the tensor */
     tg_tensor *pending;  /* gradient being summed during one backward pass */
-    tg_hook_fn hook;
-    void *hook_user;
-    char *name;
-    tg_tensor *next;     /* persistent tensors: the context's list */
-    tg_tensor *prev;
-    int64_t shape[TG_MAX_RANK];
+    tg_tensor_extra *extra; /* name, hook, list links; NULL for most step tensors */
     int64_t size;
-    int64_t creator;     /* tape index of the op that made it, -1 for leaves */
+    int32_t creator;     /* tape index of the op that made it, -1 for leaves */
     uint32_t epoch;      /* step tensors: the tape epoch they belong to */
+    int32_t wanted;      /* tg_grad: 1 + index in its inputs, 0 otherwise */
     uint8_t rank;
     uint8_t dtype;
     uint8_t lifetime;
-    bool requires_grad;
-    bool grad_zeroed;    /* grad is logically zero; its buffer is stale */
-    int32_t wanted;      /* tg_grad: 1 + index in its inputs, 0 otherwise */
+    bool requires_grad : 1;
+    bool grad_zeroed : 1; /* grad is logically zero; its buffer is stale */
+    int64_t shape[TG_MAX_RANK];
 };
+
+static inline const char *tg_name_of(const tg_tensor *t) { return t->extra ? t->extra->name : NULL; }
+static inline tg_hook_fn tg_hook_of(const tg_tensor *t) { return t->extra ? t->extra->hook : NULL; }
 
 typedef struct tg_node tg_node;
 
@@ -73,6 +87,11 @@ TG_OP_LIST(TG_OP_DECLARE)
 #undef TG_OP_DECLARE
 
 typedef struct tg_arena_chunk tg_arena_chunk;
+struct tg_arena_chunk {
+    tg_arena_chunk *next;
+    size_t size, used;
+    _Alignas(64) unsigned char bytes[];
+};
 
 struct tg_ctx {
     tg_arena_chunk *chunks;  /* step memory; kept across resets */
@@ -82,6 +101,7 @@ struct tg_ctx {
     tg_tensor **scratch;     /* backward's list of leaves reached */
     int64_t scratch_len, scratch_cap;
     tg_tensor persistent;    /* sentinel of the persistent tensors' list */
+    tg_tensor_extra persistent_links; /* the sentinel's links */
     tg_tensor *freed;        /* headers of freed tensors, reused */
     tg_pool *pool;
     uint32_t epoch;
@@ -123,15 +143,41 @@ tg_shape_text tg_shape_of(const tg_tensor *t);
 
 /* Checks t is usable by op: not NULL, not freed. NULL t returns false quietly
  * when the context already holds an error (the chain stops there). */
-bool tg_check_tensor(const char *op, const tg_tensor *t);
+bool tg_check_tensor_report(const char *op, const tg_tensor *t);
+bool tg_check_live_report(const char *op, const tg_tensor *t);
+/* The checks run on every input of every op: the test is inline, the
+ * reporting (and any unusual case) out of line. */
+static inline bool tg_tensor_usable(const tg_tensor *t)
+{
+    return t && (t->lifetime == TG_LIFE_PERSISTENT || (t->lifetime == TG_LIFE_STEP && t->epoch == t->ctx->epoch));
+}
+static inline bool tg_check_tensor(const char *op, const tg_tensor *t)
+{
+    return tg_tensor_usable(t) || tg_check_tensor_report(op, t);
+}
 /* tg_check_tensor, and t holds floating values (the ops that compute). */
-bool tg_check_live(const char *op, const tg_tensor *t);
+static inline bool tg_check_live(const char *op, const tg_tensor *t)
+{
+    return (tg_tensor_usable(t) && t->dtype <= TG_F64) || tg_check_live_report(op, t);
+}
 /* Checks a and b are live floating tensors of one context and one dtype. */
 bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b);
 
 /* ---- memory ---- */
 /* align: a power of two up to 64. NULL + error when out of memory. */
-void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align);
+void *tg_arena_alloc_slow(tg_ctx *ctx, size_t bytes, size_t align);
+static inline void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
+{
+    tg_arena_chunk *c = ctx->current;
+    if (c) { /* the common case: room in the current chunk */
+        size_t start = (c->used + align - 1) & ~(align - 1);
+        if (start + bytes <= c->size) {
+            c->used = start + bytes;
+            return c->bytes + start;
+        }
+    }
+    return tg_arena_alloc_slow(ctx, bytes, align);
+}
 /* A step tensor; data zeroed only when zero is set. */
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero);
 /* Same shape and dtype as t. */
