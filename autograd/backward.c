@@ -62,7 +62,7 @@ static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
 
 static bool same_shape(const tg_tensor *a, const tg_tensor *b)
 {
-    return a->rank == b->rank && !memcmp(a->shape, b->shape, sizeof(int64_t) * a->rank);
+    return tg_shape_equal(a->rank, a->shape, b->rank, b->shape);
 }
 
 typedef struct {
@@ -109,7 +109,7 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         if (!g)
             continue;
         node.out->pending = NULL;
-        if (!(g = run_hook(node.out, g)))
+        if (node.out->extra && !(g = run_hook(node.out, g)))
             break;
         if (node.out->wanted && req.grads)
             req.grads[node.out->wanted - 1] = g;
@@ -136,15 +136,16 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         if (req.grads) {
             if (leaf->wanted)
                 req.grads[leaf->wanted - 1] = g;
-        } else if (leaf->grad && !leaf->grad_zeroed) {
-            tg_accumulate(leaf->grad, g);
+        } else if (tg_grad_of(leaf) && !leaf->grad_zeroed) {
+            tg_accumulate(tg_grad_of(leaf), g);
         } else { /* the first gradient since zero_grad, or ever: written, not added */
-            if (!leaf->grad)
-                leaf->grad = leaf->lifetime == TG_LIFE_STEP
-                                 ? tg_step_like(leaf, false)
-                                 : tg_tensor_new(ctx, (tg_dtype)leaf->dtype, leaf->rank, leaf->shape);
-            if (leaf->grad) {
-                memcpy(leaf->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
+            tg_tensor_extra *e = tg_extra_of(leaf);
+            if (e && !e->grad)
+                e->grad = leaf->lifetime == TG_LIFE_STEP
+                              ? tg_step_like(leaf, false)
+                              : tg_tensor_new(ctx, (tg_dtype)leaf->dtype, leaf->rank, leaf->shape);
+            if (e && e->grad) {
+                memcpy(e->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
                 leaf->grad_zeroed = false;
             }
         }

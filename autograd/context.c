@@ -172,7 +172,6 @@ void tg_anomaly_set_enabled(tg_ctx *ctx, bool enabled) { ctx->anomaly = enabled;
 
 /* ---- large elementwise work on the pool ---- */
 
-enum { TG_PARALLEL_MIN = 1 << 16 }; /* below this, waking threads costs more than it saves */
 
 typedef struct {
     tg_range_fn body;
@@ -191,7 +190,7 @@ static void run_range(void *p, int task, int n_tasks, int worker)
         job->body(job->arg, begin, end);
 }
 
-void tg_parallel_range(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg)
+void tg_parallel_range_pool(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg)
 {
     int threads = n < TG_PARALLEL_MIN ? 1 : tg_pool_threads(ctx->pool);
     if (threads < 2) {
@@ -294,7 +293,7 @@ bool tg_check_live_report(const char *op, const tg_tensor *t)
     return true;
 }
 
-bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b)
+bool tg_check_pair_report(const char *op, const tg_tensor *a, const tg_tensor *b)
 {
     if (!tg_check_live(op, a) || !tg_check_live(op, b))
         return false;

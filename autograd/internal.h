@@ -10,12 +10,13 @@
 
 enum tg_lifetime { TG_LIFE_PERSISTENT, TG_LIFE_STEP, TG_LIFE_FREED };
 
-/* What few tensors have: a name, a hook, and (persistent tensors) the links
+/* What few tensors have: a gradient of their own (leaves), a name, a hook, and (persistent tensors) the links
  * of the context's list. Kept beside the header, so that the header of a step
  * tensor, made for every op of every step, stays small. Persistent tensors
  * carry theirs behind the header; a step tensor gets one from step memory
  * when it is first named or hooked. */
 typedef struct {
+    tg_tensor *grad;     /* accumulated gradient (leaves), same lifetime as the tensor */
     char *name;
     tg_hook_fn hook;
     void *hook_user;
@@ -23,14 +24,14 @@ typedef struct {
     tg_tensor *prev;
 } tg_tensor_extra;
 
-/* 96 bytes: every op writes one per output and backward one per gradient, so
- * the tape's speed is mostly this header's size in memory traffic. */
+/* 88 bytes: every op writes one per output and backward one per gradient, so
+ * the tape's speed is mostly this header's size in memory traffic (a scalar
+ * step tensor with its value: 96 bytes, 160 before the extra moved aside). */
 struct tg_tensor {
     tg_ctx *ctx;
     void *data;
-    tg_tensor *grad;     /* accumulated gradient, same lifetime as the tensor */
     tg_tensor *pending;  /* gradient being summed during one backward pass */
-    tg_tensor_extra *extra; /* name, hook, list links; NULL for most step tensors */
+    tg_tensor_extra *extra; /* grad, name, hook, list links; NULL for most step tensors */
     int64_t size;
     int32_t creator;     /* tape index of the op that made it, -1 for leaves */
     uint32_t epoch;      /* step tensors: the tape epoch they belong to */
@@ -44,6 +45,10 @@ struct tg_tensor {
 };
 
 static inline const char *tg_name_of(const tg_tensor *t) { return t->extra ? t->extra->name : NULL; }
+static inline tg_tensor *tg_grad_of(const tg_tensor *t) { return t->extra ? t->extra->grad : NULL; }
+/* t's extra, made in step memory on first use for a step tensor; NULL (and
+ * the context's error) when out of memory. */
+tg_tensor_extra *tg_extra_of(tg_tensor *t);
 static inline tg_hook_fn tg_hook_of(const tg_tensor *t) { return t->extra ? t->extra->hook : NULL; }
 
 typedef struct tg_node tg_node;
@@ -131,7 +136,15 @@ struct tg_ctx {
 /* Runs body(arg, begin, end) over [0, n): split across the context's pool
  * when n is large enough to pay for waking the threads, else inline. */
 typedef void (*tg_range_fn)(void *arg, int64_t begin, int64_t end);
-void tg_parallel_range(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg);
+void tg_parallel_range_pool(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg);
+enum { TG_PARALLEL_MIN = 1 << 16 }; /* below this, waking threads costs more than it saves */
+static inline void tg_parallel_range(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg)
+{
+    if (n < TG_PARALLEL_MIN)
+        body(arg, 0, n);
+    else
+        tg_parallel_range_pool(ctx, n, body, arg);
+}
 
 static inline size_t tg_dtype_size(tg_dtype dtype) { return dtype == TG_F32 ? 4 : 8; }
 static inline bool tg_dtype_is_float(tg_dtype dtype) { return dtype == TG_F32 || dtype == TG_F64; }
@@ -161,7 +174,22 @@ static inline bool tg_check_live(const char *op, const tg_tensor *t)
     return (tg_tensor_usable(t) && t->dtype <= TG_F64) || tg_check_live_report(op, t);
 }
 /* Checks a and b are live floating tensors of one context and one dtype. */
-bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b);
+bool tg_check_pair_report(const char *op, const tg_tensor *a, const tg_tensor *b);
+static inline bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b)
+{
+    return (tg_tensor_usable(a) && tg_tensor_usable(b) && a->ctx == b->ctx && a->dtype == b->dtype &&
+            a->dtype <= TG_F64) || tg_check_pair_report(op, a, b);
+}
+/* Equal ranks and dims (a loop: the ranks are at most 4, a memcmp call costs more). */
+static inline bool tg_shape_equal(int rank_a, const int64_t *a, int rank_b, const int64_t *b)
+{
+    if (rank_a != rank_b)
+        return false;
+    for (int i = 0; i < rank_a; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
 
 /* ---- memory ---- */
 /* align: a power of two up to 64. NULL + error when out of memory. */
@@ -182,7 +210,13 @@ static inline void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero);
 /* Same shape and dtype as t. */
 tg_tensor *tg_step_like(const tg_tensor *t, bool zero);
-int64_t tg_shape_size(int rank, const int64_t *shape);
+static inline int64_t tg_shape_size(int rank, const int64_t *shape)
+{
+    int64_t size = 1;
+    for (int i = 0; i < rank; i++)
+        size *= shape[i];
+    return size;
+}
 /* A point in the step memory and the tape to roll back to: tools that run a
  * graph many times (gradcheck) free each run's tensors without touching the
  * user's step. */

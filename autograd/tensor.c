@@ -5,13 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int64_t tg_shape_size(int rank, const int64_t *shape)
-{
-    int64_t size = 1;
-    for (int i = 0; i < rank; i++)
-        size *= shape[i];
-    return size;
-}
 
 static bool shape_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shape)
 {
@@ -34,7 +27,6 @@ static inline void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int ra
 {
     t->ctx = ctx;
     t->data = NULL;
-    t->grad = NULL;
     t->pending = NULL;
     t->extra = NULL;
     int64_t size = 1;
@@ -57,11 +49,12 @@ static inline void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int ra
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero)
 {
     size_t bytes = (size_t)tg_shape_size(rank, shape) * tg_dtype_size(dtype);
-    size_t header = (sizeof(tg_tensor) + 15) & ~(size_t)15;
-    /* Small tensors sit right behind their header: one allocation, one cache
-     * line apart. Big ones get 64-byte aligned data of their own. */
+    size_t header = sizeof(tg_tensor); /* a multiple of 8 */
+    /* Small tensors sit right behind their header: one allocation, packed at
+     * 8-byte alignment (a scalar op's output takes 104 bytes). Big ones get
+     * 64-byte aligned data of their own. */
     bool inline_data = bytes <= 64;
-    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + bytes : header, 16);
+    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + ((bytes + 7) & ~(size_t)7) : header, 8);
     if (!t)
         return NULL;
     init_header(t, ctx, dtype, rank, shape);
@@ -230,16 +223,15 @@ void tg_tensor_free(tg_tensor *t)
                 tg_name_of(t) ? tg_name_of(t) : "the tensor");
         return;
     }
-    if (t->grad)
-        tg_tensor_free(t->grad);
-    free(t->data);
     tg_tensor_extra *e = t->extra;
+    if (e->grad)
+        tg_tensor_free(e->grad);
+    free(t->data);
     free(e->name);
     e->prev->extra->next = e->next;
     e->next->extra->prev = e->prev;
     /* The header is kept and marked, so a later use is caught, not a crash. */
     t->data = NULL;
-    t->grad = NULL;
     *e = (tg_tensor_extra){.next = ctx->freed};
     t->lifetime = TG_LIFE_FREED;
     ctx->freed = t;
@@ -345,8 +337,7 @@ void tg_tensor_fill(tg_tensor *t, double value)
     });
 }
 
-/* A step tensor's extra, made in step memory on first use. */
-static tg_tensor_extra *extra_of(tg_tensor *t)
+tg_tensor_extra *tg_extra_of(tg_tensor *t)
 {
     if (!t->extra && (t->extra = tg_arena_alloc(t->ctx, sizeof *t->extra, 16)))
         *t->extra = (tg_tensor_extra){0};
@@ -365,7 +356,7 @@ void tg_tensor_set_name(tg_tensor *t, const char *name)
             return;
         memcpy(copy, name, n);
     }
-    tg_tensor_extra *e = extra_of(t);
+    tg_tensor_extra *e = tg_extra_of(t);
     if (!e)
         return;
     if (t->lifetime != TG_LIFE_STEP)
@@ -396,18 +387,19 @@ bool tg_tensor_requires_grad(const tg_tensor *t) { return t->requires_grad; }
 bool tg_tensor_is_recorded(const tg_tensor *t) { return t->creator >= 0; }
 tg_tensor *tg_tensor_grad(const tg_tensor *t)
 {
-    if (t->grad && t->grad_zeroed) { /* zeroed lazily: see tg_tensor_zero_grad */
-        memset(t->grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
+    tg_tensor *grad = tg_grad_of(t);
+    if (grad && t->grad_zeroed) { /* zeroed lazily: see tg_tensor_zero_grad */
+        memset(grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
         ((tg_tensor *)t)->grad_zeroed = false;
     }
-    return t->grad;
+    return grad;
 }
 
 /* Only marks the gradient as zero: the next backward then writes it instead
  * of adding to it, which saves a pass over every parameter per step. */
 void tg_tensor_zero_grad(tg_tensor *t)
 {
-    if (t->grad)
+    if (tg_grad_of(t))
         t->grad_zeroed = true;
 }
 
@@ -415,7 +407,7 @@ void tg_tensor_set_hook(tg_tensor *t, tg_hook_fn fn, void *user)
 {
     if (!fn && !t->extra)
         return;
-    tg_tensor_extra *e = extra_of(t);
+    tg_tensor_extra *e = tg_extra_of(t);
     if (!e)
         return;
     e->hook = fn;
