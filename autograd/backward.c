@@ -44,16 +44,17 @@ static bool add_pending(tg_tensor *t, tg_tensor *g)
 
 static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
 {
-    if (!t->hook)
+    tg_hook_fn hook = tg_hook_of(t);
+    if (!hook)
         return g;
-    tg_tensor *replaced = t->hook(t, g, t->hook_user);
+    tg_tensor *replaced = hook(t, g, t->extra->hook_user);
     if (!replaced)
         return g;
     if (!tg_check_live("gradient hook", replaced))
         return NULL;
     if (replaced->size != g->size || replaced->dtype != g->dtype) {
         tg_ctx_fail(t->ctx, TG_ERR_SHAPE, "gradient hook of %s returned %s; expected the gradient's shape %s",
-                t->name ? t->name : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
+                tg_name_of(t) ? tg_name_of(t) : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
         return NULL;
     }
     return replaced;
@@ -61,7 +62,7 @@ static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
 
 static bool same_shape(const tg_tensor *a, const tg_tensor *b)
 {
-    return a->rank == b->rank && !memcmp(a->shape, b->shape, sizeof(int64_t) * a->rank);
+    return tg_shape_equal(a->rank, a->shape, b->rank, b->shape);
 }
 
 /* Every rule's results are checked here, built-in or user-defined: a
@@ -132,7 +133,7 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         if (!g)
             continue;
         node.out->pending = NULL;
-        if (!(g = run_hook(node.out, g)))
+        if (node.out->extra && !(g = run_hook(node.out, g)))
             break;
         if (node.out->wanted && req.grads)
             req.grads[node.out->wanted - 1] = g;
@@ -162,15 +163,16 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         if (req.grads) {
             if (leaf->wanted)
                 req.grads[leaf->wanted - 1] = g;
-        } else if (leaf->grad && !leaf->grad_zeroed) {
-            tg_accumulate(leaf->grad, g);
+        } else if (tg_grad_of(leaf) && !leaf->grad_zeroed) {
+            tg_accumulate(tg_grad_of(leaf), g);
         } else { /* the first gradient since zero_grad, or ever: written, not added */
-            if (!leaf->grad)
-                leaf->grad = leaf->lifetime == TG_LIFE_STEP
-                                 ? tg_step_like(leaf, false)
-                                 : tg_tensor_new(ctx, (tg_dtype)leaf->dtype, leaf->rank, leaf->shape);
-            if (leaf->grad) {
-                memcpy(leaf->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
+            tg_tensor_extra *e = tg_extra_of(leaf);
+            if (e && !e->grad)
+                e->grad = leaf->lifetime == TG_LIFE_STEP
+                              ? tg_step_like(leaf, false)
+                              : tg_tensor_new(ctx, (tg_dtype)leaf->dtype, leaf->rank, leaf->shape);
+            if (e && e->grad) {
+                memcpy(e->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
                 leaf->grad_zeroed = false;
             }
         }

@@ -221,10 +221,10 @@ static group_ref tensor_group(const writer *w, const tg_tensor *t)
     if (w->o->group) {
         r.name = w->o->group(t, w->o->group_user);
         r.length = r.name ? strlen(r.name) : 0;
-    } else if (w->o->group_separator && t->name) {
-        const char *cut = strrchr(t->name, w->o->group_separator);
+    } else if (w->o->group_separator && tg_name_of(t)) {
+        const char *cut = strrchr(tg_name_of(t), w->o->group_separator);
         if (cut)
-            r = (group_ref){t->name, (size_t)(cut - t->name)};
+            r = (group_ref){tg_name_of(t), (size_t)(cut - tg_name_of(t))};
     }
     return r;
 }
@@ -337,15 +337,15 @@ static tg_status gradients_of(writer *w, tg_tensor *loss)
         const tg_node *node = &ctx->tape[i];
         for (int j = -1; j < node->n_in; j++) {
             tg_tensor *t = j < 0 ? node->out : node->in[j];
-            if (t->hook) {
-                hooks[n_hooked++] = (struct saved_hook){t, t->hook, t->hook_user};
-                t->hook = NULL;
+            if (tg_hook_of(t)) {
+                hooks[n_hooked++] = (struct saved_hook){t, t->extra->hook, t->extra->hook_user};
+                t->extra->hook = NULL;
             }
         }
     }
-    if (loss->hook) {
-        hooks[n_hooked++] = (struct saved_hook){loss, loss->hook, loss->hook_user};
-        loss->hook = NULL;
+    if (tg_hook_of(loss)) {
+        hooks[n_hooked++] = (struct saved_hook){loss, loss->extra->hook, loss->extra->hook_user};
+        loss->extra->hook = NULL;
     }
     if (n > INT32_MAX) {
         status = tg_ctx_fail(ctx, TG_ERR_ARG, "tg_dot_write: too many tensors for grads_of");
@@ -354,8 +354,8 @@ static tg_status gradients_of(writer *w, tg_tensor *loss)
     status = tg_grad(loss, NULL, (int)n, inputs, grads, false);
     while (n_hooked > 0) {
         n_hooked--;
-        hooks[n_hooked].t->hook = hooks[n_hooked].fn;
-        hooks[n_hooked].t->hook_user = hooks[n_hooked].user;
+        hooks[n_hooked].t->extra->hook = hooks[n_hooked].fn;
+        hooks[n_hooked].t->extra->hook_user = hooks[n_hooked].user;
     }
     if (status != TG_OK)
         goto done;
@@ -494,9 +494,9 @@ static void write_tensor(const writer *w, const tg_tensor *t, const char *id, bo
         return;
     }
     fprintf(f, "  %s [shape=box, fillcolor=\"%s\"%s, label=<", id, fill, is_output ? ", peripheries=2" : "");
-    if (t->name && t->name[0]) {
+    if (tg_name_of(t) && tg_name_of(t)[0]) {
         fputs("<b>", f);
-        put_html_str(f, t->name);
+        put_html_str(f, tg_name_of(t));
         fputs("</b><br/>", f);
     }
     char shape[96] = "scalar";
