@@ -269,11 +269,11 @@ void tg_model_print(const tg_model *model, FILE *out)
     char num[32], buf[96];
     fprintf(out, "Model: %d layers, %s, input %s\n", model->n_layers, tg_dtype_name(model->dtype),
             model->input_rank ? tg_shape_str(model->input_rank, model->input_shape, buf, sizeof buf) : "not given");
-    fprintf(out, "  %-12s %-11s %-34s %-14s %-24s %10s\n", "layer", "kind", "settings", "output", "tensors",
+    fprintf(out, "  %-12s %-11s %-34s %-14s %-34s %10s\n", "layer", "kind", "settings", "output", "tensors",
             "parameters");
     for (int l = 0; l < model->n_layers; l++) {
         const tg_module *m = model->modules[l];
-        char shape[48] = "-", tensors[96] = "", set[96];
+        char shape[48] = "-", tensors[128] = "", set[96];
         if (model->out_rank[l] > 0)
             tg_shape_str(model->out_rank[l] - 1, model->out_shape[l] + 1, shape, sizeof shape);
         size_t used = 0;
@@ -282,7 +282,7 @@ void tg_model_print(const tg_model *model, FILE *out)
             tg_shape_str(tg_tensor_rank(m->params[i]), tg_tensor_shape(m->params[i]), s, sizeof s);
             used += (size_t)snprintf(tensors + used, sizeof tensors - used, "%s%s", i ? " " : "", s);
         }
-        fprintf(out, "  %-12s %-11s %-34s %-14s %-24s %10s\n", m->name, tg_layer_kind_name(m->spec.kind),
+        fprintf(out, "  %-12s %-11s %-34s %-14s %-34s %10s\n", m->name, tg_layer_kind_name(m->spec.kind),
                 settings(&m->spec, set, sizeof set), shape, tensors,
                 with_commas(tg_params_count(tg_module_params(m)), num, sizeof num));
     }

@@ -6,14 +6,14 @@
  * tg_model_new a sequence of them from an array of specs:
  *
  *     tg_model *lenet = tg_model_new(ctx, TG_F32, TG_SHAPE(1, 28, 28), TG_LAYERS(
- *         {TG_LAYER_CONV2D, .in = 1, .out = 6, .kernel = 5, .padding = 2, .act = TG_ACT_RELU},
- *         {TG_LAYER_MAX_POOL2D, .kernel = 2},
- *         {TG_LAYER_CONV2D, .in = 6, .out = 16, .kernel = 5, .act = TG_ACT_RELU},
- *         {TG_LAYER_MAX_POOL2D, .kernel = 2},
- *         {TG_LAYER_FLATTEN},
- *         {TG_LAYER_DENSE, .in = 400, .out = 120, .act = TG_ACT_RELU},
- *         {TG_LAYER_DENSE, .in = 120, .out = 84, .act = TG_ACT_RELU},
- *         {TG_LAYER_DENSE, .in = 84, .out = 10}), &rng);
+ *         {.kind = TG_LAYER_CONV2D, .in = 1, .out = 6, .kernel = 5, .padding = 2, .act = TG_ACT_RELU},
+ *         {.kind = TG_LAYER_MAX_POOL2D, .kernel = 2},
+ *         {.kind = TG_LAYER_CONV2D, .in = 6, .out = 16, .kernel = 5, .act = TG_ACT_RELU},
+ *         {.kind = TG_LAYER_MAX_POOL2D, .kernel = 2},
+ *         {.kind = TG_LAYER_FLATTEN},
+ *         {.kind = TG_LAYER_DENSE, .in = 400, .out = 120, .act = TG_ACT_RELU},
+ *         {.kind = TG_LAYER_DENSE, .in = 120, .out = 84, .act = TG_ACT_RELU},
+ *         {.kind = TG_LAYER_DENSE, .in = 84, .out = 10}), &rng);
  *
  * Every forward is a composition of public ops, so the tape gives every
  * gradient. A module owns its tensors: parameters (trained, named
@@ -33,6 +33,7 @@
 
 #include <stdio.h>
 
+#include "tapegrad/dot.h"
 #include "tapegrad/nn.h"
 
 #ifdef __cplusplus
@@ -72,7 +73,7 @@ typedef struct {
 } tg_layer_spec;
 
 /* (count, array) of layer specs from a list of initializers, as TG_SHAPE:
- * TG_LAYERS({TG_LAYER_FLATTEN}, {TG_LAYER_DENSE, .in = 784, .out = 10}). */
+ * TG_LAYERS({.kind = TG_LAYER_FLATTEN}, {.kind = TG_LAYER_DENSE, .in = 784, .out = 10}). */
 #define TG_LAYERS(...)                                                                      \
     (int)(sizeof((const tg_layer_spec[]){__VA_ARGS__}) / sizeof(tg_layer_spec)),            \
         (const tg_layer_spec[]){__VA_ARGS__}
@@ -174,6 +175,13 @@ void *tg_model_clone_fn(const void *model, tg_ctx *ctx);
 void tg_model_free_fn(void *model);
 tg_params tg_model_params_fn(const void *model);
 tg_params tg_model_buffers_fn(const void *model);
+
+/* Runs x through the model (recording, whatever the grad mode) and writes the
+ * tape to path as dot with one cluster per layer, named by the layer (opts may
+ * be NULL; its group settings are replaced; values hidden unless
+ * opts->max_values says otherwise). The step tensors stay until tg_tape_reset.
+ * Errors: those of tg_model_forward and tg_dot_save. */
+tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *path, const tg_dot_options *opts);
 
 /* ---- specs as text and self-describing checkpoints -------------------------
  * The spec text is line-based: "tapegrad-model 1", "dtype f32", "input 1 28 28",
