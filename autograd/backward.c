@@ -112,7 +112,12 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
             break;
         if (node.out->wanted && req.grads)
             req.grads[node.out->wanted - 1] = g;
-        tg_tensor *dx[3] = {NULL, NULL, NULL};
+        /* one slot per input: ops such as concat take any number */
+        tg_tensor *few[3] = {NULL, NULL, NULL}, **dx = few;
+        if (node.n_in > 3 && !(dx = tg_arena_alloc(ctx, (size_t)node.n_in * sizeof *dx, sizeof *dx)))
+            break;
+        if (dx != few)
+            memset(dx, 0, (size_t)node.n_in * sizeof *dx);
         ctx->backward_node = i;
         node.op->backward(&node, g, dx);
         ctx->backward_node = -1;

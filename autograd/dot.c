@@ -203,7 +203,8 @@ typedef struct {
     bool *leaf_is_output;
     tg_tensor **op_grad; /* [n_ops] ∂L/∂t of op k's result (grads_of) */
     tg_tensor **leaf_grad;
-    tg_tensor **edge_derivative; /* [3 n_ops] ∂out/∂in[j] of op k at 3k + j */
+    int max_inputs;      /* the most inputs of any op in the subgraph */
+    tg_tensor **edge_derivative; /* [max_inputs n_ops] ∂out/∂in[j] of op k at max_inputs·k + j */
     int64_t *op_group, *leaf_group; /* cluster index or -1 */
     group_table groups;
     bool has_freed;      /* a leaf was freed after use: draw it, compute nothing */
@@ -262,16 +263,18 @@ static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
             continue;
         w->n_ops++;
         const tg_node *n = &ctx->tape[i];
+        w->max_inputs = n->n_in > w->max_inputs ? n->n_in : w->max_inputs;
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k]->creator >= 0)
                 w->op_id[n->in[k]->creator] = 0;
     }
-    size_t n_ops = (size_t)w->n_ops, max_leaves = 3 * n_ops + (size_t)n_outputs;
+    size_t n_ops = (size_t)w->n_ops, max_edges = (size_t)w->max_inputs * n_ops,
+           max_leaves = max_edges + (size_t)n_outputs;
     w->op_tape = malloc((n_ops ? n_ops : 1) * sizeof *w->op_tape);
     w->leaves = malloc(max_leaves * sizeof *w->leaves);
     w->op_is_output = calloc(n_ops ? n_ops : 1, sizeof *w->op_is_output);
     w->op_grad = calloc(n_ops ? n_ops : 1, sizeof *w->op_grad);
-    w->edge_derivative = calloc(3 * (n_ops ? n_ops : 1), sizeof *w->edge_derivative);
+    w->edge_derivative = calloc(max_edges ? max_edges : 1, sizeof *w->edge_derivative);
     w->op_group = malloc((n_ops ? n_ops : 1) * sizeof *w->op_group);
     if (!w->op_tape || !w->leaves || !w->op_is_output || !w->op_grad || !w->edge_derivative || !w->op_group ||
         !ptr_map_init(&w->leaf_ids, max_leaves))
@@ -415,16 +418,15 @@ static tg_status local_derivatives(writer *w)
         if (!one)
             break;
         tg_tensor_fill(one, 1.0);
-        tg_tensor *dx[3] = {NULL, NULL, NULL};
+        tg_tensor **dx = w->edge_derivative + (size_t)w->max_inputs * (size_t)k;
         ctx->backward_node = w->op_tape[k];
         node.op->backward(&node, one, dx);
         ctx->backward_node = -1;
         for (int j = 0; j < node.n_in; j++) {
             if (!node.in[j]->requires_grad)
-                continue;
-            if (!dx[j] && !(dx[j] = tg_step_like(node.in[j], true)))
+                dx[j] = NULL; /* drawn only for inputs that take a gradient */
+            else if (!dx[j] && !(dx[j] = tg_step_like(node.in[j], true)))
                 break;
-            w->edge_derivative[3 * k + j] = dx[j];
         }
     }
     tg_grad_set_enabled(ctx, grad_was);
@@ -626,7 +628,7 @@ static tg_status write_all(writer *w)
             fputs("  ", f);
             write_node_id(f, w, node->in[j]);
             fprintf(f, " -> op%lld", (long long)k);
-            const tg_tensor *d = w->edge_derivative[3 * k + j];
+            const tg_tensor *d = w->edge_derivative[(size_t)w->max_inputs * (size_t)k + (size_t)j];
             if (d && (d->size == 1 || (w->max_values >= 0 && d->size <= w->max_values))) {
                 fprintf(f, " [fontcolor=\"%s\", label=<", COLOR_DERIVATIVE_TEXT);
                 put_values(f, d, w->precision);

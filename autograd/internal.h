@@ -37,7 +37,8 @@ typedef struct tg_node tg_node;
 /* Per-op attributes saved on the tape. Ops with more than fit here keep a
  * struct of their own in step memory (tg_attr_store) and point at it. */
 typedef union {
-    double scalar;                           /* ADD_SCALAR, MUL_SCALAR */
+    double scalar;                           /* ADD_SCALAR, MUL_SCALAR, POW_SCALAR, ... */
+    struct { double low, high; } bounds;     /* CLAMP */
     struct { int axis; bool keepdim; } reduce; /* SUM_AXIS, MEAN_AXIS */
     struct { bool trans_a, trans_b; } matmul;
     struct { int axis0, axis1; } transpose;
