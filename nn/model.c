@@ -81,13 +81,14 @@ tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_
         tg_model_free(model);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_model_new: out of memory"), NULL;
     }
-    int count[TG_LAYER_GRU + 1][TG_ACT_RELU + 1] = {{0}};
+    enum { MAX_ACTS = 32 };
+    int count[TG_LAYER_GRU + 1][MAX_ACTS] = {{0}};
     for (int l = 0; l < n_layers; l++) {
         tg_layer_spec spec = layers[l];
         char name[MODULE_NAME_MAX];
         if (!spec.name || !spec.name[0]) {
             int kind = spec.kind >= TG_LAYER_DENSE && spec.kind <= TG_LAYER_GRU ? (int)spec.kind : 0;
-            int act = spec.kind == TG_LAYER_ACTIVATION && spec.act >= TG_ACT_NONE && spec.act <= TG_ACT_RELU
+            int act = spec.kind == TG_LAYER_ACTIVATION && (int)spec.act >= 0 && (int)spec.act < MAX_ACTS
                           ? (int)spec.act : 0;
             snprintf(name, sizeof name, "%s%d", default_prefix(&spec), ++count[kind][act]);
             spec.name = name;
@@ -372,7 +373,7 @@ static bool read_field(char *token, tg_layer_spec *s)
     if (!strcmp(key, "name"))
         s->name = value;
     else if (!strcmp(key, "act")) {
-        int act = lookup(value, act_name_int, TG_ACT_RELU + 1);
+        int act = strcmp(value, "?") ? lookup(value, act_name_int, 32) : -1; /* every tg_activation */
         s->act = (tg_activation)(act < 0 ? 0 : act);
         return act >= 0;
     } else if (!strcmp(key, "init")) {

@@ -61,7 +61,7 @@ static tg_status spec_normalize(tg_ctx *ctx, const tg_layer_spec *spec, tg_layer
     if (strlen(name) >= MODULE_NAME_MAX || strchr(name, ' ') || strchr(name, '\n') || strchr(name, '='))
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_module_new: %s layer name \"%s\"; expected fewer than %d bytes "
                            "and no space, newline or '='", kind, name, MODULE_NAME_MAX);
-    if (spec->act < TG_ACT_NONE || spec->act > TG_ACT_RELU || !strcmp(tg_activation_name(spec->act), "?"))
+    if (!strcmp(tg_activation_name(spec->act), "?"))
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_module_new: %s layer %s: unknown activation %d", kind, name,
                            (int)spec->act);
     if (spec->init < TG_INIT_XAVIER || spec->init > TG_INIT_NORMAL)
