@@ -83,8 +83,8 @@ static bool gradients_fit(const tg_node *node, int64_t entry, tg_tensor *const *
         if (!same_shape(d, x) || d->dtype != x->dtype)
             return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: its backward (tape entry %lld) returned a %s %s gradient "
                                "for input %d%s%s; expected the input's %s %s", node->op->name, (long long)entry,
-                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k, x->name ? " " : "",
-                               x->name ? x->name : "", tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
+                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k, tg_name_of(x) ? " " : "",
+                               tg_name_of(x) ? tg_name_of(x) : "", tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
     }
     return true;
 }
