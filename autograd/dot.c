@@ -409,7 +409,7 @@ static tg_status local_derivatives(writer *w)
     bool grad_was = tg_grad_set_enabled(ctx, false);
     for (int64_t k = 0; k < w->n_ops && ctx->status == TG_OK; k++) {
         tg_node node = ctx->tape[w->op_tape[k]];
-        if (node.out->size != 1)
+        if (node.out->size != 1 || node.n_in > 3) /* numbers are drawn for up to 3 inputs */
             continue;
         tg_tensor *one = tg_step_like(node.out, false);
         if (!one)
@@ -626,10 +626,17 @@ static tg_status write_all(writer *w)
             fputs("  ", f);
             write_node_id(f, w, node->in[j]);
             fprintf(f, " -> op%lld", (long long)k);
-            const tg_tensor *d = w->edge_derivative[3 * k + j];
+            const tg_tensor *d = j < 3 ? w->edge_derivative[3 * k + j] : NULL;
             if (d && (d->size == 1 || (w->max_values >= 0 && d->size <= w->max_values))) {
                 fprintf(f, " [fontcolor=\"%s\", label=<", COLOR_DERIVATIVE_TEXT);
                 put_values(f, d, w->precision);
+                fputs(">]", f);
+            } else if (w->o->edge_derivatives && node->out->size > 1 && node->in[j]->requires_grad) {
+                /* a vector edge: the VJP as a formula applied to δ */
+                char vjp[128];
+                tg_tape_entry_vjp_label(w->ctx, w->op_tape[k], j, vjp, sizeof vjp);
+                fprintf(f, " [fontcolor=\"%s\", label=<", COLOR_DERIVATIVE_TEXT);
+                put_html_str(f, vjp);
                 fputs(">]", f);
             }
             fputs(";\n", f);

@@ -56,6 +56,10 @@ typedef struct tg_op_desc {
     /* Optional label with attributes for diagrams; NULL uses name. */
     void (*label)(const tg_node *node, char *buf, size_t size);
     const void *user;  /* user ops: their definition */
+    /* Optional: the vector-Jacobian product of edge `input` as a short formula
+     * applied to the upstream δ ("·Wᵀ", "⊙σ(z)(1−σ(z))", "Σ over batch"),
+     * for diagrams; NULL draws "∂/∂x<i>". */
+    void (*vjp_label)(const tg_node *node, int input, char *buf, size_t size);
 } tg_op_desc;
 
 /* One tape entry. in points into step memory, so a copy of the node stays
@@ -155,6 +159,14 @@ tg_tensor *tg_record2(const tg_op_desc *op, tg_tensor *out, tg_tensor *a, tg_ten
 /* A copy of an op's attribute block in step memory, for tg_attr.data (NULL
  * with the context's error set when out of memory). */
 const void *tg_attr_store(tg_ctx *ctx, const void *attr, size_t size);
+
+/* ---- VJP labels (tg_op_desc.vjp_label) ---- */
+/* A tensor's name for a formula: its name, or its last '.'-part, when short
+ * enough to read in a formula ("W", "h1", "x_t"); else fallback. */
+const char *tg_vjp_name(const tg_tensor *t, const char *fallback);
+/* ", Σ over batch" (or ", Σ over axes 0, 2") when input `in` was broadcast to
+ * out and its gradient is summed back; "" when the shapes match. Returns buf. */
+const char *tg_vjp_sum_note(const tg_tensor *in, const tg_tensor *out, char *buf, size_t size);
 
 /* In-place accumulate: dst += src, same size and dtype (no recording). */
 void tg_accumulate(tg_tensor *dst, const tg_tensor *src);
