@@ -56,6 +56,7 @@ void tg_ctx_free(tg_ctx *ctx)
     tg_pool_free(ctx->pool);
     free(ctx->tape);
     free(ctx->scratch);
+    tg_backward_record_free(ctx->record);
     free(ctx);
 }
 
