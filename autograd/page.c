@@ -235,10 +235,7 @@ static void write_steps(const page *p)
             fprintf(f, "%s{\"from\": ", j ? ", " : "");
             put_json_string(f, drawn ? id : "");
             fputs(", \"name\": ", f);
-            if (in->name)
-                put_json_string(f, in->name);
-            else
-                fprintf(f, "\"input %d\"", j);
+            put_json_string(f, in->name ? in->name : "");
             tg_tape_entry_vjp_label(ctx, i, j, text, sizeof text);
             fputs(", \"vjp\": ", f);
             put_json_string(f, text);
@@ -277,93 +274,113 @@ static const char PAGE_STYLE[] =
     ".vjp{color:#1f5fa0}.sent{color:#b03a2e}.note{color:#555;font-size:13px}\n"
     "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}\n";
 
-/* Step N shows tape entry N-1 of the log: the op whose output's δ just
+/* One string per line (C limits a literal's length). Step N shows tape entry N-1 of the log: the op whose output's δ just
  * arrived is highlighted (orange), ops already done are shaded, leaves turn
  * green with their gradient once their last contribution is in. Step 0 is
  * the forward graph before backward. #step=N opens step N by pressing
  * "next" N times, the handler a click runs. */
-static const char PAGE_SCRIPT[] =
-    "'use strict';\n"
-    "const tape = JSON.parse(document.getElementById('tape').textContent);\n"
-    "const nodes = {};\n"
-    "for (const g of document.querySelectorAll('#graph g.node')) {\n"
-    "  const id = g.querySelector('title').textContent.replace(/_u\\d+$/, '');\n"
-    "  (nodes[id] = nodes[id] || []).push(g);\n"
-    "  for (const s of g.querySelectorAll('ellipse, polygon')) s.dataset.fill = s.getAttribute('fill');\n"
-    "}\n"
-    "function paint(id, fill, current) {\n"
-    "  for (const g of nodes[id] || []) {\n"
-    "    g.classList.toggle('current', !!current);\n"
-    "    for (const s of g.querySelectorAll('ellipse, polygon')) {\n"
-    "      s.setAttribute('fill', fill || s.dataset.fill);\n"
-    "      s.setAttribute('stroke-width', current ? '3' : '1');\n"
-    "    }\n"
-    "  }\n"
-    "}\n"
-    "function gradText(id, text) {\n"
-    "  for (const g of nodes[id] || []) {\n"
-    "    let t = g.querySelector('text.grad');\n"
-    "    if (!t) {\n"
-    "      const box = g.getBBox();\n"
-    "      t = document.createElementNS('http://www.w3.org/2000/svg', 'text');\n"
-    "      t.setAttribute('class', 'grad');\n"
-    "      t.setAttribute('x', box.x + box.width / 2);\n"
-    "      t.setAttribute('y', box.y + box.height + 11);\n"
-    "      t.setAttribute('text-anchor', 'middle');\n"
-    "      t.setAttribute('font-size', '10');\n"
-    "      t.setAttribute('fill', '#1b5e20');\n"
-    "      g.appendChild(t);\n"
-    "    }\n"
-    "    t.textContent = text;\n"
-    "  }\n"
-    "}\n"
-    "const $ = id => document.getElementById(id);\n"
-    "function cell(row, text, cls) { const c = row.insertCell(); c.textContent = text; if (cls) c.className = cls; }\n"
-    "let step = 0;\n"
-    "function show(n) {\n"
-    "  step = Math.max(0, Math.min(tape.steps.length, n));\n"
-    "  for (const id in nodes) paint(id);\n"
-    "  for (const t of document.querySelectorAll('#graph text.grad')) t.textContent = '';\n"
-    "  const leaves = $('leaves');\n"
-    "  leaves.innerHTML = '<tr><th>leaf</th><th>gradient</th></tr>';\n"
-    "  for (let s = 0; s < step; s++) {\n"
-    "    const st = tape.steps[s];\n"
-    "    paint(st.node, s === step - 1 ? '#ffb74d' : '#eeeeee', s === step - 1);\n"
-    "    paint(st.out, s === step - 1 ? '#ffe0b2' : undefined, s === step - 1);\n"
-    "    for (const e of st.edges) if (e.leaf && e.done) {\n"
-    "      paint(e.from, '#c8e6c9');\n"
-    "      gradText(e.from, 'grad ' + e.total);\n"
-    "      const row = leaves.insertRow();\n"
-    "      cell(row, e.name);\n"
-    "      cell(row, e.total, 'num');\n"
-    "    }\n"
-    "  }\n"
-    "  const st = tape.steps[step - 1];\n"
-    "  $('counter').textContent = 'step ' + step + ' of ' + tape.steps.length;\n"
-    "  $('current-node').textContent = st ? st.node : '';\n"
-    "  $('current-op').textContent = st ? st.op + (st.name ? ' → ' + st.name : '') + ' (tape entry ' + st.index + ')' : '';\n"
-    "  $('delta').textContent = st ? st.delta : '';\n"
-    "  $('step-text').textContent = st ? 'The δ of ' + (st.name || st.out) + ' has arrived: each edge multiplies it by its '\n"
-    "    + 'local derivative and sends the product down.' : 'Press next (or →) to start backward from the output.';\n"
-    "  const edges = $('edges');\n"
-    "  edges.innerHTML = st ? '<tr><th>input</th><th>local derivative</th><th>sent down</th><th>its gradient so far</th></tr>' : '';\n"
-    "  for (const e of st ? st.edges : []) {\n"
-    "    const row = edges.insertRow();\n"
-    "    cell(row, e.name);\n"
-    "    cell(row, e.vjp + (e.local !== undefined ? ' = ' + e.local : ''), 'vjp');\n"
-    "    cell(row, e.sent !== undefined ? e.sent : 'nothing (no gradient needed)', 'num sent');\n"
-    "    cell(row, e.total !== undefined ? e.total : '', 'num');\n"
-    "  }\n"
-    "}\n"
-    "$('next').addEventListener('click', () => show(step + 1));\n"
-    "$('back').addEventListener('click', () => show(step - 1));\n"
-    "document.addEventListener('keydown', e => {\n"
-    "  if (e.key === 'ArrowRight') $('next').click();\n"
-    "  if (e.key === 'ArrowLeft') $('back').click();\n"
-    "});\n"
-    "show(0);\n"
-    "const wanted = /step=(\\d+)/.exec(location.hash);\n"
-    "for (let k = 0; wanted && k < +wanted[1]; k++) $('next').click();\n";
+static const char *const PAGE_SCRIPT[] = {
+    "'use strict';\n",
+    "const tape = JSON.parse(document.getElementById('tape').textContent);\n",
+    "const nodes = {};\n",
+    "for (const g of document.querySelectorAll('#graph g.node')) {\n",
+    "  const id = g.querySelector('title').textContent.replace(/_u\\d+$/, '');\n",
+    "  (nodes[id] = nodes[id] || []).push(g);\n",
+    "  for (const s of g.querySelectorAll('ellipse, polygon')) s.dataset.fill = s.getAttribute('fill');\n",
+    "}\n",
+    "const edgeGroups = {};\n",
+    "for (const g of document.querySelectorAll('#graph g.edge')) {\n",
+    "  const id = g.querySelector('title').textContent.replace(/_u\\d+(?=-)/, '').replace('>', '');\n",
+    "  (edgeGroups[id] = edgeGroups[id] || []).push(g);\n",
+    "  for (const s of g.querySelectorAll('path, polygon')) s.dataset.stroke = s.getAttribute('stroke');\n",
+    "}\n",
+    "function paintEdge(id, color) {\n",
+    "  for (const g of edgeGroups[id] || [])\n",
+    "    for (const s of g.querySelectorAll('path, polygon')) {\n",
+    "      s.setAttribute('stroke', color || s.dataset.stroke);\n",
+    "      s.setAttribute('stroke-width', color ? '2.5' : '1');\n",
+    "    }\n",
+    "}\n",
+    "function paint(id, fill, current) {\n",
+    "  for (const g of nodes[id] || []) {\n",
+    "    g.classList.toggle('current', !!current);\n",
+    "    for (const s of g.querySelectorAll('ellipse, polygon')) {\n",
+    "      s.setAttribute('fill', fill || s.dataset.fill);\n",
+    "      s.setAttribute('stroke-width', current ? '3' : '1');\n",
+    "    }\n",
+    "  }\n",
+    "}\n",
+    "function gradText(id, text) {\n",
+    "  for (const g of nodes[id] || []) {\n",
+    "    let t = g.querySelector('text.grad');\n",
+    "    if (!t) {\n",
+    "      const box = g.getBBox();\n",
+    "      t = document.createElementNS('http://www.w3.org/2000/svg', 'text');\n",
+    "      t.setAttribute('class', 'grad');\n",
+    "      t.setAttribute('x', box.x + box.width / 2);\n",
+    "      t.setAttribute('y', box.y + box.height + 11);\n",
+    "      t.setAttribute('text-anchor', 'middle');\n",
+    "      t.setAttribute('font-size', '10');\n",
+    "      t.setAttribute('fill', '#1b5e20');\n",
+    "      g.appendChild(t);\n",
+    "    }\n",
+    "    t.textContent = text;\n",
+    "  }\n",
+    "}\n",
+    "const $ = id => document.getElementById(id);\n",
+    "function cell(row, text, cls) { const c = row.insertCell(); c.textContent = text; if (cls) c.className = cls; }\n",
+    "let step = 0;\n",
+    "function show(n) {\n",
+    "  step = Math.max(0, Math.min(tape.steps.length, n));\n",
+    "  for (const id in nodes) paint(id);\n",
+    "  for (const id in edgeGroups) paintEdge(id);\n",
+    "  for (const t of document.querySelectorAll('#graph text.grad')) t.textContent = '';\n",
+    "  const leaves = $('leaves');\n",
+    "  leaves.innerHTML = '<tr><th>leaf</th><th>gradient</th></tr>';\n",
+    "  for (let s = 0; s < step; s++) {\n",
+    "    const st = tape.steps[s];\n",
+    "    paint(st.node, s === step - 1 ? '#ffb74d' : '#eeeeee', s === step - 1);\n",
+    "    paint(st.out, s === step - 1 ? '#ffe0b2' : undefined, s === step - 1);\n",
+    "    for (const e of st.edges) if (e.leaf && e.done) {\n",
+    "      paint(e.from, '#c8e6c9');\n",
+    "      gradText(e.from, 'grad ' + e.total);\n",
+    "      const row = leaves.insertRow();\n",
+    "      cell(row, e.name);\n",
+    "      cell(row, e.total, 'num');\n",
+    "    }\n",
+    "  }\n",
+    "  const st = tape.steps[step - 1];\n",
+    "  if (st) {\n",
+    "    for (const e of st.edges) if (e.sent !== undefined) paintEdge(e.from + '-' + st.node, '#b03a2e');\n",
+    "    for (const g of nodes[st.node] || []) g.scrollIntoView({block: 'center', inline: 'center'});\n",
+    "  }\n",
+    "  $('counter').textContent = 'step ' + step + ' of ' + tape.steps.length;\n",
+    "  $('current-node').textContent = st ? st.node : '';\n",
+    "  $('current-op').textContent = st ? st.op + (st.name ? ' → ' + st.name : '') + ' (tape entry ' + st.index + ')' : '';\n",
+    "  $('delta').textContent = st ? st.delta : '';\n",
+    "  $('step-text').textContent = st ? 'The δ of ' + (st.name || st.out) + ' has arrived: each edge multiplies it by its '\n",
+    "    + 'local derivative and sends the product down.' : 'Press next (or →) to start backward from the output.';\n",
+    "  const edges = $('edges');\n",
+    "  edges.innerHTML = st ? '<tr><th>input</th><th>local derivative</th><th>sent down</th><th>its gradient so far</th></tr>' : '';\n",
+    "  for (const e of st ? st.edges : []) {\n",
+    "    const row = edges.insertRow();\n",
+    "    cell(row, e.name || e.from);\n",
+    "    cell(row, e.vjp + (e.local !== undefined ? ' = ' + e.local : ''), 'vjp');\n",
+    "    cell(row, e.sent !== undefined ? e.sent : 'nothing (no gradient needed)', 'num sent');\n",
+    "    cell(row, e.total !== undefined ? e.total : '', 'num');\n",
+    "  }\n",
+    "}\n",
+    "$('next').addEventListener('click', () => show(step + 1));\n",
+    "$('back').addEventListener('click', () => show(step - 1));\n",
+    "document.addEventListener('keydown', e => {\n",
+    "  if (e.key === 'ArrowRight') $('next').click();\n",
+    "  if (e.key === 'ArrowLeft') $('back').click();\n",
+    "});\n",
+    "show(0);\n",
+    "const wanted = /step=(\\d+)/.exec(location.hash);\n",
+    "for (let k = 0; wanted && k < +wanted[1]; k++) $('next').click();\n",
+    NULL,
+};
 
 static void write_page(const page *p, const char *title, const char *svg, int64_t n_entries, bool per_layer)
 {
@@ -399,7 +416,10 @@ static void write_page(const page *p, const char *title, const char *svg, int64_
               "sends down.</p>\n</div></div>\n<script type=\"application/json\" id=\"tape\">",
               f);
         write_steps(p);
-        fprintf(f, "</script>\n<script>\n%s</script>\n", PAGE_SCRIPT);
+        fputs("</script>\n<script>\n", f);
+        for (const char *const *line = PAGE_SCRIPT; *line; line++)
+            fputs(*line, f);
+        fputs("</script>\n", f);
     } else {
         fputs("</div></div>\n", f);
     }
