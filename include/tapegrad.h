@@ -24,6 +24,7 @@
 #include "tapegrad/core.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/gradcheck.h"
+#include "tapegrad/jvp.h"
 #include "tapegrad/nn.h"
 #include "tapegrad/data.h"
 #include "tapegrad/dot.h"
