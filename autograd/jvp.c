@@ -30,7 +30,7 @@ static saved_hook *hooks_aside(tg_ctx *ctx, tg_tensor *output, int64_t *n)
         const tg_node *node = &ctx->tape[i];
         for (int j = -1; j < node->n_in; j++) {
             tg_tensor *t = j < 0 ? node->out : node->in[j];
-            if (!t->hook)
+            if (!tg_hook_of(t))
                 continue;
             if (*n == cap) {
                 saved_hook *grown = realloc(saved, (size_t)(cap *= 2) * sizeof *saved);
@@ -38,8 +38,8 @@ static saved_hook *hooks_aside(tg_ctx *ctx, tg_tensor *output, int64_t *n)
                     break; /* the rest keep their hooks: NOMEM below */
                 saved = grown;
             }
-            saved[(*n)++] = (saved_hook){t, t->hook, t->hook_user};
-            t->hook = NULL;
+            saved[(*n)++] = (saved_hook){t, t->extra->hook, t->extra->hook_user};
+            t->extra->hook = NULL;
         }
     }
     return saved;
@@ -48,8 +48,8 @@ static saved_hook *hooks_aside(tg_ctx *ctx, tg_tensor *output, int64_t *n)
 static void hooks_back(saved_hook *saved, int64_t n)
 {
     while (n-- > 0) { /* reverse order: a tensor seen twice gets its own hook back */
-        saved[n].t->hook = saved[n].fn;
-        saved[n].t->hook_user = saved[n].user;
+        saved[n].t->extra->hook = saved[n].fn;
+        saved[n].t->extra->hook_user = saved[n].user;
     }
     free(saved);
 }

@@ -218,7 +218,7 @@ static void write_steps(const page *p)
         tg_tape_entry_label(ctx, i, text, sizeof text);
         put_json_string(f, text);
         fputs(", \"name\": ", f);
-        put_json_string(f, node->out->name ? node->out->name : "");
+        put_json_string(f, tg_name_of(node->out) ? tg_name_of(node->out) : "");
         format_values(text, sizeof text, r->values + step->upstream, node->out, p->precision, p->max_values);
         fputs(", \"delta\": ", f);
         put_json_string(f, text);
@@ -235,7 +235,7 @@ static void write_steps(const page *p)
             fprintf(f, "%s{\"from\": ", j ? ", " : "");
             put_json_string(f, drawn ? id : "");
             fputs(", \"name\": ", f);
-            put_json_string(f, in->name ? in->name : "");
+            put_json_string(f, tg_name_of(in) ? tg_name_of(in) : "");
             tg_tape_entry_vjp_label(ctx, i, j, text, sizeof text);
             fputs(", \"vjp\": ", f);
             put_json_string(f, text);
@@ -437,8 +437,8 @@ tg_status tg_backward_page_save(const char *path, tg_tensor *output, const tg_pa
     if (!r || r->output != output || r->epoch != ctx->epoch || !r->complete)
         return tg_ctx_fail(ctx, TG_ERR_GRAD, "tg_backward_page_save: no backward of %s%s%s was recorded in this step; "
                                              "call tg_backward_set_recording(ctx, true) before tg_backward",
-                           output->name ? "\"" : "this tensor", output->name ? output->name : "",
-                           output->name ? "\"" : "");
+                           tg_name_of(output) ? "\"" : "this tensor", tg_name_of(output) ? tg_name_of(output) : "",
+                           tg_name_of(output) ? "\"" : "");
     tg_page_options defaults = {0};
     const tg_page_options *o = opts ? opts : &defaults;
     int64_t max_steps = o->max_steps > 0 ? o->max_steps : DEFAULT_MAX_STEPS;
