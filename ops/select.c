@@ -57,7 +57,7 @@ static bool indices_in_range(const char *op, const tg_tensor *x, int a, const tg
     for (int64_t k = 0; k < index->size; k++)
         if (I[k] < 0 || I[k] >= len)
             return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: index%s%s at %s is %lld; expected 0 to %lld (axis %d of %s)",
-                               op, index->name ? " " : "", index->name ? index->name : "", coords_of(index, k).s,
+                               op, tg_name_of(index) ? " " : "", tg_name_of(index) ? tg_name_of(index) : "", coords_of(index, k).s,
                                (long long)I[k], (long long)len - 1, a, tg_shape_of(x).s), false;
     return true;
 }
@@ -137,7 +137,15 @@ static void slice_label(const tg_node *node, char *buf, size_t size)
                  (long long)s->step);
 }
 
-const tg_op_desc tg_op_slice = {.kind = TG_OP_SLICE, .name = "slice", .backward = slice_backward, .label = slice_label};
+static void slice_vjp_label(const tg_node *node, int input, char *buf, size_t size)
+{
+    (void)input;
+    const slice_attr *s = node->attr.data;
+    snprintf(buf, size, "back in place along axis %d%s, 0 elsewhere", s->axis, s->step == 1 ? "" : " (every step-th)");
+}
+
+const tg_op_desc tg_op_slice = {.kind = TG_OP_SLICE, .name = "slice", .backward = slice_backward, .label = slice_label,
+                                .vjp_label = slice_vjp_label};
 
 /* ---- constant pad ---- */
 
@@ -235,7 +243,14 @@ static void pad_label(const tg_node *node, char *buf, size_t size)
         snprintf(buf + used, size - used, p->value == 0 ? ")" : ", value=%g)", p->value);
 }
 
-const tg_op_desc tg_op_pad = {.kind = TG_OP_PAD, .name = "pad", .backward = pad_backward, .label = pad_label};
+static void pad_vjp_label(const tg_node *node, int input, char *buf, size_t size)
+{
+    (void)node, (void)input;
+    snprintf(buf, size, "the padding cut away");
+}
+
+const tg_op_desc tg_op_pad = {.kind = TG_OP_PAD, .name = "pad", .backward = pad_backward, .label = pad_label,
+                              .vjp_label = pad_vjp_label};
 
 /* ---- index_select and its adjoint index_add ---- */
 
@@ -328,8 +343,30 @@ static void axis_label(const char *name, const tg_node *node, char *buf, size_t 
 static void index_select_label(const tg_node *node, char *buf, size_t size) { axis_label("index_select", node, buf, size); }
 static void index_add_label(const tg_node *node, char *buf, size_t size) { axis_label("index_add", node, buf, size); }
 
-const tg_op_desc tg_op_index_select = {.kind = TG_OP_INDEX_SELECT, .name = "index_select", .backward = index_select_backward, .label = index_select_label};
-const tg_op_desc tg_op_index_add = {.kind = TG_OP_INDEX_ADD, .name = "index_add", .backward = index_add_backward, .label = index_add_label};
+/* The edge formula of an index op: `formula` for its data input, none for
+ * its i64 index (input 1). */
+static void index_vjp_label(const tg_node *node, int input, const char *formula, char *buf, size_t size)
+{
+    if (input == 1)
+        snprintf(buf, size, "0 (indices)");
+    else
+        snprintf(buf, size, "%s along axis %d", formula, node->attr.reduce.axis);
+}
+
+static void index_select_vjp_label(const tg_node *node, int input, char *buf, size_t size)
+{
+    index_vjp_label(node, input, "index_add (repeats sum)", buf, size);
+}
+
+static void index_add_vjp_label(const tg_node *node, int input, char *buf, size_t size)
+{
+    index_vjp_label(node, input, "index_select", buf, size);
+}
+
+const tg_op_desc tg_op_index_select = {.kind = TG_OP_INDEX_SELECT, .name = "index_select", .backward = index_select_backward,
+                                       .label = index_select_label, .vjp_label = index_select_vjp_label};
+const tg_op_desc tg_op_index_add = {.kind = TG_OP_INDEX_ADD, .name = "index_add", .backward = index_add_backward,
+                                    .label = index_add_label, .vjp_label = index_add_vjp_label};
 
 /* ---- gather and its adjoint scatter_add ---- */
 
@@ -457,8 +494,20 @@ static void scatter_add_backward(const tg_node *node, tg_tensor *dy, tg_tensor *
 static void gather_label(const tg_node *node, char *buf, size_t size) { axis_label("gather", node, buf, size); }
 static void scatter_add_label(const tg_node *node, char *buf, size_t size) { axis_label("scatter_add", node, buf, size); }
 
-const tg_op_desc tg_op_gather = {.kind = TG_OP_GATHER, .name = "gather", .backward = gather_backward, .label = gather_label};
-const tg_op_desc tg_op_scatter_add = {.kind = TG_OP_SCATTER_ADD, .name = "scatter_add", .backward = scatter_add_backward, .label = scatter_add_label};
+static void gather_vjp_label(const tg_node *node, int input, char *buf, size_t size)
+{
+    index_vjp_label(node, input, "scatter_add (repeats sum)", buf, size);
+}
+
+static void scatter_add_vjp_label(const tg_node *node, int input, char *buf, size_t size)
+{
+    index_vjp_label(node, input, "gather", buf, size);
+}
+
+const tg_op_desc tg_op_gather = {.kind = TG_OP_GATHER, .name = "gather", .backward = gather_backward, .label = gather_label,
+                                 .vjp_label = gather_vjp_label};
+const tg_op_desc tg_op_scatter_add = {.kind = TG_OP_SCATTER_ADD, .name = "scatter_add", .backward = scatter_add_backward,
+                                      .label = scatter_add_label, .vjp_label = scatter_add_vjp_label};
 
 /* ---- detach ---- */
 
