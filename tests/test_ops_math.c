@@ -408,6 +408,11 @@ Test(ops_math, clamp_with_low_above_high_or_a_nan_bound_is_an_error)
     expect_error(tg_clamp(x, NAN, 1), TG_ERR_ARG, (const char *[]){"clamp", "nan", NULL});
     cr_expect_not_null(tg_clamp(x, 2, 2), "low == high is a constant, not an error");
     cr_expect_not_null(tg_clamp(x, -INFINITY, 0), "one-sided");
+    /* bounds beyond f32's range saturate to ±Inf: nothing is clamped */
+    tg_tensor *v = tg_tensor_from(ctx, TG_F32, TG_SHAPE(2), (double[]){-3e38, 3e38});
+    tg_tensor *same = tg_clamp(v, -1e300, 1e300);
+    cr_assert_not_null(same);
+    cr_expect(tg_tensor_get(same, 0) == tg_tensor_get(v, 0) && tg_tensor_get(same, 1) == tg_tensor_get(v, 1));
 }
 
 Test(ops_math, where_with_a_mask_that_does_not_broadcast_is_an_error)
