@@ -36,7 +36,15 @@ extern "C" {
     X(SUM, sum) X(MEAN, mean) X(SUM_AXIS, sum_axis) X(MEAN_AXIS, mean_axis) \
     X(RESHAPE, reshape) X(TRANSPOSE, transpose)                            \
     X(EXPAND, expand) X(SUM_TO, sum_to)                                    \
-    X(MSE_LOSS, mse_loss) X(CROSS_ENTROPY, cross_entropy)
+    X(MSE_LOSS, mse_loss) X(CROSS_ENTROPY, cross_entropy)                  \
+    X(SLICE, slice) X(PAD, pad) X(INDEX_SELECT, index_select)              \
+    X(INDEX_ADD, index_add) X(GATHER, gather) X(SCATTER_ADD, scatter_add)  \
+    X(CONCAT, concat) X(STACK, stack)                                      \
+    X(CONV2D, conv2d) X(CONV2D_BACKWARD_INPUT, conv2d_backward_input)      \
+    X(CONV2D_BACKWARD_WEIGHT, conv2d_backward_weight)                      \
+    X(MAX_POOL2D, max_pool2d) X(MAX_POOL2D_BACKWARD, max_pool2d_backward)  \
+    X(MAX_POOL2D_GATHER, max_pool2d_gather)                                \
+    X(AVG_POOL2D, avg_pool2d) X(AVG_POOL2D_BACKWARD, avg_pool2d_backward)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -147,6 +155,43 @@ tg_tensor *tg_transpose(tg_tensor *x, int axis0, int axis1);         /* swaps tw
 tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape);  /* broadcast to shape */
 tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape);  /* sums broadcast dims away */
 
+/* ---- selecting and joining ----
+ * Along one axis (negative counts from the end). Indices are TG_I64 tensors
+ * (never differentiated). These ops only move values, so they also take i64
+ * tensors (not recorded). */
+/* y = x[start:stop:step] along axis; start/stop < 0 count from the end and
+ * are clamped to [0, len] as in Python; step >= 1; at least one element.
+ * dx = dy put back in place, zeros elsewhere (pad for step 1, else index_add). */
+tg_tensor *tg_slice(tg_tensor *x, int axis, int64_t start, int64_t stop, int64_t step);
+/* y[.., j, ..] = x[.., index[j], ..]; index [n], 0 <= index[j] < len(axis);
+ * y's dim axis is n.  dx = index_add(dy, axis, index, len): repeats sum. */
+tg_tensor *tg_index_select(tg_tensor *x, int axis, tg_tensor *index);
+/* The adjoint of index_select: y = zeros with src's shape but len along axis,
+ * y[.., index[j], ..] += src[.., j, ..]; index [src dim axis] in [0, len).
+ * dsrc = index_select(dy, axis, index). */
+tg_tensor *tg_index_add(tg_tensor *src, int axis, tg_tensor *index, int64_t len);
+/* torch.gather: y[p] = x[p with coordinate axis replaced by index[p]]; index
+ * has x's rank and no dim larger than x's off the axis; y has index's shape.
+ * dx = scatter_add(dy, axis, index, x's shape): repeats sum. */
+tg_tensor *tg_gather(tg_tensor *x, int axis, tg_tensor *index);
+/* The adjoint of gather: y = zeros of shape; y[p with coordinate axis
+ * replaced by index[p]] += src[p]; index and src of one shape.
+ * dsrc = gather(dy, axis, index). */
+tg_tensor *tg_scatter_add(tg_tensor *src, int axis, tg_tensor *index, int rank, const int64_t *shape);
+/* xs[0..n) joined along an existing axis; equal shapes off the axis.
+ * dxs[i] = slice(dy, axis, offset_i, offset_i + len_i, 1). */
+tg_tensor *tg_concat(int n, tg_tensor *const *xs, int axis);
+/* xs[0..n) of one shape joined along a new axis (0..rank; rank < 4).
+ * dxs[i] = dy[i] along that axis. */
+tg_tensor *tg_stack(int n, tg_tensor *const *xs, int axis);
+/* Constant pad: before[d] and after[d] (>= 0) copies of value around axis d
+ * (rank(x) entries each; i64 x: value a whole number).  dx = dy with the
+ * padding sliced away. */
+tg_tensor *tg_pad(tg_tensor *x, const int64_t *before, const int64_t *after, double value);
+/* The same values in a new step tensor that is never recorded: no gradient
+ * flows back through it (as torch's detach, but a copy). */
+tg_tensor *tg_detach(tg_tensor *x);
+
 /* ---- fused losses (scalar results) ---- */
 /* mean((a - b)²) over all elements; da = 2(a - b)/n · dy, db = -da */
 tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b);
@@ -155,6 +200,51 @@ tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b);
  * numbers 0..c-1) or [n, c] probabilities / one-hot rows.
  * dz = (softmax(z) - p)/n · dy; finite for logits of any magnitude. */
 tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *targets);
+
+/* ---- convolution and pooling (NCHW) ----
+ * conv2d: x [N, C, H, W], weight [O, C/groups, KH, KW], bias [O] or NULL ->
+ * y [N, O, OH, OW], OH = (H + 2·padding - dilation·(KH-1) - 1)/stride + 1 (OW alike):
+ *   y[n,o,i,j] = b[o] + Σ_{c,u,v} W[o,c,u,v] · x[n, g·C/groups + c, i·stride - padding + u·dilation,
+ *                                               j·stride - padding + v·dilation]
+ * for o in group g, x = 0 outside the image. Errors: ranks other than 4,
+ * channels ≠ weight dim 1 × groups, groups not dividing C and O, a kernel
+ * larger than the padded input, stride or dilation < 1, padding < 0.
+ *   dx = conv2d_backward_input(dy, W), dW = conv2d_backward_weight(x, dy), db = Σ_{n,i,j} dy */
+tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *weight, tg_tensor *bias,
+                     int stride, int padding, int dilation, int groups);
+/* x [N, C, L], weight [O, C/groups, K], bias [O] or NULL -> [N, O, OL]: conv2d over a height of 1. */
+tg_tensor *tg_conv1d(tg_tensor *x, tg_tensor *weight, tg_tensor *bias,
+                     int stride, int padding, int dilation, int groups);
+/* The transposed convolution: the gradient of conv2d with respect to its input,
+ * dy [N, O, OH, OW] -> dx [N, C, height, width] (height and width are those of
+ * conv2d's input: strides make them ambiguous). Linear in dy and in weight:
+ *   d(dy) = conv2d(G, W), dW = conv2d_backward_weight(G, dy). */
+tg_tensor *tg_conv2d_backward_input(tg_tensor *dy, tg_tensor *weight, int64_t height, int64_t width,
+                                    int stride, int padding, int dilation, int groups);
+/* The gradient of conv2d with respect to its weight: x [N, C, H, W] and
+ * dy [N, O, OH, OW] -> dW [O, C/groups, kernel_h, kernel_w], summed over the batch:
+ *   dx = conv2d_backward_input(dy, G), d(dy) = conv2d(x, G). */
+tg_tensor *tg_conv2d_backward_weight(tg_tensor *x, tg_tensor *dy, int64_t kernel_h, int64_t kernel_w,
+                                     int stride, int padding, int dilation, int groups);
+/* Max over kernel×kernel windows of [N, C, H, W]; padding (≤ kernel/2) never
+ * wins. Ties: the first maximum in row-major window order; NaN propagates.
+ *   dx = max_pool2d_backward(dy, x): dy flows to each window's maximum only. */
+tg_tensor *tg_max_pool2d(tg_tensor *x, int kernel, int stride, int padding);
+/* dx [N, C, H, W]: dy [N, C, OH, OW] added at the argmax of each window of x
+ * (no gradient flows to x). d(dy) = max_pool2d_gather(G, x). */
+tg_tensor *tg_max_pool2d_backward(tg_tensor *dy, tg_tensor *x, int kernel, int stride, int padding);
+/* y [N, C, OH, OW] = g at the argmax of each window of x; g has x's shape
+ * (max_pool2d(x) = max_pool2d_gather(x, x)). dg = max_pool2d_backward(G, x). */
+tg_tensor *tg_max_pool2d_gather(tg_tensor *g, tg_tensor *x, int kernel, int stride, int padding);
+/* Mean over kernel×kernel windows; padded positions count as zeros, so each
+ * window divides by kernel² (PyTorch's count_include_pad=True). Linear:
+ *   dx = avg_pool2d_backward(dy). */
+tg_tensor *tg_avg_pool2d(tg_tensor *x, int kernel, int stride, int padding);
+/* dx [N, C, height, width]: each dy/kernel² spread over its window.
+ * d(dy) = avg_pool2d(G). */
+tg_tensor *tg_avg_pool2d_backward(tg_tensor *dy, int64_t height, int64_t width, int kernel, int stride, int padding);
+/* [N, C, H, W] -> [N, C], the mean of each plane. dx = dy/(H·W) broadcast. */
+tg_tensor *tg_global_avg_pool2d(tg_tensor *x);
 
 /* ---- reading the tape (for diagrams and tools) ---- */
 typedef struct {
