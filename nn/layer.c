@@ -40,12 +40,13 @@ void tg_params_zero_grad(tg_params params)
 
 /* ---- activations ---- */
 
-static bool activation_ok(tg_activation act) { return act >= TG_ACT_NONE && act <= TG_ACT_RELU; }
+static bool activation_ok(tg_activation act) { return act >= TG_ACT_NONE && act <= TG_ACT_GELU_TANH; }
 static bool init_ok(tg_init init) { return init >= TG_INIT_XAVIER && init <= TG_INIT_NORMAL; }
 
 const char *tg_activation_name(tg_activation act)
 {
-    static const char *names[] = {"none", "sigmoid", "tanh", "relu"};
+    static const char *names[] = {"none", "sigmoid", "tanh", "relu", "leaky_relu",
+                                  "elu", "softplus", "silu", "gelu", "gelu_tanh"};
     return activation_ok(act) ? names[act] : "?";
 }
 
@@ -58,6 +59,12 @@ tg_tensor *tg_activate(tg_tensor *x, tg_activation act)
     case TG_ACT_SIGMOID: return tg_sigmoid(x);
     case TG_ACT_TANH: return tg_tanh(x);
     case TG_ACT_RELU: return tg_relu(x);
+    case TG_ACT_LEAKY_RELU: return tg_leaky_relu(x, 0.01);
+    case TG_ACT_ELU: return tg_elu(x, 1);
+    case TG_ACT_SOFTPLUS: return tg_softplus(x);
+    case TG_ACT_SILU: return tg_silu(x);
+    case TG_ACT_GELU: return tg_gelu(x);
+    case TG_ACT_GELU_TANH: return tg_gelu_tanh(x);
     }
     tg_ctx_fail(tg_tensor_ctx(x), TG_ERR_ARG, "tg_activate: unknown activation %d; expected a TG_ACT_ value",
                 (int)act);

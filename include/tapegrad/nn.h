@@ -52,12 +52,19 @@ typedef enum {
     TG_ACT_SIGMOID, /* a = 1/(1+exp(-z)) */
     TG_ACT_TANH,    /* a = tanh z */
     TG_ACT_RELU,    /* a = max(z, 0) */
+    TG_ACT_LEAKY_RELU, /* a = z if z > 0 else 0.01·z (tg_leaky_relu) */
+    TG_ACT_ELU,        /* a = z if z > 0 else eᶻ - 1 (tg_elu, alpha 1) */
+    TG_ACT_SOFTPLUS,   /* a = ln(1 + eᶻ) */
+    TG_ACT_SILU,       /* a = z·σ(z) */
+    TG_ACT_GELU,       /* a = z·Φ(z), exact (erf) form */
+    TG_ACT_GELU_TANH,  /* a = GELU's tanh approximation */
 } tg_activation;
 
 /* f(x) for the activation, as an op (TG_ACT_NONE returns x itself). NULL when
  * x is NULL or act is unknown (TG_ERR_ARG). */
 tg_tensor *tg_activate(tg_tensor *x, tg_activation act);
-/* "none", "sigmoid", "tanh", "relu"; "?" for an unknown value. */
+/* "none", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "silu",
+ * "gelu", "gelu_tanh"; "?" for an unknown value. */
 const char *tg_activation_name(tg_activation act);
 
 /* ---- initializers ------------------------------------------------------ */

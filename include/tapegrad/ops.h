@@ -97,7 +97,7 @@ tg_tensor *tg_elu(tg_tensor *x, double alpha);  /* y = x if x > 0 else α(eˣ - 
 tg_tensor *tg_softplus(tg_tensor *x);
 tg_tensor *tg_silu(tg_tensor *x);      /* y = x·σ(x);  dy/dx = σ(x)(1 + x(1 - σ(x))) */
 tg_tensor *tg_gelu(tg_tensor *x);      /* y = x·Φ(x) = ½x·erfc(-x/√2);  dy/dx = Φ(x) + x·φ(x) */
-/* y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³);
+/* y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³), computed as x·σ(2u);
  * dy/dx = ½(1 + tanh u) + ½x(1 - tanh² u)·√(2/π)(1 + 3·0.044715x²) */
 tg_tensor *tg_gelu_tanh(tg_tensor *x);
 
