@@ -10,6 +10,9 @@
  * false with TG_ERR_ARG naming op and x's shape when out of range. */
 static inline bool tg_axis_resolve(const char *op, const tg_tensor *x, int rank, int axis, int *out)
 {
+    if (rank == 0)
+        return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "%s: input is a scalar (shape []); expected at least one axis",
+                           op), false;
     int a = axis < 0 ? axis + rank : axis;
     if (a < 0 || a >= rank)
         return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: axis %d is out of range for %s (expected %d to %d)", op, axis,
