@@ -317,7 +317,7 @@ tg_tensor *tg_op_apply(const tg_op *op, int n_inputs, tg_tensor *const *inputs, 
     int64_t shape[TG_MAX_RANK];
     int rank = output_shape(op, &call, shape);
     tg_tensor *y = rank >= 0 ? guarded_tensor(ctx, (tg_dtype)inputs[0]->dtype, rank, shape) : NULL;
-    tg_status status = TG_OK;
+    tg_status status = TG_OK, before = ctx->status;
     if (y) {
         call.output = y;
         status = op->def.forward(&call);
@@ -327,6 +327,8 @@ tg_tensor *tg_op_apply(const tg_op *op, int n_inputs, tg_tensor *const *inputs, 
         return NULL;
     if (status != TG_OK)
         return tg_ctx_fail(ctx, status, "%s: its forward failed (%s)", op->name, tg_status_name(status)), NULL;
+    if (before == TG_OK && ctx->status != TG_OK)
+        return NULL; /* an op the kernel called failed: its error names it */
     if (!guard_intact(y))
         return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: its forward wrote past the end of its output of shape %s "
                            "(%lld elements, from %s)", op->name, tg_shape_of(y).s, (long long)y->size,

@@ -742,6 +742,14 @@ static tg_status explained_failing_forward(const tg_op_call *c)
     return tg_ctx_fail(tg_tensor_ctx(c->inputs[0]), TG_ERR_ARG, "explained: the input must be sorted");
 }
 
+/* Returns TG_OK, but an op it called failed on the way. */
+static tg_status forward_calling_a_failing_op(const tg_op_call *c)
+{
+    tg_tensor *wrong = tg_matmul(c->inputs[0], c->inputs[0]); /* [2, 3]·[2, 3] */
+    (void)wrong;
+    return TG_OK;
+}
+
 /* Writes as many elements as its input has, into an output of one element. */
 static int one_element(const tg_op_call *c, int64_t shape[TG_MAX_RANK])
 {
@@ -777,6 +785,8 @@ Test(user_ops_errors, a_forward_with_the_wrong_shape_or_a_failure_is_reported_by
          TG_ERR_ARG, "failing: its forward failed (bad argument)"},
         {{.name = "explained", .forward = explained_failing_forward, .backward = softplus_backward},
          TG_ERR_ARG, "explained: the input must be sorted"},
+        {{.name = "silent", .forward = forward_calling_a_failing_op, .backward = softplus_backward},
+         TG_ERR_SHAPE, "matmul"},
         {{.name = "overrun", .shape = one_element, .forward = overrunning_forward, .backward = softplus_backward},
          TG_ERR_SHAPE, "overrun: its forward wrote past the end of its output of shape [] (1 elements, from its shape function)"},
     };
@@ -869,5 +879,29 @@ Test(user_ops_errors, a_backward_with_the_wrong_shape_dtype_or_a_failure_is_repo
     const tg_op *softplus = tg_op_register(ctx, &softplus_def);
     cr_expect_eq(tg_backward(tg_sum(tg_op_apply(softplus, 1, &x, NULL))), TG_OK, "%s", tg_ctx_error(ctx));
     cr_expect_gt(tg_tensor_get(tg_tensor_grad(x), 0), 0.5);
+    tg_ctx_free(ctx);
+}
+
+Test(user_ops, a_recorded_raw_gradient_is_drawn_and_refuses_only_its_derivative)
+{
+    tg_ctx *ctx = quiet_ctx();
+    const tg_op *clip = tg_op_register(ctx, &clipped_relu_def);
+    tg_tensor *x = param(ctx, TG_F64, TG_SHAPE(1), (double[]){2});
+    tg_tensor *y = tg_sum(tg_mul(tg_op_apply(clip, 1, &x, NULL), x));
+    int64_t forward_ops = tg_tape_length(ctx);
+    tg_tensor *g = NULL;
+    cr_assert_eq(tg_grad(y, NULL, 1, &x, &g, true), TG_OK, "%s", tg_ctx_error(ctx));
+    /* the structure draws, the raw gradient under its own name */
+    FILE *f = tmpfile();
+    cr_assert_eq(tg_dot_write(f, 1, &g, &(tg_dot_options){.gradient_ops_from = forward_ops}), TG_OK, "%s",
+                 tg_ctx_error(ctx));
+    char *text = slurp(f);
+    cr_expect(strstr(text, "label=<clipped_relu_backward>"), "%s", text);
+    free(text);
+    /* its derivatives, asked for by the diagram, are refused like any other */
+    f = tmpfile();
+    cr_expect_eq(tg_dot_write(f, 1, &g, &(tg_dot_options){.edge_derivatives = true}), TG_ERR_GRAD);
+    fclose(f);
+    expect_error(ctx, TG_ERR_GRAD, "clipped_relu: its backward is a raw C kernel");
     tg_ctx_free(ctx);
 }
