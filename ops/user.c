@@ -21,12 +21,22 @@ enum {
 
 /* ---- buffers for user kernels ---- */
 
-/* A zeroed step tensor followed by GUARD_BYTES of a known pattern. */
+static const unsigned char guard_pattern[GUARD_BYTES] = {
+#define G4 GUARD_BYTE, GUARD_BYTE, GUARD_BYTE, GUARD_BYTE
+    G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4,
+#undef G4
+};
+
+/* A zeroed step tensor followed by GUARD_BYTES of a known pattern. Small
+ * ones sit behind their header in one allocation, as tg_step_tensor's do. */
 static tg_tensor *guarded_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
 {
     size_t bytes = (size_t)tg_shape_size(rank, shape) * tg_dtype_size(dtype);
-    tg_tensor *t = tg_arena_alloc(ctx, sizeof *t, 16);
-    unsigned char *data = t ? tg_arena_alloc(ctx, bytes + GUARD_BYTES, 64) : NULL;
+    size_t header = (sizeof(tg_tensor) + 15) & ~(size_t)15;
+    bool inline_data = bytes <= 64;
+    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + bytes + GUARD_BYTES : header, 16);
+    unsigned char *data = !t ? NULL : inline_data ? (unsigned char *)t + header
+                                                  : tg_arena_alloc(ctx, bytes + GUARD_BYTES, 64);
     if (!data)
         return NULL;
     *t = (tg_tensor){.ctx = ctx, .data = data, .creator = -1, .epoch = ctx->epoch, .rank = (uint8_t)rank,
@@ -35,17 +45,14 @@ static tg_tensor *guarded_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const in
         t->shape[i] = shape[i];
     t->size = tg_shape_size(rank, shape);
     memset(data, 0, bytes);
-    memset(data + bytes, GUARD_BYTE, GUARD_BYTES);
+    memcpy(data + bytes, guard_pattern, GUARD_BYTES);
     return t;
 }
 
 static bool guard_intact(const tg_tensor *t)
 {
     const unsigned char *guard = (const unsigned char *)t->data + (size_t)t->size * tg_dtype_size(t->dtype);
-    for (int i = 0; i < GUARD_BYTES; i++)
-        if (guard[i] != GUARD_BYTE)
-            return false;
-    return true;
+    return !memcmp(guard, guard_pattern, GUARD_BYTES);
 }
 
 /* "[2, 3], [3]": the inputs' shapes, for messages. */
