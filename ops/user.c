@@ -27,25 +27,12 @@ static const unsigned char guard_pattern[GUARD_BYTES] = {
 #undef G4
 };
 
-/* A zeroed step tensor followed by GUARD_BYTES of a known pattern. Small
- * ones sit behind their header in one allocation, as tg_step_tensor's do. */
+/* A zeroed step tensor followed by GUARD_BYTES of a known pattern. */
 static tg_tensor *guarded_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
 {
-    size_t bytes = (size_t)tg_shape_size(rank, shape) * tg_dtype_size(dtype);
-    size_t header = (sizeof(tg_tensor) + 15) & ~(size_t)15;
-    bool inline_data = bytes <= 64;
-    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + bytes + GUARD_BYTES : header, 16);
-    unsigned char *data = !t ? NULL : inline_data ? (unsigned char *)t + header
-                                                  : tg_arena_alloc(ctx, bytes + GUARD_BYTES, 64);
-    if (!data)
-        return NULL;
-    *t = (tg_tensor){.ctx = ctx, .data = data, .creator = -1, .epoch = ctx->epoch, .rank = (uint8_t)rank,
-                     .dtype = (uint8_t)dtype, .lifetime = TG_LIFE_STEP};
-    for (int i = 0; i < rank; i++)
-        t->shape[i] = shape[i];
-    t->size = tg_shape_size(rank, shape);
-    memset(data, 0, bytes);
-    memcpy(data + bytes, guard_pattern, GUARD_BYTES);
+    tg_tensor *t = tg_step_tensor_slack(ctx, dtype, rank, shape, true, GUARD_BYTES);
+    if (t)
+        memcpy((unsigned char *)t->data + (size_t)t->size * tg_dtype_size(dtype), guard_pattern, GUARD_BYTES);
     return t;
 }
 
