@@ -909,3 +909,23 @@ Test(user_ops, a_recorded_raw_gradient_is_drawn_and_refuses_only_its_derivative)
     expect_error(ctx, TG_ERR_GRAD, "clipped_relu: its backward is a raw C kernel");
     tg_ctx_free(ctx);
 }
+
+Test(user_ops, forward_mode_jvp_runs_through_an_ops_backward_and_is_refused_by_a_raw_one)
+{
+    tg_ctx *ctx = quiet_ctx();
+    const tg_op *softplus = tg_op_register(ctx, &softplus_def);
+    const tg_op *clip = tg_op_register(ctx, &clipped_relu_def);
+    tg_tensor *x = param(ctx, TG_F64, TG_SHAPE(3), (double[]){-1, 0.5, 2});
+    tg_tensor *v = tg_tensor_from(ctx, TG_F64, TG_SHAPE(3), (double[]){1, -2, 3});
+    tg_tensor *jvp = NULL;
+    tg_tensor *y = tg_op_apply(softplus, 1, &x, NULL);
+    cr_assert_eq(tg_jvp(y, 1, &x, &v, &jvp), TG_OK, "%s", tg_ctx_error(ctx));
+    for (int i = 0; i < 3; i++) /* σ(x)·v */
+        cr_expect_float_eq(tg_tensor_get(jvp, i),
+                           tg_tensor_get(v, i) / (1 + exp(-tg_tensor_get(x, i))), 1e-14);
+    /* a JVP is the VJP of a VJP: it differentiates the backward, which a raw kernel cannot */
+    tg_tensor *z = tg_op_apply(clip, 1, &x, NULL);
+    cr_expect_eq(tg_jvp(z, 1, &x, &v, &jvp), TG_ERR_GRAD);
+    expect_error(ctx, TG_ERR_GRAD, "clipped_relu: its backward is a raw C kernel");
+    tg_ctx_free(ctx);
+}
