@@ -75,6 +75,9 @@ static bool gradients_fit(const tg_node *node, int64_t entry, tg_tensor *const *
         const tg_tensor *x = node->in[k], *d = dx[k];
         if (!d || !x->requires_grad)
             continue;
+        bool live = d->lifetime == TG_LIFE_PERSISTENT || (d->lifetime == TG_LIFE_STEP && d->epoch == d->ctx->epoch);
+        if (live && d->ctx == ctx && d->dtype == x->dtype && same_shape(d, x))
+            continue; /* the usual case, decided in a few compares */
         if (!tg_check_tensor(node->op->name, d))
             return false;
         if (d->ctx != ctx)

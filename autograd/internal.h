@@ -257,6 +257,9 @@ static inline void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
 }
 /* A step tensor; data zeroed only when zero is set. */
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero);
+/* The same with slack bytes of room behind the data (user ops put a guard
+ * pattern there to catch a kernel writing past the end). */
+tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero, size_t slack);
 /* Same shape and dtype as t. */
 tg_tensor *tg_step_like(const tg_tensor *t, bool zero);
 static inline int64_t tg_shape_size(int rank, const int64_t *shape)

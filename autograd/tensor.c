@@ -46,7 +46,7 @@ static inline void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int ra
     t->grad_zeroed = false;
 }
 
-tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero)
+tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero, size_t slack)
 {
     size_t bytes = (size_t)tg_shape_size(rank, shape) * tg_dtype_size(dtype);
     size_t header = sizeof(tg_tensor); /* a multiple of 8 */
@@ -54,18 +54,23 @@ tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *
      * 8-byte alignment (a scalar op's output takes 104 bytes). Big ones get
      * 64-byte aligned data of their own. */
     bool inline_data = bytes <= 64;
-    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + ((bytes + 7) & ~(size_t)7) : header, 8);
+    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + ((bytes + slack + 7) & ~(size_t)7) : header, 8);
     if (!t)
         return NULL;
     init_header(t, ctx, dtype, rank, shape);
     t->lifetime = TG_LIFE_STEP;
     t->epoch = ctx->epoch;
-    t->data = inline_data ? (char *)t + header : tg_arena_alloc(ctx, bytes, 64);
+    t->data = inline_data ? (char *)t + header : tg_arena_alloc(ctx, bytes + slack, 64);
     if (!t->data)
         return NULL;
     if (zero)
         memset(t->data, 0, bytes);
     return t;
+}
+
+tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero)
+{
+    return tg_step_tensor_slack(ctx, dtype, rank, shape, zero, 0);
 }
 
 tg_tensor *tg_step_like(const tg_tensor *t, bool zero)
