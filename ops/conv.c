@@ -66,8 +66,8 @@ static void valid_range(int64_t out, int64_t in, int64_t s, int64_t off, int64_t
 /* col[K, P] from one group's channels x [C/g, H, W]: row (c, i, j), column
  * (oy, ox) holds x[c, oy·sh - ph + i·dh, ox·sw - pw + j·dw], 0 outside.
  * col2im is its adjoint: dx[C/g, H, W] += col2im(dcol[K, P]). */
-#define IM2COL(T)                                                                                      \
-    static void im2col_##T(const conv_geom *g, const T *x, T *col)                                     \
+#define IM2COL(T, ATTR, SUFFIX)                                                                        \
+    ATTR static void im2col_##SUFFIX(const conv_geom *g, const T *x, T *col)                           \
     {                                                                                                  \
         const int64_t ow = g->ow, P = g->p, sw = g->sw;                                                \
         for (int64_t i = 0; i < g->kh; i++)                                                            \
@@ -99,7 +99,7 @@ static void valid_range(int64_t out, int64_t in, int64_t s, int64_t off, int64_t
                 }                                                                                      \
             }                                                                                          \
     }                                                                                                  \
-    static void col2im_##T(const conv_geom *g, const T *col, T *dx)                                    \
+    ATTR static void col2im_##SUFFIX(const conv_geom *g, const T *col, T *dx)                          \
     {                                                                                                  \
         const int64_t ow = g->ow, P = g->p, sw = g->sw;                                                \
         for (int64_t i = 0; i < g->kh; i++)                                                            \
@@ -123,8 +123,44 @@ static void valid_range(int64_t out, int64_t in, int64_t s, int64_t off, int64_t
                 }                                                                                      \
             }                                                                                          \
     }
-IM2COL(float)
-IM2COL(double)
+IM2COL(float, , float)
+IM2COL(double, , double)
+/* The rows are short (OW values): wide vectors and masked tails pay, so the
+ * copies also come compiled for AVX-512 and picked at run time. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TG_CONV_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+IM2COL(float, TG_CONV_AVX512, float_avx512)
+IM2COL(double, TG_CONV_AVX512, double_avx512)
+static bool conv_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+}
+#else
+#define im2col_float_avx512 im2col_float
+#define im2col_double_avx512 im2col_double
+#define col2im_float_avx512 col2im_float
+#define col2im_double_avx512 col2im_double
+static bool conv_avx512(void) { return false; }
+#endif
+
+static void im2col(tg_dtype dt, const conv_geom *g, const void *x, void *col)
+{
+    bool wide = conv_avx512();
+    if (dt == TG_F32)
+        (wide ? im2col_float_avx512 : im2col_float)(g, x, col);
+    else
+        (wide ? im2col_double_avx512 : im2col_double)(g, x, col);
+}
+
+static void col2im(tg_dtype dt, const conv_geom *g, const void *col, void *dx)
+{
+    bool wide = conv_avx512();
+    if (dt == TG_F32)
+        (wide ? col2im_float_avx512 : col2im_float)(g, col, dx);
+    else
+        (wide ? col2im_double_avx512 : col2im_double)(g, col, dx);
+}
 
 /* A 1×1 kernel with stride 1 and no padding reads the image itself as col. */
 static bool col_is_image(const conv_geom *g)
@@ -178,12 +214,8 @@ static void conv_image(void *arg, int b, int n_tasks, int worker)
         case CONV_FORWARD: { /* y = W·col + bias */
             const char *xg = job->x + x_off;
             char *yg = job->out + y_off;
-            if (!direct) {
-                if (job->dt == TG_F32)
-                    im2col_float(g, (const float *)xg, col);
-                else
-                    im2col_double(g, (const double *)xg, col);
-            }
+            if (!direct)
+                im2col(job->dt, g, xg, col);
             gemm(job, worker, false, false, g->og, g->p, g->k, wg, g->k, direct ? xg : col, g->p, 0, yg, g->p);
             if (job->bias)
                 TG_TYPED(job->dt, T, {
@@ -204,21 +236,14 @@ static void conv_image(void *arg, int b, int n_tasks, int worker)
             }
             memset(dxg, 0, (size_t)(g->cg * plane * es));
             gemm(job, worker, true, false, g->k, g->p, g->og, wg, g->k, dyg, g->p, 0, col, g->p);
-            if (job->dt == TG_F32)
-                col2im_float(g, col, (float *)dxg);
-            else
-                col2im_double(g, col, (double *)dxg);
+            col2im(job->dt, g, col, dxg);
             break;
         }
         case CONV_BACKWARD_WEIGHT: { /* dw += dy·colᵀ */
             const char *xg = job->x + x_off, *dyg = job->dy + y_off;
             char *dw = (job->partial ? job->partial + (size_t)worker * (size_t)(g->o * g->k * es) : job->out);
-            if (!direct) {
-                if (job->dt == TG_F32)
-                    im2col_float(g, (const float *)xg, col);
-                else
-                    im2col_double(g, (const double *)xg, col);
-            }
+            if (!direct)
+                im2col(job->dt, g, xg, col);
             gemm(job, worker, false, true, g->og, g->k, g->p, dyg, g->p, direct ? xg : col, g->p, 1,
                  dw + (gr * g->og * g->k) * es, g->k);
             break;
