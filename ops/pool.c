@@ -230,10 +230,39 @@ tg_tensor *tg_max_pool2d(tg_tensor *x, int kernel, int stride, int padding)
 /* dx[argmax] += dy: overlapping windows (stride < kernel) may share a maximum */
 static tg_tensor *max_scatter(tg_tensor *dy, tg_tensor *x, const pool_geom *g, const pool_attr *a)
 {
-    tg_tensor *dx = tg_step_like(x, true);
+    /* Windows that tile the plane (kernel = stride, no padding) are written
+     * whole, in one pass: no zero fill first. */
+    bool tiled = g->k == g->s && g->p == 0;
+    tg_tensor *dx = tg_step_like(x, !tiled);
     if (!dx)
         return NULL;
     int64_t per = g->oh * g->ow, plane = g->h * g->w;
+    if (tiled) {
+        TG_TYPED(dy->dtype, T, {
+            const T *G = dy->data;
+            T *D = dx->data;
+            const int64_t k = g->k, W = g->w, covered_w = g->ow * k, covered_h = g->oh * k;
+            for (int64_t pl = 0; pl < g->planes; pl++) {
+                T *dp = D + pl * plane;
+                const T *gp = G + pl * per;
+                const int32_t *am = a->argmax + pl * per;
+                for (int64_t oy = 0; oy < g->oh; oy++) {
+                    for (int64_t u = 0; u < k; u++) {
+                        T *row = dp + (oy * k + u) * W;
+                        for (int64_t q = 0; q < covered_w; q++)
+                            row[q] = 0;
+                        for (int64_t q = covered_w; q < W; q++)
+                            row[q] = 0;
+                    }
+                    for (int64_t ox = 0; ox < g->ow; ox++)
+                        dp[am[oy * g->ow + ox]] = gp[oy * g->ow + ox];
+                }
+                for (int64_t q = covered_h * W; q < plane; q++)
+                    dp[q] = 0;
+            }
+        });
+        return record_pool(&tg_op_max_pool2d_backward, dx, 2, (tg_tensor *[]){dy, x}, a);
+    }
     TG_TYPED(dy->dtype, T, {
         const T *G = dy->data;
         T *D = dx->data;
