@@ -44,16 +44,17 @@ static bool add_pending(tg_tensor *t, tg_tensor *g)
 
 static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
 {
-    if (!t->hook)
+    tg_hook_fn hook = tg_hook_of(t);
+    if (!hook)
         return g;
-    tg_tensor *replaced = t->hook(t, g, t->hook_user);
+    tg_tensor *replaced = hook(t, g, t->extra->hook_user);
     if (!replaced)
         return g;
     if (!tg_check_live("gradient hook", replaced))
         return NULL;
     if (replaced->size != g->size || replaced->dtype != g->dtype) {
         tg_ctx_fail(t->ctx, TG_ERR_SHAPE, "gradient hook of %s returned %s; expected the gradient's shape %s",
-                t->name ? t->name : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
+                tg_name_of(t) ? tg_name_of(t) : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
         return NULL;
     }
     return replaced;
@@ -61,7 +62,113 @@ static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
 
 static bool same_shape(const tg_tensor *a, const tg_tensor *b)
 {
-    return a->rank == b->rank && !memcmp(a->shape, b->shape, sizeof(int64_t) * a->rank);
+    return tg_shape_equal(a->rank, a->shape, b->rank, b->shape);
+}
+
+/* Every rule's results are checked here, built-in or user-defined: a
+ * gradient of the wrong shape or dtype would otherwise be summed into the
+ * input's as garbage or read out of bounds. */
+static bool gradients_fit(const tg_node *node, int64_t entry, tg_tensor *const *dx)
+{
+    tg_ctx *ctx = node->out->ctx;
+    for (int k = 0; k < node->n_in; k++) {
+        const tg_tensor *x = node->in[k], *d = dx[k];
+        if (!d || !x->requires_grad)
+            continue;
+        if (!tg_check_tensor(node->op->name, d))
+            return false;
+        if (d->ctx != ctx)
+            return tg_ctx_fail(ctx, TG_ERR_GRAD, "%s: its backward (tape entry %lld) returned a gradient for "
+                               "input %d from another context", node->op->name, (long long)entry, k), false;
+        if (!same_shape(d, x) || d->dtype != x->dtype)
+            return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: its backward (tape entry %lld) returned a %s %s gradient "
+                               "for input %d%s%s; expected the input's %s %s", node->op->name, (long long)entry,
+                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k, tg_name_of(x) ? " " : "",
+                               tg_name_of(x) ? tg_name_of(x) : "", tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
+    }
+    return true;
+}
+
+/* ---- recording (for the step-through page) ---- */
+
+void tg_backward_record_free(tg_backward_record *record)
+{
+    if (!record)
+        return;
+    free(record->steps);
+    free(record->edges);
+    free(record->values);
+    free(record);
+}
+
+bool tg_backward_set_recording(tg_ctx *ctx, bool enabled)
+{
+    if (!ctx)
+        return false;
+    bool was = ctx->recording;
+    ctx->recording = enabled;
+    return was;
+}
+
+/* Grows *items to hold n more of size bytes each; false (error set) if out of memory. */
+static bool reserve(tg_ctx *ctx, void **items, int64_t *cap, int64_t len, int64_t n, size_t size)
+{
+    if (len + n <= *cap)
+        return true;
+    int64_t grown_cap = *cap ? *cap : 64;
+    while (grown_cap < len + n)
+        grown_cap *= 2;
+    void *grown = realloc(*items, (size_t)grown_cap * size);
+    if (!grown)
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "backward: out of memory recording the pass"), false;
+    *items = grown;
+    *cap = grown_cap;
+    return true;
+}
+
+/* Copies t's values into the record; their offset, or -1 (error set). */
+static int64_t record_values(tg_backward_record *r, tg_ctx *ctx, const tg_tensor *t)
+{
+    if (!t || !reserve(ctx, (void **)&r->values, &r->cap_values, r->n_values, t->size, sizeof *r->values))
+        return -1;
+    int64_t at = r->n_values;
+    for (int64_t i = 0; i < t->size; i++)
+        r->values[at + i] = tg_tensor_get(t, i);
+    r->n_values += t->size;
+    return at;
+}
+
+static tg_backward_record *record_begin(tg_ctx *ctx, const tg_tensor *y)
+{
+    tg_backward_record *r = ctx->record;
+    if (!r && !(r = ctx->record = calloc(1, sizeof *r))) {
+        tg_ctx_fail(ctx, TG_ERR_NOMEM, "backward: out of memory recording the pass");
+        return NULL;
+    }
+    r->output = y;
+    r->epoch = ctx->epoch;
+    r->complete = false;
+    r->n_steps = r->n_edges = r->n_values = 0;
+    return r;
+}
+
+/* One tape entry: the δ g that arrived, what dx sent down each edge and the
+ * inputs' pending sums after it. */
+static void record_step(tg_backward_record *r, tg_ctx *ctx, int64_t i, const tg_node *node, const tg_tensor *g,
+                        tg_tensor *const *dx)
+{
+    if (!reserve(ctx, (void **)&r->steps, &r->cap_steps, r->n_steps, 1, sizeof *r->steps) ||
+        !reserve(ctx, (void **)&r->edges, &r->cap_edges, r->n_edges, node->n_in, sizeof *r->edges))
+        return;
+    tg_record_step *step = &r->steps[r->n_steps++];
+    *step = (tg_record_step){.tape_index = i, .upstream = record_values(r, ctx, g), .first_edge = r->n_edges,
+                             .n_in = node->n_in};
+    for (int k = 0; k < node->n_in; k++) {
+        tg_tensor *in = node->in[k];
+        bool sent = dx[k] && in->requires_grad;
+        r->edges[r->n_edges++] = (tg_record_edge){.sent = sent ? record_values(r, ctx, dx[k]) : -1,
+                                                  .total = sent ? record_values(r, ctx, in->pending) : -1};
+    }
 }
 
 typedef struct {
@@ -99,6 +206,9 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         req.inputs[i]->wanted = i + 1;
     ctx->scratch_len = 0;
     tg_status status = add_pending(y, dy) ? TG_OK : ctx->status;
+    /* tg_backward only: tg_grad runs inside tools (diagrams) and must not
+     * replace the pass the user recorded */
+    tg_backward_record *record = ctx->recording && !req.grads && status == TG_OK ? record_begin(ctx, y) : NULL;
 
     int64_t i = y->creator;
     for (; i >= 0 && status == TG_OK; i--) {
@@ -108,19 +218,24 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         if (!g)
             continue;
         node.out->pending = NULL;
-        if (!(g = run_hook(node.out, g)))
+        if (node.out->extra && !(g = run_hook(node.out, g)))
             break;
         if (node.out->wanted && req.grads)
             req.grads[node.out->wanted - 1] = g;
-        tg_tensor *dx[3] = {NULL, NULL, NULL};
+        tg_tensor *dx_few[4], **dx = node.n_in <= 4 ? dx_few : tg_arena_alloc(ctx, (size_t)node.n_in * sizeof *dx, sizeof *dx);
+        if (!dx)
+            break;
+        memset(dx, 0, (size_t)node.n_in * sizeof *dx);
         ctx->backward_node = i;
         node.op->backward(&node, g, dx);
         ctx->backward_node = -1;
-        if (ctx->status != TG_OK)
+        if (ctx->status != TG_OK || !gradients_fit(&node, i, dx))
             break;
         for (int k = 0; k < node.n_in; k++)
             if (dx[k] && node.in[k]->requires_grad && !add_pending(node.in[k], dx[k]))
                 break;
+        if (record && ctx->status == TG_OK)
+            record_step(record, ctx, i, &node, g, dx);
         status = ctx->status;
     }
     for (; i >= 0; i--) /* after an error: leave no pending gradient behind */
@@ -135,20 +250,23 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         if (req.grads) {
             if (leaf->wanted)
                 req.grads[leaf->wanted - 1] = g;
-        } else if (leaf->grad && !leaf->grad_zeroed) {
-            tg_accumulate(leaf->grad, g);
+        } else if (tg_grad_of(leaf) && !leaf->grad_zeroed) {
+            tg_accumulate(tg_grad_of(leaf), g);
         } else { /* the first gradient since zero_grad, or ever: written, not added */
-            if (!leaf->grad)
-                leaf->grad = leaf->lifetime == TG_LIFE_STEP
-                                 ? tg_step_like(leaf, false)
-                                 : tg_tensor_new(ctx, (tg_dtype)leaf->dtype, leaf->rank, leaf->shape);
-            if (leaf->grad) {
-                memcpy(leaf->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
+            tg_tensor_extra *e = tg_extra_of(leaf);
+            if (e && !e->grad)
+                e->grad = leaf->lifetime == TG_LIFE_STEP
+                              ? tg_step_like(leaf, false)
+                              : tg_tensor_new(ctx, (tg_dtype)leaf->dtype, leaf->rank, leaf->shape);
+            if (e && e->grad) {
+                memcpy(e->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
                 leaf->grad_zeroed = false;
             }
         }
     }
     ctx->scratch_len = 0;
+    if (record)
+        record->complete = ctx->status == TG_OK;
     for (int k = 0; k < req.n; k++)
         req.inputs[k]->wanted = 0;
     tg_grad_set_enabled(ctx, grad_was);

@@ -7,37 +7,58 @@
 #include "autograd/pool.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 
 enum tg_lifetime { TG_LIFE_PERSISTENT, TG_LIFE_STEP, TG_LIFE_FREED };
 
+/* What few tensors have: a gradient of their own (leaves), a name, a hook, and (persistent tensors) the links
+ * of the context's list. Kept beside the header, so that the header of a step
+ * tensor, made for every op of every step, stays small. Persistent tensors
+ * carry theirs behind the header; a step tensor gets one from step memory
+ * when it is first named or hooked. */
+typedef struct {
+    tg_tensor *grad;     /* accumulated gradient (leaves), same lifetime as the tensor */
+    char *name;
+    tg_hook_fn hook;
+    void *hook_user;
+    tg_tensor *next;     /* persistent: the context's list; freed: the free list */
+    tg_tensor *prev;
+} tg_tensor_extra;
+
+/* 88 bytes: every op writes one per output and backward one per gradient, so
+ * the tape's speed is mostly this header's size in memory traffic (a scalar
+ * step tensor with its value: 96 bytes, 160 before the extra moved aside). */
 struct tg_tensor {
     tg_ctx *ctx;
     void *data;
-    tg_tensor *grad;     /* accumulated gradient, same lifetime as the tensor */
     tg_tensor *pending;  /* gradient being summed during one backward pass */
-    tg_hook_fn hook;
-    void *hook_user;
-    char *name;
-    tg_tensor *next;     /* persistent tensors: the context's list */
-    tg_tensor *prev;
-    int64_t shape[TG_MAX_RANK];
+    tg_tensor_extra *extra; /* grad, name, hook, list links; NULL for most step tensors */
     int64_t size;
-    int64_t creator;     /* tape index of the op that made it, -1 for leaves */
+    int32_t creator;     /* tape index of the op that made it, -1 for leaves */
     uint32_t epoch;      /* step tensors: the tape epoch they belong to */
+    int32_t wanted;      /* tg_grad: 1 + index in its inputs, 0 otherwise */
     uint8_t rank;
     uint8_t dtype;
     uint8_t lifetime;
-    bool requires_grad;
-    bool grad_zeroed;    /* grad is logically zero; its buffer is stale */
-    int32_t wanted;      /* tg_grad: 1 + index in its inputs, 0 otherwise */
+    bool requires_grad : 1;
+    bool grad_zeroed : 1; /* grad is logically zero; its buffer is stale */
+    int64_t shape[TG_MAX_RANK];
 };
+
+static inline const char *tg_name_of(const tg_tensor *t) { return t->extra ? t->extra->name : NULL; }
+static inline tg_tensor *tg_grad_of(const tg_tensor *t) { return t->extra ? t->extra->grad : NULL; }
+/* t's extra, made in step memory on first use for a step tensor; NULL (and
+ * the context's error) when out of memory. */
+tg_tensor_extra *tg_extra_of(tg_tensor *t);
+static inline tg_hook_fn tg_hook_of(const tg_tensor *t) { return t->extra ? t->extra->hook : NULL; }
 
 typedef struct tg_node tg_node;
 
 /* Per-op attributes saved on the tape. Ops with more than fit here keep a
  * struct of their own in step memory (tg_attr_store) and point at it. */
 typedef union {
-    double scalar;                           /* ADD_SCALAR, MUL_SCALAR */
+    double scalar;                           /* ADD_SCALAR, MUL_SCALAR, POW_SCALAR, ... */
+    struct { double low, high; } bounds;     /* CLAMP */
     struct { int axis; bool keepdim; } reduce; /* SUM_AXIS, MEAN_AXIS */
     struct { bool trans_a, trans_b; } matmul;
     struct { int axis0, axis1; } transpose;
@@ -56,6 +77,10 @@ typedef struct tg_op_desc {
     /* Optional label with attributes for diagrams; NULL uses name. */
     void (*label)(const tg_node *node, char *buf, size_t size);
     const void *user;  /* user ops: their definition */
+    /* Optional: the vector-Jacobian product of edge `input` as a short formula
+     * applied to the upstream δ ("·Wᵀ", "⊙σ(z)(1−σ(z))", "Σ over batch"),
+     * for diagrams; NULL draws "∂/∂x<i>". */
+    void (*vjp_label)(const tg_node *node, int input, char *buf, size_t size);
 } tg_op_desc;
 
 /* One tape entry. in points into step memory, so a copy of the node stays
@@ -72,7 +97,52 @@ struct tg_node {
 TG_OP_LIST(TG_OP_DECLARE)
 #undef TG_OP_DECLARE
 
+/* An op defined by a user (tapegrad/op.h, ops/user.c): one malloc at
+ * registration, on its context's list until tg_ctx_free. */
+struct tg_op {
+    tg_op *next;
+    tg_ctx *ctx;
+    tg_op_def def;         /* the caller's, copied; def.name points at name */
+    tg_op_desc desc;       /* on the tape for every call */
+    tg_op_desc raw_grad;   /* backward_raw only: the op that records its results */
+    char name[64];
+    char raw_grad_name[80]; /* name + "_backward" */
+};
+
 typedef struct tg_arena_chunk tg_arena_chunk;
+struct tg_arena_chunk {
+    tg_arena_chunk *next;
+    size_t size, used;
+    _Alignas(64) unsigned char bytes[];
+};
+
+/* A backward pass as it ran, kept while recording is on
+ * (tg_backward_set_recording) for the step-through page: per tape entry
+ * reached, the δ that arrived and, per input edge, what was sent down and the
+ * input's gradient summed so far. Values are copied (as doubles, in values[]),
+ * so the log never points at step memory. */
+typedef struct {
+    int64_t tape_index;
+    int64_t upstream;    /* offset in values of the δ that arrived (out->size numbers) */
+    int64_t first_edge;  /* its edges: edges[first_edge .. first_edge + n_in) */
+    int n_in;
+} tg_record_step;
+typedef struct {
+    int64_t sent;        /* offset in values of the contribution, -1: none sent */
+    int64_t total;       /* offset of the input's gradient summed so far, -1: none */
+} tg_record_edge;
+typedef struct {
+    const tg_tensor *output; /* the tensor backward ran from, in epoch */
+    uint32_t epoch;
+    bool complete;           /* the pass ended without error */
+    tg_record_step *steps;
+    int64_t n_steps, cap_steps;
+    tg_record_edge *edges;
+    int64_t n_edges, cap_edges;
+    double *values;
+    int64_t n_values, cap_values;
+} tg_backward_record;
+void tg_backward_record_free(tg_backward_record *record);
 
 struct tg_ctx {
     tg_arena_chunk *chunks;  /* step memory; kept across resets */
@@ -82,11 +152,15 @@ struct tg_ctx {
     tg_tensor **scratch;     /* backward's list of leaves reached */
     int64_t scratch_len, scratch_cap;
     tg_tensor persistent;    /* sentinel of the persistent tensors' list */
+    tg_tensor_extra persistent_links; /* the sentinel's links */
     tg_tensor *freed;        /* headers of freed tensors, reused */
     tg_pool *pool;
+    tg_op *user_ops;         /* registered user ops, newest first */
     uint32_t epoch;
     bool grad_enabled;
     bool anomaly;
+    bool recording;          /* tg_backward logs into record */
+    tg_backward_record *record;
     int64_t backward_node;   /* tape entry whose backward rule is running, -1 */
     tg_status status;
     char error[512];
@@ -111,7 +185,15 @@ struct tg_ctx {
 /* Runs body(arg, begin, end) over [0, n): split across the context's pool
  * when n is large enough to pay for waking the threads, else inline. */
 typedef void (*tg_range_fn)(void *arg, int64_t begin, int64_t end);
-void tg_parallel_range(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg);
+void tg_parallel_range_pool(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg);
+enum { TG_PARALLEL_MIN = 1 << 16 }; /* below this, waking threads costs more than it saves */
+static inline void tg_parallel_range(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg)
+{
+    if (n < TG_PARALLEL_MIN)
+        body(arg, 0, n);
+    else
+        tg_parallel_range_pool(ctx, n, body, arg);
+}
 
 static inline size_t tg_dtype_size(tg_dtype dtype) { return dtype == TG_F32 ? 4 : 8; }
 static inline bool tg_dtype_is_float(tg_dtype dtype) { return dtype == TG_F32 || dtype == TG_F64; }
@@ -123,20 +205,67 @@ tg_shape_text tg_shape_of(const tg_tensor *t);
 
 /* Checks t is usable by op: not NULL, not freed. NULL t returns false quietly
  * when the context already holds an error (the chain stops there). */
-bool tg_check_tensor(const char *op, const tg_tensor *t);
+bool tg_check_tensor_report(const char *op, const tg_tensor *t);
+bool tg_check_live_report(const char *op, const tg_tensor *t);
+/* The checks run on every input of every op: the test is inline, the
+ * reporting (and any unusual case) out of line. */
+static inline bool tg_tensor_usable(const tg_tensor *t)
+{
+    return t && (t->lifetime == TG_LIFE_PERSISTENT || (t->lifetime == TG_LIFE_STEP && t->epoch == t->ctx->epoch));
+}
+static inline bool tg_check_tensor(const char *op, const tg_tensor *t)
+{
+    return tg_tensor_usable(t) || tg_check_tensor_report(op, t);
+}
 /* tg_check_tensor, and t holds floating values (the ops that compute). */
-bool tg_check_live(const char *op, const tg_tensor *t);
+static inline bool tg_check_live(const char *op, const tg_tensor *t)
+{
+    return (tg_tensor_usable(t) && t->dtype <= TG_F64) || tg_check_live_report(op, t);
+}
 /* Checks a and b are live floating tensors of one context and one dtype. */
-bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b);
+bool tg_check_pair_report(const char *op, const tg_tensor *a, const tg_tensor *b);
+static inline bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b)
+{
+    return (tg_tensor_usable(a) && tg_tensor_usable(b) && a->ctx == b->ctx && a->dtype == b->dtype &&
+            a->dtype <= TG_F64) || tg_check_pair_report(op, a, b);
+}
+/* Equal ranks and dims (a loop: the ranks are at most 4, a memcmp call costs more). */
+static inline bool tg_shape_equal(int rank_a, const int64_t *a, int rank_b, const int64_t *b)
+{
+    if (rank_a != rank_b)
+        return false;
+    for (int i = 0; i < rank_a; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
 
 /* ---- memory ---- */
 /* align: a power of two up to 64. NULL + error when out of memory. */
-void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align);
+void *tg_arena_alloc_slow(tg_ctx *ctx, size_t bytes, size_t align);
+static inline void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
+{
+    tg_arena_chunk *c = ctx->current;
+    if (c) { /* the common case: room in the current chunk */
+        size_t start = (c->used + align - 1) & ~(align - 1);
+        if (start + bytes <= c->size) {
+            c->used = start + bytes;
+            return c->bytes + start;
+        }
+    }
+    return tg_arena_alloc_slow(ctx, bytes, align);
+}
 /* A step tensor; data zeroed only when zero is set. */
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero);
 /* Same shape and dtype as t. */
 tg_tensor *tg_step_like(const tg_tensor *t, bool zero);
-int64_t tg_shape_size(int rank, const int64_t *shape);
+static inline int64_t tg_shape_size(int rank, const int64_t *shape)
+{
+    int64_t size = 1;
+    for (int i = 0; i < rank; i++)
+        size *= shape[i];
+    return size;
+}
 /* A point in the step memory and the tape to roll back to: tools that run a
  * graph many times (gradcheck) free each run's tensors without touching the
  * user's step. */
@@ -156,6 +285,14 @@ tg_tensor *tg_record2(const tg_op_desc *op, tg_tensor *out, tg_tensor *a, tg_ten
  * with the context's error set when out of memory). */
 const void *tg_attr_store(tg_ctx *ctx, const void *attr, size_t size);
 
+/* ---- VJP labels (tg_op_desc.vjp_label) ---- */
+/* A tensor's name for a formula: its name, or its last '.'-part, when short
+ * enough to read in a formula ("W", "h1", "x_t"); else fallback. */
+const char *tg_vjp_name(const tg_tensor *t, const char *fallback);
+/* ", Σ over batch" (or ", Σ over axes 0, 2") when input `in` was broadcast to
+ * out and its gradient is summed back; "" when the shapes match. Returns buf. */
+const char *tg_vjp_sum_note(const tg_tensor *in, const tg_tensor *out, char *buf, size_t size);
+
 /* In-place accumulate: dst += src, same size and dtype (no recording). */
 void tg_accumulate(tg_tensor *dst, const tg_tensor *src);
 
@@ -168,5 +305,19 @@ typedef struct {
 } tg_broadcast;
 bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const int64_t *shape_b,
                          tg_broadcast *out);
+
+/* ---- diagrams (dot.c) as the step-through page (page.c) uses them ---- */
+/* The node names a drawing chose: op k is "op<k>" and its result "t<k>", leaf
+ * k is "leaf<k>" (copies of a shared parameter "leaf<k>_u<j>"). */
+typedef struct {
+    int64_t *op_id;           /* [tape_len] k, or -1 for entries not drawn */
+    int64_t tape_len;
+    tg_tensor **leaves;       /* [n_leaves] */
+    int64_t n_leaves;
+} tg_dot_names;
+/* tg_dot_write, handing back the names in names (free with tg_dot_names_free). */
+tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts,
+                             tg_dot_names *names);
+void tg_dot_names_free(tg_dot_names *names);
 
 #endif

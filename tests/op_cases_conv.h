@@ -7,8 +7,6 @@
 
 #include "tests/op_cases.h"
 
-static tg_tensor *squared(tg_tensor *y) { return tg_mul(y, y); }
-
 static tg_tensor *f_conv(tg_tensor *const *in, void *u) { (void)u; return tg_conv2d(in[0], in[1], in[2], 1, 0, 1, 1); }
 static tg_tensor *f_conv_nobias(tg_tensor *const *in, void *u) { (void)u; return tg_conv2d(in[0], in[1], NULL, 1, 0, 1, 1); }
 static tg_tensor *f_conv_bias_squared(tg_tensor *const *in, void *u) { (void)u; return squared(tg_conv2d(in[0], in[1], in[2], 1, 1, 1, 1)); }
