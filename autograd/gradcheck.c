@@ -22,7 +22,7 @@ static tg_tensor *contracted(const contraction *c)
         return NULL;
     if (out->dtype != TG_F64 || out->size != c->weights->size) {
         tg_ctx_fail(out->ctx, TG_ERR_ARG, "gradcheck: f returned a %s %s output; expected f64 %s on every call",
-                out->dtype == TG_F32 ? "f32" : "f64", tg_shape_of(out).s, tg_shape_of(c->weights).s);
+                tg_dtype_name((tg_dtype)out->dtype), tg_shape_of(out).s, tg_shape_of(c->weights).s);
         return NULL;
     }
     return tg_sum(tg_mul(out, tg_reshape(c->weights, out->rank, out->shape)));

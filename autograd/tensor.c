@@ -5,13 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int64_t tg_shape_size(int rank, const int64_t *shape)
-{
-    int64_t size = 1;
-    for (int i = 0; i < rank; i++)
-        size *= shape[i];
-    return size;
-}
 
 static bool shape_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shape)
 {
@@ -28,22 +21,40 @@ static bool shape_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shap
     return true;
 }
 
-static void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
+/* Field by field: a compound literal would clear the whole header with a
+ * string instruction, slow for 96 bytes. */
+static inline void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
 {
-    *t = (tg_tensor){.ctx = ctx, .rank = (uint8_t)rank, .dtype = (uint8_t)dtype, .creator = -1};
-    for (int i = 0; i < rank; i++)
-        t->shape[i] = shape[i];
-    t->size = tg_shape_size(rank, shape);
+    t->ctx = ctx;
+    t->data = NULL;
+    t->pending = NULL;
+    t->extra = NULL;
+    int64_t size = 1;
+    for (int i = 0; i < TG_MAX_RANK; i++) {
+        int64_t d = i < rank ? shape[i] : 0;
+        t->shape[i] = d;
+        size *= i < rank ? d : 1;
+    }
+    t->size = size;
+    t->creator = -1;
+    t->epoch = 0;
+    t->wanted = 0;
+    t->rank = (uint8_t)rank;
+    t->dtype = (uint8_t)dtype;
+    t->lifetime = TG_LIFE_PERSISTENT;
+    t->requires_grad = false;
+    t->grad_zeroed = false;
 }
 
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero)
 {
     size_t bytes = (size_t)tg_shape_size(rank, shape) * tg_dtype_size(dtype);
-    size_t header = (sizeof(tg_tensor) + 15) & ~(size_t)15;
-    /* Small tensors sit right behind their header: one allocation, one cache
-     * line apart. Big ones get 64-byte aligned data of their own. */
+    size_t header = sizeof(tg_tensor); /* a multiple of 8 */
+    /* Small tensors sit right behind their header: one allocation, packed at
+     * 8-byte alignment (a scalar op's output takes 104 bytes). Big ones get
+     * 64-byte aligned data of their own. */
     bool inline_data = bytes <= 64;
-    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + bytes : header, 16);
+    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + ((bytes + 7) & ~(size_t)7) : header, 8);
     if (!t)
         return NULL;
     init_header(t, ctx, dtype, rank, shape);
@@ -66,29 +77,33 @@ static tg_tensor *persistent_tensor(tg_ctx *ctx, const char *who, tg_dtype dtype
 {
     if (!ctx || !shape_ok(ctx, who, rank, shape))
         return NULL;
-    if (dtype != TG_F32 && dtype != TG_F64)
+    if (dtype != TG_F32 && dtype != TG_F64 && dtype != TG_I64)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: unknown dtype %d", who, (int)dtype), NULL;
+    /* a persistent header carries its extra right behind it */
     tg_tensor *t = ctx->freed;
     if (t)
-        ctx->freed = t->next;
-    else if (!(t = malloc(sizeof *t)))
+        ctx->freed = t->extra->next;
+    else if (!(t = malloc(sizeof *t + sizeof(tg_tensor_extra))))
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who), NULL;
     init_header(t, ctx, dtype, rank, shape);
+    t->extra = (tg_tensor_extra *)(t + 1);
+    *t->extra = (tg_tensor_extra){0};
     size_t bytes = (size_t)t->size * tg_dtype_size(dtype);
     t->data = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!t->data) {
-        t->next = ctx->freed;
+        t->lifetime = TG_LIFE_FREED;
+        t->extra->next = ctx->freed;
         ctx->freed = t;
         char buf[96];
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory for a %s tensor", who,
                        tg_shape_str(rank, shape, buf, sizeof buf)), NULL;
     }
     memset(t->data, 0, bytes);
-    t->lifetime = TG_LIFE_PERSISTENT;
-    t->next = ctx->persistent.next;
-    t->prev = &ctx->persistent;
-    t->next->prev = t;
-    ctx->persistent.next = t;
+    tg_tensor_extra *head = ctx->persistent.extra;
+    t->extra->next = head->next;
+    t->extra->prev = &ctx->persistent;
+    head->next->extra->prev = t;
+    head->next = t;
     return t;
 }
 
@@ -102,8 +117,14 @@ tg_tensor *tg_tensor_zeros(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t 
     return persistent_tensor(ctx, "tg_tensor_zeros", dtype, rank, shape);
 }
 
+/* Integer tensors hold whole numbers that a double represents exactly. */
+static bool is_index_value(double v) { return v == floor(v) && fabs(v) <= 0x1p53; }
+
 tg_tensor *tg_tensor_full(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, double value)
 {
+    if (ctx && dtype == TG_I64 && !is_index_value(value))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_tensor_full: %g is not a whole number within ±2^53 for an i64 tensor",
+                           value), NULL;
     tg_tensor *t = persistent_tensor(ctx, "tg_tensor_full", dtype, rank, shape);
     if (t)
         tg_tensor_fill(t, value);
@@ -125,12 +146,23 @@ tg_tensor *tg_tensor_from(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *
     if (ctx && !values)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_tensor_from: values is NULL"), NULL;
     tg_tensor *t = persistent_tensor(ctx, "tg_tensor_from", dtype, rank, shape);
-    if (t)
+    if (t && dtype == TG_I64) {
+        int64_t *x = t->data;
+        for (int64_t i = 0; i < t->size; i++) {
+            if (!is_index_value(values[i])) {
+                tg_tensor_free(t);
+                return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_tensor_from: values[%lld] = %g is not a whole number "
+                                   "within ±2^53 for an i64 tensor", (long long)i, values[i]), NULL;
+            }
+            x[i] = (int64_t)values[i];
+        }
+    } else if (t) {
         TG_TYPED(dtype, T, {
             T *x = t->data;
             for (int64_t i = 0; i < t->size; i++)
                 x[i] = (T)values[i];
         });
+    }
     return t;
 }
 
@@ -140,6 +172,8 @@ static tg_tensor *random_tensor(tg_ctx *ctx, const char *who, tg_rng *rng, tg_dt
 {
     if (ctx && !rng)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: rng is NULL", who), NULL;
+    if (ctx && dtype == TG_I64)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: random values need f32 or f64, not i64", who), NULL;
     tg_tensor *t = persistent_tensor(ctx, who, dtype, rank, shape);
     if (t)
         TG_TYPED(dtype, T, {
@@ -171,7 +205,7 @@ tg_tensor *tg_tensor_temp(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *
 
 tg_tensor *tg_tensor_clone(const tg_tensor *t)
 {
-    if (!tg_check_live("tg_tensor_clone", t))
+    if (!tg_check_tensor("tg_tensor_clone", t))
         return NULL;
     tg_tensor *c = persistent_tensor(t->ctx, "tg_tensor_clone", t->dtype, t->rank, t->shape);
     if (c)
@@ -186,25 +220,34 @@ void tg_tensor_free(tg_tensor *t)
     tg_ctx *ctx = t->ctx;
     if (t->lifetime == TG_LIFE_STEP) {
         tg_ctx_fail(ctx, TG_ERR_ARG, "tg_tensor_free: %s is a step tensor; tg_tape_reset frees it",
-                t->name ? t->name : "the tensor");
+                tg_name_of(t) ? tg_name_of(t) : "the tensor");
         return;
     }
-    if (t->grad)
-        tg_tensor_free(t->grad);
+    tg_tensor_extra *e = t->extra;
+    if (e->grad)
+        tg_tensor_free(e->grad);
     free(t->data);
-    free(t->name);
-    t->prev->next = t->next;
-    t->next->prev = t->prev;
+    free(e->name);
+    e->prev->extra->next = e->next;
+    e->next->extra->prev = e->prev;
     /* The header is kept and marked, so a later use is caught, not a crash. */
     t->data = NULL;
-    t->name = NULL;
-    t->grad = NULL;
+    *e = (tg_tensor_extra){.next = ctx->freed};
     t->lifetime = TG_LIFE_FREED;
-    t->next = ctx->freed;
     ctx->freed = t;
 }
 
 /* ---- access ---- */
+
+const char *tg_dtype_name(tg_dtype dtype)
+{
+    switch (dtype) {
+    case TG_F32: return "f32";
+    case TG_F64: return "f64";
+    case TG_I64: return "i64";
+    }
+    return "unknown dtype";
+}
 
 tg_ctx *tg_tensor_ctx(const tg_tensor *t) { return t->ctx; }
 tg_dtype tg_tensor_dtype(const tg_tensor *t) { return (tg_dtype)t->dtype; }
@@ -223,20 +266,38 @@ int64_t tg_tensor_dim(const tg_tensor *t, int axis)
 
 double tg_tensor_get(const tg_tensor *t, int64_t i)
 {
-    return t->dtype == TG_F32 ? (double)((const float *)t->data)[i] : ((const double *)t->data)[i];
+    switch (t->dtype) {
+    case TG_F32: return (double)((const float *)t->data)[i];
+    case TG_F64: return ((const double *)t->data)[i];
+    default: return (double)((const int64_t *)t->data)[i];
+    }
+}
+
+/* double to int64 without undefined behaviour: truncated toward zero,
+ * saturated at the ends, NaN as 0. */
+static int64_t to_i64(double v)
+{
+    if (!(v == v))
+        return 0;
+    if (v >= 0x1p63)
+        return INT64_MAX;
+    if (v < -0x1p63)
+        return INT64_MIN;
+    return (int64_t)v;
 }
 
 void tg_tensor_set(tg_tensor *t, int64_t i, double value)
 {
-    if (t->dtype == TG_F32)
-        ((float *)t->data)[i] = (float)value;
-    else
-        ((double *)t->data)[i] = value;
+    switch (t->dtype) {
+    case TG_F32: ((float *)t->data)[i] = (float)value; break;
+    case TG_F64: ((double *)t->data)[i] = value; break;
+    default: ((int64_t *)t->data)[i] = to_i64(value); break;
+    }
 }
 
 double tg_tensor_item(const tg_tensor *t)
 {
-    if (!tg_check_live("tg_tensor_item", t))
+    if (!tg_check_tensor("tg_tensor_item", t))
         return NAN;
     if (t->size != 1) {
         tg_ctx_fail(t->ctx, TG_ERR_SHAPE, "tg_tensor_item: tensor has shape %s; expected one element",
@@ -248,7 +309,7 @@ double tg_tensor_item(const tg_tensor *t)
 
 tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src)
 {
-    if (!tg_check_live("tg_tensor_copy", dst) || !tg_check_live("tg_tensor_copy", src))
+    if (!tg_check_tensor("tg_tensor_copy", dst) || !tg_check_tensor("tg_tensor_copy", src))
         return dst ? dst->ctx->status : TG_ERR_ARG;
     if (dst->size != src->size)
         return tg_ctx_fail(dst->ctx, TG_ERR_SHAPE, "tg_tensor_copy: source %s and destination %s differ in size",
@@ -263,6 +324,12 @@ tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src)
 
 void tg_tensor_fill(tg_tensor *t, double value)
 {
+    if (t->dtype == TG_I64) {
+        int64_t v = to_i64(value), *x = t->data;
+        for (int64_t i = 0; i < t->size; i++)
+            x[i] = v;
+        return;
+    }
     TG_TYPED(t->dtype, T, {
         T *x = t->data;
         for (int64_t i = 0; i < t->size; i++)
@@ -270,30 +337,47 @@ void tg_tensor_fill(tg_tensor *t, double value)
     });
 }
 
+tg_tensor_extra *tg_extra_of(tg_tensor *t)
+{
+    if (!t->extra && (t->extra = tg_arena_alloc(t->ctx, sizeof *t->extra, 16)))
+        *t->extra = (tg_tensor_extra){0};
+    return t->extra;
+}
+
 void tg_tensor_set_name(tg_tensor *t, const char *name)
 {
     size_t n = name ? strlen(name) + 1 : 0;
     char *copy = NULL;
+    if (!n && !t->extra)
+        return;
     if (n) {
         copy = t->lifetime == TG_LIFE_STEP ? tg_arena_alloc(t->ctx, n, 1) : malloc(n);
         if (!copy)
             return;
         memcpy(copy, name, n);
     }
+    tg_tensor_extra *e = tg_extra_of(t);
+    if (!e)
+        return;
     if (t->lifetime != TG_LIFE_STEP)
-        free(t->name);
-    t->name = copy;
+        free(e->name);
+    e->name = copy;
 }
 
-const char *tg_tensor_name(const tg_tensor *t) { return t->name; }
+const char *tg_tensor_name(const tg_tensor *t) { return tg_name_of(t); }
 
 /* ---- gradients ---- */
 
 void tg_tensor_set_requires_grad(tg_tensor *t, bool requires_grad)
 {
+    if (requires_grad && !tg_dtype_is_float((tg_dtype)t->dtype)) {
+        tg_ctx_fail(t->ctx, TG_ERR_GRAD, "tg_tensor_set_requires_grad: %s is %s; only f32 and f64 tensors "
+                    "have gradients", tg_name_of(t) ? tg_name_of(t) : "the tensor", tg_dtype_name((tg_dtype)t->dtype));
+        return;
+    }
     if (t->creator >= 0 && !requires_grad) {
         tg_ctx_fail(t->ctx, TG_ERR_GRAD, "tg_tensor_set_requires_grad: %s was made by a recorded op; "
-                "only leaves can stop requiring a gradient", t->name ? t->name : "the tensor");
+                "only leaves can stop requiring a gradient", tg_name_of(t) ? tg_name_of(t) : "the tensor");
         return;
     }
     t->requires_grad = requires_grad;
@@ -303,25 +387,31 @@ bool tg_tensor_requires_grad(const tg_tensor *t) { return t->requires_grad; }
 bool tg_tensor_is_recorded(const tg_tensor *t) { return t->creator >= 0; }
 tg_tensor *tg_tensor_grad(const tg_tensor *t)
 {
-    if (t->grad && t->grad_zeroed) { /* zeroed lazily: see tg_tensor_zero_grad */
-        memset(t->grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
+    tg_tensor *grad = tg_grad_of(t);
+    if (grad && t->grad_zeroed) { /* zeroed lazily: see tg_tensor_zero_grad */
+        memset(grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
         ((tg_tensor *)t)->grad_zeroed = false;
     }
-    return t->grad;
+    return grad;
 }
 
 /* Only marks the gradient as zero: the next backward then writes it instead
  * of adding to it, which saves a pass over every parameter per step. */
 void tg_tensor_zero_grad(tg_tensor *t)
 {
-    if (t->grad)
+    if (tg_grad_of(t))
         t->grad_zeroed = true;
 }
 
 void tg_tensor_set_hook(tg_tensor *t, tg_hook_fn fn, void *user)
 {
-    t->hook = fn;
-    t->hook_user = user;
+    if (!fn && !t->extra)
+        return;
+    tg_tensor_extra *e = tg_extra_of(t);
+    if (!e)
+        return;
+    e->hook = fn;
+    e->hook_user = user;
 }
 
 /* ---- random numbers ---- */

@@ -36,7 +36,7 @@ tg_tensor *tg_binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_broad
 {
     if (!tg_check_pair(op, a, b))
         return NULL;
-    if (a->rank == b->rank && !memcmp(a->shape, b->shape, sizeof(int64_t) * a->rank))
+    if (tg_shape_equal(a->rank, a->shape, b->rank, b->shape))
         return tg_step_like(a, false); /* same shapes: the flat loop, bc is not needed */
     if (!tg_broadcast_shapes(a->rank, a->shape, b->rank, b->shape, bc))
         return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (aligned on the right, "
@@ -50,10 +50,10 @@ tg_tensor *tg_reduce_to(tg_tensor *dy, const tg_tensor *t)
     return tg_sum_to(dy, t->rank, t->shape);
 }
 
-BINARY_OP(add, TG_OP_ADD, x + y)
-BINARY_OP(sub, TG_OP_SUB, x - y)
-BINARY_OP(mul, TG_OP_MUL, x * y)
-BINARY_OP(div, TG_OP_DIV, x / y)
+BINARY_OP(add, &tg_op_add, x + y)
+BINARY_OP(sub, &tg_op_sub, x - y)
+BINARY_OP(mul, &tg_op_mul, x * y)
+BINARY_OP(div, &tg_op_div, x / y)
 
 static void add_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
 {
@@ -88,15 +88,16 @@ static void div_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
         dx[1] = tg_reduce_to(tg_neg(tg_mul(dy, tg_div(n->out, n->in[1]))), n->in[1]);
 }
 
-const tg_op_desc tg_op_add = {"add", add_backward, NULL};
-const tg_op_desc tg_op_sub = {"sub", sub_backward, NULL};
-const tg_op_desc tg_op_mul = {"mul", mul_backward, NULL};
-const tg_op_desc tg_op_div = {"div", div_backward, NULL};
+const tg_op_desc tg_op_add = {.kind = TG_OP_ADD, .name = "add", .backward = add_backward};
+const tg_op_desc tg_op_sub = {.kind = TG_OP_SUB, .name = "sub", .backward = sub_backward};
+const tg_op_desc tg_op_mul = {.kind = TG_OP_MUL, .name = "mul", .backward = mul_backward};
+const tg_op_desc tg_op_div = {.kind = TG_OP_DIV, .name = "div", .backward = div_backward};
 
 /* ---- scalar ops: y = scale·x + shift, one kernel for the three ---- */
 
-static tg_tensor *affine(const char *op, tg_op_kind kind, tg_tensor *x, double scale, double shift)
+static tg_tensor *affine(const tg_op_desc *kind, tg_tensor *x, double scale, double shift)
 {
+    const char *op = kind->name;
     if (!tg_check_live(op, x))
         return NULL;
     tg_tensor *y = tg_step_like(x, false);
@@ -109,13 +110,13 @@ static tg_tensor *affine(const char *op, tg_op_kind kind, tg_tensor *x, double s
         for (int64_t i = 0; i < x->size; i++)
             Y[i] = s * X[i] + c;
     });
-    tg_attr attr = {.scalar = kind == TG_OP_MUL_SCALAR ? scale : shift};
+    tg_attr attr = {.scalar = kind == &tg_op_mul_scalar ? scale : shift};
     return tg_record(kind, y, 1, (tg_tensor *[]){x}, attr);
 }
 
-tg_tensor *tg_neg(tg_tensor *x) { return affine("neg", TG_OP_NEG, x, -1, 0); }
-tg_tensor *tg_add_scalar(tg_tensor *x, double c) { return affine("add_scalar", TG_OP_ADD_SCALAR, x, 1, c); }
-tg_tensor *tg_mul_scalar(tg_tensor *x, double c) { return affine("mul_scalar", TG_OP_MUL_SCALAR, x, c, 0); }
+tg_tensor *tg_neg(tg_tensor *x) { return affine(&tg_op_neg, x, -1, 0); }
+tg_tensor *tg_add_scalar(tg_tensor *x, double c) { return affine(&tg_op_add_scalar, x, 1, c); }
+tg_tensor *tg_mul_scalar(tg_tensor *x, double c) { return affine(&tg_op_mul_scalar, x, c, 0); }
 
 static void neg_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { (void)n; dx[0] = tg_neg(dy); }
 static void add_scalar_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { (void)n; dx[0] = dy; }
@@ -131,15 +132,15 @@ static void add_scalar_label(const tg_node *n, char *buf, size_t size)
 
 static void mul_scalar_label(const tg_node *n, char *buf, size_t size) { snprintf(buf, size, "× %g", n->attr.scalar); }
 
-const tg_op_desc tg_op_neg = {"neg", neg_backward, NULL};
-const tg_op_desc tg_op_add_scalar = {"add_scalar", add_scalar_backward, add_scalar_label};
-const tg_op_desc tg_op_mul_scalar = {"mul_scalar", mul_scalar_backward, mul_scalar_label};
+const tg_op_desc tg_op_neg = {.kind = TG_OP_NEG, .name = "neg", .backward = neg_backward};
+const tg_op_desc tg_op_add_scalar = {.kind = TG_OP_ADD_SCALAR, .name = "add_scalar", .backward = add_scalar_backward, .label = add_scalar_label};
+const tg_op_desc tg_op_mul_scalar = {.kind = TG_OP_MUL_SCALAR, .name = "mul_scalar", .backward = mul_scalar_backward, .label = mul_scalar_label};
 
 /* ---- expand and sum_to ---- */
 
 static bool shapes_equal(int rank_a, const int64_t *a, int rank_b, const int64_t *b)
 {
-    return rank_a == rank_b && (rank_a == 0 || !memcmp(a, b, sizeof(int64_t) * (size_t)rank_a));
+    return tg_shape_equal(rank_a, a, rank_b, b);
 }
 
 /* x must broadcast to shape without changing shape: the strides of x in bc. */
@@ -172,7 +173,7 @@ tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape)
                 Y[k + j] = row[sx[3] * j];
         }
     });
-    return tg_record1(TG_OP_EXPAND, y, x);
+    return tg_record1(&tg_op_expand, y, x);
 }
 
 /* The adjoint of expand: out[broadcast index] += x[k]. */
@@ -209,7 +210,7 @@ tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape)
             }
         }
     });
-    return tg_record1(TG_OP_SUM_TO, y, x);
+    return tg_record1(&tg_op_sum_to, y, x);
 }
 
 static void expand_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0] = tg_reduce_to(dy, n->in[0]); }
@@ -228,5 +229,5 @@ static void shape_label(const char *name, const tg_node *n, char *buf, size_t si
 static void expand_label(const tg_node *n, char *buf, size_t size) { shape_label("expand to", n, buf, size); }
 static void sum_to_label(const tg_node *n, char *buf, size_t size) { shape_label("sum to", n, buf, size); }
 
-const tg_op_desc tg_op_expand = {"expand", expand_backward, expand_label};
-const tg_op_desc tg_op_sum_to = {"sum_to", sum_to_backward, sum_to_label};
+const tg_op_desc tg_op_expand = {.kind = TG_OP_EXPAND, .name = "expand", .backward = expand_backward, .label = expand_label};
+const tg_op_desc tg_op_sum_to = {.kind = TG_OP_SUM_TO, .name = "sum_to", .backward = sum_to_backward, .label = sum_to_label};

@@ -22,7 +22,7 @@ tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b)
             total += (double)(A[i] - B[i]) * (double)(A[i] - B[i]);
         *(T *)y->data = (T)(total / (double)a->size);
     });
-    return tg_record2(TG_OP_MSE_LOSS, y, a, b);
+    return tg_record2(&tg_op_mse_loss, y, a, b);
 }
 
 /* L = Σ(a - b)²/n: da = 2(a - b)/n · dy, db = -da */
@@ -36,7 +36,7 @@ static void mse_loss_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
         dx[1] = tg_neg(da);
 }
 
-const tg_op_desc tg_op_mse_loss = {"mse_loss", mse_loss_backward, NULL};
+const tg_op_desc tg_op_mse_loss = {.kind = TG_OP_MSE_LOSS, .name = "mse_loss", .backward = mse_loss_backward};
 
 /* ---- softmax cross-entropy ---- */
 
@@ -89,7 +89,7 @@ tg_tensor *tg_cross_entropy(tg_tensor *z, tg_tensor *t)
         }
         *(T *)y->data = (T)(total / (double)rows);
     });
-    return bad ? NULL : tg_record2(TG_OP_CROSS_ENTROPY, y, z, t);
+    return bad ? NULL : tg_record2(&tg_op_cross_entropy, y, z, t);
 }
 
 /* Index targets as one-hot rows: a constant, not part of the graph. */
@@ -116,4 +116,4 @@ static void cross_entropy_backward(const tg_node *n, tg_tensor *dy, tg_tensor **
         dx[1] = tg_mul(tg_neg(tg_log_softmax(z)), scale);
 }
 
-const tg_op_desc tg_op_cross_entropy = {"cross_entropy", cross_entropy_backward, NULL};
+const tg_op_desc tg_op_cross_entropy = {.kind = TG_OP_CROSS_ENTROPY, .name = "cross_entropy", .backward = cross_entropy_backward};

@@ -39,7 +39,7 @@ tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
                         (const double *)b->data + i * step_b, sb[1], 0, (double *)c->data + i * m * n, n);
     }
     tg_attr attr = {.matmul = {trans_a, trans_b}};
-    return tg_record(TG_OP_MATMUL, c, 2, (tg_tensor *[]){a, b}, attr);
+    return tg_record(&tg_op_matmul, c, 2, (tg_tensor *[]){a, b}, attr);
 }
 
 tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b) { return tg_matmul_t(a, b, false, false); }
@@ -63,4 +63,4 @@ static void matmul_label(const tg_node *n, char *buf, size_t size)
     snprintf(buf, size, ta || tb ? "matmul(A%s·B%s)" : "matmul", ta ? "ᵀ" : "", tb ? "ᵀ" : "");
 }
 
-const tg_op_desc tg_op_matmul = {"matmul", matmul_backward, matmul_label};
+const tg_op_desc tg_op_matmul = {.kind = TG_OP_MATMUL, .name = "matmul", .backward = matmul_backward, .label = matmul_label};

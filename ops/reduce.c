@@ -3,8 +3,9 @@
 
 #include <stdio.h>
 
-static tg_tensor *reduce_all(const char *op, tg_op_kind kind, tg_tensor *x, bool average)
+static tg_tensor *reduce_all(const tg_op_desc *kind, tg_tensor *x, bool average)
 {
+    const char *op = kind->name;
     if (!tg_check_live(op, x))
         return NULL;
     tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, 0, NULL, false);
@@ -20,8 +21,8 @@ static tg_tensor *reduce_all(const char *op, tg_op_kind kind, tg_tensor *x, bool
     return tg_record1(kind, y, x);
 }
 
-tg_tensor *tg_sum(tg_tensor *x) { return reduce_all("sum", TG_OP_SUM, x, false); }
-tg_tensor *tg_mean(tg_tensor *x) { return reduce_all("mean", TG_OP_MEAN, x, true); }
+tg_tensor *tg_sum(tg_tensor *x) { return reduce_all(&tg_op_sum, x, false); }
+tg_tensor *tg_mean(tg_tensor *x) { return reduce_all(&tg_op_mean, x, true); }
 
 /* y = Σx: dx = dy broadcast to x */
 static void sum_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
@@ -35,13 +36,14 @@ static void mean_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
     dx[0] = tg_mul_scalar(tg_expand(dy, n->in[0]->rank, n->in[0]->shape), 1.0 / (double)n->in[0]->size);
 }
 
-const tg_op_desc tg_op_sum = {"sum", sum_backward, NULL};
-const tg_op_desc tg_op_mean = {"mean", mean_backward, NULL};
+const tg_op_desc tg_op_sum = {.kind = TG_OP_SUM, .name = "sum", .backward = sum_backward};
+const tg_op_desc tg_op_mean = {.kind = TG_OP_MEAN, .name = "mean", .backward = mean_backward};
 
 /* ---- along one axis: x viewed as [outer, len, inner] ---- */
 
-static tg_tensor *reduce_axis(const char *op, tg_op_kind kind, tg_tensor *x, int axis, bool keepdim)
+static tg_tensor *reduce_axis(const tg_op_desc *kind, tg_tensor *x, int axis, bool keepdim)
 {
+    const char *op = kind->name;
     if (!tg_check_live(op, x))
         return NULL;
     int a = axis < 0 ? axis + x->rank : axis;
@@ -64,7 +66,7 @@ static tg_tensor *reduce_axis(const char *op, tg_op_kind kind, tg_tensor *x, int
     TG_TYPED(x->dtype, T, {
         const T *X = x->data;
         T *Y = y->data;
-        T scale = kind == TG_OP_MEAN_AXIS ? (T)1 / (T)len : (T)1;
+        T scale = kind == &tg_op_mean_axis ? (T)1 / (T)len : (T)1;
         for (int64_t o = 0; o < outer; o++) {
             T *row = Y + o * inner;
             for (int64_t j = 0; j < len; j++) /* row by row: unit stride in both */
@@ -80,12 +82,12 @@ static tg_tensor *reduce_axis(const char *op, tg_op_kind kind, tg_tensor *x, int
 
 tg_tensor *tg_sum_axis(tg_tensor *x, int axis, bool keepdim)
 {
-    return reduce_axis("sum_axis", TG_OP_SUM_AXIS, x, axis, keepdim);
+    return reduce_axis(&tg_op_sum_axis, x, axis, keepdim);
 }
 
 tg_tensor *tg_mean_axis(tg_tensor *x, int axis, bool keepdim)
 {
-    return reduce_axis("mean_axis", TG_OP_MEAN_AXIS, x, axis, keepdim);
+    return reduce_axis(&tg_op_mean_axis, x, axis, keepdim);
 }
 
 /* dy with the reduced axis put back as size 1, then broadcast over it. */
@@ -117,5 +119,5 @@ static void mean_axis_label(const tg_node *n, char *buf, size_t size)
     snprintf(buf, size, "mean(axis=%d)", n->attr.reduce.axis);
 }
 
-const tg_op_desc tg_op_sum_axis = {"sum_axis", sum_axis_backward, sum_axis_label};
-const tg_op_desc tg_op_mean_axis = {"mean_axis", mean_axis_backward, mean_axis_label};
+const tg_op_desc tg_op_sum_axis = {.kind = TG_OP_SUM_AXIS, .name = "sum_axis", .backward = sum_axis_backward, .label = sum_axis_label};
+const tg_op_desc tg_op_mean_axis = {.kind = TG_OP_MEAN_AXIS, .name = "mean_axis", .backward = mean_axis_backward, .label = mean_axis_label};

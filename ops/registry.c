@@ -1,6 +1,7 @@
-/* The op registry: the only place ops are listed. Dispatch (backward), names
- * and diagram labels all read it. Adding an op: its file, and one X(...) line
- * in TG_OP_LIST (tapegrad/ops.h). */
+/* The built-in ops by kind, for tg_op_name. The tape holds descriptor
+ * pointers, so dispatch needs no lookup here (and user ops, which have no
+ * kind, work the same way). Adding an op: its file, and one X(...) line in
+ * TG_OP_LIST (tapegrad/ops.h). */
 #include "autograd/internal.h"
 
 static const tg_op_desc *const registry[TG_OP_COUNT] = {
@@ -9,9 +10,9 @@ static const tg_op_desc *const registry[TG_OP_COUNT] = {
 #undef TG_OP_ENTRY
 };
 
-const tg_op_desc *tg_op_desc_of(tg_op_kind op) { return registry[op]; }
-
 const char *tg_op_name(tg_op_kind op)
 {
+    if (op == TG_OP_USER)
+        return "user op";
     return (unsigned)op < TG_OP_COUNT ? registry[op]->name : "unknown";
 }

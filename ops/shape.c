@@ -23,7 +23,7 @@ tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape)
     if (!y)
         return NULL;
     memcpy(y->data, x->data, (size_t)x->size * tg_dtype_size(x->dtype));
-    return tg_record1(TG_OP_RESHAPE, y, x);
+    return tg_record1(&tg_op_reshape, y, x);
 }
 
 static void reshape_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
@@ -37,7 +37,7 @@ static void reshape_label(const tg_node *n, char *buf, size_t size)
     snprintf(buf, size, "reshape %s", tg_shape_str(n->out->rank, n->out->shape, shape, sizeof shape));
 }
 
-const tg_op_desc tg_op_reshape = {"reshape", reshape_backward, reshape_label};
+const tg_op_desc tg_op_reshape = {.kind = TG_OP_RESHAPE, .name = "reshape", .backward = reshape_backward, .label = reshape_label};
 
 tg_tensor *tg_transpose(tg_tensor *x, int axis0, int axis1)
 {
@@ -79,7 +79,7 @@ tg_tensor *tg_transpose(tg_tensor *x, int axis0, int axis1)
                         Y[k++] = X[i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3]];
     });
     tg_attr attr = {.transpose = {a0, a1}};
-    return tg_record(TG_OP_TRANSPOSE, y, 1, (tg_tensor *[]){x}, attr);
+    return tg_record(&tg_op_transpose, y, 1, (tg_tensor *[]){x}, attr);
 }
 
 static void transpose_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
@@ -92,4 +92,4 @@ static void transpose_label(const tg_node *n, char *buf, size_t size)
     snprintf(buf, size, "transpose(%d, %d)", n->attr.transpose.axis0, n->attr.transpose.axis1);
 }
 
-const tg_op_desc tg_op_transpose = {"transpose", transpose_backward, transpose_label};
+const tg_op_desc tg_op_transpose = {.kind = TG_OP_TRANSPOSE, .name = "transpose", .backward = transpose_backward, .label = transpose_label};

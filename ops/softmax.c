@@ -4,8 +4,9 @@
 
 #include <tgmath.h>
 
-static tg_tensor *softmax_rows(const char *op, tg_op_kind kind, tg_tensor *x)
+static tg_tensor *softmax_rows(const tg_op_desc *kind, tg_tensor *x)
 {
+    const char *op = kind->name;
     if (!tg_check_live(op, x))
         return NULL;
     if (x->rank == 0)
@@ -23,7 +24,7 @@ static tg_tensor *softmax_rows(const char *op, tg_op_kind kind, tg_tensor *x)
                 max = z[j] > max ? z[j] : max;
             for (int64_t j = 0; j < cols; j++)
                 total += (out[j] = exp(z[j] - max));
-            if (kind == TG_OP_SOFTMAX) {
+            if (kind == &tg_op_softmax) {
                 for (int64_t j = 0; j < cols; j++)
                     out[j] /= total;
             } else {
@@ -36,8 +37,8 @@ static tg_tensor *softmax_rows(const char *op, tg_op_kind kind, tg_tensor *x)
     return tg_record1(kind, y, x);
 }
 
-tg_tensor *tg_softmax(tg_tensor *x) { return softmax_rows("softmax", TG_OP_SOFTMAX, x); }
-tg_tensor *tg_log_softmax(tg_tensor *x) { return softmax_rows("log_softmax", TG_OP_LOG_SOFTMAX, x); }
+tg_tensor *tg_softmax(tg_tensor *x) { return softmax_rows(&tg_op_softmax, x); }
+tg_tensor *tg_log_softmax(tg_tensor *x) { return softmax_rows(&tg_op_log_softmax, x); }
 
 /* dx = y ⊙ (dy - Σⱼ dyⱼ yⱼ) */
 static void softmax_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
@@ -52,5 +53,5 @@ static void log_softmax_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx
     dx[0] = tg_sub(dy, tg_mul(tg_exp(n->out), tg_sum_axis(dy, -1, true)));
 }
 
-const tg_op_desc tg_op_softmax = {"softmax", softmax_backward, NULL};
-const tg_op_desc tg_op_log_softmax = {"log_softmax", log_softmax_backward, NULL};
+const tg_op_desc tg_op_softmax = {.kind = TG_OP_SOFTMAX, .name = "softmax", .backward = softmax_backward};
+const tg_op_desc tg_op_log_softmax = {.kind = TG_OP_LOG_SOFTMAX, .name = "log_softmax", .backward = log_softmax_backward};

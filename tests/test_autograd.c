@@ -464,3 +464,54 @@ Test(autograd, two_threads_train_two_models_at_once_as_if_alone)
                      together[i].final_loss, alone[i].final_loss);
     }
 }
+
+Test(dtype, integer_tensors_hold_whole_numbers_and_never_require_a_gradient)
+{
+    tg_ctx *ctx = quiet_ctx();
+    tg_tensor *labels = tg_tensor_from(ctx, TG_I64, TG_SHAPE(3), (double[]){2, 0, 9007199254740992.0});
+    cr_assert_not_null(labels);
+    cr_expect_eq(tg_tensor_dtype(labels), TG_I64);
+    cr_expect_eq(((const int64_t *)tg_tensor_data_const(labels))[2], (int64_t)1 << 53);
+    cr_expect_eq(tg_tensor_get(labels, 0), 2.0);
+    tg_tensor_set(labels, 1, -7.9); /* truncated toward zero */
+    cr_expect_eq(tg_tensor_get(labels, 1), -7.0);
+    tg_tensor_set(labels, 1, NAN); /* no undefined conversion */
+    cr_expect_eq(tg_tensor_get(labels, 1), 0.0);
+
+    tg_tensor_set_requires_grad(labels, true);
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_GRAD);
+    cr_expect(strstr(tg_ctx_error(ctx), "i64"), "%s", tg_ctx_error(ctx));
+    cr_expect_not(tg_tensor_requires_grad(labels));
+    tg_ctx_clear_error(ctx);
+
+    cr_expect_null(tg_tensor_from(ctx, TG_I64, TG_SHAPE(2), (double[]){1, 2.5}));
+    cr_expect(strstr(tg_ctx_error(ctx), "values[1] = 2.5"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    tg_rng rng = tg_rng_seed(1);
+    cr_expect_null(tg_tensor_randn(ctx, &rng, TG_I64, TG_SHAPE(2), 0, 1));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG);
+    tg_ctx_clear_error(ctx);
+
+    /* converted both ways by copy */
+    tg_tensor *f = tg_tensor_new(ctx, TG_F32, TG_SHAPE(3));
+    cr_expect_eq(tg_tensor_copy(f, labels), TG_OK);
+    cr_expect_eq(tg_tensor_get(f, 0), 2.0);
+    tg_ctx_free(ctx);
+}
+
+Test(dtype, an_op_that_computes_names_the_integer_input_it_refuses)
+{
+    tg_ctx *ctx = quiet_ctx();
+    tg_tensor *idx = tg_tensor_from(ctx, TG_I64, TG_SHAPE(2), (double[]){1, 2});
+    tg_tensor_set_name(idx, "labels");
+    tg_tensor *x = tg_tensor_ones(ctx, TG_F32, TG_SHAPE(2));
+    cr_expect_null(tg_sigmoid(idx));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG);
+    cr_expect(strstr(tg_ctx_error(ctx), "sigmoid: input labels [2] is i64; expected f32 or f64"), "%s",
+              tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_add(x, idx));
+    cr_expect(strstr(tg_ctx_error(ctx), "add:"), "%s", tg_ctx_error(ctx));
+    cr_expect_eq(tg_tape_length(ctx), 0);
+    tg_ctx_free(ctx);
+}

@@ -7,17 +7,10 @@
 
 #include "tapegrad.h"
 
-typedef struct {
-    const char *name;
-    tg_tensor *(*fn)(tg_tensor *const *in, void *user);
-    int n_inputs;
-    int rank[3];
-    int64_t shape[3][4];
-    double low, high;   /* inputs drawn uniformly from [low, high] */
-    bool away_from_zero; /* kinks at 0 (relu): keep |x| >= 0.1 */
-    bool skip_second;    /* second derivative is zero or undefined */
-    int constant_input;  /* 1 + index of an input used as a constant (a mask), 0 for none */
-} op_case;
+#include "tests/op_cases.h"
+#include "tests/op_cases_math.h"
+#include "tests/op_cases_select.h"
+#include "tests/op_cases_conv.h"
 
 static tg_tensor *f_matmul(tg_tensor *const *in, void *u) { (void)u; return tg_matmul(in[0], in[1]); }
 static tg_tensor *f_matmul_ta(tg_tensor *const *in, void *u) { (void)u; return tg_matmul_t(in[0], in[1], true, false); }
@@ -62,9 +55,7 @@ static tg_tensor *f_cross_entropy_index(tg_tensor *const *in, void *u)
     return tg_cross_entropy(in[0], labels);
 }
 
-#define S(...) {__VA_ARGS__}
-
-static const op_case cases[] = {
+static const op_case core_cases[] = {
     {"matmul", f_matmul, 2, {2, 2}, {S(3, 4), S(4, 5)}, -1, 1, false, false, 0},
     {"matmul 1xk·kx1", f_matmul, 2, {2, 2}, {S(1, 7), S(7, 1)}, -1, 1, false, false, 0},
     {"matmul Aᵀ·B", f_matmul_ta, 2, {2, 2}, {S(4, 3), S(4, 2)}, -1, 1, false, false, 0},
@@ -112,12 +103,25 @@ static const op_case cases[] = {
     {"cross_entropy probabilities", f_cross_entropy_probs, 2, {2, 2}, {S(3, 4), S(3, 4)}, 0.1, 1, false, false, 0},
 };
 
-#define N_CASES (sizeof cases / sizeof *cases)
+/* Each op family beyond the core keeps its cases in tests/op_cases_<family>.h
+ * (static const op_case <family>_cases[]): one #include and one row here. */
 
-static void check_case(const op_case *c, bool second)
+#define TABLE(cases) {cases, sizeof cases / sizeof *cases}
+static const struct {
+    const op_case *cases;
+    size_t count;
+} tables[] = {
+    TABLE(core_cases),
+    TABLE(math_cases),
+    TABLE(select_cases),
+    TABLE(conv_cases),
+};
+#define N_TABLES (sizeof tables / sizeof *tables)
+
+static void check_case(const op_case *c, uint64_t seed, bool second)
 {
     tg_ctx *ctx = tg_ctx_new(1);
-    tg_rng rng = tg_rng_seed(42 + (uint64_t)(c - cases));
+    tg_rng rng = tg_rng_seed(42 + seed);
     tg_tensor *in[3];
     for (int i = 0; i < c->n_inputs; i++) {
         in[i] = tg_tensor_rand(ctx, &rng, TG_F64, c->rank[i], c->shape[i], c->low, c->high);
@@ -151,15 +155,17 @@ static void check_case(const op_case *c, bool second)
 
 Test(ops_grad, every_op_matches_finite_differences)
 {
-    for (size_t i = 0; i < N_CASES; i++)
-        check_case(&cases[i], false);
+    for (size_t t = 0; t < N_TABLES; t++)
+        for (size_t i = 0; i < tables[t].count; i++)
+            check_case(&tables[t].cases[i], i, false);
 }
 
 Test(ops_grad, every_op_has_correct_second_derivatives)
 {
-    for (size_t i = 0; i < N_CASES; i++)
-        if (!cases[i].skip_second)
-            check_case(&cases[i], true);
+    for (size_t t = 0; t < N_TABLES; t++)
+        for (size_t i = 0; i < tables[t].count; i++)
+            if (!tables[t].cases[i].skip_second)
+                check_case(&tables[t].cases[i], i, true);
 }
 
 Test(ops_grad, every_registered_op_is_covered)
@@ -168,18 +174,21 @@ Test(ops_grad, every_registered_op_is_covered)
     bool covered[TG_OP_COUNT] = {0};
     tg_ctx *ctx = tg_ctx_new(1);
     tg_rng rng = tg_rng_seed(7);
-    for (size_t c = 0; c < N_CASES; c++) {
-        tg_tensor *in[3];
-        for (int i = 0; i < cases[c].n_inputs; i++) {
-            in[i] = tg_tensor_rand(ctx, &rng, TG_F64, cases[c].rank[i], cases[c].shape[i], 0.5, 1);
-            tg_tensor_set_requires_grad(in[i], true);
+    for (size_t t = 0; t < N_TABLES; t++)
+        for (size_t c = 0; c < tables[t].count; c++) {
+            const op_case *oc = &tables[t].cases[c];
+            tg_tensor *in[3];
+            for (int i = 0; i < oc->n_inputs; i++) {
+                in[i] = tg_tensor_rand(ctx, &rng, TG_F64, oc->rank[i], oc->shape[i], 0.5, 1);
+                tg_tensor_set_requires_grad(in[i], true);
+            }
+            int64_t start = tg_tape_length(ctx);
+            cr_assert_not_null(oc->fn(in, NULL), "%s", oc->name);
+            tg_tape_entry e;
+            for (int64_t k = start; tg_tape_entry_at(ctx, k, &e); k++)
+                if (e.op != TG_OP_USER)
+                    covered[e.op] = true;
         }
-        int64_t start = tg_tape_length(ctx);
-        cr_assert_not_null(cases[c].fn(in, NULL), "%s", cases[c].name);
-        tg_tape_entry e;
-        for (int64_t k = start; tg_tape_entry_at(ctx, k, &e); k++)
-            covered[e.op] = true;
-    }
     /* step is piecewise constant: no gradient to check, only its values
      * (test_ops_forward) */
     tg_tensor *x = tg_tensor_rand(ctx, &rng, TG_F64, TG_SHAPE(3), -1, 1);
@@ -187,7 +196,8 @@ Test(ops_grad, every_registered_op_is_covered)
     cr_assert_not_null(tg_step(x));
     tg_tape_entry e;
     for (int64_t k = 0; tg_tape_entry_at(ctx, k, &e); k++)
-        covered[e.op] = true;
+        if (e.op != TG_OP_USER)
+            covered[e.op] = true;
     for (int op = 0; op < TG_OP_COUNT; op++)
         cr_expect(covered[op], "op %s has no gradient check", tg_op_name((tg_op_kind)op));
     tg_ctx_free(ctx);

@@ -35,7 +35,11 @@ extern "C" {
 typedef struct tg_ctx tg_ctx;
 typedef struct tg_tensor tg_tensor;
 
-typedef enum { TG_F32, TG_F64 } tg_dtype;
+/* Element types. TG_I64 holds indices and class labels: ops that compute
+ * take f32 or f64, index ops and losses take TG_I64 where they need
+ * indices, and an integer tensor never requires a gradient. */
+typedef enum { TG_F32, TG_F64, TG_I64 } tg_dtype;
+const char *tg_dtype_name(tg_dtype dtype); /* "f32", "f64", "i64" */
 
 typedef enum {
     TG_OK = 0,
@@ -61,6 +65,22 @@ tg_ctx *tg_ctx_new(int n_threads);
 /* Frees the context and every tensor it owns. NULL is fine. */
 void tg_ctx_free(tg_ctx *ctx);
 int tg_ctx_threads(const tg_ctx *ctx);
+/* Runs fn(arg, task) for every task in [0, n_tasks) on the context's threads
+ * (the caller's included) and returns when all are done. Tasks are handed out
+ * first come, first served, so a task must never wait for another; a task's
+ * own big kernels on this context then run on its thread alone. Tasks run in
+ * the caller's floating-point mode. Errors: NULL ctx or fn (TG_ERR_ARG). */
+tg_status tg_ctx_run_tasks(tg_ctx *ctx, int n_tasks, void (*fn)(void *arg, int task), void *arg);
+
+/* Subnormal floats (below 1.2e-38 in float32) take a slow path in x86
+ * arithmetic, often 10-100x. tg_train computes with them flushed to zero (the
+ * x86 FTZ and DAZ bits, on its own thread and the pool's) and restores the
+ * caller's mode before it returns; the optimizers store tiny moments as zero
+ * in any mode. These two calls do the same for a loop of one's own: the
+ * previous mode is returned for tg_fp_mode_restore. No-ops off x86. */
+typedef struct { unsigned bits; } tg_fp_mode;
+tg_fp_mode tg_fp_flush_subnormals(void);
+void tg_fp_mode_restore(tg_fp_mode mode);
 
 /* Frees every step tensor and clears the tape; persistent tensors live on.
  * Memory is kept for the next step. */
@@ -111,14 +131,15 @@ tg_tensor *tg_tensor_new(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *s
 tg_tensor *tg_tensor_zeros(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
 tg_tensor *tg_tensor_ones(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
 tg_tensor *tg_tensor_full(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, double value);
-/* values: size(shape) doubles, converted to dtype. */
+/* values: size(shape) doubles, converted to dtype (TG_I64: each must be a
+ * whole number within ±2^53, else TG_ERR_ARG). */
 tg_tensor *tg_tensor_from(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, const double *values);
 tg_tensor *tg_tensor_scalar(tg_ctx *ctx, tg_dtype dtype, double value);
 tg_tensor *tg_tensor_rand(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape,
                           double low, double high);
 tg_tensor *tg_tensor_randn(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape,
                            double mean, double stddev);
-/* A step tensor (zeros): lives until tg_tape_reset. */
+/* rand/randn: f32 or f64 only. A step tensor (zeros): lives until tg_tape_reset. */
 tg_tensor *tg_tensor_temp(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
 /* A persistent copy of t's values (no gradient, no history). */
 tg_tensor *tg_tensor_clone(const tg_tensor *t);

@@ -256,6 +256,18 @@ void tg_history_free(tg_history *h);
  * Errors: TG_ERR_IO naming the file. */
 tg_status tg_history_save_csv(tg_ctx *ctx, const tg_history *h, const char *path);
 
+/* The seam between data-parallel training and whatever sums gradients across
+ * processes (MPI, NCCL, a parameter server): sums buffer [count] of dtype
+ * element-wise over every process of the run, in place, so that each process
+ * ends with the same sum; TG_OK or an error (which stops training). tg_train
+ * calls it once per step on the process's gradient, already summed over its
+ * threads: the gradients of all parameters (params_of order) end to end, each
+ * weighted by the process's samples in the step, then that sample count as
+ * the last value. After the sum tg_train divides by the summed count, which
+ * gives every process the gradient of the whole global batch. Every process
+ * must run the same number of steps. See examples/mpi_data_parallel.c. */
+typedef tg_status (*tg_reduce_fn)(tg_ctx *ctx, void *buffer, int64_t count, tg_dtype dtype, void *user);
+
 struct tg_train_config;
 /* Called after every epoch (e.g. to save a checkpoint); a status other than
  * TG_OK stops training and is returned by tg_train. */
@@ -280,7 +292,35 @@ typedef struct tg_train_config {
     FILE *log;               /* where progress goes; NULL: stderr */
     tg_epoch_fn on_epoch;    /* may be NULL */
     void *user;
+    /* Data parallelism (threads > 1): each minibatch is split into `threads`
+     * shares differing by at most one sample; worker 0 runs the model itself
+     * on the caller's context, worker k its replica made by clone in a
+     * context of its own (own tape and step memory, one thread). The
+     * gradients are summed in worker order, weighted by share, into the
+     * model's, and one optimizer step follows: the whole batch's gradient up
+     * to rounding, and the same bits on every run with the same thread count.
+     * The loss must be a mean over the batch's samples (tapegrad's losses
+     * with TG_REDUCE_MEAN are). Workers run on the context's threads: make it
+     * with tg_ctx_new(threads) or more. tg_train_use_mlp sets all of this but
+     * threads for an MLP. */
+    int threads;             /* 0 or 1: the whole batch on the caller's thread */
+    void *(*clone)(const void *model, tg_ctx *ctx); /* a replica in ctx, equal values */
+    void (*free_model)(void *model);                /* frees a replica */
+    tg_params (*params_of)(const void *model);      /* trainable tensors, a fixed order */
+    /* Optional: non-trainable state (batch-norm running statistics): after
+     * each step the model's gets the share-weighted mean of the workers'
+     * (within a process; across processes each keeps its own). */
+    tg_params (*buffers_of)(const void *model);
+    /* Optional: sums the gradient across processes (tg_reduce_fn); needs
+     * params_of. NULL: this process alone. */
+    tg_reduce_fn reduce;
+    void *reduce_user;
 } tg_train_config;
+
+/* Sets config's forward, model, clone, free_model and params_of for mlp, so
+ * that it trains with any thread count (the other fields are kept). Errors:
+ * none; NULL arguments are ignored. */
+void tg_train_use_mlp(tg_train_config *config, tg_mlp *mlp);
 
 /* Defaults: batch 64, eval batch 1000, float32, shuffled, seed 1, 1 epoch,
  * progress on; forward, loss and optimizer must be set. */
