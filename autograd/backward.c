@@ -82,9 +82,9 @@ static bool gradients_fit(const tg_node *node, int64_t entry, tg_tensor *const *
                                "input %d from another context", node->op->name, (long long)entry, k), false;
         if (!same_shape(d, x) || d->dtype != x->dtype)
             return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: its backward (tape entry %lld) returned a %s %s gradient "
-                               "for input %d%s%s; expected the input's %s %s", node->op->name, (long long)entry,
-                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k, x->name ? " " : "",
-                               x->name ? x->name : "", tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
+                               "for input %d; expected the input's %s %s", node->op->name, (long long)entry,
+                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k,
+                               tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
     }
     return true;
 }

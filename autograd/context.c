@@ -265,8 +265,12 @@ char *tg_shape_str(int rank, const int64_t *shape, char *buf, size_t size)
 
 tg_shape_text tg_shape_of(const tg_tensor *t)
 {
+    /* "W1 [5, 3]" for a named tensor, "[5, 3]" otherwise: every message that
+     * shows a tensor's shape names it too. */
     tg_shape_text text;
-    tg_shape_str(t->rank, t->shape, text.s, sizeof text.s);
+    const char *name = tg_name_of(t);
+    int at = name ? snprintf(text.s, sizeof text.s, "%.40s ", name) : 0;
+    tg_shape_str(t->rank, t->shape, text.s + at, sizeof text.s - (size_t)at);
     return text;
 }
 
@@ -289,9 +293,7 @@ bool tg_check_live_report(const char *op, const tg_tensor *t)
     if (!tg_check_tensor(op, t))
         return false;
     if (!tg_dtype_is_float((tg_dtype)t->dtype)) {
-        const char *name = tg_name_of(t);
-        return tg_ctx_fail(t->ctx, TG_ERR_ARG, "%s: input %s%s%s is %s; expected f32 or f64", op,
-                           name ? name : "", name ? " " : "", tg_shape_of(t).s,
+        return tg_ctx_fail(t->ctx, TG_ERR_ARG, "%s: input %s is %s; expected f32 or f64", op, tg_shape_of(t).s,
                            tg_dtype_name((tg_dtype)t->dtype)), false;
     }
     return true;

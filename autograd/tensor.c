@@ -18,7 +18,17 @@ static bool shape_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shap
             return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: shape %s has a dim out of range (1 to 2^40)", who,
                            tg_shape_str(rank, shape, buf, sizeof buf)), false;
         }
-    return true;
+    return tg_shape_size_ok(ctx, who, rank, shape);
+}
+
+bool tg_shape_size_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shape)
+{
+    if (tg_shape_size_checked(rank, shape) >= 0)
+        return true;
+    char buf[96];
+    tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: shape %s has more than 2^40 elements (the most a tensor may have)", who,
+                tg_shape_str(rank, shape, buf, sizeof buf));
+    return false;
 }
 
 /* Field by field: a compound literal would clear the whole header with a
@@ -48,7 +58,12 @@ static inline void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int ra
 
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero)
 {
-    size_t bytes = (size_t)tg_shape_size(rank, shape) * tg_dtype_size(dtype);
+    /* Every op's result comes here: a broadcast or an expand of big dims is
+     * refused before its byte count can overflow. */
+    int64_t elements = tg_shape_size_checked(rank, shape);
+    if (elements < 0)
+        return tg_shape_size_ok(ctx, "result", rank, shape), NULL;
+    size_t bytes = (size_t)elements * tg_dtype_size(dtype);
     size_t header = sizeof(tg_tensor); /* a multiple of 8 */
     /* Small tensors sit right behind their header: one allocation, packed at
      * 8-byte alignment (a scalar op's output takes 104 bytes). Big ones get
