@@ -71,7 +71,8 @@ typedef enum {
 
 /* Fills a weight W [out, in] (fan_in = in, fan_out = out; a rank-1 tensor [n]
  * counts as [1, n]) from rng by init; stddev is used by TG_INIT_NORMAL only.
- * Errors: NULL w or rng (TG_ERR_ARG), rank 0 or > 2 (TG_ERR_SHAPE), unknown
+ * rng may be NULL for TG_INIT_ZEROS. Errors: NULL w, NULL rng for any other
+ * init (TG_ERR_ARG), rank 0 or > 2 (TG_ERR_SHAPE), unknown
  * init, stddev < 0 (TG_ERR_ARG). */
 tg_status tg_init_fill(tg_tensor *w, tg_init init, double stddev, tg_rng *rng);
 /* "xavier", "he", "zeros", "normal"; "?" for an unknown value. */
@@ -83,7 +84,8 @@ const char *tg_init_name(tg_init init);
 typedef struct tg_layer tg_layer;
 
 /* A layer with W filled by init from rng (TG_INIT_NORMAL: stddev 1) and b = 0.
- * Names "weight" and "bias". NULL on error: ctx or rng NULL, in or out < 1,
+ * rng may be NULL for TG_INIT_ZEROS. Names "weight" and "bias". NULL on
+ * error: ctx NULL, rng NULL for an init that draws, in or out < 1,
  * unknown activation or init (TG_ERR_ARG), out of memory (TG_ERR_NOMEM). */
 tg_layer *tg_layer_new(tg_ctx *ctx, tg_dtype dtype, int64_t in, int64_t out, tg_activation act,
                        tg_init init, tg_rng *rng);
@@ -108,8 +110,8 @@ tg_params tg_layer_params(const tg_layer *layer);
 typedef struct tg_mlp tg_mlp;
 
 /* n_layers dense layers; layer l (1-based) maps widths[l-1] -> widths[l] with
- * activation acts[l-1]. Weights by init from rng (TG_INIT_NORMAL: stddev 1),
- * biases 0, named "layer1.weight", "layer1.bias", ... NULL on error: n_layers
+ * activation acts[l-1]. Weights by init from rng (TG_INIT_NORMAL: stddev 1;
+ * rng may be NULL for TG_INIT_ZEROS), biases 0, named "layer1.weight", "layer1.bias", ... NULL on error: n_layers
  * < 1, NULL arrays, a width < 1, an unknown activation or init (TG_ERR_ARG),
  * out of memory (TG_ERR_NOMEM). */
 tg_mlp *tg_mlp_new(tg_ctx *ctx, tg_dtype dtype, int n_layers, const int64_t *widths,
