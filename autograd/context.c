@@ -44,10 +44,16 @@ void tg_ctx_free(tg_ctx *ctx)
         next = t->extra->next;
         free(t);
     }
-    for (tg_arena_chunk *c = ctx->chunks, *next; c; c = next) {
-        next = c->next;
-        free(c);
+    for (tg_tensor *t = ctx->retired_headers, *next; t; t = next) {
+        next = t->extra->next;
+        free(t);
     }
+    tg_arena_chunk *lists[2] = {ctx->chunks, ctx->retired};
+    for (int l = 0; l < 2; l++)
+        for (tg_arena_chunk *c = lists[l], *next; c; c = next) {
+            next = c->next;
+            free(c);
+        }
     for (tg_op *op = ctx->user_ops, *next; op; op = next) {
         next = op->next;
         free(op);
@@ -58,7 +64,16 @@ void tg_ctx_free(tg_ctx *ctx)
     free(ctx);
 }
 
-int tg_ctx_threads(const tg_ctx *ctx) { return tg_pool_threads(ctx->pool); }
+int tg_ctx_threads(const tg_ctx *ctx) { return ctx ? tg_pool_threads(ctx->pool) : 0; }
+
+bool tg_ctx_set_checked(tg_ctx *ctx, bool checked)
+{
+    if (!ctx)
+        return false;
+    bool previous = ctx->checked;
+    ctx->checked = checked;
+    return previous;
+}
 
 typedef struct {
     void (*fn)(void *arg, int task);
@@ -140,9 +155,21 @@ void *tg_arena_alloc_slow(tg_ctx *ctx, size_t bytes, size_t align)
 
 void tg_tape_reset(tg_ctx *ctx)
 {
+    if (!ctx)
+        return;
     ctx->tape_len = 0;
     if (++ctx->epoch == 0) /* 0 never names a live step */
         ctx->epoch = 1;
+    if (ctx->checked && ctx->chunks) {
+        /* The step's memory is set aside, not reused: every header of the
+         * step keeps its epoch, so every later use of it is reported. */
+        tg_arena_chunk *last = ctx->chunks;
+        while (last->next)
+            last = last->next;
+        last->next = ctx->retired;
+        ctx->retired = ctx->chunks;
+        ctx->chunks = NULL;
+    }
     ctx->current = ctx->chunks;
     if (ctx->current)
         ctx->current->used = 0;
@@ -161,18 +188,24 @@ void tg_arena_rewind(tg_ctx *ctx, tg_arena_mark mark)
     ctx->tape_len = mark.tape_len;
 }
 
-int64_t tg_tape_length(const tg_ctx *ctx) { return ctx->tape_len; }
+int64_t tg_tape_length(const tg_ctx *ctx) { return ctx ? ctx->tape_len : -1; }
 
 bool tg_grad_set_enabled(tg_ctx *ctx, bool enabled)
 {
+    if (!ctx)
+        return false;
     bool previous = ctx->grad_enabled;
     ctx->grad_enabled = enabled;
     return previous;
 }
 
-bool tg_grad_enabled(const tg_ctx *ctx) { return ctx->grad_enabled; }
+bool tg_grad_enabled(const tg_ctx *ctx) { return ctx && ctx->grad_enabled; }
 
-void tg_anomaly_set_enabled(tg_ctx *ctx, bool enabled) { ctx->anomaly = enabled; }
+void tg_anomaly_set_enabled(tg_ctx *ctx, bool enabled)
+{
+    if (ctx)
+        ctx->anomaly = enabled;
+}
 
 /* ---- large elementwise work on the pool ---- */
 
@@ -225,6 +258,8 @@ const char *tg_status_name(tg_status status)
 
 tg_status tg_ctx_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
 {
+    if (!ctx || !fmt) /* no context to hold it: the status alone */
+        return ctx ? tg_ctx_fail(ctx, status, "(no message)") : status;
     if (ctx->status != TG_OK)
         return ctx->status; /* the first error is the cause; later ones are echoes */
     ctx->status = status;
@@ -237,23 +272,33 @@ tg_status tg_ctx_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
     return status;
 }
 
-tg_status tg_ctx_status(const tg_ctx *ctx) { return ctx->status; }
-const char *tg_ctx_error(const tg_ctx *ctx) { return ctx->error; }
+tg_status tg_ctx_status(const tg_ctx *ctx) { return ctx ? ctx->status : TG_ERR_ARG; }
+const char *tg_ctx_error(const tg_ctx *ctx) { return ctx ? ctx->error : "NULL context"; }
 
 void tg_ctx_clear_error(tg_ctx *ctx)
 {
+    if (!ctx)
+        return;
     ctx->status = TG_OK;
     ctx->error[0] = '\0';
 }
 
 void tg_ctx_set_error_handler(tg_ctx *ctx, tg_error_fn fn, void *user)
 {
+    if (!ctx)
+        return;
     ctx->on_error = fn;
     ctx->on_error_user = user;
 }
 
 char *tg_shape_str(int rank, const int64_t *shape, char *buf, size_t size)
 {
+    if (!buf || size == 0)
+        return buf;
+    if ((rank > 0 && !shape) || rank < 0 || rank > TG_MAX_RANK) {
+        snprintf(buf, size, "[?]");
+        return buf;
+    }
     size_t used = 0;
     used += (size_t)snprintf(buf, size, "[");
     for (int i = 0; i < rank && used < size; i++)

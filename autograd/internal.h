@@ -124,6 +124,9 @@ struct tg_ctx {
     tg_pool *pool;
     tg_op *user_ops;         /* registered user ops, newest first */
     uint32_t epoch;
+    bool checked;            /* tg_ctx_set_checked: nothing of a step is reused */
+    tg_arena_chunk *retired; /* checked mode: earlier steps' chunks, freed with the context */
+    tg_tensor *retired_headers; /* checked mode: freed persistent headers, never reused */
     bool grad_enabled;
     bool anomaly;
     int64_t backward_node;   /* tape entry whose backward rule is running, -1 */

@@ -245,11 +245,13 @@ void tg_tensor_free(tg_tensor *t)
     free(e->name);
     e->prev->extra->next = e->next;
     e->next->extra->prev = e->prev;
-    /* The header is kept and marked, so a later use is caught, not a crash. */
+    /* The header is kept and marked, so a later use is caught, not a crash;
+     * in checked mode it is never handed out again, so every later use is. */
     t->data = NULL;
-    *e = (tg_tensor_extra){.next = ctx->freed};
+    tg_tensor **list = ctx->checked ? &ctx->retired_headers : &ctx->freed;
+    *e = (tg_tensor_extra){.next = *list};
     t->lifetime = TG_LIFE_FREED;
-    ctx->freed = t;
+    *list = t;
 }
 
 /* ---- access ---- */
