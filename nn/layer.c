@@ -84,7 +84,7 @@ tg_status tg_init_fill(tg_tensor *w, tg_init init, double stddev, tg_rng *rng)
     if (!w)
         return TG_ERR_ARG;
     tg_ctx *ctx = tg_tensor_ctx(w);
-    if (!rng)
+    if (!rng && init != TG_INIT_ZEROS) /* zeros need no randomness */
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_init_fill: rng is NULL");
     int rank = tg_tensor_rank(w);
     if (rank < 1 || rank > 2) {
@@ -127,8 +127,8 @@ static tg_layer *layer_make(tg_ctx *ctx, const char *who, tg_dtype dtype, int64_
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: unknown activation %d", who, (int)act), NULL;
     if (!init_ok(init))
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: unknown init %d", who, (int)init), NULL;
-    if (!rng)
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: rng is NULL", who), NULL;
+    if (!rng && init != TG_INIT_ZEROS)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: rng is NULL (only TG_INIT_ZEROS needs none)", who), NULL;
     tg_layer *layer = calloc(1, sizeof *layer);
     if (!layer)
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who), NULL;
@@ -243,8 +243,8 @@ tg_mlp *tg_mlp_clone(const tg_mlp *mlp, tg_ctx *ctx)
         widths[l + 1] = mlp->layers[l]->out;
         acts[l] = mlp->layers[l]->act;
     }
-    tg_rng unused = tg_rng_seed(0); /* zeros need no randomness; the values are copied below */
-    tg_mlp *copy = tg_mlp_new(ctx, tg_tensor_dtype(mlp->params[0]), n, widths, acts, TG_INIT_ZEROS, &unused);
+    /* zeros need no rng; the values are copied below */
+    tg_mlp *copy = tg_mlp_new(ctx, tg_tensor_dtype(mlp->params[0]), n, widths, acts, TG_INIT_ZEROS, NULL);
     for (int i = 0; copy && i < 2 * n; i++)
         if (tg_tensor_copy(copy->params[i], mlp->params[i]) != TG_OK) {
             tg_mlp_free(copy);
