@@ -48,7 +48,10 @@ struct tg_data_parallel {
     void *flat;          /* [total + 1] for config->reduce, else NULL */
     double *weights;     /* [n]: this step's weight of each worker's gradient */
     int tasks;           /* reduce tasks per step */
-    tg_tensor *x, *y;    /* this step's batch */
+    const tg_loader *loader; /* this step's batch: samples order[0..batch) of its data */
+    const int64_t *order;
+    int64_t features, outputs;
+    int classes_of_data;
     double divide_by;    /* unpacking the flat buffer: 1 / global sample count */
     bool fused;          /* the optimizer's parameters are params_of's: update slice by slice */
     bool replicas_current; /* the replicas hold the model's values */
@@ -89,8 +92,9 @@ static tg_params buffers_of(const tg_train_config *c, const void *model)
     return c->buffers_of ? c->buffers_of(model) : (tg_params){0, NULL};
 }
 
-tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, int classes)
+tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, const tg_dataset *data)
 {
+    int classes = data->classes;
     int n = c->threads > 1 ? c->threads : 1;
     if (n > TG_DP_MAX_THREADS)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: threads = %d; expected at most %d", c->threads,
@@ -112,7 +116,8 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, in
     if (!dp)
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory"), NULL;
     *dp = (tg_data_parallel){.ctx = ctx, .c = c, .classes = classes, .n = n, .n_params = master.count,
-                             .dtype = dtype};
+                             .dtype = dtype, .features = data->features, .outputs = data->outputs,
+                             .classes_of_data = data->classes};
     dp->workers = calloc((size_t)n, sizeof *dp->workers);
     dp->offsets = calloc((size_t)master.count + 1, sizeof *dp->offsets);
     dp->weights = calloc((size_t)n, sizeof *dp->weights);
@@ -187,20 +192,6 @@ void tg_data_parallel_free(tg_data_parallel *dp)
 
 /* ---- one step -------------------------------------------------------------- */
 
-/* Rows [begin, begin + count) of t as a step tensor of ctx. */
-static tg_tensor *rows_of(tg_ctx *ctx, const tg_tensor *t, int64_t begin, int64_t count)
-{
-    int rank = tg_tensor_rank(t);
-    int64_t shape[TG_MAX_RANK];
-    memcpy(shape, tg_tensor_shape(t), sizeof(int64_t) * (size_t)rank);
-    size_t row = (size_t)(tg_tensor_size(t) / shape[0]) * (tg_tensor_dtype(t) == TG_F32 ? 4 : 8);
-    shape[0] = count;
-    tg_tensor *share = tg_tensor_temp(ctx, tg_tensor_dtype(t), rank, shape);
-    if (share)
-        memcpy(tg_tensor_data(share), (const char *)tg_tensor_data_const(t) + (size_t)begin * row, (size_t)count * row);
-    return share;
-}
-
 static tg_status worker_fail(dp_worker *w, tg_status status, const char *fmt, double value)
 {
     if (tg_ctx_status(w->ctx) != TG_OK)
@@ -228,8 +219,12 @@ static void run_worker(void *arg, int k)
             tg_tensor_copy(w->buffers.items[i], m->buffers.items[i]);
     }
     tg_params_zero_grad(w->params);
-    tg_tensor *x = rows_of(w->ctx, dp->x, w->begin, w->count);
-    tg_tensor *y = x ? rows_of(w->ctx, dp->y, w->begin, w->count) : NULL;
+    /* its share of the batch, converted here: every worker at once */
+    tg_tensor *x = tg_tensor_temp(w->ctx, dp->c->dtype, 2, (int64_t[]){w->count, dp->features});
+    tg_tensor *y = dp->classes_of_data > 0 ? tg_tensor_temp(w->ctx, dp->c->dtype, 1, (int64_t[]){w->count})
+                                           : tg_tensor_temp(w->ctx, dp->c->dtype, 2, (int64_t[]){w->count, dp->outputs});
+    if (x && y)
+        tg_loader_fill(dp->loader, dp->order + w->begin, w->count, x, y);
     tg_tensor *out = y ? c->forward(w->model, x) : NULL;
     tg_tensor *loss = out ? c->loss(out, y) : NULL;
     if (!loss) {
@@ -362,13 +357,12 @@ static void unpack_task(void *arg, int task)
 
 void tg_data_parallel_resync(tg_data_parallel *dp) { dp->replicas_current = false; }
 
-tg_status tg_data_parallel_step(tg_data_parallel *dp, tg_tensor *x, tg_tensor *y, int64_t step, int epoch,
-                                double *loss, int64_t *correct)
+tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, const int64_t *order, int64_t batch,
+                                int64_t step, int epoch, double *loss, int64_t *correct)
 {
     tg_ctx *ctx = dp->ctx;
-    int64_t batch = tg_tensor_dim(x, 0);
-    dp->x = x;
-    dp->y = y;
+    dp->loader = loader;
+    dp->order = order;
     /* shares of batch/n samples, the first batch % n workers one more */
     int64_t begin = 0;
     for (int k = 0; k < dp->n; k++) {
