@@ -28,7 +28,6 @@ typedef struct {
     int epochs;
 } saver;
 
-static tg_tensor *forward(void *model, tg_tensor *x) { return tg_mlp_forward(model, x); }
 
 /* After every epoch: the next epoch's learning rate, and a checkpoint to
  * resume from (the rate follows from the epoch, so a resumed run matches). */
@@ -142,8 +141,8 @@ int main(int argc, char **argv)
            epochs == 1 ? "" : "s");
 
     tg_train_config cfg = tg_train_defaults();
-    cfg.forward = forward;
-    cfg.model = mlp;
+    tg_train_use_mlp(&cfg, mlp);
+    cfg.threads = threads; /* data-parallel: each minibatch split across the threads */
     cfg.loss = tg_loss_softmax_ce;
     cfg.optimizer = opt;
     cfg.epochs = epochs;
