@@ -29,6 +29,7 @@ typedef struct {
     void *model;       /* worker 0: config->model */
     tg_params params, buffers;
     void **grad;       /* [n_params]: this step's gradient data, NULL where none */
+    tg_tensor **grads; /* [n_params]: tg_grad's results */
     int64_t begin, count; /* its share of the batch: rows [begin, begin + count) */
     double loss;
     int64_t correct;
@@ -54,6 +55,8 @@ struct tg_data_parallel {
     int classes_of_data;
     double divide_by;    /* unpacking the flat buffer: 1 / global sample count */
     bool fused;          /* the optimizer's parameters are params_of's: update slice by slice */
+    void **dst;          /* [n_params]: the model's .grad data, where the sum goes; NULL: not reached */
+    bool warm;           /* a first step ran tg_backward: the model's reached parameters have a .grad */
     bool replicas_current; /* the replicas hold the model's values */
 };
 
@@ -130,7 +133,9 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, co
         ok = (dp->flat = aligned_alloc(64, (bytes + 63) & ~(size_t)63)) != NULL;
     }
     for (int k = 0; ok && k < n; k++)
-        ok = (dp->workers[k].grad = calloc((size_t)master.count, sizeof(void *))) != NULL;
+        ok = (dp->workers[k].grad = calloc((size_t)master.count, sizeof(void *))) != NULL &&
+             (dp->workers[k].grads = calloc((size_t)master.count, sizeof(tg_tensor *))) != NULL;
+    ok = ok && (dp->dst = calloc((size_t)master.count, sizeof(void *))) != NULL;
     if (!ok) {
         tg_data_parallel_free(dp);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory for %d workers", n), NULL;
@@ -182,7 +187,9 @@ void tg_data_parallel_free(tg_data_parallel *dp)
             tg_ctx_free(w->ctx);
         }
         free(w->grad);
+        free(w->grads);
     }
+    free(dp->dst);
     free(dp->workers);
     free(dp->offsets);
     free(dp->weights);
@@ -218,7 +225,7 @@ static void run_worker(void *arg, int k)
         for (int i = 0; i < m->buffers.count; i++)
             tg_tensor_copy(w->buffers.items[i], m->buffers.items[i]);
     }
-    tg_params_zero_grad(w->params);
+
     /* its share of the batch, converted here: every worker at once */
     tg_tensor *x = tg_tensor_temp(w->ctx, dp->c->dtype, 2, (int64_t[]){w->count, dp->features});
     tg_tensor *y = dp->classes_of_data > 0 ? tg_tensor_temp(w->ctx, dp->c->dtype, 1, (int64_t[]){w->count})
@@ -234,13 +241,23 @@ static void run_worker(void *arg, int k)
         if (!isfinite(value))
             w->status = worker_fail(w, TG_ERR_ANOMALY, "the loss is %g; lower the learning rate or look for bad "
                                     "inputs (tg_anomaly_set_enabled)", value);
-        else if ((w->status = tg_backward(loss)) == TG_OK) {
+        else if (!dp->warm) { /* the first step: .grad tells which parameters the loss reaches */
+            tg_params_zero_grad(w->params);
+            if ((w->status = tg_backward(loss)) == TG_OK)
+                for (int i = 0; i < dp->n_params; i++) {
+                    tg_tensor *g = tg_tensor_grad(w->params.items[i]);
+                    w->grad[i] = g ? tg_tensor_data(g) : NULL;
+                }
+        } else if ((w->status = tg_grad(loss, NULL, dp->n_params, w->params.items, w->grads, false)) == TG_OK) {
+            /* the gradients as step tensors: no copy into .grad, the sum reads them where they are */
+            for (int i = 0; i < dp->n_params; i++)
+                w->grad[i] = dp->dst[i] ? tg_tensor_data(w->grads[i]) : NULL;
+        }
+        if (w->status == TG_OK) {
             w->loss = value;
             w->correct = dp->classes > 0 ? tg_count_correct(out, y, dp->classes) : 0;
         }
     }
-    if (k > 0)
-        tg_tape_reset(w->ctx); /* worker 0's tape is the caller's, reset by tg_train */
 }
 
 /* dst[lo, hi) = Σ_k weight_k·g_k of parameter i, in worker order: the first
@@ -307,9 +324,9 @@ static bool overlap(const tg_data_parallel *dp, int i, int64_t begin, int64_t en
  * every replica (so that the workers need no copy at the next step). */
 static void update_and_broadcast(const tg_data_parallel *dp, int i, int64_t lo, int64_t hi)
 {
-    if (!dp->fused || !dp->workers[0].grad[i])
+    if (!dp->fused || !dp->dst[i])
         return;
-    tg_optim_update_slice(dp->c->optimizer, i, lo, hi, dp->workers[0].grad[i]);
+    tg_optim_update_slice(dp->c->optimizer, i, lo, hi, dp->dst[i]);
     size_t es = dp->dtype == TG_F32 ? 4 : 8;
     const char *w = (const char *)tg_tensor_data_const(dp->workers[0].params.items[i]) + (size_t)lo * es;
     for (int k = 1; k < dp->n; k++)
@@ -324,7 +341,7 @@ static void sum_task(void *arg, int task)
     slice(dp, task, &begin, &end);
     for (int i = 0; i < dp->n_params; i++) {
         void *dst = dp->flat ? (char *)dp->flat + (size_t)dp->offsets[i] * (dp->dtype == TG_F32 ? 4 : 8)
-                             : dp->workers[0].grad[i];
+                             : dp->dst[i];
         if (!overlap(dp, i, begin, end, &lo, &hi) || !dst)
             continue; /* no gradient on worker 0: not reached, the optimizer skips it */
         if (dp->dtype == TG_F32)
@@ -344,7 +361,7 @@ static void unpack_task(void *arg, int task)
     int64_t begin, end, lo, hi;
     slice(dp, task, &begin, &end);
     for (int i = 0; i < dp->n_params; i++) {
-        void *dst = dp->workers[0].grad[i];
+        void *dst = dp->dst[i];
         if (!overlap(dp, i, begin, end, &lo, &hi) || !dst)
             continue;
         if (dp->dtype == TG_F32)
@@ -391,18 +408,22 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
         return tg_ctx_status(ctx);
     }
 
-    /* the gradients, fetched once here: tg_tensor_grad may write (lazy zeroing) */
     double loss_sum = 0;
     int64_t right = 0;
     for (int k = 0; k < dp->n; k++) {
         dp_worker *w = &dp->workers[k];
-        for (int i = 0; i < dp->n_params; i++) {
-            tg_tensor *g = w->count ? tg_tensor_grad(w->params.items[i]) : NULL;
-            w->grad[i] = g ? tg_tensor_data(g) : NULL;
-        }
+        for (int i = 0; i < dp->n_params && !w->count; i++)
+            w->grad[i] = NULL;
         dp->weights[k] = dp->flat ? (double)w->count : (double)w->count / (double)batch;
         loss_sum += w->loss * (double)w->count;
         right += w->correct;
+    }
+    if (!dp->warm) { /* where the sums go: the model's .grad of the parameters the loss reached */
+        for (int i = 0; i < dp->n_params; i++) {
+            tg_tensor *g = tg_tensor_grad(dp->workers[0].params.items[i]);
+            dp->dst[i] = g ? tg_tensor_data(g) : NULL;
+        }
+        dp->warm = true;
     }
     for (int i = 0; i < dp->n_params && dp->fused; i++)
         if (!tg_tensor_data(dp->workers[0].params.items[i]))
@@ -428,6 +449,8 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
         dp->divide_by = 1 / samples;
         tg_ctx_run_tasks(ctx, dp->tasks, unpack_task, dp);
     }
+    for (int k = 1; k < dp->n; k++) /* their gradients were step tensors, read by the sum */
+        tg_tape_reset(dp->workers[k].ctx);
     tg_status status = TG_OK;
     if (dp->fused)
         tg_optim_set_steps(dp->c->optimizer, tg_optim_steps(dp->c->optimizer) + 1);

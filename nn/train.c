@@ -379,8 +379,7 @@ static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_confi
             double t0 = now();
             n = dp ? n : tg_tensor_dim(x, 0);
             step++;
-            tg_optim_zero_grad(c->optimizer);
-            if (dp) {
+            if (dp) { /* it writes the summed gradient over the model's .grad: no zeroing needed */
                 double value = 0;
                 int64_t right = 0;
                 status = tg_data_parallel_step(dp, loader, order, n, step, epoch, &value, &right);
@@ -402,6 +401,7 @@ static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_confi
                 }
                 continue;
             }
+            tg_optim_zero_grad(c->optimizer);
             tg_tensor *out = c->forward(c->model, x);
             tg_tensor *loss = out ? c->loss(out, y) : NULL;
             if (!loss) {
