@@ -448,3 +448,57 @@ Test(nn_model, an_lstm_beats_the_unigram_baseline_on_a_small_text)
     tg_optim_free(opt);
     tg_model_free(m);
 }
+
+Test(nn_model, null_arguments_give_the_documented_error_values)
+{
+    tg_rng rng = tg_rng_seed(1);
+    cr_expect_null(tg_model_new(NULL, TG_F32, 0, NULL, TG_LAYERS({.kind = TG_LAYER_FLATTEN}), &rng));
+    cr_expect_null(tg_model_new(ctx, TG_F32, 0, NULL, TG_LAYERS({.kind = TG_LAYER_FLATTEN}), NULL));
+    cr_expect_null(tg_model_new(ctx, TG_F32, 2, NULL, TG_LAYERS({.kind = TG_LAYER_FLATTEN}), &rng));
+    cr_expect_eq(tg_model_params(NULL).count, 0);
+    cr_expect_eq(tg_model_buffers(NULL).count, 0);
+    cr_expect_eq(tg_model_tensors(NULL).count, 0);
+    cr_expect_eq(tg_model_param_count(NULL), 0);
+    cr_expect_eq(tg_model_depth(NULL), 0);
+    cr_expect_null(tg_model_module(NULL, 0));
+    cr_expect_null(tg_model_find(NULL, "conv1"));
+    cr_expect_null(tg_model_ctx(NULL));
+    cr_expect_eq(tg_model_input_shape(NULL, NULL), 0);
+    cr_expect_not(tg_model_training(NULL));
+    tg_model_set_training(NULL, false);
+    tg_model_print(NULL, NULL);
+    cr_expect_null(tg_model_clone(NULL, ctx));
+    cr_expect_null(tg_model_clone_fn(NULL, ctx));
+    cr_expect_null(tg_model_forward_fn(NULL, NULL));
+    tg_model_free_fn(NULL);
+    cr_expect_eq(tg_model_params_fn(NULL).count, 0);
+    cr_expect_eq(tg_model_buffers_fn(NULL).count, 0);
+    cr_expect_eq(tg_model_dot_save(NULL, NULL, NULL, NULL), TG_ERR_ARG);
+    cr_expect_null(tg_model_spec_text(NULL));
+    cr_expect_null(tg_model_from_spec_text(NULL, "tapegrad-model 1", NULL));
+    cr_expect_null(tg_model_from_spec_text(ctx, NULL, NULL));
+    char buf[8];
+    cr_expect_not(tg_model_spec_diff(NULL, NULL, buf, sizeof buf));
+    cr_expect_eq(tg_model_save(NULL, "x", NULL, 0), TG_ERR_ARG);
+    cr_expect_null(tg_model_load(NULL, "x", NULL));
+    cr_expect_null(tg_model_load(ctx, NULL, NULL));
+    cr_expect_eq(tg_model_load_into(NULL, "x", NULL, NULL), TG_ERR_ARG);
+    cr_expect_null(tg_recurrent_step(NULL, NULL, NULL, NULL, NULL));
+    cr_expect_null(tg_recurrent_unroll(NULL, NULL, NULL, NULL, NULL, NULL));
+    cr_expect_null(tg_module_spec(NULL));
+    tg_module_set_training(NULL, true);
+    cr_expect_eq(tg_module_buffers(NULL).count, 0);
+    char *spec = (char *)"untouched";
+    cr_expect_eq(tg_checkpoint_read_spec(NULL, "x", &spec), TG_ERR_ARG);
+    cr_expect_null(spec);
+    cr_expect_eq(tg_checkpoint_read_spec(ctx, NULL, &spec), TG_ERR_ARG);
+    cr_expect_eq(tg_checkpoint_save_spec(NULL, "x", "s", (tg_params){0, NULL}, NULL, 0), TG_ERR_ARG);
+    cr_expect_eq(tg_checkpoint_save_spec(ctx, "x", NULL, (tg_params){0, NULL}, NULL, 0), TG_ERR_ARG);
+    tg_checkpoint_info info;
+    cr_expect_eq(tg_checkpoint_inspect(NULL, "x", &info), TG_ERR_ARG);
+    cr_expect_eq(tg_checkpoint_inspect(ctx, NULL, &info), TG_ERR_ARG);
+    tg_checkpoint_info_free(NULL);
+    cr_expect_null(tg_optim_adamw_new((tg_params){0, NULL}, 0.1, 0.9, 0.999, 1e-8, 0.1));
+    cr_expect_eq(tg_clip_grad_norm((tg_params){0, NULL}, 0), -1);
+    cr_expect_eq(tg_clip_grad_norm((tg_params){1, (tg_tensor *[]){NULL}}, 1), -1);
+}

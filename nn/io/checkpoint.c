@@ -251,7 +251,9 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, co
 tg_status tg_checkpoint_save_spec(tg_ctx *ctx, const char *path, const char *spec, tg_params params,
                                   const tg_optimizer *opt, int64_t epoch)
 {
-    if (ctx && !spec)
+    if (!ctx)
+        return TG_ERR_ARG;
+    if (!spec)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_save_spec: %s: spec is NULL", path ? path : "(NULL path)");
     return save_file(ctx, "tg_checkpoint_save_spec", path, spec, params, opt, epoch);
 }
@@ -504,6 +506,8 @@ tg_status tg_checkpoint_read_spec(tg_ctx *ctx, const char *path, char **spec)
 {
     if (spec)
         *spec = NULL;
+    if (!ctx)
+        return TG_ERR_ARG;
     if (!path || !spec)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_read_spec: %s is NULL", path ? "spec" : "path");
     uint8_t *buf = NULL;
@@ -548,6 +552,8 @@ void tg_checkpoint_info_free(tg_checkpoint_info *info)
 
 tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_info *info)
 {
+    if (!ctx)
+        return TG_ERR_ARG;
     if (!path || !info)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_inspect: %s is NULL", path ? "info" : "path");
     *info = (tg_checkpoint_info){0};
