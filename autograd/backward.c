@@ -44,16 +44,17 @@ static bool add_pending(tg_tensor *t, tg_tensor *g)
 
 static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
 {
-    if (!t->hook)
+    tg_hook_fn hook = tg_hook_of(t);
+    if (!hook)
         return g;
-    tg_tensor *replaced = t->hook(t, g, t->hook_user);
+    tg_tensor *replaced = hook(t, g, t->extra->hook_user);
     if (!replaced)
         return g;
     if (!tg_check_live("gradient hook", replaced))
         return NULL;
     if (replaced->size != g->size || replaced->dtype != g->dtype) {
         tg_ctx_fail(t->ctx, TG_ERR_SHAPE, "gradient hook of %s returned %s; expected the gradient's shape %s",
-                t->name ? t->name : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
+                tg_name_of(t) ? tg_name_of(t) : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
         return NULL;
     }
     return replaced;
@@ -61,7 +62,31 @@ static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
 
 static bool same_shape(const tg_tensor *a, const tg_tensor *b)
 {
-    return a->rank == b->rank && !memcmp(a->shape, b->shape, sizeof(int64_t) * a->rank);
+    return tg_shape_equal(a->rank, a->shape, b->rank, b->shape);
+}
+
+/* Every rule's results are checked here, built-in or user-defined: a
+ * gradient of the wrong shape or dtype would otherwise be summed into the
+ * input's as garbage or read out of bounds. */
+static bool gradients_fit(const tg_node *node, int64_t entry, tg_tensor *const *dx)
+{
+    tg_ctx *ctx = node->out->ctx;
+    for (int k = 0; k < node->n_in; k++) {
+        const tg_tensor *x = node->in[k], *d = dx[k];
+        if (!d || !x->requires_grad)
+            continue;
+        if (!tg_check_tensor(node->op->name, d))
+            return false;
+        if (d->ctx != ctx)
+            return tg_ctx_fail(ctx, TG_ERR_GRAD, "%s: its backward (tape entry %lld) returned a gradient for "
+                               "input %d from another context", node->op->name, (long long)entry, k), false;
+        if (!same_shape(d, x) || d->dtype != x->dtype)
+            return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: its backward (tape entry %lld) returned a %s %s gradient "
+                               "for input %d%s%s; expected the input's %s %s", node->op->name, (long long)entry,
+                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k, x->name ? " " : "",
+                               x->name ? x->name : "", tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
+    }
+    return true;
 }
 
 typedef struct {
@@ -108,20 +133,18 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         if (!g)
             continue;
         node.out->pending = NULL;
-        if (!(g = run_hook(node.out, g)))
+        if (node.out->extra && !(g = run_hook(node.out, g)))
             break;
         if (node.out->wanted && req.grads)
             req.grads[node.out->wanted - 1] = g;
-        /* one slot per input: ops such as concat take any number */
-        tg_tensor *few[3] = {NULL, NULL, NULL}, **dx = few;
-        if (node.n_in > 3 && !(dx = tg_arena_alloc(ctx, (size_t)node.n_in * sizeof *dx, sizeof *dx)))
+        tg_tensor *dx_few[4], **dx = node.n_in <= 4 ? dx_few : tg_arena_alloc(ctx, (size_t)node.n_in * sizeof *dx, sizeof *dx);
+        if (!dx)
             break;
-        if (dx != few)
-            memset(dx, 0, (size_t)node.n_in * sizeof *dx);
+        memset(dx, 0, (size_t)node.n_in * sizeof *dx);
         ctx->backward_node = i;
         node.op->backward(&node, g, dx);
         ctx->backward_node = -1;
-        if (ctx->status != TG_OK)
+        if (ctx->status != TG_OK || !gradients_fit(&node, i, dx))
             break;
         for (int k = 0; k < node.n_in; k++)
             if (dx[k] && node.in[k]->requires_grad && !add_pending(node.in[k], dx[k]))
@@ -140,15 +163,16 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         if (req.grads) {
             if (leaf->wanted)
                 req.grads[leaf->wanted - 1] = g;
-        } else if (leaf->grad && !leaf->grad_zeroed) {
-            tg_accumulate(leaf->grad, g);
+        } else if (tg_grad_of(leaf) && !leaf->grad_zeroed) {
+            tg_accumulate(tg_grad_of(leaf), g);
         } else { /* the first gradient since zero_grad, or ever: written, not added */
-            if (!leaf->grad)
-                leaf->grad = leaf->lifetime == TG_LIFE_STEP
-                                 ? tg_step_like(leaf, false)
-                                 : tg_tensor_new(ctx, (tg_dtype)leaf->dtype, leaf->rank, leaf->shape);
-            if (leaf->grad) {
-                memcpy(leaf->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
+            tg_tensor_extra *e = tg_extra_of(leaf);
+            if (e && !e->grad)
+                e->grad = leaf->lifetime == TG_LIFE_STEP
+                              ? tg_step_like(leaf, false)
+                              : tg_tensor_new(ctx, (tg_dtype)leaf->dtype, leaf->rank, leaf->shape);
+            if (e && e->grad) {
+                memcpy(e->grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
                 leaf->grad_zeroed = false;
             }
         }

@@ -7,12 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct tg_arena_chunk {
-    tg_arena_chunk *next;
-    size_t size, used;
-    _Alignas(64) unsigned char bytes[];
-};
-
 enum { TG_ARENA_MIN_CHUNK = 1 << 20, TG_ALIGN = 64 };
 
 static void print_error(void *user, tg_status status, const char *message)
@@ -31,7 +25,8 @@ tg_ctx *tg_ctx_new(int n_threads)
         free(ctx);
         return NULL;
     }
-    ctx->persistent.next = ctx->persistent.prev = &ctx->persistent;
+    ctx->persistent.extra = &ctx->persistent_links;
+    ctx->persistent_links.next = ctx->persistent_links.prev = &ctx->persistent;
     ctx->grad_enabled = true;
     ctx->backward_node = -1;
     ctx->epoch = 1;
@@ -43,15 +38,19 @@ void tg_ctx_free(tg_ctx *ctx)
 {
     if (!ctx)
         return;
-    while (ctx->persistent.next != &ctx->persistent)
-        tg_tensor_free(ctx->persistent.next);
+    while (ctx->persistent_links.next != &ctx->persistent)
+        tg_tensor_free(ctx->persistent_links.next);
     for (tg_tensor *t = ctx->freed, *next; t; t = next) {
-        next = t->next;
+        next = t->extra->next;
         free(t);
     }
     for (tg_arena_chunk *c = ctx->chunks, *next; c; c = next) {
         next = c->next;
         free(c);
+    }
+    for (tg_op *op = ctx->user_ops, *next; op; op = next) {
+        next = op->next;
+        free(op);
     }
     tg_pool_free(ctx->pool);
     free(ctx->tape);
@@ -61,9 +60,49 @@ void tg_ctx_free(tg_ctx *ctx)
 
 int tg_ctx_threads(const tg_ctx *ctx) { return tg_pool_threads(ctx->pool); }
 
+typedef struct {
+    void (*fn)(void *arg, int task);
+    void *arg;
+} task_job;
+
+static void run_task(void *p, int task, int n_tasks, int worker)
+{
+    (void)n_tasks, (void)worker;
+    const task_job *job = p;
+    job->fn(job->arg, task);
+}
+
+tg_status tg_ctx_run_tasks(tg_ctx *ctx, int n_tasks, void (*fn)(void *arg, int task), void *arg)
+{
+    if (!ctx || !fn)
+        return ctx ? tg_ctx_fail(ctx, TG_ERR_ARG, "tg_ctx_run_tasks: NULL function") : TG_ERR_ARG;
+    task_job job = {fn, arg};
+    tg_pool_run(ctx->pool, n_tasks, run_task, &job);
+    return TG_OK;
+}
+
+/* ---- floating-point mode ---- */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <xmmintrin.h>
+enum { TG_MXCSR_DAZ = 1 << 6, TG_MXCSR_FTZ = 1 << 15 };
+
+tg_fp_mode tg_fp_flush_subnormals(void)
+{
+    tg_fp_mode previous = {_mm_getcsr()};
+    _mm_setcsr(previous.bits | TG_MXCSR_DAZ | TG_MXCSR_FTZ);
+    return previous;
+}
+
+void tg_fp_mode_restore(tg_fp_mode mode) { _mm_setcsr(mode.bits); }
+#else
+tg_fp_mode tg_fp_flush_subnormals(void) { return (tg_fp_mode){0}; }
+void tg_fp_mode_restore(tg_fp_mode mode) { (void)mode; }
+#endif
+
 /* ---- step memory ---- */
 
-void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
+void *tg_arena_alloc_slow(tg_ctx *ctx, size_t bytes, size_t align)
 {
     tg_arena_chunk *c = ctx->current, *last = NULL;
     size_t start = 0;
@@ -137,7 +176,6 @@ void tg_anomaly_set_enabled(tg_ctx *ctx, bool enabled) { ctx->anomaly = enabled;
 
 /* ---- large elementwise work on the pool ---- */
 
-enum { TG_PARALLEL_MIN = 1 << 16 }; /* below this, waking threads costs more than it saves */
 
 typedef struct {
     tg_range_fn body;
@@ -156,10 +194,10 @@ static void run_range(void *p, int task, int n_tasks, int worker)
         job->body(job->arg, begin, end);
 }
 
-void tg_parallel_range(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg)
+void tg_parallel_range_pool(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg)
 {
-    int threads = tg_pool_threads(ctx->pool);
-    if (n < TG_PARALLEL_MIN || threads < 2) {
+    int threads = n < TG_PARALLEL_MIN ? 1 : tg_pool_threads(ctx->pool);
+    if (threads < 2) {
         body(arg, 0, n);
         return;
     }
@@ -232,32 +270,34 @@ tg_shape_text tg_shape_of(const tg_tensor *t)
     return text;
 }
 
-bool tg_check_tensor(const char *op, const tg_tensor *t)
+bool tg_check_tensor_report(const char *op, const tg_tensor *t)
 {
     if (!t)
         return false; /* an earlier op failed and set the error */
     if (t->lifetime == TG_LIFE_FREED ||
         (t->lifetime == TG_LIFE_STEP && t->epoch != t->ctx->epoch)) {
         tg_ctx_fail(t->ctx, TG_ERR_FREED, "%s: input %s was freed%s", op,
-                t->name ? t->name : "tensor",
+                tg_name_of(t) ? tg_name_of(t) : "tensor",
                 t->lifetime == TG_LIFE_STEP ? " by tg_tape_reset (it belongs to an earlier step)" : "");
         return false;
     }
     return true;
 }
 
-bool tg_check_live(const char *op, const tg_tensor *t)
+bool tg_check_live_report(const char *op, const tg_tensor *t)
 {
     if (!tg_check_tensor(op, t))
         return false;
-    if (!tg_dtype_is_float((tg_dtype)t->dtype))
+    if (!tg_dtype_is_float((tg_dtype)t->dtype)) {
+        const char *name = tg_name_of(t);
         return tg_ctx_fail(t->ctx, TG_ERR_ARG, "%s: input %s%s%s is %s; expected f32 or f64", op,
-                           t->name ? t->name : "", t->name ? " " : "", tg_shape_of(t).s,
+                           name ? name : "", name ? " " : "", tg_shape_of(t).s,
                            tg_dtype_name((tg_dtype)t->dtype)), false;
+    }
     return true;
 }
 
-bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b)
+bool tg_check_pair_report(const char *op, const tg_tensor *a, const tg_tensor *b)
 {
     if (!tg_check_live(op, a) || !tg_check_live(op, b))
         return false;
@@ -325,6 +365,12 @@ static tg_node *append(const tg_op_desc *op, tg_tensor **out, int n_in, tg_tenso
     if (!needed || !ctx->grad_enabled)
         return NULL;
     if (ctx->tape_len == ctx->tape_cap) {
+        if (ctx->tape_cap >= ((int64_t)1 << 31)) { /* a tensor's creator is 32 bits */
+            tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: the tape is full (2^31 entries); call tg_tape_reset between steps",
+                        op->name);
+            *out = NULL;
+            return NULL;
+        }
         int64_t cap = ctx->tape_cap ? ctx->tape_cap * 2 : 1024;
         tg_node *tape = realloc(ctx->tape, (size_t)cap * sizeof *tape);
         if (!tape) {
@@ -343,7 +389,7 @@ static tg_node *append(const tg_op_desc *op, tg_tensor **out, int n_in, tg_tenso
     }
     memcpy(inputs, in, (size_t)n_in * sizeof *inputs);
     t->requires_grad = true;
-    t->creator = ctx->tape_len;
+    t->creator = (int32_t)ctx->tape_len;
     tg_node *node = &ctx->tape[ctx->tape_len++];
     *node = (tg_node){.op = op, .n_in = n_in, .in = inputs, .out = t};
     return node;

@@ -203,8 +203,8 @@ typedef struct {
     bool *leaf_is_output;
     tg_tensor **op_grad; /* [n_ops] ∂L/∂t of op k's result (grads_of) */
     tg_tensor **leaf_grad;
-    int max_inputs;      /* the most inputs of any op in the subgraph */
-    tg_tensor **edge_derivative; /* [max_inputs n_ops] ∂out/∂in[j] of op k at max_inputs·k + j */
+    int64_t *edge_start;  /* [n_ops] where op k's input edges start in edge_derivative */
+    tg_tensor **edge_derivative; /* [edges] ∂out/∂in[j] of op k at edge_start[k] + j */
     int64_t *op_group, *leaf_group; /* cluster index or -1 */
     group_table groups;
     bool has_freed;      /* a leaf was freed after use: draw it, compute nothing */
@@ -221,10 +221,10 @@ static group_ref tensor_group(const writer *w, const tg_tensor *t)
     if (w->o->group) {
         r.name = w->o->group(t, w->o->group_user);
         r.length = r.name ? strlen(r.name) : 0;
-    } else if (w->o->group_separator && t->name) {
-        const char *cut = strrchr(t->name, w->o->group_separator);
+    } else if (w->o->group_separator && tg_name_of(t)) {
+        const char *cut = strrchr(tg_name_of(t), w->o->group_separator);
         if (cut)
-            r = (group_ref){t->name, (size_t)(cut - t->name)};
+            r = (group_ref){tg_name_of(t), (size_t)(cut - tg_name_of(t))};
     }
     return r;
 }
@@ -250,7 +250,7 @@ static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
     for (int64_t i = 0; i < tape_len; i++)
         w->op_id[i] = -1;
-    int64_t top = -1;
+    int64_t top = -1, n_edges = 0;
     for (int i = 0; i < n_outputs; i++) {
         int64_t c = outputs[i]->creator;
         if (c >= 0 && c < tape_len) {
@@ -263,30 +263,32 @@ static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
             continue;
         w->n_ops++;
         const tg_node *n = &ctx->tape[i];
-        w->max_inputs = n->n_in > w->max_inputs ? n->n_in : w->max_inputs;
+        n_edges += n->n_in;
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k]->creator >= 0)
                 w->op_id[n->in[k]->creator] = 0;
     }
-    size_t n_ops = (size_t)w->n_ops, max_edges = (size_t)w->max_inputs * n_ops,
-           max_leaves = max_edges + (size_t)n_outputs;
+    size_t n_ops = (size_t)w->n_ops, max_leaves = (size_t)n_edges + (size_t)n_outputs;
     w->op_tape = malloc((n_ops ? n_ops : 1) * sizeof *w->op_tape);
     w->leaves = malloc(max_leaves * sizeof *w->leaves);
     w->op_is_output = calloc(n_ops ? n_ops : 1, sizeof *w->op_is_output);
     w->op_grad = calloc(n_ops ? n_ops : 1, sizeof *w->op_grad);
-    w->edge_derivative = calloc(max_edges ? max_edges : 1, sizeof *w->edge_derivative);
+    w->edge_start = malloc((n_ops ? n_ops : 1) * sizeof *w->edge_start);
+    w->edge_derivative = calloc(n_edges ? (size_t)n_edges : 1, sizeof *w->edge_derivative);
     w->op_group = malloc((n_ops ? n_ops : 1) * sizeof *w->op_group);
-    if (!w->op_tape || !w->leaves || !w->op_is_output || !w->op_grad || !w->edge_derivative || !w->op_group ||
+    if (!w->op_tape || !w->leaves || !w->op_is_output || !w->op_grad || !w->edge_start || !w->edge_derivative || !w->op_group ||
         !ptr_map_init(&w->leaf_ids, max_leaves))
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
 
-    int64_t k = 0;
+    int64_t k = 0, edge = 0;
     for (int64_t i = 0; i <= top; i++) {
         if (w->op_id[i] < 0)
             continue;
-        w->op_tape[k] = i;
-        w->op_id[i] = k++;
         const tg_node *n = &ctx->tape[i];
+        w->op_tape[k] = i;
+        w->edge_start[k] = edge;
+        edge += n->n_in;
+        w->op_id[i] = k++;
         for (int j = 0; j < n->n_in; j++)
             if (n->in[j]->creator < 0)
                 add_leaf(w, n->in[j]);
@@ -335,15 +337,15 @@ static tg_status gradients_of(writer *w, tg_tensor *loss)
         const tg_node *node = &ctx->tape[i];
         for (int j = -1; j < node->n_in; j++) {
             tg_tensor *t = j < 0 ? node->out : node->in[j];
-            if (t->hook) {
-                hooks[n_hooked++] = (struct saved_hook){t, t->hook, t->hook_user};
-                t->hook = NULL;
+            if (tg_hook_of(t)) {
+                hooks[n_hooked++] = (struct saved_hook){t, t->extra->hook, t->extra->hook_user};
+                t->extra->hook = NULL;
             }
         }
     }
-    if (loss->hook) {
-        hooks[n_hooked++] = (struct saved_hook){loss, loss->hook, loss->hook_user};
-        loss->hook = NULL;
+    if (tg_hook_of(loss)) {
+        hooks[n_hooked++] = (struct saved_hook){loss, loss->extra->hook, loss->extra->hook_user};
+        loss->extra->hook = NULL;
     }
     if (n > INT32_MAX) {
         status = tg_ctx_fail(ctx, TG_ERR_ARG, "tg_dot_write: too many tensors for grads_of");
@@ -352,8 +354,8 @@ static tg_status gradients_of(writer *w, tg_tensor *loss)
     status = tg_grad(loss, NULL, (int)n, inputs, grads, false);
     while (n_hooked > 0) {
         n_hooked--;
-        hooks[n_hooked].t->hook = hooks[n_hooked].fn;
-        hooks[n_hooked].t->hook_user = hooks[n_hooked].user;
+        hooks[n_hooked].t->extra->hook = hooks[n_hooked].fn;
+        hooks[n_hooked].t->extra->hook_user = hooks[n_hooked].user;
     }
     if (status != TG_OK)
         goto done;
@@ -418,14 +420,16 @@ static tg_status local_derivatives(writer *w)
         if (!one)
             break;
         tg_tensor_fill(one, 1.0);
-        tg_tensor **dx = w->edge_derivative + (size_t)w->max_inputs * (size_t)k;
+        tg_tensor **dx = w->edge_derivative + w->edge_start[k];
         ctx->backward_node = w->op_tape[k];
         node.op->backward(&node, one, dx);
         ctx->backward_node = -1;
         for (int j = 0; j < node.n_in; j++) {
-            if (!node.in[j]->requires_grad)
-                dx[j] = NULL; /* drawn only for inputs that take a gradient */
-            else if (!dx[j] && !(dx[j] = tg_step_like(node.in[j], true)))
+            if (!node.in[j]->requires_grad) {
+                dx[j] = NULL; /* only edges that carry a gradient are labelled */
+                continue;
+            }
+            if (!dx[j] && !(dx[j] = tg_step_like(node.in[j], true)))
                 break;
         }
     }
@@ -490,9 +494,9 @@ static void write_tensor(const writer *w, const tg_tensor *t, const char *id, bo
         return;
     }
     fprintf(f, "  %s [shape=box, fillcolor=\"%s\"%s, label=<", id, fill, is_output ? ", peripheries=2" : "");
-    if (t->name && t->name[0]) {
+    if (tg_name_of(t) && tg_name_of(t)[0]) {
         fputs("<b>", f);
-        put_html_str(f, t->name);
+        put_html_str(f, tg_name_of(t));
         fputs("</b><br/>", f);
     }
     char shape[96] = "scalar";
@@ -628,7 +632,7 @@ static tg_status write_all(writer *w)
             fputs("  ", f);
             write_node_id(f, w, node->in[j]);
             fprintf(f, " -> op%lld", (long long)k);
-            const tg_tensor *d = w->edge_derivative[(size_t)w->max_inputs * (size_t)k + (size_t)j];
+            const tg_tensor *d = w->edge_derivative[w->edge_start[k] + j];
             if (d && (d->size == 1 || (w->max_values >= 0 && d->size <= w->max_values))) {
                 fprintf(f, " [fontcolor=\"%s\", label=<", COLOR_DERIVATIVE_TEXT);
                 put_values(f, d, w->precision);
@@ -699,6 +703,7 @@ tg_status tg_dot_write(FILE *f, int n_outputs, tg_tensor *const *outputs, const 
     free(w.leaf_is_output);
     free(w.op_grad);
     free(w.leaf_grad);
+    free(w.edge_start);
     free(w.edge_derivative);
     free(w.op_group);
     free(w.leaf_group);

@@ -10,27 +10,46 @@
 
 enum tg_lifetime { TG_LIFE_PERSISTENT, TG_LIFE_STEP, TG_LIFE_FREED };
 
+/* What few tensors have: a gradient of their own (leaves), a name, a hook, and (persistent tensors) the links
+ * of the context's list. Kept beside the header, so that the header of a step
+ * tensor, made for every op of every step, stays small. Persistent tensors
+ * carry theirs behind the header; a step tensor gets one from step memory
+ * when it is first named or hooked. */
+typedef struct {
+    tg_tensor *grad;     /* accumulated gradient (leaves), same lifetime as the tensor */
+    char *name;
+    tg_hook_fn hook;
+    void *hook_user;
+    tg_tensor *next;     /* persistent: the context's list; freed: the free list */
+    tg_tensor *prev;
+} tg_tensor_extra;
+
+/* 88 bytes: every op writes one per output and backward one per gradient, so
+ * the tape's speed is mostly this header's size in memory traffic (a scalar
+ * step tensor with its value: 96 bytes, 160 before the extra moved aside). */
 struct tg_tensor {
     tg_ctx *ctx;
     void *data;
-    tg_tensor *grad;     /* accumulated gradient, same lifetime as the tensor */
     tg_tensor *pending;  /* gradient being summed during one backward pass */
-    tg_hook_fn hook;
-    void *hook_user;
-    char *name;
-    tg_tensor *next;     /* persistent tensors: the context's list */
-    tg_tensor *prev;
-    int64_t shape[TG_MAX_RANK];
+    tg_tensor_extra *extra; /* grad, name, hook, list links; NULL for most step tensors */
     int64_t size;
-    int64_t creator;     /* tape index of the op that made it, -1 for leaves */
+    int32_t creator;     /* tape index of the op that made it, -1 for leaves */
     uint32_t epoch;      /* step tensors: the tape epoch they belong to */
+    int32_t wanted;      /* tg_grad: 1 + index in its inputs, 0 otherwise */
     uint8_t rank;
     uint8_t dtype;
     uint8_t lifetime;
-    bool requires_grad;
-    bool grad_zeroed;    /* grad is logically zero; its buffer is stale */
-    int32_t wanted;      /* tg_grad: 1 + index in its inputs, 0 otherwise */
+    bool requires_grad : 1;
+    bool grad_zeroed : 1; /* grad is logically zero; its buffer is stale */
+    int64_t shape[TG_MAX_RANK];
 };
+
+static inline const char *tg_name_of(const tg_tensor *t) { return t->extra ? t->extra->name : NULL; }
+static inline tg_tensor *tg_grad_of(const tg_tensor *t) { return t->extra ? t->extra->grad : NULL; }
+/* t's extra, made in step memory on first use for a step tensor; NULL (and
+ * the context's error) when out of memory. */
+tg_tensor_extra *tg_extra_of(tg_tensor *t);
+static inline tg_hook_fn tg_hook_of(const tg_tensor *t) { return t->extra ? t->extra->hook : NULL; }
 
 typedef struct tg_node tg_node;
 
@@ -73,7 +92,24 @@ struct tg_node {
 TG_OP_LIST(TG_OP_DECLARE)
 #undef TG_OP_DECLARE
 
+/* An op defined by a user (tapegrad/op.h, ops/user.c): one malloc at
+ * registration, on its context's list until tg_ctx_free. */
+struct tg_op {
+    tg_op *next;
+    tg_ctx *ctx;
+    tg_op_def def;         /* the caller's, copied; def.name points at name */
+    tg_op_desc desc;       /* on the tape for every call */
+    tg_op_desc raw_grad;   /* backward_raw only: the op that records its results */
+    char name[64];
+    char raw_grad_name[80]; /* name + "_backward" */
+};
+
 typedef struct tg_arena_chunk tg_arena_chunk;
+struct tg_arena_chunk {
+    tg_arena_chunk *next;
+    size_t size, used;
+    _Alignas(64) unsigned char bytes[];
+};
 
 struct tg_ctx {
     tg_arena_chunk *chunks;  /* step memory; kept across resets */
@@ -83,8 +119,10 @@ struct tg_ctx {
     tg_tensor **scratch;     /* backward's list of leaves reached */
     int64_t scratch_len, scratch_cap;
     tg_tensor persistent;    /* sentinel of the persistent tensors' list */
+    tg_tensor_extra persistent_links; /* the sentinel's links */
     tg_tensor *freed;        /* headers of freed tensors, reused */
     tg_pool *pool;
+    tg_op *user_ops;         /* registered user ops, newest first */
     uint32_t epoch;
     bool grad_enabled;
     bool anomaly;
@@ -112,7 +150,15 @@ struct tg_ctx {
 /* Runs body(arg, begin, end) over [0, n): split across the context's pool
  * when n is large enough to pay for waking the threads, else inline. */
 typedef void (*tg_range_fn)(void *arg, int64_t begin, int64_t end);
-void tg_parallel_range(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg);
+void tg_parallel_range_pool(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg);
+enum { TG_PARALLEL_MIN = 1 << 16 }; /* below this, waking threads costs more than it saves */
+static inline void tg_parallel_range(tg_ctx *ctx, int64_t n, tg_range_fn body, void *arg)
+{
+    if (n < TG_PARALLEL_MIN)
+        body(arg, 0, n);
+    else
+        tg_parallel_range_pool(ctx, n, body, arg);
+}
 
 static inline size_t tg_dtype_size(tg_dtype dtype) { return dtype == TG_F32 ? 4 : 8; }
 static inline bool tg_dtype_is_float(tg_dtype dtype) { return dtype == TG_F32 || dtype == TG_F64; }
@@ -124,20 +170,67 @@ tg_shape_text tg_shape_of(const tg_tensor *t);
 
 /* Checks t is usable by op: not NULL, not freed. NULL t returns false quietly
  * when the context already holds an error (the chain stops there). */
-bool tg_check_tensor(const char *op, const tg_tensor *t);
+bool tg_check_tensor_report(const char *op, const tg_tensor *t);
+bool tg_check_live_report(const char *op, const tg_tensor *t);
+/* The checks run on every input of every op: the test is inline, the
+ * reporting (and any unusual case) out of line. */
+static inline bool tg_tensor_usable(const tg_tensor *t)
+{
+    return t && (t->lifetime == TG_LIFE_PERSISTENT || (t->lifetime == TG_LIFE_STEP && t->epoch == t->ctx->epoch));
+}
+static inline bool tg_check_tensor(const char *op, const tg_tensor *t)
+{
+    return tg_tensor_usable(t) || tg_check_tensor_report(op, t);
+}
 /* tg_check_tensor, and t holds floating values (the ops that compute). */
-bool tg_check_live(const char *op, const tg_tensor *t);
+static inline bool tg_check_live(const char *op, const tg_tensor *t)
+{
+    return (tg_tensor_usable(t) && t->dtype <= TG_F64) || tg_check_live_report(op, t);
+}
 /* Checks a and b are live floating tensors of one context and one dtype. */
-bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b);
+bool tg_check_pair_report(const char *op, const tg_tensor *a, const tg_tensor *b);
+static inline bool tg_check_pair(const char *op, const tg_tensor *a, const tg_tensor *b)
+{
+    return (tg_tensor_usable(a) && tg_tensor_usable(b) && a->ctx == b->ctx && a->dtype == b->dtype &&
+            a->dtype <= TG_F64) || tg_check_pair_report(op, a, b);
+}
+/* Equal ranks and dims (a loop: the ranks are at most 4, a memcmp call costs more). */
+static inline bool tg_shape_equal(int rank_a, const int64_t *a, int rank_b, const int64_t *b)
+{
+    if (rank_a != rank_b)
+        return false;
+    for (int i = 0; i < rank_a; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
 
 /* ---- memory ---- */
 /* align: a power of two up to 64. NULL + error when out of memory. */
-void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align);
+void *tg_arena_alloc_slow(tg_ctx *ctx, size_t bytes, size_t align);
+static inline void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
+{
+    tg_arena_chunk *c = ctx->current;
+    if (c) { /* the common case: room in the current chunk */
+        size_t start = (c->used + align - 1) & ~(align - 1);
+        if (start + bytes <= c->size) {
+            c->used = start + bytes;
+            return c->bytes + start;
+        }
+    }
+    return tg_arena_alloc_slow(ctx, bytes, align);
+}
 /* A step tensor; data zeroed only when zero is set. */
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero);
 /* Same shape and dtype as t. */
 tg_tensor *tg_step_like(const tg_tensor *t, bool zero);
-int64_t tg_shape_size(int rank, const int64_t *shape);
+static inline int64_t tg_shape_size(int rank, const int64_t *shape)
+{
+    int64_t size = 1;
+    for (int i = 0; i < rank; i++)
+        size *= shape[i];
+    return size;
+}
 /* A point in the step memory and the tape to roll back to: tools that run a
  * graph many times (gradcheck) free each run's tensors without touching the
  * user's step. */

@@ -48,6 +48,7 @@ typedef struct {
     _Atomic(tg_pool_fn) fn;
     _Atomic(void *) arg;
     atomic_int n_tasks;
+    atomic_uint fp_mode; /* the caller's MXCSR: workers compute in the caller's mode */
 } tg_job;
 
 struct tg_pool {
@@ -61,10 +62,28 @@ struct tg_pool {
 
     tg_job job[2]; /* run g uses job[g & 1] */
     atomic_bool stop;
+    atomic_bool running; /* a run is in progress: a task's own run is done inline */
 
     _Alignas(64) _Atomic uint64_t state; /* gen << 32 | next task */
     _Alignas(64) atomic_int done;        /* tasks finished in this run */
 };
+
+/* The floating-point mode (flush-to-zero, denormals-are-zero, rounding) is
+ * per thread. A run carries its caller's, so that a result never depends on
+ * which thread computed it, and a mode the caller set (tg_fp_flush_subnormals
+ * in tg_train) reaches the pool's threads too. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <xmmintrin.h>
+static inline unsigned tg_fp_mode_get(void) { return _mm_getcsr(); }
+static inline void tg_fp_mode_set(unsigned mode)
+{
+    if (_mm_getcsr() != mode)
+        _mm_setcsr(mode);
+}
+#else
+static inline unsigned tg_fp_mode_get(void) { return 0; }
+static inline void tg_fp_mode_set(unsigned mode) { (void)mode; }
+#endif
 
 static inline void tg_cpu_relax(void)
 {
@@ -80,6 +99,8 @@ static void tg_pool_work(tg_pool *p, uint32_t gen, int worker)
     tg_pool_fn fn = atomic_load_explicit(&job->fn, memory_order_acquire);
     void *arg = atomic_load_explicit(&job->arg, memory_order_acquire);
     int n_tasks = atomic_load_explicit(&job->n_tasks, memory_order_acquire);
+    if (worker != 0)
+        tg_fp_mode_set(atomic_load_explicit(&job->fp_mode, memory_order_acquire));
     uint64_t st = atomic_load_explicit(&p->state, memory_order_acquire);
     for (;;) {
         if ((uint32_t)(st >> 32) != gen || (int64_t)(uint32_t)st >= n_tasks)
@@ -125,6 +146,7 @@ static uint32_t tg_pool_publish(tg_pool *p, tg_pool_fn fn, void *arg, int n_task
     atomic_store_explicit(&job->fn, fn, memory_order_release);
     atomic_store_explicit(&job->arg, arg, memory_order_release);
     atomic_store_explicit(&job->n_tasks, n_tasks, memory_order_release);
+    atomic_store_explicit(&job->fp_mode, tg_fp_mode_get(), memory_order_release);
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     pthread_mutex_lock(&p->mu);
     atomic_store_explicit(&p->state, (uint64_t)gen << 32, memory_order_release);
@@ -163,8 +185,10 @@ tg_pool *tg_pool_new(int n_threads)
         atomic_init(&p->job[i].fn, NULL);
         atomic_init(&p->job[i].arg, NULL);
         atomic_init(&p->job[i].n_tasks, 0);
+        atomic_init(&p->job[i].fp_mode, 0);
     }
     atomic_init(&p->stop, false);
+    atomic_init(&p->running, false);
     atomic_init(&p->state, 0);
     atomic_init(&p->done, 0);
     if (!p->scratch || !p->threads || !p->wargs)
@@ -216,7 +240,10 @@ void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg)
 {
     if (n_tasks <= 0)
         return;
-    if (!pool || pool->n == 1 || n_tasks == 1) { /* nothing to share: skip the hand-off */
+    /* Nothing to share, or a task asking for threads that are all taken by
+     * the run it belongs to (data-parallel workers running GEMMs): inline. */
+    if (!pool || pool->n == 1 || n_tasks == 1 ||
+        atomic_exchange_explicit(&pool->running, true, memory_order_acquire)) {
         for (int t = 0; t < n_tasks; t++)
             fn(arg, t, n_tasks, 0);
         return;
@@ -232,6 +259,7 @@ void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg)
         else
             sched_yield();
     }
+    atomic_store_explicit(&pool->running, false, memory_order_release);
 }
 
 void *tg_pool_scratch(tg_pool *pool, int worker, size_t bytes)

@@ -31,8 +31,11 @@ int tg_pool_threads(const tg_pool *pool);
  * returns when all are done.  The caller runs tasks too.  Tasks are handed
  * out dynamically (first come, first served): any task may land on any
  * worker, and the caller never waits for a worker that is asleep or
- * descheduled, it just does that worker's share.  Does not allocate.  Not
- * reentrant: fn must not call tg_pool_run on the same pool.  Workers spin for
+ * descheduled, it just does that worker's share (so a task must never wait
+ * for another).  Does not allocate.  A task that calls tg_pool_run on the
+ * same pool gets its tasks run inline on its own thread, as worker 0 (the
+ * threads are all taken by the outer run).  Tasks run in the caller's
+ * floating-point mode (MXCSR on x86).  Workers spin for
  * ~0.1 ms after a run before sleeping, so back-to-back runs start in well
  * under a µs.  pool == NULL runs every task on the caller. */
 void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg);

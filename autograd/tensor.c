@@ -5,13 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int64_t tg_shape_size(int rank, const int64_t *shape)
-{
-    int64_t size = 1;
-    for (int i = 0; i < rank; i++)
-        size *= shape[i];
-    return size;
-}
 
 static bool shape_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shape)
 {
@@ -28,22 +21,40 @@ static bool shape_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shap
     return true;
 }
 
-static void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
+/* Field by field: a compound literal would clear the whole header with a
+ * string instruction, slow for 96 bytes. */
+static inline void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
 {
-    *t = (tg_tensor){.ctx = ctx, .rank = (uint8_t)rank, .dtype = (uint8_t)dtype, .creator = -1};
-    for (int i = 0; i < rank; i++)
-        t->shape[i] = shape[i];
-    t->size = tg_shape_size(rank, shape);
+    t->ctx = ctx;
+    t->data = NULL;
+    t->pending = NULL;
+    t->extra = NULL;
+    int64_t size = 1;
+    for (int i = 0; i < TG_MAX_RANK; i++) {
+        int64_t d = i < rank ? shape[i] : 0;
+        t->shape[i] = d;
+        size *= i < rank ? d : 1;
+    }
+    t->size = size;
+    t->creator = -1;
+    t->epoch = 0;
+    t->wanted = 0;
+    t->rank = (uint8_t)rank;
+    t->dtype = (uint8_t)dtype;
+    t->lifetime = TG_LIFE_PERSISTENT;
+    t->requires_grad = false;
+    t->grad_zeroed = false;
 }
 
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero)
 {
     size_t bytes = (size_t)tg_shape_size(rank, shape) * tg_dtype_size(dtype);
-    size_t header = (sizeof(tg_tensor) + 15) & ~(size_t)15;
-    /* Small tensors sit right behind their header: one allocation, one cache
-     * line apart. Big ones get 64-byte aligned data of their own. */
+    size_t header = sizeof(tg_tensor); /* a multiple of 8 */
+    /* Small tensors sit right behind their header: one allocation, packed at
+     * 8-byte alignment (a scalar op's output takes 104 bytes). Big ones get
+     * 64-byte aligned data of their own. */
     bool inline_data = bytes <= 64;
-    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + bytes : header, 16);
+    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + ((bytes + 7) & ~(size_t)7) : header, 8);
     if (!t)
         return NULL;
     init_header(t, ctx, dtype, rank, shape);
@@ -68,27 +79,31 @@ static tg_tensor *persistent_tensor(tg_ctx *ctx, const char *who, tg_dtype dtype
         return NULL;
     if (dtype != TG_F32 && dtype != TG_F64 && dtype != TG_I64)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: unknown dtype %d", who, (int)dtype), NULL;
+    /* a persistent header carries its extra right behind it */
     tg_tensor *t = ctx->freed;
     if (t)
-        ctx->freed = t->next;
-    else if (!(t = malloc(sizeof *t)))
+        ctx->freed = t->extra->next;
+    else if (!(t = malloc(sizeof *t + sizeof(tg_tensor_extra))))
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who), NULL;
     init_header(t, ctx, dtype, rank, shape);
+    t->extra = (tg_tensor_extra *)(t + 1);
+    *t->extra = (tg_tensor_extra){0};
     size_t bytes = (size_t)t->size * tg_dtype_size(dtype);
     t->data = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!t->data) {
-        t->next = ctx->freed;
+        t->lifetime = TG_LIFE_FREED;
+        t->extra->next = ctx->freed;
         ctx->freed = t;
         char buf[96];
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory for a %s tensor", who,
                        tg_shape_str(rank, shape, buf, sizeof buf)), NULL;
     }
     memset(t->data, 0, bytes);
-    t->lifetime = TG_LIFE_PERSISTENT;
-    t->next = ctx->persistent.next;
-    t->prev = &ctx->persistent;
-    t->next->prev = t;
-    ctx->persistent.next = t;
+    tg_tensor_extra *head = ctx->persistent.extra;
+    t->extra->next = head->next;
+    t->extra->prev = &ctx->persistent;
+    head->next->extra->prev = t;
+    head->next = t;
     return t;
 }
 
@@ -205,21 +220,20 @@ void tg_tensor_free(tg_tensor *t)
     tg_ctx *ctx = t->ctx;
     if (t->lifetime == TG_LIFE_STEP) {
         tg_ctx_fail(ctx, TG_ERR_ARG, "tg_tensor_free: %s is a step tensor; tg_tape_reset frees it",
-                t->name ? t->name : "the tensor");
+                tg_name_of(t) ? tg_name_of(t) : "the tensor");
         return;
     }
-    if (t->grad)
-        tg_tensor_free(t->grad);
+    tg_tensor_extra *e = t->extra;
+    if (e->grad)
+        tg_tensor_free(e->grad);
     free(t->data);
-    free(t->name);
-    t->prev->next = t->next;
-    t->next->prev = t->prev;
+    free(e->name);
+    e->prev->extra->next = e->next;
+    e->next->extra->prev = e->prev;
     /* The header is kept and marked, so a later use is caught, not a crash. */
     t->data = NULL;
-    t->name = NULL;
-    t->grad = NULL;
+    *e = (tg_tensor_extra){.next = ctx->freed};
     t->lifetime = TG_LIFE_FREED;
-    t->next = ctx->freed;
     ctx->freed = t;
 }
 
@@ -323,22 +337,34 @@ void tg_tensor_fill(tg_tensor *t, double value)
     });
 }
 
+tg_tensor_extra *tg_extra_of(tg_tensor *t)
+{
+    if (!t->extra && (t->extra = tg_arena_alloc(t->ctx, sizeof *t->extra, 16)))
+        *t->extra = (tg_tensor_extra){0};
+    return t->extra;
+}
+
 void tg_tensor_set_name(tg_tensor *t, const char *name)
 {
     size_t n = name ? strlen(name) + 1 : 0;
     char *copy = NULL;
+    if (!n && !t->extra)
+        return;
     if (n) {
         copy = t->lifetime == TG_LIFE_STEP ? tg_arena_alloc(t->ctx, n, 1) : malloc(n);
         if (!copy)
             return;
         memcpy(copy, name, n);
     }
+    tg_tensor_extra *e = tg_extra_of(t);
+    if (!e)
+        return;
     if (t->lifetime != TG_LIFE_STEP)
-        free(t->name);
-    t->name = copy;
+        free(e->name);
+    e->name = copy;
 }
 
-const char *tg_tensor_name(const tg_tensor *t) { return t->name; }
+const char *tg_tensor_name(const tg_tensor *t) { return tg_name_of(t); }
 
 /* ---- gradients ---- */
 
@@ -346,12 +372,12 @@ void tg_tensor_set_requires_grad(tg_tensor *t, bool requires_grad)
 {
     if (requires_grad && !tg_dtype_is_float((tg_dtype)t->dtype)) {
         tg_ctx_fail(t->ctx, TG_ERR_GRAD, "tg_tensor_set_requires_grad: %s is %s; only f32 and f64 tensors "
-                    "have gradients", t->name ? t->name : "the tensor", tg_dtype_name((tg_dtype)t->dtype));
+                    "have gradients", tg_name_of(t) ? tg_name_of(t) : "the tensor", tg_dtype_name((tg_dtype)t->dtype));
         return;
     }
     if (t->creator >= 0 && !requires_grad) {
         tg_ctx_fail(t->ctx, TG_ERR_GRAD, "tg_tensor_set_requires_grad: %s was made by a recorded op; "
-                "only leaves can stop requiring a gradient", t->name ? t->name : "the tensor");
+                "only leaves can stop requiring a gradient", tg_name_of(t) ? tg_name_of(t) : "the tensor");
         return;
     }
     t->requires_grad = requires_grad;
@@ -361,25 +387,31 @@ bool tg_tensor_requires_grad(const tg_tensor *t) { return t->requires_grad; }
 bool tg_tensor_is_recorded(const tg_tensor *t) { return t->creator >= 0; }
 tg_tensor *tg_tensor_grad(const tg_tensor *t)
 {
-    if (t->grad && t->grad_zeroed) { /* zeroed lazily: see tg_tensor_zero_grad */
-        memset(t->grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
+    tg_tensor *grad = tg_grad_of(t);
+    if (grad && t->grad_zeroed) { /* zeroed lazily: see tg_tensor_zero_grad */
+        memset(grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
         ((tg_tensor *)t)->grad_zeroed = false;
     }
-    return t->grad;
+    return grad;
 }
 
 /* Only marks the gradient as zero: the next backward then writes it instead
  * of adding to it, which saves a pass over every parameter per step. */
 void tg_tensor_zero_grad(tg_tensor *t)
 {
-    if (t->grad)
+    if (tg_grad_of(t))
         t->grad_zeroed = true;
 }
 
 void tg_tensor_set_hook(tg_tensor *t, tg_hook_fn fn, void *user)
 {
-    t->hook = fn;
-    t->hook_user = user;
+    if (!fn && !t->extra)
+        return;
+    tg_tensor_extra *e = tg_extra_of(t);
+    if (!e)
+        return;
+    e->hook = fn;
+    e->hook_user = user;
 }
 
 /* ---- random numbers ---- */

@@ -13,7 +13,8 @@
  *     tg_tape_reset(ctx);                        // frees the step's intermediates
  *     tg_ctx_free(ctx);
  *
- * core.h: contexts, tensors, backward.  ops.h: the ops.  gradcheck.h: finite
+ * core.h: contexts, tensors, backward.  ops.h: the ops.  op.h: ops you define
+ * yourself, with their own forward and backward.  gradcheck.h: finite
  * differences.  nn.h: layers, losses, optimizers, perceptron.  model.h: conv,
  * pooling, norm, dropout, embedding and recurrent layers, and models built
  * from layer specs.  data.h: IDX and CSV files, datasets, checkpoints, the
@@ -24,6 +25,7 @@
 
 #include "tapegrad/core.h"
 #include "tapegrad/ops.h"
+#include "tapegrad/op.h"
 #include "tapegrad/gradcheck.h"
 #include "tapegrad/nn.h"
 #include "tapegrad/model.h"

@@ -224,6 +224,28 @@ tg_mlp *tg_mlp_new(tg_ctx *ctx, tg_dtype dtype, int n_layers, const int64_t *wid
     return mlp;
 }
 
+tg_mlp *tg_mlp_clone(const tg_mlp *mlp, tg_ctx *ctx)
+{
+    if (!mlp || !ctx)
+        return NULL;
+    int n = mlp->n_layers;
+    int64_t widths[n + 1];
+    tg_activation acts[n];
+    widths[0] = mlp->layers[0]->in;
+    for (int l = 0; l < n; l++) {
+        widths[l + 1] = mlp->layers[l]->out;
+        acts[l] = mlp->layers[l]->act;
+    }
+    tg_rng unused = tg_rng_seed(0); /* zeros need no randomness; the values are copied below */
+    tg_mlp *copy = tg_mlp_new(ctx, tg_tensor_dtype(mlp->params[0]), n, widths, acts, TG_INIT_ZEROS, &unused);
+    for (int i = 0; copy && i < 2 * n; i++)
+        if (tg_tensor_copy(copy->params[i], mlp->params[i]) != TG_OK) {
+            tg_mlp_free(copy);
+            return NULL;
+        }
+    return copy;
+}
+
 void tg_mlp_free(tg_mlp *mlp)
 {
     if (!mlp)

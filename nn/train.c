@@ -3,7 +3,7 @@
  * tg_tape_reset; the batch tensors are the loader's persistent ones and the
  * step tensors reuse the context's arena, so a warm loop allocates nothing. */
 #define _POSIX_C_SOURCE 200809L
-#include "tapegrad/data.h"
+#include "nn/data_parallel.h"
 
 #include <errno.h>
 #include <math.h>
@@ -114,6 +114,15 @@ static bool output_fits(const tg_tensor *out, int64_t n, int classes)
         return false;
     int64_t k = rank == 2 ? tg_tensor_dim(out, 1) : 1;
     return k == classes || (k == 1 && classes == 2);
+}
+
+int64_t tg_count_correct(const tg_tensor *out, const tg_tensor *y, int classes)
+{
+    int64_t n = tg_tensor_dim(y, 0), correct = 0;
+    if (classes > 0 && output_fits(out, n, classes))
+        for (int64_t r = 0; r < n; r++)
+            correct += predict(out, r) == (int)tg_tensor_get(y, r);
+    return correct;
 }
 
 /* ---- evaluation ---------------------------------------------------------------- */
@@ -245,6 +254,22 @@ void tg_confusion_print(const tg_evaluation *e, const char *const *class_names, 
 
 /* ---- training ------------------------------------------------------------------ */
 
+static tg_tensor *mlp_forward(void *model, tg_tensor *x) { return tg_mlp_forward(model, x); }
+static void *mlp_clone(const void *model, tg_ctx *ctx) { return tg_mlp_clone(model, ctx); }
+static void mlp_free(void *model) { tg_mlp_free(model); }
+static tg_params mlp_params(const void *model) { return tg_mlp_params(model); }
+
+void tg_train_use_mlp(tg_train_config *config, tg_mlp *mlp)
+{
+    if (!config || !mlp)
+        return;
+    config->forward = mlp_forward;
+    config->model = mlp;
+    config->clone = mlp_clone;
+    config->free_model = mlp_free;
+    config->params_of = mlp_params;
+}
+
 tg_train_config tg_train_defaults(void)
 {
     return (tg_train_config){
@@ -291,7 +316,21 @@ static void draw(progress *p, const tg_train_config *c, int epoch, int64_t step,
     fflush(p->f);
 }
 
+static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c, tg_history *history,
+                       tg_fp_mode caller);
+
+/* Computes with subnormals flushed to zero (see tg_fp_flush_subnormals) and
+ * gives the caller back their floating-point mode. */
 tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c, tg_history *history)
+{
+    tg_fp_mode mode = tg_fp_flush_subnormals();
+    tg_status status = train(ctx, data, c, history, mode);
+    tg_fp_mode_restore(mode);
+    return status;
+}
+
+static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c, tg_history *history,
+                       tg_fp_mode caller)
 {
     tg_status status = check_config(ctx, "tg_train", c, data, true);
     if (status != TG_OK)
@@ -312,6 +351,12 @@ tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c
         tg_loader_free(loader);
         return tg_ctx_status(ctx);
     }
+    tg_data_parallel *dp = NULL;
+    if ((c->threads > 1 || c->reduce) && !(dp = tg_data_parallel_new(ctx, c, data->classes))) {
+        tg_loader_free(test_loader);
+        tg_loader_free(loader);
+        return tg_ctx_status(ctx);
+    }
     int64_t steps = tg_loader_batches(loader);
     FILE *log = c->log ? c->log : stderr;
     progress p = {.f = log, .tty = isatty(fileno(log)) == 1, .steps_total = steps * (c->epochs - c->first_epoch)};
@@ -321,6 +366,8 @@ tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c
         double start = now();
         tg_rng rng = tg_rng_seed(c->seed + (uint64_t)epoch);
         tg_loader_start(loader, c->shuffle ? &rng : NULL);
+        if (dp)
+            tg_data_parallel_resync(dp);
         double loss_sum = 0, epoch_train = 0;
         int64_t correct = 0, seen = 0, step = 0;
         tg_tensor *x, *y;
@@ -330,6 +377,28 @@ tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c
             int64_t n = tg_tensor_dim(x, 0);
             step++;
             tg_optim_zero_grad(c->optimizer);
+            if (dp) {
+                double value = 0;
+                int64_t right = 0;
+                status = tg_data_parallel_step(dp, x, y, step, epoch, &value, &right);
+                tg_tape_reset(ctx);
+                if (status != TG_OK)
+                    break;
+                loss_sum += value * (double)n;
+                correct += right;
+                seen += n;
+                double t1 = now();
+                epoch_train += t1 - t0;
+                p.train_seconds += t1 - t0;
+                p.steps_done++;
+                p.samples_done += n;
+                if (c->progress && step < steps && t1 - p.last >= (p.tty ? 0.1 : 10.0)) {
+                    draw(&p, c, epoch, step, steps, loss_sum / (double)seen,
+                         classes > 0 ? (double)correct / (double)seen : NAN, (double)seen / epoch_train);
+                    p.last = t1;
+                }
+                continue;
+            }
             tg_tensor *out = c->forward(c->model, x);
             tg_tensor *loss = out ? c->loss(out, y) : NULL;
             if (!loss) {
@@ -392,9 +461,15 @@ tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c
             status = tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory for the history");
             break;
         }
-        if (c->on_epoch && (status = c->on_epoch(c, epoch, history, c->user)) != TG_OK)
-            break;
+        if (c->on_epoch) { /* the user's code, in the user's floating-point mode */
+            tg_fp_mode_restore(caller);
+            status = c->on_epoch(c, epoch, history, c->user);
+            tg_fp_flush_subnormals();
+            if (status != TG_OK)
+                break;
+        }
     }
+    tg_data_parallel_free(dp);
     tg_loader_free(test_loader);
     tg_loader_free(loader);
     return status;

@@ -36,7 +36,7 @@ tg_tensor *tg_binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_broad
 {
     if (!tg_check_pair(op, a, b))
         return NULL;
-    if (a->rank == b->rank && !memcmp(a->shape, b->shape, sizeof(int64_t) * a->rank))
+    if (tg_shape_equal(a->rank, a->shape, b->rank, b->shape))
         return tg_step_like(a, false); /* same shapes: the flat loop, bc is not needed */
     if (!tg_broadcast_shapes(a->rank, a->shape, b->rank, b->shape, bc))
         return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (aligned on the right, "
@@ -140,7 +140,7 @@ const tg_op_desc tg_op_mul_scalar = {.kind = TG_OP_MUL_SCALAR, .name = "mul_scal
 
 static bool shapes_equal(int rank_a, const int64_t *a, int rank_b, const int64_t *b)
 {
-    return rank_a == rank_b && (rank_a == 0 || !memcmp(a, b, sizeof(int64_t) * (size_t)rank_a));
+    return tg_shape_equal(rank_a, a, rank_b, b);
 }
 
 /* x must broadcast to shape without changing shape: the strides of x in bc. */

@@ -17,8 +17,6 @@ static tg_tensor *select_indices(const tg_tensor *like, int rank, const int64_t 
     return index;
 }
 
-static tg_tensor *squared(tg_tensor *y) { return tg_mul(y, y); }
-
 static tg_tensor *f_slice_cols(tg_tensor *const *in, void *u) { (void)u; return tg_slice(in[0], 1, 1, 4, 1); }
 static tg_tensor *f_slice_rows_step2(tg_tensor *const *in, void *u) { (void)u; return tg_slice(in[0], 0, 0, 4, 2); }
 static tg_tensor *f_slice_negative(tg_tensor *const *in, void *u) { (void)u; return tg_slice(in[0], -1, -4, -1, 1); }

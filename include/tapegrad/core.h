@@ -65,6 +65,22 @@ tg_ctx *tg_ctx_new(int n_threads);
 /* Frees the context and every tensor it owns. NULL is fine. */
 void tg_ctx_free(tg_ctx *ctx);
 int tg_ctx_threads(const tg_ctx *ctx);
+/* Runs fn(arg, task) for every task in [0, n_tasks) on the context's threads
+ * (the caller's included) and returns when all are done. Tasks are handed out
+ * first come, first served, so a task must never wait for another; a task's
+ * own big kernels on this context then run on its thread alone. Tasks run in
+ * the caller's floating-point mode. Errors: NULL ctx or fn (TG_ERR_ARG). */
+tg_status tg_ctx_run_tasks(tg_ctx *ctx, int n_tasks, void (*fn)(void *arg, int task), void *arg);
+
+/* Subnormal floats (below 1.2e-38 in float32) take a slow path in x86
+ * arithmetic, often 10-100x. tg_train computes with them flushed to zero (the
+ * x86 FTZ and DAZ bits, on its own thread and the pool's) and restores the
+ * caller's mode before it returns; the optimizers store tiny moments as zero
+ * in any mode. These two calls do the same for a loop of one's own: the
+ * previous mode is returned for tg_fp_mode_restore. No-ops off x86. */
+typedef struct { unsigned bits; } tg_fp_mode;
+tg_fp_mode tg_fp_flush_subnormals(void);
+void tg_fp_mode_restore(tg_fp_mode mode);
 
 /* Frees every step tensor and clears the tape; persistent tensors live on.
  * Memory is kept for the next step. */

@@ -46,9 +46,13 @@
  * rebuilds its model alone. tg_checkpoint_save writes version 1 (no spec),
  * tg_checkpoint_save_spec version 2; a load reads both.
  *
- * A save writes a temporary file in the target's directory, fsyncs it, renames
- * it over the target and fsyncs the directory: a crash or a failed write leaves
- * the previous checkpoint whole. A load reads and validates the whole file
+ * A save writes a temporary file <path>.tmp.<pid>.XXXXXX in the target's
+ * directory, fsyncs it, renames it over the target and fsyncs the directory: a
+ * crash or a failed write leaves the previous checkpoint whole. A temporary
+ * left by a killed save is removed by the next save or load of the same path
+ * once its pid is gone (only that path's temporaries, only dead pids). Every
+ * count in a header is checked against the file's size before anything is
+ * allocated for it. A load reads and validates the whole file
  * (magic, version, lengths, CRC, then every record's name, dtype and shape
  * against the tensors given) before it writes a single value, so a bad file
  * leaves the model untouched.
@@ -71,18 +75,35 @@ extern "C" {
 uint32_t tg_crc32(uint32_t crc, const void *data, size_t n);
 
 /* Decodes a gzip image (one or more members) into a new malloc'd buffer
- * (*out, *out_size; free it with free()). what names the data in messages
- * (a file name). Errors (TG_ERR_FORMAT, outputs untouched): not gzip, an
+ * (*out, *out_size; free it with free(); never NULL, even for empty output).
+ * what names the data in messages (a file name). The output is capped at
+ * tg_gzip_default_max(size) bytes, so a small file cannot inflate to
+ * gigabytes. Errors (TG_ERR_FORMAT, outputs untouched): not gzip, an
  * unsupported method or flag, a bad block type, an invalid Huffman code or
- * distance, a truncated stream, a CRC32 or length mismatch, trailing garbage;
- * TG_ERR_NOMEM; TG_ERR_ARG for NULL arguments. */
+ * distance, a truncated stream, a CRC32 or length mismatch, trailing garbage,
+ * output beyond the cap; TG_ERR_NOMEM; TG_ERR_ARG for NULL arguments. */
 tg_status tg_gzip_decode(tg_ctx *ctx, const void *data, size_t size, const char *what, uint8_t **out,
                          size_t *out_size);
+/* tg_gzip_decode with the output capped at max_out bytes (0: the default
+ * cap); decoding stops as soon as the output would pass it. Errors: those of
+ * tg_gzip_decode. */
+tg_status tg_gzip_decode_max(tg_ctx *ctx, const void *data, size_t size, const char *what, size_t max_out,
+                             uint8_t **out, size_t *out_size);
+/* The default output cap for input_size bytes of gzip:
+ * TG_GZIP_DEFAULT_RATIO · input_size + 1 MiB. Real data (images, numeric
+ * text) compresses 2-10x; deflate's own limit is 1032x. */
+#define TG_GZIP_DEFAULT_RATIO 64
+size_t tg_gzip_default_max(size_t input_size);
 
 /* Reads a whole file into a malloc'd buffer, decoding it when it starts with
- * the gzip magic. Errors: TG_ERR_IO (cannot open/read), those of
- * tg_gzip_decode; outputs untouched on error. */
+ * the gzip magic (output capped at tg_gzip_default_max of the file's size).
+ * Errors: TG_ERR_ARG (NULL path or outputs), TG_ERR_IO (cannot open/read),
+ * those of tg_gzip_decode; outputs untouched on error. */
 tg_status tg_file_read(tg_ctx *ctx, const char *path, uint8_t **out, size_t *out_size);
+/* tg_file_read refusing more than max_bytes of content, before or after
+ * decoding (0: no cap on plain files, the default cap on gzip). Errors: those
+ * of tg_file_read; TG_ERR_FORMAT for content beyond max_bytes. */
+tg_status tg_file_read_max(tg_ctx *ctx, const char *path, size_t max_bytes, uint8_t **out, size_t *out_size);
 
 /* ---- IDX files ----------------------------------------------------------
  * magic: two zero bytes, a type code, the rank; rank × u32 big-endian dims;
@@ -133,7 +154,8 @@ typedef enum {
 typedef struct {
     int64_t rows, cols;
     double *values; /* [rows, cols], row-major (malloc'd) */
-    char **names;   /* cols column names from the header, NULL without one */
+    char **names;   /* cols column names from the header, NULL without one (one
+                       block with the names: free it with tg_csv_free only) */
 } tg_csv;
 
 /* Reads a numeric CSV file into *out. Errors (TG_ERR_FORMAT naming the line
@@ -141,6 +163,11 @@ typedef struct {
  * another number of fields than the first, no data rows; TG_ERR_IO;
  * TG_ERR_NOMEM. */
 tg_status tg_csv_read(tg_ctx *ctx, const char *path, tg_csv_header header, tg_csv *out);
+/* The same for n bytes of text in memory (what names it in messages; NULL:
+ * "(memory)"). Memory stays within a few times n (about 4n for the values at
+ * most). Errors: those of tg_csv_read; TG_ERR_ARG for NULL text or out. */
+tg_status tg_csv_parse(tg_ctx *ctx, const char *text, size_t n, const char *what, tg_csv_header header,
+                       tg_csv *out);
 /* Frees the values and names and zeroes *csv. NULL is fine. */
 void tg_csv_free(tg_csv *csv);
 
@@ -235,6 +262,18 @@ void tg_history_free(tg_history *h);
  * Errors: TG_ERR_IO naming the file. */
 tg_status tg_history_save_csv(tg_ctx *ctx, const tg_history *h, const char *path);
 
+/* The seam between data-parallel training and whatever sums gradients across
+ * processes (MPI, NCCL, a parameter server): sums buffer [count] of dtype
+ * element-wise over every process of the run, in place, so that each process
+ * ends with the same sum; TG_OK or an error (which stops training). tg_train
+ * calls it once per step on the process's gradient, already summed over its
+ * threads: the gradients of all parameters (params_of order) end to end, each
+ * weighted by the process's samples in the step, then that sample count as
+ * the last value. After the sum tg_train divides by the summed count, which
+ * gives every process the gradient of the whole global batch. Every process
+ * must run the same number of steps. See examples/mpi_data_parallel.c. */
+typedef tg_status (*tg_reduce_fn)(tg_ctx *ctx, void *buffer, int64_t count, tg_dtype dtype, void *user);
+
 struct tg_train_config;
 /* Called after every epoch (e.g. to save a checkpoint); a status other than
  * TG_OK stops training and is returned by tg_train. */
@@ -259,7 +298,40 @@ typedef struct tg_train_config {
     FILE *log;               /* where progress goes; NULL: stderr */
     tg_epoch_fn on_epoch;    /* may be NULL */
     void *user;
+    /* Data parallelism (threads > 1): each minibatch is split into `threads`
+     * shares differing by at most one sample; worker 0 runs the model itself
+     * on the caller's context, worker k its replica made by clone in a
+     * context of its own (own tape and step memory, one thread). The
+     * gradients are summed in worker order, weighted by share, into the
+     * model's, and one optimizer step follows: the whole batch's gradient up
+     * to rounding, and the same bits on every run with the same thread count.
+     * The loss must be a mean over the batch's samples (tapegrad's losses
+     * with TG_REDUCE_MEAN are). Workers run on the context's threads: make it
+     * with tg_ctx_new(threads) or more. tg_train_use_mlp sets all of this but
+     * threads for an MLP. */
+    int threads;             /* 0 or 1: the whole batch on the caller's thread */
+    void *(*clone)(const void *model, tg_ctx *ctx); /* a replica in ctx, equal values */
+    void (*free_model)(void *model);                /* frees a replica */
+    tg_params (*params_of)(const void *model);      /* trainable tensors, a fixed order */
+    /* Optional: non-trainable state (batch-norm running statistics): after
+     * each step the model's gets the share-weighted mean of the workers'
+     * (within a process; across processes each keeps its own). */
+    tg_params (*buffers_of)(const void *model);
+    /* Optional: sums the gradient across processes (tg_reduce_fn); needs
+     * params_of. NULL: this process alone. */
+    tg_reduce_fn reduce;
+    void *reduce_user;
 } tg_train_config;
+
+/* Sets config's forward, model, clone, free_model and params_of for mlp, so
+ * that it trains with any thread count (the other fields are kept). Errors:
+ * none; NULL arguments are ignored. */
+void tg_train_use_mlp(tg_train_config *config, tg_mlp *mlp);
+/* The same for a sequential model (tapegrad/model.h): forward, model, clone,
+ * free_model, params_of and buffers_of (running statistics). Errors: none;
+ * NULL arguments are ignored. */
+struct tg_model;
+void tg_train_use_model(tg_train_config *config, struct tg_model *model);
 
 /* Defaults: batch 64, eval batch 1000, float32, shuffled, seed 1, 1 epoch,
  * progress on; forward, loss and optimizer must be set. */

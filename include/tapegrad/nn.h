@@ -116,6 +116,11 @@ tg_mlp *tg_mlp_new(tg_ctx *ctx, tg_dtype dtype, int n_layers, const int64_t *wid
                    const tg_activation *acts, tg_init init, tg_rng *rng);
 /* Frees the MLP and all its tensors. NULL is fine. */
 void tg_mlp_free(tg_mlp *mlp);
+/* A copy of mlp whose tensors live in ctx (the same or another context): the
+ * same widths, activations, names and parameter values, no gradients (a
+ * data-parallel worker's replica). NULL when mlp or ctx is NULL, or out of
+ * memory (TG_ERR_NOMEM on ctx). */
+tg_mlp *tg_mlp_clone(const tg_mlp *mlp, tg_ctx *ctx);
 /* Refills every weight by init (stddev for TG_INIT_NORMAL) and zeroes every bias. */
 tg_status tg_mlp_init(tg_mlp *mlp, tg_init init, double stddev, tg_rng *rng);
 /* The network's output for x [n, widths[0]] -> [n, widths[n_layers]]; NULL on a

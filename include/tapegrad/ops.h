@@ -39,7 +39,12 @@ extern "C" {
     X(MSE_LOSS, mse_loss) X(CROSS_ENTROPY, cross_entropy)                  \
     X(SLICE, slice) X(PAD, pad) X(INDEX_SELECT, index_select)              \
     X(INDEX_ADD, index_add) X(GATHER, gather) X(SCATTER_ADD, scatter_add)  \
-    X(CONCAT, concat) X(STACK, stack)
+    X(CONCAT, concat) X(STACK, stack)                                      \
+    X(CONV2D, conv2d) X(CONV2D_BACKWARD_INPUT, conv2d_backward_input)      \
+    X(CONV2D_BACKWARD_WEIGHT, conv2d_backward_weight)                      \
+    X(MAX_POOL2D, max_pool2d) X(MAX_POOL2D_BACKWARD, max_pool2d_backward)  \
+    X(MAX_POOL2D_GATHER, max_pool2d_gather)                                \
+    X(AVG_POOL2D, avg_pool2d) X(AVG_POOL2D_BACKWARD, avg_pool2d_backward)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -195,6 +200,51 @@ tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b);
  * numbers 0..c-1) or [n, c] probabilities / one-hot rows.
  * dz = (softmax(z) - p)/n · dy; finite for logits of any magnitude. */
 tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *targets);
+
+/* ---- convolution and pooling (NCHW) ----
+ * conv2d: x [N, C, H, W], weight [O, C/groups, KH, KW], bias [O] or NULL ->
+ * y [N, O, OH, OW], OH = (H + 2·padding - dilation·(KH-1) - 1)/stride + 1 (OW alike):
+ *   y[n,o,i,j] = b[o] + Σ_{c,u,v} W[o,c,u,v] · x[n, g·C/groups + c, i·stride - padding + u·dilation,
+ *                                               j·stride - padding + v·dilation]
+ * for o in group g, x = 0 outside the image. Errors: ranks other than 4,
+ * channels ≠ weight dim 1 × groups, groups not dividing C and O, a kernel
+ * larger than the padded input, stride or dilation < 1, padding < 0.
+ *   dx = conv2d_backward_input(dy, W), dW = conv2d_backward_weight(x, dy), db = Σ_{n,i,j} dy */
+tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *weight, tg_tensor *bias,
+                     int stride, int padding, int dilation, int groups);
+/* x [N, C, L], weight [O, C/groups, K], bias [O] or NULL -> [N, O, OL]: conv2d over a height of 1. */
+tg_tensor *tg_conv1d(tg_tensor *x, tg_tensor *weight, tg_tensor *bias,
+                     int stride, int padding, int dilation, int groups);
+/* The transposed convolution: the gradient of conv2d with respect to its input,
+ * dy [N, O, OH, OW] -> dx [N, C, height, width] (height and width are those of
+ * conv2d's input: strides make them ambiguous). Linear in dy and in weight:
+ *   d(dy) = conv2d(G, W), dW = conv2d_backward_weight(G, dy). */
+tg_tensor *tg_conv2d_backward_input(tg_tensor *dy, tg_tensor *weight, int64_t height, int64_t width,
+                                    int stride, int padding, int dilation, int groups);
+/* The gradient of conv2d with respect to its weight: x [N, C, H, W] and
+ * dy [N, O, OH, OW] -> dW [O, C/groups, kernel_h, kernel_w], summed over the batch:
+ *   dx = conv2d_backward_input(dy, G), d(dy) = conv2d(x, G). */
+tg_tensor *tg_conv2d_backward_weight(tg_tensor *x, tg_tensor *dy, int64_t kernel_h, int64_t kernel_w,
+                                     int stride, int padding, int dilation, int groups);
+/* Max over kernel×kernel windows of [N, C, H, W]; padding (≤ kernel/2) never
+ * wins. Ties: the first maximum in row-major window order; NaN propagates.
+ *   dx = max_pool2d_backward(dy, x): dy flows to each window's maximum only. */
+tg_tensor *tg_max_pool2d(tg_tensor *x, int kernel, int stride, int padding);
+/* dx [N, C, H, W]: dy [N, C, OH, OW] added at the argmax of each window of x
+ * (no gradient flows to x). d(dy) = max_pool2d_gather(G, x). */
+tg_tensor *tg_max_pool2d_backward(tg_tensor *dy, tg_tensor *x, int kernel, int stride, int padding);
+/* y [N, C, OH, OW] = g at the argmax of each window of x; g has x's shape
+ * (max_pool2d(x) = max_pool2d_gather(x, x)). dg = max_pool2d_backward(G, x). */
+tg_tensor *tg_max_pool2d_gather(tg_tensor *g, tg_tensor *x, int kernel, int stride, int padding);
+/* Mean over kernel×kernel windows; padded positions count as zeros, so each
+ * window divides by kernel² (PyTorch's count_include_pad=True). Linear:
+ *   dx = avg_pool2d_backward(dy). */
+tg_tensor *tg_avg_pool2d(tg_tensor *x, int kernel, int stride, int padding);
+/* dx [N, C, height, width]: each dy/kernel² spread over its window.
+ * d(dy) = avg_pool2d(G). */
+tg_tensor *tg_avg_pool2d_backward(tg_tensor *dy, int64_t height, int64_t width, int kernel, int stride, int padding);
+/* [N, C, H, W] -> [N, C], the mean of each plane. dx = dy/(H·W) broadcast. */
+tg_tensor *tg_global_avg_pool2d(tg_tensor *x);
 
 /* ---- reading the tape (for diagrams and tools) ---- */
 typedef struct {

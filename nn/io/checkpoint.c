@@ -8,9 +8,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tapegrad/data.h"
 
+#include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -102,6 +104,54 @@ static uint8_t *put_record(uint8_t *p, const tg_tensor *t)
     return p;
 }
 
+/* ---- temporaries ------------------------------------------------------------ */
+
+/* A save writes <path>.tmp.<pid>.XXXXXX; a process killed mid-save leaves it
+ * behind. The next save or load of the same path removes those whose
+ * writer is gone: the exact name pattern of this target (so other targets'
+ * files and other files are never touched) and a pid that no longer exists
+ * (so a save running in another process is left alone; this process's own
+ * pid too, as another thread may be saving). */
+static bool stale_temp(const char *name, const char *base, size_t base_len)
+{
+    if (strncmp(name, base, base_len) != 0 || strncmp(name + base_len, ".tmp.", 5) != 0)
+        return false;
+    const char *p = name + base_len + 5;
+    long pid = 0;
+    for (; *p >= '0' && *p <= '9' && pid < 1L << 30; p++)
+        pid = pid * 10 + (*p - '0');
+    if (pid <= 0 || *p != '.' || strlen(p + 1) != 6)
+        return false;
+    for (const char *q = p + 1; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9')))
+            return false;
+    return (pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static void remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0, base_len = strlen(base);
+    char *dir = malloc(dir_len + 2), *victim = malloc(strlen(path) + 300);
+    DIR *d = NULL;
+    if (dir && victim && base_len > 0) {
+        memcpy(dir, path, dir_len);
+        strcpy(dir + dir_len, dir_len ? "" : ".");
+        d = opendir(dir);
+    }
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        if (strlen(e->d_name) < base_len + 256 && stale_temp(e->d_name, base, base_len)) {
+            memcpy(victim, path, dir_len);
+            strcpy(victim + dir_len, e->d_name);
+            unlink(victim);
+        }
+    if (d)
+        closedir(d);
+    free(dir);
+    free(victim);
+}
+
 /* ---- save ------------------------------------------------------------------ */
 
 static tg_status check_list(tg_ctx *ctx, const char *path, tg_params list, const char *what)
@@ -160,6 +210,7 @@ static tg_status save_file(tg_ctx *ctx, const char *who, const char *path, const
     if (spec_len > MAX_SPEC)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: %s: a spec of %zu bytes; expected <= %u", who, path, spec_len,
                            MAX_SPEC);
+    remove_stale_temps(path);
 
     size_t payload = spec ? 4 + spec_len : 0;
     for (int i = 0; i < params.count; i++)
@@ -194,12 +245,12 @@ static tg_status save_file(tg_ctx *ctx, const char *who, const char *path, const
 
     /* Temporary file in the same directory (rename is atomic within a file system). */
     size_t len = strlen(path);
-    char *tmp = malloc(len + 16), *dir = malloc(len + 2);
+    char *tmp = malloc(len + 40), *dir = malloc(len + 2);
     if (!tmp || !dir) {
         free(buf), free(tmp), free(dir);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: %s: out of memory", who, path);
     }
-    snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
+    snprintf(tmp, len + 40, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
     const char *slash = strrchr(path, '/');
     if (slash) {
         memcpy(dir, path, (size_t)(slash - path) + 1);
@@ -402,6 +453,7 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
     tg_status status = check_lists(ctx, "tg_checkpoint_load", path, params, opt, &state);
     if (status != TG_OK)
         return status;
+    remove_stale_temps(path);
     uint8_t *buf = NULL;
     size_t n = 0;
     if ((status = read_file(ctx, path, &buf, &n)) != TG_OK)
@@ -431,9 +483,14 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
     else if (tg_crc32(0, buf, n - 4) != get(buf + n - 4, 4))
         fail = say(detail, sizeof detail, "CRC32 of the contents is %08x; the file says %08llx (corrupt)",
                         tg_crc32(0, buf, n - 4), (unsigned long long)get(buf + n - 4, 4));
+    else if ((n_state = (uint32_t)get(buf + 20, 4)) != 0 && !(flags & FLAG_OPTIMIZER))
+        fail = say(detail, sizeof detail, "%u optimizer state tensors but no optimizer flag; expected 0", n_state);
+    else if (((uint64_t)(n_params = (uint32_t)get(buf + 16, 4)) + n_state) * 4 > n - HEADER_BYTES - 4)
+        /* Checked before anything is allocated for the records: a record
+         * takes 4 bytes at least (name length, dtype, rank). */
+        fail = say(detail, sizeof detail, "%u + %u records cannot fit in %zu payload bytes (4 bytes each at least)",
+                   n_params, n_state, n - HEADER_BYTES - 4);
     else {
-        n_params = (uint32_t)get(buf + 16, 4);
-        n_state = (uint32_t)get(buf + 20, 4);
         if (n_params != (uint32_t)params.count)
             fail = say(detail, sizeof detail, "%u parameter tensors in the file; expected %d", n_params,
                             params.count);

@@ -1,0 +1,460 @@
+/* Data-parallel training step: a minibatch split into shares, one worker per
+ * share, gradients summed in a fixed order, one optimizer step (by the caller).
+ *
+ * Worker 0 runs the caller's model on the caller's context; worker k > 0 runs
+ * a replica (config->clone) in a context of its own, with its own tape, step
+ * memory and one thread: a parameter's header is written during backward
+ * (pending and accumulated gradients), so two workers cannot share one
+ * context's tensors. The workers run as tasks on the caller's context's pool;
+ * a worker's own GEMMs then run on its thread alone (the pool runs nested work
+ * inline), so two levels of threads never oversubscribe the cores.
+ *
+ * Per step: each replica copies the model's parameter values (a memory pass,
+ * done by its own worker in parallel), every worker runs forward, loss and
+ * backward on its share, then the gradients are summed slice by slice across
+ * the pool: g = Σ_k (n_k/N)·g_k in worker order (k = 0, 1, ...), into the
+ * model's own gradient. With a reduce callback (MPI) the sum goes into a flat
+ * buffer weighted by n_k with the sample count at its end, the callback sums
+ * it across processes, and each process divides by the global count. */
+#include "nn/data_parallel.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { TG_DP_MAX_THREADS = 256, TG_DP_SLICE_MIN = 1 << 14 /* values per reduce task at least */ };
+
+typedef struct {
+    tg_ctx *ctx;       /* worker 0: the caller's */
+    void *model;       /* worker 0: config->model */
+    tg_params params, buffers;
+    void **grad;       /* [n_params]: this step's gradient data, NULL where none */
+    int64_t begin, count; /* its share of the batch: rows [begin, begin + count) */
+    double loss;
+    int64_t correct;
+    tg_status status;
+} dp_worker;
+
+struct tg_data_parallel {
+    tg_ctx *ctx;
+    const tg_train_config *c;
+    int classes;
+    int n;               /* workers */
+    dp_worker *workers;  /* [n] */
+    int n_params;
+    tg_dtype dtype;      /* of every parameter */
+    int64_t total;       /* Σ parameter sizes */
+    int64_t *offsets;    /* [n_params + 1]: where each parameter starts in the flat order */
+    void *flat;          /* [total + 1] for config->reduce, else NULL */
+    double *weights;     /* [n]: this step's weight of each worker's gradient */
+    int tasks;           /* reduce tasks per step */
+    tg_tensor *x, *y;    /* this step's batch */
+    double divide_by;    /* unpacking the flat buffer: 1 / global sample count */
+    bool fused;          /* the optimizer's parameters are params_of's: update slice by slice */
+    bool replicas_current; /* the replicas hold the model's values */
+};
+
+/* ---- setup ------------------------------------------------------------------ */
+
+static bool same_shape(const tg_tensor *a, const tg_tensor *b)
+{
+    return tg_tensor_rank(a) == tg_tensor_rank(b) && tg_tensor_dtype(a) == tg_tensor_dtype(b) &&
+           !memcmp(tg_tensor_shape(a), tg_tensor_shape(b), sizeof(int64_t) * (size_t)tg_tensor_rank(a));
+}
+
+/* Checks that a replica's list matches the model's, tensor by tensor. */
+static bool lists_match(tg_ctx *ctx, const char *what, int worker, tg_params model, tg_params replica)
+{
+    if (replica.count != model.count)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: worker %d's replica has %d %s; the model %d (clone and %s_of "
+                           "must agree)", worker, replica.count, what, model.count, what), false;
+    for (int i = 0; i < model.count; i++) {
+        const tg_tensor *a = model.items[i], *b = replica.items[i];
+        if (!a || !b || !same_shape(a, b)) {
+            char sa[64] = "NULL", sb[64] = "NULL";
+            if (a)
+                tg_shape_str(tg_tensor_rank(a), tg_tensor_shape(a), sa, sizeof sa);
+            if (b)
+                tg_shape_str(tg_tensor_rank(b), tg_tensor_shape(b), sb, sizeof sb);
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: %s %d (%s) is %s in the model and %s in worker %d's "
+                               "replica; expected equal shapes and dtypes", what, i,
+                               a && tg_tensor_name(a) ? tg_tensor_name(a) : "unnamed", sa, sb, worker), false;
+        }
+    }
+    return true;
+}
+
+static tg_params buffers_of(const tg_train_config *c, const void *model)
+{
+    return c->buffers_of ? c->buffers_of(model) : (tg_params){0, NULL};
+}
+
+tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, int classes)
+{
+    int n = c->threads > 1 ? c->threads : 1;
+    if (n > TG_DP_MAX_THREADS)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: threads = %d; expected at most %d", c->threads,
+                           TG_DP_MAX_THREADS), NULL;
+    if (!c->params_of || (n > 1 && (!c->clone || !c->free_model)))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: %s needs the config's %s (tg_train_use_mlp sets them for an "
+                           "MLP)", n > 1 ? "threads > 1" : "a reduce callback",
+                           n > 1 ? "clone, free_model and params_of" : "params_of"), NULL;
+    tg_params master = c->params_of(c->model);
+    if (master.count < 1 || !master.items || !master.items[0])
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: params_of gave no parameters (count %d)", master.count), NULL;
+    tg_dtype dtype = tg_tensor_dtype(master.items[0]);
+    for (int i = 0; i < master.count; i++)
+        if (!master.items[i] || tg_tensor_dtype(master.items[i]) != dtype)
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: parameter %d is %s; data-parallel training needs one "
+                               "dtype for all", i, !master.items[i] ? "NULL" : "of another dtype"), NULL;
+
+    tg_data_parallel *dp = calloc(1, sizeof *dp);
+    if (!dp)
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory"), NULL;
+    *dp = (tg_data_parallel){.ctx = ctx, .c = c, .classes = classes, .n = n, .n_params = master.count,
+                             .dtype = dtype};
+    dp->workers = calloc((size_t)n, sizeof *dp->workers);
+    dp->offsets = calloc((size_t)master.count + 1, sizeof *dp->offsets);
+    dp->weights = calloc((size_t)n, sizeof *dp->weights);
+    bool ok = dp->workers && dp->offsets && dp->weights;
+    for (int i = 0; ok && i < master.count; i++)
+        dp->offsets[i + 1] = dp->offsets[i] + tg_tensor_size(master.items[i]);
+    dp->total = ok ? dp->offsets[master.count] : 0;
+    if (ok && c->reduce) {
+        size_t bytes = ((size_t)dp->total + 1) * (dtype == TG_F32 ? 4 : 8);
+        ok = (dp->flat = aligned_alloc(64, (bytes + 63) & ~(size_t)63)) != NULL;
+    }
+    for (int k = 0; ok && k < n; k++)
+        ok = (dp->workers[k].grad = calloc((size_t)master.count, sizeof(void *))) != NULL;
+    if (!ok) {
+        tg_data_parallel_free(dp);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory for %d workers", n), NULL;
+    }
+    dp->workers[0].ctx = ctx;
+    dp->workers[0].model = c->model;
+    dp->workers[0].params = master;
+    dp->workers[0].buffers = buffers_of(c, c->model);
+    for (int k = 1; k < n; k++) {
+        dp_worker *w = &dp->workers[k];
+        if (!(w->ctx = tg_ctx_new(1))) {
+            tg_data_parallel_free(dp);
+            return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory for worker %d's context", k), NULL;
+        }
+        tg_ctx_set_error_handler(w->ctx, NULL, NULL); /* re-raised on the caller's context, once */
+        w->model = c->clone(c->model, w->ctx);
+        if (!w->model) {
+            tg_ctx_fail(ctx, tg_ctx_status(w->ctx) != TG_OK ? tg_ctx_status(w->ctx) : TG_ERR_ARG,
+                        "tg_train: clone failed for worker %d: %s", k,
+                        tg_ctx_error(w->ctx)[0] ? tg_ctx_error(w->ctx) : "it returned NULL");
+            tg_data_parallel_free(dp);
+            return NULL;
+        }
+        w->params = c->params_of(w->model);
+        w->buffers = buffers_of(c, w->model);
+        if (!lists_match(ctx, "params", k, master, w->params) ||
+            !lists_match(ctx, "buffers", k, dp->workers[0].buffers, w->buffers)) {
+            tg_data_parallel_free(dp);
+            return NULL;
+        }
+    }
+    dp->fused = tg_optim_updates_exactly(c->optimizer, master);
+    dp->replicas_current = true; /* clones */
+    int threads = tg_ctx_threads(ctx);
+    int64_t slices = (dp->total + TG_DP_SLICE_MIN - 1) / TG_DP_SLICE_MIN;
+    dp->tasks = (int)(slices < threads ? slices : threads);
+    return dp;
+}
+
+void tg_data_parallel_free(tg_data_parallel *dp)
+{
+    if (!dp)
+        return;
+    for (int k = 0; dp->workers && k < dp->n; k++) {
+        dp_worker *w = &dp->workers[k];
+        if (k > 0) {
+            if (w->model)
+                dp->c->free_model(w->model);
+            tg_ctx_free(w->ctx);
+        }
+        free(w->grad);
+    }
+    free(dp->workers);
+    free(dp->offsets);
+    free(dp->weights);
+    free(dp->flat);
+    free(dp);
+}
+
+/* ---- one step -------------------------------------------------------------- */
+
+/* Rows [begin, begin + count) of t as a step tensor of ctx. */
+static tg_tensor *rows_of(tg_ctx *ctx, const tg_tensor *t, int64_t begin, int64_t count)
+{
+    int rank = tg_tensor_rank(t);
+    int64_t shape[TG_MAX_RANK];
+    memcpy(shape, tg_tensor_shape(t), sizeof(int64_t) * (size_t)rank);
+    size_t row = (size_t)(tg_tensor_size(t) / shape[0]) * (tg_tensor_dtype(t) == TG_F32 ? 4 : 8);
+    shape[0] = count;
+    tg_tensor *share = tg_tensor_temp(ctx, tg_tensor_dtype(t), rank, shape);
+    if (share)
+        memcpy(tg_tensor_data(share), (const char *)tg_tensor_data_const(t) + (size_t)begin * row, (size_t)count * row);
+    return share;
+}
+
+static tg_status worker_fail(dp_worker *w, tg_status status, const char *fmt, double value)
+{
+    if (tg_ctx_status(w->ctx) != TG_OK)
+        return tg_ctx_status(w->ctx);
+    return tg_ctx_fail(w->ctx, status, fmt, value);
+}
+
+/* Worker k: refresh the replica, then forward, loss and backward on its share. */
+static void run_worker(void *arg, int k)
+{
+    tg_data_parallel *dp = arg;
+    const tg_train_config *c = dp->c;
+    dp_worker *w = &dp->workers[k];
+    w->loss = 0;
+    w->correct = 0;
+    w->status = TG_OK;
+    if (w->count == 0)
+        return; /* more workers than samples: this one sits the step out */
+    if (k > 0) {
+        const dp_worker *m = &dp->workers[0];
+        for (int i = 0; i < dp->n_params && !dp->replicas_current; i++)
+            memcpy(tg_tensor_data(w->params.items[i]), tg_tensor_data_const(m->params.items[i]),
+                   (size_t)tg_tensor_size(m->params.items[i]) * (dp->dtype == TG_F32 ? 4 : 8));
+        for (int i = 0; i < m->buffers.count; i++)
+            tg_tensor_copy(w->buffers.items[i], m->buffers.items[i]);
+    }
+    tg_params_zero_grad(w->params);
+    tg_tensor *x = rows_of(w->ctx, dp->x, w->begin, w->count);
+    tg_tensor *y = x ? rows_of(w->ctx, dp->y, w->begin, w->count) : NULL;
+    tg_tensor *out = y ? c->forward(w->model, x) : NULL;
+    tg_tensor *loss = out ? c->loss(out, y) : NULL;
+    if (!loss) {
+        w->status = worker_fail(w, TG_ERR_ARG, "the forward or loss function returned NULL%.0f", 0);
+    } else {
+        double value = tg_tensor_item(loss);
+        if (!isfinite(value))
+            w->status = worker_fail(w, TG_ERR_ANOMALY, "the loss is %g; lower the learning rate or look for bad "
+                                    "inputs (tg_anomaly_set_enabled)", value);
+        else if ((w->status = tg_backward(loss)) == TG_OK) {
+            w->loss = value;
+            w->correct = dp->classes > 0 ? tg_count_correct(out, y, dp->classes) : 0;
+        }
+    }
+    if (k > 0)
+        tg_tape_reset(w->ctx); /* worker 0's tape is the caller's, reset by tg_train */
+}
+
+/* dst[lo, hi) = Σ_k weight_k·g_k of parameter i, in worker order: the first
+ * two workers in one pass, the others added one by one. */
+#define TG_DP_SUM(T)                                                                                   \
+    static void sum_##T(const tg_data_parallel *dp, int i, T *dst, int64_t lo, int64_t hi)             \
+    {                                                                                                  \
+        int first = 0; /* the first worker with a gradient overwrites, the others add */              \
+        for (int k = 0; k < dp->n; k++) {                                                              \
+            const T *g = dp->workers[k].grad[i];                                                       \
+            const T a = (T)dp->weights[k];                                                             \
+            if (!g || dp->workers[k].count == 0)                                                       \
+                continue;                                                                              \
+            const T *g2 = NULL;                                                                        \
+            T a2 = 0;                                                                                  \
+            if (!first && k + 1 < dp->n && dp->workers[k + 1].grad[i] && dp->workers[k + 1].count) {   \
+                g2 = dp->workers[k + 1].grad[i];                                                       \
+                a2 = (T)dp->weights[k + 1];                                                            \
+            }                                                                                          \
+            if (!first && g2) {                                                                        \
+                for (int64_t j = lo; j < hi; j++)                                                      \
+                    dst[j] = a * g[j] + a2 * g2[j];                                                    \
+                k++;                                                                                   \
+            } else if (!first) {                                                                       \
+                for (int64_t j = lo; j < hi; j++)                                                      \
+                    dst[j] = a * g[j];                                                                 \
+            } else {                                                                                   \
+                for (int64_t j = lo; j < hi; j++)                                                      \
+                    dst[j] += a * g[j];                                                                \
+            }                                                                                          \
+            first = 1;                                                                                 \
+        }                                                                                              \
+        if (!first)                                                                                    \
+            memset(dst + lo, 0, (size_t)(hi - lo) * sizeof(T));                                        \
+    }                                                                                                  \
+    static void scale_##T(T *dst, const T *src, double factor, int64_t lo, int64_t hi)                 \
+    {                                                                                                  \
+        const T f = (T)factor;                                                                         \
+        for (int64_t j = lo; j < hi; j++)                                                              \
+            dst[j] = src[j] * f;                                                                       \
+    }
+TG_DP_SUM(float)
+TG_DP_SUM(double)
+#undef TG_DP_SUM
+
+/* Slice task of the flat range: whole cache lines, so no two tasks share one. */
+static void slice(const tg_data_parallel *dp, int task, int64_t *begin, int64_t *end)
+{
+    int64_t chunk = ((dp->total + dp->tasks - 1) / dp->tasks + 15) & ~(int64_t)15;
+    *begin = task * chunk < dp->total ? task * chunk : dp->total;
+    *end = *begin + chunk < dp->total ? *begin + chunk : dp->total;
+}
+
+/* Parameter i's part [*lo, *hi) of the flat range [begin, end); false if none. */
+static bool overlap(const tg_data_parallel *dp, int i, int64_t begin, int64_t end, int64_t *lo, int64_t *hi)
+{
+    *lo = (begin > dp->offsets[i] ? begin : dp->offsets[i]) - dp->offsets[i];
+    *hi = (end < dp->offsets[i + 1] ? end : dp->offsets[i + 1]) - dp->offsets[i];
+    return *lo < *hi;
+}
+
+/* The end of a step for one slice of the model's gradient, while it is in
+ * cache: the optimizer's update of the slice, and the new values copied into
+ * every replica (so that the workers need no copy at the next step). */
+static void update_and_broadcast(const tg_data_parallel *dp, int i, int64_t lo, int64_t hi)
+{
+    if (!dp->fused || !dp->workers[0].grad[i])
+        return;
+    tg_optim_update_slice(dp->c->optimizer, i, lo, hi, dp->workers[0].grad[i]);
+    size_t es = dp->dtype == TG_F32 ? 4 : 8;
+    const char *w = (const char *)tg_tensor_data_const(dp->workers[0].params.items[i]) + (size_t)lo * es;
+    for (int k = 1; k < dp->n; k++)
+        memcpy((char *)tg_tensor_data(dp->workers[k].params.items[i]) + (size_t)lo * es, w, (size_t)(hi - lo) * es);
+}
+
+/* Without a reduce callback: sum straight into the model's gradient, update. */
+static void sum_task(void *arg, int task)
+{
+    const tg_data_parallel *dp = arg;
+    int64_t begin, end, lo, hi;
+    slice(dp, task, &begin, &end);
+    for (int i = 0; i < dp->n_params; i++) {
+        void *dst = dp->flat ? (char *)dp->flat + (size_t)dp->offsets[i] * (dp->dtype == TG_F32 ? 4 : 8)
+                             : dp->workers[0].grad[i];
+        if (!overlap(dp, i, begin, end, &lo, &hi) || !dst)
+            continue; /* no gradient on worker 0: not reached, the optimizer skips it */
+        if (dp->dtype == TG_F32)
+            sum_float(dp, i, dst, lo, hi);
+        else
+            sum_double(dp, i, dst, lo, hi);
+        if (!dp->flat)
+            update_and_broadcast(dp, i, lo, hi);
+    }
+}
+
+/* After the reduce callback: the flat sum divided by the global count into
+ * the model's gradient, update. */
+static void unpack_task(void *arg, int task)
+{
+    const tg_data_parallel *dp = arg;
+    int64_t begin, end, lo, hi;
+    slice(dp, task, &begin, &end);
+    for (int i = 0; i < dp->n_params; i++) {
+        void *dst = dp->workers[0].grad[i];
+        if (!overlap(dp, i, begin, end, &lo, &hi) || !dst)
+            continue;
+        if (dp->dtype == TG_F32)
+            scale_float(dst, (const float *)dp->flat + dp->offsets[i], dp->divide_by, lo, hi);
+        else
+            scale_double(dst, (const double *)dp->flat + dp->offsets[i], dp->divide_by, lo, hi);
+        update_and_broadcast(dp, i, lo, hi);
+    }
+}
+
+void tg_data_parallel_resync(tg_data_parallel *dp) { dp->replicas_current = false; }
+
+tg_status tg_data_parallel_step(tg_data_parallel *dp, tg_tensor *x, tg_tensor *y, int64_t step, int epoch,
+                                double *loss, int64_t *correct)
+{
+    tg_ctx *ctx = dp->ctx;
+    int64_t batch = tg_tensor_dim(x, 0);
+    dp->x = x;
+    dp->y = y;
+    /* shares of batch/n samples, the first batch % n workers one more */
+    int64_t begin = 0;
+    for (int k = 0; k < dp->n; k++) {
+        dp_worker *w = &dp->workers[k];
+        w->begin = begin;
+        w->count = batch / dp->n + (k < batch % dp->n);
+        begin += w->count;
+    }
+    tg_ctx_run_tasks(ctx, dp->n, run_worker, dp);
+
+    for (int k = 0; k < dp->n; k++) {
+        dp_worker *w = &dp->workers[k];
+        if (w->status == TG_OK)
+            continue;
+        tg_status status = w->status;
+        if (k > 0) {
+            tg_ctx_fail(ctx, status, "tg_train: epoch %d step %lld: worker %d of %d (samples %lld to %lld of the "
+                        "batch): %s", epoch, (long long)step, k, dp->n, (long long)w->begin,
+                        (long long)(w->begin + w->count - 1), tg_ctx_error(w->ctx));
+            tg_ctx_clear_error(w->ctx);
+        } else if (tg_ctx_status(ctx) == TG_OK) {
+            tg_ctx_fail(ctx, status, "tg_train: epoch %d step %lld: worker 0 failed", epoch, (long long)step);
+        }
+        for (int j = 1; j < dp->n; j++) /* the other workers' errors are echoes or their own: drop them */
+            tg_ctx_clear_error(dp->workers[j].ctx);
+        return tg_ctx_status(ctx);
+    }
+
+    /* the gradients, fetched once here: tg_tensor_grad may write (lazy zeroing) */
+    double loss_sum = 0;
+    int64_t right = 0;
+    for (int k = 0; k < dp->n; k++) {
+        dp_worker *w = &dp->workers[k];
+        for (int i = 0; i < dp->n_params; i++) {
+            tg_tensor *g = w->count ? tg_tensor_grad(w->params.items[i]) : NULL;
+            w->grad[i] = g ? tg_tensor_data(g) : NULL;
+        }
+        dp->weights[k] = dp->flat ? (double)w->count : (double)w->count / (double)batch;
+        loss_sum += w->loss * (double)w->count;
+        right += w->correct;
+    }
+    for (int i = 0; i < dp->n_params && dp->fused; i++)
+        if (!tg_tensor_data(dp->workers[0].params.items[i]))
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: parameter %d (%s) was freed", i,
+                               tg_tensor_name(dp->workers[0].params.items[i]) ? tg_tensor_name(dp->workers[0].params.items[i])
+                                                                              : "unnamed");
+    tg_ctx_run_tasks(ctx, dp->tasks, sum_task, dp);
+    if (dp->flat) {
+        if (dp->dtype == TG_F32)
+            ((float *)dp->flat)[dp->total] = (float)batch;
+        else
+            ((double *)dp->flat)[dp->total] = (double)batch;
+        tg_status status = dp->c->reduce(ctx, dp->flat, dp->total + 1, dp->dtype, dp->c->reduce_user);
+        if (status != TG_OK)
+            return tg_ctx_status(ctx) != TG_OK ? tg_ctx_status(ctx)
+                                               : tg_ctx_fail(ctx, status, "tg_train: epoch %d step %lld: the reduce "
+                                                             "callback failed", epoch, (long long)step);
+        double samples = dp->dtype == TG_F32 ? ((float *)dp->flat)[dp->total] : ((double *)dp->flat)[dp->total];
+        if (!(samples >= (double)batch))
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: epoch %d step %lld: after the reduce callback the "
+                               "sample count is %g, below this process's %lld; the callback must sum every value",
+                               epoch, (long long)step, samples, (long long)batch);
+        dp->divide_by = 1 / samples;
+        tg_ctx_run_tasks(ctx, dp->tasks, unpack_task, dp);
+    }
+    tg_status status = TG_OK;
+    if (dp->fused)
+        tg_optim_set_steps(dp->c->optimizer, tg_optim_steps(dp->c->optimizer) + 1);
+    else
+        status = tg_optim_step(dp->c->optimizer);
+    dp->replicas_current = dp->fused;
+    if (status != TG_OK)
+        return status;
+    /* non-trainable state: the share-weighted mean of the workers' */
+    const dp_worker *m = &dp->workers[0];
+    for (int i = 0; i < m->buffers.count && dp->n > 1; i++) {
+        tg_tensor *b = m->buffers.items[i];
+        for (int64_t j = 0; j < tg_tensor_size(b); j++) {
+            double v = 0;
+            for (int k = 0; k < dp->n; k++)
+                if (dp->workers[k].count)
+                    v += (double)dp->workers[k].count / (double)batch * tg_tensor_get(dp->workers[k].buffers.items[i], j);
+            tg_tensor_set(b, j, v);
+        }
+    }
+    *loss = loss_sum / (double)batch;
+    *correct = right;
+    return TG_OK;
+}
