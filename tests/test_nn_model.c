@@ -502,3 +502,41 @@ Test(nn_model, null_arguments_give_the_documented_error_values)
     cr_expect_eq(tg_clip_grad_norm((tg_params){0, NULL}, 0), -1);
     cr_expect_eq(tg_clip_grad_norm((tg_params){1, (tg_tensor *[]){NULL}}, 1), -1);
 }
+
+Test(nn_model, a_model_trains_data_parallel_on_two_threads_with_its_buffers)
+{
+    tg_ctx *two = tg_ctx_new(2);
+    tg_ctx_set_error_handler(two, NULL, NULL);
+    tg_model *m = small_net(two, 0);
+    cr_assert_not_null(m);
+    enum { N = 64 };
+    double x[N * 18], y[N];
+    tg_rng rng = tg_rng_seed(4);
+    for (int i = 0; i < N; i++) {
+        y[i] = (double)(i % 2);
+        for (int k = 0; k < 18; k++)
+            x[i * 18 + k] = tg_rng_normal(&rng) + (k < 9 ? y[i] : -y[i]);
+    }
+    tg_dataset *data = tg_dataset_from_values(two, N, 18, x, 1, y, 2);
+    cr_assert_not_null(data, "%s", tg_ctx_error(two));
+    tg_optimizer *opt = tg_optim_adam_new(tg_model_params(m), 0.01, 0.9, 0.999, 1e-8);
+    tg_train_config cfg = tg_train_defaults();
+    tg_train_use_model(&cfg, m);
+    cr_expect_eq(cfg.buffers_of, tg_model_buffers_fn);
+    cfg.loss = tg_loss_softmax_ce;
+    cfg.optimizer = opt;
+    cfg.epochs = 3;
+    cfg.batch_size = 16;
+    cfg.dtype = TG_F64;
+    cfg.progress = 0;
+    cfg.threads = 2;
+    tg_history h = {0};
+    cr_assert_eq(tg_train(two, data, &cfg, &h), TG_OK, "%s", tg_ctx_error(two));
+    cr_expect_lt(h.train_loss[2], h.train_loss[0], "the loss falls: %g -> %g", h.train_loss[0], h.train_loss[2]);
+    cr_expect_neq(tg_tensor_get(tg_model_buffers(m).items[0], 0), 0, "the running mean came back from the workers");
+    tg_history_free(&h);
+    tg_optim_free(opt);
+    tg_dataset_free(data);
+    tg_model_free(m);
+    tg_ctx_free(two);
+}
