@@ -83,10 +83,92 @@ static bool gradients_fit(const tg_node *node, int64_t entry, tg_tensor *const *
         if (!same_shape(d, x) || d->dtype != x->dtype)
             return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: its backward (tape entry %lld) returned a %s %s gradient "
                                "for input %d%s%s; expected the input's %s %s", node->op->name, (long long)entry,
-                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k, x->name ? " " : "",
-                               x->name ? x->name : "", tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
+                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k, tg_name_of(x) ? " " : "",
+                               tg_name_of(x) ? tg_name_of(x) : "", tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
     }
     return true;
+}
+
+/* ---- recording (for the step-through page) ---- */
+
+void tg_backward_record_free(tg_backward_record *record)
+{
+    if (!record)
+        return;
+    free(record->steps);
+    free(record->edges);
+    free(record->values);
+    free(record);
+}
+
+bool tg_backward_set_recording(tg_ctx *ctx, bool enabled)
+{
+    if (!ctx)
+        return false;
+    bool was = ctx->recording;
+    ctx->recording = enabled;
+    return was;
+}
+
+/* Grows *items to hold n more of size bytes each; false (error set) if out of memory. */
+static bool reserve(tg_ctx *ctx, void **items, int64_t *cap, int64_t len, int64_t n, size_t size)
+{
+    if (len + n <= *cap)
+        return true;
+    int64_t grown_cap = *cap ? *cap : 64;
+    while (grown_cap < len + n)
+        grown_cap *= 2;
+    void *grown = realloc(*items, (size_t)grown_cap * size);
+    if (!grown)
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "backward: out of memory recording the pass"), false;
+    *items = grown;
+    *cap = grown_cap;
+    return true;
+}
+
+/* Copies t's values into the record; their offset, or -1 (error set). */
+static int64_t record_values(tg_backward_record *r, tg_ctx *ctx, const tg_tensor *t)
+{
+    if (!t || !reserve(ctx, (void **)&r->values, &r->cap_values, r->n_values, t->size, sizeof *r->values))
+        return -1;
+    int64_t at = r->n_values;
+    for (int64_t i = 0; i < t->size; i++)
+        r->values[at + i] = tg_tensor_get(t, i);
+    r->n_values += t->size;
+    return at;
+}
+
+static tg_backward_record *record_begin(tg_ctx *ctx, const tg_tensor *y)
+{
+    tg_backward_record *r = ctx->record;
+    if (!r && !(r = ctx->record = calloc(1, sizeof *r))) {
+        tg_ctx_fail(ctx, TG_ERR_NOMEM, "backward: out of memory recording the pass");
+        return NULL;
+    }
+    r->output = y;
+    r->epoch = ctx->epoch;
+    r->complete = false;
+    r->n_steps = r->n_edges = r->n_values = 0;
+    return r;
+}
+
+/* One tape entry: the δ g that arrived, what dx sent down each edge and the
+ * inputs' pending sums after it. */
+static void record_step(tg_backward_record *r, tg_ctx *ctx, int64_t i, const tg_node *node, const tg_tensor *g,
+                        tg_tensor *const *dx)
+{
+    if (!reserve(ctx, (void **)&r->steps, &r->cap_steps, r->n_steps, 1, sizeof *r->steps) ||
+        !reserve(ctx, (void **)&r->edges, &r->cap_edges, r->n_edges, node->n_in, sizeof *r->edges))
+        return;
+    tg_record_step *step = &r->steps[r->n_steps++];
+    *step = (tg_record_step){.tape_index = i, .upstream = record_values(r, ctx, g), .first_edge = r->n_edges,
+                             .n_in = node->n_in};
+    for (int k = 0; k < node->n_in; k++) {
+        tg_tensor *in = node->in[k];
+        bool sent = dx[k] && in->requires_grad;
+        r->edges[r->n_edges++] = (tg_record_edge){.sent = sent ? record_values(r, ctx, dx[k]) : -1,
+                                                  .total = sent ? record_values(r, ctx, in->pending) : -1};
+    }
 }
 
 typedef struct {
@@ -124,6 +206,9 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         req.inputs[i]->wanted = i + 1;
     ctx->scratch_len = 0;
     tg_status status = add_pending(y, dy) ? TG_OK : ctx->status;
+    /* tg_backward only: tg_grad runs inside tools (diagrams) and must not
+     * replace the pass the user recorded */
+    tg_backward_record *record = ctx->recording && !req.grads && status == TG_OK ? record_begin(ctx, y) : NULL;
 
     int64_t i = y->creator;
     for (; i >= 0 && status == TG_OK; i--) {
@@ -149,6 +234,8 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         for (int k = 0; k < node.n_in; k++)
             if (dx[k] && node.in[k]->requires_grad && !add_pending(node.in[k], dx[k]))
                 break;
+        if (record && ctx->status == TG_OK)
+            record_step(record, ctx, i, &node, g, dx);
         status = ctx->status;
     }
     for (; i >= 0; i--) /* after an error: leave no pending gradient behind */
@@ -178,6 +265,8 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         }
     }
     ctx->scratch_len = 0;
+    if (record)
+        record->complete = ctx->status == TG_OK;
     for (int k = 0; k < req.n; k++)
         req.inputs[k]->wanted = 0;
     tg_grad_set_enabled(ctx, grad_was);

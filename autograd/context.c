@@ -55,6 +55,7 @@ void tg_ctx_free(tg_ctx *ctx)
     tg_pool_free(ctx->pool);
     free(ctx->tape);
     free(ctx->scratch);
+    tg_backward_record_free(ctx->record);
     free(ctx);
 }
 
@@ -434,19 +435,93 @@ bool tg_tape_entry_at(const tg_ctx *ctx, int64_t i, tg_tape_entry *entry)
     return true;
 }
 
+/* Copies text into buf; when it does not fit, cuts at a UTF-8 character
+ * boundary and ends with "…" (or as many dots as fit), never past size. */
+static void fit_label(char *buf, size_t size, const char *text)
+{
+    size_t n = strlen(text);
+    if (n < size) {
+        memcpy(buf, text, n + 1);
+        return;
+    }
+    static const char ellipsis[] = "…";
+    size_t mark = sizeof ellipsis - 1; /* 3 bytes of UTF-8 */
+    if (size <= mark) { /* no room for "…": dots */
+        memset(buf, '.', size - 1);
+        buf[size - 1] = '\0';
+        return;
+    }
+    size_t keep = size - 1 - mark;
+    while (keep > 0 && ((unsigned char)text[keep] & 0xC0) == 0x80)
+        keep--; /* do not split a character */
+    memcpy(buf, text, keep);
+    memcpy(buf + keep, ellipsis, mark + 1);
+}
+
 char *tg_tape_entry_label(const tg_ctx *ctx, int64_t i, char *buf, size_t size)
 {
     if (!buf || size == 0)
         return buf;
     if (!ctx || i < 0 || i >= ctx->tape_len) {
-        snprintf(buf, size, "?");
+        fit_label(buf, size, "?");
         return buf;
     }
     const tg_node *n = &ctx->tape[i];
+    char text[256];
     if (n->op->label)
-        n->op->label(n, buf, size);
+        n->op->label(n, text, sizeof text);
     else
-        snprintf(buf, size, "%s", n->op->name);
+        snprintf(text, sizeof text, "%s", n->op->name ? n->op->name : "?");
+    fit_label(buf, size, text);
+    return buf;
+}
+
+char *tg_tape_entry_vjp_label(const tg_ctx *ctx, int64_t i, int input, char *buf, size_t size)
+{
+    if (!buf || size == 0)
+        return buf;
+    if (!ctx || i < 0 || i >= ctx->tape_len || input < 0 || input >= ctx->tape[i].n_in) {
+        fit_label(buf, size, "?");
+        return buf;
+    }
+    const tg_node *n = &ctx->tape[i];
+    char text[256];
+    if (n->op->vjp_label)
+        n->op->vjp_label(n, input, text, sizeof text);
+    else
+        snprintf(text, sizeof text, "∂/∂x%d", input);
+    fit_label(buf, size, text);
+    return buf;
+}
+
+const char *tg_vjp_name(const tg_tensor *t, const char *fallback)
+{
+    const char *full = tg_name_of(t);
+    if (!full)
+        return fallback;
+    const char *dot = strrchr(full, '.');
+    const char *name = dot ? dot + 1 : full;
+    return name[0] && strlen(name) <= 4 ? name : fallback;
+}
+
+const char *tg_vjp_sum_note(const tg_tensor *in, const tg_tensor *out, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (in->size == out->size)
+        return buf;
+    int axes[TG_MAX_RANK], n = 0;
+    for (int d = 0; d < out->rank; d++) {
+        int k = d - (out->rank - in->rank); /* in's dim aligned on the right */
+        if (out->shape[d] > 1 && (k < 0 || in->shape[k] == 1))
+            axes[n++] = d;
+    }
+    if (n == 1 && axes[0] == 0 && out->rank >= 2) {
+        snprintf(buf, size, "Σ over batch");
+        return buf;
+    }
+    size_t used = (size_t)snprintf(buf, size, "Σ over axis%s", n > 1 ? "es" : "");
+    for (int j = 0; j < n && used < size; j++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%d", j ? ", " : " ", axes[j]);
     return buf;
 }
 

@@ -7,6 +7,7 @@
 #include "autograd/pool.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 
 enum tg_lifetime { TG_LIFE_PERSISTENT, TG_LIFE_STEP, TG_LIFE_FREED };
 
@@ -76,6 +77,10 @@ typedef struct tg_op_desc {
     /* Optional label with attributes for diagrams; NULL uses name. */
     void (*label)(const tg_node *node, char *buf, size_t size);
     const void *user;  /* user ops: their definition */
+    /* Optional: the vector-Jacobian product of edge `input` as a short formula
+     * applied to the upstream δ ("·Wᵀ", "⊙σ(z)(1−σ(z))", "Σ over batch"),
+     * for diagrams; NULL draws "∂/∂x<i>". */
+    void (*vjp_label)(const tg_node *node, int input, char *buf, size_t size);
 } tg_op_desc;
 
 /* One tape entry. in points into step memory, so a copy of the node stays
@@ -111,6 +116,34 @@ struct tg_arena_chunk {
     _Alignas(64) unsigned char bytes[];
 };
 
+/* A backward pass as it ran, kept while recording is on
+ * (tg_backward_set_recording) for the step-through page: per tape entry
+ * reached, the δ that arrived and, per input edge, what was sent down and the
+ * input's gradient summed so far. Values are copied (as doubles, in values[]),
+ * so the log never points at step memory. */
+typedef struct {
+    int64_t tape_index;
+    int64_t upstream;    /* offset in values of the δ that arrived (out->size numbers) */
+    int64_t first_edge;  /* its edges: edges[first_edge .. first_edge + n_in) */
+    int n_in;
+} tg_record_step;
+typedef struct {
+    int64_t sent;        /* offset in values of the contribution, -1: none sent */
+    int64_t total;       /* offset of the input's gradient summed so far, -1: none */
+} tg_record_edge;
+typedef struct {
+    const tg_tensor *output; /* the tensor backward ran from, in epoch */
+    uint32_t epoch;
+    bool complete;           /* the pass ended without error */
+    tg_record_step *steps;
+    int64_t n_steps, cap_steps;
+    tg_record_edge *edges;
+    int64_t n_edges, cap_edges;
+    double *values;
+    int64_t n_values, cap_values;
+} tg_backward_record;
+void tg_backward_record_free(tg_backward_record *record);
+
 struct tg_ctx {
     tg_arena_chunk *chunks;  /* step memory; kept across resets */
     tg_arena_chunk *current;
@@ -126,6 +159,8 @@ struct tg_ctx {
     uint32_t epoch;
     bool grad_enabled;
     bool anomaly;
+    bool recording;          /* tg_backward logs into record */
+    tg_backward_record *record;
     int64_t backward_node;   /* tape entry whose backward rule is running, -1 */
     tg_status status;
     char error[512];
@@ -250,6 +285,14 @@ tg_tensor *tg_record2(const tg_op_desc *op, tg_tensor *out, tg_tensor *a, tg_ten
  * with the context's error set when out of memory). */
 const void *tg_attr_store(tg_ctx *ctx, const void *attr, size_t size);
 
+/* ---- VJP labels (tg_op_desc.vjp_label) ---- */
+/* A tensor's name for a formula: its name, or its last '.'-part, when short
+ * enough to read in a formula ("W", "h1", "x_t"); else fallback. */
+const char *tg_vjp_name(const tg_tensor *t, const char *fallback);
+/* ", Σ over batch" (or ", Σ over axes 0, 2") when input `in` was broadcast to
+ * out and its gradient is summed back; "" when the shapes match. Returns buf. */
+const char *tg_vjp_sum_note(const tg_tensor *in, const tg_tensor *out, char *buf, size_t size);
+
 /* In-place accumulate: dst += src, same size and dtype (no recording). */
 void tg_accumulate(tg_tensor *dst, const tg_tensor *src);
 
@@ -262,5 +305,19 @@ typedef struct {
 } tg_broadcast;
 bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const int64_t *shape_b,
                          tg_broadcast *out);
+
+/* ---- diagrams (dot.c) as the step-through page (page.c) uses them ---- */
+/* The node names a drawing chose: op k is "op<k>" and its result "t<k>", leaf
+ * k is "leaf<k>" (copies of a shared parameter "leaf<k>_u<j>"). */
+typedef struct {
+    int64_t *op_id;           /* [tape_len] k, or -1 for entries not drawn */
+    int64_t tape_len;
+    tg_tensor **leaves;       /* [n_leaves] */
+    int64_t n_leaves;
+} tg_dot_names;
+/* tg_dot_write, handing back the names in names (free with tg_dot_names_free). */
+tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts,
+                             tg_dot_names *names);
+void tg_dot_names_free(tg_dot_names *names);
 
 #endif

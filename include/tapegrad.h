@@ -27,6 +27,7 @@
 #include "tapegrad/ops.h"
 #include "tapegrad/op.h"
 #include "tapegrad/gradcheck.h"
+#include "tapegrad/jvp.h"
 #include "tapegrad/nn.h"
 #include "tapegrad/model.h"
 #include "tapegrad/data.h"

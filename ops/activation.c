@@ -46,12 +46,26 @@ static void exp_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0
 /* dy/dx = 1/x */
 static void log_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0] = tg_div(dy, n->in[0]); }
 
-const tg_op_desc tg_op_sigmoid = {.kind = TG_OP_SIGMOID, .name = "sigmoid", .backward = sigmoid_backward};
-const tg_op_desc tg_op_tanh = {.kind = TG_OP_TANH, .name = "tanh", .backward = tanh_backward};
-const tg_op_desc tg_op_relu = {.kind = TG_OP_RELU, .name = "relu", .backward = relu_backward};
-const tg_op_desc tg_op_step = {.kind = TG_OP_STEP, .name = "step", .backward = step_backward};
-const tg_op_desc tg_op_exp = {.kind = TG_OP_EXP, .name = "exp", .backward = exp_backward};
-const tg_op_desc tg_op_log = {.kind = TG_OP_LOG, .name = "log", .backward = log_backward};
+/* VJP labels: "⊙f'(z)" with z the input's short name. */
+#define MAP_VJP_LABEL(name, FORMAT)                                                       \
+    static void name##_vjp_label(const tg_node *n, int input, char *buf, size_t size)    \
+    {                                                                                   \
+        const char *z = tg_vjp_name(n->in[input], "z");                                 \
+        snprintf(buf, size, FORMAT, z, z);                                              \
+    }
+MAP_VJP_LABEL(sigmoid, "⊙σ(%s)(1−σ(%s))")
+MAP_VJP_LABEL(tanh, "⊙(1−tanh²(%s))%.0s")
+MAP_VJP_LABEL(relu, "⊙[%s>0]%.0s")
+MAP_VJP_LABEL(exp, "⊙exp(%s)%.0s")
+MAP_VJP_LABEL(log, "⊘%s%.0s")
+static void step_vjp_label(const tg_node *n, int input, char *buf, size_t size) { (void)n, (void)input; snprintf(buf, size, "0 (no gradient)"); }
+
+const tg_op_desc tg_op_sigmoid = {.kind = TG_OP_SIGMOID, .name = "sigmoid", .backward = sigmoid_backward, .vjp_label = sigmoid_vjp_label};
+const tg_op_desc tg_op_tanh = {.kind = TG_OP_TANH, .name = "tanh", .backward = tanh_backward, .vjp_label = tanh_vjp_label};
+const tg_op_desc tg_op_relu = {.kind = TG_OP_RELU, .name = "relu", .backward = relu_backward, .vjp_label = relu_vjp_label};
+const tg_op_desc tg_op_step = {.kind = TG_OP_STEP, .name = "step", .backward = step_backward, .vjp_label = step_vjp_label};
+const tg_op_desc tg_op_exp = {.kind = TG_OP_EXP, .name = "exp", .backward = exp_backward, .vjp_label = exp_vjp_label};
+const tg_op_desc tg_op_log = {.kind = TG_OP_LOG, .name = "log", .backward = log_backward, .vjp_label = log_vjp_label};
 
 /* ---- the activations' derivatives, fused: out = g·f'(s) ---- */
 
@@ -86,9 +100,39 @@ static void relu_backward_backward(const tg_node *n, tg_tensor *dout, tg_tensor 
         dx[0] = tg_reduce_to(tg_relu_backward(dout, n->in[1]), n->in[0]);
 }
 
-const tg_op_desc tg_op_sigmoid_backward = {.kind = TG_OP_SIGMOID_BACKWARD, .name = "sigmoid_backward", .backward = sigmoid_backward_backward};
-const tg_op_desc tg_op_tanh_backward = {.kind = TG_OP_TANH_BACKWARD, .name = "tanh_backward", .backward = tanh_backward_backward};
-const tg_op_desc tg_op_relu_backward = {.kind = TG_OP_RELU_BACKWARD, .name = "relu_backward", .backward = relu_backward_backward};
+/* out = g·f'(s): the g edge carries f'(s), the other edge g·f''(s). */
+static void sigmoid_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    const char *y = tg_vjp_name(n->in[1], "y");
+    if (input == 0)
+        snprintf(buf, size, "⊙%s(1−%s)", y, y);
+    else
+        snprintf(buf, size, "⊙%s(1−2%s)", tg_vjp_name(n->in[0], "g"), y);
+}
+
+static void tanh_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    const char *y = tg_vjp_name(n->in[1], "y");
+    if (input == 0)
+        snprintf(buf, size, "⊙(1−%s²)", y);
+    else
+        snprintf(buf, size, "⊙(−2%s%s)", tg_vjp_name(n->in[0], "g"), y);
+}
+
+static void relu_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    if (input == 0)
+        snprintf(buf, size, "⊙[%s>0]", tg_vjp_name(n->in[1], "x"));
+    else
+        snprintf(buf, size, "0 (no gradient)");
+}
+
+const tg_op_desc tg_op_sigmoid_backward = {.kind = TG_OP_SIGMOID_BACKWARD, .name = "sigmoid_backward", .backward = sigmoid_backward_backward,
+                                           .vjp_label = sigmoid_backward_vjp_label};
+const tg_op_desc tg_op_tanh_backward = {.kind = TG_OP_TANH_BACKWARD, .name = "tanh_backward", .backward = tanh_backward_backward,
+                                        .vjp_label = tanh_backward_vjp_label};
+const tg_op_desc tg_op_relu_backward = {.kind = TG_OP_RELU_BACKWARD, .name = "relu_backward", .backward = relu_backward_backward,
+                                        .vjp_label = relu_backward_vjp_label};
 
 /* ---- more activations (nn's TG_ACT_LEAKY_RELU ... TG_ACT_GELU_TANH) ---- */
 

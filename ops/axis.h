@@ -44,7 +44,7 @@ static inline bool tg_check_index(const char *op, const tg_tensor *x, const tg_t
         return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: index belongs to another context than the input", op), false;
     if (index->dtype != TG_I64)
         return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: index %s%s%s is %s; expected i64 indices", op,
-                           index->name ? index->name : "", index->name ? " " : "", tg_shape_of(index).s,
+                           tg_name_of(index) ? tg_name_of(index) : "", tg_name_of(index) ? " " : "", tg_shape_of(index).s,
                            tg_dtype_name((tg_dtype)index->dtype)), false;
     return true;
 }

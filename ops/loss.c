@@ -3,6 +3,7 @@
 #include "autograd/internal.h"
 
 #include <string.h>
+#include <stdio.h>
 #include <tgmath.h>
 
 tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b)
@@ -36,7 +37,13 @@ static void mse_loss_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
         dx[1] = tg_neg(da);
 }
 
-const tg_op_desc tg_op_mse_loss = {.kind = TG_OP_MSE_LOSS, .name = "mse_loss", .backward = mse_loss_backward};
+static void mse_loss_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    const char *a = tg_vjp_name(n->in[0], "a"), *b = tg_vjp_name(n->in[1], "b");
+    snprintf(buf, size, "·%s2(%s−%s)/%lld", input ? "−" : "", a, b, (long long)n->in[0]->size);
+}
+
+const tg_op_desc tg_op_mse_loss = {.kind = TG_OP_MSE_LOSS, .name = "mse_loss", .backward = mse_loss_backward, .vjp_label = mse_loss_vjp_label};
 
 /* ---- softmax cross-entropy ---- */
 
@@ -116,4 +123,14 @@ static void cross_entropy_backward(const tg_node *n, tg_tensor *dy, tg_tensor **
         dx[1] = tg_mul(tg_neg(tg_log_softmax(z)), scale);
 }
 
-const tg_op_desc tg_op_cross_entropy = {.kind = TG_OP_CROSS_ENTROPY, .name = "cross_entropy", .backward = cross_entropy_backward};
+static void cross_entropy_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    long long rows = (long long)n->in[0]->shape[0];
+    if (input == 0)
+        snprintf(buf, size, "·(softmax(z) − p)/%lld", rows);
+    else
+        snprintf(buf, size, "·(−log softmax(z))/%lld", rows);
+}
+
+const tg_op_desc tg_op_cross_entropy = {.kind = TG_OP_CROSS_ENTROPY, .name = "cross_entropy", .backward = cross_entropy_backward,
+                                        .vjp_label = cross_entropy_vjp_label};

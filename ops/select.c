@@ -57,7 +57,7 @@ static bool indices_in_range(const char *op, const tg_tensor *x, int a, const tg
     for (int64_t k = 0; k < index->size; k++)
         if (I[k] < 0 || I[k] >= len)
             return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: index%s%s at %s is %lld; expected 0 to %lld (axis %d of %s)",
-                               op, index->name ? " " : "", index->name ? index->name : "", coords_of(index, k).s,
+                               op, tg_name_of(index) ? " " : "", tg_name_of(index) ? tg_name_of(index) : "", coords_of(index, k).s,
                                (long long)I[k], (long long)len - 1, a, tg_shape_of(x).s), false;
     return true;
 }

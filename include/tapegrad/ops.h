@@ -257,8 +257,16 @@ typedef struct {
 /* Entry i of the tape (0 is the first op recorded); false when out of range. */
 bool tg_tape_entry_at(const tg_ctx *ctx, int64_t i, tg_tape_entry *entry);
 /* A short label for entry i: the op name with its attributes ("sum(axis=1)",
- * "x·0.5", "matmul(Aᵀ·B)"). Returns buf. */
+ * "x·0.5", "matmul(Aᵀ·B)"). Returns buf; a label longer than size ends in "…"
+ * (cut at a character boundary); "?" for an i out of range. */
 char *tg_tape_entry_label(const tg_ctx *ctx, int64_t i, char *buf, size_t size);
+/* The local derivative on the edge from entry i's input `input` as a short
+ * formula of the vector-Jacobian product, applied to the δ arriving at the
+ * output: "·Wᵀ" and "Xᵀ·" for matmul, "⊙σ(z)(1−σ(z))" for sigmoid, "Σ over
+ * batch" for a broadcast add. From the op's descriptor (user ops supply their
+ * own); "∂/∂x<input>" when the op has none. Truncated like tg_tape_entry_label;
+ * "?" for i or input out of range. Returns buf. */
+char *tg_tape_entry_vjp_label(const tg_ctx *ctx, int64_t i, int input, char *buf, size_t size);
 /* Tape index of the op that made t, -1 for leaves and unrecorded tensors. */
 int64_t tg_tensor_creator(const tg_tensor *t);
 
