@@ -143,8 +143,8 @@ int main(int argc, char **argv)
            epochs == 1 ? "" : "s");
 
     tg_train_config cfg = tg_train_defaults();
-    cfg.forward = tg_model_forward_fn;
-    cfg.model = model;
+    tg_train_use_model(&cfg, model); /* forward, and the callbacks data-parallel training needs */
+    cfg.threads = threads;
     cfg.loss = tg_loss_softmax_ce;
     cfg.optimizer = opt;
     cfg.epochs = epochs;

@@ -46,8 +46,7 @@ static inline bool tg_check_index(const char *op, const tg_tensor *x, const tg_t
     if (index->ctx != x->ctx)
         return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: index belongs to another context than the input", op), false;
     if (index->dtype != TG_I64)
-        return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: index %s%s%s is %s; expected i64 indices", op,
-                           tg_name_of(index) ? tg_name_of(index) : "", tg_name_of(index) ? " " : "", tg_shape_of(index).s,
+        return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: index %s is %s; expected i64 indices", op, tg_shape_of(index).s,
                            tg_dtype_name((tg_dtype)index->dtype)), false;
     return true;
 }

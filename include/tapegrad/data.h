@@ -334,6 +334,11 @@ typedef struct tg_train_config {
  * that it trains with any thread count (the other fields are kept). Errors:
  * none; NULL arguments are ignored. */
 void tg_train_use_mlp(tg_train_config *config, tg_mlp *mlp);
+/* The same for a sequential model (tapegrad/model.h): forward, model, clone,
+ * free_model, params_of and buffers_of (running statistics). Errors: none;
+ * NULL arguments are ignored. */
+struct tg_model;
+void tg_train_use_model(tg_train_config *config, struct tg_model *model);
 
 /* Defaults: batch 64, eval batch 1000, float32, shuffled, seed 1, 1 epoch,
  * progress on; forward, loss and optimizer must be set. */

@@ -40,12 +40,12 @@ extern "C" {
     X(SLICE, slice) X(PAD, pad) X(INDEX_SELECT, index_select)              \
     X(INDEX_ADD, index_add) X(GATHER, gather) X(SCATTER_ADD, scatter_add)  \
     X(CONCAT, concat) X(STACK, stack)                                      \
-    X(MAX_AXIS, max_axis) X(MIN_AXIS, min_axis) X(LOGSUMEXP, logsumexp)    \
     X(CONV2D, conv2d) X(CONV2D_BACKWARD_INPUT, conv2d_backward_input)      \
     X(CONV2D_BACKWARD_WEIGHT, conv2d_backward_weight)                      \
     X(MAX_POOL2D, max_pool2d) X(MAX_POOL2D_BACKWARD, max_pool2d_backward)  \
     X(MAX_POOL2D_GATHER, max_pool2d_gather)                                \
-    X(AVG_POOL2D, avg_pool2d) X(AVG_POOL2D_BACKWARD, avg_pool2d_backward)
+    X(AVG_POOL2D, avg_pool2d) X(AVG_POOL2D_BACKWARD, avg_pool2d_backward)  \
+    X(MAX_AXIS, max_axis) X(MIN_AXIS, min_axis) X(LOGSUMEXP, logsumexp)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -98,7 +98,7 @@ tg_tensor *tg_elu(tg_tensor *x, double alpha);  /* y = x if x > 0 else α(eˣ - 
 tg_tensor *tg_softplus(tg_tensor *x);
 tg_tensor *tg_silu(tg_tensor *x);      /* y = x·σ(x);  dy/dx = σ(x)(1 + x(1 - σ(x))) */
 tg_tensor *tg_gelu(tg_tensor *x);      /* y = x·Φ(x) = ½x·erfc(-x/√2);  dy/dx = Φ(x) + x·φ(x) */
-/* y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³);
+/* y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³), computed as x·σ(2u);
  * dy/dx = ½(1 + tanh u) + ½x(1 - tanh² u)·√(2/π)(1 + 3·0.044715x²) */
 tg_tensor *tg_gelu_tanh(tg_tensor *x);
 

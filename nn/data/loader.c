@@ -1,6 +1,6 @@
 /* Minibatch loaders: persistent batch tensors filled from a dataset in a
  * seeded order; nothing allocated per batch. */
-#include "tapegrad/data.h"
+#include "nn/data_parallel.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -88,14 +88,10 @@ void tg_loader_start(tg_loader *l, tg_rng *rng)
     l->next = 0;
 }
 
-bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
+void tg_loader_fill(const tg_loader *l, const int64_t *order, int64_t n, tg_tensor *x, tg_tensor *y)
 {
-    if (!l || l->next >= l->data->count)
-        return false;
     const tg_dataset *d = l->data;
-    int64_t n = d->count - l->next < l->batch ? d->count - l->next : l->batch;
-    tg_tensor *x = n == l->batch ? l->x : l->x_tail, *y = n == l->batch ? l->y : l->y_tail;
-    const int64_t *order = l->order + l->next, f = d->features, o = d->outputs;
+    const int64_t f = d->features, o = d->outputs;
     void *xd = tg_tensor_data(x), *yd = tg_tensor_data(y);
     for (int64_t r = 0; r < n; r++) {
         int64_t s = order[r];
@@ -128,7 +124,26 @@ bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
         else
             memcpy((double *)yd + r * o, targets, sizeof(double) * (size_t)o);
     }
-    l->next += n;
+}
+
+bool tg_loader_next_samples(tg_loader *l, const int64_t **order, int64_t *n)
+{
+    if (!l || l->next >= l->data->count)
+        return false;
+    *n = l->data->count - l->next < l->batch ? l->data->count - l->next : l->batch;
+    *order = l->order + l->next;
+    l->next += *n;
+    return true;
+}
+
+bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
+{
+    const int64_t *order;
+    int64_t n;
+    if (!tg_loader_next_samples(l, &order, &n))
+        return false;
+    tg_tensor *x = n == l->batch ? l->x : l->x_tail, *y = n == l->batch ? l->y : l->y_tail;
+    tg_loader_fill(l, order, n, x, y);
     *x_out = x;
     *y_out = y;
     return true;
