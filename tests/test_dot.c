@@ -707,3 +707,51 @@ Test(dot, a_label_buffer_too_small_is_cut_with_an_ellipsis_never_overflowed)
     tg_tensor_free(z);
     tg_ctx_free(ctx);
 }
+
+/* A user op supplies its own VJP label; without one, edges read "∂/∂x<i>". */
+static tg_status square_forward(const tg_op_call *call)
+{
+    for (int64_t i = 0; i < tg_tensor_size(call->output); i++) {
+        double v = tg_tensor_get(call->inputs[0], i);
+        tg_tensor_set(call->output, i, v * v);
+    }
+    return TG_OK;
+}
+
+static tg_status square_backward(const tg_op_call *call, tg_tensor *dy, tg_tensor **dx)
+{
+    dx[0] = tg_mul(dy, tg_mul_scalar(call->inputs[0], 2));
+    return dx[0] ? TG_OK : TG_ERR_ARG;
+}
+
+static void square_vjp_label(const tg_op_call *call, int input, char *buf, size_t size)
+{
+    (void)call, (void)input;
+    snprintf(buf, size, "⊙2x");
+}
+
+Test(dot, a_user_op_draws_its_own_vjp_label)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    const tg_op *square = tg_op_register(ctx, &(tg_op_def){.name = "square", .forward = square_forward,
+                                                           .backward = square_backward, .vjp_label = square_vjp_label});
+    const tg_op *plain = tg_op_register(ctx, &(tg_op_def){.name = "plain_square", .forward = square_forward,
+                                                          .backward = square_backward});
+    cr_assert(square && plain, "%s", tg_ctx_error(ctx));
+    tg_tensor *x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(3), (double[]){1, 2, 3});
+    tg_tensor_set_requires_grad(x, true);
+    tg_tensor *y = tg_op_apply(square, 1, &x, NULL);
+    tg_tensor *z = tg_op_apply(plain, 1, &y, NULL);
+    tg_tensor *loss = tg_sum(z);
+    char buf[32];
+    cr_expect_str_eq(tg_tape_entry_vjp_label(ctx, tg_tensor_creator(y), 0, buf, sizeof buf), "⊙2x");
+    cr_expect_str_eq(tg_tape_entry_vjp_label(ctx, tg_tensor_creator(z), 0, buf, sizeof buf), "∂/∂x0");
+    tg_status status;
+    char *text = dot_text(1, &loss, &(tg_dot_options){.edge_derivatives = true}, &status);
+    cr_assert_eq(status, TG_OK);
+    cr_expect_not_null(strstr(text, "label=<⊙2x>]"), "%s", text);
+    cr_expect_not_null(strstr(text, "label=<∂/∂x0>]"));
+    free(text);
+    tg_tensor_free(x);
+    tg_ctx_free(ctx);
+}
