@@ -15,6 +15,10 @@
  *   softmax_ce      §7  softmax cross-entropy: ∂Loss/∂f = softmax(f) − p
  *   second_order        d/dx tanh x recorded with create_graph: the
  *                       gradient computation is on the tape too
+ *   elman_rnn           an Elman RNN unrolled over 3 time steps, drawn with
+ *                       no layout options: top to bottom (it is deeper than
+ *                       wide), the shared weights beside each step, VJP
+ *                       formulas on the vector edges
  * It also prints every δ of Alice's backward pass as it flows, with hooks. */
 #define _POSIX_C_SOURCE 200809L /* mkdir */
 
@@ -29,6 +33,7 @@
 #include "tapegrad/plot.h"
 
 #include "alice_graph.h"
+#include "elman_graph.h"
 
 static const char *out_dir = "out/diagrams";
 static bool render; /* dot is on PATH */
@@ -354,6 +359,23 @@ static int second_order(tg_ctx *ctx)
     return rc;
 }
 
+/* ---- backprop through time: an Elman RNN unrolled over 3 steps ---- */
+static int elman_rnn(tg_ctx *ctx)
+{
+    elman_graph g = elman(ctx, 3);
+    int rc = !g.loss || tg_backward(g.loss) != TG_OK;
+    if (!rc) {
+        printf("Elman RNN, 3 steps: L = %.6f, ‖∂L/∂W_hh‖ from all three steps\n", tg_tensor_item(g.loss));
+        rc = draw("elman_rnn", 1, &g.loss,
+                  &(tg_dot_options){.edge_derivatives = true,
+                                    .title = "An Elman RNN unrolled over 3 steps: h_t = tanh(x_t·W_xh + h_{t−1}·W_hh + b_h). "
+                                             "Blue: each edge's VJP applied to the δ arriving from below"});
+    }
+    elman_free(&g);
+    tg_tape_reset(ctx);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 2 || (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))) {
@@ -378,7 +400,7 @@ int main(int argc, char **argv)
     if (!ctx)
         return 1;
     int rc = one_neuron(ctx) || alice_221(ctx) || alice_221_layers(ctx) || train_221(ctx) || xor_mlp(ctx) || softmax_ce(ctx) ||
-             second_order(ctx);
+             second_order(ctx) || elman_rnn(ctx);
     if (rc)
         fprintf(stderr, "diagrams: %s\n", tg_ctx_error(ctx));
     tg_ctx_free(ctx);
