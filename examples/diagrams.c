@@ -8,7 +8,8 @@
  *   alice_221       §3  the 2-2-1 network, one scalar per weight: the blue edge
  *                       labels are local derivatives, the red numbers ∂L/∂t;
  *                       ∂L/∂w1 = 0.0214695 is the product along its path
- *   alice_221_layers    the same network as a tg_mlp, one cluster per layer
+ *   alice_221_layers    the same network as a tg_mlp, one cluster per layer;
+ *                       vector edges carry VJP formulas (·W, δᵀ·x, Σ over batch)
  *   train_221_curves §4 loss and accuracy while SGD trains the 2-2-1 network
  *   xor_mlp             an MLP 2-4-1 after learning XOR, and its training
  *                       curves (xor_curves.svg, xor_curves.csv)
@@ -162,7 +163,9 @@ static int alice_221_layers(tg_ctx *ctx)
         rc = draw("alice_221_layers", 1, &loss,
                   &(tg_dot_options){.grads_of = loss,
                                     .group_separator = '.',
-                                    .title = "§3 as layers: z = x·Wᵀ + b, a = σ(z); one cluster per layer"});
+                                    .edge_derivatives = true,
+                                    .title = "§3 as layers: z = x·Wᵀ + b, a = σ(z); one cluster per layer. Blue: "
+                                             "each edge's local derivative, as the VJP applied to the δ from below"});
     tg_tensor_free(x);
     tg_tensor_free(y);
     tg_tape_reset(ctx);
@@ -274,6 +277,7 @@ static int xor_mlp(tg_ctx *ctx)
             rc = draw("xor_mlp", 1, &loss,
                       &(tg_dot_options){.grads_of = loss,
                                         .group_separator = '.',
+                                        .edge_derivatives = true,
                                         .title = "XOR with an MLP 2-4-1 (tanh, sigmoid), after training"});
         }
         rc = rc || tg_optim_step(opt) != TG_OK;
@@ -365,7 +369,12 @@ static int elman_rnn(tg_ctx *ctx)
     elman_graph g = elman(ctx, 3);
     int rc = !g.loss || tg_backward(g.loss) != TG_OK;
     if (!rc) {
-        printf("Elman RNN, 3 steps: L = %.6f, ‖∂L/∂W_hh‖ from all three steps\n", tg_tensor_item(g.loss));
+        const tg_tensor *d = tg_tensor_grad(g.w_hh);
+        double norm = 0;
+        for (int64_t i = 0; i < tg_tensor_size(d); i++)
+            norm += tg_tensor_get(d, i) * tg_tensor_get(d, i);
+        printf("Elman RNN, 3 steps: L = %.6f, ‖∂L/∂W_hh‖ = %.6f (summed over the steps that share W_hh)\n",
+               tg_tensor_item(g.loss), sqrt(norm));
         rc = draw("elman_rnn", 1, &g.loss,
                   &(tg_dot_options){.edge_derivatives = true,
                                     .title = "An Elman RNN unrolled over 3 steps: h_t = tanh(x_t·W_xh + h_{t−1}·W_hh + b_h). "
