@@ -250,10 +250,10 @@ Test(nn_checkpoint, wrong_magic_version_and_flags)
     write_all(path, bytes, n);
     expect_rejected(path, a, TG_ERR_FORMAT, "not a tapegrad checkpoint");
     bytes[0] = 'T';
-    bytes[8] = 2; /* version 2 */
+    bytes[8] = 3; /* version 3 */
     fix_crc(bytes, n);
     write_all(path, bytes, n);
-    expect_rejected(path, a, TG_ERR_FORMAT, "version 2");
+    expect_rejected(path, a, TG_ERR_FORMAT, "version 3");
     bytes[8] = 1;
     bytes[12] = 3; /* unknown flag */
     fix_crc(bytes, n);

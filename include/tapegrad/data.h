@@ -40,6 +40,12 @@
  *                     rank × i64 dims, size × (4 or 8) bytes data (row-major)
  *     48+payload 4  u32 CRC32 (IEEE 802.3, as gzip) of every byte before it
  *
+ * Version 2 is version 1 with one more flag: bit 1 = a spec block opens the
+ * payload, u32 length S (<= 1 MiB) and S bytes of text (UTF-8, no NUL)
+ * describing the model the tensors belong to (tapegrad/model.h), so the file
+ * rebuilds its model alone. tg_checkpoint_save writes version 1 (no spec),
+ * tg_checkpoint_save_spec version 2; a load reads both.
+ *
  * A save writes a temporary file <path>.tmp.<pid>.XXXXXX in the target's
  * directory, fsyncs it, renames it over the target and fsyncs the directory: a
  * crash or a failed write leaves the previous checkpoint whole. A temporary
@@ -376,6 +382,33 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, co
  * tensors given, no optimizer state when opt is given. */
 tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg_optimizer *opt,
                              int64_t *epoch);
+/* tg_checkpoint_save with spec text stored beside the tensors (version 2).
+ * Errors as tg_checkpoint_save, and a NULL spec or one over 1 MiB (TG_ERR_ARG). */
+tg_status tg_checkpoint_save_spec(tg_ctx *ctx, const char *path, const char *spec, tg_params params,
+                                  const tg_optimizer *opt, int64_t epoch);
+/* The spec text of the checkpoint at path into *spec (malloc'd, the caller
+ * frees; NULL for a file without one) after checking the file's magic,
+ * version, length and CRC. Errors: NULL arguments (TG_ERR_ARG), TG_ERR_IO,
+ * TG_ERR_FORMAT (*spec stays NULL). */
+tg_status tg_checkpoint_read_spec(tg_ctx *ctx, const char *path, char **spec);
+
+/* What a checkpoint holds, read without the model it belongs to. */
+typedef struct {
+    uint32_t version;
+    bool has_optimizer;
+    int64_t epoch, steps;
+    uint32_t crc_stored, crc_computed; /* equal when the file is intact */
+    char *spec;                        /* NULL: none */
+    int n_params, n_state;
+    tg_tensor **tensors;               /* n_params then n_state persistent tensors, named as in the file */
+} tg_checkpoint_info;
+/* Reads every record of the file at path into info (tensors made in ctx). A
+ * CRC mismatch is reported in info, not as an error, so a damaged file can be
+ * examined. Errors: NULL arguments (TG_ERR_ARG), TG_ERR_IO, TG_ERR_FORMAT for a
+ * file whose structure cannot be read (info is then empty). */
+tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_info *info);
+/* Frees info's tensors and text and zeroes it. NULL is fine. */
+void tg_checkpoint_info_free(tg_checkpoint_info *info);
 
 #ifdef __cplusplus
 }

@@ -196,6 +196,12 @@ tg_optimizer *tg_optim_momentum_new(tg_params params, double lr, double momentum
  * Typical: β₁ 0.9, β₂ 0.999, ε 1e-8. Errors as tg_optim_sgd_new, and β outside
  * [0, 1) or ε <= 0. */
 tg_optimizer *tg_optim_adam_new(tg_params params, double lr, double beta1, double beta2, double eps);
+/* AdamW: Adam with decoupled weight decay λ on the weights (rank >= 2), as
+ * tg_optim_adam_new followed by tg_optim_set_weight_decay(TG_DECAY_DECOUPLED, λ):
+ * w ← w - lr·λ·w beside the Adam update. Typical λ: 0.01. Errors as
+ * tg_optim_adam_new, and λ < 0. */
+tg_optimizer *tg_optim_adamw_new(tg_params params, double lr, double beta1, double beta2, double eps,
+                                 double weight_decay);
 /* Frees the optimizer and its state tensors (not the parameters). NULL is fine. */
 void tg_optim_free(tg_optimizer *opt);
 /* Applies one update to every parameter with a gradient and counts the step.
@@ -214,6 +220,14 @@ tg_status tg_optim_set_weight_decay(tg_optimizer *opt, tg_decay kind, double lam
 tg_params tg_optim_state(const tg_optimizer *opt);
 int64_t tg_optim_steps(const tg_optimizer *opt);
 void tg_optim_set_steps(tg_optimizer *opt, int64_t steps);
+
+/* Gradient-norm clipping: with N = √(Σ over the listed tensors' gradients of
+ * Σ g²), scales every gradient by max_norm/N when N > max_norm (so the norm
+ * becomes max_norm) and leaves them alone otherwise. Tensors without a
+ * gradient are skipped. Returns N before clipping (NaN or Inf when a
+ * gradient holds one; the gradients are then left alone); -1 on error:
+ * max_norm <= 0 or NaN, a NULL tensor (TG_ERR_ARG). */
+double tg_clip_grad_norm(tg_params params, double max_norm);
 
 /* ---- learning-rate schedules (pure functions of the epoch or step t) ---- */
 
