@@ -129,22 +129,8 @@ static void min_axis_label(const tg_node *node, char *buf, size_t size)
     snprintf(buf, size, "min(axis=%d)", ((const extremum_attr *)node->attr.data)->axis);
 }
 
-static void max_axis_vjp_label(const tg_node *node, int input, char *buf, size_t size)
-{
-    (void)node, (void)input;
-    snprintf(buf, size, "to the argmax (first on ties), 0 elsewhere");
-}
-
-static void min_axis_vjp_label(const tg_node *node, int input, char *buf, size_t size)
-{
-    (void)node, (void)input;
-    snprintf(buf, size, "to the argmin (first on ties), 0 elsewhere");
-}
-
-const tg_op_desc tg_op_max_axis = {.kind = TG_OP_MAX_AXIS, .name = "max_axis", .backward = extremum_backward,
-                                   .label = max_axis_label, .vjp_label = max_axis_vjp_label};
-const tg_op_desc tg_op_min_axis = {.kind = TG_OP_MIN_AXIS, .name = "min_axis", .backward = extremum_backward,
-                                   .label = min_axis_label, .vjp_label = min_axis_vjp_label};
+const tg_op_desc tg_op_max_axis = {.kind = TG_OP_MAX_AXIS, .name = "max_axis", .backward = extremum_backward, .label = max_axis_label};
+const tg_op_desc tg_op_min_axis = {.kind = TG_OP_MIN_AXIS, .name = "min_axis", .backward = extremum_backward, .label = min_axis_label};
 
 static tg_tensor *arg_extremum(const char *op, tg_tensor *x, int axis, bool keepdim, bool largest)
 {
@@ -215,11 +201,4 @@ static void logsumexp_label(const tg_node *node, char *buf, size_t size)
     snprintf(buf, size, "logsumexp(axis=%d)", node->attr.reduce.axis);
 }
 
-static void logsumexp_vjp_label(const tg_node *node, int input, char *buf, size_t size)
-{
-    (void)input;
-    snprintf(buf, size, "⊙softmax(x) along axis %d", node->attr.reduce.axis);
-}
-
-const tg_op_desc tg_op_logsumexp = {.kind = TG_OP_LOGSUMEXP, .name = "logsumexp", .backward = logsumexp_backward,
-                                    .label = logsumexp_label, .vjp_label = logsumexp_vjp_label};
+const tg_op_desc tg_op_logsumexp = {.kind = TG_OP_LOGSUMEXP, .name = "logsumexp", .backward = logsumexp_backward, .label = logsumexp_label};
