@@ -862,9 +862,9 @@ Test(user_ops_errors, a_backward_with_the_wrong_shape_dtype_or_a_failure_is_repo
         const char *message;
     } cases[] = {
         {{.name = "bad_shape", .forward = softplus_forward, .backward = wrong_shape_backward}, x, TG_ERR_SHAPE,
-         "bad_shape: its backward (tape entry 0) returned a f64 [] gradient for input 0 x; expected the input's f64 [2, 3]"},
+         "bad_shape: its backward (tape entry 0) returned a f64 [] gradient for input 0; expected the input's f64 x [2, 3]"},
         {{.name = "bad_dtype", .forward = softplus_forward, .backward = wrong_dtype_backward}, x, TG_ERR_SHAPE,
-         "bad_dtype: its backward (tape entry 0) returned a f32 [2, 3] gradient for input 0 x; expected the input's f64 [2, 3]"},
+         "bad_dtype: its backward (tape entry 0) returned a f32 [2, 3] gradient for input 0; expected the input's f64 x [2, 3]"},
         {{.name = "bad_backward", .forward = softplus_forward, .backward = failing_backward}, x, TG_ERR_GRAD,
          "bad_backward: its backward failed (gradient error)"},
         {{.name = "bad_raw", .shape = six_elements, .forward = ones_forward, .backward_raw = overrunning_backward_raw},
