@@ -92,6 +92,8 @@ bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
 {
     if (!l || l->next >= l->data->count)
         return false;
+    if (!x_out || !y_out)
+        return tg_ctx_fail(l->ctx, TG_ERR_ARG, "tg_loader_next: NULL %s", !x_out ? "x" : "y"), false;
     const tg_dataset *d = l->data;
     int64_t n = d->count - l->next < l->batch ? d->count - l->next : l->batch;
     tg_tensor *x = n == l->batch ? l->x : l->x_tail, *y = n == l->batch ? l->y : l->y_tail;
