@@ -126,6 +126,9 @@ static tg_status run_check(tg_ctx *ctx, const contraction *c, const tg_gradcheck
 static tg_status prepare(tg_ctx *ctx, const char *who, tg_fn f, void *user, int n, tg_tensor *const *inputs,
                          const tg_gradcheck_options *opts, tg_gradcheck_options *o, contraction *c)
 {
+    *o = (tg_gradcheck_options){0};
+    if (!ctx)
+        return TG_ERR_ARG;
     if (!f || n < 1 || n > TG_GRADCHECK_MAX_INPUTS || !inputs)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: expected f and 1 to %d inputs, got %d", who, TG_GRADCHECK_MAX_INPUTS, n);
     for (int i = 0; i < n; i++) {
@@ -163,6 +166,8 @@ tg_status tg_gradcheck(tg_ctx *ctx, tg_fn f, void *user, int n_inputs, tg_tensor
 {
     tg_gradcheck_options o;
     contraction c = {0};
+    if (!report)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_gradcheck: NULL report");
     *report = (tg_gradcheck_report){0};
     tg_status status = prepare(ctx, "tg_gradcheck", f, user, n_inputs, inputs, opts, &o, &c);
     if (status == TG_OK)
@@ -208,6 +213,8 @@ tg_status tg_gradgradcheck(tg_ctx *ctx, tg_fn f, void *user, int n_inputs, tg_te
 {
     tg_gradcheck_options o;
     gradient_contraction g = {0};
+    if (!report)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_gradgradcheck: NULL report");
     *report = (tg_gradcheck_report){0};
     tg_status status = prepare(ctx, "tg_gradgradcheck", f, user, n_inputs, inputs, opts, &o, &g.inner);
     tg_rng rng = tg_rng_seed(o.seed ^ 0x5eed);
@@ -227,6 +234,8 @@ tg_status tg_gradgradcheck(tg_ctx *ctx, tg_fn f, void *user, int n_inputs, tg_te
 
 void tg_gradcheck_print(const tg_gradcheck_report *report, const char *title)
 {
+    if (!report)
+        return;
     printf("gradcheck %s: %s\n", title ? title : "", report->passed ? "passed" : "FAILED");
     for (int i = 0; i < report->n_inputs; i++) {
         const tg_gradcheck_input_report *r = &report->inputs[i];

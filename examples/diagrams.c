@@ -2,8 +2,10 @@
  *
  *     diagrams [OUTPUT_DIR]      (default out/diagrams)
  *
- * Writes one Graphviz file per graph and, when Graphviz's `dot` is on PATH,
- * renders each to SVG beside it (the library itself never runs a program):
+ * Writes one SVG per graph when Graphviz's `dot` is on PATH (the .dot file it
+ * renders from is removed after, so a tracked folder such as docs/images gets
+ * only the SVGs it tracks; --keep-dot keeps them), or the .dot files when
+ * Graphviz is missing (the library itself never runs a program):
  *   one_neuron      §1  σ(w·x + b) = σ(7), with ∂y/∂w and ∂y/∂b
  *   alice_221       §3  the 2-2-1 network, one scalar per weight: the blue edge
  *                       labels are local derivatives, the red numbers ∂L/∂t;
@@ -12,7 +14,8 @@
  *                       vector edges carry VJP formulas (·W, δᵀ·x, Σ over batch)
  *   train_221_curves §4 loss and accuracy while SGD trains the 2-2-1 network
  *   xor_mlp             an MLP 2-4-1 after learning XOR, and its training
- *                       curves (xor_curves.svg, xor_curves.csv)
+ *                       curves (xor_curves.svg; with --keep-dot also
+ *                       xor_curves.csv)
  *   softmax_ce      §7  softmax cross-entropy: ∂Loss/∂f = softmax(f) − p
  *   second_order        d/dx tanh x recorded with create_graph: the
  *                       gradient computation is on the tape too
@@ -37,7 +40,8 @@
 #include "elman_graph.h"
 
 static const char *out_dir = "out/diagrams";
-static bool render; /* dot is on PATH */
+static bool render;   /* dot is on PATH */
+static bool keep_dot; /* --keep-dot: keep the .dot files (and the CSV) beside the SVGs */
 
 /* mkdir -p */
 static int make_dirs(const char *path)
@@ -75,7 +79,9 @@ static int draw(const char *name, int n, tg_tensor *const *outputs, const tg_dot
             fprintf(stderr, "diagrams: `%s` failed\n", command);
             return 1;
         }
-        printf("wrote %s and %s\n", dot_path, svg_path);
+        if (!keep_dot)
+            remove(dot_path);
+        printf("wrote %s%s%s\n", svg_path, keep_dot ? " and " : "", keep_dot ? dot_path : "");
     } else {
         printf("wrote %s\n", dot_path);
     }
@@ -292,9 +298,10 @@ static int xor_mlp(tg_ctx *ctx)
         snprintf(path, sizeof path, "%s/xor_curves.svg", out_dir);
         rc = tg_curves_save_svg(ctx, &curves, path) != TG_OK;
         snprintf(path, sizeof path, "%s/xor_curves.csv", out_dir);
-        rc = rc || tg_curves_save_csv(ctx, &curves, path) != TG_OK;
+        if (keep_dot)
+            rc = rc || tg_curves_save_csv(ctx, &curves, path) != TG_OK;
         if (!rc)
-            printf("wrote %s/xor_curves.svg and .csv\n", out_dir);
+            printf("wrote %s/xor_curves.svg%s\n", out_dir, keep_dot ? " and .csv" : "");
     }
     tg_optim_free(opt);
     tg_tensor_free(x);
@@ -387,12 +394,15 @@ static int elman_rnn(tg_ctx *ctx)
 
 int main(int argc, char **argv)
 {
-    if (argc > 2 || (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))) {
-        fprintf(stderr, "usage: %s [OUTPUT_DIR]   (default out/diagrams)\n", argv[0]);
+    int arg = 1;
+    if (argc > 1 && !strcmp(argv[1], "--keep-dot"))
+        keep_dot = true, arg++;
+    if (argc > arg + 1 || (argc == arg + 1 && (!strcmp(argv[arg], "-h") || !strcmp(argv[arg], "--help")))) {
+        fprintf(stderr, "usage: %s [--keep-dot] [OUTPUT_DIR]   (default out/diagrams)\n", argv[0]);
         return 2;
     }
-    if (argc == 2)
-        out_dir = argv[1];
+    if (argc == arg + 1)
+        out_dir = argv[arg];
     if (strchr(out_dir, '\'')) {
         fprintf(stderr, "diagrams: the output directory must not contain a quote\n");
         return 2;

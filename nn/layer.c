@@ -24,6 +24,8 @@ struct tg_mlp {
 
 int64_t tg_params_count(tg_params params)
 {
+    if (params.count > 0 && !params.items)
+        return -1;
     int64_t total = 0;
     for (int i = 0; i < params.count; i++)
         if (params.items[i])
@@ -33,6 +35,8 @@ int64_t tg_params_count(tg_params params)
 
 void tg_params_zero_grad(tg_params params)
 {
+    if (!params.items)
+        return;
     for (int i = 0; i < params.count; i++)
         if (params.items[i])
             tg_tensor_zero_grad(params.items[i]);
@@ -184,15 +188,16 @@ tg_tensor *tg_layer_forward(tg_layer *layer, tg_tensor *x)
     return layer ? tg_activate(tg_layer_linear(layer, x), layer->act) : NULL;
 }
 
-tg_tensor *tg_layer_weight(const tg_layer *layer) { return layer->params[0]; }
-tg_tensor *tg_layer_bias(const tg_layer *layer) { return layer->params[1]; }
-tg_activation tg_layer_activation(const tg_layer *layer) { return layer->act; }
-int64_t tg_layer_in(const tg_layer *layer) { return layer->in; }
-int64_t tg_layer_out(const tg_layer *layer) { return layer->out; }
+/* Accessors given NULL: NULL, (tg_activation)-1, -1, an empty list. */
+tg_tensor *tg_layer_weight(const tg_layer *layer) { return layer ? layer->params[0] : NULL; }
+tg_tensor *tg_layer_bias(const tg_layer *layer) { return layer ? layer->params[1] : NULL; }
+tg_activation tg_layer_activation(const tg_layer *layer) { return layer ? layer->act : (tg_activation)-1; }
+int64_t tg_layer_in(const tg_layer *layer) { return layer ? layer->in : -1; }
+int64_t tg_layer_out(const tg_layer *layer) { return layer ? layer->out : -1; }
 
 tg_params tg_layer_params(const tg_layer *layer)
 {
-    return (tg_params){2, (tg_tensor **)layer->params};
+    return layer ? (tg_params){2, (tg_tensor **)layer->params} : (tg_params){0, NULL};
 }
 
 /* ---- multi-layer perceptron ---- */
@@ -287,16 +292,19 @@ tg_tensor *tg_mlp_forward(tg_mlp *mlp, tg_tensor *x)
     return a;
 }
 
-int tg_mlp_depth(const tg_mlp *mlp) { return mlp->n_layers; }
+int tg_mlp_depth(const tg_mlp *mlp) { return mlp ? mlp->n_layers : -1; }
 
 tg_layer *tg_mlp_layer(const tg_mlp *mlp, int index)
 {
-    return index >= 0 && index < mlp->n_layers ? mlp->layers[index] : NULL;
+    return mlp && index >= 0 && index < mlp->n_layers ? mlp->layers[index] : NULL;
 }
 
-tg_params tg_mlp_params(const tg_mlp *mlp) { return (tg_params){2 * mlp->n_layers, mlp->params}; }
+tg_params tg_mlp_params(const tg_mlp *mlp)
+{
+    return mlp ? (tg_params){2 * mlp->n_layers, mlp->params} : (tg_params){0, NULL};
+}
 
-int64_t tg_mlp_param_count(const tg_mlp *mlp) { return tg_params_count(tg_mlp_params(mlp)); }
+int64_t tg_mlp_param_count(const tg_mlp *mlp) { return mlp ? tg_params_count(tg_mlp_params(mlp)) : -1; }
 
 /* 235146 -> "235,146" */
 static const char *with_commas(int64_t n, char *buf, size_t size)
@@ -315,6 +323,8 @@ static const char *with_commas(int64_t n, char *buf, size_t size)
 
 void tg_mlp_print(const tg_mlp *mlp, FILE *out)
 {
+    if (!mlp)
+        return;
     if (!out)
         out = stdout;
     char num[32];

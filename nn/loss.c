@@ -99,7 +99,7 @@ tg_tensor *tg_loss_softmax_ce(tg_tensor *logits, tg_tensor *targets)
 tg_tensor *tg_loss_l2(tg_params params, double lambda)
 {
     tg_ctx *ctx = NULL;
-    for (int i = 0; i < params.count && !ctx; i++)
+    for (int i = 0; i < params.count && !ctx && params.items; i++)
         if (params.items[i])
             ctx = tg_tensor_ctx(params.items[i]);
     if (!ctx)

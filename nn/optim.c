@@ -294,8 +294,12 @@ void tg_optim_zero_grad(tg_optimizer *opt)
         tg_params_zero_grad((tg_params){opt->n_params, opt->params});
 }
 
-double tg_optim_lr(const tg_optimizer *opt) { return opt->lr; }
-void tg_optim_set_lr(tg_optimizer *opt, double lr) { opt->lr = lr; }
+double tg_optim_lr(const tg_optimizer *opt) { return opt ? opt->lr : NAN; }
+void tg_optim_set_lr(tg_optimizer *opt, double lr)
+{
+    if (opt)
+        opt->lr = lr;
+}
 
 tg_status tg_optim_set_weight_decay(tg_optimizer *opt, tg_decay kind, double lambda)
 {
@@ -309,9 +313,16 @@ tg_status tg_optim_set_weight_decay(tg_optimizer *opt, tg_decay kind, double lam
     return TG_OK;
 }
 
-tg_params tg_optim_state(const tg_optimizer *opt) { return (tg_params){opt->n_state, opt->state}; }
-int64_t tg_optim_steps(const tg_optimizer *opt) { return opt->steps; }
-void tg_optim_set_steps(tg_optimizer *opt, int64_t steps) { opt->steps = steps; }
+tg_params tg_optim_state(const tg_optimizer *opt)
+{
+    return opt ? (tg_params){opt->n_state, opt->state} : (tg_params){0, NULL};
+}
+int64_t tg_optim_steps(const tg_optimizer *opt) { return opt ? opt->steps : -1; }
+void tg_optim_set_steps(tg_optimizer *opt, int64_t steps)
+{
+    if (opt)
+        opt->steps = steps;
+}
 
 /* ---- learning-rate schedules ---- */
 

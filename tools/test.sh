@@ -1,30 +1,111 @@
 #!/bin/sh
-# The whole test suite: set-up, then every Criterion suite in a release build
-# (with the install/consumer test), again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, valgrind on examples, and every suite once more
-# built by clang with warnings as errors.
-set -eu
+# The whole test suite, quiet: set-up, then every test in a release build
+# (with the install and README tests), again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, valgrind on examples, every test once more built
+# by clang with warnings as errors, and a short smoke run of each fuzzer.
+#
+# One line per stage with its counts, naming every skipped test and why;
+# compiler and test output go to build-logs/<stage>.log. The last line is the
+# total, "N passed, N failed, N skipped"; the exit status is 1 if anything
+# failed.
+#
+#   tools/test.sh            everything (about 10-15 minutes on 2 cores)
+#   FUZZ_SECONDS=60 tools/test.sh   a longer fuzz smoke run (default 30 s per target)
+set -u
 cd "$(dirname "$0")/.."
-tools/setup.sh
+logs=build-logs
+rm -rf "$logs"
+mkdir -p "$logs"
 jobs=$(nproc)
+total_pass=0 total_fail=0 total_skip=0
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
-cmake --build build -j "$jobs"
-ctest --test-dir build --output-on-failure -j "$jobs"
+# report STAGE PASSED FAILED SKIPPED [NOTE]
+report() {
+    total_pass=$((total_pass + $2)) total_fail=$((total_fail + $3)) total_skip=$((total_skip + $4))
+    printf '%-9s %d passed, %d failed, %d skipped%s  (log: %s/%s.log)\n' "$1:" "$2" "$3" "$4" "${5:+; $5}" "$logs" "$1"
+}
 
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTAPEGRAD_SANITIZE=ON -DCMAKE_C_FLAGS=-O1 > /dev/null
-cmake --build build-asan -j "$jobs"
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure -j "$jobs" -E install_consumer
+# ctest_stage STAGE BUILD_DIR CMAKE_ARGS... -- CTEST_ARGS...
+ctest_stage() {
+    stage=$1 dir=$2
+    shift 2
+    cmake_args="" ctest_args=""
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do cmake_args="$cmake_args $1"; shift; done
+    [ $# -gt 0 ] && shift
+    ctest_args="$*"
+    log="$logs/$stage.log"
+    # shellcheck disable=SC2086
+    if ! { cmake -S . -B "$dir" $cmake_args && cmake --build "$dir" -j "$jobs"; } > "$log" 2>&1; then
+        report "$stage" 0 1 0 "the build failed"
+        return
+    fi
+    # shellcheck disable=SC2086
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs" $ctest_args >> "$log" 2>&1
+    pass=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* +Passed' "$log")
+    fail=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*\*\*\*(Failed|Exception|Timeout)|\*\*\*Not Run$' "$log")
+    skips=$(grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*\*\*\*Skipped' "$log" |
+        sed -E 's/.*Test +#[0-9]+: ([^ ]+) .*/\1/')
+    skip=0 why=""
+    for name in $skips; do
+        skip=$((skip + 1))
+        reason=$(grep -h -m 1 -E '^SKIPPED: ' "$dir/Testing/Temporary/LastTest.log" 2> /dev/null |
+            sed 's/^SKIPPED: //' | cut -c1-90)
+        why="${why:+$why; }skipped $name (${reason:-see the log})"
+    done
+    failed=$(grep -E '\*\*\*(Failed|Exception|Timeout)' "$log" | sed -E 's/.*Test +#[0-9]+: ([^ ]+) .*/\1/' | tr '\n' ' ')
+    report "$stage" "$pass" "$fail" "$skip" "$why${failed:+${why:+; }failed: $failed}"
+}
+
+if tools/setup.sh > "$logs/setup.log" 2>&1; then
+    report setup 1 0 0
+else
+    report setup 0 1 0 "see the log"
+fi
+
+ctest_stage release build -DCMAKE_BUILD_TYPE=Release
+
+ctest_stage asan build-asan -DCMAKE_BUILD_TYPE=Debug -DTAPEGRAD_SANITIZE=ON -DCMAKE_C_FLAGS=-O1 \
+    -- -E "install_consumer|readme_install"
 
 # No leaks and no invalid accesses under valgrind, on programs that use
 # every layer of the library.
-for example in alice_gradients train_221 perceptron diagrams user_op; do
-    [ -x "build/$example" ] || continue
-    valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-        "build/$example" > /dev/null
-done
+log="$logs/valgrind.log"
+: > "$log"
+if ! command -v valgrind > /dev/null; then
+    report valgrind 0 0 5 "valgrind is not installed"
+else
+    pass=0 fail=0 skip=0 why=""
+    for example in alice_gradients train_221 perceptron diagrams user_op; do
+        if [ ! -x "build/$example" ]; then
+            skip=$((skip + 1)) why="${why:+$why; }skipped $example (not built)"
+            continue
+        fi
+        echo "== $example" >> "$log"
+        if (cd build && valgrind -q --error-exitcode=1 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect "./$example" > /dev/null 2>> "../$log"); then
+            pass=$((pass + 1))
+        else
+            fail=$((fail + 1)) why="${why:+$why; }failed: $example"
+        fi
+    done
+    report valgrind "$pass" "$fail" "$skip" "$why"
+fi
 
-CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release > /dev/null
-cmake --build build-clang -j "$jobs"
-ctest --test-dir build-clang --output-on-failure -j "$jobs" -E install_consumer
+if command -v clang > /dev/null; then
+    ctest_stage clang build-clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Release -- -E "install_consumer|readme_install"
+else
+    report clang 0 0 1 "clang is not installed"
+fi
+
+log="$logs/fuzz.log"
+if ! command -v clang > /dev/null; then
+    report fuzz 0 0 4 "clang (libFuzzer) is not installed"
+else
+    tools/fuzz/run.sh "${FUZZ_SECONDS:-30}" > "$log" 2>&1
+    pass=$(grep -c '^fuzz .*: .*no failure' "$log")
+    fail=$(grep -c '^fuzz .*FAILED' "$log")
+    report fuzz "$pass" "$fail" 0 "$(grep '^fuzz .*FAILED' "$log" | cut -d: -f1 | tr '\n' ' ')"
+fi
+
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+[ "$total_fail" -eq 0 ]

@@ -71,7 +71,7 @@ extern "C" {
 /* ---- checksums and gzip ------------------------------------------------ */
 
 /* CRC32 (IEEE 802.3, reflected 0xEDB88320) of n bytes continuing crc (start
- * with 0): tg_crc32(0, "123456789", 9) = 0xCBF43926. */
+ * with 0): tg_crc32(0, "123456789", 9) = 0xCBF43926. NULL data: crc. */
 uint32_t tg_crc32(uint32_t crc, const void *data, size_t n);
 
 /* Decodes a gzip image (one or more members) into a new malloc'd buffer
@@ -381,8 +381,8 @@ void tg_confusion_print(const tg_evaluation *e, const char *const *class_names, 
 /* ---- checkpoints ------------------------------------------------------- */
 
 /* Saves params (and opt's state and step count when opt is not NULL) and
- * epoch to path atomically (see the format above). Errors: TG_ERR_ARG (NULL or
- * freed tensors, a name longer than 1024 bytes), TG_ERR_IO naming the file and
+ * epoch to path atomically (see the format above). Errors: TG_ERR_ARG (NULL
+ * tensors, a name longer than 1024 bytes), TG_ERR_FREED (a freed tensor), TG_ERR_IO naming the file and
  * the failing call (the previous file at path is then intact). */
 tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, const tg_optimizer *opt,
                              int64_t epoch);

@@ -138,6 +138,8 @@ tg_dataset *tg_dataset_from_values(tg_ctx *ctx, int64_t count, int64_t features,
                                    const double *y, int classes)
 {
     const char *fn = "tg_dataset_from_values";
+    if (!ctx)
+        return NULL; /* a context is where errors would go: required, as by every reader */
     if (count < 1 || features < 1 || outputs < 1 || !x || !y || classes < 0 || (classes > 0 && outputs != 1)) {
         tg_ctx_fail(ctx, TG_ERR_ARG, "%s: count %lld, features %lld, outputs %lld, classes %d%s; expected counts >= 1, "
                     "x and y given, and outputs 1 when classes > 0", fn, (long long)count, (long long)features,
@@ -180,6 +182,8 @@ tg_dataset *tg_dataset_from_values(tg_ctx *ctx, int64_t count, int64_t features,
 
 tg_dataset *tg_dataset_view(tg_ctx *ctx, const tg_dataset *data, int64_t start, int64_t count)
 {
+    if (!ctx)
+        return NULL;
     if (!data || start < 0 || count < 1 || start > data->count - count) {
         tg_ctx_fail(ctx, TG_ERR_ARG, "tg_dataset_view: samples [%lld, %lld) of %s%lld; expected a non-empty range "
                     "inside the dataset", (long long)start, (long long)start + count, data ? "" : "NULL dataset ",

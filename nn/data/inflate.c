@@ -42,6 +42,8 @@ static void crc_init(void)
 
 uint32_t tg_crc32(uint32_t crc, const void *data, size_t n)
 {
+    if (!data)
+        return crc;
     pthread_once(&crc_once, crc_init); /* contexts may live in several threads */
     const uint8_t *p = data;
     crc = ~crc;

@@ -140,6 +140,8 @@ bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
 {
     const int64_t *order;
     int64_t n;
+    if (l && (!x_out || !y_out))
+        return tg_ctx_fail(l->ctx, TG_ERR_ARG, "tg_loader_next: NULL %s", !x_out ? "x" : "y"), false;
     if (!tg_loader_next_samples(l, &order, &n))
         return false;
     tg_tensor *x = n == l->batch ? l->x : l->x_tail, *y = n == l->batch ? l->y : l->y_tail;

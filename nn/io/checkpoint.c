@@ -162,6 +162,10 @@ static tg_status check_list(tg_ctx *ctx, const char *path, tg_params list, const
     for (int i = 0; i < list.count; i++) {
         if (!list.items[i])
             return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint: %s: %s %d is NULL", path, what, i);
+        if (!tg_tensor_data_const(list.items[i])) /* freed or stale: reported as such */
+            return tg_ctx_status(ctx) != TG_OK ? tg_ctx_status(ctx)
+                                               : tg_ctx_fail(ctx, TG_ERR_FREED, "tg_checkpoint: %s: %s %d was freed",
+                                                             path, what, i);
         if (strlen(name_of(list.items[i])) > MAX_NAME)
             return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint: %s: %s %d has a name of %zu bytes; expected <= %d",
                                path, what, i, strlen(name_of(list.items[i])), MAX_NAME);

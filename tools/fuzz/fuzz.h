@@ -19,6 +19,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Every value a harness reads goes here, so no read is optimized away. */
+static volatile double fuzz_sink;
+
 static inline tg_ctx *fuzz_ctx(void)
 {
     static tg_ctx *ctx;
