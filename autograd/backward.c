@@ -3,6 +3,7 @@
  * into its inputs. A loop over the tape, no recursion: graph depth is free. */
 #include "autograd/internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,115 @@ static bool same_shape(const tg_tensor *a, const tg_tensor *b)
     return tg_shape_equal(a->rank, a->shape, b->rank, b->shape);
 }
 
+/* Every rule's results are checked here, built-in or user-defined: a
+ * gradient of the wrong shape or dtype would otherwise be summed into the
+ * input's as garbage or read out of bounds. */
+static bool gradients_fit(const tg_node *node, int64_t entry, tg_tensor *const *dx)
+{
+    tg_ctx *ctx = node->out->ctx;
+    for (int k = 0; k < node->n_in; k++) {
+        const tg_tensor *x = node->in[k], *d = dx[k];
+        if (!d || !x->requires_grad)
+            continue;
+        bool live = d->lifetime == TG_LIFE_PERSISTENT || (d->lifetime == TG_LIFE_STEP && d->epoch == d->ctx->epoch);
+        if (live && d->ctx == ctx && d->dtype == x->dtype && same_shape(d, x))
+            continue; /* the usual case, decided in a few compares */
+        if (!tg_check_tensor(node->op->name, d))
+            return false;
+        if (d->ctx != ctx)
+            return tg_ctx_fail(ctx, TG_ERR_GRAD, "%s: its backward (tape entry %lld) returned a gradient for "
+                               "input %d from another context", node->op->name, (long long)entry, k), false;
+        if (!same_shape(d, x) || d->dtype != x->dtype)
+            return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: its backward (tape entry %lld) returned a %s %s gradient "
+                               "for input %d; expected the input's %s %s", node->op->name, (long long)entry,
+                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k,
+                               tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
+    }
+    return true;
+}
+
+/* ---- recording (for the step-through page) ---- */
+
+void tg_backward_record_free(tg_backward_record *record)
+{
+    if (!record)
+        return;
+    free(record->steps);
+    free(record->edges);
+    free(record->values);
+    free(record);
+}
+
+bool tg_backward_set_recording(tg_ctx *ctx, bool enabled)
+{
+    if (!ctx)
+        return false;
+    bool was = ctx->recording;
+    ctx->recording = enabled;
+    return was;
+}
+
+/* Grows *items to hold n more of size bytes each; false (error set) if out of memory. */
+static bool reserve(tg_ctx *ctx, void **items, int64_t *cap, int64_t len, int64_t n, size_t size)
+{
+    if (len + n <= *cap)
+        return true;
+    int64_t grown_cap = *cap ? *cap : 64;
+    while (grown_cap < len + n)
+        grown_cap *= 2;
+    void *grown = realloc(*items, (size_t)grown_cap * size);
+    if (!grown)
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "backward: out of memory recording the pass"), false;
+    *items = grown;
+    *cap = grown_cap;
+    return true;
+}
+
+/* Copies t's values into the record; their offset, or -1 (error set). */
+static int64_t record_values(tg_backward_record *r, tg_ctx *ctx, const tg_tensor *t)
+{
+    if (!t || !reserve(ctx, (void **)&r->values, &r->cap_values, r->n_values, t->size, sizeof *r->values))
+        return -1;
+    int64_t at = r->n_values;
+    for (int64_t i = 0; i < t->size; i++)
+        r->values[at + i] = tg_tensor_get(t, i);
+    r->n_values += t->size;
+    return at;
+}
+
+static tg_backward_record *record_begin(tg_ctx *ctx, const tg_tensor *y)
+{
+    tg_backward_record *r = ctx->record;
+    if (!r && !(r = ctx->record = calloc(1, sizeof *r))) {
+        tg_ctx_fail(ctx, TG_ERR_NOMEM, "backward: out of memory recording the pass");
+        return NULL;
+    }
+    r->output = y;
+    r->epoch = ctx->epoch;
+    r->complete = false;
+    r->n_steps = r->n_edges = r->n_values = 0;
+    return r;
+}
+
+/* One tape entry: the δ g that arrived, what dx sent down each edge and the
+ * inputs' pending sums after it. */
+static void record_step(tg_backward_record *r, tg_ctx *ctx, int64_t i, const tg_node *node, const tg_tensor *g,
+                        tg_tensor *const *dx)
+{
+    if (!reserve(ctx, (void **)&r->steps, &r->cap_steps, r->n_steps, 1, sizeof *r->steps) ||
+        !reserve(ctx, (void **)&r->edges, &r->cap_edges, r->n_edges, node->n_in, sizeof *r->edges))
+        return;
+    tg_record_step *step = &r->steps[r->n_steps++];
+    *step = (tg_record_step){.tape_index = i, .upstream = record_values(r, ctx, g), .first_edge = r->n_edges,
+                             .n_in = node->n_in};
+    for (int k = 0; k < node->n_in; k++) {
+        tg_tensor *in = node->in[k];
+        bool sent = dx[k] && in->requires_grad;
+        r->edges[r->n_edges++] = (tg_record_edge){.sent = sent ? record_values(r, ctx, dx[k]) : -1,
+                                                  .total = sent ? record_values(r, ctx, in->pending) : -1};
+    }
+}
+
 typedef struct {
     int n;
     tg_tensor *const *inputs;
@@ -79,6 +189,11 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         return tg_ctx_fail(ctx, TG_ERR_GRAD, "%s: the output does not require a gradient "
                        "(no input reaching it requires one, or grad mode was off)", who);
     if (dy) {
+        /* Checked before dy is looked at further: its errors belong here,
+         * in the output's context, not in dy's. */
+        if (dy->ctx != ctx)
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: the upstream gradient %s belongs to another context than the "
+                               "output %s", who, tg_shape_of(dy).s, tg_shape_of(y).s);
         if (!tg_check_live(who, dy))
             return ctx->status;
         if (!same_shape(dy, y) || dy->dtype != y->dtype)
@@ -100,6 +215,9 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         req.inputs[i]->wanted = i + 1;
     ctx->scratch_len = 0;
     tg_status status = add_pending(y, dy) ? TG_OK : ctx->status;
+    /* tg_backward only: tg_grad runs inside tools (diagrams) and must not
+     * replace the pass the user recorded */
+    tg_backward_record *record = ctx->recording && !req.grads && status == TG_OK ? record_begin(ctx, y) : NULL;
 
     int64_t i = y->creator;
     for (; i >= 0 && status == TG_OK; i--) {
@@ -113,15 +231,20 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
             break;
         if (node.out->wanted && req.grads)
             req.grads[node.out->wanted - 1] = g;
-        tg_tensor *dx[3] = {NULL, NULL, NULL};
+        tg_tensor *dx_few[4], **dx = node.n_in <= 4 ? dx_few : tg_arena_alloc(ctx, (size_t)node.n_in * sizeof *dx, sizeof *dx);
+        if (!dx)
+            break;
+        memset(dx, 0, (size_t)node.n_in * sizeof *dx);
         ctx->backward_node = i;
         node.op->backward(&node, g, dx);
         ctx->backward_node = -1;
-        if (ctx->status != TG_OK)
+        if (ctx->status != TG_OK || !gradients_fit(&node, i, dx))
             break;
         for (int k = 0; k < node.n_in; k++)
             if (dx[k] && node.in[k]->requires_grad && !add_pending(node.in[k], dx[k]))
                 break;
+        if (record && ctx->status == TG_OK)
+            record_step(record, ctx, i, &node, g, dx);
         status = ctx->status;
     }
     for (; i >= 0; i--) /* after an error: leave no pending gradient behind */
@@ -151,16 +274,30 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         }
     }
     ctx->scratch_len = 0;
+    if (record)
+        record->complete = ctx->status == TG_OK;
     for (int k = 0; k < req.n; k++)
         req.inputs[k]->wanted = 0;
     tg_grad_set_enabled(ctx, grad_was);
     return ctx->status;
 }
 
+/* A NULL output has no context to report to. It is almost always the
+ * result of an op that failed earlier in the chain, whose error the context
+ * holds: say so, on stderr, rather than fail silently. */
+static tg_status null_output(const char *who)
+{
+    fprintf(stderr, "tapegrad: %s: the output is NULL: an op before it failed (or was given NULL); the first "
+                    "error is stored in the context: see tg_ctx_error(ctx)\n", who);
+    return TG_ERR_ARG;
+}
+
 tg_status tg_backward_with(tg_tensor *output, tg_tensor *upstream)
 {
+    if (!output)
+        return null_output("tg_backward");
     if (!tg_check_live("tg_backward", output))
-        return output ? output->ctx->status : TG_ERR_ARG;
+        return output->ctx->status;
     return walk(output, upstream, "tg_backward", (backward_request){0});
 }
 
@@ -169,11 +306,19 @@ tg_status tg_backward(tg_tensor *loss) { return tg_backward_with(loss, NULL); }
 tg_status tg_grad(tg_tensor *output, tg_tensor *upstream, int n_inputs, tg_tensor *const *inputs,
                   tg_tensor **grads, bool create_graph)
 {
+    if (!output)
+        return null_output("tg_grad");
     if (!tg_check_live("tg_grad", output))
-        return output ? output->ctx->status : TG_ERR_ARG;
+        return output->ctx->status;
     tg_ctx *ctx = output->ctx;
-    for (int i = 0; i < n_inputs; i++) {
+    if (n_inputs < 1 || !inputs || !grads)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_grad: %d inputs, inputs %s, grads %s; expected n_inputs >= 1 and "
+                           "both arrays", n_inputs, inputs ? "given" : "NULL", grads ? "given" : "NULL");
+    for (int i = 0; i < n_inputs; i++)
         grads[i] = NULL;
+    for (int i = 0; i < n_inputs; i++) {
+        if (!inputs[i])
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_grad: input %d is NULL", i);
         if (!tg_check_live("tg_grad", inputs[i]))
             return ctx->status;
         if (inputs[i]->ctx != ctx)

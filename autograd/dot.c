@@ -203,10 +203,16 @@ typedef struct {
     bool *leaf_is_output;
     tg_tensor **op_grad; /* [n_ops] ∂L/∂t of op k's result (grads_of) */
     tg_tensor **leaf_grad;
-    tg_tensor **edge_derivative; /* [3 n_ops] ∂out/∂in[j] of op k at 3k + j */
+    tg_tensor **edge_derivative; /* [edges] ∂out/∂in[j] of op k at edge_base[k] + j */
     int64_t *op_group, *leaf_group; /* cluster index or -1 */
     group_table groups;
+    char separator;      /* group_separator, or '.' found in names */
     bool has_freed;      /* a leaf was freed after use: draw it, compute nothing */
+    /* layout (plan_layout) */
+    bool top_to_bottom;
+    int64_t *edge_base;  /* [n_ops + 1] edges of op k: edge_base[k] + j */
+    int32_t *edge_copy;  /* [edges] which drawing of a leaf input the edge starts at (0: the leaf's own) */
+    bool *edge_writes_copy; /* [edges] this edge's copy is written beside op k */
 } writer;
 
 static int64_t leaf_id(const writer *w, const tg_tensor *t)
@@ -220,8 +226,8 @@ static group_ref tensor_group(const writer *w, const tg_tensor *t)
     if (w->o->group) {
         r.name = w->o->group(t, w->o->group_user);
         r.length = r.name ? strlen(r.name) : 0;
-    } else if (w->o->group_separator && tg_name_of(t)) {
-        const char *cut = strrchr(tg_name_of(t), w->o->group_separator);
+    } else if (w->separator && tg_name_of(t)) {
+        const char *cut = strrchr(tg_name_of(t), w->separator);
         if (cut)
             r = (group_ref){tg_name_of(t), (size_t)(cut - tg_name_of(t))};
     }
@@ -249,7 +255,7 @@ static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
     for (int64_t i = 0; i < tape_len; i++)
         w->op_id[i] = -1;
-    int64_t top = -1;
+    int64_t top = -1, n_edges = 0;
     for (int i = 0; i < n_outputs; i++) {
         int64_t c = outputs[i]->creator;
         if (c >= 0 && c < tape_len) {
@@ -262,32 +268,37 @@ static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
             continue;
         w->n_ops++;
         const tg_node *n = &ctx->tape[i];
+        n_edges += n->n_in;
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k]->creator >= 0)
                 w->op_id[n->in[k]->creator] = 0;
     }
-    size_t n_ops = (size_t)w->n_ops, max_leaves = 3 * n_ops + (size_t)n_outputs;
+    size_t n_ops = (size_t)w->n_ops, max_leaves = (size_t)n_edges + (size_t)n_outputs;
     w->op_tape = malloc((n_ops ? n_ops : 1) * sizeof *w->op_tape);
     w->leaves = malloc(max_leaves * sizeof *w->leaves);
     w->op_is_output = calloc(n_ops ? n_ops : 1, sizeof *w->op_is_output);
     w->op_grad = calloc(n_ops ? n_ops : 1, sizeof *w->op_grad);
-    w->edge_derivative = calloc(3 * (n_ops ? n_ops : 1), sizeof *w->edge_derivative);
+    w->edge_base = malloc((n_ops + 1) * sizeof *w->edge_base);
+    w->edge_derivative = calloc(n_edges ? (size_t)n_edges : 1, sizeof *w->edge_derivative);
     w->op_group = malloc((n_ops ? n_ops : 1) * sizeof *w->op_group);
-    if (!w->op_tape || !w->leaves || !w->op_is_output || !w->op_grad || !w->edge_derivative || !w->op_group ||
+    if (!w->op_tape || !w->leaves || !w->op_is_output || !w->op_grad || !w->edge_base || !w->edge_derivative || !w->op_group ||
         !ptr_map_init(&w->leaf_ids, max_leaves))
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
 
-    int64_t k = 0;
+    int64_t k = 0, edge = 0;
     for (int64_t i = 0; i <= top; i++) {
         if (w->op_id[i] < 0)
             continue;
-        w->op_tape[k] = i;
-        w->op_id[i] = k++;
         const tg_node *n = &ctx->tape[i];
+        w->op_tape[k] = i;
+        w->edge_base[k] = edge;
+        edge += n->n_in;
+        w->op_id[i] = k++;
         for (int j = 0; j < n->n_in; j++)
             if (n->in[j]->creator < 0)
                 add_leaf(w, n->in[j]);
     }
+    w->edge_base[k] = edge;
     for (int i = 0; i < n_outputs; i++)
         if (outputs[i]->creator < 0)
             add_leaf(w, outputs[i]);
@@ -409,22 +420,23 @@ static tg_status local_derivatives(writer *w)
     bool grad_was = tg_grad_set_enabled(ctx, false);
     for (int64_t k = 0; k < w->n_ops && ctx->status == TG_OK; k++) {
         tg_node node = ctx->tape[w->op_tape[k]];
-        if (node.out->size != 1)
+        if (node.out->size != 1 || node.n_in > 3) /* numbers are drawn for up to 3 inputs */
             continue;
         tg_tensor *one = tg_step_like(node.out, false);
         if (!one)
             break;
         tg_tensor_fill(one, 1.0);
-        tg_tensor *dx[3] = {NULL, NULL, NULL};
+        tg_tensor **dx = w->edge_derivative + w->edge_base[k];
         ctx->backward_node = w->op_tape[k];
         node.op->backward(&node, one, dx);
         ctx->backward_node = -1;
         for (int j = 0; j < node.n_in; j++) {
-            if (!node.in[j]->requires_grad)
+            if (!node.in[j]->requires_grad) {
+                dx[j] = NULL; /* only edges that carry a gradient are labelled */
                 continue;
+            }
             if (!dx[j] && !(dx[j] = tg_step_like(node.in[j], true)))
                 break;
-            w->edge_derivative[3 * k + j] = dx[j];
         }
     }
     tg_grad_set_enabled(ctx, grad_was);
@@ -443,7 +455,12 @@ static tg_status assign_groups(writer *w)
     w->groups.mask = cap - 1;
     if (!w->groups.items || !w->groups.slots)
         return tg_ctx_fail(w->ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    bool grouping = w->o->group || w->o->group_separator;
+    /* No grouping asked for: names like "layer1.weight" give clusters anyway. */
+    w->separator = w->o->group_separator;
+    for (int64_t k = 0; k < w->n_leaves && !w->o->group && !w->separator && !w->o->no_clusters; k++)
+        if (w->leaves[k]->lifetime != TG_LIFE_FREED && tg_name_of(w->leaves[k]) && strchr(tg_name_of(w->leaves[k]), '.'))
+            w->separator = '.';
+    bool grouping = w->o->group || w->separator;
     for (int64_t k = 0; k < w->n_leaves; k++)
         w->leaf_group[k] = grouping && !w->leaf_is_output[k] ? group_index(&w->groups, tensor_group(w, w->leaves[k]))
                                                              : -1;
@@ -462,6 +479,140 @@ static tg_status assign_groups(writer *w)
         }
         w->op_group[k] = g;
     }
+    return TG_OK;
+}
+
+/* Pass 3d: layout. rankdir: left to right unless the graph is much deeper
+ * than it is wide, where top to bottom keeps it within a screen's width.
+ * Long edges: a leaf used far apart (in several clusters, or several ranks
+ * apart) is drawn once per use site, so a shared weight does not pull edges
+ * across the whole picture. */
+enum { LAYOUT_WIDTH_PT = 1200, RANK_PT_LR = 120, NODE_PT_TB = 110, COPY_SPAN_RANKS = 3 };
+
+static tg_status plan_layout(writer *w)
+{
+    tg_ctx *ctx = w->ctx;
+    int64_t n_ops = w->n_ops, n_edges = w->edge_base[n_ops];
+    int64_t *rank = malloc(((size_t)n_ops + 1) * sizeof *rank);
+    if (!rank)
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    int64_t depth = 0;
+    for (int64_t k = 0; k < n_ops; k++) { /* tape order is a topological order */
+        const tg_node *node = &ctx->tape[w->op_tape[k]];
+        rank[k] = 0;
+        for (int j = 0; j < node->n_in; j++)
+            if (node->in[j]->creator >= 0 && rank[w->op_id[node->in[j]->creator]] + 1 > rank[k])
+                rank[k] = rank[w->op_id[node->in[j]->creator]] + 1;
+        depth = rank[k] + 1 > depth ? rank[k] + 1 : depth;
+    }
+    w->edge_copy = calloc((size_t)n_edges + 1, sizeof *w->edge_copy);
+    w->edge_writes_copy = calloc((size_t)n_edges + 1, sizeof *w->edge_writes_copy);
+    int64_t *per_rank = calloc((size_t)depth + 1, sizeof *per_rank);
+    int64_t *first_use = malloc(((size_t)w->n_leaves + 1) * sizeof *first_use);
+    int64_t *lo = malloc(((size_t)w->n_leaves + 1) * 2 * sizeof *lo), *hi = lo ? lo + w->n_leaves + 1 : NULL;
+    if (!w->edge_copy || !w->edge_writes_copy || !per_rank || !first_use || !lo) {
+        free(rank);
+        free(per_rank);
+        free(first_use);
+        free(lo);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
+    /* span of each leaf's uses, in op ranks and in clusters */
+    bool grouping = w->o->group || w->separator;
+    for (int64_t l = 0; l < w->n_leaves; l++) {
+        lo[l] = INT64_MAX;
+        hi[l] = -1;
+        first_use[l] = -1;
+    }
+    bool *split = calloc((size_t)w->n_leaves + 1, sizeof *split);
+    if (!split) {
+        free(rank), free(per_rank), free(first_use), free(lo);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
+    for (int64_t k = 0; k < n_ops; k++) {
+        const tg_node *node = &ctx->tape[w->op_tape[k]];
+        per_rank[rank[k]]++;
+        for (int j = 0; j < node->n_in; j++) {
+            if (node->in[j]->creator >= 0)
+                continue;
+            int64_t l = leaf_id(w, node->in[j]);
+            lo[l] = rank[k] < lo[l] ? rank[k] : lo[l];
+            hi[l] = rank[k] > hi[l] ? rank[k] : hi[l];
+            if (first_use[l] < 0)
+                first_use[l] = k;
+            else if (grouping && w->op_group[k] != w->op_group[first_use[l]])
+                split[l] = true;
+        }
+    }
+    for (int64_t l = 0; l < w->n_leaves; l++) {
+        split[l] = !w->leaf_is_output[l] && (split[l] || (!grouping && hi[l] - lo[l] > COPY_SPAN_RANKS));
+        if (split[l] && grouping) /* the leaf's own drawing sits where it is first used */
+            w->leaf_group[l] = w->op_group[first_use[l]];
+    }
+    /* copies: one per cluster (grouping) or per use (no clusters) */
+    int32_t *n_copies = calloc((size_t)w->n_leaves + 1, sizeof *n_copies);
+    if (!n_copies) {
+        free(rank), free(per_rank), free(first_use), free(lo), free(split);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
+    for (int64_t l = 0; l < w->n_leaves; l++)
+        n_copies[l] = 1;
+    /* (leaf, cluster) -> copy, open addressing */
+    size_t pair_mask = 15;
+    while (pair_mask + 1 < 2 * (size_t)n_edges + 2)
+        pair_mask = pair_mask * 2 + 1;
+    int64_t *pair_keys = malloc((pair_mask + 1) * sizeof *pair_keys);
+    int32_t *pair_copy = malloc((pair_mask + 1) * sizeof *pair_copy);
+    if (!pair_keys || !pair_copy) {
+        free(rank), free(per_rank), free(first_use), free(lo), free(split), free(n_copies), free(pair_keys), free(pair_copy);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
+    memset(pair_keys, 0xFF, (pair_mask + 1) * sizeof *pair_keys); /* -1: empty */
+    for (int64_t k = 0; k < n_ops; k++) {
+        const tg_node *node = &ctx->tape[w->op_tape[k]];
+        for (int j = 0; j < node->n_in; j++) {
+            int64_t e = w->edge_base[k] + j;
+            if (node->in[j]->creator >= 0)
+                continue;
+            int64_t l = leaf_id(w, node->in[j]);
+            if (!split[l] || k == first_use[l])
+                continue;
+            if (!grouping) {
+                w->edge_copy[e] = n_copies[l]++;
+                w->edge_writes_copy[e] = true;
+                continue;
+            }
+            if (w->op_group[k] == w->op_group[first_use[l]])
+                continue; /* the leaf's own drawing is in this cluster */
+            /* the first edge of this leaf into this cluster makes the copy */
+            int64_t key = l * (w->groups.count + 2) + w->op_group[k] + 1;
+            size_t slot = (size_t)key * 0x9E3779B97F4A7C15ULL & pair_mask;
+            while (pair_keys[slot] >= 0 && pair_keys[slot] != key)
+                slot = (slot + 1) & pair_mask;
+            if (pair_keys[slot] == key) {
+                w->edge_copy[e] = pair_copy[slot];
+            } else {
+                pair_keys[slot] = key;
+                pair_copy[slot] = w->edge_copy[e] = n_copies[l]++;
+                w->edge_writes_copy[e] = true;
+            }
+        }
+    }
+    int64_t breadth = 1;
+    for (int64_t r = 0; r < depth; r++)
+        breadth = per_rank[r] > breadth ? per_rank[r] : breadth;
+    /* an LR column holds an op and its result: two ranks per op rank */
+    int64_t lr_width = 2 * depth * RANK_PT_LR, tb_width = 2 * breadth * NODE_PT_TB;
+    w->top_to_bottom = w->o->top_to_bottom ||
+                       (!w->o->left_to_right && lr_width > LAYOUT_WIDTH_PT && tb_width < lr_width);
+    free(rank);
+    free(per_rank);
+    free(first_use);
+    free(lo);
+    free(split);
+    free(n_copies);
+    free(pair_keys);
+    free(pair_copy);
     return TG_OK;
 }
 
@@ -539,28 +690,34 @@ static void write_result(const writer *w, int64_t k)
     write_tensor(w, out, id, w->op_is_output[k], grad);
 }
 
-static void write_leaf(const writer *w, int64_t k)
+/* Leaf k, or its copy-th extra drawing (a shared leaf drawn beside each use). */
+static void write_leaf(const writer *w, int64_t k, int32_t copy)
 {
-    char id[32];
-    snprintf(id, sizeof id, "leaf%lld", (long long)k);
+    char id[48];
+    if (copy)
+        snprintf(id, sizeof id, "leaf%lld_u%d", (long long)k, copy);
+    else
+        snprintf(id, sizeof id, "leaf%lld", (long long)k);
     const tg_tensor *t = w->leaves[k];
     const tg_tensor *grad = w->o->grads_of ? w->leaf_grad[k] : t->requires_grad ? tg_tensor_grad(t) : NULL;
     write_tensor(w, t, id, w->leaf_is_output[k], grad);
 }
 
-static void write_node_id(FILE *f, const writer *w, const tg_tensor *t)
+static void write_node_id(FILE *f, const writer *w, const tg_tensor *t, int32_t copy)
 {
     if (t->creator >= 0)
         fprintf(f, "t%lld", (long long)w->op_id[t->creator]);
+    else if (copy)
+        fprintf(f, "leaf%lld_u%d", (long long)leaf_id(w, t), copy);
     else
         fprintf(f, "leaf%lld", (long long)leaf_id(w, t));
 }
 
-static tg_status write_all(writer *w)
+static void write_header(const writer *w)
 {
     FILE *f = w->f;
     fputs("digraph tapegrad {\n", f);
-    fprintf(f, "  rankdir=%s;\n", w->o->top_to_bottom ? "TB" : "LR");
+    fprintf(f, "  rankdir=%s;\n", w->top_to_bottom ? "TB" : "LR");
     fputs("  fontname=\"Helvetica\";\n"
           "  node [style=filled, fontname=\"Helvetica\", fontsize=11];\n"
           "  edge [fontname=\"Helvetica\", fontsize=10, arrowsize=0.7];\n",
@@ -570,6 +727,143 @@ static tg_status write_all(writer *w)
         put_html_str(f, w->o->title);
         fputs(">;\n", f);
     }
+}
+
+static tg_status write_footer(const writer *w)
+{
+    fputs("}\n", w->f);
+    if (fflush(w->f) != 0 || ferror(w->f))
+        return tg_ctx_fail(w->ctx, TG_ERR_IO, "tg_dot_write: writing failed: %s", strerror(errno));
+    return TG_OK;
+}
+
+static int compare_int64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The per-layer view: one box per cluster with its parameters (shape,
+ * gradient norm) and its output's shape; leaves and ops outside clusters as
+ * usual; one edge per pair of connected items. Items are numbered clusters
+ * first, then leaves, then ops. */
+static tg_status write_per_layer(writer *w)
+{
+    FILE *f = w->f;
+    tg_ctx *ctx = w->ctx;
+    int64_t n_groups = w->groups.count, n_items = n_groups + w->n_leaves + w->n_ops;
+    int64_t *last_op = malloc(((size_t)n_groups + 1) * sizeof *last_op);
+    int64_t *ops_in = calloc((size_t)n_groups + 1, sizeof *ops_in);
+    int64_t *pairs = malloc(((size_t)w->edge_base[w->n_ops] + (size_t)w->n_ops + 1) * sizeof *pairs);
+    if (!last_op || !ops_in || !pairs) {
+        free(last_op), free(ops_in), free(pairs);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
+    write_header(w);
+    for (int64_t k = 0; k < w->n_ops; k++)
+        if (w->op_group[k] >= 0) {
+            last_op[w->op_group[k]] = k;
+            ops_in[w->op_group[k]]++;
+        }
+    for (int64_t g = 0; g < n_groups; g++) {
+        const group_ref *name = &w->groups.items[g];
+        fprintf(f, "  layer%lld [shape=box, style=\"rounded,filled\", fillcolor=\"%s\", label=<<b>", (long long)g,
+                COLOR_PARAMETER);
+        put_html(f, name->name, name->length);
+        fputs("</b>", f);
+        for (int64_t l = 0; l < w->n_leaves; l++) {
+            const tg_tensor *t = w->leaves[l];
+            if (w->leaf_group[l] != g || !t->requires_grad || t->lifetime == TG_LIFE_FREED)
+                continue;
+            const char *full = tg_name_of(t), *short_name = full ? full : "parameter";
+            if (full && !strncmp(full, name->name, name->length) && full[name->length])
+                short_name = full + name->length + 1;
+            char shape[96] = "scalar";
+            if (t->rank > 0)
+                tg_shape_str(t->rank, t->shape, shape, sizeof shape);
+            fputs("<br/>", f);
+            put_html_str(f, short_name);
+            fputs(" <font point-size=\"9\">", f);
+            put_html_str(f, shape);
+            fputs("</font>", f);
+            const tg_tensor *grad = w->o->grads_of ? w->leaf_grad[l] : tg_tensor_grad(t);
+            if (grad && !w->o->hide_grads) {
+                fprintf(f, " <font color=\"%s\">‖grad‖ ", COLOR_GRAD_TEXT);
+                put_number(f, norm(grad), w->precision);
+                fputs("</font>", f);
+            }
+        }
+        if (ops_in[g]) {
+            const tg_tensor *out = ctx->tape[w->op_tape[last_op[g]]].out;
+            char shape[96] = "scalar";
+            if (out->rank > 0)
+                tg_shape_str(out->rank, out->shape, shape, sizeof shape);
+            fprintf(f, "<br/><font point-size=\"9\">%lld op%s → %s</font>", (long long)ops_in[g], ops_in[g] == 1 ? "" : "s",
+                    shape);
+        }
+        fputs(">];\n", f);
+    }
+    for (int64_t l = 0; l < w->n_leaves; l++)
+        if (w->leaf_group[l] < 0)
+            write_leaf(w, l, 0);
+    for (int64_t k = 0; k < w->n_ops; k++) {
+        if (w->op_group[k] < 0)
+            write_op(w, k);
+        if (w->op_is_output[k])
+            write_result(w, k);
+    }
+    int64_t n_pairs = 0;
+    for (int64_t k = 0; k < w->n_ops; k++) {
+        const tg_node *node = &ctx->tape[w->op_tape[k]];
+        int64_t dst = w->op_group[k] >= 0 ? w->op_group[k] : n_groups + w->n_leaves + k;
+        for (int j = 0; j < node->n_in; j++) {
+            const tg_tensor *in = node->in[j];
+            int64_t src;
+            if (in->creator >= 0) {
+                int64_t c = w->op_id[in->creator];
+                src = w->op_group[c] >= 0 ? w->op_group[c] : n_groups + w->n_leaves + c;
+            } else {
+                int64_t l = leaf_id(w, in);
+                src = w->leaf_group[l] >= 0 ? w->leaf_group[l] : n_groups + l;
+            }
+            if (src != dst)
+                pairs[n_pairs++] = src * n_items + dst;
+        }
+    }
+    qsort(pairs, (size_t)n_pairs, sizeof *pairs, compare_int64);
+    for (int64_t i = 0; i < n_pairs; i++) {
+        if (i > 0 && pairs[i] == pairs[i - 1])
+            continue;
+        int64_t ends[2] = {pairs[i] / n_items, pairs[i] % n_items};
+        fputs("  ", f);
+        for (int e = 0; e < 2; e++) {
+            int64_t item = ends[e];
+            if (item < n_groups)
+                fprintf(f, "layer%lld", (long long)item);
+            else if (item < n_groups + w->n_leaves)
+                fprintf(f, "leaf%lld", (long long)(item - n_groups));
+            else
+                fprintf(f, "op%lld", (long long)(item - n_groups - w->n_leaves));
+            fputs(e ? ";\n" : " -> ", f);
+        }
+    }
+    for (int64_t k = 0; k < w->n_ops; k++)
+        if (w->op_is_output[k]) {
+            if (w->op_group[k] >= 0)
+                fprintf(f, "  layer%lld -> t%lld;\n", (long long)w->op_group[k], (long long)k);
+            else
+                fprintf(f, "  op%lld -> t%lld;\n", (long long)k, (long long)k);
+        }
+    free(last_op);
+    free(ops_in);
+    free(pairs);
+    return write_footer(w);
+}
+
+static tg_status write_all(writer *w)
+{
+    FILE *f = w->f;
+    write_header(w);
     /* Nodes bucketed by cluster: -1 first, outside any cluster. A tensor made
      * by an op sits in the op's cluster. */
     int64_t n_groups = w->groups.count;
@@ -603,10 +897,14 @@ static tg_status write_all(writer *w)
         }
         for (int64_t item = first[g]; item >= 0; item = next[item]) {
             if (item < w->n_leaves) {
-                write_leaf(w, item);
+                write_leaf(w, item, 0);
             } else {
                 int64_t k = item - w->n_leaves;
                 write_op(w, k);
+                const tg_node *node = &w->ctx->tape[w->op_tape[k]];
+                for (int j = 0; j < node->n_in; j++) /* shared leaves drawn beside this use */
+                    if (w->edge_writes_copy[w->edge_base[k] + j])
+                        write_leaf(w, leaf_id(w, node->in[j]), w->edge_copy[w->edge_base[k] + j]);
                 if (!w->op_is_output[k] || g == 0) /* drawn outputs stay outside clusters */
                     write_result(w, k);
             }
@@ -624,26 +922,45 @@ static tg_status write_all(writer *w)
         const tg_node *node = &w->ctx->tape[w->op_tape[k]];
         for (int j = 0; j < node->n_in; j++) {
             fputs("  ", f);
-            write_node_id(f, w, node->in[j]);
+            write_node_id(f, w, node->in[j], w->edge_copy[w->edge_base[k] + j]);
             fprintf(f, " -> op%lld", (long long)k);
-            const tg_tensor *d = w->edge_derivative[3 * k + j];
+            const tg_tensor *d = w->edge_derivative[w->edge_base[k] + j];
             if (d && (d->size == 1 || (w->max_values >= 0 && d->size <= w->max_values))) {
                 fprintf(f, " [fontcolor=\"%s\", label=<", COLOR_DERIVATIVE_TEXT);
                 put_values(f, d, w->precision);
+                fputs(">]", f);
+            } else if (w->o->edge_derivatives && node->out->size > 1 && node->in[j]->requires_grad) {
+                /* a vector edge: the VJP as a formula applied to δ */
+                char vjp[128];
+                tg_tape_entry_vjp_label(w->ctx, w->op_tape[k], j, vjp, sizeof vjp);
+                fprintf(f, " [fontcolor=\"%s\", label=<", COLOR_DERIVATIVE_TEXT);
+                put_html_str(f, vjp);
                 fputs(">]", f);
             }
             fputs(";\n", f);
         }
         fprintf(f, "  op%lld -> t%lld;\n", (long long)k, (long long)k);
     }
-    fputs("}\n", f);
-    if (fflush(f) != 0 || ferror(f))
-        return tg_ctx_fail(w->ctx, TG_ERR_IO, "tg_dot_write: writing failed: %s", strerror(errno));
-    return TG_OK;
+    return write_footer(w);
 }
 
 tg_status tg_dot_write(FILE *f, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts)
 {
+    return tg_dot_write_named(f, n_outputs, outputs, opts, NULL);
+}
+
+void tg_dot_names_free(tg_dot_names *names)
+{
+    free(names->op_id);
+    free(names->leaves);
+    *names = (tg_dot_names){0};
+}
+
+tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts,
+                             tg_dot_names *names)
+{
+    if (names)
+        *names = (tg_dot_names){0};
     if (n_outputs <= 0 || !outputs || !outputs[0])
         return TG_ERR_ARG; /* no context to report on */
     tg_ctx *ctx = outputs[0]->ctx;
@@ -686,9 +1003,16 @@ tg_status tg_dot_write(FILE *f, int n_outputs, tg_tensor *const *outputs, const 
     if (status == TG_OK)
         status = assign_groups(&w);
     if (status == TG_OK)
-        status = write_all(&w);
+        status = plan_layout(&w);
+    if (status == TG_OK)
+        status = o->per_layer ? write_per_layer(&w) : write_all(&w);
     tg_arena_rewind(ctx, mark);
 
+    if (names && status == TG_OK) { /* handed over, not freed */
+        *names = (tg_dot_names){.op_id = w.op_id, .tape_len = ctx->tape_len, .leaves = w.leaves, .n_leaves = w.n_leaves};
+        w.op_id = NULL;
+        w.leaves = NULL;
+    }
     free(w.op_tape);
     free(w.op_id);
     free(w.leaves);
@@ -702,6 +1026,9 @@ tg_status tg_dot_write(FILE *f, int n_outputs, tg_tensor *const *outputs, const 
     free(w.leaf_group);
     free(w.groups.items);
     free(w.groups.slots);
+    free(w.edge_base);
+    free(w.edge_copy);
+    free(w.edge_writes_copy);
     return status;
 }
 

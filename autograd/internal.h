@@ -7,6 +7,7 @@
 #include "autograd/pool.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 
 enum tg_lifetime { TG_LIFE_PERSISTENT, TG_LIFE_STEP, TG_LIFE_FREED };
 
@@ -56,7 +57,8 @@ typedef struct tg_node tg_node;
 /* Per-op attributes saved on the tape. Ops with more than fit here keep a
  * struct of their own in step memory (tg_attr_store) and point at it. */
 typedef union {
-    double scalar;                           /* ADD_SCALAR, MUL_SCALAR */
+    double scalar;                           /* ADD_SCALAR, MUL_SCALAR, POW_SCALAR, ... */
+    struct { double low, high; } bounds;     /* CLAMP */
     struct { int axis; bool keepdim; } reduce; /* SUM_AXIS, MEAN_AXIS */
     struct { bool trans_a, trans_b; } matmul;
     struct { int axis0, axis1; } transpose;
@@ -75,6 +77,10 @@ typedef struct tg_op_desc {
     /* Optional label with attributes for diagrams; NULL uses name. */
     void (*label)(const tg_node *node, char *buf, size_t size);
     const void *user;  /* user ops: their definition */
+    /* Optional: the vector-Jacobian product of edge `input` as a short formula
+     * applied to the upstream δ ("·Wᵀ", "⊙σ(z)(1−σ(z))", "Σ over batch"),
+     * for diagrams; NULL draws "∂/∂x<i>". */
+    void (*vjp_label)(const tg_node *node, int input, char *buf, size_t size);
 } tg_op_desc;
 
 /* One tape entry. in points into step memory, so a copy of the node stays
@@ -91,12 +97,52 @@ struct tg_node {
 TG_OP_LIST(TG_OP_DECLARE)
 #undef TG_OP_DECLARE
 
+/* An op defined by a user (tapegrad/op.h, ops/user.c): one malloc at
+ * registration, on its context's list until tg_ctx_free. */
+struct tg_op {
+    tg_op *next;
+    tg_ctx *ctx;
+    tg_op_def def;         /* the caller's, copied; def.name points at name */
+    tg_op_desc desc;       /* on the tape for every call */
+    tg_op_desc raw_grad;   /* backward_raw only: the op that records its results */
+    char name[64];
+    char raw_grad_name[80]; /* name + "_backward" */
+};
+
 typedef struct tg_arena_chunk tg_arena_chunk;
 struct tg_arena_chunk {
     tg_arena_chunk *next;
     size_t size, used;
     _Alignas(64) unsigned char bytes[];
 };
+
+/* A backward pass as it ran, kept while recording is on
+ * (tg_backward_set_recording) for the step-through page: per tape entry
+ * reached, the δ that arrived and, per input edge, what was sent down and the
+ * input's gradient summed so far. Values are copied (as doubles, in values[]),
+ * so the log never points at step memory. */
+typedef struct {
+    int64_t tape_index;
+    int64_t upstream;    /* offset in values of the δ that arrived (out->size numbers) */
+    int64_t first_edge;  /* its edges: edges[first_edge .. first_edge + n_in) */
+    int n_in;
+} tg_record_step;
+typedef struct {
+    int64_t sent;        /* offset in values of the contribution, -1: none sent */
+    int64_t total;       /* offset of the input's gradient summed so far, -1: none */
+} tg_record_edge;
+typedef struct {
+    const tg_tensor *output; /* the tensor backward ran from, in epoch */
+    uint32_t epoch;
+    bool complete;           /* the pass ended without error */
+    tg_record_step *steps;
+    int64_t n_steps, cap_steps;
+    tg_record_edge *edges;
+    int64_t n_edges, cap_edges;
+    double *values;
+    int64_t n_values, cap_values;
+} tg_backward_record;
+void tg_backward_record_free(tg_backward_record *record);
 
 struct tg_ctx {
     tg_arena_chunk *chunks;  /* step memory; kept across resets */
@@ -109,9 +155,15 @@ struct tg_ctx {
     tg_tensor_extra persistent_links; /* the sentinel's links */
     tg_tensor *freed;        /* headers of freed tensors, reused */
     tg_pool *pool;
+    tg_op *user_ops;         /* registered user ops, newest first */
     uint32_t epoch;
+    bool checked;            /* tg_ctx_set_checked: nothing of a step is reused */
+    tg_arena_chunk *retired; /* checked mode: earlier steps' chunks, freed with the context */
+    tg_tensor *retired_headers; /* checked mode: freed persistent headers, never reused */
     bool grad_enabled;
     bool anomaly;
+    bool recording;          /* tg_backward logs into record */
+    tg_backward_record *record;
     int64_t backward_node;   /* tape entry whose backward rule is running, -1 */
     tg_status status;
     char error[512];
@@ -150,8 +202,8 @@ static inline size_t tg_dtype_size(tg_dtype dtype) { return dtype == TG_F32 ? 4 
 static inline bool tg_dtype_is_float(tg_dtype dtype) { return dtype == TG_F32 || dtype == TG_F64; }
 
 /* ---- errors (raised with the public tg_ctx_fail) ---- */
-/* The shape of t as "[2, 3]" in a small rotating buffer (for messages). */
-typedef struct { char s[64]; } tg_shape_text;
+/* t as "W1 [5, 3]" (named) or "[5, 3]" in a small buffer, for messages. */
+typedef struct { char s[112]; } tg_shape_text;
 tg_shape_text tg_shape_of(const tg_tensor *t);
 
 /* Checks t is usable by op: not NULL, not freed. NULL t returns false quietly
@@ -208,8 +260,27 @@ static inline void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
 }
 /* A step tensor; data zeroed only when zero is set. */
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero);
+/* The same with slack bytes of room behind the data (user ops put a guard
+ * pattern there to catch a kernel writing past the end). */
+tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero, size_t slack);
 /* Same shape and dtype as t. */
 tg_tensor *tg_step_like(const tg_tensor *t, bool zero);
+/* The most elements a tensor may have: 2^40, so that every element and byte
+ * count (x 8) fits in int64_t and size_t with room to spare. */
+#define TG_MAX_ELEMENTS ((int64_t)1 << 40)
+/* Elements of a shape, multiplied with overflow checks: -1 when a dim is
+ * negative or the product passes TG_MAX_ELEMENTS. */
+static inline int64_t tg_shape_size_checked(int rank, const int64_t *shape)
+{
+    int64_t size = 1;
+    for (int i = 0; i < rank; i++)
+        if (shape[i] < 0 || __builtin_mul_overflow(size, shape[i], &size) || size > TG_MAX_ELEMENTS)
+            return -1;
+    return size;
+}
+/* tg_shape_size_checked, and the context's TG_ERR_SHAPE naming who when it
+ * fails. */
+bool tg_shape_size_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shape);
 static inline int64_t tg_shape_size(int rank, const int64_t *shape)
 {
     int64_t size = 1;
@@ -236,6 +307,14 @@ tg_tensor *tg_record2(const tg_op_desc *op, tg_tensor *out, tg_tensor *a, tg_ten
  * with the context's error set when out of memory). */
 const void *tg_attr_store(tg_ctx *ctx, const void *attr, size_t size);
 
+/* ---- VJP labels (tg_op_desc.vjp_label) ---- */
+/* A tensor's name for a formula: its name, or its last '.'-part, when short
+ * enough to read in a formula ("W", "h1", "x_t"); else fallback. */
+const char *tg_vjp_name(const tg_tensor *t, const char *fallback);
+/* ", Σ over batch" (or ", Σ over axes 0, 2") when input `in` was broadcast to
+ * out and its gradient is summed back; "" when the shapes match. Returns buf. */
+const char *tg_vjp_sum_note(const tg_tensor *in, const tg_tensor *out, char *buf, size_t size);
+
 /* In-place accumulate: dst += src, same size and dtype (no recording). */
 void tg_accumulate(tg_tensor *dst, const tg_tensor *src);
 
@@ -248,5 +327,19 @@ typedef struct {
 } tg_broadcast;
 bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const int64_t *shape_b,
                          tg_broadcast *out);
+
+/* ---- diagrams (dot.c) as the step-through page (page.c) uses them ---- */
+/* The node names a drawing chose: op k is "op<k>" and its result "t<k>", leaf
+ * k is "leaf<k>" (copies of a shared parameter "leaf<k>_u<j>"). */
+typedef struct {
+    int64_t *op_id;           /* [tape_len] k, or -1 for entries not drawn */
+    int64_t tape_len;
+    tg_tensor **leaves;       /* [n_leaves] */
+    int64_t n_leaves;
+} tg_dot_names;
+/* tg_dot_write, handing back the names in names (free with tg_dot_names_free). */
+tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts,
+                             tg_dot_names *names);
+void tg_dot_names_free(tg_dot_names *names);
 
 #endif

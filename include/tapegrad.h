@@ -13,18 +13,23 @@
  *     tg_tape_reset(ctx);                        // frees the step's intermediates
  *     tg_ctx_free(ctx);
  *
- * core.h: contexts, tensors, backward.  ops.h: the ops.  gradcheck.h: finite
- * differences.  nn.h: layers, losses, optimizers, perceptron.  data.h: IDX and
- * CSV files, datasets, checkpoints, the training loop.  dot.h: diagrams of the
- * tape.  plot.h: training curves as SVG.
+ * core.h: contexts, tensors, backward.  ops.h: the ops.  op.h: ops you define
+ * yourself, with their own forward and backward.  gradcheck.h: finite
+ * differences.  nn.h: layers, losses, optimizers, perceptron.  model.h: conv,
+ * pooling, norm, dropout, embedding and recurrent layers, and models built
+ * from layer specs.  data.h: IDX and CSV files, datasets, checkpoints, the
+ * training loop.  dot.h: diagrams of the tape.  plot.h: training curves as SVG.
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
 
 #include "tapegrad/core.h"
 #include "tapegrad/ops.h"
+#include "tapegrad/op.h"
 #include "tapegrad/gradcheck.h"
+#include "tapegrad/jvp.h"
 #include "tapegrad/nn.h"
+#include "tapegrad/model.h"
 #include "tapegrad/data.h"
 #include "tapegrad/dot.h"
 #include "tapegrad/plot.h"

@@ -111,6 +111,17 @@ tg_optimizer *tg_optim_adam_new(tg_params params, double lr, double beta1, doubl
     return opt;
 }
 
+tg_optimizer *tg_optim_adamw_new(tg_params params, double lr, double beta1, double beta2, double eps,
+                                 double weight_decay)
+{
+    tg_optimizer *opt = tg_optim_adam_new(params, lr, beta1, beta2, eps);
+    if (opt && tg_optim_set_weight_decay(opt, TG_DECAY_DECOUPLED, weight_decay) != TG_OK) {
+        tg_optim_free(opt);
+        return NULL;
+    }
+    return opt;
+}
+
 void tg_optim_free(tg_optimizer *opt)
 {
     if (!opt)

@@ -88,10 +88,49 @@ static void div_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
         dx[1] = tg_reduce_to(tg_neg(tg_mul(dy, tg_div(n->out, n->in[1]))), n->in[1]);
 }
 
-const tg_op_desc tg_op_add = {.kind = TG_OP_ADD, .name = "add", .backward = add_backward};
-const tg_op_desc tg_op_sub = {.kind = TG_OP_SUB, .name = "sub", .backward = sub_backward};
-const tg_op_desc tg_op_mul = {.kind = TG_OP_MUL, .name = "mul", .backward = mul_backward};
-const tg_op_desc tg_op_div = {.kind = TG_OP_DIV, .name = "div", .backward = div_backward};
+/* "FACTOR" or, for an input broadcast to the output, "FACTOR, Σ over batch"
+ * (identity factor "·1" dropped then). */
+static void binary_vjp_label(const tg_node *n, int input, const char *factor, char *buf, size_t size)
+{
+    char note[64];
+    tg_vjp_sum_note(n->in[input], n->out, note, sizeof note);
+    if (!note[0])
+        snprintf(buf, size, "%s", factor);
+    else if (!strcmp(factor, "·1"))
+        snprintf(buf, size, "%s", note);
+    else
+        snprintf(buf, size, "%s, %s", factor, note);
+}
+
+static void add_vjp_label(const tg_node *n, int input, char *buf, size_t size) { binary_vjp_label(n, input, "·1", buf, size); }
+
+static void sub_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    binary_vjp_label(n, input, input == 0 ? "·1" : "·(−1)", buf, size);
+}
+
+static void mul_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    char factor[32];
+    snprintf(factor, sizeof factor, "⊙%s", tg_vjp_name(n->in[1 - input], input ? "a" : "b"));
+    binary_vjp_label(n, input, factor, buf, size);
+}
+
+static void div_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    const char *a = tg_vjp_name(n->in[0], "a"), *b = tg_vjp_name(n->in[1], "b");
+    char factor[48];
+    if (input == 0)
+        snprintf(factor, sizeof factor, "⊘%s", b);
+    else
+        snprintf(factor, sizeof factor, "⊙(−%s/%s²)", a, b);
+    binary_vjp_label(n, input, factor, buf, size);
+}
+
+const tg_op_desc tg_op_add = {.kind = TG_OP_ADD, .name = "add", .backward = add_backward, .vjp_label = add_vjp_label};
+const tg_op_desc tg_op_sub = {.kind = TG_OP_SUB, .name = "sub", .backward = sub_backward, .vjp_label = sub_vjp_label};
+const tg_op_desc tg_op_mul = {.kind = TG_OP_MUL, .name = "mul", .backward = mul_backward, .vjp_label = mul_vjp_label};
+const tg_op_desc tg_op_div = {.kind = TG_OP_DIV, .name = "div", .backward = div_backward, .vjp_label = div_vjp_label};
 
 /* ---- scalar ops: y = scale·x + shift, one kernel for the three ---- */
 
@@ -132,9 +171,19 @@ static void add_scalar_label(const tg_node *n, char *buf, size_t size)
 
 static void mul_scalar_label(const tg_node *n, char *buf, size_t size) { snprintf(buf, size, "× %g", n->attr.scalar); }
 
-const tg_op_desc tg_op_neg = {.kind = TG_OP_NEG, .name = "neg", .backward = neg_backward};
-const tg_op_desc tg_op_add_scalar = {.kind = TG_OP_ADD_SCALAR, .name = "add_scalar", .backward = add_scalar_backward, .label = add_scalar_label};
-const tg_op_desc tg_op_mul_scalar = {.kind = TG_OP_MUL_SCALAR, .name = "mul_scalar", .backward = mul_scalar_backward, .label = mul_scalar_label};
+static void neg_vjp_label(const tg_node *n, int input, char *buf, size_t size) { (void)n, (void)input; snprintf(buf, size, "·(−1)"); }
+static void add_scalar_vjp_label(const tg_node *n, int input, char *buf, size_t size) { (void)n, (void)input; snprintf(buf, size, "·1"); }
+static void mul_scalar_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)input;
+    snprintf(buf, size, "·%g", n->attr.scalar);
+}
+
+const tg_op_desc tg_op_neg = {.kind = TG_OP_NEG, .name = "neg", .backward = neg_backward, .vjp_label = neg_vjp_label};
+const tg_op_desc tg_op_add_scalar = {.kind = TG_OP_ADD_SCALAR, .name = "add_scalar", .backward = add_scalar_backward, .label = add_scalar_label,
+                                     .vjp_label = add_scalar_vjp_label};
+const tg_op_desc tg_op_mul_scalar = {.kind = TG_OP_MUL_SCALAR, .name = "mul_scalar", .backward = mul_scalar_backward, .label = mul_scalar_label,
+                                     .vjp_label = mul_scalar_vjp_label};
 
 /* ---- expand and sum_to ---- */
 
@@ -158,7 +207,8 @@ static bool broadcast_to(const char *op, const tg_tensor *x, int rank, const int
 tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape)
 {
     tg_broadcast bc;
-    if (!tg_check_live("expand", x) || !broadcast_to("expand", x, rank, shape, &bc))
+    if (!tg_check_live("expand", x) || !broadcast_to("expand", x, rank, shape, &bc) ||
+        !tg_shape_size_ok(x->ctx, "expand", rank, shape))
         return NULL;
     tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, rank, shape, false);
     if (!y)
@@ -229,5 +279,18 @@ static void shape_label(const char *name, const tg_node *n, char *buf, size_t si
 static void expand_label(const tg_node *n, char *buf, size_t size) { shape_label("expand to", n, buf, size); }
 static void sum_to_label(const tg_node *n, char *buf, size_t size) { shape_label("sum to", n, buf, size); }
 
-const tg_op_desc tg_op_expand = {.kind = TG_OP_EXPAND, .name = "expand", .backward = expand_backward, .label = expand_label};
-const tg_op_desc tg_op_sum_to = {.kind = TG_OP_SUM_TO, .name = "sum_to", .backward = sum_to_backward, .label = sum_to_label};
+static void expand_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    tg_vjp_sum_note(n->in[input], n->out, buf, size);
+}
+
+static void sum_to_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    char shape[64];
+    snprintf(buf, size, "copy to %s", tg_shape_str(n->in[input]->rank, n->in[input]->shape, shape, sizeof shape));
+}
+
+const tg_op_desc tg_op_expand = {.kind = TG_OP_EXPAND, .name = "expand", .backward = expand_backward, .label = expand_label,
+                                 .vjp_label = expand_vjp_label};
+const tg_op_desc tg_op_sum_to = {.kind = TG_OP_SUM_TO, .name = "sum_to", .backward = sum_to_backward, .label = sum_to_label,
+                                 .vjp_label = sum_to_vjp_label};

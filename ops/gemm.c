@@ -648,9 +648,11 @@ static void tg_grid(tg_gemm_job *g, int threads)
     }
 }
 
-static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                    double alpha, const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
-                    int64_t ldc)
+/* worker >= 0: one task on the calling thread, packing into that worker's
+ * scratch (the caller is inside a tg_pool_run task running as `worker`). */
+static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, int worker, bool ta, bool tb, int64_t m, int64_t n,
+                    int64_t k, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
+                    void *c, int64_t ldc)
 {
     if (m <= 0 || n <= 0)
         return;
@@ -661,7 +663,7 @@ static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, bool ta, bool tb, 
     }
     tg_gemm_job g = {im, pool, ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc, 1, 1, false, 0, 0, 0, 0};
     int threads = tg_pool_threads(pool);
-    if ((double)m * (double)n * (double)k >= TG_GEMM_MT_MIN && threads > 1)
+    if ((double)m * (double)n * (double)k >= TG_GEMM_MT_MIN && threads > 1 && worker < 0)
         tg_grid(&g, threads);
     /* widest task (see tg_task_range), then balanced blocks within it */
     int64_t mt = tg_cdiv(tg_cdiv(m, im->mr), g.tm) * im->mr;
@@ -675,6 +677,16 @@ static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, bool ta, bool tb, 
     g.scratch = tg_ap_bytes(&g) + (g.direct_b ? 0 : (size_t)(g.kcs * g.ncs * im->es));
     int tasks = g.tm * g.tn;
 
+    if (worker >= 0) {
+        void *buf = pool ? tg_pool_scratch(pool, worker, g.scratch) : NULL;
+        if (buf)
+            tg_gemm_block(&g, 0, m, 0, n, buf);
+        else if (f64)
+            tg_unblocked_d(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        else
+            tg_unblocked_s(ta, tb, m, n, k, (float)alpha, a, lda, b, ldb, (float)beta, c, ldc);
+        return;
+    }
     /* Reserve every worker's scratch up front: tasks then never allocate. */
     bool ok = true;
     if (pool)
@@ -702,24 +714,40 @@ void tg_gemm_f32_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b,
                      float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                      int64_t ldc)
 {
-    tg_gemm(isa, false, pool, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    tg_gemm(isa, false, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void tg_gemm_f64_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                      double alpha, const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
                      int64_t ldc)
 {
-    tg_gemm(isa, true, pool, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    tg_gemm(isa, true, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void tg_gemm_f32(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
-    tg_gemm(TG_GEMM_AUTO, false, pool, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    tg_gemm(TG_GEMM_AUTO, false, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void tg_gemm_f64(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                  const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc)
 {
-    tg_gemm(TG_GEMM_AUTO, true, pool, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    tg_gemm(TG_GEMM_AUTO, true, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void tg_gemm_f32_worker(tg_pool *pool, int worker, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                        float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                        int64_t ldc)
+{
+    tg_gemm(TG_GEMM_AUTO, false, pool, worker < 0 ? 0 : worker, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
+            beta, c, ldc);
+}
+
+void tg_gemm_f64_worker(tg_pool *pool, int worker, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                        double alpha, const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                        double *c, int64_t ldc)
+{
+    tg_gemm(TG_GEMM_AUTO, true, pool, worker < 0 ? 0 : worker, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
+            beta, c, ldc);
 }

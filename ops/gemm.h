@@ -29,6 +29,18 @@ void tg_gemm_f32(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n
 void tg_gemm_f64(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                  const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 
+/* The same product on the calling thread alone, packing into worker
+ * `worker`'s scratch of the pool: for kernels that split their own work
+ * across the pool (conv: one image per task) and call the GEMM from inside
+ * a tg_pool_run task, passing that task's worker. pool NULL (or scratch
+ * that cannot grow) falls back to the slow unblocked loop. */
+void tg_gemm_f32_worker(tg_pool *pool, int worker, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                        float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                        int64_t ldc);
+void tg_gemm_f64_worker(tg_pool *pool, int worker, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                        double alpha, const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                        double *c, int64_t ldc);
+
 /* Kernel sets.  TG_GEMM_AUTO picks the best one this CPU supports (checked on
  * every call; cheap).  The _isa variants exist so tests and benchmarks can
  * force a slower path; a set the CPU lacks falls back to the next lower one.

@@ -63,4 +63,21 @@ static void matmul_label(const tg_node *n, char *buf, size_t size)
     snprintf(buf, size, ta || tb ? "matmul(A%s·B%s)" : "matmul", ta ? "ᵀ" : "", tb ? "ᵀ" : "");
 }
 
-const tg_op_desc tg_op_matmul = {.kind = TG_OP_MATMUL, .name = "matmul", .backward = matmul_backward, .label = matmul_label};
+/* C = A'·B' (A' = op(A)): δ·B'ᵀ to A', A'ᵀ·δ to B'; a transposed operand
+ * takes the transpose. Named X and W unless they have short names. */
+static void matmul_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    const char *a = tg_vjp_name(n->in[0], "X"), *b = tg_vjp_name(n->in[1], "W");
+    bool ta = n->attr.matmul.trans_a, tb = n->attr.matmul.trans_b;
+    if (input == 0 && !ta)
+        snprintf(buf, size, "·%s%s", b, tb ? "" : "ᵀ");      /* δ·Bᵀ, or δ·B for A·Bᵀ */
+    else if (input == 0)
+        snprintf(buf, size, "%s%s·δᵀ", b, tb ? "ᵀ" : "");    /* (δ·B'ᵀ)ᵀ */
+    else if (!tb)
+        snprintf(buf, size, "%s%s·", a, ta ? "" : "ᵀ");      /* Aᵀ·δ, or A·δ for Aᵀ·B */
+    else
+        snprintf(buf, size, "δᵀ·%s%s", a, ta ? "ᵀ" : "");    /* (A'ᵀ·δ)ᵀ */
+}
+
+const tg_op_desc tg_op_matmul = {.kind = TG_OP_MATMUL, .name = "matmul", .backward = matmul_backward, .label = matmul_label,
+                                 .vjp_label = matmul_vjp_label};

@@ -36,8 +36,22 @@ static void mean_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
     dx[0] = tg_mul_scalar(tg_expand(dy, n->in[0]->rank, n->in[0]->shape), 1.0 / (double)n->in[0]->size);
 }
 
-const tg_op_desc tg_op_sum = {.kind = TG_OP_SUM, .name = "sum", .backward = sum_backward};
-const tg_op_desc tg_op_mean = {.kind = TG_OP_MEAN, .name = "mean", .backward = mean_backward};
+/* The scalar δ copied to every element (÷ n for the mean). */
+static void sum_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    char shape[64];
+    snprintf(buf, size, "copy to %s", tg_shape_str(n->in[input]->rank, n->in[input]->shape, shape, sizeof shape));
+}
+
+static void mean_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    char shape[64];
+    snprintf(buf, size, "copy to %s, ÷%lld", tg_shape_str(n->in[input]->rank, n->in[input]->shape, shape, sizeof shape),
+             (long long)n->in[input]->size);
+}
+
+const tg_op_desc tg_op_sum = {.kind = TG_OP_SUM, .name = "sum", .backward = sum_backward, .vjp_label = sum_vjp_label};
+const tg_op_desc tg_op_mean = {.kind = TG_OP_MEAN, .name = "mean", .backward = mean_backward, .vjp_label = mean_vjp_label};
 
 /* ---- along one axis: x viewed as [outer, len, inner] ---- */
 
@@ -119,5 +133,19 @@ static void mean_axis_label(const tg_node *n, char *buf, size_t size)
     snprintf(buf, size, "mean(axis=%d)", n->attr.reduce.axis);
 }
 
-const tg_op_desc tg_op_sum_axis = {.kind = TG_OP_SUM_AXIS, .name = "sum_axis", .backward = sum_axis_backward, .label = sum_axis_label};
-const tg_op_desc tg_op_mean_axis = {.kind = TG_OP_MEAN_AXIS, .name = "mean_axis", .backward = mean_axis_backward, .label = mean_axis_label};
+static void sum_axis_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)input;
+    snprintf(buf, size, "copy along axis %d", n->attr.reduce.axis);
+}
+
+static void mean_axis_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    snprintf(buf, size, "copy along axis %d, ÷%lld", n->attr.reduce.axis,
+             (long long)n->in[input]->shape[n->attr.reduce.axis]);
+}
+
+const tg_op_desc tg_op_sum_axis = {.kind = TG_OP_SUM_AXIS, .name = "sum_axis", .backward = sum_axis_backward, .label = sum_axis_label,
+                                   .vjp_label = sum_axis_vjp_label};
+const tg_op_desc tg_op_mean_axis = {.kind = TG_OP_MEAN_AXIS, .name = "mean_axis", .backward = mean_axis_backward, .label = mean_axis_label,
+                                    .vjp_label = mean_axis_vjp_label};

@@ -15,6 +15,8 @@ tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape)
     for (int d = 0; d < rank; d++)
         if (shape[d] < 1)
             return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "reshape: target %s has a dim below 1", tg_shape_str(rank, shape, want, sizeof want)), NULL;
+    if (!tg_shape_size_ok(x->ctx, "reshape", rank, shape))
+        return NULL;
     if (tg_shape_size(rank, shape) != x->size)
         return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "reshape: %s has %lld elements; target %s has %lld",
                        tg_shape_of(x).s, (long long)x->size, tg_shape_str(rank, shape, want, sizeof want),
@@ -37,7 +39,14 @@ static void reshape_label(const tg_node *n, char *buf, size_t size)
     snprintf(buf, size, "reshape %s", tg_shape_str(n->out->rank, n->out->shape, shape, sizeof shape));
 }
 
-const tg_op_desc tg_op_reshape = {.kind = TG_OP_RESHAPE, .name = "reshape", .backward = reshape_backward, .label = reshape_label};
+static void reshape_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    char shape[64];
+    snprintf(buf, size, "reshape to %s", tg_shape_str(n->in[input]->rank, n->in[input]->shape, shape, sizeof shape));
+}
+
+const tg_op_desc tg_op_reshape = {.kind = TG_OP_RESHAPE, .name = "reshape", .backward = reshape_backward, .label = reshape_label,
+                                  .vjp_label = reshape_vjp_label};
 
 tg_tensor *tg_transpose(tg_tensor *x, int axis0, int axis1)
 {
@@ -92,4 +101,11 @@ static void transpose_label(const tg_node *n, char *buf, size_t size)
     snprintf(buf, size, "transpose(%d, %d)", n->attr.transpose.axis0, n->attr.transpose.axis1);
 }
 
-const tg_op_desc tg_op_transpose = {.kind = TG_OP_TRANSPOSE, .name = "transpose", .backward = transpose_backward, .label = transpose_label};
+static void transpose_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)input;
+    snprintf(buf, size, "transpose(%d, %d)", n->attr.transpose.axis0, n->attr.transpose.axis1);
+}
+
+const tg_op_desc tg_op_transpose = {.kind = TG_OP_TRANSPOSE, .name = "transpose", .backward = transpose_backward, .label = transpose_label,
+                                    .vjp_label = transpose_vjp_label};

@@ -2,6 +2,7 @@
  * first, so logits of ±1000 give finite results. */
 #include "autograd/internal.h"
 
+#include <stdio.h>
 #include <tgmath.h>
 
 static tg_tensor *softmax_rows(const tg_op_desc *kind, tg_tensor *x)
@@ -28,9 +29,11 @@ static tg_tensor *softmax_rows(const tg_op_desc *kind, tg_tensor *x)
                 for (int64_t j = 0; j < cols; j++)
                     out[j] /= total;
             } else {
-                T shift = max + log(total);
+                /* (z - max) - log Σ, not z - (max + log Σ): with z near
+                 * ±1e38 in f32, max + log Σ rounds back to max. */
+                T log_total = log(total);
                 for (int64_t j = 0; j < cols; j++)
-                    out[j] = z[j] - shift;
+                    out[j] = (z[j] - max) - log_total;
             }
         }
     });
@@ -53,5 +56,18 @@ static void log_softmax_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx
     dx[0] = tg_sub(dy, tg_mul(tg_exp(n->out), tg_sum_axis(dy, -1, true)));
 }
 
-const tg_op_desc tg_op_softmax = {.kind = TG_OP_SOFTMAX, .name = "softmax", .backward = softmax_backward};
-const tg_op_desc tg_op_log_softmax = {.kind = TG_OP_LOG_SOFTMAX, .name = "log_softmax", .backward = log_softmax_backward};
+static void softmax_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)n, (void)input;
+    snprintf(buf, size, "y⊙(δ − Σ δ⊙y)");
+}
+
+static void log_softmax_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)n, (void)input;
+    snprintf(buf, size, "δ − softmax·Σδ");
+}
+
+const tg_op_desc tg_op_softmax = {.kind = TG_OP_SOFTMAX, .name = "softmax", .backward = softmax_backward, .vjp_label = softmax_vjp_label};
+const tg_op_desc tg_op_log_softmax = {.kind = TG_OP_LOG_SOFTMAX, .name = "log_softmax", .backward = log_softmax_backward,
+                                      .vjp_label = log_softmax_vjp_label};

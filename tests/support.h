@@ -32,6 +32,31 @@ static inline char *slurp(FILE *f)
 static inline char *read_text_file(const char *path) { return slurp(fopen(path, "rb")); }
 
 #if defined(_POSIX_C_SOURCE) && _POSIX_C_SOURCE >= 200809L
+#include <sys/resource.h>
+
+/* The peak resident memory of this process so far, in MiB (Criterion runs
+ * every test in a process of its own, so this is the test's peak). */
+static inline double peak_rss_mib(void)
+{
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)usage.ru_maxrss / 1024.0; /* Linux: kilobytes */
+}
+
+/* Under AddressSanitizer the resident size measures ASan (freed blocks wait
+ * in its quarantine, its shadow adds an eighth), not the library: the bound
+ * is checked in the release and clang builds only. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TG_TEST_RSS_IS_MEANINGFUL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TG_TEST_RSS_IS_MEANINGFUL 0
+#endif
+#endif
+#ifndef TG_TEST_RSS_IS_MEANINGFUL
+#define TG_TEST_RSS_IS_MEANINGFUL 1
+#endif
+
 /* A fresh directory /tmp/<prefix>XXXXXX, its path written into dir. */
 static inline char *make_scratch_dir(char *dir, size_t size, const char *prefix)
 {

@@ -583,3 +583,127 @@ Test(dot, layout_and_number_options)
     free(text);
     tg_ctx_free(ctx);
 }
+
+/* ---- local derivatives on tensor edges (VJP labels) ---- */
+
+#include "autograd/internal.h" /* the op descriptors, to list the built-in ops */
+
+Test(dot, every_builtin_op_has_a_vjp_label)
+{
+    char missing[1024] = "";
+#define TG_OP_CHECK_LABEL(NAME, name)                                   \
+    if (!tg_op_##name.vjp_label)                                        \
+        snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", #name);
+    TG_OP_LIST(TG_OP_CHECK_LABEL)
+#undef TG_OP_CHECK_LABEL
+    cr_expect_str_eq(missing, "", "built-in ops without a vjp_label in their descriptor:%s", missing);
+}
+
+/* The edge label from the tensor drawn as node `from` into an op. */
+static const char *edge_text(const char *text, const char *from, char *buf, size_t size)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\n  %s -> op", from);
+    const char *hit = strstr(text, needle);
+    cr_assert_not_null(hit, "no edge from %s", from);
+    const char *end = strchr(hit + 1, '\n');
+    const char *label = strstr(hit, "label=<");
+    cr_assert(label && label < end, "the edge from %s has no label", from);
+    label += strlen("label=<");
+    size_t n = (size_t)(strstr(label, ">]") - label);
+    cr_assert_lt(n, size);
+    memcpy(buf, label, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+Test(dot, vector_edges_of_a_layered_mlp_carry_vjp_formulas)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(1);
+    const int64_t widths[] = {2, 2, 1};
+    const tg_activation acts[] = {TG_ACT_SIGMOID, TG_ACT_SIGMOID};
+    tg_mlp *net = tg_mlp_new(ctx, TG_F64, 2, widths, acts, TG_INIT_XAVIER, &rng);
+    tg_tensor *x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(3, 2), (double[]){-2, -1, 1, 2, 0, 1});
+    tg_tensor *y = tg_tensor_from(ctx, TG_F64, TG_SHAPE(3, 1), (double[]){1, 0, 1});
+    tg_tensor_set_name(x, "x");
+    tg_tensor *loss = tg_loss_mse(tg_mlp_forward(net, x), y);
+    cr_assert_eq(tg_backward(loss), TG_OK);
+    tg_status status;
+    char *text = dot_text(1, &loss, &(tg_dot_options){.edge_derivatives = true}, &status);
+    cr_assert_eq(status, TG_OK, "%s", tg_ctx_error(ctx));
+    char id[32], label[128];
+    node_id(text, "layer1.weight", id, sizeof id);
+    cr_expect_str_eq(edge_text(text, id, label, sizeof label), "δᵀ·x", "z = x·Wᵀ: dW = δᵀ·x");
+    node_id(text, "layer1.bias", id, sizeof id);
+    cr_expect_str_eq(edge_text(text, id, label, sizeof label), "Σ over batch");
+    /* the matmul's result into the add (same shape), the add's into the sigmoid */
+    cr_expect_not_null(strstr(text, "label=<⊙σ(z)(1−σ(z))>]"), "%s", text);
+    cr_expect_not_null(strstr(text, "label=<·1>]"));
+    cr_expect_not_null(strstr(text, "label=<·W>]"), "layer 2's input: dX = δ·W");
+    expect_graphviz_accepts(text, "dot", "VJP labels");
+    free(text);
+    /* without edge_derivatives, no labels */
+    text = dot_text(1, &loss, NULL, &status);
+    cr_expect_null(strstr(text, "label=<·W>"));
+    free(text);
+    tg_tensor_free(x);
+    tg_tensor_free(y);
+    tg_tape_reset(ctx);
+    tg_mlp_free(net);
+    tg_ctx_free(ctx);
+}
+
+Test(dot, vjp_labels_read_from_the_tape_and_fall_back_for_bad_indices)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_tensor *a = tg_tensor_ones(ctx, TG_F64, TG_SHAPE(2, 3));
+    tg_tensor *w = tg_tensor_ones(ctx, TG_F64, TG_SHAPE(3, 4));
+    tg_tensor_set_name(w, "W");
+    tg_tensor_set_requires_grad(a, true);
+    tg_tensor_set_requires_grad(w, true);
+    tg_tensor *c = tg_matmul(a, w);
+    int64_t i = tg_tensor_creator(c);
+    char buf[64];
+    cr_expect_str_eq(tg_tape_entry_vjp_label(ctx, i, 0, buf, sizeof buf), "·Wᵀ");
+    cr_expect_str_eq(tg_tape_entry_vjp_label(ctx, i, 1, buf, sizeof buf), "Xᵀ·");
+    cr_expect_str_eq(tg_tape_entry_vjp_label(ctx, i, 2, buf, sizeof buf), "?", "no input 2");
+    cr_expect_str_eq(tg_tape_entry_vjp_label(ctx, i + 1, 0, buf, sizeof buf), "?", "no entry");
+    cr_expect_str_eq(tg_tape_entry_vjp_label(NULL, 0, 0, buf, sizeof buf), "?");
+    cr_expect_null(tg_tape_entry_vjp_label(ctx, i, 0, NULL, 8));
+    tg_tensor *s = tg_mul_scalar(tg_sigmoid(c), 0.5);
+    cr_expect_str_eq(tg_tape_entry_vjp_label(ctx, tg_tensor_creator(s), 0, buf, sizeof buf), "·0.5");
+    tg_tensor_free(a);
+    tg_tensor_free(w);
+    tg_ctx_free(ctx);
+}
+
+Test(dot, a_label_buffer_too_small_is_cut_with_an_ellipsis_never_overflowed)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_tensor *z = tg_tensor_ones(ctx, TG_F64, TG_SHAPE(2));
+    tg_tensor_set_requires_grad(z, true);
+    tg_tensor *y = tg_sigmoid(z);
+    int64_t i = tg_tensor_creator(y);
+    char buf[32];
+    for (size_t size = 1; size <= sizeof buf; size++) {
+        memset(buf, '#', sizeof buf);
+        tg_tape_entry_vjp_label(ctx, i, 0, buf, size);
+        size_t n = strlen(buf);
+        cr_assert_lt(n, size, "size %zu: %zu bytes written", size, n);
+        for (size_t k = size; k < sizeof buf; k++)
+            cr_assert_eq(buf[k], '#', "size %zu: byte %zu past the buffer was written", size, k);
+        if (size > strlen("⊙σ(z)(1−σ(z))"))
+            cr_expect_str_eq(buf, "⊙σ(z)(1−σ(z))");
+        else if (size > strlen("…"))
+            cr_expect(n >= 3 && !strcmp(buf + n - 3, "…"), "size %zu: \"%s\" ends in an ellipsis", size, buf);
+    }
+    tg_tape_entry_vjp_label(ctx, i, 0, buf, 9);
+    cr_expect_str_eq(buf, "⊙σ…", "⊙ is 3 bytes, σ 2, … 3");
+    tg_tape_entry_vjp_label(ctx, i, 0, buf, 8);
+    cr_expect_str_eq(buf, "⊙…", "cut at a character boundary, not inside σ");
+    tg_tape_entry_label(ctx, i, buf, 6);
+    cr_expect_str_eq(buf, "si…", "op labels too");
+    tg_tensor_free(z);
+    tg_ctx_free(ctx);
+}

@@ -4,7 +4,9 @@
  * missing or different optimizer state are rejected with the model and the
  * optimizer untouched; a save that fails (file size limit hit mid-write, a
  * directory that does not exist) leaves the previous checkpoint whole and no
- * temporary file behind. */
+ * temporary file behind; a header whose counts cannot fit in the file is
+ * refused before anything is allocated; temporaries left by a killed save are
+ * removed by the next save or load of the same file, and nothing else is. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -14,6 +16,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tapegrad.h"
@@ -246,10 +250,10 @@ Test(nn_checkpoint, wrong_magic_version_and_flags)
     write_all(path, bytes, n);
     expect_rejected(path, a, TG_ERR_FORMAT, "not a tapegrad checkpoint");
     bytes[0] = 'T';
-    bytes[8] = 2; /* version 2 */
+    bytes[8] = 3; /* version 3 */
     fix_crc(bytes, n);
     write_all(path, bytes, n);
-    expect_rejected(path, a, TG_ERR_FORMAT, "version 2");
+    expect_rejected(path, a, TG_ERR_FORMAT, "version 3");
     bytes[8] = 1;
     bytes[12] = 3; /* unknown flag */
     fix_crc(bytes, n);
@@ -410,5 +414,139 @@ Test(nn_checkpoint, format_header_fields)
     cr_expect(b[48] == 13 && b[49] == 0 && memcmp(b + 50, "layer1.weight", 13) == 0);
     cr_expect(b[63] == 0 && b[64] == 2 && b[65] == 2 && b[73] == 3);
     free(b);
+    free_model(a);
+}
+
+/* A 52-byte file with a valid CRC whose header claims n_params and n_state
+ * records (flags as given) and holds none. */
+static void write_header_only(const char *p, uint32_t flags, uint32_t n_params, uint32_t n_state, size_t extra)
+{
+    size_t n = 52 + extra;
+    uint8_t *b = calloc(n, 1);
+    memcpy(b, "TGCKPT\r\n", 8);
+    b[8] = 1;
+    for (int i = 0; i < 4; i++) {
+        b[12 + i] = (uint8_t)(flags >> (8 * i));
+        b[16 + i] = (uint8_t)(n_params >> (8 * i));
+        b[20 + i] = (uint8_t)(n_state >> (8 * i));
+    }
+    for (int i = 0; i < 8; i++)
+        b[40 + i] = (uint8_t)((uint64_t)extra >> (8 * i));
+    uint32_t crc = tg_crc32(0, b, n - 4);
+    for (int i = 0; i < 4; i++)
+        b[n - 4 + i] = (uint8_t)(crc >> (8 * i));
+    write_all(p, b, n);
+    free(b);
+}
+
+/* The fuzzer's 133-byte file: 4 billion optimizer state records with the
+ * optimizer flag 0 made the loader malloc 64 GiB for the record table. */
+Test(nn_checkpoint, counts_that_cannot_fit_are_refused_before_allocating)
+{
+    model a = make_model(TG_F32, 3, 2, 2, 1, true, 1);
+    tg_params none = {0, NULL};
+    write_header_only(path, 0, 0, UINT32_MAX, 81);
+    cr_expect_eq(tg_checkpoint_load(ctx, path, none, NULL, NULL), TG_ERR_FORMAT);
+    cr_expect(strstr(tg_ctx_error(ctx), "no optimizer flag"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    write_header_only(path, 1, 0, UINT32_MAX, 81);
+    cr_expect_eq(tg_checkpoint_load(ctx, path, none, NULL, NULL), TG_ERR_FORMAT);
+    cr_expect(strstr(tg_ctx_error(ctx), "cannot fit in 81 payload bytes"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    write_header_only(path, 1, UINT32_MAX, UINT32_MAX, 81);
+    expect_rejected(path, a, TG_ERR_FORMAT, "cannot fit");
+    write_header_only(path, 0, 21, 0, 81); /* 21 x 4 bytes > 81 */
+    cr_expect_eq(tg_checkpoint_load(ctx, path, none, NULL, NULL), TG_ERR_FORMAT);
+    tg_ctx_clear_error(ctx);
+    if (TG_TEST_RSS_IS_MEANINGFUL)
+        cr_expect_lt(peak_rss_mib(), 100.0, "peak RSS %.0f MiB", peak_rss_mib());
+    free_model(a);
+}
+
+static int count_entries(const char *prefix)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+static void touch(const char *name)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    write_all(p, (const uint8_t *)"x", 1);
+}
+
+static bool exists(const char *name)
+{
+    char p[256];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &st) == 0;
+}
+
+/* The pid of a process that has exited and been reaped. */
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(0);
+    cr_assert_eq(waitpid(pid, NULL, 0), pid);
+    return pid;
+}
+
+Test(nn_checkpoint, stale_temporaries_of_this_file_are_removed_and_no_others)
+{
+    model a = make_model(TG_F32, 3, 2, 2, 1, true, 1);
+    char name[128];
+    pid_t dead = dead_pid();
+    snprintf(name, sizeof name, "model.ckpt.tmp.%ld.aB3xYz", (long)dead);
+    touch(name); /* stale: removed */
+    char live[128], other[128];
+    snprintf(live, sizeof live, "model.ckpt.tmp.%ld.aB3xYz", (long)getppid());
+    touch(live); /* a save running in a live process: kept */
+    snprintf(other, sizeof other, "other.ckpt.tmp.%ld.aB3xYz", (long)dead);
+    touch(other);                        /* another file's temporary: kept */
+    touch("model.ckpt.tmp.Qw12er");      /* no pid (not ours to judge): kept */
+    touch("model.ckpt.tmp.1.short");     /* not the pattern: kept */
+    touch("model.ckpt.backup");
+    cr_assert_eq(tg_checkpoint_save(ctx, path, tg_mlp_params(a.mlp), a.opt, 1), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_not(exists(name));
+    cr_expect(exists(live) && exists(other) && exists("model.ckpt.tmp.Qw12er") && exists("model.ckpt.tmp.1.short") &&
+              exists("model.ckpt.backup"));
+    /* a load cleans up too */
+    snprintf(name, sizeof name, "model.ckpt.tmp.%ld.Zz9Zz9", (long)dead_pid());
+    touch(name);
+    cr_assert_eq(tg_checkpoint_load(ctx, path, tg_mlp_params(a.mlp), a.opt, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_not(exists(name));
+    free_model(a);
+}
+
+/* Saves killed with SIGKILL at random points leave temporaries; one load
+ * afterwards leaves none, and the file it loads is whole. */
+Test(nn_checkpoint, kill_9_during_saves_leaves_nothing_after_the_next_load)
+{
+    model a = make_model(TG_F64, 200, 100, 10, 1, true, 1);
+    cr_assert_eq(tg_checkpoint_save(ctx, path, tg_mlp_params(a.mlp), a.opt, 0), TG_OK);
+    for (int k = 0; k < 20; k++) {
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            for (int64_t e = 1;; e++)
+                tg_checkpoint_save(ctx, path, tg_mlp_params(a.mlp), a.opt, e);
+        }
+        nanosleep(&(struct timespec){0, 1000000L + 500000L * k}, NULL);
+        kill(pid, SIGKILL);
+        cr_assert_eq(waitpid(pid, NULL, 0), pid);
+    }
+    int64_t epoch = -1;
+    cr_assert_eq(tg_checkpoint_load(ctx, path, tg_mlp_params(a.mlp), a.opt, &epoch), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_geq(epoch, 0);
+    cr_expect_eq(count_entries("model.ckpt.tmp."), 0);
     free_model(a);
 }

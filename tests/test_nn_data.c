@@ -610,3 +610,280 @@ Test(nn_data, fashion_class_names)
     cr_expect_str_eq(tg_fashion_mnist_classes[0], "T-shirt/top");
     cr_expect_str_eq(tg_fashion_mnist_classes[9], "Ankle boot");
 }
+
+/* ---- hostile files: memory stays bounded ---- */
+
+static void expect_peak_rss_below(double mib)
+{
+    if (TG_TEST_RSS_IS_MEANINGFUL)
+        cr_expect_lt(peak_rss_mib(), mib, "peak RSS %.0f MiB", peak_rss_mib());
+}
+
+/* An LSB-first bit writer for deflate streams. */
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    uint64_t bits;
+    int count;
+} bit_writer;
+
+static void put_bits(bit_writer *w, uint32_t value, int n)
+{
+    w->bits |= (uint64_t)value << w->count;
+    w->count += n;
+    while (w->count >= 8) {
+        if (w->len == w->cap)
+            cr_assert_not_null(w->buf = realloc(w->buf, w->cap = w->cap ? w->cap * 2 : 4096));
+        w->buf[w->len++] = (uint8_t)w->bits;
+        w->bits >>= 8;
+        w->count -= 8;
+    }
+}
+
+/* A Huffman code is sent most significant bit first. */
+static void put_code(bit_writer *w, uint32_t code, int n)
+{
+    uint32_t reversed = 0;
+    for (int i = 0; i < n; i++)
+        reversed |= ((code >> i) & 1) << (n - 1 - i);
+    put_bits(w, reversed, n);
+}
+
+static void put_literal(bit_writer *w, uint8_t byte)
+{
+    if (byte < 144)
+        put_code(w, 0x30 + byte, 8);
+    else
+        put_code(w, 0x190 + (byte - 144u), 9);
+}
+
+/* A gzip file (one fixed-Huffman block) that decodes to prefix, then one
+ * zero byte, then `matches` copies of 258 zero bytes: 13 bits of input per
+ * 258 bytes of output, a ratio of about 160. Its trailer says CRC 0 and
+ * size 0: a decoder finds that out only after inflating all of it. */
+static size_t write_zero_bomb(const char *path, const uint8_t *prefix, size_t prefix_len, size_t matches)
+{
+    bit_writer w = {0};
+    static const uint8_t header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    for (int i = 0; i < 10; i++)
+        put_bits(&w, header[i], 8);
+    put_bits(&w, 1, 1); /* the last block */
+    put_bits(&w, 1, 2); /* fixed Huffman */
+    for (size_t i = 0; i < prefix_len; i++)
+        put_literal(&w, prefix[i]);
+    put_literal(&w, 0);
+    for (size_t i = 0; i < matches; i++) {
+        put_code(&w, 0xC0 + 5, 8); /* length symbol 285: 258 bytes */
+        put_code(&w, 0, 5);                            /* distance symbol 0: 1 byte back */
+    }
+    put_code(&w, 0, 7); /* end of block */
+    put_bits(&w, 0, 7); /* to a byte boundary */
+    for (int i = 0; i < 8; i++)
+        put_bits(&w, 0, 8); /* CRC32 and ISIZE */
+    write_bytes(path, w.buf, w.len);
+    size_t n = w.len;
+    free(w.buf);
+    return n;
+}
+
+/* 1 GiB of zeros in a 6.7 MB file: read as IDX it fails on the magic in the
+ * first 4 bytes out (before: all 1 GiB was inflated first). */
+Test(nn_data, gzip_bomb_with_a_bad_idx_magic_fails_after_four_bytes)
+{
+    size_t size = write_zero_bomb(in_dir("bomb.gz"), NULL, 0, (1u << 30) / 258);
+    cr_assert_lt(size, 8u << 20);
+    tg_idx idx;
+    memset(&idx, 0x5A, sizeof idx);
+    cr_expect_eq(tg_idx_read(ctx, in_dir("bomb.gz"), &idx), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "magic 00 00 00 00", "bomb.gz");
+    cr_expect_eq(idx.rank, 0x5A5A5A5A);
+    expect_peak_rss_below(100.0);
+}
+
+/* A valid header for 1000 bytes followed by 1 GiB: inflation stops once the
+ * 1008 bytes the header asks for are out. */
+Test(nn_data, gzip_idx_stops_at_the_size_its_header_gives)
+{
+    static const uint8_t header[8] = {0, 0, 0x08, 1, 0, 0, 0x03, 0xE8};
+    write_zero_bomb(in_dir("long.gz"), header, sizeof header, (1u << 30) / 258);
+    tg_idx idx;
+    cr_expect_eq(tg_idx_read(ctx, in_dir("long.gz"), &idx), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "more than 1008 bytes", "IDX header");
+    expect_peak_rss_below(100.0);
+    /* a header that asks for more than the file can hold fails at once */
+    static const uint8_t huge[12] = {0, 0, 0x08, 2, 0, 1, 0, 0, 0, 1, 0, 0}; /* 65536 x 65536 */
+    write_zero_bomb(in_dir("huge.gz"), huge, sizeof huge, 1000);
+    cr_expect_eq(tg_idx_read(ctx, in_dir("huge.gz"), &idx), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "decodes to at most", NULL);
+}
+
+/* Any gzip data is capped: by default at 64 times its size plus 1 MiB, or at
+ * what the caller says. */
+Test(nn_data, gzip_output_is_capped_by_default_and_on_request)
+{
+    size_t matches = (128u << 20) / 258; /* 128 MiB from 0.85 MB */
+    size_t size = write_zero_bomb(in_dir("zeros.gz"), NULL, 0, matches);
+    uint8_t *out = NULL;
+    size_t n = 0;
+    cr_expect_eq(tg_file_read(ctx, in_dir("zeros.gz"), &out, &n), TG_ERR_FORMAT);
+    char want[64];
+    snprintf(want, sizeof want, "more than %zu bytes", tg_gzip_default_max(size));
+    expect_error(TG_ERR_FORMAT, want, "default cap");
+    cr_expect_null(out);
+    cr_expect_eq(tg_gzip_default_max(size), 64 * size + (1u << 20));
+    cr_expect_eq(tg_file_read_max(ctx, in_dir("zeros.gz"), 10u << 20, &out, &n), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "more than 10485760 bytes", "tg_file_read_max");
+    /* a plain file past the cap is refused before it is read */
+    write_text(in_dir("plain.txt"), "0123456789");
+    cr_expect_eq(tg_file_read_max(ctx, in_dir("plain.txt"), 9, &out, &n), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "10 bytes", "cap is 9");
+    cr_assert_eq(tg_file_read_max(ctx, in_dir("plain.txt"), 10, &out, &n), TG_OK);
+    cr_expect(n == 10 && memcmp(out, "0123456789", 10) == 0);
+    free(out);
+    expect_peak_rss_below(100.0);
+    /* under the cap the same data decodes */
+    uint8_t *small = malloc(1 << 20);
+    size_t small_size = write_zero_bomb(in_dir("small.gz"), NULL, 0, 1000);
+    FILE *f = fopen(in_dir("small.gz"), "rb");
+    cr_assert_eq(fread(small, 1, small_size, f), small_size);
+    fclose(f);
+    cr_expect_eq(tg_gzip_decode_max(ctx, small, small_size, "small", 258001, &out, &n), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "CRC32", NULL); /* all 258001 bytes out: the cap was not hit */
+    cr_expect_eq(tg_gzip_decode_max(ctx, small, small_size, "small", 258000, &out, &n), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "more than 258000 bytes", "tg_gzip_decode_max");
+    free(small);
+}
+
+/* gzip </dev/null: a valid stream of no bytes (undefined behaviour before:
+ * a NULL buffer was offset and copied from). */
+static const uint8_t empty_gz[20] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+Test(nn_data, gzip_of_nothing_decodes_to_an_empty_buffer)
+{
+    uint8_t *out = NULL;
+    size_t n = 7;
+    cr_assert_eq(tg_gzip_decode(ctx, empty_gz, sizeof empty_gz, "empty", &out, &n), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(n, 0);
+    cr_expect_not_null(out);
+    free(out);
+    write_bytes(in_dir("empty.gz"), empty_gz, sizeof empty_gz);
+    tg_idx idx;
+    cr_expect_eq(tg_idx_read(ctx, in_dir("empty.gz"), &idx), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "0 bytes", "truncated");
+    tg_csv csv;
+    cr_expect_eq(tg_csv_read(ctx, in_dir("empty.gz"), TG_CSV_HEADER_AUTO, &csv), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "no data rows", NULL);
+    /* two empty members, and an empty member after data */
+    uint8_t two[40];
+    memcpy(two, empty_gz, 20), memcpy(two + 20, empty_gz, 20);
+    cr_assert_eq(tg_gzip_decode(ctx, two, 40, "two", &out, &n), TG_OK);
+    cr_expect_eq(n, 0);
+    free(out);
+}
+
+/* n bytes of text: pattern repeated, then tail. */
+static void write_repeated(const char *path, const char *pattern, size_t n, const char *tail)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    size_t len = strlen(pattern);
+    char chunk[1 << 16];
+    size_t per = sizeof chunk / len * len;
+    for (size_t i = 0; i < per; i++)
+        chunk[i] = pattern[i % len];
+    for (size_t done = 0; done < n; done += per)
+        cr_assert_eq(fwrite(chunk, 1, n - done < per ? n - done : per, f), n - done < per ? n - done : per);
+    fputs(tail, f);
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* 40 MB of commas: 40 million empty header names (before: 40 bytes of
+ * allocations each, 1.6 GB). No data follows, so nothing is allocated. */
+Test(nn_data, csv_of_commas_fails_in_bounded_memory)
+{
+    write_repeated(in_dir("commas.csv"), ",", 40u << 20, "");
+    tg_csv csv;
+    cr_expect_eq(tg_csv_read(ctx, in_dir("commas.csv"), TG_CSV_HEADER_AUTO, &csv), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "no data rows after the header", NULL);
+    expect_peak_rss_below(100.0);
+}
+
+/* A 40 MB line of "1,": 20 million fields, the last empty, so it is a header
+ * (before: 64 rows of 20 million doubles were asked for, 10 GB). */
+Test(nn_data, csv_line_of_ones_fails_in_bounded_memory)
+{
+    write_repeated(in_dir("ones.csv"), "1,", 40u << 20, "");
+    tg_csv csv;
+    cr_expect_eq(tg_csv_read(ctx, in_dir("ones.csv"), TG_CSV_HEADER_AUTO, &csv), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "no data rows after the header", NULL);
+    expect_peak_rss_below(100.0);
+    /* the same as data (no header) fails at its last, empty field */
+    cr_expect_eq(tg_csv_read(ctx, in_dir("ones.csv"), TG_CSV_HEADER_NO, &csv), TG_ERR_FORMAT);
+    expect_error(TG_ERR_FORMAT, "column 20971521", "not a number");
+    expect_peak_rss_below(100.0 + 8 * 40);
+}
+
+/* A wide CSV that is valid: the values take 8 bytes per field of at least
+ * 2 bytes, so memory stays within a few times the file. */
+Test(nn_data, csv_memory_is_a_small_multiple_of_the_file)
+{
+    size_t bytes = 8u << 20;
+    write_repeated(in_dir("wide.csv"), "1,", bytes - 2, "1\n");
+    FILE *f = fopen(in_dir("wide.csv"), "ab");
+    cr_assert_not_null(f);
+    fclose(f);
+    tg_csv csv;
+    double before = peak_rss_mib();
+    cr_assert_eq(tg_csv_read(ctx, in_dir("wide.csv"), TG_CSV_HEADER_NO, &csv), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(csv.rows, 1);
+    cr_expect_eq(csv.cols, (int64_t)bytes / 2);
+    double grown = peak_rss_mib() - before, file_mib = (double)bytes / (1 << 20);
+    if (TG_TEST_RSS_IS_MEANINGFUL)
+        cr_expect_lt(grown, 6 * file_mib, "grew %.0f MiB for a %.0f MiB file", grown, file_mib);
+    tg_csv_free(&csv);
+    /* the same line as a header over one data row: names in one block */
+    char *text = malloc(2 * bytes);
+    for (size_t i = 0; i < bytes - 1; i++)
+        text[i] = i % 2 ? ',' : 'a';
+    text[bytes - 1] = '\n';
+    for (size_t i = 0; i < bytes - 1; i++)
+        text[bytes + i] = i % 2 ? ',' : '2';
+    text[2 * bytes - 1] = '\n';
+    cr_assert_eq(tg_csv_parse(ctx, text, 2 * bytes, "memory", TG_CSV_HEADER_AUTO, &csv), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect(csv.rows == 1 && csv.cols == (int64_t)bytes / 2 && csv.names);
+    cr_expect_str_eq(csv.names[csv.cols - 1], "a");
+    cr_expect_eq(csv.values[csv.cols - 1], 2);
+    tg_csv_free(&csv);
+    free(text);
+Test(nn_data, loader_hands_out_i64_class_labels_on_request)
+{
+    tg_dataset *d = counting_dataset(10); /* sample i has class i % 3 */
+    tg_loader *l = tg_loader_new(ctx, d, 4, TG_F32);
+    cr_assert_not_null(l);
+    cr_expect_eq(tg_loader_label_dtype(l), TG_F32, "labels default to the loader's dtype");
+    cr_assert_eq(tg_loader_set_label_dtype(l, TG_I64), TG_OK, "%s", tg_ctx_error(ctx));
+    tg_tensor *x, *y;
+    int batches = 0;
+    while (tg_loader_next(l, &x, &y)) {
+        cr_expect_eq(tg_tensor_dtype(x), TG_F32);
+        cr_expect_eq(tg_tensor_dtype(y), TG_I64);
+        cr_expect_eq(tg_tensor_dim(y, 0), tg_tensor_dim(x, 0));
+        const int64_t *labels = tg_tensor_data_const(y);
+        for (int64_t r = 0; r < tg_tensor_dim(x, 0); r++)
+            cr_expect_eq(labels[r], (int64_t)tg_tensor_get(x, 2 * r) % 3);
+        batches++;
+    }
+    cr_expect_eq(batches, 3, "the smaller last batch has i64 labels too");
+    /* regression targets have no integer form */
+    double xs[4] = {1, 2, 3, 4}, ys[4] = {0.5, 1.5, 2.5, 3.5};
+    tg_dataset *r = tg_dataset_from_values(ctx, 4, 1, xs, 1, ys, 0);
+    tg_loader *lr = tg_loader_new(ctx, r, 2, TG_F64);
+    cr_expect_eq(tg_loader_set_label_dtype(lr, TG_I64), TG_ERR_ARG);
+    cr_expect(strstr(tg_ctx_error(ctx), "class-index targets"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_eq(tg_loader_set_label_dtype(NULL, TG_I64), TG_ERR_ARG);
+    tg_loader_free(lr);
+    tg_dataset_free(r);
+    tg_loader_free(l);
+    tg_dataset_free(d);
+}

@@ -1,7 +1,9 @@
 /* The textbook's worked examples (seed cases §1-§5 and §7), reproduced by the
  * nn layer: every printed number to 1e-6, every gradient against central
  * finite differences, the perceptron's table row by row, and training runs
- * with fixed seeds. The numbers are copied from the course notes. */
+ * with fixed seeds; Alice's gradients also by forward mode (tg_jvp), the
+ * fourth oracle beside the tape, finite differences and the textbook δ. The
+ * numbers are copied from the course notes. */
 #include <criterion/criterion.h>
 #include <math.h>
 
@@ -147,6 +149,49 @@ Test(nn_seed_cases, alice_every_gradient_matches_central_differences)
     cr_expect(report.passed, "tg_gradcheck of Alice's loss");
     for (int i = 0; i < report.n_inputs; i++)
         cr_expect_gt(report.inputs[i].max_abs_grad, 0);
+    tg_mlp_free(p.net);
+}
+
+/* The fourth oracle: forward mode. One JVP per parameter element, along
+ * its unit direction, gives ∂L/∂θ; all nine agree with the tape and with the
+ * textbook's δ formulas written out by hand. (Nine forward passes for what
+ * one reverse pass gives: why backprop is reverse mode.) */
+Test(nn_seed_cases, alice_forward_mode_jvps_reproduce_the_textbook_deltas)
+{
+    alice_problem p = alice();
+    tg_params params = tg_mlp_params(p.net); /* W1 [2, 2], b1 [2], W2 [1, 2], b2 [1] */
+    tg_tensor *loss = alice_loss(NULL, &p);
+    cr_assert_eq(tg_backward(loss), TG_OK);
+    /* textbook: δo = -2(y - o1)·o1(1 - o1), δh = δo·w5·h(1 - h) (h1 = h2, w5 = w6) */
+    double x1 = -2, x2 = -1, h = sigmoid(x1 + x2), o1 = sigmoid(2 * h);
+    double delta_o = -2 * (1 - o1) * o1 * (1 - o1), delta_h = delta_o * 1 * h * (1 - h);
+    const double textbook[4][4] = {{delta_h * x1, delta_h * x2, delta_h * x1, delta_h * x2}, /* w1 w2; w3 w4 */
+                                   {delta_h, delta_h},                                       /* b1, b2 */
+                                   {delta_o * h, delta_o * h},                               /* w5, w6 */
+                                   {delta_o}};                                               /* b3 */
+    cr_expect_float_eq(textbook[0][0], 0.0214695, 1e-7, "∂L/∂w1 of seed case 3");
+    cr_assert_eq(params.count, 4);
+    tg_tensor *vectors[4];
+    for (int i = 0; i < 4; i++)
+        vectors[i] = tg_tensor_zeros(ctx, TG_F64, tg_tensor_rank(params.items[i]), tg_tensor_shape(params.items[i]));
+    int passes = 0;
+    for (int i = 0; i < 4; i++) {
+        for (int64_t j = 0; j < tg_tensor_size(params.items[i]); j++) {
+            tg_tensor_set(vectors[i], j, 1); /* the unit direction of θ = params[i][j] */
+            tg_tensor *dL;
+            cr_assert_eq(tg_jvp(loss, 4, params.items, vectors, &dL), TG_OK, "%s", tg_ctx_error(ctx));
+            tg_tensor_set(vectors[i], j, 0);
+            passes++;
+            double forward = tg_tensor_item(dL), reverse = tg_tensor_get(tg_tensor_grad(params.items[i]), j);
+            cr_expect_float_eq(forward, textbook[i][j], 1e-12, "%s[%lld]: forward mode %.10f, textbook δ %.10f",
+                               tg_tensor_name(params.items[i]), (long long)j, forward, textbook[i][j]);
+            cr_expect_float_eq(forward, reverse, 1e-14, "%s[%lld]: forward %.12g, reverse %.12g",
+                               tg_tensor_name(params.items[i]), (long long)j, forward, reverse);
+        }
+    }
+    cr_expect_eq(passes, 9, "one JVP per parameter; one backward gave all nine");
+    for (int i = 0; i < 4; i++)
+        tg_tensor_free(vectors[i]);
     tg_mlp_free(p.net);
 }
 
@@ -403,4 +448,48 @@ Test(nn_seed_cases, mse_is_the_mean_and_half_sse_is_half_the_sum)
     for (int i = 0; i < 4; i++) /* dL/da = 2(a - y)/N */
         cr_expect_float_eq(tg_tensor_get(tg_tensor_grad(a), i),
                            2 * (tg_tensor_get(a, i) - tg_tensor_get(y, i)) / 4, 1e-15);
+}
+
+/* The course's variant: at iteration 5 take M2 instead of the first
+ * misclassified point (M1), then the first one again. Worked by hand from the
+ * rule: each row is w, b after the update; the final row finds none. */
+Test(nn_seed_cases, perceptron_variant_taking_m2_at_iteration_5_row_by_row)
+{
+    static const struct { int misclassified; double w1, w2, b; } expected[13] = {
+        {-1, 0, 0, 0},  {0, 3, 3, 1},   {2, 2, 2, 0},   {2, 1, 1, -1}, {2, 0, 0, -2},
+        {1, 4, 3, -1},  /* iteration 5: M2, not M1 */
+        {2, 3, 2, -2},  {2, 2, 1, -3},  {2, 1, 0, -4},  /* M3 at x1 + x2 = 3 lies on the line: y·z = 0 */
+        {0, 4, 3, -3},  {2, 3, 2, -4},  {2, 2, 1, -5},  {-1, 2, 1, -5},
+    };
+    tg_tensor *x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(3, 2), (double[]){3, 3, 4, 3, 1, 1});
+    tg_tensor *y = tg_tensor_from(ctx, TG_F64, TG_SHAPE(3), (double[]){1, 1, -1});
+    tg_tensor *w = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2));
+    double b = 0;
+    int rows = 1; /* row 0 is the start: w = (0, 0), b = 0 */
+    for (int64_t iteration = 1; iteration < 20; iteration++) {
+        int64_t wrong[3];
+        int64_t count = tg_perceptron_misclassified(w, b, x, y, wrong);
+        cr_assert_geq(count, 0, "%s", tg_ctx_error(ctx));
+        cr_assert_lt(rows, 13, "more rows than the course's run");
+        cr_expect_eq(count > 0 ? (iteration == 5 ? 1 : wrong[0]) : -1, expected[rows].misclassified,
+                     "iteration %lld", (long long)iteration);
+        if (count == 0) {
+            rows++;
+            break;
+        }
+        if (iteration == 5)
+            cr_assert(count >= 2 && wrong[0] == 0 && wrong[1] == 1, "M1 and M2 are both misclassified at 5");
+        cr_assert_eq(tg_perceptron_update(w, &b, x, y, 1.0, iteration == 5 ? 1 : wrong[0]), TG_OK);
+        cr_expect_eq(tg_tensor_get(w, 0), expected[rows].w1, "iteration %lld w1", (long long)iteration);
+        cr_expect_eq(tg_tensor_get(w, 1), expected[rows].w2, "iteration %lld w2", (long long)iteration);
+        cr_expect_eq(b, expected[rows].b, "iteration %lld b", (long long)iteration);
+        rows++;
+    }
+    cr_expect_eq(rows, 13, "iterations 0 to 12");
+    cr_expect_eq(tg_tensor_get(w, 0), 2);
+    cr_expect_eq(tg_tensor_get(w, 1), 1);
+    cr_expect_eq(b, -5);
+    /* a point outside the data is an error */
+    cr_expect_eq(tg_perceptron_update(w, &b, x, y, 1.0, 3), TG_ERR_ARG);
+    tg_ctx_clear_error(ctx);
 }

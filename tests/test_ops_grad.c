@@ -8,6 +8,9 @@
 #include "tapegrad.h"
 
 #include "tests/op_cases.h"
+#include "tests/op_cases_math.h"
+#include "tests/op_cases_select.h"
+#include "tests/op_cases_conv.h"
 
 static tg_tensor *f_matmul(tg_tensor *const *in, void *u) { (void)u; return tg_matmul(in[0], in[1]); }
 static tg_tensor *f_matmul_ta(tg_tensor *const *in, void *u) { (void)u; return tg_matmul_t(in[0], in[1], true, false); }
@@ -109,6 +112,9 @@ static const struct {
     size_t count;
 } tables[] = {
     TABLE(core_cases),
+    TABLE(math_cases),
+    TABLE(select_cases),
+    TABLE(conv_cases),
 };
 #define N_TABLES (sizeof tables / sizeof *tables)
 

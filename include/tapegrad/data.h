@@ -40,9 +40,19 @@
  *                     rank × i64 dims, size × (4 or 8) bytes data (row-major)
  *     48+payload 4  u32 CRC32 (IEEE 802.3, as gzip) of every byte before it
  *
- * A save writes a temporary file in the target's directory, fsyncs it, renames
- * it over the target and fsyncs the directory: a crash or a failed write leaves
- * the previous checkpoint whole. A load reads and validates the whole file
+ * Version 2 is version 1 with one more flag: bit 1 = a spec block opens the
+ * payload, u32 length S (<= 1 MiB) and S bytes of text (UTF-8, no NUL)
+ * describing the model the tensors belong to (tapegrad/model.h), so the file
+ * rebuilds its model alone. tg_checkpoint_save writes version 1 (no spec),
+ * tg_checkpoint_save_spec version 2; a load reads both.
+ *
+ * A save writes a temporary file <path>.tmp.<pid>.XXXXXX in the target's
+ * directory, fsyncs it, renames it over the target and fsyncs the directory: a
+ * crash or a failed write leaves the previous checkpoint whole. A temporary
+ * left by a killed save is removed by the next save or load of the same path
+ * once its pid is gone (only that path's temporaries, only dead pids). Every
+ * count in a header is checked against the file's size before anything is
+ * allocated for it. A load reads and validates the whole file
  * (magic, version, lengths, CRC, then every record's name, dtype and shape
  * against the tensors given) before it writes a single value, so a bad file
  * leaves the model untouched.
@@ -65,18 +75,35 @@ extern "C" {
 uint32_t tg_crc32(uint32_t crc, const void *data, size_t n);
 
 /* Decodes a gzip image (one or more members) into a new malloc'd buffer
- * (*out, *out_size; free it with free()). what names the data in messages
- * (a file name). Errors (TG_ERR_FORMAT, outputs untouched): not gzip, an
+ * (*out, *out_size; free it with free(); never NULL, even for empty output).
+ * what names the data in messages (a file name). The output is capped at
+ * tg_gzip_default_max(size) bytes, so a small file cannot inflate to
+ * gigabytes. Errors (TG_ERR_FORMAT, outputs untouched): not gzip, an
  * unsupported method or flag, a bad block type, an invalid Huffman code or
- * distance, a truncated stream, a CRC32 or length mismatch, trailing garbage;
- * TG_ERR_NOMEM; TG_ERR_ARG for NULL arguments. */
+ * distance, a truncated stream, a CRC32 or length mismatch, trailing garbage,
+ * output beyond the cap; TG_ERR_NOMEM; TG_ERR_ARG for NULL arguments. */
 tg_status tg_gzip_decode(tg_ctx *ctx, const void *data, size_t size, const char *what, uint8_t **out,
                          size_t *out_size);
+/* tg_gzip_decode with the output capped at max_out bytes (0: the default
+ * cap); decoding stops as soon as the output would pass it. Errors: those of
+ * tg_gzip_decode. */
+tg_status tg_gzip_decode_max(tg_ctx *ctx, const void *data, size_t size, const char *what, size_t max_out,
+                             uint8_t **out, size_t *out_size);
+/* The default output cap for input_size bytes of gzip:
+ * TG_GZIP_DEFAULT_RATIO · input_size + 1 MiB. Real data (images, numeric
+ * text) compresses 2-10x; deflate's own limit is 1032x. */
+#define TG_GZIP_DEFAULT_RATIO 64
+size_t tg_gzip_default_max(size_t input_size);
 
 /* Reads a whole file into a malloc'd buffer, decoding it when it starts with
- * the gzip magic. Errors: TG_ERR_IO (cannot open/read), those of
- * tg_gzip_decode; outputs untouched on error. */
+ * the gzip magic (output capped at tg_gzip_default_max of the file's size).
+ * Errors: TG_ERR_ARG (NULL path or outputs), TG_ERR_IO (cannot open/read),
+ * those of tg_gzip_decode; outputs untouched on error. */
 tg_status tg_file_read(tg_ctx *ctx, const char *path, uint8_t **out, size_t *out_size);
+/* tg_file_read refusing more than max_bytes of content, before or after
+ * decoding (0: no cap on plain files, the default cap on gzip). Errors: those
+ * of tg_file_read; TG_ERR_FORMAT for content beyond max_bytes. */
+tg_status tg_file_read_max(tg_ctx *ctx, const char *path, size_t max_bytes, uint8_t **out, size_t *out_size);
 
 /* ---- IDX files ----------------------------------------------------------
  * magic: two zero bytes, a type code, the rank; rank × u32 big-endian dims;
@@ -127,7 +154,8 @@ typedef enum {
 typedef struct {
     int64_t rows, cols;
     double *values; /* [rows, cols], row-major (malloc'd) */
-    char **names;   /* cols column names from the header, NULL without one */
+    char **names;   /* cols column names from the header, NULL without one (one
+                       block with the names: free it with tg_csv_free only) */
 } tg_csv;
 
 /* Reads a numeric CSV file into *out. Errors (TG_ERR_FORMAT naming the line
@@ -135,6 +163,11 @@ typedef struct {
  * another number of fields than the first, no data rows; TG_ERR_IO;
  * TG_ERR_NOMEM. */
 tg_status tg_csv_read(tg_ctx *ctx, const char *path, tg_csv_header header, tg_csv *out);
+/* The same for n bytes of text in memory (what names it in messages; NULL:
+ * "(memory)"). Memory stays within a few times n (about 4n for the values at
+ * most). Errors: those of tg_csv_read; TG_ERR_ARG for NULL text or out. */
+tg_status tg_csv_parse(tg_ctx *ctx, const char *text, size_t n, const char *what, tg_csv_header header,
+                       tg_csv *out);
 /* Frees the values and names and zeroes *csv. NULL is fine. */
 void tg_csv_free(tg_csv *csv);
 
@@ -197,6 +230,13 @@ void tg_loader_start(tg_loader *loader, tg_rng *rng);
  * the tensors are the loader's and are overwritten by the next call. false at
  * the end of the epoch. */
 bool tg_loader_next(tg_loader *loader, tg_tensor **x, tg_tensor **y);
+/* Labels of another dtype than x: TG_I64 hands out class indices as integers
+ * (for tg_cross_entropy and tg_index_select), TG_F32/TG_F64 as numbers (the
+ * default: the loader's dtype). Takes effect from the next batch; tensors
+ * returned before are freed. TG_ERR_ARG for i64 on a dataset without
+ * classes or an unknown dtype; TG_ERR_ARG for a NULL loader (no context). */
+tg_status tg_loader_set_label_dtype(tg_loader *loader, tg_dtype dtype);
+tg_dtype tg_loader_label_dtype(const tg_loader *loader); /* TG_F32 for NULL */
 int64_t tg_loader_batches(const tg_loader *loader); /* batches per epoch */
 int64_t tg_loader_batch_size(const tg_loader *loader);
 
@@ -294,6 +334,11 @@ typedef struct tg_train_config {
  * that it trains with any thread count (the other fields are kept). Errors:
  * none; NULL arguments are ignored. */
 void tg_train_use_mlp(tg_train_config *config, tg_mlp *mlp);
+/* The same for a sequential model (tapegrad/model.h): forward, model, clone,
+ * free_model, params_of and buffers_of (running statistics). Errors: none;
+ * NULL arguments are ignored. */
+struct tg_model;
+void tg_train_use_model(tg_train_config *config, struct tg_model *model);
 
 /* Defaults: batch 64, eval batch 1000, float32, shuffled, seed 1, 1 epoch,
  * progress on; forward, loss and optimizer must be set. */
@@ -349,6 +394,33 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, co
  * tensors given, no optimizer state when opt is given. */
 tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg_optimizer *opt,
                              int64_t *epoch);
+/* tg_checkpoint_save with spec text stored beside the tensors (version 2).
+ * Errors as tg_checkpoint_save, and a NULL spec or one over 1 MiB (TG_ERR_ARG). */
+tg_status tg_checkpoint_save_spec(tg_ctx *ctx, const char *path, const char *spec, tg_params params,
+                                  const tg_optimizer *opt, int64_t epoch);
+/* The spec text of the checkpoint at path into *spec (malloc'd, the caller
+ * frees; NULL for a file without one) after checking the file's magic,
+ * version, length and CRC. Errors: NULL arguments (TG_ERR_ARG), TG_ERR_IO,
+ * TG_ERR_FORMAT (*spec stays NULL). */
+tg_status tg_checkpoint_read_spec(tg_ctx *ctx, const char *path, char **spec);
+
+/* What a checkpoint holds, read without the model it belongs to. */
+typedef struct {
+    uint32_t version;
+    bool has_optimizer;
+    int64_t epoch, steps;
+    uint32_t crc_stored, crc_computed; /* equal when the file is intact */
+    char *spec;                        /* NULL: none */
+    int n_params, n_state;
+    tg_tensor **tensors;               /* n_params then n_state persistent tensors, named as in the file */
+} tg_checkpoint_info;
+/* Reads every record of the file at path into info (tensors made in ctx). A
+ * CRC mismatch is reported in info, not as an error, so a damaged file can be
+ * examined. Errors: NULL arguments (TG_ERR_ARG), TG_ERR_IO, TG_ERR_FORMAT for a
+ * file whose structure cannot be read (info is then empty). */
+tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_info *info);
+/* Frees info's tensors and text and zeroes it. NULL is fine. */
+void tg_checkpoint_info_free(tg_checkpoint_info *info);
 
 #ifdef __cplusplus
 }

@@ -44,7 +44,10 @@ typedef const char *(*tg_dot_group_fn)(const tg_tensor *t, void *user);
 
 /* Every field's zero value is its default, so {0} or NULL options work:
  * values of tensors with up to 8 elements, leaves' .grad when they have one,
- * 4 significant digits, left to right, no clusters. */
+ * 4 significant digits, clusters from names with a '.', left to right unless
+ * the graph is much deeper than wide. A leaf used far apart (a weight shared
+ * by several clusters or time steps) is drawn once beside each use site, so
+ * its edges stay short. */
 typedef struct {
     const char *title;       /* a caption under the diagram; NULL: none */
     int max_values;          /* show values of tensors with at most this many elements;
@@ -67,7 +70,18 @@ typedef struct {
     char group_separator;
     tg_dot_group_fn group;
     void *group_user;
-    bool top_to_bottom;      /* rankdir TB instead of LR */
+    /* Layout: left to right, unless the graph is much deeper than wide (an
+     * unrolled RNN, a deep chain), where top to bottom keeps it within a
+     * screen's width. These force one or the other. */
+    bool top_to_bottom;
+    bool left_to_right;
+    /* Without group or group_separator, tensor names with a '.' give clusters
+     * ("layer1.weight" -> "layer1"); this turns that off. */
+    bool no_clusters;
+    /* One node per cluster (layer) instead of one per op and tensor: the
+     * layer's parameters with their shapes and gradient norms, and the shape
+     * of what it outputs. For big models. Ops outside any cluster stay ops. */
+    bool per_layer;
 } tg_dot_options;
 
 /* Writes the subgraph reaching outputs[0..n_outputs) as dot text to f.
@@ -79,6 +93,49 @@ tg_status tg_dot_write(FILE *f, int n_outputs, tg_tensor *const *outputs, const 
 /* The same into the file at path (created or truncated); TG_ERR_IO when it
  * cannot be opened or written. */
 tg_status tg_dot_save(const char *path, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts);
+
+/* ---- the backward pass, step by step, as a web page ----
+ *
+ *     tg_backward_set_recording(ctx, true);
+ *     tg_backward(loss);
+ *     tg_backward_page_save("backward.html", loss, NULL);
+ *
+ * The page is one self-contained HTML file (no network needed to view it): the
+ * graph as SVG and a few lines of script. The reader steps through backward
+ * one tape entry at a time, forward and back (buttons, arrow keys, or
+ * #step=N in the address): the op whose output's δ just arrived is
+ * highlighted, the panel shows that δ, each input edge's local derivative
+ * (its VJP formula, and its value for a one-element output) and the product
+ * sent down the edge; leaves turn green and show their gradient once their
+ * last contribution is in. Every number is the tape's, logged while
+ * tg_backward ran, not recomputed in the page.
+ *
+ * To draw the SVG the call runs Graphviz's `dot` (posix_spawnp, searched on
+ * PATH, waited for): the only place the library runs a program. */
+
+/* Turns the backward log on or off for ctx: while on, each tg_backward and
+ * tg_backward_with keeps a copy of every δ and every contribution (memory
+ * grows with the graph; tg_grad is never logged). Returns the previous
+ * setting; false for a NULL ctx. */
+bool tg_backward_set_recording(tg_ctx *ctx, bool enabled);
+
+typedef struct {
+    /* The drawing: title, clusters, layout, number format (grads_of,
+     * hide_grads, edge_derivatives and per_layer are set by the page). */
+    tg_dot_options diagram;
+    /* More tape entries than this are not stepped through: the page shows the
+     * per-layer view and says so. 0: 500. */
+    int64_t max_steps;
+} tg_page_options;
+
+/* Writes the step-through page of the last recorded backward from output to
+ * path (NAME.html; NAME.dot is written beside it and kept). opts may be NULL.
+ * Errors (also set on output's context): TG_ERR_ARG for a NULL output or
+ * path; TG_ERR_FREED for a freed output; TG_ERR_GRAD when no backward from
+ * output was recorded since the last tg_tape_reset (or it failed); TG_ERR_IO
+ * when a file cannot be written, or when Graphviz's dot is not on PATH or
+ * fails (the .dot file is written all the same); TG_ERR_NOMEM. */
+tg_status tg_backward_page_save(const char *path, tg_tensor *output, const tg_page_options *opts);
 
 #ifdef __cplusplus
 }

@@ -14,7 +14,7 @@
  * running past the end feeds zero bytes and counts them, which is how a
  * truncated stream is caught without a bounds check per symbol.
  */
-#include "tapegrad/data.h"
+#include "nn/data/reader.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -68,6 +68,8 @@ typedef struct {
     size_t out_len, out_cap;
     const char *error; /* first error, NULL while all is well */
     bool nomem;
+    tg_inflate_limits *limits; /* the output cap and the caller's probe */
+    char detail[200];          /* the probe's or the cap's message */
     uint16_t lit[1 << 15], dist[1 << 15]; /* the current block's decoding tables */
     int lit_bits, dist_bits;
 } inflater;
@@ -103,18 +105,36 @@ static inline uint32_t take(inflater *s, int n) /* n <= count */
     return v;
 }
 
+/* Room for extra more output bytes. The cap is enforced here, never per
+ * byte: the buffer is never larger than the cap, so a literal that finds it
+ * full comes here and is refused. While a probe waits for its bytes, the
+ * buffer stops at the probe point, so the probe runs as soon as they exist. */
 static bool grow(inflater *s, size_t extra)
 {
+    tg_inflate_limits *l = s->limits;
+    while (l->probe && l->probe_at != SIZE_MAX && s->out_len >= l->probe_at) {
+        size_t before = l->probe_at;
+        const char *e = l->probe(l, s->out, s->out_len, s->detail, sizeof s->detail);
+        if (e)
+            return s->error = e, false;
+        if (l->probe_at <= before) /* a probe that does not move on is done */
+            l->probe_at = SIZE_MAX;
+    }
     if (s->out_cap - s->out_len >= extra)
         return true;
-    size_t cap = s->out_cap ? s->out_cap : 1 << 16;
-    while (cap - s->out_len < extra) {
-        if (cap > SIZE_MAX / 2) {
-            s->nomem = true;
-            return false;
-        }
-        cap *= 2;
+    if (extra > l->max_out || s->out_len > l->max_out - extra) {
+        snprintf(s->detail, sizeof s->detail, "the data decodes to more than %zu bytes, %s", l->max_out,
+                 l->max_reason ? l->max_reason : "the cap");
+        return s->error = s->detail, false;
     }
+    size_t need = s->out_len + extra;
+    size_t cap = s->out_cap ? s->out_cap : 1 << 16;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+    if (cap > l->max_out)
+        cap = l->max_out;
+    if (l->probe && l->probe_at != SIZE_MAX && cap > need && cap > l->probe_at)
+        cap = need > l->probe_at ? need : l->probe_at;
     uint8_t *p = realloc(s->out, cap);
     if (!p) {
         s->nomem = true;
@@ -344,26 +364,37 @@ static bool inflate_stream(inflater *s)
 
 static uint32_t le32(const uint8_t *p) { return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
-tg_status tg_gzip_decode(tg_ctx *ctx, const void *data, size_t size, const char *what, uint8_t **out,
-                         size_t *out_size)
+tg_status tg_gzip_decode_limited(tg_ctx *ctx, const void *data, size_t size, const char *what, const char *who,
+                                 tg_inflate_limits *limits, uint8_t **out, size_t *out_size)
 {
     if (!data || !out || !out_size)
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_gzip_decode: NULL %s", !data ? "data" : "output");
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: NULL %s", who, !data ? "data" : "output");
     what = what ? what : "(memory)";
     const uint8_t *in = data;
     if (size < 18 || in[0] != 0x1F || in[1] != 0x8B)
-        return tg_ctx_fail(ctx, TG_ERR_FORMAT, "tg_gzip_decode: %s: %s; expected a gzip file (magic 1f 8b)", what,
+        return tg_ctx_fail(ctx, TG_ERR_FORMAT, "%s: %s: %s; expected a gzip file (magic 1f 8b)", who, what,
                            size < 18 ? "too short for a gzip member (18 bytes at least)" : "no gzip magic");
     inflater *s = malloc(sizeof *s);
     if (!s)
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_gzip_decode: %s: out of memory", what);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: %s: out of memory", who, what);
     memset(s, 0, offsetof(inflater, lit));
     s->in = in, s->size = size;
-    /* The last member's ISIZE (size mod 2^32) is a good first guess of the output size. */
+    s->limits = limits;
+    /* The last member's ISIZE (size mod 2^32) is a good first guess of the
+     * output size; a wrong guess only costs a realloc. The buffer always
+     * exists, so empty output is an empty buffer, not NULL. */
     size_t guess = le32(in + size - 4);
-    if (guess > 0 && guess / 256 <= size) /* a plausible ratio; a wrong guess only costs a realloc */
-        grow(s, guess);
-    s->nomem = false;
+    if (guess == 0 || guess / 256 > size)
+        guess = 1;
+    if (guess > limits->max_out)
+        guess = limits->max_out ? limits->max_out : 1;
+    if (limits->probe && guess > limits->probe_at)
+        guess = limits->probe_at ? limits->probe_at : 1;
+    if (!(s->out = malloc(guess))) {
+        free(s);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: %s: out of memory (%zu bytes)", who, what, guess);
+    }
+    s->out_cap = guess;
 
     size_t pos = 0, member = 0;
     tg_status status = TG_OK;
@@ -440,16 +471,43 @@ tg_status tg_gzip_decode(tg_ctx *ctx, const void *data, size_t size, const char 
         free(s);
         if (status == TG_OK)
             status = TG_ERR_FORMAT;
-        return tg_ctx_fail(ctx, status, "tg_gzip_decode: %s: %s", what, detail);
+        return tg_ctx_fail(ctx, status, "%s: %s: %s", who, what, detail);
     }
     uint8_t *result = s->out;
     size_t n = s->out_len;
-    if (n < s->out_cap) { /* a right guess needs no shrinking */
-        uint8_t *exact = realloc(result, n ? n : 1);
+    if (n < s->out_cap && n > 0) { /* a right guess needs no shrinking */
+        uint8_t *exact = realloc(result, n);
         result = exact ? exact : result;
     }
     free(s);
     *out = result;
     *out_size = n;
     return TG_OK;
+}
+
+tg_status tg_gzip_decode_max(tg_ctx *ctx, const void *data, size_t size, const char *what, size_t max_out,
+                             uint8_t **out, size_t *out_size)
+{
+    char reason[96];
+    tg_inflate_limits limits = {.max_out = max_out, .max_reason = "the cap given to tg_gzip_decode_max"};
+    if (max_out == 0) {
+        limits.max_out = tg_gzip_default_max(size);
+        snprintf(reason, sizeof reason, "the default cap of %d times the input plus 1 MiB (see tg_gzip_decode_max)",
+                 TG_GZIP_DEFAULT_RATIO);
+        limits.max_reason = reason;
+    }
+    return tg_gzip_decode_limited(ctx, data, size, what, "tg_gzip_decode", &limits, out, out_size);
+}
+
+tg_status tg_gzip_decode(tg_ctx *ctx, const void *data, size_t size, const char *what, uint8_t **out,
+                         size_t *out_size)
+{
+    return tg_gzip_decode_max(ctx, data, size, what, 0, out, out_size);
+}
+
+size_t tg_gzip_default_max(size_t input_size)
+{
+    size_t floor = (size_t)1 << 20;
+    return input_size > (SIZE_MAX - floor) / TG_GZIP_DEFAULT_RATIO ? SIZE_MAX
+                                                                    : input_size * TG_GZIP_DEFAULT_RATIO + floor;
 }

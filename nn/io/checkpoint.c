@@ -8,19 +8,24 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tapegrad/data.h"
 
+#include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define MAGIC "TGCKPT\r\n"
-#define VERSION 1u
+#define VERSION 1u       /* what tg_checkpoint_save writes: no spec */
+#define VERSION_SPEC 2u  /* what tg_checkpoint_save_spec writes: version 1 and a spec block */
 #define HEADER_BYTES 48
 #define MAX_NAME 1024
+#define MAX_SPEC (1u << 20)
 #define FLAG_OPTIMIZER 1u
+#define FLAG_SPEC 2u     /* version 2: the payload opens with u32 length and the spec text */
 
 /* ---- little-endian encoding ------------------------------------------------ */
 
@@ -99,6 +104,54 @@ static uint8_t *put_record(uint8_t *p, const tg_tensor *t)
     return p;
 }
 
+/* ---- temporaries ------------------------------------------------------------ */
+
+/* A save writes <path>.tmp.<pid>.XXXXXX; a process killed mid-save leaves it
+ * behind. The next save or load of the same path removes those whose
+ * writer is gone: the exact name pattern of this target (so other targets'
+ * files and other files are never touched) and a pid that no longer exists
+ * (so a save running in another process is left alone; this process's own
+ * pid too, as another thread may be saving). */
+static bool stale_temp(const char *name, const char *base, size_t base_len)
+{
+    if (strncmp(name, base, base_len) != 0 || strncmp(name + base_len, ".tmp.", 5) != 0)
+        return false;
+    const char *p = name + base_len + 5;
+    long pid = 0;
+    for (; *p >= '0' && *p <= '9' && pid < 1L << 30; p++)
+        pid = pid * 10 + (*p - '0');
+    if (pid <= 0 || *p != '.' || strlen(p + 1) != 6)
+        return false;
+    for (const char *q = p + 1; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9')))
+            return false;
+    return (pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static void remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0, base_len = strlen(base);
+    char *dir = malloc(dir_len + 2), *victim = malloc(strlen(path) + 300);
+    DIR *d = NULL;
+    if (dir && victim && base_len > 0) {
+        memcpy(dir, path, dir_len);
+        strcpy(dir + dir_len, dir_len ? "" : ".");
+        d = opendir(dir);
+    }
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        if (strlen(e->d_name) < base_len + 256 && stale_temp(e->d_name, base, base_len)) {
+            memcpy(victim, path, dir_len);
+            strcpy(victim + dir_len, e->d_name);
+            unlink(victim);
+        }
+    if (d)
+        closedir(d);
+    free(dir);
+    free(victim);
+}
+
 /* ---- save ------------------------------------------------------------------ */
 
 static tg_status check_list(tg_ctx *ctx, const char *path, tg_params list, const char *what)
@@ -145,15 +198,21 @@ static tg_status check_lists(tg_ctx *ctx, const char *who, const char *path, tg_
     return status == TG_OK ? check_list(ctx, path, *state, "optimizer state tensor") : status;
 }
 
-tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, const tg_optimizer *opt,
-                             int64_t epoch)
+/* Writes the file: version 1, or version 2 with a spec block when spec is not NULL. */
+static tg_status save_file(tg_ctx *ctx, const char *who, const char *path, const char *spec, tg_params params,
+                           const tg_optimizer *opt, int64_t epoch)
 {
     tg_params state = {0, NULL};
-    tg_status status = check_lists(ctx, "tg_checkpoint_save", path, params, opt, &state);
+    tg_status status = check_lists(ctx, who, path, params, opt, &state);
     if (status != TG_OK)
         return status;
+    size_t spec_len = spec ? strlen(spec) : 0;
+    if (spec_len > MAX_SPEC)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: %s: a spec of %zu bytes; expected <= %u", who, path, spec_len,
+                           MAX_SPEC);
+    remove_stale_temps(path);
 
-    size_t payload = 0;
+    size_t payload = spec ? 4 + spec_len : 0;
     for (int i = 0; i < params.count; i++)
         payload += record_bytes(params.items[i]);
     for (int i = 0; i < state.count; i++)
@@ -161,17 +220,22 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, co
     size_t total = HEADER_BYTES + payload + 4;
     uint8_t *buf = malloc(total);
     if (!buf)
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_checkpoint_save: %s: out of memory (%zu bytes)", path, total);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: %s: out of memory (%zu bytes)", who, path, total);
     uint8_t *p = buf;
     memcpy(p, MAGIC, 8);
     p += 8;
-    put(&p, VERSION, 4);
-    put(&p, opt ? FLAG_OPTIMIZER : 0, 4);
+    put(&p, spec ? VERSION_SPEC : VERSION, 4);
+    put(&p, (opt ? FLAG_OPTIMIZER : 0) | (spec ? FLAG_SPEC : 0), 4);
     put(&p, (uint64_t)params.count, 4);
     put(&p, (uint64_t)state.count, 4);
     put(&p, (uint64_t)epoch, 8);
     put(&p, opt ? (uint64_t)tg_optim_steps(opt) : 0, 8);
     put(&p, payload, 8);
+    if (spec) {
+        put(&p, spec_len, 4);
+        memcpy(p, spec, spec_len);
+        p += spec_len;
+    }
     for (int i = 0; i < params.count; i++)
         p = put_record(p, params.items[i]);
     for (int i = 0; i < state.count; i++)
@@ -181,12 +245,12 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, co
 
     /* Temporary file in the same directory (rename is atomic within a file system). */
     size_t len = strlen(path);
-    char *tmp = malloc(len + 16), *dir = malloc(len + 2);
+    char *tmp = malloc(len + 40), *dir = malloc(len + 2);
     if (!tmp || !dir) {
         free(buf), free(tmp), free(dir);
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_checkpoint_save: %s: out of memory", path);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: %s: out of memory", who, path);
     }
-    snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
+    snprintf(tmp, len + 40, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
     const char *slash = strrchr(path, '/');
     if (slash) {
         memcpy(dir, path, (size_t)(slash - path) + 1);
@@ -222,11 +286,27 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, co
     free(buf);
     free(dir);
     if (!ok) {
-        status = tg_ctx_fail(ctx, TG_ERR_IO, "tg_checkpoint_save: %s: %s of %s failed: %s (the previous file, if "
-                             "any, is unchanged)", path, step, tmp, strerror(e));
+        status = tg_ctx_fail(ctx, TG_ERR_IO, "%s: %s: %s of %s failed: %s (the previous file, if "
+                             "any, is unchanged)", who, path, step, tmp, strerror(e));
     }
     free(tmp);
     return status;
+}
+
+tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, const tg_optimizer *opt,
+                             int64_t epoch)
+{
+    return save_file(ctx, "tg_checkpoint_save", path, NULL, params, opt, epoch);
+}
+
+tg_status tg_checkpoint_save_spec(tg_ctx *ctx, const char *path, const char *spec, tg_params params,
+                                  const tg_optimizer *opt, int64_t epoch)
+{
+    if (!ctx)
+        return TG_ERR_ARG;
+    if (!spec)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_save_spec: %s: spec is NULL", path ? path : "(NULL path)");
+    return save_file(ctx, "tg_checkpoint_save_spec", path, spec, params, opt, epoch);
 }
 
 /* ---- load ------------------------------------------------------------------ */
@@ -234,6 +314,10 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, co
 typedef struct {
     const uint8_t *data; /* the record's values */
     uint8_t dtype;
+    const char *name;    /* not NUL-terminated: name_len bytes */
+    size_t name_len;
+    int rank;
+    int64_t shape[TG_MAX_RANK];
 } record;
 
 static tg_status read_file(tg_ctx *ctx, const char *path, uint8_t **out, size_t *out_size)
@@ -312,7 +396,36 @@ static const char *parse_record(const uint8_t **p, const uint8_t *end, const tg_
     }
     rec->data = q;
     rec->dtype = dtype;
+    rec->name = name;
+    rec->name_len = len;
+    rec->rank = rank;
+    memcpy(rec->shape, shape, sizeof shape);
     *p = q + bytes;
+    return NULL;
+}
+
+static uint32_t flags_allowed(uint32_t version)
+{
+    return version == VERSION_SPEC ? FLAG_OPTIMIZER | FLAG_SPEC : FLAG_OPTIMIZER;
+}
+
+/* Steps *p over the spec block (u32 length, text), giving the text and its
+ * length when asked. Returns an error message in detail, or NULL. */
+static const char *skip_spec(const uint8_t **p, const uint8_t *end, const char **text, size_t *len, char *detail,
+                             size_t size)
+{
+    if (end - *p < 4)
+        return say(detail, size, "the spec block is cut off at its length");
+    size_t n = (size_t)get(*p, 4);
+    if (n > MAX_SPEC || (size_t)(end - *p - 4) < n)
+        return say(detail, size, "a spec of %zu bytes %s", n, n > MAX_SPEC ? "exceeds 1 MiB" : "runs past the payload");
+    if (memchr(*p + 4, 0, n))
+        return say(detail, size, "the spec text holds a NUL byte");
+    if (text)
+        *text = (const char *)*p + 4;
+    if (len)
+        *len = n;
+    *p += 4 + n;
     return NULL;
 }
 
@@ -340,6 +453,7 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
     tg_status status = check_lists(ctx, "tg_checkpoint_load", path, params, opt, &state);
     if (status != TG_OK)
         return status;
+    remove_stale_temps(path);
     uint8_t *buf = NULL;
     size_t n = 0;
     if ((status = read_file(ctx, path, &buf, &n)) != TG_OK)
@@ -355,11 +469,12 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
     else if (n < HEADER_BYTES + 4)
         fail = say(detail, sizeof detail, "%zu bytes, shorter than the %d-byte header and checksum (truncated)", n,
                         HEADER_BYTES + 4);
-    else if (get(buf + 8, 4) != VERSION)
-        fail = say(detail, sizeof detail, "format version %llu; this build reads version %u",
-                        (unsigned long long)get(buf + 8, 4), VERSION);
-    else if ((flags = (uint32_t)get(buf + 12, 4)) & ~FLAG_OPTIMIZER)
-        fail = say(detail, sizeof detail, "flags 0x%x; expected only bit 0 (optimizer state)", flags);
+    else if (get(buf + 8, 4) != VERSION && get(buf + 8, 4) != VERSION_SPEC)
+        fail = say(detail, sizeof detail, "format version %llu; this build reads versions %u and %u",
+                        (unsigned long long)get(buf + 8, 4), VERSION, VERSION_SPEC);
+    else if ((flags = (uint32_t)get(buf + 12, 4)) & ~flags_allowed((uint32_t)get(buf + 8, 4)))
+        fail = say(detail, sizeof detail, "flags 0x%x; expected only bit 0 (optimizer state)%s", flags,
+                   get(buf + 8, 4) == VERSION_SPEC ? " and bit 1 (spec)" : "");
     else if (get(buf + 40, 8) != n - HEADER_BYTES - 4)
         fail = say(detail, sizeof detail, "the header says %llu payload bytes, so %llu bytes in all; the file has "
                         "%zu (%s)", (unsigned long long)get(buf + 40, 8),
@@ -368,9 +483,14 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
     else if (tg_crc32(0, buf, n - 4) != get(buf + n - 4, 4))
         fail = say(detail, sizeof detail, "CRC32 of the contents is %08x; the file says %08llx (corrupt)",
                         tg_crc32(0, buf, n - 4), (unsigned long long)get(buf + n - 4, 4));
+    else if ((n_state = (uint32_t)get(buf + 20, 4)) != 0 && !(flags & FLAG_OPTIMIZER))
+        fail = say(detail, sizeof detail, "%u optimizer state tensors but no optimizer flag; expected 0", n_state);
+    else if (((uint64_t)(n_params = (uint32_t)get(buf + 16, 4)) + n_state) * 4 > n - HEADER_BYTES - 4)
+        /* Checked before anything is allocated for the records: a record
+         * takes 4 bytes at least (name length, dtype, rank). */
+        fail = say(detail, sizeof detail, "%u + %u records cannot fit in %zu payload bytes (4 bytes each at least)",
+                   n_params, n_state, n - HEADER_BYTES - 4);
     else {
-        n_params = (uint32_t)get(buf + 16, 4);
-        n_state = (uint32_t)get(buf + 20, 4);
         if (n_params != (uint32_t)params.count)
             fail = say(detail, sizeof detail, "%u parameter tensors in the file; expected %d", n_params,
                             params.count);
@@ -383,6 +503,8 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
             fail = "out of memory";
     }
     const uint8_t *p = buf + HEADER_BYTES, *end = buf + n - 4;
+    if (!fail && (flags & FLAG_SPEC))
+        fail = skip_spec(&p, end, NULL, NULL, detail, sizeof detail);
     for (uint32_t i = 0; !fail && i < n_params; i++)
         fail = parse_record(&p, end, params.items[i], "parameter", (int)i, &recs[i], detail, sizeof detail);
     for (uint32_t i = 0; !fail && i < n_state; i++)
@@ -408,5 +530,155 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
         *epoch = (int64_t)get(buf + 24, 8);
     free(recs);
     free(buf);
+    return TG_OK;
+}
+
+/* ---- reading a file without a model: its spec, its contents ---------------- */
+
+/* Magic, version, flags and length of the file in buf; *crc_ok tells whether
+ * the CRC32 matches (a mismatch is not a failure here). Returns an error
+ * message in detail, or NULL. */
+static const char *check_frame(const uint8_t *buf, size_t n, uint32_t *flags, bool *crc_ok, char *detail,
+                               size_t size)
+{
+    if (n < 8 || memcmp(buf, MAGIC, 8) != 0)
+        return "no \"TGCKPT\" magic: not a tapegrad checkpoint (or truncated)";
+    if (n < HEADER_BYTES + 4)
+        return say(detail, size, "%zu bytes, shorter than the %d-byte header and checksum (truncated)", n,
+                   HEADER_BYTES + 4);
+    uint32_t version = (uint32_t)get(buf + 8, 4);
+    if (version != VERSION && version != VERSION_SPEC)
+        return say(detail, size, "format version %u; this build reads versions %u and %u", version, VERSION,
+                   VERSION_SPEC);
+    if ((*flags = (uint32_t)get(buf + 12, 4)) & ~flags_allowed(version))
+        return say(detail, size, "flags 0x%x are not valid for version %u", *flags, version);
+    if (get(buf + 40, 8) != n - HEADER_BYTES - 4)
+        return say(detail, size, "the header says %llu payload bytes; the file holds %zu",
+                   (unsigned long long)get(buf + 40, 8), n - HEADER_BYTES - 4);
+    *crc_ok = tg_crc32(0, buf, n - 4) == get(buf + n - 4, 4);
+    return NULL;
+}
+
+tg_status tg_checkpoint_read_spec(tg_ctx *ctx, const char *path, char **spec)
+{
+    if (spec)
+        *spec = NULL;
+    if (!ctx)
+        return TG_ERR_ARG;
+    if (!path || !spec)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_read_spec: %s is NULL", path ? "spec" : "path");
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    tg_status status = read_file(ctx, path, &buf, &n);
+    if (status != TG_OK)
+        return status;
+    char detail[400];
+    uint32_t flags = 0;
+    bool crc_ok = false;
+    const char *fail = check_frame(buf, n, &flags, &crc_ok, detail, sizeof detail), *text = NULL;
+    size_t len = 0;
+    if (!fail && !crc_ok)
+        fail = "the CRC32 of the contents does not match the file's (corrupt)";
+    const uint8_t *p = buf + HEADER_BYTES;
+    if (!fail && (flags & FLAG_SPEC))
+        fail = skip_spec(&p, buf + n - 4, &text, &len, detail, sizeof detail);
+    if (!fail && text) {
+        if (!(*spec = malloc(len + 1)))
+            fail = "out of memory";
+        else {
+            memcpy(*spec, text, len);
+            (*spec)[len] = '\0';
+        }
+    }
+    free(buf);
+    if (fail)
+        return tg_ctx_fail(ctx, TG_ERR_FORMAT, "tg_checkpoint_read_spec: %s: %s", path, fail);
+    return TG_OK;
+}
+
+void tg_checkpoint_info_free(tg_checkpoint_info *info)
+{
+    if (!info)
+        return;
+    for (int i = 0; info->tensors && i < info->n_params + info->n_state; i++)
+        tg_tensor_free(info->tensors[i]);
+    free(info->tensors);
+    free(info->spec);
+    *info = (tg_checkpoint_info){0};
+}
+
+tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_info *info)
+{
+    if (!ctx)
+        return TG_ERR_ARG;
+    if (!path || !info)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_inspect: %s is NULL", path ? "info" : "path");
+    *info = (tg_checkpoint_info){0};
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    tg_status status = read_file(ctx, path, &buf, &n);
+    if (status != TG_OK)
+        return status;
+    char detail[400];
+    uint32_t flags = 0;
+    bool crc_ok = false;
+    const char *fail = check_frame(buf, n, &flags, &crc_ok, detail, sizeof detail), *text = NULL;
+    size_t len = 0;
+    const uint8_t *p = buf + HEADER_BYTES, *end = buf + n - 4;
+    if (!fail) {
+        info->version = (uint32_t)get(buf + 8, 4);
+        info->has_optimizer = flags & FLAG_OPTIMIZER;
+        info->epoch = (int64_t)get(buf + 24, 8);
+        info->steps = (int64_t)get(buf + 32, 8);
+        info->crc_stored = (uint32_t)get(buf + n - 4, 4);
+        info->crc_computed = tg_crc32(0, buf, n - 4);
+        uint64_t counts = get(buf + 16, 4) + get(buf + 20, 4);
+        if (counts * 4 > (uint64_t)(end - p)) /* a record takes 4 bytes at least */
+            fail = say(detail, sizeof detail, "%llu records cannot fit in %zu payload bytes",
+                       (unsigned long long)counts, (size_t)(end - p));
+        else if (!(info->tensors = calloc((size_t)counts + 1, sizeof *info->tensors)))
+            fail = "out of memory";
+    }
+    if (!fail && (flags & FLAG_SPEC))
+        fail = skip_spec(&p, end, &text, &len, detail, sizeof detail);
+    if (!fail && text) {
+        if (!(info->spec = malloc(len + 1)))
+            fail = "out of memory";
+        else {
+            memcpy(info->spec, text, len);
+            info->spec[len] = '\0';
+        }
+    }
+    uint32_t n_params = fail ? 0 : (uint32_t)get(buf + 16, 4), n_state = fail ? 0 : (uint32_t)get(buf + 20, 4);
+    for (uint32_t i = 0; !fail && i < n_params + n_state; i++) {
+        record rec;
+        bool is_param = i < n_params;
+        fail = parse_record(&p, end, NULL, is_param ? "parameter" : "optimizer state tensor",
+                            (int)(is_param ? i : i - n_params), &rec, detail, sizeof detail);
+        if (fail)
+            break;
+        tg_tensor *t = tg_tensor_new(ctx, rec.dtype == TG_F32 ? TG_F32 : TG_F64, rec.rank, rec.shape);
+        char name[MAX_NAME + 1];
+        if (!t) {
+            fail = "a tensor could not be made (out of memory?)";
+            break;
+        }
+        memcpy(name, rec.name, rec.name_len);
+        name[rec.name_len] = '\0';
+        tg_tensor_set_name(t, name);
+        copy_record(t, &rec);
+        info->tensors[i] = t;
+        if (is_param)
+            info->n_params++;
+        else
+            info->n_state++;
+    }
+    if (!fail && p != end)
+        fail = say(detail, sizeof detail, "%zu bytes left after the last record", (size_t)(end - p));
+    free(buf);
+    if (fail) {
+        tg_checkpoint_info_free(info);
+        return tg_ctx_fail(ctx, TG_ERR_FORMAT, "tg_checkpoint_inspect: %s: %s", path, fail);
+    }
     return TG_OK;
 }

@@ -1,0 +1,300 @@
+/* CNN training throughput on random 28×28 images, batch 64, SGD (lr 0.01),
+ * float32, softmax cross-entropy; built from ops and dense tg_layers only.
+ *
+ *   bench_cnn [--model lenet|wide] [--threads N] [--steps N] [--warmup N] [--rounds R] [--layers]
+ *
+ *   lenet: conv 5×5 1→6 pad 2, ReLU, maxpool 2; conv 5×5 6→16, ReLU, maxpool 2;
+ *          dense 400-120-84-10 (ReLU between)
+ *   wide:  conv 3×3 1→32, ReLU, maxpool 2; conv 3×3 32→64, ReLU, maxpool 2;
+ *          dense 1600-128-10
+ *
+ * After `warmup` untimed steps (arena and GEMM buffers sized), R rounds of
+ * `steps` steps each (forward, loss, backward, SGD step, tape reset) are
+ * timed; the median round is reported, with the spread of the rounds (the
+ * machine may be shared). Peak RSS from getrusage. Prints a machine-readable
+ * "RESULT tapegrad model=M threads=N samples_per_s=X samples_per_cpu_s=C
+ * spread=S peak_rss_mb=Y" line for bench/run_cnn.sh.
+ *
+ * --layers also times each conv layer's three products alone (forward,
+ * backward to the input, backward to the weight; grad mode off; best of
+ * trials) and a GEMM of the same m·n·k, and prints their GFLOP/s.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "tapegrad.h"
+
+#define BATCH 64
+#define N_BATCHES 16 /* distinct random batches, cycled */
+
+typedef struct {
+    int64_t in_c, out_c, k, pad;
+    tg_tensor *w, *b;
+} conv_layer;
+
+typedef struct {
+    const char *name;
+    int n_conv;
+    conv_layer conv[2];
+    int n_dense;
+    tg_layer *dense[3];
+    tg_tensor *items[16];
+    tg_params params;
+} cnn;
+
+static double clock_seconds(clockid_t id)
+{
+    struct timespec t;
+    clock_gettime(id, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void conv_init(tg_ctx *ctx, conv_layer *c, int64_t in_c, int64_t out_c, int64_t k, int64_t pad, tg_rng *rng)
+{
+    *c = (conv_layer){in_c, out_c, k, pad, NULL, NULL};
+    c->w = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(out_c, in_c, k, k), 0, sqrt(2.0 / (double)(in_c * k * k)));
+    c->b = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(out_c));
+    tg_tensor_set_requires_grad(c->w, true);
+    tg_tensor_set_requires_grad(c->b, true);
+}
+
+static void cnn_init(tg_ctx *ctx, cnn *m, bool lenet, tg_rng *rng)
+{
+    memset(m, 0, sizeof *m);
+    m->name = lenet ? "lenet" : "wide";
+    m->n_conv = 2;
+    if (lenet) {
+        conv_init(ctx, &m->conv[0], 1, 6, 5, 2, rng);
+        conv_init(ctx, &m->conv[1], 6, 16, 5, 0, rng);
+        m->n_dense = 3;
+        m->dense[0] = tg_layer_new(ctx, TG_F32, 400, 120, TG_ACT_RELU, TG_INIT_HE, rng);
+        m->dense[1] = tg_layer_new(ctx, TG_F32, 120, 84, TG_ACT_RELU, TG_INIT_HE, rng);
+        m->dense[2] = tg_layer_new(ctx, TG_F32, 84, 10, TG_ACT_NONE, TG_INIT_HE, rng);
+    } else {
+        conv_init(ctx, &m->conv[0], 1, 32, 3, 0, rng);
+        conv_init(ctx, &m->conv[1], 32, 64, 3, 0, rng);
+        m->n_dense = 2;
+        m->dense[0] = tg_layer_new(ctx, TG_F32, 1600, 128, TG_ACT_RELU, TG_INIT_HE, rng);
+        m->dense[1] = tg_layer_new(ctx, TG_F32, 128, 10, TG_ACT_NONE, TG_INIT_HE, rng);
+    }
+    int n = 0;
+    for (int i = 0; i < m->n_conv; i++) {
+        m->items[n++] = m->conv[i].w;
+        m->items[n++] = m->conv[i].b;
+    }
+    for (int i = 0; i < m->n_dense; i++) {
+        tg_params p = tg_layer_params(m->dense[i]);
+        for (int j = 0; j < p.count; j++)
+            m->items[n++] = p.items[j];
+    }
+    m->params = (tg_params){n, m->items};
+}
+
+static void cnn_free(cnn *m)
+{
+    for (int i = 0; i < m->n_conv; i++) {
+        tg_tensor_free(m->conv[i].w);
+        tg_tensor_free(m->conv[i].b);
+    }
+    for (int i = 0; i < m->n_dense; i++)
+        tg_layer_free(m->dense[i]);
+}
+
+static tg_tensor *cnn_forward(cnn *m, tg_tensor *x)
+{
+    for (int i = 0; i < m->n_conv; i++) {
+        conv_layer *c = &m->conv[i];
+        x = tg_max_pool2d(tg_relu(tg_conv2d(x, c->w, c->b, 1, (int)c->pad, 1, 1)), 2, 2, 0);
+    }
+    x = tg_reshape(x, TG_SHAPE(BATCH, x ? tg_tensor_size(x) / BATCH : 1));
+    for (int i = 0; i < m->n_dense; i++)
+        x = tg_layer_forward(m->dense[i], x);
+    return x;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- per-layer GFLOP/s ---- */
+
+/* Best seconds per call of fn over trials of >= 20 ms within ~0.3 s. */
+typedef void (*bench_fn)(void *arg);
+static double best_seconds(tg_ctx *ctx, bench_fn fn, void *arg)
+{
+    double best = INFINITY, start = clock_seconds(CLOCK_MONOTONIC);
+    fn(arg); /* warm */
+    tg_tape_reset(ctx);
+    while (clock_seconds(CLOCK_MONOTONIC) - start < 0.3) {
+        int reps = 0;
+        double t0 = clock_seconds(CLOCK_MONOTONIC), t;
+        do {
+            fn(arg);
+            tg_tape_reset(ctx);
+            reps++;
+        } while ((t = clock_seconds(CLOCK_MONOTONIC) - t0) < 0.02);
+        if (t / reps < best)
+            best = t / reps;
+    }
+    return best;
+}
+
+typedef struct {
+    tg_tensor *x, *w, *dy, *a, *b;
+    int64_t h, w_, k, pad;
+    int which;
+} layer_job;
+
+static void run_layer(void *arg)
+{
+    layer_job *j = arg;
+    switch (j->which) {
+    case 0:
+        tg_conv2d(j->x, j->w, NULL, 1, (int)j->pad, 1, 1);
+        break;
+    case 1:
+        tg_conv2d_backward_input(j->dy, j->w, j->h, j->w_, 1, (int)j->pad, 1, 1);
+        break;
+    case 2:
+        tg_conv2d_backward_weight(j->x, j->dy, j->k, j->k, 1, (int)j->pad, 1, 1);
+        break;
+    default:
+        tg_matmul(j->a, j->b);
+    }
+}
+
+static void layer_report(tg_ctx *ctx, const cnn *m, tg_rng *rng)
+{
+    int64_t h = 28;
+    bool was = tg_grad_set_enabled(ctx, false);
+    printf("conv layers of %s, batch %d (GFLOP/s; best of trials; GEMM = one product of the same m·n·k):\n", m->name,
+           BATCH);
+    for (int i = 0; i < m->n_conv; i++) {
+        const conv_layer *c = &m->conv[i];
+        int64_t oh = h + 2 * c->pad - c->k + 1;
+        layer_job j = {0};
+        j.x = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(BATCH, c->in_c, h, h), 0, 1);
+        j.w = c->w;
+        j.dy = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(BATCH, c->out_c, oh, oh), 0, 1);
+        j.h = j.w_ = h, j.k = c->k, j.pad = c->pad;
+        int64_t K = c->in_c * c->k * c->k, P = oh * oh;
+        double flops = 2.0 * BATCH * (double)c->out_c * (double)P * (double)K;
+        /* the same work as one GEMM: [O, K]·[K, N·P] */
+        j.a = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(c->out_c, K), 0, 1);
+        j.b = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(K, BATCH * P), 0, 1);
+        double g[4];
+        for (j.which = 0; j.which < 4; j.which++)
+            g[j.which] = flops / best_seconds(ctx, run_layer, &j) * 1e-9;
+        printf("  conv%d %lldx%lldx%lld k%lld pad %lld (%.1f MFLOP per product): forward %.1f, backward input %.1f, "
+               "backward weight %.1f; GEMM [%lld,%lld]·[%lld,%lld] %.1f\n",
+               i + 1, (long long)c->in_c, (long long)h, (long long)h, (long long)c->k, (long long)c->pad, flops * 1e-6,
+               g[0], g[1], g[2], (long long)c->out_c, (long long)K, (long long)K, (long long)(BATCH * P), g[3]);
+        tg_tensor_free(j.x);
+        tg_tensor_free(j.dy);
+        tg_tensor_free(j.a);
+        tg_tensor_free(j.b);
+        h = oh / 2;
+    }
+    tg_grad_set_enabled(ctx, was);
+}
+
+int main(int argc, char **argv)
+{
+    const char *model = "lenet";
+    int threads = 1, steps = 200, warmup = 20, rounds = 5;
+    bool layers = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--layers"))
+            layers = true;
+        else if (i + 1 < argc && !strcmp(argv[i], "--model"))
+            model = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--threads"))
+            threads = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--steps"))
+            steps = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--warmup"))
+            warmup = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--rounds"))
+            rounds = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: %s [--model lenet|wide] [--threads N] [--steps N] [--warmup N] [--rounds R] "
+                    "[--layers]\n", argv[0]);
+            return 2;
+        }
+    }
+    bool lenet = !strcmp(model, "lenet");
+    if ((!lenet && strcmp(model, "wide")) || steps < 1 || rounds < 1 || rounds > 99) {
+        fprintf(stderr, "bench_cnn: --model lenet or wide, steps >= 1, 1 <= rounds <= 99\n");
+        return 2;
+    }
+    tg_ctx *ctx = tg_ctx_new(threads);
+    tg_rng rng = tg_rng_seed(42);
+    cnn m;
+    cnn_init(ctx, &m, lenet, &rng);
+    tg_tensor *images[N_BATCHES], *labels[N_BATCHES];
+    for (int i = 0; i < N_BATCHES; i++) {
+        images[i] = tg_tensor_rand(ctx, &rng, TG_F32, TG_SHAPE(BATCH, 1, 28, 28), 0, 1);
+        labels[i] = tg_tensor_new(ctx, TG_F32, TG_SHAPE(BATCH)); /* class indices as numbers */
+        for (int64_t j = 0; j < BATCH; j++)
+            tg_tensor_set(labels[i], j, (double)tg_rng_below(&rng, 10));
+    }
+    tg_optimizer *opt = tg_optim_sgd_new(m.params, 0.01);
+    if (!opt || tg_ctx_status(ctx) != TG_OK) {
+        fprintf(stderr, "bench_cnn: %s\n", tg_ctx_error(ctx));
+        return 1;
+    }
+    double loss_value = 0;
+    int step_index = 0;
+    double rates[99], cpu_rates[99];
+    for (int round = -1; round < rounds; round++) {
+        int n = round < 0 ? warmup : steps;
+        double t0 = clock_seconds(CLOCK_MONOTONIC), c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+        for (int s = 0; s < n; s++, step_index++) {
+            int b = step_index % N_BATCHES;
+            tg_tensor *loss = tg_cross_entropy(cnn_forward(&m, images[b]), labels[b]);
+            tg_params_zero_grad(m.params);
+            if (!loss || tg_backward(loss) != TG_OK || tg_optim_step(opt) != TG_OK) {
+                fprintf(stderr, "bench_cnn: %s\n", tg_ctx_error(ctx));
+                return 1;
+            }
+            loss_value = tg_tensor_item(loss);
+            tg_tape_reset(ctx);
+        }
+        double seconds = clock_seconds(CLOCK_MONOTONIC) - t0, cpu = clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        if (round >= 0) {
+            rates[round] = (double)n * BATCH / seconds;
+            cpu_rates[round] = (double)n * BATCH / cpu;
+        }
+    }
+    double sorted[99];
+    memcpy(sorted, rates, sizeof(double) * (size_t)rounds);
+    qsort(sorted, (size_t)rounds, sizeof(double), compare_doubles);
+    double median = sorted[rounds / 2], spread = (sorted[rounds - 1] - sorted[0]) / median;
+    qsort(cpu_rates, (size_t)rounds, sizeof(double), compare_doubles);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_mb = (double)ru.ru_maxrss / 1024.0;
+    printf("tapegrad  %-5s batch %d SGD, %d thread%s: %.0f samples/s (median of %d rounds of %d steps, min %.0f, "
+           "max %.0f: spread %.0f%%); %.0f per CPU-second; last loss %.3f; peak RSS %.1f MB\n",
+           m.name, BATCH, threads, threads > 1 ? "s" : "", median, rounds, steps, sorted[0], sorted[rounds - 1],
+           100 * spread, cpu_rates[rounds / 2], loss_value, rss_mb);
+    printf("RESULT tapegrad model=%s threads=%d samples_per_s=%.0f samples_per_cpu_s=%.0f spread=%.3f "
+           "peak_rss_mb=%.1f\n", m.name, threads, median, cpu_rates[rounds / 2], spread, rss_mb);
+    if (layers)
+        layer_report(ctx, &m, &rng);
+    tg_optim_free(opt);
+    for (int i = 0; i < N_BATCHES; i++) {
+        tg_tensor_free(images[i]);
+        tg_tensor_free(labels[i]);
+    }
+    cnn_free(&m);
+    tg_ctx_free(ctx);
+    return 0;
+}

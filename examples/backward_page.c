@@ -1,0 +1,102 @@
+/* The chain rule, step by step: web pages of real backward passes.
+ *
+ *     backward_page [OUTPUT_DIR]      (default out/pages)
+ *
+ * Writes, with Graphviz's dot on PATH (the page call runs it):
+ *   backward-alice.html  seed case 3: the 2-2-1 network, one scalar per weight
+ *   backward-xor.html    an MLP 2-4-1 (tanh, sigmoid) on the four XOR points
+ * Open one in a browser and press → to watch δ arrive at each node, be
+ * multiplied by each edge's local derivative and sent down, until the
+ * weights' gradients are complete. docs/ holds the two pages this wrote. */
+#define _POSIX_C_SOURCE 200809L /* mkdir */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tapegrad.h"
+
+#include "alice_graph.h"
+
+static int save(const char *dir, const char *name, tg_tensor *loss, const char *title)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    tg_page_options opts = {.diagram = {.title = title}};
+    if (tg_backward_page_save(path, loss, &opts) != TG_OK) {
+        fprintf(stderr, "backward_page: %s\n", tg_ctx_error(tg_tensor_ctx(loss)));
+        return 1;
+    }
+    printf("wrote %s\n", path);
+    return 0;
+}
+
+static int alice_page(tg_ctx *ctx, const char *dir)
+{
+    alice_graph g = alice(ctx);
+    tg_backward_set_recording(ctx, true);
+    int rc = tg_backward(g.loss) != TG_OK ||
+             save(dir, "backward-alice.html", g.loss, "Alice, the 2-2-1 network of seed case 3: L = (y_true − o1)²");
+    tg_backward_set_recording(ctx, false);
+    alice_free(&g);
+    tg_tape_reset(ctx);
+    return rc;
+}
+
+/* XOR: 200 Adam steps, then one recorded backward of the trained network. */
+static int xor_page(tg_ctx *ctx, const char *dir)
+{
+    tg_rng rng = tg_rng_seed(3);
+    const int64_t widths[] = {2, 4, 1};
+    const tg_activation acts[] = {TG_ACT_TANH, TG_ACT_SIGMOID};
+    tg_mlp *net = tg_mlp_new(ctx, TG_F64, 2, widths, acts, TG_INIT_XAVIER, &rng);
+    tg_tensor *x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(4, 2), (double[]){0, 0, 0, 1, 1, 0, 1, 1});
+    tg_tensor *y = tg_tensor_from(ctx, TG_F64, TG_SHAPE(4, 1), (double[]){0, 1, 1, 0});
+    tg_optimizer *opt = net ? tg_optim_adam_new(tg_mlp_params(net), 0.05, 0.9, 0.999, 1e-8) : NULL;
+    int rc = !opt;
+    tg_tensor_set_name(x, "x");
+    tg_tensor_set_name(y, "y_true");
+    for (int epoch = 0; epoch < 200 && !rc; epoch++) {
+        tg_optim_zero_grad(opt);
+        tg_tensor *loss = tg_loss_mse(tg_mlp_forward(net, x), y);
+        rc = !loss || tg_backward(loss) != TG_OK || tg_optim_step(opt) != TG_OK;
+        tg_tape_reset(ctx);
+    }
+    if (!rc) {
+        tg_optim_zero_grad(opt);
+        tg_tensor *loss = tg_loss_mse(tg_mlp_forward(net, x), y);
+        tg_tensor_set_name(loss, "loss");
+        tg_backward_set_recording(ctx, true);
+        rc = !loss || tg_backward(loss) != TG_OK ||
+             save(dir, "backward-xor.html", loss, "XOR with an MLP 2-4-1 (tanh, sigmoid) after 200 Adam steps");
+        tg_backward_set_recording(ctx, false);
+        tg_tape_reset(ctx);
+    }
+    tg_optim_free(opt);
+    tg_tensor_free(x);
+    tg_tensor_free(y);
+    tg_mlp_free(net);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 2 || (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))) {
+        fprintf(stderr, "usage: %s [OUTPUT_DIR]   (default out/pages)\n", argv[0]);
+        return 2;
+    }
+    const char *dir = argc == 2 ? argv[1] : "out/pages";
+    if (argc < 2 && (mkdir("out", 0777) != 0 && errno != EEXIST))
+        return 1;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "backward_page: cannot create %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    tg_ctx *ctx = tg_ctx_new(1);
+    if (!ctx)
+        return 1;
+    int rc = alice_page(ctx, dir) || xor_page(ctx, dir);
+    tg_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,218 @@
+/* tapegrad/model.h: a layer kit (conv, pooling, normalization, dropout,
+ * embedding, recurrent cells) and sequential models built from layer specs.
+ *
+ * A layer is described by a tg_layer_spec, a plain struct whose zero fields
+ * take defaults; tg_module_new makes one layer (a module) from it and
+ * tg_model_new a sequence of them from an array of specs:
+ *
+ *     tg_model *lenet = tg_model_new(ctx, TG_F32, TG_SHAPE(1, 28, 28), TG_LAYERS(
+ *         {.kind = TG_LAYER_CONV2D, .in = 1, .out = 6, .kernel = 5, .padding = 2, .act = TG_ACT_RELU},
+ *         {.kind = TG_LAYER_MAX_POOL2D, .kernel = 2},
+ *         {.kind = TG_LAYER_CONV2D, .in = 6, .out = 16, .kernel = 5, .act = TG_ACT_RELU},
+ *         {.kind = TG_LAYER_MAX_POOL2D, .kernel = 2},
+ *         {.kind = TG_LAYER_FLATTEN},
+ *         {.kind = TG_LAYER_DENSE, .in = 400, .out = 120, .act = TG_ACT_RELU},
+ *         {.kind = TG_LAYER_DENSE, .in = 120, .out = 84, .act = TG_ACT_RELU},
+ *         {.kind = TG_LAYER_DENSE, .in = 84, .out = 10}), &rng);
+ *
+ * Every forward is a composition of public ops, so the tape gives every
+ * gradient. A module owns its tensors: parameters (trained, named
+ * "<layer>.weight", "<layer>.bias", ...) and buffers (running statistics,
+ * updated by the forward pass in training mode, never by an optimizer). A model
+ * lists them in layer order, so tg_params-based code (optimizers, tg_train,
+ * checkpoints) works unchanged. Models start in training mode; eval mode turns
+ * dropout off and makes batch norm use its running statistics.
+ *
+ * A model's checkpoint (tg_model_save) stores its spec as text beside the
+ * tensors, so tg_model_load rebuilds the model from the file alone. A network
+ * that is not a sequence (a residual link, two inputs) is a plain C function
+ * over modules (examples/residual_model.c).
+ */
+#ifndef TAPEGRAD_MODEL_H
+#define TAPEGRAD_MODEL_H
+
+#include <stdio.h>
+
+#include "tapegrad/dot.h"
+#include "tapegrad/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    TG_LAYER_DENSE,       /* x [..., in] -> f(x·Wᵀ + b) [..., out]; W [out, in], b [out] */
+    TG_LAYER_CONV2D,      /* x [n, in, h, w] -> f(conv2d(x, W) + b) [n, out, h', w']; W [out, in, k, k] */
+    TG_LAYER_MAX_POOL2D,  /* [n, c, h, w] -> max over k×k windows */
+    TG_LAYER_AVG_POOL2D,  /* [n, c, h, w] -> mean over k×k windows */
+    TG_LAYER_FLATTEN,     /* [n, ...] -> [n, Π ...] */
+    TG_LAYER_ACTIVATION,  /* f(x) elementwise, f = act */
+    TG_LAYER_DROPOUT,     /* training: x·m/(1-p), m ~ Bernoulli(1-p); eval: x */
+    TG_LAYER_BATCH_NORM,  /* x [n, in] or [n, in, ...]: (x - μ)/√(σ² + ε)·γ + β per channel */
+    TG_LAYER_LAYER_NORM,  /* x [..., in]: (x - μ)/√(σ² + ε)·γ + β over the last axis */
+    TG_LAYER_EMBEDDING,   /* indices [...] (i64, or whole numbers) -> rows of W [in, out]: [..., out] */
+    TG_LAYER_RNN,         /* [T, B, in] -> [T, B, out]: h' = tanh(x·Wᵢₕᵀ + bᵢₕ + h·Wₕₕᵀ + bₕₕ) */
+    TG_LAYER_LSTM,        /* [T, B, in] -> [T, B, out] (the gates i, f, g, o as in PyTorch) */
+    TG_LAYER_GRU,         /* [T, B, in] -> [T, B, out] (the gates r, z, n as in PyTorch) */
+} tg_layer_kind;
+
+/* One layer. Zero fields take the defaults in brackets. */
+typedef struct {
+    tg_layer_kind kind;
+    const char *name;   /* NULL: the kind's short name and its count in the model ("conv2") */
+    int64_t in, out;    /* features, channels, vocabulary (embedding in) or hidden size (recurrent out) */
+    int kernel;         /* conv and pool: the square window's side */
+    int stride;         /* [conv 1, pool kernel] */
+    int padding;        /* zeros (conv) or ignored cells (pool) on each border [0] */
+    tg_activation act;  /* dense, conv and activation layers [none] */
+    tg_init init;       /* weights [xavier, with fan_in = in·k·k for conv] */
+    double rate;        /* dropout probability p in [0, 1) [0] */
+    double eps;         /* norms [1e-5] */
+    double momentum;    /* batch norm: running ← (1 - m)·running + m·batch [0.1] */
+    uint64_t seed;      /* dropout masks [0: drawn from the model's rng] */
+} tg_layer_spec;
+
+/* (count, array) of layer specs from a list of initializers, as TG_SHAPE:
+ * TG_LAYERS({.kind = TG_LAYER_FLATTEN}, {.kind = TG_LAYER_DENSE, .in = 784, .out = 10}). */
+#define TG_LAYERS(...)                                                                      \
+    (int)(sizeof((const tg_layer_spec[]){__VA_ARGS__}) / sizeof(tg_layer_spec)),            \
+        (const tg_layer_spec[]){__VA_ARGS__}
+
+/* "dense", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "activation",
+ * "dropout", "batch_norm", "layer_norm", "embedding", "rnn", "lstm", "gru";
+ * "?" for an unknown value. */
+const char *tg_layer_kind_name(tg_layer_kind kind);
+
+/* ---- modules: one layer ------------------------------------------------ */
+
+typedef struct tg_module tg_module;
+
+/* A layer made from spec: weights by spec->init from rng, biases and β zero, γ
+ * one, running mean 0 and variance 1; an LSTM's forget-gate bias is 1. Named
+ * spec->name, or the kind's short name ("conv", "lstm", ...). NULL on error
+ * (on ctx): NULL spec or rng, an unknown kind, activation or init, a size
+ * that the kind needs < 1, a rate outside [0, 1), eps or momentum < 0
+ * (TG_ERR_ARG), out of memory. */
+tg_module *tg_module_new(tg_ctx *ctx, tg_dtype dtype, const tg_layer_spec *spec, tg_rng *rng);
+/* Frees the module and its tensors. NULL is fine. */
+void tg_module_free(tg_module *module);
+/* The layer applied to x (a step tensor). Errors (TG_ERR_SHAPE, naming the
+ * layer, x's shape and what was expected): conv or pool input not rank 4,
+ * channels or features that differ from spec in, a window larger than the
+ * padded input, a recurrent sequence not [T, B, in]; an embedding index
+ * outside [0, in) (TG_ERR_ARG). NULL x: NULL. */
+tg_tensor *tg_module_forward(tg_module *module, tg_tensor *x);
+/* The trained tensors (a view, valid while the module lives). */
+tg_params tg_module_params(const tg_module *module);
+/* The running statistics (batch norm); count 0 for other kinds. */
+tg_params tg_module_buffers(const tg_module *module);
+/* Training mode (the default) or eval mode. */
+void tg_module_set_training(tg_module *module, bool training);
+/* The spec with defaults filled in and the name the module has. */
+const tg_layer_spec *tg_module_spec(const tg_module *module);
+
+/* ---- recurrent cells -------------------------------------------------------
+ * The state after one step of an RNN, LSTM or GRU module for x [B, in] and
+ * the state h [B, out] (NULL: zeros); c [B, out] is the LSTM's cell state
+ * (NULL: zeros) and *c_next (may be NULL) gets the new one (NULL for the
+ * others). Errors: not a recurrent module (TG_ERR_ARG), shapes that do not fit
+ * (TG_ERR_SHAPE, naming the layer). */
+tg_tensor *tg_recurrent_step(tg_module *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_next);
+/* The cell unrolled over seq [T, B, in] from h0, c0 (NULL: zeros): every
+ * step's h stacked -> [T, B, out]; *h_last and *c_last (may be NULL) get the
+ * final state. Errors as tg_recurrent_step; a seq that is not rank 3 is
+ * TG_ERR_SHAPE naming the layer and the shape. */
+tg_tensor *tg_recurrent_unroll(tg_module *cell, tg_tensor *seq, tg_tensor *h0, tg_tensor *c0, tg_tensor **h_last,
+                               tg_tensor **c_last);
+
+/* ---- sequential models --------------------------------------------------- */
+
+typedef struct tg_model tg_model;
+
+/* The layers in order, each from its spec (unnamed ones named by kind and
+ * count: conv1, pool1, conv2, ..., dense1, ...). input_shape (input_rank dims,
+ * no batch axis; rank 0 and NULL: none) is one sample's shape: a flat batch
+ * [n, Π input_shape] is reshaped to [n, input_shape...], and the shapes of all
+ * layers are checked at construction. NULL on error: the first layer that
+ * tg_module_new refuses, or whose input shape does not fit (TG_ERR_SHAPE naming
+ * it), n_layers < 1, two layers with one name (TG_ERR_ARG). */
+tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_t *input_shape, int n_layers,
+                       const tg_layer_spec *layers, tg_rng *rng);
+/* Frees the model, its modules and tensors. NULL is fine. */
+void tg_model_free(tg_model *model);
+/* The layers applied in order; errors as tg_module_forward. */
+tg_tensor *tg_model_forward(tg_model *model, tg_tensor *x);
+/* All parameters, layer by layer (a view, valid while the model lives). */
+tg_params tg_model_params(const tg_model *model);
+/* All buffers (running statistics), layer by layer. */
+tg_params tg_model_buffers(const tg_model *model);
+/* Parameters then buffers: what a checkpoint holds. */
+tg_params tg_model_tensors(const tg_model *model);
+int64_t tg_model_param_count(const tg_model *model); /* scalars in the parameters */
+int tg_model_depth(const tg_model *model);           /* number of layers */
+tg_module *tg_model_module(const tg_model *model, int index); /* 0-based; NULL when out of range */
+/* The module called name; NULL when none. */
+tg_module *tg_model_find(const tg_model *model, const char *name);
+tg_dtype tg_model_dtype(const tg_model *model);
+tg_ctx *tg_model_ctx(const tg_model *model);
+/* One sample's input shape (rank 0: none given). */
+int tg_model_input_shape(const tg_model *model, int64_t shape[TG_MAX_RANK]);
+/* Training or eval mode for every layer. */
+void tg_model_set_training(tg_model *model, bool training);
+bool tg_model_training(const tg_model *model);
+/* A table: one row per layer (name, kind, its settings, output shape when the
+ * input shape is known, parameter shapes and count) and the totals. out NULL
+ * means stdout. */
+void tg_model_print(const tg_model *model, FILE *out);
+/* A copy in ctx (the same or another context): the same specs, names, mode
+ * and values, no gradients. NULL when model or ctx is NULL or on error. */
+tg_model *tg_model_clone(const tg_model *model, tg_ctx *ctx);
+
+/* Adapters of the functions above for tg_train_config's callbacks (forward,
+ * clone, free_model, params_of, buffers_of): model is a tg_model. */
+tg_tensor *tg_model_forward_fn(void *model, tg_tensor *x);
+void *tg_model_clone_fn(const void *model, tg_ctx *ctx);
+void tg_model_free_fn(void *model);
+tg_params tg_model_params_fn(const void *model);
+tg_params tg_model_buffers_fn(const void *model);
+
+/* Runs x through the model (recording, whatever the grad mode) and writes the
+ * tape to path as dot with one cluster per layer, named by the layer (opts may
+ * be NULL; its group settings are replaced; values hidden unless
+ * opts->max_values says otherwise). The step tensors stay until tg_tape_reset.
+ * Errors: those of tg_model_forward and tg_dot_save. */
+tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *path, const tg_dot_options *opts);
+
+/* ---- specs as text and self-describing checkpoints -------------------------
+ * The spec text is line-based: "tapegrad-model 1", "dtype f32", "input 1 28 28",
+ * then one "layer <kind> name=<name> in=.. out=.. kernel=.. stride=.. padding=..
+ * act=.. init=.. rate=.. eps=.. momentum=.. seed=.." line per layer. */
+
+/* The model's spec as text (malloc'd, the caller frees); NULL on error. */
+char *tg_model_spec_text(const tg_model *model);
+/* A new model in ctx built from spec text (weights by rng; NULL rng: seed 1).
+ * NULL on error: TG_ERR_FORMAT naming the line that cannot be read, or the
+ * errors of tg_model_new. */
+tg_model *tg_model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng);
+/* The first difference between two models' architectures ("layer 3 (conv2):
+ * out is 16 in a, 32 in b") written into buf; false when they are the same. */
+bool tg_model_spec_diff(const tg_model *a, const tg_model *b, char *buf, size_t size);
+
+/* Saves the model's spec, its parameters and buffers (and opt's state when
+ * opt is not NULL) and epoch atomically to path (checkpoint format version 2
+ * with a spec block; see data.h). Errors as tg_checkpoint_save. */
+tg_status tg_model_save(const tg_model *model, const char *path, const tg_optimizer *opt, int64_t epoch);
+/* A new model in ctx from a checkpoint with a spec (no code that built it
+ * needed); *epoch (may be NULL) gets the epoch saved. NULL on error: the
+ * errors of tg_checkpoint_load, a file without a spec (TG_ERR_FORMAT). */
+tg_model *tg_model_load(tg_ctx *ctx, const char *path, int64_t *epoch);
+/* Loads a checkpoint into an existing model (and opt, when not NULL).
+ * Errors: a file whose spec describes another architecture (TG_ERR_FORMAT
+ * naming the first difference; nothing is written), the errors of
+ * tg_checkpoint_load. A file without a spec loads when its tensors match. */
+tg_status tg_model_load_into(tg_model *model, const char *path, tg_optimizer *opt, int64_t *epoch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,542 @@
+/* Sequential models (tapegrad/model.h): LeNet-5 from specs has named
+ * parameters and checked shapes; buffers are not parameters; train/eval mode
+ * reaches every layer; the summary, clones and spec text round trips; a model
+ * saved by one process is rebuilt by another from the file alone; a
+ * checkpoint of another architecture is refused naming the first difference
+ * with the model untouched; a version-1 checkpoint still loads; the inspector
+ * API reports tensors and CRC damage; the per-layer diagram has one cluster per
+ * layer; LeNet-5 learns Fashion-MNIST on a subset and an LSTM beats the
+ * unigram baseline on a small text. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tapegrad.h"
+#include "tests/support.h"
+
+static tg_ctx *ctx;
+static char dir[64];
+
+static void setup(void)
+{
+    ctx = tg_ctx_new(1);
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_model_"));
+}
+
+static void teardown(void)
+{
+    cr_expect_eq(remove_scratch_dir(dir), 0);
+    tg_ctx_free(ctx);
+}
+
+TestSuite(nn_model, .init = setup, .fini = teardown);
+
+static tg_model *lenet(tg_ctx *c, int64_t conv2_out, uint64_t seed)
+{
+    tg_rng rng = tg_rng_seed(seed);
+    return tg_model_new(c, TG_F32, TG_SHAPE(1, 28, 28), TG_LAYERS(
+        {.kind = TG_LAYER_CONV2D, .in = 1, .out = 6, .kernel = 5, .padding = 2, .act = TG_ACT_RELU, .init = TG_INIT_HE},
+        {.kind = TG_LAYER_MAX_POOL2D, .kernel = 2},
+        {.kind = TG_LAYER_CONV2D, .in = 6, .out = conv2_out, .kernel = 5, .act = TG_ACT_RELU, .init = TG_INIT_HE},
+        {.kind = TG_LAYER_MAX_POOL2D, .kernel = 2},
+        {.kind = TG_LAYER_FLATTEN},
+        {.kind = TG_LAYER_DENSE, .in = conv2_out * 25, .out = 120, .act = TG_ACT_RELU, .init = TG_INIT_HE},
+        {.kind = TG_LAYER_DENSE, .in = 120, .out = 84, .act = TG_ACT_RELU, .init = TG_INIT_HE},
+        {.kind = TG_LAYER_DENSE, .in = 84, .out = 10}), &rng);
+}
+
+static tg_tensor *images(tg_ctx *c, int64_t n, uint64_t seed)
+{
+    tg_rng rng = tg_rng_seed(seed);
+    return tg_tensor_rand(c, &rng, TG_F32, TG_SHAPE(n, 784), 0, 1);
+}
+
+Test(nn_model, lenet_has_named_parameters_and_maps_flat_images_to_logits)
+{
+    tg_model *m = lenet(ctx, 16, 1);
+    cr_assert_not_null(m, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(tg_model_param_count(m), 61706);
+    cr_expect_eq(tg_model_depth(m), 8);
+    tg_params p = tg_model_params(m);
+    cr_assert_eq(p.count, 10);
+    const char *names[] = {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "dense1.weight",
+                           "dense1.bias", "dense2.weight", "dense2.bias", "dense3.weight", "dense3.bias"};
+    for (int i = 0; i < 10; i++) {
+        cr_expect_str_eq(tg_tensor_name(p.items[i]), names[i]);
+        cr_expect(tg_tensor_requires_grad(p.items[i]));
+    }
+    cr_expect_eq(tg_model_buffers(m).count, 0);
+    cr_expect_not_null(tg_model_find(m, "maxpool2"));
+    tg_tensor *y = tg_model_forward(m, images(ctx, 3, 2));
+    cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(tg_tensor_rank(y), 2);
+    cr_expect_eq(tg_tensor_dim(y, 0), 3);
+    cr_expect_eq(tg_tensor_dim(y, 1), 10);
+    cr_assert_eq(tg_backward(tg_loss_softmax_ce(y, tg_tensor_from(ctx, TG_F32, TG_SHAPE(3), (double[]){1, 2, 3}))),
+                 TG_OK, "%s", tg_ctx_error(ctx));
+    for (int i = 0; i < 10; i++)
+        cr_expect_not_null(tg_tensor_grad(p.items[i]), "%s has a gradient", names[i]);
+    tg_model_free(m);
+}
+
+Test(nn_model, shapes_that_do_not_chain_are_refused_at_construction_naming_the_layer)
+{
+    tg_rng rng = tg_rng_seed(1);
+    tg_model *m = tg_model_new(ctx, TG_F32, TG_SHAPE(1, 28, 28), TG_LAYERS(
+        {.kind = TG_LAYER_CONV2D, .in = 1, .out = 4, .kernel = 5},
+        {.kind = TG_LAYER_MAX_POOL2D, .kernel = 2},
+        {.kind = TG_LAYER_FLATTEN},
+        {.kind = TG_LAYER_DENSE, .in = 300, .out = 10}), &rng);
+    cr_expect_null(m);
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_SHAPE);
+    cr_expect(strstr(tg_ctx_error(ctx), "dense layer dense1") && strstr(tg_ctx_error(ctx), "[1, 576]") &&
+                  strstr(tg_ctx_error(ctx), "[..., 300]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    m = tg_model_new(ctx, TG_F32, 0, NULL, TG_LAYERS({.kind = TG_LAYER_FLATTEN, .name = "a"},
+                                                    {.kind = TG_LAYER_FLATTEN, .name = "a"}), &rng);
+    cr_expect_null(m);
+    cr_expect(strstr(tg_ctx_error(ctx), "both named \"a\""), "%s", tg_ctx_error(ctx));
+    cr_expect_null(tg_model_new(ctx, TG_F32, 0, NULL, 0, NULL, &rng));
+    cr_expect_null(tg_model_forward(NULL, NULL));
+    tg_model_free(NULL);
+}
+
+static tg_model *small_net(tg_ctx *c, double rate)
+{
+    tg_rng rng = tg_rng_seed(5);
+    return tg_model_new(c, TG_F64, TG_SHAPE(2, 3, 3), TG_LAYERS(
+        {.kind = TG_LAYER_CONV2D, .in = 2, .out = 3, .kernel = 3, .padding = 1},
+        {.kind = TG_LAYER_BATCH_NORM, .in = 3},
+        {.kind = TG_LAYER_ACTIVATION, .act = TG_ACT_RELU},
+        {.kind = TG_LAYER_AVG_POOL2D, .kernel = 3},
+        {.kind = TG_LAYER_FLATTEN},
+        {.kind = TG_LAYER_DROPOUT, .rate = rate, .seed = 3},
+        {.kind = TG_LAYER_DENSE, .in = 3, .out = 2}), &rng);
+}
+
+Test(nn_model, running_stats_are_buffers_and_eval_mode_reaches_every_layer)
+{
+    tg_model *m = small_net(ctx, 0.5);
+    cr_assert_not_null(m, "%s", tg_ctx_error(ctx));
+    tg_params p = tg_model_params(m), b = tg_model_buffers(m), all = tg_model_tensors(m);
+    cr_expect_eq(p.count, 6);
+    cr_expect_eq(b.count, 2);
+    cr_expect_eq(all.count, 8);
+    cr_expect_str_eq(tg_tensor_name(b.items[0]), "batchnorm1.running_mean");
+    cr_expect_str_eq(tg_tensor_name(b.items[1]), "batchnorm1.running_var");
+    for (int i = 0; i < p.count; i++)
+        cr_expect_neq(p.items[i], b.items[0]);
+    cr_expect(tg_model_training(m));
+    tg_rng rng = tg_rng_seed(2);
+    tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(4, 18), 0, 1);
+    cr_assert_not_null(tg_model_forward(m, x), "%s", tg_ctx_error(ctx));
+    double mean_after_train = tg_tensor_get(b.items[0], 0);
+    cr_expect_neq(mean_after_train, 0, "training updates the running mean");
+    tg_model_set_training(m, false);
+    cr_expect_not(tg_model_training(m));
+    tg_tensor *y1 = tg_model_forward(m, x), *y2 = tg_model_forward(m, x);
+    cr_assert_not_null(y2);
+    for (int i = 0; i < 8; i++)
+        cr_expect_eq(tg_tensor_get(y1, i), tg_tensor_get(y2, i), "eval mode is deterministic (no dropout)");
+    cr_expect_eq(tg_tensor_get(b.items[0], 0), mean_after_train, "eval mode leaves the running mean alone");
+    tg_model_free(m);
+}
+
+Test(nn_model, summary_lists_every_layer_and_the_total)
+{
+    tg_model *m = lenet(ctx, 16, 1);
+    FILE *f = tmpfile();
+    tg_model_print(m, f);
+    char *text = slurp(f);
+    cr_assert_not_null(text);
+    const char *want[] = {"conv1", "conv2d", "1->6, 5x5, stride 1, pad 2, relu", "[6, 28, 28]", "maxpool2",
+                          "[16, 5, 5]", "flatten1", "[400]", "dense3", "[10, 84] [10]", "total parameters: 61,706"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        cr_expect(strstr(text, want[i]), "\"%s\" not in:\n%s", want[i], text);
+    free(text);
+    tg_model_free(m);
+}
+
+Test(nn_model, a_clone_in_another_context_computes_the_same_outputs)
+{
+    tg_model *m = small_net(ctx, 0);
+    tg_model_set_training(m, false);
+    tg_ctx *other = tg_ctx_new(1);
+    tg_model *copy = tg_model_clone_fn(m, other);
+    cr_assert_not_null(copy);
+    cr_expect_eq(tg_model_params_fn(copy).count, 6);
+    cr_expect_eq(tg_model_buffers_fn(copy).count, 2);
+    cr_expect_eq(tg_tensor_ctx(tg_model_params(copy).items[0]), other);
+    cr_expect_not(tg_model_training(copy));
+    tg_rng rng = tg_rng_seed(2);
+    double xv[36];
+    for (int i = 0; i < 36; i++)
+        xv[i] = tg_rng_normal(&rng);
+    tg_tensor *y = tg_model_forward_fn(m, tg_tensor_from(ctx, TG_F64, TG_SHAPE(2, 18), xv));
+    tg_tensor *z = tg_model_forward(copy, tg_tensor_from(other, TG_F64, TG_SHAPE(2, 18), xv));
+    cr_assert(y && z);
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq(tg_tensor_get(y, i), tg_tensor_get(z, i));
+    char diff[200];
+    cr_expect_not(tg_model_spec_diff(m, copy, diff, sizeof diff), "%s", diff);
+    tg_model_free_fn(copy);
+    tg_ctx_free(other);
+    tg_model_free(m);
+}
+
+Test(nn_model, spec_text_round_trips_and_bad_text_names_the_line)
+{
+    tg_model *m = small_net(ctx, 0.25);
+    char *text = tg_model_spec_text(m);
+    cr_assert_not_null(text);
+    cr_expect(strstr(text, "layer dropout name=dropout1"), "%s", text);
+    tg_model *again = tg_model_from_spec_text(ctx, text, NULL);
+    cr_assert_not_null(again, "%s", tg_ctx_error(ctx));
+    char diff[200];
+    cr_expect_not(tg_model_spec_diff(m, again, diff, sizeof diff), "%s", diff);
+    cr_expect_null(tg_model_from_spec_text(ctx, "tapegrad-model 1\ndtype f32\nlayer dense in=3 out=x\n", NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "line 3"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_model_from_spec_text(ctx, "tapegrad-model 1\ndtype f32\nlayer teleport\n", NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "unknown layer kind"), "%s", tg_ctx_error(ctx));
+    free(text);
+    tg_model_free(again);
+    tg_model_free(m);
+}
+
+/* The child process builds and saves a model and writes its outputs for a
+ * fixed input; this process rebuilds the model from the file alone. */
+Test(nn_model, a_model_saved_by_one_process_is_rebuilt_by_another_from_the_file)
+{
+    char path[128], out_path[128];
+    snprintf(path, sizeof path, "%s/net.ckpt", dir);
+    snprintf(out_path, sizeof out_path, "%s/outputs.bin", dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        tg_ctx *c = tg_ctx_new(1);
+        tg_model *m = lenet(c, 16, 42);
+        tg_model_set_training(m, false);
+        tg_tensor *y = tg_model_forward(m, images(c, 2, 7));
+        FILE *f = fopen(out_path, "wb");
+        bool ok = y && f && fwrite(tg_tensor_data(y), sizeof(float), 20, f) == 20;
+        ok = f && fclose(f) == 0 && ok;
+        ok = ok && tg_model_save(m, path, NULL, 3) == TG_OK;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child could not save");
+    int64_t epoch = 0;
+    tg_model *m = tg_model_load(ctx, path, &epoch);
+    cr_assert_not_null(m, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(epoch, 3);
+    cr_expect_eq(tg_model_param_count(m), 61706);
+    tg_model_set_training(m, false);
+    tg_tensor *y = tg_model_forward(m, images(ctx, 2, 7));
+    float want[20];
+    FILE *f = fopen(out_path, "rb");
+    cr_assert(f && fread(want, sizeof(float), 20, f) == 20);
+    fclose(f);
+    cr_assert_not_null(y);
+    for (int i = 0; i < 20; i++)
+        cr_expect_eq(((float *)tg_tensor_data(y))[i], want[i], "output %d", i);
+    tg_model_free(m);
+}
+
+Test(nn_model, a_checkpoint_of_another_architecture_is_refused_naming_the_first_difference)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/lenet.ckpt", dir);
+    tg_model *saved = lenet(ctx, 16, 1), *wider = lenet(ctx, 32, 2);
+    cr_assert(saved && wider);
+    cr_assert_eq(tg_model_save(saved, path, NULL, 1), TG_OK, "%s", tg_ctx_error(ctx));
+    float before = ((float *)tg_tensor_data(tg_model_params(wider).items[0]))[0];
+    cr_expect_eq(tg_model_load_into(wider, path, NULL, NULL), TG_ERR_FORMAT);
+    cr_expect(strstr(tg_ctx_error(ctx), "another architecture") &&
+                  strstr(tg_ctx_error(ctx), "layer 3 (conv2): out is 16 in the file; out is 32 in the model"),
+              "%s", tg_ctx_error(ctx));
+    cr_expect_eq(((float *)tg_tensor_data(tg_model_params(wider).items[0]))[0], before, "the model is untouched");
+    tg_ctx_clear_error(ctx);
+    /* the same architecture loads, with its optimizer state */
+    tg_model *same = lenet(ctx, 16, 9);
+    cr_expect_eq(tg_model_load_into(same, path, NULL, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(tg_tensor_get(tg_model_params(same).items[0], 0), tg_tensor_get(tg_model_params(saved).items[0], 0));
+    tg_model_free(same);
+    tg_model_free(saved);
+    tg_model_free(wider);
+}
+
+static const char *golden_path(const char *name, char *buf, size_t size)
+{
+    const char *file = __FILE__, *slash = strrchr(file, '/');
+    if (slash)
+        snprintf(buf, size, "%.*s/golden/%s", (int)(slash - file), file, name);
+    else
+        snprintf(buf, size, "golden/%s", name);
+    return buf;
+}
+
+/* tests/golden/checkpoint_v1_mlp_2_3_1.tgckpt was written by the version-1
+ * writer: an MLP 2-3-1 (tanh) in float64, epoch 7. */
+Test(nn_model, a_version_1_checkpoint_still_loads)
+{
+    char path[512];
+    golden_path("checkpoint_v1_mlp_2_3_1.tgckpt", path, sizeof path);
+    tg_rng rng = tg_rng_seed(1);
+    tg_model *m = tg_model_new(ctx, TG_F64, 0, NULL, TG_LAYERS(
+        {.kind = TG_LAYER_DENSE, .name = "layer1", .in = 2, .out = 3, .act = TG_ACT_TANH},
+        {.kind = TG_LAYER_DENSE, .name = "layer2", .in = 3, .out = 1}), &rng);
+    int64_t epoch = 0;
+    cr_assert_eq(tg_model_load_into(m, path, NULL, &epoch), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(epoch, 7);
+    tg_params p = tg_model_params(m);
+    cr_expect_eq(tg_tensor_get(p.items[0], 0), -0.91171055105473064);
+    cr_expect_eq(tg_tensor_get(p.items[1], 2), 0.75);
+    cr_expect_eq(tg_tensor_get(p.items[3], 0), -0.5);
+    /* the plain loader reads it too, and tg_model_load says what is missing */
+    tg_mlp *mlp = tg_mlp_new(ctx, TG_F64, 2, (const int64_t[]){2, 3, 1},
+                             (const tg_activation[]){TG_ACT_TANH, TG_ACT_NONE}, TG_INIT_ZEROS, &rng);
+    cr_expect_eq(tg_checkpoint_load(ctx, path, tg_mlp_params(mlp), NULL, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(tg_tensor_get(tg_layer_bias(tg_mlp_layer(mlp, 0)), 0), 0.25);
+    cr_expect_null(tg_model_load(ctx, path, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "no model spec"), "%s", tg_ctx_error(ctx));
+    tg_mlp_free(mlp);
+    tg_model_free(m);
+}
+
+Test(nn_model, inspect_lists_the_spec_and_tensors_and_reports_crc_damage)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/net.ckpt", dir);
+    tg_model *m = small_net(ctx, 0.1);
+    tg_optimizer *opt = tg_optim_adamw_new(tg_model_params(m), 1e-3, 0.9, 0.999, 1e-8, 0.01);
+    cr_assert_eq(tg_model_save(m, path, opt, 4), TG_OK, "%s", tg_ctx_error(ctx));
+    tg_checkpoint_info info;
+    cr_assert_eq(tg_checkpoint_inspect(ctx, path, &info), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(info.version, 2);
+    cr_expect_eq(info.epoch, 4);
+    cr_expect(info.has_optimizer);
+    cr_expect_eq(info.crc_stored, info.crc_computed);
+    cr_expect_eq(info.n_params, 8, "parameters and buffers");
+    cr_expect_eq(info.n_state, 12);
+    cr_expect_str_eq(tg_tensor_name(info.tensors[7]), "batchnorm1.running_var");
+    cr_expect_eq(tg_tensor_get(info.tensors[7], 0), 1);
+    cr_assert_not_null(info.spec);
+    cr_expect(strstr(info.spec, "layer batch_norm name=batchnorm1"), "%s", info.spec);
+    tg_checkpoint_info_free(&info);
+    /* flip one byte of the last value: the CRC says so, the rest still reads */
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    fseek(f, -5, SEEK_END);
+    int byte = fgetc(f);
+    fseek(f, -5, SEEK_END);
+    fputc(byte ^ 0x40, f);
+    fclose(f);
+    cr_assert_eq(tg_checkpoint_inspect(ctx, path, &info), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_neq(info.crc_stored, info.crc_computed);
+    tg_checkpoint_info_free(&info);
+    cr_expect_null(tg_model_load(ctx, path, NULL), "a damaged file does not build a model");
+    tg_optim_free(opt);
+    tg_model_free(m);
+}
+
+Test(nn_model, the_diagram_has_one_cluster_per_layer)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/net.dot", dir);
+    tg_model *m = lenet(ctx, 16, 1);
+    cr_assert_eq(tg_model_dot_save(m, images(ctx, 1, 3), path, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    char *text = read_text_file(path);
+    cr_assert_not_null(text);
+    const char *layers[] = {"conv1", "maxpool1", "conv2", "maxpool2", "flatten1", "dense1", "dense2", "dense3"};
+    for (int i = 0; i < 8; i++)
+        cr_expect(strstr(text, layers[i]), "no cluster %s", layers[i]);
+    int clusters = 0;
+    for (const char *p = text; (p = strstr(p, "subgraph cluster")) != NULL; p++)
+        clusters++;
+    cr_expect_eq(clusters, 8);
+    free(text);
+    tg_tape_reset(ctx);
+    tg_model_free(m);
+}
+
+/* ---- learning ---- */
+
+Test(nn_model, lenet_learns_fashion_mnist_on_a_subset)
+{
+    tg_dataset *train = tg_dataset_load_mnist(ctx, "/usr/share/datasets/fashion-mnist", "train");
+    tg_dataset *test = train ? tg_dataset_load_mnist(ctx, "/usr/share/datasets/fashion-mnist", "t10k") : NULL;
+    if (!train || !test) {
+        tg_dataset_free(train);
+        cr_skip("Fashion-MNIST is not installed (dataset-fashion-mnist)");
+    }
+    tg_dataset *part = tg_dataset_view(ctx, train, 0, 5000), *test_part = tg_dataset_view(ctx, test, 0, 1000);
+    tg_model *m = lenet(ctx, 16, 1);
+    tg_optimizer *opt = tg_optim_adam_new(tg_model_params(m), 2e-3, 0.9, 0.999, 1e-8);
+    tg_train_config cfg = tg_train_defaults();
+    cfg.forward = tg_model_forward_fn;
+    cfg.model = m;
+    cfg.loss = tg_loss_softmax_ce;
+    cfg.optimizer = opt;
+    cfg.epochs = 1;
+    cfg.progress = 0;
+    cfg.test = test_part;
+    tg_history h = {0};
+    cr_assert_eq(tg_train(ctx, part, &cfg, &h), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_gt(h.test_acc[0], 0.70, "test accuracy %.3f after one epoch on 5000 images", h.test_acc[0]);
+    tg_history_free(&h);
+    tg_optim_free(opt);
+    tg_model_free(m);
+    tg_dataset_free(part);
+    tg_dataset_free(test_part);
+    tg_dataset_free(test);
+    tg_dataset_free(train);
+}
+
+Test(nn_model, an_lstm_beats_the_unigram_baseline_on_a_small_text)
+{
+    const char *text = "the cat sat on the mat. the dog sat on the log. ";
+    int64_t len = (int64_t)strlen(text), vocab = 0;
+    int index_of[256];
+    double count[256] = {0};
+    for (int i = 0; i < 256; i++)
+        index_of[i] = -1;
+    for (int64_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        if (index_of[ch] < 0)
+            index_of[ch] = (int)vocab++;
+        count[index_of[ch]]++;
+    }
+    double baseline = 0; /* unigram entropy: the loss of predicting letter frequencies */
+    for (int v = 0; v < vocab; v++)
+        baseline -= count[v] / (double)len * log(count[v] / (double)len);
+    tg_rng rng = tg_rng_seed(3);
+    tg_model *m = tg_model_new(ctx, TG_F32, 0, NULL, TG_LAYERS(
+        {.kind = TG_LAYER_EMBEDDING, .in = vocab, .out = 8, .init = TG_INIT_NORMAL},
+        {.kind = TG_LAYER_LSTM, .in = 8, .out = 32},
+        {.kind = TG_LAYER_DENSE, .in = 32, .out = vocab}), &rng);
+    cr_assert_not_null(m, "%s", tg_ctx_error(ctx));
+    tg_optimizer *opt = tg_optim_adam_new(tg_model_params(m), 0.02, 0.9, 0.999, 1e-8);
+    enum { T = 12, B = 8 };
+    tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_SHAPE(T, B)), *y = tg_tensor_new(ctx, TG_F32, TG_SHAPE(T * B));
+    double last = INFINITY;
+    for (int step = 0; step < 150; step++) {
+        for (int b = 0; b < B; b++) {
+            int64_t start = (int64_t)tg_rng_below(&rng, (uint64_t)len);
+            for (int t = 0; t < T; t++) {
+                tg_tensor_set(x, t * B + b, index_of[(unsigned char)text[(start + t) % len]]);
+                tg_tensor_set(y, t * B + b, index_of[(unsigned char)text[(start + t + 1) % len]]);
+            }
+        }
+        tg_tensor *logits = tg_reshape(tg_model_forward(m, x), TG_SHAPE(T * B, vocab));
+        tg_tensor *loss = tg_cross_entropy(logits, y);
+        tg_optim_zero_grad(opt);
+        cr_assert_eq(tg_backward(loss), TG_OK, "%s", tg_ctx_error(ctx));
+        tg_clip_grad_norm(tg_model_params(m), 1.0);
+        tg_optim_step(opt);
+        last = tg_tensor_item(loss);
+        tg_tape_reset(ctx);
+    }
+    cr_expect_lt(last, 0.5 * baseline, "loss %.3f; the unigram baseline is %.3f", last, baseline);
+    tg_optim_free(opt);
+    tg_model_free(m);
+}
+
+Test(nn_model, null_arguments_give_the_documented_error_values)
+{
+    tg_rng rng = tg_rng_seed(1);
+    cr_expect_null(tg_model_new(NULL, TG_F32, 0, NULL, TG_LAYERS({.kind = TG_LAYER_FLATTEN}), &rng));
+    cr_expect_null(tg_model_new(ctx, TG_F32, 0, NULL, TG_LAYERS({.kind = TG_LAYER_FLATTEN}), NULL));
+    cr_expect_null(tg_model_new(ctx, TG_F32, 2, NULL, TG_LAYERS({.kind = TG_LAYER_FLATTEN}), &rng));
+    cr_expect_eq(tg_model_params(NULL).count, 0);
+    cr_expect_eq(tg_model_buffers(NULL).count, 0);
+    cr_expect_eq(tg_model_tensors(NULL).count, 0);
+    cr_expect_eq(tg_model_param_count(NULL), 0);
+    cr_expect_eq(tg_model_depth(NULL), 0);
+    cr_expect_null(tg_model_module(NULL, 0));
+    cr_expect_null(tg_model_find(NULL, "conv1"));
+    cr_expect_null(tg_model_ctx(NULL));
+    cr_expect_eq(tg_model_input_shape(NULL, NULL), 0);
+    cr_expect_not(tg_model_training(NULL));
+    tg_model_set_training(NULL, false);
+    tg_model_print(NULL, NULL);
+    cr_expect_null(tg_model_clone(NULL, ctx));
+    cr_expect_null(tg_model_clone_fn(NULL, ctx));
+    cr_expect_null(tg_model_forward_fn(NULL, NULL));
+    tg_model_free_fn(NULL);
+    cr_expect_eq(tg_model_params_fn(NULL).count, 0);
+    cr_expect_eq(tg_model_buffers_fn(NULL).count, 0);
+    cr_expect_eq(tg_model_dot_save(NULL, NULL, NULL, NULL), TG_ERR_ARG);
+    cr_expect_null(tg_model_spec_text(NULL));
+    cr_expect_null(tg_model_from_spec_text(NULL, "tapegrad-model 1", NULL));
+    cr_expect_null(tg_model_from_spec_text(ctx, NULL, NULL));
+    char buf[8];
+    cr_expect_not(tg_model_spec_diff(NULL, NULL, buf, sizeof buf));
+    cr_expect_eq(tg_model_save(NULL, "x", NULL, 0), TG_ERR_ARG);
+    cr_expect_null(tg_model_load(NULL, "x", NULL));
+    cr_expect_null(tg_model_load(ctx, NULL, NULL));
+    cr_expect_eq(tg_model_load_into(NULL, "x", NULL, NULL), TG_ERR_ARG);
+    cr_expect_null(tg_recurrent_step(NULL, NULL, NULL, NULL, NULL));
+    cr_expect_null(tg_recurrent_unroll(NULL, NULL, NULL, NULL, NULL, NULL));
+    cr_expect_null(tg_module_spec(NULL));
+    tg_module_set_training(NULL, true);
+    cr_expect_eq(tg_module_buffers(NULL).count, 0);
+    char *spec = (char *)"untouched";
+    cr_expect_eq(tg_checkpoint_read_spec(NULL, "x", &spec), TG_ERR_ARG);
+    cr_expect_null(spec);
+    cr_expect_eq(tg_checkpoint_read_spec(ctx, NULL, &spec), TG_ERR_ARG);
+    cr_expect_eq(tg_checkpoint_save_spec(NULL, "x", "s", (tg_params){0, NULL}, NULL, 0), TG_ERR_ARG);
+    cr_expect_eq(tg_checkpoint_save_spec(ctx, "x", NULL, (tg_params){0, NULL}, NULL, 0), TG_ERR_ARG);
+    tg_checkpoint_info info;
+    cr_expect_eq(tg_checkpoint_inspect(NULL, "x", &info), TG_ERR_ARG);
+    cr_expect_eq(tg_checkpoint_inspect(ctx, NULL, &info), TG_ERR_ARG);
+    tg_checkpoint_info_free(NULL);
+    cr_expect_null(tg_optim_adamw_new((tg_params){0, NULL}, 0.1, 0.9, 0.999, 1e-8, 0.1));
+    cr_expect_eq(tg_clip_grad_norm((tg_params){0, NULL}, 0), -1);
+    cr_expect_eq(tg_clip_grad_norm((tg_params){1, (tg_tensor *[]){NULL}}, 1), -1);
+}
+
+Test(nn_model, a_model_trains_data_parallel_on_two_threads_with_its_buffers)
+{
+    tg_ctx *two = tg_ctx_new(2);
+    tg_ctx_set_error_handler(two, NULL, NULL);
+    tg_model *m = small_net(two, 0);
+    cr_assert_not_null(m);
+    enum { N = 64 };
+    double x[N * 18], y[N];
+    tg_rng rng = tg_rng_seed(4);
+    for (int i = 0; i < N; i++) {
+        y[i] = (double)(i % 2);
+        for (int k = 0; k < 18; k++)
+            x[i * 18 + k] = tg_rng_normal(&rng) + (k < 9 ? y[i] : -y[i]);
+    }
+    tg_dataset *data = tg_dataset_from_values(two, N, 18, x, 1, y, 2);
+    cr_assert_not_null(data, "%s", tg_ctx_error(two));
+    tg_optimizer *opt = tg_optim_adam_new(tg_model_params(m), 0.01, 0.9, 0.999, 1e-8);
+    tg_train_config cfg = tg_train_defaults();
+    tg_train_use_model(&cfg, m);
+    cr_expect_eq(cfg.buffers_of, tg_model_buffers_fn);
+    cfg.loss = tg_loss_softmax_ce;
+    cfg.optimizer = opt;
+    cfg.epochs = 3;
+    cfg.batch_size = 16;
+    cfg.dtype = TG_F64;
+    cfg.progress = 0;
+    cfg.threads = 2;
+    tg_history h = {0};
+    cr_assert_eq(tg_train(two, data, &cfg, &h), TG_OK, "%s", tg_ctx_error(two));
+    cr_expect_lt(h.train_loss[2], h.train_loss[0], "the loss falls: %g -> %g", h.train_loss[0], h.train_loss[2]);
+    cr_expect_neq(tg_tensor_get(tg_model_buffers(m).items[0], 0), 0, "the running mean came back from the workers");
+    tg_history_free(&h);
+    tg_optim_free(opt);
+    tg_dataset_free(data);
+    tg_model_free(m);
+    tg_ctx_free(two);
+}

@@ -1,0 +1,423 @@
+/* Convolution and pooling: forward values against a direct convolution
+ * written here as plain loops, in f32 and f64, on shapes that reach the
+ * GEMM's blocking edges; pooling against hand-computed values; each bad
+ * input is an error naming the op, the shapes and what was expected. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "tapegrad.h"
+
+static tg_ctx *ctx;
+static void setup(void) { ctx = tg_ctx_new(2); }
+static void teardown(void) { tg_ctx_free(ctx); }
+TestSuite(ops_conv, .init = setup, .fini = teardown);
+
+typedef struct {
+    int64_t n, c, h, w, o, kh, kw;
+    int stride, padding, dilation, groups;
+    bool bias;
+} conv_shape;
+
+static int64_t out_dim(int64_t in, int64_t k, const conv_shape *s)
+{
+    return (in + 2 * s->padding - s->dilation * (k - 1) - 1) / s->stride + 1;
+}
+
+/* The textbook sum, in double: y[n,o,i,j] = b[o] + Σ W[o,c,u,v]·x[n, g·C/G + c, ...] */
+static double direct_conv(const conv_shape *s, const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, int64_t n,
+                          int64_t o, int64_t i, int64_t j)
+{
+    int64_t cg = s->c / s->groups, og = s->o / s->groups, group = o / og;
+    double total = b ? tg_tensor_get(b, o) : 0;
+    for (int64_t c = 0; c < cg; c++)
+        for (int64_t u = 0; u < s->kh; u++)
+            for (int64_t v = 0; v < s->kw; v++) {
+                int64_t iy = i * s->stride - s->padding + u * s->dilation;
+                int64_t ix = j * s->stride - s->padding + v * s->dilation;
+                if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w)
+                    continue;
+                int64_t xc = group * cg + c;
+                total += tg_tensor_get(w, ((o * cg + c) * s->kh + u) * s->kw + v) *
+                         tg_tensor_get(x, ((n * s->c + xc) * s->h + iy) * s->w + ix);
+            }
+    return total;
+}
+
+static void expect_conv_matches_direct(tg_dtype dt, conv_shape s, uint64_t seed)
+{
+    tg_rng rng = tg_rng_seed(seed);
+    tg_tensor *x = tg_tensor_randn(ctx, &rng, dt, TG_SHAPE(s.n, s.c, s.h, s.w), 0, 1);
+    tg_tensor *w = tg_tensor_randn(ctx, &rng, dt, TG_SHAPE(s.o, s.c / s.groups, s.kh, s.kw), 0, 1);
+    tg_tensor *b = s.bias ? tg_tensor_randn(ctx, &rng, dt, TG_SHAPE(s.o), 0, 1) : NULL;
+    tg_tensor *y = tg_conv2d(x, w, b, s.stride, s.padding, s.dilation, s.groups);
+    cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+    int64_t oh = out_dim(s.h, s.kh, &s), ow = out_dim(s.w, s.kw, &s);
+    cr_assert_eq(tg_tensor_rank(y), 4);
+    const int64_t *ys = tg_tensor_shape(y);
+    cr_assert(ys[0] == s.n && ys[1] == s.o && ys[2] == oh && ys[3] == ow);
+    double tol = dt == TG_F32 ? 1e-4 * sqrt((double)(s.c * s.kh * s.kw)) : 1e-11;
+    for (int64_t n = 0; n < s.n; n++)
+        for (int64_t o = 0; o < s.o; o++)
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    double want = direct_conv(&s, x, w, b, n, o, i, j);
+                    double got = tg_tensor_get(y, ((n * s.o + o) * oh + i) * ow + j);
+                    cr_assert(fabs(got - want) <= tol * (1 + fabs(want)), "%s y[%lld,%lld,%lld,%lld] = %.9g, expected %.9g",
+                              tg_dtype_name(dt), (long long)n, (long long)o, (long long)i, (long long)j, got, want);
+                }
+    tg_tensor_free(x);
+    tg_tensor_free(w);
+    tg_tensor_free(b);
+    tg_tape_reset(ctx);
+}
+
+static const conv_shape shapes[] = {
+    /*n  c  h   w   o  kh kw  s  p  d  g  bias */
+    {1, 1, 5, 5, 1, 3, 3, 1, 0, 1, 1, false},
+    {3, 2, 7, 6, 4, 3, 3, 1, 1, 1, 1, true},
+    {2, 3, 9, 8, 5, 3, 2, 2, 1, 1, 1, true},   /* stride 2, non-square kernel */
+    {1, 4, 9, 9, 2, 3, 3, 1, 2, 2, 1, false},  /* dilation 2 */
+    {2, 4, 6, 5, 6, 3, 3, 1, 1, 1, 2, true},   /* groups 2 */
+    {1, 6, 5, 5, 6, 3, 3, 1, 1, 1, 6, false},  /* depthwise */
+    {3, 5, 4, 3, 7, 1, 1, 1, 0, 1, 1, true},   /* 1x1 */
+    {1, 5, 7, 7, 3, 1, 1, 2, 0, 1, 1, false},  /* 1x1 stride 2 */
+    {2, 17, 13, 11, 19, 3, 3, 1, 1, 1, 1, true}, /* edges of the GEMM blocks */
+    {1, 17, 13, 11, 33, 5, 4, 2, 2, 1, 1, true},
+    {64, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, true},  /* LeNet-5 conv 1 */
+    {2, 32, 13, 13, 64, 3, 3, 1, 0, 1, 1, true}, /* the wider CNN's conv 2 */
+};
+
+Test(ops_conv, conv2d_matches_a_direct_convolution_in_f32_and_f64)
+{
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        expect_conv_matches_direct(TG_F32, shapes[i], 10 + i);
+        expect_conv_matches_direct(TG_F64, shapes[i], 10 + i);
+    }
+}
+
+/* The backward ops against the direct sums their definitions state:
+ *   dx[n,c,y,x] = Σ dy[n,o,i,j]·W[o,c',u,v] over taps that read (y, x),
+ *   dW[o,c,u,v] = Σ dy[n,o,i,j]·x[n, ..., i·s-p+u·d, j·s-p+v·d]. */
+static void expect_backward_ops_match_direct(tg_dtype dt, conv_shape s, uint64_t seed)
+{
+    tg_rng rng = tg_rng_seed(seed);
+    int64_t oh = out_dim(s.h, s.kh, &s), ow = out_dim(s.w, s.kw, &s), cg = s.c / s.groups, og = s.o / s.groups;
+    tg_tensor *x = tg_tensor_randn(ctx, &rng, dt, TG_SHAPE(s.n, s.c, s.h, s.w), 0, 1);
+    tg_tensor *w = tg_tensor_randn(ctx, &rng, dt, TG_SHAPE(s.o, cg, s.kh, s.kw), 0, 1);
+    tg_tensor *dy = tg_tensor_randn(ctx, &rng, dt, TG_SHAPE(s.n, s.o, oh, ow), 0, 1);
+    tg_tensor *dx = tg_conv2d_backward_input(dy, w, s.h, s.w, s.stride, s.padding, s.dilation, s.groups);
+    tg_tensor *dw = tg_conv2d_backward_weight(x, dy, s.kh, s.kw, s.stride, s.padding, s.dilation, s.groups);
+    cr_assert(dx && dw, "%s", tg_ctx_error(ctx));
+    double *want_dx = calloc((size_t)tg_tensor_size(x), sizeof(double));
+    double *want_dw = calloc((size_t)tg_tensor_size(w), sizeof(double));
+    for (int64_t n = 0; n < s.n; n++)
+        for (int64_t o = 0; o < s.o; o++)
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    double g = tg_tensor_get(dy, ((n * s.o + o) * oh + i) * ow + j);
+                    for (int64_t c = 0; c < cg; c++)
+                        for (int64_t u = 0; u < s.kh; u++)
+                            for (int64_t v = 0; v < s.kw; v++) {
+                                int64_t iy = i * s.stride - s.padding + u * s.dilation;
+                                int64_t ix = j * s.stride - s.padding + v * s.dilation;
+                                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w)
+                                    continue;
+                                int64_t xi = ((n * s.c + o / og * cg + c) * s.h + iy) * s.w + ix;
+                                int64_t wi = ((o * cg + c) * s.kh + u) * s.kw + v;
+                                want_dx[xi] += g * tg_tensor_get(w, wi);
+                                want_dw[wi] += g * tg_tensor_get(x, xi);
+                            }
+                }
+    double tol = dt == TG_F32 ? 1e-4 : 1e-11;
+    for (int64_t i = 0; i < tg_tensor_size(x); i++)
+        cr_assert(fabs(tg_tensor_get(dx, i) - want_dx[i]) <= tol * (1 + fabs(want_dx[i])) * 10, "%s dx[%lld] = %.9g, expected %.9g",
+                  tg_dtype_name(dt), (long long)i, tg_tensor_get(dx, i), want_dx[i]);
+    for (int64_t i = 0; i < tg_tensor_size(w); i++)
+        cr_assert(fabs(tg_tensor_get(dw, i) - want_dw[i]) <= tol * (1 + fabs(want_dw[i])) * 10, "%s dw[%lld] = %.9g, expected %.9g",
+                  tg_dtype_name(dt), (long long)i, tg_tensor_get(dw, i), want_dw[i]);
+    free(want_dx);
+    free(want_dw);
+    tg_tensor_free(x);
+    tg_tensor_free(w);
+    tg_tensor_free(dy);
+    tg_tape_reset(ctx);
+}
+
+Test(ops_conv, backward_ops_match_direct_sums_in_f32_and_f64)
+{
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        expect_backward_ops_match_direct(TG_F32, shapes[i], 40 + i);
+        expect_backward_ops_match_direct(TG_F64, shapes[i], 40 + i);
+    }
+}
+
+Test(ops_conv, conv1d_is_conv2d_over_a_height_of_one)
+{
+    tg_rng rng = tg_rng_seed(3);
+    tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(2, 4, 11), 0, 1);
+    tg_tensor *w = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(6, 2, 3), 0, 1);
+    tg_tensor *b = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(6), 0, 1);
+    tg_tensor *y = tg_conv1d(x, w, b, 2, 1, 2, 2);
+    cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+    /* (11 + 2 - 2·2 - 1)/2 + 1 = 5 */
+    cr_assert(tg_tensor_rank(y) == 3 && tg_tensor_dim(y, 0) == 2 && tg_tensor_dim(y, 1) == 6 && tg_tensor_dim(y, 2) == 5);
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t o = 0; o < 6; o++)
+            for (int64_t j = 0; j < 5; j++) {
+                double want = tg_tensor_get(b, o);
+                for (int64_t c = 0; c < 2; c++)
+                    for (int64_t v = 0; v < 3; v++) {
+                        int64_t ix = j * 2 - 1 + v * 2;
+                        if (ix >= 0 && ix < 11)
+                            want += tg_tensor_get(w, (o * 2 + c) * 3 + v) * tg_tensor_get(x, (n * 4 + o / 3 * 2 + c) * 11 + ix);
+                    }
+                cr_expect(fabs(tg_tensor_get(y, (n * 6 + o) * 5 + j) - want) < 1e-12);
+            }
+}
+
+/* ---- pooling ---- */
+
+static void expect_values(const tg_tensor *t, int rank, const int64_t *shape, const double *want, double tol)
+{
+    cr_assert_not_null(t, "%s", tg_ctx_error(ctx));
+    cr_assert_eq(tg_tensor_rank(t), rank);
+    for (int d = 0; d < rank; d++)
+        cr_assert_eq(tg_tensor_shape(t)[d], shape[d], "dim %d", d);
+    for (int64_t i = 0; i < tg_tensor_size(t); i++)
+        cr_expect(fabs(tg_tensor_get(t, i) - want[i]) <= tol, "element %lld: %.9g, expected %.9g", (long long)i,
+                  tg_tensor_get(t, i), want[i]);
+}
+
+#define BOTH_DTYPES for (tg_dtype dt = TG_F32; dt <= TG_F64; dt++)
+
+Test(ops_conv, max_pool_takes_window_maxima_and_routes_the_gradient_to_the_first_of_ties)
+{
+    BOTH_DTYPES {
+        /* 4×4 image; the top-left window holds a tie (5 at (0,1) and (1,0)) */
+        double img[] = {1, 5, 2, 0,
+                        5, 3, 7, 1,
+                        0, 2, 4, 4,
+                        9, 1, 4, 6};
+        tg_tensor *x = tg_tensor_from(ctx, dt, TG_SHAPE(1, 1, 4, 4), img);
+        tg_tensor_set_requires_grad(x, true);
+        tg_tensor *y = tg_max_pool2d(x, 2, 2, 0);
+        expect_values(y, TG_SHAPE(1, 1, 2, 2), (double[]){5, 7, 9, 6}, 0);
+        cr_assert_eq(tg_backward_with(y, tg_tensor_from(ctx, dt, TG_SHAPE(1, 1, 2, 2), (double[]){10, 20, 30, 40})), TG_OK);
+        expect_values(tg_tensor_grad(x), TG_SHAPE(1, 1, 4, 4),
+                      (double[]){0, 10, 0, 0, /* the first 5 in row-major order takes it */
+                                 0, 0, 20, 0,
+                                 0, 0, 0, 0,
+                                 30, 0, 0, 40}, 0);
+        tg_tensor_free(x);
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_conv, max_pool_padding_never_wins_and_overlapping_windows_add_up)
+{
+    BOTH_DTYPES {
+        double img[] = {-1, -2, -3,
+                        -4, -5, -6,
+                        -7, -8, -9};
+        tg_tensor *x = tg_tensor_from(ctx, dt, TG_SHAPE(1, 1, 3, 3), img);
+        tg_tensor_set_requires_grad(x, true);
+        /* windows at rows/cols -1..1 and 1..3: all negative, padding (-inf) loses */
+        tg_tensor *y = tg_max_pool2d(x, 3, 2, 1);
+        expect_values(y, TG_SHAPE(1, 1, 2, 2), (double[]){-1, -2, -4, -5}, 0);
+        /* stride 1: (0,0) is the maximum of all four windows around it -> gradient 4 */
+        tg_tensor *z = tg_max_pool2d(x, 2, 1, 0);
+        expect_values(z, TG_SHAPE(1, 1, 2, 2), (double[]){-1, -2, -4, -5}, 0);
+        cr_assert_eq(tg_backward(tg_sum(z)), TG_OK);
+        expect_values(tg_tensor_grad(x), TG_SHAPE(1, 1, 3, 3), (double[]){1, 1, 0, 1, 1, 0, 0, 0, 0}, 0);
+        tg_tensor_free(x);
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_conv, max_pool_propagates_nan)
+{
+    tg_tensor *x = tg_tensor_from(ctx, TG_F32, TG_SHAPE(1, 1, 2, 2), (double[]){1, NAN, 3, 2});
+    tg_tensor *y = tg_max_pool2d(x, 2, 2, 0);
+    cr_assert_not_null(y);
+    cr_expect(isnan(tg_tensor_get(y, 0)));
+}
+
+Test(ops_conv, avg_pool_divides_by_the_full_window_padding_included)
+{
+    BOTH_DTYPES {
+        double img[] = {1, 2, 3, 4,
+                        5, 6, 7, 8,
+                        9, 10, 11, 12};
+        tg_tensor *x = tg_tensor_from(ctx, dt, TG_SHAPE(1, 1, 3, 4), img);
+        expect_values(tg_avg_pool2d(x, 2, 2, 0), TG_SHAPE(1, 1, 1, 2), (double[]){3.5, 5.5}, 1e-6);
+        /* padding 1, kernel 2, stride 2: corner window holds 1 real value of 4 */
+        expect_values(tg_avg_pool2d(x, 2, 2, 1), TG_SHAPE(1, 1, 2, 3),
+                      (double[]){1 / 4.0, (2 + 3) / 4.0, 4 / 4.0, (5 + 9) / 4.0, (6 + 7 + 10 + 11) / 4.0, (8 + 12) / 4.0},
+                      1e-6);
+        tg_tensor *dx = tg_avg_pool2d_backward(tg_tensor_from(ctx, dt, TG_SHAPE(1, 1, 1, 2), (double[]){4, 8}), 3, 4, 2, 2, 0);
+        expect_values(dx, TG_SHAPE(1, 1, 3, 4), (double[]){1, 1, 2, 2, 1, 1, 2, 2, 0, 0, 0, 0}, 1e-6);
+        expect_values(tg_global_avg_pool2d(x), TG_SHAPE(1, 1), (double[]){6.5}, 1e-6);
+        tg_tensor_free(x);
+    }
+}
+
+/* ---- bad input: each an error naming the op, the shapes and what was expected ---- */
+
+static void expect_error(tg_tensor *result, tg_status status, const char *const *fragments)
+{
+    cr_expect_null(result);
+    cr_expect_eq(tg_ctx_status(ctx), status, "status %s: %s", tg_status_name(tg_ctx_status(ctx)), tg_ctx_error(ctx));
+    for (const char *const *f = fragments; *f; f++)
+        cr_expect(strstr(tg_ctx_error(ctx), *f), "\"%s\" lacks \"%s\"", tg_ctx_error(ctx), *f);
+    tg_ctx_clear_error(ctx);
+}
+
+#define FRAGMENTS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static tg_tensor *zeros(int rank, const int64_t *shape) { return tg_tensor_temp(ctx, TG_F32, rank, shape); }
+
+Test(ops_conv, input_not_rank_4_is_an_error)
+{
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    expect_error(tg_conv2d(zeros(TG_SHAPE(3, 8, 8)), zeros(TG_SHAPE(4, 3, 3, 3)), NULL, 1, 0, 1, 1), TG_ERR_SHAPE,
+                 FRAGMENTS("conv2d", "[3, 8, 8]", "expected rank 4"));
+    expect_error(tg_max_pool2d(zeros(TG_SHAPE(8, 8)), 2, 2, 0), TG_ERR_SHAPE,
+                 FRAGMENTS("max_pool2d", "[8, 8]", "expected rank 4"));
+    expect_error(tg_avg_pool2d(zeros(TG_SHAPE(1, 8, 8)), 2, 2, 0), TG_ERR_SHAPE,
+                 FRAGMENTS("avg_pool2d", "[1, 8, 8]", "expected rank 4"));
+    expect_error(tg_global_avg_pool2d(zeros(TG_SHAPE(2, 3))), TG_ERR_SHAPE,
+                 FRAGMENTS("global_avg_pool2d", "[2, 3]", "expected rank 4"));
+    expect_error(tg_conv1d(zeros(TG_SHAPE(2, 3, 8, 8)), zeros(TG_SHAPE(4, 3, 3)), NULL, 1, 0, 1, 1), TG_ERR_SHAPE,
+                 FRAGMENTS("conv1d", "[2, 3, 8, 8]", "expected rank 3"));
+}
+
+Test(ops_conv, channels_that_do_not_match_the_weight_are_an_error)
+{
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    expect_error(tg_conv2d(zeros(TG_SHAPE(2, 3, 8, 8)), zeros(TG_SHAPE(4, 5, 3, 3)), NULL, 1, 0, 1, 1), TG_ERR_SHAPE,
+                 FRAGMENTS("conv2d", "3 channels", "[4, 5, 3, 3]", "expected weight dim 1 = channels/groups = 3"));
+    expect_error(tg_conv2d(zeros(TG_SHAPE(2, 3, 8, 8)), zeros(TG_SHAPE(4, 3, 3, 3)), zeros(TG_SHAPE(5)), 1, 0, 1, 1),
+                 TG_ERR_SHAPE, FRAGMENTS("conv2d", "bias", "[5]", "expected [4]"));
+}
+
+Test(ops_conv, a_kernel_larger_than_the_padded_input_is_an_error)
+{
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    expect_error(tg_conv2d(zeros(TG_SHAPE(1, 1, 4, 8)), zeros(TG_SHAPE(2, 1, 7, 3)), NULL, 1, 1, 1, 1), TG_ERR_SHAPE,
+                 FRAGMENTS("conv2d", "[2, 1, 7, 3]", "padded input height (4 + 2x1)", "expected a kernel that fits"));
+    /* dilation widens the kernel: 3 taps at dilation 3 span 7 columns */
+    expect_error(tg_conv2d(zeros(TG_SHAPE(1, 1, 8, 6)), zeros(TG_SHAPE(2, 1, 3, 3)), NULL, 1, 0, 3, 1), TG_ERR_SHAPE,
+                 FRAGMENTS("conv2d", "spans 7 columns", "width (6 + 2x0)"));
+    expect_error(tg_max_pool2d(zeros(TG_SHAPE(1, 1, 3, 3)), 5, 1, 0), TG_ERR_SHAPE,
+                 FRAGMENTS("max_pool2d", "kernel 5", "[1, 1, 3, 3]", "expected a kernel that fits"));
+}
+
+Test(ops_conv, stride_0_is_an_error)
+{
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    expect_error(tg_conv2d(zeros(TG_SHAPE(1, 1, 4, 4)), zeros(TG_SHAPE(2, 1, 3, 3)), NULL, 0, 0, 1, 1), TG_ERR_ARG,
+                 FRAGMENTS("conv2d", "stride 0", "expected a stride of 1 or more"));
+    expect_error(tg_conv2d(zeros(TG_SHAPE(1, 1, 4, 4)), zeros(TG_SHAPE(2, 1, 3, 3)), NULL, 1, 0, 0, 1), TG_ERR_ARG,
+                 FRAGMENTS("conv2d", "dilation 0"));
+    expect_error(tg_conv2d(zeros(TG_SHAPE(1, 1, 4, 4)), zeros(TG_SHAPE(2, 1, 3, 3)), NULL, 1, -1, 1, 1), TG_ERR_ARG,
+                 FRAGMENTS("conv2d", "padding -1"));
+    expect_error(tg_max_pool2d(zeros(TG_SHAPE(1, 1, 4, 4)), 2, 0, 0), TG_ERR_ARG,
+                 FRAGMENTS("max_pool2d", "stride 0", "expected kernel >= 1, stride >= 1"));
+    expect_error(tg_avg_pool2d(zeros(TG_SHAPE(1, 1, 4, 4)), 2, 2, 2), TG_ERR_ARG,
+                 FRAGMENTS("avg_pool2d", "padding 2 with kernel 2", "expected padding <= kernel/2"));
+}
+
+Test(ops_conv, groups_that_do_not_divide_the_channels_are_an_error)
+{
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    expect_error(tg_conv2d(zeros(TG_SHAPE(1, 6, 4, 4)), zeros(TG_SHAPE(4, 1, 3, 3)), NULL, 1, 0, 1, 4), TG_ERR_SHAPE,
+                 FRAGMENTS("conv2d", "groups 4", "6 input channels", "expected both divisible by groups"));
+    expect_error(tg_conv2d(zeros(TG_SHAPE(1, 6, 4, 4)), zeros(TG_SHAPE(5, 3, 3, 3)), NULL, 1, 0, 1, 2), TG_ERR_SHAPE,
+                 FRAGMENTS("conv2d", "5 output channels", "[5, 3, 3, 3]"));
+    expect_error(tg_conv2d(zeros(TG_SHAPE(1, 6, 4, 4)), zeros(TG_SHAPE(4, 6, 3, 3)), NULL, 1, 0, 1, 0), TG_ERR_ARG,
+                 FRAGMENTS("conv2d", "groups 0", "expected 1 or more"));
+}
+
+Test(ops_conv, backward_ops_check_their_shapes_and_null_arguments)
+{
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    /* input 5x5, 3x3 kernel, stride 1 -> 3x3, not 4x4 */
+    expect_error(tg_conv2d_backward_input(zeros(TG_SHAPE(1, 2, 4, 4)), zeros(TG_SHAPE(2, 1, 3, 3)), 5, 5, 1, 0, 1, 1),
+                 TG_ERR_SHAPE, FRAGMENTS("conv2d_backward_input", "[1, 2, 4, 4]", "3x3 output", "expected them equal"));
+    expect_error(tg_conv2d_backward_weight(zeros(TG_SHAPE(1, 1, 5, 5)), zeros(TG_SHAPE(1, 2, 4, 4)), 3, 3, 1, 0, 1, 1),
+                 TG_ERR_SHAPE, FRAGMENTS("conv2d_backward_weight", "[1, 2, 4, 4]", "3x3 output"));
+    expect_error(tg_max_pool2d_backward(zeros(TG_SHAPE(1, 1, 3, 3)), zeros(TG_SHAPE(1, 1, 4, 4)), 2, 2, 0),
+                 TG_ERR_SHAPE, FRAGMENTS("max_pool2d_backward", "gradient has shape [1, 1, 3, 3]", "expected [1, 1, 2, 2]"));
+    expect_error(tg_max_pool2d_gather(zeros(TG_SHAPE(1, 1, 3, 3)), zeros(TG_SHAPE(1, 1, 4, 4)), 2, 2, 0),
+                 TG_ERR_SHAPE, FRAGMENTS("max_pool2d_gather", "[1, 1, 3, 3]", "expected [1, 1, 4, 4]"));
+    expect_error(tg_avg_pool2d_backward(zeros(TG_SHAPE(1, 1, 3, 3)), 4, 4, 2, 2, 0), TG_ERR_SHAPE,
+                 FRAGMENTS("avg_pool2d_backward", "expected [1, 1, 2, 2]"));
+    /* NULL arguments (an earlier op failed): NULL back, quietly, as every op */
+    cr_expect_null(tg_conv2d(NULL, NULL, NULL, 1, 0, 1, 1));
+    cr_expect_null(tg_conv1d(NULL, NULL, NULL, 1, 0, 1, 1));
+    cr_expect_null(tg_conv2d_backward_input(NULL, NULL, 1, 1, 1, 0, 1, 1));
+    cr_expect_null(tg_conv2d_backward_weight(NULL, NULL, 1, 1, 1, 0, 1, 1));
+    cr_expect_null(tg_max_pool2d(NULL, 2, 2, 0));
+    cr_expect_null(tg_max_pool2d_backward(NULL, NULL, 2, 2, 0));
+    cr_expect_null(tg_max_pool2d_gather(NULL, NULL, 2, 2, 0));
+    cr_expect_null(tg_avg_pool2d(NULL, 2, 2, 0));
+    cr_expect_null(tg_avg_pool2d_backward(NULL, 2, 2, 2, 2, 0));
+    cr_expect_null(tg_global_avg_pool2d(NULL));
+    cr_expect_null(tg_conv2d(zeros(TG_SHAPE(1, 1, 4, 4)), NULL, NULL, 1, 0, 1, 1));
+}
+
+Test(ops_conv, repeated_steps_in_reused_step_memory_give_identical_gradients)
+{
+    /* From the second step on, conv and pool scratch comes from memory the
+     * first step left in the arena: stale contents must not leak in. */
+    tg_rng rng = tg_rng_seed(9);
+    tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(4, 3, 12, 12), 0, 1);
+    tg_tensor *w = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(8, 3, 3, 3), 0, 0.3);
+    tg_tensor *b = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(8));
+    tg_tensor_set_requires_grad(w, true);
+    tg_tensor_set_requires_grad(b, true);
+    double first = 0;
+    for (int step = 0; step < 3; step++) {
+        tg_tensor_zero_grad(w);
+        tg_tensor *loss = tg_mean(tg_max_pool2d(tg_relu(tg_conv2d(x, w, b, 1, 1, 1, 1)), 2, 2, 0));
+        cr_assert_eq(tg_backward(loss), TG_OK, "%s", tg_ctx_error(ctx));
+        double g = tg_tensor_get(tg_tensor_grad(w), 5);
+        if (step == 0)
+            first = g;
+        cr_expect_eq(g, first, "step %d gives another gradient", step);
+        tg_tape_reset(ctx);
+    }
+}
+
+/* Big enough to be split across the two threads: the same values and
+ * gradients as one thread computes. */
+Test(ops_conv, pooling_split_across_threads_matches_one_thread)
+{
+    tg_ctx *one = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(11);
+    for (int kind = 0; kind < 3; kind++) {
+        tg_tensor *x2 = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(8, 16, 27, 26), 0, 1);
+        tg_tensor *x1 = tg_tensor_new(one, TG_F32, TG_SHAPE(8, 16, 27, 26));
+        tg_tensor_copy(x1, x2);
+        tg_tensor *xs[2] = {x1, x2}, *ys[2], *gs[2];
+        for (int c = 0; c < 2; c++) {
+            tg_tensor_set_requires_grad(xs[c], true);
+            ys[c] = kind == 0 ? tg_max_pool2d(xs[c], 2, 2, 0) : kind == 1 ? tg_max_pool2d(xs[c], 3, 2, 1)
+                                                                          : tg_avg_pool2d(xs[c], 3, 2, 1);
+            cr_assert_not_null(ys[c]);
+            cr_assert_eq(tg_backward(tg_sum(tg_mul(ys[c], ys[c]))), TG_OK);
+            gs[c] = tg_tensor_grad(xs[c]);
+        }
+        cr_assert_eq(tg_tensor_size(ys[0]), tg_tensor_size(ys[1]));
+        for (int64_t i = 0; i < tg_tensor_size(ys[0]); i++)
+            cr_assert_eq(tg_tensor_get(ys[0], i), tg_tensor_get(ys[1], i), "kind %d y[%lld]", kind, (long long)i);
+        for (int64_t i = 0; i < tg_tensor_size(x1); i++)
+            cr_assert_eq(tg_tensor_get(gs[0], i), tg_tensor_get(gs[1], i), "kind %d dx[%lld]", kind, (long long)i);
+        tg_tensor_free(x1);
+        tg_tensor_free(x2);
+        tg_tape_reset(ctx);
+        tg_tape_reset(one);
+    }
+    tg_ctx_free(one);
+}

@@ -1,0 +1,329 @@
+/* The step-through page of a backward pass (tg_backward_page_save): it holds
+ * the values the tape recorded, it refuses a graph with no recorded backward,
+ * it falls back to the per-layer view for thousands of ops, it reports a
+ * missing Graphviz and keeps the .dot file, and in a real headless browser
+ * (Debian's chromium) three steps highlight the tape's node and show the
+ * tape's δ, and the screenshot is not blank. */
+#define _POSIX_C_SOURCE 200809L /* setenv, mkdtemp */
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tapegrad.h"
+#include "tests/support.h"
+#include "examples/alice_graph.h"
+
+static tg_ctx *quiet_ctx(void)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    return ctx;
+}
+
+static bool have_program(const char *name)
+{
+    char command[128];
+    snprintf(command, sizeof command, "command -v %s > /dev/null 2>&1", name);
+    return system(command) == 0;
+}
+
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* A recorded backward of Alice's graph, written as dir/alice.html. */
+static alice_graph recorded_alice(tg_ctx *ctx, const char *dir, char *path, size_t size)
+{
+    alice_graph g = alice(ctx);
+    cr_assert_not(tg_backward_set_recording(ctx, true), "recording is off by default");
+    cr_assert_eq(tg_backward(g.loss), TG_OK);
+    cr_assert(tg_backward_set_recording(ctx, false));
+    snprintf(path, size, "%s/alice.html", dir);
+    cr_assert_eq(tg_backward_page_save(path, g.loss, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    return g;
+}
+
+/* The tape entry that made t's input `input` (t made by an op). */
+static int64_t creator_of_input(tg_ctx *ctx, const tg_tensor *t, int input, tg_tensor **in)
+{
+    tg_tape_entry e;
+    cr_assert(tg_tape_entry_at(ctx, tg_tensor_creator(t), &e));
+    *in = e.inputs[input];
+    return tg_tensor_creator(*in);
+}
+
+static void format4(char *buf, size_t size, double v) { snprintf(buf, size, "%.4g", v); }
+
+Test(page, holds_the_deltas_and_contributions_the_tape_recorded)
+{
+    if (!have_program("dot"))
+        cr_skip_test("Graphviz's dot is not installed (apt-get install graphviz)");
+    char dir[64];
+    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_page_"));
+    tg_ctx *ctx = tg_ctx_new(1);
+    char path[128];
+    alice_graph g = recorded_alice(ctx, dir, path, sizeof path);
+    char *html = read_text_file(path);
+    cr_assert_not_null(html);
+    cr_expect_not_null(strstr(html, "<svg"), "the graph is inline SVG");
+    cr_expect_null(strstr(html, "http://") ? strstr(strstr(html, "</svg>"), "src=\"http") : NULL,
+                   "nothing is loaded from the network");
+    cr_expect_eq(count(html, "{\"index\": "), 16, "one step per tape entry of the 16 ops");
+    /* step 1: the loss's own δ = 1; step 2: δ at o1 = ∂L/∂o1 = -2(1 - o1) */
+    cr_expect_not_null(strstr(html, "{\"index\": 15, \"node\": \"op15\", \"out\": \"t15\", \"op\": \"mse_loss\", "
+                                    "\"name\": \"L\", \"delta\": \"1\""));
+    char expected[256], number[32];
+    format4(number, sizeof number, -2 * (1 - tg_tensor_item(g.o1)));
+    snprintf(expected, sizeof expected, "\"op\": \"sigmoid\", \"name\": \"o1\", \"delta\": \"%s\"", number);
+    cr_expect_not_null(strstr(html, expected), "%s", expected);
+    /* w1's one contribution completes its gradient: the tape's .grad */
+    format4(number, sizeof number, tg_tensor_item(tg_tensor_grad(g.w[0])));
+    snprintf(expected, sizeof expected, "\"name\": \"w1\", \"vjp\": \"⊙x1\", \"local\": \"-2\", \"sent\": \"%s\", "
+                                        "\"total\": \"%s\", \"leaf\": true, \"done\": true", number, number);
+    cr_expect_not_null(strstr(html, expected), "%s", expected);
+    cr_expect_eq(count(html, "\"done\": true"), 9, "nine parameters complete, once each");
+    char dot_path[128];
+    snprintf(dot_path, sizeof dot_path, "%s/alice.dot", dir);
+    char *dot = read_text_file(dot_path);
+    cr_expect_not_null(dot, "the .dot file is kept beside the page");
+    free(dot);
+    free(html);
+    alice_free(&g);
+    tg_ctx_free(ctx);
+    remove_scratch_dir(dir);
+}
+
+Test(page, a_graph_with_no_recorded_backward_is_a_clear_error)
+{
+    tg_ctx *ctx = quiet_ctx();
+    alice_graph g = alice(ctx);
+    cr_expect_eq(tg_backward_page_save("/tmp/tg_unused.html", g.loss, NULL), TG_ERR_GRAD);
+    cr_expect_not_null(strstr(tg_ctx_error(ctx), "no backward of \"L\" was recorded"), "%s", tg_ctx_error(ctx));
+    cr_expect_not_null(strstr(tg_ctx_error(ctx), "tg_backward_set_recording(ctx, true)"));
+    tg_ctx_clear_error(ctx);
+    cr_assert_eq(tg_backward(g.loss), TG_OK); /* not recorded */
+    cr_expect_eq(tg_backward_page_save("/tmp/tg_unused.html", g.loss, NULL), TG_ERR_GRAD);
+    tg_ctx_clear_error(ctx);
+    tg_backward_set_recording(ctx, true);
+    cr_assert_eq(tg_backward(g.loss), TG_OK);
+    cr_expect_eq(tg_backward_page_save("/tmp/tg_unused.html", g.o1, NULL), TG_ERR_GRAD, "o1's backward was not run");
+    tg_ctx_clear_error(ctx);
+    tg_tensor *grads[1];
+    cr_assert_eq(tg_grad(g.o1, NULL, 1, &g.w[0], grads, false), TG_OK);
+    cr_expect_eq(tg_backward_page_save("/tmp/tg_unused.html", g.o1, NULL), TG_ERR_GRAD, "tg_grad is never recorded");
+    tg_ctx_clear_error(ctx);
+    alice_free(&g);
+    tg_tape_reset(ctx);
+    g = alice(ctx);
+    cr_expect_eq(tg_backward_page_save("/tmp/tg_unused.html", g.loss, NULL), TG_ERR_GRAD, "a new step, no record");
+    tg_ctx_clear_error(ctx);
+    /* NULL arguments */
+    cr_expect_eq(tg_backward_page_save("/tmp/tg_unused.html", NULL, NULL), TG_ERR_ARG);
+    cr_expect_eq(tg_backward_page_save(NULL, g.loss, NULL), TG_ERR_ARG);
+    cr_expect_not(tg_backward_set_recording(NULL, true));
+    tg_ctx_clear_error(ctx);
+    alice_free(&g);
+    tg_ctx_free(ctx);
+}
+
+Test(page, missing_graphviz_is_a_clear_error_and_the_dot_file_is_written)
+{
+    char dir[64];
+    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_page_"));
+    const char *old = getenv("PATH");
+    char *saved = old ? strdup(old) : NULL;
+    tg_ctx *ctx = quiet_ctx();
+    alice_graph g = alice(ctx);
+    tg_backward_set_recording(ctx, true);
+    cr_assert_eq(tg_backward(g.loss), TG_OK);
+    char path[128], dot_path[128];
+    snprintf(path, sizeof path, "%s/page.html", dir);
+    snprintf(dot_path, sizeof dot_path, "%s/page.dot", dir);
+    setenv("PATH", dir, 1); /* an empty directory: no dot on PATH */
+    tg_status status = tg_backward_page_save(path, g.loss, NULL);
+    if (saved)
+        setenv("PATH", saved, 1);
+    free(saved);
+    cr_expect_eq(status, TG_ERR_IO);
+    cr_expect_not_null(strstr(tg_ctx_error(ctx), "Graphviz's dot is not on PATH"), "%s", tg_ctx_error(ctx));
+    cr_expect_not_null(strstr(tg_ctx_error(ctx), dot_path), "the message names the .dot file");
+    char *dot = read_text_file(dot_path);
+    cr_expect(dot && !strncmp(dot, "digraph tapegrad {", 18), "the .dot file is written all the same");
+    free(dot);
+    char *html = read_text_file(path);
+    cr_expect_null(html, "no page without a picture");
+    free(html);
+    alice_free(&g);
+    tg_ctx_free(ctx);
+    remove_scratch_dir(dir);
+}
+
+Test(page, thousands_of_ops_fall_back_to_the_per_layer_view_and_say_so)
+{
+    if (!have_program("dot"))
+        cr_skip_test("Graphviz's dot is not installed (apt-get install graphviz)");
+    enum { LAYERS = 400 }; /* 3 ops each: 1200 tape entries, and a loss */
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(5);
+    tg_tensor *weights[LAYERS], *biases[LAYERS];
+    tg_tensor *h = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(2, 3), 0, 1); /* step tensors: freed with the context */
+    for (int i = 0; i < LAYERS; i++) {
+        char name[32];
+        weights[i] = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(3, 3), 0, 0.5);
+        biases[i] = tg_tensor_rand(ctx, &rng, TG_F64, TG_SHAPE(3), -0.1, 0.1);
+        snprintf(name, sizeof name, "block%d.weight", i);
+        tg_tensor_set_name(weights[i], name);
+        snprintf(name, sizeof name, "block%d.bias", i);
+        tg_tensor_set_name(biases[i], name);
+        tg_tensor_set_requires_grad(weights[i], true);
+        tg_tensor_set_requires_grad(biases[i], true);
+    }
+    for (int i = 0; i < LAYERS; i++)
+        h = tg_tanh(tg_add(tg_matmul(h, weights[i]), biases[i]));
+    tg_tensor *loss = tg_mean(h);
+    tg_backward_set_recording(ctx, true);
+    cr_assert_eq(tg_backward(loss), TG_OK);
+    char dir[64], path[128];
+    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_page_"));
+    snprintf(path, sizeof path, "%s/big.html", dir);
+    cr_assert_eq(tg_backward_page_save(path, loss, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    char *html = read_text_file(path);
+    cr_assert_not_null(html);
+    cr_expect_not_null(strstr(html, "<p id=\"fallback\">This backward pass ran 1201 tape entries, too many to step "
+                                    "through one at a time: this is the per-layer view"));
+    cr_expect_null(strstr(html, "id=\"tape\""), "no steps");
+    cr_expect_not_null(strstr(html, "<title>layer399</title>"), "one node per block");
+    cr_expect_null(strstr(html, "<title>layer400</title>"));
+    cr_expect_null(strstr(html, "<title>op"), "every op is inside a block");
+    cr_expect_not_null(strstr(html, "‖grad‖"), "with gradient norms");
+    free(html);
+    tg_ctx_free(ctx);
+    remove_scratch_dir(dir);
+}
+
+/* ---- in a real browser ---- */
+
+/* Distinct RGB colours in a PNG screenshot (8-bit RGB or RGBA, as chromium
+ * writes them), by python3's zlib; -1 when it cannot tell. */
+static int png_colours(const char *png)
+{
+    char command[2048];
+    snprintf(command, sizeof command,
+             "python3 -c '\n"
+             "import struct, sys, zlib\n"
+             "d = open(sys.argv[1], \"rb\").read()\n"
+             "pos, idat, w, h, ctype = 8, b\"\", 0, 0, 0\n"
+             "while pos < len(d):\n"
+             "    n, kind = struct.unpack(\">I4s\", d[pos:pos + 8])\n"
+             "    body = d[pos + 8:pos + 8 + n]\n"
+             "    if kind == b\"IHDR\": w, h, depth, ctype = struct.unpack(\">IIBB\", body[:10])\n"
+             "    if kind == b\"IDAT\": idat += body\n"
+             "    pos += 12 + n\n"
+             "bpp = 4 if ctype == 6 else 3\n"
+             "raw, stride, prev, seen = zlib.decompress(idat), w * bpp, bytearray(w * bpp), set()\n"
+             "for y in range(h):\n"
+             "    f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])\n"
+             "    for i in range(stride):\n"
+             "        a = line[i - bpp] if i >= bpp else 0\n"
+             "        b, c = prev[i], prev[i - bpp] if i >= bpp else 0\n"
+             "        p = a + b - c\n"
+             "        pr = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else b if abs(p - b) <= abs(p - c) else c\n"
+             "        line[i] = (line[i] + [0, a, b, (a + b) // 2, pr][f]) & 255\n"
+             "    for x in range(0, stride, bpp * 7): seen.add(bytes(line[x:x + 3]))\n"
+             "    prev = line\n"
+             "print(len(seen))' %s",
+             png);
+    FILE *p = popen(command, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1)
+            n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+static int run_chromium(const char *dir, const char *args, const char *url, const char *out)
+{
+    char command[2048];
+    snprintf(command, sizeof command,
+             "cd %s && timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+             "--disable-background-networking --disable-component-update --disable-sync "
+             "--user-data-dir=%s/profile --window-size=1400,900 %s '%s' > %s 2> %s/chromium.log",
+             dir, dir, args, url, out, dir);
+    return system(command);
+}
+
+/* The text of the element with this id in the dumped DOM. */
+static void element_text(const char *dom, const char *id, char *buf, size_t size)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "id=\"%s\"", id);
+    const char *hit = strstr(dom, needle);
+    cr_assert_not_null(hit, "no element #%s in the page", id);
+    const char *start = strchr(hit, '>') + 1, *end = strchr(start, '<');
+    size_t n = (size_t)(end - start) < size ? (size_t)(end - start) : size - 1;
+    memcpy(buf, start, n);
+    buf[n] = '\0';
+}
+
+Test(page, three_steps_in_headless_chromium_show_the_tapes_node_and_delta, .timeout = 300)
+{
+    if (!have_program("chromium"))
+        cr_skip_test("chromium is not installed (apt-get install chromium; tools/setup.sh installs it): "
+                     "the page is not tested in a browser");
+    if (!have_program("dot"))
+        cr_skip_test("Graphviz's dot is not installed (apt-get install graphviz)");
+    char dir[64];
+    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_page_"));
+    tg_ctx *ctx = tg_ctx_new(1);
+    char path[128];
+    alice_graph g = recorded_alice(ctx, dir, path, sizeof path);
+    /* Steps 1, 2, 3 run the tape's entries from the loss down: mse_loss,
+     * the sigmoid making o1, then the add making its input z3. */
+    tg_tensor *o1, *z3;
+    cr_assert_eq(creator_of_input(ctx, g.loss, 0, &o1), tg_tensor_creator(g.o1));
+    int64_t third = creator_of_input(ctx, g.o1, 0, &z3);
+    tg_tensor *dz3;
+    cr_assert_eq(tg_grad(g.loss, NULL, 1, &z3, &dz3, false), TG_OK);
+    char want_node[32], want_delta[32];
+    snprintf(want_node, sizeof want_node, "op%lld", (long long)third); /* every entry is drawn: op k = entry k */
+    format4(want_delta, sizeof want_delta, tg_tensor_item(dz3));
+
+    char url[256], dom_path[128], png_path[128];
+    snprintf(url, sizeof url, "file://%s#step=3", path);
+    snprintf(dom_path, sizeof dom_path, "%s/dom.html", dir);
+    snprintf(png_path, sizeof png_path, "%s/shot.png", dir);
+    cr_assert_eq(run_chromium(dir, "--dump-dom", url, dom_path), 0, "chromium failed; see %s/chromium.log", dir);
+    char *dom = read_text_file(dom_path);
+    cr_assert_not_null(dom);
+    char text[128];
+    element_text(dom, "counter", text, sizeof text);
+    cr_expect_str_eq(text, "step 3 of 16", "three clicks on next");
+    element_text(dom, "current-node", text, sizeof text);
+    cr_expect_str_eq(text, want_node, "the highlighted node is the tape's third entry");
+    element_text(dom, "delta", text, sizeof text);
+    cr_expect_str_eq(text, want_delta, "the δ shown is the tape's ∂L/∂z3");
+    cr_expect_eq(count(dom, "class=\"node current\""), 2, "the op and its result are highlighted");
+    cr_expect_not_null(strstr(dom, "<td>b3</td><td class=\"num\">"), "b3's gradient is complete after step 3");
+    cr_expect_null(strstr(dom, "<td>w1</td>"), "w1's is not yet");
+    free(dom);
+
+    char shot_arg[160];
+    snprintf(shot_arg, sizeof shot_arg, "--screenshot=%s", png_path);
+    cr_assert_eq(run_chromium(dir, shot_arg, url, "/dev/null"), 0, "chromium failed; see %s/chromium.log", dir);
+    if (!have_program("python3"))
+        cr_skip_test("python3 is not installed: the screenshot was taken but its colours are not counted");
+    int colours = png_colours(png_path);
+    cr_expect_gt(colours, 8, "the screenshot shows the graph and the highlight, not a blank page (%d colours)", colours);
+    alice_free(&g);
+    tg_ctx_free(ctx);
+    remove_scratch_dir(dir);
+}
