@@ -551,6 +551,18 @@ const char *tg_vjp_name(const tg_tensor *t, const char *fallback)
     return name[0] && strlen(name) <= 4 ? name : fallback;
 }
 
+void tg_vjp_binary_label(const tg_node *n, int input, const char *factor, char *buf, size_t size)
+{
+    char note[64];
+    tg_vjp_sum_note(n->in[input], n->out, note, sizeof note);
+    if (!note[0])
+        snprintf(buf, size, "%s", factor);
+    else if (!strcmp(factor, "·1"))
+        snprintf(buf, size, "%s", note);
+    else
+        snprintf(buf, size, "%s, %s", factor, note);
+}
+
 const char *tg_vjp_sum_note(const tg_tensor *in, const tg_tensor *out, char *buf, size_t size)
 {
     buf[0] = '\0';

@@ -210,6 +210,7 @@ typedef struct {
     bool has_freed;      /* a leaf was freed after use: draw it, compute nothing */
     /* layout (plan_layout) */
     bool top_to_bottom;
+    int *spine_input;    /* [n_ops] the input on op k's longest path back, -1: none (a heavy edge) */
     int64_t *edge_base;  /* [n_ops + 1] edges of op k: edge_base[k] + j */
     int32_t *edge_copy;  /* [edges] which drawing of a leaf input the edge starts at (0: the leaf's own) */
     bool *edge_writes_copy; /* [edges] this edge's copy is written beside op k */
@@ -494,17 +495,43 @@ static tg_status plan_layout(writer *w)
     tg_ctx *ctx = w->ctx;
     int64_t n_ops = w->n_ops, n_edges = w->edge_base[n_ops];
     int64_t *rank = malloc(((size_t)n_ops + 1) * sizeof *rank);
-    if (!rank)
+    w->spine_input = malloc(((size_t)n_ops + 1) * sizeof *w->spine_input);
+    if (!rank || !w->spine_input) {
+        free(rank);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
     int64_t depth = 0;
     for (int64_t k = 0; k < n_ops; k++) { /* tape order is a topological order */
         const tg_node *node = &ctx->tape[w->op_tape[k]];
         rank[k] = 0;
+        w->spine_input[k] = -1;
         for (int j = 0; j < node->n_in; j++)
-            if (node->in[j]->creator >= 0 && rank[w->op_id[node->in[j]->creator]] + 1 > rank[k])
+            if (node->in[j]->creator >= 0 && rank[w->op_id[node->in[j]->creator]] + 1 > rank[k]) {
                 rank[k] = rank[w->op_id[node->in[j]->creator]] + 1;
+                w->spine_input[k] = j;
+            }
         depth = rank[k] + 1 > depth ? rank[k] + 1 : depth;
     }
+    /* As late as possible: depth - 1 - the longest path down to an output.
+     * A leaf's uses far apart in this rank (x_t·W_xh of an unrolled RNN sits
+     * next to step t's add, wherever the data allows it) are drawn apart. */
+    int64_t *late = malloc(((size_t)n_ops + 1) * sizeof *late);
+    if (!late) {
+        free(rank);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
+    for (int64_t k = 0; k < n_ops; k++)
+        late[k] = 0; /* height: longest path to an output */
+    for (int64_t k = n_ops - 1; k >= 0; k--) {
+        const tg_node *node = &ctx->tape[w->op_tape[k]];
+        for (int j = 0; j < node->n_in; j++)
+            if (node->in[j]->creator >= 0) {
+                int64_t c = w->op_id[node->in[j]->creator];
+                late[c] = late[k] + 1 > late[c] ? late[k] + 1 : late[c];
+            }
+    }
+    for (int64_t k = 0; k < n_ops; k++)
+        late[k] = depth - 1 - late[k];
     w->edge_copy = calloc((size_t)n_edges + 1, sizeof *w->edge_copy);
     w->edge_writes_copy = calloc((size_t)n_edges + 1, sizeof *w->edge_writes_copy);
     int64_t *per_rank = calloc((size_t)depth + 1, sizeof *per_rank);
@@ -512,6 +539,7 @@ static tg_status plan_layout(writer *w)
     int64_t *lo = malloc(((size_t)w->n_leaves + 1) * 2 * sizeof *lo), *hi = lo ? lo + w->n_leaves + 1 : NULL;
     if (!w->edge_copy || !w->edge_writes_copy || !per_rank || !first_use || !lo) {
         free(rank);
+        free(late);
         free(per_rank);
         free(first_use);
         free(lo);
@@ -526,7 +554,7 @@ static tg_status plan_layout(writer *w)
     }
     bool *split = calloc((size_t)w->n_leaves + 1, sizeof *split);
     if (!split) {
-        free(rank), free(per_rank), free(first_use), free(lo);
+        free(rank), free(late), free(per_rank), free(first_use), free(lo);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
     }
     for (int64_t k = 0; k < n_ops; k++) {
@@ -536,8 +564,8 @@ static tg_status plan_layout(writer *w)
             if (node->in[j]->creator >= 0)
                 continue;
             int64_t l = leaf_id(w, node->in[j]);
-            lo[l] = rank[k] < lo[l] ? rank[k] : lo[l];
-            hi[l] = rank[k] > hi[l] ? rank[k] : hi[l];
+            lo[l] = late[k] < lo[l] ? late[k] : lo[l];
+            hi[l] = late[k] > hi[l] ? late[k] : hi[l];
             if (first_use[l] < 0)
                 first_use[l] = k;
             else if (grouping && w->op_group[k] != w->op_group[first_use[l]])
@@ -552,7 +580,7 @@ static tg_status plan_layout(writer *w)
     /* copies: one per cluster (grouping) or per use (no clusters) */
     int32_t *n_copies = calloc((size_t)w->n_leaves + 1, sizeof *n_copies);
     if (!n_copies) {
-        free(rank), free(per_rank), free(first_use), free(lo), free(split);
+        free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
     }
     for (int64_t l = 0; l < w->n_leaves; l++)
@@ -564,7 +592,7 @@ static tg_status plan_layout(writer *w)
     int64_t *pair_keys = malloc((pair_mask + 1) * sizeof *pair_keys);
     int32_t *pair_copy = malloc((pair_mask + 1) * sizeof *pair_copy);
     if (!pair_keys || !pair_copy) {
-        free(rank), free(per_rank), free(first_use), free(lo), free(split), free(n_copies), free(pair_keys), free(pair_copy);
+        free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split), free(n_copies), free(pair_keys), free(pair_copy);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
     }
     memset(pair_keys, 0xFF, (pair_mask + 1) * sizeof *pair_keys); /* -1: empty */
@@ -606,6 +634,7 @@ static tg_status plan_layout(writer *w)
     w->top_to_bottom = w->o->top_to_bottom ||
                        (!w->o->left_to_right && lr_width > LAYOUT_WIDTH_PT && tb_width < lr_width);
     free(rank);
+    free(late);
     free(per_rank);
     free(first_use);
     free(lo);
@@ -925,21 +954,27 @@ static tg_status write_all(writer *w)
             write_node_id(f, w, node->in[j], w->edge_copy[w->edge_base[k] + j]);
             fprintf(f, " -> op%lld", (long long)k);
             const tg_tensor *d = w->edge_derivative[w->edge_base[k] + j];
+            /* the longest path through the graph (the recurrent chain of an
+             * RNN, the layers of an MLP) is kept straight by heavy edges;
+             * side branches and leaves hang beside it */
+            const char *weight = j == w->spine_input[k] ? "weight=8" : node->in[j]->creator >= 0 ? "weight=2" : "";
             if (d && (d->size == 1 || (w->max_values >= 0 && d->size <= w->max_values))) {
-                fprintf(f, " [fontcolor=\"%s\", label=<", COLOR_DERIVATIVE_TEXT);
+                fprintf(f, " [%s%sfontcolor=\"%s\", label=<", weight, *weight ? ", " : "", COLOR_DERIVATIVE_TEXT);
                 put_values(f, d, w->precision);
                 fputs(">]", f);
             } else if (w->o->edge_derivatives && node->out->size > 1 && node->in[j]->requires_grad) {
                 /* a vector edge: the VJP as a formula applied to δ */
                 char vjp[128];
                 tg_tape_entry_vjp_label(w->ctx, w->op_tape[k], j, vjp, sizeof vjp);
-                fprintf(f, " [fontcolor=\"%s\", label=<", COLOR_DERIVATIVE_TEXT);
+                fprintf(f, " [%s%sfontcolor=\"%s\", label=<", weight, *weight ? ", " : "", COLOR_DERIVATIVE_TEXT);
                 put_html_str(f, vjp);
                 fputs(">]", f);
+            } else if (*weight) {
+                fprintf(f, " [%s]", weight);
             }
             fputs(";\n", f);
         }
-        fprintf(f, "  op%lld -> t%lld;\n", (long long)k, (long long)k);
+        fprintf(f, "  op%lld -> t%lld [weight=8];\n", (long long)k, (long long)k);
     }
     return write_footer(w);
 }
@@ -1029,6 +1064,7 @@ tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, 
     free(w.edge_base);
     free(w.edge_copy);
     free(w.edge_writes_copy);
+    free(w.spine_input);
     return status;
 }
 

@@ -314,6 +314,17 @@ const char *tg_vjp_name(const tg_tensor *t, const char *fallback);
 /* ", Σ over batch" (or ", Σ over axes 0, 2") when input `in` was broadcast to
  * out and its gradient is summed back; "" when the shapes match. Returns buf. */
 const char *tg_vjp_sum_note(const tg_tensor *in, const tg_tensor *out, char *buf, size_t size);
+/* A broadcasting op's label: factor ("⊙b"), then the sum note when input was
+ * broadcast ("⊙b, Σ over batch"; a factor of "·1" is then left out). */
+void tg_vjp_binary_label(const tg_node *node, int input, const char *factor, char *buf, size_t size);
+/* Defines NAME_vjp_label for a one-input elementwise op: FORMAT takes the
+ * input's short name twice (use %.0s to skip the second): "⊙cos(%s)%.0s". */
+#define TG_VJP_MAP_LABEL(NAME, FORMAT)                                                  \
+    static void NAME##_vjp_label(const tg_node *n, int input, char *buf, size_t size)  \
+    {                                                                                 \
+        const char *z = tg_vjp_name(n->in[input], "z");                               \
+        snprintf(buf, size, FORMAT, z, z);                                            \
+    }
 
 /* In-place accumulate: dst += src, same size and dtype (no recording). */
 void tg_accumulate(tg_tensor *dst, const tg_tensor *src);

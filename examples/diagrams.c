@@ -8,13 +8,18 @@
  *   alice_221       §3  the 2-2-1 network, one scalar per weight: the blue edge
  *                       labels are local derivatives, the red numbers ∂L/∂t;
  *                       ∂L/∂w1 = 0.0214695 is the product along its path
- *   alice_221_layers    the same network as a tg_mlp, one cluster per layer
+ *   alice_221_layers    the same network as a tg_mlp, one cluster per layer;
+ *                       vector edges carry VJP formulas (·W, δᵀ·x, Σ over batch)
  *   train_221_curves §4 loss and accuracy while SGD trains the 2-2-1 network
  *   xor_mlp             an MLP 2-4-1 after learning XOR, and its training
  *                       curves (xor_curves.svg, xor_curves.csv)
  *   softmax_ce      §7  softmax cross-entropy: ∂Loss/∂f = softmax(f) − p
  *   second_order        d/dx tanh x recorded with create_graph: the
  *                       gradient computation is on the tape too
+ *   elman_rnn           an Elman RNN unrolled over 3 time steps, drawn with
+ *                       no layout options: top to bottom (it is deeper than
+ *                       wide), the shared weights beside each step, VJP
+ *                       formulas on the vector edges
  * It also prints every δ of Alice's backward pass as it flows, with hooks. */
 #define _POSIX_C_SOURCE 200809L /* mkdir */
 
@@ -29,6 +34,7 @@
 #include "tapegrad/plot.h"
 
 #include "alice_graph.h"
+#include "elman_graph.h"
 
 static const char *out_dir = "out/diagrams";
 static bool render; /* dot is on PATH */
@@ -157,7 +163,9 @@ static int alice_221_layers(tg_ctx *ctx)
         rc = draw("alice_221_layers", 1, &loss,
                   &(tg_dot_options){.grads_of = loss,
                                     .group_separator = '.',
-                                    .title = "§3 as layers: z = x·Wᵀ + b, a = σ(z); one cluster per layer"});
+                                    .edge_derivatives = true,
+                                    .title = "§3 as layers: z = x·Wᵀ + b, a = σ(z); one cluster per layer. Blue: "
+                                             "each edge's local derivative, as the VJP applied to the δ from below"});
     tg_tensor_free(x);
     tg_tensor_free(y);
     tg_tape_reset(ctx);
@@ -269,6 +277,7 @@ static int xor_mlp(tg_ctx *ctx)
             rc = draw("xor_mlp", 1, &loss,
                       &(tg_dot_options){.grads_of = loss,
                                         .group_separator = '.',
+                                        .edge_derivatives = true,
                                         .title = "XOR with an MLP 2-4-1 (tanh, sigmoid), after training"});
         }
         rc = rc || tg_optim_step(opt) != TG_OK;
@@ -354,6 +363,28 @@ static int second_order(tg_ctx *ctx)
     return rc;
 }
 
+/* ---- backprop through time: an Elman RNN unrolled over 3 steps ---- */
+static int elman_rnn(tg_ctx *ctx)
+{
+    elman_graph g = elman(ctx, 3);
+    int rc = !g.loss || tg_backward(g.loss) != TG_OK;
+    if (!rc) {
+        const tg_tensor *d = tg_tensor_grad(g.w_hh);
+        double norm = 0;
+        for (int64_t i = 0; i < tg_tensor_size(d); i++)
+            norm += tg_tensor_get(d, i) * tg_tensor_get(d, i);
+        printf("Elman RNN, 3 steps: L = %.6f, ‖∂L/∂W_hh‖ = %.6f (summed over the steps that share W_hh)\n",
+               tg_tensor_item(g.loss), sqrt(norm));
+        rc = draw("elman_rnn", 1, &g.loss,
+                  &(tg_dot_options){.edge_derivatives = true,
+                                    .title = "An Elman RNN unrolled over 3 steps: h_t = tanh(x_t·W_xh + h_{t−1}·W_hh + b_h). "
+                                             "Blue: each edge's VJP applied to the δ arriving from below"});
+    }
+    elman_free(&g);
+    tg_tape_reset(ctx);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 2 || (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))) {
@@ -378,7 +409,7 @@ int main(int argc, char **argv)
     if (!ctx)
         return 1;
     int rc = one_neuron(ctx) || alice_221(ctx) || alice_221_layers(ctx) || train_221(ctx) || xor_mlp(ctx) || softmax_ce(ctx) ||
-             second_order(ctx);
+             second_order(ctx) || elman_rnn(ctx);
     if (rc)
         fprintf(stderr, "diagrams: %s\n", tg_ctx_error(ctx));
     tg_ctx_free(ctx);

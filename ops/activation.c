@@ -47,17 +47,11 @@ static void exp_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0
 static void log_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx) { dx[0] = tg_div(dy, n->in[0]); }
 
 /* VJP labels: "⊙f'(z)" with z the input's short name. */
-#define MAP_VJP_LABEL(name, FORMAT)                                                       \
-    static void name##_vjp_label(const tg_node *n, int input, char *buf, size_t size)    \
-    {                                                                                   \
-        const char *z = tg_vjp_name(n->in[input], "z");                                 \
-        snprintf(buf, size, FORMAT, z, z);                                              \
-    }
-MAP_VJP_LABEL(sigmoid, "⊙σ(%s)(1−σ(%s))")
-MAP_VJP_LABEL(tanh, "⊙(1−tanh²(%s))%.0s")
-MAP_VJP_LABEL(relu, "⊙[%s>0]%.0s")
-MAP_VJP_LABEL(exp, "⊙exp(%s)%.0s")
-MAP_VJP_LABEL(log, "⊘%s%.0s")
+TG_VJP_MAP_LABEL(sigmoid, "⊙σ(%s)(1−σ(%s))")
+TG_VJP_MAP_LABEL(tanh, "⊙(1−tanh²(%s))%.0s")
+TG_VJP_MAP_LABEL(relu, "⊙[%s>0]%.0s")
+TG_VJP_MAP_LABEL(exp, "⊙exp(%s)%.0s")
+TG_VJP_MAP_LABEL(log, "⊘%s%.0s")
 static void step_vjp_label(const tg_node *n, int input, char *buf, size_t size) { (void)n, (void)input; snprintf(buf, size, "0 (no gradient)"); }
 
 const tg_op_desc tg_op_sigmoid = {.kind = TG_OP_SIGMOID, .name = "sigmoid", .backward = sigmoid_backward, .vjp_label = sigmoid_vjp_label};
@@ -205,13 +199,38 @@ static void leaky_relu_label(const tg_node *n, char *buf, size_t size)
 
 static void elu_label(const tg_node *n, char *buf, size_t size) { snprintf(buf, size, "%s(α=%g)", n->op->name, n->attr.scalar); }
 
+static void leaky_relu_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    snprintf(buf, size, "⊙(1 if %s>0 else %g)", tg_vjp_name(n->in[input], "z"), n->attr.scalar);
+}
+
 const tg_op_desc tg_op_leaky_relu = {.kind = TG_OP_LEAKY_RELU, .name = "leaky_relu", .backward = leaky_relu_backward,
-                                     .label = leaky_relu_label};
-const tg_op_desc tg_op_elu = {.kind = TG_OP_ELU, .name = "elu", .backward = elu_backward, .label = elu_label};
-const tg_op_desc tg_op_softplus = {.kind = TG_OP_SOFTPLUS, .name = "softplus", .backward = softplus_backward};
-const tg_op_desc tg_op_silu = {.kind = TG_OP_SILU, .name = "silu", .backward = silu_backward};
-const tg_op_desc tg_op_gelu = {.kind = TG_OP_GELU, .name = "gelu", .backward = gelu_backward};
-const tg_op_desc tg_op_gelu_tanh = {.kind = TG_OP_GELU_TANH, .name = "gelu_tanh", .backward = gelu_tanh_backward};
+                                     .label = leaky_relu_label,
+    .vjp_label = leaky_relu_vjp_label};
+static void elu_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    const char *z = tg_vjp_name(n->in[input], "z");
+    snprintf(buf, size, "⊙(1 if %s>0 else %g·exp(%s))", z, n->attr.scalar, z);
+}
+
+const tg_op_desc tg_op_elu = {.kind = TG_OP_ELU, .name = "elu", .backward = elu_backward, .label = elu_label,
+    .vjp_label = elu_vjp_label};
+TG_VJP_MAP_LABEL(softplus, "⊙σ(%s)%.0s")
+
+const tg_op_desc tg_op_softplus = {.kind = TG_OP_SOFTPLUS, .name = "softplus", .backward = softplus_backward,
+    .vjp_label = softplus_vjp_label};
+TG_VJP_MAP_LABEL(silu, "⊙σ(%s)(1+%s(1−σ))")
+
+const tg_op_desc tg_op_silu = {.kind = TG_OP_SILU, .name = "silu", .backward = silu_backward,
+    .vjp_label = silu_vjp_label};
+TG_VJP_MAP_LABEL(gelu, "⊙(Φ(%s)+%s·φ)")
+
+const tg_op_desc tg_op_gelu = {.kind = TG_OP_GELU, .name = "gelu", .backward = gelu_backward,
+    .vjp_label = gelu_vjp_label};
+TG_VJP_MAP_LABEL(gelu_tanh, "⊙gelu_tanh′(%s)%.0s")
+
+const tg_op_desc tg_op_gelu_tanh = {.kind = TG_OP_GELU_TANH, .name = "gelu_tanh", .backward = gelu_tanh_backward,
+    .vjp_label = gelu_tanh_vjp_label};
 
 /* ---- their derivatives, fused: out = g·f'(x), x and y naming g and x ---- */
 
@@ -343,15 +362,61 @@ static void gelu_tanh_backward_backward(const tg_node *n, tg_tensor *dout, tg_te
     }
 }
 
+/* out = g·f'(x): the g edge carries f'(x), the x edge g·f''(x). */
+static void fused_vjp_label(const tg_node *n, int input, const char *f, char *buf, size_t size)
+{
+    const char *x = tg_vjp_name(n->in[1], "x");
+    if (input == 0)
+        snprintf(buf, size, "⊙%s′(%s)", f, x);
+    else
+        snprintf(buf, size, "⊙%s·%s″(%s)", tg_vjp_name(n->in[0], "g"), f, x);
+}
+
+static void leaky_relu_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    fused_vjp_label(n, input, "leaky_relu", buf, size);
+}
+
 const tg_op_desc tg_op_leaky_relu_backward = {.kind = TG_OP_LEAKY_RELU_BACKWARD, .name = "leaky_relu_backward",
-                                              .backward = leaky_relu_backward_backward, .label = leaky_relu_label};
+                                              .backward = leaky_relu_backward_backward, .label = leaky_relu_label,
+    .vjp_label = leaky_relu_backward_vjp_label};
+static void elu_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    fused_vjp_label(n, input, "elu", buf, size);
+}
+
 const tg_op_desc tg_op_elu_backward = {.kind = TG_OP_ELU_BACKWARD, .name = "elu_backward",
-                                       .backward = elu_backward_backward, .label = elu_label};
+                                       .backward = elu_backward_backward, .label = elu_label,
+    .vjp_label = elu_backward_vjp_label};
+static void softplus_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    fused_vjp_label(n, input, "softplus", buf, size);
+}
+
 const tg_op_desc tg_op_softplus_backward = {.kind = TG_OP_SOFTPLUS_BACKWARD, .name = "softplus_backward",
-                                            .backward = softplus_backward_backward};
+                                            .backward = softplus_backward_backward,
+    .vjp_label = softplus_backward_vjp_label};
+static void silu_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    fused_vjp_label(n, input, "silu", buf, size);
+}
+
 const tg_op_desc tg_op_silu_backward = {.kind = TG_OP_SILU_BACKWARD, .name = "silu_backward",
-                                        .backward = silu_backward_backward};
+                                        .backward = silu_backward_backward,
+    .vjp_label = silu_backward_vjp_label};
+static void gelu_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    fused_vjp_label(n, input, "gelu", buf, size);
+}
+
 const tg_op_desc tg_op_gelu_backward = {.kind = TG_OP_GELU_BACKWARD, .name = "gelu_backward",
-                                        .backward = gelu_backward_backward};
+                                        .backward = gelu_backward_backward,
+    .vjp_label = gelu_backward_vjp_label};
+static void gelu_tanh_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    fused_vjp_label(n, input, "gelu_tanh", buf, size);
+}
+
 const tg_op_desc tg_op_gelu_tanh_backward = {.kind = TG_OP_GELU_TANH_BACKWARD, .name = "gelu_tanh_backward",
-                                             .backward = gelu_tanh_backward_backward};
+                                             .backward = gelu_tanh_backward_backward,
+    .vjp_label = gelu_tanh_backward_vjp_label};

@@ -590,11 +590,42 @@ tg_tensor *tg_conv1d(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, int strid
     return y ? tg_reshape(y, 3, (int64_t[]){y->shape[0], y->shape[1], y->shape[3]}) : NULL;
 }
 
-const tg_op_desc tg_op_conv2d = {.kind = TG_OP_CONV2D, .name = "conv2d", .backward = conv2d_backward, .label = conv2d_label};
+/* x: δ through the transposed convolution; W: x correlated with δ; b: δ summed */
+static void conv2d_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    const char *w = tg_vjp_name(n->in[1], "W"), *x = tg_vjp_name(n->in[0], "x");
+    if (input == 0)
+        snprintf(buf, size, "conv_transpose(δ, %s)", w);
+    else if (input == 1)
+        snprintf(buf, size, "correlate(%s, δ)", x);
+    else
+        snprintf(buf, size, "Σ over N, H, W");
+}
+
+static void conv2d_backward_input_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    if (input == 0)
+        snprintf(buf, size, "conv(δ, %s)", tg_vjp_name(n->in[1], "W"));
+    else
+        snprintf(buf, size, "correlate(δ, %s)", tg_vjp_name(n->in[0], "g"));
+}
+
+static void conv2d_backward_weight_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    if (input == 0)
+        snprintf(buf, size, "conv_transpose(%s, δ)", tg_vjp_name(n->in[1], "g"));
+    else
+        snprintf(buf, size, "conv(%s, δ)", tg_vjp_name(n->in[0], "x"));
+}
+
+const tg_op_desc tg_op_conv2d = {.kind = TG_OP_CONV2D, .name = "conv2d", .backward = conv2d_backward, .label = conv2d_label,
+    .vjp_label = conv2d_vjp_label};
 const tg_op_desc tg_op_conv2d_backward_input = {.kind = TG_OP_CONV2D_BACKWARD_INPUT, .name = "conv2d_backward_input",
                                                 .backward = conv2d_backward_input_backward,
-                                                .label = conv2d_backward_input_label};
+                                                .label = conv2d_backward_input_label,
+    .vjp_label = conv2d_backward_input_vjp_label};
 const tg_op_desc tg_op_conv2d_backward_weight = {.kind = TG_OP_CONV2D_BACKWARD_WEIGHT,
                                                  .name = "conv2d_backward_weight",
                                                  .backward = conv2d_backward_weight_backward,
-                                                 .label = conv2d_backward_weight_label};
+                                                 .label = conv2d_backward_weight_label,
+    .vjp_label = conv2d_backward_weight_vjp_label};

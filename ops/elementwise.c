@@ -88,32 +88,18 @@ static void div_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
         dx[1] = tg_reduce_to(tg_neg(tg_mul(dy, tg_div(n->out, n->in[1]))), n->in[1]);
 }
 
-/* "FACTOR" or, for an input broadcast to the output, "FACTOR, Σ over batch"
- * (identity factor "·1" dropped then). */
-static void binary_vjp_label(const tg_node *n, int input, const char *factor, char *buf, size_t size)
-{
-    char note[64];
-    tg_vjp_sum_note(n->in[input], n->out, note, sizeof note);
-    if (!note[0])
-        snprintf(buf, size, "%s", factor);
-    else if (!strcmp(factor, "·1"))
-        snprintf(buf, size, "%s", note);
-    else
-        snprintf(buf, size, "%s, %s", factor, note);
-}
-
-static void add_vjp_label(const tg_node *n, int input, char *buf, size_t size) { binary_vjp_label(n, input, "·1", buf, size); }
+static void add_vjp_label(const tg_node *n, int input, char *buf, size_t size) { tg_vjp_binary_label(n, input, "·1", buf, size); }
 
 static void sub_vjp_label(const tg_node *n, int input, char *buf, size_t size)
 {
-    binary_vjp_label(n, input, input == 0 ? "·1" : "·(−1)", buf, size);
+    tg_vjp_binary_label(n, input, input == 0 ? "·1" : "·(−1)", buf, size);
 }
 
 static void mul_vjp_label(const tg_node *n, int input, char *buf, size_t size)
 {
     char factor[32];
     snprintf(factor, sizeof factor, "⊙%s", tg_vjp_name(n->in[1 - input], input ? "a" : "b"));
-    binary_vjp_label(n, input, factor, buf, size);
+    tg_vjp_binary_label(n, input, factor, buf, size);
 }
 
 static void div_vjp_label(const tg_node *n, int input, char *buf, size_t size)
@@ -124,7 +110,7 @@ static void div_vjp_label(const tg_node *n, int input, char *buf, size_t size)
         snprintf(factor, sizeof factor, "⊘%s", b);
     else
         snprintf(factor, sizeof factor, "⊙(−%s/%s²)", a, b);
-    binary_vjp_label(n, input, factor, buf, size);
+    tg_vjp_binary_label(n, input, factor, buf, size);
 }
 
 const tg_op_desc tg_op_add = {.kind = TG_OP_ADD, .name = "add", .backward = add_backward, .vjp_label = add_vjp_label};

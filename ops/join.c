@@ -149,5 +149,22 @@ static void stack_label(const tg_node *node, char *buf, size_t size)
     snprintf(buf, size, "stack(axis=%d)", node->attr.reduce.axis);
 }
 
-const tg_op_desc tg_op_concat = {.kind = TG_OP_CONCAT, .name = "concat", .backward = concat_backward, .label = concat_label};
-const tg_op_desc tg_op_stack = {.kind = TG_OP_STACK, .name = "stack", .backward = stack_backward, .label = stack_label};
+/* input i's own part of δ */
+static void concat_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    int a = n->attr.reduce.axis;
+    int64_t start = 0;
+    for (int i = 0; i < input; i++)
+        start += n->in[i]->shape[a];
+    snprintf(buf, size, "δ[%lld:%lld] along axis %d", (long long)start, (long long)(start + n->in[input]->shape[a]), a);
+}
+
+static void stack_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    snprintf(buf, size, "δ[%d] along axis %d", input, n->attr.reduce.axis);
+}
+
+const tg_op_desc tg_op_concat = {.kind = TG_OP_CONCAT, .name = "concat", .backward = concat_backward, .label = concat_label,
+    .vjp_label = concat_vjp_label};
+const tg_op_desc tg_op_stack = {.kind = TG_OP_STACK, .name = "stack", .backward = stack_backward, .label = stack_label,
+    .vjp_label = stack_vjp_label};

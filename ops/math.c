@@ -115,16 +115,39 @@ static void clamp_label(const tg_node *n, char *buf, size_t size)
     snprintf(buf, size, "clamp [%g, %g]", n->attr.bounds.low, n->attr.bounds.high);
 }
 
-const tg_op_desc tg_op_abs = {.kind = TG_OP_ABS, .name = "abs", .backward = abs_backward};
-const tg_op_desc tg_op_sqrt = {.kind = TG_OP_SQRT, .name = "sqrt", .backward = sqrt_backward};
-const tg_op_desc tg_op_log1p = {.kind = TG_OP_LOG1P, .name = "log1p", .backward = log1p_backward};
-const tg_op_desc tg_op_expm1 = {.kind = TG_OP_EXPM1, .name = "expm1", .backward = expm1_backward};
-const tg_op_desc tg_op_erf = {.kind = TG_OP_ERF, .name = "erf", .backward = erf_backward};
-const tg_op_desc tg_op_sin = {.kind = TG_OP_SIN, .name = "sin", .backward = sin_backward};
-const tg_op_desc tg_op_cos = {.kind = TG_OP_COS, .name = "cos", .backward = cos_backward};
+TG_VJP_MAP_LABEL(abs, "⊙sign(%s)%.0s")
+TG_VJP_MAP_LABEL(sqrt, "⊘2√%s%.0s")
+TG_VJP_MAP_LABEL(log1p, "⊘(1+%s)%.0s")
+TG_VJP_MAP_LABEL(expm1, "⊙exp(%s)%.0s")
+TG_VJP_MAP_LABEL(erf, "⊙(2/√π)exp(−%s²)%.0s")
+TG_VJP_MAP_LABEL(sin, "⊙cos(%s)%.0s")
+TG_VJP_MAP_LABEL(cos, "⊙(−sin(%s))%.0s")
+
+static void pow_scalar_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    snprintf(buf, size, "⊙%g·%s^%g", n->attr.scalar, tg_vjp_name(n->in[input], "z"), n->attr.scalar - 1);
+}
+
+static void clamp_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    snprintf(buf, size, "⊙[%g≤%s≤%g]", n->attr.bounds.low, tg_vjp_name(n->in[input], "z"), n->attr.bounds.high);
+}
+
+const tg_op_desc tg_op_abs = {.kind = TG_OP_ABS, .name = "abs", .backward = abs_backward, .vjp_label = abs_vjp_label};
+const tg_op_desc tg_op_sqrt = {.kind = TG_OP_SQRT, .name = "sqrt", .backward = sqrt_backward,
+    .vjp_label = sqrt_vjp_label};
+const tg_op_desc tg_op_log1p = {.kind = TG_OP_LOG1P, .name = "log1p", .backward = log1p_backward,
+    .vjp_label = log1p_vjp_label};
+const tg_op_desc tg_op_expm1 = {.kind = TG_OP_EXPM1, .name = "expm1", .backward = expm1_backward,
+    .vjp_label = expm1_vjp_label};
+const tg_op_desc tg_op_erf = {.kind = TG_OP_ERF, .name = "erf", .backward = erf_backward, .vjp_label = erf_vjp_label};
+const tg_op_desc tg_op_sin = {.kind = TG_OP_SIN, .name = "sin", .backward = sin_backward, .vjp_label = sin_vjp_label};
+const tg_op_desc tg_op_cos = {.kind = TG_OP_COS, .name = "cos", .backward = cos_backward, .vjp_label = cos_vjp_label};
 const tg_op_desc tg_op_pow_scalar = {.kind = TG_OP_POW_SCALAR, .name = "pow_scalar", .backward = pow_scalar_backward,
-                                     .label = pow_scalar_label};
-const tg_op_desc tg_op_clamp = {.kind = TG_OP_CLAMP, .name = "clamp", .backward = clamp_backward, .label = clamp_label};
+                                     .label = pow_scalar_label,
+    .vjp_label = pow_scalar_vjp_label};
+const tg_op_desc tg_op_clamp = {.kind = TG_OP_CLAMP, .name = "clamp", .backward = clamp_backward, .label = clamp_label,
+    .vjp_label = clamp_vjp_label};
 
 /* ---- binary, broadcasting ---- */
 
@@ -197,9 +220,35 @@ static void minimum_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
         dx[1] = tg_reduce_to(tg_mul(dy, minimum_share_binary(b, a, 0)), b);
 }
 
-const tg_op_desc tg_op_pow = {.kind = TG_OP_POW, .name = "pow", .backward = pow_backward};
-const tg_op_desc tg_op_maximum = {.kind = TG_OP_MAXIMUM, .name = "maximum", .backward = maximum_backward};
-const tg_op_desc tg_op_minimum = {.kind = TG_OP_MINIMUM, .name = "minimum", .backward = minimum_backward};
+/* y = bᵉ: e·b^(e−1) to the base, bᵉ·ln b to the exponent */
+static void pow_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    const char *b = tg_vjp_name(n->in[0], "b"), *e = tg_vjp_name(n->in[1], "e");
+    char factor[64];
+    if (input == 0)
+        snprintf(factor, sizeof factor, "⊙%s·%s^(%s−1)", e, b, e);
+    else
+        snprintf(factor, sizeof factor, "⊙%s^%s·ln %s", b, e, b);
+    tg_vjp_binary_label(n, input, factor, buf, size);
+}
+
+/* δ goes to the larger (smaller) input, half each at a tie */
+static void extremum_vjp_label(const tg_node *n, int input, const char *relation, char *buf, size_t size)
+{
+    const char *a = tg_vjp_name(n->in[0], "a"), *b = tg_vjp_name(n->in[1], "b");
+    char factor[64];
+    snprintf(factor, sizeof factor, "⊙[%s%s%s]", input ? b : a, relation, input ? a : b);
+    tg_vjp_binary_label(n, input, factor, buf, size);
+}
+
+static void maximum_vjp_label(const tg_node *n, int input, char *buf, size_t size) { extremum_vjp_label(n, input, ">", buf, size); }
+static void minimum_vjp_label(const tg_node *n, int input, char *buf, size_t size) { extremum_vjp_label(n, input, "<", buf, size); }
+
+const tg_op_desc tg_op_pow = {.kind = TG_OP_POW, .name = "pow", .backward = pow_backward, .vjp_label = pow_vjp_label};
+const tg_op_desc tg_op_maximum = {.kind = TG_OP_MAXIMUM, .name = "maximum", .backward = maximum_backward,
+    .vjp_label = maximum_vjp_label};
+const tg_op_desc tg_op_minimum = {.kind = TG_OP_MINIMUM, .name = "minimum", .backward = minimum_backward,
+    .vjp_label = minimum_vjp_label};
 
 /* ---- where(mask, a, b): three shapes broadcast together ---- */
 
@@ -257,4 +306,17 @@ static void where_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
         dx[2] = tg_reduce_to(tg_where(mask, zero, dy), b);
 }
 
-const tg_op_desc tg_op_where = {.kind = TG_OP_WHERE, .name = "where", .backward = where_backward};
+static void where_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    const char *mask = tg_vjp_name(n->in[0], "mask");
+    char factor[48];
+    if (input == 0) {
+        snprintf(buf, size, "0 (no gradient)");
+        return;
+    }
+    snprintf(factor, sizeof factor, "⊙[%s%s]", input == 1 ? "" : "¬", mask);
+    tg_vjp_binary_label(n, input, factor, buf, size);
+}
+
+const tg_op_desc tg_op_where = {.kind = TG_OP_WHERE, .name = "where", .backward = where_backward,
+    .vjp_label = where_vjp_label};

@@ -534,15 +534,53 @@ static void avg_pool2d_backward_label(const tg_node *n, char *buf, size_t size)
     pool_label("avg_pool2d_backward", n, buf, size);
 }
 
+/* max: δ goes to each window's argmax; average: δ/k² to every element */
+static void max_pool2d_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)n, (void)input;
+    snprintf(buf, size, "δ to each window's max");
+}
+
+static void max_pool2d_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)n;
+    snprintf(buf, size, input == 0 ? "δ at each window's max" : "0 (no gradient)");
+}
+
+static void max_pool2d_gather_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)n;
+    snprintf(buf, size, input == 0 ? "δ to each window's max" : "0 (no gradient)");
+}
+
+static void avg_pool2d_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)input;
+    long long k = ((const pool_attr *)n->attr.data)->kernel;
+    snprintf(buf, size, "δ/%lld spread over each window", k * k);
+}
+
+static void avg_pool2d_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)input;
+    long long k = ((const pool_attr *)n->attr.data)->kernel;
+    snprintf(buf, size, "window sums of δ, /%lld", k * k);
+}
+
 const tg_op_desc tg_op_max_pool2d = {.kind = TG_OP_MAX_POOL2D, .name = "max_pool2d",
-                                     .backward = max_pool2d_backward_rule, .label = max_pool2d_label};
+                                     .backward = max_pool2d_backward_rule, .label = max_pool2d_label,
+    .vjp_label = max_pool2d_vjp_label};
 const tg_op_desc tg_op_max_pool2d_backward = {.kind = TG_OP_MAX_POOL2D_BACKWARD, .name = "max_pool2d_backward",
                                               .backward = max_pool2d_backward_backward,
-                                              .label = max_pool2d_backward_label};
+                                              .label = max_pool2d_backward_label,
+    .vjp_label = max_pool2d_backward_vjp_label};
 const tg_op_desc tg_op_max_pool2d_gather = {.kind = TG_OP_MAX_POOL2D_GATHER, .name = "max_pool2d_gather",
-                                            .backward = max_pool2d_gather_backward, .label = max_pool2d_gather_label};
+                                            .backward = max_pool2d_gather_backward, .label = max_pool2d_gather_label,
+    .vjp_label = max_pool2d_gather_vjp_label};
 const tg_op_desc tg_op_avg_pool2d = {.kind = TG_OP_AVG_POOL2D, .name = "avg_pool2d",
-                                     .backward = avg_pool2d_backward_rule, .label = avg_pool2d_label};
+                                     .backward = avg_pool2d_backward_rule, .label = avg_pool2d_label,
+    .vjp_label = avg_pool2d_vjp_label};
 const tg_op_desc tg_op_avg_pool2d_backward = {.kind = TG_OP_AVG_POOL2D_BACKWARD, .name = "avg_pool2d_backward",
                                               .backward = avg_pool2d_backward_backward,
-                                              .label = avg_pool2d_backward_label};
+                                              .label = avg_pool2d_backward_label,
+    .vjp_label = avg_pool2d_backward_vjp_label};

@@ -137,7 +137,23 @@ static void slice_label(const tg_node *node, char *buf, size_t size)
                  (long long)s->step);
 }
 
-const tg_op_desc tg_op_slice = {.kind = TG_OP_SLICE, .name = "slice", .backward = slice_backward, .label = slice_label};
+/* the adjoint of a selection puts δ back where the selection took it from */
+static void put_back_label(const tg_node *n, int input, const char *how, char *buf, size_t size)
+{
+    char shape[64];
+    if (input > 0)
+        snprintf(buf, size, "0 (no gradient)");
+    else
+        snprintf(buf, size, "%s %s", how, tg_shape_str(n->in[0]->rank, n->in[0]->shape, shape, sizeof shape));
+}
+
+static void slice_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    put_back_label(n, input, "zeros except the slice:", buf, size);
+}
+
+const tg_op_desc tg_op_slice = {.kind = TG_OP_SLICE, .name = "slice", .backward = slice_backward, .label = slice_label,
+    .vjp_label = slice_vjp_label};
 
 /* ---- constant pad ---- */
 
@@ -235,7 +251,13 @@ static void pad_label(const tg_node *node, char *buf, size_t size)
         snprintf(buf + used, size - used, p->value == 0 ? ")" : ", value=%g)", p->value);
 }
 
-const tg_op_desc tg_op_pad = {.kind = TG_OP_PAD, .name = "pad", .backward = pad_backward, .label = pad_label};
+static void pad_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    put_back_label(n, input, "cut the padding off to", buf, size);
+}
+
+const tg_op_desc tg_op_pad = {.kind = TG_OP_PAD, .name = "pad", .backward = pad_backward, .label = pad_label,
+    .vjp_label = pad_vjp_label};
 
 /* ---- index_select and its adjoint index_add ---- */
 
@@ -328,8 +350,24 @@ static void axis_label(const char *name, const tg_node *node, char *buf, size_t 
 static void index_select_label(const tg_node *node, char *buf, size_t size) { axis_label("index_select", node, buf, size); }
 static void index_add_label(const tg_node *node, char *buf, size_t size) { axis_label("index_add", node, buf, size); }
 
-const tg_op_desc tg_op_index_select = {.kind = TG_OP_INDEX_SELECT, .name = "index_select", .backward = index_select_backward, .label = index_select_label};
-const tg_op_desc tg_op_index_add = {.kind = TG_OP_INDEX_ADD, .name = "index_add", .backward = index_add_backward, .label = index_add_label};
+static void index_select_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    put_back_label(n, input, "index_add into", buf, size);
+}
+
+static void index_add_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)n;
+    if (input > 0)
+        snprintf(buf, size, "0 (no gradient)");
+    else
+        snprintf(buf, size, "index_select(δ)");
+}
+
+const tg_op_desc tg_op_index_select = {.kind = TG_OP_INDEX_SELECT, .name = "index_select", .backward = index_select_backward, .label = index_select_label,
+    .vjp_label = index_select_vjp_label};
+const tg_op_desc tg_op_index_add = {.kind = TG_OP_INDEX_ADD, .name = "index_add", .backward = index_add_backward, .label = index_add_label,
+    .vjp_label = index_add_vjp_label};
 
 /* ---- gather and its adjoint scatter_add ---- */
 
@@ -457,8 +495,24 @@ static void scatter_add_backward(const tg_node *node, tg_tensor *dy, tg_tensor *
 static void gather_label(const tg_node *node, char *buf, size_t size) { axis_label("gather", node, buf, size); }
 static void scatter_add_label(const tg_node *node, char *buf, size_t size) { axis_label("scatter_add", node, buf, size); }
 
-const tg_op_desc tg_op_gather = {.kind = TG_OP_GATHER, .name = "gather", .backward = gather_backward, .label = gather_label};
-const tg_op_desc tg_op_scatter_add = {.kind = TG_OP_SCATTER_ADD, .name = "scatter_add", .backward = scatter_add_backward, .label = scatter_add_label};
+static void gather_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    put_back_label(n, input, "scatter_add into", buf, size);
+}
+
+static void scatter_add_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)n;
+    if (input > 0)
+        snprintf(buf, size, "0 (no gradient)");
+    else
+        snprintf(buf, size, "gather(δ)");
+}
+
+const tg_op_desc tg_op_gather = {.kind = TG_OP_GATHER, .name = "gather", .backward = gather_backward, .label = gather_label,
+    .vjp_label = gather_vjp_label};
+const tg_op_desc tg_op_scatter_add = {.kind = TG_OP_SCATTER_ADD, .name = "scatter_add", .backward = scatter_add_backward, .label = scatter_add_label,
+    .vjp_label = scatter_add_vjp_label};
 
 /* ---- detach ---- */
 

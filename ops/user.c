@@ -124,6 +124,14 @@ static void user_label(const tg_node *n, char *buf, size_t size)
     snprintf(buf, size, "%s(%s)", op->name, text);
 }
 
+static void user_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    const tg_op *op = n->op->user;
+    tg_op_call call = call_of(n);
+    op->def.vjp_label(&call, input, buf, size);
+    buf[size - 1] = '\0';
+}
+
 /* ---- registering ---- */
 
 /* Byte index of the first byte that may not be in a name, -1 if none; a
@@ -202,7 +210,8 @@ const tg_op *tg_op_register(tg_ctx *ctx, const tg_op_def *def)
     op->def = *def;
     op->def.name = op->name;
     op->desc = (tg_op_desc){.kind = TG_OP_USER, .name = op->name, .backward = user_backward,
-                            .label = def->label ? user_label : NULL, .user = op};
+                            .label = def->label ? user_label : NULL, .user = op,
+                            .vjp_label = def->vjp_label ? user_vjp_label : NULL};
     op->raw_grad = (tg_op_desc){.kind = TG_OP_USER, .name = op->raw_grad_name,
                                 .backward = refuse_second_derivative, .user = op};
     op->next = ctx->user_ops;

@@ -2,6 +2,8 @@
  * matches its golden file, labels are escaped, node names are stable, big
  * graphs are written fast, and the edge labels of Alice's graph multiply out
  * to the gradient along each path (seed case 3: ∂L/∂w1 = 0.0214695). */
+#define _POSIX_C_SOURCE 200809L /* popen */
+
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,7 +13,8 @@
 
 #include "tapegrad.h"
 #include "tests/support.h"
-#include "examples/alice_graph.h" /* the graph the diagrams example draws */
+#include "examples/alice_graph.h" /* the graphs the diagrams example draws */
+#include "examples/elman_graph.h"
 
 /* The golden files sit in tests/golden/ beside this file (or in
  * TAPEGRAD_GOLDEN_DIR when the build defines it). */
@@ -705,5 +708,187 @@ Test(dot, a_label_buffer_too_small_is_cut_with_an_ellipsis_never_overflowed)
     tg_tape_entry_label(ctx, i, buf, 6);
     cr_expect_str_eq(buf, "si…", "op labels too");
     tg_tensor_free(z);
+    tg_ctx_free(ctx);
+}
+
+/* A user op supplies its own VJP label; without one, edges read "∂/∂x<i>". */
+static tg_status square_forward(const tg_op_call *call)
+{
+    for (int64_t i = 0; i < tg_tensor_size(call->output); i++) {
+        double v = tg_tensor_get(call->inputs[0], i);
+        tg_tensor_set(call->output, i, v * v);
+    }
+    return TG_OK;
+}
+
+static tg_status square_backward(const tg_op_call *call, tg_tensor *dy, tg_tensor **dx)
+{
+    dx[0] = tg_mul(dy, tg_mul_scalar(call->inputs[0], 2));
+    return dx[0] ? TG_OK : TG_ERR_ARG;
+}
+
+static void square_vjp_label(const tg_op_call *call, int input, char *buf, size_t size)
+{
+    (void)call, (void)input;
+    snprintf(buf, size, "⊙2x");
+}
+
+Test(dot, a_user_op_draws_its_own_vjp_label)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    const tg_op *square = tg_op_register(ctx, &(tg_op_def){.name = "square", .forward = square_forward,
+                                                           .backward = square_backward, .vjp_label = square_vjp_label});
+    const tg_op *plain = tg_op_register(ctx, &(tg_op_def){.name = "plain_square", .forward = square_forward,
+                                                          .backward = square_backward});
+    cr_assert(square && plain, "%s", tg_ctx_error(ctx));
+    tg_tensor *x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(3), (double[]){1, 2, 3});
+    tg_tensor_set_requires_grad(x, true);
+    tg_tensor *y = tg_op_apply(square, 1, &x, NULL);
+    tg_tensor *z = tg_op_apply(plain, 1, &y, NULL);
+    tg_tensor *loss = tg_sum(z);
+    char buf[32];
+    cr_expect_str_eq(tg_tape_entry_vjp_label(ctx, tg_tensor_creator(y), 0, buf, sizeof buf), "⊙2x");
+    cr_expect_str_eq(tg_tape_entry_vjp_label(ctx, tg_tensor_creator(z), 0, buf, sizeof buf), "∂/∂x0");
+    tg_status status;
+    char *text = dot_text(1, &loss, &(tg_dot_options){.edge_derivatives = true}, &status);
+    cr_assert_eq(status, TG_OK);
+    cr_expect_not_null(strstr(text, "label=<⊙2x>]"), "%s", text);
+    cr_expect_not_null(strstr(text, "label=<∂/∂x0>]"));
+    free(text);
+    tg_tensor_free(x);
+    tg_ctx_free(ctx);
+}
+
+/* ---- diagrams that fit ---- */
+
+/* Everything a pipe gives until it closes (caller frees); the pipe is closed. */
+static char *slurp_pipe(FILE *p)
+{
+    size_t size = 0, cap = 1 << 16;
+    char *text = malloc(cap);
+    for (size_t n; text && (n = fread(text + size, 1, cap - size - 1, p)) > 0;) {
+        size += n;
+        if (cap - size < 2) {
+            char *grown = realloc(text, cap *= 2);
+            if (!grown)
+                free(text);
+            text = grown;
+        }
+    }
+    pclose(p);
+    if (text)
+        text[size] = '\0';
+    return text;
+}
+
+/* The width of text's layout by Graphviz's dot, in points (-1 when dot fails). */
+static double layout_width_pt(const char *text)
+{
+    write_file("test_dot_width.dot", text);
+    FILE *p = popen("dot -Tsvg test_dot_width.dot 2>/dev/null", "r");
+    cr_assert_not_null(p);
+    char *svg = slurp_pipe(p);
+    double width = -1;
+    const char *at = svg ? strstr(svg, "<svg width=\"") : NULL;
+    if (at)
+        width = atof(at + strlen("<svg width=\""));
+    free(svg);
+    remove("test_dot_width.dot");
+    return width;
+}
+
+/* 3 steps (the issue's case), 8, and 50 (250 ops: a few hundred) */
+Test(dot, an_unrolled_rnn_fits_1600_px_with_no_options)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    const int unrolled[] = {3, 8, 50};
+    for (int i = 0; i < 3; i++) {
+        int steps = unrolled[i];
+        elman_graph g = elman(ctx, steps);
+        cr_assert_eq(tg_backward(g.loss), TG_OK);
+        tg_status status;
+        char *text = dot_text(1, &g.loss, NULL, &status);
+        cr_assert_eq(status, TG_OK);
+        cr_expect_not_null(strstr(text, "rankdir=TB;"), "%d steps: deeper than wide, so top to bottom", steps);
+        /* W_hh is drawn beside each step that uses it: its own node, and copies _u1, _u2, ... */
+        char id[32];
+        node_id(text, "W_hh", id, sizeof id);
+        char copy[48];
+        snprintf(copy, sizeof copy, "%s_u%d [", id, steps - 2);
+        cr_expect_not_null(strstr(text, copy), "%d steps: W_hh drawn %d times", steps, steps - 1);
+        double width = layout_width_pt(text);
+        cr_expect(width > 0 && width <= 1200, "%d steps: %.0f pt wide; expected at most 1200 pt (1600 px)", steps, width);
+        free(text);
+        /* the same with VJP formulas on the edges */
+        text = dot_text(1, &g.loss, &(tg_dot_options){.edge_derivatives = true}, &status);
+        cr_expect_not_null(strstr(text, "label=<⊙(1−tanh²(z))>]"), "the recurrent chain carries labels");
+        cr_expect_not_null(strstr(text, "label=<·W_hhᵀ>]"), "h_{t−1} gets δ·W_hhᵀ");
+        cr_expect_not_null(strstr(text, "label=<Xᵀ·>]"), "W_hh gets h_{t−1}ᵀ·δ");
+        width = layout_width_pt(text);
+        cr_expect(width > 0 && width <= 1200, "%d steps with labels: %.0f pt wide", steps, width);
+        free(text);
+        elman_free(&g);
+        tg_tape_reset(ctx);
+    }
+    tg_ctx_free(ctx);
+}
+
+Test(dot, rankdir_follows_the_graph_unless_forced)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_tensor *a = scalar(ctx, "a", 2, true);
+    tg_tensor *y = tg_mul_scalar(tg_add_scalar(a, 1), 3); /* two ops: shallow */
+    tg_status status;
+    char *text = dot_text(1, &y, NULL, &status);
+    cr_expect_not_null(strstr(text, "rankdir=LR;"), "a short graph reads left to right");
+    free(text);
+    alice_graph g = alice(ctx);
+    text = dot_text(1, &g.loss, NULL, &status);
+    cr_expect_not_null(strstr(text, "rankdir=TB;"), "Alice's graph is deeper than wide");
+    free(text);
+    text = dot_text(1, &g.loss, &(tg_dot_options){.left_to_right = true}, &status);
+    cr_expect_not_null(strstr(text, "rankdir=LR;"));
+    free(text);
+    text = dot_text(1, &y, &(tg_dot_options){.top_to_bottom = true}, &status);
+    cr_expect_not_null(strstr(text, "rankdir=TB;"));
+    free(text);
+    alice_free(&g);
+    tg_tensor_free(a);
+    tg_ctx_free(ctx);
+}
+
+Test(dot, dotted_names_give_clusters_without_options)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(7);
+    tg_tensor *loss = mlp_loss(ctx, &rng);
+    tg_status status;
+    char *text = dot_text(1, &loss, NULL, &status);
+    cr_expect_not_null(strstr(text, "label=<<b>layer1</b>>"), "layer1.weight gives cluster layer1");
+    cr_expect_not_null(strstr(text, "subgraph cluster_2 {"));
+    free(text);
+    text = dot_text(1, &loss, &(tg_dot_options){.no_clusters = true}, &status);
+    cr_expect_null(strstr(text, "subgraph cluster_"));
+    free(text);
+    tg_ctx_free(ctx);
+}
+
+Test(dot, per_layer_view_has_one_node_per_layer_with_shapes_and_gradient_norms)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(7);
+    tg_tensor *loss = mlp_loss(ctx, &rng);
+    cr_assert_eq(tg_backward(loss), TG_OK);
+    tg_status status;
+    char *text = dot_text(1, &loss, &(tg_dot_options){.per_layer = true}, &status);
+    cr_assert_eq(status, TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(count(text, "[shape=box, style=\"rounded,filled\""), 3, "%s", text);
+    cr_expect_null(strstr(text, "label=<matmul"), "no op inside a layer is drawn");
+    cr_expect_not_null(strstr(text, "<b>layer1</b><br/>weight <font point-size=\"9\">["));
+    cr_expect_not_null(strstr(text, "‖grad‖ "));
+    cr_expect_not_null(strstr(text, "layer0 -> layer1;"));
+    cr_expect_not_null(strstr(text, "layer1 -> layer2;"));
+    expect_graphviz_accepts(text, "dot", "per-layer view");
+    free(text);
     tg_ctx_free(ctx);
 }

@@ -855,6 +855,8 @@ Test(nn_data, csv_memory_is_a_small_multiple_of_the_file)
     cr_expect_eq(csv.values[csv.cols - 1], 2);
     tg_csv_free(&csv);
     free(text);
+}
+
 Test(nn_data, loader_hands_out_i64_class_labels_on_request)
 {
     tg_dataset *d = counting_dataset(10); /* sample i has class i % 3 */

@@ -478,7 +478,7 @@ Test(user_ops, a_dot_diagram_shows_the_op_under_its_name_and_label)
     cr_expect(strstr(text, "label=<weighted_sum>"), "%s", text);
     /* local derivatives on the edges of the few-input ops; weighted_sum's five
      * edges are all drawn (numbers on edges stop at three inputs, as for concat) */
-    cr_expect(strstr(text, "t0 -> op1 [fontcolor=\"#1f5fa0\", label=<2>]"), "%s", text);
+    cr_expect(strstr(text, "t0 -> op1 [weight=8, fontcolor=\"#1f5fa0\", label=<2>]"), "%s", text);
     int edges_into_weighted_sum = 0;
     for (const char *at = text; (at = strstr(at, " -> op2")); at++)
         edges_into_weighted_sum++;
@@ -862,9 +862,9 @@ Test(user_ops_errors, a_backward_with_the_wrong_shape_dtype_or_a_failure_is_repo
         const char *message;
     } cases[] = {
         {{.name = "bad_shape", .forward = softplus_forward, .backward = wrong_shape_backward}, x, TG_ERR_SHAPE,
-         "bad_shape: its backward (tape entry 0) returned a f64 [] gradient for input 0 x; expected the input's f64 [2, 3]"},
+         "bad_shape: its backward (tape entry 0) returned a f64 [] gradient for input 0; expected the input's f64 x [2, 3]"},
         {{.name = "bad_dtype", .forward = softplus_forward, .backward = wrong_dtype_backward}, x, TG_ERR_SHAPE,
-         "bad_dtype: its backward (tape entry 0) returned a f32 [2, 3] gradient for input 0 x; expected the input's f64 [2, 3]"},
+         "bad_dtype: its backward (tape entry 0) returned a f32 [2, 3] gradient for input 0; expected the input's f64 x [2, 3]"},
         {{.name = "bad_backward", .forward = softplus_forward, .backward = failing_backward}, x, TG_ERR_GRAD,
          "bad_backward: its backward failed (gradient error)"},
         {{.name = "bad_raw", .shape = six_elements, .forward = ones_forward, .backward_raw = overrunning_backward_raw},

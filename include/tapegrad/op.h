@@ -79,6 +79,10 @@ typedef tg_status (*tg_op_backward_raw_fn)(const tg_op_call *call, const tg_tens
 /* Text for diagrams and tg_tape_entry_label, shown as "name(text)": the
  * attributes, or a formula ("2·x + 3·y"). */
 typedef void (*tg_op_label_fn)(const tg_op_call *call, char *buf, size_t size);
+/* The local derivative of edge `input` for diagrams and the step-through
+ * page: the vector-Jacobian product as a short formula applied to the
+ * upstream δ ("⊙2x", "·Wᵀ", "Σ over batch"); see tg_tape_entry_vjp_label. */
+typedef void (*tg_op_vjp_label_fn)(const tg_op_call *call, int input, char *buf, size_t size);
 
 /* An op's description. Zero fields are defaults; name, forward and exactly
  * one of backward and backward_raw are required. */
@@ -91,6 +95,7 @@ struct tg_op_def {
     tg_op_backward_raw_fn backward_raw; /* kernel form: first order only */
     size_t attr_size;               /* bytes of attributes per call (at most 4096); 0: none */
     tg_op_label_fn label;           /* NULL: the diagram shows the name */
+    tg_op_vjp_label_fn vjp_label;   /* NULL: edges read "∂/∂x<i>" */
 };
 
 /* Registers def in ctx (copied: def and its name need not outlive the call)
