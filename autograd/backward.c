@@ -3,6 +3,7 @@
  * into its inputs. A loop over the tape, no recursion: graph depth is free. */
 #include "autograd/internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,9 @@ static bool gradients_fit(const tg_node *node, int64_t entry, tg_tensor *const *
         const tg_tensor *x = node->in[k], *d = dx[k];
         if (!d || !x->requires_grad)
             continue;
+        bool live = d->lifetime == TG_LIFE_PERSISTENT || (d->lifetime == TG_LIFE_STEP && d->epoch == d->ctx->epoch);
+        if (live && d->ctx == ctx && d->dtype == x->dtype && same_shape(d, x))
+            continue; /* the usual case, decided in a few compares */
         if (!tg_check_tensor(node->op->name, d))
             return false;
         if (d->ctx != ctx)
@@ -82,9 +86,9 @@ static bool gradients_fit(const tg_node *node, int64_t entry, tg_tensor *const *
                                "input %d from another context", node->op->name, (long long)entry, k), false;
         if (!same_shape(d, x) || d->dtype != x->dtype)
             return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: its backward (tape entry %lld) returned a %s %s gradient "
-                               "for input %d%s%s; expected the input's %s %s", node->op->name, (long long)entry,
-                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k, tg_name_of(x) ? " " : "",
-                               tg_name_of(x) ? tg_name_of(x) : "", tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
+                               "for input %d; expected the input's %s %s", node->op->name, (long long)entry,
+                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k,
+                               tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
     }
     return true;
 }
@@ -185,6 +189,11 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         return tg_ctx_fail(ctx, TG_ERR_GRAD, "%s: the output does not require a gradient "
                        "(no input reaching it requires one, or grad mode was off)", who);
     if (dy) {
+        /* Checked before dy is looked at further: its errors belong here,
+         * in the output's context, not in dy's. */
+        if (dy->ctx != ctx)
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: the upstream gradient %s belongs to another context than the "
+                               "output %s", who, tg_shape_of(dy).s, tg_shape_of(y).s);
         if (!tg_check_live(who, dy))
             return ctx->status;
         if (!same_shape(dy, y) || dy->dtype != y->dtype)
@@ -273,10 +282,22 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
     return ctx->status;
 }
 
+/* A NULL output has no context to report to. It is almost always the
+ * result of an op that failed earlier in the chain, whose error the context
+ * holds: say so, on stderr, rather than fail silently. */
+static tg_status null_output(const char *who)
+{
+    fprintf(stderr, "tapegrad: %s: the output is NULL: an op before it failed (or was given NULL); the first "
+                    "error is stored in the context: see tg_ctx_error(ctx)\n", who);
+    return TG_ERR_ARG;
+}
+
 tg_status tg_backward_with(tg_tensor *output, tg_tensor *upstream)
 {
+    if (!output)
+        return null_output("tg_backward");
     if (!tg_check_live("tg_backward", output))
-        return output ? output->ctx->status : TG_ERR_ARG;
+        return output->ctx->status;
     return walk(output, upstream, "tg_backward", (backward_request){0});
 }
 
@@ -285,11 +306,19 @@ tg_status tg_backward(tg_tensor *loss) { return tg_backward_with(loss, NULL); }
 tg_status tg_grad(tg_tensor *output, tg_tensor *upstream, int n_inputs, tg_tensor *const *inputs,
                   tg_tensor **grads, bool create_graph)
 {
+    if (!output)
+        return null_output("tg_grad");
     if (!tg_check_live("tg_grad", output))
-        return output ? output->ctx->status : TG_ERR_ARG;
+        return output->ctx->status;
     tg_ctx *ctx = output->ctx;
-    for (int i = 0; i < n_inputs; i++) {
+    if (n_inputs < 1 || !inputs || !grads)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_grad: %d inputs, inputs %s, grads %s; expected n_inputs >= 1 and "
+                           "both arrays", n_inputs, inputs ? "given" : "NULL", grads ? "given" : "NULL");
+    for (int i = 0; i < n_inputs; i++)
         grads[i] = NULL;
+    for (int i = 0; i < n_inputs; i++) {
+        if (!inputs[i])
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_grad: input %d is NULL", i);
         if (!tg_check_live("tg_grad", inputs[i]))
             return ctx->status;
         if (inputs[i]->ctx != ctx)

@@ -44,10 +44,16 @@ void tg_ctx_free(tg_ctx *ctx)
         next = t->extra->next;
         free(t);
     }
-    for (tg_arena_chunk *c = ctx->chunks, *next; c; c = next) {
-        next = c->next;
-        free(c);
+    for (tg_tensor *t = ctx->retired_headers, *next; t; t = next) {
+        next = t->extra->next;
+        free(t);
     }
+    tg_arena_chunk *lists[2] = {ctx->chunks, ctx->retired};
+    for (int l = 0; l < 2; l++)
+        for (tg_arena_chunk *c = lists[l], *next; c; c = next) {
+            next = c->next;
+            free(c);
+        }
     for (tg_op *op = ctx->user_ops, *next; op; op = next) {
         next = op->next;
         free(op);
@@ -59,7 +65,16 @@ void tg_ctx_free(tg_ctx *ctx)
     free(ctx);
 }
 
-int tg_ctx_threads(const tg_ctx *ctx) { return tg_pool_threads(ctx->pool); }
+int tg_ctx_threads(const tg_ctx *ctx) { return ctx ? tg_pool_threads(ctx->pool) : 0; }
+
+bool tg_ctx_set_checked(tg_ctx *ctx, bool checked)
+{
+    if (!ctx)
+        return false;
+    bool previous = ctx->checked;
+    ctx->checked = checked;
+    return previous;
+}
 
 typedef struct {
     void (*fn)(void *arg, int task);
@@ -141,9 +156,21 @@ void *tg_arena_alloc_slow(tg_ctx *ctx, size_t bytes, size_t align)
 
 void tg_tape_reset(tg_ctx *ctx)
 {
+    if (!ctx)
+        return;
     ctx->tape_len = 0;
     if (++ctx->epoch == 0) /* 0 never names a live step */
         ctx->epoch = 1;
+    if (ctx->checked && ctx->chunks) {
+        /* The step's memory is set aside, not reused: every header of the
+         * step keeps its epoch, so every later use of it is reported. */
+        tg_arena_chunk *last = ctx->chunks;
+        while (last->next)
+            last = last->next;
+        last->next = ctx->retired;
+        ctx->retired = ctx->chunks;
+        ctx->chunks = NULL;
+    }
     ctx->current = ctx->chunks;
     if (ctx->current)
         ctx->current->used = 0;
@@ -162,18 +189,24 @@ void tg_arena_rewind(tg_ctx *ctx, tg_arena_mark mark)
     ctx->tape_len = mark.tape_len;
 }
 
-int64_t tg_tape_length(const tg_ctx *ctx) { return ctx->tape_len; }
+int64_t tg_tape_length(const tg_ctx *ctx) { return ctx ? ctx->tape_len : -1; }
 
 bool tg_grad_set_enabled(tg_ctx *ctx, bool enabled)
 {
+    if (!ctx)
+        return false;
     bool previous = ctx->grad_enabled;
     ctx->grad_enabled = enabled;
     return previous;
 }
 
-bool tg_grad_enabled(const tg_ctx *ctx) { return ctx->grad_enabled; }
+bool tg_grad_enabled(const tg_ctx *ctx) { return ctx && ctx->grad_enabled; }
 
-void tg_anomaly_set_enabled(tg_ctx *ctx, bool enabled) { ctx->anomaly = enabled; }
+void tg_anomaly_set_enabled(tg_ctx *ctx, bool enabled)
+{
+    if (ctx)
+        ctx->anomaly = enabled;
+}
 
 /* ---- large elementwise work on the pool ---- */
 
@@ -226,6 +259,8 @@ const char *tg_status_name(tg_status status)
 
 tg_status tg_ctx_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
 {
+    if (!ctx || !fmt) /* no context to hold it: the status alone */
+        return ctx ? tg_ctx_fail(ctx, status, "(no message)") : status;
     if (ctx->status != TG_OK)
         return ctx->status; /* the first error is the cause; later ones are echoes */
     ctx->status = status;
@@ -238,23 +273,33 @@ tg_status tg_ctx_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
     return status;
 }
 
-tg_status tg_ctx_status(const tg_ctx *ctx) { return ctx->status; }
-const char *tg_ctx_error(const tg_ctx *ctx) { return ctx->error; }
+tg_status tg_ctx_status(const tg_ctx *ctx) { return ctx ? ctx->status : TG_ERR_ARG; }
+const char *tg_ctx_error(const tg_ctx *ctx) { return ctx ? ctx->error : "NULL context"; }
 
 void tg_ctx_clear_error(tg_ctx *ctx)
 {
+    if (!ctx)
+        return;
     ctx->status = TG_OK;
     ctx->error[0] = '\0';
 }
 
 void tg_ctx_set_error_handler(tg_ctx *ctx, tg_error_fn fn, void *user)
 {
+    if (!ctx)
+        return;
     ctx->on_error = fn;
     ctx->on_error_user = user;
 }
 
 char *tg_shape_str(int rank, const int64_t *shape, char *buf, size_t size)
 {
+    if (!buf || size == 0)
+        return buf;
+    if ((rank > 0 && !shape) || rank < 0 || rank > TG_MAX_RANK) {
+        snprintf(buf, size, "[?]");
+        return buf;
+    }
     size_t used = 0;
     used += (size_t)snprintf(buf, size, "[");
     for (int i = 0; i < rank && used < size; i++)
@@ -266,8 +311,12 @@ char *tg_shape_str(int rank, const int64_t *shape, char *buf, size_t size)
 
 tg_shape_text tg_shape_of(const tg_tensor *t)
 {
+    /* "W1 [5, 3]" for a named tensor, "[5, 3]" otherwise: every message that
+     * shows a tensor's shape names it too. */
     tg_shape_text text;
-    tg_shape_str(t->rank, t->shape, text.s, sizeof text.s);
+    const char *name = tg_name_of(t);
+    int at = name ? snprintf(text.s, sizeof text.s, "%.40s ", name) : 0;
+    tg_shape_str(t->rank, t->shape, text.s + at, sizeof text.s - (size_t)at);
     return text;
 }
 
@@ -290,9 +339,7 @@ bool tg_check_live_report(const char *op, const tg_tensor *t)
     if (!tg_check_tensor(op, t))
         return false;
     if (!tg_dtype_is_float((tg_dtype)t->dtype)) {
-        const char *name = tg_name_of(t);
-        return tg_ctx_fail(t->ctx, TG_ERR_ARG, "%s: input %s%s%s is %s; expected f32 or f64", op,
-                           name ? name : "", name ? " " : "", tg_shape_of(t).s,
+        return tg_ctx_fail(t->ctx, TG_ERR_ARG, "%s: input %s is %s; expected f32 or f64", op, tg_shape_of(t).s,
                            tg_dtype_name((tg_dtype)t->dtype)), false;
     }
     return true;

@@ -203,8 +203,7 @@ typedef struct {
     bool *leaf_is_output;
     tg_tensor **op_grad; /* [n_ops] ∂L/∂t of op k's result (grads_of) */
     tg_tensor **leaf_grad;
-    int64_t *edge_start;  /* [n_ops] where op k's input edges start in edge_derivative */
-    tg_tensor **edge_derivative; /* [edges] ∂out/∂in[j] of op k at edge_start[k] + j */
+    tg_tensor **edge_derivative; /* [edges] ∂out/∂in[j] of op k at edge_base[k] + j */
     int64_t *op_group, *leaf_group; /* cluster index or -1 */
     group_table groups;
     char separator;      /* group_separator, or '.' found in names */
@@ -282,10 +281,10 @@ static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
     w->leaves = malloc(max_leaves * sizeof *w->leaves);
     w->op_is_output = calloc(n_ops ? n_ops : 1, sizeof *w->op_is_output);
     w->op_grad = calloc(n_ops ? n_ops : 1, sizeof *w->op_grad);
-    w->edge_start = malloc((n_ops ? n_ops : 1) * sizeof *w->edge_start);
+    w->edge_base = malloc((n_ops + 1) * sizeof *w->edge_base);
     w->edge_derivative = calloc(n_edges ? (size_t)n_edges : 1, sizeof *w->edge_derivative);
     w->op_group = malloc((n_ops ? n_ops : 1) * sizeof *w->op_group);
-    if (!w->op_tape || !w->leaves || !w->op_is_output || !w->op_grad || !w->edge_start || !w->edge_derivative || !w->op_group ||
+    if (!w->op_tape || !w->leaves || !w->op_is_output || !w->op_grad || !w->edge_base || !w->edge_derivative || !w->op_group ||
         !ptr_map_init(&w->leaf_ids, max_leaves))
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
 
@@ -295,13 +294,14 @@ static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
             continue;
         const tg_node *n = &ctx->tape[i];
         w->op_tape[k] = i;
-        w->edge_start[k] = edge;
+        w->edge_base[k] = edge;
         edge += n->n_in;
         w->op_id[i] = k++;
         for (int j = 0; j < n->n_in; j++)
             if (n->in[j]->creator < 0)
                 add_leaf(w, n->in[j]);
     }
+    w->edge_base[k] = edge;
     for (int i = 0; i < n_outputs; i++)
         if (outputs[i]->creator < 0)
             add_leaf(w, outputs[i]);
@@ -429,7 +429,7 @@ static tg_status local_derivatives(writer *w)
         if (!one)
             break;
         tg_tensor_fill(one, 1.0);
-        tg_tensor **dx = w->edge_derivative + w->edge_start[k];
+        tg_tensor **dx = w->edge_derivative + w->edge_base[k];
         ctx->backward_node = w->op_tape[k];
         node.op->backward(&node, one, dx);
         ctx->backward_node = -1;
@@ -507,19 +507,16 @@ enum { LAYOUT_WIDTH_PT = 1200, RANK_PT_LR = 120, NODE_PT_TB = 110, COPY_SPAN_RAN
 static tg_status plan_layout(writer *w)
 {
     tg_ctx *ctx = w->ctx;
-    int64_t n_ops = w->n_ops, n_edges = 0;
-    w->edge_base = malloc(((size_t)n_ops + 1) * sizeof *w->edge_base);
+    int64_t n_ops = w->n_ops, n_edges = w->edge_base[n_ops];
     int64_t *rank = malloc(((size_t)n_ops + 1) * sizeof *rank);
     w->spine_input = malloc(((size_t)n_ops + 1) * sizeof *w->spine_input);
-    if (!w->edge_base || !rank || !w->spine_input) {
+    if (!rank || !w->spine_input) {
         free(rank);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
     }
     int64_t depth = 0;
     for (int64_t k = 0; k < n_ops; k++) { /* tape order is a topological order */
         const tg_node *node = &ctx->tape[w->op_tape[k]];
-        w->edge_base[k] = n_edges;
-        n_edges += node->n_in;
         rank[k] = 0;
         w->spine_input[k] = -1;
         for (int j = 0; j < node->n_in; j++)
@@ -529,7 +526,6 @@ static tg_status plan_layout(writer *w)
             }
         depth = rank[k] + 1 > depth ? rank[k] + 1 : depth;
     }
-    w->edge_base[n_ops] = n_edges;
     /* As late as possible: depth - 1 - the longest path down to an output.
      * A leaf's uses far apart in this rank (x_t·W_xh of an unrolled RNN sits
      * next to step t's add, wherever the data allows it) are drawn apart. */
@@ -1073,7 +1069,7 @@ static tg_status write_all(writer *w)
             fputs("  ", f);
             write_node_id(f, w, node->in[j], w->edge_copy[w->edge_base[k] + j]);
             fprintf(f, " -> op%lld", (long long)k);
-            const tg_tensor *d = w->edge_derivative[w->edge_start[k] + j];
+            const tg_tensor *d = w->edge_derivative[w->edge_base[k] + j];
             /* the longest path through the graph (the recurrent chain of an
              * RNN, the layers of an MLP) is kept straight by heavy edges;
              * side branches and leaves hang beside it */
@@ -1179,7 +1175,6 @@ tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, 
     free(w.leaf_is_output);
     free(w.op_grad);
     free(w.leaf_grad);
-    free(w.edge_start);
     free(w.edge_derivative);
     free(w.op_group);
     free(w.leaf_group);

@@ -157,6 +157,9 @@ struct tg_ctx {
     tg_pool *pool;
     tg_op *user_ops;         /* registered user ops, newest first */
     uint32_t epoch;
+    bool checked;            /* tg_ctx_set_checked: nothing of a step is reused */
+    tg_arena_chunk *retired; /* checked mode: earlier steps' chunks, freed with the context */
+    tg_tensor *retired_headers; /* checked mode: freed persistent headers, never reused */
     bool grad_enabled;
     bool anomaly;
     bool recording;          /* tg_backward logs into record */
@@ -199,8 +202,8 @@ static inline size_t tg_dtype_size(tg_dtype dtype) { return dtype == TG_F32 ? 4 
 static inline bool tg_dtype_is_float(tg_dtype dtype) { return dtype == TG_F32 || dtype == TG_F64; }
 
 /* ---- errors (raised with the public tg_ctx_fail) ---- */
-/* The shape of t as "[2, 3]" in a small rotating buffer (for messages). */
-typedef struct { char s[64]; } tg_shape_text;
+/* t as "W1 [5, 3]" (named) or "[5, 3]" in a small buffer, for messages. */
+typedef struct { char s[112]; } tg_shape_text;
 tg_shape_text tg_shape_of(const tg_tensor *t);
 
 /* Checks t is usable by op: not NULL, not freed. NULL t returns false quietly
@@ -257,8 +260,27 @@ static inline void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
 }
 /* A step tensor; data zeroed only when zero is set. */
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero);
+/* The same with slack bytes of room behind the data (user ops put a guard
+ * pattern there to catch a kernel writing past the end). */
+tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero, size_t slack);
 /* Same shape and dtype as t. */
 tg_tensor *tg_step_like(const tg_tensor *t, bool zero);
+/* The most elements a tensor may have: 2^40, so that every element and byte
+ * count (x 8) fits in int64_t and size_t with room to spare. */
+#define TG_MAX_ELEMENTS ((int64_t)1 << 40)
+/* Elements of a shape, multiplied with overflow checks: -1 when a dim is
+ * negative or the product passes TG_MAX_ELEMENTS. */
+static inline int64_t tg_shape_size_checked(int rank, const int64_t *shape)
+{
+    int64_t size = 1;
+    for (int i = 0; i < rank; i++)
+        if (shape[i] < 0 || __builtin_mul_overflow(size, shape[i], &size) || size > TG_MAX_ELEMENTS)
+            return -1;
+    return size;
+}
+/* tg_shape_size_checked, and the context's TG_ERR_SHAPE naming who when it
+ * fails. */
+bool tg_shape_size_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shape);
 static inline int64_t tg_shape_size(int rank, const int64_t *shape)
 {
     int64_t size = 1;

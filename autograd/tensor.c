@@ -18,7 +18,17 @@ static bool shape_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shap
             return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: shape %s has a dim out of range (1 to 2^40)", who,
                            tg_shape_str(rank, shape, buf, sizeof buf)), false;
         }
-    return true;
+    return tg_shape_size_ok(ctx, who, rank, shape);
+}
+
+bool tg_shape_size_ok(tg_ctx *ctx, const char *who, int rank, const int64_t *shape)
+{
+    if (tg_shape_size_checked(rank, shape) >= 0)
+        return true;
+    char buf[96];
+    tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: shape %s has more than 2^40 elements (the most a tensor may have)", who,
+                tg_shape_str(rank, shape, buf, sizeof buf));
+    return false;
 }
 
 /* Field by field: a compound literal would clear the whole header with a
@@ -46,26 +56,36 @@ static inline void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int ra
     t->grad_zeroed = false;
 }
 
-tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero)
+tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero, size_t slack)
 {
-    size_t bytes = (size_t)tg_shape_size(rank, shape) * tg_dtype_size(dtype);
+    /* Every op's result comes here: a broadcast or an expand of big dims is
+     * refused before its byte count can overflow. */
+    int64_t elements = tg_shape_size_checked(rank, shape);
+    if (elements < 0)
+        return tg_shape_size_ok(ctx, "result", rank, shape), NULL;
+    size_t bytes = (size_t)elements * tg_dtype_size(dtype);
     size_t header = sizeof(tg_tensor); /* a multiple of 8 */
     /* Small tensors sit right behind their header: one allocation, packed at
      * 8-byte alignment (a scalar op's output takes 104 bytes). Big ones get
      * 64-byte aligned data of their own. */
     bool inline_data = bytes <= 64;
-    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + ((bytes + 7) & ~(size_t)7) : header, 8);
+    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + ((bytes + slack + 7) & ~(size_t)7) : header, 8);
     if (!t)
         return NULL;
     init_header(t, ctx, dtype, rank, shape);
     t->lifetime = TG_LIFE_STEP;
     t->epoch = ctx->epoch;
-    t->data = inline_data ? (char *)t + header : tg_arena_alloc(ctx, bytes, 64);
+    t->data = inline_data ? (char *)t + header : tg_arena_alloc(ctx, bytes + slack, 64);
     if (!t->data)
         return NULL;
     if (zero)
         memset(t->data, 0, bytes);
     return t;
+}
+
+tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero)
+{
+    return tg_step_tensor_slack(ctx, dtype, rank, shape, zero, 0);
 }
 
 tg_tensor *tg_step_like(const tg_tensor *t, bool zero)
@@ -230,11 +250,13 @@ void tg_tensor_free(tg_tensor *t)
     free(e->name);
     e->prev->extra->next = e->next;
     e->next->extra->prev = e->prev;
-    /* The header is kept and marked, so a later use is caught, not a crash. */
+    /* The header is kept and marked, so a later use is caught, not a crash;
+     * in checked mode it is never handed out again, so every later use is. */
     t->data = NULL;
-    *e = (tg_tensor_extra){.next = ctx->freed};
+    tg_tensor **list = ctx->checked ? &ctx->retired_headers : &ctx->freed;
+    *e = (tg_tensor_extra){.next = *list};
     t->lifetime = TG_LIFE_FREED;
-    ctx->freed = t;
+    *list = t;
 }
 
 /* ---- access ---- */
@@ -249,23 +271,48 @@ const char *tg_dtype_name(tg_dtype dtype)
     return "unknown dtype";
 }
 
-tg_ctx *tg_tensor_ctx(const tg_tensor *t) { return t->ctx; }
-tg_dtype tg_tensor_dtype(const tg_tensor *t) { return (tg_dtype)t->dtype; }
-int tg_tensor_rank(const tg_tensor *t) { return t->rank; }
-const int64_t *tg_tensor_shape(const tg_tensor *t) { return t->shape; }
-int64_t tg_tensor_size(const tg_tensor *t) { return t->size; }
-void *tg_tensor_data(tg_tensor *t) { return t->data; }
-const void *tg_tensor_data_const(const tg_tensor *t) { return t->data; }
+/* Accessors answer NULL with their documented error value and no message
+ * (there is no context to hold one); a freed or stale tensor, or an index
+ * outside it, sets the tensor's context's error. */
+tg_ctx *tg_tensor_ctx(const tg_tensor *t) { return t ? t->ctx : NULL; }
+tg_dtype tg_tensor_dtype(const tg_tensor *t) { return t ? (tg_dtype)t->dtype : (tg_dtype)-1; }
+int tg_tensor_rank(const tg_tensor *t) { return t ? t->rank : -1; }
+const int64_t *tg_tensor_shape(const tg_tensor *t) { return t ? t->shape : NULL; }
+int64_t tg_tensor_size(const tg_tensor *t) { return t ? t->size : -1; }
+void *tg_tensor_data(tg_tensor *t) { return tg_check_tensor("tg_tensor_data", t) ? t->data : NULL; }
+const void *tg_tensor_data_const(const tg_tensor *t)
+{
+    return tg_check_tensor("tg_tensor_data_const", t) ? t->data : NULL;
+}
 
 int64_t tg_tensor_dim(const tg_tensor *t, int axis)
 {
-    if (axis < 0)
-        axis += t->rank;
-    return axis >= 0 && axis < t->rank ? t->shape[axis] : 1;
+    if (!t)
+        return -1;
+    int a = axis < 0 ? axis + t->rank : axis;
+    if (a < 0 || a >= t->rank) {
+        tg_ctx_fail(t->ctx, TG_ERR_ARG, "tg_tensor_dim: axis %d of %s; expected %d to %d", axis, tg_shape_of(t).s,
+                    -(int)t->rank, t->rank - 1);
+        return -1;
+    }
+    return t->shape[a];
+}
+
+/* t live and i inside it, or the context's error. */
+static bool element_ok(const char *who, const tg_tensor *t, int64_t i)
+{
+    if (!tg_check_tensor(who, t))
+        return false;
+    if (i < 0 || i >= t->size)
+        return tg_ctx_fail(t->ctx, TG_ERR_ARG, "%s: flat index %lld of %s; expected 0 to %lld", who, (long long)i,
+                           tg_shape_of(t).s, (long long)t->size - 1), false;
+    return true;
 }
 
 double tg_tensor_get(const tg_tensor *t, int64_t i)
 {
+    if (!element_ok("tg_tensor_get", t, i))
+        return NAN;
     switch (t->dtype) {
     case TG_F32: return (double)((const float *)t->data)[i];
     case TG_F64: return ((const double *)t->data)[i];
@@ -288,6 +335,8 @@ static int64_t to_i64(double v)
 
 void tg_tensor_set(tg_tensor *t, int64_t i, double value)
 {
+    if (!element_ok("tg_tensor_set", t, i))
+        return;
     switch (t->dtype) {
     case TG_F32: ((float *)t->data)[i] = (float)value; break;
     case TG_F64: ((double *)t->data)[i] = value; break;
@@ -309,8 +358,12 @@ double tg_tensor_item(const tg_tensor *t)
 
 tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src)
 {
+    if (!dst)
+        return TG_ERR_ARG;
+    if (!src)
+        return tg_ctx_fail(dst->ctx, TG_ERR_ARG, "tg_tensor_copy: NULL source for %s", tg_shape_of(dst).s);
     if (!tg_check_tensor("tg_tensor_copy", dst) || !tg_check_tensor("tg_tensor_copy", src))
-        return dst ? dst->ctx->status : TG_ERR_ARG;
+        return dst->ctx->status;
     if (dst->size != src->size)
         return tg_ctx_fail(dst->ctx, TG_ERR_SHAPE, "tg_tensor_copy: source %s and destination %s differ in size",
                        tg_shape_of(src).s, tg_shape_of(dst).s);
@@ -324,6 +377,8 @@ tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src)
 
 void tg_tensor_fill(tg_tensor *t, double value)
 {
+    if (!tg_check_tensor("tg_tensor_fill", t))
+        return;
     if (t->dtype == TG_I64) {
         int64_t v = to_i64(value), *x = t->data;
         for (int64_t i = 0; i < t->size; i++)
@@ -346,6 +401,8 @@ tg_tensor_extra *tg_extra_of(tg_tensor *t)
 
 void tg_tensor_set_name(tg_tensor *t, const char *name)
 {
+    if (!tg_check_tensor("tg_tensor_set_name", t))
+        return;
     size_t n = name ? strlen(name) + 1 : 0;
     char *copy = NULL;
     if (!n && !t->extra)
@@ -364,12 +421,14 @@ void tg_tensor_set_name(tg_tensor *t, const char *name)
     e->name = copy;
 }
 
-const char *tg_tensor_name(const tg_tensor *t) { return tg_name_of(t); }
+const char *tg_tensor_name(const tg_tensor *t) { return t ? tg_name_of(t) : NULL; }
 
 /* ---- gradients ---- */
 
 void tg_tensor_set_requires_grad(tg_tensor *t, bool requires_grad)
 {
+    if (!tg_check_tensor("tg_tensor_set_requires_grad", t))
+        return;
     if (requires_grad && !tg_dtype_is_float((tg_dtype)t->dtype)) {
         tg_ctx_fail(t->ctx, TG_ERR_GRAD, "tg_tensor_set_requires_grad: %s is %s; only f32 and f64 tensors "
                     "have gradients", tg_name_of(t) ? tg_name_of(t) : "the tensor", tg_dtype_name((tg_dtype)t->dtype));
@@ -383,10 +442,12 @@ void tg_tensor_set_requires_grad(tg_tensor *t, bool requires_grad)
     t->requires_grad = requires_grad;
 }
 
-bool tg_tensor_requires_grad(const tg_tensor *t) { return t->requires_grad; }
-bool tg_tensor_is_recorded(const tg_tensor *t) { return t->creator >= 0; }
+bool tg_tensor_requires_grad(const tg_tensor *t) { return t && t->requires_grad; }
+bool tg_tensor_is_recorded(const tg_tensor *t) { return t && t->creator >= 0; }
 tg_tensor *tg_tensor_grad(const tg_tensor *t)
 {
+    if (!tg_check_tensor("tg_tensor_grad", t))
+        return NULL;
     tg_tensor *grad = tg_grad_of(t);
     if (grad && t->grad_zeroed) { /* zeroed lazily: see tg_tensor_zero_grad */
         memset(grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
@@ -399,12 +460,14 @@ tg_tensor *tg_tensor_grad(const tg_tensor *t)
  * of adding to it, which saves a pass over every parameter per step. */
 void tg_tensor_zero_grad(tg_tensor *t)
 {
-    if (tg_grad_of(t))
+    if (t && tg_grad_of(t))
         t->grad_zeroed = true;
 }
 
 void tg_tensor_set_hook(tg_tensor *t, tg_hook_fn fn, void *user)
 {
+    if (!tg_check_tensor("tg_tensor_set_hook", t))
+        return;
     if (!fn && !t->extra)
         return;
     tg_tensor_extra *e = tg_extra_of(t);
@@ -436,6 +499,8 @@ static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 uint64_t tg_rng_next(tg_rng *rng)
 {
+    if (!rng)
+        return 0;
     uint64_t *s = rng->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
@@ -448,10 +513,12 @@ uint64_t tg_rng_next(tg_rng *rng)
     return result;
 }
 
-double tg_rng_uniform(tg_rng *rng) { return (double)(tg_rng_next(rng) >> 11) * 0x1.0p-53; }
+double tg_rng_uniform(tg_rng *rng) { return rng ? (double)(tg_rng_next(rng) >> 11) * 0x1.0p-53 : NAN; }
 
 double tg_rng_normal(tg_rng *rng)
 {
+    if (!rng)
+        return NAN;
     /* Marsaglia's polar method: only sqrt and log, both correctly rounded in
      * current libms, so the stream matches across platforms. */
     double u, v, s;
@@ -465,7 +532,7 @@ double tg_rng_normal(tg_rng *rng)
 
 uint64_t tg_rng_below(tg_rng *rng, uint64_t n)
 {
-    if (n == 0)
+    if (n == 0 || !rng)
         return 0;
     uint64_t limit = -n % n; /* 2^64 mod n: reject the uneven low values */
     uint64_t x;

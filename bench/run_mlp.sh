@@ -3,6 +3,13 @@
 #
 #   bench/run_mlp.sh [build-dir]        (default: build; configured and built if needed)
 #   EPOCHS=3 bench/run_mlp.sh           (more epochs per run: steadier numbers)
+#   REPEATS=5 bench/run_mlp.sh          (processes per configuration, default 3: the
+#                                        table shows medians, runs alternate)
+#
+# tapegrad on 2 threads is data-parallel (tg_train's threads: each minibatch
+# split across two workers, gradients summed, one step); the ratio of each
+# library's 2-thread rate to its own 1-thread rate is printed too, and the
+# optimizer step alone as a share of a training step (from bench_mlp).
 #
 # Same model on both sides: 784-256-128-10, ReLU, softmax cross-entropy, plain
 # SGD lr 0.1, batch 64, float32; samples/s over one epoch after 50 untimed
@@ -65,20 +72,31 @@ run() {
 }
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)  ($(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
-for t in 1 2; do
-    run tapegrad "$TMP/tg$t" "$BUILD/bench_mlp" --threads $t --epochs "$EPOCHS" --data "$DATA"
-    run pytorch "$TMP/pt$t" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
-        $PY bench/pytorch_mlp.py --threads $t --epochs "$EPOCHS" --data "$DATA"
+REPEATS=${REPEATS:-3}
+for r in $(seq "$REPEATS"); do
+    for t in 1 2; do
+        run tapegrad "$TMP/tg$t.$r" "$BUILD/bench_mlp" --threads $t --epochs "$EPOCHS" --data "$DATA"
+        run pytorch "$TMP/pt$t.$r" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+            $PY bench/pytorch_mlp.py --threads $t --epochs "$EPOCHS" --data "$DATA"
+    done
 done
 
+# median of column $2 over the files $1.*.sum
+median() {
+    cat "$1".*.sum | awk -v c="$2" '{ print $c }' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 echo
+echo "medians of $REPEATS runs each:"
 echo "| threads | tapegrad samples/s | PyTorch samples/s | tapegrad / PyTorch | per CPU-second: tapegrad | PyTorch | tapegrad peak RSS | PyTorch peak RSS |"
 echo "|---|---|---|---|---|---|---|---|"
 for t in 1 2; do
-    read -r tg_rate tg_cpu tg_mb <"$TMP/tg$t.sum"
-    read -r pt_rate pt_cpu pt_mb <"$TMP/pt$t.sum"
-    awk -v t=$t -v a="$tg_rate" -v b="$pt_rate" -v ac="$tg_cpu" -v bc="$pt_cpu" -v am="$tg_mb" -v bm="$pt_mb" \
+    awk -v t=$t -v a="$(median "$TMP/tg$t" 1)" -v b="$(median "$TMP/pt$t" 1)" -v ac="$(median "$TMP/tg$t" 2)" \
+        -v bc="$(median "$TMP/pt$t" 2)" -v am="$(median "$TMP/tg$t" 3)" -v bm="$(median "$TMP/pt$t" 3)" \
         'BEGIN { printf "| %d | %.0f | %.0f | %.2fx | %.0f | %.0f | %.1f MB | %.1f MB |\n", t, a, b, a / b, ac, bc, am, bm }'
 done
+awk -v a1="$(median "$TMP/tg1" 1)" -v a2="$(median "$TMP/tg2" 1)" -v b1="$(median "$TMP/pt1" 1)" -v b2="$(median "$TMP/pt2" 1)" \
+    'BEGIN { printf "2 threads / 1 thread: tapegrad %.2fx, PyTorch %.2fx\n", a2 / a1, b2 / b1 }'
+grep -h 'step alone' "$TMP"/tg1.*[0-9] | sed 's/^ */tapegrad 1 thread: /'
 echo "(samples/s: wall clock, the figure to compare on an idle machine; per CPU-second: process CPU time of"
 echo " all threads, steadier on a shared machine. Load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg))"

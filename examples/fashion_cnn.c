@@ -143,8 +143,8 @@ int main(int argc, char **argv)
            epochs == 1 ? "" : "s");
 
     tg_train_config cfg = tg_train_defaults();
-    cfg.forward = tg_model_forward_fn;
-    cfg.model = model;
+    tg_train_use_model(&cfg, model); /* forward, and the callbacks data-parallel training needs */
+    cfg.threads = threads;
     cfg.loss = tg_loss_softmax_ce;
     cfg.optimizer = opt;
     cfg.epochs = epochs;
@@ -198,7 +198,8 @@ int main(int argc, char **argv)
         tg_tensor *image = tg_tensor_temp(ctx, TG_F32, TG_SHAPE(1, 784));
         for (int64_t i = 0; image && i < 784; i++)
             tg_tensor_set(image, i, test->bytes[i] * test->byte_scale + test->byte_shift);
-        tg_dot_options opts = {.title = "LeNet-5 on one Fashion-MNIST image", .top_to_bottom = true};
+        tg_dot_options opts = {.title = "LeNet-5 on one Fashion-MNIST image", .top_to_bottom = true,
+                               .hide_grads = true}; /* the last step's gradients would only confuse */
         if (image && tg_model_dot_save(model, image, diagram, &opts) == TG_OK)
             printf("diagram: %s (dot -Tsvg %s -o fashion_cnn.svg)\n", diagram, diagram);
         else

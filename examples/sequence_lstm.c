@@ -84,7 +84,7 @@ static tg_tensor *sequence_loss(tg_model *model, tg_tensor *x, tg_tensor *y, int
 /* Time-step clusters for the diagram: the tape index where each part ends. */
 typedef struct {
     int64_t embed_end, steps_end[64], n_steps;
-    char names[64][16];
+    char names[64][32];
 } step_map;
 
 static const char *cluster_of(const tg_tensor *t, void *user)

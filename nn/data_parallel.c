@@ -29,6 +29,7 @@ typedef struct {
     void *model;       /* worker 0: config->model */
     tg_params params, buffers;
     void **grad;       /* [n_params]: this step's gradient data, NULL where none */
+    tg_tensor **grads; /* [n_params]: tg_grad's results */
     int64_t begin, count; /* its share of the batch: rows [begin, begin + count) */
     double loss;
     int64_t correct;
@@ -48,9 +49,14 @@ struct tg_data_parallel {
     void *flat;          /* [total + 1] for config->reduce, else NULL */
     double *weights;     /* [n]: this step's weight of each worker's gradient */
     int tasks;           /* reduce tasks per step */
-    tg_tensor *x, *y;    /* this step's batch */
+    const tg_loader *loader; /* this step's batch: samples order[0..batch) of its data */
+    const int64_t *order;
+    int64_t features, outputs;
+    int classes_of_data;
     double divide_by;    /* unpacking the flat buffer: 1 / global sample count */
     bool fused;          /* the optimizer's parameters are params_of's: update slice by slice */
+    void **dst;          /* [n_params]: the model's .grad data, where the sum goes; NULL: not reached */
+    bool warm;           /* a first step ran tg_backward: the model's reached parameters have a .grad */
     bool replicas_current; /* the replicas hold the model's values */
 };
 
@@ -89,8 +95,9 @@ static tg_params buffers_of(const tg_train_config *c, const void *model)
     return c->buffers_of ? c->buffers_of(model) : (tg_params){0, NULL};
 }
 
-tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, int classes)
+tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, const tg_dataset *data)
 {
+    int classes = data->classes;
     int n = c->threads > 1 ? c->threads : 1;
     if (n > TG_DP_MAX_THREADS)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: threads = %d; expected at most %d", c->threads,
@@ -112,7 +119,8 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, in
     if (!dp)
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory"), NULL;
     *dp = (tg_data_parallel){.ctx = ctx, .c = c, .classes = classes, .n = n, .n_params = master.count,
-                             .dtype = dtype};
+                             .dtype = dtype, .features = data->features, .outputs = data->outputs,
+                             .classes_of_data = data->classes};
     dp->workers = calloc((size_t)n, sizeof *dp->workers);
     dp->offsets = calloc((size_t)master.count + 1, sizeof *dp->offsets);
     dp->weights = calloc((size_t)n, sizeof *dp->weights);
@@ -125,7 +133,9 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, in
         ok = (dp->flat = aligned_alloc(64, (bytes + 63) & ~(size_t)63)) != NULL;
     }
     for (int k = 0; ok && k < n; k++)
-        ok = (dp->workers[k].grad = calloc((size_t)master.count, sizeof(void *))) != NULL;
+        ok = (dp->workers[k].grad = calloc((size_t)master.count, sizeof(void *))) != NULL &&
+             (dp->workers[k].grads = calloc((size_t)master.count, sizeof(tg_tensor *))) != NULL;
+    ok = ok && (dp->dst = calloc((size_t)master.count, sizeof(void *))) != NULL;
     if (!ok) {
         tg_data_parallel_free(dp);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory for %d workers", n), NULL;
@@ -177,7 +187,9 @@ void tg_data_parallel_free(tg_data_parallel *dp)
             tg_ctx_free(w->ctx);
         }
         free(w->grad);
+        free(w->grads);
     }
+    free(dp->dst);
     free(dp->workers);
     free(dp->offsets);
     free(dp->weights);
@@ -186,20 +198,6 @@ void tg_data_parallel_free(tg_data_parallel *dp)
 }
 
 /* ---- one step -------------------------------------------------------------- */
-
-/* Rows [begin, begin + count) of t as a step tensor of ctx. */
-static tg_tensor *rows_of(tg_ctx *ctx, const tg_tensor *t, int64_t begin, int64_t count)
-{
-    int rank = tg_tensor_rank(t);
-    int64_t shape[TG_MAX_RANK];
-    memcpy(shape, tg_tensor_shape(t), sizeof(int64_t) * (size_t)rank);
-    size_t row = (size_t)(tg_tensor_size(t) / shape[0]) * (tg_tensor_dtype(t) == TG_F32 ? 4 : 8);
-    shape[0] = count;
-    tg_tensor *share = tg_tensor_temp(ctx, tg_tensor_dtype(t), rank, shape);
-    if (share)
-        memcpy(tg_tensor_data(share), (const char *)tg_tensor_data_const(t) + (size_t)begin * row, (size_t)count * row);
-    return share;
-}
 
 static tg_status worker_fail(dp_worker *w, tg_status status, const char *fmt, double value)
 {
@@ -227,9 +225,13 @@ static void run_worker(void *arg, int k)
         for (int i = 0; i < m->buffers.count; i++)
             tg_tensor_copy(w->buffers.items[i], m->buffers.items[i]);
     }
-    tg_params_zero_grad(w->params);
-    tg_tensor *x = rows_of(w->ctx, dp->x, w->begin, w->count);
-    tg_tensor *y = x ? rows_of(w->ctx, dp->y, w->begin, w->count) : NULL;
+
+    /* its share of the batch, converted here: every worker at once */
+    tg_tensor *x = tg_tensor_temp(w->ctx, dp->c->dtype, 2, (int64_t[]){w->count, dp->features});
+    tg_tensor *y = dp->classes_of_data > 0 ? tg_tensor_temp(w->ctx, dp->c->dtype, 1, (int64_t[]){w->count})
+                                           : tg_tensor_temp(w->ctx, dp->c->dtype, 2, (int64_t[]){w->count, dp->outputs});
+    if (x && y)
+        tg_loader_fill(dp->loader, dp->order + w->begin, w->count, x, y);
     tg_tensor *out = y ? c->forward(w->model, x) : NULL;
     tg_tensor *loss = out ? c->loss(out, y) : NULL;
     if (!loss) {
@@ -239,13 +241,23 @@ static void run_worker(void *arg, int k)
         if (!isfinite(value))
             w->status = worker_fail(w, TG_ERR_ANOMALY, "the loss is %g; lower the learning rate or look for bad "
                                     "inputs (tg_anomaly_set_enabled)", value);
-        else if ((w->status = tg_backward(loss)) == TG_OK) {
+        else if (!dp->warm) { /* the first step: .grad tells which parameters the loss reaches */
+            tg_params_zero_grad(w->params);
+            if ((w->status = tg_backward(loss)) == TG_OK)
+                for (int i = 0; i < dp->n_params; i++) {
+                    tg_tensor *g = tg_tensor_grad(w->params.items[i]);
+                    w->grad[i] = g ? tg_tensor_data(g) : NULL;
+                }
+        } else if ((w->status = tg_grad(loss, NULL, dp->n_params, w->params.items, w->grads, false)) == TG_OK) {
+            /* the gradients as step tensors: no copy into .grad, the sum reads them where they are */
+            for (int i = 0; i < dp->n_params; i++)
+                w->grad[i] = dp->dst[i] ? tg_tensor_data(w->grads[i]) : NULL;
+        }
+        if (w->status == TG_OK) {
             w->loss = value;
             w->correct = dp->classes > 0 ? tg_count_correct(out, y, dp->classes) : 0;
         }
     }
-    if (k > 0)
-        tg_tape_reset(w->ctx); /* worker 0's tape is the caller's, reset by tg_train */
 }
 
 /* dst[lo, hi) = Σ_k weight_k·g_k of parameter i, in worker order: the first
@@ -312,9 +324,9 @@ static bool overlap(const tg_data_parallel *dp, int i, int64_t begin, int64_t en
  * every replica (so that the workers need no copy at the next step). */
 static void update_and_broadcast(const tg_data_parallel *dp, int i, int64_t lo, int64_t hi)
 {
-    if (!dp->fused || !dp->workers[0].grad[i])
+    if (!dp->fused || !dp->dst[i])
         return;
-    tg_optim_update_slice(dp->c->optimizer, i, lo, hi, dp->workers[0].grad[i]);
+    tg_optim_update_slice(dp->c->optimizer, i, lo, hi, dp->dst[i]);
     size_t es = dp->dtype == TG_F32 ? 4 : 8;
     const char *w = (const char *)tg_tensor_data_const(dp->workers[0].params.items[i]) + (size_t)lo * es;
     for (int k = 1; k < dp->n; k++)
@@ -329,7 +341,7 @@ static void sum_task(void *arg, int task)
     slice(dp, task, &begin, &end);
     for (int i = 0; i < dp->n_params; i++) {
         void *dst = dp->flat ? (char *)dp->flat + (size_t)dp->offsets[i] * (dp->dtype == TG_F32 ? 4 : 8)
-                             : dp->workers[0].grad[i];
+                             : dp->dst[i];
         if (!overlap(dp, i, begin, end, &lo, &hi) || !dst)
             continue; /* no gradient on worker 0: not reached, the optimizer skips it */
         if (dp->dtype == TG_F32)
@@ -349,7 +361,7 @@ static void unpack_task(void *arg, int task)
     int64_t begin, end, lo, hi;
     slice(dp, task, &begin, &end);
     for (int i = 0; i < dp->n_params; i++) {
-        void *dst = dp->workers[0].grad[i];
+        void *dst = dp->dst[i];
         if (!overlap(dp, i, begin, end, &lo, &hi) || !dst)
             continue;
         if (dp->dtype == TG_F32)
@@ -362,13 +374,12 @@ static void unpack_task(void *arg, int task)
 
 void tg_data_parallel_resync(tg_data_parallel *dp) { dp->replicas_current = false; }
 
-tg_status tg_data_parallel_step(tg_data_parallel *dp, tg_tensor *x, tg_tensor *y, int64_t step, int epoch,
-                                double *loss, int64_t *correct)
+tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, const int64_t *order, int64_t batch,
+                                int64_t step, int epoch, double *loss, int64_t *correct)
 {
     tg_ctx *ctx = dp->ctx;
-    int64_t batch = tg_tensor_dim(x, 0);
-    dp->x = x;
-    dp->y = y;
+    dp->loader = loader;
+    dp->order = order;
     /* shares of batch/n samples, the first batch % n workers one more */
     int64_t begin = 0;
     for (int k = 0; k < dp->n; k++) {
@@ -397,18 +408,22 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, tg_tensor *x, tg_tensor *y
         return tg_ctx_status(ctx);
     }
 
-    /* the gradients, fetched once here: tg_tensor_grad may write (lazy zeroing) */
     double loss_sum = 0;
     int64_t right = 0;
     for (int k = 0; k < dp->n; k++) {
         dp_worker *w = &dp->workers[k];
-        for (int i = 0; i < dp->n_params; i++) {
-            tg_tensor *g = w->count ? tg_tensor_grad(w->params.items[i]) : NULL;
-            w->grad[i] = g ? tg_tensor_data(g) : NULL;
-        }
+        for (int i = 0; i < dp->n_params && !w->count; i++)
+            w->grad[i] = NULL;
         dp->weights[k] = dp->flat ? (double)w->count : (double)w->count / (double)batch;
         loss_sum += w->loss * (double)w->count;
         right += w->correct;
+    }
+    if (!dp->warm) { /* where the sums go: the model's .grad of the parameters the loss reached */
+        for (int i = 0; i < dp->n_params; i++) {
+            tg_tensor *g = tg_tensor_grad(dp->workers[0].params.items[i]);
+            dp->dst[i] = g ? tg_tensor_data(g) : NULL;
+        }
+        dp->warm = true;
     }
     for (int i = 0; i < dp->n_params && dp->fused; i++)
         if (!tg_tensor_data(dp->workers[0].params.items[i]))
@@ -434,6 +449,8 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, tg_tensor *x, tg_tensor *y
         dp->divide_by = 1 / samples;
         tg_ctx_run_tasks(ctx, dp->tasks, unpack_task, dp);
     }
+    for (int k = 1; k < dp->n; k++) /* their gradients were step tensors, read by the sum */
+        tg_tape_reset(dp->workers[k].ctx);
     tg_status status = TG_OK;
     if (dp->fused)
         tg_optim_set_steps(dp->c->optimizer, tg_optim_steps(dp->c->optimizer) + 1);

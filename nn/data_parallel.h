@@ -11,14 +11,22 @@ typedef struct tg_data_parallel tg_data_parallel;
  * own contexts and every buffer a step needs. NULL with ctx's error set on a
  * config that does not fit (naming the missing callback or the replica that
  * differs) or out of memory. */
-tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *config, int classes);
+tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *config, const tg_dataset *data);
 void tg_data_parallel_free(tg_data_parallel *dp);
-/* One step on the batch x [n, ...], y: shares forward and backward on the
+/* One step on the batch of the n samples order[0..n) of loader's data: each
+ * worker converts its share itself (tg_loader_fill); forward and backward on the
  * workers, the gradient summed into the model's (and across processes by
  * config->reduce), and the optimizer's update. *loss: the batch's mean loss;
  * *correct: samples classified right. The caller resets ctx's tape afterwards. */
-tg_status tg_data_parallel_step(tg_data_parallel *dp, tg_tensor *x, tg_tensor *y, int64_t step, int epoch,
-                                double *loss, int64_t *correct);
+tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, const int64_t *order, int64_t n,
+                                int64_t step, int epoch, double *loss, int64_t *correct);
+
+/* From nn/data/loader.c: the next batch's samples (advances like
+ * tg_loader_next, without converting them), and the conversion of samples
+ * order[0..n) into x [n, features] and y ([n] or [n, outputs]) of the
+ * loader's dtype (reads the loader only: workers fill their shares at once). */
+bool tg_loader_next_samples(tg_loader *loader, const int64_t **order, int64_t *n);
+void tg_loader_fill(const tg_loader *loader, const int64_t *order, int64_t n, tg_tensor *x, tg_tensor *y);
 
 /* The model's values may have changed outside the step (an epoch callback
  * loading a checkpoint): the next step copies them into the replicas. */

@@ -40,12 +40,13 @@ void tg_params_zero_grad(tg_params params)
 
 /* ---- activations ---- */
 
-static bool activation_ok(tg_activation act) { return act >= TG_ACT_NONE && act <= TG_ACT_RELU; }
+static bool activation_ok(tg_activation act) { return act >= TG_ACT_NONE && act <= TG_ACT_GELU_TANH; }
 static bool init_ok(tg_init init) { return init >= TG_INIT_XAVIER && init <= TG_INIT_NORMAL; }
 
 const char *tg_activation_name(tg_activation act)
 {
-    static const char *names[] = {"none", "sigmoid", "tanh", "relu"};
+    static const char *names[] = {"none", "sigmoid", "tanh", "relu", "leaky_relu",
+                                  "elu", "softplus", "silu", "gelu", "gelu_tanh"};
     return activation_ok(act) ? names[act] : "?";
 }
 
@@ -58,6 +59,12 @@ tg_tensor *tg_activate(tg_tensor *x, tg_activation act)
     case TG_ACT_SIGMOID: return tg_sigmoid(x);
     case TG_ACT_TANH: return tg_tanh(x);
     case TG_ACT_RELU: return tg_relu(x);
+    case TG_ACT_LEAKY_RELU: return tg_leaky_relu(x, 0.01);
+    case TG_ACT_ELU: return tg_elu(x, 1);
+    case TG_ACT_SOFTPLUS: return tg_softplus(x);
+    case TG_ACT_SILU: return tg_silu(x);
+    case TG_ACT_GELU: return tg_gelu(x);
+    case TG_ACT_GELU_TANH: return tg_gelu_tanh(x);
     }
     tg_ctx_fail(tg_tensor_ctx(x), TG_ERR_ARG, "tg_activate: unknown activation %d; expected a TG_ACT_ value",
                 (int)act);
@@ -77,7 +84,7 @@ tg_status tg_init_fill(tg_tensor *w, tg_init init, double stddev, tg_rng *rng)
     if (!w)
         return TG_ERR_ARG;
     tg_ctx *ctx = tg_tensor_ctx(w);
-    if (!rng)
+    if (!rng && init != TG_INIT_ZEROS) /* zeros need no randomness */
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_init_fill: rng is NULL");
     int rank = tg_tensor_rank(w);
     if (rank < 1 || rank > 2) {
@@ -120,8 +127,8 @@ static tg_layer *layer_make(tg_ctx *ctx, const char *who, tg_dtype dtype, int64_
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: unknown activation %d", who, (int)act), NULL;
     if (!init_ok(init))
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: unknown init %d", who, (int)init), NULL;
-    if (!rng)
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: rng is NULL", who), NULL;
+    if (!rng && init != TG_INIT_ZEROS)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: rng is NULL (only TG_INIT_ZEROS needs none)", who), NULL;
     tg_layer *layer = calloc(1, sizeof *layer);
     if (!layer)
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: out of memory", who), NULL;
@@ -236,8 +243,8 @@ tg_mlp *tg_mlp_clone(const tg_mlp *mlp, tg_ctx *ctx)
         widths[l + 1] = mlp->layers[l]->out;
         acts[l] = mlp->layers[l]->act;
     }
-    tg_rng unused = tg_rng_seed(0); /* zeros need no randomness; the values are copied below */
-    tg_mlp *copy = tg_mlp_new(ctx, tg_tensor_dtype(mlp->params[0]), n, widths, acts, TG_INIT_ZEROS, &unused);
+    /* zeros need no rng; the values are copied below */
+    tg_mlp *copy = tg_mlp_new(ctx, tg_tensor_dtype(mlp->params[0]), n, widths, acts, TG_INIT_ZEROS, NULL);
     for (int i = 0; copy && i < 2 * n; i++)
         if (tg_tensor_copy(copy->params[i], mlp->params[i]) != TG_OK) {
             tg_mlp_free(copy);

@@ -6,6 +6,7 @@
  * checkpoints). */
 #define _POSIX_C_SOURCE 200809L /* strtok_r */
 #include "nn/module_internal.h"
+#include "tapegrad/data.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,18 @@ void *tg_model_clone_fn(const void *model, tg_ctx *ctx) { return tg_model_clone(
 void tg_model_free_fn(void *model) { tg_model_free(model); }
 tg_params tg_model_params_fn(const void *model) { return tg_model_params(model); }
 tg_params tg_model_buffers_fn(const void *model) { return tg_model_buffers(model); }
+
+void tg_train_use_model(tg_train_config *config, tg_model *model)
+{
+    if (!config || !model)
+        return;
+    config->forward = tg_model_forward_fn;
+    config->model = model;
+    config->clone = tg_model_clone_fn;
+    config->free_model = tg_model_free_fn;
+    config->params_of = tg_model_params_fn;
+    config->buffers_of = tg_model_buffers_fn;
+}
 
 /* ---- spec text ---- */
 

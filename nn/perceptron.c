@@ -18,55 +18,114 @@ static bool perceptron_shapes_ok(const char *who, tg_tensor *w, const tg_tensor 
     return ok;
 }
 
-tg_status tg_perceptron_train(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
-                              int64_t max_updates, tg_perceptron_fn fn, void *user, tg_perceptron_result *result)
+/* Arguments shared by the perceptron's functions: w, x, y given, shapes that
+ * fit, labels ±1. */
+static tg_status perceptron_check(const char *who, tg_tensor *w, const tg_tensor *x, const tg_tensor *y)
 {
     if (!w)
         return TG_ERR_ARG;
     tg_ctx *ctx = tg_tensor_ctx(w);
-    if (!b || !x || !y)
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_train: b, x and y must not be NULL");
-    if (!(eta > 0))
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_train: eta is %g; expected > 0", eta);
-    if (!perceptron_shapes_ok("tg_perceptron_train", w, x, y))
+    if (!ctx)
+        return TG_ERR_ARG; /* a freed w */
+    if (!x || !y)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: NULL %s", who, !x ? "x" : "y");
+    if (!perceptron_shapes_ok(who, w, x, y))
         return TG_ERR_SHAPE;
-    int64_t n = tg_tensor_dim(x, 0), d = tg_tensor_size(w);
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0, n = tg_tensor_dim(x, 0); i < n; i++) {
         double label = tg_tensor_get(y, i);
         if (label != 1 && label != -1)
-            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_train: y[%lld] is %g; expected +1 or -1",
-                               (long long)i, label);
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: y[%lld] is %g; expected +1 or -1", who, (long long)i, label);
     }
+    return TG_OK;
+}
+
+/* The points with yᵢ(w·xᵢ + b) <= 0, in row order; their count. With first
+ * set, stops at the first. */
+static int64_t find_misclassified(const tg_tensor *w, double b, const tg_tensor *x, const tg_tensor *y,
+                                  int64_t *out, bool first)
+{
+    int64_t n = tg_tensor_dim(x, 0), d = tg_tensor_size(w), count = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double z = b;
+        for (int64_t j = 0; j < d; j++)
+            z += tg_tensor_get(w, j) * tg_tensor_get(x, i * d + j);
+        if (tg_tensor_get(y, i) * z <= 0) {
+            if (out)
+                out[count] = i;
+            if (++count == 1 && first)
+                break;
+        }
+    }
+    return count;
+}
+
+/* w ← w + η·yᵢ·xᵢ;  b ← b + η·yᵢ */
+static void update(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta, int64_t i)
+{
+    int64_t d = tg_tensor_size(w);
+    double label = tg_tensor_get(y, i);
+    for (int64_t j = 0; j < d; j++)
+        tg_tensor_set(w, j, tg_tensor_get(w, j) + eta * label * tg_tensor_get(x, i * d + j));
+    *b += eta * label;
+}
+
+int64_t tg_perceptron_misclassified(tg_tensor *w, double b, const tg_tensor *x, const tg_tensor *y,
+                                    int64_t *misclassified)
+{
+    if (perceptron_check("tg_perceptron_misclassified", w, x, y) != TG_OK)
+        return -1;
+    return find_misclassified(w, b, x, y, misclassified, false);
+}
+
+tg_status tg_perceptron_update(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
+                               int64_t i)
+{
+    tg_status status = perceptron_check("tg_perceptron_update", w, x, y);
+    if (status != TG_OK)
+        return status;
+    tg_ctx *ctx = tg_tensor_ctx(w);
+    if (!b)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_update: NULL b");
+    if (!(eta > 0))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_update: eta is %g; expected > 0", eta);
+    if (i < 0 || i >= tg_tensor_dim(x, 0))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_update: point %lld of %lld; expected 0 to %lld",
+                           (long long)i, (long long)tg_tensor_dim(x, 0), (long long)tg_tensor_dim(x, 0) - 1);
+    update(w, b, x, y, eta, i);
+    return TG_OK;
+}
+
+tg_status tg_perceptron_train(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
+                              int64_t max_updates, tg_perceptron_fn fn, void *user, tg_perceptron_result *result)
+{
+    tg_status status = perceptron_check("tg_perceptron_train", w, x, y);
+    if (status != TG_OK)
+        return status;
+    tg_ctx *ctx = tg_tensor_ctx(w);
+    if (!b)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_train: NULL b");
+    if (!(eta > 0))
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_train: eta is %g; expected > 0", eta);
     tg_perceptron_result res = {0, false};
     tg_perceptron_row row = {.iteration = 0, .misclassified = -1, .w = w, .b = *b};
     if (fn)
         fn(&row, user);
-    for (;;) {
-        /* the first i with yᵢ(w·xᵢ + b) <= 0 */
-        int64_t wrong = -1;
-        for (int64_t i = 0; i < n && wrong < 0; i++) {
-            double z = *b;
-            for (int64_t j = 0; j < d; j++)
-                z += tg_tensor_get(w, j) * tg_tensor_get(x, i * d + j);
-            if (tg_tensor_get(y, i) * z <= 0)
-                wrong = i;
-        }
-        if (wrong < 0) {
+    /* Step k (k = 1, 2, ...) looks for the first misclassified point: it
+     * makes the k-th update, or finds none and is the final row. */
+    for (int64_t step = 1;; step++) {
+        int64_t wrong;
+        if (find_misclassified(w, *b, x, y, &wrong, true) == 0) {
             res.converged = true;
-            row = (tg_perceptron_row){res.updates + 1, -1, true, w, *b};
+            row = (tg_perceptron_row){step, -1, true, w, *b};
             if (fn)
                 fn(&row, user);
             break;
         }
         if (res.updates >= max_updates)
             break;
-        /* w ← w + η·y·x;  b ← b + η·y */
-        double label = tg_tensor_get(y, wrong);
-        for (int64_t j = 0; j < d; j++)
-            tg_tensor_set(w, j, tg_tensor_get(w, j) + eta * label * tg_tensor_get(x, wrong * d + j));
-        *b += eta * label;
+        update(w, b, x, y, eta, wrong);
         res.updates++;
-        row = (tg_perceptron_row){res.updates, wrong, false, w, *b};
+        row = (tg_perceptron_row){step, wrong, false, w, *b};
         if (fn)
             fn(&row, user);
     }

@@ -352,7 +352,7 @@ static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_confi
         return tg_ctx_status(ctx);
     }
     tg_data_parallel *dp = NULL;
-    if ((c->threads > 1 || c->reduce) && !(dp = tg_data_parallel_new(ctx, c, data->classes))) {
+    if ((c->threads > 1 || c->reduce) && !(dp = tg_data_parallel_new(ctx, c, data))) {
         tg_loader_free(test_loader);
         tg_loader_free(loader);
         return tg_ctx_status(ctx);
@@ -372,15 +372,17 @@ static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_confi
         int64_t correct = 0, seen = 0, step = 0;
         tg_tensor *x, *y;
         p.last = start;
-        while (tg_loader_next(loader, &x, &y)) {
+        const int64_t *order = NULL;
+        int64_t n = 0;
+        /* data-parallel workers convert their own shares: the loader only hands out sample indices */
+        while (dp ? tg_loader_next_samples(loader, &order, &n) : tg_loader_next(loader, &x, &y)) {
             double t0 = now();
-            int64_t n = tg_tensor_dim(x, 0);
+            n = dp ? n : tg_tensor_dim(x, 0);
             step++;
-            tg_optim_zero_grad(c->optimizer);
-            if (dp) {
+            if (dp) { /* it writes the summed gradient over the model's .grad: no zeroing needed */
                 double value = 0;
                 int64_t right = 0;
-                status = tg_data_parallel_step(dp, x, y, step, epoch, &value, &right);
+                status = tg_data_parallel_step(dp, loader, order, n, step, epoch, &value, &right);
                 tg_tape_reset(ctx);
                 if (status != TG_OK)
                     break;
@@ -399,6 +401,7 @@ static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_confi
                 }
                 continue;
             }
+            tg_optim_zero_grad(c->optimizer);
             tg_tensor *out = c->forward(c->model, x);
             tg_tensor *loss = out ? c->loss(out, y) : NULL;
             if (!loss) {

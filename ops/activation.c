@@ -134,13 +134,19 @@ MAP_KERNEL(leaky_relu, v > 0 ? v : p * v)
 /* expm1 keeps α(eˣ - 1) exact near 0 */
 MAP_KERNEL(elu, v > 0 ? v : p * expm1(v))
 /* max(x, 0) + ln(1 + e^-|x|): no overflow, no cancellation, for any x */
-MAP_OP(softplus, &tg_op_softplus, (v > 0 ? v : 0) + log1p(exp(-fabs(v))))
+MAP_KERNEL(softplus, (v > 0 ? v : 0) + log1p(exp(-fabs(v))))
 /* x/(1 + e^-x): e^-x = Inf gives -0, not NaN */
-MAP_OP(silu, &tg_op_silu, v / (1 + exp(-v)))
+MAP_KERNEL(silu, v / (1 + exp(-v)))
 /* Φ(x) = ½erfc(-x/√2): erfc keeps the left tail, where 1 + erf cancels */
-MAP_OP(gelu, &tg_op_gelu, (T)0.5 * v * erfc(-v * (T)SQRT_HALF))
-MAP_OP(gelu_tanh, &tg_op_gelu_tanh,
-       (T)0.5 * v * (1 + tanh((T)GELU_TANH_C * (v + (T)GELU_TANH_K * v * v * v))))
+MAP_KERNEL(gelu, (T)0.5 * v * erfc(-v * (T)SQRT_HALF))
+/* ½x(1 + tanh u) = x·σ(2u): no cancellation in the left tail, where 1 + tanh u
+ * loses every digit; exp overflowing to Inf gives -0, not NaN. */
+MAP_KERNEL(gelu_tanh, v / (1 + exp((T)(-2 * GELU_TANH_C) * (v + (T)GELU_TANH_K * v * v * v))))
+
+tg_tensor *tg_softplus(tg_tensor *x) { return tg_record1(&tg_op_softplus, softplus_map(x, 0, 0), x); }
+tg_tensor *tg_silu(tg_tensor *x) { return tg_record1(&tg_op_silu, silu_map(x, 0, 0), x); }
+tg_tensor *tg_gelu(tg_tensor *x) { return tg_record1(&tg_op_gelu, gelu_map(x, 0, 0), x); }
+tg_tensor *tg_gelu_tanh(tg_tensor *x) { return tg_record1(&tg_op_gelu_tanh, gelu_tanh_map(x, 0, 0), x); }
 
 static bool finite_attr(const char *op, const char *what, tg_tensor *x, double value)
 {
@@ -231,21 +237,38 @@ const tg_op_desc tg_op_gelu_tanh = {.kind = TG_OP_GELU_TANH, .name = "gelu_tanh"
 BINARY_KERNEL(leaky_relu_backward, y > 0 ? x : p * x)
 BINARY_KERNEL(elu_backward, y > 0 ? x : x * p * exp(y))
 /* g·σ(x) */
-BINARY_OP(softplus_backward, &tg_op_softplus_backward, x / (1 + exp(-y)))
+BINARY_KERNEL(softplus_backward, x / (1 + exp(-y)))
 /* g·s(1 + x(1 - s)), s = σ(x): finite at both ends (s = 0 or 1) */
-BINARY_OP(silu_backward, &tg_op_silu_backward, x * (1 / (1 + exp(-y))) * (1 + y * (1 - 1 / (1 + exp(-y)))))
+BINARY_KERNEL(silu_backward, x * (1 / (1 + exp(-y))) * (1 + y * (1 - 1 / (1 + exp(-y)))))
 /* g·(½erfc(-x/√2) + x·φ(x)) */
-BINARY_OP(gelu_backward, &tg_op_gelu_backward,
-          x * ((T)0.5 * erfc(-y * (T)SQRT_HALF) + y * (T)INV_SQRT_2PI * exp((T)-0.5 * y * y)))
-/* Beyond |x| = 10, tanh u is ±1 in double and the derivative is exactly 1
- * or 0; the guard keeps 0·Inf (x³ overflowing) from making NaN. */
-BINARY_OP(gelu_tanh_backward, &tg_op_gelu_tanh_backward,
-          x * (fabs(y) > 10 ? (T)(y > 0)
-                            : (T)0.5 * (1 + tanh((T)GELU_TANH_C * (y + (T)GELU_TANH_K * y * y * y))) +
-                                  (T)0.5 * y *
-                                      (1 - tanh((T)GELU_TANH_C * (y + (T)GELU_TANH_K * y * y * y)) *
-                                               tanh((T)GELU_TANH_C * (y + (T)GELU_TANH_K * y * y * y))) *
-                                      (T)GELU_TANH_C * (1 + 3 * (T)GELU_TANH_K * y * y)))
+BINARY_KERNEL(gelu_backward, x * ((T)0.5 * erfc(-y * (T)SQRT_HALF) + y * (T)INV_SQRT_2PI * exp((T)-0.5 * y * y)))
+/* With s = σ(2u) = ½(1 + tanh u): f' = s + 2x·s(1 - s)·u', u' = c(1 + 3kx²).
+ * Beyond |x| = 1e10, s is exactly 0 or 1 and f' is 0 or 1; the guard keeps
+ * 0·Inf (x² overflowing) from making NaN. */
+#define GELU_TANH_S(y) (1 / (1 + exp((T)(-2 * GELU_TANH_C) * ((y) + (T)GELU_TANH_K * (y) * (y) * (y)))))
+BINARY_KERNEL(gelu_tanh_backward, x * (fabs(y) > (T)1e10 ? (T)(y > 0)
+                                 : GELU_TANH_S(y) + 2 * y * GELU_TANH_S(y) * (1 - GELU_TANH_S(y)) *
+                                                        (T)GELU_TANH_C * (1 + 3 * (T)GELU_TANH_K * y * y)))
+
+tg_tensor *tg_softplus_backward(tg_tensor *g, tg_tensor *x)
+{
+    return tg_record2(&tg_op_softplus_backward, softplus_backward_binary(g, x, 0), g, x);
+}
+
+tg_tensor *tg_silu_backward(tg_tensor *g, tg_tensor *x)
+{
+    return tg_record2(&tg_op_silu_backward, silu_backward_binary(g, x, 0), g, x);
+}
+
+tg_tensor *tg_gelu_backward(tg_tensor *g, tg_tensor *x)
+{
+    return tg_record2(&tg_op_gelu_backward, gelu_backward_binary(g, x, 0), g, x);
+}
+
+tg_tensor *tg_gelu_tanh_backward(tg_tensor *g, tg_tensor *x)
+{
+    return tg_record2(&tg_op_gelu_tanh_backward, gelu_tanh_backward_binary(g, x, 0), g, x);
+}
 
 tg_tensor *tg_leaky_relu_backward(tg_tensor *g, tg_tensor *x, double slope)
 {

@@ -10,6 +10,9 @@
  * false with TG_ERR_ARG naming op and x's shape when out of range. */
 static inline bool tg_axis_resolve(const char *op, const tg_tensor *x, int rank, int axis, int *out)
 {
+    if (rank == 0)
+        return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "%s: input is a scalar (shape []); expected at least one axis",
+                           op), false;
     int a = axis < 0 ? axis + rank : axis;
     if (a < 0 || a >= rank)
         return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: axis %d is out of range for %s (expected %d to %d)", op, axis,
@@ -43,8 +46,7 @@ static inline bool tg_check_index(const char *op, const tg_tensor *x, const tg_t
     if (index->ctx != x->ctx)
         return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: index belongs to another context than the input", op), false;
     if (index->dtype != TG_I64)
-        return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: index %s%s%s is %s; expected i64 indices", op,
-                           tg_name_of(index) ? tg_name_of(index) : "", tg_name_of(index) ? " " : "", tg_shape_of(index).s,
+        return tg_ctx_fail(x->ctx, TG_ERR_ARG, "%s: index %s is %s; expected i64 indices", op, tg_shape_of(index).s,
                            tg_dtype_name((tg_dtype)index->dtype)), false;
     return true;
 }

@@ -5,6 +5,9 @@
 
 #include "autograd/internal.h"
 
+#include <float.h>
+#include <math.h>
+
 /* The output of binary op `op` on a and b: checked, broadcast (bc), made. */
 tg_tensor *tg_binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_broadcast *bc);
 /* The gradient dy of a broadcast output, summed back to input t's shape. */
@@ -91,6 +94,14 @@ typedef struct {
     double p, q; /* the op's scalars, seen as T p, q by EXPR */
 } map_job;
 
+/* A double attribute as T: beyond float's range it saturates to ±Inf (a
+ * plain conversion would be undefined behaviour). */
+static inline float tg_float_saturate(double v)
+{
+    return v > FLT_MAX ? INFINITY : v < -FLT_MAX ? -INFINITY : (float)v;
+}
+#define TG_SCALAR_AS(T, v) (sizeof(T) == sizeof(float) ? (T)tg_float_saturate(v) : (T)(v))
+
 /* name##_map(x, p, q): y[i] = EXPR with v naming x[i], checked and filled
  * (NULL with the error set), in parallel ranges when big. */
 #define MAP_KERNEL(name, EXPR)                                                    \
@@ -100,7 +111,7 @@ typedef struct {
         TG_TYPED(job->x->dtype, T, {                                              \
             const T *x = job->x->data;                                            \
             T *y = job->y->data;                                                  \
-            const T p = (T)job->p, q = (T)job->q;                                 \
+            const T p = TG_SCALAR_AS(T, job->p), q = TG_SCALAR_AS(T, job->q);     \
             (void)p, (void)q;                                                     \
             for (int64_t i = begin; i < end; i++) {                               \
                 T v = x[i];                                                       \
@@ -132,7 +143,7 @@ typedef struct {
         TG_TYPED(job->out->dtype, T, {                                            \
             const T *A = job->a->data, *B = job->b->data;                         \
             T *Y = job->out->data;                                                \
-            const T p = (T)job->p;                                                \
+            const T p = TG_SCALAR_AS(T, job->p);                                  \
             (void)p;                                                              \
             for (int64_t k = begin; k < end; k++) {                               \
                 T x = A[k], y = B[k];                                             \

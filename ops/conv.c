@@ -66,8 +66,8 @@ static void valid_range(int64_t out, int64_t in, int64_t s, int64_t off, int64_t
 /* col[K, P] from one group's channels x [C/g, H, W]: row (c, i, j), column
  * (oy, ox) holds x[c, oy·sh - ph + i·dh, ox·sw - pw + j·dw], 0 outside.
  * col2im is its adjoint: dx[C/g, H, W] += col2im(dcol[K, P]). */
-#define IM2COL(T)                                                                                      \
-    static void im2col_##T(const conv_geom *g, const T *x, T *col)                                     \
+#define IM2COL(T, ATTR, SUFFIX)                                                                        \
+    ATTR static void im2col_##SUFFIX(const conv_geom *g, const T *x, T *col)                           \
     {                                                                                                  \
         const int64_t ow = g->ow, P = g->p, sw = g->sw;                                                \
         for (int64_t i = 0; i < g->kh; i++)                                                            \
@@ -99,7 +99,7 @@ static void valid_range(int64_t out, int64_t in, int64_t s, int64_t off, int64_t
                 }                                                                                      \
             }                                                                                          \
     }                                                                                                  \
-    static void col2im_##T(const conv_geom *g, const T *col, T *dx)                                    \
+    ATTR static void col2im_##SUFFIX(const conv_geom *g, const T *col, T *dx)                          \
     {                                                                                                  \
         const int64_t ow = g->ow, P = g->p, sw = g->sw;                                                \
         for (int64_t i = 0; i < g->kh; i++)                                                            \
@@ -123,8 +123,44 @@ static void valid_range(int64_t out, int64_t in, int64_t s, int64_t off, int64_t
                 }                                                                                      \
             }                                                                                          \
     }
-IM2COL(float)
-IM2COL(double)
+IM2COL(float, , float)
+IM2COL(double, , double)
+/* The rows are short (OW values): wide vectors and masked tails pay, so the
+ * copies also come compiled for AVX-512 and picked at run time. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TG_CONV_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+IM2COL(float, TG_CONV_AVX512, float_avx512)
+IM2COL(double, TG_CONV_AVX512, double_avx512)
+static bool conv_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+}
+#else
+#define im2col_float_avx512 im2col_float
+#define im2col_double_avx512 im2col_double
+#define col2im_float_avx512 col2im_float
+#define col2im_double_avx512 col2im_double
+static bool conv_avx512(void) { return false; }
+#endif
+
+static void im2col(tg_dtype dt, const conv_geom *g, const void *x, void *col)
+{
+    bool wide = conv_avx512();
+    if (dt == TG_F32)
+        (wide ? im2col_float_avx512 : im2col_float)(g, x, col);
+    else
+        (wide ? im2col_double_avx512 : im2col_double)(g, x, col);
+}
+
+static void col2im(tg_dtype dt, const conv_geom *g, const void *col, void *dx)
+{
+    bool wide = conv_avx512();
+    if (dt == TG_F32)
+        (wide ? col2im_float_avx512 : col2im_float)(g, col, dx);
+    else
+        (wide ? col2im_double_avx512 : col2im_double)(g, col, dx);
+}
 
 /* A 1×1 kernel with stride 1 and no padding reads the image itself as col. */
 static bool col_is_image(const conv_geom *g)
@@ -145,6 +181,8 @@ typedef struct {
     char *col;            /* per worker: col_bytes of patches */
     size_t col_bytes;
     char *partial;        /* backward weight with several workers: a dw per worker */
+    char *cache;          /* every image's and group's patches (col_bytes each), or NULL */
+    bool cached;          /* cache holds them already (backward weight after forward) */
 } conv_job;
 
 static void gemm(const conv_job *job, int worker, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
@@ -170,20 +208,17 @@ static void conv_image(void *arg, int b, int n_tasks, int worker)
     const conv_geom *g = job->g;
     const int64_t es = (int64_t)tg_dtype_size(job->dt), plane = g->h * g->w;
     bool direct = col_is_image(g);
-    void *col = job->col + (size_t)worker * job->col_bytes;
     for (int64_t gr = 0; gr < g->groups; gr++) {
+        void *col = job->cache ? job->cache + (size_t)(b * g->groups + gr) * job->col_bytes
+                               : job->col + (size_t)worker * job->col_bytes;
         int64_t x_off = ((b * g->c + gr * g->cg) * plane) * es, y_off = ((b * g->o + gr * g->og) * g->p) * es;
         const char *wg = job->w + (gr * g->og * g->k) * es;
         switch (job->pass) {
         case CONV_FORWARD: { /* y = W·col + bias */
             const char *xg = job->x + x_off;
             char *yg = job->out + y_off;
-            if (!direct) {
-                if (job->dt == TG_F32)
-                    im2col_float(g, (const float *)xg, col);
-                else
-                    im2col_double(g, (const double *)xg, col);
-            }
+            if (!direct)
+                im2col(job->dt, g, xg, col);
             gemm(job, worker, false, false, g->og, g->p, g->k, wg, g->k, direct ? xg : col, g->p, 0, yg, g->p);
             if (job->bias)
                 TG_TYPED(job->dt, T, {
@@ -204,21 +239,14 @@ static void conv_image(void *arg, int b, int n_tasks, int worker)
             }
             memset(dxg, 0, (size_t)(g->cg * plane * es));
             gemm(job, worker, true, false, g->k, g->p, g->og, wg, g->k, dyg, g->p, 0, col, g->p);
-            if (job->dt == TG_F32)
-                col2im_float(g, col, (float *)dxg);
-            else
-                col2im_double(g, col, (double *)dxg);
+            col2im(job->dt, g, col, dxg);
             break;
         }
         case CONV_BACKWARD_WEIGHT: { /* dw += dy·colᵀ */
             const char *xg = job->x + x_off, *dyg = job->dy + y_off;
             char *dw = (job->partial ? job->partial + (size_t)worker * (size_t)(g->o * g->k * es) : job->out);
-            if (!direct) {
-                if (job->dt == TG_F32)
-                    im2col_float(g, (const float *)xg, col);
-                else
-                    im2col_double(g, (const double *)xg, col);
-            }
+            if (!direct && !job->cached)
+                im2col(job->dt, g, xg, col);
             gemm(job, worker, false, true, g->og, g->k, g->p, dyg, g->p, direct ? xg : col, g->p, 1,
                  dw + (gr * g->og * g->k) * es, g->k);
             break;
@@ -227,18 +255,26 @@ static void conv_image(void *arg, int b, int n_tasks, int worker)
     }
 }
 
-/* Runs pass over the batch; false (error set) when step memory runs out. */
+/* Bytes of one image's and group's patches (0: the image is its own col). */
+static size_t col_size(const conv_geom *g, tg_dtype dt)
+{
+    return col_is_image(g) ? 0 : ((size_t)(g->k * g->p) * tg_dtype_size(dt) + 63) & ~(size_t)63;
+}
+
+/* Runs pass over the batch; false (error set) when step memory runs out.
+ * cache: every image's patches, written by the forward pass, read by the
+ * backward weight pass when `cached`. */
 static bool conv_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, tg_dtype dt, const void *x, const void *w,
-                     const void *bias, const void *dy, void *out)
+                     const void *bias, const void *dy, void *out, void *cache, bool cached)
 {
     tg_pool *pool = ctx->pool;
     int threads = tg_pool_threads(pool);
     /* below ~1 MFLOP per image a task is too short to share */
     bool split = threads > 1 && g->n >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
-    size_t es = tg_dtype_size(dt), col_bytes = col_is_image(g) ? 0 : ((size_t)(g->k * g->p) * es + 63) & ~(size_t)63;
-    conv_job job = {g, pass, dt, pool, split, x, w, bias, dy, out, NULL, col_bytes, NULL};
-    if (col_bytes && !(job.col = tg_arena_alloc(ctx, col_bytes * (size_t)workers, 64)))
+    size_t es = tg_dtype_size(dt), col_bytes = col_size(g, dt);
+    conv_job job = {g, pass, dt, pool, split, x, w, bias, dy, out, NULL, col_bytes, NULL, cache, cached && cache};
+    if (col_bytes && !cache && !(job.col = tg_arena_alloc(ctx, col_bytes * (size_t)workers, 64)))
         return false;
     if (pass == CONV_BACKWARD_WEIGHT) {
         size_t dw_bytes = (size_t)(g->o * g->k) * es;
@@ -343,10 +379,20 @@ tg_tensor *tg_conv2d_attr(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, cons
         return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: bias has shape %s; expected [%lld], one per output channel of "
                            "weight %s", op, tg_shape_of(bias).s, (long long)g.o, tg_shape_of(weight).s), NULL;
     tg_tensor *y = tg_step_tensor(ctx, (tg_dtype)x->dtype, 4, (int64_t[]){g.n, g.o, g.oh, g.ow}, false);
-    if (!y || !conv_run(ctx, &g, CONV_FORWARD, (tg_dtype)x->dtype, x->data, weight->data, bias ? bias->data : NULL, NULL, y->data))
+    if (!y)
+        return NULL;
+    /* The weight's gradient will need every image's patches again: keep
+     * them (step memory) rather than build them twice. */
+    size_t cache_bytes = (size_t)(g.n * g.groups) * col_size(&g, (tg_dtype)x->dtype);
+    void *cache = NULL;
+    if (cache_bytes && ctx->grad_enabled && weight->requires_grad && !(cache = tg_arena_alloc(ctx, cache_bytes, 64)))
+        return NULL;
+    if (!conv_run(ctx, &g, CONV_FORWARD, (tg_dtype)x->dtype, x->data, weight->data, bias ? bias->data : NULL, NULL,
+                  y->data, cache, false))
         return NULL;
     tg_conv_attr a = *attr;
     a.in_h = g.h, a.in_w = g.w;
+    a.patches = cache, a.patches_of = cache ? x : NULL;
     const void *stored = tg_attr_store(ctx, &a, sizeof a);
     if (!stored)
         return NULL;
@@ -356,7 +402,7 @@ tg_tensor *tg_conv2d_attr(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, cons
 
 static tg_conv_attr square_attr(int stride, int padding, int dilation, int groups)
 {
-    return (tg_conv_attr){{stride, stride}, {padding, padding}, {dilation, dilation}, groups, 0, 0, 0, 0};
+    return (tg_conv_attr){{stride, stride}, {padding, padding}, {dilation, dilation}, groups, 0, 0, 0, 0, NULL, NULL};
 }
 
 tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, int stride, int padding, int dilation,
@@ -421,7 +467,8 @@ tg_tensor *tg_conv2d_backward_input_attr(tg_tensor *dy, tg_tensor *weight, const
                            "weight %s; expected them equal", op, tg_shape_of(dy).s, (long long)g.h, (long long)g.w,
                            (long long)g.oh, (long long)g.ow, tg_shape_of(weight).s), NULL;
     tg_tensor *dx = tg_step_tensor(ctx, (tg_dtype)dy->dtype, 4, xs, false);
-    if (!dx || !conv_run(ctx, &g, CONV_BACKWARD_INPUT, (tg_dtype)dy->dtype, NULL, weight->data, NULL, dy->data, dx->data))
+    if (!dx || !conv_run(ctx, &g, CONV_BACKWARD_INPUT, (tg_dtype)dy->dtype, NULL, weight->data, NULL, dy->data, dx->data, NULL,
+                  false))
         return NULL;
     const void *stored = tg_attr_store(ctx, attr, sizeof *attr);
     if (!stored)
@@ -489,7 +536,9 @@ tg_tensor *tg_conv2d_backward_weight_attr(tg_tensor *x, tg_tensor *dy, const tg_
         return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: gradient %s; input %s with a %lldx%lld kernel gives a %lldx%lld "
                            "output; expected them equal", op, tg_shape_of(dy).s, tg_shape_of(x).s,
                            (long long)g.kh, (long long)g.kw, (long long)g.oh, (long long)g.ow), NULL;
-    if (!conv_run(ctx, &g, CONV_BACKWARD_WEIGHT, (tg_dtype)x->dtype, x->data, NULL, NULL, dy->data, dw->data))
+    bool cached = attr->patches && attr->patches_of == x;
+    if (!conv_run(ctx, &g, CONV_BACKWARD_WEIGHT, (tg_dtype)x->dtype, x->data, NULL, NULL, dy->data, dw->data,
+                  cached ? attr->patches : NULL, cached))
         return NULL;
     const void *stored = tg_attr_store(ctx, attr, sizeof *attr);
     if (!stored)
@@ -534,7 +583,7 @@ tg_tensor *tg_conv1d(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, int strid
         return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "conv1d: input %s and weight %s; expected rank 3 [batch, channels, "
                            "length] and [out_channels, in_channels/groups, kernel]", tg_shape_of(x).s,
                            tg_shape_of(weight).s), NULL;
-    tg_conv_attr a = {{1, stride}, {0, padding}, {1, dilation}, groups, 0, 0, 0, 0};
+    tg_conv_attr a = {{1, stride}, {0, padding}, {1, dilation}, groups, 0, 0, 0, 0, NULL, NULL};
     tg_tensor *x4 = tg_reshape(x, 4, (int64_t[]){x->shape[0], x->shape[1], 1, x->shape[2]});
     tg_tensor *w4 = tg_reshape(weight, 4, (int64_t[]){weight->shape[0], weight->shape[1], 1, weight->shape[2]});
     tg_tensor *y = tg_conv2d_attr(x4, w4, bias, &a, "conv1d");

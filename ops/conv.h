@@ -13,6 +13,11 @@ typedef struct {
     int64_t groups;
     int64_t in_h, in_w; /* the input's size (backward_input needs it: strides lose it) */
     int64_t k_h, k_w;   /* the kernel's size (backward_weight) */
+    /* conv2d's patches of every image (im2col, step memory), kept by the
+     * forward for the weight gradient: backward_weight reads them instead of
+     * building them again when its input is patches_of. */
+    void *patches;
+    const tg_tensor *patches_of;
 } tg_conv_attr;
 
 /* `op` names the public call in error messages ("conv2d", "conv1d"). */

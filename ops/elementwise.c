@@ -193,7 +193,8 @@ static bool broadcast_to(const char *op, const tg_tensor *x, int rank, const int
 tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape)
 {
     tg_broadcast bc;
-    if (!tg_check_live("expand", x) || !broadcast_to("expand", x, rank, shape, &bc))
+    if (!tg_check_live("expand", x) || !broadcast_to("expand", x, rank, shape, &bc) ||
+        !tg_shape_size_ok(x->ctx, "expand", rank, shape))
         return NULL;
     tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, rank, shape, false);
     if (!y)

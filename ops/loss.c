@@ -49,9 +49,24 @@ const tg_op_desc tg_op_mse_loss = {.kind = TG_OP_MSE_LOSS, .name = "mse_loss", .
 
 static bool index_targets(const tg_tensor *z, const tg_tensor *t) { return t->rank == 1 && z->shape[0] == t->shape[0]; }
 
+/* Class indices of either kind: TG_I64, or whole numbers in z's float dtype. */
+static bool check_targets(tg_tensor *z, tg_tensor *t)
+{
+    if (!tg_check_live("cross_entropy", z) || !tg_check_tensor("cross_entropy", t))
+        return false;
+    if (t->dtype != TG_I64)
+        return tg_check_pair("cross_entropy", z, t);
+    if (t->ctx != z->ctx)
+        return tg_ctx_fail(z->ctx, TG_ERR_ARG, "cross_entropy: inputs belong to different contexts"), false;
+    if (z->rank == 2 && !index_targets(z, t))
+        return tg_ctx_fail(z->ctx, TG_ERR_SHAPE, "cross_entropy: logits %s with i64 targets %s; expected class "
+                           "indices [%lld]", tg_shape_of(z).s, tg_shape_of(t).s, (long long)z->shape[0]), false;
+    return true;
+}
+
 tg_tensor *tg_cross_entropy(tg_tensor *z, tg_tensor *t)
 {
-    if (!tg_check_pair("cross_entropy", z, t))
+    if (!check_targets(z, t))
         return NULL;
     if (z->rank != 2)
         return tg_ctx_fail(z->ctx, TG_ERR_SHAPE, "cross_entropy: logits have shape %s; expected [n, classes]",
@@ -79,7 +94,16 @@ tg_tensor *tg_cross_entropy(tg_tensor *z, tg_tensor *t)
             for (int64_t j = 0; j < classes; j++)
                 sum += exp(row[j] - max);
             T log_norm = max + log(sum); /* log Σ exp(z): -log softmax(z)ⱼ = log_norm - zⱼ */
-            if (indices) {
+            if (indices && t->dtype == TG_I64) {
+                int64_t label = ((const int64_t *)t->data)[r];
+                if (label < 0 || label >= classes) {
+                    tg_ctx_fail(z->ctx, TG_ERR_ARG, "cross_entropy: target %lld is %lld; expected a class index "
+                            "0 to %lld", (long long)r, (long long)label, (long long)classes - 1);
+                    bad = true;
+                }
+                else
+                    total += log_norm - row[label];
+            } else if (indices) {
                 T label = P[r];
                 if (!(label >= 0 && label < (T)classes && label == floor(label))) {
                     tg_ctx_fail(z->ctx, TG_ERR_ARG, "cross_entropy: target %lld is %g; expected a class index "

@@ -52,9 +52,8 @@ tg_tensor *tg_clamp(tg_tensor *x, double low, double high)
     if (!tg_check_live("clamp", x))
         return NULL;
     if (!(low <= high)) /* also refuses NaN bounds */
-        return tg_ctx_fail(x->ctx, TG_ERR_ARG, "clamp: bounds [%g, %g] for %s%s%s: expected low <= high (use "
-                           "-INFINITY or INFINITY for a one-sided clamp)", low, high, tg_name_of(x) ? tg_name_of(x) : "",
-                           tg_name_of(x) ? " " : "", tg_shape_of(x).s), NULL;
+        return tg_ctx_fail(x->ctx, TG_ERR_ARG, "clamp: bounds [%g, %g] for %s: expected low <= high (use "
+                           "-INFINITY or INFINITY for a one-sided clamp)", low, high, tg_shape_of(x).s), NULL;
     tg_attr attr = {.bounds = {low, high}};
     return tg_record(&tg_op_clamp, clamp_map(x, low, high), 1, &x, attr);
 }
@@ -176,9 +175,9 @@ static bool base_positive(const tg_tensor *base)
     });
     if (!bad)
         return true;
-    return tg_ctx_fail(base->ctx, TG_ERR_ARG, "pow: base %s%s%s has %lld element(s) <= 0, the first %g at flat "
+    return tg_ctx_fail(base->ctx, TG_ERR_ARG, "pow: base %s has %lld element(s) <= 0, the first %g at flat "
                        "index %lld; expected every base > 0 (tg_pow_scalar raises any sign to a constant power)",
-                       tg_name_of(base) ? tg_name_of(base) : "", tg_name_of(base) ? " " : "", tg_shape_of(base).s, (long long)bad,
+                       tg_shape_of(base).s, (long long)bad,
                        tg_tensor_get(base, first), (long long)first), false;
 }
 

@@ -79,6 +79,34 @@ static bool check_same_shape(const char *op, const char *what, const tg_tensor *
     return same;
 }
 
+/* Runs body over the planes [0, planes), split across the context's pool
+ * when the planes hold enough values to pay for waking the threads (the
+ * planes are few and big, so tg_parallel_range's count would not split). */
+typedef struct {
+    tg_range_fn body;
+    void *arg;
+    int64_t planes;
+} planes_job;
+
+static void planes_task(void *arg, int task, int n_tasks, int worker)
+{
+    (void)worker;
+    const planes_job *job = arg;
+    int64_t begin = job->planes * task / n_tasks, end = job->planes * (task + 1) / n_tasks;
+    if (begin < end)
+        job->body(job->arg, begin, end);
+}
+
+static void for_planes(tg_ctx *ctx, int64_t planes, int64_t values, tg_range_fn body, void *arg)
+{
+    int threads = tg_pool_threads(ctx->pool);
+    if (threads < 2 || planes < 2 || values < (1 << 16)) {
+        body(arg, 0, planes);
+        return;
+    }
+    tg_pool_run(ctx->pool, threads, planes_task, &(planes_job){body, arg, planes});
+}
+
 /* ---- max ---- */
 
 typedef struct {
@@ -202,7 +230,7 @@ static int32_t *max_argmax(const tg_tensor *x, const pool_geom *g, tg_tensor *y)
 {
     int32_t *argmax = tg_arena_alloc(x->ctx, (size_t)(g->planes * g->oh * g->ow) * sizeof(int32_t), 64);
     if (argmax)
-        tg_parallel_range(x->ctx, g->planes, max_range, &(max_job){g, x, y, argmax});
+        for_planes(x->ctx, g->planes, g->planes * g->h * g->w, max_range, &(max_job){g, x, y, argmax});
     return argmax;
 }
 
@@ -227,20 +255,55 @@ tg_tensor *tg_max_pool2d(tg_tensor *x, int kernel, int stride, int padding)
     return record_pool(&tg_op_max_pool2d, y, 1, &x, &a);
 }
 
-/* dx[argmax] += dy: overlapping windows (stride < kernel) may share a maximum */
+typedef struct {
+    const pool_geom *g;
+    const int32_t *argmax;
+    const tg_tensor *dy;
+    tg_tensor *dx;
+    bool tiled;
+} scatter_job;
+
+/* dx[argmax] += dy over planes [begin, end): overlapping windows (stride <
+ * kernel) may share a maximum. Windows that tile the plane (kernel = stride,
+ * no padding) are written whole, one band of rows at a time: no zero fill
+ * of the whole gradient first. */
+static void scatter_range(void *arg, int64_t begin, int64_t end)
+{
+    const scatter_job *job = arg;
+    const pool_geom *g = job->g;
+    int64_t per = g->oh * g->ow, plane = g->h * g->w;
+    TG_TYPED(job->dy->dtype, T, {
+        const T *G = job->dy->data;
+        T *D = job->dx->data;
+        const int64_t k = g->k, W = g->w;
+        for (int64_t pl = begin; pl < end; pl++) {
+            T *dp = D + pl * plane;
+            const T *gp = G + pl * per;
+            const int32_t *am = job->argmax + pl * per;
+            if (!job->tiled) {
+                for (int64_t i = 0; i < per; i++)
+                    dp[am[i]] += gp[i];
+                continue;
+            }
+            for (int64_t oy = 0; oy < g->oh; oy++) {
+                for (int64_t q = oy * k * W; q < (oy + 1) * k * W; q++)
+                    dp[q] = 0;
+                for (int64_t ox = 0; ox < g->ow; ox++)
+                    dp[am[oy * g->ow + ox]] = gp[oy * g->ow + ox];
+            }
+            for (int64_t q = g->oh * k * W; q < plane; q++)
+                dp[q] = 0;
+        }
+    });
+}
+
 static tg_tensor *max_scatter(tg_tensor *dy, tg_tensor *x, const pool_geom *g, const pool_attr *a)
 {
-    tg_tensor *dx = tg_step_like(x, true);
+    bool tiled = g->k == g->s && g->p == 0;
+    tg_tensor *dx = tg_step_like(x, !tiled);
     if (!dx)
         return NULL;
-    int64_t per = g->oh * g->ow, plane = g->h * g->w;
-    TG_TYPED(dy->dtype, T, {
-        const T *G = dy->data;
-        T *D = dx->data;
-        for (int64_t pl = 0; pl < g->planes; pl++)
-            for (int64_t i = 0; i < per; i++)
-                D[pl * plane + a->argmax[pl * per + i]] += G[pl * per + i];
-    });
+    for_planes(x->ctx, g->planes, g->planes * g->h * g->w, scatter_range, &(scatter_job){g, a->argmax, dy, dx, tiled});
     return record_pool(&tg_op_max_pool2d_backward, dx, 2, (tg_tensor *[]){dy, x}, a);
 }
 
@@ -394,7 +457,7 @@ tg_tensor *tg_avg_pool2d(tg_tensor *x, int kernel, int stride, int padding)
                                   false);
     if (!y)
         return NULL;
-    tg_parallel_range(x->ctx, g.planes, avg_range, &(avg_job){&g, x, y});
+    for_planes(x->ctx, g.planes, g.planes * g.h * g.w, avg_range, &(avg_job){&g, x, y});
     pool_attr a = {kernel, stride, padding, g.h, g.w, NULL};
     return record_pool(&tg_op_avg_pool2d, y, 1, &x, &a);
 }
@@ -420,7 +483,7 @@ tg_tensor *tg_avg_pool2d_backward(tg_tensor *dy, int64_t height, int64_t width, 
                                    width}, true);
     if (!dx)
         return NULL;
-    tg_parallel_range(dy->ctx, g.planes, avg_spread_range, &(avg_job){&g, dy, dx});
+    for_planes(dy->ctx, g.planes, g.planes * g.h * g.w, avg_spread_range, &(avg_job){&g, dy, dx});
     pool_attr a = {kernel, stride, padding, height, width, NULL};
     return record_pool(&tg_op_avg_pool2d_backward, dx, 1, &dy, &a);
 }

@@ -15,6 +15,8 @@ tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape)
     for (int d = 0; d < rank; d++)
         if (shape[d] < 1)
             return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "reshape: target %s has a dim below 1", tg_shape_str(rank, shape, want, sizeof want)), NULL;
+    if (!tg_shape_size_ok(x->ctx, "reshape", rank, shape))
+        return NULL;
     if (tg_shape_size(rank, shape) != x->size)
         return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "reshape: %s has %lld elements; target %s has %lld",
                        tg_shape_of(x).s, (long long)x->size, tg_shape_str(rank, shape, want, sizeof want),

@@ -29,9 +29,11 @@ static tg_tensor *softmax_rows(const tg_op_desc *kind, tg_tensor *x)
                 for (int64_t j = 0; j < cols; j++)
                     out[j] /= total;
             } else {
-                T shift = max + log(total);
+                /* (z - max) - log Σ, not z - (max + log Σ): with z near
+                 * ±1e38 in f32, max + log Σ rounds back to max. */
+                T log_total = log(total);
                 for (int64_t j = 0; j < cols; j++)
-                    out[j] = z[j] - shift;
+                    out[j] = (z[j] - max) - log_total;
             }
         }
     });

@@ -21,31 +21,25 @@ enum {
 
 /* ---- buffers for user kernels ---- */
 
+static const unsigned char guard_pattern[GUARD_BYTES] = {
+#define G4 GUARD_BYTE, GUARD_BYTE, GUARD_BYTE, GUARD_BYTE
+    G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4, G4,
+#undef G4
+};
+
 /* A zeroed step tensor followed by GUARD_BYTES of a known pattern. */
 static tg_tensor *guarded_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape)
 {
-    size_t bytes = (size_t)tg_shape_size(rank, shape) * tg_dtype_size(dtype);
-    tg_tensor *t = tg_arena_alloc(ctx, sizeof *t, 16);
-    unsigned char *data = t ? tg_arena_alloc(ctx, bytes + GUARD_BYTES, 64) : NULL;
-    if (!data)
-        return NULL;
-    *t = (tg_tensor){.ctx = ctx, .data = data, .creator = -1, .epoch = ctx->epoch, .rank = (uint8_t)rank,
-                     .dtype = (uint8_t)dtype, .lifetime = TG_LIFE_STEP};
-    for (int i = 0; i < rank; i++)
-        t->shape[i] = shape[i];
-    t->size = tg_shape_size(rank, shape);
-    memset(data, 0, bytes);
-    memset(data + bytes, GUARD_BYTE, GUARD_BYTES);
+    tg_tensor *t = tg_step_tensor_slack(ctx, dtype, rank, shape, true, GUARD_BYTES);
+    if (t)
+        memcpy((unsigned char *)t->data + (size_t)t->size * tg_dtype_size(dtype), guard_pattern, GUARD_BYTES);
     return t;
 }
 
 static bool guard_intact(const tg_tensor *t)
 {
     const unsigned char *guard = (const unsigned char *)t->data + (size_t)t->size * tg_dtype_size(t->dtype);
-    for (int i = 0; i < GUARD_BYTES; i++)
-        if (guard[i] != GUARD_BYTE)
-            return false;
-    return true;
+    return !memcmp(guard, guard_pattern, GUARD_BYTES);
 }
 
 /* "[2, 3], [3]": the inputs' shapes, for messages. */
@@ -326,7 +320,7 @@ tg_tensor *tg_op_apply(const tg_op *op, int n_inputs, tg_tensor *const *inputs, 
     int64_t shape[TG_MAX_RANK];
     int rank = output_shape(op, &call, shape);
     tg_tensor *y = rank >= 0 ? guarded_tensor(ctx, (tg_dtype)inputs[0]->dtype, rank, shape) : NULL;
-    tg_status status = TG_OK;
+    tg_status status = TG_OK, before = ctx->status;
     if (y) {
         call.output = y;
         status = op->def.forward(&call);
@@ -336,6 +330,8 @@ tg_tensor *tg_op_apply(const tg_op *op, int n_inputs, tg_tensor *const *inputs, 
         return NULL;
     if (status != TG_OK)
         return tg_ctx_fail(ctx, status, "%s: its forward failed (%s)", op->name, tg_status_name(status)), NULL;
+    if (before == TG_OK && ctx->status != TG_OK)
+        return NULL; /* an op the kernel called failed: its error names it */
     if (!guard_intact(y))
         return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: its forward wrote past the end of its output of shape %s "
                            "(%lld elements, from %s)", op->name, tg_shape_of(y).s, (long long)y->size,

@@ -53,6 +53,7 @@ static const op_case conv_cases[] = {
     {"conv2d_backward_weight stride 2 padding 1", f_conv_bwd_weight, 2, {4, 4}, {S(2, 3, 5, 5), S(2, 4, 3, 3)}, -1, 1, false, false, 0},
     {"conv2d_backward_weight groups 2 dilation 2", f_conv_bwd_weight_g2d2, 2, {4, 4}, {S(1, 4, 6, 5), S(1, 2, 4, 3)}, -1, 1, false, false, 0},
     {"max_pool2d 2x2", f_max_pool, 1, {4}, {S(2, 3, 4, 6)}, -1, 1, false, true, 0},
+    {"max_pool2d 2x2, odd sizes leave a row and a column out", f_max_pool, 1, {4}, {S(1, 2, 5, 7)}, -1, 1, false, true, 0},
     {"max_pool2d 3x3 stride 2 padding 1", f_max_pool_k3s2p1, 1, {4}, {S(1, 2, 5, 5)}, -1, 1, false, true, 0},
     {"max_pool2d squared", f_max_pool_squared, 1, {4}, {S(2, 1, 5, 4)}, -1, 1, false, false, 0},
     {"max_pool2d_backward", f_max_pool_bwd, 2, {4, 4}, {S(1, 2, 3, 3), S(1, 2, 5, 5)}, -1, 1, false, true, 2},

@@ -101,6 +101,24 @@ static tg_tensor *f_stack_axis0(tg_tensor *const *in, void *u) { (void)u; return
 static tg_tensor *f_stack_last(tg_tensor *const *in, void *u) { (void)u; return tg_stack(2, in, -1); }
 static tg_tensor *f_stack_sq(tg_tensor *const *in, void *u) { (void)u; return squared(tg_stack(2, in, 1)); }
 
+/* max/min: uniform random inputs have no ties (those are tested by value in
+ * test_ops_select); the kink between two near-equal elements is out of the
+ * finite differences' reach at this step. */
+static tg_tensor *f_max_axis1(tg_tensor *const *in, void *u) { (void)u; return tg_max_axis(in[0], 1, false, NULL); }
+static tg_tensor *f_max_axis0_keep(tg_tensor *const *in, void *u) { (void)u; return tg_max_axis(in[0], 0, true, NULL); }
+static tg_tensor *f_min_last(tg_tensor *const *in, void *u) { (void)u; return tg_min_axis(in[0], -1, false, NULL); }
+static tg_tensor *f_max_sq(tg_tensor *const *in, void *u) { (void)u; return squared(tg_max_axis(in[0], -1, false, NULL)); }
+static tg_tensor *f_min_sq(tg_tensor *const *in, void *u) { (void)u; return squared(tg_min_axis(in[0], 1, true, NULL)); }
+static tg_tensor *f_logsumexp_last(tg_tensor *const *in, void *u) { (void)u; return tg_logsumexp(in[0], -1, false); }
+static tg_tensor *f_logsumexp_axis0_keep(tg_tensor *const *in, void *u) { (void)u; return tg_logsumexp(in[0], 0, true); }
+static tg_tensor *f_logsumexp_mid(tg_tensor *const *in, void *u) { (void)u; return tg_logsumexp(in[0], 1, false); }
+
+static tg_tensor *f_cross_entropy_i64(tg_tensor *const *in, void *u)
+{
+    (void)u;
+    return tg_cross_entropy(in[0], select_indices(in[0], TG_SHAPE(3), (double[]){1, 0, 1}));
+}
+
 static const op_case select_cases[] = {
     {"slice columns", f_slice_cols, 1, {2}, {S(3, 5)}, -1, 1, false, true, 0},
     {"slice rows step 2", f_slice_rows_step2, 1, {2}, {S(4, 3)}, -1, 1, false, true, 0},
@@ -127,6 +145,17 @@ static const op_case select_cases[] = {
     {"stack axis 0", f_stack_axis0, 3, {2, 2, 2}, {S(2, 3), S(2, 3), S(2, 3)}, -1, 1, false, true, 0},
     {"stack last axis", f_stack_last, 2, {2, 2}, {S(1, 3), S(1, 3)}, -1, 1, false, true, 0},
     {"stack squared", f_stack_sq, 2, {2, 2}, {S(3, 1), S(3, 1)}, -1, 1, false, false, 0},
+    {"max_axis 1", f_max_axis1, 1, {2}, {S(3, 4)}, -1, 1, false, true, 0},
+    {"max_axis 0 keepdim size-1 dims", f_max_axis0_keep, 1, {3}, {S(3, 1, 2)}, -1, 1, false, true, 0},
+    {"min_axis last", f_min_last, 1, {3}, {S(2, 3, 3)}, -1, 1, false, true, 0},
+    {"max_axis of one element", f_max_axis1, 1, {2}, {S(3, 1)}, -1, 1, false, true, 0},
+    {"max_axis squared", f_max_sq, 1, {2}, {S(2, 5)}, -1, 1, false, false, 0},
+    {"min_axis squared keepdim", f_min_sq, 1, {3}, {S(2, 3, 2)}, -1, 1, false, false, 0},
+    {"logsumexp last", f_logsumexp_last, 1, {2}, {S(3, 4)}, -2, 2, false, false, 0},
+    {"logsumexp axis 0 keepdim", f_logsumexp_axis0_keep, 1, {2}, {S(3, 2)}, -2, 2, false, false, 0},
+    {"logsumexp middle size-1 dims", f_logsumexp_mid, 1, {3}, {S(1, 4, 1)}, -2, 2, false, false, 0},
+    {"logsumexp rank 1", f_logsumexp_last, 1, {1}, {S(5)}, -2, 2, false, false, 0},
+    {"cross_entropy i64 class indices", f_cross_entropy_i64, 1, {2}, {S(3, 2)}, -3, 3, false, false, 0},
 };
 
 #endif

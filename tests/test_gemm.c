@@ -204,6 +204,45 @@ Test(gemm, threaded_splits)
     tg_pool_free(pool3);
 }
 
+/* tg_gemm_*_worker from inside pool tasks: each task's product runs on its
+ * own thread with its worker's scratch and matches a plain loop. */
+typedef struct {
+    tg_pool *pool;
+    const float *a, *b;
+    float *c; /* one 37×45 result per task */
+} worker_job;
+
+static void worker_task(void *arg, int task, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const worker_job *j = arg;
+    /* [37, 53]·[53, 45], B transposed for odd tasks */
+    tg_gemm_f32_worker(j->pool, worker, false, task & 1, 37, 45, 53, 1, j->a, 53, j->b, task & 1 ? 53 : 45, 0,
+                       j->c + task * 37 * 45, 45);
+}
+
+Test(gemm, worker_calls_inside_pool_tasks)
+{
+    tg_pool *pool = tg_pool_new(2);
+    uint64_t s = 7;
+    float a[37 * 53], b[53 * 45], c[8 * 37 * 45];
+    for (int i = 0; i < 37 * 53; i++)
+        a[i] = (float)rnd(&s);
+    for (int i = 0; i < 53 * 45; i++)
+        b[i] = (float)rnd(&s);
+    worker_job job = {pool, a, b, c};
+    tg_pool_run(pool, 8, worker_task, &job);
+    for (int t = 0; t < 8; t++)
+        for (int i = 0; i < 37; i++)
+            for (int j = 0; j < 45; j++) {
+                double want = 0;
+                for (int p = 0; p < 53; p++)
+                    want += (double)a[i * 53 + p] * (t & 1 ? b[j * 53 + p] : b[p * 45 + j]);
+                cr_assert(fabs(c[t * 37 * 45 + i * 45 + j] - want) < 1e-4, "task %d c[%d,%d]", t, i, j);
+            }
+    tg_pool_free(pool);
+}
+
 /* alpha == 0 and k == 0: C = beta·C, A/B never read (NULL is fine). */
 Test(gemm, alpha0_and_k0)
 {

@@ -16,6 +16,8 @@
 #include "tapegrad.h"
 
 enum { MAX_DEPTH = 4, MAX_WIDTH = 8 };
+#define GELU_PI 3.14159265358979323846
+#define GELU_C 0.79788456080286535588 /* √(2/π) */
 
 typedef struct {
     int depth;
@@ -39,6 +41,12 @@ static double f(tg_activation act, double z)
     case TG_ACT_SIGMOID: return 1 / (1 + exp(-z));
     case TG_ACT_TANH: return tanh(z);
     case TG_ACT_RELU: return z > 0 ? z : 0;
+    case TG_ACT_LEAKY_RELU: return z > 0 ? z : 0.01 * z;
+    case TG_ACT_ELU: return z > 0 ? z : expm1(z);
+    case TG_ACT_SOFTPLUS: return log1p(exp(z));
+    case TG_ACT_SILU: return z / (1 + exp(-z));
+    case TG_ACT_GELU: return 0.5 * z * (1 + erf(z / sqrt(2)));
+    case TG_ACT_GELU_TANH: return 0.5 * z * (1 + tanh(GELU_C * (z + 0.044715 * z * z * z)));
     default: return z;
     }
 }
@@ -49,6 +57,15 @@ static double f_prime(tg_activation act, double z)
     case TG_ACT_SIGMOID: { double s = 1 / (1 + exp(-z)); return s * (1 - s); }
     case TG_ACT_TANH: { double t = tanh(z); return 1 - t * t; }
     case TG_ACT_RELU: return z > 0 ? 1 : 0;
+    case TG_ACT_LEAKY_RELU: return z > 0 ? 1 : 0.01;
+    case TG_ACT_ELU: return z > 0 ? 1 : exp(z);
+    case TG_ACT_SOFTPLUS: return 1 / (1 + exp(-z));
+    case TG_ACT_SILU: { double s = 1 / (1 + exp(-z)); return s * (1 + z * (1 - s)); }
+    case TG_ACT_GELU: return 0.5 * (1 + erf(z / sqrt(2))) + z * exp(-z * z / 2) / sqrt(2 * GELU_PI);
+    case TG_ACT_GELU_TANH: {
+        double t = tanh(GELU_C * (z + 0.044715 * z * z * z));
+        return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * z * z);
+    }
     default: return 1;
     }
 }
@@ -216,6 +233,12 @@ static void check_activation(tg_activation act, uint64_t seed)
 Test(nn_backprop, sigmoid_mlps_of_depth_2_to_4_match_the_delta_formulas) { check_activation(TG_ACT_SIGMOID, 100); }
 Test(nn_backprop, tanh_mlps_of_depth_2_to_4_match_the_delta_formulas) { check_activation(TG_ACT_TANH, 200); }
 Test(nn_backprop, relu_mlps_of_depth_2_to_4_match_the_delta_formulas) { check_activation(TG_ACT_RELU, 300); }
+Test(nn_backprop, leaky_relu_mlps_of_depth_2_to_4_match_the_delta_formulas) { check_activation(TG_ACT_LEAKY_RELU, 400); }
+Test(nn_backprop, elu_mlps_of_depth_2_to_4_match_the_delta_formulas) { check_activation(TG_ACT_ELU, 500); }
+Test(nn_backprop, softplus_mlps_of_depth_2_to_4_match_the_delta_formulas) { check_activation(TG_ACT_SOFTPLUS, 600); }
+Test(nn_backprop, silu_mlps_of_depth_2_to_4_match_the_delta_formulas) { check_activation(TG_ACT_SILU, 700); }
+Test(nn_backprop, gelu_mlps_of_depth_2_to_4_match_the_delta_formulas) { check_activation(TG_ACT_GELU, 800); }
+Test(nn_backprop, gelu_tanh_mlps_of_depth_2_to_4_match_the_delta_formulas) { check_activation(TG_ACT_GELU_TANH, 900); }
 
 Test(nn_backprop, l2_adds_lambda_w_to_weight_gradients_and_nothing_to_biases)
 {
@@ -250,8 +273,9 @@ Test(nn_backprop, l2_adds_lambda_w_to_weight_gradients_and_nothing_to_biases)
 /* The third reference: central finite differences through tg_gradcheck. */
 Test(nn_backprop, the_same_objective_passes_gradcheck_for_each_activation)
 {
-    const tg_activation acts[] = {TG_ACT_SIGMOID, TG_ACT_TANH, TG_ACT_RELU};
-    for (int a = 0; a < 3; a++) {
+    const tg_activation acts[] = {TG_ACT_SIGMOID, TG_ACT_TANH, TG_ACT_RELU, TG_ACT_LEAKY_RELU, TG_ACT_ELU,
+                                  TG_ACT_SOFTPLUS, TG_ACT_SILU, TG_ACT_GELU, TG_ACT_GELU_TANH};
+    for (int a = 0; a < (int)(sizeof acts / sizeof *acts); a++) {
         net_case c = {3, {3, 5, 4, 2}, acts[a], 0.1, 4, 41 + (uint64_t)a};
         tg_ctx *ctx = tg_ctx_new(1);
         problem p = make_problem(ctx, &c);

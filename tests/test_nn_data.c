@@ -856,3 +856,36 @@ Test(nn_data, csv_memory_is_a_small_multiple_of_the_file)
     tg_csv_free(&csv);
     free(text);
 }
+
+Test(nn_data, loader_hands_out_i64_class_labels_on_request)
+{
+    tg_dataset *d = counting_dataset(10); /* sample i has class i % 3 */
+    tg_loader *l = tg_loader_new(ctx, d, 4, TG_F32);
+    cr_assert_not_null(l);
+    cr_expect_eq(tg_loader_label_dtype(l), TG_F32, "labels default to the loader's dtype");
+    cr_assert_eq(tg_loader_set_label_dtype(l, TG_I64), TG_OK, "%s", tg_ctx_error(ctx));
+    tg_tensor *x, *y;
+    int batches = 0;
+    while (tg_loader_next(l, &x, &y)) {
+        cr_expect_eq(tg_tensor_dtype(x), TG_F32);
+        cr_expect_eq(tg_tensor_dtype(y), TG_I64);
+        cr_expect_eq(tg_tensor_dim(y, 0), tg_tensor_dim(x, 0));
+        const int64_t *labels = tg_tensor_data_const(y);
+        for (int64_t r = 0; r < tg_tensor_dim(x, 0); r++)
+            cr_expect_eq(labels[r], (int64_t)tg_tensor_get(x, 2 * r) % 3);
+        batches++;
+    }
+    cr_expect_eq(batches, 3, "the smaller last batch has i64 labels too");
+    /* regression targets have no integer form */
+    double xs[4] = {1, 2, 3, 4}, ys[4] = {0.5, 1.5, 2.5, 3.5};
+    tg_dataset *r = tg_dataset_from_values(ctx, 4, 1, xs, 1, ys, 0);
+    tg_loader *lr = tg_loader_new(ctx, r, 2, TG_F64);
+    cr_expect_eq(tg_loader_set_label_dtype(lr, TG_I64), TG_ERR_ARG);
+    cr_expect(strstr(tg_ctx_error(ctx), "class-index targets"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_eq(tg_loader_set_label_dtype(NULL, TG_I64), TG_ERR_ARG);
+    tg_loader_free(lr);
+    tg_dataset_free(r);
+    tg_loader_free(l);
+    tg_dataset_free(d);
+}

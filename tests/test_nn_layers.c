@@ -276,7 +276,8 @@ static void expect_error(tg_tensor *y, const char *const *needles)
 
 Test(nn_layers, bad_inputs_name_the_layer_and_the_program_carries_on)
 {
-    tg_module *conv = make(&(tg_layer_spec){.kind = TG_LAYER_CONV2D, .name = "stem", .in = 3, .out = 4, .kernel = 5}, 1);
+    tg_module *conv =
+        make(&(tg_layer_spec){.kind = TG_LAYER_CONV2D, .name = "stem", .in = 3, .out = 4, .kernel = 5}, 1);
     expect_error(tg_module_forward(conv, randn(1, TG_SHAPE(3, 8, 8))),
                  (const char *[]){"conv2d layer stem", "[3, 8, 8]", "rank 4", NULL});
     expect_error(tg_module_forward(conv, randn(1, TG_SHAPE(2, 1, 8, 8))),
@@ -342,7 +343,8 @@ Test(nn_layers, clip_grad_norm_scales_to_max_norm_and_returns_the_norm_before)
 
 Test(nn_layers, adamw_decays_weights_apart_from_the_adam_step)
 {
-    tg_tensor *w = tg_tensor_full(ctx, TG_F64, TG_SHAPE(1, 2), 2.0), *bias = tg_tensor_full(ctx, TG_F64, TG_SHAPE(1), 2.0);
+    tg_tensor *w = tg_tensor_full(ctx, TG_F64, TG_SHAPE(1, 2), 2.0);
+    tg_tensor *bias = tg_tensor_full(ctx, TG_F64, TG_SHAPE(1), 2.0);
     tg_tensor_set_requires_grad(w, true), tg_tensor_set_requires_grad(bias, true);
     tg_optimizer *opt = tg_optim_adamw_new((tg_params){2, (tg_tensor *[]){w, bias}}, 0.1, 0.9, 0.999, 1e-8, 0.5);
     cr_assert_not_null(opt);

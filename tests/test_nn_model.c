@@ -448,3 +448,95 @@ Test(nn_model, an_lstm_beats_the_unigram_baseline_on_a_small_text)
     tg_optim_free(opt);
     tg_model_free(m);
 }
+
+Test(nn_model, null_arguments_give_the_documented_error_values)
+{
+    tg_rng rng = tg_rng_seed(1);
+    cr_expect_null(tg_model_new(NULL, TG_F32, 0, NULL, TG_LAYERS({.kind = TG_LAYER_FLATTEN}), &rng));
+    cr_expect_null(tg_model_new(ctx, TG_F32, 0, NULL, TG_LAYERS({.kind = TG_LAYER_FLATTEN}), NULL));
+    cr_expect_null(tg_model_new(ctx, TG_F32, 2, NULL, TG_LAYERS({.kind = TG_LAYER_FLATTEN}), &rng));
+    cr_expect_eq(tg_model_params(NULL).count, 0);
+    cr_expect_eq(tg_model_buffers(NULL).count, 0);
+    cr_expect_eq(tg_model_tensors(NULL).count, 0);
+    cr_expect_eq(tg_model_param_count(NULL), 0);
+    cr_expect_eq(tg_model_depth(NULL), 0);
+    cr_expect_null(tg_model_module(NULL, 0));
+    cr_expect_null(tg_model_find(NULL, "conv1"));
+    cr_expect_null(tg_model_ctx(NULL));
+    cr_expect_eq(tg_model_input_shape(NULL, NULL), 0);
+    cr_expect_not(tg_model_training(NULL));
+    tg_model_set_training(NULL, false);
+    tg_model_print(NULL, NULL);
+    cr_expect_null(tg_model_clone(NULL, ctx));
+    cr_expect_null(tg_model_clone_fn(NULL, ctx));
+    cr_expect_null(tg_model_forward_fn(NULL, NULL));
+    tg_model_free_fn(NULL);
+    cr_expect_eq(tg_model_params_fn(NULL).count, 0);
+    cr_expect_eq(tg_model_buffers_fn(NULL).count, 0);
+    cr_expect_eq(tg_model_dot_save(NULL, NULL, NULL, NULL), TG_ERR_ARG);
+    cr_expect_null(tg_model_spec_text(NULL));
+    cr_expect_null(tg_model_from_spec_text(NULL, "tapegrad-model 1", NULL));
+    cr_expect_null(tg_model_from_spec_text(ctx, NULL, NULL));
+    char buf[8];
+    cr_expect_not(tg_model_spec_diff(NULL, NULL, buf, sizeof buf));
+    cr_expect_eq(tg_model_save(NULL, "x", NULL, 0), TG_ERR_ARG);
+    cr_expect_null(tg_model_load(NULL, "x", NULL));
+    cr_expect_null(tg_model_load(ctx, NULL, NULL));
+    cr_expect_eq(tg_model_load_into(NULL, "x", NULL, NULL), TG_ERR_ARG);
+    cr_expect_null(tg_recurrent_step(NULL, NULL, NULL, NULL, NULL));
+    cr_expect_null(tg_recurrent_unroll(NULL, NULL, NULL, NULL, NULL, NULL));
+    cr_expect_null(tg_module_spec(NULL));
+    tg_module_set_training(NULL, true);
+    cr_expect_eq(tg_module_buffers(NULL).count, 0);
+    char *spec = (char *)"untouched";
+    cr_expect_eq(tg_checkpoint_read_spec(NULL, "x", &spec), TG_ERR_ARG);
+    cr_expect_null(spec);
+    cr_expect_eq(tg_checkpoint_read_spec(ctx, NULL, &spec), TG_ERR_ARG);
+    cr_expect_eq(tg_checkpoint_save_spec(NULL, "x", "s", (tg_params){0, NULL}, NULL, 0), TG_ERR_ARG);
+    cr_expect_eq(tg_checkpoint_save_spec(ctx, "x", NULL, (tg_params){0, NULL}, NULL, 0), TG_ERR_ARG);
+    tg_checkpoint_info info;
+    cr_expect_eq(tg_checkpoint_inspect(NULL, "x", &info), TG_ERR_ARG);
+    cr_expect_eq(tg_checkpoint_inspect(ctx, NULL, &info), TG_ERR_ARG);
+    tg_checkpoint_info_free(NULL);
+    cr_expect_null(tg_optim_adamw_new((tg_params){0, NULL}, 0.1, 0.9, 0.999, 1e-8, 0.1));
+    cr_expect_eq(tg_clip_grad_norm((tg_params){0, NULL}, 0), -1);
+    cr_expect_eq(tg_clip_grad_norm((tg_params){1, (tg_tensor *[]){NULL}}, 1), -1);
+}
+
+Test(nn_model, a_model_trains_data_parallel_on_two_threads_with_its_buffers)
+{
+    tg_ctx *two = tg_ctx_new(2);
+    tg_ctx_set_error_handler(two, NULL, NULL);
+    tg_model *m = small_net(two, 0);
+    cr_assert_not_null(m);
+    enum { N = 64 };
+    double x[N * 18], y[N];
+    tg_rng rng = tg_rng_seed(4);
+    for (int i = 0; i < N; i++) {
+        y[i] = (double)(i % 2);
+        for (int k = 0; k < 18; k++)
+            x[i * 18 + k] = tg_rng_normal(&rng) + (k < 9 ? y[i] : -y[i]);
+    }
+    tg_dataset *data = tg_dataset_from_values(two, N, 18, x, 1, y, 2);
+    cr_assert_not_null(data, "%s", tg_ctx_error(two));
+    tg_optimizer *opt = tg_optim_adam_new(tg_model_params(m), 0.01, 0.9, 0.999, 1e-8);
+    tg_train_config cfg = tg_train_defaults();
+    tg_train_use_model(&cfg, m);
+    cr_expect_eq(cfg.buffers_of, tg_model_buffers_fn);
+    cfg.loss = tg_loss_softmax_ce;
+    cfg.optimizer = opt;
+    cfg.epochs = 3;
+    cfg.batch_size = 16;
+    cfg.dtype = TG_F64;
+    cfg.progress = 0;
+    cfg.threads = 2;
+    tg_history h = {0};
+    cr_assert_eq(tg_train(two, data, &cfg, &h), TG_OK, "%s", tg_ctx_error(two));
+    cr_expect_lt(h.train_loss[2], h.train_loss[0], "the loss falls: %g -> %g", h.train_loss[0], h.train_loss[2]);
+    cr_expect_neq(tg_tensor_get(tg_model_buffers(m).items[0], 0), 0, "the running mean came back from the workers");
+    tg_history_free(&h);
+    tg_optim_free(opt);
+    tg_dataset_free(data);
+    tg_model_free(m);
+    tg_ctx_free(two);
+}

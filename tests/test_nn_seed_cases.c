@@ -449,3 +449,47 @@ Test(nn_seed_cases, mse_is_the_mean_and_half_sse_is_half_the_sum)
         cr_expect_float_eq(tg_tensor_get(tg_tensor_grad(a), i),
                            2 * (tg_tensor_get(a, i) - tg_tensor_get(y, i)) / 4, 1e-15);
 }
+
+/* The course's variant: at iteration 5 take M2 instead of the first
+ * misclassified point (M1), then the first one again. Worked by hand from the
+ * rule: each row is w, b after the update; the final row finds none. */
+Test(nn_seed_cases, perceptron_variant_taking_m2_at_iteration_5_row_by_row)
+{
+    static const struct { int misclassified; double w1, w2, b; } expected[13] = {
+        {-1, 0, 0, 0},  {0, 3, 3, 1},   {2, 2, 2, 0},   {2, 1, 1, -1}, {2, 0, 0, -2},
+        {1, 4, 3, -1},  /* iteration 5: M2, not M1 */
+        {2, 3, 2, -2},  {2, 2, 1, -3},  {2, 1, 0, -4},  /* M3 at x1 + x2 = 3 lies on the line: y·z = 0 */
+        {0, 4, 3, -3},  {2, 3, 2, -4},  {2, 2, 1, -5},  {-1, 2, 1, -5},
+    };
+    tg_tensor *x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(3, 2), (double[]){3, 3, 4, 3, 1, 1});
+    tg_tensor *y = tg_tensor_from(ctx, TG_F64, TG_SHAPE(3), (double[]){1, 1, -1});
+    tg_tensor *w = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2));
+    double b = 0;
+    int rows = 1; /* row 0 is the start: w = (0, 0), b = 0 */
+    for (int64_t iteration = 1; iteration < 20; iteration++) {
+        int64_t wrong[3];
+        int64_t count = tg_perceptron_misclassified(w, b, x, y, wrong);
+        cr_assert_geq(count, 0, "%s", tg_ctx_error(ctx));
+        cr_assert_lt(rows, 13, "more rows than the course's run");
+        cr_expect_eq(count > 0 ? (iteration == 5 ? 1 : wrong[0]) : -1, expected[rows].misclassified,
+                     "iteration %lld", (long long)iteration);
+        if (count == 0) {
+            rows++;
+            break;
+        }
+        if (iteration == 5)
+            cr_assert(count >= 2 && wrong[0] == 0 && wrong[1] == 1, "M1 and M2 are both misclassified at 5");
+        cr_assert_eq(tg_perceptron_update(w, &b, x, y, 1.0, iteration == 5 ? 1 : wrong[0]), TG_OK);
+        cr_expect_eq(tg_tensor_get(w, 0), expected[rows].w1, "iteration %lld w1", (long long)iteration);
+        cr_expect_eq(tg_tensor_get(w, 1), expected[rows].w2, "iteration %lld w2", (long long)iteration);
+        cr_expect_eq(b, expected[rows].b, "iteration %lld b", (long long)iteration);
+        rows++;
+    }
+    cr_expect_eq(rows, 13, "iterations 0 to 12");
+    cr_expect_eq(tg_tensor_get(w, 0), 2);
+    cr_expect_eq(tg_tensor_get(w, 1), 1);
+    cr_expect_eq(b, -5);
+    /* a point outside the data is an error */
+    cr_expect_eq(tg_perceptron_update(w, &b, x, y, 1.0, 3), TG_ERR_ARG);
+    tg_ctx_clear_error(ctx);
+}

@@ -389,3 +389,35 @@ Test(ops_conv, repeated_steps_in_reused_step_memory_give_identical_gradients)
         tg_tape_reset(ctx);
     }
 }
+
+/* Big enough to be split across the two threads: the same values and
+ * gradients as one thread computes. */
+Test(ops_conv, pooling_split_across_threads_matches_one_thread)
+{
+    tg_ctx *one = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(11);
+    for (int kind = 0; kind < 3; kind++) {
+        tg_tensor *x2 = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(8, 16, 27, 26), 0, 1);
+        tg_tensor *x1 = tg_tensor_new(one, TG_F32, TG_SHAPE(8, 16, 27, 26));
+        tg_tensor_copy(x1, x2);
+        tg_tensor *xs[2] = {x1, x2}, *ys[2], *gs[2];
+        for (int c = 0; c < 2; c++) {
+            tg_tensor_set_requires_grad(xs[c], true);
+            ys[c] = kind == 0 ? tg_max_pool2d(xs[c], 2, 2, 0) : kind == 1 ? tg_max_pool2d(xs[c], 3, 2, 1)
+                                                                          : tg_avg_pool2d(xs[c], 3, 2, 1);
+            cr_assert_not_null(ys[c]);
+            cr_assert_eq(tg_backward(tg_sum(tg_mul(ys[c], ys[c]))), TG_OK);
+            gs[c] = tg_tensor_grad(xs[c]);
+        }
+        cr_assert_eq(tg_tensor_size(ys[0]), tg_tensor_size(ys[1]));
+        for (int64_t i = 0; i < tg_tensor_size(ys[0]); i++)
+            cr_assert_eq(tg_tensor_get(ys[0], i), tg_tensor_get(ys[1], i), "kind %d y[%lld]", kind, (long long)i);
+        for (int64_t i = 0; i < tg_tensor_size(x1); i++)
+            cr_assert_eq(tg_tensor_get(gs[0], i), tg_tensor_get(gs[1], i), "kind %d dx[%lld]", kind, (long long)i);
+        tg_tensor_free(x1);
+        tg_tensor_free(x2);
+        tg_tape_reset(ctx);
+        tg_tape_reset(one);
+    }
+    tg_ctx_free(one);
+}

@@ -12,6 +12,8 @@
 
 #include "tapegrad.h"
 
+#include "examples/elman_rnn.h" /* the model examples/elman_rnn.c trains */
+
 static tg_ctx *ctx;
 static void setup(void) { ctx = tg_ctx_new(1); }
 static void teardown(void) { tg_ctx_free(ctx); }
@@ -361,4 +363,140 @@ Test(ops_select, a_diagram_draws_every_input_of_a_five_way_concat)
         cr_expect(strstr(text, edge), "no edge from input %d", i);
     }
     free(text);
+}
+
+/* ---- max, min, argmax, argmin, logsumexp ---- */
+
+Test(ops_select, max_and_min_along_an_axis_return_values_and_positions)
+{
+    BOTH_DTYPES {
+        tg_tensor *x = make(dt, TG_SHAPE(2, 3), (double[]){1, 5, -2, 7, 0, 7});
+        tg_tensor *at = NULL;
+        expect_values(tg_max_axis(x, 1, false, &at), TG_SHAPE(2), (double[]){5, 7});
+        expect_values(at, TG_SHAPE(2), (double[]){1, 0});
+        cr_expect_eq(tg_tensor_dtype(at), TG_I64);
+        expect_values(tg_min_axis(x, 0, true, &at), TG_SHAPE(1, 3), (double[]){1, 0, -2});
+        expect_values(at, TG_SHAPE(1, 3), (double[]){0, 1, 0});
+        expect_values(tg_max_axis(x, 0, false, NULL), TG_SHAPE(3), (double[]){7, 5, 7});
+        expect_values(tg_argmax(x, -1, false), TG_SHAPE(2), (double[]){1, 0});
+        expect_values(tg_argmin(x, -1, true), TG_SHAPE(2, 1), (double[]){2, 1});
+        expect_values(tg_argmax(x, 0, false), TG_SHAPE(3), (double[]){1, 0, 1});
+        tg_tensor *v = make(dt, TG_SHAPE(4), (double[]){3, -1, 8, 2});
+        expect_values(tg_max_axis(v, 0, false, NULL), 0, NULL, (double[]){8});
+        expect_values(tg_argmin(v, 0, false), 0, NULL, (double[]){1});
+    }
+}
+
+Test(ops_select, ties_go_to_the_first_position_with_the_whole_gradient)
+{
+    BOTH_DTYPES {
+        tg_tensor *x = make(dt, TG_SHAPE(2, 4), (double[]){2, 9, 9, 9, -1, -1, 3, -1});
+        tg_tensor_set_requires_grad(x, true);
+        tg_tensor *at_max = NULL, *at_min = NULL;
+        tg_tensor *hi = tg_max_axis(x, 1, false, &at_max), *lo = tg_min_axis(x, 1, false, &at_min);
+        expect_values(at_max, TG_SHAPE(2), (double[]){1, 2});
+        expect_values(at_min, TG_SHAPE(2), (double[]){0, 0});
+        expect_values(tg_argmax(x, 1, false), TG_SHAPE(2), (double[]){1, 2});
+        expect_values(tg_argmin(x, 1, false), TG_SHAPE(2), (double[]){0, 0});
+        cr_assert_eq(tg_backward(tg_sum(tg_add(hi, tg_mul_scalar(lo, 10)))), TG_OK, "%s", tg_ctx_error(ctx));
+        expect_values(tg_tensor_grad(x), TG_SHAPE(2, 4), (double[]){10, 1, 0, 0, 10, 0, 1, 0});
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_select, a_nan_in_a_row_is_its_max_and_its_min)
+{
+    tg_tensor *x = make(TG_F64, TG_SHAPE(1, 3), (double[]){1, NAN, 5});
+    cr_expect(isnan(tg_tensor_get(tg_max_axis(x, 1, false, NULL), 0)));
+    cr_expect(isnan(tg_tensor_get(tg_min_axis(x, 1, false, NULL), 0)));
+    cr_expect_eq(tg_tensor_get(tg_argmax(x, 1, false), 0), 1);
+}
+
+Test(ops_select, logsumexp_is_exact_and_finite_at_plus_and_minus_1000)
+{
+    BOTH_DTYPES {
+        tg_tensor *x = make(dt, TG_SHAPE(2, 3), (double[]){0, 0, 0, 1, 2, 3});
+        expect_values(tg_logsumexp(x, 1, false), TG_SHAPE(2), (double[]){log(3.0), 3 + log(1 + exp(-1.0) + exp(-2.0))});
+        expect_values(tg_logsumexp(x, 0, true), TG_SHAPE(1, 3),
+                      (double[]){log(1 + exp(1.0)), log(1 + exp(2.0)), log(1 + exp(3.0))});
+        tg_tensor *big = make(dt, TG_SHAPE(3, 2), (double[]){1000, 1000, -1000, -1000, 1000, -1000});
+        tg_tensor_set_requires_grad(big, true);
+        tg_tensor *y = tg_logsumexp(big, -1, false);
+        expect_values(y, TG_SHAPE(3), (double[]){1000 + log(2.0), -1000 + log(2.0), 1000});
+        cr_assert_eq(tg_backward(tg_sum(y)), TG_OK, "%s", tg_ctx_error(ctx));
+        expect_values(tg_tensor_grad(big), TG_SHAPE(3, 2), (double[]){0.5, 0.5, 0.5, 0.5, 1, 0});
+        tg_tensor *ninf = make(dt, TG_SHAPE(2), (double[]){-INFINITY, -INFINITY});
+        cr_expect(isinf(tg_tensor_item(tg_logsumexp(ninf, 0, false))) && tg_tensor_item(tg_logsumexp(ninf, 0, false)) < 0);
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_select, reductions_along_an_axis_reject_bad_axes_and_integer_input)
+{
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    tg_tensor *x = iota(TG_F32, TG_SHAPE(2, 3));
+    tg_tensor *at = x;
+    EXPECT_ERROR(tg_max_axis(x, 2, false, &at), TG_ERR_ARG, "max_axis", "axis 2 is out of range", "[2, 3]");
+    cr_expect_null(at, "a failed call leaves no stale positions");
+    EXPECT_ERROR(tg_min_axis(x, -3, false, NULL), TG_ERR_ARG, "min_axis", "axis -3");
+    EXPECT_ERROR(tg_argmax(iota(TG_I64, TG_SHAPE(3)), 0, false), TG_ERR_ARG, "argmax", "i64", "expected f32 or f64");
+    EXPECT_ERROR(tg_logsumexp(tg_tensor_scalar(ctx, TG_F32, 1), 0, false), TG_ERR_SHAPE, "logsumexp", "scalar");
+    cr_expect_null(tg_argmin(NULL, 0, false));
+}
+
+/* ---- cross_entropy with i64 class indices ---- */
+
+Test(ops_select, cross_entropy_takes_i64_class_indices_like_float_ones)
+{
+    BOTH_DTYPES {
+        tg_tensor *logits = make(dt, TG_SHAPE(3, 4), (double[]){1, 2, 0, -1, 0, 0, 3, 1, -2, 5, 1, 0});
+        tg_tensor_set_requires_grad(logits, true);
+        tg_tensor *as_i64 = indices(TG_SHAPE(3), (double[]){1, 2, 0});
+        tg_tensor *as_float = make(dt, TG_SHAPE(3), (double[]){1, 2, 0});
+        tg_tensor *a = tg_cross_entropy(logits, as_i64), *b = tg_cross_entropy(logits, as_float);
+        cr_assert(a && b, "%s", tg_ctx_error(ctx));
+        cr_expect_float_eq(tg_tensor_item(a), tg_tensor_item(b), 1e-12);
+        cr_expect_gt(tg_tensor_item(a), 0.5);
+        tg_tensor *ga, *gb;
+        cr_assert_eq(tg_grad(a, NULL, 1, &logits, &ga, false), TG_OK, "%s", tg_ctx_error(ctx));
+        cr_assert_eq(tg_grad(b, NULL, 1, &logits, &gb, false), TG_OK, "%s", tg_ctx_error(ctx));
+        for (int64_t i = 0; i < 12; i++)
+            cr_expect_float_eq(tg_tensor_get(ga, i), tg_tensor_get(gb, i), 1e-12, "element %lld", (long long)i);
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_select, cross_entropy_rejects_i64_indices_out_of_range_or_misshaped)
+{
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    tg_tensor *logits = iota(TG_F32, TG_SHAPE(2, 3));
+    EXPECT_ERROR(tg_cross_entropy(logits, indices(TG_SHAPE(2), (double[]){0, 3})), TG_ERR_ARG, "cross_entropy",
+                 "target 1 is 3", "expected a class index 0 to 2");
+    EXPECT_ERROR(tg_cross_entropy(logits, indices(TG_SHAPE(2), (double[]){-1, 0})), TG_ERR_ARG, "cross_entropy",
+                 "target 0 is -1");
+    EXPECT_ERROR(tg_cross_entropy(logits, indices(TG_SHAPE(2, 3), (double[]){0, 0, 0, 0, 0, 0})), TG_ERR_SHAPE,
+                 "cross_entropy", "i64 targets [2, 3]", "expected class indices [2]");
+    EXPECT_ERROR(tg_cross_entropy(logits, indices(TG_SHAPE(3), (double[]){0, 0, 0})), TG_ERR_SHAPE, "cross_entropy",
+                 "expected class indices [2]");
+}
+
+/* ---- the Elman RNN example: slice per time step, argmax for accuracy ---- */
+
+Test(ops_select, elman_rnn_over_sliced_time_steps_learns_to_count_bits)
+{
+    enum { T = 6, TEST = 512 };
+    tg_rng rng = tg_rng_seed(11);
+    elman_rnn model;
+    elman_init(&model, ctx, 16, T + 1, &rng);
+    tg_tensor *test_x = tg_tensor_new(ctx, TG_F32, TG_SHAPE(T, TEST, ELMAN_FEATURES));
+    tg_tensor *test_y = tg_tensor_new(ctx, TG_I64, TG_SHAPE(TEST));
+    elman_sample(test_x, test_y, &rng);
+    double before = elman_evaluate(&model, test_x, test_y);
+    double loss = elman_train(&model, T, 32, 500, 0.01, &rng);
+    double after = elman_evaluate(&model, test_x, test_y);
+    cr_assert_eq(tg_ctx_status(ctx), TG_OK, "%s", tg_ctx_error(ctx));
+    /* the best constant guess (3 ones of 6) is right C(6,3)/2⁶ ≈ 31% of the time */
+    cr_expect_lt(before, 0.5, "untrained: %.3f", before);
+    cr_expect_gt(after, 0.9, "trained: %.3f (loss %.4f)", after, loss);
+    cr_expect_lt(loss, 0.3);
 }

@@ -19,7 +19,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 
 # No leaks and no invalid accesses under valgrind, on programs that use
 # every layer of the library.
-for example in alice_gradients train_221 perceptron diagrams; do
+for example in alice_gradients train_221 perceptron diagrams user_op; do
     [ -x "build/$example" ] || continue
     valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
         "build/$example" > /dev/null

@@ -17,7 +17,12 @@
  * tensor reuses it; a step tensor from an earlier step is caught until a
  * later step's tensors overwrite its memory. Past that point the stale
  * pointer aliases a live tensor, as in any C allocator: drop pointers to step
- * tensors at tg_tape_reset.
+ * tensors at tg_tape_reset. To find such a use, run in checked mode
+ * (tg_ctx_set_checked): nothing is reused, so every stale use is reported.
+ *
+ * Every function given NULL for a pointer argument returns its documented
+ * error value (NULL, NaN, -1, false, a status) and never crashes; a call that
+ * has a context records the error there.
  */
 #ifndef TAPEGRAD_CORE_H
 #define TAPEGRAD_CORE_H
@@ -64,7 +69,17 @@ typedef enum {
 tg_ctx *tg_ctx_new(int n_threads);
 /* Frees the context and every tensor it owns. NULL is fine. */
 void tg_ctx_free(tg_ctx *ctx);
-int tg_ctx_threads(const tg_ctx *ctx);
+int tg_ctx_threads(const tg_ctx *ctx); /* 0 for NULL */
+/* Checked mode, for debugging stale pointers: tg_tape_reset sets the step's
+ * memory aside instead of reusing it, and tg_tensor_free never hands a header
+ * out again, so every use of a step tensor of an earlier step and of a freed
+ * tensor is reported (TG_ERR_FREED), however late. Memory then grows with
+ * every step until tg_ctx_free: a debugging mode, not for long runs. Off by
+ * default; the fast path pays nothing for it (one test per reset). A
+ * context option rather than a build option, so that a test or a debugger
+ * session can turn it on for one context of an ordinary build. Returns the
+ * previous mode (false for NULL). */
+bool tg_ctx_set_checked(tg_ctx *ctx, bool checked);
 /* Runs fn(arg, task) for every task in [0, n_tasks) on the context's threads
  * (the caller's included) and returns when all are done. Tasks are handed out
  * first come, first served, so a task must never wait for another; a task's
@@ -85,7 +100,7 @@ void tg_fp_mode_restore(tg_fp_mode mode);
 /* Frees every step tensor and clears the tape; persistent tensors live on.
  * Memory is kept for the next step. */
 void tg_tape_reset(tg_ctx *ctx);
-/* Number of ops recorded on the tape since the last reset. */
+/* Number of ops recorded on the tape since the last reset (-1 for NULL). */
 int64_t tg_tape_length(const tg_ctx *ctx);
 
 /* Grad mode: when off, ops record nothing (inference). Returns the previous mode. */
@@ -100,8 +115,8 @@ void tg_anomaly_set_enabled(tg_ctx *ctx, bool enabled);
  * A failing call sets the context's error (the first one sticks until cleared)
  * and returns NULL or a status; an op given a NULL input returns NULL, so a
  * chain of ops can be checked once at its end. */
-tg_status tg_ctx_status(const tg_ctx *ctx);
-const char *tg_ctx_error(const tg_ctx *ctx); /* "" when no error */
+tg_status tg_ctx_status(const tg_ctx *ctx);  /* TG_ERR_ARG for NULL */
+const char *tg_ctx_error(const tg_ctx *ctx); /* "" when no error; "NULL context" for NULL */
 void tg_ctx_clear_error(tg_ctx *ctx);
 /* Called with every error as it is raised; the default prints it to stderr.
  * NULL makes errors silent (they are still stored). */
@@ -109,7 +124,8 @@ typedef void (*tg_error_fn)(void *user, tg_status status, const char *message);
 void tg_ctx_set_error_handler(tg_ctx *ctx, tg_error_fn fn, void *user);
 const char *tg_status_name(tg_status status);
 /* Raises an error on ctx (for code built on tapegrad: layers, loaders, ...):
- * stored if it is the first, passed to the handler. Returns status. */
+ * stored if it is the first, passed to the handler. Returns status (also for
+ * a NULL ctx, which stores nothing). */
 tg_status tg_ctx_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -147,18 +163,25 @@ tg_tensor *tg_tensor_clone(const tg_tensor *t);
  * tg_tape_reset only; freeing one is an error. NULL is fine. */
 void tg_tensor_free(tg_tensor *t);
 
+/* Accessors. Given NULL they return NULL, (tg_dtype)-1, -1, NaN or do
+ * nothing; given a freed or stale tensor (TG_ERR_FREED) or an index outside
+ * the tensor (TG_ERR_ARG) they set the tensor's context's error and return
+ * the same. */
 tg_ctx *tg_tensor_ctx(const tg_tensor *t);
 tg_dtype tg_tensor_dtype(const tg_tensor *t);
 int tg_tensor_rank(const tg_tensor *t);
 const int64_t *tg_tensor_shape(const tg_tensor *t);
-int64_t tg_tensor_dim(const tg_tensor *t, int axis); /* axis < 0 counts from the end */
+/* axis < 0 counts from the end; -1 for an axis outside -rank..rank-1 (TG_ERR_ARG). */
+int64_t tg_tensor_dim(const tg_tensor *t, int axis);
 int64_t tg_tensor_size(const tg_tensor *t);          /* number of elements */
-void *tg_tensor_data(tg_tensor *t);                  /* float* or double* by dtype */
+void *tg_tensor_data(tg_tensor *t);                  /* float*, double* or int64_t* by dtype */
 const void *tg_tensor_data_const(const tg_tensor *t);
-double tg_tensor_get(const tg_tensor *t, int64_t flat_index); /* as double */
+double tg_tensor_get(const tg_tensor *t, int64_t flat_index); /* as double; NaN on error */
 void tg_tensor_set(tg_tensor *t, int64_t flat_index, double value);
 double tg_tensor_item(const tg_tensor *t);           /* the value of a one-element tensor */
-/* Copies values between tensors of the same size (dtypes may differ). */
+/* Copies values between tensors of the same size (dtypes may differ).
+ * Errors: TG_ERR_ARG (NULL dst, or NULL src: in dst's context), TG_ERR_FREED,
+ * TG_ERR_SHAPE. */
 tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src);
 void tg_tensor_fill(tg_tensor *t, double value);
 /* Writes "[2, 3]" into buf; returns buf. */

@@ -230,6 +230,13 @@ void tg_loader_start(tg_loader *loader, tg_rng *rng);
  * the tensors are the loader's and are overwritten by the next call. false at
  * the end of the epoch. */
 bool tg_loader_next(tg_loader *loader, tg_tensor **x, tg_tensor **y);
+/* Labels of another dtype than x: TG_I64 hands out class indices as integers
+ * (for tg_cross_entropy and tg_index_select), TG_F32/TG_F64 as numbers (the
+ * default: the loader's dtype). Takes effect from the next batch; tensors
+ * returned before are freed. TG_ERR_ARG for i64 on a dataset without
+ * classes or an unknown dtype; TG_ERR_ARG for a NULL loader (no context). */
+tg_status tg_loader_set_label_dtype(tg_loader *loader, tg_dtype dtype);
+tg_dtype tg_loader_label_dtype(const tg_loader *loader); /* TG_F32 for NULL */
 int64_t tg_loader_batches(const tg_loader *loader); /* batches per epoch */
 int64_t tg_loader_batch_size(const tg_loader *loader);
 
@@ -327,6 +334,11 @@ typedef struct tg_train_config {
  * that it trains with any thread count (the other fields are kept). Errors:
  * none; NULL arguments are ignored. */
 void tg_train_use_mlp(tg_train_config *config, tg_mlp *mlp);
+/* The same for a sequential model (tapegrad/model.h): forward, model, clone,
+ * free_model, params_of and buffers_of (running statistics). Errors: none;
+ * NULL arguments are ignored. */
+struct tg_model;
+void tg_train_use_model(tg_train_config *config, struct tg_model *model);
 
 /* Defaults: batch 64, eval batch 1000, float32, shuffled, seed 1, 1 epoch,
  * progress on; forward, loss and optimizer must be set. */

@@ -52,12 +52,19 @@ typedef enum {
     TG_ACT_SIGMOID, /* a = 1/(1+exp(-z)) */
     TG_ACT_TANH,    /* a = tanh z */
     TG_ACT_RELU,    /* a = max(z, 0) */
+    TG_ACT_LEAKY_RELU, /* a = z if z > 0 else 0.01·z (tg_leaky_relu) */
+    TG_ACT_ELU,        /* a = z if z > 0 else eᶻ - 1 (tg_elu, alpha 1) */
+    TG_ACT_SOFTPLUS,   /* a = ln(1 + eᶻ) */
+    TG_ACT_SILU,       /* a = z·σ(z) */
+    TG_ACT_GELU,       /* a = z·Φ(z), exact (erf) form */
+    TG_ACT_GELU_TANH,  /* a = GELU's tanh approximation */
 } tg_activation;
 
 /* f(x) for the activation, as an op (TG_ACT_NONE returns x itself). NULL when
  * x is NULL or act is unknown (TG_ERR_ARG). */
 tg_tensor *tg_activate(tg_tensor *x, tg_activation act);
-/* "none", "sigmoid", "tanh", "relu"; "?" for an unknown value. */
+/* "none", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "silu",
+ * "gelu", "gelu_tanh"; "?" for an unknown value. */
 const char *tg_activation_name(tg_activation act);
 
 /* ---- initializers ------------------------------------------------------ */
@@ -71,7 +78,8 @@ typedef enum {
 
 /* Fills a weight W [out, in] (fan_in = in, fan_out = out; a rank-1 tensor [n]
  * counts as [1, n]) from rng by init; stddev is used by TG_INIT_NORMAL only.
- * Errors: NULL w or rng (TG_ERR_ARG), rank 0 or > 2 (TG_ERR_SHAPE), unknown
+ * rng may be NULL for TG_INIT_ZEROS. Errors: NULL w, NULL rng for any other
+ * init (TG_ERR_ARG), rank 0 or > 2 (TG_ERR_SHAPE), unknown
  * init, stddev < 0 (TG_ERR_ARG). */
 tg_status tg_init_fill(tg_tensor *w, tg_init init, double stddev, tg_rng *rng);
 /* "xavier", "he", "zeros", "normal"; "?" for an unknown value. */
@@ -83,7 +91,8 @@ const char *tg_init_name(tg_init init);
 typedef struct tg_layer tg_layer;
 
 /* A layer with W filled by init from rng (TG_INIT_NORMAL: stddev 1) and b = 0.
- * Names "weight" and "bias". NULL on error: ctx or rng NULL, in or out < 1,
+ * rng may be NULL for TG_INIT_ZEROS. Names "weight" and "bias". NULL on
+ * error: ctx NULL, rng NULL for an init that draws, in or out < 1,
  * unknown activation or init (TG_ERR_ARG), out of memory (TG_ERR_NOMEM). */
 tg_layer *tg_layer_new(tg_ctx *ctx, tg_dtype dtype, int64_t in, int64_t out, tg_activation act,
                        tg_init init, tg_rng *rng);
@@ -108,8 +117,8 @@ tg_params tg_layer_params(const tg_layer *layer);
 typedef struct tg_mlp tg_mlp;
 
 /* n_layers dense layers; layer l (1-based) maps widths[l-1] -> widths[l] with
- * activation acts[l-1]. Weights by init from rng (TG_INIT_NORMAL: stddev 1),
- * biases 0, named "layer1.weight", "layer1.bias", ... NULL on error: n_layers
+ * activation acts[l-1]. Weights by init from rng (TG_INIT_NORMAL: stddev 1;
+ * rng may be NULL for TG_INIT_ZEROS), biases 0, named "layer1.weight", "layer1.bias", ... NULL on error: n_layers
  * < 1, NULL arrays, a width < 1, an unknown activation or init (TG_ERR_ARG),
  * out of memory (TG_ERR_NOMEM). */
 tg_mlp *tg_mlp_new(tg_ctx *ctx, tg_dtype dtype, int n_layers, const int64_t *widths,
@@ -241,11 +250,14 @@ double tg_lr_cosine(double base, double min, int64_t total, int64_t t);
 
 /* One row of the perceptron's table, passed to a callback. */
 typedef struct {
-    int64_t iteration;     /* 0: the initial weights; k: after the k-th update */
+    int64_t iteration;     /* 0: the initial weights; k >= 1: step k, one search
+                              for a misclassified point, which made the k-th
+                              update or (the final row) found none */
     int64_t misclassified; /* index of the point that caused this update; -1 on
                               row 0 and on the final row of a converged run */
     bool converged;        /* true on the final row: no point is misclassified */
-    const tg_tensor *w;    /* [d], the weights after this row */
+    tg_tensor *w;          /* [d], the weights after this row (the callback may
+                              change them: training goes on from there) */
     double b;              /* the bias after this row */
 } tg_perceptron_row;
 typedef void (*tg_perceptron_fn)(const tg_perceptron_row *row, void *user);
@@ -259,12 +271,25 @@ typedef struct {
  * takes the first point (in row order) with yᵢ(w·xᵢ + b) <= 0 and sets
  * w ← w + η·yᵢ·xᵢ, b ← b + η·yᵢ; stops when none is left (converged) or after
  * max_updates updates (not converged). x [n, d], y [n] of ±1, w [d] persistent
- * (updated in place), *b the bias. fn (may be NULL) sees row 0, every update and,
- * when converged, a final row. Errors: NULL arguments, a label not ±1, η <= 0
- * (TG_ERR_ARG); shapes that do not fit (TG_ERR_SHAPE). */
+ * (updated in place), *b the bias. fn (may be NULL) sees row 0, every update
+ * and, when converged, a final row numbered updates + 1 (the course's table:
+ * 7 updates, then row 8 finds no point). To choose another point at some
+ * step, loop over tg_perceptron_misclassified and tg_perceptron_update
+ * instead. Errors: NULL arguments, a label not ±1, η <= 0 (TG_ERR_ARG);
+ * shapes that do not fit (TG_ERR_SHAPE). */
 tg_status tg_perceptron_train(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
                               int64_t max_updates, tg_perceptron_fn fn, void *user,
                               tg_perceptron_result *result);
+/* The indices of the points with yᵢ(w·xᵢ + b) <= 0, in row order, written to
+ * misclassified (room for n; may be NULL to count only). Returns their count
+ * (0: every point is classified right), -1 on error (as tg_perceptron_train). */
+int64_t tg_perceptron_misclassified(tg_tensor *w, double b, const tg_tensor *x, const tg_tensor *y,
+                                    int64_t *misclassified);
+/* One update of Rosenblatt's rule with point i, whichever it is:
+ * w ← w + η·yᵢ·xᵢ, b ← b + η·yᵢ. Errors: those of tg_perceptron_train, i
+ * outside 0..n-1 (TG_ERR_ARG). */
+tg_status tg_perceptron_update(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
+                               int64_t i);
 /* sign(w·x + b) for each row of x [n, d] -> [n] step tensor of ±1 (0 counts as -1):
  * 2·step(x·w + b) - 1. NULL on a shape mismatch (TG_ERR_SHAPE). */
 tg_tensor *tg_perceptron_predict(tg_tensor *w, double b, tg_tensor *x);

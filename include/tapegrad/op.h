@@ -30,8 +30,9 @@
  *    so the op differentiates again (second derivatives, tg_gradgradcheck);
  *  - .backward_raw, a C kernel writing each input's gradient into a zeroed
  *    buffer: first order only. Differentiating its result again (through
- *    tg_grad with create_graph) fails with TG_ERR_GRAD naming the op, never
- *    with a silently wrong second derivative.
+ *    tg_grad with create_graph, or tg_jvp, which differentiates the backward)
+ *    fails with TG_ERR_GRAD naming the op, never with a silently wrong
+ *    second derivative.
  *
  * Registration copies the definition into the context, once: applying the op
  * allocates only step memory, like a built-in. There is no global registry:

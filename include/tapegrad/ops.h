@@ -44,7 +44,8 @@ extern "C" {
     X(CONV2D_BACKWARD_WEIGHT, conv2d_backward_weight)                      \
     X(MAX_POOL2D, max_pool2d) X(MAX_POOL2D_BACKWARD, max_pool2d_backward)  \
     X(MAX_POOL2D_GATHER, max_pool2d_gather)                                \
-    X(AVG_POOL2D, avg_pool2d) X(AVG_POOL2D_BACKWARD, avg_pool2d_backward)
+    X(AVG_POOL2D, avg_pool2d) X(AVG_POOL2D_BACKWARD, avg_pool2d_backward)  \
+    X(MAX_AXIS, max_axis) X(MIN_AXIS, min_axis) X(LOGSUMEXP, logsumexp)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -97,7 +98,7 @@ tg_tensor *tg_elu(tg_tensor *x, double alpha);  /* y = x if x > 0 else α(eˣ - 
 tg_tensor *tg_softplus(tg_tensor *x);
 tg_tensor *tg_silu(tg_tensor *x);      /* y = x·σ(x);  dy/dx = σ(x)(1 + x(1 - σ(x))) */
 tg_tensor *tg_gelu(tg_tensor *x);      /* y = x·Φ(x) = ½x·erfc(-x/√2);  dy/dx = Φ(x) + x·φ(x) */
-/* y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³);
+/* y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³), computed as x·σ(2u);
  * dy/dx = ½(1 + tanh u) + ½x(1 - tanh² u)·√(2/π)(1 + 3·0.044715x²) */
 tg_tensor *tg_gelu_tanh(tg_tensor *x);
 
@@ -148,6 +149,17 @@ tg_tensor *tg_mean(tg_tensor *x); /* scalar Σx/n */
 /* Along one axis (negative counts from the end); keepdim keeps it as size 1. */
 tg_tensor *tg_sum_axis(tg_tensor *x, int axis, bool keepdim);
 tg_tensor *tg_mean_axis(tg_tensor *x, int axis, bool keepdim);
+/* y = max along axis; *argmax (if not NULL) gets the positions, TG_I64 of y's
+ * shape. Ties: the first position wins; a NaN wins over numbers.
+ * dx = dy at the chosen position, 0 elsewhere (scatter_add of dy). */
+tg_tensor *tg_max_axis(tg_tensor *x, int axis, bool keepdim, tg_tensor **argmax);
+tg_tensor *tg_min_axis(tg_tensor *x, int axis, bool keepdim, tg_tensor **argmin); /* as max_axis */
+/* The positions of max_axis / min_axis alone (TG_I64, not recorded). */
+tg_tensor *tg_argmax(tg_tensor *x, int axis, bool keepdim);
+tg_tensor *tg_argmin(tg_tensor *x, int axis, bool keepdim);
+/* y = m + log Σ exp(x - m) along axis, m the max (finite at ±1000; -inf for
+ * a row of -inf).  dx = dy·exp(x - y) = dy·softmax(x) */
+tg_tensor *tg_logsumexp(tg_tensor *x, int axis, bool keepdim);
 
 /* ---- shapes ---- */
 tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape); /* same size; copies */
@@ -196,8 +208,9 @@ tg_tensor *tg_detach(tg_tensor *x);
 /* mean((a - b)²) over all elements; da = 2(a - b)/n · dy, db = -da */
 tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b);
 /* Softmax cross-entropy of logits [n, c], averaged over the n rows:
- * -(1/n) Σᵢ Σⱼ pᵢⱼ log softmax(zᵢ)ⱼ.  targets: [n] class indices (stored as
- * numbers 0..c-1) or [n, c] probabilities / one-hot rows.
+ * -(1/n) Σᵢ Σⱼ pᵢⱼ log softmax(zᵢ)ⱼ.  targets: [n] class indices 0..c-1
+ * (TG_I64, or whole numbers in the logits' dtype) or [n, c] probabilities /
+ * one-hot rows.
  * dz = (softmax(z) - p)/n · dy; finite for logits of any magnitude. */
 tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *targets);
 

@@ -1,6 +1,6 @@
 /* Minibatch loaders: persistent batch tensors filled from a dataset in a
  * seeded order; nothing allocated per batch. */
-#include "tapegrad/data.h"
+#include "nn/data_parallel.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,7 @@ struct tg_loader {
     tg_ctx *ctx;
     const tg_dataset *data;
     int64_t batch, batches, next;
-    tg_dtype dtype;
+    tg_dtype dtype, label_dtype; /* label_dtype: of y; TG_I64 only for class indices */
     int64_t *order;            /* [count]: the epoch's sample order */
     tg_tensor *x, *y;          /* [batch, features], [batch] or [batch, outputs] */
     tg_tensor *x_tail, *y_tail; /* the same for the last, smaller batch; NULL when it divides */
@@ -22,8 +22,8 @@ static bool batch_pair(tg_loader *l, int64_t n, tg_tensor **x, tg_tensor **y)
 {
     const tg_dataset *d = l->data;
     *x = tg_tensor_new(l->ctx, l->dtype, 2, (int64_t[]){n, d->features});
-    *y = d->classes > 0 ? tg_tensor_new(l->ctx, l->dtype, 1, (int64_t[]){n})
-                        : tg_tensor_new(l->ctx, l->dtype, 2, (int64_t[]){n, d->outputs});
+    *y = d->classes > 0 ? tg_tensor_new(l->ctx, l->label_dtype, 1, (int64_t[]){n})
+                        : tg_tensor_new(l->ctx, l->label_dtype, 2, (int64_t[]){n, d->outputs});
     if (*x)
         tg_tensor_set_name(*x, "batch.x");
     if (*y)
@@ -58,7 +58,7 @@ tg_loader *tg_loader_new(tg_ctx *ctx, const tg_dataset *data, int64_t batch_size
     }
     l->ctx = ctx;
     l->data = data;
-    l->dtype = dtype;
+    l->dtype = l->label_dtype = dtype;
     l->batch = batch_size <= 0 || batch_size > data->count ? data->count : batch_size;
     l->batches = (data->count + l->batch - 1) / l->batch;
     int64_t tail = data->count % l->batch;
@@ -88,19 +88,15 @@ void tg_loader_start(tg_loader *l, tg_rng *rng)
     l->next = 0;
 }
 
-bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
+void tg_loader_fill(const tg_loader *l, const int64_t *order, int64_t n, tg_tensor *x, tg_tensor *y)
 {
-    if (!l || l->next >= l->data->count)
-        return false;
     const tg_dataset *d = l->data;
-    int64_t n = d->count - l->next < l->batch ? d->count - l->next : l->batch;
-    tg_tensor *x = n == l->batch ? l->x : l->x_tail, *y = n == l->batch ? l->y : l->y_tail;
-    const int64_t *order = l->order + l->next, f = d->features, o = d->outputs;
+    const int64_t f = d->features, o = d->outputs;
     void *xd = tg_tensor_data(x), *yd = tg_tensor_data(y);
     for (int64_t r = 0; r < n; r++) {
         int64_t s = order[r];
         if (l->dtype == TG_F32) {
-            float *dst = (float *)xd + r * f, *ty = (float *)yd + r * o;
+            float *dst = (float *)xd + r * f;
             if (d->bytes) { /* x = byte·scale + shift: a loop the compiler vectorizes */
                 const uint8_t *src = d->bytes + s * f;
                 const float scale = l->scale32, shift = l->shift32;
@@ -109,10 +105,8 @@ bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
             } else
                 for (int64_t c = 0; c < f; c++)
                     dst[c] = (float)d->values[s * f + c];
-            for (int64_t c = 0; c < o; c++)
-                ty[c] = (float)d->targets[s * o + c];
         } else {
-            double *dst = (double *)xd + r * f, *ty = (double *)yd + r * o;
+            double *dst = (double *)xd + r * f;
             if (d->bytes) {
                 const uint8_t *src = d->bytes + s * f;
                 const double scale = d->byte_scale, shift = d->byte_shift;
@@ -120,14 +114,75 @@ bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
                     dst[c] = (double)src[c] * scale + shift;
             } else
                 memcpy(dst, d->values + s * f, sizeof(double) * (size_t)f);
-            memcpy(ty, d->targets + s * o, sizeof(double) * (size_t)o);
         }
+        const double *targets = d->targets + s * o;
+        if (l->label_dtype == TG_I64) /* class indices: one per sample, whole numbers */
+            ((int64_t *)yd)[r] = (int64_t)targets[0];
+        else if (l->label_dtype == TG_F32)
+            for (int64_t c = 0; c < o; c++)
+                ((float *)yd)[r * o + c] = (float)targets[c];
+        else
+            memcpy((double *)yd + r * o, targets, sizeof(double) * (size_t)o);
     }
-    l->next += n;
+}
+
+bool tg_loader_next_samples(tg_loader *l, const int64_t **order, int64_t *n)
+{
+    if (!l || l->next >= l->data->count)
+        return false;
+    *n = l->data->count - l->next < l->batch ? l->data->count - l->next : l->batch;
+    *order = l->order + l->next;
+    l->next += *n;
+    return true;
+}
+
+bool tg_loader_next(tg_loader *l, tg_tensor **x_out, tg_tensor **y_out)
+{
+    const int64_t *order;
+    int64_t n;
+    if (!tg_loader_next_samples(l, &order, &n))
+        return false;
+    tg_tensor *x = n == l->batch ? l->x : l->x_tail, *y = n == l->batch ? l->y : l->y_tail;
+    tg_loader_fill(l, order, n, x, y);
     *x_out = x;
     *y_out = y;
     return true;
 }
+
+tg_status tg_loader_set_label_dtype(tg_loader *l, tg_dtype dtype)
+{
+    if (!l)
+        return TG_ERR_ARG;
+    if (dtype != TG_F32 && dtype != TG_F64 && dtype != TG_I64)
+        return tg_ctx_fail(l->ctx, TG_ERR_ARG, "tg_loader_set_label_dtype: unknown dtype %d", (int)dtype);
+    if (dtype == TG_I64 && l->data->classes <= 0)
+        return tg_ctx_fail(l->ctx, TG_ERR_ARG, "tg_loader_set_label_dtype: i64 labels need class-index targets; "
+                           "this dataset has %lld real-valued outputs per sample", (long long)l->data->outputs);
+    if (dtype == l->label_dtype)
+        return TG_OK;
+    /* new label tensors in the new dtype, made here once as in tg_loader_new */
+    tg_dtype was = l->label_dtype;
+    l->label_dtype = dtype;
+    int64_t tail = l->data->count % l->batch;
+    tg_tensor *y = tg_tensor_new(l->ctx, dtype, tg_tensor_rank(l->y), tg_tensor_shape(l->y));
+    tg_tensor *y_tail = tail ? tg_tensor_new(l->ctx, dtype, tg_tensor_rank(l->y_tail), tg_tensor_shape(l->y_tail)) : NULL;
+    if (!y || (tail && !y_tail)) {
+        tg_tensor_free(y);
+        tg_tensor_free(y_tail);
+        l->label_dtype = was;
+        return tg_ctx_status(l->ctx);
+    }
+    tg_tensor_set_name(y, "batch.y");
+    if (y_tail)
+        tg_tensor_set_name(y_tail, "batch.y");
+    tg_tensor_free(l->y);
+    tg_tensor_free(l->y_tail);
+    l->y = y;
+    l->y_tail = y_tail;
+    return TG_OK;
+}
+
+tg_dtype tg_loader_label_dtype(const tg_loader *l) { return l ? l->label_dtype : TG_F32; }
 
 int64_t tg_loader_batches(const tg_loader *l) { return l ? l->batches : 0; }
 int64_t tg_loader_batch_size(const tg_loader *l) { return l ? l->batch : 0; }

@@ -206,11 +206,11 @@ static tg_status save_file(tg_ctx *ctx, const char *who, const char *path, const
     tg_status status = check_lists(ctx, who, path, params, opt, &state);
     if (status != TG_OK)
         return status;
-    remove_stale_temps(path);
     size_t spec_len = spec ? strlen(spec) : 0;
     if (spec_len > MAX_SPEC)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: %s: a spec of %zu bytes; expected <= %u", who, path, spec_len,
                            MAX_SPEC);
+    remove_stale_temps(path);
 
     size_t payload = spec ? 4 + spec_len : 0;
     for (int i = 0; i < params.count; i++)
@@ -302,7 +302,9 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, co
 tg_status tg_checkpoint_save_spec(tg_ctx *ctx, const char *path, const char *spec, tg_params params,
                                   const tg_optimizer *opt, int64_t epoch)
 {
-    if (ctx && !spec)
+    if (!ctx)
+        return TG_ERR_ARG;
+    if (!spec)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_save_spec: %s: spec is NULL", path ? path : "(NULL path)");
     return save_file(ctx, "tg_checkpoint_save_spec", path, spec, params, opt, epoch);
 }
@@ -561,6 +563,8 @@ tg_status tg_checkpoint_read_spec(tg_ctx *ctx, const char *path, char **spec)
 {
     if (spec)
         *spec = NULL;
+    if (!ctx)
+        return TG_ERR_ARG;
     if (!path || !spec)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_read_spec: %s is NULL", path ? "spec" : "path");
     uint8_t *buf = NULL;
@@ -605,6 +609,8 @@ void tg_checkpoint_info_free(tg_checkpoint_info *info)
 
 tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_info *info)
 {
+    if (!ctx)
+        return TG_ERR_ARG;
     if (!path || !info)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_inspect: %s is NULL", path ? "info" : "path");
     *info = (tg_checkpoint_info){0};
