@@ -211,6 +211,8 @@ typedef struct {
     /* layout (plan_layout) */
     bool top_to_bottom;
     int *spine_input;    /* [n_ops] the input on op k's longest path back, -1: none (a heavy edge) */
+    int64_t *consumers;  /* [n_ops] how many drawn edges start at op k's result */
+    bool *boundary;      /* [n_ops] op k's result feeds another cluster: drawn between clusters */
     int64_t *edge_base;  /* [n_ops + 1] edges of op k: edge_base[k] + j */
     int32_t *edge_copy;  /* [edges] which drawing of a leaf input the edge starts at (0: the leaf's own) */
     bool *edge_writes_copy; /* [edges] this edge's copy is written beside op k */
@@ -462,6 +464,15 @@ static tg_status assign_groups(writer *w)
         if (w->leaves[k]->lifetime != TG_LIFE_FREED && tg_name_of(w->leaves[k]) && strchr(tg_name_of(w->leaves[k]), '.'))
             w->separator = '.';
     bool grouping = w->o->group || w->separator;
+    w->consumers = calloc((size_t)w->n_ops + 1, sizeof *w->consumers);
+    if (!w->consumers)
+        return tg_ctx_fail(w->ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    for (int64_t k = 0; k < w->n_ops; k++) {
+        const tg_node *node = &w->ctx->tape[w->op_tape[k]];
+        for (int j = 0; j < node->n_in; j++)
+            if (node->in[j]->creator >= 0)
+                w->consumers[w->op_id[node->in[j]->creator]]++;
+    }
     for (int64_t k = 0; k < w->n_leaves; k++)
         w->leaf_group[k] = grouping && !w->leaf_is_output[k] ? group_index(&w->groups, tensor_group(w, w->leaves[k]))
                                                              : -1;
@@ -474,9 +485,12 @@ static tg_status assign_groups(writer *w)
         for (int j = 0; j < node->n_in && g < 0; j++) /* a parameter's cluster */
             if (node->in[j]->creator < 0 && node->in[j]->requires_grad)
                 g = w->leaf_group[leaf_id(w, node->in[j])];
-        for (int j = 0; j < node->n_in && g < 0; j++) { /* any input's cluster */
+        for (int j = 0; j < node->n_in && g < 0; j++) { /* an input's cluster, unless the input fans out */
             tg_tensor *in = node->in[j];
-            g = in->creator >= 0 ? w->op_group[w->op_id[in->creator]] : w->leaf_group[leaf_id(w, in)];
+            if (in->creator < 0)
+                g = w->leaf_group[leaf_id(w, in)];
+            else if (w->consumers[w->op_id[in->creator]] == 1) /* (a time step's slice of a sequence stays out) */
+                g = w->op_group[w->op_id[in->creator]];
         }
         w->op_group[k] = g;
     }
@@ -572,15 +586,44 @@ static tg_status plan_layout(writer *w)
                 split[l] = true;
         }
     }
+    /* far apart in rank: a copy per use; in several clusters: a copy per cluster */
+    bool *per_use = calloc((size_t)w->n_leaves + 1, sizeof *per_use);
+    if (!per_use) {
+        free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
     for (int64_t l = 0; l < w->n_leaves; l++) {
-        split[l] = !w->leaf_is_output[l] && (split[l] || (!grouping && hi[l] - lo[l] > COPY_SPAN_RANKS));
+        per_use[l] = !w->leaf_is_output[l] && hi[l] - lo[l] > COPY_SPAN_RANKS;
+        split[l] = !w->leaf_is_output[l] && (split[l] || per_use[l]);
+    }
+    /* A cluster whose parameters are used far apart is a recurrent layer
+     * unrolled in time: one box around every time step would pull them all
+     * together, so its ops and leaves are drawn unclustered, like an RNN
+     * built by hand (the per-layer view keeps it). */
+    if (grouping && !w->o->per_layer) {
+        bool *dissolve = calloc((size_t)w->groups.count + 1, sizeof *dissolve);
+        if (!dissolve) {
+            free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split), free(per_use);
+            return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+        }
+        for (int64_t l = 0; l < w->n_leaves; l++)
+            if (per_use[l] && w->leaf_group[l] >= 0)
+                dissolve[w->leaf_group[l]] = true;
+        for (int64_t l = 0; l < w->n_leaves; l++)
+            if (w->leaf_group[l] >= 0 && dissolve[w->leaf_group[l]])
+                w->leaf_group[l] = -1;
+        for (int64_t k = 0; k < n_ops; k++)
+            if (w->op_group[k] >= 0 && dissolve[w->op_group[k]])
+                w->op_group[k] = -1;
+        free(dissolve);
+    }
+    for (int64_t l = 0; l < w->n_leaves; l++)
         if (split[l] && grouping) /* the leaf's own drawing sits where it is first used */
             w->leaf_group[l] = w->op_group[first_use[l]];
-    }
     /* copies: one per cluster (grouping) or per use (no clusters) */
     int32_t *n_copies = calloc((size_t)w->n_leaves + 1, sizeof *n_copies);
     if (!n_copies) {
-        free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split);
+        free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split), free(per_use);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
     }
     for (int64_t l = 0; l < w->n_leaves; l++)
@@ -593,6 +636,7 @@ static tg_status plan_layout(writer *w)
     int32_t *pair_copy = malloc((pair_mask + 1) * sizeof *pair_copy);
     if (!pair_keys || !pair_copy) {
         free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split), free(n_copies), free(pair_keys), free(pair_copy);
+        free(per_use);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
     }
     memset(pair_keys, 0xFF, (pair_mask + 1) * sizeof *pair_keys); /* -1: empty */
@@ -605,7 +649,7 @@ static tg_status plan_layout(writer *w)
             int64_t l = leaf_id(w, node->in[j]);
             if (!split[l] || k == first_use[l])
                 continue;
-            if (!grouping) {
+            if (per_use[l]) {
                 w->edge_copy[e] = n_copies[l]++;
                 w->edge_writes_copy[e] = true;
                 continue;
@@ -626,6 +670,48 @@ static tg_status plan_layout(writer *w)
             }
         }
     }
+    /* op results used far apart (a sequence sliced into time steps, each
+     * step's output collected at the end): drawn again, dashed, beside each
+     * far use. Reuses lo, hi and first_use, sized for n_ops here. */
+    int64_t *res_lo = malloc(((size_t)n_ops + 1) * 3 * sizeof *res_lo);
+    int32_t *res_copies = malloc(((size_t)n_ops + 1) * sizeof *res_copies);
+    if (!res_lo || !res_copies) {
+        free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split), free(n_copies);
+        free(pair_keys), free(pair_copy), free(per_use), free(res_lo), free(res_copies);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
+    int64_t *res_hi = res_lo + n_ops + 1, *res_first = res_hi + n_ops + 1;
+    for (int64_t c = 0; c < n_ops; c++) {
+        res_lo[c] = INT64_MAX;
+        res_hi[c] = res_first[c] = -1;
+        res_copies[c] = 1;
+    }
+    for (int64_t k = 0; k < n_ops; k++) {
+        const tg_node *node = &ctx->tape[w->op_tape[k]];
+        for (int j = 0; j < node->n_in; j++) {
+            if (node->in[j]->creator < 0)
+                continue;
+            int64_t c = w->op_id[node->in[j]->creator];
+            res_lo[c] = late[k] < res_lo[c] ? late[k] : res_lo[c];
+            res_hi[c] = late[k] > res_hi[c] ? late[k] : res_hi[c];
+            if (res_first[c] < 0)
+                res_first[c] = k;
+        }
+    }
+    for (int64_t k = 0; k < n_ops; k++) {
+        const tg_node *node = &ctx->tape[w->op_tape[k]];
+        for (int j = 0; j < node->n_in; j++) {
+            if (node->in[j]->creator < 0)
+                continue;
+            int64_t c = w->op_id[node->in[j]->creator], e = w->edge_base[k] + j;
+            if (!w->op_is_output[c] && res_hi[c] - res_lo[c] > COPY_SPAN_RANKS && k != res_first[c]) {
+                w->edge_copy[e] = res_copies[c]++;
+                w->edge_writes_copy[e] = true;
+            }
+        }
+    }
+    free(res_lo);
+    free(res_copies);
     int64_t breadth = 1;
     for (int64_t r = 0; r < depth; r++)
         breadth = per_rank[r] > breadth ? per_rank[r] : breadth;
@@ -642,6 +728,20 @@ static tg_status plan_layout(writer *w)
     free(n_copies);
     free(pair_keys);
     free(pair_copy);
+    free(per_use);
+    /* results feeding another cluster sit between the clusters, so that
+     * consecutive layers stack instead of overlapping in rank */
+    w->boundary = calloc((size_t)n_ops + 1, sizeof *w->boundary);
+    if (!w->boundary)
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    for (int64_t k = 0; k < n_ops; k++) {
+        const tg_node *node = &ctx->tape[w->op_tape[k]];
+        for (int j = 0; j < node->n_in; j++)
+            if (node->in[j]->creator >= 0) {
+                int64_t c = w->op_id[node->in[j]->creator];
+                w->boundary[c] |= w->op_group[c] >= 0 && w->op_group[c] != w->op_group[k];
+            }
+    }
     return TG_OK;
 }
 
@@ -656,7 +756,9 @@ static const char *const COLOR_GRADIENT_OP = "#fdd5b1";
 static const char *const COLOR_GRAD_TEXT = "#b03a2e";
 static const char *const COLOR_DERIVATIVE_TEXT = "#1f5fa0";
 
-static void write_tensor(const writer *w, const tg_tensor *t, const char *id, bool is_output, const tg_tensor *grad)
+/* A tensor's box; a copy (the same tensor drawn again beside a far use) is dashed. */
+static void write_tensor(const writer *w, const tg_tensor *t, const char *id, bool is_output, const tg_tensor *grad,
+                         bool copy)
 {
     FILE *f = w->f;
     const char *fill = is_output ? COLOR_OUTPUT
@@ -667,7 +769,8 @@ static void write_tensor(const writer *w, const tg_tensor *t, const char *id, bo
         fprintf(f, "  %s [shape=box, style=dashed, label=<<i>freed</i>>];\n", id);
         return;
     }
-    fprintf(f, "  %s [shape=box, fillcolor=\"%s\"%s, label=<", id, fill, is_output ? ", peripheries=2" : "");
+    fprintf(f, "  %s [shape=box, fillcolor=\"%s\"%s%s, label=<", id, fill, is_output ? ", peripheries=2" : "",
+            copy ? ", style=\"filled,dashed\"" : "");
     if (tg_name_of(t) && tg_name_of(t)[0]) {
         fputs("<b>", f);
         put_html_str(f, tg_name_of(t));
@@ -710,14 +813,19 @@ static void write_op(const writer *w, int64_t k)
 }
 
 /* The tensor op k made. */
-static void write_result(const writer *w, int64_t k)
+static void write_result_copy(const writer *w, int64_t k, int32_t copy)
 {
     const tg_tensor *out = w->ctx->tape[w->op_tape[k]].out;
-    char id[32];
-    snprintf(id, sizeof id, "t%lld", (long long)k);
+    char id[48];
+    if (copy)
+        snprintf(id, sizeof id, "t%lld_u%d", (long long)k, copy);
+    else
+        snprintf(id, sizeof id, "t%lld", (long long)k);
     const tg_tensor *grad = w->o->grads_of ? w->op_grad[k] : NULL;
-    write_tensor(w, out, id, w->op_is_output[k], grad);
+    write_tensor(w, out, id, w->op_is_output[k] && !copy, grad, copy > 0);
 }
+
+static void write_result(const writer *w, int64_t k) { write_result_copy(w, k, 0); }
 
 /* Leaf k, or its copy-th extra drawing (a shared leaf drawn beside each use). */
 static void write_leaf(const writer *w, int64_t k, int32_t copy)
@@ -729,12 +837,14 @@ static void write_leaf(const writer *w, int64_t k, int32_t copy)
         snprintf(id, sizeof id, "leaf%lld", (long long)k);
     const tg_tensor *t = w->leaves[k];
     const tg_tensor *grad = w->o->grads_of ? w->leaf_grad[k] : t->requires_grad ? tg_tensor_grad(t) : NULL;
-    write_tensor(w, t, id, w->leaf_is_output[k], grad);
+    write_tensor(w, t, id, w->leaf_is_output[k], grad, copy > 0);
 }
 
 static void write_node_id(FILE *f, const writer *w, const tg_tensor *t, int32_t copy)
 {
-    if (t->creator >= 0)
+    if (t->creator >= 0 && copy)
+        fprintf(f, "t%lld_u%d", (long long)w->op_id[t->creator], copy);
+    else if (t->creator >= 0)
         fprintf(f, "t%lld", (long long)w->op_id[t->creator]);
     else if (copy)
         fprintf(f, "leaf%lld_u%d", (long long)leaf_id(w, t), copy);
@@ -931,10 +1041,16 @@ static tg_status write_all(writer *w)
                 int64_t k = item - w->n_leaves;
                 write_op(w, k);
                 const tg_node *node = &w->ctx->tape[w->op_tape[k]];
-                for (int j = 0; j < node->n_in; j++) /* shared leaves drawn beside this use */
-                    if (w->edge_writes_copy[w->edge_base[k] + j])
-                        write_leaf(w, leaf_id(w, node->in[j]), w->edge_copy[w->edge_base[k] + j]);
-                if (!w->op_is_output[k] || g == 0) /* drawn outputs stay outside clusters */
+                for (int j = 0; j < node->n_in; j++) { /* tensors used far apart, drawn again beside this use */
+                    int64_t e = w->edge_base[k] + j;
+                    if (!w->edge_writes_copy[e])
+                        continue;
+                    if (node->in[j]->creator >= 0)
+                        write_result_copy(w, w->op_id[node->in[j]->creator], w->edge_copy[e]);
+                    else
+                        write_leaf(w, leaf_id(w, node->in[j]), w->edge_copy[e]);
+                }
+                if ((!w->op_is_output[k] && !w->boundary[k]) || g == 0) /* outputs and boundaries: outside */
                     write_result(w, k);
             }
         }
@@ -942,7 +1058,7 @@ static tg_status write_all(writer *w)
             fputs("  }\n", f);
     }
     for (int64_t k = 0; k < w->n_ops; k++)
-        if (w->op_is_output[k] && w->op_group[k] >= 0)
+        if ((w->op_is_output[k] || w->boundary[k]) && w->op_group[k] >= 0)
             write_result(w, k);
     free(first);
     free(next);
@@ -957,7 +1073,10 @@ static tg_status write_all(writer *w)
             /* the longest path through the graph (the recurrent chain of an
              * RNN, the layers of an MLP) is kept straight by heavy edges;
              * side branches and leaves hang beside it */
-            const char *weight = j == w->spine_input[k] ? "weight=8" : node->in[j]->creator >= 0 ? "weight=2" : "";
+            bool chain = node->in[j]->creator >= 0 && w->consumers[w->op_id[node->in[j]->creator]] == 1;
+            /* a side chain (x_t·W_xh of step t) hangs by a heavier edge at its
+             * consumer than at a fan-out above it, so it sinks next to its step */
+            const char *weight = !chain ? "" : j == w->spine_input[k] ? "weight=8" : "weight=3";
             if (d && (d->size == 1 || (w->max_values >= 0 && d->size <= w->max_values))) {
                 fprintf(f, " [%s%sfontcolor=\"%s\", label=<", weight, *weight ? ", " : "", COLOR_DERIVATIVE_TEXT);
                 put_values(f, d, w->precision);
@@ -1065,6 +1184,8 @@ tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, 
     free(w.edge_copy);
     free(w.edge_writes_copy);
     free(w.spine_input);
+    free(w.consumers);
+    free(w.boundary);
     return status;
 }
 

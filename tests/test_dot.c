@@ -892,3 +892,52 @@ Test(dot, per_layer_view_has_one_node_per_layer_with_shapes_and_gradient_norms)
     free(text);
     tg_ctx_free(ctx);
 }
+
+/* The CNN and LSTM of tapegrad/model.h draw within 1600 px with no layout
+ * options: LeNet stacks its layer clusters; the LSTM, whose weights are used
+ * at every time step, is drawn unclustered like a hand-built RNN, with its
+ * sequence's slices and outputs drawn again (dashed) beside each step. */
+Test(dot, lenet_and_an_lstm_model_fit_1600_px_with_no_options)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(1);
+    tg_model *lenet = tg_model_new(ctx, TG_F32, TG_SHAPE(1, 28, 28), TG_LAYERS(
+        {.kind = TG_LAYER_CONV2D, .in = 1, .out = 6, .kernel = 5, .padding = 2, .act = TG_ACT_RELU},
+        {.kind = TG_LAYER_MAX_POOL2D, .kernel = 2},
+        {.kind = TG_LAYER_CONV2D, .in = 6, .out = 16, .kernel = 5, .act = TG_ACT_RELU},
+        {.kind = TG_LAYER_MAX_POOL2D, .kernel = 2},
+        {.kind = TG_LAYER_FLATTEN},
+        {.kind = TG_LAYER_DENSE, .in = 400, .out = 120, .act = TG_ACT_RELU},
+        {.kind = TG_LAYER_DENSE, .in = 120, .out = 84, .act = TG_ACT_RELU},
+        {.kind = TG_LAYER_DENSE, .in = 84, .out = 10}), &rng);
+    tg_model *lstm = tg_model_new(ctx, TG_F32, 0, NULL, TG_LAYERS(
+        {.kind = TG_LAYER_EMBEDDING, .in = 20, .out = 8, .init = TG_INIT_NORMAL},
+        {.kind = TG_LAYER_LSTM, .in = 8, .out = 16},
+        {.kind = TG_LAYER_DENSE, .in = 16, .out = 20}), &rng);
+    cr_assert(lenet && lstm, "%s", tg_ctx_error(ctx));
+    tg_tensor *image = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(2, 1, 28, 28), 0, 1);
+    tg_tensor *tokens = tg_tensor_new(ctx, TG_F32, TG_SHAPE(6, 1));
+    for (int i = 0; i < 6; i++)
+        tg_tensor_set(tokens, i, i + 1);
+    tg_tensor *logits[2] = {tg_model_forward(lenet, image), tg_model_forward(lstm, tokens)};
+    for (int m = 0; m < 2; m++) {
+        cr_assert_not_null(logits[m], "%s", tg_ctx_error(ctx));
+        tg_tensor *loss = tg_mean(tg_mul(logits[m], logits[m]));
+        cr_assert_eq(tg_backward(loss), TG_OK);
+        tg_status status;
+        char *text = dot_text(1, &loss, NULL, &status);
+        cr_assert_eq(status, TG_OK);
+        double width = layout_width_pt(text);
+        cr_expect(width > 0 && width <= 1200, "%s: %.0f pt wide; expected at most 1200 pt (1600 px)",
+                  m ? "LSTM" : "LeNet", width);
+        if (m == 0)
+            cr_expect_not_null(strstr(text, "label=<<b>conv2</b>>"), "LeNet keeps its layer clusters");
+        else
+            cr_expect_not_null(strstr(text, "style=\"filled,dashed\""), "the LSTM's shared tensors drawn again");
+        free(text);
+    }
+    tg_tensor_free(tokens);
+    tg_model_free(lenet);
+    tg_model_free(lstm);
+    tg_ctx_free(ctx);
+}
