@@ -8,7 +8,7 @@
 #
 #   tests/tutorial_examples.sh SOURCE_DIR BUILD_DIR
 set -eu
-src=$1 build=$2
+src=$1 build=$(cd "$2" && pwd)
 page="$src/docs/tutorial.md"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -28,7 +28,8 @@ for example in $examples; do
     if ! diff -u "$work/code" "$work/program" > "$work/diff"; then
         echo "$example: the page's block differs from the program:"; cat "$work/diff"; status=1; continue
     fi
-    if ! "$build/$name" > "$work/ran" 2> "$work/err"; then
+    # run in the scratch directory: programs may write files (diagrams)
+    if ! (cd "$work" && "$build/$name") > "$work/ran" 2> "$work/err"; then
         echo "$example: the program failed:"; cat "$work/err"; status=1; continue
     fi
     if ! diff -u "$work/out" "$work/ran" > "$work/diff"; then
