@@ -155,7 +155,7 @@ tg_status tg_logistic_fit(tg_layer *neuron, tg_tensor *x, tg_tensor *y, double l
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_logistic_fit: x and y must not be NULL");
     if (!(lr > 0))
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_logistic_fit: lr is %g; expected > 0", lr);
-    int64_t n = tg_tensor_dim(x, 0);
+    int64_t n = tg_tensor_rank(x) >= 1 ? tg_tensor_dim(x, 0) : 0;
     if (tg_layer_out(neuron) != 1 || tg_tensor_rank(x) != 2 || tg_tensor_size(y) != n ||
         tg_tensor_rank(y) < 1 || tg_tensor_rank(y) > 2 || tg_tensor_dim(y, 0) != n)
         return tg_ctx_fail(ctx, TG_ERR_SHAPE, "tg_logistic_fit: neuron [%lld -> %lld], x rank %d, y of %lld "
