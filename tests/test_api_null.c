@@ -56,6 +56,14 @@ static uint8_t *bytes;
 static size_t nbytes;
 static double number;
 static int64_t counts[4];
+static tg_model *model;
+static tg_module *cell;
+static tg_checkpoint_info info;
+static char *text;
+static int64_t model_shape[TG_MAX_RANK];
+static const int64_t sample_shape[1] = {2};
+static const tg_layer_spec dense_spec[1] = {{.kind = TG_LAYER_DENSE, .in = 2, .out = 2}};
+static const tg_layer_spec rnn_spec = {.kind = TG_LAYER_RNN, .in = 2, .out = 2};
 
 static tg_tensor *identity(tg_tensor *const *inputs, void *user) { return (void)user, inputs[0]; }
 static tg_tensor *model_forward(void *model, tg_tensor *in) { return tg_mlp_forward(model, in); }
@@ -86,11 +94,15 @@ static void setup(void)
     cfg.loss = tg_loss_softmax_ce;
     cfg.optimizer = opt;
     curves = (tg_curves){.count = 2, .train_loss = vals};
-    cr_assert(x && layer && mlp && opt && data && loader, "fixtures: %s", tg_ctx_error(ctx));
+    model = tg_model_new(ctx, TG_F64, 1, sample_shape, 1, dense_spec, &rng);
+    cell = tg_module_new(ctx, TG_F64, &rnn_spec, &rng);
+    cr_assert(x && layer && mlp && opt && data && loader && model && cell, "fixtures: %s", tg_ctx_error(ctx));
 }
 
 static void teardown(void)
 {
+    tg_module_free(cell);
+    tg_model_free(model);
     tg_loader_free(loader);
     tg_dataset_free(data);
     tg_optim_free(opt);
@@ -212,10 +224,13 @@ static bool null_here(void)
     X(tg_loader_next, IS_FALSE(tg_loader_next(P(loader), P(&outs[0]), P(&outs[1])))) \
     X(tg_loader_batches, IS(tg_loader_batches(P(loader)), 0)) \
     X(tg_loader_batch_size, IS(tg_loader_batch_size(P(loader)), 0)) \
+    X(tg_loader_set_label_dtype, IS(tg_loader_set_label_dtype(P(loader), TG_I64), TG_ERR_ARG)) \
+    X(tg_loader_label_dtype, IS(tg_loader_label_dtype(P(loader)), TG_F32)) \
     X(tg_history_append, IS_ERROR(tg_history_append(P(&hist), 1, 1.0, 1.0, 1.0, 1.0))) \
     X(tg_history_free, NO_CRASH(tg_history_free(P(&hist)))) \
     X(tg_history_save_csv, IS_ERROR(tg_history_save_csv(P(ctx), P(&hist), P(path)))) \
     X(tg_train_use_mlp, NO_CRASH(tg_train_use_mlp(P(&cfg), P(mlp)))) \
+    X(tg_train_use_model, NO_CRASH(tg_train_use_model(P(&cfg), P(model)))) \
     NOPTR(tg_train_defaults) \
     X(tg_train, IS_ERROR(tg_train(P(ctx), P(data), P(&cfg), NULL))) \
     X(tg_evaluate, IS_ERROR(tg_evaluate(P(ctx), P(&cfg), P(data), P(&eval)))) \
@@ -223,13 +238,21 @@ static bool null_here(void)
     X(tg_confusion_print, NO_CRASH(tg_confusion_print(P(&eval), NULL, stderr))) \
     X(tg_checkpoint_save, IS_ERROR(tg_checkpoint_save(P(ctx), P(path), PARAMS(2), NULL, 0))) \
     X(tg_checkpoint_load, IS_ERROR(tg_checkpoint_load(P(ctx), P(path), PARAMS(2), NULL, NULL))) \
+    X(tg_checkpoint_save_spec, IS(tg_checkpoint_save_spec(P(ctx), P(path), P("spec"), PARAMS(2), NULL, 0), TG_ERR_ARG)) \
+    X(tg_checkpoint_read_spec, IS(tg_checkpoint_read_spec(P(ctx), P(path), P(&text)), TG_ERR_ARG)) \
+    X(tg_checkpoint_inspect, IS(tg_checkpoint_inspect(P(ctx), P(path), P(&info)), TG_ERR_ARG)) \
+    X(tg_checkpoint_info_free, NO_CRASH(tg_checkpoint_info_free(P(&info)))) \
     /* dot.h */ \
     X(tg_dot_write, IS_ERROR(tg_dot_write(P(stderr), 1, P(outs), NULL))) \
     X(tg_dot_save, IS_ERROR(tg_dot_save(P(path), 1, P(outs), NULL))) \
+    X(tg_backward_set_recording, IS_FALSE(tg_backward_set_recording(P(ctx), true))) \
+    X(tg_backward_page_save, IS(tg_backward_page_save(P(path), P(x), NULL), TG_ERR_ARG)) \
     /* gradcheck.h */ \
     X(tg_gradcheck, IS_ERROR(tg_gradcheck(P(ctx), P(identity), NULL, 1, P(xs), NULL, P(&report)))) \
     X(tg_gradgradcheck, IS_ERROR(tg_gradgradcheck(P(ctx), P(identity), NULL, 1, P(xs), NULL, P(&report)))) \
     X(tg_gradcheck_print, NO_CRASH(tg_gradcheck_print(P(&report), NULL))) \
+    /* jvp.h */ \
+    X(tg_jvp, IS(tg_jvp(P(x), 1, P(xs), P(xs), P(&outs[0])), TG_ERR_ARG)) \
     /* nn.h */ \
     X(tg_params_count, IS_NEG(tg_params_count(PARAMS(2)))) \
     X(tg_params_zero_grad, NO_CRASH(tg_params_zero_grad(PARAMS(2)))) \
@@ -266,6 +289,7 @@ static bool null_here(void)
     X(tg_optim_sgd_new, IS_NULL(tg_optim_sgd_new(PARAMS(2), 0.1))) \
     X(tg_optim_momentum_new, IS_NULL(tg_optim_momentum_new(PARAMS(2), 0.1, 0.9))) \
     X(tg_optim_adam_new, IS_NULL(tg_optim_adam_new(PARAMS(2), 0.1, 0.9, 0.999, 1e-8))) \
+    X(tg_optim_adamw_new, IS_NULL(tg_optim_adamw_new(PARAMS(2), 0.1, 0.9, 0.999, 1e-8, 0.01))) \
     X(tg_optim_free, NO_CRASH(tg_optim_free(P(NULL)))) \
     X(tg_optim_step, IS_ERROR(tg_optim_step(P(opt)))) \
     X(tg_optim_zero_grad, NO_CRASH(tg_optim_zero_grad(P(opt)))) \
@@ -275,6 +299,7 @@ static bool null_here(void)
     X(tg_optim_state, IS(tg_optim_state(P(opt)).count, 0)) \
     X(tg_optim_steps, IS_NEG(tg_optim_steps(P(opt)))) \
     X(tg_optim_set_steps, NO_CRASH(tg_optim_set_steps(P(opt), 1))) \
+    X(tg_clip_grad_norm, IS(tg_clip_grad_norm(PARAMS(2), 1.0), -1)) \
     NOPTR(tg_lr_step) \
     NOPTR(tg_lr_cosine) \
     X(tg_perceptron_train, IS_ERROR(tg_perceptron_train(P(x), P(&number), P(x), P(outs[1]), 1.0, 1, no_row, NULL, NULL))) \
@@ -282,6 +307,46 @@ static bool null_here(void)
     X(tg_perceptron_update, IS_ERROR(tg_perceptron_update(P(x), P(&number), P(x), P(x), 1.0, 0))) \
     X(tg_perceptron_predict, IS_NULL(tg_perceptron_predict(P(x), 0.0, P(x)))) \
     X(tg_logistic_fit, IS_ERROR(tg_logistic_fit(P(layer), P(x), P(x), 0.1, 1, NULL))) \
+    /* model.h */ \
+    NOPTR(tg_layer_kind_name) \
+    X(tg_module_new, IS_NULL(tg_module_new(P(ctx), TG_F64, P(&rnn_spec), P(&rng)))) \
+    X(tg_module_free, NO_CRASH(tg_module_free(P(NULL)))) \
+    X(tg_module_forward, IS_NULL(tg_module_forward(P(cell), P(x)))) \
+    X(tg_module_params, IS(tg_module_params(P(cell)).count, 0)) \
+    X(tg_module_buffers, IS(tg_module_buffers(P(cell)).count, 0)) \
+    X(tg_module_set_training, NO_CRASH(tg_module_set_training(P(cell), false))) \
+    X(tg_module_spec, IS_NULL(tg_module_spec(P(cell)))) \
+    X(tg_recurrent_step, IS_NULL(tg_recurrent_step(P(cell), P(x), NULL, NULL, NULL))) \
+    X(tg_recurrent_unroll, IS_NULL(tg_recurrent_unroll(P(cell), P(x), NULL, NULL, NULL, NULL))) \
+    X(tg_model_new, IS_NULL(tg_model_new(P(ctx), TG_F64, 1, sample_shape, 1, P(dense_spec), P(&rng)))) \
+    X(tg_model_free, NO_CRASH(tg_model_free(P(NULL)))) \
+    X(tg_model_forward, IS_NULL(tg_model_forward(P(model), P(x)))) \
+    X(tg_model_params, IS(tg_model_params(P(model)).count, 0)) \
+    X(tg_model_buffers, IS(tg_model_buffers(P(model)).count, 0)) \
+    X(tg_model_tensors, IS(tg_model_tensors(P(model)).count, 0)) \
+    X(tg_model_param_count, IS(tg_model_param_count(P(model)), 0)) \
+    X(tg_model_depth, IS(tg_model_depth(P(model)), 0)) \
+    X(tg_model_module, IS_NULL(tg_model_module(P(model), 0))) \
+    X(tg_model_find, IS_NULL(tg_model_find(P(model), P("dense1")))) \
+    X(tg_model_dtype, IS(tg_model_dtype(P(model)), TG_F32)) \
+    X(tg_model_ctx, IS_NULL(tg_model_ctx(P(model)))) \
+    X(tg_model_input_shape, IS(tg_model_input_shape(P(model), model_shape), 0)) \
+    X(tg_model_set_training, NO_CRASH(tg_model_set_training(P(model), false))) \
+    X(tg_model_training, IS_FALSE(tg_model_training(P(model)))) \
+    X(tg_model_print, NO_CRASH(tg_model_print(P(model), stderr))) \
+    X(tg_model_clone, IS_NULL(tg_model_clone(P(model), P(ctx)))) \
+    X(tg_model_forward_fn, IS_NULL(tg_model_forward_fn(P(model), P(x)))) \
+    X(tg_model_clone_fn, IS_NULL(tg_model_clone_fn(P(model), P(ctx)))) \
+    X(tg_model_free_fn, NO_CRASH(tg_model_free_fn(P(NULL)))) \
+    X(tg_model_params_fn, IS(tg_model_params_fn(P(model)).count, 0)) \
+    X(tg_model_buffers_fn, IS(tg_model_buffers_fn(P(model)).count, 0)) \
+    X(tg_model_dot_save, IS(tg_model_dot_save(P(model), P(x), P(path), NULL), TG_ERR_ARG)) \
+    X(tg_model_spec_text, IS_NULL(tg_model_spec_text(P(model)))) \
+    X(tg_model_from_spec_text, IS_NULL(tg_model_from_spec_text(P(ctx), P("tapegrad-model 1\n"), NULL))) \
+    X(tg_model_spec_diff, IS_FALSE(tg_model_spec_diff(P(model), P(model), P(buf), sizeof buf))) \
+    X(tg_model_save, IS(tg_model_save(P(model), P(path), NULL, 0), TG_ERR_ARG)) \
+    X(tg_model_load, IS_NULL(tg_model_load(P(ctx), P(path), NULL))) \
+    X(tg_model_load_into, IS(tg_model_load_into(P(model), P(path), NULL, NULL), TG_ERR_ARG)) \
     /* op.h */ \
     X(tg_op_register, IS_NULL(tg_op_register(P(ctx), P(&op_def)))) \
     X(tg_op_find, IS_NULL(tg_op_find(P(ctx), P("none")))) \
@@ -338,6 +403,11 @@ static bool null_here(void)
     X(tg_mean, IS_NULL(tg_mean(P(x)))) \
     X(tg_sum_axis, IS_NULL(tg_sum_axis(P(x), 1, false))) \
     X(tg_mean_axis, IS_NULL(tg_mean_axis(P(x), 1, false))) \
+    X(tg_max_axis, IS_NULL(tg_max_axis(P(x), 1, false, NULL))) \
+    X(tg_min_axis, IS_NULL(tg_min_axis(P(x), 1, false, NULL))) \
+    X(tg_argmax, IS_NULL(tg_argmax(P(x), 1, false))) \
+    X(tg_argmin, IS_NULL(tg_argmin(P(x), 1, false))) \
+    X(tg_logsumexp, IS_NULL(tg_logsumexp(P(x), 1, false))) \
     X(tg_reshape, IS_NULL(tg_reshape(P(x), 2, P(shape)))) \
     X(tg_transpose, IS_NULL(tg_transpose(P(x), 0, 1))) \
     X(tg_expand, IS_NULL(tg_expand(P(x), 2, P(shape)))) \
@@ -365,6 +435,7 @@ static bool null_here(void)
     X(tg_global_avg_pool2d, IS_NULL(tg_global_avg_pool2d(P(x)))) \
     X(tg_tape_entry_at, IS_FALSE(tg_tape_entry_at(P(ctx), 0, P(&entry)))) \
     X(tg_tape_entry_label, NO_CRASH(tg_tape_entry_label(P(ctx), 0, P(buf), sizeof buf))) \
+    X(tg_tape_entry_vjp_label, NO_CRASH(tg_tape_entry_vjp_label(P(ctx), 0, 0, P(buf), sizeof buf))) \
     X(tg_tensor_creator, IS_NEG(tg_tensor_creator(P(x)))) \
     /* plot.h */ \
     X(tg_curves_write_svg, IS_ERROR(tg_curves_write_svg(P(ctx), P(&curves), P(stderr)))) \
