@@ -102,13 +102,13 @@ void tg_module_free(tg_module *module);
  * padded input, a recurrent sequence not [T, B, in]; an embedding index
  * outside [0, in) (TG_ERR_ARG). NULL x: NULL. */
 tg_tensor *tg_module_forward(tg_module *module, tg_tensor *x);
-/* The trained tensors (a view, valid while the module lives). */
+/* The trained tensors (a view, valid while the module lives); count 0 for NULL. */
 tg_params tg_module_params(const tg_module *module);
-/* The running statistics (batch norm); count 0 for other kinds. */
+/* The running statistics (batch norm); count 0 for other kinds and NULL. */
 tg_params tg_module_buffers(const tg_module *module);
 /* Training mode (the default) or eval mode. */
 void tg_module_set_training(tg_module *module, bool training);
-/* The spec with defaults filled in and the name the module has. */
+/* The spec with defaults filled in and the name the module has; NULL for NULL. */
 const tg_layer_spec *tg_module_spec(const tg_module *module);
 
 /* ---- recurrent cells -------------------------------------------------------
@@ -116,7 +116,7 @@ const tg_layer_spec *tg_module_spec(const tg_module *module);
  * the state h [B, out] (NULL: zeros); c [B, out] is the LSTM's cell state
  * (NULL: zeros) and *c_next (may be NULL) gets the new one (NULL for the
  * others). Errors: not a recurrent module (TG_ERR_ARG), shapes that do not fit
- * (TG_ERR_SHAPE, naming the layer). */
+ * (TG_ERR_SHAPE, naming the layer); NULL cell or x: NULL. */
 tg_tensor *tg_recurrent_step(tg_module *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_next);
 /* The cell unrolled over seq [T, B, in] from h0, c0 (NULL: zeros): every
  * step's h stacked -> [T, B, out]; *h_last and *c_last (may be NULL) get the
@@ -142,7 +142,8 @@ tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_
 void tg_model_free(tg_model *model);
 /* The layers applied in order; errors as tg_module_forward. */
 tg_tensor *tg_model_forward(tg_model *model, tg_tensor *x);
-/* All parameters, layer by layer (a view, valid while the model lives). */
+/* All parameters, layer by layer (a view, valid while the model lives).
+ * These accessors give count 0, 0, TG_F32, NULL or false for a NULL model. */
 tg_params tg_model_params(const tg_model *model);
 /* All buffers (running statistics), layer by layer. */
 tg_params tg_model_buffers(const tg_model *model);
@@ -156,13 +157,13 @@ tg_module *tg_model_find(const tg_model *model, const char *name);
 tg_dtype tg_model_dtype(const tg_model *model);
 tg_ctx *tg_model_ctx(const tg_model *model);
 /* One sample's input shape (rank 0: none given). */
-int tg_model_input_shape(const tg_model *model, int64_t shape[TG_MAX_RANK]);
+int tg_model_input_shape(const tg_model *model, int64_t shape[TG_MAX_RANK]); /* 0 for NULL model */
 /* Training or eval mode for every layer. */
 void tg_model_set_training(tg_model *model, bool training);
 bool tg_model_training(const tg_model *model);
 /* A table: one row per layer (name, kind, its settings, output shape when the
  * input shape is known, parameter shapes and count) and the totals. out NULL
- * means stdout. */
+ * means stdout; a NULL model prints nothing. */
 void tg_model_print(const tg_model *model, FILE *out);
 /* A copy in ctx (the same or another context): the same specs, names, mode
  * and values, no gradients. NULL when model or ctx is NULL or on error. */
@@ -180,7 +181,8 @@ tg_params tg_model_buffers_fn(const void *model);
  * tape to path as dot with one cluster per layer, named by the layer (opts may
  * be NULL; its group settings are replaced; values hidden unless
  * opts->max_values says otherwise). The step tensors stay until tg_tape_reset.
- * Errors: those of tg_model_forward and tg_dot_save. */
+ * Errors: TG_ERR_ARG for a NULL model or x; those of tg_model_forward and
+ * tg_dot_save. */
 tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *path, const tg_dot_options *opts);
 
 /* ---- specs as text and self-describing checkpoints -------------------------
@@ -188,19 +190,22 @@ tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *path, con
  * then one "layer <kind> name=<name> in=.. out=.. kernel=.. stride=.. padding=..
  * act=.. init=.. rate=.. eps=.. momentum=.. seed=.." line per layer. */
 
-/* The model's spec as text (malloc'd, the caller frees); NULL on error. */
+/* The model's spec as text (malloc'd, the caller frees); NULL on error or for
+ * a NULL model. */
 char *tg_model_spec_text(const tg_model *model);
 /* A new model in ctx built from spec text (weights by rng; NULL rng: seed 1).
  * NULL on error: TG_ERR_FORMAT naming the line that cannot be read, or the
  * errors of tg_model_new. */
 tg_model *tg_model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng);
 /* The first difference between two models' architectures ("layer 3 (conv2):
- * out is 16 in a, 32 in b") written into buf; false when they are the same. */
+ * out is 16 in a, 32 in b") written into buf; false when they are the same
+ * and for NULL arguments or size 0. */
 bool tg_model_spec_diff(const tg_model *a, const tg_model *b, char *buf, size_t size);
 
 /* Saves the model's spec, its parameters and buffers (and opt's state when
  * opt is not NULL) and epoch atomically to path (checkpoint format version 2
- * with a spec block; see data.h). Errors as tg_checkpoint_save. */
+ * with a spec block; see data.h). Errors as tg_checkpoint_save; TG_ERR_ARG
+ * for a NULL model. */
 tg_status tg_model_save(const tg_model *model, const char *path, const tg_optimizer *opt, int64_t epoch);
 /* A new model in ctx from a checkpoint with a spec (no code that built it
  * needed); *epoch (may be NULL) gets the epoch saved. NULL on error: the
@@ -209,7 +214,8 @@ tg_model *tg_model_load(tg_ctx *ctx, const char *path, int64_t *epoch);
 /* Loads a checkpoint into an existing model (and opt, when not NULL).
  * Errors: a file whose spec describes another architecture (TG_ERR_FORMAT
  * naming the first difference; nothing is written), the errors of
- * tg_checkpoint_load. A file without a spec loads when its tensors match. */
+ * tg_checkpoint_load; TG_ERR_ARG for a NULL model. A file without a spec
+ * loads when its tensors match. */
 tg_status tg_model_load_into(tg_model *model, const char *path, tg_optimizer *opt, int64_t *epoch);
 
 #ifdef __cplusplus

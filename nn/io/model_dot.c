@@ -34,9 +34,11 @@ static const char *layer_of(const tg_tensor *t, void *user)
 
 tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *path, const tg_dot_options *opts)
 {
-    if (!model || !x)
+    if (!model)
         return TG_ERR_ARG;
     tg_ctx *ctx = tg_model_ctx(model);
+    if (!x)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_model_dot_save: x is NULL");
     int depth = tg_model_depth(model);
     layer_map map = {model, malloc((size_t)depth * sizeof *map.ends)};
     if (!map.ends)
