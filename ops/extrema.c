@@ -129,8 +129,18 @@ static void min_axis_label(const tg_node *node, char *buf, size_t size)
     snprintf(buf, size, "min(axis=%d)", ((const extremum_attr *)node->attr.data)->axis);
 }
 
-const tg_op_desc tg_op_max_axis = {.kind = TG_OP_MAX_AXIS, .name = "max_axis", .backward = extremum_backward, .label = max_axis_label};
-const tg_op_desc tg_op_min_axis = {.kind = TG_OP_MIN_AXIS, .name = "min_axis", .backward = extremum_backward, .label = min_axis_label};
+/* δ goes to the chosen element of each row along the axis */
+static void extremum_vjp_label(const tg_node *node, int input, char *buf, size_t size)
+{
+    (void)input;
+    snprintf(buf, size, "δ to each %s along axis %d", node->op == &tg_op_max_axis ? "argmax" : "argmin",
+             ((const extremum_attr *)node->attr.data)->axis);
+}
+
+const tg_op_desc tg_op_max_axis = {.kind = TG_OP_MAX_AXIS, .name = "max_axis", .backward = extremum_backward, .label = max_axis_label,
+    .vjp_label = extremum_vjp_label};
+const tg_op_desc tg_op_min_axis = {.kind = TG_OP_MIN_AXIS, .name = "min_axis", .backward = extremum_backward, .label = min_axis_label,
+    .vjp_label = extremum_vjp_label};
 
 static tg_tensor *arg_extremum(const char *op, tg_tensor *x, int axis, bool keepdim, bool largest)
 {
@@ -201,4 +211,11 @@ static void logsumexp_label(const tg_node *node, char *buf, size_t size)
     snprintf(buf, size, "logsumexp(axis=%d)", node->attr.reduce.axis);
 }
 
-const tg_op_desc tg_op_logsumexp = {.kind = TG_OP_LOGSUMEXP, .name = "logsumexp", .backward = logsumexp_backward, .label = logsumexp_label};
+static void logsumexp_vjp_label(const tg_node *node, int input, char *buf, size_t size)
+{
+    (void)node, (void)input;
+    snprintf(buf, size, "δ⊙softmax(x)");
+}
+
+const tg_op_desc tg_op_logsumexp = {.kind = TG_OP_LOGSUMEXP, .name = "logsumexp", .backward = logsumexp_backward, .label = logsumexp_label,
+    .vjp_label = logsumexp_vjp_label};
