@@ -332,6 +332,7 @@ static bool null_here(void)
     X(tg_model_ctx, IS_NULL(tg_model_ctx(P(model)))) \
     X(tg_model_input_shape, IS(tg_model_input_shape(P(model), model_shape), 0)) \
     X(tg_model_set_training, NO_CRASH(tg_model_set_training(P(model), false))) \
+    X(tg_model_reseed, NO_CRASH(tg_model_reseed(P(model), 1))) \
     X(tg_model_training, IS_FALSE(tg_model_training(P(model)))) \
     X(tg_model_print, NO_CRASH(tg_model_print(P(model), stderr))) \
     X(tg_model_clone, IS_NULL(tg_model_clone(P(model), P(ctx)))) \
@@ -340,6 +341,8 @@ static bool null_here(void)
     X(tg_model_free_fn, NO_CRASH(tg_model_free_fn(P(NULL)))) \
     X(tg_model_params_fn, IS(tg_model_params_fn(P(model)).count, 0)) \
     X(tg_model_buffers_fn, IS(tg_model_buffers_fn(P(model)).count, 0)) \
+    X(tg_model_reseed_fn, NO_CRASH(tg_model_reseed_fn(P(model), 1))) \
+    X(tg_model_set_training_fn, IS_FALSE(tg_model_set_training_fn(P(model), true))) \
     X(tg_model_dot_save, IS(tg_model_dot_save(P(model), P(x), P(path), NULL), TG_ERR_ARG)) \
     X(tg_model_spec_text, IS_NULL(tg_model_spec_text(P(model)))) \
     X(tg_model_from_spec_text, IS_NULL(tg_model_from_spec_text(P(ctx), P("tapegrad-model 1\n"), NULL))) \

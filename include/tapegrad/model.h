@@ -186,7 +186,7 @@ void tg_model_free_fn(void *model);
 tg_params tg_model_params_fn(const void *model);
 tg_params tg_model_buffers_fn(const void *model);
 void tg_model_reseed_fn(void *model, int worker);
-bool tg_model_set_training_fn(void *model, bool training);
+bool tg_model_set_training_fn(void *model, bool training); /* the mode it had; false for NULL */
 
 /* Runs x through the model (recording, whatever the grad mode) and writes the
  * tape to path as dot with one cluster per layer, named by the layer (opts may
