@@ -518,6 +518,8 @@ Test(nn_model, null_arguments_give_the_documented_error_values)
     cr_expect_null(tg_optim_adamw_new((tg_params){0, NULL}, 0.1, 0.9, 0.999, 1e-8, 0.1));
     cr_expect_eq(tg_clip_grad_norm((tg_params){0, NULL}, 0), -1);
     cr_expect_eq(tg_clip_grad_norm((tg_params){1, (tg_tensor *[]){NULL}}, 1), -1);
+    tg_model_reseed(NULL, 1);
+    cr_expect_not(tg_model_set_training_fn(NULL, true));
 }
 
 Test(nn_model, a_model_trains_data_parallel_on_two_threads_with_its_buffers)
