@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tapegrad.h"
+
 /* All of f from its start as a NUL-terminated string (caller frees), and f
  * closed; NULL when it cannot be read. */
 static inline char *slurp(FILE *f)
@@ -70,6 +72,29 @@ static inline int remove_scratch_dir(const char *dir)
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd);
+}
+
+/* The fixture of suites that write files: a one-thread context whose errors
+ * are returned, not printed (the suites provoke them), and a fresh scratch
+ * directory /tmp/<prefix>XXXXXX in dir. NULL when either cannot be made. */
+static inline tg_ctx *scratch_fixture_setup(char *dir, size_t size, const char *prefix)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    if (!ctx)
+        return NULL;
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+    if (!make_scratch_dir(dir, size, prefix)) {
+        tg_ctx_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* Removes the fixture's directory and frees its context; 0 on success. */
+static inline int scratch_fixture_teardown(tg_ctx *ctx, const char *dir)
+{
+    tg_ctx_free(ctx);
+    return remove_scratch_dir(dir);
 }
 #endif
 

@@ -29,17 +29,11 @@ static char path[128];
 
 static void setup(void)
 {
-    ctx = tg_ctx_new(1);
-    tg_ctx_set_error_handler(ctx, NULL, NULL);
-    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_ckpt_"));
+    cr_assert_not_null(ctx = scratch_fixture_setup(dir, sizeof dir, "tg_ckpt_"));
     snprintf(path, sizeof path, "%s/model.ckpt", dir);
 }
 
-static void teardown(void)
-{
-    cr_expect_eq(remove_scratch_dir(dir), 0);
-    tg_ctx_free(ctx);
-}
+static void teardown(void) { cr_expect_eq(scratch_fixture_teardown(ctx, dir), 0); }
 
 TestSuite(nn_checkpoint, .init = setup, .fini = teardown);
 

@@ -22,18 +22,8 @@
 static tg_ctx *ctx;
 static char dir[64];
 
-static void setup(void)
-{
-    ctx = tg_ctx_new(1);
-    tg_ctx_set_error_handler(ctx, NULL, NULL);
-    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_model_"));
-}
-
-static void teardown(void)
-{
-    cr_expect_eq(remove_scratch_dir(dir), 0);
-    tg_ctx_free(ctx);
-}
+static void setup(void) { cr_assert_not_null(ctx = scratch_fixture_setup(dir, sizeof dir, "tg_model_")); }
+static void teardown(void) { cr_expect_eq(scratch_fixture_teardown(ctx, dir), 0); }
 
 TestSuite(nn_model, .init = setup, .fini = teardown);
 
@@ -528,6 +518,8 @@ Test(nn_model, null_arguments_give_the_documented_error_values)
     cr_expect_null(tg_optim_adamw_new((tg_params){0, NULL}, 0.1, 0.9, 0.999, 1e-8, 0.1));
     cr_expect_eq(tg_clip_grad_norm((tg_params){0, NULL}, 0), -1);
     cr_expect_eq(tg_clip_grad_norm((tg_params){1, (tg_tensor *[]){NULL}}, 1), -1);
+    tg_model_reseed(NULL, 1);
+    cr_expect_not(tg_model_set_training_fn(NULL, true));
 }
 
 Test(nn_model, a_model_trains_data_parallel_on_two_threads_with_its_buffers)

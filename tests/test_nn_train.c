@@ -18,18 +18,8 @@
 static tg_ctx *ctx;
 static char dir[64];
 
-static void setup(void)
-{
-    ctx = tg_ctx_new(1);
-    tg_ctx_set_error_handler(ctx, NULL, NULL);
-    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_train_"));
-}
-
-static void teardown(void)
-{
-    cr_expect_eq(remove_scratch_dir(dir), 0);
-    tg_ctx_free(ctx);
-}
+static void setup(void) { cr_assert_not_null(ctx = scratch_fixture_setup(dir, sizeof dir, "tg_train_")); }
+static void teardown(void) { cr_expect_eq(scratch_fixture_teardown(ctx, dir), 0); }
 
 TestSuite(nn_train, .init = setup, .fini = teardown);
 

@@ -563,6 +563,24 @@ static const char *check_frame(const uint8_t *buf, size_t n, uint32_t *flags, bo
     return NULL;
 }
 
+/* With flags' spec bit: the spec block at *p (advanced past it) as a new
+ * NUL-terminated string in *spec; without: *spec stays NULL. NULL, or what is
+ * wrong. */
+static const char *read_spec_block(const uint8_t **p, const uint8_t *end, uint32_t flags, char **spec, char *detail,
+                                   size_t size)
+{
+    const char *text = NULL;
+    size_t len = 0;
+    const char *fail = flags & FLAG_SPEC ? skip_spec(p, end, &text, &len, detail, size) : NULL;
+    if (fail || !text)
+        return fail;
+    if (!(*spec = malloc(len + 1)))
+        return "out of memory";
+    memcpy(*spec, text, len);
+    (*spec)[len] = '\0';
+    return NULL;
+}
+
 tg_status tg_checkpoint_read_spec(tg_ctx *ctx, const char *path, char **spec)
 {
     if (spec)
@@ -579,21 +597,12 @@ tg_status tg_checkpoint_read_spec(tg_ctx *ctx, const char *path, char **spec)
     char detail[400];
     uint32_t flags = 0;
     bool crc_ok = false;
-    const char *fail = check_frame(buf, n, &flags, &crc_ok, detail, sizeof detail), *text = NULL;
-    size_t len = 0;
+    const char *fail = check_frame(buf, n, &flags, &crc_ok, detail, sizeof detail);
     if (!fail && !crc_ok)
         fail = "the CRC32 of the contents does not match the file's (corrupt)";
     const uint8_t *p = buf + HEADER_BYTES;
-    if (!fail && (flags & FLAG_SPEC))
-        fail = skip_spec(&p, buf + n - 4, &text, &len, detail, sizeof detail);
-    if (!fail && text) {
-        if (!(*spec = malloc(len + 1)))
-            fail = "out of memory";
-        else {
-            memcpy(*spec, text, len);
-            (*spec)[len] = '\0';
-        }
-    }
+    if (!fail)
+        fail = read_spec_block(&p, buf + n - 4, flags, spec, detail, sizeof detail);
     free(buf);
     if (fail)
         return tg_ctx_fail(ctx, TG_ERR_FORMAT, "tg_checkpoint_read_spec: %s: %s", path, fail);
@@ -626,8 +635,7 @@ tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_inf
     char detail[400];
     uint32_t flags = 0;
     bool crc_ok = false;
-    const char *fail = check_frame(buf, n, &flags, &crc_ok, detail, sizeof detail), *text = NULL;
-    size_t len = 0;
+    const char *fail = check_frame(buf, n, &flags, &crc_ok, detail, sizeof detail);
     const uint8_t *p = buf + HEADER_BYTES, *end = buf + n - 4;
     if (!fail) {
         info->version = (uint32_t)get(buf + 8, 4);
@@ -643,16 +651,8 @@ tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_inf
         else if (!(info->tensors = calloc((size_t)counts + 1, sizeof *info->tensors)))
             fail = "out of memory";
     }
-    if (!fail && (flags & FLAG_SPEC))
-        fail = skip_spec(&p, end, &text, &len, detail, sizeof detail);
-    if (!fail && text) {
-        if (!(info->spec = malloc(len + 1)))
-            fail = "out of memory";
-        else {
-            memcpy(info->spec, text, len);
-            info->spec[len] = '\0';
-        }
-    }
+    if (!fail)
+        fail = read_spec_block(&p, end, flags, &info->spec, detail, sizeof detail);
     uint32_t n_params = fail ? 0 : (uint32_t)get(buf + 16, 4), n_state = fail ? 0 : (uint32_t)get(buf + 20, 4);
     for (uint32_t i = 0; !fail && i < n_params + n_state; i++) {
         record rec;
