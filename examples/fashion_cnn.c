@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "tapegrad.h"
+#include "fashion_data.h"
 
 #define DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -102,15 +103,8 @@ int main(int argc, char **argv)
     if (!ctx)
         return 1;
     tg_ctx_set_error_handler(ctx, NULL, NULL); /* errors are printed below, once */
-    tg_dataset *train = tg_dataset_load_mnist(ctx, data_dir, "train");
-    tg_dataset *test = train ? tg_dataset_load_mnist(ctx, data_dir, "t10k") : NULL;
-    if (!train || !test) {
-        fprintf(stderr, "fashion_cnn: %s\n"
-                        "Fashion-MNIST is not in %s. Install Debian's package dataset-fashion-mnist\n"
-                        "(apt install dataset-fashion-mnist) or point --data at a directory holding\n"
-                        "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-... files.\n",
-                tg_ctx_error(ctx), data_dir);
-        tg_dataset_free(train);
+    tg_dataset *train, *test;
+    if (!fashion_load(ctx, "fashion_cnn", data_dir, &train, &test)) {
         tg_ctx_free(ctx);
         return 1;
     }
@@ -118,9 +112,7 @@ int main(int argc, char **argv)
     tg_dataset *test_part = test_limit > 0 && test_limit < test->count ? tg_dataset_view(ctx, test, 0, test_limit)
                                                                        : NULL;
     const tg_dataset *train_set = train_part ? train_part : train, *test_set = test_part ? test_part : test;
-    printf("Fashion-MNIST: %lld training and %lld test images of %lldx%lld, %d classes; %d thread%s\n",
-           (long long)train_set->count, (long long)test_set->count, (long long)train->sample_shape[0],
-           (long long)train->sample_shape[1], train->classes, tg_ctx_threads(ctx), tg_ctx_threads(ctx) > 1 ? "s" : "");
+    fashion_print_sets(ctx, train_set, test_set);
 
     /* LeNet-5. A flat batch [n, 784] is reshaped to the input shape [n, 1, 28, 28]. */
     tg_rng rng = tg_rng_seed(seed);

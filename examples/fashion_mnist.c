@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "fashion_data.h"
 
 #define DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -112,22 +113,13 @@ int main(int argc, char **argv)
     if (!ctx)
         return 1;
     tg_ctx_set_error_handler(ctx, NULL, NULL); /* errors are printed below, once */
-    tg_dataset *train = tg_dataset_load_mnist(ctx, data_dir, "train");
-    tg_dataset *test = train ? tg_dataset_load_mnist(ctx, data_dir, "t10k") : NULL;
-    if (!train || !test) {
-        fprintf(stderr, "fashion_mnist: %s\n"
-                        "Fashion-MNIST is not in %s. Install Debian's package dataset-fashion-mnist\n"
-                        "(apt install dataset-fashion-mnist) or point --data at a directory holding\n"
-                        "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-... files.\n",
-                tg_ctx_error(ctx), data_dir);
-        tg_dataset_free(train);
+    tg_dataset *train, *test;
+    if (!fashion_load(ctx, "fashion_mnist", data_dir, &train, &test)) {
         tg_ctx_free(ctx);
         return 1;
     }
     tg_dataset *subset = limit > 0 && limit < train->count ? tg_dataset_view(ctx, train, 0, limit) : NULL;
-    printf("Fashion-MNIST: %lld training and %lld test images of %lldx%lld, %d classes; %d thread%s\n",
-           (long long)(subset ? subset : train)->count, (long long)test->count, (long long)train->sample_shape[0],
-           (long long)train->sample_shape[1], train->classes, tg_ctx_threads(ctx), tg_ctx_threads(ctx) > 1 ? "s" : "");
+    fashion_print_sets(ctx, subset ? subset : train, test);
 
     tg_rng rng = tg_rng_seed(seed);
     const int64_t widths[] = {784, 256, 128, 10};

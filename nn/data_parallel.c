@@ -159,6 +159,8 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, co
             tg_data_parallel_free(dp);
             return NULL;
         }
+        if (c->reseed) /* a clone draws the model's dropout masks until it gets streams of its own */
+            c->reseed(w->model, k);
         w->params = c->params_of(w->model);
         w->buffers = buffers_of(c, w->model);
         if (!lists_match(ctx, "params", k, master, w->params) ||

@@ -214,6 +214,14 @@ void tg_model_set_training(tg_model *model, bool training)
 
 bool tg_model_training(const tg_model *model) { return model && model->training; }
 
+void tg_model_reseed(tg_model *model, uint64_t stream)
+{
+    for (int l = 0; model && l < model->n_layers; l++) {
+        tg_rng *rng = &model->modules[l]->rng;
+        *rng = tg_rng_seed(tg_rng_next(rng) ^ (stream * 0x9E3779B97F4A7C15ull)); /* k·2⁶⁴/φ spreads the streams */
+    }
+}
+
 /* ---- summary ---- */
 
 /* 61706 -> "61,706" */
@@ -256,7 +264,9 @@ static const char *settings(const tg_layer_spec *s, char *buf, size_t size)
     case TG_LAYER_EMBEDDING: snprintf(buf, size, "%lld x %lld", (long long)s->in, (long long)s->out); break;
     case TG_LAYER_RNN:
     case TG_LAYER_LSTM:
-    case TG_LAYER_GRU: snprintf(buf, size, "%lld->%lld", (long long)s->in, (long long)s->out); break;
+    case TG_LAYER_GRU:
+        snprintf(buf, size, "%lld->%lld%s", (long long)s->in, (long long)s->out, s->last_state ? ", last state" : "");
+        break;
     default: buf[0] = '\0';
     }
     return buf;
@@ -314,6 +324,8 @@ tg_model *tg_model_clone(const tg_model *model, tg_ctx *ctx)
         return NULL;
     for (int i = 0; i < model->n_params + model->n_buffers; i++)
         tg_tensor_copy(copy->tensors[i], model->tensors[i]);
+    for (int l = 0; l < model->n_layers; l++)
+        copy->modules[l]->rng = model->modules[l]->rng;
     tg_model_set_training(copy, model->training);
     return copy;
 }
@@ -323,6 +335,14 @@ void *tg_model_clone_fn(const void *model, tg_ctx *ctx) { return tg_model_clone(
 void tg_model_free_fn(void *model) { tg_model_free(model); }
 tg_params tg_model_params_fn(const void *model) { return tg_model_params(model); }
 tg_params tg_model_buffers_fn(const void *model) { return tg_model_buffers(model); }
+void tg_model_reseed_fn(void *model, int worker) { tg_model_reseed(model, (uint64_t)worker); }
+
+bool tg_model_set_training_fn(void *model, bool training)
+{
+    bool was = tg_model_training(model);
+    tg_model_set_training(model, training);
+    return was;
+}
 
 void tg_train_use_model(tg_train_config *config, tg_model *model)
 {
@@ -334,6 +354,8 @@ void tg_train_use_model(tg_train_config *config, tg_model *model)
     config->free_model = tg_model_free_fn;
     config->params_of = tg_model_params_fn;
     config->buffers_of = tg_model_buffers_fn;
+    config->set_training = tg_model_set_training_fn;
+    config->reseed = tg_model_reseed_fn;
 }
 
 /* ---- spec text ---- */
@@ -355,10 +377,11 @@ char *tg_model_spec_text(const tg_model *model)
         const tg_layer_spec *s = &model->modules[l]->spec;
         used += (size_t)snprintf(text + used, size - used,
                                  "layer %s name=%s in=%lld out=%lld kernel=%d stride=%d padding=%d act=%s init=%s "
-                                 "rate=%.17g eps=%.17g momentum=%.17g seed=%llu\n",
+                                 "rate=%.17g eps=%.17g momentum=%.17g seed=%llu%s\n",
                                  tg_layer_kind_name(s->kind), s->name, (long long)s->in, (long long)s->out,
                                  s->kernel, s->stride, s->padding, tg_activation_name(s->act), tg_init_name(s->init),
-                                 s->rate, s->eps, s->momentum, (unsigned long long)s->seed);
+                                 s->rate, s->eps, s->momentum, (unsigned long long)s->seed,
+                                 s->last_state ? " last_state=1" : ""); /* only when set: older readers read the rest */
     }
     return text;
 }
@@ -412,6 +435,10 @@ static bool read_field(char *token, tg_layer_spec *s)
         s->momentum = strtod(value, &end);
     else if (!strcmp(key, "seed"))
         s->seed = strtoull(value, &end, 10);
+    else if (!strcmp(key, "last_state")) {
+        s->last_state = !strcmp(value, "1");
+        return s->last_state || !strcmp(value, "0");
+    }
     else
         return false;
     return !end || (end != value && *end == '\0');
@@ -522,6 +549,8 @@ bool tg_model_spec_diff_labelled(const tg_model *a, const tg_model *b, const cha
         DIFF(x->rate != y->rate, "rate is %g", x->rate, y->rate)
         DIFF(x->eps != y->eps, "eps is %g", x->eps, y->eps)
         DIFF(x->momentum != y->momentum, "momentum is %g", x->momentum, y->momentum)
+        DIFF(x->last_state != y->last_state, "output is %s", x->last_state ? "the last state" : "every state",
+             y->last_state ? "the last state" : "every state")
 #undef DIFF
     }
     if (a->n_layers != b->n_layers)

@@ -100,6 +100,8 @@ static tg_status spec_normalize(tg_ctx *ctx, const tg_layer_spec *spec, tg_layer
                                name, spec->rate);
     } else
         out->rate = 0, out->seed = 0;
+    if (!is_recurrent(spec->kind))
+        out->last_state = false;
     bool norm = spec->kind == TG_LAYER_BATCH_NORM || spec->kind == TG_LAYER_LAYER_NORM;
     if (norm) {
         if (!(spec->eps >= 0) || !(spec->momentum >= 0 && spec->momentum <= 1))
@@ -344,7 +346,12 @@ tg_status tg_module_shape(const tg_module *m, int rank, const int64_t *shape, in
                      (long long)s->in, (long long)s->in);
             return shape_fail(m, rank, shape, want);
         }
-        out_shape[2] = s->out;
+        if (s->last_state) { /* h_T [B, out] */
+            *out_rank = 2;
+            out_shape[0] = shape[1];
+            out_shape[1] = s->out;
+        } else
+            out_shape[2] = s->out;
         return TG_OK;
     }
     return tg_ctx_fail(m->ctx, TG_ERR_ARG, "tg_module_forward: unknown layer kind %d", (int)s->kind);

@@ -129,5 +129,6 @@ tg_tensor *tg_recurrent_unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_t
 
 tg_tensor *tg_recurrent_layer_forward(tg_module *m, tg_tensor *x)
 {
-    return tg_recurrent_unroll(m, x, NULL, NULL, NULL, NULL);
+    tg_tensor *h_last = NULL, *every = tg_recurrent_unroll(m, x, NULL, NULL, &h_last, NULL);
+    return m->spec.last_state && every ? h_last : every;
 }

@@ -157,6 +157,7 @@ static tg_status evaluate(tg_ctx *ctx, const tg_train_config *c, tg_loader *load
     if (classes > 0 && !(e.confusion = calloc((size_t)classes * (size_t)classes, sizeof(int64_t))))
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_evaluate: out of memory");
     bool grad = tg_grad_set_enabled(ctx, false);
+    bool training = c->set_training && c->set_training(c->model, false);
     tg_status status = TG_OK;
     tg_tensor *x, *y;
     double loss_sum = 0;
@@ -187,6 +188,8 @@ static tg_status evaluate(tg_ctx *ctx, const tg_train_config *c, tg_loader *load
         tg_tape_reset(ctx);
     }
     tg_grad_set_enabled(ctx, grad);
+    if (c->set_training)
+        c->set_training(c->model, training);
     if (status != TG_OK) {
         tg_evaluation_free(&e);
         return status;
@@ -320,11 +323,16 @@ static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_confi
                        tg_fp_mode caller);
 
 /* Computes with subnormals flushed to zero (see tg_fp_flush_subnormals) and
- * gives the caller back their floating-point mode. */
+ * in training mode, and gives the caller back their floating-point and the
+ * model's mode. */
 tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c, tg_history *history)
 {
     tg_fp_mode mode = tg_fp_flush_subnormals();
+    bool (*set_training)(void *, bool) = c ? c->set_training : NULL;
+    bool training = set_training && set_training(c->model, true); /* before the replicas are cloned */
     tg_status status = train(ctx, data, c, history, mode);
+    if (set_training)
+        set_training(c->model, training);
     tg_fp_mode_restore(mode);
     return status;
 }

@@ -120,6 +120,33 @@ static tg_model *small_net(tg_ctx *c, double rate)
         {.kind = TG_LAYER_DENSE, .in = 3, .out = 2}), &rng);
 }
 
+/* 64 samples of small_net's input (2×3×3, flat), two classes told apart by
+ * the sign of the first channel's shift. */
+static tg_dataset *two_class_images(tg_ctx *c, uint64_t seed)
+{
+    enum { N = 64 };
+    double x[N * 18], y[N];
+    tg_rng rng = tg_rng_seed(seed);
+    for (int i = 0; i < N; i++) {
+        y[i] = (double)(i % 2);
+        for (int k = 0; k < 18; k++)
+            x[i * 18 + k] = tg_rng_normal(&rng) + (k < 9 ? y[i] : -y[i]);
+    }
+    return tg_dataset_from_values(c, N, 18, x, 1, y, 2);
+}
+
+static tg_train_config small_net_config(tg_model *m, tg_optimizer *opt)
+{
+    tg_train_config cfg = tg_train_defaults();
+    tg_train_use_model(&cfg, m);
+    cfg.loss = tg_loss_softmax_ce;
+    cfg.optimizer = opt;
+    cfg.batch_size = 16;
+    cfg.dtype = TG_F64;
+    cfg.progress = 0;
+    return cfg;
+}
+
 Test(nn_model, running_stats_are_buffers_and_eval_mode_reaches_every_layer)
 {
     tg_model *m = small_net(ctx, 0.5);
@@ -509,26 +536,12 @@ Test(nn_model, a_model_trains_data_parallel_on_two_threads_with_its_buffers)
     tg_ctx_set_error_handler(two, NULL, NULL);
     tg_model *m = small_net(two, 0);
     cr_assert_not_null(m);
-    enum { N = 64 };
-    double x[N * 18], y[N];
-    tg_rng rng = tg_rng_seed(4);
-    for (int i = 0; i < N; i++) {
-        y[i] = (double)(i % 2);
-        for (int k = 0; k < 18; k++)
-            x[i * 18 + k] = tg_rng_normal(&rng) + (k < 9 ? y[i] : -y[i]);
-    }
-    tg_dataset *data = tg_dataset_from_values(two, N, 18, x, 1, y, 2);
+    tg_dataset *data = two_class_images(two, 4);
     cr_assert_not_null(data, "%s", tg_ctx_error(two));
     tg_optimizer *opt = tg_optim_adam_new(tg_model_params(m), 0.01, 0.9, 0.999, 1e-8);
-    tg_train_config cfg = tg_train_defaults();
-    tg_train_use_model(&cfg, m);
+    tg_train_config cfg = small_net_config(m, opt);
     cr_expect_eq(cfg.buffers_of, tg_model_buffers_fn);
-    cfg.loss = tg_loss_softmax_ce;
-    cfg.optimizer = opt;
     cfg.epochs = 3;
-    cfg.batch_size = 16;
-    cfg.dtype = TG_F64;
-    cfg.progress = 0;
     cfg.threads = 2;
     tg_history h = {0};
     cr_assert_eq(tg_train(two, data, &cfg, &h), TG_OK, "%s", tg_ctx_error(two));
@@ -539,4 +552,209 @@ Test(nn_model, a_model_trains_data_parallel_on_two_threads_with_its_buffers)
     tg_dataset_free(data);
     tg_model_free(m);
     tg_ctx_free(two);
+}
+
+Test(nn_model, tg_train_steps_in_training_mode_and_evaluates_in_eval_mode)
+{
+    tg_model *m = small_net(ctx, 0.5);
+    tg_dataset *data = two_class_images(ctx, 4);
+    cr_assert(m && data, "%s", tg_ctx_error(ctx));
+    tg_optimizer *opt = tg_optim_adam_new(tg_model_params(m), 0.01, 0.9, 0.999, 1e-8);
+    tg_train_config cfg = small_net_config(m, opt);
+    cr_expect_eq(cfg.set_training, tg_model_set_training_fn);
+    cfg.epochs = 2;
+    cfg.test = data;
+    cfg.eval_batch_size = 64;
+    tg_model_set_training(m, false); /* tg_train switches it on for the steps */
+    tg_history h = {0};
+    cr_assert_eq(tg_train(ctx, data, &cfg, &h), TG_OK, "%s", tg_ctx_error(ctx));
+    tg_tensor *running_mean = tg_model_buffers(m).items[0];
+    cr_expect_neq(tg_tensor_get(running_mean, 0), 0, "the steps ran in training mode (running mean updated)");
+    cr_expect_not(tg_model_training(m), "tg_train gave the model its eval mode back");
+
+    tg_model_set_training(m, true);
+    double mean_before = tg_tensor_get(running_mean, 0);
+    tg_evaluation whole = {0}, again = {0}, one_by_one = {0};
+    cr_assert_eq(tg_evaluate(ctx, &cfg, data, &whole), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_assert_eq(tg_evaluate(ctx, &cfg, data, &again), TG_OK);
+    cfg.eval_batch_size = 1;
+    cr_assert_eq(tg_evaluate(ctx, &cfg, data, &one_by_one), TG_OK);
+    cr_expect_eq(whole.loss, again.loss, "no dropout in evaluation: %.17g then %.17g", whole.loss, again.loss);
+    cr_expect_float_eq(whole.loss, one_by_one.loss, 1e-12,
+                       "batch norm on running statistics: batches of 64 %.17g, of 1 %.17g", whole.loss,
+                       one_by_one.loss);
+    cr_expect_eq(h.test_acc[1], whole.accuracy, "the per-epoch test ran in eval mode too");
+    cr_expect_eq(tg_tensor_get(running_mean, 0), mean_before, "evaluation leaves the running mean alone");
+    cr_expect(tg_model_training(m), "tg_evaluate gave the model its training mode back");
+    tg_evaluation_free(&whole);
+    tg_evaluation_free(&again);
+    tg_evaluation_free(&one_by_one);
+    tg_history_free(&h);
+    tg_optim_free(opt);
+    tg_dataset_free(data);
+    tg_model_free(m);
+}
+
+/* The output on ones [1, 256] of a clone of m (so its dropout mask),
+ * reseeded with stream first (0: not reseeded). */
+static void dropout_masks(tg_model *m, uint64_t stream, double mask[256])
+{
+    tg_model *copy = tg_model_clone(m, ctx);
+    cr_assert_not_null(copy);
+    if (stream)
+        tg_model_reseed(copy, stream);
+    tg_tensor *y = tg_model_forward(copy, tg_tensor_full(ctx, TG_F64, TG_SHAPE(1, 256), 1));
+    cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+    for (int i = 0; i < 256; i++)
+        mask[i] = tg_tensor_get(y, i);
+    tg_model_free(copy);
+}
+
+static int masks_differing(const double *a, const double *b)
+{
+    int count = 0;
+    for (int i = 0; i < 256; i++)
+        count += a[i] != b[i];
+    return count;
+}
+
+Test(nn_model, reseeded_clones_draw_their_own_dropout_masks_the_same_on_every_run)
+{
+    tg_rng rng = tg_rng_seed(1);
+    tg_model *m = tg_model_new(ctx, TG_F64, 0, NULL, TG_LAYERS({.kind = TG_LAYER_DROPOUT, .rate = 0.5, .seed = 7}),
+                               &rng);
+    cr_assert_not_null(m);
+    double model[256], clone[256], worker1[256], worker1_again[256], worker2[256];
+    dropout_masks(m, 0, clone);
+    dropout_masks(m, 1, worker1);
+    dropout_masks(m, 1, worker1_again);
+    dropout_masks(m, 2, worker2);
+    tg_tensor *y = tg_model_forward(m, tg_tensor_full(ctx, TG_F64, TG_SHAPE(1, 256), 1));
+    cr_assert_not_null(y);
+    for (int i = 0; i < 256; i++)
+        model[i] = tg_tensor_get(y, i);
+    cr_expect_eq(masks_differing(model, clone), 0, "a clone copies the model's stream");
+    cr_expect_eq(masks_differing(worker1, worker1_again), 0, "one worker index, one stream");
+    cr_expect_gt(masks_differing(model, worker1), 64, "worker 1's masks are not the model's");
+    cr_expect_gt(masks_differing(worker1, worker2), 64, "nor worker 2's");
+    tg_model_free(m);
+}
+
+static int reseeded_workers[8], reseed_calls;
+static void record_reseed(void *replica, int worker)
+{
+    if (reseed_calls < 8)
+        reseeded_workers[reseed_calls++] = worker;
+    tg_model_reseed_fn(replica, worker);
+}
+
+/* small_net with dropout trained for one epoch on `threads` workers; its parameters out. */
+static void train_small_net_with_dropout(tg_ctx *c, int threads, double *values, int64_t count)
+{
+    tg_model *m = small_net(c, 0.5);
+    tg_dataset *data = two_class_images(c, 4);
+    cr_assert(m && data, "%s", tg_ctx_error(c));
+    tg_optimizer *opt = tg_optim_sgd_new(tg_model_params(m), 0.1);
+    tg_train_config cfg = small_net_config(m, opt);
+    cr_expect_eq(cfg.reseed, tg_model_reseed_fn);
+    cfg.reseed = record_reseed;
+    cfg.threads = threads;
+    cr_assert_eq(tg_train(c, data, &cfg, NULL), TG_OK, "%s", tg_ctx_error(c));
+    tg_params p = tg_model_params(m);
+    int64_t at = 0;
+    for (int i = 0; i < p.count; i++)
+        for (int64_t j = 0; j < tg_tensor_size(p.items[i]) && at < count; j++)
+            values[at++] = tg_tensor_get(p.items[i], j);
+    tg_optim_free(opt);
+    tg_dataset_free(data);
+    tg_model_free(m);
+}
+
+Test(nn_model, data_parallel_workers_get_their_own_dropout_streams_and_runs_repeat)
+{
+    tg_ctx *three = tg_ctx_new(3);
+    tg_ctx_set_error_handler(three, NULL, NULL);
+    double first[64], second[64];
+    reseed_calls = 0;
+    train_small_net_with_dropout(three, 3, first, 64);
+    cr_expect_eq(reseed_calls, 2, "replicas 1 and 2 are reseeded, the model is not");
+    cr_expect_eq(reseeded_workers[0], 1);
+    cr_expect_eq(reseeded_workers[1], 2);
+    train_small_net_with_dropout(three, 3, second, 64);
+    for (int i = 0; i < 64; i++)
+        cr_expect_eq(first[i], second[i], "value %d: %.17g then %.17g with the same thread count", i, first[i],
+                     second[i]);
+    tg_ctx_free(three);
+}
+
+/* A sequence classifier as a plain layer list: embedding, an LSTM that
+ * outputs its last state, dense. The class of a sequence is its first token,
+ * so the last state must carry it through every step. */
+Test(nn_model, a_recurrent_layer_with_last_state_makes_a_sequence_classifier)
+{
+    enum { T = 6, B = 32, VOCAB = 4 };
+    tg_rng rng = tg_rng_seed(8);
+    tg_model *m = tg_model_new(ctx, TG_F32, 0, NULL, TG_LAYERS(
+        {.kind = TG_LAYER_EMBEDDING, .in = VOCAB, .out = 4, .init = TG_INIT_NORMAL},
+        {.kind = TG_LAYER_LSTM, .in = 4, .out = 16, .last_state = true},
+        {.kind = TG_LAYER_DENSE, .in = 16, .out = 2}), &rng);
+    cr_assert_not_null(m, "%s", tg_ctx_error(ctx));
+    tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_SHAPE(T, B)), *y = tg_tensor_new(ctx, TG_F32, TG_SHAPE(B));
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++)
+            tg_tensor_set(x, t * B + b, (double)tg_rng_below(&rng, VOCAB));
+        tg_tensor_set(x, b, (double)(b % 2));
+        tg_tensor_set(y, b, (double)(b % 2));
+    }
+
+    /* the layer's output is the unroll's final state, bit for bit */
+    tg_module *lstm = tg_model_module(m, 1);
+    tg_tensor *embedded = tg_module_forward(tg_model_module(m, 0), x), *h_last = NULL;
+    tg_tensor *last = tg_module_forward(lstm, embedded);
+    cr_assert_not_null(tg_recurrent_unroll(lstm, embedded, NULL, NULL, &h_last, NULL));
+    cr_assert_not_null(last, "%s", tg_ctx_error(ctx));
+    cr_assert_eq(tg_tensor_rank(last), 2);
+    cr_expect_eq(tg_tensor_dim(last, 0), B);
+    cr_expect_eq(tg_tensor_dim(last, 1), 16);
+    for (int i = 0; i < B * 16; i++)
+        cr_expect_eq(tg_tensor_get(last, i), tg_tensor_get(h_last, i), "entry %d", i);
+    tg_tape_reset(ctx);
+
+    tg_optimizer *opt = tg_optim_adam_new(tg_model_params(m), 0.05, 0.9, 0.999, 1e-8);
+    double first = NAN, final = NAN;
+    for (int step = 0; step < 60; step++) {
+        tg_tensor *logits = tg_model_forward(m, x);
+        cr_assert_not_null(logits, "%s", tg_ctx_error(ctx));
+        cr_assert_eq(tg_tensor_rank(logits), 2, "[B, classes], no time axis");
+        tg_tensor *loss = tg_loss_softmax_ce(logits, y);
+        tg_optim_zero_grad(opt);
+        cr_assert_eq(tg_backward(loss), TG_OK, "%s", tg_ctx_error(ctx));
+        tg_optim_step(opt);
+        final = tg_tensor_item(loss);
+        first = step == 0 ? final : first;
+        tg_tape_reset(ctx);
+    }
+    cr_expect_lt(final, 0.1 * first, "the first token is remembered: loss %.4f -> %.4f", first, final);
+
+    /* the flag is architecture: kept by spec text, named by the diff */
+    char *text = tg_model_spec_text(m);
+    cr_assert_not_null(text);
+    cr_expect_not_null(strstr(text, "layer lstm name=lstm1 in=4 out=16"));
+    cr_expect_not_null(strstr(text, "last_state=1\n"));
+    tg_model *back = tg_model_from_spec_text(ctx, text, NULL);
+    cr_assert_not_null(back, "%s", tg_ctx_error(ctx));
+    cr_expect(tg_module_spec(tg_model_module(back, 1))->last_state);
+    tg_model *every = tg_model_new(ctx, TG_F32, 0, NULL, TG_LAYERS(
+        {.kind = TG_LAYER_EMBEDDING, .in = VOCAB, .out = 4},
+        {.kind = TG_LAYER_LSTM, .in = 4, .out = 16},
+        {.kind = TG_LAYER_DENSE, .in = 16, .out = 2}), &rng);
+    char diff[256];
+    cr_assert(tg_model_spec_diff(every, back, diff, sizeof diff));
+    cr_expect_str_eq(diff, "layer 2 (lstm1): output is every state in the first; "
+                           "output is the last state in the second");
+    free(text);
+    tg_model_free(every);
+    tg_model_free(back);
+    tg_optim_free(opt);
+    tg_model_free(m);
 }

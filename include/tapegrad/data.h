@@ -305,6 +305,12 @@ typedef struct tg_train_config {
     FILE *log;               /* where progress goes; NULL: stderr */
     tg_epoch_fn on_epoch;    /* may be NULL */
     void *user;
+    /* Optional: puts the model in training (true) or eval mode (dropout off,
+     * batch norm on its running statistics) and returns the mode it had.
+     * tg_train runs its steps in training mode, tg_evaluate and the per-epoch
+     * test in eval mode; each gives the model its mode back before it returns.
+     * NULL: a model without modes. */
+    bool (*set_training)(void *model, bool training);
     /* Data parallelism (threads > 1): each minibatch is split into `threads`
      * shares differing by at most one sample; worker 0 runs the model itself
      * on the caller's context, worker k its replica made by clone in a
@@ -324,6 +330,11 @@ typedef struct tg_train_config {
      * each step the model's gets the share-weighted mean of the workers'
      * (within a process; across processes each keeps its own). */
     tg_params (*buffers_of)(const void *model);
+    /* Optional: gives replica `worker` (1 .. threads-1) random streams of its
+     * own (dropout masks), derived from the clone's and the worker index, so
+     * that no two workers draw the same masks and a run repeats with the same
+     * thread count. */
+    void (*reseed)(void *replica, int worker);
     /* Optional: sums the gradient across processes (tg_reduce_fn); needs
      * params_of. NULL: this process alone. */
     tg_reduce_fn reduce;
@@ -335,7 +346,8 @@ typedef struct tg_train_config {
  * none; NULL arguments are ignored. */
 void tg_train_use_mlp(tg_train_config *config, tg_mlp *mlp);
 /* The same for a sequential model (tapegrad/model.h): forward, model, clone,
- * free_model, params_of and buffers_of (running statistics). Errors: none;
+ * free_model, params_of, buffers_of (running statistics), set_training and
+ * reseed (dropout streams). Errors: none;
  * NULL arguments are ignored. */
 struct tg_model;
 void tg_train_use_model(tg_train_config *config, struct tg_model *model);
@@ -366,7 +378,7 @@ typedef struct {
     int64_t *confusion; /* [classes, classes]: row = true class, column = predicted */
 } tg_evaluation;
 
-/* Runs config's forward (grad mode off) over data in batches of
+/* Runs config's forward (grad mode off; eval mode with set_training) over data in batches of
  * eval_batch_size: mean loss, accuracy and confusion matrix. Like tg_train it
  * calls tg_tape_reset after every batch (the caller's step tensors go too). A one-column
  * output with two classes is read as a probability (> 0.5: class 1); wider

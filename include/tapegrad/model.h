@@ -53,7 +53,8 @@ typedef enum {
     TG_LAYER_EMBEDDING,   /* indices [...] (i64, or whole numbers) -> rows of W [in, out]: [..., out] */
     TG_LAYER_RNN,         /* [T, B, in] -> [T, B, out]: h' = tanh(x·Wᵢₕᵀ + bᵢₕ + h·Wₕₕᵀ + bₕₕ) */
     TG_LAYER_LSTM,        /* [T, B, in] -> [T, B, out] (the gates i, f, g, o as in PyTorch) */
-    TG_LAYER_GRU,         /* [T, B, in] -> [T, B, out] (the gates r, z, n as in PyTorch) */
+    TG_LAYER_GRU,         /* [T, B, in] -> [T, B, out] (the gates r, z, n as in PyTorch);
+                             recurrent kinds with last_state: -> h_T [B, out] */
 } tg_layer_kind;
 
 /* One layer. Zero fields take the defaults in brackets. */
@@ -70,6 +71,8 @@ typedef struct {
     double eps;         /* norms [1e-5] */
     double momentum;    /* batch norm: running ← (1 - m)·running + m·batch [0.1] */
     uint64_t seed;      /* dropout masks [0: drawn from the model's rng] */
+    bool last_state;    /* recurrent: only the final state h_T [B, out], not every step's
+                           [T, B, out], so a sequence classifier is a plain layer list [false] */
 } tg_layer_spec;
 
 /* (count, array) of layer specs from a list of initializers, as TG_SHAPE:
@@ -160,21 +163,29 @@ int tg_model_input_shape(const tg_model *model, int64_t shape[TG_MAX_RANK]);
 /* Training or eval mode for every layer. */
 void tg_model_set_training(tg_model *model, bool training);
 bool tg_model_training(const tg_model *model);
+/* Gives every dropout layer a mask stream of its own, derived from its
+ * current one and stream (e.g. a data-parallel worker's index), so that
+ * clones reseeded with different streams draw different masks, the same on
+ * every run. NULL is fine. */
+void tg_model_reseed(tg_model *model, uint64_t stream);
 /* A table: one row per layer (name, kind, its settings, output shape when the
  * input shape is known, parameter shapes and count) and the totals. out NULL
  * means stdout. */
 void tg_model_print(const tg_model *model, FILE *out);
-/* A copy in ctx (the same or another context): the same specs, names, mode
- * and values, no gradients. NULL when model or ctx is NULL or on error. */
+/* A copy in ctx (the same or another context): the same specs, names, mode,
+ * values and dropout streams, no gradients. NULL when model or ctx is NULL or on error. */
 tg_model *tg_model_clone(const tg_model *model, tg_ctx *ctx);
 
 /* Adapters of the functions above for tg_train_config's callbacks (forward,
- * clone, free_model, params_of, buffers_of): model is a tg_model. */
+ * clone, free_model, params_of, buffers_of, reseed, set_training, which
+ * returns the mode the model had): model is a tg_model. */
 tg_tensor *tg_model_forward_fn(void *model, tg_tensor *x);
 void *tg_model_clone_fn(const void *model, tg_ctx *ctx);
 void tg_model_free_fn(void *model);
 tg_params tg_model_params_fn(const void *model);
 tg_params tg_model_buffers_fn(const void *model);
+void tg_model_reseed_fn(void *model, int worker);
+bool tg_model_set_training_fn(void *model, bool training);
 
 /* Runs x through the model (recording, whatever the grad mode) and writes the
  * tape to path as dot with one cluster per layer, named by the layer (opts may
@@ -186,7 +197,8 @@ tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *path, con
 /* ---- specs as text and self-describing checkpoints -------------------------
  * The spec text is line-based: "tapegrad-model 1", "dtype f32", "input 1 28 28",
  * then one "layer <kind> name=<name> in=.. out=.. kernel=.. stride=.. padding=..
- * act=.. init=.. rate=.. eps=.. momentum=.. seed=.." line per layer. */
+ * act=.. init=.. rate=.. eps=.. momentum=.. seed=.." line per layer, ending in
+ * " last_state=1" for a recurrent layer that outputs its last state only. */
 
 /* The model's spec as text (malloc'd, the caller frees); NULL on error. */
 char *tg_model_spec_text(const tg_model *model);
