@@ -3,7 +3,9 @@
 # docs/tutorial.md marked <!-- example: docs/examples/NAME.c --> must equal,
 # line for line, the lines of that program between the lines
 # "/* tutorial: begin */" and "/* tutorial: end */"; the program (built as build/NAME) must run, and its output
-# must equal the page's next block (the one right after the code). Registered
+# must equal the page's next block (the one right after the code; a program
+# that prints nothing has no such block). A program with several begin/end
+# pairs appears on the page as their lines joined by a line "...". Registered
 # with ctest as tutorial_examples.
 #
 #   tests/tutorial_examples.sh SOURCE_DIR BUILD_DIR
@@ -18,13 +20,17 @@ status=0
 for example in $examples; do
     name=$(basename "$example" .c)
     # the page's code block after the marker, and the output block after it
+    : > "$work/code"; : > "$work/out"
     awk -v marker="<!-- example: $example -->" -v code="$work/code" -v out="$work/out" '
         $0 == marker { armed = 1; next }
+        armed && block == 1 && !inside && !/^```$/ { if (/[^ ]/) exit; next } # no output block: prints nothing
         armed && /^```/ { if (inside) { inside = 0; block++; if (block == 2) exit; next }
                           inside = 1; next }
         armed && inside { print > (block == 0 ? code : out) }' "$page"
-    sed -n '/^ *\/\* tutorial: begin \*\/$/,/^ *\/\* tutorial: end \*\/$/p' "$src/$example" | sed '1d;$d' \
-        > "$work/program"
+    # several begin/end pairs: the page joins their lines with a line "..."
+    awk '/^ *\/\* tutorial: begin \*\/$/ { if (pairs++) print "..."; on = 1; next }
+         /^ *\/\* tutorial: end \*\/$/ { on = 0; next }
+         on' "$src/$example" > "$work/program"
     if ! diff -u "$work/code" "$work/program" > "$work/diff"; then
         echo "$example: the page's block differs from the program:"; cat "$work/diff"; status=1; continue
     fi
