@@ -49,8 +49,11 @@ status=0
 for t in $targets; do
     corpus="$build/corpus/$t" artifacts="$build/artifacts/$t"
     mkdir -p "$corpus" "$artifacts"
+    # inputs that once failed, where there are any (git keeps no empty folder)
+    regressions=""
+    [ -d "tools/fuzz/regressions/$t" ] && regressions="tools/fuzz/regressions/$t"
     # Memory is bounded by design: 512 MB of RSS or one 256 MB allocation is a bug.
-    if "$build/fuzz_$t" "$corpus" "$seeds/$t" tools/fuzz/regressions/$t -max_total_time="$seconds" \
+    if "$build/fuzz_$t" "$corpus" "$seeds/$t" $regressions -max_total_time="$seconds" \
         -rss_limit_mb=512 -malloc_limit_mb=256 -timeout=10 -max_len=65536 -print_final_stats=1 \
         -artifact_prefix="$artifacts/" > "$log/fuzz_$t.log" 2>&1; then
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log/fuzz_$t.log")
