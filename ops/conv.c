@@ -362,6 +362,14 @@ static bool check_geometry(tg_ctx *ctx, const char *op, const int64_t *xs, const
 
 /* ---- conv2d ---- */
 
+/* Records one of the three conv ops with its attributes copied to step memory. */
+static tg_tensor *record_conv(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in,
+                              const tg_conv_attr *attr)
+{
+    const void *stored = tg_attr_store(out->ctx, attr, sizeof *attr);
+    return stored ? tg_record(op, out, n_in, in, (tg_attr){.data = stored}) : NULL;
+}
+
 tg_tensor *tg_conv2d_attr(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, const tg_conv_attr *attr, const char *op)
 {
     if (!tg_check_pair(op, x, weight) || (bias && !tg_check_pair(op, x, bias)))
@@ -393,11 +401,8 @@ tg_tensor *tg_conv2d_attr(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, cons
     tg_conv_attr a = *attr;
     a.in_h = g.h, a.in_w = g.w;
     a.patches = cache, a.patches_of = cache ? x : NULL;
-    const void *stored = tg_attr_store(ctx, &a, sizeof a);
-    if (!stored)
-        return NULL;
     tg_tensor *in[3] = {x, weight, bias};
-    return tg_record(&tg_op_conv2d, y, bias ? 3 : 2, in, (tg_attr){.data = stored});
+    return record_conv(&tg_op_conv2d, y, bias ? 3 : 2, in, &a);
 }
 
 static tg_conv_attr square_attr(int stride, int padding, int dilation, int groups)
@@ -470,10 +475,7 @@ tg_tensor *tg_conv2d_backward_input_attr(tg_tensor *dy, tg_tensor *weight, const
     if (!dx || !conv_run(ctx, &g, CONV_BACKWARD_INPUT, (tg_dtype)dy->dtype, NULL, weight->data, NULL, dy->data, dx->data, NULL,
                   false))
         return NULL;
-    const void *stored = tg_attr_store(ctx, attr, sizeof *attr);
-    if (!stored)
-        return NULL;
-    return tg_record(&tg_op_conv2d_backward_input, dx, 2, (tg_tensor *[]){dy, weight}, (tg_attr){.data = stored});
+    return record_conv(&tg_op_conv2d_backward_input, dx, 2, (tg_tensor *[]){dy, weight}, attr);
 }
 
 tg_tensor *tg_conv2d_backward_input(tg_tensor *dy, tg_tensor *weight, int64_t height, int64_t width, int stride,
@@ -540,10 +542,7 @@ tg_tensor *tg_conv2d_backward_weight_attr(tg_tensor *x, tg_tensor *dy, const tg_
     if (!conv_run(ctx, &g, CONV_BACKWARD_WEIGHT, (tg_dtype)x->dtype, x->data, NULL, NULL, dy->data, dw->data,
                   cached ? attr->patches : NULL, cached))
         return NULL;
-    const void *stored = tg_attr_store(ctx, attr, sizeof *attr);
-    if (!stored)
-        return NULL;
-    return tg_record(&tg_op_conv2d_backward_weight, dw, 2, (tg_tensor *[]){x, dy}, (tg_attr){.data = stored});
+    return record_conv(&tg_op_conv2d_backward_weight, dw, 2, (tg_tensor *[]){x, dy}, attr);
 }
 
 tg_tensor *tg_conv2d_backward_weight(tg_tensor *x, tg_tensor *dy, int64_t kernel_h, int64_t kernel_w, int stride,

@@ -35,6 +35,15 @@ typedef struct {
     int64_t k, s, p;
 } pool_geom;
 
+/* The input rows (or columns) [lo, hi) of output position o's window,
+ * clipped to the n real ones: padding is never read. */
+static inline void pool_window(const pool_geom *g, int64_t o, int64_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t start = o * g->s - g->p, end = start + g->k;
+    *lo = start < 0 ? 0 : start;
+    *hi = end > n ? n : end;
+}
+
 static bool check_pool_args(tg_ctx *ctx, const char *op, int64_t h, int64_t w, int64_t k, int64_t s, int64_t p,
                             const tg_tensor *x)
 {
@@ -206,11 +215,11 @@ static void max_range(void *arg, int64_t begin, int64_t end)
                 continue;
             }
             for (int64_t oy = 0; oy < g->oh; oy++) {
-                int64_t y0 = oy * g->s - g->p, y1 = y0 + g->k;
-                y0 = y0 < 0 ? 0 : y0, y1 = y1 > g->h ? g->h : y1;
+                int64_t y0, y1;
+                pool_window(g, oy, g->h, &y0, &y1);
                 for (int64_t ox = 0; ox < g->ow; ox++) {
-                    int64_t x0 = ox * g->s - g->p, x1 = x0 + g->k;
-                    x0 = x0 < 0 ? 0 : x0, x1 = x1 > W ? W : x1;
+                    int64_t x0, x1;
+                    pool_window(g, ox, W, &x0, &x1);
                     int64_t best = y0 * W + x0;
                     T v = xp[best];
                     for (int64_t iy = y0; iy < y1; iy++)
@@ -404,11 +413,11 @@ static void avg_range(void *arg, int64_t begin, int64_t end)
             const T *xp = X + pl * g->h * g->w;
             T *yp = Y + pl * g->oh * g->ow;
             for (int64_t oy = 0; oy < g->oh; oy++) {
-                int64_t y0 = oy * g->s - g->p, y1 = y0 + g->k;
-                y0 = y0 < 0 ? 0 : y0, y1 = y1 > g->h ? g->h : y1;
+                int64_t y0, y1;
+                pool_window(g, oy, g->h, &y0, &y1);
                 for (int64_t ox = 0; ox < g->ow; ox++) {
-                    int64_t x0 = ox * g->s - g->p, x1 = x0 + g->k;
-                    x0 = x0 < 0 ? 0 : x0, x1 = x1 > g->w ? g->w : x1;
+                    int64_t x0, x1;
+                    pool_window(g, ox, g->w, &x0, &x1);
                     T total = 0;
                     for (int64_t iy = y0; iy < y1; iy++)
                         for (int64_t ix = x0; ix < x1; ix++)
@@ -433,11 +442,11 @@ static void avg_spread_range(void *arg, int64_t begin, int64_t end)
             const T *gp = G + pl * g->oh * g->ow;
             T *dp = D + pl * g->h * g->w;
             for (int64_t oy = 0; oy < g->oh; oy++) {
-                int64_t y0 = oy * g->s - g->p, y1 = y0 + g->k;
-                y0 = y0 < 0 ? 0 : y0, y1 = y1 > g->h ? g->h : y1;
+                int64_t y0, y1;
+                pool_window(g, oy, g->h, &y0, &y1);
                 for (int64_t ox = 0; ox < g->ow; ox++) {
-                    int64_t x0 = ox * g->s - g->p, x1 = x0 + g->k;
-                    x0 = x0 < 0 ? 0 : x0, x1 = x1 > g->w ? g->w : x1;
+                    int64_t x0, x1;
+                    pool_window(g, ox, g->w, &x0, &x1);
                     T v = gp[oy * g->ow + ox] * scale;
                     for (int64_t iy = y0; iy < y1; iy++)
                         for (int64_t ix = x0; ix < x1; ix++)

@@ -342,13 +342,11 @@ static void index_add_backward(const tg_node *node, tg_tensor *dy, tg_tensor **d
     dx[0] = tg_index_select(dy, node->attr.reduce.axis, node->in[1]);
 }
 
-static void axis_label(const char *name, const tg_node *node, char *buf, size_t size)
+/* "index_select(axis=1)": the op's own name with its axis */
+static void axis_label(const tg_node *node, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s(axis=%d)", name, node->attr.reduce.axis);
+    snprintf(buf, size, "%s(axis=%d)", node->op->name, node->attr.reduce.axis);
 }
-
-static void index_select_label(const tg_node *node, char *buf, size_t size) { axis_label("index_select", node, buf, size); }
-static void index_add_label(const tg_node *node, char *buf, size_t size) { axis_label("index_add", node, buf, size); }
 
 static void index_select_vjp_label(const tg_node *n, int input, char *buf, size_t size)
 {
@@ -364,9 +362,9 @@ static void index_add_vjp_label(const tg_node *n, int input, char *buf, size_t s
         snprintf(buf, size, "index_select(δ)");
 }
 
-const tg_op_desc tg_op_index_select = {.kind = TG_OP_INDEX_SELECT, .name = "index_select", .backward = index_select_backward, .label = index_select_label,
+const tg_op_desc tg_op_index_select = {.kind = TG_OP_INDEX_SELECT, .name = "index_select", .backward = index_select_backward, .label = axis_label,
     .vjp_label = index_select_vjp_label};
-const tg_op_desc tg_op_index_add = {.kind = TG_OP_INDEX_ADD, .name = "index_add", .backward = index_add_backward, .label = index_add_label,
+const tg_op_desc tg_op_index_add = {.kind = TG_OP_INDEX_ADD, .name = "index_add", .backward = index_add_backward, .label = axis_label,
     .vjp_label = index_add_vjp_label};
 
 /* ---- gather and its adjoint scatter_add ---- */
@@ -492,8 +490,6 @@ static void scatter_add_backward(const tg_node *node, tg_tensor *dy, tg_tensor *
     dx[0] = tg_gather(dy, node->attr.reduce.axis, node->in[1]);
 }
 
-static void gather_label(const tg_node *node, char *buf, size_t size) { axis_label("gather", node, buf, size); }
-static void scatter_add_label(const tg_node *node, char *buf, size_t size) { axis_label("scatter_add", node, buf, size); }
 
 static void gather_vjp_label(const tg_node *n, int input, char *buf, size_t size)
 {
@@ -509,9 +505,9 @@ static void scatter_add_vjp_label(const tg_node *n, int input, char *buf, size_t
         snprintf(buf, size, "gather(δ)");
 }
 
-const tg_op_desc tg_op_gather = {.kind = TG_OP_GATHER, .name = "gather", .backward = gather_backward, .label = gather_label,
+const tg_op_desc tg_op_gather = {.kind = TG_OP_GATHER, .name = "gather", .backward = gather_backward, .label = axis_label,
     .vjp_label = gather_vjp_label};
-const tg_op_desc tg_op_scatter_add = {.kind = TG_OP_SCATTER_ADD, .name = "scatter_add", .backward = scatter_add_backward, .label = scatter_add_label,
+const tg_op_desc tg_op_scatter_add = {.kind = TG_OP_SCATTER_ADD, .name = "scatter_add", .backward = scatter_add_backward, .label = axis_label,
     .vjp_label = scatter_add_vjp_label};
 
 /* ---- detach ---- */

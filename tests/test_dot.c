@@ -2,9 +2,10 @@
  * matches its golden file, labels are escaped, node names are stable, big
  * graphs are written fast, and the edge labels of Alice's graph multiply out
  * to the gradient along each path (seed case 3: ∂L/∂w1 = 0.0214695). */
-#define _POSIX_C_SOURCE 200809L /* popen */
+#define _POSIX_C_SOURCE 200809L /* popen, getpid */
 
 #include <criterion/criterion.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,8 @@ static void expect_graphviz_accepts(const char *text, const char *program, const
 {
     static int serial;
     char dot_path[64];
-    snprintf(dot_path, sizeof dot_path, "test_dot_%d.dot", ++serial);
+    /* the pid too: Criterion runs tests in parallel processes */
+    snprintf(dot_path, sizeof dot_path, "test_dot_%ld_%d.dot", (long)getpid(), ++serial);
     char err_path[96];
     snprintf(err_path, sizeof err_path, "%s.err", dot_path);
     write_file(dot_path, text);
