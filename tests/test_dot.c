@@ -511,13 +511,15 @@ Test(dot, save_writes_a_file)
 {
     tg_ctx *ctx = tg_ctx_new(1);
     alice_graph g = alice(ctx);
-    cr_assert_eq(tg_dot_save("test_dot_save.dot", 2, (tg_tensor *[]){g.h1, g.loss}, NULL), TG_OK);
-    char *text = read_text_file("test_dot_save.dot");
+    char path[64];
+    snprintf(path, sizeof path, "test_dot_save_%ld.dot", (long)getpid());
+    cr_assert_eq(tg_dot_save(path, 2, (tg_tensor *[]){g.h1, g.loss}, NULL), TG_OK);
+    char *text = read_text_file(path);
     cr_assert_not_null(text);
     cr_expect_eq(strncmp(text, "digraph tapegrad {", 18), 0);
     cr_expect_eq(count(text, "peripheries=2"), 2, "both outputs are marked");
     free(text);
-    remove("test_dot_save.dot");
+    remove(path);
     tg_ctx_free(ctx);
 }
 
@@ -786,8 +788,11 @@ static char *slurp_pipe(FILE *p)
 /* The width of text's layout by Graphviz's dot, in points (-1 when dot fails). */
 static double layout_width_pt(const char *text)
 {
-    write_file("test_dot_width.dot", text);
-    FILE *p = popen("dot -Tsvg test_dot_width.dot 2>/dev/null", "r");
+    char path[64], command[128];
+    snprintf(path, sizeof path, "test_dot_width_%ld.dot", (long)getpid()); /* parallel test processes */
+    snprintf(command, sizeof command, "dot -Tsvg %s 2>/dev/null", path);
+    write_file(path, text);
+    FILE *p = popen(command, "r");
     cr_assert_not_null(p);
     char *svg = slurp_pipe(p);
     double width = -1;
@@ -795,7 +800,7 @@ static double layout_width_pt(const char *text)
     if (at)
         width = atof(at + strlen("<svg width=\""));
     free(svg);
-    remove("test_dot_width.dot");
+    remove(path);
     return width;
 }
 
