@@ -2,7 +2,7 @@
  * cluster per layer. The layers run one by one and the tape length after each
  * marks its ops, so every op (activation and pooling included) lands in the
  * layer that made it, whatever its inputs. */
-#include "nn/module_internal.h"
+#include "nn/layers/module_internal.h"
 #include "tapegrad/dot.h"
 
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * its parameters and buffers, so a file rebuilds its model without the code
  * that built it, and a file of another architecture is refused with the first
  * difference named before anything is written. */
-#include "nn/module_internal.h"
+#include "nn/layers/module_internal.h"
 #include "tapegrad/data.h"
 
 #include <stdlib.h>

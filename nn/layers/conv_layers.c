@@ -1,7 +1,7 @@
 /* Convolution and pooling layers over NCHW images: thin wrappers of the
  * conv2d and pool ops that own the weights and name the layer in errors
  * (tg_module_shape has checked the input's rank, channels and size). */
-#include "nn/module_internal.h"
+#include "nn/layers/module_internal.h"
 
 tg_tensor *tg_conv_layer_forward(tg_module *m, tg_tensor *x)
 {

@@ -6,7 +6,7 @@
  * σ² is the biased variance (divides by M) in the normalization; the running
  * variance gets the unbiased one (M/(M-1)·σ²_B), as PyTorch does. 1/√(σ² + ε)
  * is exp(-½·log(σ² + ε)), two ops whose gradients the tape knows. */
-#include "nn/module_internal.h"
+#include "nn/layers/module_internal.h"
 
 #include <math.h>
 

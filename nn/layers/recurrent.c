@@ -7,7 +7,7 @@
  *                 c' = f⊙c + i⊙g;  h' = o⊙tanh(c')
  *   GRU  (G = 3): r, z = σ of the first two blocks of gᵢ + gₕ;
  *                 n = tanh(gᵢ,ₙ + r⊙gₕ,ₙ);  h' = (1 - z)⊙n + z⊙h = n + z⊙(h - n) */
-#include "nn/module_internal.h"
+#include "nn/layers/module_internal.h"
 
 #include <stdlib.h>
 

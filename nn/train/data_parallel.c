@@ -16,7 +16,7 @@
  * model's own gradient. With a reduce callback (MPI) the sum goes into a flat
  * buffer weighted by n_k with the sample count at its end, the callback sums
  * it across processes, and each process divides by the global count. */
-#include "nn/data_parallel.h"
+#include "nn/train/data_parallel.h"
 
 #include <math.h>
 #include <stdlib.h>

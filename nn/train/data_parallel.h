@@ -1,5 +1,5 @@
 /* Internal to nn/: the data-parallel training step behind tg_train's
- * `threads` and `reduce` (nn/data_parallel.c). Not installed. */
+ * `threads` and `reduce` (nn/train/data_parallel.c). Not installed. */
 #ifndef TAPEGRAD_NN_DATA_PARALLEL_H
 #define TAPEGRAD_NN_DATA_PARALLEL_H
 
@@ -32,7 +32,7 @@ void tg_loader_fill(const tg_loader *loader, const int64_t *order, int64_t n, tg
  * loading a checkpoint): the next step copies them into the replicas. */
 void tg_data_parallel_resync(tg_data_parallel *dp);
 
-/* From nn/optim.c, for the fused update: whether opt's parameters are exactly
+/* From nn/train/optim.c, for the fused update: whether opt's parameters are exactly
  * params (the same tensors in the same order), and the update of parameter
  * i's values [begin, end) from grad (its whole gradient's data) as step
  * tg_optim_steps(opt) + 1 would make it. The caller counts the step
@@ -41,7 +41,7 @@ bool tg_optim_updates_exactly(const tg_optimizer *opt, tg_params params);
 void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_t end, const void *grad);
 
 /* Samples of out [n, classes] (or [n, 1] for two classes) whose prediction is
- * y's class; 0 when out does not fit (nn/train.c). */
+ * y's class; 0 when out does not fit (nn/train/train.c). */
 int64_t tg_count_correct(const tg_tensor *out, const tg_tensor *y, int classes);
 
 #endif

@@ -5,7 +5,7 @@
  * and writes and reads its spec as text (model_file.c puts that text in
  * checkpoints). */
 #define _POSIX_C_SOURCE 200809L /* strtok_r */
-#include "nn/module_internal.h"
+#include "nn/layers/module_internal.h"
 #include "tapegrad/data.h"
 
 #include <stdlib.h>

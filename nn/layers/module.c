@@ -3,7 +3,7 @@
  * small layers: dense, activation, flatten, dropout, embedding. Conv and
  * pooling live in conv_layers.c, the norms in norm.c, the recurrent cells in
  * recurrent.c. Every forward is made of public ops. */
-#include "nn/module_internal.h"
+#include "nn/layers/module_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

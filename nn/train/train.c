@@ -3,7 +3,7 @@
  * tg_tape_reset; the batch tensors are the loader's persistent ones and the
  * step tensors reuse the context's arena, so a warm loop allocates nothing. */
 #define _POSIX_C_SOURCE 200809L
-#include "nn/data_parallel.h"
+#include "nn/train/data_parallel.h"
 
 #include <errno.h>
 #include <math.h>
