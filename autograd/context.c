@@ -435,7 +435,8 @@ static tg_node *append(const tg_op_desc *op, tg_tensor **out, int n_in, tg_tenso
         *out = NULL;
         return NULL;
     }
-    memcpy(inputs, in, (size_t)n_in * sizeof *inputs);
+    for (int i = 0; i < n_in; i++) /* mostly 1 or 2: a loop, not a memcpy call */
+        inputs[i] = in[i];
     t->requires_grad = true;
     t->creator = (int32_t)ctx->tape_len;
     tg_node *node = &ctx->tape[ctx->tape_len++];
@@ -443,24 +444,11 @@ static tg_node *append(const tg_op_desc *op, tg_tensor **out, int n_in, tg_tenso
     return node;
 }
 
-tg_tensor *tg_record(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, tg_attr attr)
+tg_tensor *tg_record_entry(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, const tg_attr *attr)
 {
     tg_node *node = append(op, &out, n_in, in);
-    if (node)
-        node->attr = attr;
-    return out;
-}
-
-tg_tensor *tg_record1(const tg_op_desc *op, tg_tensor *out, tg_tensor *x)
-{
-    append(op, &out, 1, &x);
-    return out;
-}
-
-tg_tensor *tg_record2(const tg_op_desc *op, tg_tensor *out, tg_tensor *a, tg_tensor *b)
-{
-    tg_tensor *in[2] = {a, b};
-    append(op, &out, 2, in);
+    if (node && attr)
+        node->attr = *attr;
     return out;
 }
 

@@ -54,6 +54,7 @@ static inline void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int ra
     t->lifetime = TG_LIFE_PERSISTENT;
     t->requires_grad = false;
     t->grad_zeroed = false;
+    t->grad_sum = false;
 }
 
 tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero, size_t slack)
@@ -90,7 +91,35 @@ tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *
 
 tg_tensor *tg_step_like(const tg_tensor *t, bool zero)
 {
-    return tg_step_tensor(t->ctx, t->dtype, t->rank, t->shape, zero);
+    /* Most results of a small graph's ops come here. t's shape was checked
+     * when it was made, so a small result copies t's header fields instead of
+     * recomputing them (dims past the rank are 0 in every header). */
+    size_t bytes = (size_t)t->size * tg_dtype_size((tg_dtype)t->dtype);
+    if (bytes > 64)
+        return tg_step_tensor(t->ctx, (tg_dtype)t->dtype, t->rank, t->shape, zero);
+    tg_ctx *ctx = t->ctx;
+    tg_tensor *y = tg_arena_alloc(ctx, sizeof(tg_tensor) + ((bytes + 7) & ~(size_t)7), 8);
+    if (!y)
+        return NULL;
+    y->ctx = ctx;
+    y->data = y + 1;
+    y->pending = NULL;
+    y->extra = NULL;
+    y->size = t->size;
+    y->creator = -1;
+    y->epoch = ctx->epoch;
+    y->wanted = 0;
+    y->rank = t->rank;
+    y->dtype = t->dtype;
+    y->lifetime = TG_LIFE_STEP;
+    y->requires_grad = false;
+    y->grad_zeroed = false;
+    y->grad_sum = false;
+    for (int i = 0; i < TG_MAX_RANK; i++)
+        y->shape[i] = t->shape[i];
+    if (zero)
+        memset(y->data, 0, bytes);
+    return y;
 }
 
 static tg_tensor *persistent_tensor(tg_ctx *ctx, const char *who, tg_dtype dtype, int rank, const int64_t *shape)
