@@ -444,11 +444,47 @@ static tg_node *append(const tg_op_desc *op, tg_tensor **out, int n_in, tg_tenso
     return node;
 }
 
-tg_tensor *tg_record_entry(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, const tg_attr *attr)
+/* tg_record_entry's general case: anomaly mode, a full tape or chunk. */
+static __attribute__((noinline)) tg_tensor *record_slow(const tg_op_desc *op, tg_tensor *out, int n_in,
+                                                        tg_tensor *const *in, const tg_attr *attr)
 {
     tg_node *node = append(op, &out, n_in, in);
     if (node && attr)
         node->attr = *attr;
+    return out;
+}
+
+tg_tensor *tg_record_entry(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, const tg_attr *attr)
+{
+    /* The usual case inline, every other one a tail call (no registers to
+     * save): no anomaly mode, room on the tape and in the step memory. */
+    if (!out)
+        return NULL;
+    tg_ctx *ctx = out->ctx;
+    tg_arena_chunk *c = ctx->current;
+    if (ctx->anomaly || ctx->tape_len == ctx->tape_cap || !c)
+        return record_slow(op, out, n_in, in, attr);
+    bool needed = false;
+    for (int i = 0; i < n_in; i++)
+        needed |= in[i]->requires_grad;
+    if (!needed || !ctx->grad_enabled)
+        return out;
+    size_t start = (c->used + 7) & ~(size_t)7, end = start + (size_t)n_in * sizeof(tg_tensor *);
+    if (end > c->size)
+        return record_slow(op, out, n_in, in, attr);
+    c->used = end;
+    tg_tensor **inputs = (tg_tensor **)(c->bytes + start);
+    for (int i = 0; i < n_in; i++)
+        inputs[i] = in[i];
+    out->requires_grad = true;
+    out->creator = (int32_t)ctx->tape_len;
+    tg_node *node = &ctx->tape[ctx->tape_len++];
+    node->op = op;
+    node->n_in = n_in;
+    node->in = inputs;
+    node->out = out;
+    static const tg_attr no_attr; /* all bytes zero */
+    node->attr = attr ? *attr : no_attr;
     return out;
 }
 
