@@ -464,11 +464,7 @@ tg_tensor *tg_record_entry(const tg_op_desc *op, tg_tensor *out, int n_in, tg_te
     tg_arena_chunk *c = ctx->current;
     if (ctx->anomaly || ctx->tape_len == ctx->tape_cap || !c)
         return record_slow(op, out, n_in, in, attr);
-    bool needed = false;
-    for (int i = 0; i < n_in; i++)
-        needed |= in[i]->requires_grad;
-    if (!needed || !ctx->grad_enabled)
-        return out;
+    /* here grad mode is on and an input requires a gradient (tg_record_needed) */
     size_t start = (c->used + 7) & ~(size_t)7, end = start + (size_t)n_in * sizeof(tg_tensor *);
     if (end > c->size)
         return record_slow(op, out, n_in, in, attr);

@@ -303,33 +303,37 @@ void tg_arena_rewind(tg_ctx *ctx, tg_arena_mark mark);
 /* Records op on the tape when grad mode is on and an input requires a
  * gradient; runs the anomaly check; returns out (NULL if either failed).
  * Any number of inputs; they are copied to step memory. */
+/* tg_record's out-of-line part: anomaly mode, or grad mode on and an input
+ * requiring a gradient (checked by the caller). */
 tg_tensor *tg_record_entry(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, const tg_attr *attr);
 /* Every op ends here: the cases with nothing to record or check (backward
  * without create_graph, no-grad mode, no input requiring a gradient) are
- * decided inline, the rest by tg_record_entry. */
-static inline bool tg_record_needless(const tg_tensor *out, bool inputs_require_grad)
+ * decided inline, where n_in is mostly a constant. */
+static inline bool tg_record_needed(const tg_tensor *out, int n_in, tg_tensor *const *in)
 {
-    return !out->ctx->anomaly && (!out->ctx->grad_enabled || !inputs_require_grad);
+    const tg_ctx *ctx = out->ctx;
+    if (ctx->anomaly)
+        return true; /* the result is checked even when nothing is recorded */
+    if (!ctx->grad_enabled)
+        return false;
+    bool needed = false;
+    for (int i = 0; i < n_in; i++)
+        needed |= in[i]->requires_grad;
+    return needed;
 }
 static inline tg_tensor *tg_record(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, tg_attr attr)
 {
-    if (!out || (!out->ctx->anomaly && !out->ctx->grad_enabled))
-        return out;
-    return tg_record_entry(op, out, n_in, in, &attr);
+    return out && tg_record_needed(out, n_in, in) ? tg_record_entry(op, out, n_in, in, &attr) : out;
 }
 /* Convenience for the common cases. */
 static inline tg_tensor *tg_record1(const tg_op_desc *op, tg_tensor *out, tg_tensor *x)
 {
-    if (!out || tg_record_needless(out, x->requires_grad))
-        return out;
-    return tg_record_entry(op, out, 1, &x, NULL);
+    return out && tg_record_needed(out, 1, &x) ? tg_record_entry(op, out, 1, &x, NULL) : out;
 }
 static inline tg_tensor *tg_record2(const tg_op_desc *op, tg_tensor *out, tg_tensor *a, tg_tensor *b)
 {
-    if (!out || tg_record_needless(out, a->requires_grad || b->requires_grad))
-        return out;
     tg_tensor *in[2] = {a, b};
-    return tg_record_entry(op, out, 2, in, NULL);
+    return out && tg_record_needed(out, 2, in) ? tg_record_entry(op, out, 2, in, NULL) : out;
 }
 /* A copy of an op's attribute block in step memory, for tg_attr.data (NULL
  * with the context's error set when out of memory). */
