@@ -7,7 +7,10 @@
  * A second line per rule runs with gradients that are exactly zero after the
  * first step (dead units, border pixels), from a state at the edge of the
  * normal range: the moments decay into the subnormal range, which must not
- * slow the step down. A third number is the rule's memory floor: a pass
+ * slow the step down. A third runs with gradients of about 1e-18 (normal
+ * numbers whose squares are not) in the caller's mode, as a loop of one's own
+ * around tg_optim_step runs: without flush-to-zero, Adam's (1-β₂)·g² is then
+ * subnormal and takes the slow path (tg_train flushes it). A fourth number is the rule's memory floor: a pass
  * with the same loads and stores over the same buffers (SGD: w, g read, w
  * written; momentum: + v; Adam: + m, v) and one add each instead of the
  * rule's arithmetic. A rule near its floor is bound by memory, not by its
@@ -82,15 +85,22 @@ static void memory_pass(tg_params params, tg_params state)
              per > 1 ? tg_tensor_data(state.items[i * per + 1]) : NULL);
 }
 
-static double run(tg_ctx *ctx, tg_params params, const char *rule, int steps, int repeats, bool decay_to_zero,
-                  bool floor_only)
+typedef enum { GRADIENTS, ZERO_GRADIENTS, TINY_GRADIENTS, MEMORY_FLOOR } bench_mode;
+
+static double run(tg_ctx *ctx, tg_params params, const char *rule, int steps, int repeats, bench_mode mode)
 {
     tg_optimizer *opt = !strcmp(rule, "sgd")        ? tg_optim_sgd_new(params, 1e-3)
                         : !strcmp(rule, "momentum") ? tg_optim_momentum_new(params, 1e-3, 0.9)
                                                     : tg_optim_adam_new(params, 1e-4, 0.9, 0.999, 1e-8);
     make_grads(ctx, params);
     tg_optim_step(opt);
-    if (decay_to_zero) { /* every gradient exactly 0, the state where ~75k such steps leave it */
+    if (mode == TINY_GRADIENTS) /* p·1e-18: |g| from about 1e-20 to 1e-18 */
+        for (int i = 0; i < params.count; i++) {
+            tg_tensor *g = tg_tensor_grad(params.items[i]);
+            for (int64_t k = 0; k < tg_tensor_size(g); k++)
+                tg_tensor_set(g, k, 1e-18 * tg_tensor_get(g, k));
+        }
+    if (mode == ZERO_GRADIENTS) { /* every gradient exactly 0, the state where ~75k such steps leave it */
         for (int i = 0; i < params.count; i++)
             tg_tensor_fill(tg_tensor_grad(params.items[i]), 0);
         tg_params state = tg_optim_state(opt);
@@ -101,7 +111,7 @@ static double run(tg_ctx *ctx, tg_params params, const char *rule, int steps, in
     for (int r = 0; r < repeats; r++) {
         double t0 = now();
         for (int s = 0; s < steps; s++)
-            if (floor_only)
+            if (mode == MEMORY_FLOOR)
                 memory_pass(params, tg_optim_state(opt));
             else
                 tg_optim_step(opt);
@@ -129,15 +139,17 @@ int main(int argc, char **argv)
     const char *rules[] = {"sgd", "momentum", "adam"};
     for (int k = 0; k < 3; k++) {
         tg_mlp_init(mlp, TG_INIT_HE, 0, &rng);
-        double busy = run(ctx, params, rules[k], steps, repeats, false, false);
+        double busy = run(ctx, params, rules[k], steps, repeats, GRADIENTS);
         tg_mlp_init(mlp, TG_INIT_HE, 0, &rng);
-        double idle = run(ctx, params, rules[k], steps, repeats, true, false);
+        double idle = run(ctx, params, rules[k], steps, repeats, ZERO_GRADIENTS);
         tg_mlp_init(mlp, TG_INIT_HE, 0, &rng);
-        double floor = run(ctx, params, rules[k], steps, repeats, false, true);
-        printf("  %-9s %6.3f ns/param   after zero gradients %6.3f ns/param   memory floor %6.3f ns/param (%.0f%% "
-               "of the step)\n", rules[k], busy, idle, floor, 100 * floor / busy);
-        printf("RESULT optim=%s ns_per_param=%.4f zero_grad_ns_per_param=%.4f floor_ns_per_param=%.4f\n", rules[k],
-               busy, idle, floor);
+        double tiny = run(ctx, params, rules[k], steps, repeats, TINY_GRADIENTS);
+        tg_mlp_init(mlp, TG_INIT_HE, 0, &rng);
+        double floor = run(ctx, params, rules[k], steps, repeats, MEMORY_FLOOR);
+        printf("  %-9s %6.3f ns/param   after zero gradients %6.3f   tiny gradients %6.3f   memory floor %6.3f "
+               "(%.0f%% of the step)\n", rules[k], busy, idle, tiny, floor, 100 * floor / busy);
+        printf("RESULT optim=%s ns_per_param=%.4f zero_grad_ns_per_param=%.4f tiny_grad_ns_per_param=%.4f "
+               "floor_ns_per_param=%.4f\n", rules[k], busy, idle, tiny, floor);
     }
     tg_mlp_free(mlp);
     tg_ctx_free(ctx);
