@@ -86,6 +86,18 @@ static const conv_shape shapes[] = {
     {1, 17, 13, 11, 33, 5, 4, 2, 2, 1, 1, true},
     {64, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, true},  /* LeNet-5 conv 1 */
     {2, 32, 13, 13, 64, 3, 3, 1, 0, 1, 1, true}, /* the wider CNN's conv 2 */
+    /* f32 stride 1 with few channels takes ops/conv.c's direct kernels
+     * (AVX-512): tiles of 2, 3 or 4 output channels, the backward weight's
+     * 1, 2, 3, 4 or 6, images in chunks of 8 split over two workers */
+    {64, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, true}, /* LeNet-5 conv 2 */
+    {11, 3, 9, 7, 6, 3, 4, 1, 1, 1, 1, true},    /* 6 channels: tiles of 3, weight tiles of 6 */
+    {2, 4, 11, 10, 5, 3, 3, 1, 2, 2, 1, true},   /* dilation 2, odd channels (weight tiles of 1) */
+    {2, 4, 8, 9, 8, 3, 3, 1, 1, 1, 2, true},     /* groups 2 */
+    {2, 2, 6, 6, 4, 3, 3, 1, 3, 1, 1, false},    /* padding past the kernel's reach */
+    {2, 2, 31, 33, 8, 5, 5, 1, 2, 1, 1, true},   /* rows of many vectors, odd sizes */
+    {1, 3, 10, 10, 3, 3, 3, 1, 1, 1, 1, false},  /* 3 channels */
+    {9, 2, 12, 12, 2, 5, 5, 1, 2, 1, 1, true},   /* 2 channels, a chunk of 8 and one of 1 */
+    {3, 1, 7, 20, 12, 1, 17, 1, 8, 1, 1, true},  /* a 1×17 kernel (taps from one row) */
 };
 
 Test(ops_conv, conv2d_matches_a_direct_convolution_in_f32_and_f64)
