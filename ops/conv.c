@@ -310,13 +310,14 @@ static flat_geom flat_geometry(const conv_geom *g, conv_pass pass)
     return f;
 }
 
-/* Output channels per tile: the most of `most`, ..., 2 that divides n (6 → 3,
- * 16 → 4 with most = 4), else 1. Each input vector loaded feeds that many FMAs. */
-static int direct_rows(int64_t n, int most)
+/* Output channels per tile: the first of 6, 4, 3, 2 that divides n (6 → 6,
+ * 16 → 4), else 1. Each input vector loaded feeds that many FMAs. */
+static int direct_rows(int64_t n)
 {
-    for (int r = most; r > 1; r--)
-        if (n % r == 0)
-            return r;
+    static const int rows[] = {6, 4, 3, 2};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+        if (n % rows[i] == 0)
+            return rows[i];
     return 1;
 }
 
@@ -336,19 +337,9 @@ static bool direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
     if (pass != CONV_BACKWARD_WEIGHT && f.taps < 16)
         return false;
     /* one output channel per tile leaves the loads, not the FMAs, to decide */
-    if (pass != CONV_BACKWARD_WEIGHT && direct_rows(f.out_c, 4) == 1)
+    if (pass != CONV_BACKWARD_WEIGHT && direct_rows(f.out_c) == 1)
         return false;
     return f.in_len < ((int64_t)1 << 28) && f.taps <= 4096;
-}
-
-/* dst[c, top + y, left + x] = src[c, y, x], zero around and in the slack. */
-static void pad_planes(const float *src, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left,
-                       const flat_geom *f, float *dst)
-{
-    memset(dst, 0, (size_t)f->in_len * sizeof *dst);
-    for (int64_t ch = 0; ch < c; ch++)
-        for (int64_t y = 0; y < h; y++)
-            memcpy(dst + (ch * f->hp + top + y) * f->wp + left, src + (ch * h + y) * w, (size_t)w * sizeof *dst);
 }
 
 #define DIRECT_CHUNK 8 /* images per backward-weight pass: their sums share one reduction */
@@ -362,6 +353,20 @@ typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, 
 /* Without this GCC folds each input load into every FMA that reads it
  * (OB loads instead of one), and the misaligned loads become the bottleneck. */
 #define IN_REGISTER(v) __asm__("" : "+v"(v))
+
+/* dst[y·dst_step + x] = src[y·src_step + x] (+ add) for x < w, y < rows:
+ * rows of 10 to 28 values, too short for memcpy calls to pay. */
+TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step,
+                                            int64_t rows, int64_t w, const float *add)
+{
+    __m512 a = _mm512_set1_ps(add ? *add : 0);
+    for (int64_t y = 0; y < rows; y++, src += src_step, dst += dst_step)
+        for (int64_t x = 0; x < w; x += 16) {
+            __mmask16 m = (__mmask16)(w - x >= 16 ? 0xFFFF : (1u << (w - x)) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(m, src + x);
+            _mm512_mask_storeu_ps(dst + x, m, add ? _mm512_add_ps(v, a) : v);
+        }
+}
 
 /* out[r, 16·NV] = Σ_t w[r·w_step + t]·in[q + off_t] for OB channels r:
  * OB·NV accumulators; per tap NV loads feed OB·NV FMAs. */
@@ -402,11 +407,15 @@ DIRECT_TILE(2, 10)
 DIRECT_TILES_TO_6(3)
 DIRECT_TILE(3, 7)
 DIRECT_TILES_TO_6(4)
+DIRECT_TILE(6, 1)
+DIRECT_TILE(6, 2)
+DIRECT_TILE(6, 3)
+DIRECT_TILE(6, 4)
 typedef void (*direct_tile_fn)(const float *, const int32_t *, int64_t, const float *, int64_t, float *, int64_t);
 #define DIRECT_NV 10 /* most vectors in a tile (2 channels × 10) */
 /* [OB][NV]: the widest tile of each row count holds OB·NV accumulators and
  * NV input vectors in the 32 registers, with one left for the broadcast */
-static const direct_tile_fn direct_tiles[5][DIRECT_NV + 1] = {
+static const direct_tile_fn direct_tiles[7][DIRECT_NV + 1] = {
     {NULL},
     {NULL}, /* one channel per tile keeps the GEMM (direct_path) */
     {NULL, direct_tile_2_1, direct_tile_2_2, direct_tile_2_3, direct_tile_2_4, direct_tile_2_5, direct_tile_2_6,
@@ -414,14 +423,16 @@ static const direct_tile_fn direct_tiles[5][DIRECT_NV + 1] = {
     {NULL, direct_tile_3_1, direct_tile_3_2, direct_tile_3_3, direct_tile_3_4, direct_tile_3_5, direct_tile_3_6,
      direct_tile_3_7},
     {NULL, direct_tile_4_1, direct_tile_4_2, direct_tile_4_3, direct_tile_4_4, direct_tile_4_5, direct_tile_4_6},
+    {NULL},
+    {NULL, direct_tile_6_1, direct_tile_6_2, direct_tile_6_3, direct_tile_6_4},
 };
-static const int direct_max_nv[5] = {0, 0, 10, 7, 6};
+static const int direct_max_nv[7] = {0, 0, 10, 7, 6, 0, 4};
 
 /* out[o, 16·qv] = Σ_t w[o, t]·in[q + off_t] for every output channel, OB at
  * a time; the qv vectors are split into even tiles of the widest size. */
 static void direct_correlate(const flat_geom *f, const float *in, const int32_t *off, const float *w, float *out)
 {
-    int ob = direct_rows(f->out_c, 4);
+    int ob = direct_rows(f->out_c);
     int64_t n_tiles = (f->qv + direct_max_nv[ob] - 1) / direct_max_nv[ob], row = 16 * f->qv;
     for (int64_t o = 0; o < f->out_c; o += ob)
         for (int64_t tile = 0, v0 = 0; tile < n_tiles; tile++) {
@@ -473,11 +484,25 @@ static const direct_wgrad_fn direct_wgrads[7] = {NULL, direct_wgrad_1, direct_wg
                                                  direct_wgrad_4, NULL, direct_wgrad_6};
 #else
 static const direct_wgrad_fn direct_wgrads[7] = {NULL};
+static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step, int64_t rows, int64_t w,
+                             const float *add)
+{
+    (void)src, (void)src_step, (void)dst, (void)dst_step, (void)rows, (void)w, (void)add;
+}
 static void direct_correlate(const flat_geom *f, const float *in, const int32_t *off, const float *w, float *out)
 {
     (void)f, (void)in, (void)off, (void)w, (void)out;
 }
 #endif
+
+/* dst[c, top + y, left + x] = src[c, y, x]; the rest of dst (the zero
+ * padding and slack) is zeroed once per call and never written. */
+static void pad_planes(const float *src, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left,
+                       const flat_geom *f, float *dst)
+{
+    for (int64_t ch = 0; ch < c; ch++)
+        direct_copy_rows(src + ch * h * w, w, dst + (ch * f->hp + top) * f->wp + left, f->wp, h, w, NULL);
+}
 
 /* Taps per backward-weight tile for OB channels. */
 static int direct_wgrad_taps(int ob) { return ob == 1 ? 16 : 24 / ob; }
@@ -519,15 +544,9 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
         }
         direct_correlate(f, in, job->off, w, res);
         /* keep the first ow of every wp columns (+ bias) */
-        for (int64_t o = 0; o < f->out_c; o++) {
-            float add = job->bias ? job->bias[gr * g->og + o] : 0;
-            for (int64_t y = 0; y < f->oh; y++) {
-                const float *src = res + o * row + y * f->wp;
-                float *dst = out + (o * f->oh + y) * f->ow;
-                for (int64_t x = 0; x < f->ow; x++)
-                    dst[x] = src[x] + add;
-            }
-        }
+        for (int64_t o = 0; o < f->out_c; o++)
+            direct_copy_rows(res + o * row, f->wp, out + o * f->oh * f->ow, f->ow, f->oh, f->ow,
+                             job->bias ? job->bias + gr * g->og + o : NULL);
     }
 }
 
@@ -548,15 +567,12 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
             int64_t b = b0 + n;
             pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f,
                        in + n * f->in_len);
-            float *z = dz + n * dz_step;
-            memset(z, 0, (size_t)dz_step * sizeof *z);
-            for (int64_t o = 0; o < g->og; o++)
-                for (int64_t y = 0; y < g->oh; y++)
-                    memcpy(z + o * row + y * f->wp, job->dy + ((b * g->o + gr * g->og + o) * g->oh + y) * g->ow,
-                           (size_t)g->ow * sizeof *z);
+            for (int64_t o = 0; o < g->og; o++) /* dz's dropped columns and tail stay zero */
+                direct_copy_rows(job->dy + (b * g->o + gr * g->og + o) * g->p, g->ow, dz + n * dz_step + o * row,
+                                 f->wp, g->oh, g->ow, NULL);
         }
-        /* channels in blocks of ob (6, 4, 3, 2 or 1: whichever divides og first), taps in blocks of tb */
-        int ob = g->og % 6 == 0 ? 6 : direct_rows(g->og, 4), tb = direct_wgrad_taps(ob);
+        /* channels in blocks of ob (6, 4, 3, 2 or 1), taps in blocks of tb */
+        int ob = direct_rows(g->og), tb = direct_wgrad_taps(ob);
         float *dwg = dw + gr * g->og * g->k;
         for (int64_t o = 0; o < g->og; o += ob)
             for (int64_t t = 0; t < g->k; t += tb) {
@@ -590,6 +606,8 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
     job.scratch = tg_arena_alloc(ctx, (size_t)(job.scratch_len * workers) * sizeof(float), 64);
     if (!off || !job.scratch)
         return false;
+    /* padding, slack and dz's dropped columns: zero for every image of the call */
+    memset(job.scratch, 0, (size_t)(job.scratch_len * workers) * sizeof(float));
     /* taps in the weight's order: (c, i, j) of the input, or (o, i, j) of dy */
     int64_t t = 0, plane = f->hp * f->wp;
     for (int64_t c = 0; c < f->in_c; c++)
