@@ -305,8 +305,9 @@ static flat_geom flat_geometry(const conv_geom *g, conv_pass pass)
     }
     int64_t q = f.oh * f.wp;
     f.qv = (q + 15) / 16;
-    /* the last tap reads up to in_c·hp·wp - q + dw(kw-1) + 16·qv */
-    f.in_len = (f.in_c * f.hp * f.wp + 16 * f.qv - q + g->dw * (g->kw - 1) + 15) & ~(int64_t)15;
+    /* the last tap reads up to in_c·hp·wp - q + dw(kw-1) + 16·qv; the
+     * copies write up to 16 past a row (direct_copy_rows) */
+    f.in_len = (f.in_c * f.hp * f.wp + 16 * f.qv - q + g->dw * (g->kw - 1) + 16 + 15) & ~(int64_t)15;
     return f;
 }
 
@@ -345,7 +346,7 @@ static bool direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
 #define DIRECT_CHUNK 8 /* images per backward-weight pass: their sums share one reduction */
 
 typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t,
-                                const int32_t *, float *);
+                                const uint16_t *, const int32_t *, float *);
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -355,7 +356,10 @@ typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, 
 #define IN_REGISTER(v) __asm__("" : "+v"(v))
 
 /* dst[y·dst_step + x] = src[y·src_step + x] (+ add) for x < w, y < rows:
- * rows of 10 to 28 values, too short for memcpy calls to pay. */
+ * rows of 10 to 28 values, too short for memcpy calls to pay. Every row but
+ * the last is stored as whole vectors, zeros (+ add) past w: masked stores
+ * are slow here, and what lies past a row is padding that stays zero or the
+ * next row, written after it. */
 TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step,
                                             int64_t rows, int64_t w, const float *add)
 {
@@ -364,7 +368,11 @@ TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, 
         for (int64_t x = 0; x < w; x += 16) {
             __mmask16 m = (__mmask16)(w - x >= 16 ? 0xFFFF : (1u << (w - x)) - 1);
             __m512 v = _mm512_maskz_loadu_ps(m, src + x);
-            _mm512_mask_storeu_ps(dst + x, m, add ? _mm512_add_ps(v, a) : v);
+            v = add ? _mm512_add_ps(v, a) : v;
+            if (y + 1 < rows)
+                _mm512_storeu_ps(dst + x, v);
+            else
+                _mm512_mask_storeu_ps(dst + x, m, v);
         }
 }
 
@@ -444,12 +452,14 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
 }
 
 /* sums[r·TB + u] = Σ over n_img images and qv vectors of dz[r]·in[off_u]
- * for OB channels r and TB = 24/OB taps u: 24 accumulators (fewer for 5),
- * reduced once per call; per vector OB + TB loads feed OB·TB FMAs. */
+ * for OB channels r and TB = 24/OB taps u: 24 accumulators, reduced once per
+ * call; per vector OB + TB loads feed OB·TB FMAs. The lanes of dropped
+ * columns are masked off (keep[v]), not just zero in dz: 0·∞ would be NaN
+ * where the sum has no such term. */
 #define DIRECT_WGRAD_TILE(OB, TB)                                                                               \
     TG_CONV_AVX512 static void direct_wgrad_##OB(const float *in, int64_t in_step, const float *dz,              \
                                                  int64_t dz_row, int64_t dz_step, int64_t n_img, int64_t qv,    \
-                                                 const int32_t *off, float *sums)                               \
+                                                 const uint16_t *keep, const int32_t *off, float *sums)         \
     {                                                                                                           \
         __m512 acc[OB][TB];                                                                                     \
         for (int r = 0; r < OB; r++)                                                                            \
@@ -458,6 +468,7 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
         for (int64_t n = 0; n < n_img; n++) {                                                                   \
             const float *x = in + n * in_step, *d = dz + n * dz_step;                                           \
             for (int64_t v = 0; v < qv; v++) {                                                                  \
+                __mmask16 m = (__mmask16)keep[v];                                                               \
                 __m512 g[OB];                                                                                   \
                 for (int r = 0; r < OB; r++) {                                                                  \
                     g[r] = _mm512_loadu_ps(d + r * dz_row + 16 * v);                                            \
@@ -467,7 +478,7 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
                     __m512 xv = _mm512_loadu_ps(x + off[u] + 16 * v);                                           \
                     IN_REGISTER(xv);                                                                            \
                     for (int r = 0; r < OB; r++)                                                                \
-                        acc[r][u] = _mm512_fmadd_ps(g[r], xv, acc[r][u]);                                       \
+                        acc[r][u] = _mm512_mask3_fmadd_ps(g[r], xv, acc[r][u], m);                              \
                 }                                                                                               \
             }                                                                                                   \
         }                                                                                                       \
@@ -514,6 +525,7 @@ typedef struct {
     const float *x, *w, *bias, *dy;
     float *out;           /* y, dx or dw */
     const int32_t *off;   /* per tap */
+    const uint16_t *keep; /* backward weight: per 16 positions, the lanes of kept columns */
     const float *wflip;   /* backward input: [groups][cg][og·kh·kw] */
     float *scratch;       /* per worker: scratch_len floats */
     int64_t scratch_len;
@@ -580,7 +592,7 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
                 for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
                     off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
                 float sums[24];
-                direct_wgrads[ob](in, f->in_len, dz + o * row, row, dz_step, n_img, f->qv, off, sums);
+                direct_wgrads[ob](in, f->in_len, dz + o * row, row, dz_step, n_img, f->qv, job->keep, off, sums);
                 for (int r = 0; r < ob; r++)
                     for (int u = 0; u < tb && t + u < g->k; u++)
                         dwg[(o + r) * g->k + t + u] += sums[r * tb + u];
@@ -594,7 +606,7 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
 {
     tg_pool *pool = ctx->pool;
     int threads = tg_pool_threads(pool);
-    direct_job job = {g, flat_geometry(g, pass), pass, x, w, bias, dy, out, NULL, NULL, NULL, 0, NULL};
+    direct_job job = {g, flat_geometry(g, pass), pass, x, w, bias, dy, out, NULL, NULL, NULL, NULL, 0, NULL};
     const flat_geom *f = &job.f;
     int n_tasks = pass == CONV_BACKWARD_WEIGHT ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
@@ -636,6 +648,16 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
                 direct_image(&job, b, n_tasks, 0);
         return true;
     }
+    uint16_t *keep = tg_arena_alloc(ctx, (size_t)f->qv * sizeof *keep, 64);
+    if (!keep)
+        return false;
+    for (int64_t v = 0; v < f->qv; v++) {
+        keep[v] = 0;
+        for (int64_t lane = 0, q = 16 * v; lane < 16; lane++, q++)
+            if (q < f->oh * f->wp && q % f->wp < f->ow)
+                keep[v] |= (uint16_t)(1u << lane);
+    }
+    job.keep = keep;
     size_t dw_size = (size_t)(g->o * g->k);
     if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_size * (size_t)workers * sizeof(float), 64)))
         return false;

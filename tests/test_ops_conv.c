@@ -164,6 +164,40 @@ Test(ops_conv, backward_ops_match_direct_sums_in_f32_and_f64)
     }
 }
 
+/* The direct kernels compute outputs past each row's end and drop them: an
+ * infinity that only such a dropped output reads must not reach the
+ * weight gradient as 0·∞ = NaN. x[0, 0, 0, 7] = ∞ is read by the valid
+ * output (0, 5) through tap (0, 2) only. */
+Test(ops_conv, an_infinite_input_at_a_row_end_reaches_only_the_taps_that_read_it)
+{
+    tg_rng rng = tg_rng_seed(8);
+    tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(1, 2, 8, 8), 0, 1);
+    tg_tensor *dy = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(1, 4, 6, 6), 0, 1);
+    tg_tensor_set(x, 7, INFINITY);
+    tg_tensor *dw = tg_conv2d_backward_weight(x, dy, 3, 3, 1, 0, 1, 1);
+    cr_assert_not_null(dw, "%s", tg_ctx_error(ctx));
+    for (int64_t o = 0; o < 4; o++)
+        for (int64_t c = 0; c < 2; c++)
+            for (int64_t u = 0; u < 3; u++)
+                for (int64_t v = 0; v < 3; v++) {
+                    double want = 0;
+                    for (int64_t i = 0; i < 6; i++)
+                        for (int64_t j = 0; j < 6; j++)
+                            want += tg_tensor_get(dy, (o * 6 + i) * 6 + j) *
+                                    tg_tensor_get(x, (c * 8 + i + u) * 8 + j + v);
+                    double got = tg_tensor_get(dw, ((o * 2 + c) * 3 + u) * 3 + v);
+                    if (isinf(want))
+                        cr_assert(got == want, "dw[%lld,%lld,%lld,%lld] = %g, expected %g", (long long)o, (long long)c,
+                                  (long long)u, (long long)v, got, want);
+                    else
+                        cr_assert(fabs(got - want) <= 1e-4 * (1 + fabs(want)), "dw[%lld,%lld,%lld,%lld] = %g, expected %g",
+                                  (long long)o, (long long)c, (long long)u, (long long)v, got, want);
+                }
+    tg_tensor_free(x);
+    tg_tensor_free(dy);
+    tg_tape_reset(ctx);
+}
+
 Test(ops_conv, conv1d_is_conv2d_over_a_height_of_one)
 {
     tg_rng rng = tg_rng_seed(3);
