@@ -287,7 +287,10 @@ typedef struct {
     int64_t out_c, oh, ow; /* output [out_c, oh, ow]: the first ow columns of oh wp-wide rows */
     int64_t taps;          /* in_c·kh·kw */
     int64_t qv;            /* 16-lane vectors covering q = oh·wp positions */
+    int64_t row;           /* floats per output channel: 16·qv and 16 of slack */
     int64_t in_len;        /* floats of the padded input, with slack for the last vectors' reads */
+    int64_t top, in_rows;  /* rows [top, top + in_rows) of the padded input hold data, the rest zeros */
+    int64_t kh, kw, dh;
 } flat_geom;
 
 static flat_geom flat_geometry(const conv_geom *g, conv_pass pass)
@@ -298,13 +301,17 @@ static flat_geom flat_geometry(const conv_geom *g, conv_pass pass)
         f.hp = g->oh + 2 * (g->dh * (g->kh - 1) - g->ph);
         f.wp = g->ow + 2 * (g->dw * (g->kw - 1) - g->pw);
         f.taps = g->og * g->kh * g->kw;
+        f.top = g->dh * (g->kh - 1) - g->ph, f.in_rows = g->oh;
     } else {
         f.in_c = g->cg, f.out_c = g->og, f.oh = g->oh, f.ow = g->ow;
         f.hp = g->h + 2 * g->ph, f.wp = g->w + 2 * g->pw;
         f.taps = g->k;
+        f.top = g->ph, f.in_rows = g->h;
     }
+    f.kh = g->kh, f.kw = g->kw, f.dh = g->dh;
     int64_t q = f.oh * f.wp;
     f.qv = (q + 15) / 16;
+    f.row = 16 * f.qv + 16;
     /* the last tap reads up to in_c·hp·wp - q + dw(kw-1) + 16·qv; the
      * copies write up to 16 past a row (direct_copy_rows) */
     f.in_len = (f.in_c * f.hp * f.wp + 16 * f.qv - q + g->dw * (g->kw - 1) + 16 + 15) & ~(int64_t)15;
@@ -376,12 +383,13 @@ TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, 
         }
 }
 
-/* out[r, 16·NV] = Σ_t w[r·w_step + t]·in[q + off_t] for OB channels r:
- * OB·NV accumulators; per tap NV loads feed OB·NV FMAs. */
+/* out[r, v·step + l] = Σ_t w[r·w_step + t]·in[v·step + l + off_t] for OB
+ * channels r, NV vectors v and lanes l: OB·NV accumulators; per tap NV loads
+ * feed OB·NV FMAs. step 16: consecutive positions; step Wp: one per row. */
 #define DIRECT_TILE(OB, NV)                                                                                     \
-    TG_CONV_AVX512 static void direct_tile_##OB##_##NV(const float *in, const int32_t *off, int64_t taps,         \
-                                                       const float *w, int64_t w_step, float *out,              \
-                                                       int64_t out_step)                                        \
+    TG_CONV_AVX512 static void direct_tile_##OB##_##NV(const float *in, int64_t step, const int32_t *off,        \
+                                                       int64_t taps, const float *w, int64_t w_step,            \
+                                                       float *out, int64_t out_step)                            \
     {                                                                                                           \
         __m512 acc[OB][NV];                                                                                     \
         for (int r = 0; r < OB; r++)                                                                            \
@@ -391,7 +399,7 @@ TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, 
             const float *p = in + off[t];                                                                       \
             __m512 x[NV];                                                                                       \
             for (int v = 0; v < NV; v++) {                                                                      \
-                x[v] = _mm512_loadu_ps(p + 16 * v);                                                             \
+                x[v] = _mm512_loadu_ps(p + step * v);                                                           \
                 IN_REGISTER(x[v]);                                                                              \
             }                                                                                                   \
             for (int r = 0; r < OB; r++) {                                                                      \
@@ -402,7 +410,7 @@ TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, 
         }                                                                                                       \
         for (int r = 0; r < OB; r++)                                                                            \
             for (int v = 0; v < NV; v++)                                                                        \
-                _mm512_storeu_ps(out + r * out_step + 16 * v, acc[r][v]);                                       \
+                _mm512_storeu_ps(out + r * out_step + step * v, acc[r][v]);                                     \
     }
 #define DIRECT_TILES_TO_6(OB)                                                                                   \
     DIRECT_TILE(OB, 1) DIRECT_TILE(OB, 2) DIRECT_TILE(OB, 3) DIRECT_TILE(OB, 4) DIRECT_TILE(OB, 5)              \
@@ -419,7 +427,8 @@ DIRECT_TILE(6, 1)
 DIRECT_TILE(6, 2)
 DIRECT_TILE(6, 3)
 DIRECT_TILE(6, 4)
-typedef void (*direct_tile_fn)(const float *, const int32_t *, int64_t, const float *, int64_t, float *, int64_t);
+typedef void (*direct_tile_fn)(const float *, int64_t, const int32_t *, int64_t, const float *, int64_t, float *,
+                               int64_t);
 #define DIRECT_NV 10 /* most vectors in a tile (2 channels × 10) */
 /* [OB][NV]: the widest tile of each row count holds OB·NV accumulators and
  * NV input vectors in the 32 registers, with one left for the broadcast */
@@ -436,18 +445,57 @@ static const direct_tile_fn direct_tiles[7][DIRECT_NV + 1] = {
 };
 static const int direct_max_nv[7] = {0, 0, 10, 7, 6, 0, 4};
 
-/* out[o, 16·qv] = Σ_t w[o, t]·in[q + off_t] for every output channel, OB at
- * a time; the qv vectors are split into even tiles of the widest size. */
+/* The run [t0, t1) of taps that can read data for output rows [y0, y1]:
+ * taps are ordered by kernel row i, and a row whose input rows y + i·dh are
+ * all padding adds only zeros (the transposed conv's input is mostly padding). */
+static void tap_run(const flat_geom *f, int64_t y0, int64_t y1, int64_t *t0, int64_t *t1)
+{
+    int64_t lo = f->top - y1 <= 0 ? 0 : (f->top - y1 + f->dh - 1) / f->dh;
+    int64_t last = f->top + f->in_rows - 1 - y0, hi = last < 0 ? -1 : last / f->dh;
+    hi = hi < f->kh - 1 ? hi : f->kh - 1;
+    int64_t per_row = f->taps / f->kh;
+    *t0 = lo <= hi ? lo * per_row : 0;
+    *t1 = lo <= hi ? (hi + 1) * per_row : 0;
+}
+
+/* Tile u of n over `units` (vectors, or rows when by_rows): [u0, u1), the
+ * output rows it covers, and its taps. */
+static void direct_tile_span(const flat_geom *f, bool by_rows, int64_t units, int64_t u, int64_t n, int64_t *u0,
+                             int64_t *u1, int64_t *t0, int64_t *t1)
+{
+    *u0 = units * u / n, *u1 = units * (u + 1) / n;
+    int64_t q_end = 16 * *u1 < f->oh * f->wp ? 16 * *u1 : f->oh * f->wp;
+    int64_t y0 = by_rows ? *u0 : 16 * *u0 / f->wp, y1 = by_rows ? *u1 - 1 : (q_end - 1) / f->wp;
+    tap_run(f, y0, y1, t0, t1);
+}
+
+/* Vector-taps of a tiling: its cost. */
+static int64_t direct_tiling_work(const flat_geom *f, bool by_rows, int nv)
+{
+    int64_t units = by_rows ? f->oh : f->qv, n = (units + nv - 1) / nv, work = 0;
+    for (int64_t u = 0; u < n; u++) {
+        int64_t u0, u1, t0, t1;
+        direct_tile_span(f, by_rows, units, u, n, &u0, &u1, &t0, &t1);
+        work += (u1 - u0) * (t1 - t0);
+    }
+    return work;
+}
+
+/* out[o, q] = Σ_t w[o, t]·in[q + off_t] for every output channel, OB at a
+ * time. Tiles are even runs of vectors over the flattened positions or,
+ * with rows of 16 outputs or fewer, of rows one vector each (a tile of
+ * fewer rows skips more padding taps): whichever does less work. */
 static void direct_correlate(const flat_geom *f, const float *in, const int32_t *off, const float *w, float *out)
 {
-    int ob = direct_rows(f->out_c);
-    int64_t n_tiles = (f->qv + direct_max_nv[ob] - 1) / direct_max_nv[ob], row = 16 * f->qv;
+    int ob = direct_rows(f->out_c), nv = direct_max_nv[ob];
+    bool by_rows = f->ow <= 16 && direct_tiling_work(f, true, nv) < direct_tiling_work(f, false, nv);
+    int64_t units = by_rows ? f->oh : f->qv, step = by_rows ? f->wp : 16, n = (units + nv - 1) / nv;
     for (int64_t o = 0; o < f->out_c; o += ob)
-        for (int64_t tile = 0, v0 = 0; tile < n_tiles; tile++) {
-            int64_t v1 = f->qv * (tile + 1) / n_tiles;
-            direct_tiles[ob][v1 - v0](in + 16 * v0, off, f->taps, w + o * f->taps, f->taps, out + o * row + 16 * v0,
-                                      row);
-            v0 = v1;
+        for (int64_t u = 0; u < n; u++) {
+            int64_t u0, u1, t0, t1;
+            direct_tile_span(f, by_rows, units, u, n, &u0, &u1, &t0, &t1);
+            direct_tiles[ob][u1 - u0](in + step * u0, step, off + t0, t1 - t0, w + o * f->taps + t0, f->taps,
+                                      out + o * f->row + step * u0, f->row);
         }
 }
 
@@ -526,7 +574,7 @@ typedef struct {
     float *out;           /* y, dx or dw */
     const int32_t *off;   /* per tap */
     const uint16_t *keep; /* backward weight: per 16 positions, the lanes of kept columns */
-    const float *wflip;   /* backward input: [groups][cg][og·kh·kw] */
+    const float *wtap;    /* forward, backward input: the weights in tap order, [groups][out_c][taps] */
     float *scratch;       /* per worker: scratch_len floats */
     int64_t scratch_len;
     float *partial;       /* backward weight with several workers: a dw per worker */
@@ -540,20 +588,18 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
     const conv_geom *g = job->g;
     const flat_geom *f = &job->f;
     float *in = job->scratch + (int64_t)worker * job->scratch_len, *res = in + f->in_len;
-    int64_t row = 16 * f->qv;
+    int64_t row = f->row;
     for (int64_t gr = 0; gr < g->groups; gr++) {
-        const float *w;
         float *out;
         if (job->pass == CONV_FORWARD) {
             pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f, in);
-            w = job->w + gr * g->og * g->k;
             out = job->out + (b * g->o + gr * g->og) * g->p;
         } else {
             int64_t eh = g->dh * (g->kh - 1) - g->ph, ew = g->dw * (g->kw - 1) - g->pw;
             pad_planes(job->dy + (b * g->o + gr * g->og) * g->p, g->og, g->oh, g->ow, eh, ew, f, in);
-            w = job->wflip + gr * g->cg * f->taps;
             out = job->out + (b * g->c + gr * g->cg) * g->h * g->w;
         }
+        const float *w = job->wtap + gr * f->out_c * f->taps;
         direct_correlate(f, in, job->off, w, res);
         /* keep the first ow of every wp columns (+ bias) */
         for (int64_t o = 0; o < f->out_c; o++)
@@ -612,7 +658,7 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
     job.scratch_len = pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)
-                                                   : f->in_len + f->out_c * 16 * f->qv;
+                                                   : f->in_len + f->out_c * f->row;
     job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
     int32_t *off = tg_arena_alloc(ctx, (size_t)f->taps * sizeof *off, 64);
     job.scratch = tg_arena_alloc(ctx, (size_t)(job.scratch_len * workers) * sizeof(float), 64);
@@ -620,25 +666,34 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
         return false;
     /* padding, slack and dz's dropped columns: zero for every image of the call */
     memset(job.scratch, 0, (size_t)(job.scratch_len * workers) * sizeof(float));
-    /* taps in the weight's order: (c, i, j) of the input, or (o, i, j) of dy */
-    int64_t t = 0, plane = f->hp * f->wp;
-    for (int64_t c = 0; c < f->in_c; c++)
-        for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++)
+    /* taps (c, i, j) over the input's channels c: the weight's order for the
+     * backward weight; kernel row first, (i, c, j), for the other two, whose
+     * tiles skip whole kernel rows of padding (tap_run) */
+    int64_t t = 0, plane = f->hp * f->wp, kk = g->kh * g->kw;
+    for (int64_t a = 0; a < (pass == CONV_BACKWARD_WEIGHT ? f->in_c : g->kh); a++)
+        for (int64_t b = 0; b < (pass == CONV_BACKWARD_WEIGHT ? g->kh : f->in_c); b++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                int64_t c = pass == CONV_BACKWARD_WEIGHT ? a : b, i = pass == CONV_BACKWARD_WEIGHT ? b : a;
                 off[t++] = (int32_t)(c * plane + i * g->dh * f->wp + j * g->dw);
+            }
     job.off = off;
-    if (pass == CONV_BACKWARD_INPUT) { /* wflip[gr][c][(o, i, j)] = w[gr·og + o][c][kh-1-i][kw-1-j] */
-        float *wf = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *wf, 64);
-        if (!wf)
+    if (pass != CONV_BACKWARD_WEIGHT) {
+        /* weights in tap order, wt[gr][r][(i, c, j)] for output channel r:
+         *   forward         w[gr·og + r][c][i][j]
+         *   backward input  w[gr·og + c][r][kh-1-i][kw-1-j]  (flipped, transposed) */
+        float *wt = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *wt, 64);
+        if (!wt)
             return false;
         for (int64_t gr = 0; gr < g->groups; gr++)
-            for (int64_t c = 0; c < g->cg; c++)
-                for (int64_t o = 0; o < g->og; o++)
-                    for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t r = 0; r < f->out_c; r++)
+                for (int64_t i = 0; i < g->kh; i++)
+                    for (int64_t c = 0; c < f->in_c; c++)
                         for (int64_t j = 0; j < g->kw; j++)
-                            wf[((gr * g->cg + c) * g->og + o) * g->kh * g->kw + i * g->kw + j] =
-                                w[(((gr * g->og + o) * g->cg + c) * g->kh + g->kh - 1 - i) * g->kw + g->kw - 1 - j];
-        job.wflip = wf;
+                            wt[(gr * f->out_c + r) * f->taps + (i * f->in_c + c) * g->kw + j] =
+                                pass == CONV_FORWARD
+                                    ? w[(gr * g->og + r) * g->k + c * kk + i * g->kw + j]
+                                    : w[(gr * g->og + c) * g->k + r * kk + (g->kh - 1 - i) * g->kw + g->kw - 1 - j];
+        job.wtap = wt;
     }
     if (pass != CONV_BACKWARD_WEIGHT) {
         if (split)
