@@ -905,11 +905,10 @@ static void conv2d_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
         dx[1] = tg_conv2d_backward_weight_attr(x, dy, &aw, "conv2d_backward_weight");
     }
     if (n->n_in > 2 && n->in[2]->requires_grad) {
-        /* over the batch first, as rows of C·OH·OW (unit stride: vectorised),
+        /* over the batch first (sum_axis adds whole C·OH·OW rows: vectorised),
          * then over each channel's OH·OW (a few thousand values) */
-        int64_t c = dy->shape[1], per = dy->shape[2] * dy->shape[3];
-        tg_tensor *over_batch = tg_sum_axis(tg_reshape(dy, 2, (int64_t[]){dy->shape[0], c * per}), 0, false);
-        tg_tensor *db = tg_sum_to(tg_reshape(over_batch, 2, (int64_t[]){c, per}), 2, (int64_t[]){c, 1});
+        tg_tensor *over_batch = tg_sum_axis(dy, 0, false);
+        tg_tensor *db = tg_sum_to(over_batch, 3, (int64_t[]){dy->shape[1], 1, 1});
         dx[2] = tg_reshape(db, 1, n->in[2]->shape);
     }
 }
