@@ -28,11 +28,13 @@ void tg_pool_free(tg_pool *pool);
 int tg_pool_threads(const tg_pool *pool);
 
 /* Runs fn(arg, task, n_tasks, worker) for every task in [0, n_tasks) and
- * returns when all are done.  The caller runs tasks too.  Tasks are handed
- * out dynamically (first come, first served): any task may land on any
- * worker, and the caller never waits for a worker that is asleep or
- * descheduled, it just does that worker's share (so a task must never wait
- * for another).  Does not allocate.  A task that calls tg_pool_run on the
+ * returns when all are done.  The caller runs tasks too.  Task t below the
+ * thread count is offered first to worker t (the caller is worker 0), so a
+ * repeated run keeps each task's data in one core's cache; the other tasks
+ * are handed out first come, first served.  A worker with nothing left takes
+ * any task not yet started: the caller never waits for a worker that is
+ * asleep or descheduled, it just does that worker's share (so a task must
+ * never wait for another, and may run on any worker).  Does not allocate.  A task that calls tg_pool_run on the
  * same pool gets its tasks run inline on its own thread, as worker 0 (the
  * threads are all taken by the outer run).  Tasks run in the caller's
  * floating-point mode (MXCSR on x86).  Workers spin for

@@ -261,12 +261,485 @@ static size_t col_size(const conv_geom *g, tg_dtype dt)
     return col_is_image(g) ? 0 : ((size_t)(g->k * g->p) * tg_dtype_size(dt) + 63) & ~(size_t)63;
 }
 
+/* ---- direct kernels: f32, AVX-512, stride 1, few channels ----
+ * With a few channels (LeNet: 1→6, 6→16) the GEMM's panels are mostly
+ * empty and building, packing and scattering patches costs more than the
+ * products, so these kernels read a zero-padded copy of the image instead.
+ * With stride 1 and the input zero-padded to [C, Hp, Wp], output (oy, ox)
+ * reads in[c, oy + i·dh, ox + j·dw]; over flattened positions q = oy·Wp + ox
+ *   out[o, q] = Σ_t w[o, t] · in[q + off_t],   off_t = c·Hp·Wp + i·dh·Wp + j·dw
+ * for every tap t = (c, i, j): one contiguous run of the input per tap. The
+ * columns ox ≥ OW of each Wp-wide row are computed and dropped (cheaper than
+ * breaking the run at every row end), and so are the positions past OH·Wp
+ * up to a whole 16-lane vector.
+ *   forward          in = x padded by (ph, pw), w as stored [O/g, K]
+ *   backward_input   in = dy padded by (dh(KH-1) - ph, dw(KW-1) - pw),
+ *                    w[c, (o, i, j)] = W[o, c, KH-1-i, KW-1-j]  (flipped, transposed)
+ *   backward_weight  dW[o, t] += Σ_q dz[o, q] · in[q + off_t], with in as the
+ *                    forward's and dz = dy spread to Wp-wide rows, 0 in the
+ *                    dropped columns
+ * The three are sums of the same products as the GEMM path's, in another
+ * order. */
+
+/* One direct product's layout: the padded input and the flattened output. */
+typedef struct {
+    int64_t in_c, hp, wp;  /* padded input [in_c, hp, wp] */
+    int64_t out_c, oh, ow; /* output [out_c, oh, ow]: the first ow columns of oh wp-wide rows */
+    int64_t taps;          /* in_c·kh·kw */
+    int64_t qv;            /* 16-lane vectors covering q = oh·wp positions */
+    int64_t row;           /* floats per output channel: 16·qv and 16 of slack */
+    int64_t in_len;        /* floats of the padded input, with slack for the last vectors' reads */
+    int64_t top, in_rows;  /* rows [top, top + in_rows) of the padded input hold data, the rest zeros */
+    int64_t kh, kw, dh;
+} flat_geom;
+
+static flat_geom flat_geometry(const conv_geom *g, conv_pass pass)
+{
+    flat_geom f;
+    if (pass == CONV_BACKWARD_INPUT) { /* dx = conv(dy padded, flipped w) */
+        f.in_c = g->og, f.out_c = g->cg, f.oh = g->h, f.ow = g->w;
+        f.hp = g->oh + 2 * (g->dh * (g->kh - 1) - g->ph);
+        f.wp = g->ow + 2 * (g->dw * (g->kw - 1) - g->pw);
+        f.taps = g->og * g->kh * g->kw;
+        f.top = g->dh * (g->kh - 1) - g->ph, f.in_rows = g->oh;
+    } else {
+        f.in_c = g->cg, f.out_c = g->og, f.oh = g->oh, f.ow = g->ow;
+        f.hp = g->h + 2 * g->ph, f.wp = g->w + 2 * g->pw;
+        f.taps = g->k;
+        f.top = g->ph, f.in_rows = g->h;
+    }
+    f.kh = g->kh, f.kw = g->kw, f.dh = g->dh;
+    int64_t q = f.oh * f.wp;
+    f.qv = (q + 15) / 16;
+    f.row = 16 * f.qv + 16;
+    /* the last tap reads up to in_c·hp·wp - q + dw(kw-1) + 16·qv; the
+     * copies write up to 16 past a row (direct_copy_rows) */
+    f.in_len = (f.in_c * f.hp * f.wp + 16 * f.qv - q + g->dw * (g->kw - 1) + 16 + 15) & ~(int64_t)15;
+    return f;
+}
+
+/* Output channels per tile: the first of 6, 4, 3, 2 that divides n (6 → 6,
+ * 16 → 4), else 1. Each input vector loaded feeds that many FMAs. */
+static int direct_rows(int64_t n)
+{
+    static const int rows[] = {6, 4, 3, 2};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+        if (n % rows[i] == 0)
+            return rows[i];
+    return 1;
+}
+
+/* The products that take the direct kernels: f32 on AVX-512, stride 1,
+ * few channels (the wide CNN's 32→64 keeps the GEMM, which wins there; the
+ * bound is measured, see bench_cnn --layers), and a backward-input padding
+ * no wider than the kernel's reach. */
+static bool direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
+{
+    if (dt != TG_F32 || g->sh != 1 || g->sw != 1 || g->cg * g->og > 256 || !conv_avx512())
+        return false;
+    if (pass == CONV_BACKWARD_INPUT && (g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1)))
+        return false;
+    flat_geom f = flat_geometry(g, pass);
+    /* With few taps per output (the wide CNN's 1→32 3×3) writing the outputs
+     * twice, flattened and then compacted, costs more than the GEMM's patches. */
+    if (pass != CONV_BACKWARD_WEIGHT && f.taps < 16)
+        return false;
+    /* one output channel per tile leaves the loads, not the FMAs, to decide */
+    if (pass != CONV_BACKWARD_WEIGHT && direct_rows(f.out_c) == 1)
+        return false;
+    return f.in_len < ((int64_t)1 << 28) && f.taps <= 4096;
+}
+
+#define DIRECT_CHUNK 8 /* images per backward-weight pass: their sums share one reduction */
+
+typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t,
+                                const uint16_t *, const int32_t *, float *);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* Without this GCC folds each input load into every FMA that reads it
+ * (OB loads instead of one), and the misaligned loads become the bottleneck. */
+#define IN_REGISTER(v) __asm__("" : "+v"(v))
+
+/* dst[y·dst_step + x] = src[y·src_step + x] (+ add) for x < w, y < rows:
+ * rows of 10 to 28 values, too short for memcpy calls to pay. Every row but
+ * the last is stored as whole vectors, zeros (+ add) past w: masked stores
+ * are slow here, and what lies past a row is padding that stays zero or the
+ * next row, written after it. */
+TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step,
+                                            int64_t rows, int64_t w, const float *add)
+{
+    __m512 a = _mm512_set1_ps(add ? *add : 0);
+    for (int64_t y = 0; y < rows; y++, src += src_step, dst += dst_step)
+        for (int64_t x = 0; x < w; x += 16) {
+            __mmask16 m = (__mmask16)(w - x >= 16 ? 0xFFFF : (1u << (w - x)) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(m, src + x);
+            v = add ? _mm512_add_ps(v, a) : v;
+            if (y + 1 < rows)
+                _mm512_storeu_ps(dst + x, v);
+            else
+                _mm512_mask_storeu_ps(dst + x, m, v);
+        }
+}
+
+/* out[r, v·step + l] = Σ_t w[r·w_step + t]·in[v·step + l + off_t] for OB
+ * channels r, NV vectors v and lanes l: OB·NV accumulators; per tap NV loads
+ * feed OB·NV FMAs. step 16: consecutive positions; step Wp: one per row. */
+#define DIRECT_TILE(OB, NV)                                                                                     \
+    TG_CONV_AVX512 static void direct_tile_##OB##_##NV(const float *in, int64_t step, const int32_t *off,        \
+                                                       int64_t taps, const float *w, int64_t w_step,            \
+                                                       float *out, int64_t out_step)                            \
+    {                                                                                                           \
+        __m512 acc[OB][NV];                                                                                     \
+        for (int r = 0; r < OB; r++)                                                                            \
+            for (int v = 0; v < NV; v++)                                                                        \
+                acc[r][v] = _mm512_setzero_ps();                                                                \
+        for (int64_t t = 0; t < taps; t++) {                                                                    \
+            const float *p = in + off[t];                                                                       \
+            __m512 x[NV];                                                                                       \
+            for (int v = 0; v < NV; v++) {                                                                      \
+                x[v] = _mm512_loadu_ps(p + step * v);                                                           \
+                IN_REGISTER(x[v]);                                                                              \
+            }                                                                                                   \
+            for (int r = 0; r < OB; r++) {                                                                      \
+                __m512 b = _mm512_set1_ps(w[r * w_step + t]);                                                   \
+                for (int v = 0; v < NV; v++)                                                                    \
+                    acc[r][v] = _mm512_fmadd_ps(b, x[v], acc[r][v]);                                            \
+            }                                                                                                   \
+        }                                                                                                       \
+        for (int r = 0; r < OB; r++)                                                                            \
+            for (int v = 0; v < NV; v++)                                                                        \
+                _mm512_storeu_ps(out + r * out_step + step * v, acc[r][v]);                                     \
+    }
+#define DIRECT_TILES_TO_6(OB)                                                                                   \
+    DIRECT_TILE(OB, 1) DIRECT_TILE(OB, 2) DIRECT_TILE(OB, 3) DIRECT_TILE(OB, 4) DIRECT_TILE(OB, 5)              \
+    DIRECT_TILE(OB, 6)
+DIRECT_TILES_TO_6(2)
+DIRECT_TILE(2, 7)
+DIRECT_TILE(2, 8)
+DIRECT_TILE(2, 9)
+DIRECT_TILE(2, 10)
+DIRECT_TILES_TO_6(3)
+DIRECT_TILE(3, 7)
+DIRECT_TILES_TO_6(4)
+DIRECT_TILE(6, 1)
+DIRECT_TILE(6, 2)
+DIRECT_TILE(6, 3)
+DIRECT_TILE(6, 4)
+typedef void (*direct_tile_fn)(const float *, int64_t, const int32_t *, int64_t, const float *, int64_t, float *,
+                               int64_t);
+#define DIRECT_NV 10 /* most vectors in a tile (2 channels × 10) */
+/* [OB][NV]: the widest tile of each row count holds OB·NV accumulators and
+ * NV input vectors in the 32 registers, with one left for the broadcast */
+static const direct_tile_fn direct_tiles[7][DIRECT_NV + 1] = {
+    {NULL},
+    {NULL}, /* one channel per tile keeps the GEMM (direct_path) */
+    {NULL, direct_tile_2_1, direct_tile_2_2, direct_tile_2_3, direct_tile_2_4, direct_tile_2_5, direct_tile_2_6,
+     direct_tile_2_7, direct_tile_2_8, direct_tile_2_9, direct_tile_2_10},
+    {NULL, direct_tile_3_1, direct_tile_3_2, direct_tile_3_3, direct_tile_3_4, direct_tile_3_5, direct_tile_3_6,
+     direct_tile_3_7},
+    {NULL, direct_tile_4_1, direct_tile_4_2, direct_tile_4_3, direct_tile_4_4, direct_tile_4_5, direct_tile_4_6},
+    {NULL},
+    {NULL, direct_tile_6_1, direct_tile_6_2, direct_tile_6_3, direct_tile_6_4},
+};
+static const int direct_max_nv[7] = {0, 0, 10, 7, 6, 0, 4};
+
+/* The run [t0, t1) of taps that can read data for output rows [y0, y1]:
+ * taps are ordered by kernel row i, and a row whose input rows y + i·dh are
+ * all padding adds only zeros (the transposed conv's input is mostly padding). */
+static void tap_run(const flat_geom *f, int64_t y0, int64_t y1, int64_t *t0, int64_t *t1)
+{
+    int64_t lo = f->top - y1 <= 0 ? 0 : (f->top - y1 + f->dh - 1) / f->dh;
+    int64_t last = f->top + f->in_rows - 1 - y0, hi = last < 0 ? -1 : last / f->dh;
+    hi = hi < f->kh - 1 ? hi : f->kh - 1;
+    int64_t per_row = f->taps / f->kh;
+    *t0 = lo <= hi ? lo * per_row : 0;
+    *t1 = lo <= hi ? (hi + 1) * per_row : 0;
+}
+
+/* Tile u of n over `units` (vectors, or rows when by_rows): [u0, u1), the
+ * output rows it covers, and its taps. */
+static void direct_tile_span(const flat_geom *f, bool by_rows, int64_t units, int64_t u, int64_t n, int64_t *u0,
+                             int64_t *u1, int64_t *t0, int64_t *t1)
+{
+    *u0 = units * u / n, *u1 = units * (u + 1) / n;
+    int64_t q_end = 16 * *u1 < f->oh * f->wp ? 16 * *u1 : f->oh * f->wp;
+    int64_t y0 = by_rows ? *u0 : 16 * *u0 / f->wp, y1 = by_rows ? *u1 - 1 : (q_end - 1) / f->wp;
+    tap_run(f, y0, y1, t0, t1);
+}
+
+/* Vector-taps of a tiling: its cost. */
+static int64_t direct_tiling_work(const flat_geom *f, bool by_rows, int nv)
+{
+    int64_t units = by_rows ? f->oh : f->qv, n = (units + nv - 1) / nv, work = 0;
+    for (int64_t u = 0; u < n; u++) {
+        int64_t u0, u1, t0, t1;
+        direct_tile_span(f, by_rows, units, u, n, &u0, &u1, &t0, &t1);
+        work += (u1 - u0) * (t1 - t0);
+    }
+    return work;
+}
+
+/* out[o, q] = Σ_t w[o, t]·in[q + off_t] for every output channel, OB at a
+ * time. Tiles are even runs of vectors over the flattened positions or,
+ * with rows of 16 outputs or fewer, of rows one vector each (a tile of
+ * fewer rows skips more padding taps): whichever does less work. */
+static void direct_correlate(const flat_geom *f, const float *in, const int32_t *off, const float *w, float *out)
+{
+    int ob = direct_rows(f->out_c), nv = direct_max_nv[ob];
+    bool by_rows = f->ow <= 16 && direct_tiling_work(f, true, nv) < direct_tiling_work(f, false, nv);
+    int64_t units = by_rows ? f->oh : f->qv, step = by_rows ? f->wp : 16, n = (units + nv - 1) / nv;
+    for (int64_t o = 0; o < f->out_c; o += ob)
+        for (int64_t u = 0; u < n; u++) {
+            int64_t u0, u1, t0, t1;
+            direct_tile_span(f, by_rows, units, u, n, &u0, &u1, &t0, &t1);
+            direct_tiles[ob][u1 - u0](in + step * u0, step, off + t0, t1 - t0, w + o * f->taps + t0, f->taps,
+                                      out + o * f->row + step * u0, f->row);
+        }
+}
+
+/* sums[r·TB + u] = Σ over n_img images and qv vectors of dz[r]·in[off_u]
+ * for OB channels r and TB = 24/OB taps u: 24 accumulators, reduced once per
+ * call; per vector OB + TB loads feed OB·TB FMAs. The lanes of dropped
+ * columns are masked off (keep[v]), not just zero in dz: 0·∞ would be NaN
+ * where the sum has no such term. */
+#define DIRECT_WGRAD_TILE(OB, TB)                                                                               \
+    TG_CONV_AVX512 static void direct_wgrad_##OB(const float *in, int64_t in_step, const float *dz,              \
+                                                 int64_t dz_row, int64_t dz_step, int64_t n_img, int64_t qv,    \
+                                                 const uint16_t *keep, const int32_t *off, float *sums)         \
+    {                                                                                                           \
+        __m512 acc[OB][TB];                                                                                     \
+        for (int r = 0; r < OB; r++)                                                                            \
+            for (int u = 0; u < TB; u++)                                                                        \
+                acc[r][u] = _mm512_setzero_ps();                                                                \
+        for (int64_t n = 0; n < n_img; n++) {                                                                   \
+            const float *x = in + n * in_step, *d = dz + n * dz_step;                                           \
+            for (int64_t v = 0; v < qv; v++) {                                                                  \
+                __mmask16 m = (__mmask16)keep[v];                                                               \
+                __m512 g[OB];                                                                                   \
+                for (int r = 0; r < OB; r++) {                                                                  \
+                    g[r] = _mm512_loadu_ps(d + r * dz_row + 16 * v);                                            \
+                    IN_REGISTER(g[r]);                                                                          \
+                }                                                                                               \
+                for (int u = 0; u < TB; u++) {                                                                  \
+                    __m512 xv = _mm512_loadu_ps(x + off[u] + 16 * v);                                           \
+                    IN_REGISTER(xv);                                                                            \
+                    for (int r = 0; r < OB; r++)                                                                \
+                        acc[r][u] = _mm512_mask3_fmadd_ps(g[r], xv, acc[r][u], m);                              \
+                }                                                                                               \
+            }                                                                                                   \
+        }                                                                                                       \
+        for (int r = 0; r < OB; r++)                                                                            \
+            for (int u = 0; u < TB; u++)                                                                        \
+                sums[r * TB + u] = _mm512_reduce_add_ps(acc[r][u]);                                             \
+    }
+DIRECT_WGRAD_TILE(1, 16)
+DIRECT_WGRAD_TILE(2, 12)
+DIRECT_WGRAD_TILE(3, 8)
+DIRECT_WGRAD_TILE(4, 6)
+DIRECT_WGRAD_TILE(6, 4)
+static const direct_wgrad_fn direct_wgrads[7] = {NULL, direct_wgrad_1, direct_wgrad_2, direct_wgrad_3,
+                                                 direct_wgrad_4, NULL, direct_wgrad_6};
+#else
+static const direct_wgrad_fn direct_wgrads[7] = {NULL};
+static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step, int64_t rows, int64_t w,
+                             const float *add)
+{
+    (void)src, (void)src_step, (void)dst, (void)dst_step, (void)rows, (void)w, (void)add;
+}
+static void direct_correlate(const flat_geom *f, const float *in, const int32_t *off, const float *w, float *out)
+{
+    (void)f, (void)in, (void)off, (void)w, (void)out;
+}
+#endif
+
+/* dst[c, top + y, left + x] = src[c, y, x]; the rest of dst (the zero
+ * padding and slack) is zeroed once per call and never written. */
+static void pad_planes(const float *src, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left,
+                       const flat_geom *f, float *dst)
+{
+    for (int64_t ch = 0; ch < c; ch++)
+        direct_copy_rows(src + ch * h * w, w, dst + (ch * f->hp + top) * f->wp + left, f->wp, h, w, NULL);
+}
+
+/* Taps per backward-weight tile for OB channels. */
+static int direct_wgrad_taps(int ob) { return ob == 1 ? 16 : 24 / ob; }
+
+typedef struct {
+    const conv_geom *g;
+    flat_geom f;
+    conv_pass pass;
+    const float *x, *w, *bias, *dy;
+    float *out;           /* y, dx or dw */
+    const int32_t *off;   /* per tap */
+    const uint16_t *keep; /* backward weight: per 16 positions, the lanes of kept columns */
+    const float *wtap;    /* forward, backward input: the weights in tap order, [groups][out_c][taps] */
+    float *scratch;       /* per worker: scratch_len floats */
+    int64_t scratch_len;
+    float *partial;       /* backward weight with several workers: a dw per worker */
+} direct_job;
+
+/* Forward or backward input of one image, every group. */
+static void direct_image(void *arg, int b, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const direct_job *job = arg;
+    const conv_geom *g = job->g;
+    const flat_geom *f = &job->f;
+    float *in = job->scratch + (int64_t)worker * job->scratch_len, *res = in + f->in_len;
+    int64_t row = f->row;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        float *out;
+        if (job->pass == CONV_FORWARD) {
+            pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f, in);
+            out = job->out + (b * g->o + gr * g->og) * g->p;
+        } else {
+            int64_t eh = g->dh * (g->kh - 1) - g->ph, ew = g->dw * (g->kw - 1) - g->pw;
+            pad_planes(job->dy + (b * g->o + gr * g->og) * g->p, g->og, g->oh, g->ow, eh, ew, f, in);
+            out = job->out + (b * g->c + gr * g->cg) * g->h * g->w;
+        }
+        const float *w = job->wtap + gr * f->out_c * f->taps;
+        direct_correlate(f, in, job->off, w, res);
+        /* keep the first ow of every wp columns (+ bias) */
+        for (int64_t o = 0; o < f->out_c; o++)
+            direct_copy_rows(res + o * row, f->wp, out + o * f->oh * f->ow, f->ow, f->oh, f->ow,
+                             job->bias ? job->bias + gr * g->og + o : NULL);
+    }
+}
+
+/* Backward weight over images [chunk·DIRECT_CHUNK, +DIRECT_CHUNK), every
+ * group, into the worker's dw. */
+static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const direct_job *job = arg;
+    const conv_geom *g = job->g;
+    const flat_geom *f = &job->f;
+    int64_t b0 = (int64_t)chunk * DIRECT_CHUNK, n_img = g->n - b0 < DIRECT_CHUNK ? g->n - b0 : DIRECT_CHUNK;
+    int64_t row = 16 * f->qv, dz_step = g->og * row;
+    float *in = job->scratch + (int64_t)worker * job->scratch_len, *dz = in + DIRECT_CHUNK * f->in_len;
+    float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        for (int64_t n = 0; n < n_img; n++) {
+            int64_t b = b0 + n;
+            pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f,
+                       in + n * f->in_len);
+            for (int64_t o = 0; o < g->og; o++) /* dz's dropped columns and tail stay zero */
+                direct_copy_rows(job->dy + (b * g->o + gr * g->og + o) * g->p, g->ow, dz + n * dz_step + o * row,
+                                 f->wp, g->oh, g->ow, NULL);
+        }
+        /* channels in blocks of ob (6, 4, 3, 2 or 1), taps in blocks of tb */
+        int ob = direct_rows(g->og), tb = direct_wgrad_taps(ob);
+        float *dwg = dw + gr * g->og * g->k;
+        for (int64_t o = 0; o < g->og; o += ob)
+            for (int64_t t = 0; t < g->k; t += tb) {
+                int32_t off[16];
+                for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
+                    off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
+                float sums[24];
+                direct_wgrads[ob](in, f->in_len, dz + o * row, row, dz_step, n_img, f->qv, job->keep, off, sums);
+                for (int r = 0; r < ob; r++)
+                    for (int u = 0; u < tb && t + u < g->k; u++)
+                        dwg[(o + r) * g->k + t + u] += sums[r * tb + u];
+            }
+    }
+}
+
+/* Runs pass with the direct kernels; false (error set) when step memory runs out. */
+static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const float *x, const float *w,
+                       const float *bias, const float *dy, float *out)
+{
+    tg_pool *pool = ctx->pool;
+    int threads = tg_pool_threads(pool);
+    direct_job job = {g, flat_geometry(g, pass), pass, x, w, bias, dy, out, NULL, NULL, NULL, NULL, 0, NULL};
+    const flat_geom *f = &job.f;
+    int n_tasks = pass == CONV_BACKWARD_WEIGHT ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
+    bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
+    int workers = split ? threads : 1;
+    job.scratch_len = pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)
+                                                   : f->in_len + f->out_c * f->row;
+    job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
+    int32_t *off = tg_arena_alloc(ctx, (size_t)f->taps * sizeof *off, 64);
+    job.scratch = tg_arena_alloc(ctx, (size_t)(job.scratch_len * workers) * sizeof(float), 64);
+    if (!off || !job.scratch)
+        return false;
+    /* padding, slack and dz's dropped columns: zero for every image of the call */
+    memset(job.scratch, 0, (size_t)(job.scratch_len * workers) * sizeof(float));
+    /* taps (c, i, j) over the input's channels c: the weight's order for the
+     * backward weight; kernel row first, (i, c, j), for the other two, whose
+     * tiles skip whole kernel rows of padding (tap_run) */
+    int64_t t = 0, plane = f->hp * f->wp, kk = g->kh * g->kw;
+    for (int64_t a = 0; a < (pass == CONV_BACKWARD_WEIGHT ? f->in_c : g->kh); a++)
+        for (int64_t b = 0; b < (pass == CONV_BACKWARD_WEIGHT ? g->kh : f->in_c); b++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                int64_t c = pass == CONV_BACKWARD_WEIGHT ? a : b, i = pass == CONV_BACKWARD_WEIGHT ? b : a;
+                off[t++] = (int32_t)(c * plane + i * g->dh * f->wp + j * g->dw);
+            }
+    job.off = off;
+    if (pass != CONV_BACKWARD_WEIGHT) {
+        /* weights in tap order, wt[gr][r][(i, c, j)] for output channel r:
+         *   forward         w[gr·og + r][c][i][j]
+         *   backward input  w[gr·og + c][r][kh-1-i][kw-1-j]  (flipped, transposed) */
+        float *wt = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *wt, 64);
+        if (!wt)
+            return false;
+        for (int64_t gr = 0; gr < g->groups; gr++)
+            for (int64_t r = 0; r < f->out_c; r++)
+                for (int64_t i = 0; i < g->kh; i++)
+                    for (int64_t c = 0; c < f->in_c; c++)
+                        for (int64_t j = 0; j < g->kw; j++)
+                            wt[(gr * f->out_c + r) * f->taps + (i * f->in_c + c) * g->kw + j] =
+                                pass == CONV_FORWARD
+                                    ? w[(gr * g->og + r) * g->k + c * kk + i * g->kw + j]
+                                    : w[(gr * g->og + c) * g->k + r * kk + (g->kh - 1 - i) * g->kw + g->kw - 1 - j];
+        job.wtap = wt;
+    }
+    if (pass != CONV_BACKWARD_WEIGHT) {
+        if (split)
+            tg_pool_run(pool, n_tasks, direct_image, &job);
+        else
+            for (int b = 0; b < n_tasks; b++)
+                direct_image(&job, b, n_tasks, 0);
+        return true;
+    }
+    uint16_t *keep = tg_arena_alloc(ctx, (size_t)f->qv * sizeof *keep, 64);
+    if (!keep)
+        return false;
+    for (int64_t v = 0; v < f->qv; v++) {
+        keep[v] = 0;
+        for (int64_t lane = 0, q = 16 * v; lane < 16; lane++, q++)
+            if (q < f->oh * f->wp && q % f->wp < f->ow)
+                keep[v] |= (uint16_t)(1u << lane);
+    }
+    job.keep = keep;
+    size_t dw_size = (size_t)(g->o * g->k);
+    if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_size * (size_t)workers * sizeof(float), 64)))
+        return false;
+    memset(job.partial ? job.partial : out, 0, dw_size * (size_t)workers * sizeof(float));
+    if (split)
+        tg_pool_run(pool, n_tasks, direct_wgrad_chunk, &job);
+    else
+        for (int c = 0; c < n_tasks; c++)
+            direct_wgrad_chunk(&job, c, n_tasks, 0);
+    if (job.partial) /* dw = Σ workers' sums */
+        for (size_t i = 0; i < dw_size; i++) {
+            float total = 0;
+            for (int k = 0; k < workers; k++)
+                total += job.partial[(size_t)k * dw_size + i];
+            out[i] = total;
+        }
+    return true;
+}
+
 /* Runs pass over the batch; false (error set) when step memory runs out.
  * cache: every image's patches, written by the forward pass, read by the
  * backward weight pass when `cached`. */
 static bool conv_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, tg_dtype dt, const void *x, const void *w,
                      const void *bias, const void *dy, void *out, void *cache, bool cached)
 {
+    if (direct_path(g, dt, pass))
+        return direct_run(ctx, g, pass, x, w, bias, dy, out);
     tg_pool *pool = ctx->pool;
     int threads = tg_pool_threads(pool);
     /* below ~1 MFLOP per image a task is too short to share */
@@ -393,7 +866,8 @@ tg_tensor *tg_conv2d_attr(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, cons
      * them (step memory) rather than build them twice. */
     size_t cache_bytes = (size_t)(g.n * g.groups) * col_size(&g, (tg_dtype)x->dtype);
     void *cache = NULL;
-    if (cache_bytes && ctx->grad_enabled && weight->requires_grad && !(cache = tg_arena_alloc(ctx, cache_bytes, 64)))
+    if (cache_bytes && ctx->grad_enabled && weight->requires_grad &&
+        !direct_path(&g, (tg_dtype)x->dtype, CONV_BACKWARD_WEIGHT) && !(cache = tg_arena_alloc(ctx, cache_bytes, 64)))
         return NULL;
     if (!conv_run(ctx, &g, CONV_FORWARD, (tg_dtype)x->dtype, x->data, weight->data, bias ? bias->data : NULL, NULL,
                   y->data, cache, false))
@@ -430,8 +904,13 @@ static void conv2d_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
         aw.k_h = w->shape[2], aw.k_w = w->shape[3];
         dx[1] = tg_conv2d_backward_weight_attr(x, dy, &aw, "conv2d_backward_weight");
     }
-    if (n->n_in > 2 && n->in[2]->requires_grad)
-        dx[2] = tg_reshape(tg_sum_to(dy, 3, (int64_t[]){dy->shape[1], 1, 1}), 1, n->in[2]->shape);
+    if (n->n_in > 2 && n->in[2]->requires_grad) {
+        /* over the batch first (sum_axis adds whole C·OH·OW rows: vectorised),
+         * then over each channel's OH·OW (a few thousand values) */
+        tg_tensor *over_batch = tg_sum_axis(dy, 0, false);
+        tg_tensor *db = tg_sum_to(over_batch, 3, (int64_t[]){dy->shape[1], 1, 1});
+        dx[2] = tg_reshape(db, 1, n->in[2]->shape);
+    }
 }
 
 static void conv_label(const char *name, const tg_node *n, char *buf, size_t size)

@@ -86,6 +86,18 @@ static const conv_shape shapes[] = {
     {1, 17, 13, 11, 33, 5, 4, 2, 2, 1, 1, true},
     {64, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, true},  /* LeNet-5 conv 1 */
     {2, 32, 13, 13, 64, 3, 3, 1, 0, 1, 1, true}, /* the wider CNN's conv 2 */
+    /* f32 stride 1 with few channels takes ops/conv.c's direct kernels
+     * (AVX-512): tiles of 2, 3 or 4 output channels, the backward weight's
+     * 1, 2, 3, 4 or 6, images in chunks of 8 split over two workers */
+    {64, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, true}, /* LeNet-5 conv 2 */
+    {11, 3, 9, 7, 6, 3, 4, 1, 1, 1, 1, true},    /* 6 channels: tiles of 3, weight tiles of 6 */
+    {2, 4, 11, 10, 5, 3, 3, 1, 2, 2, 1, true},   /* dilation 2, odd channels (weight tiles of 1) */
+    {2, 4, 8, 9, 8, 3, 3, 1, 1, 1, 2, true},     /* groups 2 */
+    {2, 2, 6, 6, 4, 3, 3, 1, 3, 1, 1, false},    /* padding past the kernel's reach */
+    {2, 2, 31, 33, 8, 5, 5, 1, 2, 1, 1, true},   /* rows of many vectors, odd sizes */
+    {1, 3, 10, 10, 3, 3, 3, 1, 1, 1, 1, false},  /* 3 channels */
+    {9, 2, 12, 12, 2, 5, 5, 1, 2, 1, 1, true},   /* 2 channels, a chunk of 8 and one of 1 */
+    {3, 1, 7, 20, 12, 1, 17, 1, 8, 1, 1, true},  /* a 1×17 kernel (taps from one row) */
 };
 
 Test(ops_conv, conv2d_matches_a_direct_convolution_in_f32_and_f64)
@@ -150,6 +162,40 @@ Test(ops_conv, backward_ops_match_direct_sums_in_f32_and_f64)
         expect_backward_ops_match_direct(TG_F32, shapes[i], 40 + i);
         expect_backward_ops_match_direct(TG_F64, shapes[i], 40 + i);
     }
+}
+
+/* The direct kernels compute outputs past each row's end and drop them: an
+ * infinity that only such a dropped output reads must not reach the
+ * weight gradient as 0·∞ = NaN. x[0, 0, 0, 7] = ∞ is read by the valid
+ * output (0, 5) through tap (0, 2) only. */
+Test(ops_conv, an_infinite_input_at_a_row_end_reaches_only_the_taps_that_read_it)
+{
+    tg_rng rng = tg_rng_seed(8);
+    tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(1, 2, 8, 8), 0, 1);
+    tg_tensor *dy = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(1, 4, 6, 6), 0, 1);
+    tg_tensor_set(x, 7, INFINITY);
+    tg_tensor *dw = tg_conv2d_backward_weight(x, dy, 3, 3, 1, 0, 1, 1);
+    cr_assert_not_null(dw, "%s", tg_ctx_error(ctx));
+    for (int64_t o = 0; o < 4; o++)
+        for (int64_t c = 0; c < 2; c++)
+            for (int64_t u = 0; u < 3; u++)
+                for (int64_t v = 0; v < 3; v++) {
+                    double want = 0;
+                    for (int64_t i = 0; i < 6; i++)
+                        for (int64_t j = 0; j < 6; j++)
+                            want += tg_tensor_get(dy, (o * 6 + i) * 6 + j) *
+                                    tg_tensor_get(x, (c * 8 + i + u) * 8 + j + v);
+                    double got = tg_tensor_get(dw, ((o * 2 + c) * 3 + u) * 3 + v);
+                    if (isinf(want))
+                        cr_assert(got == want, "dw[%lld,%lld,%lld,%lld] = %g, expected %g", (long long)o, (long long)c,
+                                  (long long)u, (long long)v, got, want);
+                    else
+                        cr_assert(fabs(got - want) <= 1e-4 * (1 + fabs(want)), "dw[%lld,%lld,%lld,%lld] = %g, expected %g",
+                                  (long long)o, (long long)c, (long long)u, (long long)v, got, want);
+                }
+    tg_tensor_free(x);
+    tg_tensor_free(dy);
+    tg_tape_reset(ctx);
 }
 
 Test(ops_conv, conv1d_is_conv2d_over_a_height_of_one)

@@ -81,10 +81,12 @@ int tg_ctx_threads(const tg_ctx *ctx); /* 0 for NULL */
  * previous mode (false for NULL). */
 bool tg_ctx_set_checked(tg_ctx *ctx, bool checked);
 /* Runs fn(arg, task) for every task in [0, n_tasks) on the context's threads
- * (the caller's included) and returns when all are done. Tasks are handed out
- * first come, first served, so a task must never wait for another; a task's
- * own big kernels on this context then run on its thread alone. Tasks run in
- * the caller's floating-point mode. Errors: NULL ctx or fn (TG_ERR_ARG). */
+ * (the caller's included) and returns when all are done. Task t below the
+ * thread count goes first to thread t (the caller is thread 0), so repeated
+ * runs keep a task's data in one core's cache; a thread with nothing left
+ * takes any task not yet started, so a task must never wait for another; a
+ * task's own big kernels on this context then run on its thread alone. Tasks
+ * run in the caller's floating-point mode. Errors: NULL ctx or fn (TG_ERR_ARG). */
 tg_status tg_ctx_run_tasks(tg_ctx *ctx, int n_tasks, void (*fn)(void *arg, int task), void *arg);
 
 /* Subnormal floats (below 1.2e-38 in float32) take a slow path in x86
