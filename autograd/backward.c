@@ -7,14 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tg_accumulate(tg_tensor *dst, const tg_tensor *src)
+typedef struct {
+    tg_tensor *dst;
+    const tg_tensor *src;
+} accumulate_job;
+
+static void accumulate_range(void *arg, int64_t begin, int64_t end)
 {
-    TG_TYPED(dst->dtype, T, {
-        T *d = dst->data;
-        const T *s = src->data;
-        for (int64_t i = 0; i < dst->size; i++)
+    const accumulate_job *job = arg;
+    TG_TYPED(job->dst->dtype, T, {
+        T *d = job->dst->data;
+        const T *s = job->src->data;
+        for (int64_t i = begin; i < end; i++)
             d[i] += s[i];
     });
+}
+
+/* In parallel ranges when big, as tg_add would be: the sums of a weight
+ * shared across many steps (an RNN's) are made here. */
+void tg_accumulate(tg_tensor *dst, const tg_tensor *src)
+{
+    tg_parallel_range(dst->ctx, dst->size, accumulate_range, &(accumulate_job){dst, src});
 }
 
 static bool push_leaf(tg_ctx *ctx, tg_tensor *t)

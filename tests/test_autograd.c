@@ -112,6 +112,27 @@ Test(autograd, a_leaf_used_by_many_ops_gets_every_contribution)
     tg_ctx_free(ctx);
 }
 
+/* A big tensor used many times on a context with threads: its sums go into
+ * place in parallel ranges, and every element gets every contribution. */
+Test(autograd, a_big_tensor_used_many_times_sums_every_use_on_two_threads)
+{
+    tg_ctx *ctx = tg_ctx_new(2);
+    enum { N = 100000 }; /* above the size where work is split across threads */
+    tg_tensor *x = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(N));
+    tg_tensor_set_requires_grad(x, true);
+    tg_tensor *y = NULL;
+    for (int k = 1; k <= 5; k++) { /* y = Σ_k k·x: dy/dx = 15 everywhere */
+        tg_tensor *term = tg_mul_scalar(x, k);
+        y = y ? tg_add(y, term) : term;
+    }
+    cr_assert_eq(tg_backward_with(y, tg_tensor_ones(ctx, TG_F32, TG_SHAPE(N))), TG_OK, "%s", tg_ctx_error(ctx));
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < N; i++)
+        wrong += tg_tensor_get(tg_tensor_grad(x), i) != 15.0;
+    cr_expect_eq(wrong, 0, "%lld of %d elements lack a contribution", (long long)wrong, (int)N);
+    tg_ctx_free(ctx);
+}
+
 Test(autograd, gradients_accumulate_across_backwards_until_zeroed)
 {
     tg_ctx *ctx = tg_ctx_new(1);
