@@ -92,8 +92,8 @@ tg_status tg_ctx_run_tasks(tg_ctx *ctx, int n_tasks, void (*fn)(void *arg, int t
 /* Subnormal floats (below 1.2e-38 in float32) take a slow path in x86
  * arithmetic, often 10-100x. tg_train computes with them flushed to zero (the
  * x86 FTZ and DAZ bits, on its own thread and the pool's) and restores the
- * caller's mode before it returns; the optimizers store tiny moments as zero
- * in any mode. These two calls do the same for a loop of one's own: the
+ * caller's mode before it returns; tg_optim_step does the same around its
+ * update, and stores tiny moments as zero. These two calls do the same for a loop of one's own: the
  * previous mode is returned for tg_fp_mode_restore. No-ops off x86. */
 typedef struct { unsigned bits; } tg_fp_mode;
 tg_fp_mode tg_fp_flush_subnormals(void);
