@@ -65,7 +65,7 @@ void tg_ctx_free(tg_ctx *ctx)
     free(ctx);
 }
 
-int tg_ctx_threads(const tg_ctx *ctx) { return ctx ? tg_pool_threads(ctx->pool) : 0; }
+int tg_ctx_threads(const tg_ctx *ctx) { return ctx ? tg_pool_size(ctx->pool) : 0; }
 
 bool tg_ctx_set_checked(tg_ctx *ctx, bool checked)
 {

@@ -281,7 +281,15 @@ void tg_pool_free(tg_pool *pool)
     free(pool);
 }
 
-int tg_pool_threads(const tg_pool *pool) { return pool ? pool->n : 1; }
+/* Inside a task every nested run is inline: planning a split for more
+ * threads than that would only add work (a GEMM packing twice, a conv
+ * summing per-thread partial gradients) on the one thread that runs it. */
+int tg_pool_threads(const tg_pool *pool)
+{
+    return pool && !atomic_load_explicit(&((tg_pool *)pool)->running, memory_order_relaxed) ? pool->n : 1;
+}
+
+int tg_pool_size(const tg_pool *pool) { return pool ? pool->n : 1; }
 
 void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg)
 {

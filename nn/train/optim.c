@@ -232,7 +232,7 @@ bool tg_optim_updates_exactly(const tg_optimizer *opt, tg_params params)
            !memcmp(params.items, opt->params, (size_t)opt->n_params * sizeof *opt->params);
 }
 
-void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_t end, const void *grad)
+void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_t end, const void *grad, void *values)
 {
     int64_t t = opt->steps + 1;
     double bc1 = opt->kind == KIND_ADAM ? 1 - pow(opt->beta1, (double)t) : 1;
@@ -246,13 +246,11 @@ void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_
     if (tg_tensor_dtype(p) == TG_F32) {
         float *s0 = per > 0 ? (float *)tg_tensor_data(opt->state[i * per]) + begin : NULL;
         float *s1 = per > 1 ? (float *)tg_tensor_data(opt->state[i * per + 1]) + begin : NULL;
-        update_f(opt, decay, end - begin, (float *)tg_tensor_data(p) + begin, (const float *)grad + begin, s0, s1,
-                 bc1, bc2);
+        update_f(opt, decay, end - begin, (float *)values + begin, (const float *)grad + begin, s0, s1, bc1, bc2);
     } else {
         double *s0 = per > 0 ? (double *)tg_tensor_data(opt->state[i * per]) + begin : NULL;
         double *s1 = per > 1 ? (double *)tg_tensor_data(opt->state[i * per + 1]) + begin : NULL;
-        update_d(opt, decay, end - begin, (double *)tg_tensor_data(p) + begin, (const double *)grad + begin, s0, s1,
-                 bc1, bc2);
+        update_d(opt, decay, end - begin, (double *)values + begin, (const double *)grad + begin, s0, s1, bc1, bc2);
     }
 }
 
