@@ -337,6 +337,33 @@ tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c
     return status;
 }
 
+/* One step on the calling thread: forward, loss, backward, update; the
+ * batch's mean loss and correct predictions. The caller resets the tape. */
+static tg_status serial_step(tg_ctx *ctx, const tg_train_config *c, tg_tensor *x, tg_tensor *y, int classes, int epoch,
+                             int64_t step, double *value, int64_t *right)
+{
+    tg_optim_zero_grad(c->optimizer);
+    tg_tensor *out = c->forward(c->model, x);
+    tg_tensor *loss = out ? c->loss(out, y) : NULL;
+    if (!loss)
+        return tg_ctx_status(ctx) != TG_OK ? tg_ctx_status(ctx)
+                                           : tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: epoch %d step %lld: the %s "
+                                                         "returned NULL", epoch, (long long)step,
+                                                         out ? "loss function" : "forward function");
+    *value = tg_tensor_item(loss);
+    if (!isfinite(*value))
+        return tg_ctx_fail(ctx, TG_ERR_ANOMALY, "tg_train: epoch %d step %lld: the loss is %g; lower the learning "
+                           "rate or look for bad inputs (tg_anomaly_set_enabled)", epoch, (long long)step, *value);
+    tg_status status = tg_backward(loss);
+    if (status == TG_OK)
+        status = tg_optim_step(c->optimizer);
+    int64_t n = tg_tensor_dim(x, 0);
+    if (status == TG_OK && classes > 0 && output_fits(out, n, classes))
+        for (int64_t r = 0; r < n; r++)
+            *right += predict(out, r) == (int)tg_tensor_get(y, r);
+    return status;
+}
+
 static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *c, tg_history *history,
                        tg_fp_mode caller)
 {
@@ -387,56 +414,16 @@ static tg_status train(tg_ctx *ctx, const tg_dataset *data, const tg_train_confi
             double t0 = now();
             n = dp ? n : tg_tensor_dim(x, 0);
             step++;
-            if (dp) { /* it writes the summed gradient over the model's .grad: no zeroing needed */
-                double value = 0;
-                int64_t right = 0;
-                status = tg_data_parallel_step(dp, loader, order, n, step, epoch, &value, &right);
-                tg_tape_reset(ctx);
-                if (status != TG_OK)
-                    break;
-                loss_sum += value * (double)n;
-                correct += right;
-                seen += n;
-                double t1 = now();
-                epoch_train += t1 - t0;
-                p.train_seconds += t1 - t0;
-                p.steps_done++;
-                p.samples_done += n;
-                if (c->progress && step < steps && t1 - p.last >= (p.tty ? 0.1 : 10.0)) {
-                    draw(&p, c, epoch, step, steps, loss_sum / (double)seen,
-                         classes > 0 ? (double)correct / (double)seen : NAN, (double)seen / epoch_train);
-                    p.last = t1;
-                }
-                continue;
-            }
-            tg_optim_zero_grad(c->optimizer);
-            tg_tensor *out = c->forward(c->model, x);
-            tg_tensor *loss = out ? c->loss(out, y) : NULL;
-            if (!loss) {
-                status = tg_ctx_status(ctx) != TG_OK ? tg_ctx_status(ctx)
-                                                     : tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: epoch %d step %lld: "
-                                                                   "the %s returned NULL", epoch, (long long)step,
-                                                                   out ? "loss function" : "forward function");
-                tg_tape_reset(ctx);
-                break;
-            }
-            double value = tg_tensor_item(loss);
-            if (!isfinite(value)) {
-                status = tg_ctx_fail(ctx, TG_ERR_ANOMALY, "tg_train: epoch %d step %lld: the loss is %g; lower the "
-                                     "learning rate or look for bad inputs (tg_anomaly_set_enabled)", epoch,
-                                     (long long)step, value);
-                tg_tape_reset(ctx);
-                break;
-            }
-            if ((status = tg_backward(loss)) == TG_OK)
-                status = tg_optim_step(c->optimizer);
-            if (status == TG_OK && classes > 0 && output_fits(out, n, classes))
-                for (int64_t r = 0; r < n; r++)
-                    correct += predict(out, r) == (int)tg_tensor_get(y, r);
+            double value = 0;
+            int64_t right = 0;
+            /* data-parallel: it writes the summed gradient over the model's .grad, no zeroing needed */
+            status = dp ? tg_data_parallel_step(dp, loader, order, n, step, epoch, &value, &right)
+                        : serial_step(ctx, c, x, y, classes, epoch, step, &value, &right);
             tg_tape_reset(ctx);
             if (status != TG_OK)
                 break;
             loss_sum += value * (double)n;
+            correct += right;
             seen += n;
             double t1 = now();
             epoch_train += t1 - t0;
