@@ -580,6 +580,21 @@ typedef struct {
     float *partial;       /* backward weight with several workers: a dw per worker */
 } direct_job;
 
+/* The padded input of image b, group gr, for the forward and backward
+ * weight: without padding, the image itself, as long as the reads past its
+ * end (the dropped positions') stay inside x; else copied into `scratch`
+ * (NULL: only asks, returns NULL). */
+static const float *direct_input(const direct_job *job, int64_t b, int64_t gr, float *scratch)
+{
+    const conv_geom *g = job->g;
+    int64_t base = (b * g->c + gr * g->cg) * g->h * g->w;
+    if (g->ph == 0 && g->pw == 0 && base + job->f.in_len <= g->n * g->c * g->h * g->w)
+        return job->x + base;
+    if (scratch)
+        pad_planes(job->x + base, g->cg, g->h, g->w, g->ph, g->pw, &job->f, scratch);
+    return scratch;
+}
+
 /* Forward or backward input of one image, every group. */
 static void direct_image(void *arg, int b, int n_tasks, int worker)
 {
@@ -591,8 +606,9 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
     int64_t row = f->row;
     for (int64_t gr = 0; gr < g->groups; gr++) {
         float *out;
+        const float *src = in;
         if (job->pass == CONV_FORWARD) {
-            pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f, in);
+            src = direct_input(job, b, gr, in);
             out = job->out + (b * g->o + gr * g->og) * g->p;
         } else {
             int64_t eh = g->dh * (g->kh - 1) - g->ph, ew = g->dw * (g->kw - 1) - g->pw;
@@ -600,7 +616,7 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
             out = job->out + (b * g->c + gr * g->cg) * g->h * g->w;
         }
         const float *w = job->wtap + gr * f->out_c * f->taps;
-        direct_correlate(f, in, job->off, w, res);
+        direct_correlate(f, src, job->off, w, res);
         /* keep the first ow of every wp columns (+ bias) */
         for (int64_t o = 0; o < f->out_c; o++)
             direct_copy_rows(res + o * row, f->wp, out + o * f->oh * f->ow, f->ow, f->oh, f->ow,
@@ -621,10 +637,15 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
     float *in = job->scratch + (int64_t)worker * job->scratch_len, *dz = in + DIRECT_CHUNK * f->in_len;
     float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
     for (int64_t gr = 0; gr < g->groups; gr++) {
+        /* the images themselves when direct_input reads the last one in place (then all are) */
+        const float *src = direct_input(job, b0 + n_img - 1, gr, NULL) ? job->x + (b0 * g->c + gr * g->cg) * g->h * g->w
+                                                                       : in;
+        int64_t in_step = src == in ? f->in_len : g->c * g->h * g->w;
         for (int64_t n = 0; n < n_img; n++) {
             int64_t b = b0 + n;
-            pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f,
-                       in + n * f->in_len);
+            if (src == in)
+                pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f,
+                           in + n * f->in_len);
             for (int64_t o = 0; o < g->og; o++) /* dz's dropped columns and tail stay zero */
                 direct_copy_rows(job->dy + (b * g->o + gr * g->og + o) * g->p, g->ow, dz + n * dz_step + o * row,
                                  f->wp, g->oh, g->ow, NULL);
@@ -638,7 +659,7 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
                 for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
                     off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
                 float sums[24];
-                direct_wgrads[ob](in, f->in_len, dz + o * row, row, dz_step, n_img, f->qv, job->keep, off, sums);
+                direct_wgrads[ob](src, in_step, dz + o * row, row, dz_step, n_img, f->qv, job->keep, off, sums);
                 for (int r = 0; r < ob; r++)
                     for (int u = 0; u < tb && t + u < g->k; u++)
                         dwg[(o + r) * g->k + t + u] += sums[r * tb + u];
