@@ -354,6 +354,7 @@ static bool direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
 
 typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t,
                                 const uint16_t *, const int32_t *, float *);
+typedef void (*direct_wgrad16_fn)(const float *const *, const float *, int64_t, int64_t, int64_t, float *);
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -541,7 +542,45 @@ DIRECT_WGRAD_TILE(4, 6)
 DIRECT_WGRAD_TILE(6, 4)
 static const direct_wgrad_fn direct_wgrads[7] = {NULL, direct_wgrad_1, direct_wgrad_2, direct_wgrad_3,
                                                  direct_wgrad_4, NULL, direct_wgrad_6};
+
+/* Backward weight with 16 output channels in the lanes (og a multiple of
+ * 16, column dilation 1): over the real output positions only,
+ *   dwT[(r, j)][o] += Σ_{oy, ox} dyT[oy·OW + ox][o] · row_r[oy·Wp + ox + j]
+ * for R kernel rows r = (c, i) (row_r = in + c·Hp·Wp + i·dh·Wp) and the KW
+ * columns j: R·KW accumulators, one broadcast per FMA, no dropped
+ * positions and no horizontal sums. */
+#define DIRECT_WGRAD16(KW, R)                                                                                   \
+    TG_CONV_AVX512 static void direct_wgrad16_##KW(const float *const *rows, const float *dyT, int64_t oh,        \
+                                                   int64_t ow, int64_t wp, float *dwT)                           \
+    {                                                                                                           \
+        __m512 acc[R][KW];                                                                                      \
+        for (int r = 0; r < R; r++)                                                                             \
+            for (int j = 0; j < KW; j++)                                                                        \
+                acc[r][j] = _mm512_loadu_ps(dwT + (r * KW + j) * 16);                                           \
+        const float *row[R];                                                                                    \
+        for (int r = 0; r < R; r++)                                                                             \
+            row[r] = rows[r];                                                                                   \
+        for (int64_t oy = 0; oy < oh; oy++, dyT += 16 * ow)                                                     \
+            for (int64_t ox = 0; ox < ow; ox++) {                                                               \
+                __m512 g = _mm512_loadu_ps(dyT + 16 * ox);                                                      \
+                int64_t q = oy * wp + ox;                                                                       \
+                __asm__("" : "+r"(q)); /* else GCC carries loads over to the next ox, in spilled scalars */    \
+                for (int r = 0; r < R; r++)                                                                     \
+                    for (int j = 0; j < KW; j++)                                                                \
+                        acc[r][j] = _mm512_fmadd_ps(g, _mm512_set1_ps(row[r][q + j]), acc[r][j]);               \
+            }                                                                                                   \
+        for (int r = 0; r < R; r++)                                                                             \
+            for (int j = 0; j < KW; j++)                                                                        \
+                _mm512_storeu_ps(dwT + (r * KW + j) * 16, acc[r][j]);                                           \
+    }
+DIRECT_WGRAD16(3, 7)
+DIRECT_WGRAD16(5, 5)
+/* [KW]: kernel rows per tile */
+static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL, NULL, NULL, direct_wgrad16_3, NULL, direct_wgrad16_5};
+static const int direct_wgrad16_rows[6] = {0, 0, 0, 7, 0, 5};
 #else
+static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL};
+static const int direct_wgrad16_rows[6] = {0};
 static const direct_wgrad_fn direct_wgrads[7] = {NULL};
 static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step, int64_t rows, int64_t w,
                              const float *add)
@@ -667,6 +706,58 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
     }
 }
 
+/* Floats of a tile's sums (R·KW·16, 5·5·16 the most) when it runs past the last kernel row. */
+#define DIRECT_WGRAD16_SPARE (25 * 16)
+
+/* Whether the backward weight takes direct_wgrad16 (output channels in lanes). */
+static bool direct_wgrad16_fits(const conv_geom *g)
+{
+    if (g->og % 16 || g->dw != 1 || g->kw >= 6 || !direct_wgrad16s[g->kw])
+        return false;
+    /* tiles of R kernel rows: at most a quarter of their rows idle (the
+     * wide CNN's 1→32 3×3 has 3 rows for tiles of 7, and keeps the other kernel) */
+    int64_t rows = g->cg * g->kh, R = direct_wgrad16_rows[g->kw], tiles = (rows + R - 1) / R;
+    return 4 * rows >= 3 * tiles * R;
+}
+
+/* Backward weight of image b with direct_wgrad16, every group, into the
+ * worker's dwT [groups][og/16][K][16] (its scratch after in and dyT). */
+static void direct_wgrad16_image(void *arg, int b, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const direct_job *job = arg;
+    const conv_geom *g = job->g;
+    const flat_geom *f = &job->f;
+    int R = direct_wgrad16_rows[g->kw], n_rows = (int)(g->cg * g->kh);
+    float *in = job->scratch + (int64_t)worker * job->scratch_len, *dyT = in + f->in_len;
+    float *dwT = dyT + g->og * g->p, *spare = dwT + g->o * g->k; /* spare: sums of rows past the last */
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        const float *src = direct_input(job, b, gr, in);
+        for (int64_t ob = 0; ob < g->og; ob += 16) {
+            /* dyT[p][l] = dy[b, gr·og + ob + l, p] */
+            const float *dy = job->dy + (b * g->o + gr * g->og + ob) * g->p;
+            for (int64_t p = 0; p < g->p; p++)
+                for (int l = 0; l < 16; l++)
+                    dyT[p * 16 + l] = dy[l * g->p + p];
+            float *dwTb = dwT + (gr * g->og + ob) * g->k;
+            for (int r0 = 0; r0 < n_rows; r0 += R) {
+                const float *rows[8];
+                for (int r = 0; r < R; r++) { /* rows past the last repeat row 0 into spare */
+                    int rr = r0 + r < n_rows ? r0 + r : 0;
+                    rows[r] = src + (rr / g->kh) * f->hp * f->wp + (rr % g->kh) * g->dh * f->wp;
+                }
+                bool whole = r0 + R <= n_rows;
+                float *target = whole ? dwTb + (int64_t)r0 * g->kw * 16 : spare;
+                if (!whole) /* start from the real rows' sums */
+                    memcpy(spare, dwTb + (int64_t)r0 * g->kw * 16, (size_t)((n_rows - r0) * g->kw * 16) * sizeof *spare);
+                direct_wgrad16s[g->kw](rows, dyT, g->oh, g->ow, f->wp, target);
+                if (!whole)
+                    memcpy(dwTb + (int64_t)r0 * g->kw * 16, spare, (size_t)((n_rows - r0) * g->kw * 16) * sizeof *spare);
+            }
+        }
+    }
+}
+
 /* Runs pass with the direct kernels; false (error set) when step memory runs out. */
 static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const float *x, const float *w,
                        const float *bias, const float *dy, float *out)
@@ -675,11 +766,13 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
     int threads = tg_pool_threads(pool);
     direct_job job = {g, flat_geometry(g, pass), pass, x, w, bias, dy, out, NULL, NULL, NULL, NULL, 0, NULL};
     const flat_geom *f = &job.f;
-    int n_tasks = pass == CONV_BACKWARD_WEIGHT ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
+    bool lanes16 = pass == CONV_BACKWARD_WEIGHT && direct_wgrad16_fits(g);
+    int n_tasks = pass == CONV_BACKWARD_WEIGHT && !lanes16 ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
-    job.scratch_len = pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)
-                                                   : f->in_len + f->out_c * f->row;
+    job.scratch_len = lanes16 ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
+                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)
+                                                     : f->in_len + f->out_c * f->row;
     job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
     int32_t *off = tg_arena_alloc(ctx, (size_t)f->taps * sizeof *off, 64);
     job.scratch = tg_arena_alloc(ctx, (size_t)(job.scratch_len * workers) * sizeof(float), 64);
@@ -722,6 +815,22 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
         else
             for (int b = 0; b < n_tasks; b++)
                 direct_image(&job, b, n_tasks, 0);
+        return true;
+    }
+    if (lanes16) { /* the scratch (dwT included) is zero; dw[o][t] = Σ workers' dwT[o/16][t][o%16] */
+        if (split)
+            tg_pool_run(pool, n_tasks, direct_wgrad16_image, &job);
+        else
+            for (int b = 0; b < n_tasks; b++)
+                direct_wgrad16_image(&job, b, n_tasks, 0);
+        int64_t dwT_at = f->in_len + g->og * g->p;
+        for (int64_t o = 0; o < g->o; o++)
+            for (int64_t t = 0; t < g->k; t++) {
+                float total = 0;
+                for (int k = 0; k < workers; k++)
+                    total += job.scratch[k * job.scratch_len + dwT_at + ((o / 16) * g->k + t) * 16 + o % 16];
+                out[o * g->k + t] = total;
+            }
         return true;
     }
     uint16_t *keep = tg_arena_alloc(ctx, (size_t)f->qv * sizeof *keep, 64);

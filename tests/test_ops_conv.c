@@ -98,6 +98,11 @@ static const conv_shape shapes[] = {
     {1, 3, 10, 10, 3, 3, 3, 1, 1, 1, 1, false},  /* 3 channels */
     {9, 2, 12, 12, 2, 5, 5, 1, 2, 1, 1, true},   /* 2 channels, a chunk of 8 and one of 1 */
     {3, 1, 7, 20, 12, 1, 17, 1, 8, 1, 1, true},  /* a 1×17 kernel (taps from one row) */
+    /* backward weight with 16 output channels in the lanes (3 or 5 columns) */
+    {2, 4, 9, 8, 32, 3, 3, 1, 1, 1, 2, true},    /* groups of 16: 6 kernel rows, a tile of 7 cut short */
+    {2, 2, 9, 12, 16, 4, 5, 1, 1, 1, 1, true},   /* 4×5: 8 kernel rows, tiles of 5 and 3 */
+    {2, 2, 7, 7, 32, 3, 3, 1, 1, 1, 1, false},   /* two blocks of 16 channels */
+    {3, 3, 8, 9, 16, 5, 5, 1, 2, 1, 1, true},    /* 15 kernel rows: three whole tiles */
 };
 
 Test(ops_conv, conv2d_matches_a_direct_convolution_in_f32_and_f64)
