@@ -355,6 +355,8 @@ static bool direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
 typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t,
                                 const uint16_t *, const int32_t *, float *);
 typedef void (*direct_wgrad16_fn)(const float *const *, const float *, int64_t, int64_t, int64_t, float *);
+typedef void (*direct_fwd16_fn)(const float *, const float *, const int32_t *, int64_t, const float *, float *);
+#define DIRECT_FWD16_NP 12 /* positions per row in a tile: 2 rows × 12 accumulators */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -575,10 +577,50 @@ static const direct_wgrad_fn direct_wgrads[7] = {NULL, direct_wgrad_1, direct_wg
     }
 DIRECT_WGRAD16(3, 7)
 DIRECT_WGRAD16(5, 5)
+
+/* Forward with 16 output channels in the lanes (og a multiple of 16):
+ *   tmp[(a, x)][o] = Σ_t wT[t][o] · row_a[x + off_t]
+ * for two output rows a (row_a = in + oy_a·Wp) and NP positions x of each:
+ * 2·NP accumulators, one broadcast per FMA, no dropped positions. */
+#define DIRECT_FWD16(NP)                                                                                        \
+    TG_CONV_AVX512 static void direct_fwd16_##NP(const float *row0, const float *row1, const int32_t *off,       \
+                                                 int64_t taps, const float *wT, float *tmp)                     \
+    {                                                                                                           \
+        __m512 acc[2][NP];                                                                                      \
+        for (int x = 0; x < NP; x++)                                                                            \
+            acc[0][x] = acc[1][x] = _mm512_setzero_ps();                                                        \
+        for (int64_t t = 0; t < taps; t++) {                                                                    \
+            const float *p0 = row0 + off[t], *p1 = row1 + off[t];                                               \
+            __m512 wv = _mm512_loadu_ps(wT + 16 * t);                                                           \
+            for (int x = 0; x < NP; x++) {                                                                      \
+                acc[0][x] = _mm512_fmadd_ps(wv, _mm512_set1_ps(p0[x]), acc[0][x]);                              \
+                acc[1][x] = _mm512_fmadd_ps(wv, _mm512_set1_ps(p1[x]), acc[1][x]);                              \
+            }                                                                                                   \
+        }                                                                                                       \
+        for (int a = 0; a < 2; a++)                                                                             \
+            for (int x = 0; x < NP; x++)                                                                        \
+                _mm512_storeu_ps(tmp + (a * NP + x) * 16, acc[a][x]);                                           \
+    }
+DIRECT_FWD16(1)
+DIRECT_FWD16(2)
+DIRECT_FWD16(3)
+DIRECT_FWD16(4)
+DIRECT_FWD16(5)
+DIRECT_FWD16(6)
+DIRECT_FWD16(7)
+DIRECT_FWD16(8)
+DIRECT_FWD16(9)
+DIRECT_FWD16(10)
+DIRECT_FWD16(11)
+DIRECT_FWD16(12)
+static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {
+    NULL, direct_fwd16_1, direct_fwd16_2, direct_fwd16_3, direct_fwd16_4, direct_fwd16_5, direct_fwd16_6,
+    direct_fwd16_7, direct_fwd16_8, direct_fwd16_9, direct_fwd16_10, direct_fwd16_11, direct_fwd16_12};
 /* [KW]: kernel rows per tile */
 static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL, NULL, NULL, direct_wgrad16_3, NULL, direct_wgrad16_5};
 static const int direct_wgrad16_rows[6] = {0, 0, 0, 7, 0, 5};
 #else
+static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {NULL};
 static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL};
 static const int direct_wgrad16_rows[6] = {0};
 static const direct_wgrad_fn direct_wgrads[7] = {NULL};
@@ -614,6 +656,7 @@ typedef struct {
     const int32_t *off;   /* per tap */
     const uint16_t *keep; /* backward weight: per 16 positions, the lanes of kept columns */
     const float *wtap;    /* forward, backward input: the weights in tap order, [groups][out_c][taps] */
+    const float *wT16;    /* forward with channels in lanes: [groups][og/16][taps][16] */
     float *scratch;       /* per worker: scratch_len floats */
     int64_t scratch_len;
     float *partial;       /* backward weight with several workers: a dw per worker */
@@ -653,6 +696,27 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
             int64_t eh = g->dh * (g->kh - 1) - g->ph, ew = g->dw * (g->kw - 1) - g->pw;
             pad_planes(job->dy + (b * g->o + gr * g->og) * g->p, g->og, g->oh, g->ow, eh, ew, f, in);
             out = job->out + (b * g->c + gr * g->cg) * g->h * g->w;
+        }
+        if (job->wT16) { /* 16 channels in lanes: outputs transposed out of tmp (+ bias) */
+            for (int64_t ob = 0; ob < g->og; ob += 16) {
+                const float *wT = job->wT16 + (gr * g->og + ob) * f->taps;
+                int64_t n_x = (g->ow + DIRECT_FWD16_NP - 1) / DIRECT_FWD16_NP;
+                for (int64_t oy = 0; oy < g->oh; oy += 2)
+                    for (int64_t u = 0; u < n_x; u++) {
+                        int64_t x0 = g->ow * u / n_x, np = g->ow * (u + 1) / n_x - x0, rows = oy + 1 < g->oh ? 2 : 1;
+                        const float *r0 = src + oy * f->wp + x0;
+                        direct_fwd16s[np](r0, rows == 2 ? r0 + f->wp : r0, job->off, f->taps, wT, res);
+                        for (int l = 0; l < 16; l++) {
+                            float add = job->bias ? job->bias[gr * g->og + ob + l] : 0;
+                            for (int64_t a = 0; a < rows; a++) {
+                                float *dst = out + (ob + l) * g->p + (oy + a) * g->ow + x0;
+                                for (int64_t x = 0; x < np; x++)
+                                    dst[x] = job->bias ? res[(a * np + x) * 16 + l] + add : res[(a * np + x) * 16 + l];
+                            }
+                        }
+                    }
+            }
+            continue;
         }
         const float *w = job->wtap + gr * f->out_c * f->taps;
         direct_correlate(f, src, job->off, w, res);
@@ -764,7 +828,7 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
 {
     tg_pool *pool = ctx->pool;
     int threads = tg_pool_threads(pool);
-    direct_job job = {g, flat_geometry(g, pass), pass, x, w, bias, dy, out, NULL, NULL, NULL, NULL, 0, NULL};
+    direct_job job = {g, flat_geometry(g, pass), pass, x, w, bias, dy, out, NULL, NULL, NULL, NULL, NULL, 0, NULL};
     const flat_geom *f = &job.f;
     bool lanes16 = pass == CONV_BACKWARD_WEIGHT && direct_wgrad16_fits(g);
     int n_tasks = pass == CONV_BACKWARD_WEIGHT && !lanes16 ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
@@ -808,6 +872,16 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
                                     ? w[(gr * g->og + r) * g->k + c * kk + i * g->kw + j]
                                     : w[(gr * g->og + c) * g->k + r * kk + (g->kh - 1 - i) * g->kw + g->kw - 1 - j];
         job.wtap = wt;
+        if (pass == CONV_FORWARD && g->og % 16 == 0 && direct_fwd16s[1]) {
+            /* wT16[gr][ob][t][l] = wt[gr][ob + l][t] */
+            float *w16 = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *w16, 64);
+            if (!w16)
+                return false;
+            for (int64_t o = 0; o < g->o; o++)
+                for (int64_t t2 = 0; t2 < g->k; t2++)
+                    w16[((o / 16) * g->k + t2) * 16 + o % 16] = wt[o * g->k + t2];
+            job.wT16 = w16;
+        }
     }
     if (pass != CONV_BACKWARD_WEIGHT) {
         if (split)

@@ -103,6 +103,7 @@ static const conv_shape shapes[] = {
     {2, 2, 9, 12, 16, 4, 5, 1, 1, 1, 1, true},   /* 4×5: 8 kernel rows, tiles of 5 and 3 */
     {2, 2, 7, 7, 32, 3, 3, 1, 1, 1, 1, false},   /* two blocks of 16 channels */
     {3, 3, 8, 9, 16, 5, 5, 1, 2, 1, 1, true},    /* 15 kernel rows: three whole tiles */
+    {1, 2, 7, 30, 16, 3, 3, 1, 1, 1, 1, true},   /* forward in lanes: odd rows, rows of 3 tiles */
 };
 
 Test(ops_conv, conv2d_matches_a_direct_convolution_in_f32_and_f64)
