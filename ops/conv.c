@@ -272,14 +272,16 @@ static size_t col_size(const conv_geom *g, tg_dtype dt)
  * columns ox ≥ OW of each Wp-wide row are computed and dropped (cheaper than
  * breaking the run at every row end), and so are the positions past OH·Wp
  * up to a whole 16-lane vector.
- *   forward          in = x padded by (ph, pw), w as stored [O/g, K]
+ *   forward          in = x padded by (ph, pw) (x itself without padding)
  *   backward_input   in = dy padded by (dh(KH-1) - ph, dw(KW-1) - pw),
  *                    w[c, (o, i, j)] = W[o, c, KH-1-i, KW-1-j]  (flipped, transposed)
  *   backward_weight  dW[o, t] += Σ_q dz[o, q] · in[q + off_t], with in as the
- *                    forward's and dz = dy spread to Wp-wide rows, 0 in the
- *                    dropped columns
- * The three are sums of the same products as the GEMM path's, in another
- * order. */
+ *                    forward's and dz = dy spread to Wp-wide rows, the dropped
+ *                    positions masked off
+ * When the output channels come in sixteens (LeNet's conv2) the forward and
+ * the weight gradient put them in the lanes instead (direct_fwd16,
+ * direct_wgrad16): one broadcast input value per FMA, real positions only.
+ * All are sums of the same products as the GEMM path's, in another order. */
 
 /* One direct product's layout: the padded input and the flattened output. */
 typedef struct {
