@@ -7,14 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tg_accumulate(tg_tensor *dst, const tg_tensor *src)
+typedef struct {
+    tg_tensor *dst;
+    const tg_tensor *src;
+} accumulate_job;
+
+static void accumulate_range(void *arg, int64_t begin, int64_t end)
 {
-    TG_TYPED(dst->dtype, T, {
-        T *d = dst->data;
-        const T *s = src->data;
-        for (int64_t i = 0; i < dst->size; i++)
+    const accumulate_job *job = arg;
+    TG_TYPED(job->dst->dtype, T, {
+        T *d = job->dst->data;
+        const T *s = job->src->data;
+        for (int64_t i = begin; i < end; i++)
             d[i] += s[i];
     });
+}
+
+/* In parallel ranges when big, as tg_add would be: the sums of a weight
+ * shared across many steps (an RNN's) are made here. */
+void tg_accumulate(tg_tensor *dst, const tg_tensor *src)
+{
+    tg_parallel_range(dst->ctx, dst->size, accumulate_range, &(accumulate_job){dst, src});
 }
 
 static bool push_leaf(tg_ctx *ctx, tg_tensor *t)
@@ -31,16 +44,39 @@ static bool push_leaf(tg_ctx *ctx, tg_tensor *t)
     return true;
 }
 
-/* Adds one contribution to t's pending gradient. Never in place: a
- * contribution may be another tensor's gradient too (add passes dy on). */
-static bool add_pending(tg_tensor *t, tg_tensor *g)
+/* Adds one contribution to t's pending gradient. A contribution may be
+ * another tensor's gradient too (add passes dy on), so the first sum is a new
+ * tensor; later contributions go into that sum in place while no rule has
+ * seen it (grad_sum). Not under create_graph (the sum is an op on the tape)
+ * nor in anomaly mode (tg_add checks each sum). */
+static inline bool add_pending(tg_tensor *t, tg_tensor *g)
 {
-    if (!t->pending) {
+    tg_tensor *sum = t->pending;
+    if (!sum) {
         t->pending = g;
         return t->creator >= 0 || push_leaf(t->ctx, t);
     }
-    t->pending = tg_add(t->pending, g);
-    return t->pending != NULL;
+    if (sum->grad_sum) {
+        tg_accumulate(sum, g);
+        return true;
+    }
+    tg_ctx *ctx = t->ctx;
+    if (!(sum = tg_add(sum, g)))
+        return t->pending = NULL, false;
+    sum->grad_sum = !ctx->grad_enabled && !ctx->anomaly;
+    t->pending = sum;
+    return true;
+}
+
+/* Takes t's pending gradient out for a rule, a hook or the caller: from now
+ * on others may hold it, so it is no longer summed into in place. */
+static tg_tensor *take_pending(tg_tensor *t)
+{
+    tg_tensor *g = t->pending;
+    t->pending = NULL;
+    if (g)
+        g->grad_sum = false;
+    return g;
 }
 
 static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
@@ -68,29 +104,33 @@ static bool same_shape(const tg_tensor *a, const tg_tensor *b)
 
 /* Every rule's results are checked here, built-in or user-defined: a
  * gradient of the wrong shape or dtype would otherwise be summed into the
- * input's as garbage or read out of bounds. */
-static bool gradients_fit(const tg_node *node, int64_t entry, tg_tensor *const *dx)
+ * input's as garbage or read out of bounds, and a stale one read freed
+ * memory. The usual case is decided inline in a few compares: one context,
+ * rank and dtype equal, the four dims equal (dims past the rank are 0 in
+ * every header), and d alive (as tg_tensor_usable). */
+static inline bool gradient_fits(const tg_tensor *d, const tg_tensor *x, const tg_ctx *ctx)
+{
+    uint64_t dims = (uint64_t)(d->shape[0] ^ x->shape[0]) | (uint64_t)(d->shape[1] ^ x->shape[1]) |
+                    (uint64_t)(d->shape[2] ^ x->shape[2]) | (uint64_t)(d->shape[3] ^ x->shape[3]);
+    return d->ctx == ctx && dims == 0 && d->rank == x->rank && d->dtype == x->dtype &&
+           (d->lifetime == TG_LIFE_STEP ? d->epoch == ctx->epoch : d->lifetime == TG_LIFE_PERSISTENT);
+}
+
+/* The error gradient_fits found in the gradient d for input k of tape entry
+ * `entry`; false. */
+static bool gradient_misfit(const tg_node *node, int64_t entry, int k, const tg_tensor *d)
 {
     tg_ctx *ctx = node->out->ctx;
-    for (int k = 0; k < node->n_in; k++) {
-        const tg_tensor *x = node->in[k], *d = dx[k];
-        if (!d || !x->requires_grad)
-            continue;
-        bool live = d->lifetime == TG_LIFE_PERSISTENT || (d->lifetime == TG_LIFE_STEP && d->epoch == d->ctx->epoch);
-        if (live && d->ctx == ctx && d->dtype == x->dtype && same_shape(d, x))
-            continue; /* the usual case, decided in a few compares */
-        if (!tg_check_tensor(node->op->name, d))
-            return false;
-        if (d->ctx != ctx)
-            return tg_ctx_fail(ctx, TG_ERR_GRAD, "%s: its backward (tape entry %lld) returned a gradient for "
-                               "input %d from another context", node->op->name, (long long)entry, k), false;
-        if (!same_shape(d, x) || d->dtype != x->dtype)
-            return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: its backward (tape entry %lld) returned a %s %s gradient "
-                               "for input %d; expected the input's %s %s", node->op->name, (long long)entry,
-                               tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k,
-                               tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
-    }
-    return true;
+    const tg_tensor *x = node->in[k];
+    if (!tg_check_tensor(node->op->name, d))
+        return false;
+    if (d->ctx != ctx)
+        return tg_ctx_fail(ctx, TG_ERR_GRAD, "%s: its backward (tape entry %lld) returned a gradient for "
+                           "input %d from another context", node->op->name, (long long)entry, k), false;
+    return tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: its backward (tape entry %lld) returned a %s %s gradient "
+                       "for input %d; expected the input's %s %s", node->op->name, (long long)entry,
+                       tg_dtype_name((tg_dtype)d->dtype), tg_shape_of(d).s, k,
+                       tg_dtype_name((tg_dtype)x->dtype), tg_shape_of(x).s), false;
 }
 
 /* ---- recording (for the step-through page) ---- */
@@ -223,37 +263,48 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
     for (; i >= 0 && status == TG_OK; i--) {
         /* A copy: under create_graph the rule records ops and the tape may move. */
         tg_node node = ctx->tape[i];
-        tg_tensor *g = node.out->pending;
+        tg_tensor *g = take_pending(node.out);
         if (!g)
             continue;
-        node.out->pending = NULL;
         if (node.out->extra && !(g = run_hook(node.out, g)))
             break;
         if (node.out->wanted && req.grads)
             req.grads[node.out->wanted - 1] = g;
-        tg_tensor *dx_few[4], **dx = node.n_in <= 4 ? dx_few : tg_arena_alloc(ctx, (size_t)node.n_in * sizeof *dx, sizeof *dx);
-        if (!dx)
-            break;
-        memset(dx, 0, (size_t)node.n_in * sizeof *dx);
+        tg_tensor *dx_few[4] = {NULL, NULL, NULL, NULL}, **dx = dx_few;
+        if (node.n_in > 4) {
+            if (!(dx = tg_arena_alloc(ctx, (size_t)node.n_in * sizeof *dx, sizeof *dx)))
+                break;
+            memset(dx, 0, (size_t)node.n_in * sizeof *dx);
+        }
         ctx->backward_node = i;
         node.op->backward(&node, g, dx);
         ctx->backward_node = -1;
-        if (ctx->status != TG_OK || !gradients_fit(&node, i, dx))
+        if (ctx->status != TG_OK)
             break;
-        for (int k = 0; k < node.n_in; k++)
-            if (dx[k] && node.in[k]->requires_grad && !add_pending(node.in[k], dx[k]))
+        /* Each result checked, then summed into its input's pending
+         * gradient; the pass stops at the first error and drops every
+         * pending sum (below), so no half-summed gradient survives it. */
+        for (int k = 0; k < node.n_in; k++) {
+            tg_tensor *x = node.in[k], *d = dx[k];
+            if (!d || !x->requires_grad)
+                continue;
+            if (!gradient_fits(d, x, ctx)) {
+                gradient_misfit(&node, i, k, d);
                 break;
+            }
+            if (!add_pending(x, d))
+                break;
+        }
         if (record && ctx->status == TG_OK)
             record_step(record, ctx, i, &node, g, dx);
         status = ctx->status;
     }
     for (; i >= 0; i--) /* after an error: leave no pending gradient behind */
-        ctx->tape[i].out->pending = NULL;
+        take_pending(ctx->tape[i].out);
 
     for (int64_t k = 0; k < ctx->scratch_len; k++) {
         tg_tensor *leaf = ctx->scratch[k];
-        tg_tensor *g = leaf->pending;
-        leaf->pending = NULL;
+        tg_tensor *g = take_pending(leaf);
         if (ctx->status != TG_OK || !(g = run_hook(leaf, g)))
             continue;
         if (req.grads) {

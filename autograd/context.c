@@ -65,7 +65,7 @@ void tg_ctx_free(tg_ctx *ctx)
     free(ctx);
 }
 
-int tg_ctx_threads(const tg_ctx *ctx) { return ctx ? tg_pool_threads(ctx->pool) : 0; }
+int tg_ctx_threads(const tg_ctx *ctx) { return ctx ? tg_pool_size(ctx->pool) : 0; }
 
 bool tg_ctx_set_checked(tg_ctx *ctx, bool checked)
 {
@@ -435,7 +435,8 @@ static tg_node *append(const tg_op_desc *op, tg_tensor **out, int n_in, tg_tenso
         *out = NULL;
         return NULL;
     }
-    memcpy(inputs, in, (size_t)n_in * sizeof *inputs);
+    for (int i = 0; i < n_in; i++) /* mostly 1 or 2: a loop, not a memcpy call */
+        inputs[i] = in[i];
     t->requires_grad = true;
     t->creator = (int32_t)ctx->tape_len;
     tg_node *node = &ctx->tape[ctx->tape_len++];
@@ -443,24 +444,43 @@ static tg_node *append(const tg_op_desc *op, tg_tensor **out, int n_in, tg_tenso
     return node;
 }
 
-tg_tensor *tg_record(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, tg_attr attr)
+/* tg_record_entry's general case: anomaly mode, a full tape or chunk. */
+static __attribute__((noinline)) tg_tensor *record_slow(const tg_op_desc *op, tg_tensor *out, int n_in,
+                                                        tg_tensor *const *in, const tg_attr *attr)
 {
     tg_node *node = append(op, &out, n_in, in);
-    if (node)
-        node->attr = attr;
+    if (node && attr)
+        node->attr = *attr;
     return out;
 }
 
-tg_tensor *tg_record1(const tg_op_desc *op, tg_tensor *out, tg_tensor *x)
+tg_tensor *tg_record_entry(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, const tg_attr *attr)
 {
-    append(op, &out, 1, &x);
-    return out;
-}
-
-tg_tensor *tg_record2(const tg_op_desc *op, tg_tensor *out, tg_tensor *a, tg_tensor *b)
-{
-    tg_tensor *in[2] = {a, b};
-    append(op, &out, 2, in);
+    /* The usual case inline, every other one a tail call (no registers to
+     * save): no anomaly mode, room on the tape and in the step memory. */
+    if (!out)
+        return NULL;
+    tg_ctx *ctx = out->ctx;
+    tg_arena_chunk *c = ctx->current;
+    if (ctx->anomaly || ctx->tape_len == ctx->tape_cap || !c)
+        return record_slow(op, out, n_in, in, attr);
+    /* here grad mode is on and an input requires a gradient (tg_record_needed) */
+    size_t start = (c->used + 7) & ~(size_t)7, end = start + (size_t)n_in * sizeof(tg_tensor *);
+    if (end > c->size)
+        return record_slow(op, out, n_in, in, attr);
+    c->used = end;
+    tg_tensor **inputs = (tg_tensor **)(c->bytes + start);
+    for (int i = 0; i < n_in; i++)
+        inputs[i] = in[i];
+    out->requires_grad = true;
+    out->creator = (int32_t)ctx->tape_len;
+    tg_node *node = &ctx->tape[ctx->tape_len++];
+    node->op = op;
+    node->n_in = n_in;
+    node->in = inputs;
+    node->out = out;
+    static const tg_attr no_attr; /* all bytes zero */
+    node->attr = attr ? *attr : no_attr;
     return out;
 }
 

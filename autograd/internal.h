@@ -42,6 +42,10 @@ struct tg_tensor {
     uint8_t lifetime;
     bool requires_grad : 1;
     bool grad_zeroed : 1; /* grad is logically zero; its buffer is stale */
+    /* backward made it as the sum of a tensor's gradient contributions and it
+     * is still that tensor's pending sum, seen by no rule yet: later
+     * contributions may be added in place */
+    bool grad_sum : 1;
     int64_t shape[TG_MAX_RANK];
 };
 
@@ -299,10 +303,38 @@ void tg_arena_rewind(tg_ctx *ctx, tg_arena_mark mark);
 /* Records op on the tape when grad mode is on and an input requires a
  * gradient; runs the anomaly check; returns out (NULL if either failed).
  * Any number of inputs; they are copied to step memory. */
-tg_tensor *tg_record(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, tg_attr attr);
+/* tg_record's out-of-line part: anomaly mode, or grad mode on and an input
+ * requiring a gradient (checked by the caller). */
+tg_tensor *tg_record_entry(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, const tg_attr *attr);
+/* Every op ends here: the cases with nothing to record or check (backward
+ * without create_graph, no-grad mode, no input requiring a gradient) are
+ * decided inline, where n_in is mostly a constant. */
+static inline bool tg_record_needed(const tg_tensor *out, int n_in, tg_tensor *const *in)
+{
+    const tg_ctx *ctx = out->ctx;
+    if (ctx->anomaly)
+        return true; /* the result is checked even when nothing is recorded */
+    if (!ctx->grad_enabled)
+        return false;
+    bool needed = false;
+    for (int i = 0; i < n_in; i++)
+        needed |= in[i]->requires_grad;
+    return needed;
+}
+static inline tg_tensor *tg_record(const tg_op_desc *op, tg_tensor *out, int n_in, tg_tensor *const *in, tg_attr attr)
+{
+    return out && tg_record_needed(out, n_in, in) ? tg_record_entry(op, out, n_in, in, &attr) : out;
+}
 /* Convenience for the common cases. */
-tg_tensor *tg_record1(const tg_op_desc *op, tg_tensor *out, tg_tensor *x);
-tg_tensor *tg_record2(const tg_op_desc *op, tg_tensor *out, tg_tensor *a, tg_tensor *b);
+static inline tg_tensor *tg_record1(const tg_op_desc *op, tg_tensor *out, tg_tensor *x)
+{
+    return out && tg_record_needed(out, 1, &x) ? tg_record_entry(op, out, 1, &x, NULL) : out;
+}
+static inline tg_tensor *tg_record2(const tg_op_desc *op, tg_tensor *out, tg_tensor *a, tg_tensor *b)
+{
+    tg_tensor *in[2] = {a, b};
+    return out && tg_record_needed(out, 2, in) ? tg_record_entry(op, out, 2, in, NULL) : out;
+}
 /* A copy of an op's attribute block in step memory, for tg_attr.data (NULL
  * with the context's error set when out of memory). */
 const void *tg_attr_store(tg_ctx *ctx, const void *attr, size_t size);

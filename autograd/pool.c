@@ -1,10 +1,16 @@
 /* tapegrad — persistent pthreads pool.
  *
  * A run is published by storing `state` = (generation << 32 | next task).
- * Everybody, caller included, claims tasks with a CAS on `state` that also
- * checks the generation, and counts finished tasks in `done`; the caller
- * returns once done == n_tasks.  So the caller never waits for a worker that
- * has not started (an asleep or descheduled worker simply gets no task).
+ * Task t < threads is first offered to worker t, its home: `home[t]` holds
+ * (generation << 32 | claimed), and whoever claims it does so with a CAS that
+ * checks the generation. So a run repeated with the same task count (the
+ * workers of a data-parallel step) puts each task on the same thread every
+ * time, and its data stays in that core's cache. The tasks beyond the homes
+ * are claimed with a CAS on `state`, which also checks the generation. Once
+ * those are gone, a worker takes any home task still unclaimed, and everyone
+ * counts finished tasks in `done`; the caller returns once done == n_tasks.
+ * So the caller never waits for a worker that has not started (an asleep or
+ * descheduled worker simply gets no task).
  *
  * A late worker may still read run g's job while the caller already sets up
  * the next run, so jobs alternate between two slots (job[g & 1]): slot g is
@@ -41,6 +47,11 @@ typedef struct {
     int index;
 } tg_worker_arg;
 
+/* One cache line per home task: generation << 32 | 1 once claimed. */
+typedef struct {
+    _Alignas(64) _Atomic uint64_t tag;
+} tg_home;
+
 /* Atomics, release/acquire: a late worker may read a slot while it is being
  * rewritten, and if it sees a newer value it must also see that newer run's
  * generation, so that its CAS fails. */
@@ -57,6 +68,7 @@ struct tg_pool {
     pthread_t *threads; /* n - 1 */
     tg_worker_arg *wargs;
     tg_scratch *scratch; /* n */
+    tg_home *home;       /* n: task t's claim, offered first to worker t */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 
@@ -92,7 +104,23 @@ static inline void tg_cpu_relax(void)
 #endif
 }
 
-/* Claims and runs tasks of generation `gen` until none are left. */
+/* Claims home task t of generation gen; false if taken or the run is over. */
+static bool tg_pool_claim_home(tg_pool *p, uint32_t gen, int t)
+{
+    uint64_t unclaimed = (uint64_t)gen << 32;
+    return atomic_load_explicit(&p->home[t].tag, memory_order_relaxed) == unclaimed &&
+           atomic_compare_exchange_strong_explicit(&p->home[t].tag, &unclaimed, unclaimed | 1, memory_order_acq_rel,
+                                                   memory_order_relaxed);
+}
+
+static void tg_pool_do(tg_pool *p, tg_pool_fn fn, void *arg, int task, int n_tasks, int worker)
+{
+    fn(arg, task, n_tasks, worker);
+    atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+}
+
+/* Claims and runs tasks of generation `gen` until none are left: its home
+ * task, the shared ones beyond the homes, then homes nobody took. */
 static void tg_pool_work(tg_pool *p, uint32_t gen, int worker)
 {
     tg_job *job = &p->job[gen & 1];
@@ -102,14 +130,25 @@ static void tg_pool_work(tg_pool *p, uint32_t gen, int worker)
     if (worker != 0)
         tg_fp_mode_set(atomic_load_explicit(&job->fp_mode, memory_order_acquire));
     uint64_t st = atomic_load_explicit(&p->state, memory_order_acquire);
-    for (;;) {
-        if ((uint32_t)(st >> 32) != gen || (int64_t)(uint32_t)st >= n_tasks)
+    if ((uint32_t)(st >> 32) != gen)
+        return;
+    int homes = n_tasks < p->n ? n_tasks : p->n;
+    if (worker < homes && tg_pool_claim_home(p, gen, worker))
+        tg_pool_do(p, fn, arg, worker, n_tasks, worker);
+    for (st = atomic_load_explicit(&p->state, memory_order_acquire);;) {
+        if ((uint32_t)(st >> 32) != gen)
             return;
+        if ((int64_t)(uint32_t)st >= n_tasks)
+            break;
         if (!atomic_compare_exchange_weak_explicit(&p->state, &st, st + 1, memory_order_acq_rel, memory_order_acquire))
             continue; /* st was reloaded */
-        fn(arg, (int)(uint32_t)st, n_tasks, worker);
-        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        tg_pool_do(p, fn, arg, (int)(uint32_t)st, n_tasks, worker);
         st = atomic_load_explicit(&p->state, memory_order_acquire);
+    }
+    for (int i = 1; i < homes; i++) { /* a home whose worker is asleep or late */
+        int t = (worker + i) % homes;
+        if (tg_pool_claim_home(p, gen, t))
+            tg_pool_do(p, fn, arg, t, n_tasks, worker);
     }
 }
 
@@ -148,8 +187,11 @@ static uint32_t tg_pool_publish(tg_pool *p, tg_pool_fn fn, void *arg, int n_task
     atomic_store_explicit(&job->n_tasks, n_tasks, memory_order_release);
     atomic_store_explicit(&job->fp_mode, tg_fp_mode_get(), memory_order_release);
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    int homes = n_tasks < p->n ? n_tasks : p->n;
+    for (int t = 0; t < homes; t++)
+        atomic_store_explicit(&p->home[t].tag, (uint64_t)gen << 32, memory_order_relaxed);
     pthread_mutex_lock(&p->mu);
-    atomic_store_explicit(&p->state, (uint64_t)gen << 32, memory_order_release);
+    atomic_store_explicit(&p->state, (uint64_t)gen << 32 | (uint32_t)homes, memory_order_release);
     pthread_mutex_unlock(&p->mu);
     pthread_cond_broadcast(&p->cv);
     return gen;
@@ -179,6 +221,7 @@ tg_pool *tg_pool_new(int n_threads)
     memset(p, 0, sizeof *p);
     p->n = n_threads;
     p->scratch = aligned_alloc(64, (size_t)n_threads * sizeof *p->scratch);
+    p->home = aligned_alloc(64, (size_t)n_threads * sizeof *p->home);
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
     p->wargs = calloc((size_t)n_threads, sizeof *p->wargs);
     for (int i = 0; i < 2; i++) {
@@ -191,8 +234,10 @@ tg_pool *tg_pool_new(int n_threads)
     atomic_init(&p->running, false);
     atomic_init(&p->state, 0);
     atomic_init(&p->done, 0);
-    if (!p->scratch || !p->threads || !p->wargs)
+    if (!p->scratch || !p->home || !p->threads || !p->wargs)
         goto fail_mem;
+    for (int t = 0; t < n_threads; t++)
+        atomic_init(&p->home[t].tag, 1); /* claimed: generation 0 is never run */
     memset(p->scratch, 0, (size_t)n_threads * sizeof *p->scratch);
     if (pthread_mutex_init(&p->mu, NULL))
         goto fail_mem;
@@ -213,6 +258,7 @@ tg_pool *tg_pool_new(int n_threads)
 
 fail_mem:
     free(p->scratch);
+    free(p->home);
     free(p->threads);
     free(p->wargs);
     free(p);
@@ -229,12 +275,21 @@ void tg_pool_free(tg_pool *pool)
     for (int i = 0; i < pool->n; i++)
         free(pool->scratch[i].ptr);
     free(pool->scratch);
+    free(pool->home);
     free(pool->threads);
     free(pool->wargs);
     free(pool);
 }
 
-int tg_pool_threads(const tg_pool *pool) { return pool ? pool->n : 1; }
+/* Inside a task every nested run is inline: planning a split for more
+ * threads than that would only add work (a GEMM packing twice, a conv
+ * summing per-thread partial gradients) on the one thread that runs it. */
+int tg_pool_threads(const tg_pool *pool)
+{
+    return pool && !atomic_load_explicit(&((tg_pool *)pool)->running, memory_order_relaxed) ? pool->n : 1;
+}
+
+int tg_pool_size(const tg_pool *pool) { return pool ? pool->n : 1; }
 
 void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg)
 {

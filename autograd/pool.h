@@ -2,7 +2,7 @@
  *
  * One pool is driven by one thread at a time (the "caller"), which takes part
  * in every tg_pool_run as worker 0; the pool's own threads are workers
- * 1 .. tg_pool_threads()-1.  Different pools may be used concurrently from
+ * 1 .. tg_pool_size()-1.  Different pools may be used concurrently from
  * different threads.  No global state.  Link with -pthread.
  */
 #ifndef TG_POOL_H
@@ -13,7 +13,7 @@
 typedef struct tg_pool tg_pool;
 
 /* A task: called once per task index in [0, n_tasks).  `worker` is the index
- * of the thread running it, in [0, tg_pool_threads(pool)); use it to pick
+ * of the thread running it, in [0, tg_pool_size(pool)); use it to pick
  * tg_pool_scratch(pool, worker, ...). */
 typedef void (*tg_pool_fn)(void *arg, int task, int n_tasks, int worker);
 
@@ -24,15 +24,21 @@ tg_pool *tg_pool_new(int n_threads);
 /* Joins the threads and frees the scratch buffers.  NULL is ok. */
 void tg_pool_free(tg_pool *pool);
 
-/* Threads including the caller; NULL counts as 1. */
+/* Threads a run started now would get, including the caller: the pool's
+ * size, but 1 inside a task of a run (its own runs are inline). NULL counts
+ * as 1. Kernels size their splits with it. */
 int tg_pool_threads(const tg_pool *pool);
+/* Threads of the pool including the caller, whatever is running; NULL: 1. */
+int tg_pool_size(const tg_pool *pool);
 
 /* Runs fn(arg, task, n_tasks, worker) for every task in [0, n_tasks) and
- * returns when all are done.  The caller runs tasks too.  Tasks are handed
- * out dynamically (first come, first served): any task may land on any
- * worker, and the caller never waits for a worker that is asleep or
- * descheduled, it just does that worker's share (so a task must never wait
- * for another).  Does not allocate.  A task that calls tg_pool_run on the
+ * returns when all are done.  The caller runs tasks too.  Task t below the
+ * thread count is offered first to worker t (the caller is worker 0), so a
+ * repeated run keeps each task's data in one core's cache; the other tasks
+ * are handed out first come, first served.  A worker with nothing left takes
+ * any task not yet started: the caller never waits for a worker that is
+ * asleep or descheduled, it just does that worker's share (so a task must
+ * never wait for another, and may run on any worker).  Does not allocate.  A task that calls tg_pool_run on the
  * same pool gets its tasks run inline on its own thread, as worker 0 (the
  * threads are all taken by the outer run).  Tasks run in the caller's
  * floating-point mode (MXCSR on x86).  Workers spin for

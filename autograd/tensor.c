@@ -54,6 +54,7 @@ static inline void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int ra
     t->lifetime = TG_LIFE_PERSISTENT;
     t->requires_grad = false;
     t->grad_zeroed = false;
+    t->grad_sum = false;
 }
 
 tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero, size_t slack)
@@ -88,9 +89,45 @@ tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *
     return tg_step_tensor_slack(ctx, dtype, rank, shape, zero, 0);
 }
 
+/* tg_step_like's general case: big data, a new chunk, zeroing. */
+static tg_tensor *step_like_slow(const tg_tensor *t, bool zero)
+{
+    return tg_step_tensor(t->ctx, (tg_dtype)t->dtype, t->rank, t->shape, zero);
+}
+
 tg_tensor *tg_step_like(const tg_tensor *t, bool zero)
 {
-    return tg_step_tensor(t->ctx, t->dtype, t->rank, t->shape, zero);
+    /* Most results of a small graph's ops come here. t's shape was checked
+     * when it was made, so a small result copies t's header fields instead of
+     * recomputing them (dims past the rank are 0 in every header). Every
+     * other case is a tail call, so this path saves no registers. */
+    tg_ctx *ctx = t->ctx;
+    tg_arena_chunk *c = ctx->current;
+    size_t bytes = (size_t)t->size * tg_dtype_size((tg_dtype)t->dtype);
+    if (bytes > 64 || zero || !c)
+        return step_like_slow(t, zero);
+    size_t start = (c->used + 7) & ~(size_t)7, end = start + sizeof(tg_tensor) + ((bytes + 7) & ~(size_t)7);
+    if (end > c->size)
+        return step_like_slow(t, zero);
+    c->used = end;
+    tg_tensor *y = (tg_tensor *)(c->bytes + start);
+    y->ctx = ctx;
+    y->data = y + 1;
+    y->pending = NULL;
+    y->extra = NULL;
+    y->size = t->size;
+    y->creator = -1;
+    y->epoch = ctx->epoch;
+    y->wanted = 0;
+    y->rank = t->rank;
+    y->dtype = t->dtype;
+    y->lifetime = TG_LIFE_STEP;
+    y->requires_grad = false;
+    y->grad_zeroed = false;
+    y->grad_sum = false;
+    for (int i = 0; i < TG_MAX_RANK; i++)
+        y->shape[i] = t->shape[i];
+    return y;
 }
 
 static tg_tensor *persistent_tensor(tg_ctx *ctx, const char *who, tg_dtype dtype, int rank, const int64_t *shape)

@@ -8,10 +8,14 @@
  *   wide:  conv 3×3 1→32, ReLU, maxpool 2; conv 3×3 32→64, ReLU, maxpool 2;
  *          dense 1600-128-10
  *
- * After `warmup` untimed steps (arena and GEMM buffers sized), R rounds of
- * `steps` steps each (forward, loss, backward, SGD step, tape reset) are
- * timed; the median round is reported, with the spread of the rounds (the
- * machine may be shared). Peak RSS from getrusage. Prints a machine-readable
+ * Training runs through tg_train on a dataset of 16 random batches (1,024
+ * samples, not shuffled), so --threads N is data-parallel as in bench_mlp:
+ * each batch is split between N workers (the model and N-1 replicas), the
+ * gradients summed, one SGD step. After `warmup` untimed steps (arena and
+ * GEMM buffers sized), R rounds of `steps` steps each (batch conversion,
+ * forward, loss, backward, SGD step, tape reset) are timed, both counts
+ * rounded up to whole epochs of 16 steps; the median round is reported, with
+ * the spread of the rounds (the machine may be shared). Peak RSS from getrusage. Prints a machine-readable
  * "RESULT tapegrad model=M threads=N samples_per_s=X samples_per_cpu_s=C
  * spread=S peak_rss_mb=Y" line for bench/run_cnn.sh.
  *
@@ -111,10 +115,62 @@ static tg_tensor *cnn_forward(cnn *m, tg_tensor *x)
         conv_layer *c = &m->conv[i];
         x = tg_max_pool2d(tg_relu(tg_conv2d(x, c->w, c->b, 1, (int)c->pad, 1, 1)), 2, 2, 0);
     }
-    x = tg_reshape(x, TG_SHAPE(BATCH, x ? tg_tensor_size(x) / BATCH : 1));
+    int64_t n = x ? tg_tensor_dim(x, 0) : 1; /* a data-parallel share, or BATCH */
+    x = tg_reshape(x, TG_SHAPE(n, x ? tg_tensor_size(x) / n : 1));
     for (int i = 0; i < m->n_dense; i++)
         x = tg_layer_forward(m->dense[i], x);
     return x;
+}
+
+/* ---- tg_train callbacks: the trainer's data-parallel step runs replicas ---- */
+
+/* x [n, 784] from the loader as images [n, 1, 28, 28] */
+static tg_tensor *train_forward(void *model, tg_tensor *x)
+{
+    return cnn_forward(model, tg_reshape(x, TG_SHAPE(x ? tg_tensor_dim(x, 0) : 1, 1, 28, 28)));
+}
+
+static tg_params train_params(const void *model) { return ((const cnn *)model)->params; }
+
+static void train_free(void *model)
+{
+    if (model)
+        cnn_free(model);
+    free(model);
+}
+
+/* A replica in ctx with the model's values (the rng only fills what is then overwritten). */
+static void *train_clone(const void *model, tg_ctx *ctx)
+{
+    const cnn *m = model;
+    cnn *copy = malloc(sizeof *copy);
+    if (!copy)
+        return NULL;
+    tg_rng rng = tg_rng_seed(0);
+    cnn_init(ctx, copy, !strcmp(m->name, "lenet"), &rng);
+    for (int i = 0; i < m->params.count; i++)
+        if (tg_tensor_copy(copy->params.items[i], m->params.items[i]) != TG_OK) {
+            train_free(copy);
+            return NULL;
+        }
+    return copy;
+}
+
+typedef struct {
+    int epochs_per_round, warm_epochs;
+    double wall[100], cpu[100]; /* at the end of the warm-up and of each round */
+} round_clock;
+
+static tg_status on_epoch(const tg_train_config *config, int epoch, const tg_history *h, void *user)
+{
+    (void)config, (void)h;
+    round_clock *r = user;
+    int after = epoch - r->warm_epochs; /* epochs since the warm-up */
+    if (after >= 0 && after % r->epochs_per_round == 0) {
+        r->wall[after / r->epochs_per_round] = clock_seconds(CLOCK_MONOTONIC);
+        r->cpu[after / r->epochs_per_round] = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+    }
+    return TG_OK;
 }
 
 static int compare_doubles(const void *a, const void *b)
@@ -236,40 +292,51 @@ int main(int argc, char **argv)
     tg_rng rng = tg_rng_seed(42);
     cnn m;
     cnn_init(ctx, &m, lenet, &rng);
-    tg_tensor *images[N_BATCHES], *labels[N_BATCHES];
-    for (int i = 0; i < N_BATCHES; i++) {
-        images[i] = tg_tensor_rand(ctx, &rng, TG_F32, TG_SHAPE(BATCH, 1, 28, 28), 0, 1);
-        labels[i] = tg_tensor_new(ctx, TG_F32, TG_SHAPE(BATCH)); /* class indices as numbers */
-        for (int64_t j = 0; j < BATCH; j++)
-            tg_tensor_set(labels[i], j, (double)tg_rng_below(&rng, 10));
+    /* 16 random batches as one dataset, trained in order */
+    double *xs = malloc(sizeof(double) * N_BATCHES * BATCH * 784), *ys = malloc(sizeof(double) * N_BATCHES * BATCH);
+    for (int64_t i = 0; xs && ys && i < N_BATCHES * BATCH; i++) {
+        for (int64_t j = 0; j < 784; j++)
+            xs[i * 784 + j] = tg_rng_uniform(&rng);
+        ys[i] = (double)tg_rng_below(&rng, 10);
     }
+    tg_dataset *data = xs && ys ? tg_dataset_from_values(ctx, N_BATCHES * BATCH, 784, xs, 1, ys, 10) : NULL;
+    free(xs);
+    free(ys);
     tg_optimizer *opt = tg_optim_sgd_new(m.params, 0.01);
-    if (!opt || tg_ctx_status(ctx) != TG_OK) {
+    if (!data || !opt || tg_ctx_status(ctx) != TG_OK) {
         fprintf(stderr, "bench_cnn: %s\n", tg_ctx_error(ctx));
         return 1;
     }
-    double loss_value = 0;
-    int step_index = 0;
+    round_clock clock = {.epochs_per_round = (steps + N_BATCHES - 1) / N_BATCHES,
+                         .warm_epochs = (warmup + N_BATCHES - 1) / N_BATCHES};
+    tg_train_config cfg = tg_train_defaults();
+    cfg.forward = train_forward;
+    cfg.model = &m;
+    cfg.clone = train_clone;
+    cfg.free_model = train_free;
+    cfg.params_of = train_params;
+    cfg.threads = threads;
+    cfg.loss = tg_loss_softmax_ce;
+    cfg.optimizer = opt;
+    cfg.batch_size = BATCH;
+    cfg.shuffle = false;
+    cfg.progress = 0;
+    cfg.epochs = clock.warm_epochs + rounds * clock.epochs_per_round;
+    cfg.on_epoch = on_epoch;
+    cfg.user = &clock;
+    clock.wall[0] = clock_seconds(CLOCK_MONOTONIC); /* without warm-up, round 0 starts here */
+    clock.cpu[0] = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+    tg_history h = {0};
+    if (tg_train(ctx, data, &cfg, &h) != TG_OK) {
+        fprintf(stderr, "bench_cnn: %s\n", tg_ctx_error(ctx));
+        return 1;
+    }
+    double loss_value = h.train_loss[h.count - 1];
     double rates[99], cpu_rates[99];
-    for (int round = -1; round < rounds; round++) {
-        int n = round < 0 ? warmup : steps;
-        double t0 = clock_seconds(CLOCK_MONOTONIC), c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
-        for (int s = 0; s < n; s++, step_index++) {
-            int b = step_index % N_BATCHES;
-            tg_tensor *loss = tg_cross_entropy(cnn_forward(&m, images[b]), labels[b]);
-            tg_params_zero_grad(m.params);
-            if (!loss || tg_backward(loss) != TG_OK || tg_optim_step(opt) != TG_OK) {
-                fprintf(stderr, "bench_cnn: %s\n", tg_ctx_error(ctx));
-                return 1;
-            }
-            loss_value = tg_tensor_item(loss);
-            tg_tape_reset(ctx);
-        }
-        double seconds = clock_seconds(CLOCK_MONOTONIC) - t0, cpu = clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
-        if (round >= 0) {
-            rates[round] = (double)n * BATCH / seconds;
-            cpu_rates[round] = (double)n * BATCH / cpu;
-        }
+    for (int round = 0; round < rounds; round++) {
+        double samples = (double)clock.epochs_per_round * N_BATCHES * BATCH;
+        rates[round] = samples / (clock.wall[round + 1] - clock.wall[round]);
+        cpu_rates[round] = samples / (clock.cpu[round + 1] - clock.cpu[round]);
     }
     double sorted[99];
     memcpy(sorted, rates, sizeof(double) * (size_t)rounds);
@@ -287,11 +354,9 @@ int main(int argc, char **argv)
            "peak_rss_mb=%.1f\n", m.name, threads, median, cpu_rates[rounds / 2], spread, rss_mb);
     if (layers)
         layer_report(ctx, &m, &rng);
+    tg_history_free(&h);
+    tg_dataset_free(data);
     tg_optim_free(opt);
-    for (int i = 0; i < N_BATCHES; i++) {
-        tg_tensor_free(images[i]);
-        tg_tensor_free(labels[i]);
-    }
     cnn_free(&m);
     tg_ctx_free(ctx);
     return 0;

@@ -2,12 +2,14 @@
  * cross-entropy, plain SGD (lr 0.1), minibatch 64, float32, shuffled.
  *
  *   bench_mlp [--threads N] [--split batch|gemm] [--optim sgd|momentum|adam]
- *             [--epochs N] [--warmup STEPS] [--data DIR]
+ *             [--batch N] [--epochs N] [--warmup STEPS] [--data DIR]
  *
  * --split batch (the default): N data-parallel workers (tg_train's threads),
  * each minibatch split between them; --split gemm: one worker, the GEMMs
  * split across N threads (what a context of N threads does alone). Either
- * way the context has N threads. After the timed epochs the optimizer step
+ * way the context has N threads. --batch (default 64) changes the minibatch,
+ * to see how the data-parallel split fares with more rows per worker. After
+ * the timed epochs the optimizer step
  * alone is timed on the trained model: "optimizer step X us = Y% of a
  * training step" (ns per parameter in the RESULT line).
  *
@@ -42,7 +44,7 @@ static double clock_seconds(clockid_t id)
 int main(int argc, char **argv)
 {
     const char *dir = "/usr/share/datasets/fashion-mnist";
-    int threads = 1, epochs = 1, warmup = 50;
+    int threads = 1, epochs = 1, warmup = 50, batch = 64;
     const char *split = "batch", *optim = "sgd";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads"))
@@ -51,6 +53,8 @@ int main(int argc, char **argv)
             split = argv[i + 1];
         else if (!strcmp(argv[i], "--optim"))
             optim = argv[i + 1];
+        else if (!strcmp(argv[i], "--batch"))
+            batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--epochs"))
             epochs = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--warmup"))
@@ -58,8 +62,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--data"))
             dir = argv[i + 1];
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--split batch|gemm] [--optim sgd|momentum|adam] [--epochs N] "
-                    "[--warmup STEPS] [--data DIR]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--threads N] [--split batch|gemm] [--optim sgd|momentum|adam] [--batch N] "
+                    "[--epochs N] [--warmup STEPS] [--data DIR]\n", argv[0]);
             return 2;
         }
     }
@@ -87,11 +91,11 @@ int main(int argc, char **argv)
     cfg.threads = !strcmp(split, "gemm") ? 1 : threads;
     cfg.loss = tg_loss_softmax_ce;
     cfg.optimizer = opt;
-    cfg.batch_size = 64;
+    cfg.batch_size = batch > 0 ? batch : 64;
     cfg.progress = 0;
 
     if (warmup > 0) { /* untimed: the first steps size the arena and the GEMM buffers */
-        tg_dataset *head = tg_dataset_view(ctx, train, 0, (int64_t)warmup * 64);
+        tg_dataset *head = tg_dataset_view(ctx, train, 0, (int64_t)warmup * cfg.batch_size);
         cfg.epochs = 1;
         if (!head || tg_train(ctx, head, &cfg, NULL) != TG_OK) {
             fprintf(stderr, "bench_mlp: warm-up failed: %s\n", tg_ctx_error(ctx));
@@ -120,16 +124,16 @@ int main(int argc, char **argv)
         double t = (clock_seconds(CLOCK_MONOTONIC) - o0) / reps;
         best_opt = t < best_opt ? t : best_opt;
     }
-    double step_seconds = 64.0 / cpu_rate * (threads > 1 ? 1.0 / threads : 1.0); /* CPU time of a step, per thread */
-    step_seconds = 64.0 / rate < step_seconds ? 64.0 / rate : step_seconds;
+    double step_seconds = (double)cfg.batch_size / cpu_rate * (threads > 1 ? 1.0 / threads : 1.0); /* CPU time of a step, per thread */
+    step_seconds = (double)cfg.batch_size / rate < step_seconds ? (double)cfg.batch_size / rate : step_seconds;
     double opt_share = best_opt / step_seconds;
     double ns_per_param = 1e9 * best_opt / (double)tg_mlp_param_count(mlp);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = (double)ru.ru_maxrss / 1024.0;
-    printf("tapegrad  MLP 784-256-128-10 %s batch 64, %d thread%s (split: %s): %d epoch%s in %.3f s = %.0f "
+    printf("tapegrad  MLP 784-256-128-10 %s batch %lld, %d thread%s (split: %s): %d epoch%s in %.3f s = %.0f "
            "samples/s; %.0f per CPU-second; train loss %.4f, test acc %.2f%%; peak RSS %.1f MB\n", optim,
-           threads, threads > 1 ? "s" : "", threads > 1 ? split : "none", epochs, epochs > 1 ? "s" : "", seconds, rate, cpu_rate,
+           (long long)cfg.batch_size, threads, threads > 1 ? "s" : "", threads > 1 ? split : "none", epochs, epochs > 1 ? "s" : "", seconds, rate, cpu_rate,
            h.train_loss[h.count - 1], 100 * eval.accuracy, rss_mb);
     printf("          %s step alone %.1f us = %.2f ns/param = %.1f%% of a training step (%.1f us)\n", optim,
            1e6 * best_opt, ns_per_param, 100 * opt_share, 1e6 * step_seconds);

@@ -7,7 +7,14 @@
  * A second line per rule runs with gradients that are exactly zero after the
  * first step (dead units, border pixels), from a state at the edge of the
  * normal range: the moments decay into the subnormal range, which must not
- * slow the step down. */
+ * slow the step down. A third runs with gradients of about 1e-18 (normal
+ * numbers whose squares are not) in the caller's mode, as a loop of one's own
+ * around tg_optim_step runs: without flush-to-zero, Adam's (1-β₂)·g² is then
+ * subnormal and takes the slow path (tg_train flushes it). A fourth number is the rule's memory floor: a pass
+ * with the same loads and stores over the same buffers (SGD: w, g read, w
+ * written; momentum: + v; Adam: + m, v) and one add each instead of the
+ * rule's arithmetic. A rule near its floor is bound by memory, not by its
+ * arithmetic (Adam's √ and ÷). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,14 +42,65 @@ static void make_grads(tg_ctx *ctx, tg_params params)
     tg_tape_reset(ctx);
 }
 
-static double run(tg_ctx *ctx, tg_params params, const char *rule, int steps, int repeats, bool decay_to_zero)
+/* The floor pass over one parameter: every buffer the rule reads is read
+ * and every buffer it writes is written, with one add each. Compiled like the
+ * library's update loops: baseline and AVX-512, picked at run time. */
+#define FLOOR_PASS(SUFFIX, ATTR)                                                                        \
+    ATTR static void floor_pass##SUFFIX(int per, int64_t n, float *restrict w, const float *restrict g,  \
+                                        float *restrict s0, float *restrict s1)                          \
+    {                                                                                                    \
+        if (per == 0)                                                                                    \
+            for (int64_t k = 0; k < n; k++)                                                              \
+                w[k] += g[k];                                                                            \
+        else if (per == 1)                                                                               \
+            for (int64_t k = 0; k < n; k++) {                                                            \
+                s0[k] += g[k];                                                                           \
+                w[k] += g[k];                                                                            \
+            }                                                                                            \
+        else                                                                                             \
+            for (int64_t k = 0; k < n; k++) {                                                            \
+                s0[k] += g[k];                                                                           \
+                s1[k] += g[k];                                                                           \
+                w[k] += g[k];                                                                            \
+            }                                                                                            \
+    }
+FLOOR_PASS(, )
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+FLOOR_PASS(_avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx2"))))
+#endif
+
+/* The floor of one step: floor_pass over every parameter (state: the
+ * optimizer's states of each parameter). */
+static void memory_pass(tg_params params, tg_params state)
+{
+    void (*pass)(int, int64_t, float *, const float *, float *, float *) = floor_pass;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        pass = floor_pass_avx512;
+#endif
+    int per = params.count ? state.count / params.count : 0;
+    for (int i = 0; i < params.count; i++)
+        pass(per, tg_tensor_size(params.items[i]), tg_tensor_data(params.items[i]),
+             tg_tensor_data(tg_tensor_grad(params.items[i])), per > 0 ? tg_tensor_data(state.items[i * per]) : NULL,
+             per > 1 ? tg_tensor_data(state.items[i * per + 1]) : NULL);
+}
+
+typedef enum { GRADIENTS, ZERO_GRADIENTS, TINY_GRADIENTS, MEMORY_FLOOR } bench_mode;
+
+static double run(tg_ctx *ctx, tg_params params, const char *rule, int steps, int repeats, bench_mode mode)
 {
     tg_optimizer *opt = !strcmp(rule, "sgd")        ? tg_optim_sgd_new(params, 1e-3)
                         : !strcmp(rule, "momentum") ? tg_optim_momentum_new(params, 1e-3, 0.9)
                                                     : tg_optim_adam_new(params, 1e-4, 0.9, 0.999, 1e-8);
     make_grads(ctx, params);
     tg_optim_step(opt);
-    if (decay_to_zero) { /* every gradient exactly 0, the state where ~75k such steps leave it */
+    if (mode == TINY_GRADIENTS) /* p·1e-18: |g| from about 1e-20 to 1e-18 */
+        for (int i = 0; i < params.count; i++) {
+            tg_tensor *g = tg_tensor_grad(params.items[i]);
+            for (int64_t k = 0; k < tg_tensor_size(g); k++)
+                tg_tensor_set(g, k, 1e-18 * tg_tensor_get(g, k));
+        }
+    if (mode == ZERO_GRADIENTS) { /* every gradient exactly 0, the state where ~75k such steps leave it */
         for (int i = 0; i < params.count; i++)
             tg_tensor_fill(tg_tensor_grad(params.items[i]), 0);
         tg_params state = tg_optim_state(opt);
@@ -53,7 +111,10 @@ static double run(tg_ctx *ctx, tg_params params, const char *rule, int steps, in
     for (int r = 0; r < repeats; r++) {
         double t0 = now();
         for (int s = 0; s < steps; s++)
-            tg_optim_step(opt);
+            if (mode == MEMORY_FLOOR)
+                memory_pass(params, tg_optim_state(opt));
+            else
+                tg_optim_step(opt);
         double t = now() - t0;
         best = t < best ? t : best;
     }
@@ -78,11 +139,17 @@ int main(int argc, char **argv)
     const char *rules[] = {"sgd", "momentum", "adam"};
     for (int k = 0; k < 3; k++) {
         tg_mlp_init(mlp, TG_INIT_HE, 0, &rng);
-        double busy = run(ctx, params, rules[k], steps, repeats, false);
+        double busy = run(ctx, params, rules[k], steps, repeats, GRADIENTS);
         tg_mlp_init(mlp, TG_INIT_HE, 0, &rng);
-        double idle = run(ctx, params, rules[k], steps, repeats, true);
-        printf("  %-9s %6.3f ns/param   after zero gradients %6.3f ns/param\n", rules[k], busy, idle);
-        printf("RESULT optim=%s ns_per_param=%.4f zero_grad_ns_per_param=%.4f\n", rules[k], busy, idle);
+        double idle = run(ctx, params, rules[k], steps, repeats, ZERO_GRADIENTS);
+        tg_mlp_init(mlp, TG_INIT_HE, 0, &rng);
+        double tiny = run(ctx, params, rules[k], steps, repeats, TINY_GRADIENTS);
+        tg_mlp_init(mlp, TG_INIT_HE, 0, &rng);
+        double floor = run(ctx, params, rules[k], steps, repeats, MEMORY_FLOOR);
+        printf("  %-9s %6.3f ns/param   after zero gradients %6.3f   tiny gradients %6.3f   memory floor %6.3f "
+               "(%.0f%% of the step)\n", rules[k], busy, idle, tiny, floor, 100 * floor / busy);
+        printf("RESULT optim=%s ns_per_param=%.4f zero_grad_ns_per_param=%.4f tiny_grad_ns_per_param=%.4f "
+               "floor_ns_per_param=%.4f\n", rules[k], busy, idle, tiny, floor);
     }
     tg_mlp_free(mlp);
     tg_ctx_free(ctx);

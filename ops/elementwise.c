@@ -47,6 +47,8 @@ tg_tensor *tg_binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_broad
 
 tg_tensor *tg_reduce_to(tg_tensor *dy, const tg_tensor *t)
 {
+    if (dy && tg_tensor_usable(dy) && dy->dtype <= TG_F64 && tg_shape_equal(dy->rank, dy->shape, t->rank, t->shape))
+        return dy; /* most gradients: nothing to sum, as in tg_sum_to */
     return tg_sum_to(dy, t->rank, t->shape);
 }
 

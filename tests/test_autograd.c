@@ -50,6 +50,89 @@ Test(autograd, fan_out_sums_every_use)
     tg_ctx_free(ctx);
 }
 
+/* backward sums a tensor's contributions in place once it has made the sum
+ * itself; a contribution that add hands to both its inputs is one tensor,
+ * so neither input's sum may be the other's. */
+Test(autograd, summing_in_place_never_changes_a_gradient_shared_by_two_inputs)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_tensor *p = param(ctx, TG_SHAPE(2), (double[]){1, 2});
+    tg_tensor *q = param(ctx, TG_SHAPE(2), (double[]){3, 4});
+    /* t's gradient is a sum of three (made by backward), then add hands that
+     * one tensor to p and to q as their first contribution; p gets one more
+     * afterwards, from z (recorded before t, so differentiated after it).
+     * y = Σ(3t + z), t = p + q, z = p + 1: dy/dp = 3 + 1, dy/dq = 3 */
+    tg_tensor *z = tg_add_scalar(p, 1);
+    tg_tensor *t = tg_add(p, q);
+    tg_tensor *y = tg_sum(tg_add(tg_add(tg_add(t, t), t), z));
+    cr_assert_eq(tg_backward(y), TG_OK, "%s", tg_ctx_error(ctx));
+    for (int i = 0; i < 2; i++) {
+        cr_expect_float_eq(tg_tensor_get(tg_tensor_grad(p), i), 4.0, 1e-12, "dp[%d]", i);
+        cr_expect_float_eq(tg_tensor_get(tg_tensor_grad(q), i), 3.0, 1e-12, "dq[%d]", i);
+    }
+    /* the same under tg_grad, where the sums are handed back, and with
+     * create_graph, where they are ops on the tape */
+    for (int create_graph = 0; create_graph < 2; create_graph++) {
+        tg_tensor *grads[2] = {NULL, NULL};
+        cr_assert_eq(tg_grad(y, NULL, 2, (tg_tensor *[]){p, q}, grads, create_graph), TG_OK, "%s",
+                     tg_ctx_error(ctx));
+        for (int i = 0; i < 2; i++) {
+            cr_expect_float_eq(tg_tensor_get(grads[0], i), 4.0, 1e-12);
+            cr_expect_float_eq(tg_tensor_get(grads[1], i), 3.0, 1e-12);
+        }
+    }
+    tg_ctx_free(ctx);
+}
+
+/* Many contributions into one leaf, summed in place after the first sum, give
+ * the same as summing them one op at a time. */
+Test(autograd, a_leaf_used_by_many_ops_gets_every_contribution)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_tensor *w = param(ctx, TG_SHAPE(3), (double[]){0.5, -1, 2});
+    tg_tensor *x = param(ctx, TG_SHAPE(3), (double[]){1, 2, 3});
+    /* y = Σ over 100 uses of (h·w + x), h the running value: dy/dw and dy/dx by
+     * the chain rule, compared with the same graph differentiated with sums
+     * forced out of place (anomaly mode makes every sum a checked op). */
+    tg_tensor *grads[2][2];
+    for (int anomaly = 0; anomaly < 2; anomaly++) {
+        tg_anomaly_set_enabled(ctx, anomaly);
+        tg_tensor *h = x;
+        for (int k = 0; k < 100; k++)
+            h = tg_mul_scalar(tg_add(tg_mul(h, w), x), 0.5);
+        cr_assert_eq(tg_grad(tg_sum(h), NULL, 2, (tg_tensor *[]){w, x}, grads[anomaly], false), TG_OK, "%s",
+                     tg_ctx_error(ctx));
+    }
+    for (int j = 0; j < 2; j++)
+        for (int i = 0; i < 3; i++) {
+            double in_place = tg_tensor_get(grads[0][j], i), apart = tg_tensor_get(grads[1][j], i);
+            cr_expect_neq(apart, 0.0);
+            cr_expect_eq(in_place, apart, "input %d [%d]: %.17g in place, %.17g apart", j, i, in_place, apart);
+        }
+    tg_ctx_free(ctx);
+}
+
+/* A big tensor used many times on a context with threads: its sums go into
+ * place in parallel ranges, and every element gets every contribution. */
+Test(autograd, a_big_tensor_used_many_times_sums_every_use_on_two_threads)
+{
+    tg_ctx *ctx = tg_ctx_new(2);
+    enum { N = 100000 }; /* above the size where work is split across threads */
+    tg_tensor *x = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(N));
+    tg_tensor_set_requires_grad(x, true);
+    tg_tensor *y = NULL;
+    for (int k = 1; k <= 5; k++) { /* y = Σ_k k·x: dy/dx = 15 everywhere */
+        tg_tensor *term = tg_mul_scalar(x, k);
+        y = y ? tg_add(y, term) : term;
+    }
+    cr_assert_eq(tg_backward_with(y, tg_tensor_ones(ctx, TG_F32, TG_SHAPE(N))), TG_OK, "%s", tg_ctx_error(ctx));
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < N; i++)
+        wrong += tg_tensor_get(tg_tensor_grad(x), i) != 15.0;
+    cr_expect_eq(wrong, 0, "%lld of %d elements lack a contribution", (long long)wrong, (int)N);
+    tg_ctx_free(ctx);
+}
+
 Test(autograd, gradients_accumulate_across_backwards_until_zeroed)
 {
     tg_ctx *ctx = tg_ctx_new(1);

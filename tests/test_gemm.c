@@ -358,6 +358,33 @@ Test(pool, runs_every_task_once, .timeout = 60)
     tg_pool_free(NULL);
 }
 
+typedef struct {
+    tg_pool *pool;
+    int seen[4]; /* tg_pool_threads inside each task */
+} threads_arg;
+
+static void threads_task(void *arg, int task, int n_tasks, int worker)
+{
+    threads_arg *t = arg;
+    (void)n_tasks, (void)worker;
+    t->seen[task] = tg_pool_threads(t->pool);
+}
+
+/* A task's own runs are inline, so kernels asking how many threads they may
+ * split over (a data-parallel worker's GEMMs) must hear 1, not the pool's size. */
+Test(pool, a_task_sees_one_thread_and_the_size_stays)
+{
+    tg_pool *pool = tg_pool_new(3);
+    threads_arg t = {pool, {0}};
+    tg_pool_run(pool, 4, threads_task, &t);
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq(t.seen[i], 1, "task %d saw %d threads", i, t.seen[i]);
+    cr_expect_eq(tg_pool_threads(pool), 3, "outside a run the pool has its 3 threads");
+    cr_expect_eq(tg_pool_size(pool), 3);
+    cr_expect_eq(tg_pool_size(NULL), 1);
+    tg_pool_free(pool);
+}
+
 Test(pool, default_thread_count)
 {
     tg_pool *pool = tg_pool_new(0);

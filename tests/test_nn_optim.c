@@ -140,6 +140,40 @@ Test(nn_optim, adam_applies_bias_corrected_moments)
     tg_optim_free(opt);
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* Gradients of 1e-20 square to subnormals (1e-40 < FLT_MIN). The step
+ * computes with subnormals flushed, as tg_train does, whatever the caller's
+ * mode (a subnormal weight reads as 0 there), and gives that mode back. */
+Test(nn_optim, adam_step_flushes_subnormals_and_restores_the_callers_mode)
+{
+    float w[2][2];
+    for (int mode = 0; mode < 2; mode++) {
+        tg_fp_mode caller = mode ? tg_fp_flush_subnormals() : (tg_fp_mode){_mm_getcsr()};
+        unsigned before = _mm_getcsr();
+        tg_tensor *s[2];
+        tg_params p = two_params(s, TG_F32);
+        tg_tensor_set(s[0], 0, 1e-12); /* small enough to see a step of 1e-14 */
+        tg_tensor_set(s[0], 1, 1e-40); /* subnormal */
+        tg_optimizer *opt = tg_optim_adam_new(p, 0.01, 0.9, 0.999, 1e-8);
+        set_grads(p, (double[]){1e-20, 0}, (double[]){0, 0});
+        cr_assert_eq(tg_optim_step(opt), TG_OK);
+        unsigned control = ~0x3fu; /* the low six bits are sticky exception flags, not the mode */
+        cr_expect_eq(_mm_getcsr() & control, before & control, "the caller's mode is given back: %#x, was %#x",
+                     _mm_getcsr(), before);
+        tg_params state = tg_optim_state(opt);
+        cr_expect_eq(tg_tensor_get(state.items[1], 0), 0.0, "v = (1 - b2)g^2 is subnormal: stored as 0");
+        w[mode][0] = (float)tg_tensor_get(s[0], 0);
+        w[mode][1] = (float)tg_tensor_get(s[0], 1);
+        cr_expect_lt(w[mode][0], 1e-12f, "m/(sqrt(v) + eps) still moves w against the gradient");
+        cr_expect_eq(w[mode][1], 0.0f, "a subnormal weight is flushed, as in tg_train (mode %d)", mode);
+        tg_optim_free(opt);
+        tg_fp_mode_restore(caller);
+    }
+    cr_expect_eq(memcmp(w[0], w[1], sizeof w[0]), 0, "the same bits in IEEE mode and in flush mode");
+}
+#endif
+
 Test(nn_optim, adam_bias_correction_follows_the_restored_step_count)
 {
     tg_tensor *s[2];

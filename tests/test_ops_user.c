@@ -888,6 +888,55 @@ Test(user_ops_errors, a_backward_with_the_wrong_shape_dtype_or_a_failure_is_repo
     tg_ctx_free(ctx);
 }
 
+/* What gradient_from_elsewhere_backward hands back as its input's gradient. */
+static tg_tensor *gradient_from_elsewhere;
+
+static tg_status gradient_from_elsewhere_backward(const tg_op_call *c, tg_tensor *dy, tg_tensor **dx)
+{
+    (void)c, (void)dy;
+    dx[0] = gradient_from_elsewhere;
+    return TG_OK;
+}
+
+/* backward checks every rule's results, fast path or not: a gradient of the
+ * right shape and dtype is still refused when it was freed, belongs to an
+ * earlier step, or comes from another context. */
+Test(user_ops_errors, a_backward_returning_a_freed_stale_or_foreign_gradient_is_reported)
+{
+    tg_ctx *ctx = quiet_ctx(), *other = quiet_ctx();
+    tg_ctx_set_checked(ctx, true); /* neither step memory nor freed headers are reused */
+    tg_tensor *x = param(ctx, TG_F64, TG_SHAPE(2, 3), (double[]){1, 2, 3, 4, 5, 6});
+    const tg_op *op = tg_op_register(ctx, &(tg_op_def){.name = "elsewhere", .forward = softplus_forward,
+                                                        .backward = gradient_from_elsewhere_backward});
+    cr_assert_not_null(op, "%s", tg_ctx_error(ctx));
+    tg_tensor *freed = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 3));
+    tg_tensor_free(freed);
+    tg_tensor *stale = tg_mul_scalar(x, 1);
+    tg_tape_reset(ctx);
+    struct {
+        tg_tensor *gradient;
+        tg_status status;
+        const char *message;
+    } cases[] = {
+        {freed, TG_ERR_FREED, "elsewhere: input tensor was freed"},
+        {stale, TG_ERR_FREED, "elsewhere: input tensor was freed by tg_tape_reset (it belongs to an earlier step)"},
+        {tg_tensor_zeros(other, TG_F64, TG_SHAPE(2, 3)), TG_ERR_GRAD,
+         "elsewhere: its backward (tape entry 0) returned a gradient for input 0 from another context"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        gradient_from_elsewhere = cases[i].gradient;
+        tg_tensor *y = tg_op_apply(op, 1, &x, NULL);
+        cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+        cr_expect_eq(tg_backward_with(y, tg_tensor_ones(ctx, TG_F64, TG_SHAPE(2, 3))), cases[i].status,
+                     "case %zu", i);
+        expect_error(ctx, cases[i].status, cases[i].message);
+        cr_expect_null(tg_tensor_grad(x), "case %zu: no gradient reached x", i);
+        tg_tape_reset(ctx);
+    }
+    tg_ctx_free(other);
+    tg_ctx_free(ctx);
+}
+
 Test(user_ops, a_recorded_raw_gradient_is_drawn_and_refuses_only_its_derivative)
 {
     tg_ctx *ctx = quiet_ctx();

@@ -81,17 +81,19 @@ int tg_ctx_threads(const tg_ctx *ctx); /* 0 for NULL */
  * previous mode (false for NULL). */
 bool tg_ctx_set_checked(tg_ctx *ctx, bool checked);
 /* Runs fn(arg, task) for every task in [0, n_tasks) on the context's threads
- * (the caller's included) and returns when all are done. Tasks are handed out
- * first come, first served, so a task must never wait for another; a task's
- * own big kernels on this context then run on its thread alone. Tasks run in
- * the caller's floating-point mode. Errors: NULL ctx or fn (TG_ERR_ARG). */
+ * (the caller's included) and returns when all are done. Task t below the
+ * thread count goes first to thread t (the caller is thread 0), so repeated
+ * runs keep a task's data in one core's cache; a thread with nothing left
+ * takes any task not yet started, so a task must never wait for another; a
+ * task's own big kernels on this context then run on its thread alone. Tasks
+ * run in the caller's floating-point mode. Errors: NULL ctx or fn (TG_ERR_ARG). */
 tg_status tg_ctx_run_tasks(tg_ctx *ctx, int n_tasks, void (*fn)(void *arg, int task), void *arg);
 
 /* Subnormal floats (below 1.2e-38 in float32) take a slow path in x86
  * arithmetic, often 10-100x. tg_train computes with them flushed to zero (the
  * x86 FTZ and DAZ bits, on its own thread and the pool's) and restores the
- * caller's mode before it returns; the optimizers store tiny moments as zero
- * in any mode. These two calls do the same for a loop of one's own: the
+ * caller's mode before it returns; tg_optim_step does the same around its
+ * update, and stores tiny moments as zero. These two calls do the same for a loop of one's own: the
  * previous mode is returned for tg_fp_mode_restore. No-ops off x86. */
 typedef struct { unsigned bits; } tg_fp_mode;
 tg_fp_mode tg_fp_flush_subnormals(void);

@@ -82,8 +82,11 @@ tg_tensor *tg_recurrent_step(tg_module *m, tg_tensor *x, tg_tensor *h, tg_tensor
     }
 }
 
-tg_tensor *tg_recurrent_unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_tensor *c0, tg_tensor **h_last,
-                               tg_tensor **c_last)
+/* The cell over every step of seq; returns the stacked states [T, B, H], or,
+ * when !stack, the last state alone (a layer that keeps only h_T need not
+ * copy every step's state into one tensor). */
+static tg_tensor *unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_tensor *c0, tg_tensor **h_last,
+                         tg_tensor **c_last, bool stack)
 {
     if (h_last)
         *h_last = NULL;
@@ -116,7 +119,7 @@ tg_tensor *tg_recurrent_unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_t
         hs[t] = h;
     }
     if (t == steps) {
-        out = tg_stack((int)steps, hs, 0); /* [T, B, H] */
+        out = stack ? tg_stack((int)steps, hs, 0) /* [T, B, H] */ : h;
         if (h_last)
             *h_last = h;
         if (c_last)
@@ -127,8 +130,13 @@ tg_tensor *tg_recurrent_unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_t
     return out;
 }
 
+tg_tensor *tg_recurrent_unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_tensor *c0, tg_tensor **h_last,
+                               tg_tensor **c_last)
+{
+    return unroll(m, seq, h0, c0, h_last, c_last, true);
+}
+
 tg_tensor *tg_recurrent_layer_forward(tg_module *m, tg_tensor *x)
 {
-    tg_tensor *h_last = NULL, *every = tg_recurrent_unroll(m, x, NULL, NULL, &h_last, NULL);
-    return m->spec.last_state && every ? h_last : every;
+    return unroll(m, x, NULL, NULL, NULL, NULL, !m->spec.last_state);
 }

@@ -33,12 +33,14 @@ void tg_loader_fill(const tg_loader *loader, const int64_t *order, int64_t n, tg
 void tg_data_parallel_resync(tg_data_parallel *dp);
 
 /* From nn/train/optim.c, for the fused update: whether opt's parameters are exactly
- * params (the same tensors in the same order), and the update of parameter
- * i's values [begin, end) from grad (its whole gradient's data) as step
- * tg_optim_steps(opt) + 1 would make it. The caller counts the step
- * (tg_optim_set_steps) once every slice is done. */
+ * params (the same tensors in the same order), and the update of values
+ * [begin, end) of parameter i from grad (its whole gradient's data) as step
+ * tg_optim_steps(opt) + 1 would make it, with opt's state. values: the
+ * parameter's data, or a replica's of the same shape and equal values. The
+ * caller counts the step (tg_optim_set_steps) once every slice is done. */
 bool tg_optim_updates_exactly(const tg_optimizer *opt, tg_params params);
-void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_t end, const void *grad);
+void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_t end, const void *grad,
+                           void *values);
 
 /* Samples of out [n, classes] (or [n, 1] for two classes) whose prediction is
  * y's class; 0 when out does not fit (nn/train/train.c). */

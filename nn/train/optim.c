@@ -232,7 +232,7 @@ bool tg_optim_updates_exactly(const tg_optimizer *opt, tg_params params)
            !memcmp(params.items, opt->params, (size_t)opt->n_params * sizeof *opt->params);
 }
 
-void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_t end, const void *grad)
+void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_t end, const void *grad, void *values)
 {
     int64_t t = opt->steps + 1;
     double bc1 = opt->kind == KIND_ADAM ? 1 - pow(opt->beta1, (double)t) : 1;
@@ -246,13 +246,11 @@ void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_
     if (tg_tensor_dtype(p) == TG_F32) {
         float *s0 = per > 0 ? (float *)tg_tensor_data(opt->state[i * per]) + begin : NULL;
         float *s1 = per > 1 ? (float *)tg_tensor_data(opt->state[i * per + 1]) + begin : NULL;
-        update_f(opt, decay, end - begin, (float *)tg_tensor_data(p) + begin, (const float *)grad + begin, s0, s1,
-                 bc1, bc2);
+        update_f(opt, decay, end - begin, (float *)values + begin, (const float *)grad + begin, s0, s1, bc1, bc2);
     } else {
         double *s0 = per > 0 ? (double *)tg_tensor_data(opt->state[i * per]) + begin : NULL;
         double *s1 = per > 1 ? (double *)tg_tensor_data(opt->state[i * per + 1]) + begin : NULL;
-        update_d(opt, decay, end - begin, (double *)tg_tensor_data(p) + begin, (const double *)grad + begin, s0, s1,
-                 bc1, bc2);
+        update_d(opt, decay, end - begin, (double *)values + begin, (const double *)grad + begin, s0, s1, bc1, bc2);
     }
 }
 
@@ -267,12 +265,19 @@ tg_status tg_optim_step(tg_optimizer *opt)
     update_float_fn update_f;
     update_double_fn update_d;
     pick_update(&update_f, &update_d);
+    /* A gradient of 1e-20 squares to a subnormal before the moment is snapped
+     * to zero: the update computes with subnormals flushed, in a loop of the
+     * caller's own as inside tg_train (4x faster on such gradients), and gives
+     * the caller's mode back. */
+    tg_fp_mode caller = tg_fp_flush_subnormals();
     for (int i = 0; i < opt->n_params; i++) {
         tg_tensor *p = opt->params[i];
         void *w = tg_tensor_data(p);
-        if (!w)
+        if (!w) {
+            tg_fp_mode_restore(caller);
             return tg_ctx_fail(opt->ctx, TG_ERR_ARG, "tg_optim_step: parameter %d (%s) was freed", i,
                                tg_tensor_name(p) ? tg_tensor_name(p) : "unnamed");
+        }
         tg_tensor *grad = tg_tensor_grad(p);
         if (!grad)
             continue; /* not reached by backward: no update, no state change */
@@ -284,6 +289,7 @@ tg_status tg_optim_step(tg_optimizer *opt)
         else
             update_d(opt, decay, tg_tensor_size(p), w, tg_tensor_data(grad), s0, s1, bc1, bc2);
     }
+    tg_fp_mode_restore(caller);
     opt->steps = t;
     return TG_OK;
 }
