@@ -293,6 +293,7 @@ typedef struct {
     int64_t in_len;        /* floats of the padded input, with slack for the last vectors' reads */
     int64_t top, in_rows;  /* rows [top, top + in_rows) of the padded input hold data, the rest zeros */
     int64_t kh, kw, dh;
+    bool by_rows;          /* forward, backward input: tiles of whole rows (direct_choose_tiling) */
 } flat_geom;
 
 static flat_geom flat_geometry(const conv_geom *g, conv_pass pass)
@@ -311,6 +312,7 @@ static flat_geom flat_geometry(const conv_geom *g, conv_pass pass)
         f.top = g->ph, f.in_rows = g->h;
     }
     f.kh = g->kh, f.kw = g->kw, f.dh = g->dh;
+    f.by_rows = false;
     int64_t q = f.oh * f.wp;
     f.qv = (q + 15) / 16;
     f.row = 16 * f.qv + 16;
@@ -486,14 +488,21 @@ static int64_t direct_tiling_work(const flat_geom *f, bool by_rows, int nv)
     return work;
 }
 
+/* Tiles are even runs of vectors over the flattened positions or, with rows
+ * of 16 outputs or fewer, of rows one vector each (a tile of fewer rows
+ * skips more padding taps): whichever does less work. Once per call. */
+static void direct_choose_tiling(flat_geom *f)
+{
+    int nv = direct_max_nv[direct_rows(f->out_c)];
+    f->by_rows = f->ow <= 16 && direct_tiling_work(f, true, nv) < direct_tiling_work(f, false, nv);
+}
+
 /* out[o, q] = Σ_t w[o, t]·in[q + off_t] for every output channel, OB at a
- * time. Tiles are even runs of vectors over the flattened positions or,
- * with rows of 16 outputs or fewer, of rows one vector each (a tile of
- * fewer rows skips more padding taps): whichever does less work. */
+ * time, in the tiles direct_choose_tiling picked. */
 static void direct_correlate(const flat_geom *f, const float *in, const int32_t *off, const float *w, float *out)
 {
     int ob = direct_rows(f->out_c), nv = direct_max_nv[ob];
-    bool by_rows = f->ow <= 16 && direct_tiling_work(f, true, nv) < direct_tiling_work(f, false, nv);
+    bool by_rows = f->by_rows;
     int64_t units = by_rows ? f->oh : f->qv, step = by_rows ? f->wp : 16, n = (units + nv - 1) / nv;
     for (int64_t o = 0; o < f->out_c; o += ob)
         for (int64_t u = 0; u < n; u++) {
@@ -635,6 +644,7 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
 {
     (void)f, (void)in, (void)off, (void)w, (void)out;
 }
+static void direct_choose_tiling(flat_geom *f) { f->by_rows = false; }
 #endif
 
 /* dst[c, top + y, left + x] = src[c, y, x]; the rest of dst (the zero
@@ -858,6 +868,7 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
             }
     job.off = off;
     if (pass != CONV_BACKWARD_WEIGHT) {
+        direct_choose_tiling(&job.f);
         /* weights in tap order, wt[gr][r][(i, c, j)] for output channel r:
          *   forward         w[gr·og + r][c][i][j]
          *   backward input  w[gr·og + c][r][kh-1-i][kw-1-j]  (flipped, transposed) */
