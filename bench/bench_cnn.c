@@ -20,8 +20,8 @@
  * spread=S peak_rss_mb=Y" line for bench/run_cnn.sh.
  *
  * --layers also times each conv layer's three products alone (forward,
- * backward to the input, backward to the weight; grad mode off; best of
- * trials) and a GEMM of the same m·n·k, and prints their GFLOP/s.
+ * backward to the input, backward to the weight; grad mode off; fastest
+ * call) and a GEMM of the same m·n·k, and prints their GFLOP/s.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -181,23 +181,21 @@ static int compare_doubles(const void *a, const void *b)
 
 /* ---- per-layer GFLOP/s ---- */
 
-/* Best seconds per call of fn over trials of >= 20 ms within ~0.3 s. */
+/* Fastest single call of fn within ~0.5 s (at least 5 calls): the minimum
+ * is what a shared machine distorts least. */
 typedef void (*bench_fn)(void *arg);
 static double best_seconds(tg_ctx *ctx, bench_fn fn, void *arg)
 {
     double best = INFINITY, start = clock_seconds(CLOCK_MONOTONIC);
     fn(arg); /* warm */
     tg_tape_reset(ctx);
-    while (clock_seconds(CLOCK_MONOTONIC) - start < 0.3) {
-        int reps = 0;
-        double t0 = clock_seconds(CLOCK_MONOTONIC), t;
-        do {
-            fn(arg);
-            tg_tape_reset(ctx);
-            reps++;
-        } while ((t = clock_seconds(CLOCK_MONOTONIC) - t0) < 0.02);
-        if (t / reps < best)
-            best = t / reps;
+    for (int calls = 0; calls < 5 || clock_seconds(CLOCK_MONOTONIC) - start < 0.5; calls++) {
+        double t0 = clock_seconds(CLOCK_MONOTONIC);
+        fn(arg);
+        double t = clock_seconds(CLOCK_MONOTONIC) - t0;
+        tg_tape_reset(ctx);
+        if (t < best)
+            best = t;
     }
     return best;
 }
@@ -230,7 +228,7 @@ static void layer_report(tg_ctx *ctx, const cnn *m, tg_rng *rng)
 {
     int64_t h = 28;
     bool was = tg_grad_set_enabled(ctx, false);
-    printf("conv layers of %s, batch %d (GFLOP/s; best of trials; GEMM = one product of the same m·n·k):\n", m->name,
+    printf("conv layers of %s, batch %d (GFLOP/s; fastest call; GEMM = one product of the same m·n·k):\n", m->name,
            BATCH);
     for (int i = 0; i < m->n_conv; i++) {
         const conv_layer *c = &m->conv[i];

@@ -272,14 +272,16 @@ static size_t col_size(const conv_geom *g, tg_dtype dt)
  * columns ox ≥ OW of each Wp-wide row are computed and dropped (cheaper than
  * breaking the run at every row end), and so are the positions past OH·Wp
  * up to a whole 16-lane vector.
- *   forward          in = x padded by (ph, pw), w as stored [O/g, K]
+ *   forward          in = x padded by (ph, pw) (x itself without padding)
  *   backward_input   in = dy padded by (dh(KH-1) - ph, dw(KW-1) - pw),
  *                    w[c, (o, i, j)] = W[o, c, KH-1-i, KW-1-j]  (flipped, transposed)
  *   backward_weight  dW[o, t] += Σ_q dz[o, q] · in[q + off_t], with in as the
- *                    forward's and dz = dy spread to Wp-wide rows, 0 in the
- *                    dropped columns
- * The three are sums of the same products as the GEMM path's, in another
- * order. */
+ *                    forward's and dz = dy spread to Wp-wide rows, the dropped
+ *                    positions masked off
+ * When the output channels come in sixteens (LeNet's conv2) the forward and
+ * the weight gradient put them in the lanes instead (direct_fwd16,
+ * direct_wgrad16): one broadcast input value per FMA, real positions only.
+ * All are sums of the same products as the GEMM path's, in another order. */
 
 /* One direct product's layout: the padded input and the flattened output. */
 typedef struct {
@@ -291,6 +293,7 @@ typedef struct {
     int64_t in_len;        /* floats of the padded input, with slack for the last vectors' reads */
     int64_t top, in_rows;  /* rows [top, top + in_rows) of the padded input hold data, the rest zeros */
     int64_t kh, kw, dh;
+    bool by_rows;          /* forward, backward input: tiles of whole rows (direct_choose_tiling) */
 } flat_geom;
 
 static flat_geom flat_geometry(const conv_geom *g, conv_pass pass)
@@ -309,6 +312,7 @@ static flat_geom flat_geometry(const conv_geom *g, conv_pass pass)
         f.top = g->ph, f.in_rows = g->h;
     }
     f.kh = g->kh, f.kw = g->kw, f.dh = g->dh;
+    f.by_rows = false;
     int64_t q = f.oh * f.wp;
     f.qv = (q + 15) / 16;
     f.row = 16 * f.qv + 16;
@@ -354,6 +358,9 @@ static bool direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
 
 typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t,
                                 const uint16_t *, const int32_t *, float *);
+typedef void (*direct_wgrad16_fn)(const float *const *, const float *, int64_t, int64_t, int64_t, float *);
+typedef void (*direct_fwd16_fn)(const float *, const float *, const int32_t *, int64_t, const float *, float *);
+#define DIRECT_FWD16_NP 12 /* positions per row in a tile: 2 rows × 12 accumulators */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -481,14 +488,21 @@ static int64_t direct_tiling_work(const flat_geom *f, bool by_rows, int nv)
     return work;
 }
 
+/* Tiles are even runs of vectors over the flattened positions or, with rows
+ * of 16 outputs or fewer, of rows one vector each (a tile of fewer rows
+ * skips more padding taps): whichever does less work. Once per call. */
+static void direct_choose_tiling(flat_geom *f)
+{
+    int nv = direct_max_nv[direct_rows(f->out_c)];
+    f->by_rows = f->ow <= 16 && direct_tiling_work(f, true, nv) < direct_tiling_work(f, false, nv);
+}
+
 /* out[o, q] = Σ_t w[o, t]·in[q + off_t] for every output channel, OB at a
- * time. Tiles are even runs of vectors over the flattened positions or,
- * with rows of 16 outputs or fewer, of rows one vector each (a tile of
- * fewer rows skips more padding taps): whichever does less work. */
+ * time, in the tiles direct_choose_tiling picked. */
 static void direct_correlate(const flat_geom *f, const float *in, const int32_t *off, const float *w, float *out)
 {
     int ob = direct_rows(f->out_c), nv = direct_max_nv[ob];
-    bool by_rows = f->ow <= 16 && direct_tiling_work(f, true, nv) < direct_tiling_work(f, false, nv);
+    bool by_rows = f->by_rows;
     int64_t units = by_rows ? f->oh : f->qv, step = by_rows ? f->wp : 16, n = (units + nv - 1) / nv;
     for (int64_t o = 0; o < f->out_c; o += ob)
         for (int64_t u = 0; u < n; u++) {
@@ -541,7 +555,85 @@ DIRECT_WGRAD_TILE(4, 6)
 DIRECT_WGRAD_TILE(6, 4)
 static const direct_wgrad_fn direct_wgrads[7] = {NULL, direct_wgrad_1, direct_wgrad_2, direct_wgrad_3,
                                                  direct_wgrad_4, NULL, direct_wgrad_6};
+
+/* Backward weight with 16 output channels in the lanes (og a multiple of
+ * 16, column dilation 1): over the real output positions only,
+ *   dwT[(r, j)][o] += Σ_{oy, ox} dyT[oy·OW + ox][o] · row_r[oy·Wp + ox + j]
+ * for R kernel rows r = (c, i) (row_r = in + c·Hp·Wp + i·dh·Wp) and the KW
+ * columns j: R·KW accumulators, one broadcast per FMA, no dropped
+ * positions and no horizontal sums. */
+#define DIRECT_WGRAD16(KW, R)                                                                                   \
+    TG_CONV_AVX512 static void direct_wgrad16_##KW(const float *const *rows, const float *dyT, int64_t oh,        \
+                                                   int64_t ow, int64_t wp, float *dwT)                           \
+    {                                                                                                           \
+        __m512 acc[R][KW];                                                                                      \
+        for (int r = 0; r < R; r++)                                                                             \
+            for (int j = 0; j < KW; j++)                                                                        \
+                acc[r][j] = _mm512_loadu_ps(dwT + (r * KW + j) * 16);                                           \
+        const float *row[R];                                                                                    \
+        for (int r = 0; r < R; r++)                                                                             \
+            row[r] = rows[r];                                                                                   \
+        for (int64_t oy = 0; oy < oh; oy++, dyT += 16 * ow)                                                     \
+            for (int64_t ox = 0; ox < ow; ox++) {                                                               \
+                __m512 g = _mm512_loadu_ps(dyT + 16 * ox);                                                      \
+                int64_t q = oy * wp + ox;                                                                       \
+                __asm__("" : "+r"(q)); /* else GCC carries loads over to the next ox, in spilled scalars */    \
+                for (int r = 0; r < R; r++)                                                                     \
+                    for (int j = 0; j < KW; j++)                                                                \
+                        acc[r][j] = _mm512_fmadd_ps(g, _mm512_set1_ps(row[r][q + j]), acc[r][j]);               \
+            }                                                                                                   \
+        for (int r = 0; r < R; r++)                                                                             \
+            for (int j = 0; j < KW; j++)                                                                        \
+                _mm512_storeu_ps(dwT + (r * KW + j) * 16, acc[r][j]);                                           \
+    }
+DIRECT_WGRAD16(3, 7)
+DIRECT_WGRAD16(5, 5)
+
+/* Forward with 16 output channels in the lanes (og a multiple of 16):
+ *   tmp[(a, x)][o] = Σ_t wT[t][o] · row_a[x + off_t]
+ * for two output rows a (row_a = in + oy_a·Wp) and NP positions x of each:
+ * 2·NP accumulators, one broadcast per FMA, no dropped positions. */
+#define DIRECT_FWD16(NP)                                                                                        \
+    TG_CONV_AVX512 static void direct_fwd16_##NP(const float *row0, const float *row1, const int32_t *off,       \
+                                                 int64_t taps, const float *wT, float *tmp)                     \
+    {                                                                                                           \
+        __m512 acc[2][NP];                                                                                      \
+        for (int x = 0; x < NP; x++)                                                                            \
+            acc[0][x] = acc[1][x] = _mm512_setzero_ps();                                                        \
+        for (int64_t t = 0; t < taps; t++) {                                                                    \
+            const float *p0 = row0 + off[t], *p1 = row1 + off[t];                                               \
+            __m512 wv = _mm512_loadu_ps(wT + 16 * t);                                                           \
+            for (int x = 0; x < NP; x++) {                                                                      \
+                acc[0][x] = _mm512_fmadd_ps(wv, _mm512_set1_ps(p0[x]), acc[0][x]);                              \
+                acc[1][x] = _mm512_fmadd_ps(wv, _mm512_set1_ps(p1[x]), acc[1][x]);                              \
+            }                                                                                                   \
+        }                                                                                                       \
+        for (int a = 0; a < 2; a++)                                                                             \
+            for (int x = 0; x < NP; x++)                                                                        \
+                _mm512_storeu_ps(tmp + (a * NP + x) * 16, acc[a][x]);                                           \
+    }
+DIRECT_FWD16(1)
+DIRECT_FWD16(2)
+DIRECT_FWD16(3)
+DIRECT_FWD16(4)
+DIRECT_FWD16(5)
+DIRECT_FWD16(6)
+DIRECT_FWD16(7)
+DIRECT_FWD16(8)
+DIRECT_FWD16(9)
+DIRECT_FWD16(10)
+DIRECT_FWD16(11)
+DIRECT_FWD16(12)
+static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {
+    NULL, direct_fwd16_1, direct_fwd16_2, direct_fwd16_3, direct_fwd16_4, direct_fwd16_5, direct_fwd16_6,
+    direct_fwd16_7, direct_fwd16_8, direct_fwd16_9, direct_fwd16_10, direct_fwd16_11, direct_fwd16_12};
+/* [KW]: kernel rows per tile */
+static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL, NULL, NULL, direct_wgrad16_3, NULL, direct_wgrad16_5};
+static const int direct_wgrad16_rows[6] = {0, 0, 0, 7, 0, 5};
 #else
+static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {NULL};
+static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL};
+static const int direct_wgrad16_rows[6] = {0};
 static const direct_wgrad_fn direct_wgrads[7] = {NULL};
 static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step, int64_t rows, int64_t w,
                              const float *add)
@@ -552,6 +644,7 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
 {
     (void)f, (void)in, (void)off, (void)w, (void)out;
 }
+static void direct_choose_tiling(flat_geom *f) { f->by_rows = false; }
 #endif
 
 /* dst[c, top + y, left + x] = src[c, y, x]; the rest of dst (the zero
@@ -575,10 +668,26 @@ typedef struct {
     const int32_t *off;   /* per tap */
     const uint16_t *keep; /* backward weight: per 16 positions, the lanes of kept columns */
     const float *wtap;    /* forward, backward input: the weights in tap order, [groups][out_c][taps] */
+    const float *wT16;    /* forward with channels in lanes: [groups][og/16][taps][16] */
     float *scratch;       /* per worker: scratch_len floats */
     int64_t scratch_len;
     float *partial;       /* backward weight with several workers: a dw per worker */
 } direct_job;
+
+/* The padded input of image b, group gr, for the forward and backward
+ * weight: without padding, the image itself, as long as the reads past its
+ * end (the dropped positions') stay inside x; else copied into `scratch`
+ * (NULL: only asks, returns NULL). */
+static const float *direct_input(const direct_job *job, int64_t b, int64_t gr, float *scratch)
+{
+    const conv_geom *g = job->g;
+    int64_t base = (b * g->c + gr * g->cg) * g->h * g->w;
+    if (g->ph == 0 && g->pw == 0 && base + job->f.in_len <= g->n * g->c * g->h * g->w)
+        return job->x + base;
+    if (scratch)
+        pad_planes(job->x + base, g->cg, g->h, g->w, g->ph, g->pw, &job->f, scratch);
+    return scratch;
+}
 
 /* Forward or backward input of one image, every group. */
 static void direct_image(void *arg, int b, int n_tasks, int worker)
@@ -591,16 +700,38 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
     int64_t row = f->row;
     for (int64_t gr = 0; gr < g->groups; gr++) {
         float *out;
+        const float *src = in;
         if (job->pass == CONV_FORWARD) {
-            pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f, in);
+            src = direct_input(job, b, gr, in);
             out = job->out + (b * g->o + gr * g->og) * g->p;
         } else {
             int64_t eh = g->dh * (g->kh - 1) - g->ph, ew = g->dw * (g->kw - 1) - g->pw;
             pad_planes(job->dy + (b * g->o + gr * g->og) * g->p, g->og, g->oh, g->ow, eh, ew, f, in);
             out = job->out + (b * g->c + gr * g->cg) * g->h * g->w;
         }
+        if (job->wT16) { /* 16 channels in lanes: outputs transposed out of tmp (+ bias) */
+            for (int64_t ob = 0; ob < g->og; ob += 16) {
+                const float *wT = job->wT16 + (gr * g->og + ob) * f->taps;
+                int64_t n_x = (g->ow + DIRECT_FWD16_NP - 1) / DIRECT_FWD16_NP;
+                for (int64_t oy = 0; oy < g->oh; oy += 2)
+                    for (int64_t u = 0; u < n_x; u++) {
+                        int64_t x0 = g->ow * u / n_x, np = g->ow * (u + 1) / n_x - x0, rows = oy + 1 < g->oh ? 2 : 1;
+                        const float *r0 = src + oy * f->wp + x0;
+                        direct_fwd16s[np](r0, rows == 2 ? r0 + f->wp : r0, job->off, f->taps, wT, res);
+                        for (int l = 0; l < 16; l++) {
+                            float add = job->bias ? job->bias[gr * g->og + ob + l] : 0;
+                            for (int64_t a = 0; a < rows; a++) {
+                                float *dst = out + (ob + l) * g->p + (oy + a) * g->ow + x0;
+                                for (int64_t x = 0; x < np; x++)
+                                    dst[x] = job->bias ? res[(a * np + x) * 16 + l] + add : res[(a * np + x) * 16 + l];
+                            }
+                        }
+                    }
+            }
+            continue;
+        }
         const float *w = job->wtap + gr * f->out_c * f->taps;
-        direct_correlate(f, in, job->off, w, res);
+        direct_correlate(f, src, job->off, w, res);
         /* keep the first ow of every wp columns (+ bias) */
         for (int64_t o = 0; o < f->out_c; o++)
             direct_copy_rows(res + o * row, f->wp, out + o * f->oh * f->ow, f->ow, f->oh, f->ow,
@@ -621,10 +752,15 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
     float *in = job->scratch + (int64_t)worker * job->scratch_len, *dz = in + DIRECT_CHUNK * f->in_len;
     float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
     for (int64_t gr = 0; gr < g->groups; gr++) {
+        /* the images themselves when direct_input reads the last one in place (then all are) */
+        const float *src = direct_input(job, b0 + n_img - 1, gr, NULL) ? job->x + (b0 * g->c + gr * g->cg) * g->h * g->w
+                                                                       : in;
+        int64_t in_step = src == in ? f->in_len : g->c * g->h * g->w;
         for (int64_t n = 0; n < n_img; n++) {
             int64_t b = b0 + n;
-            pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f,
-                       in + n * f->in_len);
+            if (src == in)
+                pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f,
+                           in + n * f->in_len);
             for (int64_t o = 0; o < g->og; o++) /* dz's dropped columns and tail stay zero */
                 direct_copy_rows(job->dy + (b * g->o + gr * g->og + o) * g->p, g->ow, dz + n * dz_step + o * row,
                                  f->wp, g->oh, g->ow, NULL);
@@ -638,11 +774,63 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
                 for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
                     off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
                 float sums[24];
-                direct_wgrads[ob](in, f->in_len, dz + o * row, row, dz_step, n_img, f->qv, job->keep, off, sums);
+                direct_wgrads[ob](src, in_step, dz + o * row, row, dz_step, n_img, f->qv, job->keep, off, sums);
                 for (int r = 0; r < ob; r++)
                     for (int u = 0; u < tb && t + u < g->k; u++)
                         dwg[(o + r) * g->k + t + u] += sums[r * tb + u];
             }
+    }
+}
+
+/* Floats of a tile's sums (R·KW·16, 5·5·16 the most) when it runs past the last kernel row. */
+#define DIRECT_WGRAD16_SPARE (25 * 16)
+
+/* Whether the backward weight takes direct_wgrad16 (output channels in lanes). */
+static bool direct_wgrad16_fits(const conv_geom *g)
+{
+    if (g->og % 16 || g->dw != 1 || g->kw >= 6 || !direct_wgrad16s[g->kw])
+        return false;
+    /* tiles of R kernel rows: at most a quarter of their rows idle (the
+     * wide CNN's 1→32 3×3 has 3 rows for tiles of 7, and keeps the other kernel) */
+    int64_t rows = g->cg * g->kh, R = direct_wgrad16_rows[g->kw], tiles = (rows + R - 1) / R;
+    return 4 * rows >= 3 * tiles * R;
+}
+
+/* Backward weight of image b with direct_wgrad16, every group, into the
+ * worker's dwT [groups][og/16][K][16] (its scratch after in and dyT). */
+static void direct_wgrad16_image(void *arg, int b, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const direct_job *job = arg;
+    const conv_geom *g = job->g;
+    const flat_geom *f = &job->f;
+    int R = direct_wgrad16_rows[g->kw], n_rows = (int)(g->cg * g->kh);
+    float *in = job->scratch + (int64_t)worker * job->scratch_len, *dyT = in + f->in_len;
+    float *dwT = dyT + g->og * g->p, *spare = dwT + g->o * g->k; /* spare: sums of rows past the last */
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        const float *src = direct_input(job, b, gr, in);
+        for (int64_t ob = 0; ob < g->og; ob += 16) {
+            /* dyT[p][l] = dy[b, gr·og + ob + l, p] */
+            const float *dy = job->dy + (b * g->o + gr * g->og + ob) * g->p;
+            for (int64_t p = 0; p < g->p; p++)
+                for (int l = 0; l < 16; l++)
+                    dyT[p * 16 + l] = dy[l * g->p + p];
+            float *dwTb = dwT + (gr * g->og + ob) * g->k;
+            for (int r0 = 0; r0 < n_rows; r0 += R) {
+                const float *rows[8];
+                for (int r = 0; r < R; r++) { /* rows past the last repeat row 0 into spare */
+                    int rr = r0 + r < n_rows ? r0 + r : 0;
+                    rows[r] = src + (rr / g->kh) * f->hp * f->wp + (rr % g->kh) * g->dh * f->wp;
+                }
+                bool whole = r0 + R <= n_rows;
+                float *target = whole ? dwTb + (int64_t)r0 * g->kw * 16 : spare;
+                if (!whole) /* start from the real rows' sums */
+                    memcpy(spare, dwTb + (int64_t)r0 * g->kw * 16, (size_t)((n_rows - r0) * g->kw * 16) * sizeof *spare);
+                direct_wgrad16s[g->kw](rows, dyT, g->oh, g->ow, f->wp, target);
+                if (!whole)
+                    memcpy(dwTb + (int64_t)r0 * g->kw * 16, spare, (size_t)((n_rows - r0) * g->kw * 16) * sizeof *spare);
+            }
+        }
     }
 }
 
@@ -652,13 +840,15 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
 {
     tg_pool *pool = ctx->pool;
     int threads = tg_pool_threads(pool);
-    direct_job job = {g, flat_geometry(g, pass), pass, x, w, bias, dy, out, NULL, NULL, NULL, NULL, 0, NULL};
+    direct_job job = {g, flat_geometry(g, pass), pass, x, w, bias, dy, out, NULL, NULL, NULL, NULL, NULL, 0, NULL};
     const flat_geom *f = &job.f;
-    int n_tasks = pass == CONV_BACKWARD_WEIGHT ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
+    bool lanes16 = pass == CONV_BACKWARD_WEIGHT && direct_wgrad16_fits(g);
+    int n_tasks = pass == CONV_BACKWARD_WEIGHT && !lanes16 ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
-    job.scratch_len = pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)
-                                                   : f->in_len + f->out_c * f->row;
+    job.scratch_len = lanes16 ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
+                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)
+                                                     : f->in_len + f->out_c * f->row;
     job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
     int32_t *off = tg_arena_alloc(ctx, (size_t)f->taps * sizeof *off, 64);
     job.scratch = tg_arena_alloc(ctx, (size_t)(job.scratch_len * workers) * sizeof(float), 64);
@@ -678,6 +868,7 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
             }
     job.off = off;
     if (pass != CONV_BACKWARD_WEIGHT) {
+        direct_choose_tiling(&job.f);
         /* weights in tap order, wt[gr][r][(i, c, j)] for output channel r:
          *   forward         w[gr·og + r][c][i][j]
          *   backward input  w[gr·og + c][r][kh-1-i][kw-1-j]  (flipped, transposed) */
@@ -694,6 +885,16 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
                                     ? w[(gr * g->og + r) * g->k + c * kk + i * g->kw + j]
                                     : w[(gr * g->og + c) * g->k + r * kk + (g->kh - 1 - i) * g->kw + g->kw - 1 - j];
         job.wtap = wt;
+        if (pass == CONV_FORWARD && g->og % 16 == 0 && direct_fwd16s[1]) {
+            /* wT16[gr][ob][t][l] = wt[gr][ob + l][t] */
+            float *w16 = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *w16, 64);
+            if (!w16)
+                return false;
+            for (int64_t o = 0; o < g->o; o++)
+                for (int64_t t2 = 0; t2 < g->k; t2++)
+                    w16[((o / 16) * g->k + t2) * 16 + o % 16] = wt[o * g->k + t2];
+            job.wT16 = w16;
+        }
     }
     if (pass != CONV_BACKWARD_WEIGHT) {
         if (split)
@@ -701,6 +902,22 @@ static bool direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const fl
         else
             for (int b = 0; b < n_tasks; b++)
                 direct_image(&job, b, n_tasks, 0);
+        return true;
+    }
+    if (lanes16) { /* the scratch (dwT included) is zero; dw[o][t] = Σ workers' dwT[o/16][t][o%16] */
+        if (split)
+            tg_pool_run(pool, n_tasks, direct_wgrad16_image, &job);
+        else
+            for (int b = 0; b < n_tasks; b++)
+                direct_wgrad16_image(&job, b, n_tasks, 0);
+        int64_t dwT_at = f->in_len + g->og * g->p;
+        for (int64_t o = 0; o < g->o; o++)
+            for (int64_t t = 0; t < g->k; t++) {
+                float total = 0;
+                for (int k = 0; k < workers; k++)
+                    total += job.scratch[k * job.scratch_len + dwT_at + ((o / 16) * g->k + t) * 16 + o % 16];
+                out[o * g->k + t] = total;
+            }
         return true;
     }
     uint16_t *keep = tg_arena_alloc(ctx, (size_t)f->qv * sizeof *keep, 64);

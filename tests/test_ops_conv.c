@@ -98,6 +98,12 @@ static const conv_shape shapes[] = {
     {1, 3, 10, 10, 3, 3, 3, 1, 1, 1, 1, false},  /* 3 channels */
     {9, 2, 12, 12, 2, 5, 5, 1, 2, 1, 1, true},   /* 2 channels, a chunk of 8 and one of 1 */
     {3, 1, 7, 20, 12, 1, 17, 1, 8, 1, 1, true},  /* a 1×17 kernel (taps from one row) */
+    /* backward weight with 16 output channels in the lanes (3 or 5 columns) */
+    {2, 4, 9, 8, 32, 3, 3, 1, 1, 1, 2, true},    /* groups of 16: 6 kernel rows, a tile of 7 cut short */
+    {2, 2, 9, 12, 16, 4, 5, 1, 1, 1, 1, true},   /* 4×5: 8 kernel rows, tiles of 5 and 3 */
+    {2, 2, 7, 7, 32, 3, 3, 1, 1, 1, 1, false},   /* two blocks of 16 channels */
+    {3, 3, 8, 9, 16, 5, 5, 1, 2, 1, 1, true},    /* 15 kernel rows: three whole tiles */
+    {1, 2, 7, 30, 16, 3, 3, 1, 1, 1, 1, true},   /* forward in lanes: odd rows, rows of 3 tiles */
 };
 
 Test(ops_conv, conv2d_matches_a_direct_convolution_in_f32_and_f64)
@@ -438,6 +444,51 @@ Test(ops_conv, repeated_steps_in_reused_step_memory_give_identical_gradients)
 
 /* Big enough to be split across the two threads: the same values and
  * gradients as one thread computes. */
+/* 2×2 stride-2 max pooling's gradient (the tiled scatter, written band by
+ * band without a zero fill), against the rule written out: each window's
+ * first maximum gets its dy, every other element (and the odd last row or
+ * column no window covers) 0; odd widths and heights, wide rows. */
+Test(ops_conv, max_pool_2x2_gradient_goes_to_each_window_first_maximum)
+{
+    static const int64_t shapes[][4] = {{2, 3, 7, 9}, {1, 2, 6, 40}, {1, 1, 33, 35}, {3, 2, 4, 4}, {2, 1, 5, 2}, {1, 2, 10, 65}};
+    BOTH_DTYPES {
+        tg_rng rng = tg_rng_seed(21);
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+            const int64_t *sh = shapes[si], oh = sh[2] / 2, ow = sh[3] / 2;
+            tg_tensor *x = tg_tensor_randn(ctx, &rng, dt, TG_SHAPE(sh[0], sh[1], sh[2], sh[3]), 0, 1);
+            for (int64_t i = 0; i < tg_tensor_size(x); i += 7) /* ties: the first maximum wins */
+                tg_tensor_set(x, i, tg_tensor_get(x, i + 1 < tg_tensor_size(x) ? i + 1 : i));
+            tg_tensor *dy = tg_tensor_randn(ctx, &rng, dt, TG_SHAPE(sh[0], sh[1], oh, ow), 0, 1);
+            tg_tensor *dx = tg_max_pool2d_backward(dy, x, 2, 2, 0);
+            cr_assert_not_null(dx, "%s", tg_ctx_error(ctx));
+            for (int64_t pl = 0; pl < sh[0] * sh[1]; pl++)
+                for (int64_t r = 0; r < sh[2]; r++)
+                    for (int64_t c = 0; c < sh[3]; c++) {
+                        double want = 0;
+                        int64_t oy = r / 2, ox = c / 2;
+                        if (oy < oh && ox < ow) {
+                            int64_t best = -1;
+                            double top = 0;
+                            for (int64_t a = 0; a < 2; a++)
+                                for (int64_t b = 0; b < 2; b++) {
+                                    double v = tg_tensor_get(x, (pl * sh[2] + 2 * oy + a) * sh[3] + 2 * ox + b);
+                                    if (best < 0 || v > top)
+                                        best = a * 2 + b, top = v;
+                                }
+                            if (best == (r - 2 * oy) * 2 + (c - 2 * ox))
+                                want = tg_tensor_get(dy, (pl * oh + oy) * ow + ox);
+                        }
+                        double got = tg_tensor_get(dx, (pl * sh[2] + r) * sh[3] + c);
+                        cr_assert(got == want, "%s shape %zu dx[%lld, %lld, %lld] = %g, expected %g", tg_dtype_name(dt), si,
+                                  (long long)pl, (long long)r, (long long)c, got, want);
+                    }
+            tg_tensor_free(x);
+            tg_tensor_free(dy);
+            tg_tape_reset(ctx);
+        }
+    }
+}
+
 Test(ops_conv, pooling_split_across_threads_matches_one_thread)
 {
     tg_ctx *one = tg_ctx_new(1);
