@@ -25,4 +25,29 @@ tg_tensor *tg_conv2d_attr(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, cons
 tg_tensor *tg_conv2d_backward_input_attr(tg_tensor *dy, tg_tensor *weight, const tg_conv_attr *attr, const char *op);
 tg_tensor *tg_conv2d_backward_weight_attr(tg_tensor *x, tg_tensor *dy, const tg_conv_attr *attr, const char *op);
 
+/* One convolution's sizes (per group: cg input and og output channels). */
+typedef struct {
+    int64_t n, c, h, w;     /* input [N, C, H, W] */
+    int64_t o, kh, kw;      /* weight [O, C/groups, KH, KW] */
+    int64_t oh, ow;         /* output [N, O, OH, OW] */
+    int64_t sh, sw, ph, pw, dh, dw, groups;
+    int64_t cg, og;         /* channels per group: in, out */
+    int64_t k, p;           /* taps per group (C/g·KH·KW), output positions (OH·OW) */
+} conv_geom;
+
+typedef enum { CONV_FORWARD, CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT } conv_pass;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TG_CONV_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#endif
+/* Whether this CPU runs the AVX-512 copies of the conv kernels. */
+bool tg_conv_avx512(void);
+
+/* ops/conv_direct.c: whether the direct kernels take pass (f32, stride 1,
+ * few channels, AVX-512), and the pass run with them over the batch; false
+ * (error set) when step memory runs out. */
+bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass);
+bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const float *x, const float *w,
+                        const float *bias, const float *dy, float *out);
+
 #endif

@@ -1,0 +1,692 @@
+/* Direct convolution kernels: f32, AVX-512, stride 1, few channels.
+ *
+ * With a few channels (LeNet: 1→6, 6→16) the GEMM's panels are mostly
+ * empty and building, packing and scattering patches costs more than the
+ * products, so these kernels read a zero-padded copy of the image instead.
+ * With stride 1 and the input zero-padded to [C, Hp, Wp], output (oy, ox)
+ * reads in[c, oy + i·dh, ox + j·dw]; over flattened positions q = oy·Wp + ox
+ *   out[o, q] = Σ_t w[o, t] · in[q + off_t],   off_t = c·Hp·Wp + i·dh·Wp + j·dw
+ * for every tap t = (c, i, j): one contiguous run of the input per tap. The
+ * columns ox ≥ OW of each Wp-wide row are computed and dropped (cheaper than
+ * breaking the run at every row end), and so are the positions past OH·Wp
+ * up to a whole 16-lane vector.
+ *   forward          in = x padded by (ph, pw) (x itself without padding)
+ *   backward_input   in = dy padded by (dh(KH-1) - ph, dw(KW-1) - pw),
+ *                    w[c, (o, i, j)] = W[o, c, KH-1-i, KW-1-j]  (flipped, transposed)
+ *   backward_weight  dW[o, t] += Σ_q dz[o, q] · in[q + off_t], with in as the
+ *                    forward's and dz = dy spread to Wp-wide rows, the dropped
+ *                    positions masked off
+ * When the output channels come in sixteens (LeNet's conv2) the forward and
+ * the weight gradient put them in the lanes instead (direct_fwd16,
+ * direct_wgrad16): one broadcast input value per FMA, real positions only.
+ * All are sums of the same products as the GEMM path's, in another order. */
+#include "autograd/internal.h"
+#include "ops/conv.h"
+
+#include <string.h>
+
+/* One direct product's layout: the padded input and the flattened output. */
+typedef struct {
+    int64_t in_c, hp, wp;  /* padded input [in_c, hp, wp] */
+    int64_t out_c, oh, ow; /* output [out_c, oh, ow]: the first ow columns of oh wp-wide rows */
+    int64_t taps;          /* in_c·kh·kw */
+    int64_t qv;            /* 16-lane vectors covering q = oh·wp positions */
+    int64_t row;           /* floats per output channel: 16·qv and 16 of slack */
+    int64_t in_len;        /* floats of the padded input, with slack for the last vectors' reads */
+    int64_t top, in_rows;  /* rows [top, top + in_rows) of the padded input hold data, the rest zeros */
+    int64_t kh, kw, dh;
+    bool by_rows;          /* forward, backward input: tiles of whole rows (direct_choose_tiling) */
+} flat_geom;
+
+static flat_geom flat_geometry(const conv_geom *g, conv_pass pass)
+{
+    flat_geom f;
+    if (pass == CONV_BACKWARD_INPUT) { /* dx = conv(dy padded, flipped w) */
+        f.in_c = g->og, f.out_c = g->cg, f.oh = g->h, f.ow = g->w;
+        f.hp = g->oh + 2 * (g->dh * (g->kh - 1) - g->ph);
+        f.wp = g->ow + 2 * (g->dw * (g->kw - 1) - g->pw);
+        f.taps = g->og * g->kh * g->kw;
+        f.top = g->dh * (g->kh - 1) - g->ph, f.in_rows = g->oh;
+    } else {
+        f.in_c = g->cg, f.out_c = g->og, f.oh = g->oh, f.ow = g->ow;
+        f.hp = g->h + 2 * g->ph, f.wp = g->w + 2 * g->pw;
+        f.taps = g->k;
+        f.top = g->ph, f.in_rows = g->h;
+    }
+    f.kh = g->kh, f.kw = g->kw, f.dh = g->dh;
+    f.by_rows = false;
+    int64_t q = f.oh * f.wp;
+    f.qv = (q + 15) / 16;
+    f.row = 16 * f.qv + 16;
+    /* the last tap reads up to in_c·hp·wp - q + dw(kw-1) + 16·qv; the
+     * copies write up to 16 past a row (direct_copy_rows) */
+    f.in_len = (f.in_c * f.hp * f.wp + 16 * f.qv - q + g->dw * (g->kw - 1) + 16 + 15) & ~(int64_t)15;
+    return f;
+}
+
+/* Output channels per tile: the first of 6, 4, 3, 2 that divides n (6 → 6,
+ * 16 → 4), else 1. Each input vector loaded feeds that many FMAs. */
+static int direct_rows(int64_t n)
+{
+    static const int rows[] = {6, 4, 3, 2};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+        if (n % rows[i] == 0)
+            return rows[i];
+    return 1;
+}
+
+/* The products that take the direct kernels: f32 on AVX-512, stride 1,
+ * few channels (the wide CNN's 32→64 keeps the GEMM, which wins there; the
+ * bound is measured, see bench_cnn --layers), and a backward-input padding
+ * no wider than the kernel's reach. */
+bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
+{
+    if (dt != TG_F32 || g->sh != 1 || g->sw != 1 || g->cg * g->og > 256 || !tg_conv_avx512())
+        return false;
+    if (pass == CONV_BACKWARD_INPUT && (g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1)))
+        return false;
+    flat_geom f = flat_geometry(g, pass);
+    /* With few taps per output (the wide CNN's 1→32 3×3) writing the outputs
+     * twice, flattened and then compacted, costs more than the GEMM's patches. */
+    if (pass != CONV_BACKWARD_WEIGHT && f.taps < 16)
+        return false;
+    /* one output channel per tile leaves the loads, not the FMAs, to decide */
+    if (pass != CONV_BACKWARD_WEIGHT && direct_rows(f.out_c) == 1)
+        return false;
+    return f.in_len < ((int64_t)1 << 28) && f.taps <= 4096;
+}
+
+#define DIRECT_CHUNK 8 /* images per backward-weight pass: their sums share one reduction */
+
+typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t,
+                                const uint16_t *, const int32_t *, float *);
+typedef void (*direct_wgrad16_fn)(const float *const *, const float *, int64_t, int64_t, int64_t, float *);
+typedef void (*direct_fwd16_fn)(const float *, const float *, const int32_t *, int64_t, const float *, float *);
+#define DIRECT_FWD16_NP 12 /* positions per row in a tile: 2 rows × 12 accumulators */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* Without this GCC folds each input load into every FMA that reads it
+ * (OB loads instead of one), and the misaligned loads become the bottleneck. */
+#define IN_REGISTER(v) __asm__("" : "+v"(v))
+
+/* dst[y·dst_step + x] = src[y·src_step + x] (+ add) for x < w, y < rows:
+ * rows of 10 to 28 values, too short for memcpy calls to pay. Every row but
+ * the last is stored as whole vectors, zeros (+ add) past w: masked stores
+ * are slow here, and what lies past a row is padding that stays zero or the
+ * next row, written after it. */
+TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step,
+                                            int64_t rows, int64_t w, const float *add)
+{
+    __m512 a = _mm512_set1_ps(add ? *add : 0);
+    for (int64_t y = 0; y < rows; y++, src += src_step, dst += dst_step)
+        for (int64_t x = 0; x < w; x += 16) {
+            __mmask16 m = (__mmask16)(w - x >= 16 ? 0xFFFF : (1u << (w - x)) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(m, src + x);
+            v = add ? _mm512_add_ps(v, a) : v;
+            if (y + 1 < rows)
+                _mm512_storeu_ps(dst + x, v);
+            else
+                _mm512_mask_storeu_ps(dst + x, m, v);
+        }
+}
+
+/* out[r, v·step + l] = Σ_t w[r·w_step + t]·in[v·step + l + off_t] for OB
+ * channels r, NV vectors v and lanes l: OB·NV accumulators; per tap NV loads
+ * feed OB·NV FMAs. step 16: consecutive positions; step Wp: one per row. */
+#define DIRECT_TILE(OB, NV)                                                                                     \
+    TG_CONV_AVX512 static void direct_tile_##OB##_##NV(const float *in, int64_t step, const int32_t *off,        \
+                                                       int64_t taps, const float *w, int64_t w_step,            \
+                                                       float *out, int64_t out_step)                            \
+    {                                                                                                           \
+        __m512 acc[OB][NV];                                                                                     \
+        for (int r = 0; r < OB; r++)                                                                            \
+            for (int v = 0; v < NV; v++)                                                                        \
+                acc[r][v] = _mm512_setzero_ps();                                                                \
+        for (int64_t t = 0; t < taps; t++) {                                                                    \
+            const float *p = in + off[t];                                                                       \
+            __m512 x[NV];                                                                                       \
+            for (int v = 0; v < NV; v++) {                                                                      \
+                x[v] = _mm512_loadu_ps(p + step * v);                                                           \
+                IN_REGISTER(x[v]);                                                                              \
+            }                                                                                                   \
+            for (int r = 0; r < OB; r++) {                                                                      \
+                __m512 b = _mm512_set1_ps(w[r * w_step + t]);                                                   \
+                for (int v = 0; v < NV; v++)                                                                    \
+                    acc[r][v] = _mm512_fmadd_ps(b, x[v], acc[r][v]);                                            \
+            }                                                                                                   \
+        }                                                                                                       \
+        for (int r = 0; r < OB; r++)                                                                            \
+            for (int v = 0; v < NV; v++)                                                                        \
+                _mm512_storeu_ps(out + r * out_step + step * v, acc[r][v]);                                     \
+    }
+#define DIRECT_TILES_TO_6(OB)                                                                                   \
+    DIRECT_TILE(OB, 1) DIRECT_TILE(OB, 2) DIRECT_TILE(OB, 3) DIRECT_TILE(OB, 4) DIRECT_TILE(OB, 5)              \
+    DIRECT_TILE(OB, 6)
+DIRECT_TILES_TO_6(2)
+DIRECT_TILE(2, 7)
+DIRECT_TILE(2, 8)
+DIRECT_TILE(2, 9)
+DIRECT_TILE(2, 10)
+DIRECT_TILES_TO_6(3)
+DIRECT_TILE(3, 7)
+DIRECT_TILES_TO_6(4)
+DIRECT_TILE(6, 1)
+DIRECT_TILE(6, 2)
+DIRECT_TILE(6, 3)
+DIRECT_TILE(6, 4)
+typedef void (*direct_tile_fn)(const float *, int64_t, const int32_t *, int64_t, const float *, int64_t, float *,
+                               int64_t);
+#define DIRECT_NV 10 /* most vectors in a tile (2 channels × 10) */
+/* [OB][NV]: the widest tile of each row count holds OB·NV accumulators and
+ * NV input vectors in the 32 registers, with one left for the broadcast */
+static const direct_tile_fn direct_tiles[7][DIRECT_NV + 1] = {
+    {NULL},
+    {NULL}, /* one channel per tile keeps the GEMM (tg_conv_direct_path) */
+    {NULL, direct_tile_2_1, direct_tile_2_2, direct_tile_2_3, direct_tile_2_4, direct_tile_2_5, direct_tile_2_6,
+     direct_tile_2_7, direct_tile_2_8, direct_tile_2_9, direct_tile_2_10},
+    {NULL, direct_tile_3_1, direct_tile_3_2, direct_tile_3_3, direct_tile_3_4, direct_tile_3_5, direct_tile_3_6,
+     direct_tile_3_7},
+    {NULL, direct_tile_4_1, direct_tile_4_2, direct_tile_4_3, direct_tile_4_4, direct_tile_4_5, direct_tile_4_6},
+    {NULL},
+    {NULL, direct_tile_6_1, direct_tile_6_2, direct_tile_6_3, direct_tile_6_4},
+};
+static const int direct_max_nv[7] = {0, 0, 10, 7, 6, 0, 4};
+
+/* The run [t0, t1) of taps that can read data for output rows [y0, y1]:
+ * taps are ordered by kernel row i, and a row whose input rows y + i·dh are
+ * all padding adds only zeros (the transposed conv's input is mostly padding). */
+static void tap_run(const flat_geom *f, int64_t y0, int64_t y1, int64_t *t0, int64_t *t1)
+{
+    int64_t lo = f->top - y1 <= 0 ? 0 : (f->top - y1 + f->dh - 1) / f->dh;
+    int64_t last = f->top + f->in_rows - 1 - y0, hi = last < 0 ? -1 : last / f->dh;
+    hi = hi < f->kh - 1 ? hi : f->kh - 1;
+    int64_t per_row = f->taps / f->kh;
+    *t0 = lo <= hi ? lo * per_row : 0;
+    *t1 = lo <= hi ? (hi + 1) * per_row : 0;
+}
+
+/* Tile u of n over `units` (vectors, or rows when by_rows): [u0, u1), the
+ * output rows it covers, and its taps. */
+static void direct_tile_span(const flat_geom *f, bool by_rows, int64_t units, int64_t u, int64_t n, int64_t *u0,
+                             int64_t *u1, int64_t *t0, int64_t *t1)
+{
+    *u0 = units * u / n, *u1 = units * (u + 1) / n;
+    int64_t q_end = 16 * *u1 < f->oh * f->wp ? 16 * *u1 : f->oh * f->wp;
+    int64_t y0 = by_rows ? *u0 : 16 * *u0 / f->wp, y1 = by_rows ? *u1 - 1 : (q_end - 1) / f->wp;
+    tap_run(f, y0, y1, t0, t1);
+}
+
+/* Vector-taps of a tiling: its cost. */
+static int64_t direct_tiling_work(const flat_geom *f, bool by_rows, int nv)
+{
+    int64_t units = by_rows ? f->oh : f->qv, n = (units + nv - 1) / nv, work = 0;
+    for (int64_t u = 0; u < n; u++) {
+        int64_t u0, u1, t0, t1;
+        direct_tile_span(f, by_rows, units, u, n, &u0, &u1, &t0, &t1);
+        work += (u1 - u0) * (t1 - t0);
+    }
+    return work;
+}
+
+/* Tiles are even runs of vectors over the flattened positions or, with rows
+ * of 16 outputs or fewer, of rows one vector each (a tile of fewer rows
+ * skips more padding taps): whichever does less work. Once per call. */
+static void direct_choose_tiling(flat_geom *f)
+{
+    int nv = direct_max_nv[direct_rows(f->out_c)];
+    f->by_rows = f->ow <= 16 && direct_tiling_work(f, true, nv) < direct_tiling_work(f, false, nv);
+}
+
+/* out[o, q] = Σ_t w[o, t]·in[q + off_t] for every output channel, OB at a
+ * time, in the tiles direct_choose_tiling picked. */
+static void direct_correlate(const flat_geom *f, const float *in, const int32_t *off, const float *w, float *out)
+{
+    int ob = direct_rows(f->out_c), nv = direct_max_nv[ob];
+    bool by_rows = f->by_rows;
+    int64_t units = by_rows ? f->oh : f->qv, step = by_rows ? f->wp : 16, n = (units + nv - 1) / nv;
+    for (int64_t o = 0; o < f->out_c; o += ob)
+        for (int64_t u = 0; u < n; u++) {
+            int64_t u0, u1, t0, t1;
+            direct_tile_span(f, by_rows, units, u, n, &u0, &u1, &t0, &t1);
+            direct_tiles[ob][u1 - u0](in + step * u0, step, off + t0, t1 - t0, w + o * f->taps + t0, f->taps,
+                                      out + o * f->row + step * u0, f->row);
+        }
+}
+
+/* sums[r·TB + u] = Σ over n_img images and qv vectors of dz[r]·in[off_u]
+ * for OB channels r and TB = 24/OB taps u: 24 accumulators, reduced once per
+ * call; per vector OB + TB loads feed OB·TB FMAs. The lanes of dropped
+ * columns are masked off (keep[v]), not just zero in dz: 0·∞ would be NaN
+ * where the sum has no such term. */
+#define DIRECT_WGRAD_TILE(OB, TB)                                                                               \
+    TG_CONV_AVX512 static void direct_wgrad_##OB(const float *in, int64_t in_step, const float *dz,              \
+                                                 int64_t dz_row, int64_t dz_step, int64_t n_img, int64_t qv,    \
+                                                 const uint16_t *keep, const int32_t *off, float *sums)         \
+    {                                                                                                           \
+        __m512 acc[OB][TB];                                                                                     \
+        for (int r = 0; r < OB; r++)                                                                            \
+            for (int u = 0; u < TB; u++)                                                                        \
+                acc[r][u] = _mm512_setzero_ps();                                                                \
+        for (int64_t n = 0; n < n_img; n++) {                                                                   \
+            const float *x = in + n * in_step, *d = dz + n * dz_step;                                           \
+            for (int64_t v = 0; v < qv; v++) {                                                                  \
+                __mmask16 m = (__mmask16)keep[v];                                                               \
+                __m512 g[OB];                                                                                   \
+                for (int r = 0; r < OB; r++) {                                                                  \
+                    g[r] = _mm512_loadu_ps(d + r * dz_row + 16 * v);                                            \
+                    IN_REGISTER(g[r]);                                                                          \
+                }                                                                                               \
+                for (int u = 0; u < TB; u++) {                                                                  \
+                    __m512 xv = _mm512_loadu_ps(x + off[u] + 16 * v);                                           \
+                    IN_REGISTER(xv);                                                                            \
+                    for (int r = 0; r < OB; r++)                                                                \
+                        acc[r][u] = _mm512_mask3_fmadd_ps(g[r], xv, acc[r][u], m);                              \
+                }                                                                                               \
+            }                                                                                                   \
+        }                                                                                                       \
+        for (int r = 0; r < OB; r++)                                                                            \
+            for (int u = 0; u < TB; u++)                                                                        \
+                sums[r * TB + u] = _mm512_reduce_add_ps(acc[r][u]);                                             \
+    }
+DIRECT_WGRAD_TILE(1, 16)
+DIRECT_WGRAD_TILE(2, 12)
+DIRECT_WGRAD_TILE(3, 8)
+DIRECT_WGRAD_TILE(4, 6)
+DIRECT_WGRAD_TILE(6, 4)
+static const direct_wgrad_fn direct_wgrads[7] = {NULL, direct_wgrad_1, direct_wgrad_2, direct_wgrad_3,
+                                                 direct_wgrad_4, NULL, direct_wgrad_6};
+
+/* Backward weight with 16 output channels in the lanes (og a multiple of
+ * 16, column dilation 1): over the real output positions only,
+ *   dwT[(r, j)][o] += Σ_{oy, ox} dyT[oy·OW + ox][o] · row_r[oy·Wp + ox + j]
+ * for R kernel rows r = (c, i) (row_r = in + c·Hp·Wp + i·dh·Wp) and the KW
+ * columns j: R·KW accumulators, one broadcast per FMA, no dropped
+ * positions and no horizontal sums. */
+#define DIRECT_WGRAD16(KW, R)                                                                                   \
+    TG_CONV_AVX512 static void direct_wgrad16_##KW(const float *const *rows, const float *dyT, int64_t oh,        \
+                                                   int64_t ow, int64_t wp, float *dwT)                           \
+    {                                                                                                           \
+        __m512 acc[R][KW];                                                                                      \
+        for (int r = 0; r < R; r++)                                                                             \
+            for (int j = 0; j < KW; j++)                                                                        \
+                acc[r][j] = _mm512_loadu_ps(dwT + (r * KW + j) * 16);                                           \
+        const float *row[R];                                                                                    \
+        for (int r = 0; r < R; r++)                                                                             \
+            row[r] = rows[r];                                                                                   \
+        for (int64_t oy = 0; oy < oh; oy++, dyT += 16 * ow)                                                     \
+            for (int64_t ox = 0; ox < ow; ox++) {                                                               \
+                __m512 g = _mm512_loadu_ps(dyT + 16 * ox);                                                      \
+                int64_t q = oy * wp + ox;                                                                       \
+                __asm__("" : "+r"(q)); /* else GCC carries loads over to the next ox, in spilled scalars */    \
+                for (int r = 0; r < R; r++)                                                                     \
+                    for (int j = 0; j < KW; j++)                                                                \
+                        acc[r][j] = _mm512_fmadd_ps(g, _mm512_set1_ps(row[r][q + j]), acc[r][j]);               \
+            }                                                                                                   \
+        for (int r = 0; r < R; r++)                                                                             \
+            for (int j = 0; j < KW; j++)                                                                        \
+                _mm512_storeu_ps(dwT + (r * KW + j) * 16, acc[r][j]);                                           \
+    }
+DIRECT_WGRAD16(3, 7)
+DIRECT_WGRAD16(5, 5)
+
+/* Forward with 16 output channels in the lanes (og a multiple of 16):
+ *   tmp[(a, x)][o] = Σ_t wT[t][o] · row_a[x + off_t]
+ * for two output rows a (row_a = in + oy_a·Wp) and NP positions x of each:
+ * 2·NP accumulators, one broadcast per FMA, no dropped positions. */
+#define DIRECT_FWD16(NP)                                                                                        \
+    TG_CONV_AVX512 static void direct_fwd16_##NP(const float *row0, const float *row1, const int32_t *off,       \
+                                                 int64_t taps, const float *wT, float *tmp)                     \
+    {                                                                                                           \
+        __m512 acc[2][NP];                                                                                      \
+        for (int x = 0; x < NP; x++)                                                                            \
+            acc[0][x] = acc[1][x] = _mm512_setzero_ps();                                                        \
+        for (int64_t t = 0; t < taps; t++) {                                                                    \
+            const float *p0 = row0 + off[t], *p1 = row1 + off[t];                                               \
+            __m512 wv = _mm512_loadu_ps(wT + 16 * t);                                                           \
+            for (int x = 0; x < NP; x++) {                                                                      \
+                acc[0][x] = _mm512_fmadd_ps(wv, _mm512_set1_ps(p0[x]), acc[0][x]);                              \
+                acc[1][x] = _mm512_fmadd_ps(wv, _mm512_set1_ps(p1[x]), acc[1][x]);                              \
+            }                                                                                                   \
+        }                                                                                                       \
+        for (int a = 0; a < 2; a++)                                                                             \
+            for (int x = 0; x < NP; x++)                                                                        \
+                _mm512_storeu_ps(tmp + (a * NP + x) * 16, acc[a][x]);                                           \
+    }
+DIRECT_FWD16(1)
+DIRECT_FWD16(2)
+DIRECT_FWD16(3)
+DIRECT_FWD16(4)
+DIRECT_FWD16(5)
+DIRECT_FWD16(6)
+DIRECT_FWD16(7)
+DIRECT_FWD16(8)
+DIRECT_FWD16(9)
+DIRECT_FWD16(10)
+DIRECT_FWD16(11)
+DIRECT_FWD16(12)
+static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {
+    NULL, direct_fwd16_1, direct_fwd16_2, direct_fwd16_3, direct_fwd16_4, direct_fwd16_5, direct_fwd16_6,
+    direct_fwd16_7, direct_fwd16_8, direct_fwd16_9, direct_fwd16_10, direct_fwd16_11, direct_fwd16_12};
+/* [KW]: kernel rows per tile */
+static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL, NULL, NULL, direct_wgrad16_3, NULL, direct_wgrad16_5};
+static const int direct_wgrad16_rows[6] = {0, 0, 0, 7, 0, 5};
+#else
+static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {NULL};
+static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL};
+static const int direct_wgrad16_rows[6] = {0};
+static const direct_wgrad_fn direct_wgrads[7] = {NULL};
+static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step, int64_t rows, int64_t w,
+                             const float *add)
+{
+    (void)src, (void)src_step, (void)dst, (void)dst_step, (void)rows, (void)w, (void)add;
+}
+static void direct_correlate(const flat_geom *f, const float *in, const int32_t *off, const float *w, float *out)
+{
+    (void)f, (void)in, (void)off, (void)w, (void)out;
+}
+static void direct_choose_tiling(flat_geom *f) { f->by_rows = false; }
+#endif
+
+/* dst[c, top + y, left + x] = src[c, y, x]; the rest of dst (the zero
+ * padding and slack) is zeroed once per call and never written. */
+static void pad_planes(const float *src, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left,
+                       const flat_geom *f, float *dst)
+{
+    for (int64_t ch = 0; ch < c; ch++)
+        direct_copy_rows(src + ch * h * w, w, dst + (ch * f->hp + top) * f->wp + left, f->wp, h, w, NULL);
+}
+
+/* Taps per backward-weight tile for OB channels. */
+static int direct_wgrad_taps(int ob) { return ob == 1 ? 16 : 24 / ob; }
+
+typedef struct {
+    const conv_geom *g;
+    flat_geom f;
+    conv_pass pass;
+    const float *x, *w, *bias, *dy;
+    float *out;           /* y, dx or dw */
+    const int32_t *off;   /* per tap */
+    const uint16_t *keep; /* backward weight: per 16 positions, the lanes of kept columns */
+    const float *wtap;    /* forward, backward input: the weights in tap order, [groups][out_c][taps] */
+    const float *wT16;    /* forward with channels in lanes: [groups][og/16][taps][16] */
+    float *scratch;       /* per worker: scratch_len floats */
+    int64_t scratch_len;
+    float *partial;       /* backward weight with several workers: a dw per worker */
+} direct_job;
+
+/* The padded input of image b, group gr, for the forward and backward
+ * weight: without padding, the image itself, as long as the reads past its
+ * end (the dropped positions') stay inside x; else copied into `scratch`
+ * (NULL: only asks, returns NULL). */
+static const float *direct_input(const direct_job *job, int64_t b, int64_t gr, float *scratch)
+{
+    const conv_geom *g = job->g;
+    int64_t base = (b * g->c + gr * g->cg) * g->h * g->w;
+    if (g->ph == 0 && g->pw == 0 && base + job->f.in_len <= g->n * g->c * g->h * g->w)
+        return job->x + base;
+    if (scratch)
+        pad_planes(job->x + base, g->cg, g->h, g->w, g->ph, g->pw, &job->f, scratch);
+    return scratch;
+}
+
+/* Forward or backward input of one image, every group. */
+static void direct_image(void *arg, int b, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const direct_job *job = arg;
+    const conv_geom *g = job->g;
+    const flat_geom *f = &job->f;
+    float *in = job->scratch + (int64_t)worker * job->scratch_len, *res = in + f->in_len;
+    int64_t row = f->row;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        float *out;
+        const float *src = in;
+        if (job->pass == CONV_FORWARD) {
+            src = direct_input(job, b, gr, in);
+            out = job->out + (b * g->o + gr * g->og) * g->p;
+        } else {
+            int64_t eh = g->dh * (g->kh - 1) - g->ph, ew = g->dw * (g->kw - 1) - g->pw;
+            pad_planes(job->dy + (b * g->o + gr * g->og) * g->p, g->og, g->oh, g->ow, eh, ew, f, in);
+            out = job->out + (b * g->c + gr * g->cg) * g->h * g->w;
+        }
+        if (job->wT16) { /* 16 channels in lanes: outputs transposed out of tmp (+ bias) */
+            for (int64_t ob = 0; ob < g->og; ob += 16) {
+                const float *wT = job->wT16 + (gr * g->og + ob) * f->taps;
+                int64_t n_x = (g->ow + DIRECT_FWD16_NP - 1) / DIRECT_FWD16_NP;
+                for (int64_t oy = 0; oy < g->oh; oy += 2)
+                    for (int64_t u = 0; u < n_x; u++) {
+                        int64_t x0 = g->ow * u / n_x, np = g->ow * (u + 1) / n_x - x0, rows = oy + 1 < g->oh ? 2 : 1;
+                        const float *r0 = src + oy * f->wp + x0;
+                        direct_fwd16s[np](r0, rows == 2 ? r0 + f->wp : r0, job->off, f->taps, wT, res);
+                        for (int l = 0; l < 16; l++) {
+                            float add = job->bias ? job->bias[gr * g->og + ob + l] : 0;
+                            for (int64_t a = 0; a < rows; a++) {
+                                float *dst = out + (ob + l) * g->p + (oy + a) * g->ow + x0;
+                                for (int64_t x = 0; x < np; x++)
+                                    dst[x] = job->bias ? res[(a * np + x) * 16 + l] + add : res[(a * np + x) * 16 + l];
+                            }
+                        }
+                    }
+            }
+            continue;
+        }
+        const float *w = job->wtap + gr * f->out_c * f->taps;
+        direct_correlate(f, src, job->off, w, res);
+        /* keep the first ow of every wp columns (+ bias) */
+        for (int64_t o = 0; o < f->out_c; o++)
+            direct_copy_rows(res + o * row, f->wp, out + o * f->oh * f->ow, f->ow, f->oh, f->ow,
+                             job->bias ? job->bias + gr * g->og + o : NULL);
+    }
+}
+
+/* Backward weight over images [chunk·DIRECT_CHUNK, +DIRECT_CHUNK), every
+ * group, into the worker's dw. */
+static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const direct_job *job = arg;
+    const conv_geom *g = job->g;
+    const flat_geom *f = &job->f;
+    int64_t b0 = (int64_t)chunk * DIRECT_CHUNK, n_img = g->n - b0 < DIRECT_CHUNK ? g->n - b0 : DIRECT_CHUNK;
+    int64_t row = 16 * f->qv, dz_step = g->og * row;
+    float *in = job->scratch + (int64_t)worker * job->scratch_len, *dz = in + DIRECT_CHUNK * f->in_len;
+    float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        /* the images themselves when direct_input reads the last one in place (then all are) */
+        const float *src = direct_input(job, b0 + n_img - 1, gr, NULL) ? job->x + (b0 * g->c + gr * g->cg) * g->h * g->w
+                                                                       : in;
+        int64_t in_step = src == in ? f->in_len : g->c * g->h * g->w;
+        for (int64_t n = 0; n < n_img; n++) {
+            int64_t b = b0 + n;
+            if (src == in)
+                pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f,
+                           in + n * f->in_len);
+            for (int64_t o = 0; o < g->og; o++) /* dz's dropped columns and tail stay zero */
+                direct_copy_rows(job->dy + (b * g->o + gr * g->og + o) * g->p, g->ow, dz + n * dz_step + o * row,
+                                 f->wp, g->oh, g->ow, NULL);
+        }
+        /* channels in blocks of ob (6, 4, 3, 2 or 1), taps in blocks of tb */
+        int ob = direct_rows(g->og), tb = direct_wgrad_taps(ob);
+        float *dwg = dw + gr * g->og * g->k;
+        for (int64_t o = 0; o < g->og; o += ob)
+            for (int64_t t = 0; t < g->k; t += tb) {
+                int32_t off[16];
+                for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
+                    off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
+                float sums[24];
+                direct_wgrads[ob](src, in_step, dz + o * row, row, dz_step, n_img, f->qv, job->keep, off, sums);
+                for (int r = 0; r < ob; r++)
+                    for (int u = 0; u < tb && t + u < g->k; u++)
+                        dwg[(o + r) * g->k + t + u] += sums[r * tb + u];
+            }
+    }
+}
+
+/* Floats of a tile's sums (R·KW·16, 5·5·16 the most) when it runs past the last kernel row. */
+#define DIRECT_WGRAD16_SPARE (25 * 16)
+
+/* Whether the backward weight takes direct_wgrad16 (output channels in lanes). */
+static bool direct_wgrad16_fits(const conv_geom *g)
+{
+    if (g->og % 16 || g->dw != 1 || g->kw >= 6 || !direct_wgrad16s[g->kw])
+        return false;
+    /* tiles of R kernel rows: at most a quarter of their rows idle (the
+     * wide CNN's 1→32 3×3 has 3 rows for tiles of 7, and keeps the other kernel) */
+    int64_t rows = g->cg * g->kh, R = direct_wgrad16_rows[g->kw], tiles = (rows + R - 1) / R;
+    return 4 * rows >= 3 * tiles * R;
+}
+
+/* Backward weight of image b with direct_wgrad16, every group, into the
+ * worker's dwT [groups][og/16][K][16] (its scratch after in and dyT). */
+static void direct_wgrad16_image(void *arg, int b, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const direct_job *job = arg;
+    const conv_geom *g = job->g;
+    const flat_geom *f = &job->f;
+    int R = direct_wgrad16_rows[g->kw], n_rows = (int)(g->cg * g->kh);
+    float *in = job->scratch + (int64_t)worker * job->scratch_len, *dyT = in + f->in_len;
+    float *dwT = dyT + g->og * g->p, *spare = dwT + g->o * g->k; /* spare: sums of rows past the last */
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        const float *src = direct_input(job, b, gr, in);
+        for (int64_t ob = 0; ob < g->og; ob += 16) {
+            /* dyT[p][l] = dy[b, gr·og + ob + l, p] */
+            const float *dy = job->dy + (b * g->o + gr * g->og + ob) * g->p;
+            for (int64_t p = 0; p < g->p; p++)
+                for (int l = 0; l < 16; l++)
+                    dyT[p * 16 + l] = dy[l * g->p + p];
+            float *dwTb = dwT + (gr * g->og + ob) * g->k;
+            for (int r0 = 0; r0 < n_rows; r0 += R) {
+                const float *rows[8];
+                for (int r = 0; r < R; r++) { /* rows past the last repeat row 0 into spare */
+                    int rr = r0 + r < n_rows ? r0 + r : 0;
+                    rows[r] = src + (rr / g->kh) * f->hp * f->wp + (rr % g->kh) * g->dh * f->wp;
+                }
+                bool whole = r0 + R <= n_rows;
+                float *target = whole ? dwTb + (int64_t)r0 * g->kw * 16 : spare;
+                if (!whole) /* start from the real rows' sums */
+                    memcpy(spare, dwTb + (int64_t)r0 * g->kw * 16, (size_t)((n_rows - r0) * g->kw * 16) * sizeof *spare);
+                direct_wgrad16s[g->kw](rows, dyT, g->oh, g->ow, f->wp, target);
+                if (!whole)
+                    memcpy(dwTb + (int64_t)r0 * g->kw * 16, spare, (size_t)((n_rows - r0) * g->kw * 16) * sizeof *spare);
+            }
+        }
+    }
+}
+
+/* Runs pass with the direct kernels; false (error set) when step memory runs out. */
+bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const float *x, const float *w,
+                       const float *bias, const float *dy, float *out)
+{
+    tg_pool *pool = ctx->pool;
+    int threads = tg_pool_threads(pool);
+    direct_job job = {g, flat_geometry(g, pass), pass, x, w, bias, dy, out, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+    const flat_geom *f = &job.f;
+    bool lanes16 = pass == CONV_BACKWARD_WEIGHT && direct_wgrad16_fits(g);
+    int n_tasks = pass == CONV_BACKWARD_WEIGHT && !lanes16 ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
+    bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
+    int workers = split ? threads : 1;
+    job.scratch_len = lanes16 ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
+                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)
+                                                     : f->in_len + f->out_c * f->row;
+    job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
+    int32_t *off = tg_arena_alloc(ctx, (size_t)f->taps * sizeof *off, 64);
+    job.scratch = tg_arena_alloc(ctx, (size_t)(job.scratch_len * workers) * sizeof(float), 64);
+    if (!off || !job.scratch)
+        return false;
+    /* padding, slack and dz's dropped columns: zero for every image of the call */
+    memset(job.scratch, 0, (size_t)(job.scratch_len * workers) * sizeof(float));
+    /* taps (c, i, j) over the input's channels c: the weight's order for the
+     * backward weight; kernel row first, (i, c, j), for the other two, whose
+     * tiles skip whole kernel rows of padding (tap_run) */
+    int64_t t = 0, plane = f->hp * f->wp, kk = g->kh * g->kw;
+    for (int64_t a = 0; a < (pass == CONV_BACKWARD_WEIGHT ? f->in_c : g->kh); a++)
+        for (int64_t b = 0; b < (pass == CONV_BACKWARD_WEIGHT ? g->kh : f->in_c); b++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                int64_t c = pass == CONV_BACKWARD_WEIGHT ? a : b, i = pass == CONV_BACKWARD_WEIGHT ? b : a;
+                off[t++] = (int32_t)(c * plane + i * g->dh * f->wp + j * g->dw);
+            }
+    job.off = off;
+    if (pass != CONV_BACKWARD_WEIGHT) {
+        direct_choose_tiling(&job.f);
+        /* weights in tap order, wt[gr][r][(i, c, j)] for output channel r:
+         *   forward         w[gr·og + r][c][i][j]
+         *   backward input  w[gr·og + c][r][kh-1-i][kw-1-j]  (flipped, transposed) */
+        float *wt = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *wt, 64);
+        if (!wt)
+            return false;
+        for (int64_t gr = 0; gr < g->groups; gr++)
+            for (int64_t r = 0; r < f->out_c; r++)
+                for (int64_t i = 0; i < g->kh; i++)
+                    for (int64_t c = 0; c < f->in_c; c++)
+                        for (int64_t j = 0; j < g->kw; j++)
+                            wt[(gr * f->out_c + r) * f->taps + (i * f->in_c + c) * g->kw + j] =
+                                pass == CONV_FORWARD
+                                    ? w[(gr * g->og + r) * g->k + c * kk + i * g->kw + j]
+                                    : w[(gr * g->og + c) * g->k + r * kk + (g->kh - 1 - i) * g->kw + g->kw - 1 - j];
+        job.wtap = wt;
+        if (pass == CONV_FORWARD && g->og % 16 == 0 && direct_fwd16s[1]) {
+            /* wT16[gr][ob][t][l] = wt[gr][ob + l][t] */
+            float *w16 = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *w16, 64);
+            if (!w16)
+                return false;
+            for (int64_t o = 0; o < g->o; o++)
+                for (int64_t t2 = 0; t2 < g->k; t2++)
+                    w16[((o / 16) * g->k + t2) * 16 + o % 16] = wt[o * g->k + t2];
+            job.wT16 = w16;
+        }
+    }
+    if (pass != CONV_BACKWARD_WEIGHT) {
+        if (split)
+            tg_pool_run(pool, n_tasks, direct_image, &job);
+        else
+            for (int b = 0; b < n_tasks; b++)
+                direct_image(&job, b, n_tasks, 0);
+        return true;
+    }
+    if (lanes16) { /* the scratch (dwT included) is zero; dw[o][t] = Σ workers' dwT[o/16][t][o%16] */
+        if (split)
+            tg_pool_run(pool, n_tasks, direct_wgrad16_image, &job);
+        else
+            for (int b = 0; b < n_tasks; b++)
+                direct_wgrad16_image(&job, b, n_tasks, 0);
+        int64_t dwT_at = f->in_len + g->og * g->p;
+        for (int64_t o = 0; o < g->o; o++)
+            for (int64_t t = 0; t < g->k; t++) {
+                float total = 0;
+                for (int k = 0; k < workers; k++)
+                    total += job.scratch[k * job.scratch_len + dwT_at + ((o / 16) * g->k + t) * 16 + o % 16];
+                out[o * g->k + t] = total;
+            }
+        return true;
+    }
+    uint16_t *keep = tg_arena_alloc(ctx, (size_t)f->qv * sizeof *keep, 64);
+    if (!keep)
+        return false;
+    for (int64_t v = 0; v < f->qv; v++) {
+        keep[v] = 0;
+        for (int64_t lane = 0, q = 16 * v; lane < 16; lane++, q++)
+            if (q < f->oh * f->wp && q % f->wp < f->ow)
+                keep[v] |= (uint16_t)(1u << lane);
+    }
+    job.keep = keep;
+    size_t dw_size = (size_t)(g->o * g->k);
+    if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_size * (size_t)workers * sizeof(float), 64)))
+        return false;
+    memset(job.partial ? job.partial : out, 0, dw_size * (size_t)workers * sizeof(float));
+    if (split)
+        tg_pool_run(pool, n_tasks, direct_wgrad_chunk, &job);
+    else
+        for (int c = 0; c < n_tasks; c++)
+            direct_wgrad_chunk(&job, c, n_tasks, 0);
+    if (job.partial) /* dw = Σ workers' sums */
+        for (size_t i = 0; i < dw_size; i++) {
+            float total = 0;
+            for (int k = 0; k < workers; k++)
+                total += job.partial[(size_t)k * dw_size + i];
+            out[i] = total;
+        }
+    return true;
+}
