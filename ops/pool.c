@@ -172,6 +172,42 @@ TG_POOL_AVX512 static void max2x2_plane_avx512(const float *xp, int64_t W, int64
     }
 }
 
+/* The backward of the above, f32: each input element written once, dy where
+ * it is its window's argmax and 0 elsewhere (no zero fill, no scatter). */
+TG_POOL_AVX512 static void unpool2x2_plane_avx512(const float *gp, const int32_t *am, int64_t H, int64_t W,
+                                                  int64_t oh, int64_t ow, float *dp)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
+    const __m512i one = _mm512_set1_epi32(1), down = _mm512_set1_epi32((int)W), diag = _mm512_set1_epi32((int)W + 1);
+    for (int64_t oy = 0; oy < oh; oy++) {
+        float *r0 = dp + 2 * oy * W, *r1 = r0 + W;
+        for (int64_t ox = 0; ox < ow; ox += 16) {
+            int64_t n = ow - ox < 16 ? ow - ox : 16;
+            __mmask16 out = (__mmask16)((1u << n) - 1);
+            __mmask16 lo = (__mmask16)(2 * n >= 16 ? 0xFFFF : (1u << (2 * n)) - 1);
+            __mmask16 hi = (__mmask16)(2 * n <= 16 ? 0 : (1u << (2 * n - 16)) - 1);
+            __m512 g = _mm512_maskz_loadu_ps(out, gp + oy * ow + ox);
+            /* the argmax's offset in its window: 0, 1, W or W + 1 */
+            __m512i at = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(out, am + oy * ow + ox),
+                                          _mm512_add_epi32(even, _mm512_set1_epi32((int)(2 * oy * W + 2 * ox))));
+            __m512 g00 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, _mm512_setzero_si512()), g);
+            __m512 g01 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, one), g);
+            __m512 g10 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, down), g);
+            __m512 g11 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(at, diag), g);
+            _mm512_mask_storeu_ps(r0 + 2 * ox, lo, _mm512_permutex2var_ps(g00, low, g01));
+            _mm512_mask_storeu_ps(r0 + 2 * ox + 16, hi, _mm512_permutex2var_ps(g00, high, g01));
+            _mm512_mask_storeu_ps(r1 + 2 * ox, lo, _mm512_permutex2var_ps(g10, low, g11));
+            _mm512_mask_storeu_ps(r1 + 2 * ox + 16, hi, _mm512_permutex2var_ps(g10, high, g11));
+        }
+        if (W > 2 * ow) /* an odd last column belongs to no window */
+            r0[W - 1] = r1[W - 1] = 0;
+    }
+    for (int64_t q = 2 * oh * W; q < H * W; q++) /* and an odd last row */
+        dp[q] = 0;
+}
+
 static bool have_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 #else
 static bool have_avx512(void) { return false; }
@@ -281,6 +317,15 @@ static void scatter_range(void *arg, int64_t begin, int64_t end)
     const scatter_job *job = arg;
     const pool_geom *g = job->g;
     int64_t per = g->oh * g->ow, plane = g->h * g->w;
+#if defined(__x86_64__)
+    if (job->tiled && g->k == 2 && job->dy->dtype == TG_F32 && have_avx512()) {
+        const float *G = job->dy->data;
+        float *D = job->dx->data;
+        for (int64_t pl = begin; pl < end; pl++)
+            unpool2x2_plane_avx512(G + pl * per, job->argmax + pl * per, g->h, g->w, g->oh, g->ow, D + pl * plane);
+        return;
+    }
+#endif
     TG_TYPED(job->dy->dtype, T, {
         const T *G = job->dy->data;
         T *D = job->dx->data;
