@@ -190,7 +190,8 @@ static int64_t rows_per_step(int64_t W, int64_t ow)
 TG_POOL_AVX512 static inline __m512 pick64(const __m512 *z, __m512i idx)
 {
     __mmask16 upper = _mm512_cmpge_epi32_mask(idx, _mm512_set1_epi32(32));
-    return _mm512_mask_blend_ps(upper, _mm512_permutex2var_ps(z[0], idx, z[1]), _mm512_permutex2var_ps(z[2], idx, z[3]));
+    return _mm512_mask_blend_ps(upper, _mm512_permutex2var_ps(z[0], idx, z[1]),
+                                _mm512_permutex2var_ps(z[2], idx, z[3]));
 }
 
 TG_POOL_AVX512 static void max2x2_rows_avx512(const float *X, int64_t planes, int64_t H, int64_t W, int64_t oh,
@@ -205,28 +206,28 @@ TG_POOL_AVX512 static void max2x2_rows_avx512(const float *X, int64_t planes, in
     const __m512i p10 = _mm512_add_epi32(p00, _mm512_set1_epi32((int)W));
     const __m512i p11 = _mm512_add_epi32(p00, _mm512_set1_epi32((int)W + 1));
     for (int64_t pl = 0; pl < planes; pl++) {
-    const float *xp = X + pl * H * W;
-    float *yp = Y ? Y + pl * oh * ow : NULL;
-    int32_t *am = AM + pl * oh * ow;
-    for (int64_t oy = 0; oy < oh; oy += m) {
-        int64_t rows = oh - oy < m ? oh - oy : m, n_in = rows * 2 * W, n_out = rows * ow;
-        const float *src = xp + 2 * oy * W;
-        __m512 z[4];
-        for (int q = 0; q < 4; q++)
-            z[q] = _mm512_maskz_loadu_ps(first_lanes(n_in - 16 * q), src + 16 * q);
-        __m512 v = pick64(z, p00), u[3] = {pick64(z, p01), pick64(z, p10), pick64(z, p11)};
-        const __m512i at[3] = {p01, p10, p11};
-        __m512i best = p00;
-        for (int t = 0; t < 3; t++) {
-            __mmask16 take = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q) & _mm512_cmp_ps_mask(u[t], v, _CMP_NLE_UQ);
-            v = _mm512_mask_mov_ps(v, take, u[t]);
-            best = _mm512_mask_mov_epi32(best, take, at[t]);
+        const float *xp = X + pl * H * W;
+        float *yp = Y ? Y + pl * oh * ow : NULL;
+        int32_t *am = AM + pl * oh * ow;
+        for (int64_t oy = 0; oy < oh; oy += m) {
+            int64_t rows = oh - oy < m ? oh - oy : m, n_in = rows * 2 * W, n_out = rows * ow;
+            const float *src = xp + 2 * oy * W;
+            __m512 z[4];
+            for (int q = 0; q < 4; q++)
+                z[q] = _mm512_maskz_loadu_ps(first_lanes(n_in - 16 * q), src + 16 * q);
+            __m512 v = pick64(z, p00), u[3] = {pick64(z, p01), pick64(z, p10), pick64(z, p11)};
+            const __m512i at[3] = {p01, p10, p11};
+            __m512i best = p00;
+            for (int t = 0; t < 3; t++) {
+                __mmask16 take = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q) & _mm512_cmp_ps_mask(u[t], v, _CMP_NLE_UQ);
+                v = _mm512_mask_mov_ps(v, take, u[t]);
+                best = _mm512_mask_mov_epi32(best, take, at[t]);
+            }
+            __mmask16 out = first_lanes(n_out);
+            if (yp)
+                _mm512_mask_storeu_ps(yp + oy * ow, out, v);
+            _mm512_mask_storeu_epi32(am + oy * ow, out, _mm512_add_epi32(best, _mm512_set1_epi32((int)(2 * oy * W))));
         }
-        __mmask16 out = first_lanes(n_out);
-        if (yp)
-            _mm512_mask_storeu_ps(yp + oy * ow, out, v);
-        _mm512_mask_storeu_epi32(am + oy * ow, out, _mm512_add_epi32(best, _mm512_set1_epi32((int)(2 * oy * W))));
-    }
     }
 }
 
@@ -252,28 +253,28 @@ TG_POOL_AVX512 static void unpool2x2_rows_avx512(const float *G, const int32_t *
                                        _mm512_set1_epi32(16 * q));
     }
     for (int64_t pl = 0; pl < planes; pl++) {
-    const float *gp = G + pl * oh * ow;
-    const int32_t *am = AM + pl * oh * ow;
-    float *dp = D + pl * H * W;
-    for (int64_t oy = 0; oy < oh; oy += m) {
-        int64_t rows = oh - oy < m ? oh - oy : m, n_in = rows * 2 * W, n_out = rows * ow;
-        __m512 g = _mm512_maskz_loadu_ps(first_lanes(n_out), gp + oy * ow);
-        __m512i a = _mm512_maskz_loadu_epi32(first_lanes(n_out), am + oy * ow);
-        __m512i origin = _mm512_set1_epi32((int)(2 * oy * W));
-        for (int q = 0; q < 4 && 16 * q < n_in; q++) {
-            __mmask16 mine = _mm512_mask_cmpeq_epi32_mask(covered[q], _mm512_permutexvar_epi32(lane[q], a),
-                                                          _mm512_add_epi32(position[q], origin));
-            _mm512_mask_storeu_ps(dp + 2 * oy * W + 16 * q, first_lanes(n_in - 16 * q),
-                                  _mm512_maskz_mov_ps(mine, _mm512_permutexvar_ps(lane[q], g)));
+        const float *gp = G + pl * oh * ow;
+        const int32_t *am = AM + pl * oh * ow;
+        float *dp = D + pl * H * W;
+        for (int64_t oy = 0; oy < oh; oy += m) {
+            int64_t rows = oh - oy < m ? oh - oy : m, n_in = rows * 2 * W, n_out = rows * ow;
+            __m512 g = _mm512_maskz_loadu_ps(first_lanes(n_out), gp + oy * ow);
+            __m512i a = _mm512_maskz_loadu_epi32(first_lanes(n_out), am + oy * ow);
+            __m512i origin = _mm512_set1_epi32((int)(2 * oy * W));
+            for (int q = 0; q < 4 && 16 * q < n_in; q++) {
+                __mmask16 mine = _mm512_mask_cmpeq_epi32_mask(covered[q], _mm512_permutexvar_epi32(lane[q], a),
+                                                              _mm512_add_epi32(position[q], origin));
+                _mm512_mask_storeu_ps(dp + 2 * oy * W + 16 * q, first_lanes(n_in - 16 * q),
+                                      _mm512_maskz_mov_ps(mine, _mm512_permutexvar_ps(lane[q], g)));
+            }
         }
-    }
-    for (int64_t q = 2 * oh * W; q < H * W; q++) /* an odd last row belongs to no window */
-        dp[q] = 0;
+        for (int64_t q = 2 * oh * W; q < H * W; q++) /* an odd last row belongs to no window */
+            dp[q] = 0;
     }
 }
 
-/* The backward of the above, f32: each input element written once, dy where
- * it is its window's argmax and 0 elsewhere (no zero fill, no scatter). */
+/* The backward of max2x2_plane_avx512: each input element written once, dy
+ * where it is its window's argmax and 0 elsewhere (no zero fill, no scatter). */
 TG_POOL_AVX512 static void unpool2x2_plane_avx512(const float *gp, const int32_t *am, int64_t H, int64_t W,
                                                   int64_t oh, int64_t ow, float *dp)
 {
