@@ -203,6 +203,36 @@ Test(ops_forward, relu_and_its_derivative_f32_are_exact_on_every_tail_length)
     }
 }
 
+/* f32 sum_axis / mean_axis add 128 columns at a time in registers: each
+ * result is still the float sum in row order from 0 (then × 1/len for the
+ * mean), bit for bit, on ragged widths around the blocks. */
+Test(ops_forward, sum_and_mean_axis_f32_add_rows_in_order_bit_for_bit)
+{
+    static const int64_t shapes[][3] = {{1, 64, 300}, {3, 7, 17}, {2, 5, 16}, {4, 33, 129}, {2, 3, 15}, {5, 2, 128}};
+    tg_rng rng = tg_rng_seed(14);
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int mean = 0; mean < 2; mean++) {
+            const int64_t *sh = shapes[si];
+            tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(sh[0], sh[1], sh[2]), 0, 100);
+            tg_tensor *y = mean ? tg_mean_axis(x, 1, false) : tg_sum_axis(x, 1, false);
+            cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+            const float *xs = tg_tensor_data(x), *ys = tg_tensor_data(y);
+            for (int64_t o = 0; o < sh[0]; o++)
+                for (int64_t i = 0; i < sh[2]; i++) {
+                    float want = 0;
+                    for (int64_t j = 0; j < sh[1]; j++)
+                        want += xs[(o * sh[1] + j) * sh[2] + i];
+                    if (mean)
+                        want *= 1.0f / (float)sh[1];
+                    cr_assert(memcmp(&ys[o * sh[2] + i], &want, sizeof want) == 0, "shape %zu %s [%lld, %lld] = %.9g, "
+                              "expected %.9g", si, mean ? "mean" : "sum", (long long)o, (long long)i,
+                              ys[o * sh[2] + i], want);
+                }
+            tg_tensor_free(x);
+            tg_tape_reset(ctx);
+        }
+}
+
 Test(ops_forward, batched_matmul_multiplies_each_matrix_of_the_stack)
 {
     BOTH_DTYPES {
