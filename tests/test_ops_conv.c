@@ -489,6 +489,45 @@ Test(ops_conv, max_pool_2x2_gradient_goes_to_each_window_first_maximum)
     }
 }
 
+/* f32 2×2 max pooling has its own AVX-512 kernels (several row pairs a step
+ * up to 32 wide, one row pair beyond): values, argmax choice (first of ties,
+ * NaN wins) and gradient as the f64 path gives, on every height 2..11 and
+ * width 2..36 (odd ones leave a row or column in no window). */
+Test(ops_conv, max_pool_2x2_f32_kernels_match_f64_on_every_narrow_shape)
+{
+    tg_rng rng = tg_rng_seed(5);
+    for (int64_t h = 2; h <= 11; h++)
+        for (int64_t w = 2; w <= 36; w++) {
+            tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(2, 3, h, w), 0, 1);
+            int64_t size = tg_tensor_size(x);
+            for (int64_t i = 0; i < size; i += 5) /* ties */
+                tg_tensor_set(x, i, tg_tensor_get(x, i + 1 < size ? i + 1 : i));
+            for (int64_t i = 3; i < size; i += 37)
+                tg_tensor_set(x, i, NAN);
+            tg_tensor *dy = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(2, 3, h / 2, w / 2), 0, 1);
+            tg_tensor *x64 = tg_tensor_new(ctx, TG_F64, TG_SHAPE(2, 3, h, w));
+            tg_tensor *dy64 = tg_tensor_new(ctx, TG_F64, TG_SHAPE(2, 3, h / 2, w / 2));
+            tg_tensor_copy(x64, x);
+            tg_tensor_copy(dy64, dy);
+            tg_tensor *y = tg_max_pool2d(x, 2, 2, 0), *y64 = tg_max_pool2d(x64, 2, 2, 0);
+            tg_tensor *dx = tg_max_pool2d_backward(dy, x, 2, 2, 0), *dx64 = tg_max_pool2d_backward(dy64, x64, 2, 2, 0);
+            cr_assert(y && y64 && dx && dx64, "%s", tg_ctx_error(ctx));
+            for (int64_t i = 0; i < tg_tensor_size(y); i++) {
+                double got = tg_tensor_get(y, i), want = tg_tensor_get(y64, i);
+                cr_assert(got == want || (isnan(got) && isnan(want)), "%lldx%lld y[%lld] = %g, expected %g",
+                          (long long)h, (long long)w, (long long)i, got, want);
+            }
+            for (int64_t i = 0; i < size; i++)
+                cr_assert_eq(tg_tensor_get(dx, i), tg_tensor_get(dx64, i), "%lldx%lld dx[%lld]", (long long)h,
+                             (long long)w, (long long)i);
+            tg_tensor_free(x);
+            tg_tensor_free(dy);
+            tg_tensor_free(x64);
+            tg_tensor_free(dy64);
+            tg_tape_reset(ctx);
+        }
+}
+
 Test(ops_conv, pooling_split_across_threads_matches_one_thread)
 {
     tg_ctx *one = tg_ctx_new(1);

@@ -175,6 +175,64 @@ Test(ops_forward, large_elementwise_ops_split_across_threads_give_exact_results)
     }
 }
 
+/* relu and relu_backward in f32 run 16 lanes a step with a masked tail: on
+ * every length 1..40, y = x where x > 0 else +0 (NaN and -0 give +0) and
+ * g where x > 0 else +0, bit for bit. */
+Test(ops_forward, relu_and_its_derivative_f32_are_exact_on_every_tail_length)
+{
+    tg_rng rng = tg_rng_seed(13);
+    for (int64_t n = 1; n <= 40; n++) {
+        tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F32, 1, &n, 0, 1);
+        tg_tensor *g = tg_tensor_randn(ctx, &rng, TG_F32, 1, &n, 0, 1);
+        float *xs = tg_tensor_data(x);
+        for (int64_t i = 0; i < n; i += 3)
+            xs[i] = i % 2 ? -0.0f : NAN;
+        tg_tensor *y = tg_relu(x), *d = tg_relu_backward(g, x);
+        cr_assert(y && d, "%s", tg_ctx_error(ctx));
+        const float *ys = tg_tensor_data(y), *gs = tg_tensor_data(g), *ds = tg_tensor_data(d);
+        for (int64_t i = 0; i < n; i++) {
+            float want_y = xs[i] > 0 ? xs[i] : 0.0f, want_d = xs[i] > 0 ? gs[i] : 0.0f;
+            cr_assert(memcmp(&ys[i], &want_y, sizeof want_y) == 0, "n %lld relu[%lld] = %g, expected %g",
+                      (long long)n, (long long)i, ys[i], want_y);
+            cr_assert(memcmp(&ds[i], &want_d, sizeof want_d) == 0, "n %lld relu_backward[%lld] = %g, expected %g",
+                      (long long)n, (long long)i, ds[i], want_d);
+        }
+        tg_tensor_free(x);
+        tg_tensor_free(g);
+        tg_tape_reset(ctx);
+    }
+}
+
+/* f32 sum_axis / mean_axis add 128 columns at a time in registers: each
+ * result is still the float sum in row order from 0 (then × 1/len for the
+ * mean), bit for bit, on ragged widths around the blocks. */
+Test(ops_forward, sum_and_mean_axis_f32_add_rows_in_order_bit_for_bit)
+{
+    static const int64_t shapes[][3] = {{1, 64, 300}, {3, 7, 17}, {2, 5, 16}, {4, 33, 129}, {2, 3, 15}, {5, 2, 128}};
+    tg_rng rng = tg_rng_seed(14);
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int mean = 0; mean < 2; mean++) {
+            const int64_t *sh = shapes[si];
+            tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(sh[0], sh[1], sh[2]), 0, 100);
+            tg_tensor *y = mean ? tg_mean_axis(x, 1, false) : tg_sum_axis(x, 1, false);
+            cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+            const float *xs = tg_tensor_data(x), *ys = tg_tensor_data(y);
+            for (int64_t o = 0; o < sh[0]; o++)
+                for (int64_t i = 0; i < sh[2]; i++) {
+                    float want = 0;
+                    for (int64_t j = 0; j < sh[1]; j++)
+                        want += xs[(o * sh[1] + j) * sh[2] + i];
+                    if (mean)
+                        want *= 1.0f / (float)sh[1];
+                    cr_assert(memcmp(&ys[o * sh[2] + i], &want, sizeof want) == 0, "shape %zu %s [%lld, %lld] = %.9g, "
+                              "expected %.9g", si, mean ? "mean" : "sum", (long long)o, (long long)i,
+                              ys[o * sh[2] + i], want);
+                }
+            tg_tensor_free(x);
+            tg_tape_reset(ctx);
+        }
+}
+
 Test(ops_forward, batched_matmul_multiplies_each_matrix_of_the_stack)
 {
     BOTH_DTYPES {
