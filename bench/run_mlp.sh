@@ -77,12 +77,18 @@ run() {
     echo "$rate $cpu_rate $mb" >"$out.sum"
 }
 
+# One-thread runs of both libraries share one CPU, the last: the CPUs of a VM
+# need not be equal (on this project's 2-vCPU machine vCPU 0 runs LeNet-5 and
+# the MLP 25-30% slower than vCPU 1), and a process lands on either.
+pin() {
+    if [ "$1" = 1 ] && command -v taskset >/dev/null; then echo "taskset -c $(($(nproc) - 1))"; fi
+}
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)  ($(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
 REPEATS=${REPEATS:-3}
 for r in $(seq "$REPEATS"); do
     for t in 1 2; do
-        run tapegrad "$TMP/tg$t.$r" "$BUILD/bench_mlp" --threads $t --epochs "$EPOCHS" --data "$DATA"
-        run pytorch "$TMP/pt$t.$r" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+        run tapegrad "$TMP/tg$t.$r" $(pin $t) "$BUILD/bench_mlp" --threads $t --epochs "$EPOCHS" --data "$DATA"
+        run pytorch "$TMP/pt$t.$r" $(pin $t) env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
             $PY bench/pytorch_mlp.py --threads $t --epochs "$EPOCHS" --data "$DATA"
     done
 done
