@@ -221,6 +221,18 @@ static void expect_nonzero_gradients(const tg_gradcheck_report *r, int n)
         cr_expect_gt(r->inputs[i].max_abs_grad, 0, "input %d: the checked gradient is all zero", i);
 }
 
+/* First- and second-order checks of the op in args at the n inputs in, both
+ * passed, with no all-zero gradient among the first-order ones. */
+static void expect_both_checks_pass(tg_ctx *ctx, apply_args *args, int n, tg_tensor **in, tg_gradcheck_report *first,
+                                    tg_gradcheck_report *second)
+{
+    cr_assert_eq(tg_gradcheck(ctx, apply_op, args, n, in, NULL, first), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_assert_eq(tg_gradgradcheck(ctx, apply_op, args, n, in, NULL, second), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect(first->passed);
+    cr_expect(second->passed);
+    expect_nonzero_gradients(first, n);
+}
+
 /* ---- forward and first order ---- */
 
 Test(user_ops, clipped_relu_computes_min_max_in_f32_and_f64)
@@ -310,11 +322,7 @@ Test(user_ops, softplus_with_an_ops_backward_passes_gradcheck_and_gradgradcheck)
 
     apply_args args = {op, NULL, 1};
     tg_gradcheck_report first, second;
-    cr_assert_eq(tg_gradcheck(ctx, apply_op, &args, 1, &x, NULL, &first), TG_OK, "%s", tg_ctx_error(ctx));
-    cr_assert_eq(tg_gradgradcheck(ctx, apply_op, &args, 1, &x, NULL, &second), TG_OK, "%s", tg_ctx_error(ctx));
-    cr_expect(first.passed);
-    cr_expect(second.passed);
-    expect_nonzero_gradients(&first, 1);
+    expect_both_checks_pass(ctx, &args, 1, &x, &first, &second);
     expect_nonzero_gradients(&second, 1);
 
     /* d²/dx² softplus = σ(x)(1 − σ(x)), through tg_grad by hand */
@@ -349,11 +357,7 @@ Test(user_ops, two_inputs_with_saved_attributes_pass_both_checks)
     axpby_attr k = {2, -3};
     apply_args args = {op, &k, 2};
     tg_gradcheck_report first, second;
-    cr_assert_eq(tg_gradcheck(ctx, apply_op, &args, 2, in, NULL, &first), TG_OK, "%s", tg_ctx_error(ctx));
-    cr_assert_eq(tg_gradgradcheck(ctx, apply_op, &args, 2, in, NULL, &second), TG_OK, "%s", tg_ctx_error(ctx));
-    cr_expect(first.passed);
-    cr_expect(second.passed);
-    expect_nonzero_gradients(&first, 2);
+    expect_both_checks_pass(ctx, &args, 2, in, &first, &second);
     tg_ctx_free(ctx);
 }
 
@@ -382,11 +386,7 @@ Test(user_ops, six_inputs_pass_both_checks)
         in[i] = param(ctx, TG_F64, TG_SHAPE(3), (double[]){i, 1 - i, 0.5 * i});
     apply_args args = {op, NULL, 6};
     tg_gradcheck_report first, second;
-    cr_assert_eq(tg_gradcheck(ctx, apply_op, &args, 6, in, NULL, &first), TG_OK, "%s", tg_ctx_error(ctx));
-    cr_assert_eq(tg_gradgradcheck(ctx, apply_op, &args, 6, in, NULL, &second), TG_OK, "%s", tg_ctx_error(ctx));
-    cr_expect(first.passed);
-    cr_expect(second.passed);
-    expect_nonzero_gradients(&first, 6);
+    expect_both_checks_pass(ctx, &args, 6, in, &first, &second);
     cr_expect_float_eq(first.inputs[5].max_abs_grad / first.inputs[0].max_abs_grad, 6, 1e-12);
     tg_ctx_free(ctx);
 }
@@ -404,11 +404,7 @@ Test(user_ops, a_shape_function_can_change_the_rank)
     tg_tape_reset(ctx);
     apply_args args = {op, NULL, 1};
     tg_gradcheck_report first, second;
-    cr_assert_eq(tg_gradcheck(ctx, apply_op, &args, 1, &x, NULL, &first), TG_OK, "%s", tg_ctx_error(ctx));
-    cr_assert_eq(tg_gradgradcheck(ctx, apply_op, &args, 1, &x, NULL, &second), TG_OK, "%s", tg_ctx_error(ctx));
-    cr_expect(first.passed);
-    cr_expect(second.passed);
-    expect_nonzero_gradients(&first, 1);
+    expect_both_checks_pass(ctx, &args, 1, &x, &first, &second);
     tg_ctx_free(ctx);
 }
 
