@@ -2,6 +2,7 @@
  * each op's output gradient to its backward rule and summing what comes back
  * into its inputs. A loop over the tape, no recursion: graph depth is free. */
 #include "autograd/internal.h"
+#include "autograd/weight_grad.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,8 +355,9 @@ tg_status tg_backward_with(tg_tensor *output, tg_tensor *upstream)
 
 tg_status tg_backward(tg_tensor *loss) { return tg_backward_with(loss, NULL); }
 
-tg_status tg_grad(tg_tensor *output, tg_tensor *upstream, int n_inputs, tg_tensor *const *inputs,
-                  tg_tensor **grads, bool create_graph)
+/* tg_grad's pass; an input it did not reach keeps NULL. */
+static tg_status grad_pass(tg_tensor *output, tg_tensor *upstream, int n_inputs, tg_tensor *const *inputs,
+                           tg_tensor **grads, bool create_graph)
 {
     if (!output)
         return null_output("tg_grad");
@@ -378,10 +380,20 @@ tg_status tg_grad(tg_tensor *output, tg_tensor *upstream, int n_inputs, tg_tenso
             if (inputs[j] == inputs[i])
                 return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_grad: inputs %d and %d are the same tensor", j, i);
     }
-    tg_status status = walk(output, upstream, "tg_grad",
-                            (backward_request){n_inputs, inputs, grads, create_graph});
+    return walk(output, upstream, "tg_grad", (backward_request){n_inputs, inputs, grads, create_graph});
+}
+
+tg_status tg_grad_reached(tg_tensor *output, int n_inputs, tg_tensor *const *inputs, tg_tensor **grads)
+{
+    return grad_pass(output, NULL, n_inputs, inputs, grads, false);
+}
+
+tg_status tg_grad(tg_tensor *output, tg_tensor *upstream, int n_inputs, tg_tensor *const *inputs,
+                  tg_tensor **grads, bool create_graph)
+{
+    tg_status status = grad_pass(output, upstream, n_inputs, inputs, grads, create_graph);
     for (int i = 0; i < n_inputs && status == TG_OK; i++)
         if (!grads[i] && !(grads[i] = tg_step_like(inputs[i], true)))
-            status = ctx->status;
+            status = inputs[i]->ctx->status;
     return status;
 }

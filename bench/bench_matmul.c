@@ -44,6 +44,14 @@ static const shape shapes[] = {
     {"mlp3 fwd            64x128·128x10", false, false, 64, 10, 128},
     {"mlp3 dX             64x10·(128x10)ᵀ", false, true, 64, 128, 10},
     {"mlp3 dW             (64x128)ᵀ·64x10", true, false, 128, 10, 64},
+    /* tg_layer's layout: W stored [out, in], z = x·Wᵀ, dW = dzᵀ·x */
+    {"dense fwd x·Wᵀ      64x784·(256x784)ᵀ", false, true, 64, 256, 784},
+    {"dense fwd x·Wᵀ      32x784·(256x784)ᵀ", false, true, 32, 256, 784},
+    {"dense dW  dzᵀ·x     (64x256)ᵀ·64x784", true, false, 256, 784, 64},
+    {"dense dW  dzᵀ·x     (32x256)ᵀ·32x784", true, false, 256, 784, 32},
+    {"dense dx  dz·W      32x256·256x784", false, false, 32, 784, 256},
+    {"dense fwd x·Wᵀ      32x256·(128x256)ᵀ", false, true, 32, 128, 256},
+    {"dense fwd x·Wᵀ      32x128·(10x128)ᵀ", false, true, 32, 10, 128},
 };
 
 static double now(void)

@@ -91,6 +91,10 @@ typedef struct {
                            (kernels with tail < mr/nr step through it with
                            the narrower stride) */
     bool direct_b;      /* kernel can read an unpacked, untransposed B */
+    /* C = alpha · A·Bᵀ + beta · C with A (m×k) and B (n×k) read in place;
+     * NULL: the set has none and packs. */
+    void (*dot)(int64_t m, int64_t n, int64_t k, double alpha, const void *a, int64_t lda, const void *b,
+                int64_t ldb, double beta, void *c, int64_t ldc);
     tg_pack_fn pack_a;  /* R = mr */
     tg_pack_fn pack_b;  /* R = nr */
     tg_kern_fn kern;
@@ -100,6 +104,8 @@ typedef struct {
 static inline int64_t tg_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t tg_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static inline int64_t tg_rup(int64_t a, int64_t b) { return tg_cdiv(a, b) * b; }
+/* Splits len into ceil(len/max) nearly equal steps, rounded up to `mult`. */
+static int64_t tg_step(int64_t len, int64_t max, int64_t mult) { return tg_rup(tg_cdiv(len, tg_cdiv(len, max)), mult); }
 
 /* ---------------------------------------------------------------------------
  * Generic C: packing, kernel, scaling and an unblocked fallback, per type.
@@ -478,12 +484,140 @@ TG_AVX512 static void tg_pack_zs(void *dst_, const void *src_, int64_t ld, bool 
     }
 }
 
+/* ---- A·Bᵀ with few rows, both operands read in place ----
+ * C[i,j] = alpha · Σ_p A[i,p]·B[j,p] + beta · C[i,j]: both rows run along p,
+ * so each C element is a dot product of two contiguous rows.  With few rows
+ * of A (a batch times a weight matrix stored [out, in]) packing B would be a
+ * transposing pass over the whole weight matrix for a handful of tiles; here
+ * B is read once, its TG_DOT_NR rows held in L1 while every A row streams
+ * past from L2.  Tile: TG_DOT_MR × TG_DOT_NR 16-lane partial sums, folded
+ * into scalars at the end of each k block. */
+#define TG_DOT_MR 4
+#define TG_DOT_NR 6
+#define TG_DOT_KC 1024 /* A block ≤ 96 × 1024 floats stays in L2 */
+
+/* The sum of each of the nr vectors s[j], into out[j]. */
+TG_INLINE TG_AVX512 void tg_dot_fold(const int NRK, const __m512 *s, float *out)
+{
+    TG_UNROLL
+    for (int j = 0; j < NRK; j++) {
+        __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s[j]), _mm512_extractf32x8_ps(s[j], 1));
+        __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        out[j] = _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+    }
+}
+
+TG_INLINE TG_AVX512 void tg_dot_tile_zs(const int MRK, const int NRK, int64_t k, const float *a, int64_t lda,
+                                        const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
+                                        const float *pf, int pf_rows)
+{
+    __m512 acc[TG_DOT_MR][TG_DOT_NR];
+    TG_UNROLL
+    for (int i = 0; i < MRK; i++) {
+        TG_UNROLL
+        for (int j = 0; j < NRK; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    }
+    int64_t p = 0;
+    for (; p + 16 <= k; p += 16) {
+        for (int r = 0; r < pf_rows; r++)
+            _mm_prefetch((const char *)(pf + r * ldb + p), _MM_HINT_T0);
+        __m512 av[TG_DOT_MR];
+        TG_UNROLL
+        for (int i = 0; i < MRK; i++)
+            av[i] = _mm512_loadu_ps(a + i * lda + p);
+        TG_UNROLL
+        for (int j = 0; j < NRK; j++) {
+            __m512 bj = _mm512_loadu_ps(b + j * ldb + p);
+            TG_UNROLL
+            for (int i = 0; i < MRK; i++)
+                acc[i][j] = _mm512_fmadd_ps(av[i], bj, acc[i][j]);
+        }
+    }
+    if (p < k) { /* masked lanes load as zero: no 0·∞ from past the rows */
+        __mmask16 m = (__mmask16)((1u << (k - p)) - 1);
+        __m512 av[TG_DOT_MR];
+        TG_UNROLL
+        for (int i = 0; i < MRK; i++)
+            av[i] = _mm512_maskz_loadu_ps(m, a + i * lda + p);
+        TG_UNROLL
+        for (int j = 0; j < NRK; j++) {
+            __m512 bj = _mm512_maskz_loadu_ps(m, b + j * ldb + p);
+            TG_UNROLL
+            for (int i = 0; i < MRK; i++)
+                acc[i][j] = _mm512_fmadd_ps(av[i], bj, acc[i][j]);
+        }
+    }
+    TG_UNROLL
+    for (int i = 0; i < MRK; i++) {
+        float sums[TG_DOT_NR];
+        tg_dot_fold(NRK, acc[i], sums);
+        float *ci = c + i * ldc;
+        TG_UNROLL
+        for (int j = 0; j < NRK; j++)
+            ci[j] = beta == 0 ? alpha * sums[j] : alpha * sums[j] + beta * ci[j];
+    }
+}
+
+/* clang-format off */
+#define TG_DOT_CASE(M, ...)                                                     \
+    case M:                                                                     \
+        switch (nr) {                                                           \
+        case 1: tg_dot_tile_zs(M, 1, __VA_ARGS__); break;                       \
+        case 2: tg_dot_tile_zs(M, 2, __VA_ARGS__); break;                       \
+        case 3: tg_dot_tile_zs(M, 3, __VA_ARGS__); break;                       \
+        case 4: tg_dot_tile_zs(M, 4, __VA_ARGS__); break;                       \
+        case 5: tg_dot_tile_zs(M, 5, __VA_ARGS__); break;                       \
+        default: tg_dot_tile_zs(M, 6, __VA_ARGS__); break;                      \
+        }                                                                       \
+        break;
+/* clang-format on */
+_Static_assert(TG_DOT_MR == 4 && TG_DOT_NR == 6, "tg_dot_zs lists 4 × 6 cases");
+
+/* C[m×n] = alpha · A·Bᵀ + beta · C, A m×k and B n×k row-major, in place.
+ * While the tiles of one group of B rows run (B from L1), they prefetch the
+ * next group's rows, a share each: B is usually a weight matrix just
+ * updated, whose lines come from L3 or another core's cache. */
+TG_AVX512 static void tg_dot_zs(int64_t m, int64_t n, int64_t k, double alpha_, const void *a_, int64_t lda,
+                                const void *b_, int64_t ldb, double beta_, void *c_, int64_t ldc)
+{
+    const float *a = a_, *b = b_;
+    float *c = c_, alpha = (float)alpha_;
+    int64_t kcs = tg_step(k, TG_DOT_KC, 16);
+    for (int64_t pc = 0; pc < k; pc += kcs) {
+        int64_t kc = tg_min64(kcs, k - pc);
+        float beta = pc == 0 ? (float)beta_ : 1.0f;
+        int64_t tiles = tg_cdiv(m, TG_DOT_MR);
+        int share = (int)tg_cdiv(TG_DOT_NR, tiles); /* next-group rows each tile prefetches */
+        for (int64_t j = 0; j < n; j += TG_DOT_NR) {
+            int nr = (int)tg_min64(TG_DOT_NR, n - j);
+            int64_t next_rows = tg_min64(TG_DOT_NR, n - j - nr);
+            for (int64_t i = 0; i < m; i += TG_DOT_MR) {
+                const float *ai = a + i * lda + pc, *bj = b + j * ldb + pc;
+                float *cij = c + i * ldc + j;
+                int64_t first = i / TG_DOT_MR * share;
+                int pf_rows = (int)(first < next_rows ? tg_min64(share, next_rows - first) : 0);
+                const float *pf = bj + (nr + first) * ldb;
+                switch (tg_min64(TG_DOT_MR, m - i)) {
+                    TG_DOT_CASE(1, kc, ai, lda, bj, ldb, cij, ldc, alpha, beta, pf, pf_rows)
+                    TG_DOT_CASE(2, kc, ai, lda, bj, ldb, cij, ldc, alpha, beta, pf, pf_rows)
+                    TG_DOT_CASE(3, kc, ai, lda, bj, ldb, cij, ldc, alpha, beta, pf, pf_rows)
+                    TG_DOT_CASE(4, kc, ai, lda, bj, ldb, cij, ldc, alpha, beta, pf, pf_rows)
+                default: break;
+                }
+            }
+        }
+    }
+}
+#undef TG_DOT_CASE
+
 /* Edge panels: A exactly mr tall, B a whole number of vectors wide. */
 /* clang-format off */
 static const tg_gemm_impl tg_impl_avx512_s = {
     .es = 4, .mr = TG_Z_MR, .nr = TG_ZS_NR, .mc = 144, .kc = 256, .nc = 4096,
     .tail_a = 1, .tail_b = 16, .direct_b = true,
-    .pack_a = tg_pack_zs, .pack_b = tg_pack_zs, .kern = tg_kern_zs, .scale = tg_scale_s};
+    .pack_a = tg_pack_zs, .pack_b = tg_pack_zs, .kern = tg_kern_zs, .scale = tg_scale_s, .dot = tg_dot_zs};
 static const tg_gemm_impl tg_impl_avx512_d = {
     .es = 8, .mr = TG_Z_MR, .nr = TG_ZD_NR, .mc = 96, .kc = 256, .nc = 2048,
     .tail_a = 1, .tail_b = 8, .direct_b = true,
@@ -551,12 +685,11 @@ typedef struct {
     int64_t lda, ldb, ldc;
     int tm, tn;            /* task grid */
     bool direct_b;         /* kernels read B in place instead of packing it */
+    bool dot;              /* A·Bᵀ of few rows: im->dot, nothing packed */
     int64_t mcs, kcs, ncs; /* balanced block steps */
     size_t scratch;        /* bytes per task */
 } tg_gemm_job;
 
-/* Splits len into ceil(len/max) nearly equal steps, rounded up to `mult`. */
-static int64_t tg_step(int64_t len, int64_t max, int64_t mult) { return tg_rup(tg_cdiv(len, tg_cdiv(len, max)), mult); }
 
 /* Packing buffers for one task: A block, then the B block 64-byte aligned. */
 static size_t tg_ap_bytes(const tg_gemm_job *g) { return (size_t)tg_rup(g->mcs * g->kcs * g->im->es, 64); }
@@ -579,6 +712,11 @@ static void tg_gemm_block(const tg_gemm_job *g, int64_t i0, int64_t i1, int64_t 
 {
     const tg_gemm_impl *im = g->im;
     const int64_t es = im->es, mr = im->mr, nr = im->nr;
+    if (g->dot) {
+        im->dot(i1 - i0, j1 - j0, g->k, g->alpha, g->a + i0 * g->lda * es, g->lda, g->b + j0 * g->ldb * es, g->ldb,
+                g->beta, g->c + (i0 * g->ldc + j0) * es, g->ldc);
+        return;
+    }
     char *ap = buf, *bp = buf + tg_ap_bytes(g);
     for (int64_t jc = j0; jc < j1; jc += g->ncs) {
         int64_t nc = tg_min64(g->ncs, j1 - jc);
@@ -661,7 +799,7 @@ static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, int worker, bool t
         im->scale(c, ldc, m, n, beta);
         return;
     }
-    tg_gemm_job g = {im, pool, ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc, 1, 1, false, 0, 0, 0, 0};
+    tg_gemm_job g = {im, pool, ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc, 1, 1, false, false, 0, 0, 0, 0};
     int threads = tg_pool_threads(pool);
     if ((double)m * (double)n * (double)k >= TG_GEMM_MT_MIN && threads > 1 && worker < 0)
         tg_grid(&g, threads);
@@ -674,8 +812,14 @@ static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, int worker, bool t
     /* Few rows: each B panel would serve only a handful of micro-kernels,
      * so packing it costs more than reading it in place. */
     g.direct_b = im->direct_b && !tb && mt <= TG_DIRECT_B_M;
-    g.scratch = tg_ap_bytes(&g) + (g.direct_b ? 0 : (size_t)(g.kcs * g.ncs * im->es));
+    /* Few rows times a transposed B (x·Wᵀ): dot products of rows in place. */
+    g.dot = im->dot && !ta && tb && mt <= TG_DIRECT_B_M;
+    g.scratch = g.dot ? 0 : tg_ap_bytes(&g) + (g.direct_b ? 0 : (size_t)(g.kcs * g.ncs * im->es));
     int tasks = g.tm * g.tn;
+    if (g.dot && (tasks == 1 || worker >= 0)) {
+        tg_gemm_block(&g, 0, m, 0, n, NULL);
+        return;
+    }
 
     if (worker >= 0) {
         void *buf = pool ? tg_pool_scratch(pool, worker, g.scratch) : NULL;

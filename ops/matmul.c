@@ -3,9 +3,11 @@
  * free. Batched: a rank-3 operand is a stack of matrices; a rank-2 operand
  * is shared by every matrix of the other's stack. */
 #include "autograd/internal.h"
+#include "autograd/weight_grad.h"
 #include "ops/gemm.h"
 
 #include <stdio.h>
+#include <string.h>
 
 tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
 {
@@ -44,6 +46,70 @@ tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
 
 tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b) { return tg_matmul_t(a, b, false, false); }
 
+/* A data-parallel step may take a weight's gradient off the tape
+ * (autograd/weight_grad.h): B of a plain A·B or A·Bᵀ gets Aᵀ·dC or dCᵀ·A,
+ * leftᵀ·right over the batch rows. */
+static bool weight_grad_taken(const tg_node *n, tg_tensor *dc)
+{
+    tg_tensor *a = n->in[0], *b = n->in[1];
+    tg_ctx *ctx = b->ctx;
+    if (!ctx->weight_grad || ctx->grad_enabled || n->attr.matmul.trans_a || a->rank != 2 || b->rank != 2)
+        return false;
+    bool tb = n->attr.matmul.trans_b;
+    return ctx->weight_grad(ctx->weight_grad_user, b, tb ? dc : a, tb ? a : dc);
+}
+
+size_t tg_weight_grad_scratch(int n, tg_tensor *const *left, tg_tensor *const *right, int64_t r0, int64_t r1)
+{
+    int64_t batch = 0;
+    for (int k = 0; k < n; k++)
+        batch += left[k]->shape[0];
+    return n < 2 ? 0 : (size_t)(batch * (r1 - r0 + right[0]->shape[1])) * tg_dtype_size(left[0]->dtype);
+}
+
+/* The parts stacked along the batch, left scaled by its weight, into one
+ * product: the whole batch is the GEMM's k, and C is written once. */
+#define TG_WEIGHT_GRAD_ROWS(T, GEMM)                                                                              \
+    static void weight_grad_rows_##T(tg_pool *pool, int worker, int n, tg_tensor *const *left,                  \
+                                     tg_tensor *const *right, const double *weight, int64_t r0, int64_t r1,      \
+                                     T *dst, bool accumulate, T *buf)                                           \
+    {                                                                                                           \
+        int64_t rows = left[0]->shape[1], cols = right[0]->shape[1], w = r1 - r0;                               \
+        if (n == 1) {                                                                                           \
+            GEMM(pool, worker, true, false, w, cols, left[0]->shape[0], (T)weight[0], (const T *)left[0]->data + r0, \
+                 rows, right[0]->data, cols, accumulate ? 1 : 0, dst + r0 * cols, cols);                        \
+            return;                                                                                             \
+        }                                                                                                       \
+        int64_t batch = 0;                                                                                      \
+        for (int k = 0; k < n; k++)                                                                             \
+            batch += left[k]->shape[0];                                                                         \
+        T *l = buf, *r = buf + batch * w;                                                                       \
+        for (int k = 0; k < n; k++) {                                                                           \
+            const T *lk = (const T *)left[k]->data + r0, a = (T)weight[k];                                      \
+            for (int64_t b = 0; b < left[k]->shape[0]; b++, l += w, lk += rows)                                 \
+                for (int64_t j = 0; j < w; j++)                                                                 \
+                    l[j] = a * lk[j];                                                                           \
+            memcpy(r, right[k]->data, (size_t)(right[k]->shape[0] * cols) * sizeof(T));                        \
+            r += right[k]->shape[0] * cols;                                                                     \
+        }                                                                                                       \
+        GEMM(pool, worker, true, false, w, cols, batch, 1, buf, w, buf + batch * w, cols, accumulate ? 1 : 0,   \
+             dst + r0 * cols, cols);                                                                            \
+    }
+TG_WEIGHT_GRAD_ROWS(float, tg_gemm_f32_worker)
+TG_WEIGHT_GRAD_ROWS(double, tg_gemm_f64_worker)
+#undef TG_WEIGHT_GRAD_ROWS
+
+void tg_weight_grad_rows(tg_pool *pool, int worker, int n, tg_tensor *const *left, tg_tensor *const *right,
+                         const double *weight, int64_t r0, int64_t r1, void *dst, bool accumulate, void *scratch)
+{
+    if (n < 1 || r0 >= r1)
+        return;
+    if (left[0]->dtype == TG_F32)
+        weight_grad_rows_float(pool, worker, n, left, right, weight, r0, r1, dst, accumulate, scratch);
+    else
+        weight_grad_rows_double(pool, worker, n, left, right, weight, r0, r1, dst, accumulate, scratch);
+}
+
 /* C = A'B' with A' = op(A), B' = op(B): dA' = dC·B'ᵀ, dB' = A'ᵀ·dC; a
  * transposed operand takes the transpose of its gradient. */
 static void matmul_backward(const tg_node *n, tg_tensor *dc, tg_tensor **dx)
@@ -53,7 +119,7 @@ static void matmul_backward(const tg_node *n, tg_tensor *dc, tg_tensor **dx)
     /* a matrix shared by a stack gets the sum of the stack's gradients */
     if (a->requires_grad)
         dx[0] = tg_sum_to(ta ? tg_matmul_t(b, dc, tb, true) : tg_matmul_t(dc, b, false, !tb), a->rank, a->shape);
-    if (b->requires_grad)
+    if (b->requires_grad && !weight_grad_taken(n, dc))
         dx[1] = tg_sum_to(tb ? tg_matmul_t(dc, a, true, ta) : tg_matmul_t(a, dc, !ta, false), b->rank, b->shape);
 }
 

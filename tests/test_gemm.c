@@ -136,6 +136,7 @@ static const int64_t shapes[][3] = {
     {11, 31, 2},  {13, 33, 3},   {6, 16, 8},     {5, 15, 9},      {24, 64, 384}, {25, 65, 385},
     {4, 8, 257},  {145, 40, 20}, {97, 49, 11},   {64, 10, 128},   {64, 256, 70}, {1, 300, 50},
     {300, 1, 50}, {3, 4100, 5},  {289, 33, 520}, {150, 130, 100}, {40, 300, 17},
+    {40, 1500, 300}, /* few rows, split across threads: the A·Bᵀ dot-product path in tasks */
 };
 #define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
 static const double ab[][2] = {{1, 0}, {0.5, -1.5}, {-2, 1}};

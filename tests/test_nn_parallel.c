@@ -127,6 +127,99 @@ static void gradient_matches(tg_dtype dtype, int64_t batch, int threads, double 
     tg_dataset_free(data);
 }
 
+/* A net whose weight W [H, H] is used twice: h = tanh(x·Uᵀ), z = tanh(h·Wᵀ),
+ * logits = tanh(z·W)·Vᵀ. A data-parallel step takes each weight's first
+ * product off the tapes (computed over the whole batch at once, its rows
+ * split between two tasks: the net has over 2 × 16384 values); W's second
+ * product stays on the tape, and the two must still add up. */
+enum { TIED_H = 192 };
+typedef struct {
+    tg_tensor *items[3]; /* U [H, 12], W [H, H], V [5, H] */
+} tied_net;
+
+static tg_tensor *tied_forward(void *model, tg_tensor *x)
+{
+    tied_net *n = model;
+    tg_tensor *h = tg_tanh(tg_matmul_t(x, n->items[0], false, true));
+    tg_tensor *z = tg_tanh(tg_matmul_t(h, n->items[1], false, true));
+    return tg_matmul_t(tg_tanh(tg_matmul(z, n->items[1])), n->items[2], false, true);
+}
+
+static tied_net *tied_new(tg_ctx *c, tg_dtype dtype, const tied_net *from)
+{
+    tied_net *n = calloc(1, sizeof *n);
+    const int64_t shapes[3][2] = {{TIED_H, 12}, {TIED_H, TIED_H}, {5, TIED_H}};
+    tg_rng rng = tg_rng_seed(5);
+    for (int i = 0; i < 3; i++) {
+        tg_tensor *t = n->items[i] = tg_tensor_new(c, dtype, TG_SHAPE(shapes[i][0], shapes[i][1]));
+        for (int64_t j = 0; j < tg_tensor_size(t); j++)
+            tg_tensor_set(t, j, from ? tg_tensor_get(from->items[i], j) : 0.15 * tg_rng_normal(&rng));
+        tg_tensor_set_requires_grad(t, true);
+    }
+    return n;
+}
+
+static void *tied_clone(const void *model, tg_ctx *c)
+{
+    const tied_net *m = model;
+    return tied_new(c, tg_tensor_dtype(m->items[0]), m);
+}
+
+static void tied_free(void *model)
+{
+    tied_net *n = model;
+    for (int i = 0; i < 3; i++)
+        tg_tensor_free(n->items[i]);
+    free(n);
+}
+
+static tg_params tied_params(const void *model)
+{
+    tied_net *n = (tied_net *)model;
+    return (tg_params){3, n->items};
+}
+
+static void tied_gradient_matches(tg_dtype dtype, double tolerance)
+{
+    tg_dataset *data = random_data(2 * 48, 12);
+    tied_net *net = tied_new(ctx, dtype, NULL);
+    tg_params params = tied_params(net);
+    double *start = flatten(params, false);
+    tg_optimizer *opt = tg_optim_sgd_new(params, 0);
+    tg_train_config c = tg_train_defaults();
+    c.model = net;
+    c.forward = tied_forward;
+    c.clone = tied_clone;
+    c.free_model = tied_free;
+    c.params_of = tied_params;
+    c.loss = tg_loss_softmax_ce;
+    c.optimizer = opt;
+    c.batch_size = 48;
+    c.dtype = dtype;
+    c.shuffle = false;
+    c.progress = 0;
+    c.threads = 1;
+    cr_assert_eq(tg_train(ctx, data, &c, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    double *reference = flatten(params, true);
+    for (int i = 0, at = 0; i < params.count; i++)
+        for (int64_t j = 0; j < tg_tensor_size(params.items[i]); j++)
+            tg_tensor_set(params.items[i], j, start[at++]);
+    c.threads = 2;
+    cr_assert_eq(tg_train(ctx, data, &c, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    double *summed = flatten(params, true);
+    double error = relative_error(summed, reference, tg_params_count(params));
+    cr_expect_leq(error, tolerance, "%s: relative error %g > %g", dtype == TG_F32 ? "f32" : "f64", error, tolerance);
+    free(start);
+    free(reference);
+    free(summed);
+    tg_optim_free(opt);
+    tied_free(net);
+    tg_dataset_free(data);
+}
+
+Test(nn_parallel, a_weight_used_twice_gets_both_products_on_two_threads_f32) { tied_gradient_matches(TG_F32, 1e-6); }
+Test(nn_parallel, a_weight_used_twice_gets_both_products_on_two_threads_f64) { tied_gradient_matches(TG_F64, 1e-12); }
+
 Test(nn_parallel, two_threads_sum_to_the_whole_batch_gradient_f32) { gradient_matches(TG_F32, 64, 2, 1e-6); }
 Test(nn_parallel, two_threads_sum_to_the_whole_batch_gradient_f64) { gradient_matches(TG_F64, 64, 2, 1e-12); }
 Test(nn_parallel, four_threads_sum_to_the_whole_batch_gradient_f32) { gradient_matches(TG_F32, 64, 4, 1e-6); }

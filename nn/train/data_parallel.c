@@ -18,6 +18,8 @@
  * it across processes, and each process divides by the global count. */
 #include "nn/train/data_parallel.h"
 
+#include "autograd/weight_grad.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,7 @@ typedef struct {
     tg_params params, buffers;
     void **grad;       /* [n_params]: this step's gradient data, NULL where none */
     tg_tensor **grads; /* [n_params]: tg_grad's results */
+    tg_tensor **left, **right; /* [n_params]: weight gradients taken off the tape, leftᵀ·right; NULL where none */
     int64_t begin, count; /* its share of the batch: rows [begin, begin + count) */
     double loss;
     int64_t correct;
@@ -58,6 +61,13 @@ struct tg_data_parallel {
     void **dst;          /* [n_params]: the model's .grad data, where the sum goes; NULL: not reached */
     bool warm;           /* a first step ran tg_backward: the model's reached parameters have a .grad */
     bool replicas_current; /* the replicas hold the model's values */
+    bool take_weights;   /* weight gradients are taken off the workers' tapes (autograd/weight_grad.h) */
+    bool *taken, *reached; /* [n_params]: this step, some worker's weight gradient was taken / on its tape */
+    bool mixed;          /* some parameter has both: its tape part is summed before its products are added */
+    tg_tensor **parts;   /* [tasks][3 * n]: one task's left, right of each worker's part */
+    double *part_weights; /* [tasks][n] */
+    void **stack;        /* [tasks]: a task's parts stacked into one product (tg_weight_grad_scratch) */
+    size_t *stack_bytes; /* [tasks] */
 };
 
 /* ---- setup ------------------------------------------------------------------ */
@@ -134,7 +144,11 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, co
     }
     for (int k = 0; ok && k < n; k++)
         ok = (dp->workers[k].grad = calloc((size_t)master.count, sizeof(void *))) != NULL &&
-             (dp->workers[k].grads = calloc((size_t)master.count, sizeof(tg_tensor *))) != NULL;
+             (dp->workers[k].grads = calloc((size_t)master.count, sizeof(tg_tensor *))) != NULL &&
+             (dp->workers[k].left = calloc((size_t)master.count, sizeof(tg_tensor *))) != NULL &&
+             (dp->workers[k].right = calloc((size_t)master.count, sizeof(tg_tensor *))) != NULL;
+    ok = ok && (dp->taken = calloc((size_t)master.count, sizeof(bool))) != NULL &&
+         (dp->reached = calloc((size_t)master.count, sizeof(bool))) != NULL;
     ok = ok && (dp->dst = calloc((size_t)master.count, sizeof(void *))) != NULL;
     if (!ok) {
         tg_data_parallel_free(dp);
@@ -174,6 +188,15 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, co
     int threads = tg_ctx_threads(ctx);
     int64_t slices = (dp->total + TG_DP_SLICE_MIN - 1) / TG_DP_SLICE_MIN;
     dp->tasks = (int)(slices < threads ? slices : threads);
+    /* threads only: a reduce callback sums flat buffers of whole gradients */
+    dp->take_weights = dp->fused && !c->reduce && n > 1 && tg_ctx_pool(ctx);
+    if (dp->take_weights && (!(dp->parts = calloc((size_t)(dp->tasks * 2 * n), sizeof *dp->parts)) ||
+                             !(dp->part_weights = calloc((size_t)(dp->tasks * n), sizeof *dp->part_weights)) ||
+                             !(dp->stack = calloc((size_t)dp->tasks, sizeof *dp->stack)) ||
+                             !(dp->stack_bytes = calloc((size_t)dp->tasks, sizeof *dp->stack_bytes)))) {
+        tg_data_parallel_free(dp);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory for %d workers", n), NULL;
+    }
     return dp;
 }
 
@@ -190,7 +213,17 @@ void tg_data_parallel_free(tg_data_parallel *dp)
         }
         free(w->grad);
         free(w->grads);
+        free(w->left);
+        free(w->right);
     }
+    free(dp->taken);
+    free(dp->reached);
+    free(dp->parts);
+    free(dp->part_weights);
+    for (int t = 0; dp->stack && t < dp->tasks; t++)
+        free(dp->stack[t]);
+    free(dp->stack);
+    free(dp->stack_bytes);
     free(dp->dst);
     free(dp->workers);
     free(dp->offsets);
@@ -208,6 +241,22 @@ static tg_status worker_fail(dp_worker *w, tg_status status, const char *fmt, do
     return tg_ctx_fail(w->ctx, status, fmt, value);
 }
 
+/* The tape's offer of a weight's gradient product (autograd/weight_grad.h):
+ * taken for a parameter's first use; a second use stays on the tape. */
+static bool take_weight_grad(void *user, const tg_tensor *weight, tg_tensor *left, tg_tensor *right)
+{
+    dp_worker *w = user;
+    for (int i = 0; i < w->params.count; i++)
+        if (w->params.items[i] == weight) {
+            if (w->left[i])
+                return false;
+            w->left[i] = left;
+            w->right[i] = right;
+            return true;
+        }
+    return false;
+}
+
 /* Worker k: refresh the replica, then forward, loss and backward on its share. */
 static void run_worker(void *arg, int k)
 {
@@ -217,6 +266,8 @@ static void run_worker(void *arg, int k)
     w->loss = 0;
     w->correct = 0;
     w->status = TG_OK;
+    for (int i = 0; i < dp->n_params; i++)
+        w->left[i] = w->right[i] = NULL;
     if (w->count == 0)
         return; /* more workers than samples: this one sits the step out */
     if (k > 0) {
@@ -250,10 +301,13 @@ static void run_worker(void *arg, int k)
                     tg_tensor *g = tg_tensor_grad(w->params.items[i]);
                     w->grad[i] = g ? tg_tensor_data(g) : NULL;
                 }
-        } else if ((w->status = tg_grad(loss, NULL, dp->n_params, w->params.items, w->grads, false)) == TG_OK) {
+        } else {
             /* the gradients as step tensors: no copy into .grad, the sum reads them where they are */
-            for (int i = 0; i < dp->n_params; i++)
-                w->grad[i] = dp->dst[i] ? tg_tensor_data(w->grads[i]) : NULL;
+            tg_ctx_set_weight_grad_hook(w->ctx, dp->take_weights ? take_weight_grad : NULL, w);
+            w->status = tg_grad_reached(loss, dp->n_params, w->params.items, w->grads);
+            tg_ctx_set_weight_grad_hook(w->ctx, NULL, NULL);
+            for (int i = 0; i < dp->n_params && w->status == TG_OK; i++)
+                w->grad[i] = dp->dst[i] && w->grads[i] ? tg_tensor_data(w->grads[i]) : NULL;
         }
         if (w->status == TG_OK) {
             w->loss = value;
@@ -354,13 +408,67 @@ static void sum_task(void *arg, int task)
                              : dp->dst[i];
         if (!overlap(dp, i, begin, end, &lo, &hi) || !dst)
             continue; /* no gradient on worker 0: not reached, the optimizer skips it */
+        if (dp->taken[i] && !dp->reached[i])
+            continue; /* all of it is products: weight_task */
         if (dp->dtype == TG_F32)
             sum_float(dp, i, dst, lo, hi);
         else
             sum_double(dp, i, dst, lo, hi);
-        if (!dp->flat)
+        if (!dp->flat && !dp->taken[i])
             update_and_broadcast(dp, task, i, lo, hi);
     }
+}
+
+/* Rows of every weight whose gradient was taken off the tapes: the products
+ * of all shares (added to the tapes' sum where there is one), then the
+ * update of those rows, while they are in this core's cache. */
+static void weight_task(void *arg, int task, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const tg_data_parallel *dp = arg;
+    tg_tensor **left = dp->parts + (size_t)task * 2 * (size_t)dp->n, **right = left + dp->n;
+    double *weight = dp->part_weights + (size_t)task * (size_t)dp->n;
+    for (int i = 0; i < dp->n_params; i++) {
+        if (!dp->taken[i] || !dp->dst[i])
+            continue;
+        int parts = 0;
+        for (int k = 0; k < dp->n; k++)
+            if (dp->workers[k].left[i] && dp->workers[k].count) {
+                left[parts] = dp->workers[k].left[i];
+                right[parts] = dp->workers[k].right[i];
+                weight[parts++] = dp->weights[k];
+            }
+        const tg_tensor *p = dp->workers[0].params.items[i];
+        int64_t rows = tg_tensor_dim(p, 0), cols = tg_tensor_dim(p, 1);
+        int64_t r0 = rows * task / dp->tasks, r1 = rows * (task + 1) / dp->tasks;
+        if (r0 == r1)
+            continue;
+        /* the stack grows in the first steps, then is reused; without it, the parts one by one */
+        size_t bytes = tg_weight_grad_scratch(parts, left, right, r0, r1);
+        if (bytes > dp->stack_bytes[task]) {
+            free(dp->stack[task]);
+            dp->stack[task] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+            dp->stack_bytes[task] = dp->stack[task] ? bytes : 0;
+        }
+        if (bytes <= dp->stack_bytes[task])
+            tg_weight_grad_rows(tg_ctx_pool(dp->ctx), worker, parts, left, right, weight, r0, r1, dp->dst[i],
+                                dp->reached[i], dp->stack[task]);
+        else
+            for (int k = 0; k < parts; k++)
+                tg_weight_grad_rows(tg_ctx_pool(dp->ctx), worker, 1, left + k, right + k, weight + k, r0, r1,
+                                    dp->dst[i], dp->reached[i] || k > 0, NULL);
+        update_and_broadcast(dp, task, i, r0 * cols, r1 * cols);
+    }
+}
+
+/* Without a reduce callback, after the workers: the tapes' gradients summed
+ * and the taken products computed, each slice updated. */
+static void sum_and_weight_task(void *arg, int task, int n_tasks, int worker)
+{
+    const tg_data_parallel *dp = arg;
+    sum_task(arg, task);
+    if (!dp->mixed)
+        weight_task(arg, task, n_tasks, worker);
 }
 
 /* After the reduce callback: the flat sum divided by the global count into
@@ -440,7 +548,22 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
             return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: parameter %d (%s) was freed", i,
                                tg_tensor_name(dp->workers[0].params.items[i]) ? tg_tensor_name(dp->workers[0].params.items[i])
                                                                               : "unnamed");
-    tg_ctx_run_tasks(ctx, dp->tasks, sum_task, dp);
+    dp->mixed = false;
+    for (int i = 0; i < dp->n_params; i++) {
+        dp->taken[i] = dp->reached[i] = false;
+        for (int k = 0; k < dp->n; k++) {
+            dp->taken[i] |= dp->workers[k].left[i] != NULL;
+            dp->reached[i] |= dp->workers[k].grad[i] != NULL;
+        }
+        dp->mixed |= dp->taken[i] && dp->reached[i];
+    }
+    if (dp->flat) {
+        tg_ctx_run_tasks(ctx, dp->tasks, sum_task, dp);
+    } else {
+        tg_pool_run(tg_ctx_pool(ctx), dp->tasks, sum_and_weight_task, dp);
+        if (dp->mixed) /* the tapes' parts are summed everywhere before products are added to them */
+            tg_pool_run(tg_ctx_pool(ctx), dp->tasks, weight_task, dp);
+    }
     if (dp->flat) {
         if (dp->dtype == TG_F32)
             ((float *)dp->flat)[dp->total] = (float)batch;
