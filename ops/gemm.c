@@ -496,15 +496,31 @@ TG_AVX512 static void tg_pack_zs(void *dst_, const void *src_, int64_t ld, bool 
 #define TG_DOT_NR 6
 #define TG_DOT_KC 1024 /* A block ≤ 96 × 1024 floats stays in L2 */
 
-/* The sum of each of the nr vectors s[j], into out[j]. */
-TG_INLINE TG_AVX512 void tg_dot_fold(const int NRK, const __m512 *s, float *out)
+/* The sums of four vectors, as the four lanes of one: 128-bit halves added
+ * across pairs of vectors, then within each 128-bit chunk. */
+TG_INLINE TG_AVX512 __m128 tg_dot_fold4(__m512 a, __m512 b, __m512 c, __m512 d)
 {
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
+    __m512 x = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+    x = _mm512_add_ps(x, _mm512_permute_ps(x, 0x4E));
+    x = _mm512_add_ps(x, _mm512_permute_ps(x, 0xB1));
+    return _mm512_castps512_ps128(_mm512_maskz_compress_ps(0x1111, x));
+}
+
+/* c[0..nr) = alpha · (sum of s[j]) + beta · c[0..nr), four at a time. */
+TG_INLINE TG_AVX512 void tg_dot_store(const int NRK, const __m512 *s, float *c, float alpha, float beta)
+{
+    const __m512 z = _mm512_setzero_ps();
     TG_UNROLL
-    for (int j = 0; j < NRK; j++) {
-        __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s[j]), _mm512_extractf32x8_ps(s[j], 1));
-        __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-        q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-        out[j] = _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+    for (int j = 0; j < NRK; j += 4) {
+        __m128 sum = tg_dot_fold4(s[j], j + 1 < NRK ? s[j + 1] : z, j + 2 < NRK ? s[j + 2] : z,
+                                  j + 3 < NRK ? s[j + 3] : z);
+        __mmask8 m = (__mmask8)((1u << (NRK - j < 4 ? NRK - j : 4)) - 1);
+        __m128 r = _mm_mul_ps(_mm_set1_ps(alpha), sum);
+        if (beta != 0)
+            r = _mm_fmadd_ps(_mm_set1_ps(beta), _mm_maskz_loadu_ps(m, c + j), r);
+        _mm_mask_storeu_ps(c + j, m, r);
     }
 }
 
@@ -550,14 +566,8 @@ TG_INLINE TG_AVX512 void tg_dot_tile_zs(const int MRK, const int NRK, int64_t k,
         }
     }
     TG_UNROLL
-    for (int i = 0; i < MRK; i++) {
-        float sums[TG_DOT_NR];
-        tg_dot_fold(NRK, acc[i], sums);
-        float *ci = c + i * ldc;
-        TG_UNROLL
-        for (int j = 0; j < NRK; j++)
-            ci[j] = beta == 0 ? alpha * sums[j] : alpha * sums[j] + beta * ci[j];
-    }
+    for (int i = 0; i < MRK; i++)
+        tg_dot_store(NRK, acc[i], c + i * ldc, alpha, beta);
 }
 
 /* clang-format off */
