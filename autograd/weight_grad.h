@@ -31,14 +31,18 @@ tg_status tg_grad_reached(tg_tensor *output, int n_inputs, tg_tensor *const *inp
 
 tg_pool *tg_ctx_pool(const tg_ctx *ctx);
 
-/* Rows [r0, r1) of Σ_k weight[k] · left[k]ᵀ·right[k] over the n parts,
- * added to dst (accumulate) or written over it; dst is [rows, cols] of the
- * parts' dtype. The parts are stacked into scratch (of
- * tg_weight_grad_scratch bytes, 64-byte aligned) so that the product runs
- * over the whole batch at once. On the calling thread, packing into pool
- * worker `worker`'s scratch (call it from a tg_pool_run task as that worker). */
-size_t tg_weight_grad_scratch(int n, tg_tensor *const *left, tg_tensor *const *right, int64_t r0, int64_t r1);
-void tg_weight_grad_rows(tg_pool *pool, int worker, int n, tg_tensor *const *left, tg_tensor *const *right,
-                         const double *weight, int64_t r0, int64_t r1, void *dst, bool accumulate, void *scratch);
+/* The product is one GEMM over the batch: each share's parts are stacked,
+ * in batch order, into stack_left [batch, rows] (scaled by the share's
+ * weight) and stack_right [batch, cols]. This copies a share's parts (left
+ * [n, rows], right [n, cols]) into rows [row, row + n) of the stacks. */
+void tg_weight_grad_stack(const tg_tensor *left, const tg_tensor *right, double weight, int64_t row,
+                          void *stack_left, void *stack_right);
+/* Rows [r0, r1) of alpha · leftᵀ·right (left [batch, rows], right [batch,
+ * cols], of dtype), added to dst [rows, cols] (accumulate) or written over
+ * it. On the calling thread, packing into pool worker `worker`'s scratch:
+ * call it from a tg_pool_run task as that worker. */
+void tg_weight_grad_product(tg_pool *pool, int worker, tg_dtype dtype, int64_t rows, int64_t cols, int64_t batch,
+                            double alpha, const void *left, const void *right, int64_t r0, int64_t r1, void *dst,
+                            bool accumulate);
 
 #endif

@@ -59,55 +59,37 @@ static bool weight_grad_taken(const tg_node *n, tg_tensor *dc)
     return ctx->weight_grad(ctx->weight_grad_user, b, tb ? dc : a, tb ? a : dc);
 }
 
-size_t tg_weight_grad_scratch(int n, tg_tensor *const *left, tg_tensor *const *right, int64_t r0, int64_t r1)
+void tg_weight_grad_stack(const tg_tensor *left, const tg_tensor *right, double weight, int64_t row,
+                          void *stack_left, void *stack_right)
 {
-    int64_t batch = 0;
-    for (int k = 0; k < n; k++)
-        batch += left[k]->shape[0];
-    return n < 2 ? 0 : (size_t)(batch * (r1 - r0 + right[0]->shape[1])) * tg_dtype_size(left[0]->dtype);
+    int64_t n = left->shape[0], rows = left->shape[1], cols = right->shape[1];
+    if (left->dtype == TG_F32) {
+        float *l = (float *)stack_left + row * rows, a = (float)weight;
+        const float *src = left->data;
+        for (int64_t j = 0; j < n * rows; j++)
+            l[j] = a * src[j];
+        memcpy((float *)stack_right + row * cols, right->data, (size_t)(n * cols) * sizeof(float));
+    } else {
+        double *l = (double *)stack_left + row * rows;
+        const double *src = left->data;
+        for (int64_t j = 0; j < n * rows; j++)
+            l[j] = weight * src[j];
+        memcpy((double *)stack_right + row * cols, right->data, (size_t)(n * cols) * sizeof(double));
+    }
 }
 
-/* The parts stacked along the batch, left scaled by its weight, into one
- * product: the whole batch is the GEMM's k, and C is written once. */
-#define TG_WEIGHT_GRAD_ROWS(T, GEMM)                                                                              \
-    static void weight_grad_rows_##T(tg_pool *pool, int worker, int n, tg_tensor *const *left,                  \
-                                     tg_tensor *const *right, const double *weight, int64_t r0, int64_t r1,      \
-                                     T *dst, bool accumulate, T *buf)                                           \
-    {                                                                                                           \
-        int64_t rows = left[0]->shape[1], cols = right[0]->shape[1], w = r1 - r0;                               \
-        if (n == 1) {                                                                                           \
-            GEMM(pool, worker, true, false, w, cols, left[0]->shape[0], (T)weight[0], (const T *)left[0]->data + r0, \
-                 rows, right[0]->data, cols, accumulate ? 1 : 0, dst + r0 * cols, cols);                        \
-            return;                                                                                             \
-        }                                                                                                       \
-        int64_t batch = 0;                                                                                      \
-        for (int k = 0; k < n; k++)                                                                             \
-            batch += left[k]->shape[0];                                                                         \
-        T *l = buf, *r = buf + batch * w;                                                                       \
-        for (int k = 0; k < n; k++) {                                                                           \
-            const T *lk = (const T *)left[k]->data + r0, a = (T)weight[k];                                      \
-            for (int64_t b = 0; b < left[k]->shape[0]; b++, l += w, lk += rows)                                 \
-                for (int64_t j = 0; j < w; j++)                                                                 \
-                    l[j] = a * lk[j];                                                                           \
-            memcpy(r, right[k]->data, (size_t)(right[k]->shape[0] * cols) * sizeof(T));                        \
-            r += right[k]->shape[0] * cols;                                                                     \
-        }                                                                                                       \
-        GEMM(pool, worker, true, false, w, cols, batch, 1, buf, w, buf + batch * w, cols, accumulate ? 1 : 0,   \
-             dst + r0 * cols, cols);                                                                            \
-    }
-TG_WEIGHT_GRAD_ROWS(float, tg_gemm_f32_worker)
-TG_WEIGHT_GRAD_ROWS(double, tg_gemm_f64_worker)
-#undef TG_WEIGHT_GRAD_ROWS
-
-void tg_weight_grad_rows(tg_pool *pool, int worker, int n, tg_tensor *const *left, tg_tensor *const *right,
-                         const double *weight, int64_t r0, int64_t r1, void *dst, bool accumulate, void *scratch)
+void tg_weight_grad_product(tg_pool *pool, int worker, tg_dtype dtype, int64_t rows, int64_t cols, int64_t batch,
+                            double alpha, const void *left, const void *right, int64_t r0, int64_t r1, void *dst,
+                            bool accumulate)
 {
-    if (n < 1 || r0 >= r1)
+    if (r0 >= r1)
         return;
-    if (left[0]->dtype == TG_F32)
-        weight_grad_rows_float(pool, worker, n, left, right, weight, r0, r1, dst, accumulate, scratch);
+    if (dtype == TG_F32)
+        tg_gemm_f32_worker(pool, worker, true, false, r1 - r0, cols, batch, (float)alpha, (const float *)left + r0,
+                           rows, right, cols, accumulate ? 1.0f : 0.0f, (float *)dst + r0 * cols, cols);
     else
-        weight_grad_rows_double(pool, worker, n, left, right, weight, r0, r1, dst, accumulate, scratch);
+        tg_gemm_f64_worker(pool, worker, true, false, r1 - r0, cols, batch, alpha, (const double *)left + r0, rows,
+                           right, cols, accumulate ? 1.0 : 0.0, (double *)dst + r0 * cols, cols);
 }
 
 /* C = A'B' with A' = op(A), B' = op(B): dA' = dC·B'ᵀ, dB' = A'ᵀ·dC; a

@@ -129,10 +129,12 @@ static void gradient_matches(tg_dtype dtype, int64_t batch, int threads, double 
 
 /* A net whose weight W [H, H] is used twice: h = tanh(x·Uᵀ), z = tanh(h·Wᵀ),
  * logits = tanh(z·W)·Vᵀ. A data-parallel step takes each weight's first
- * product off the tapes (computed over the whole batch at once, its rows
- * split between two tasks: the net has over 2 × 16384 values); W's second
- * product stays on the tape, and the two must still add up. */
-enum { TIED_H = 192 };
+ * product off the tapes and computes it over the whole batch at once, W's
+ * in two chunks of rows (it has over 2^17 values); W's second product stays
+ * on the tape, and the two must still add up. Four steps: the first runs
+ * tg_backward, the second stacks the shares' parts itself, the others have
+ * the workers stack them as the tape offers them. */
+enum { TIED_H = 384 };
 typedef struct {
     tg_tensor *items[3]; /* U [H, 12], W [H, H], V [5, H] */
 } tied_net;
@@ -181,7 +183,7 @@ static tg_params tied_params(const void *model)
 
 static void tied_gradient_matches(tg_dtype dtype, double tolerance)
 {
-    tg_dataset *data = random_data(2 * 48, 12);
+    tg_dataset *data = random_data(4 * 48, 12);
     tied_net *net = tied_new(ctx, dtype, NULL);
     tg_params params = tied_params(net);
     double *start = flatten(params, false);

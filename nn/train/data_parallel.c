@@ -24,9 +24,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { TG_DP_MAX_THREADS = 256, TG_DP_SLICE_MIN = 1 << 14 /* values per reduce task at least */ };
+enum {
+    TG_DP_MAX_THREADS = 256,
+    TG_DP_SLICE_MIN = 1 << 14, /* values per reduce task at least */
+    TG_DP_CHUNK = 1 << 17      /* values per chunk of a taken weight's rows, at most: a GEMM of over 96 rows packs its B once */
+};
+
+typedef struct tg_data_parallel tg_data_parallel;
 
 typedef struct {
+    tg_data_parallel *dp;
+    int index;
     tg_ctx *ctx;       /* worker 0: the caller's */
     void *model;       /* worker 0: config->model */
     tg_params params, buffers;
@@ -40,6 +48,7 @@ typedef struct {
 } dp_worker;
 
 struct tg_data_parallel {
+    int threads;         /* of the caller's context */
     tg_ctx *ctx;
     const tg_train_config *c;
     int classes;
@@ -64,10 +73,17 @@ struct tg_data_parallel {
     bool take_weights;   /* weight gradients are taken off the workers' tapes (autograd/weight_grad.h) */
     bool *taken, *reached; /* [n_params]: this step, some worker's weight gradient was taken / on its tape */
     bool mixed;          /* some parameter has both: its tape part is summed before its products are added */
-    tg_tensor **parts;   /* [tasks][3 * n]: one task's left, right of each worker's part */
-    double *part_weights; /* [tasks][n] */
-    void **stack;        /* [tasks]: a task's parts stacked into one product (tg_weight_grad_scratch) */
-    size_t *stack_bytes; /* [tasks] */
+    /* A taken weight's parts, stacked by the workers as they are offered
+     * (sample rows in batch order, left scaled by the share's weight), so
+     * that its product is one GEMM over the batch: [batch_size, rows] and
+     * [batch_size, cols] per parameter, made after its first taken step. */
+    void **stack_left, **stack_right; /* [n_params] */
+    bool *stacked;       /* [n_params]: this step, every worker's parts are in the stacks */
+    int chunks;          /* this step's row chunks of taken weights: tasks claimed by whichever thread is free */
+    int (*chunk)[3];     /* [chunk]: parameter, first row, end row */
+    int chunk_cap;
+    void **stack;        /* [threads]: a thread's own stacks, for a step without the shared ones */
+    size_t *stack_bytes; /* [threads] */
 };
 
 /* ---- setup ------------------------------------------------------------------ */
@@ -154,6 +170,10 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, co
         tg_data_parallel_free(dp);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory for %d workers", n), NULL;
     }
+    for (int k = 0; k < n; k++) {
+        dp->workers[k].dp = dp;
+        dp->workers[k].index = k;
+    }
     dp->workers[0].ctx = ctx;
     dp->workers[0].model = c->model;
     dp->workers[0].params = master;
@@ -190,10 +210,12 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, co
     dp->tasks = (int)(slices < threads ? slices : threads);
     /* threads only: a reduce callback sums flat buffers of whole gradients */
     dp->take_weights = dp->fused && !c->reduce && n > 1 && tg_ctx_pool(ctx);
-    if (dp->take_weights && (!(dp->parts = calloc((size_t)(dp->tasks * 2 * n), sizeof *dp->parts)) ||
-                             !(dp->part_weights = calloc((size_t)(dp->tasks * n), sizeof *dp->part_weights)) ||
-                             !(dp->stack = calloc((size_t)dp->tasks, sizeof *dp->stack)) ||
-                             !(dp->stack_bytes = calloc((size_t)dp->tasks, sizeof *dp->stack_bytes)))) {
+    dp->threads = threads;
+    if (dp->take_weights && (!(dp->stack = calloc((size_t)threads, sizeof *dp->stack)) ||
+                             !(dp->stack_bytes = calloc((size_t)threads, sizeof *dp->stack_bytes)) ||
+                             !(dp->stack_left = calloc((size_t)master.count, sizeof(void *))) ||
+                             !(dp->stack_right = calloc((size_t)master.count, sizeof(void *))) ||
+                             !(dp->stacked = calloc((size_t)master.count, sizeof(bool))))) {
         tg_data_parallel_free(dp);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory for %d workers", n), NULL;
     }
@@ -218,12 +240,18 @@ void tg_data_parallel_free(tg_data_parallel *dp)
     }
     free(dp->taken);
     free(dp->reached);
-    free(dp->parts);
-    free(dp->part_weights);
-    for (int t = 0; dp->stack && t < dp->tasks; t++)
+    for (int t = 0; dp->stack && t < dp->threads; t++)
         free(dp->stack[t]);
+    for (int i = 0; dp->stack_left && i < dp->n_params; i++) {
+        free(dp->stack_left[i]);
+        free(dp->stack_right[i]);
+    }
     free(dp->stack);
     free(dp->stack_bytes);
+    free(dp->stack_left);
+    free(dp->stack_right);
+    free(dp->stacked);
+    free(dp->chunk);
     free(dp->dst);
     free(dp->workers);
     free(dp->offsets);
@@ -246,12 +274,16 @@ static tg_status worker_fail(dp_worker *w, tg_status status, const char *fmt, do
 static bool take_weight_grad(void *user, const tg_tensor *weight, tg_tensor *left, tg_tensor *right)
 {
     dp_worker *w = user;
+    const tg_data_parallel *dp = w->dp;
     for (int i = 0; i < w->params.count; i++)
         if (w->params.items[i] == weight) {
             if (w->left[i])
                 return false;
             w->left[i] = left;
             w->right[i] = right;
+            if (dp->stack_left[i]) /* this worker's rows of the stacks, while the parts are in its cache */
+                tg_weight_grad_stack(left, right, dp->weights[w->index], w->begin, dp->stack_left[i],
+                                     dp->stack_right[i]);
             return true;
         }
     return false;
@@ -419,56 +451,99 @@ static void sum_task(void *arg, int task)
     }
 }
 
-/* Rows of every weight whose gradient was taken off the tapes: the products
- * of all shares (added to the tapes' sum where there is one), then the
- * update of those rows, while they are in this core's cache. */
-static void weight_task(void *arg, int task, int n_tasks, int worker)
+/* Chunk `c` of a taken weight's rows: the product of every share's parts
+ * (added to the tapes' sum where there is one), then the update of those
+ * rows, while they are in this core's cache. */
+static void weight_chunk(const tg_data_parallel *dp, int c, int worker)
 {
-    (void)n_tasks;
-    const tg_data_parallel *dp = arg;
-    tg_tensor **left = dp->parts + (size_t)task * 2 * (size_t)dp->n, **right = left + dp->n;
-    double *weight = dp->part_weights + (size_t)task * (size_t)dp->n;
-    for (int i = 0; i < dp->n_params; i++) {
-        if (!dp->taken[i] || !dp->dst[i])
-            continue;
-        int parts = 0;
-        for (int k = 0; k < dp->n; k++)
-            if (dp->workers[k].left[i] && dp->workers[k].count) {
-                left[parts] = dp->workers[k].left[i];
-                right[parts] = dp->workers[k].right[i];
-                weight[parts++] = dp->weights[k];
-            }
-        const tg_tensor *p = dp->workers[0].params.items[i];
-        int64_t rows = tg_tensor_dim(p, 0), cols = tg_tensor_dim(p, 1);
-        int64_t r0 = rows * task / dp->tasks, r1 = rows * (task + 1) / dp->tasks;
-        if (r0 == r1)
-            continue;
-        /* the stack grows in the first steps, then is reused; without it, the parts one by one */
-        size_t bytes = tg_weight_grad_scratch(parts, left, right, r0, r1);
-        if (bytes > dp->stack_bytes[task]) {
-            free(dp->stack[task]);
-            dp->stack[task] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-            dp->stack_bytes[task] = dp->stack[task] ? bytes : 0;
+    int i = dp->chunk[c][0];
+    int64_t r0 = dp->chunk[c][1], r1 = dp->chunk[c][2];
+    int64_t cols = tg_tensor_dim(dp->workers[0].params.items[i], 1);
+    tg_pool *pool = tg_ctx_pool(dp->ctx);
+    int64_t rows = tg_tensor_dim(dp->workers[0].params.items[i], 0), batch = 0;
+    for (int k = 0; k < dp->n; k++)
+        batch += dp->workers[k].count;
+    if (dp->stacked[i]) {
+        tg_weight_grad_product(pool, worker, dp->dtype, rows, cols, batch, 1, dp->stack_left[i], dp->stack_right[i],
+                               r0, r1, dp->dst[i], dp->reached[i]);
+    } else { /* a first step, or a worker that did not offer its parts */
+        size_t bytes = (size_t)(batch * (rows + cols)) * (dp->dtype == TG_F32 ? 4 : 8);
+        if (bytes > dp->stack_bytes[worker]) { /* this thread's stacks, grown here */
+            free(dp->stack[worker]);
+            dp->stack[worker] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+            dp->stack_bytes[worker] = dp->stack[worker] ? bytes : 0;
         }
-        if (bytes <= dp->stack_bytes[task])
-            tg_weight_grad_rows(tg_ctx_pool(dp->ctx), worker, parts, left, right, weight, r0, r1, dp->dst[i],
-                                dp->reached[i], dp->stack[task]);
-        else
-            for (int k = 0; k < parts; k++)
-                tg_weight_grad_rows(tg_ctx_pool(dp->ctx), worker, 1, left + k, right + k, weight + k, r0, r1,
-                                    dp->dst[i], dp->reached[i] || k > 0, NULL);
-        update_and_broadcast(dp, task, i, r0 * cols, r1 * cols);
+        char *left = dp->stack[worker], *right = left ? left + (bytes / (size_t)(rows + cols)) * (size_t)rows : NULL;
+        int64_t row = 0;
+        bool first = true;
+        for (int k = 0; k < dp->n; k++) {
+            const dp_worker *w = &dp->workers[k];
+            if (!w->left[i] || !w->count)
+                continue;
+            if (bytes <= dp->stack_bytes[worker]) {
+                tg_weight_grad_stack(w->left[i], w->right[i], dp->weights[k], row, left, right);
+                row += w->count;
+            } else { /* no memory for the stacks: the parts one by one */
+                tg_weight_grad_product(pool, worker, dp->dtype, rows, cols, w->count, dp->weights[k],
+                                       tg_tensor_data(w->left[i]), tg_tensor_data(w->right[i]), r0, r1, dp->dst[i],
+                                       dp->reached[i] || !first);
+                first = false;
+            }
+        }
+        if (row)
+            tg_weight_grad_product(pool, worker, dp->dtype, rows, cols, row, 1, left, right, r0, r1, dp->dst[i],
+                                   dp->reached[i]);
     }
+    update_and_broadcast(dp, worker, i, r0 * cols, r1 * cols);
 }
 
-/* Without a reduce callback, after the workers: the tapes' gradients summed
- * and the taken products computed, each slice updated. */
-static void sum_and_weight_task(void *arg, int task, int n_tasks, int worker)
+/* Without a reduce callback, after the workers: tasks [0, tasks) sum the
+ * tapes' gradients slice by slice, the others are chunks of taken weights
+ * (all of them after the sums when a weight has both: `chunks_only`). */
+typedef struct {
+    const tg_data_parallel *dp;
+    bool sums, chunks;
+} finish_job;
+
+static void finish_task(void *arg, int task, int n_tasks, int worker)
 {
-    const tg_data_parallel *dp = arg;
-    sum_task(arg, task);
-    if (!dp->mixed)
-        weight_task(arg, task, n_tasks, worker);
+    (void)n_tasks;
+    const finish_job *job = arg;
+    int sums = job->sums ? job->dp->tasks : 0;
+    if (task < sums)
+        sum_task((void *)job->dp, task);
+    else if (job->chunks)
+        weight_chunk(job->dp, task - sums, worker);
+}
+
+/* This step's chunks: about TG_DP_CHUNK values of one weight's rows each, so
+ * that a faster core takes more of them. */
+static bool plan_chunks(tg_data_parallel *dp)
+{
+    dp->chunks = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int count = 0;
+        for (int i = 0; i < dp->n_params; i++) {
+            if (!dp->taken[i] || !dp->dst[i])
+                continue;
+            const tg_tensor *p = dp->workers[0].params.items[i];
+            int64_t rows = tg_tensor_dim(p, 0), cols = tg_tensor_dim(p, 1);
+            int64_t pieces = (rows * cols + TG_DP_CHUNK - 1) / TG_DP_CHUNK, step = (rows + pieces - 1) / pieces;
+            for (int64_t r = 0; r < rows; r += step, count++)
+                if (pass)
+                    dp->chunk[count][0] = i, dp->chunk[count][1] = (int)r,
+                    dp->chunk[count][2] = (int)(r + step < rows ? r + step : rows);
+        }
+        if (!pass && count > dp->chunk_cap) {
+            int (*grown)[3] = realloc(dp->chunk, (size_t)count * sizeof *grown);
+            if (!grown)
+                return false;
+            dp->chunk = grown;
+            dp->chunk_cap = count;
+        }
+        dp->chunks = count;
+    }
+    return true;
 }
 
 /* After the reduce callback: the flat sum divided by the global count into
@@ -505,7 +580,11 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
         w->begin = begin;
         w->count = batch / dp->n + (k < batch % dp->n);
         begin += w->count;
+        dp->weights[k] = dp->flat ? (double)w->count : (double)w->count / (double)batch;
     }
+    if (batch > dp->c->batch_size) /* the stacks hold batch_size samples */
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: a batch of %lld samples; the config's batch_size is %lld",
+                           (long long)batch, (long long)dp->c->batch_size);
     tg_ctx_run_tasks(ctx, dp->n, run_worker, dp);
 
     for (int k = 0; k < dp->n; k++) {
@@ -532,7 +611,6 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
         dp_worker *w = &dp->workers[k];
         for (int i = 0; i < dp->n_params && !w->count; i++)
             w->grad[i] = NULL;
-        dp->weights[k] = dp->flat ? (double)w->count : (double)w->count / (double)batch;
         loss_sum += w->loss * (double)w->count;
         right += w->correct;
     }
@@ -551,18 +629,41 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
     dp->mixed = false;
     for (int i = 0; i < dp->n_params; i++) {
         dp->taken[i] = dp->reached[i] = false;
+        bool all = true; /* every worker with samples put its parts in the stacks */
         for (int k = 0; k < dp->n; k++) {
             dp->taken[i] |= dp->workers[k].left[i] != NULL;
             dp->reached[i] |= dp->workers[k].grad[i] != NULL;
+            all &= !dp->workers[k].count || dp->workers[k].left[i] != NULL;
         }
         dp->mixed |= dp->taken[i] && dp->reached[i];
+        if (dp->stacked)
+            dp->stacked[i] = dp->taken[i] && all && dp->stack_left[i];
     }
     if (dp->flat) {
         tg_ctx_run_tasks(ctx, dp->tasks, sum_task, dp);
     } else {
-        tg_pool_run(tg_ctx_pool(ctx), dp->tasks, sum_and_weight_task, dp);
-        if (dp->mixed) /* the tapes' parts are summed everywhere before products are added to them */
-            tg_pool_run(tg_ctx_pool(ctx), dp->tasks, weight_task, dp);
+        if (!plan_chunks(dp))
+            return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory");
+        tg_pool *pool = tg_ctx_pool(ctx);
+        if (dp->mixed) { /* the tapes' parts are summed everywhere before products are added to them */
+            tg_pool_run(pool, dp->tasks, finish_task, &(finish_job){dp, true, false});
+            tg_pool_run(pool, dp->chunks, finish_task, &(finish_job){dp, false, true});
+        } else {
+            tg_pool_run(pool, dp->tasks + dp->chunks, finish_task, &(finish_job){dp, true, true});
+        }
+        /* stacks for the weights taken without one, from the next step on */
+        for (int i = 0; i < dp->n_params && dp->stack_left; i++)
+            if (dp->taken[i] && !dp->stack_left[i]) {
+                const tg_tensor *p = dp->workers[0].params.items[i];
+                size_t es = dp->dtype == TG_F32 ? 4 : 8, n = (size_t)dp->c->batch_size;
+                dp->stack_left[i] = malloc(n * (size_t)tg_tensor_dim(p, 0) * es);
+                dp->stack_right[i] = malloc(n * (size_t)tg_tensor_dim(p, 1) * es);
+                if (!dp->stack_left[i] || !dp->stack_right[i]) { /* then the unstacked way */
+                    free(dp->stack_left[i]);
+                    free(dp->stack_right[i]);
+                    dp->stack_left[i] = dp->stack_right[i] = NULL;
+                }
+            }
     }
     if (dp->flat) {
         if (dp->dtype == TG_F32)
