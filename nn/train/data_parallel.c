@@ -497,9 +497,12 @@ static void weight_chunk(const tg_data_parallel *dp, int c, int worker)
     update_and_broadcast(dp, worker, i, r0 * cols, r1 * cols);
 }
 
-/* Without a reduce callback, after the workers: tasks [0, tasks) sum the
- * tapes' gradients slice by slice, the others are chunks of taken weights
- * (all of them after the sums when a weight has both: `chunks_only`). */
+/* Without a reduce callback, after the workers: the chunks of taken weights
+ * first, then the slices of the tapes' sums (all of the sums first, in a run
+ * of their own, when a weight has both). The first chunks are the first
+ * weight's, offered to the same threads every step (tg_pool_run's home
+ * tasks), so that their rows, their gradient and optimizer state stay in
+ * one core's cache; the rest go to whichever thread is free. */
 typedef struct {
     const tg_data_parallel *dp;
     bool sums, chunks;
@@ -509,11 +512,11 @@ static void finish_task(void *arg, int task, int n_tasks, int worker)
 {
     (void)n_tasks;
     const finish_job *job = arg;
-    int sums = job->sums ? job->dp->tasks : 0;
-    if (task < sums)
-        sum_task((void *)job->dp, task);
-    else if (job->chunks)
-        weight_chunk(job->dp, task - sums, worker);
+    int chunks = job->chunks ? job->dp->chunks : 0;
+    if (task < chunks)
+        weight_chunk(job->dp, task, worker);
+    else if (job->sums)
+        sum_task((void *)job->dp, task - chunks);
 }
 
 /* This step's chunks: about TG_DP_CHUNK values of one weight's rows each, so
