@@ -169,7 +169,7 @@ struct tg_ctx {
     bool recording;          /* tg_backward logs into record */
     tg_backward_record *record;
     int64_t backward_node;   /* tape entry whose backward rule is running, -1 */
-    bool (*weight_grad)(void *, const tg_tensor *, tg_tensor *, tg_tensor *); /* autograd/weight_grad.h */
+    bool (*weight_grad)(void *, int, tg_tensor *, tg_tensor *); /* autograd/weight_grad.h */
     void *weight_grad_user;
     tg_status status;
     char error[512];

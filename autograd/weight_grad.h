@@ -18,12 +18,12 @@
 #include "autograd/pool.h"
 #include "tapegrad/core.h"
 
-/* Offered, during a backward pass without create_graph, each product that
- * would be a rank-2 weight's whole gradient contribution leftᵀ·right
- * (left [n, rows], right [n, cols], rows × cols the weight's shape). true:
- * the hook keeps left and right (step tensors, alive until the tape is
- * reset) and the pass leaves that contribution out. */
-typedef bool (*tg_weight_grad_fn)(void *user, const tg_tensor *weight, tg_tensor *left, tg_tensor *right);
+/* Offered, during a tg_grad_reached pass, each product that would be a
+ * rank-2 input's whole gradient contribution leftᵀ·right (left [n, rows],
+ * right [n, cols], rows × cols the input's shape; `input` its index in the
+ * pass's inputs). true: the hook keeps left and right (step tensors, alive
+ * until the tape is reset) and the pass leaves that contribution out. */
+typedef bool (*tg_weight_grad_fn)(void *user, int input, tg_tensor *left, tg_tensor *right);
 void tg_ctx_set_weight_grad_hook(tg_ctx *ctx, tg_weight_grad_fn fn, void *user);
 
 /* tg_grad without its zeros: an input the pass did not reach gets NULL. */

@@ -53,10 +53,11 @@ static bool weight_grad_taken(const tg_node *n, tg_tensor *dc)
 {
     tg_tensor *a = n->in[0], *b = n->in[1];
     tg_ctx *ctx = b->ctx;
-    if (!ctx->weight_grad || ctx->grad_enabled || n->attr.matmul.trans_a || a->rank != 2 || b->rank != 2)
+    if (!ctx->weight_grad || ctx->grad_enabled || !b->wanted || n->attr.matmul.trans_a || a->rank != 2 ||
+        b->rank != 2 || (b->extra && b->extra->hook))
         return false;
     bool tb = n->attr.matmul.trans_b;
-    return ctx->weight_grad(ctx->weight_grad_user, b, tb ? dc : a, tb ? a : dc);
+    return ctx->weight_grad(ctx->weight_grad_user, b->wanted - 1, tb ? dc : a, tb ? a : dc);
 }
 
 void tg_weight_grad_stack(const tg_tensor *left, const tg_tensor *right, double weight, int64_t row,

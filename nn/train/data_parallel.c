@@ -271,22 +271,17 @@ static tg_status worker_fail(dp_worker *w, tg_status status, const char *fmt, do
 
 /* The tape's offer of a weight's gradient product (autograd/weight_grad.h):
  * taken for a parameter's first use; a second use stays on the tape. */
-static bool take_weight_grad(void *user, const tg_tensor *weight, tg_tensor *left, tg_tensor *right)
+static bool take_weight_grad(void *user, int i, tg_tensor *left, tg_tensor *right)
 {
     dp_worker *w = user;
     const tg_data_parallel *dp = w->dp;
-    for (int i = 0; i < w->params.count; i++)
-        if (w->params.items[i] == weight) {
-            if (w->left[i])
-                return false;
-            w->left[i] = left;
-            w->right[i] = right;
-            if (dp->stack_left[i]) /* this worker's rows of the stacks, while the parts are in its cache */
-                tg_weight_grad_stack(left, right, dp->weights[w->index], w->begin, dp->stack_left[i],
-                                     dp->stack_right[i]);
-            return true;
-        }
-    return false;
+    if (w->left[i])
+        return false;
+    w->left[i] = left;
+    w->right[i] = right;
+    if (dp->stack_left[i]) /* this worker's rows of the stacks, while the parts are in its cache */
+        tg_weight_grad_stack(left, right, dp->weights[w->index], w->begin, dp->stack_left[i], dp->stack_right[i]);
+    return true;
 }
 
 /* Worker k: refresh the replica, then forward, loss and backward on its share. */
