@@ -93,6 +93,16 @@ void tg_loader_fill(const tg_loader *l, const int64_t *order, int64_t n, tg_tens
     const tg_dataset *d = l->data;
     const int64_t f = d->features, o = d->outputs;
     void *xd = tg_tensor_data(x), *yd = tg_tensor_data(y);
+    /* Every row requested before the first is converted: random rows of a
+     * large dataset are cache misses, and one row at a time waits for each
+     * (32 Fashion-MNIST rows: 17-19 µs, 9 µs this way; prefetching the next
+     * batch's rows a step ahead did not help). */
+    size_t row_bytes = (size_t)f * (d->bytes ? 1 : sizeof(double));
+    for (int64_t r = 0; r < n; r++) {
+        const char *row = d->bytes ? (const char *)(d->bytes + order[r] * f) : (const char *)(d->values + order[r] * f);
+        for (size_t b = 0; b < row_bytes; b += 64)
+            __builtin_prefetch(row + b, 0, 3);
+    }
     for (int64_t r = 0; r < n; r++) {
         int64_t s = order[r];
         if (l->dtype == TG_F32) {
