@@ -270,12 +270,14 @@ static tg_status worker_fail(dp_worker *w, tg_status status, const char *fmt, do
 }
 
 /* The tape's offer of a weight's gradient product (autograd/weight_grad.h):
- * taken for a parameter's first use; a second use stays on the tape. */
+ * taken for a parameter's first use over the share's samples, one row each
+ * (the stacks hold batch_size rows); a second use, or a product over rows
+ * of another count (a model that reshapes its batch), stays on the tape. */
 static bool take_weight_grad(void *user, int i, tg_tensor *left, tg_tensor *right)
 {
     dp_worker *w = user;
     const tg_data_parallel *dp = w->dp;
-    if (w->left[i])
+    if (w->left[i] || tg_tensor_dim(left, 0) != w->count || tg_tensor_dim(right, 0) != w->count)
         return false;
     w->left[i] = left;
     w->right[i] = right;
