@@ -54,10 +54,10 @@ static tg_mlp *model(tg_dtype dtype)
     return mlp;
 }
 
-static tg_train_config config(tg_mlp *mlp, tg_optimizer *opt, int64_t batch, int threads, tg_dtype dtype)
+/* The model's callbacks are the caller's to set (tg_train_use_mlp for an MLP). */
+static tg_train_config config_for(tg_optimizer *opt, int64_t batch, int threads, tg_dtype dtype)
 {
     tg_train_config c = tg_train_defaults();
-    tg_train_use_mlp(&c, mlp);
     c.loss = tg_loss_softmax_ce;
     c.optimizer = opt;
     c.batch_size = batch;
@@ -65,6 +65,13 @@ static tg_train_config config(tg_mlp *mlp, tg_optimizer *opt, int64_t batch, int
     c.shuffle = false;
     c.progress = 0;
     c.threads = threads;
+    return c;
+}
+
+static tg_train_config config(tg_mlp *mlp, tg_optimizer *opt, int64_t batch, int threads, tg_dtype dtype)
+{
+    tg_train_config c = config_for(opt, batch, threads, dtype);
+    tg_train_use_mlp(&c, mlp);
     return c;
 }
 
@@ -98,30 +105,37 @@ static double relative_error(const double *a, const double *b, int64_t n)
  * so that both see the same parameters: the model's gradient afterwards (the
  * second step's summed gradient; the first step takes another path, through
  * .grad) against the one-thread gradient. */
+/* c (lr 0) trained on one thread, then from the same start on `threads`:
+ * the model's gradients after the last step must agree. */
+static void threads_match_one_thread(tg_train_config *c, const tg_dataset *data, int threads, double tolerance,
+                                     const char *what)
+{
+    tg_params params = c->params_of(c->model);
+    double *start = flatten(params, false);
+    c->threads = 1;
+    cr_assert_eq(tg_train(ctx, data, c, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    double *reference = flatten(params, true);
+    for (int i = 0, at = 0; i < params.count; i++) /* back to the start */
+        for (int64_t j = 0; j < tg_tensor_size(params.items[i]); j++)
+            tg_tensor_set(params.items[i], j, start[at++]);
+    c->threads = threads;
+    cr_assert_eq(tg_train(ctx, data, c, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    double *summed = flatten(params, true);
+    double error = relative_error(summed, reference, tg_params_count(params));
+    cr_expect_leq(error, tolerance, "%s, %s on %d threads: relative error %g > %g", what,
+                  c->dtype == TG_F32 ? "f32" : "f64", threads, error, tolerance);
+    free(start);
+    free(reference);
+    free(summed);
+}
+
 static void gradient_matches(tg_dtype dtype, int64_t batch, int threads, double tolerance)
 {
     tg_dataset *data = random_data(2 * batch, 11);
     tg_mlp *mlp = model(dtype);
-    tg_params params = tg_mlp_params(mlp);
-    double *start = flatten(params, false);
-    tg_optimizer *opt = tg_optim_sgd_new(params, 0);
-    tg_train_config one = config(mlp, opt, batch, 1, dtype);
-    cr_assert_eq(tg_train(ctx, data, &one, NULL), TG_OK, "%s", tg_ctx_error(ctx));
-    int64_t n = tg_params_count(params);
-    double *reference = flatten(params, true);
-
-    for (int i = 0, at = 0; i < params.count; i++) /* back to the start */
-        for (int64_t j = 0; j < tg_tensor_size(params.items[i]); j++)
-            tg_tensor_set(params.items[i], j, start[at++]);
-    tg_train_config many = config(mlp, opt, batch, threads, dtype);
-    cr_assert_eq(tg_train(ctx, data, &many, NULL), TG_OK, "%s", tg_ctx_error(ctx));
-    double *summed = flatten(params, true);
-    double error = relative_error(summed, reference, n);
-    cr_expect_leq(error, tolerance, "%s, batch %lld on %d threads: relative error %g > %g",
-                  dtype == TG_F32 ? "f32" : "f64", (long long)batch, threads, error, tolerance);
-    free(start);
-    free(reference);
-    free(summed);
+    tg_optimizer *opt = tg_optim_sgd_new(tg_mlp_params(mlp), 0);
+    tg_train_config c = config(mlp, opt, batch, threads, dtype);
+    threads_match_one_thread(&c, data, threads, tolerance, "MLP");
     tg_optim_free(opt);
     tg_mlp_free(mlp);
     tg_dataset_free(data);
@@ -195,35 +209,14 @@ static void tied_gradient_matches(tg_dtype dtype, double tolerance)
 {
     tg_dataset *data = random_data(4 * 48, 12);
     tied_net *net = tied_new(ctx, dtype, NULL);
-    tg_params params = tied_params(net);
-    double *start = flatten(params, false);
-    tg_optimizer *opt = tg_optim_sgd_new(params, 0);
-    tg_train_config c = tg_train_defaults();
+    tg_optimizer *opt = tg_optim_sgd_new(tied_params(net), 0);
+    tg_train_config c = config_for(opt, 48, 2, dtype);
     c.model = net;
     c.forward = tied_forward;
     c.clone = tied_clone;
     c.free_model = tied_free;
     c.params_of = tied_params;
-    c.loss = tg_loss_softmax_ce;
-    c.optimizer = opt;
-    c.batch_size = 48;
-    c.dtype = dtype;
-    c.shuffle = false;
-    c.progress = 0;
-    c.threads = 1;
-    cr_assert_eq(tg_train(ctx, data, &c, NULL), TG_OK, "%s", tg_ctx_error(ctx));
-    double *reference = flatten(params, true);
-    for (int i = 0, at = 0; i < params.count; i++)
-        for (int64_t j = 0; j < tg_tensor_size(params.items[i]); j++)
-            tg_tensor_set(params.items[i], j, start[at++]);
-    c.threads = 2;
-    cr_assert_eq(tg_train(ctx, data, &c, NULL), TG_OK, "%s", tg_ctx_error(ctx));
-    double *summed = flatten(params, true);
-    double error = relative_error(summed, reference, tg_params_count(params));
-    cr_expect_leq(error, tolerance, "%s: relative error %g > %g", dtype == TG_F32 ? "f32" : "f64", error, tolerance);
-    free(start);
-    free(reference);
-    free(summed);
+    threads_match_one_thread(&c, data, 2, tolerance, "tied net");
     tg_optim_free(opt);
     tied_free(net);
     tg_dataset_free(data);
