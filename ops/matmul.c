@@ -48,13 +48,14 @@ tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b) { return tg_matmul_t(a, b, fals
 
 /* A data-parallel step may take a weight's gradient off the tape
  * (autograd/weight_grad.h): B of a plain A·B or A·Bᵀ gets Aᵀ·dC or dCᵀ·A,
- * leftᵀ·right over the batch rows. */
+ * leftᵀ·right over the batch rows. Not in anomaly mode, whose checks name
+ * the rule that made a bad gradient. */
 static bool weight_grad_taken(const tg_node *n, tg_tensor *dc)
 {
     tg_tensor *a = n->in[0], *b = n->in[1];
     tg_ctx *ctx = b->ctx;
-    if (!ctx->weight_grad || ctx->grad_enabled || !b->wanted || n->attr.matmul.trans_a || a->rank != 2 ||
-        b->rank != 2 || (b->extra && b->extra->hook))
+    if (!ctx->weight_grad || ctx->grad_enabled || ctx->anomaly || !b->wanted || n->attr.matmul.trans_a ||
+        a->rank != 2 || b->rank != 2 || (b->extra && b->extra->hook))
         return false;
     bool tb = n->attr.matmul.trans_b;
     return ctx->weight_grad(ctx->weight_grad_user, b->wanted - 1, tb ? dc : a, tb ? a : dc);

@@ -27,7 +27,7 @@
 enum {
     TG_DP_MAX_THREADS = 256,
     TG_DP_SLICE_MIN = 1 << 14, /* values per reduce task at least */
-    TG_DP_CHUNK = 1 << 17      /* values per chunk of a taken weight's rows, at most: a GEMM of over 96 rows packs its B once */
+    TG_DP_CHUNK = 1 << 17      /* values per chunk of a taken weight's rows, at most (smaller ones measured slower) */
 };
 
 typedef struct tg_data_parallel tg_data_parallel;
