@@ -528,7 +528,10 @@ static bool plan_chunks(tg_data_parallel *dp)
                 continue;
             const tg_tensor *p = dp->workers[0].params.items[i];
             int64_t rows = tg_tensor_dim(p, 0), cols = tg_tensor_dim(p, 1);
-            int64_t pieces = (rows * cols + TG_DP_CHUNK - 1) / TG_DP_CHUNK, step = (rows + pieces - 1) / pieces;
+            int64_t pieces = (rows * cols + TG_DP_CHUNK - 1) / TG_DP_CHUNK;
+            if (pieces < dp->threads && rows * cols >= TG_DP_SLICE_MIN) /* every thread a share of it */
+                pieces = dp->threads < rows ? dp->threads : rows;
+            int64_t step = (rows + pieces - 1) / pieces;
             for (int64_t r = 0; r < rows; r += step, count++)
                 if (pass)
                     dp->chunk[count][0] = i, dp->chunk[count][1] = (int)r,
