@@ -41,6 +41,7 @@ typedef struct {
     void **grad;       /* [n_params]: this step's gradient data, NULL where none */
     tg_tensor **grads; /* [n_params]: tg_grad's results */
     tg_tensor **left, **right; /* [n_params]: weight gradients taken off the tape, leftᵀ·right; NULL where none */
+    tg_tensor *x, *y;  /* its share of a full batch, converted; in its context */
     int64_t begin, count; /* its share of the batch: rows [begin, begin + count) */
     double loss;
     int64_t correct;
@@ -232,6 +233,9 @@ void tg_data_parallel_free(tg_data_parallel *dp)
             if (w->model)
                 dp->c->free_model(w->model);
             tg_ctx_free(w->ctx);
+        } else {
+            tg_tensor_free(w->x);
+            tg_tensor_free(w->y);
         }
         free(w->grad);
         free(w->grads);
@@ -308,9 +312,19 @@ static void run_worker(void *arg, int k)
             tg_tensor_copy(w->buffers.items[i], m->buffers.items[i]);
     }
 
-    /* its share of the batch, converted here: every worker at once */
-    tg_tensor *x = tg_tensor_temp(w->ctx, dp->c->dtype, 2, (int64_t[]){w->count, dp->features});
-    tg_tensor *y = dp->classes_of_data > 0 ? tg_tensor_temp(w->ctx, dp->c->dtype, 1, (int64_t[]){w->count})
+    /* its share of the batch, converted here: every worker at once, into
+     * tensors of its own kept for the usual share size (a step tensor would
+     * be zero-filled first), step tensors for another size */
+    int64_t full = c->batch_size / dp->n + (k < c->batch_size % dp->n); /* its share of a full batch */
+    if (!w->x && w->count == full) {
+        w->x = tg_tensor_new(w->ctx, dp->c->dtype, 2, (int64_t[]){w->count, dp->features});
+        w->y = dp->classes_of_data > 0 ? tg_tensor_new(w->ctx, dp->c->dtype, 1, (int64_t[]){w->count})
+                                       : tg_tensor_new(w->ctx, dp->c->dtype, 2, (int64_t[]){w->count, dp->outputs});
+    }
+    bool own = w->x && w->y && w->count == full;
+    tg_tensor *x = own ? w->x : tg_tensor_temp(w->ctx, dp->c->dtype, 2, (int64_t[]){w->count, dp->features});
+    tg_tensor *y = own ? w->y
+                 : dp->classes_of_data > 0 ? tg_tensor_temp(w->ctx, dp->c->dtype, 1, (int64_t[]){w->count})
                                            : tg_tensor_temp(w->ctx, dp->c->dtype, 2, (int64_t[]){w->count, dp->outputs});
     if (x && y)
         tg_loader_fill(dp->loader, dp->order + w->begin, w->count, x, y);
