@@ -530,8 +530,10 @@ static void finish_task(void *arg, int task, int n_tasks, int worker)
         sum_task((void *)job->dp, task - chunks);
 }
 
-/* This step's chunks: about TG_DP_CHUNK values of one weight's rows each, so
- * that a faster core takes more of them. */
+/* This step's chunks of the taken weights' rows: at most TG_DP_CHUNK values
+ * each, and a weight of TG_DP_SLICE_MIN values or more in one chunk per
+ * thread at least, so that no thread waits while another does a whole
+ * weight alone. */
 static bool plan_chunks(tg_data_parallel *dp)
 {
     dp->chunks = 0;
