@@ -26,7 +26,9 @@
  * only as wide as needed (n = 10 → one masked 16-lane vector per row); the
  * other kernel sets compute a full tile and copy the valid part out.
  * Small m (≤ 96 rows per task): B, if not transposed, is read in place
- * instead of packed, since each B panel would only feed a few micro-kernels.
+ * instead of packed, since each B panel would only feed a few micro-kernels;
+ * if transposed (x·Wᵀ, W stored [out, in]), AVX-512 f32 computes dot
+ * products of A's and B's rows in place (tg_dot_zs) and packs nothing.
  *
  * Threads: C is cut into tm×tn rectangles, one pool task each; every task
  * packs its own slices into its worker's scratch (no barriers; the redundant
@@ -608,7 +610,7 @@ TG_AVX512 static void tg_dot_zs(int64_t m, int64_t n, int64_t k, double alpha_, 
                 float *cij = c + i * ldc + j;
                 int64_t first = i / TG_DOT_MR * share;
                 int pf_rows = (int)(first < next_rows ? tg_min64(share, next_rows - first) : 0);
-                const float *pf = bj + (nr + first) * ldb;
+                const float *pf = pf_rows ? bj + (nr + first) * ldb : bj;
                 switch (tg_min64(TG_DOT_MR, m - i)) {
                     TG_DOT_CASE(1, kc, ai, lda, bj, ldb, cij, ldc, alpha, beta, pf, pf_rows)
                     TG_DOT_CASE(2, kc, ai, lda, bj, ldb, cij, ldc, alpha, beta, pf, pf_rows)
