@@ -65,19 +65,13 @@ void tg_weight_grad_stack(const tg_tensor *left, const tg_tensor *right, double 
                           void *stack_left, void *stack_right)
 {
     int64_t n = left->shape[0], rows = left->shape[1], cols = right->shape[1];
-    if (left->dtype == TG_F32) {
-        float *l = (float *)stack_left + row * rows, a = (float)weight;
-        const float *src = left->data;
+    TG_TYPED(left->dtype, T, {
+        T *l = (T *)stack_left + row * rows;
+        const T *src = left->data, a = (T)weight;
         for (int64_t j = 0; j < n * rows; j++)
             l[j] = a * src[j];
-        memcpy((float *)stack_right + row * cols, right->data, (size_t)(n * cols) * sizeof(float));
-    } else {
-        double *l = (double *)stack_left + row * rows;
-        const double *src = left->data;
-        for (int64_t j = 0; j < n * rows; j++)
-            l[j] = weight * src[j];
-        memcpy((double *)stack_right + row * cols, right->data, (size_t)(n * cols) * sizeof(double));
-    }
+        memcpy((T *)stack_right + row * cols, right->data, (size_t)(n * cols) * sizeof(T));
+    });
 }
 
 void tg_weight_grad_product(tg_pool *pool, int worker, tg_dtype dtype, int64_t rows, int64_t cols, int64_t batch,

@@ -146,7 +146,7 @@ static void gradient_matches(tg_dtype dtype, int64_t batch, int threads, double 
  * product off the tapes and computes it over the whole batch at once, W's
  * in two chunks of rows (it has over 2^17 values); W's second product stays
  * on the tape, and the two must still add up. Four steps: the first runs
- * tg_backward, the second stacks the shares' parts itself, the others have
+ * tg_backward, the second adds the shares' products one by one, the others have
  * the workers stack them as the tape offers them. */
 enum { TIED_H = 384 };
 typedef struct {

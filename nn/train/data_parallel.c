@@ -49,7 +49,6 @@ typedef struct {
 } dp_worker;
 
 struct tg_data_parallel {
-    int threads;         /* of the caller's context */
     tg_ctx *ctx;
     const tg_train_config *c;
     int classes;
@@ -83,8 +82,6 @@ struct tg_data_parallel {
     int chunks;          /* this step's row chunks of taken weights: tasks claimed by whichever thread is free */
     int (*chunk)[3];     /* [chunk]: parameter, first row, end row */
     int chunk_cap;
-    void **stack;        /* [threads]: a thread's own stacks, for a step without the shared ones */
-    size_t *stack_bytes; /* [threads] */
 };
 
 /* ---- setup ------------------------------------------------------------------ */
@@ -211,10 +208,7 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, co
     dp->tasks = (int)(slices < threads ? slices : threads);
     /* threads only: a reduce callback sums flat buffers of whole gradients */
     dp->take_weights = dp->fused && !c->reduce && n > 1 && tg_ctx_pool(ctx);
-    dp->threads = threads;
-    if (dp->take_weights && (!(dp->stack = calloc((size_t)threads, sizeof *dp->stack)) ||
-                             !(dp->stack_bytes = calloc((size_t)threads, sizeof *dp->stack_bytes)) ||
-                             !(dp->stack_left = calloc((size_t)master.count, sizeof(void *))) ||
+    if (dp->take_weights && (!(dp->stack_left = calloc((size_t)master.count, sizeof(void *))) ||
                              !(dp->stack_right = calloc((size_t)master.count, sizeof(void *))) ||
                              !(dp->stacked = calloc((size_t)master.count, sizeof(bool))))) {
         tg_data_parallel_free(dp);
@@ -244,14 +238,10 @@ void tg_data_parallel_free(tg_data_parallel *dp)
     }
     free(dp->taken);
     free(dp->reached);
-    for (int t = 0; dp->stack && t < dp->threads; t++)
-        free(dp->stack[t]);
     for (int i = 0; dp->stack_left && i < dp->n_params; i++) {
         free(dp->stack_left[i]);
         free(dp->stack_right[i]);
     }
-    free(dp->stack);
-    free(dp->stack_bytes);
     free(dp->stack_left);
     free(dp->stack_right);
     free(dp->stacked);
@@ -477,33 +467,17 @@ static void weight_chunk(const tg_data_parallel *dp, int c, int worker)
     if (dp->stacked[i]) {
         tg_weight_grad_product(pool, worker, dp->dtype, rows, cols, batch, 1, dp->stack_left[i], dp->stack_right[i],
                                r0, r1, dp->dst[i], dp->reached[i]);
-    } else { /* a first step, or a worker that did not offer its parts */
-        size_t bytes = (size_t)(batch * (rows + cols)) * (dp->dtype == TG_F32 ? 4 : 8);
-        if (bytes > dp->stack_bytes[worker]) { /* this thread's stacks, grown here */
-            free(dp->stack[worker]);
-            dp->stack[worker] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-            dp->stack_bytes[worker] = dp->stack[worker] ? bytes : 0;
-        }
-        char *left = dp->stack[worker], *right = left ? left + (bytes / (size_t)(rows + cols)) * (size_t)rows : NULL;
-        int64_t row = 0;
-        bool first = true;
+    } else { /* a first step, or a worker that did not offer its parts: the parts one by one */
+        bool accumulate = dp->reached[i];
         for (int k = 0; k < dp->n; k++) {
             const dp_worker *w = &dp->workers[k];
             if (!w->left[i] || !w->count)
                 continue;
-            if (bytes <= dp->stack_bytes[worker]) {
-                tg_weight_grad_stack(w->left[i], w->right[i], dp->weights[k], row, left, right);
-                row += w->count;
-            } else { /* no memory for the stacks: the parts one by one */
-                tg_weight_grad_product(pool, worker, dp->dtype, rows, cols, w->count, dp->weights[k],
-                                       tg_tensor_data(w->left[i]), tg_tensor_data(w->right[i]), r0, r1, dp->dst[i],
-                                       dp->reached[i] || !first);
-                first = false;
-            }
+            tg_weight_grad_product(pool, worker, dp->dtype, rows, cols, w->count, dp->weights[k],
+                                   tg_tensor_data(w->left[i]), tg_tensor_data(w->right[i]), r0, r1, dp->dst[i],
+                                   accumulate);
+            accumulate = true;
         }
-        if (row)
-            tg_weight_grad_product(pool, worker, dp->dtype, rows, cols, row, 1, left, right, r0, r1, dp->dst[i],
-                                   dp->reached[i]);
     }
     update_and_broadcast(dp, worker, i, r0 * cols, r1 * cols);
 }
@@ -544,9 +518,9 @@ static bool plan_chunks(tg_data_parallel *dp)
                 continue;
             const tg_tensor *p = dp->workers[0].params.items[i];
             int64_t rows = tg_tensor_dim(p, 0), cols = tg_tensor_dim(p, 1);
-            int64_t pieces = (rows * cols + TG_DP_CHUNK - 1) / TG_DP_CHUNK;
-            if (pieces < dp->threads && rows * cols >= TG_DP_SLICE_MIN) /* every thread a share of it */
-                pieces = dp->threads < rows ? dp->threads : rows;
+            int64_t pieces = (rows * cols + TG_DP_CHUNK - 1) / TG_DP_CHUNK, threads = tg_ctx_threads(dp->ctx);
+            if (pieces < threads && rows * cols >= TG_DP_SLICE_MIN) /* every thread a share of it */
+                pieces = threads < rows ? threads : rows;
             int64_t step = (rows + pieces - 1) / pieces;
             for (int64_t r = 0; r < rows; r += step, count++)
                 if (pass)
