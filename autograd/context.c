@@ -78,6 +78,21 @@ void tg_ctx_set_weight_grad_hook(tg_ctx *ctx, tg_weight_grad_fn fn, void *user)
     ctx->weight_grad_user = user;
 }
 
+void tg_ctx_set_input_product_hook(tg_ctx *ctx, tg_input_product_fn fn, void *user)
+{
+    if (!ctx)
+        return;
+    ctx->input_product = fn;
+    ctx->input_product_user = user;
+}
+
+void *tg_tensor_share_data(tg_tensor *t, void *data)
+{
+    void *had = t->data;
+    t->data = data;
+    return had;
+}
+
 bool tg_ctx_set_checked(tg_ctx *ctx, bool checked)
 {
     if (!ctx)

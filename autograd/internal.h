@@ -171,6 +171,8 @@ struct tg_ctx {
     int64_t backward_node;   /* tape entry whose backward rule is running, -1 */
     bool (*weight_grad)(void *, int, tg_tensor *, tg_tensor *); /* autograd/weight_grad.h */
     void *weight_grad_user;
+    bool (*input_product)(void *, const tg_tensor *, const tg_tensor *, bool, bool, tg_tensor *); /* same */
+    void *input_product_user;
     tg_status status;
     char error[512];
     tg_error_fn on_error;

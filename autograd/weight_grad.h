@@ -45,4 +45,22 @@ void tg_weight_grad_product(tg_pool *pool, int worker, tg_dtype dtype, int64_t r
                             double alpha, const void *left, const void *right, int64_t r0, int64_t r1, void *dst,
                             bool accumulate);
 
+/* The forward's side, for the step's lead weight (the first layer's W of
+ * y = x·Wᵀ, x the step's input batch): the whole batch's product is made
+ * before the workers run, by rows of W, each block on the core that owns
+ * those rows (it also makes their gradient and update), and a worker's
+ * matmul is given its rows of it. Asked in tg_matmul_t for every product
+ * of two matrices; true: c holds op(a)·op(b) and no GEMM runs. */
+typedef bool (*tg_input_product_fn)(void *user, const tg_tensor *a, const tg_tensor *b, bool trans_a, bool trans_b,
+                                    tg_tensor *c);
+void tg_ctx_set_input_product_hook(tg_ctx *ctx, tg_input_product_fn fn, void *user);
+/* Columns [r0, r1) of out [batch, rows] = x [batch, cols] · wᵀ (w [rows,
+ * cols]): rows r0..r1 of w, on the calling thread as pool worker `worker`. */
+void tg_weight_input_product(tg_pool *pool, int worker, tg_dtype dtype, int64_t batch, int64_t rows, int64_t cols,
+                             const void *x, const void *w, int64_t r0, int64_t r1, void *out);
+/* Points t's values at data (a buffer of t's size: another tensor's, so that
+ * both share one array) and returns the buffer t had, which the caller gives
+ * back before t is freed. */
+void *tg_tensor_share_data(tg_tensor *t, void *data);
+
 #endif

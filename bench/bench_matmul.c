@@ -53,6 +53,7 @@ static const shape shapes[] = {
     {"dense fwd x·Wᵀ      32x256·(128x256)ᵀ", false, true, 32, 128, 256},
     {"dense fwd x·Wᵀ      32x128·(10x128)ᵀ", false, true, 32, 10, 128},
     {"dense dW half rows  (64x128)ᵀ·64x784", true, false, 128, 784, 64},
+    {"dense dW2 half rows (64x64)ᵀ·64x256", true, false, 64, 256, 64},
 };
 
 static double now(void)

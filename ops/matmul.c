@@ -32,7 +32,10 @@ tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
         return NULL;
     tg_pool *pool = a->ctx->pool;
     int64_t step_a = a->rank == 3 ? m * k : 0, step_b = b->rank == 3 ? k * n : 0;
-    for (int64_t i = 0; i < batch; i++) {
+    tg_ctx *ctx = a->ctx; /* a data-parallel worker may be given the product (autograd/weight_grad.h) */
+    bool given = !stacked && ctx->input_product &&
+                 ctx->input_product(ctx->input_product_user, a, b, trans_a, trans_b, c);
+    for (int64_t i = 0; i < batch && !given; i++) {
         if (a->dtype == TG_F32)
             tg_gemm_f32(pool, trans_a, trans_b, m, n, k, 1, (const float *)a->data + i * step_a, sa[1],
                         (const float *)b->data + i * step_b, sb[1], 0, (float *)c->data + i * m * n, n);
@@ -70,7 +73,8 @@ void tg_weight_grad_stack(const tg_tensor *left, const tg_tensor *right, double 
         const T *src = left->data, a = (T)weight;
         for (int64_t j = 0; j < n * rows; j++)
             l[j] = a * src[j];
-        memcpy((T *)stack_right + row * cols, right->data, (size_t)(n * cols) * sizeof(T));
+        if ((T *)stack_right + row * cols != right->data) /* else right is a view of the stack already */
+            memcpy((T *)stack_right + row * cols, right->data, (size_t)(n * cols) * sizeof(T));
     });
 }
 
@@ -86,6 +90,19 @@ void tg_weight_grad_product(tg_pool *pool, int worker, tg_dtype dtype, int64_t r
     else
         tg_gemm_f64_worker(pool, worker, true, false, r1 - r0, cols, batch, alpha, (const double *)left + r0, rows,
                            right, cols, accumulate ? 1.0 : 0.0, (double *)dst + r0 * cols, cols);
+}
+
+void tg_weight_input_product(tg_pool *pool, int worker, tg_dtype dtype, int64_t batch, int64_t rows, int64_t cols,
+                             const void *x, const void *w, int64_t r0, int64_t r1, void *out)
+{
+    if (r0 >= r1)
+        return;
+    if (dtype == TG_F32)
+        tg_gemm_f32_worker(pool, worker, false, true, batch, r1 - r0, cols, 1, x, cols, (const float *)w + r0 * cols,
+                           cols, 0, (float *)out + r0, rows);
+    else
+        tg_gemm_f64_worker(pool, worker, false, true, batch, r1 - r0, cols, 1, x, cols, (const double *)w + r0 * cols,
+                           cols, 0, (double *)out + r0, rows);
 }
 
 /* C = A'B' with A' = op(A), B' = op(B): dA' = dC·B'ᵀ, dB' = A'ᵀ·dC; a

@@ -154,6 +154,7 @@ typedef struct {
 } tied_net;
 
 static bool tied_reshapes; /* the first product runs over two rows per sample: x [n, 12] as [2n, 6] */
+static bool tied_square;   /* U is also read by the forward elsewhere: z = tanh(h·Wᵀ + 0.1·Σ_j U[:, j]) */
 
 static tg_tensor *tied_forward(void *model, tg_tensor *x)
 {
@@ -167,7 +168,10 @@ static tg_tensor *tied_forward(void *model, tg_tensor *x)
     } else {
         h = tg_tanh(tg_matmul_t(x, n->items[0], false, true));
     }
-    tg_tensor *z = tg_tanh(tg_matmul_t(h, n->items[1], false, true));
+    tg_tensor *hw = tg_matmul_t(h, n->items[1], false, true);
+    if (tied_square)
+        hw = tg_add(hw, tg_mul_scalar(tg_sum_axis(n->items[0], 1, false), 0.1));
+    tg_tensor *z = tg_tanh(hw);
     return tg_matmul_t(tg_tanh(tg_matmul(z, n->items[1])), n->items[2], false, true);
 }
 
@@ -229,6 +233,79 @@ Test(nn_parallel, a_product_over_two_rows_per_sample_stays_on_the_tape_and_sums_
     tied_reshapes = true; /* U's product has 2n rows on a share of n: not stacked */
     tied_gradient_matches(TG_F64, 1e-12);
     tied_reshapes = false;
+}
+
+/* Training, not one gradient: three epochs (five full batches of 48 and a
+ * short one) with momentum on 2 threads, against one thread from the same
+ * start. From the third step the first weight is the lead: its product is
+ * made before the workers by the rows each thread owns and its values are
+ * one array for every replica, so a stale value, a missed update or a wrong
+ * row block shows here, where a gradient at lr 0 would not. */
+/* W1 [1400, 12] has over 2^14 values: a row block per thread. */
+static tg_mlp *wide_model(tg_dtype dtype)
+{
+    tg_rng rng = tg_rng_seed(4);
+    const int64_t widths[] = {12, 1400, 8, 5};
+    const tg_activation acts[] = {TG_ACT_TANH, TG_ACT_RELU, TG_ACT_NONE};
+    tg_mlp *mlp = tg_mlp_new(ctx, dtype, 3, widths, acts, TG_INIT_HE, &rng);
+    cr_assert_not_null(mlp);
+    return mlp;
+}
+
+static double *trained(tg_train_config c, tg_params params, const tg_dataset *data, int threads)
+{
+    tg_optimizer *opt = tg_optim_momentum_new(params, 0.05, 0.9);
+    c.optimizer = opt;
+    c.threads = threads;
+    c.epochs = 3;
+    cr_assert_eq(tg_train(ctx, data, &c, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    tg_optim_free(opt);
+    return flatten(params, false);
+}
+
+static void training_matches(tg_dtype dtype, bool tied, double tolerance)
+{
+    tg_dataset *data = random_data(5 * 48 + 17, 13);
+    double *values[2];
+    int64_t n = 0;
+    for (int r = 0; r < 2; r++) {
+        tg_train_config c = config_for(NULL, 48, 1, dtype);
+        tg_mlp *mlp = tied ? NULL : wide_model(dtype);
+        tied_net *net = tied ? tied_new(ctx, dtype, NULL) : NULL;
+        if (tied) {
+            c.model = net;
+            c.forward = tied_forward;
+            c.clone = tied_clone;
+            c.free_model = tied_free;
+            c.params_of = tied_params;
+        } else {
+            tg_train_use_mlp(&c, mlp);
+        }
+        tg_params params = c.params_of(c.model);
+        n = tg_params_count(params);
+        values[r] = trained(c, params, data, r == 0 ? 1 : 2);
+        if (tied)
+            tied_free(net);
+        else
+            tg_mlp_free(mlp);
+    }
+    double error = relative_error(values[1], values[0], n);
+    cr_expect_leq(error, tolerance, "%s %s on 2 threads: parameters %g from one thread's (> %g)",
+                  tied ? "tied net" : "MLP", dtype == TG_F32 ? "f32" : "f64", error, tolerance);
+    free(values[0]);
+    free(values[1]);
+    tg_dataset_free(data);
+}
+
+Test(nn_parallel, two_threads_train_to_the_one_thread_parameters_f32) { training_matches(TG_F32, false, 1e-5); }
+Test(nn_parallel, two_threads_train_to_the_one_thread_parameters_f64) { training_matches(TG_F64, false, 1e-12); }
+/* U is the lead and is used again (h·Uᵀ's second use stays on the tape):
+ * the replicas read the one array that the owners update. */
+Test(nn_parallel, a_lead_weight_used_again_trains_to_the_one_thread_parameters)
+{
+    tied_square = true;
+    training_matches(TG_F64, true, 1e-12);
+    tied_square = false;
 }
 
 Test(nn_parallel, two_threads_sum_to_the_whole_batch_gradient_f32) { gradient_matches(TG_F32, 64, 2, 1e-6); }

@@ -82,6 +82,19 @@ struct tg_data_parallel {
     int chunks;          /* this step's row chunks of taken weights: tasks claimed by whichever thread is free */
     int (*chunk)[3];     /* [chunk]: parameter, first row, end row */
     int chunk_cap;
+    /* The lead weight (autograd/weight_grad.h): W of x·Wᵀ with x a worker's
+     * input, found at a taken step; from the next step on its rows are
+     * owned. Per full batch the workers' shares are converted into one
+     * array, X·Wᵀ of the whole batch is made by the row blocks of W's
+     * chunks, each on the thread that makes those rows' gradient and update,
+     * and each worker's matmul is given its rows. W's values are one array
+     * that every replica shares, written and read by one core per block:
+     * nothing is pushed for it. */
+    int lead, lead_found;  /* parameter index; -1: none */
+    bool leading;          /* this step's product was made before the workers */
+    void *batch_x;         /* [batch_size, features]: the workers' x are views of it; W's right stack */
+    void *lead_out;        /* [batch_size, W's rows]: X·Wᵀ */
+    void **x_had, **w_had; /* [n]: each worker's own buffers of x and of W, given back at the end */
 };
 
 /* ---- setup ------------------------------------------------------------------ */
@@ -144,7 +157,7 @@ tg_data_parallel *tg_data_parallel_new(tg_ctx *ctx, const tg_train_config *c, co
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory"), NULL;
     *dp = (tg_data_parallel){.ctx = ctx, .c = c, .classes = classes, .n = n, .n_params = master.count,
                              .dtype = dtype, .features = data->features, .outputs = data->outputs,
-                             .classes_of_data = data->classes};
+                             .classes_of_data = data->classes, .lead = -1, .lead_found = -1};
     dp->workers = calloc((size_t)n, sizeof *dp->workers);
     dp->offsets = calloc((size_t)master.count + 1, sizeof *dp->offsets);
     dp->weights = calloc((size_t)n, sizeof *dp->weights);
@@ -221,6 +234,13 @@ void tg_data_parallel_free(tg_data_parallel *dp)
 {
     if (!dp)
         return;
+    for (int k = 0; dp->lead >= 0 && k < dp->n; k++) { /* the workers' own buffers back, before they are freed */
+        tg_tensor_share_data(dp->workers[k].x, dp->x_had[k]);
+        if (k > 0)
+            tg_tensor_share_data(dp->workers[k].params.items[dp->lead], dp->w_had[k]);
+    }
+    if (dp->lead >= 0) /* the lead's right stack is batch_x */
+        dp->stack_right[dp->lead] = NULL;
     for (int k = 0; dp->workers && k < dp->n; k++) {
         dp_worker *w = &dp->workers[k];
         if (k > 0) {
@@ -246,6 +266,9 @@ void tg_data_parallel_free(tg_data_parallel *dp)
     free(dp->stack_right);
     free(dp->stacked);
     free(dp->chunk);
+    free(dp->batch_x);
+    free(dp->lead_out);
+    free(dp->x_had);
     free(dp->dst);
     free(dp->workers);
     free(dp->offsets);
@@ -275,8 +298,23 @@ static bool take_weight_grad(void *user, int i, tg_tensor *left, tg_tensor *righ
         return false;
     w->left[i] = left;
     w->right[i] = right;
+    if (w->index == 0 && right == w->x && dp->lead_found < 0) /* right is the input: x·Wᵀ */
+        ((tg_data_parallel *)dp)->lead_found = i;
     if (dp->stack_left[i]) /* this worker's rows of the stacks, while the parts are in its cache */
         tg_weight_grad_stack(left, right, dp->weights[w->index], w->begin, dp->stack_left[i], dp->stack_right[i]);
+    return true;
+}
+
+/* A worker's x·Wᵀ of the lead weight: its rows of the batch's product. */
+static bool give_product(void *user, const tg_tensor *a, const tg_tensor *b, bool trans_a, bool trans_b, tg_tensor *c)
+{
+    const dp_worker *w = user;
+    const tg_data_parallel *dp = w->dp;
+    if (!dp->leading || a != w->x || b != w->params.items[dp->lead] || trans_a || !trans_b)
+        return false;
+    int64_t out = tg_tensor_dim(b, 0);
+    size_t es = dp->dtype == TG_F32 ? 4 : 8;
+    memcpy(tg_tensor_data(c), (const char *)dp->lead_out + (size_t)(w->begin * out) * es, (size_t)(w->count * out) * es);
     return true;
 }
 
@@ -296,8 +334,9 @@ static void run_worker(void *arg, int k)
     if (k > 0) {
         const dp_worker *m = &dp->workers[0];
         for (int i = 0; i < dp->n_params && !dp->replicas_current; i++)
-            memcpy(tg_tensor_data(w->params.items[i]), tg_tensor_data_const(m->params.items[i]),
-                   (size_t)tg_tensor_size(m->params.items[i]) * (dp->dtype == TG_F32 ? 4 : 8));
+            if (tg_tensor_data(w->params.items[i]) != tg_tensor_data(m->params.items[i])) /* else shared: the lead */
+                memcpy(tg_tensor_data(w->params.items[i]), tg_tensor_data_const(m->params.items[i]),
+                       (size_t)tg_tensor_size(m->params.items[i]) * (dp->dtype == TG_F32 ? 4 : 8));
         for (int i = 0; i < m->buffers.count; i++)
             tg_tensor_copy(w->buffers.items[i], m->buffers.items[i]);
     }
@@ -316,9 +355,11 @@ static void run_worker(void *arg, int k)
     tg_tensor *y = own ? w->y
                  : dp->classes_of_data > 0 ? tg_tensor_temp(w->ctx, dp->c->dtype, 1, (int64_t[]){w->count})
                                            : tg_tensor_temp(w->ctx, dp->c->dtype, 2, (int64_t[]){w->count, dp->outputs});
-    if (x && y)
+    if (x && y && !dp->leading) /* else fill_task did */
         tg_loader_fill(dp->loader, dp->order + w->begin, w->count, x, y);
+    tg_ctx_set_input_product_hook(w->ctx, dp->leading ? give_product : NULL, w);
     tg_tensor *out = y ? c->forward(w->model, x) : NULL;
+    tg_ctx_set_input_product_hook(w->ctx, NULL, NULL);
     tg_tensor *loss = out ? c->loss(out, y) : NULL;
     if (!loss) {
         w->status = worker_fail(w, TG_ERR_ARG, "the forward or loss function returned NULL%.0f", 0);
@@ -425,7 +466,7 @@ static void update_and_broadcast(const tg_data_parallel *dp, int task, int i, in
     char *w = (char *)tg_tensor_data(dp->workers[owner].params.items[i]);
     tg_optim_update_slice(dp->c->optimizer, i, lo, hi, dp->dst[i], w);
     for (int k = 0; k < dp->n; k++)
-        if (k != owner)
+        if (k != owner && tg_tensor_data(dp->workers[k].params.items[i]) != w) /* else shared: the lead */
             memcpy((char *)tg_tensor_data(dp->workers[k].params.items[i]) + (size_t)lo * es, w + (size_t)lo * es,
                    (size_t)(hi - lo) * es);
 }
@@ -504,24 +545,31 @@ static void finish_task(void *arg, int task, int n_tasks, int worker)
         sum_task((void *)job->dp, task - chunks);
 }
 
-/* This step's chunks of the taken weights' rows: at most TG_DP_CHUNK values
- * each, and a weight of TG_DP_SLICE_MIN values or more in one chunk per
- * thread at least, so that no thread waits while another does a whole
- * weight alone. */
+/* Rows per chunk of taken weight i: at most TG_DP_CHUNK values each, and a
+ * weight of TG_DP_SLICE_MIN values or more in one chunk per thread at least,
+ * so that no thread waits while another does a whole weight alone. */
+static int64_t chunk_rows(const tg_data_parallel *dp, int i)
+{
+    const tg_tensor *p = dp->workers[0].params.items[i];
+    int64_t rows = tg_tensor_dim(p, 0), cols = tg_tensor_dim(p, 1);
+    int64_t pieces = (rows * cols + TG_DP_CHUNK - 1) / TG_DP_CHUNK, threads = tg_ctx_threads(dp->ctx);
+    if (pieces < threads && rows * cols >= TG_DP_SLICE_MIN) /* every thread a share of it */
+        pieces = threads < rows ? threads : rows;
+    return (rows + pieces - 1) / pieces;
+}
+
+/* This step's chunks of the taken weights' rows, the lead weight's first: the
+ * home tasks of the threads that made its product. */
 static bool plan_chunks(tg_data_parallel *dp)
 {
     dp->chunks = 0;
     for (int pass = 0; pass < 2; pass++) {
         int count = 0;
-        for (int i = 0; i < dp->n_params; i++) {
-            if (!dp->taken[i] || !dp->dst[i])
+        for (int q = -1; q < dp->n_params; q++) {
+            int i = q < 0 ? dp->lead : q;
+            if (i < 0 || (q >= 0 && i == dp->lead) || !dp->taken[i] || !dp->dst[i])
                 continue;
-            const tg_tensor *p = dp->workers[0].params.items[i];
-            int64_t rows = tg_tensor_dim(p, 0), cols = tg_tensor_dim(p, 1);
-            int64_t pieces = (rows * cols + TG_DP_CHUNK - 1) / TG_DP_CHUNK, threads = tg_ctx_threads(dp->ctx);
-            if (pieces < threads && rows * cols >= TG_DP_SLICE_MIN) /* every thread a share of it */
-                pieces = threads < rows ? threads : rows;
-            int64_t step = (rows + pieces - 1) / pieces;
+            int64_t rows = tg_tensor_dim(dp->workers[0].params.items[i], 0), step = chunk_rows(dp, i);
             for (int64_t r = 0; r < rows; r += step, count++)
                 if (pass)
                     dp->chunk[count][0] = i, dp->chunk[count][1] = (int)r,
@@ -558,6 +606,65 @@ static void unpack_task(void *arg, int task)
     }
 }
 
+/* Before the workers of a full batch with a lead weight: each worker's share
+ * converted into batch_x (its x is a view), then X·Wᵀ by W's chunks. */
+static void fill_task(void *arg, int k)
+{
+    const tg_data_parallel *dp = arg;
+    const dp_worker *w = &dp->workers[k];
+    tg_loader_fill(dp->loader, dp->order + w->begin, w->count, w->x, w->y);
+}
+
+static void lead_task(void *arg, int task, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const tg_data_parallel *dp = arg;
+    const tg_tensor *p = dp->workers[0].params.items[dp->lead];
+    int64_t rows = tg_tensor_dim(p, 0), r0 = task * chunk_rows(dp, dp->lead);
+    int64_t r1 = r0 + chunk_rows(dp, dp->lead) < rows ? r0 + chunk_rows(dp, dp->lead) : rows;
+    tg_weight_input_product(tg_ctx_pool(dp->ctx), worker, dp->dtype, dp->c->batch_size, rows, tg_tensor_dim(p, 1),
+                            dp->batch_x, tg_tensor_data_const(p), r0, r1, dp->lead_out);
+}
+
+/* After a step that found a lead weight with its stacks: every worker has
+ * its own x of a full share (views into batch_x from now on) and every
+ * replica's W becomes the model's array. Without memory it stays as it was. */
+static void start_lead(tg_data_parallel *dp)
+{
+    int i = dp->lead_found;
+    if (dp->lead >= 0 || i < 0 || !dp->stacked[i])
+        return;
+    for (int k = 0; k < dp->n; k++)
+        if (!dp->workers[k].x)
+            return;
+    const tg_tensor *p = dp->workers[0].params.items[i];
+    size_t es = dp->dtype == TG_F32 ? 4 : 8, batch = (size_t)dp->c->batch_size;
+    size_t x_bytes = batch * (size_t)dp->features * es, out_bytes = batch * (size_t)tg_tensor_dim(p, 0) * es;
+    dp->batch_x = aligned_alloc(64, (x_bytes + 63) & ~(size_t)63);
+    dp->lead_out = aligned_alloc(64, (out_bytes + 63) & ~(size_t)63);
+    dp->x_had = calloc(2 * (size_t)dp->n, sizeof(void *));
+    if (!dp->batch_x || !dp->lead_out || !dp->x_had) {
+        free(dp->batch_x);
+        free(dp->lead_out);
+        free(dp->x_had);
+        dp->batch_x = dp->lead_out = NULL;
+        dp->x_had = NULL;
+        return;
+    }
+    dp->w_had = dp->x_had + dp->n;
+    free(dp->stack_right[i]);
+    dp->stack_right[i] = dp->batch_x;
+    int64_t row = 0;
+    for (int k = 0; k < dp->n; k++) {
+        dp_worker *w = &dp->workers[k];
+        dp->x_had[k] = tg_tensor_share_data(w->x, (char *)dp->batch_x + (size_t)(row * dp->features) * es);
+        row += tg_tensor_dim(w->x, 0);
+        if (k > 0)
+            dp->w_had[k] = tg_tensor_share_data(w->params.items[i], tg_tensor_data(dp->workers[0].params.items[i]));
+    }
+    dp->lead = i;
+}
+
 void tg_data_parallel_resync(tg_data_parallel *dp) { dp->replicas_current = false; }
 
 tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, const int64_t *order, int64_t batch,
@@ -578,6 +685,13 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
     if (batch > dp->c->batch_size) /* the stacks hold batch_size samples */
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_train: a batch of %lld samples; the config's batch_size is %lld",
                            (long long)batch, (long long)dp->c->batch_size);
+    /* full shares only: the workers' x are views of batch_x */
+    dp->leading = dp->lead >= 0 && batch == dp->c->batch_size;
+    if (dp->leading) {
+        tg_ctx_run_tasks(ctx, dp->n, fill_task, dp);
+        int64_t rows = tg_tensor_dim(dp->workers[0].params.items[dp->lead], 0), step = chunk_rows(dp, dp->lead);
+        tg_pool_run(tg_ctx_pool(ctx), (int)((rows + step - 1) / step), lead_task, dp);
+    }
     tg_ctx_run_tasks(ctx, dp->n, run_worker, dp);
 
     for (int k = 0; k < dp->n; k++) {
@@ -686,6 +800,8 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
     dp->replicas_current = dp->fused;
     if (status != TG_OK)
         return status;
+    if (dp->take_weights)
+        start_lead(dp);
     /* non-trainable state: the share-weighted mean of the workers' */
     const dp_worker *m = &dp->workers[0];
     for (int i = 0; i < m->buffers.count && dp->n > 1; i++) {
