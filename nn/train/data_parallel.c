@@ -622,8 +622,10 @@ static void lead_task(void *arg, int task, int n_tasks, int worker)
     const tg_tensor *p = dp->workers[0].params.items[dp->lead];
     int64_t rows = tg_tensor_dim(p, 0), r0 = task * chunk_rows(dp, dp->lead);
     int64_t r1 = r0 + chunk_rows(dp, dp->lead) < rows ? r0 + chunk_rows(dp, dp->lead) : rows;
-    tg_weight_input_product(tg_ctx_pool(dp->ctx), worker, dp->dtype, dp->c->batch_size, rows, tg_tensor_dim(p, 1),
-                            dp->batch_x, tg_tensor_data_const(p), r0, r1, dp->lead_out);
+    const void *w = tg_tensor_data_const(p);
+    if (w) /* else freed: the workers' matmuls report it */
+        tg_weight_input_product(tg_ctx_pool(dp->ctx), worker, dp->dtype, dp->c->batch_size, rows,
+                                tg_tensor_dim(p, 1), dp->batch_x, w, r0, r1, dp->lead_out);
 }
 
 /* After a step that found a lead weight with its stacks: every worker has
