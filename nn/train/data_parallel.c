@@ -620,8 +620,8 @@ static void lead_task(void *arg, int task, int n_tasks, int worker)
     (void)n_tasks;
     const tg_data_parallel *dp = arg;
     const tg_tensor *p = dp->workers[0].params.items[dp->lead];
-    int64_t rows = tg_tensor_dim(p, 0), r0 = task * chunk_rows(dp, dp->lead);
-    int64_t r1 = r0 + chunk_rows(dp, dp->lead) < rows ? r0 + chunk_rows(dp, dp->lead) : rows;
+    int64_t rows = tg_tensor_dim(p, 0), step = chunk_rows(dp, dp->lead), r0 = task * step;
+    int64_t r1 = r0 + step < rows ? r0 + step : rows;
     const void *w = tg_tensor_data_const(p);
     if (w) /* else freed: the workers' matmuls report it */
         tg_weight_input_product(tg_ctx_pool(dp->ctx), worker, dp->dtype, dp->c->batch_size, rows,
