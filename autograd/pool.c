@@ -1,13 +1,16 @@
 /* tapegrad — persistent pthreads pool.
  *
  * A run is published by storing `state` = (generation << 32 | next task).
- * Task t < threads is first offered to worker t, its home: `home[t]` holds
- * (generation << 32 | claimed), and whoever claims it does so with a CAS that
- * checks the generation. So a run repeated with the same task count (the
- * workers of a data-parallel step) puts each task on the same thread every
- * time, and its data stays in that core's cache. The tasks beyond the homes
- * are claimed with a CAS on `state`, which also checks the generation. Once
- * those are gone, a worker takes any home task still unclaimed, and everyone
+ * Its first `homes` tasks are cut into contiguous blocks, block t offered to
+ * worker t, its home: `home[t]` holds (generation << 32 | front << 16 | back)
+ * and is claimed with a CAS that checks the generation, by its owner from the
+ * front and by the others from the back. So a run repeated with the same
+ * tasks (the workers of a data-parallel step, the row chunks of its weights)
+ * puts each task on the same thread every time, and its data stays in that
+ * core's cache, while a thread that is late or slow this time loses the end
+ * of its block to the others. The tasks beyond the homes are claimed with a
+ * CAS on `state`, which also checks the generation. Once those are gone, a
+ * worker takes from the back of any block still unfinished, and everyone
  * counts finished tasks in `done`; the caller returns once done == n_tasks.
  * So the caller never waits for a worker that has not started (an asleep or
  * descheduled worker simply gets no task).
@@ -33,8 +36,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ~50-100 µs of PAUSEs before a worker sleeps or the caller yields */
-enum { TG_POOL_SPIN = 1 << 12, TG_POOL_MAX_THREADS = 1024 };
+/* ~50-100 µs of PAUSEs before a worker sleeps or the caller yields; a
+ * block's front and back are 16 bits */
+enum { TG_POOL_SPIN = 1 << 12, TG_POOL_MAX_THREADS = 1024, TG_POOL_MAX_HOMES = 0xffff };
 
 /* One cache line per worker: scratch pointers are written by their own worker. */
 typedef struct {
@@ -47,7 +51,7 @@ typedef struct {
     int index;
 } tg_worker_arg;
 
-/* One cache line per home task: generation << 32 | 1 once claimed. */
+/* One cache line per home block: generation << 32 | front << 16 | back. */
 typedef struct {
     _Alignas(64) _Atomic uint64_t tag;
 } tg_home;
@@ -68,7 +72,7 @@ struct tg_pool {
     pthread_t *threads; /* n - 1 */
     tg_worker_arg *wargs;
     tg_scratch *scratch; /* n */
-    tg_home *home;       /* n: task t's claim, offered first to worker t */
+    tg_home *home;       /* n: worker t's block of home tasks, what is left of it */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 
@@ -104,13 +108,21 @@ static inline void tg_cpu_relax(void)
 #endif
 }
 
-/* Claims home task t of generation gen; false if taken or the run is over. */
-static bool tg_pool_claim_home(tg_pool *p, uint32_t gen, int t)
+/* Claims a task of worker t's block in run gen, the first one left for its
+ * owner, the last one for the others; -1 when the block is empty or the run
+ * is over. */
+static int tg_pool_claim_home(tg_pool *p, uint32_t gen, int t, bool owner)
 {
-    uint64_t unclaimed = (uint64_t)gen << 32;
-    return atomic_load_explicit(&p->home[t].tag, memory_order_relaxed) == unclaimed &&
-           atomic_compare_exchange_strong_explicit(&p->home[t].tag, &unclaimed, unclaimed | 1, memory_order_acq_rel,
-                                                   memory_order_relaxed);
+    uint64_t tag = atomic_load_explicit(&p->home[t].tag, memory_order_relaxed);
+    for (;;) {
+        unsigned front = (unsigned)(tag >> 16) & 0xffff, back = (unsigned)tag & 0xffff;
+        if ((uint32_t)(tag >> 32) != gen || front >= back)
+            return -1;
+        uint64_t next = owner ? tag + (1u << 16) : tag - 1;
+        if (atomic_compare_exchange_weak_explicit(&p->home[t].tag, &tag, next, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return owner ? (int)front : (int)back - 1;
+    }
 }
 
 static void tg_pool_do(tg_pool *p, tg_pool_fn fn, void *arg, int task, int n_tasks, int worker)
@@ -120,7 +132,7 @@ static void tg_pool_do(tg_pool *p, tg_pool_fn fn, void *arg, int task, int n_tas
 }
 
 /* Claims and runs tasks of generation `gen` until none are left: its home
- * task, the shared ones beyond the homes, then homes nobody took. */
+ * block, the shared ones beyond the homes, then the ends of the others'. */
 static void tg_pool_work(tg_pool *p, uint32_t gen, int worker)
 {
     tg_job *job = &p->job[gen & 1];
@@ -132,9 +144,8 @@ static void tg_pool_work(tg_pool *p, uint32_t gen, int worker)
     uint64_t st = atomic_load_explicit(&p->state, memory_order_acquire);
     if ((uint32_t)(st >> 32) != gen)
         return;
-    int homes = n_tasks < p->n ? n_tasks : p->n;
-    if (worker < homes && tg_pool_claim_home(p, gen, worker))
-        tg_pool_do(p, fn, arg, worker, n_tasks, worker);
+    for (int t; (t = tg_pool_claim_home(p, gen, worker, true)) >= 0;)
+        tg_pool_do(p, fn, arg, t, n_tasks, worker);
     for (st = atomic_load_explicit(&p->state, memory_order_acquire);;) {
         if ((uint32_t)(st >> 32) != gen)
             return;
@@ -145,11 +156,9 @@ static void tg_pool_work(tg_pool *p, uint32_t gen, int worker)
         tg_pool_do(p, fn, arg, (int)(uint32_t)st, n_tasks, worker);
         st = atomic_load_explicit(&p->state, memory_order_acquire);
     }
-    for (int i = 1; i < homes; i++) { /* a home whose worker is asleep or late */
-        int t = (worker + i) % homes;
-        if (tg_pool_claim_home(p, gen, t))
+    for (int i = 1; i < p->n; i++) /* the ends of blocks whose workers are asleep, late or slow */
+        for (int t; (t = tg_pool_claim_home(p, gen, (worker + i) % p->n, false)) >= 0;)
             tg_pool_do(p, fn, arg, t, n_tasks, worker);
-    }
 }
 
 static void *tg_pool_main(void *varg)
@@ -178,7 +187,7 @@ static void *tg_pool_main(void *varg)
 }
 
 /* Publishes a job as the next generation and wakes the workers. */
-static uint32_t tg_pool_publish(tg_pool *p, tg_pool_fn fn, void *arg, int n_tasks)
+static uint32_t tg_pool_publish(tg_pool *p, tg_pool_fn fn, void *arg, int n_tasks, int homes)
 {
     uint32_t gen = ++p->gen;
     tg_job *job = &p->job[gen & 1];
@@ -187,9 +196,10 @@ static uint32_t tg_pool_publish(tg_pool *p, tg_pool_fn fn, void *arg, int n_task
     atomic_store_explicit(&job->n_tasks, n_tasks, memory_order_release);
     atomic_store_explicit(&job->fp_mode, tg_fp_mode_get(), memory_order_release);
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-    int homes = n_tasks < p->n ? n_tasks : p->n;
-    for (int t = 0; t < homes; t++)
-        atomic_store_explicit(&p->home[t].tag, (uint64_t)gen << 32, memory_order_relaxed);
+    for (int t = 0; t < p->n; t++) {
+        uint64_t front = (uint64_t)((int64_t)homes * t / p->n), back = (uint64_t)((int64_t)homes * (t + 1) / p->n);
+        atomic_store_explicit(&p->home[t].tag, (uint64_t)gen << 32 | front << 16 | back, memory_order_relaxed);
+    }
     pthread_mutex_lock(&p->mu);
     atomic_store_explicit(&p->state, (uint64_t)gen << 32 | (uint32_t)homes, memory_order_release);
     pthread_mutex_unlock(&p->mu);
@@ -200,7 +210,7 @@ static uint32_t tg_pool_publish(tg_pool *p, tg_pool_fn fn, void *arg, int n_task
 static void tg_pool_stop(tg_pool *p, int started)
 {
     atomic_store_explicit(&p->stop, true, memory_order_relaxed);
-    tg_pool_publish(p, NULL, NULL, 0);
+    tg_pool_publish(p, NULL, NULL, 0, 0);
     for (int i = 0; i < started; i++)
         pthread_join(p->threads[i], NULL);
 }
@@ -237,7 +247,7 @@ tg_pool *tg_pool_new(int n_threads)
     if (!p->scratch || !p->home || !p->threads || !p->wargs)
         goto fail_mem;
     for (int t = 0; t < n_threads; t++)
-        atomic_init(&p->home[t].tag, 1); /* claimed: generation 0 is never run */
+        atomic_init(&p->home[t].tag, 0); /* empty: generation 0 is never run */
     memset(p->scratch, 0, (size_t)n_threads * sizeof *p->scratch);
     if (pthread_mutex_init(&p->mu, NULL))
         goto fail_mem;
@@ -293,6 +303,12 @@ int tg_pool_size(const tg_pool *pool) { return pool ? pool->n : 1; }
 
 void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg)
 {
+    int threads = tg_pool_size(pool);
+    tg_pool_run_homes(pool, n_tasks, n_tasks < threads ? n_tasks : threads, fn, arg);
+}
+
+void tg_pool_run_homes(tg_pool *pool, int n_tasks, int homes, tg_pool_fn fn, void *arg)
+{
     if (n_tasks <= 0)
         return;
     /* Nothing to share, or a task asking for threads that are all taken by
@@ -303,7 +319,8 @@ void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg)
             fn(arg, t, n_tasks, 0);
         return;
     }
-    uint32_t gen = tg_pool_publish(pool, fn, arg, n_tasks);
+    homes = homes < 0 ? 0 : homes > n_tasks ? n_tasks : homes;
+    uint32_t gen = tg_pool_publish(pool, fn, arg, n_tasks, homes < TG_POOL_MAX_HOMES ? homes : TG_POOL_MAX_HOMES);
 
     tg_pool_work(pool, gen, 0);
     /* Tasks still running elsewhere: spin (they are usually almost done),

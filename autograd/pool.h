@@ -46,6 +46,15 @@ int tg_pool_size(const tg_pool *pool);
  * under a µs.  pool == NULL runs every task on the caller. */
 void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg);
 
+/* tg_pool_run with the first `homes` tasks (at most 65535) in contiguous
+ * blocks, one per thread: worker t's is [t·homes/threads, (t+1)·homes/threads),
+ * run front to back by worker t, while a worker that has run out of other
+ * tasks takes them from the back. Repeated runs with the same blocks keep
+ * each block's data in one core's cache, and a worker that is slow or
+ * descheduled for a moment loses only the end of its block. tg_pool_run is
+ * homes = min(n_tasks, threads): one task per block. */
+void tg_pool_run_homes(tg_pool *pool, int n_tasks, int homes, tg_pool_fn fn, void *arg);
+
 /* Per-worker scratch: at least `bytes` bytes, 64-byte aligned, grown on demand
  * and kept until tg_pool_free (contents are not preserved when it grows).
  * Inside a task, call it only with the task's own `worker`; outside

@@ -342,11 +342,16 @@ Test(pool, runs_every_task_once, .timeout = 60)
             memset(&p, 0, sizeof p);
             p.threads = nt;
             int n_tasks = 1 + (rep * 37) % (rep % 2 ? 7 : 1000);
-            tg_pool_run(pool, n_tasks, count_task, &p);
+            int homes = rep % 3 == 0 ? -1 : rep % 3 == 1 ? n_tasks / 2 : (rep * 13) % 1200; /* -1: tg_pool_run */
+            if (homes < 0)
+                tg_pool_run(pool, n_tasks, count_task, &p);
+            else
+                tg_pool_run_homes(pool, n_tasks, homes, count_task, &p);
             int wrong = 0;
             for (int t = 0; t < 1000; t++)
                 wrong += p.hits[t] != (t < n_tasks);
-            cr_assert_eq(wrong, 0, "threads %d, run %d, %d tasks: %d wrong counts", nt, rep, n_tasks, wrong);
+            cr_assert_eq(wrong, 0, "threads %d, run %d, %d tasks, homes %d: %d wrong counts", nt, rep, n_tasks, homes,
+                         wrong);
             cr_assert_eq(p.bad_worker, 0);
         }
         tg_pool_run(pool, 0, count_task, NULL); /* no tasks: no call */
@@ -357,6 +362,46 @@ Test(pool, runs_every_task_once, .timeout = 60)
     tg_pool_run(NULL, 3, count_task, &p); /* no pool: all on the caller */
     cr_assert_eq(p.hits[2], 1);
     tg_pool_free(NULL);
+}
+
+typedef struct {
+    int worker[64], order[64]; /* who ran each task, and when (a ticket) */
+    int ticket;
+} block_arg;
+
+static void block_task(void *arg, int task, int n_tasks, int worker)
+{
+    block_arg *b = arg;
+    (void)n_tasks;
+    b->worker[task] = worker;
+    b->order[task] = __atomic_fetch_add(&b->ticket, 1, __ATOMIC_RELAXED);
+    for (volatile int spin = 0; spin < 2000 * (task % 5); spin++) /* uneven tasks: blocks get stolen from */
+        ;
+}
+
+/* Worker t's block is run by t from its front, in order; any other worker
+ * takes only tasks from its back, so the owner's share is a prefix. */
+Test(pool, home_blocks_run_front_to_back_by_their_owner_and_lose_only_their_end, .timeout = 60)
+{
+    enum { THREADS = 3, TASKS = 64, HOMES = 48 };
+    tg_pool *pool = tg_pool_new(THREADS);
+    cr_assert_not_null(pool);
+    for (int rep = 0; rep < 500; rep++) {
+        block_arg b = {{0}, {0}, 0};
+        tg_pool_run_homes(pool, TASKS, HOMES, block_task, &b);
+        cr_assert_eq(b.ticket, TASKS);
+        for (int t = 0; t < THREADS; t++) {
+            int lo = HOMES * t / THREADS, hi = HOMES * (t + 1) / THREADS, own = lo;
+            while (own < hi && b.worker[own] == t)
+                own++;
+            for (int i = own; i < hi; i++)
+                cr_assert_neq(b.worker[i], t, "run %d: block %d's task %d ran on its owner after task %d ran elsewhere",
+                              rep, t, i, own);
+            for (int i = lo + 1; i < own; i++)
+                cr_assert_gt(b.order[i], b.order[i - 1], "run %d: block %d ran out of order at task %d", rep, t, i);
+        }
+    }
+    tg_pool_free(pool);
 }
 
 typedef struct {

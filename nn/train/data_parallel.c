@@ -27,7 +27,8 @@
 enum {
     TG_DP_MAX_THREADS = 256,
     TG_DP_SLICE_MIN = 1 << 14, /* values per reduce task at least */
-    TG_DP_CHUNK = 1 << 17      /* values per chunk of a taken weight's rows, at most (smaller ones measured slower) */
+    TG_DP_CHUNK = 1 << 17,     /* values per chunk of a taken weight's rows, at most (smaller ones measured slower) */
+    TG_DP_LEAD_BLOCK = 2       /* the lead weight's chunks per thread, at least */
 };
 
 typedef struct tg_data_parallel tg_data_parallel;
@@ -82,6 +83,7 @@ struct tg_data_parallel {
     int chunks;          /* this step's row chunks of taken weights: tasks claimed by whichever thread is free */
     int (*chunk)[3];     /* [chunk]: parameter, first row, end row */
     int chunk_cap;
+    int lead_chunks;     /* this step's chunks of the lead weight: the first ones, in blocks by thread */
     /* The lead weight (autograd/weight_grad.h): W of x·Wᵀ with x a worker's
      * input, found at a taken step; from the next step on its rows are
      * owned. Per full batch the workers' shares are converted into one
@@ -547,7 +549,10 @@ static void finish_task(void *arg, int task, int n_tasks, int worker)
 
 /* Rows per chunk of taken weight i: at most TG_DP_CHUNK values each, and a
  * weight of TG_DP_SLICE_MIN values or more in one chunk per thread at least,
- * so that no thread waits while another does a whole weight alone. */
+ * so that no thread waits while another does a whole weight alone. The lead
+ * weight's chunks are run in blocks by thread (tg_pool_run_homes), at least
+ * TG_DP_LEAD_BLOCK per thread, so that a thread the host stalls for a moment
+ * loses the end of its block to the others instead of holding them up. */
 static int64_t chunk_rows(const tg_data_parallel *dp, int i)
 {
     const tg_tensor *p = dp->workers[0].params.items[i];
@@ -555,6 +560,8 @@ static int64_t chunk_rows(const tg_data_parallel *dp, int i)
     int64_t pieces = (rows * cols + TG_DP_CHUNK - 1) / TG_DP_CHUNK, threads = tg_ctx_threads(dp->ctx);
     if (pieces < threads && rows * cols >= TG_DP_SLICE_MIN) /* every thread a share of it */
         pieces = threads < rows ? threads : rows;
+    if (i == dp->lead && pieces < TG_DP_LEAD_BLOCK * threads)
+        pieces = TG_DP_LEAD_BLOCK * threads < rows ? TG_DP_LEAD_BLOCK * threads : rows;
     return (rows + pieces - 1) / pieces;
 }
 
@@ -562,7 +569,7 @@ static int64_t chunk_rows(const tg_data_parallel *dp, int i)
  * home tasks of the threads that made its product. */
 static bool plan_chunks(tg_data_parallel *dp)
 {
-    dp->chunks = 0;
+    dp->chunks = dp->lead_chunks = 0;
     for (int pass = 0; pass < 2; pass++) {
         int count = 0;
         for (int q = -1; q < dp->n_params; q++) {
@@ -570,6 +577,8 @@ static bool plan_chunks(tg_data_parallel *dp)
             if (i < 0 || (q >= 0 && i == dp->lead) || !dp->taken[i] || !dp->dst[i])
                 continue;
             int64_t rows = tg_tensor_dim(dp->workers[0].params.items[i], 0), step = chunk_rows(dp, i);
+            if (q < 0)
+                dp->lead_chunks = (int)((rows + step - 1) / step);
             for (int64_t r = 0; r < rows; r += step, count++)
                 if (pass)
                     dp->chunk[count][0] = i, dp->chunk[count][1] = (int)r,
@@ -692,7 +701,8 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
     if (dp->leading) {
         tg_ctx_run_tasks(ctx, dp->n, fill_task, dp);
         int64_t rows = tg_tensor_dim(dp->workers[0].params.items[dp->lead], 0), step = chunk_rows(dp, dp->lead);
-        tg_pool_run(tg_ctx_pool(ctx), (int)((rows + step - 1) / step), lead_task, dp);
+        int lead_chunks = (int)((rows + step - 1) / step);
+        tg_pool_run_homes(tg_ctx_pool(ctx), lead_chunks, lead_chunks, lead_task, dp);
     }
     tg_ctx_run_tasks(ctx, dp->n, run_worker, dp);
 
@@ -754,11 +764,12 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
         if (!plan_chunks(dp))
             return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory");
         tg_pool *pool = tg_ctx_pool(ctx);
+        int homes = dp->lead_chunks ? dp->lead_chunks : tg_ctx_threads(ctx); /* the lead's blocks, or a chunk each */
         if (dp->mixed) { /* the tapes' parts are summed everywhere before products are added to them */
             tg_pool_run(pool, dp->tasks, finish_task, &(finish_job){dp, true, false});
-            tg_pool_run(pool, dp->chunks, finish_task, &(finish_job){dp, false, true});
+            tg_pool_run_homes(pool, dp->chunks, homes, finish_task, &(finish_job){dp, false, true});
         } else {
-            tg_pool_run(pool, dp->tasks + dp->chunks, finish_task, &(finish_job){dp, true, true});
+            tg_pool_run_homes(pool, dp->tasks + dp->chunks, homes, finish_task, &(finish_job){dp, true, true});
         }
         /* stacks for the weights taken without one, from the next step on */
         for (int i = 0; i < dp->n_params && dp->stack_left; i++)
