@@ -83,7 +83,7 @@ struct tg_data_parallel {
     int chunks;          /* this step's row chunks of taken weights: tasks claimed by whichever thread is free */
     int (*chunk)[3];     /* [chunk]: parameter, first row, end row */
     int chunk_cap;
-    int lead_chunks;     /* this step's chunks of the lead weight: the first ones, in blocks by thread */
+    int homes;           /* the first chunks, in blocks by thread (plan_chunks) */
     /* The lead weight (autograd/weight_grad.h): W of x·Wᵀ with x a worker's
      * input, found at a taken step; from the next step on its rows are
      * owned. Per full batch the workers' shares are converted into one
@@ -547,42 +547,63 @@ static void finish_task(void *arg, int task, int n_tasks, int worker)
         sum_task((void *)job->dp, task - chunks);
 }
 
-/* Rows per chunk of taken weight i: at most TG_DP_CHUNK values each, and a
- * weight of TG_DP_SLICE_MIN values or more in one chunk per thread at least,
- * so that no thread waits while another does a whole weight alone. The lead
- * weight's chunks are run in blocks by thread (tg_pool_run_homes), at least
- * TG_DP_LEAD_BLOCK per thread, so that a thread the host stalls for a moment
- * loses the end of its block to the others instead of holding them up. */
-static int64_t chunk_rows(const tg_data_parallel *dp, int i)
+/* Row chunks of taken weight i, at most TG_DP_CHUNK values each: *count of
+ * them, and the rows per chunk. A weight of TG_DP_SLICE_MIN values or more
+ * is cut into a multiple of the thread count, each thread a block of it
+ * (in_blocks), so that no thread waits while another does a whole weight
+ * alone; the lead weight into TG_DP_LEAD_BLOCK chunks per thread at least,
+ * so that a thread the host stalls for a moment loses the end of its block
+ * to the others instead of holding them up. */
+static int64_t chunk_rows(const tg_data_parallel *dp, int i, int64_t *count)
 {
     const tg_tensor *p = dp->workers[0].params.items[i];
-    int64_t rows = tg_tensor_dim(p, 0), cols = tg_tensor_dim(p, 1);
-    int64_t pieces = (rows * cols + TG_DP_CHUNK - 1) / TG_DP_CHUNK, threads = tg_ctx_threads(dp->ctx);
-    if (pieces < threads && rows * cols >= TG_DP_SLICE_MIN) /* every thread a share of it */
-        pieces = threads < rows ? threads : rows;
-    if (i == dp->lead && pieces < TG_DP_LEAD_BLOCK * threads)
-        pieces = TG_DP_LEAD_BLOCK * threads < rows ? TG_DP_LEAD_BLOCK * threads : rows;
-    return (rows + pieces - 1) / pieces;
+    int64_t rows = tg_tensor_dim(p, 0), values = rows * tg_tensor_dim(p, 1), threads = tg_ctx_threads(dp->ctx);
+    int64_t pieces = (values + TG_DP_CHUNK - 1) / TG_DP_CHUNK;
+    if (values >= TG_DP_SLICE_MIN) {
+        int64_t per_thread = (pieces + threads - 1) / threads;
+        if (i == dp->lead && per_thread < TG_DP_LEAD_BLOCK)
+            per_thread = TG_DP_LEAD_BLOCK;
+        pieces = per_thread * threads;
+    }
+    int64_t step = (rows + (pieces < rows ? pieces : rows) - 1) / (pieces < rows ? pieces : rows);
+    *count = (rows + step - 1) / step;
+    return step;
 }
 
-/* This step's chunks of the taken weights' rows, the lead weight's first: the
- * home tasks of the threads that made its product. */
+static bool in_blocks(const tg_data_parallel *dp, int i, int64_t count)
+{
+    const tg_tensor *p = dp->workers[0].params.items[i];
+    return tg_tensor_size(p) >= TG_DP_SLICE_MIN && count % tg_ctx_threads(dp->ctx) == 0;
+}
+
+/* This step's chunks of the taken weights' rows: first one block per thread,
+ * thread t's share of every weight cut into blocks (the lead's first: the
+ * rows whose product it made), so that each chunk's rows, gradient and
+ * optimizer state stay in one core's cache from step to step; then the
+ * chunks of small weights, for whichever thread is free. */
 static bool plan_chunks(tg_data_parallel *dp)
 {
-    dp->chunks = dp->lead_chunks = 0;
+    int threads = tg_ctx_threads(dp->ctx);
+    dp->chunks = dp->homes = 0;
     for (int pass = 0; pass < 2; pass++) {
         int count = 0;
-        for (int q = -1; q < dp->n_params; q++) {
-            int i = q < 0 ? dp->lead : q;
-            if (i < 0 || (q >= 0 && i == dp->lead) || !dp->taken[i] || !dp->dst[i])
-                continue;
-            int64_t rows = tg_tensor_dim(dp->workers[0].params.items[i], 0), step = chunk_rows(dp, i);
-            if (q < 0)
-                dp->lead_chunks = (int)((rows + step - 1) / step);
-            for (int64_t r = 0; r < rows; r += step, count++)
-                if (pass)
-                    dp->chunk[count][0] = i, dp->chunk[count][1] = (int)r,
-                    dp->chunk[count][2] = (int)(r + step < rows ? r + step : rows);
+        for (int blocked = 1; blocked >= 0; blocked--) {
+            for (int t = 0; t < (blocked ? threads : 1); t++)
+                for (int q = -1; q < dp->n_params; q++) {
+                    int i = q < 0 ? dp->lead : q;
+                    if (i < 0 || (q >= 0 && i == dp->lead) || !dp->taken[i] || !dp->dst[i])
+                        continue;
+                    int64_t n, rows = tg_tensor_dim(dp->workers[0].params.items[i], 0), step = chunk_rows(dp, i, &n);
+                    if (in_blocks(dp, i, n) != (bool)blocked)
+                        continue;
+                    for (int64_t c = blocked ? n * t / threads : 0; c < (blocked ? n * (t + 1) / threads : n);
+                         c++, count++)
+                        if (pass)
+                            dp->chunk[count][0] = i, dp->chunk[count][1] = (int)(c * step),
+                            dp->chunk[count][2] = (int)((c + 1) * step < rows ? (c + 1) * step : rows);
+                }
+            if (blocked)
+                dp->homes = count;
         }
         if (!pass && count > dp->chunk_cap) {
             int (*grown)[3] = realloc(dp->chunk, (size_t)count * sizeof *grown);
@@ -629,7 +650,7 @@ static void lead_task(void *arg, int task, int n_tasks, int worker)
     (void)n_tasks;
     const tg_data_parallel *dp = arg;
     const tg_tensor *p = dp->workers[0].params.items[dp->lead];
-    int64_t rows = tg_tensor_dim(p, 0), step = chunk_rows(dp, dp->lead), r0 = task * step;
+    int64_t count, rows = tg_tensor_dim(p, 0), step = chunk_rows(dp, dp->lead, &count), r0 = task * step;
     int64_t r1 = r0 + step < rows ? r0 + step : rows;
     const void *w = tg_tensor_data_const(p);
     if (w) /* else freed: the workers' matmuls report it */
@@ -700,9 +721,9 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
     dp->leading = dp->lead >= 0 && batch == dp->c->batch_size;
     if (dp->leading) {
         tg_ctx_run_tasks(ctx, dp->n, fill_task, dp);
-        int64_t rows = tg_tensor_dim(dp->workers[0].params.items[dp->lead], 0), step = chunk_rows(dp, dp->lead);
-        int lead_chunks = (int)((rows + step - 1) / step);
-        tg_pool_run_homes(tg_ctx_pool(ctx), lead_chunks, lead_chunks, lead_task, dp);
+        int64_t chunks;
+        chunk_rows(dp, dp->lead, &chunks);
+        tg_pool_run_homes(tg_ctx_pool(ctx), (int)chunks, (int)chunks, lead_task, dp);
     }
     tg_ctx_run_tasks(ctx, dp->n, run_worker, dp);
 
@@ -764,7 +785,7 @@ tg_status tg_data_parallel_step(tg_data_parallel *dp, const tg_loader *loader, c
         if (!plan_chunks(dp))
             return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_train: out of memory");
         tg_pool *pool = tg_ctx_pool(ctx);
-        int homes = dp->lead_chunks ? dp->lead_chunks : tg_ctx_threads(ctx); /* the lead's blocks, or a chunk each */
+        int homes = dp->homes ? dp->homes : tg_ctx_threads(ctx);
         if (dp->mixed) { /* the tapes' parts are summed everywhere before products are added to them */
             tg_pool_run(pool, dp->tasks, finish_task, &(finish_job){dp, true, false});
             tg_pool_run_homes(pool, dp->chunks, homes, finish_task, &(finish_job){dp, false, true});
