@@ -16,6 +16,7 @@
 
 #include "../autograd/pool.h"
 #include "../ops/gemm.h"
+#include "autograd/weight_grad.h"
 
 #define SENTINEL 12345.0
 
@@ -456,3 +457,48 @@ Test(pool, scratch_is_aligned_and_kept)
     cr_assert_null(tg_pool_scratch(pool, -1, 8));
     tg_pool_free(pool);
 }
+
+/* The data-parallel step cuts a weight's products into row chunks whose
+ * bounds depend on the thread count (nn/train/data_parallel.c): a row's
+ * values must not depend on where the rows are cut, to the bit, so that a
+ * chunk gives the rows of the one-call product. */
+static void products_by_pieces(tg_dtype dtype)
+{
+    enum { BATCH = 64, ROWS = 256, COLS = 784 };
+    size_t es = dtype == TG_F32 ? 4 : 8;
+    void *x = malloc(es * BATCH * COLS), *w = malloc(es * ROWS * COLS), *d = malloc(es * BATCH * ROWS);
+    void *whole[2] = {malloc(es * BATCH * ROWS), malloc(es * ROWS * COLS)};
+    void *cut[2] = {malloc(es * BATCH * ROWS), malloc(es * ROWS * COLS)};
+    uint64_t seed = 7;
+    struct { void *p; size_t n; } fill[3] = {{x, BATCH * COLS}, {w, ROWS * COLS}, {d, BATCH * ROWS}};
+    for (int f = 0; f < 3; f++)
+        for (size_t i = 0; i < fill[f].n; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            double v = (double)(seed >> 11) / 9007199254740992.0 - 0.5;
+            if (dtype == TG_F32)
+                ((float *)fill[f].p)[i] = (float)v;
+            else
+                ((double *)fill[f].p)[i] = v;
+        }
+    tg_pool *pool = tg_pool_new(1);
+    tg_weight_input_product(pool, 0, dtype, BATCH, ROWS, COLS, x, w, 0, ROWS, whole[0]);
+    tg_weight_grad_product(pool, 0, dtype, ROWS, COLS, BATCH, 0.5, d, x, 0, ROWS, whole[1], false);
+    for (int trial = 0; trial < 20; trial++) {
+        for (int64_t r0 = 0, r1; r0 < ROWS; r0 = r1) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            r1 = r0 + 1 + (int64_t)((seed >> 33) % 100); /* 1 to 100 rows: tiles of every shape */
+            r1 = r1 > ROWS ? ROWS : r1;
+            tg_weight_input_product(pool, 0, dtype, BATCH, ROWS, COLS, x, w, r0, r1, cut[0]);
+            tg_weight_grad_product(pool, 0, dtype, ROWS, COLS, BATCH, 0.5, d, x, r0, r1, cut[1], false);
+        }
+        cr_assert_eq(memcmp(whole[0], cut[0], es * BATCH * ROWS), 0, "trial %d: x·Wᵀ depends on the cuts", trial);
+        cr_assert_eq(memcmp(whole[1], cut[1], es * ROWS * COLS), 0, "trial %d: dᵀ·x depends on the cuts", trial);
+    }
+    tg_pool_free(pool);
+    free(x), free(w), free(d);
+    for (int i = 0; i < 2; i++)
+        free(whole[i]), free(cut[i]);
+}
+
+Test(gemm, weight_products_cut_into_row_chunks_give_the_same_bits_f32) { products_by_pieces(TG_F32); }
+Test(gemm, weight_products_cut_into_row_chunks_give_the_same_bits_f64) { products_by_pieces(TG_F64); }

@@ -345,6 +345,28 @@ Test(nn_parallel, same_thread_count_gives_the_same_bits)
     tg_dataset_free(data);
 }
 
+/* A first layer wide enough for the lead's row blocks, the others' blocks
+ * and the stealing of their ends between threads: whichever thread runs a
+ * chunk, two runs end bit-identical. */
+Test(nn_parallel, a_wide_lead_in_blocks_stolen_or_not_gives_the_same_bits)
+{
+    tg_dataset *data = random_data(5 * 48 + 17, 21);
+    double *values[2];
+    int64_t n = 0;
+    for (int r = 0; r < 2; r++) {
+        tg_train_config c = config_for(NULL, 48, 2, TG_F32);
+        tg_mlp *mlp = model_of_width(TG_F32, 1400);
+        tg_train_use_mlp(&c, mlp);
+        n = tg_params_count(c.params_of(c.model));
+        values[r] = trained(c, c.params_of(c.model), data, 2);
+        tg_mlp_free(mlp);
+    }
+    cr_expect_eq(memcmp(values[0], values[1], sizeof(double) * (size_t)n), 0, "two runs on 2 threads differ");
+    free(values[0]);
+    free(values[1]);
+    tg_dataset_free(data);
+}
+
 /* A reduce callback standing in for a second, identical process: it doubles
  * every value (gradient and sample count), so the divided gradient is the
  * same as this process's alone. */
