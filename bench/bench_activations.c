@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "bench_args.h"
 
 static double now(void)
 {
@@ -58,9 +59,13 @@ static double time_it(tg_ctx *ctx, tg_tensor *(*f)(tg_tensor *), tg_tensor *x, i
 
 int main(int argc, char **argv)
 {
-    int64_t n = argc > 1 ? atoll(argv[1]) : 1 << 20;
-    int repeats = argc > 2 ? atoi(argv[2]) : 30;
-    int threads = argc > 3 ? atoi(argv[3]) : 1;
+    if (argc > 4) {
+        fprintf(stderr, "usage: %s [n] [repeats] [threads]\n", argv[0]);
+        return 2;
+    }
+    int64_t n = argc > 1 ? bench_number(argv[0], "n", argv[1], 1, 1L << 30) : 1 << 20;
+    int repeats = argc > 2 ? (int)bench_number(argv[0], "repeats", argv[2], 1, 1000000) : 30;
+    int threads = argc > 3 ? (int)bench_number(argv[0], "threads", argv[3], 1, 256) : 1;
     tg_ctx *ctx = tg_ctx_new(threads);
     tg_rng rng = tg_rng_seed(1);
     tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(n), 0, 2);

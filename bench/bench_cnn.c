@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "bench_args.h"
 
 #define BATCH 64
 #define N_BATCHES 16 /* distinct random batches, cycled */
@@ -270,13 +271,13 @@ int main(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(argv[i], "--model"))
             model = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--threads"))
-            threads = atoi(argv[++i]);
+            threads = (int)bench_number(argv[0], "--threads", argv[++i], 1, 256);
         else if (i + 1 < argc && !strcmp(argv[i], "--steps"))
-            steps = atoi(argv[++i]);
+            steps = (int)bench_number(argv[0], "--steps", argv[++i], 1, 10000000);
         else if (i + 1 < argc && !strcmp(argv[i], "--warmup"))
-            warmup = atoi(argv[++i]);
+            warmup = (int)bench_number(argv[0], "--warmup", argv[++i], 0, 10000000);
         else if (i + 1 < argc && !strcmp(argv[i], "--rounds"))
-            rounds = atoi(argv[++i]);
+            rounds = (int)bench_number(argv[0], "--rounds", argv[++i], 1, 99);
         else {
             fprintf(stderr, "usage: %s [--model lenet|wide] [--threads N] [--steps N] [--warmup N] [--rounds R] "
                     "[--layers]\n", argv[0]);
@@ -284,8 +285,8 @@ int main(int argc, char **argv)
         }
     }
     bool lenet = !strcmp(model, "lenet");
-    if ((!lenet && strcmp(model, "wide")) || steps < 1 || rounds < 1 || rounds > 99) {
-        fprintf(stderr, "bench_cnn: --model lenet or wide, steps >= 1, 1 <= rounds <= 99\n");
+    if (!lenet && strcmp(model, "wide")) {
+        fprintf(stderr, "bench_cnn: --model is '%s'; expected lenet or wide\n", model);
         return 2;
     }
     tg_ctx *ctx = tg_ctx_new(threads);

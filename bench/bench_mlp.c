@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "bench_args.h"
 
 static double clock_seconds(clockid_t id)
 {
@@ -46,26 +47,33 @@ int main(int argc, char **argv)
     const char *dir = "/usr/share/datasets/fashion-mnist";
     int threads = 1, epochs = 1, warmup = 50, batch = 64;
     const char *split = "batch", *optim = "sgd";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--threads"))
-            threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--split"))
-            split = argv[i + 1];
-        else if (!strcmp(argv[i], "--optim"))
-            optim = argv[i + 1];
-        else if (!strcmp(argv[i], "--batch"))
-            batch = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--epochs"))
-            epochs = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--warmup"))
-            warmup = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--data"))
-            dir = argv[i + 1];
+    for (int i = 1; i < argc; i += 2) {
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (value && !strcmp(argv[i], "--threads"))
+            threads = (int)bench_number(argv[0], "--threads", value, 1, 256);
+        else if (value && !strcmp(argv[i], "--split"))
+            split = value;
+        else if (value && !strcmp(argv[i], "--optim"))
+            optim = value;
+        else if (value && !strcmp(argv[i], "--batch"))
+            batch = (int)bench_number(argv[0], "--batch", value, 1, 60000);
+        else if (value && !strcmp(argv[i], "--epochs"))
+            epochs = (int)bench_number(argv[0], "--epochs", value, 1, 1000);
+        else if (value && !strcmp(argv[i], "--warmup"))
+            warmup = (int)bench_number(argv[0], "--warmup", value, 0, 1000000);
+        else if (value && !strcmp(argv[i], "--data"))
+            dir = value;
         else {
             fprintf(stderr, "usage: %s [--threads N] [--split batch|gemm] [--optim sgd|momentum|adam] [--batch N] "
                     "[--epochs N] [--warmup STEPS] [--data DIR]\n", argv[0]);
             return 2;
         }
+    }
+    if ((strcmp(split, "batch") && strcmp(split, "gemm")) ||
+        (strcmp(optim, "sgd") && strcmp(optim, "momentum") && strcmp(optim, "adam"))) {
+        fprintf(stderr, "bench_mlp: --split is '%s', --optim '%s'; expected batch or gemm, and sgd, momentum or adam\n",
+                split, optim);
+        return 2;
     }
     tg_ctx *ctx = tg_ctx_new(threads);
     tg_dataset *train = tg_dataset_load_mnist(ctx, dir, "train");
@@ -91,7 +99,7 @@ int main(int argc, char **argv)
     cfg.threads = !strcmp(split, "gemm") ? 1 : threads;
     cfg.loss = tg_loss_softmax_ce;
     cfg.optimizer = opt;
-    cfg.batch_size = batch > 0 ? batch : 64;
+    cfg.batch_size = batch;
     cfg.progress = 0;
 
     if (warmup > 0) { /* untimed: the first steps size the arena and the GEMM buffers */

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "bench_args.h"
 
 static double now(void)
 {
@@ -124,8 +125,12 @@ static double run(tg_ctx *ctx, tg_params params, const char *rule, int steps, in
 
 int main(int argc, char **argv)
 {
-    int steps = argc > 1 ? atoi(argv[1]) : 200;
-    int repeats = argc > 2 ? atoi(argv[2]) : 10;
+    if (argc > 3) {
+        fprintf(stderr, "usage: %s [steps] [repeats]\n", argv[0]);
+        return 2;
+    }
+    int steps = argc > 1 ? (int)bench_number(argv[0], "steps", argv[1], 1, 1000000) : 200;
+    int repeats = argc > 2 ? (int)bench_number(argv[0], "repeats", argv[2], 1, 100000) : 10;
     tg_ctx *ctx = tg_ctx_new(1);
     tg_rng rng = tg_rng_seed(7);
     const int64_t widths[] = {784, 256, 128, 10};

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "bench_args.h"
 
 static double now(void)
 {
@@ -35,7 +36,11 @@ static tg_tensor *gather_inner(tg_tensor *x, void *u) { return tg_gather(x, -1, 
 
 int main(int argc, char **argv)
 {
-    int repeats = argc > 1 ? atoi(argv[1]) : 200;
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s [repeats]\n", argv[0]);
+        return 2;
+    }
+    int repeats = argc > 1 ? (int)bench_number(argv[0], "repeats", argv[1], 1, 1000000) : 200;
     tg_ctx *ctx = tg_ctx_new(1);
     tg_rng rng = tg_rng_seed(1);
     /* [256, 64, 64] f32: 4 MiB, past L2 */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "bench_args.h"
 
 static double now(void)
 {
@@ -32,8 +33,12 @@ static tg_tensor *build(tg_tensor *x, tg_tensor *w, int ops)
 
 int main(int argc, char **argv)
 {
-    int ops = argc > 1 ? atoi(argv[1]) : 10000;
-    int repeats = argc > 2 ? atoi(argv[2]) : 200;
+    if (argc > 3) {
+        fprintf(stderr, "usage: %s [ops] [repeats]\n", argv[0]);
+        return 2;
+    }
+    int ops = argc > 1 ? (int)bench_number(argv[0], "ops", argv[1], 1, 100000000) : 10000;
+    int repeats = argc > 2 ? (int)bench_number(argv[0], "repeats", argv[2], 1, 1000000) : 200;
     tg_ctx *ctx = tg_ctx_new(1);
     tg_tensor *x = tg_tensor_scalar(ctx, TG_F32, 0.3);
     tg_tensor *w = tg_tensor_scalar(ctx, TG_F32, 0.9);

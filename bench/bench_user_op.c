@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "bench_args.h"
 
 static double now(void)
 {
@@ -79,7 +80,11 @@ static double best_time(tg_ctx *ctx, const tg_op *op, tg_tensor *x, int depth, i
 
 int main(int argc, char **argv)
 {
-    int repeats = argc > 1 ? atoi(argv[1]) : 50;
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s [repeats]\n", argv[0]);
+        return 2;
+    }
+    int repeats = argc > 1 ? (int)bench_number(argv[0], "repeats", argv[1], 1, 1000000) : 50;
     tg_ctx *ctx = tg_ctx_new(1);
     const tg_op *ops[3] = {NULL, tg_op_register(ctx, &tanh_ops_def), tg_op_register(ctx, &tanh_raw_def)};
     const char *names[3] = {"built-in tg_tanh", "user op, ops backward", "user op, raw backward"};

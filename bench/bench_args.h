@@ -1,0 +1,24 @@
+/* Command-line numbers for the benchmarks. A value that is not a whole
+ * number in range stops the run with a message: atoi made "--help" or "1e3"
+ * a count of 0 or 1, and a benchmark of zero steps printed inf and nan. */
+#ifndef TAPEGRAD_BENCH_ARGS_H
+#define TAPEGRAD_BENCH_ARGS_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static inline long bench_number(const char *prog, const char *what, const char *text, long lo, long hi)
+{
+    char *end = NULL;
+    errno = 0;
+    long value = text ? strtol(text, &end, 10) : 0;
+    if (!text || errno || end == text || *end || value < lo || value > hi) {
+        fprintf(stderr, "%s: %s is '%s'; expected a whole number from %ld to %ld\n", prog, what,
+                text ? text : "(missing)", lo, hi);
+        exit(2);
+    }
+    return value;
+}
+
+#endif
