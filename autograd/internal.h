@@ -389,4 +389,9 @@ tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, 
                              tg_dot_names *names);
 void tg_dot_names_free(tg_dot_names *names);
 
+/* s with markup characters as entities (& < > " '), for text in HTML or
+ * SVG; control characters other than tab and newline, which XML forbids,
+ * are left out. */
+void tg_put_markup_text(FILE *f, const char *s);
+
 #endif

@@ -40,8 +40,7 @@ static void put_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-/* Markup characters as entities, for text inside HTML. */
-static void put_html_text(FILE *f, const char *s)
+void tg_put_markup_text(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
@@ -49,7 +48,10 @@ static void put_html_text(FILE *f, const char *s)
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
         case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
+        case '\'': fputs("&#39;", f); break;
+        default:
+            if ((unsigned char)*s >= 0x20 || *s == '\t' || *s == '\n')
+                fputc(*s, f);
         }
     }
 }
@@ -386,9 +388,9 @@ static void write_page(const page *p, const char *title, const char *svg, int64_
 {
     FILE *f = p->f;
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>", f);
-    put_html_text(f, title);
+    tg_put_markup_text(f, title);
     fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header><b>", PAGE_STYLE);
-    put_html_text(f, title);
+    tg_put_markup_text(f, title);
     if (per_layer) {
         fprintf(f, "</b><p id=\"fallback\">This backward pass ran %lld tape entries, too many to step through one at a "
                    "time: this is the per-layer view instead (one node per layer, with its shapes and gradient norms). "

@@ -2,6 +2,8 @@
  * Plain C and printf: no plotting library, output any browser shows. */
 #include "tapegrad/plot.h"
 
+#include "autograd/internal.h"
+
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -49,22 +51,6 @@ static void range_of(const double *v, int n, double *lo, double *hi)
             *lo = v[i] < *lo ? v[i] : *lo;
             *hi = v[i] > *hi ? v[i] : *hi;
         }
-}
-
-static void put_xml(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&apos;", f); break;
-        default:
-            if ((unsigned char)*s >= 0x20 || *s == '\t')
-                fputc(*s, f);
-        }
-    }
 }
 
 /* Tick labels: "0.25", "10", "1e-05", never "-0". */
@@ -252,7 +238,7 @@ tg_status tg_curves_write_svg(tg_ctx *ctx, const tg_curves *c, FILE *f)
     fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", WIDTH, HEIGHT);
     if (c->title) {
         fprintf(f, "<text x=\"%d\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">", WIDTH / 2);
-        put_xml(f, c->title);
+        tg_put_markup_text(f, c->title);
         fputs("</text>\n", f);
     }
     if (loss)
