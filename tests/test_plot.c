@@ -138,10 +138,11 @@ Test(plot, svg_is_well_formed_with_one_point_per_epoch)
 {
     tg_ctx *ctx = tg_ctx_new(1);
     tg_curves c = {.count = 5, .train_loss = LOSS, .test_loss = TEST_LOSS, .train_accuracy = TRAIN_ACC,
-                   .test_accuracy = TEST_ACC, .title = "XOR <2-2-1> & \"friends\""};
+                   .test_accuracy = TEST_ACC, .title = "XOR <2-2-1> & \"friends\"' run\x01"};
     char *text = svg_text(ctx, &c);
     expect_well_formed(text);
-    cr_expect_not_null(strstr(text, ">XOR &lt;2-2-1&gt; &amp; &quot;friends&quot;</text>"));
+    cr_expect_not_null(strstr(text, ">XOR &lt;2-2-1&gt; &amp; &quot;friends&quot;&#39; run</text>"),
+                      "markup escaped, the control character (not allowed in XML) left out");
     cr_expect_eq(count(text, "<polyline"), 4);
     cr_expect_eq(count(text, "<g class=\"panel\""), 2, "loss and accuracy panels");
     const char *names[4] = {"train loss", "test loss", "train accuracy", "test accuracy"};
