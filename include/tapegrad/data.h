@@ -72,7 +72,7 @@ extern "C" {
 
 /* CRC32 (IEEE 802.3, reflected 0xEDB88320) of n bytes continuing crc (start
  * with 0): tg_crc32(0, "123456789", 9) = 0xCBF43926. NULL data: crc. */
-uint32_t tg_crc32(uint32_t crc, const void *data, size_t n);
+TG_API uint32_t tg_crc32(uint32_t crc, const void *data, size_t n);
 
 /* Decodes a gzip image (one or more members) into a new malloc'd buffer
  * (*out, *out_size; free it with free(); never NULL, even for empty output).
@@ -82,28 +82,28 @@ uint32_t tg_crc32(uint32_t crc, const void *data, size_t n);
  * unsupported method or flag, a bad block type, an invalid Huffman code or
  * distance, a truncated stream, a CRC32 or length mismatch, trailing garbage,
  * output beyond the cap; TG_ERR_NOMEM; TG_ERR_ARG for NULL arguments. */
-tg_status tg_gzip_decode(tg_ctx *ctx, const void *data, size_t size, const char *what, uint8_t **out,
+TG_API tg_status tg_gzip_decode(tg_ctx *ctx, const void *data, size_t size, const char *what, uint8_t **out,
                          size_t *out_size);
 /* tg_gzip_decode with the output capped at max_out bytes (0: the default
  * cap); decoding stops as soon as the output would pass it. Errors: those of
  * tg_gzip_decode. */
-tg_status tg_gzip_decode_max(tg_ctx *ctx, const void *data, size_t size, const char *what, size_t max_out,
+TG_API tg_status tg_gzip_decode_max(tg_ctx *ctx, const void *data, size_t size, const char *what, size_t max_out,
                              uint8_t **out, size_t *out_size);
 /* The default output cap for input_size bytes of gzip:
  * TG_GZIP_DEFAULT_RATIO · input_size + 1 MiB. Real data (images, numeric
  * text) compresses 2-10x; deflate's own limit is 1032x. */
 #define TG_GZIP_DEFAULT_RATIO 64
-size_t tg_gzip_default_max(size_t input_size);
+TG_API size_t tg_gzip_default_max(size_t input_size);
 
 /* Reads a whole file into a malloc'd buffer, decoding it when it starts with
  * the gzip magic (output capped at tg_gzip_default_max of the file's size).
  * Errors: TG_ERR_ARG (NULL path or outputs), TG_ERR_IO (cannot open/read),
  * those of tg_gzip_decode; outputs untouched on error. */
-tg_status tg_file_read(tg_ctx *ctx, const char *path, uint8_t **out, size_t *out_size);
+TG_API tg_status tg_file_read(tg_ctx *ctx, const char *path, uint8_t **out, size_t *out_size);
 /* tg_file_read refusing more than max_bytes of content, before or after
  * decoding (0: no cap on plain files, the default cap on gzip). Errors: those
  * of tg_file_read; TG_ERR_FORMAT for content beyond max_bytes. */
-tg_status tg_file_read_max(tg_ctx *ctx, const char *path, size_t max_bytes, uint8_t **out, size_t *out_size);
+TG_API tg_status tg_file_read_max(tg_ctx *ctx, const char *path, size_t max_bytes, uint8_t **out, size_t *out_size);
 
 /* ---- IDX files ----------------------------------------------------------
  * magic: two zero bytes, a type code, the rank; rank × u32 big-endian dims;
@@ -131,14 +131,14 @@ typedef struct {
 /* Reads an IDX file (gzipped or not) into *out. Errors (TG_ERR_FORMAT, *out
  * untouched): bad magic, unknown type code, rank 0 or > 8, a zero dim, data
  * shorter (truncated) or longer than the dims say; TG_ERR_IO; TG_ERR_NOMEM. */
-tg_status tg_idx_read(tg_ctx *ctx, const char *path, tg_idx *out);
+TG_API tg_status tg_idx_read(tg_ctx *ctx, const char *path, tg_idx *out);
 /* Writes idx uncompressed (big-endian). Errors: TG_ERR_IO, TG_ERR_ARG (bad
  * type, rank or count). */
-tg_status tg_idx_write(tg_ctx *ctx, const char *path, const tg_idx *idx);
+TG_API tg_status tg_idx_write(tg_ctx *ctx, const char *path, const tg_idx *idx);
 /* Frees the values and zeroes *idx. NULL is fine. */
-void tg_idx_free(tg_idx *idx);
+TG_API void tg_idx_free(tg_idx *idx);
 /* Bytes per value of type (0 for an unknown type). */
-size_t tg_idx_type_size(tg_idx_type type);
+TG_API size_t tg_idx_type_size(tg_idx_type type);
 
 /* ---- CSV files ------------------------------------------------------------
  * Comma-separated numbers, one row per line (\n or \r\n), every row with the
@@ -162,14 +162,14 @@ typedef struct {
  * and column, *out untouched): a field that is not a number, a row with
  * another number of fields than the first, no data rows; TG_ERR_IO;
  * TG_ERR_NOMEM. */
-tg_status tg_csv_read(tg_ctx *ctx, const char *path, tg_csv_header header, tg_csv *out);
+TG_API tg_status tg_csv_read(tg_ctx *ctx, const char *path, tg_csv_header header, tg_csv *out);
 /* The same for n bytes of text in memory (what names it in messages; NULL:
  * "(memory)"). Memory stays within a few times n (about 4n for the values at
  * most). Errors: those of tg_csv_read; TG_ERR_ARG for NULL text or out. */
-tg_status tg_csv_parse(tg_ctx *ctx, const char *text, size_t n, const char *what, tg_csv_header header,
+TG_API tg_status tg_csv_parse(tg_ctx *ctx, const char *text, size_t n, const char *what, tg_csv_header header,
                        tg_csv *out);
 /* Frees the values and names and zeroes *csv. NULL is fine. */
-void tg_csv_free(tg_csv *csv);
+TG_API void tg_csv_free(tg_csv *csv);
 
 /* ---- datasets ---------------------------------------------------------------
  * count samples of features inputs and outputs targets each. Inputs are stored
@@ -194,21 +194,21 @@ typedef struct {
  * [count] of bytes, both IDX files; x = byte/255, classes = max label + 1.
  * NULL on error: the reader's errors, or files of other types or ranks or
  * counts (TG_ERR_FORMAT, naming both files). */
-tg_dataset *tg_dataset_from_idx(tg_ctx *ctx, const char *images_path, const char *labels_path);
+TG_API tg_dataset *tg_dataset_from_idx(tg_ctx *ctx, const char *images_path, const char *labels_path);
 /* MNIST-layout directory: dir/<split>-images-idx3-ubyte[.gz] and
  * dir/<split>-labels-idx1-ubyte[.gz], split "train" or "t10k". NULL on error
  * (TG_ERR_IO when neither name exists, naming what was looked for). */
-tg_dataset *tg_dataset_load_mnist(tg_ctx *ctx, const char *dir, const char *split);
+TG_API tg_dataset *tg_dataset_load_mnist(tg_ctx *ctx, const char *dir, const char *split);
 /* A dataset copying x [count, features] and y [count, outputs] doubles
  * (classes > 0: outputs must be 1 and every y a class index). NULL on error
  * (TG_ERR_ARG naming the bad value). */
-tg_dataset *tg_dataset_from_values(tg_ctx *ctx, int64_t count, int64_t features, const double *x,
+TG_API tg_dataset *tg_dataset_from_values(tg_ctx *ctx, int64_t count, int64_t features, const double *x,
                                    int64_t outputs, const double *y, int classes);
 /* A view of samples [start, start + count) sharing data's storage (free the
  * view before data). NULL on a range outside data (TG_ERR_ARG). */
-tg_dataset *tg_dataset_view(tg_ctx *ctx, const tg_dataset *data, int64_t start, int64_t count);
+TG_API tg_dataset *tg_dataset_view(tg_ctx *ctx, const tg_dataset *data, int64_t start, int64_t count);
 /* Frees a dataset (its storage unless it is a view). NULL is fine. */
-void tg_dataset_free(tg_dataset *data);
+TG_API void tg_dataset_free(tg_dataset *data);
 
 /* The ten Fashion-MNIST class names, "T-shirt/top" ... "Ankle boot". */
 extern const char *const tg_fashion_mnist_classes[10];
@@ -221,24 +221,24 @@ typedef struct tg_loader tg_loader;
  * batch; 1: one sample at a time) converted to dtype into persistent tensors
  * made once here (the last, smaller batch of an epoch gets its own pair). The
  * dataset must outlive the loader. NULL on error (TG_ERR_ARG, TG_ERR_NOMEM). */
-tg_loader *tg_loader_new(tg_ctx *ctx, const tg_dataset *data, int64_t batch_size, tg_dtype dtype);
-void tg_loader_free(tg_loader *loader); /* NULL is fine */
+TG_API tg_loader *tg_loader_new(tg_ctx *ctx, const tg_dataset *data, int64_t batch_size, tg_dtype dtype);
+TG_API void tg_loader_free(tg_loader *loader); /* NULL is fine */
 /* Starts an epoch: samples in a random order drawn from rng, or in order when
  * rng is NULL. */
-void tg_loader_start(tg_loader *loader, tg_rng *rng);
+TG_API void tg_loader_start(tg_loader *loader, tg_rng *rng);
 /* The next batch: *x [n, features] and *y ([n] class indices or [n, outputs]);
  * the tensors are the loader's and are overwritten by the next call. false at
  * the end of the epoch. */
-bool tg_loader_next(tg_loader *loader, tg_tensor **x, tg_tensor **y);
+TG_API bool tg_loader_next(tg_loader *loader, tg_tensor **x, tg_tensor **y);
 /* Labels of another dtype than x: TG_I64 hands out class indices as integers
  * (for tg_cross_entropy and tg_index_select), TG_F32/TG_F64 as numbers (the
  * default: the loader's dtype). Takes effect from the next batch; tensors
  * returned before are freed. TG_ERR_ARG for i64 on a dataset without
  * classes or an unknown dtype; TG_ERR_ARG for a NULL loader (no context). */
-tg_status tg_loader_set_label_dtype(tg_loader *loader, tg_dtype dtype);
-tg_dtype tg_loader_label_dtype(const tg_loader *loader); /* TG_F32 for NULL */
-int64_t tg_loader_batches(const tg_loader *loader); /* batches per epoch */
-int64_t tg_loader_batch_size(const tg_loader *loader);
+TG_API tg_status tg_loader_set_label_dtype(tg_loader *loader, tg_dtype dtype);
+TG_API tg_dtype tg_loader_label_dtype(const tg_loader *loader); /* TG_F32 for NULL */
+TG_API int64_t tg_loader_batches(const tg_loader *loader); /* batches per epoch */
+TG_API int64_t tg_loader_batch_size(const tg_loader *loader);
 
 /* ---- training ---------------------------------------------------------- */
 
@@ -261,13 +261,13 @@ typedef struct {
 } tg_history;
 
 /* Appends one epoch's numbers (grows the arrays). Errors: TG_ERR_NOMEM. */
-tg_status tg_history_append(tg_history *h, int epoch, double train_loss, double train_acc, double test_acc,
+TG_API tg_status tg_history_append(tg_history *h, int epoch, double train_loss, double train_acc, double test_acc,
                             double seconds);
 /* Frees the arrays and zeroes *h. NULL is fine. */
-void tg_history_free(tg_history *h);
+TG_API void tg_history_free(tg_history *h);
 /* Writes "epoch,train_loss,train_acc,test_acc,seconds" and one row per epoch.
  * Errors: TG_ERR_IO naming the file. */
-tg_status tg_history_save_csv(tg_ctx *ctx, const tg_history *h, const char *path);
+TG_API tg_status tg_history_save_csv(tg_ctx *ctx, const tg_history *h, const char *path);
 
 /* The seam between data-parallel training and whatever sums gradients across
  * processes (MPI, NCCL, a parameter server): sums buffer [count] of dtype
@@ -344,17 +344,17 @@ typedef struct tg_train_config {
 /* Sets config's forward, model, clone, free_model and params_of for mlp, so
  * that it trains with any thread count (the other fields are kept). Errors:
  * none; NULL arguments are ignored. */
-void tg_train_use_mlp(tg_train_config *config, tg_mlp *mlp);
+TG_API void tg_train_use_mlp(tg_train_config *config, tg_mlp *mlp);
 /* The same for a sequential model (tapegrad/model.h): forward, model, clone,
  * free_model, params_of, buffers_of (running statistics), set_training and
  * reseed (dropout streams). Errors: none;
  * NULL arguments are ignored. */
 struct tg_model;
-void tg_train_use_model(tg_train_config *config, struct tg_model *model);
+TG_API void tg_train_use_model(tg_train_config *config, struct tg_model *model);
 
 /* Defaults: batch 64, eval batch 1000, float32, shuffled, seed 1, 1 epoch,
  * progress on; forward, loss and optimizer must be set. */
-tg_train_config tg_train_defaults(void);
+TG_API tg_train_config tg_train_defaults(void);
 
 /* Runs epochs first_epoch+1 .. epochs over data: per batch zero-grad, forward,
  * loss, backward, optimizer step, tg_tape_reset. Appends one row per epoch to
@@ -365,7 +365,7 @@ tg_train_config tg_train_defaults(void);
  * test set of another width), any error of the model, loss, backward or
  * optimizer (training stops at the failing step), NaN loss (TG_ERR_ANOMALY),
  * the status of on_epoch. */
-tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *config, tg_history *history);
+TG_API tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *config, tg_history *history);
 
 /* ---- evaluation -------------------------------------------------------- */
 
@@ -384,11 +384,11 @@ typedef struct {
  * output with two classes is read as a probability (> 0.5: class 1); wider
  * outputs by their largest entry. Errors: TG_ERR_ARG, the model's; *out is
  * untouched on error. */
-tg_status tg_evaluate(tg_ctx *ctx, const tg_train_config *config, const tg_dataset *data, tg_evaluation *out);
-void tg_evaluation_free(tg_evaluation *e); /* NULL is fine */
+TG_API tg_status tg_evaluate(tg_ctx *ctx, const tg_train_config *config, const tg_dataset *data, tg_evaluation *out);
+TG_API void tg_evaluation_free(tg_evaluation *e); /* NULL is fine */
 /* Prints the confusion matrix with class names (NULL: numbers) and each
  * class's recall. out NULL means stdout. */
-void tg_confusion_print(const tg_evaluation *e, const char *const *class_names, FILE *out);
+TG_API void tg_confusion_print(const tg_evaluation *e, const char *const *class_names, FILE *out);
 
 /* ---- checkpoints ------------------------------------------------------- */
 
@@ -396,7 +396,7 @@ void tg_confusion_print(const tg_evaluation *e, const char *const *class_names, 
  * epoch to path atomically (see the format above). Errors: TG_ERR_ARG (NULL
  * tensors, a name longer than 1024 bytes), TG_ERR_FREED (a freed tensor), TG_ERR_IO naming the file and
  * the failing call (the previous file at path is then intact). */
-tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, const tg_optimizer *opt,
+TG_API tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, const tg_optimizer *opt,
                              int64_t epoch);
 /* Loads path into params (and opt's state and step count when opt is not NULL;
  * a file with optimizer state loads into params alone when opt is NULL) and
@@ -404,17 +404,17 @@ tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, co
  * TG_ERR_IO; TG_ERR_FORMAT for a bad magic or version, a truncated or longer
  * file, a CRC mismatch, a count, name, dtype or shape that differs from the
  * tensors given, no optimizer state when opt is given. */
-tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg_optimizer *opt,
+TG_API tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg_optimizer *opt,
                              int64_t *epoch);
 /* tg_checkpoint_save with spec text stored beside the tensors (version 2).
  * Errors as tg_checkpoint_save, and a NULL spec or one over 1 MiB (TG_ERR_ARG). */
-tg_status tg_checkpoint_save_spec(tg_ctx *ctx, const char *path, const char *spec, tg_params params,
+TG_API tg_status tg_checkpoint_save_spec(tg_ctx *ctx, const char *path, const char *spec, tg_params params,
                                   const tg_optimizer *opt, int64_t epoch);
 /* The spec text of the checkpoint at path into *spec (malloc'd, the caller
  * frees; NULL for a file without one) after checking the file's magic,
  * version, length and CRC. Errors: NULL arguments (TG_ERR_ARG), TG_ERR_IO,
  * TG_ERR_FORMAT (*spec stays NULL). */
-tg_status tg_checkpoint_read_spec(tg_ctx *ctx, const char *path, char **spec);
+TG_API tg_status tg_checkpoint_read_spec(tg_ctx *ctx, const char *path, char **spec);
 
 /* What a checkpoint holds, read without the model it belongs to. */
 typedef struct {
@@ -430,9 +430,9 @@ typedef struct {
  * CRC mismatch is reported in info, not as an error, so a damaged file can be
  * examined. Errors: NULL arguments (TG_ERR_ARG), TG_ERR_IO, TG_ERR_FORMAT for a
  * file whose structure cannot be read (info is then empty). */
-tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_info *info);
+TG_API tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_info *info);
 /* Frees info's tensors and text and zeroes it. NULL is fine. */
-void tg_checkpoint_info_free(tg_checkpoint_info *info);
+TG_API void tg_checkpoint_info_free(tg_checkpoint_info *info);
 
 #ifdef __cplusplus
 }

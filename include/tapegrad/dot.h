@@ -89,10 +89,10 @@ typedef struct {
  * NULL f, no outputs, a NULL output or outputs of two contexts; TG_ERR_FREED for
  * a freed output; TG_ERR_GRAD when grads_of has more than one element or does
  * not require a gradient; TG_ERR_IO when writing fails; TG_ERR_NOMEM. */
-tg_status tg_dot_write(FILE *f, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts);
+TG_API tg_status tg_dot_write(FILE *f, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts);
 /* The same into the file at path (created or truncated); TG_ERR_IO when it
  * cannot be opened or written. */
-tg_status tg_dot_save(const char *path, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts);
+TG_API tg_status tg_dot_save(const char *path, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts);
 
 /* ---- the backward pass, step by step, as a web page ----
  *
@@ -117,7 +117,7 @@ tg_status tg_dot_save(const char *path, int n_outputs, tg_tensor *const *outputs
  * tg_backward_with keeps a copy of every δ and every contribution (memory
  * grows with the graph; tg_grad is never logged). Returns the previous
  * setting; false for a NULL ctx. */
-bool tg_backward_set_recording(tg_ctx *ctx, bool enabled);
+TG_API bool tg_backward_set_recording(tg_ctx *ctx, bool enabled);
 
 typedef struct {
     /* The drawing: title, clusters, layout, number format (grads_of,
@@ -135,7 +135,7 @@ typedef struct {
  * output was recorded since the last tg_tape_reset (or it failed); TG_ERR_IO
  * when a file cannot be written, or when Graphviz's dot is not on PATH or
  * fails (the .dot file is written all the same); TG_ERR_NOMEM. */
-tg_status tg_backward_page_save(const char *path, tg_tensor *output, const tg_page_options *opts);
+TG_API tg_status tg_backward_page_save(const char *path, tg_tensor *output, const tg_page_options *opts);
 
 #ifdef __cplusplus
 }

@@ -45,16 +45,16 @@ typedef struct {
 /* Checks every input that requires a gradient. Inputs must be float64 and are
  * restored bit for bit afterwards. Returns TG_OK when the check ran (read
  * report->passed for its verdict), an error when f failed. opts may be NULL. */
-tg_status tg_gradcheck(tg_ctx *ctx, tg_fn f, void *user, int n_inputs, tg_tensor *const *inputs,
+TG_API tg_status tg_gradcheck(tg_ctx *ctx, tg_fn f, void *user, int n_inputs, tg_tensor *const *inputs,
                        const tg_gradcheck_options *opts, tg_gradcheck_report *report);
 
 /* Second derivatives: checks the tape's create_graph gradient of Σ r⊙f against
  * finite differences of that gradient (a gradcheck of the gradient). */
-tg_status tg_gradgradcheck(tg_ctx *ctx, tg_fn f, void *user, int n_inputs, tg_tensor *const *inputs,
+TG_API tg_status tg_gradgradcheck(tg_ctx *ctx, tg_fn f, void *user, int n_inputs, tg_tensor *const *inputs,
                            const tg_gradcheck_options *opts, tg_gradcheck_report *report);
 
 /* Prints one line per input: worst absolute and relative error, verdict. */
-void tg_gradcheck_print(const tg_gradcheck_report *report, const char *title);
+TG_API void tg_gradcheck_print(const tg_gradcheck_report *report, const char *title);
 
 #ifdef __cplusplus
 }

@@ -29,7 +29,7 @@ extern "C" {
  * an input given twice; TG_ERR_FREED; TG_ERR_SHAPE when a vector's shape or
  * dtype differs from its input's; TG_ERR_GRAD when output requires no
  * gradient. *jvp is NULL on error. */
-tg_status tg_jvp(tg_tensor *output, int n_inputs, tg_tensor *const *inputs, tg_tensor *const *vectors,
+TG_API tg_status tg_jvp(tg_tensor *output, int n_inputs, tg_tensor *const *inputs, tg_tensor *const *vectors,
                  tg_tensor **jvp);
 
 #ifdef __cplusplus

@@ -84,7 +84,7 @@ typedef struct {
 /* "dense", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "activation",
  * "dropout", "batch_norm", "layer_norm", "embedding", "rnn", "lstm", "gru";
  * "?" for an unknown value. */
-const char *tg_layer_kind_name(tg_layer_kind kind);
+TG_API const char *tg_layer_kind_name(tg_layer_kind kind);
 
 /* ---- modules: one layer ------------------------------------------------ */
 
@@ -96,23 +96,23 @@ typedef struct tg_module tg_module;
  * (on ctx): NULL spec or rng, an unknown kind, activation or init, a size
  * that the kind needs < 1, a rate outside [0, 1), eps or momentum < 0
  * (TG_ERR_ARG), out of memory. */
-tg_module *tg_module_new(tg_ctx *ctx, tg_dtype dtype, const tg_layer_spec *spec, tg_rng *rng);
+TG_API tg_module *tg_module_new(tg_ctx *ctx, tg_dtype dtype, const tg_layer_spec *spec, tg_rng *rng);
 /* Frees the module and its tensors. NULL is fine. */
-void tg_module_free(tg_module *module);
+TG_API void tg_module_free(tg_module *module);
 /* The layer applied to x (a step tensor). Errors (TG_ERR_SHAPE, naming the
  * layer, x's shape and what was expected): conv or pool input not rank 4,
  * channels or features that differ from spec in, a window larger than the
  * padded input, a recurrent sequence not [T, B, in]; an embedding index
  * outside [0, in) (TG_ERR_ARG). NULL x: NULL. */
-tg_tensor *tg_module_forward(tg_module *module, tg_tensor *x);
+TG_API tg_tensor *tg_module_forward(tg_module *module, tg_tensor *x);
 /* The trained tensors (a view, valid while the module lives); count 0 for NULL. */
-tg_params tg_module_params(const tg_module *module);
+TG_API tg_params tg_module_params(const tg_module *module);
 /* The running statistics (batch norm); count 0 for other kinds and NULL. */
-tg_params tg_module_buffers(const tg_module *module);
+TG_API tg_params tg_module_buffers(const tg_module *module);
 /* Training mode (the default) or eval mode. */
-void tg_module_set_training(tg_module *module, bool training);
+TG_API void tg_module_set_training(tg_module *module, bool training);
 /* The spec with defaults filled in and the name the module has; NULL for NULL. */
-const tg_layer_spec *tg_module_spec(const tg_module *module);
+TG_API const tg_layer_spec *tg_module_spec(const tg_module *module);
 
 /* ---- recurrent cells -------------------------------------------------------
  * The state after one step of an RNN, LSTM or GRU module for x [B, in] and
@@ -120,12 +120,12 @@ const tg_layer_spec *tg_module_spec(const tg_module *module);
  * (NULL: zeros) and *c_next (may be NULL) gets the new one (NULL for the
  * others). Errors: not a recurrent module (TG_ERR_ARG), shapes that do not fit
  * (TG_ERR_SHAPE, naming the layer); NULL cell or x: NULL. */
-tg_tensor *tg_recurrent_step(tg_module *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_next);
+TG_API tg_tensor *tg_recurrent_step(tg_module *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_next);
 /* The cell unrolled over seq [T, B, in] from h0, c0 (NULL: zeros): every
  * step's h stacked -> [T, B, out]; *h_last and *c_last (may be NULL) get the
  * final state. Errors as tg_recurrent_step; a seq that is not rank 3 is
  * TG_ERR_SHAPE naming the layer and the shape. */
-tg_tensor *tg_recurrent_unroll(tg_module *cell, tg_tensor *seq, tg_tensor *h0, tg_tensor *c0, tg_tensor **h_last,
+TG_API tg_tensor *tg_recurrent_unroll(tg_module *cell, tg_tensor *seq, tg_tensor *h0, tg_tensor *c0, tg_tensor **h_last,
                                tg_tensor **c_last);
 
 /* ---- sequential models --------------------------------------------------- */
@@ -139,54 +139,54 @@ typedef struct tg_model tg_model;
  * layers are checked at construction. NULL on error: the first layer that
  * tg_module_new refuses, or whose input shape does not fit (TG_ERR_SHAPE naming
  * it), n_layers < 1, two layers with one name (TG_ERR_ARG). */
-tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_t *input_shape, int n_layers,
+TG_API tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_t *input_shape, int n_layers,
                        const tg_layer_spec *layers, tg_rng *rng);
 /* Frees the model, its modules and tensors. NULL is fine. */
-void tg_model_free(tg_model *model);
+TG_API void tg_model_free(tg_model *model);
 /* The layers applied in order; errors as tg_module_forward. */
-tg_tensor *tg_model_forward(tg_model *model, tg_tensor *x);
+TG_API tg_tensor *tg_model_forward(tg_model *model, tg_tensor *x);
 /* All parameters, layer by layer (a view, valid while the model lives).
  * These accessors give count 0, 0, TG_F32, NULL or false for a NULL model. */
-tg_params tg_model_params(const tg_model *model);
+TG_API tg_params tg_model_params(const tg_model *model);
 /* All buffers (running statistics), layer by layer. */
-tg_params tg_model_buffers(const tg_model *model);
+TG_API tg_params tg_model_buffers(const tg_model *model);
 /* Parameters then buffers: what a checkpoint holds. */
-tg_params tg_model_tensors(const tg_model *model);
-int64_t tg_model_param_count(const tg_model *model); /* scalars in the parameters */
-int tg_model_depth(const tg_model *model);           /* number of layers */
-tg_module *tg_model_module(const tg_model *model, int index); /* 0-based; NULL when out of range */
+TG_API tg_params tg_model_tensors(const tg_model *model);
+TG_API int64_t tg_model_param_count(const tg_model *model); /* scalars in the parameters */
+TG_API int tg_model_depth(const tg_model *model);           /* number of layers */
+TG_API tg_module *tg_model_module(const tg_model *model, int index); /* 0-based; NULL when out of range */
 /* The module called name; NULL when none. */
-tg_module *tg_model_find(const tg_model *model, const char *name);
-tg_dtype tg_model_dtype(const tg_model *model);
-tg_ctx *tg_model_ctx(const tg_model *model);
+TG_API tg_module *tg_model_find(const tg_model *model, const char *name);
+TG_API tg_dtype tg_model_dtype(const tg_model *model);
+TG_API tg_ctx *tg_model_ctx(const tg_model *model);
 /* One sample's input shape (rank 0: none given). */
-int tg_model_input_shape(const tg_model *model, int64_t shape[TG_MAX_RANK]); /* 0 for NULL model */
+TG_API int tg_model_input_shape(const tg_model *model, int64_t shape[TG_MAX_RANK]); /* 0 for NULL model */
 /* Training or eval mode for every layer. */
-void tg_model_set_training(tg_model *model, bool training);
-bool tg_model_training(const tg_model *model);
+TG_API void tg_model_set_training(tg_model *model, bool training);
+TG_API bool tg_model_training(const tg_model *model);
 /* Gives every dropout layer a mask stream of its own, derived from its
  * current one and stream (e.g. a data-parallel worker's index), so that
  * clones reseeded with different streams draw different masks, the same on
  * every run. NULL is fine. */
-void tg_model_reseed(tg_model *model, uint64_t stream);
+TG_API void tg_model_reseed(tg_model *model, uint64_t stream);
 /* A table: one row per layer (name, kind, its settings, output shape when the
  * input shape is known, parameter shapes and count) and the totals. out NULL
  * means stdout; a NULL model prints nothing. */
-void tg_model_print(const tg_model *model, FILE *out);
+TG_API void tg_model_print(const tg_model *model, FILE *out);
 /* A copy in ctx (the same or another context): the same specs, names, mode,
  * values and dropout streams, no gradients. NULL when model or ctx is NULL or on error. */
-tg_model *tg_model_clone(const tg_model *model, tg_ctx *ctx);
+TG_API tg_model *tg_model_clone(const tg_model *model, tg_ctx *ctx);
 
 /* Adapters of the functions above for tg_train_config's callbacks (forward,
  * clone, free_model, params_of, buffers_of, reseed, set_training, which
  * returns the mode the model had): model is a tg_model. */
-tg_tensor *tg_model_forward_fn(void *model, tg_tensor *x);
-void *tg_model_clone_fn(const void *model, tg_ctx *ctx);
-void tg_model_free_fn(void *model);
-tg_params tg_model_params_fn(const void *model);
-tg_params tg_model_buffers_fn(const void *model);
-void tg_model_reseed_fn(void *model, int worker);
-bool tg_model_set_training_fn(void *model, bool training); /* the mode it had; false for NULL */
+TG_API tg_tensor *tg_model_forward_fn(void *model, tg_tensor *x);
+TG_API void *tg_model_clone_fn(const void *model, tg_ctx *ctx);
+TG_API void tg_model_free_fn(void *model);
+TG_API tg_params tg_model_params_fn(const void *model);
+TG_API tg_params tg_model_buffers_fn(const void *model);
+TG_API void tg_model_reseed_fn(void *model, int worker);
+TG_API bool tg_model_set_training_fn(void *model, bool training); /* the mode it had; false for NULL */
 
 /* Runs x through the model (recording, whatever the grad mode) and writes the
  * tape to path as dot with one cluster per layer, named by the layer (opts may
@@ -194,7 +194,7 @@ bool tg_model_set_training_fn(void *model, bool training); /* the mode it had; f
  * opts->max_values says otherwise). The step tensors stay until tg_tape_reset.
  * Errors: TG_ERR_ARG for a NULL model or x; those of tg_model_forward and
  * tg_dot_save. */
-tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *path, const tg_dot_options *opts);
+TG_API tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *path, const tg_dot_options *opts);
 
 /* ---- specs as text and self-describing checkpoints -------------------------
  * The spec text is line-based: "tapegrad-model 1", "dtype f32", "input 1 28 28",
@@ -204,31 +204,31 @@ tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *path, con
 
 /* The model's spec as text (malloc'd, the caller frees); NULL on error or for
  * a NULL model. */
-char *tg_model_spec_text(const tg_model *model);
+TG_API char *tg_model_spec_text(const tg_model *model);
 /* A new model in ctx built from spec text (weights by rng; NULL rng: seed 1).
  * NULL on error: TG_ERR_FORMAT naming the line that cannot be read, or the
  * errors of tg_model_new. */
-tg_model *tg_model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng);
+TG_API tg_model *tg_model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng);
 /* The first difference between two models' architectures ("layer 3 (conv2):
  * out is 16 in a, 32 in b") written into buf; false when they are the same
  * and for NULL arguments or size 0. */
-bool tg_model_spec_diff(const tg_model *a, const tg_model *b, char *buf, size_t size);
+TG_API bool tg_model_spec_diff(const tg_model *a, const tg_model *b, char *buf, size_t size);
 
 /* Saves the model's spec, its parameters and buffers (and opt's state when
  * opt is not NULL) and epoch atomically to path (checkpoint format version 2
  * with a spec block; see data.h). Errors as tg_checkpoint_save; TG_ERR_ARG
  * for a NULL model. */
-tg_status tg_model_save(const tg_model *model, const char *path, const tg_optimizer *opt, int64_t epoch);
+TG_API tg_status tg_model_save(const tg_model *model, const char *path, const tg_optimizer *opt, int64_t epoch);
 /* A new model in ctx from a checkpoint with a spec (no code that built it
  * needed); *epoch (may be NULL) gets the epoch saved. NULL on error: the
  * errors of tg_checkpoint_load, a file without a spec (TG_ERR_FORMAT). */
-tg_model *tg_model_load(tg_ctx *ctx, const char *path, int64_t *epoch);
+TG_API tg_model *tg_model_load(tg_ctx *ctx, const char *path, int64_t *epoch);
 /* Loads a checkpoint into an existing model (and opt, when not NULL).
  * Errors: a file whose spec describes another architecture (TG_ERR_FORMAT
  * naming the first difference; nothing is written), the errors of
  * tg_checkpoint_load; TG_ERR_ARG for a NULL model. A file without a spec
  * loads when its tensors match. */
-tg_status tg_model_load_into(tg_model *model, const char *path, tg_optimizer *opt, int64_t *epoch);
+TG_API tg_status tg_model_load_into(tg_model *model, const char *path, tg_optimizer *opt, int64_t *epoch);
 
 #ifdef __cplusplus
 }

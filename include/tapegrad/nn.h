@@ -41,9 +41,9 @@ typedef struct {
 } tg_params;
 
 /* Number of scalars in all the listed tensors (Σ sizes). */
-int64_t tg_params_count(tg_params params);
+TG_API int64_t tg_params_count(tg_params params);
 /* Sets every listed tensor's gradient to zero (tensors without one yet are skipped). */
-void tg_params_zero_grad(tg_params params);
+TG_API void tg_params_zero_grad(tg_params params);
 
 /* ---- activations ------------------------------------------------------ */
 
@@ -62,10 +62,10 @@ typedef enum {
 
 /* f(x) for the activation, as an op (TG_ACT_NONE returns x itself). NULL when
  * x is NULL or act is unknown (TG_ERR_ARG). */
-tg_tensor *tg_activate(tg_tensor *x, tg_activation act);
+TG_API tg_tensor *tg_activate(tg_tensor *x, tg_activation act);
 /* "none", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "silu",
  * "gelu", "gelu_tanh"; "?" for an unknown value. */
-const char *tg_activation_name(tg_activation act);
+TG_API const char *tg_activation_name(tg_activation act);
 
 /* ---- initializers ------------------------------------------------------ */
 
@@ -81,9 +81,9 @@ typedef enum {
  * rng may be NULL for TG_INIT_ZEROS. Errors: NULL w, NULL rng for any other
  * init (TG_ERR_ARG), rank 0 or > 2 (TG_ERR_SHAPE), unknown
  * init, stddev < 0 (TG_ERR_ARG). */
-tg_status tg_init_fill(tg_tensor *w, tg_init init, double stddev, tg_rng *rng);
+TG_API tg_status tg_init_fill(tg_tensor *w, tg_init init, double stddev, tg_rng *rng);
 /* "xavier", "he", "zeros", "normal"; "?" for an unknown value. */
-const char *tg_init_name(tg_init init);
+TG_API const char *tg_init_name(tg_init init);
 
 /* ---- dense layer ------------------------------------------------------- */
 
@@ -94,22 +94,22 @@ typedef struct tg_layer tg_layer;
  * rng may be NULL for TG_INIT_ZEROS. Names "weight" and "bias". NULL on
  * error: ctx NULL, rng NULL for an init that draws, in or out < 1,
  * unknown activation or init (TG_ERR_ARG), out of memory (TG_ERR_NOMEM). */
-tg_layer *tg_layer_new(tg_ctx *ctx, tg_dtype dtype, int64_t in, int64_t out, tg_activation act,
+TG_API tg_layer *tg_layer_new(tg_ctx *ctx, tg_dtype dtype, int64_t in, int64_t out, tg_activation act,
                        tg_init init, tg_rng *rng);
 /* Frees the layer and its two tensors. NULL is fine. */
-void tg_layer_free(tg_layer *layer);
+TG_API void tg_layer_free(tg_layer *layer);
 /* z = x·Wᵀ + b for x [n, in] -> [n, out] (one matmul, no transposed copy).
  * NULL with TG_ERR_SHAPE when x is not [n, in]; NULL when x is NULL. */
-tg_tensor *tg_layer_linear(tg_layer *layer, tg_tensor *x);
+TG_API tg_tensor *tg_layer_linear(tg_layer *layer, tg_tensor *x);
 /* a = f(x·Wᵀ + b) -> [n, out]; errors as tg_layer_linear. */
-tg_tensor *tg_layer_forward(tg_layer *layer, tg_tensor *x);
-tg_tensor *tg_layer_weight(const tg_layer *layer); /* W [out, in] */
-tg_tensor *tg_layer_bias(const tg_layer *layer);   /* b [out] */
-tg_activation tg_layer_activation(const tg_layer *layer);
-int64_t tg_layer_in(const tg_layer *layer);
-int64_t tg_layer_out(const tg_layer *layer);
+TG_API tg_tensor *tg_layer_forward(tg_layer *layer, tg_tensor *x);
+TG_API tg_tensor *tg_layer_weight(const tg_layer *layer); /* W [out, in] */
+TG_API tg_tensor *tg_layer_bias(const tg_layer *layer);   /* b [out] */
+TG_API tg_activation tg_layer_activation(const tg_layer *layer);
+TG_API int64_t tg_layer_in(const tg_layer *layer);
+TG_API int64_t tg_layer_out(const tg_layer *layer);
 /* W and b, in that order (a view into the layer: valid while it lives). */
-tg_params tg_layer_params(const tg_layer *layer);
+TG_API tg_params tg_layer_params(const tg_layer *layer);
 
 /* ---- multi-layer perceptron -------------------------------------------- */
 
@@ -121,30 +121,30 @@ typedef struct tg_mlp tg_mlp;
  * rng may be NULL for TG_INIT_ZEROS), biases 0, named "layer1.weight", "layer1.bias", ... NULL on error: n_layers
  * < 1, NULL arrays, a width < 1, an unknown activation or init (TG_ERR_ARG),
  * out of memory (TG_ERR_NOMEM). */
-tg_mlp *tg_mlp_new(tg_ctx *ctx, tg_dtype dtype, int n_layers, const int64_t *widths,
+TG_API tg_mlp *tg_mlp_new(tg_ctx *ctx, tg_dtype dtype, int n_layers, const int64_t *widths,
                    const tg_activation *acts, tg_init init, tg_rng *rng);
 /* Frees the MLP and all its tensors. NULL is fine. */
-void tg_mlp_free(tg_mlp *mlp);
+TG_API void tg_mlp_free(tg_mlp *mlp);
 /* A copy of mlp whose tensors live in ctx (the same or another context): the
  * same widths, activations, names and parameter values, no gradients (a
  * data-parallel worker's replica). NULL when mlp or ctx is NULL, or out of
  * memory (TG_ERR_NOMEM on ctx). */
-tg_mlp *tg_mlp_clone(const tg_mlp *mlp, tg_ctx *ctx);
+TG_API tg_mlp *tg_mlp_clone(const tg_mlp *mlp, tg_ctx *ctx);
 /* Refills every weight by init (stddev for TG_INIT_NORMAL) and zeroes every bias. */
-tg_status tg_mlp_init(tg_mlp *mlp, tg_init init, double stddev, tg_rng *rng);
+TG_API tg_status tg_mlp_init(tg_mlp *mlp, tg_init init, double stddev, tg_rng *rng);
 /* The network's output for x [n, widths[0]] -> [n, widths[n_layers]]; NULL on a
  * shape mismatch (TG_ERR_SHAPE, naming the layer) or a NULL x. */
-tg_tensor *tg_mlp_forward(tg_mlp *mlp, tg_tensor *x);
-int tg_mlp_depth(const tg_mlp *mlp);                 /* number of layers */
-tg_layer *tg_mlp_layer(const tg_mlp *mlp, int index); /* 0-based; NULL when out of range */
+TG_API tg_tensor *tg_mlp_forward(tg_mlp *mlp, tg_tensor *x);
+TG_API int tg_mlp_depth(const tg_mlp *mlp);                 /* number of layers */
+TG_API tg_layer *tg_mlp_layer(const tg_mlp *mlp, int index); /* 0-based; NULL when out of range */
 /* All parameters: layer1.weight, layer1.bias, layer2.weight, ... (a view into
  * the MLP: valid while it lives). */
-tg_params tg_mlp_params(const tg_mlp *mlp);
+TG_API tg_params tg_mlp_params(const tg_mlp *mlp);
 /* Σ over layers of out·in + out (784-256-128-10: 235,146). */
-int64_t tg_mlp_param_count(const tg_mlp *mlp);
+TG_API int64_t tg_mlp_param_count(const tg_mlp *mlp);
 /* Prints one line per layer (name, W and b shapes, activation, parameters)
  * and the total. out NULL means stdout. */
-void tg_mlp_print(const tg_mlp *mlp, FILE *out);
+TG_API void tg_mlp_print(const tg_mlp *mlp, FILE *out);
 
 /* ---- losses (scalar step tensors, compositions of ops) ------------------ */
 
@@ -156,27 +156,27 @@ typedef enum {
 /* Mean squared error L = (1/N) Σ (pred - target)² over all N elements.
  * With one output this is the textbook's L = (y - o)² (seed case §3, §4).
  * Errors: shapes differ (TG_ERR_SHAPE). */
-tg_tensor *tg_loss_mse(tg_tensor *pred, tg_tensor *target);
+TG_API tg_tensor *tg_loss_mse(tg_tensor *pred, tg_tensor *target);
 /* Half sum of squares E = ½ Σ (pred - target)² = ½‖y - a‖² (seed case §6):
  * dE/dpred = pred - target, with no 2 and no 1/N. Errors: shapes differ. */
-tg_tensor *tg_loss_half_sse(tg_tensor *pred, tg_tensor *target);
+TG_API tg_tensor *tg_loss_half_sse(tg_tensor *pred, tg_tensor *target);
 /* Binary cross-entropy from probabilities p ∈ (0, 1):
  * L = -reduce[y ln(p + ε) + (1 - y) ln(1 - p + ε)], ε = 1e-12 in float64 and
  * 1e-7 in float32 (keeps p = 0 or 1 finite; shifts the loss by about ε/p). Prefer tg_loss_bce_logits when the logits exist. Errors: shapes differ. */
-tg_tensor *tg_loss_bce(tg_tensor *prob, tg_tensor *target, tg_reduction reduction);
+TG_API tg_tensor *tg_loss_bce(tg_tensor *prob, tg_tensor *target, tg_reduction reduction);
 /* Binary cross-entropy from logits z, p = σ(z), stable for any finite z:
  * the two-class softmax cross-entropy of [0, z] against [1 - y, y], so
  * dL/dz = σ(z) - y (/N for the mean) exactly, even at z = ±1000.
  * Errors: shapes differ (TG_ERR_SHAPE). */
-tg_tensor *tg_loss_bce_logits(tg_tensor *logits, tg_tensor *target, tg_reduction reduction);
+TG_API tg_tensor *tg_loss_bce_logits(tg_tensor *logits, tg_tensor *target, tg_reduction reduction);
 /* Softmax cross-entropy of logits [n, c], mean over rows (tg_cross_entropy):
  * L = -(1/n) Σᵢ Σⱼ pᵢⱼ log softmax(zᵢ)ⱼ; dL/dz = (softmax(z) - p)/n. targets are
  * class indices [n] or probability rows [n, c]. */
-tg_tensor *tg_loss_softmax_ce(tg_tensor *logits, tg_tensor *targets);
+TG_API tg_tensor *tg_loss_softmax_ce(tg_tensor *logits, tg_tensor *targets);
 /* L2 penalty (λ/2) Σ_W ‖W‖² over the weights (rank ≥ 2) in params; biases are
  * skipped, so dW gains λW and db nothing. NULL with TG_ERR_ARG when params holds
  * no weight or λ < 0. */
-tg_tensor *tg_loss_l2(tg_params params, double lambda);
+TG_API tg_tensor *tg_loss_l2(tg_params params, double lambda);
 
 /* ---- optimizers --------------------------------------------------------
  * w ← update(w, dw) over each listed tensor's .grad, as plain loops (an update
@@ -194,41 +194,41 @@ typedef enum {
 
 /* Plain SGD: w ← w - lr·dw. No state. NULL when params is empty or holds a
  * NULL tensor (TG_ERR_ARG where a context is known), lr < 0 (TG_ERR_ARG). */
-tg_optimizer *tg_optim_sgd_new(tg_params params, double lr);
+TG_API tg_optimizer *tg_optim_sgd_new(tg_params params, double lr);
 /* SGD with momentum (PyTorch's form): v ← μ·v + dw; w ← w - lr·v.
  * State: one velocity per parameter ("<name>.velocity"), zero at the start.
  * Errors as tg_optim_sgd_new, and μ outside [0, 1). */
-tg_optimizer *tg_optim_momentum_new(tg_params params, double lr, double momentum);
+TG_API tg_optimizer *tg_optim_momentum_new(tg_params params, double lr, double momentum);
 /* Adam with bias correction, at step t = 1, 2, ...:
  * m ← β₁m + (1-β₁)dw;  v ← β₂v + (1-β₂)dw²;  m̂ = m/(1-β₁ᵗ);  v̂ = v/(1-β₂ᵗ);
  * w ← w - lr·m̂/(√v̂ + ε). State: m and v per parameter ("<name>.m", "<name>.v").
  * Typical: β₁ 0.9, β₂ 0.999, ε 1e-8. Errors as tg_optim_sgd_new, and β outside
  * [0, 1) or ε <= 0. */
-tg_optimizer *tg_optim_adam_new(tg_params params, double lr, double beta1, double beta2, double eps);
+TG_API tg_optimizer *tg_optim_adam_new(tg_params params, double lr, double beta1, double beta2, double eps);
 /* AdamW: Adam with decoupled weight decay λ on the weights (rank >= 2), as
  * tg_optim_adam_new followed by tg_optim_set_weight_decay(TG_DECAY_DECOUPLED, λ):
  * w ← w - lr·λ·w beside the Adam update. Typical λ: 0.01. Errors as
  * tg_optim_adam_new, and λ < 0. */
-tg_optimizer *tg_optim_adamw_new(tg_params params, double lr, double beta1, double beta2, double eps,
+TG_API tg_optimizer *tg_optim_adamw_new(tg_params params, double lr, double beta1, double beta2, double eps,
                                  double weight_decay);
 /* Frees the optimizer and its state tensors (not the parameters). NULL is fine. */
-void tg_optim_free(tg_optimizer *opt);
+TG_API void tg_optim_free(tg_optimizer *opt);
 /* Applies one update to every parameter with a gradient and counts the step.
  * Errors: a parameter freed or its gradient of another shape (TG_ERR_ARG). */
-tg_status tg_optim_step(tg_optimizer *opt);
+TG_API tg_status tg_optim_step(tg_optimizer *opt);
 /* Zeroes the gradients of the optimizer's parameters. */
-void tg_optim_zero_grad(tg_optimizer *opt);
-double tg_optim_lr(const tg_optimizer *opt);
-void tg_optim_set_lr(tg_optimizer *opt, double lr);
+TG_API void tg_optim_zero_grad(tg_optimizer *opt);
+TG_API double tg_optim_lr(const tg_optimizer *opt);
+TG_API void tg_optim_set_lr(tg_optimizer *opt, double lr);
 /* Weight decay λ on the weights (rank ≥ 2) only; biases are never decayed.
  * Errors: λ < 0 or an unknown kind (TG_ERR_ARG). */
-tg_status tg_optim_set_weight_decay(tg_optimizer *opt, tg_decay kind, double lambda);
+TG_API tg_status tg_optim_set_weight_decay(tg_optimizer *opt, tg_decay kind, double lambda);
 
 /* The optimizer's state for checkpoints: its state tensors (created with the
  * optimizer, in a fixed order) and its step count. */
-tg_params tg_optim_state(const tg_optimizer *opt);
-int64_t tg_optim_steps(const tg_optimizer *opt);
-void tg_optim_set_steps(tg_optimizer *opt, int64_t steps);
+TG_API tg_params tg_optim_state(const tg_optimizer *opt);
+TG_API int64_t tg_optim_steps(const tg_optimizer *opt);
+TG_API void tg_optim_set_steps(tg_optimizer *opt, int64_t steps);
 
 /* Gradient-norm clipping: with N = √(Σ over the listed tensors' gradients of
  * Σ g²), scales every gradient by max_norm/N when N > max_norm (so the norm
@@ -236,15 +236,15 @@ void tg_optim_set_steps(tg_optimizer *opt, int64_t steps);
  * gradient are skipped. Returns N before clipping (NaN or Inf when a
  * gradient holds one; the gradients are then left alone); -1 on error:
  * max_norm <= 0 or NaN, a NULL tensor (TG_ERR_ARG). */
-double tg_clip_grad_norm(tg_params params, double max_norm);
+TG_API double tg_clip_grad_norm(tg_params params, double max_norm);
 
 /* ---- learning-rate schedules (pure functions of the epoch or step t) ---- */
 
 /* Step decay: lr = base·gamma^⌊t/period⌋ (period < 1 counts as 1). */
-double tg_lr_step(double base, double gamma, int64_t period, int64_t t);
+TG_API double tg_lr_step(double base, double gamma, int64_t period, int64_t t);
 /* Cosine annealing: lr = min + ½(base - min)(1 + cos(π·t/total)) for t in
  * [0, total]; min after total (total < 1: min). */
-double tg_lr_cosine(double base, double min, int64_t total, int64_t t);
+TG_API double tg_lr_cosine(double base, double min, int64_t total, int64_t t);
 
 /* ---- perceptron and logistic regression -------------------------------- */
 
@@ -277,22 +277,22 @@ typedef struct {
  * step, loop over tg_perceptron_misclassified and tg_perceptron_update
  * instead. Errors: NULL arguments, a label not ±1, η <= 0 (TG_ERR_ARG);
  * shapes that do not fit (TG_ERR_SHAPE). */
-tg_status tg_perceptron_train(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
+TG_API tg_status tg_perceptron_train(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
                               int64_t max_updates, tg_perceptron_fn fn, void *user,
                               tg_perceptron_result *result);
 /* The indices of the points with yᵢ(w·xᵢ + b) <= 0, in row order, written to
  * misclassified (room for n; may be NULL to count only). Returns their count
  * (0: every point is classified right), -1 on error (as tg_perceptron_train). */
-int64_t tg_perceptron_misclassified(tg_tensor *w, double b, const tg_tensor *x, const tg_tensor *y,
+TG_API int64_t tg_perceptron_misclassified(tg_tensor *w, double b, const tg_tensor *x, const tg_tensor *y,
                                     int64_t *misclassified);
 /* One update of Rosenblatt's rule with point i, whichever it is:
  * w ← w + η·yᵢ·xᵢ, b ← b + η·yᵢ. Errors: those of tg_perceptron_train, i
  * outside 0..n-1 (TG_ERR_ARG). */
-tg_status tg_perceptron_update(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
+TG_API tg_status tg_perceptron_update(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
                                int64_t i);
 /* sign(w·x + b) for each row of x [n, d] -> [n] step tensor of ±1 (0 counts as -1):
  * 2·step(x·w + b) - 1. NULL on a shape mismatch (TG_ERR_SHAPE). */
-tg_tensor *tg_perceptron_predict(tg_tensor *w, double b, tg_tensor *x);
+TG_API tg_tensor *tg_perceptron_predict(tg_tensor *w, double b, tg_tensor *x);
 
 /* Logistic regression / one sigmoid neuron p = σ(x·wᵀ + b) trained by full-batch
  * gradient descent through the tape on the mean binary cross-entropy
@@ -301,7 +301,7 @@ tg_tensor *tg_perceptron_predict(tg_tensor *w, double b, tg_tensor *x);
  * takes the logits). x [n, in], y [n] or [n, 1] of 0/1, both persistent: the
  * tape is reset after each epoch. *final_loss (may be NULL) gets J before the last update. Errors:
  * out != 1 or shapes that do not fit (TG_ERR_SHAPE), lr <= 0 (TG_ERR_ARG). */
-tg_status tg_logistic_fit(tg_layer *neuron, tg_tensor *x, tg_tensor *y, double lr, int64_t epochs,
+TG_API tg_status tg_logistic_fit(tg_layer *neuron, tg_tensor *x, tg_tensor *y, double lr, int64_t epochs,
                           double *final_loss);
 
 #ifdef __cplusplus

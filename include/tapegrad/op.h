@@ -103,11 +103,11 @@ struct tg_op_def {
  * name, forward or backward, both backward forms, a bad name, n_inputs < 0 or
  * attr_size > 4096, and for a name already registered in ctx or taken by a
  * built-in op; TG_ERR_NOMEM. NULL ctx: NULL. */
-const tg_op *tg_op_register(tg_ctx *ctx, const tg_op_def *def);
+TG_API const tg_op *tg_op_register(tg_ctx *ctx, const tg_op_def *def);
 /* The op registered in ctx under name, NULL if none (not an error). */
-const tg_op *tg_op_find(const tg_ctx *ctx, const char *name);
+TG_API const tg_op *tg_op_find(const tg_ctx *ctx, const char *name);
 /* The name an op was registered under; NULL for NULL. */
-const char *tg_op_name_of(const tg_op *op);
+TG_API const char *tg_op_name_of(const tg_op *op);
 
 /* Applies op to inputs[0..n_inputs) and returns the output, a new step tensor
  * recorded on the tape like a built-in op's. Input 0 is f32 or f64 and gives
@@ -119,7 +119,7 @@ const char *tg_op_name_of(const tg_op *op);
  * shape function refuses the inputs or returns a bad rank or dim; the
  * forward's own status when it fails; TG_ERR_SHAPE when it writes past the
  * end of its output. A NULL input returns NULL (an earlier op failed). */
-tg_tensor *tg_op_apply(const tg_op *op, int n_inputs, tg_tensor *const *inputs, const void *attr);
+TG_API tg_tensor *tg_op_apply(const tg_op *op, int n_inputs, tg_tensor *const *inputs, const void *attr);
 
 #ifdef __cplusplus
 }

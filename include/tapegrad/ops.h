@@ -55,117 +55,117 @@ typedef enum {
     TG_OP_COUNT
 } tg_op_kind;
 
-const char *tg_op_name(tg_op_kind op); /* "matmul", "sigmoid", ... */
+TG_API const char *tg_op_name(tg_op_kind op); /* "matmul", "sigmoid", ... */
 
 /* ---- linear algebra ---- */
 /* C = A·B, A [m,k], B [k,n] -> [m,n].  dA = dC·Bᵀ, dB = Aᵀ·dC
  * Batched: [b,m,k]·[b,k,n] -> [b,m,n]; a rank-2 operand is shared by every
  * matrix of the other's stack ([b,m,k]·[k,n]) and its gradient sums over b. */
-tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
 /* C = op(A)·op(B), op(X) = Xᵀ when its flag is set; no transposed copy is made. */
-tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b);
+TG_API tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b);
 
 /* ---- elementwise, broadcasting ---- */
-tg_tensor *tg_add(tg_tensor *a, tg_tensor *b); /* a + b;  da = dy, db = dy (summed over broadcast dims) */
-tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b); /* a - b;  da = dy, db = -dy */
-tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b); /* a * b;  da = dy·b, db = dy·a */
-tg_tensor *tg_div(tg_tensor *a, tg_tensor *b); /* a / b;  da = dy/b, db = -dy·a/b² */
-tg_tensor *tg_neg(tg_tensor *x);                      /* -x */
-tg_tensor *tg_add_scalar(tg_tensor *x, double c);     /* x + c */
-tg_tensor *tg_mul_scalar(tg_tensor *x, double c);     /* x · c */
+TG_API tg_tensor *tg_add(tg_tensor *a, tg_tensor *b); /* a + b;  da = dy, db = dy (summed over broadcast dims) */
+TG_API tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b); /* a - b;  da = dy, db = -dy */
+TG_API tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b); /* a * b;  da = dy·b, db = dy·a */
+TG_API tg_tensor *tg_div(tg_tensor *a, tg_tensor *b); /* a / b;  da = dy/b, db = -dy·a/b² */
+TG_API tg_tensor *tg_neg(tg_tensor *x);                      /* -x */
+TG_API tg_tensor *tg_add_scalar(tg_tensor *x, double c);     /* x + c */
+TG_API tg_tensor *tg_mul_scalar(tg_tensor *x, double c);     /* x · c */
 
 /* ---- activations and maps ---- */
-tg_tensor *tg_sigmoid(tg_tensor *x); /* y = 1/(1+exp(-x));  dy/dx = y(1-y) */
-tg_tensor *tg_tanh(tg_tensor *x);    /* y = tanh x;         dy/dx = 1 - y² */
-tg_tensor *tg_relu(tg_tensor *x);    /* y = max(x, 0);      dy/dx = step(x) (0 at x = 0) */
-tg_tensor *tg_step(tg_tensor *x);    /* y = 1 if x > 0 else 0; no gradient flows through it */
-tg_tensor *tg_exp(tg_tensor *x);     /* y = exp x;          dy/dx = y */
-tg_tensor *tg_log(tg_tensor *x);     /* y = ln x;           dy/dx = 1/x */
+TG_API tg_tensor *tg_sigmoid(tg_tensor *x); /* y = 1/(1+exp(-x));  dy/dx = y(1-y) */
+TG_API tg_tensor *tg_tanh(tg_tensor *x);    /* y = tanh x;         dy/dx = 1 - y² */
+TG_API tg_tensor *tg_relu(tg_tensor *x);    /* y = max(x, 0);      dy/dx = step(x) (0 at x = 0) */
+TG_API tg_tensor *tg_step(tg_tensor *x);    /* y = 1 if x > 0 else 0; no gradient flows through it */
+TG_API tg_tensor *tg_exp(tg_tensor *x);     /* y = exp x;          dy/dx = y */
+TG_API tg_tensor *tg_log(tg_tensor *x);     /* y = ln x;           dy/dx = 1/x */
 
 /* The activations' derivatives as fused ops (their backward rules use them;
  * they are differentiable again, for second derivatives). Broadcasting. */
-tg_tensor *tg_sigmoid_backward(tg_tensor *g, tg_tensor *y); /* g·y(1-y), y = sigmoid(x) */
-tg_tensor *tg_tanh_backward(tg_tensor *g, tg_tensor *y);    /* g·(1-y²), y = tanh(x) */
-tg_tensor *tg_relu_backward(tg_tensor *g, tg_tensor *x);    /* g where x > 0, else 0 */
+TG_API tg_tensor *tg_sigmoid_backward(tg_tensor *g, tg_tensor *y); /* g·y(1-y), y = sigmoid(x) */
+TG_API tg_tensor *tg_tanh_backward(tg_tensor *g, tg_tensor *y);    /* g·(1-y²), y = tanh(x) */
+TG_API tg_tensor *tg_relu_backward(tg_tensor *g, tg_tensor *x);    /* g where x > 0, else 0 */
 
 /* More activations. Kinks: the gradient at x = 0 is the left side's (slope
  * for leaky_relu, alpha for elu), as PyTorch. Φ is the standard normal CDF,
  * φ its density. */
-tg_tensor *tg_leaky_relu(tg_tensor *x, double slope); /* y = x if x > 0 else slope·x;  dy/dx = 1 or slope */
-tg_tensor *tg_elu(tg_tensor *x, double alpha);  /* y = x if x > 0 else α(eˣ - 1);  dy/dx = 1 or α·eˣ */
+TG_API tg_tensor *tg_leaky_relu(tg_tensor *x, double slope); /* y = x if x > 0 else slope·x;  dy/dx = 1 or slope */
+TG_API tg_tensor *tg_elu(tg_tensor *x, double alpha);  /* y = x if x > 0 else α(eˣ - 1);  dy/dx = 1 or α·eˣ */
 /* y = ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^-|x|): exact for any x;
  * dy/dx = sigmoid(x) */
-tg_tensor *tg_softplus(tg_tensor *x);
-tg_tensor *tg_silu(tg_tensor *x);      /* y = x·σ(x);  dy/dx = σ(x)(1 + x(1 - σ(x))) */
-tg_tensor *tg_gelu(tg_tensor *x);      /* y = x·Φ(x) = ½x·erfc(-x/√2);  dy/dx = Φ(x) + x·φ(x) */
+TG_API tg_tensor *tg_softplus(tg_tensor *x);
+TG_API tg_tensor *tg_silu(tg_tensor *x);      /* y = x·σ(x);  dy/dx = σ(x)(1 + x(1 - σ(x))) */
+TG_API tg_tensor *tg_gelu(tg_tensor *x);      /* y = x·Φ(x) = ½x·erfc(-x/√2);  dy/dx = Φ(x) + x·φ(x) */
 /* y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³), computed as x·σ(2u);
  * dy/dx = ½(1 + tanh u) + ½x(1 - tanh² u)·√(2/π)(1 + 3·0.044715x²) */
-tg_tensor *tg_gelu_tanh(tg_tensor *x);
+TG_API tg_tensor *tg_gelu_tanh(tg_tensor *x);
 
 /* Their derivatives, fused as above: g·f'(x), differentiable in g and x
  * (leaky_relu's in g only: its f'' is 0). Broadcasting. */
-tg_tensor *tg_leaky_relu_backward(tg_tensor *g, tg_tensor *x, double slope); /* g·(x > 0 ? 1 : slope) */
-tg_tensor *tg_elu_backward(tg_tensor *g, tg_tensor *x, double alpha);        /* g·(x > 0 ? 1 : α·eˣ) */
-tg_tensor *tg_softplus_backward(tg_tensor *g, tg_tensor *x);  /* g·σ(x);  d/dx: g·σ(x)(1 - σ(x)) */
-tg_tensor *tg_silu_backward(tg_tensor *g, tg_tensor *x);      /* g·silu'(x);  silu'' = σ(1-σ)(2 + x(1-2σ)) */
-tg_tensor *tg_gelu_backward(tg_tensor *g, tg_tensor *x);      /* g·gelu'(x);  gelu'' = φ(x)(2 - x²) */
-tg_tensor *tg_gelu_tanh_backward(tg_tensor *g, tg_tensor *x); /* g·gelu_tanh'(x) */
+TG_API tg_tensor *tg_leaky_relu_backward(tg_tensor *g, tg_tensor *x, double slope); /* g·(x > 0 ? 1 : slope) */
+TG_API tg_tensor *tg_elu_backward(tg_tensor *g, tg_tensor *x, double alpha);        /* g·(x > 0 ? 1 : α·eˣ) */
+TG_API tg_tensor *tg_softplus_backward(tg_tensor *g, tg_tensor *x);  /* g·σ(x);  d/dx: g·σ(x)(1 - σ(x)) */
+TG_API tg_tensor *tg_silu_backward(tg_tensor *g, tg_tensor *x);      /* g·silu'(x);  silu'' = σ(1-σ)(2 + x(1-2σ)) */
+TG_API tg_tensor *tg_gelu_backward(tg_tensor *g, tg_tensor *x);      /* g·gelu'(x);  gelu'' = φ(x)(2 - x²) */
+TG_API tg_tensor *tg_gelu_tanh_backward(tg_tensor *g, tg_tensor *x); /* g·gelu_tanh'(x) */
 
 /* Along the last axis; stable for any finite logits (the row max is subtracted). */
-tg_tensor *tg_softmax(tg_tensor *x);     /* y = exp(x)/Σexp(x);  dx = y ⊙ (dy - Σ dy⊙y) */
-tg_tensor *tg_log_softmax(tg_tensor *x); /* y = x - log Σexp(x); dx = dy - softmax(x)·Σdy */
+TG_API tg_tensor *tg_softmax(tg_tensor *x);     /* y = exp(x)/Σexp(x);  dx = y ⊙ (dy - Σ dy⊙y) */
+TG_API tg_tensor *tg_log_softmax(tg_tensor *x); /* y = x - log Σexp(x); dx = dy - softmax(x)·Σdy */
 
 /* ---- math ---- */
-tg_tensor *tg_abs(tg_tensor *x);   /* y = |x|;        dy/dx = sign(x), 0 at x = 0 */
+TG_API tg_tensor *tg_abs(tg_tensor *x);   /* y = |x|;        dy/dx = sign(x), 0 at x = 0 */
 /* y = √x;  dy/dx = 1/(2y): +Inf at x = 0; x < 0 gives NaN, as libm */
-tg_tensor *tg_sqrt(tg_tensor *x);
-tg_tensor *tg_log1p(tg_tensor *x); /* y = ln(1 + x);  dy/dx = 1/(1 + x) */
-tg_tensor *tg_expm1(tg_tensor *x); /* y = eˣ - 1;     dy/dx = y + 1 */
-tg_tensor *tg_erf(tg_tensor *x);   /* y = erf x;      dy/dx = (2/√π)·e^(-x²) */
-tg_tensor *tg_sin(tg_tensor *x);   /* y = sin x;      dy/dx = cos x */
-tg_tensor *tg_cos(tg_tensor *x);   /* y = cos x;      dy/dx = -sin x */
+TG_API tg_tensor *tg_sqrt(tg_tensor *x);
+TG_API tg_tensor *tg_log1p(tg_tensor *x); /* y = ln(1 + x);  dy/dx = 1/(1 + x) */
+TG_API tg_tensor *tg_expm1(tg_tensor *x); /* y = eˣ - 1;     dy/dx = y + 1 */
+TG_API tg_tensor *tg_erf(tg_tensor *x);   /* y = erf x;      dy/dx = (2/√π)·e^(-x²) */
+TG_API tg_tensor *tg_sin(tg_tensor *x);   /* y = sin x;      dy/dx = cos x */
+TG_API tg_tensor *tg_cos(tg_tensor *x);   /* y = cos x;      dy/dx = -sin x */
 /* y = x^p for a constant p;  dy/dx = p·x^(p-1) (none for p = 0). Any sign of
  * x: a negative x with a non-integer p gives NaN, as libm's pow. */
-tg_tensor *tg_pow_scalar(tg_tensor *x, double p);
+TG_API tg_tensor *tg_pow_scalar(tg_tensor *x, double p);
 /* y = base^exponent elementwise, broadcasting; every base must be > 0 (else
  * TG_ERR_ARG, naming the first bad element).
  * d/dbase = exponent·y/base, d/dexponent = y·ln(base) */
-tg_tensor *tg_pow(tg_tensor *base, tg_tensor *exponent);
+TG_API tg_tensor *tg_pow(tg_tensor *base, tg_tensor *exponent);
 /* y = min(max(x, low), high);  dy/dx = 1 on [low, high], bounds included, 0
  * outside. low <= high (else TG_ERR_ARG); ±INFINITY for one side. */
-tg_tensor *tg_clamp(tg_tensor *x, double low, double high);
+TG_API tg_tensor *tg_clamp(tg_tensor *x, double low, double high);
 /* y = max(a, b) elementwise, broadcasting; NaN if either is NaN.
  * da = dy where a > b, db = dy where b > a; a tie gives each dy/2. */
-tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b); /* min(a, b); ties split as tg_maximum */
+TG_API tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b); /* min(a, b); ties split as tg_maximum */
 /* y = mask != 0 ? a : b elementwise; the three shapes broadcast together.
  * mask: any dtype (f32, f64 or i64; NaN counts as nonzero), gets no gradient.
  * da = where(mask, dy, 0), db = where(mask, 0, dy) */
-tg_tensor *tg_where(tg_tensor *mask, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_where(tg_tensor *mask, tg_tensor *a, tg_tensor *b);
 
 /* ---- reductions ---- */
-tg_tensor *tg_sum(tg_tensor *x);  /* scalar Σx;  dx = dy broadcast */
-tg_tensor *tg_mean(tg_tensor *x); /* scalar Σx/n */
+TG_API tg_tensor *tg_sum(tg_tensor *x);  /* scalar Σx;  dx = dy broadcast */
+TG_API tg_tensor *tg_mean(tg_tensor *x); /* scalar Σx/n */
 /* Along one axis (negative counts from the end); keepdim keeps it as size 1. */
-tg_tensor *tg_sum_axis(tg_tensor *x, int axis, bool keepdim);
-tg_tensor *tg_mean_axis(tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_sum_axis(tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_mean_axis(tg_tensor *x, int axis, bool keepdim);
 /* y = max along axis; *argmax (if not NULL) gets the positions, TG_I64 of y's
  * shape. Ties: the first position wins; a NaN wins over numbers.
  * dx = dy at the chosen position, 0 elsewhere (scatter_add of dy). */
-tg_tensor *tg_max_axis(tg_tensor *x, int axis, bool keepdim, tg_tensor **argmax);
-tg_tensor *tg_min_axis(tg_tensor *x, int axis, bool keepdim, tg_tensor **argmin); /* as max_axis */
+TG_API tg_tensor *tg_max_axis(tg_tensor *x, int axis, bool keepdim, tg_tensor **argmax);
+TG_API tg_tensor *tg_min_axis(tg_tensor *x, int axis, bool keepdim, tg_tensor **argmin); /* as max_axis */
 /* The positions of max_axis / min_axis alone (TG_I64, not recorded). */
-tg_tensor *tg_argmax(tg_tensor *x, int axis, bool keepdim);
-tg_tensor *tg_argmin(tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_argmax(tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_argmin(tg_tensor *x, int axis, bool keepdim);
 /* y = m + log Σ exp(x - m) along axis, m the max (finite at ±1000; -inf for
  * a row of -inf).  dx = dy·exp(x - y) = dy·softmax(x) */
-tg_tensor *tg_logsumexp(tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_logsumexp(tg_tensor *x, int axis, bool keepdim);
 
 /* ---- shapes ---- */
-tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape); /* same size; copies */
-tg_tensor *tg_transpose(tg_tensor *x, int axis0, int axis1);         /* swaps two axes */
-tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape);  /* broadcast to shape */
-tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape);  /* sums broadcast dims away */
+TG_API tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape); /* same size; copies */
+TG_API tg_tensor *tg_transpose(tg_tensor *x, int axis0, int axis1);         /* swaps two axes */
+TG_API tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape);  /* broadcast to shape */
+TG_API tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape);  /* sums broadcast dims away */
 
 /* ---- selecting and joining ----
  * Along one axis (negative counts from the end). Indices are TG_I64 tensors
@@ -174,45 +174,45 @@ tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape);  /* sums bro
 /* y = x[start:stop:step] along axis; start/stop < 0 count from the end and
  * are clamped to [0, len] as in Python; step >= 1; at least one element.
  * dx = dy put back in place, zeros elsewhere (pad for step 1, else index_add). */
-tg_tensor *tg_slice(tg_tensor *x, int axis, int64_t start, int64_t stop, int64_t step);
+TG_API tg_tensor *tg_slice(tg_tensor *x, int axis, int64_t start, int64_t stop, int64_t step);
 /* y[.., j, ..] = x[.., index[j], ..]; index [n], 0 <= index[j] < len(axis);
  * y's dim axis is n.  dx = index_add(dy, axis, index, len): repeats sum. */
-tg_tensor *tg_index_select(tg_tensor *x, int axis, tg_tensor *index);
+TG_API tg_tensor *tg_index_select(tg_tensor *x, int axis, tg_tensor *index);
 /* The adjoint of index_select: y = zeros with src's shape but len along axis,
  * y[.., index[j], ..] += src[.., j, ..]; index [src dim axis] in [0, len).
  * dsrc = index_select(dy, axis, index). */
-tg_tensor *tg_index_add(tg_tensor *src, int axis, tg_tensor *index, int64_t len);
+TG_API tg_tensor *tg_index_add(tg_tensor *src, int axis, tg_tensor *index, int64_t len);
 /* torch.gather: y[p] = x[p with coordinate axis replaced by index[p]]; index
  * has x's rank and no dim larger than x's off the axis; y has index's shape.
  * dx = scatter_add(dy, axis, index, x's shape): repeats sum. */
-tg_tensor *tg_gather(tg_tensor *x, int axis, tg_tensor *index);
+TG_API tg_tensor *tg_gather(tg_tensor *x, int axis, tg_tensor *index);
 /* The adjoint of gather: y = zeros of shape; y[p with coordinate axis
  * replaced by index[p]] += src[p]; index and src of one shape.
  * dsrc = gather(dy, axis, index). */
-tg_tensor *tg_scatter_add(tg_tensor *src, int axis, tg_tensor *index, int rank, const int64_t *shape);
+TG_API tg_tensor *tg_scatter_add(tg_tensor *src, int axis, tg_tensor *index, int rank, const int64_t *shape);
 /* xs[0..n) joined along an existing axis; equal shapes off the axis.
  * dxs[i] = slice(dy, axis, offset_i, offset_i + len_i, 1). */
-tg_tensor *tg_concat(int n, tg_tensor *const *xs, int axis);
+TG_API tg_tensor *tg_concat(int n, tg_tensor *const *xs, int axis);
 /* xs[0..n) of one shape joined along a new axis (0..rank; rank < 4).
  * dxs[i] = dy[i] along that axis. */
-tg_tensor *tg_stack(int n, tg_tensor *const *xs, int axis);
+TG_API tg_tensor *tg_stack(int n, tg_tensor *const *xs, int axis);
 /* Constant pad: before[d] and after[d] (>= 0) copies of value around axis d
  * (rank(x) entries each; i64 x: value a whole number).  dx = dy with the
  * padding sliced away. */
-tg_tensor *tg_pad(tg_tensor *x, const int64_t *before, const int64_t *after, double value);
+TG_API tg_tensor *tg_pad(tg_tensor *x, const int64_t *before, const int64_t *after, double value);
 /* The same values in a new step tensor that is never recorded: no gradient
  * flows back through it (as torch's detach, but a copy). */
-tg_tensor *tg_detach(tg_tensor *x);
+TG_API tg_tensor *tg_detach(tg_tensor *x);
 
 /* ---- fused losses (scalar results) ---- */
 /* mean((a - b)²) over all elements; da = 2(a - b)/n · dy, db = -da */
-tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b);
 /* Softmax cross-entropy of logits [n, c], averaged over the n rows:
  * -(1/n) Σᵢ Σⱼ pᵢⱼ log softmax(zᵢ)ⱼ.  targets: [n] class indices 0..c-1
  * (TG_I64, or whole numbers in the logits' dtype) or [n, c] probabilities /
  * one-hot rows.
  * dz = (softmax(z) - p)/n · dy; finite for logits of any magnitude. */
-tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *targets);
+TG_API tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *targets);
 
 /* ---- convolution and pooling (NCHW) ----
  * conv2d: x [N, C, H, W], weight [O, C/groups, KH, KW], bias [O] or NULL ->
@@ -223,41 +223,41 @@ tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *targets);
  * channels ≠ weight dim 1 × groups, groups not dividing C and O, a kernel
  * larger than the padded input, stride or dilation < 1, padding < 0.
  *   dx = conv2d_backward_input(dy, W), dW = conv2d_backward_weight(x, dy), db = Σ_{n,i,j} dy */
-tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *weight, tg_tensor *bias,
+TG_API tg_tensor *tg_conv2d(tg_tensor *x, tg_tensor *weight, tg_tensor *bias,
                      int stride, int padding, int dilation, int groups);
 /* x [N, C, L], weight [O, C/groups, K], bias [O] or NULL -> [N, O, OL]: conv2d over a height of 1. */
-tg_tensor *tg_conv1d(tg_tensor *x, tg_tensor *weight, tg_tensor *bias,
+TG_API tg_tensor *tg_conv1d(tg_tensor *x, tg_tensor *weight, tg_tensor *bias,
                      int stride, int padding, int dilation, int groups);
 /* The transposed convolution: the gradient of conv2d with respect to its input,
  * dy [N, O, OH, OW] -> dx [N, C, height, width] (height and width are those of
  * conv2d's input: strides make them ambiguous). Linear in dy and in weight:
  *   d(dy) = conv2d(G, W), dW = conv2d_backward_weight(G, dy). */
-tg_tensor *tg_conv2d_backward_input(tg_tensor *dy, tg_tensor *weight, int64_t height, int64_t width,
+TG_API tg_tensor *tg_conv2d_backward_input(tg_tensor *dy, tg_tensor *weight, int64_t height, int64_t width,
                                     int stride, int padding, int dilation, int groups);
 /* The gradient of conv2d with respect to its weight: x [N, C, H, W] and
  * dy [N, O, OH, OW] -> dW [O, C/groups, kernel_h, kernel_w], summed over the batch:
  *   dx = conv2d_backward_input(dy, G), d(dy) = conv2d(x, G). */
-tg_tensor *tg_conv2d_backward_weight(tg_tensor *x, tg_tensor *dy, int64_t kernel_h, int64_t kernel_w,
+TG_API tg_tensor *tg_conv2d_backward_weight(tg_tensor *x, tg_tensor *dy, int64_t kernel_h, int64_t kernel_w,
                                      int stride, int padding, int dilation, int groups);
 /* Max over kernel×kernel windows of [N, C, H, W]; padding (≤ kernel/2) never
  * wins. Ties: the first maximum in row-major window order; NaN propagates.
  *   dx = max_pool2d_backward(dy, x): dy flows to each window's maximum only. */
-tg_tensor *tg_max_pool2d(tg_tensor *x, int kernel, int stride, int padding);
+TG_API tg_tensor *tg_max_pool2d(tg_tensor *x, int kernel, int stride, int padding);
 /* dx [N, C, H, W]: dy [N, C, OH, OW] added at the argmax of each window of x
  * (no gradient flows to x). d(dy) = max_pool2d_gather(G, x). */
-tg_tensor *tg_max_pool2d_backward(tg_tensor *dy, tg_tensor *x, int kernel, int stride, int padding);
+TG_API tg_tensor *tg_max_pool2d_backward(tg_tensor *dy, tg_tensor *x, int kernel, int stride, int padding);
 /* y [N, C, OH, OW] = g at the argmax of each window of x; g has x's shape
  * (max_pool2d(x) = max_pool2d_gather(x, x)). dg = max_pool2d_backward(G, x). */
-tg_tensor *tg_max_pool2d_gather(tg_tensor *g, tg_tensor *x, int kernel, int stride, int padding);
+TG_API tg_tensor *tg_max_pool2d_gather(tg_tensor *g, tg_tensor *x, int kernel, int stride, int padding);
 /* Mean over kernel×kernel windows; padded positions count as zeros, so each
  * window divides by kernel² (PyTorch's count_include_pad=True). Linear:
  *   dx = avg_pool2d_backward(dy). */
-tg_tensor *tg_avg_pool2d(tg_tensor *x, int kernel, int stride, int padding);
+TG_API tg_tensor *tg_avg_pool2d(tg_tensor *x, int kernel, int stride, int padding);
 /* dx [N, C, height, width]: each dy/kernel² spread over its window.
  * d(dy) = avg_pool2d(G). */
-tg_tensor *tg_avg_pool2d_backward(tg_tensor *dy, int64_t height, int64_t width, int kernel, int stride, int padding);
+TG_API tg_tensor *tg_avg_pool2d_backward(tg_tensor *dy, int64_t height, int64_t width, int kernel, int stride, int padding);
 /* [N, C, H, W] -> [N, C], the mean of each plane. dx = dy/(H·W) broadcast. */
-tg_tensor *tg_global_avg_pool2d(tg_tensor *x);
+TG_API tg_tensor *tg_global_avg_pool2d(tg_tensor *x);
 
 /* ---- reading the tape (for diagrams and tools) ---- */
 typedef struct {
@@ -268,20 +268,20 @@ typedef struct {
     tg_tensor *output;
 } tg_tape_entry;
 /* Entry i of the tape (0 is the first op recorded); false when out of range. */
-bool tg_tape_entry_at(const tg_ctx *ctx, int64_t i, tg_tape_entry *entry);
+TG_API bool tg_tape_entry_at(const tg_ctx *ctx, int64_t i, tg_tape_entry *entry);
 /* A short label for entry i: the op name with its attributes ("sum(axis=1)",
  * "x·0.5", "matmul(Aᵀ·B)"). Returns buf; a label longer than size ends in "…"
  * (cut at a character boundary); "?" for an i out of range. */
-char *tg_tape_entry_label(const tg_ctx *ctx, int64_t i, char *buf, size_t size);
+TG_API char *tg_tape_entry_label(const tg_ctx *ctx, int64_t i, char *buf, size_t size);
 /* The local derivative on the edge from entry i's input `input` as a short
  * formula of the vector-Jacobian product, applied to the δ arriving at the
  * output: "·Wᵀ" and "Xᵀ·" for matmul, "⊙σ(z)(1−σ(z))" for sigmoid, "Σ over
  * batch" for a broadcast add. From the op's descriptor (user ops supply their
  * own); "∂/∂x<input>" when the op has none. Truncated like tg_tape_entry_label;
  * "?" for i or input out of range. Returns buf. */
-char *tg_tape_entry_vjp_label(const tg_ctx *ctx, int64_t i, int input, char *buf, size_t size);
+TG_API char *tg_tape_entry_vjp_label(const tg_ctx *ctx, int64_t i, int input, char *buf, size_t size);
 /* Tape index of the op that made t, -1 for leaves and unrecorded tensors. */
-int64_t tg_tensor_creator(const tg_tensor *t);
+TG_API int64_t tg_tensor_creator(const tg_tensor *t);
 
 #ifdef __cplusplus
 }

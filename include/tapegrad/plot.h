@@ -38,18 +38,18 @@ typedef struct {
 
 /* Writes the chart as SVG to f. Errors: TG_ERR_ARG for NULL arguments, a
  * negative count or no array at all; TG_ERR_IO when writing fails. */
-tg_status tg_curves_write_svg(tg_ctx *ctx, const tg_curves *curves, FILE *f);
+TG_API tg_status tg_curves_write_svg(tg_ctx *ctx, const tg_curves *curves, FILE *f);
 /* The same into the file at path; TG_ERR_IO naming it when it cannot be
  * opened or written. */
-tg_status tg_curves_save_svg(tg_ctx *ctx, const tg_curves *curves, const char *path);
+TG_API tg_status tg_curves_save_svg(tg_ctx *ctx, const tg_curves *curves, const char *path);
 /* Writes "epoch,train_loss,test_loss,train_accuracy,test_accuracy" (only the
  * columns given) and one row per epoch; NaN is written as an empty field.
  * Errors as tg_curves_save_svg. */
-tg_status tg_curves_save_csv(tg_ctx *ctx, const tg_curves *curves, const char *path);
+TG_API tg_status tg_curves_save_csv(tg_ctx *ctx, const tg_curves *curves, const char *path);
 
 /* tg_train's history (tapegrad/data.h) as the chart above: train loss, train
  * and test accuracy. Errors as tg_curves_save_svg. */
-tg_status tg_history_save_svg(tg_ctx *ctx, const tg_history *history, const char *path);
+TG_API tg_status tg_history_save_svg(tg_ctx *ctx, const tg_history *history, const char *path);
 
 #ifdef __cplusplus
 }
