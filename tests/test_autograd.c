@@ -209,7 +209,7 @@ Test(autograd, a_training_step_allocates_nothing_once_warm)
         cr_assert_eq(tg_backward(loss), TG_OK);
         tg_tape_reset(ctx);
         size_t n = 0;
-        for (tg_arena_chunk *c = ctx->chunks; c; c = *(tg_arena_chunk **)c)
+        for (tg_arena_chunk *c = ctx->memory.chunks; c; c = c->next)
             n++; /* a chunk starts with its next pointer */
         if (step == 1) {
             chunks = n;

@@ -12,12 +12,15 @@
  *    arena until tg_tape_reset, which frees them all at once and keeps the memory
  *    for the next step (no malloc per op once a training loop is warm).
  *
- * Using a tensor after it is freed is reported (TG_ERR_FREED). A freed
- * persistent header is kept by the context and caught until a new persistent
- * tensor reuses it; a step tensor from an earlier step is caught until a
- * later step's tensors overwrite its memory. Past that point the stale
- * pointer aliases a live tensor, as in any C allocator: drop pointers to step
- * tensors at tg_tape_reset. To find such a use, run in checked mode
+ * Using a tensor after it is freed is reported (TG_ERR_FREED), and no use of
+ * a stale handle crashes, in any mode. A freed persistent header is kept by
+ * the context and caught until a new persistent tensor reuses it; a step
+ * tensor from an earlier step is caught until a later step makes as many
+ * tensors as came before it in its own step. Past that point the stale
+ * pointer reads as the later step's tensor that took its header's place (an
+ * alias, as in any C allocator, but never garbage: headers have memory of
+ * their own, which values never overwrite). So drop pointers to step tensors
+ * at tg_tape_reset. To find such a use, run in checked mode
  * (tg_ctx_set_checked): nothing is reused, so every stale use is reported.
  *
  * Every function given NULL for a pointer argument returns its documented
