@@ -518,6 +518,7 @@ tg_tensor *tg_record_entry(const tg_op_desc *op, tg_tensor *out, int n_in, tg_te
     tg_node *node = &ctx->tape[ctx->tape_len++];
     node->op = op;
     node->n_in = n_in;
+    node->walked = false;
     node->in = inputs;
     node->out = out;
     static const tg_attr no_attr; /* all bytes zero */

@@ -92,6 +92,9 @@ typedef struct tg_op_desc {
 struct tg_node {
     const tg_op_desc *op;
     int n_in;
+    /* a tg_backward pass went through it: another would add the same
+     * gradients to .grad again (tg_backward_retain leaves it false) */
+    bool walked;
     tg_tensor **in;
     tg_tensor *out;
     tg_attr attr;

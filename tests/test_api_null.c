@@ -205,6 +205,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_tensor_zero_grad, NO_CRASH(tg_tensor_zero_grad(P(x)))) \
     X(tg_backward, IS_ERROR(tg_backward(P(x)))) \
     X(tg_backward_with, IS_ERROR(tg_backward_with(P(x), x))) \
+    X(tg_backward_retain, IS_ERROR(tg_backward_retain(P(x), x))) \
     X(tg_grad, IS_ERROR(tg_grad(P(x), x, 1, P(xs), P(outs), false))) \
     X(tg_tensor_set_hook, NO_CRASH(tg_tensor_set_hook(P(x), no_hook, NULL))) \
     /* data.h */ \

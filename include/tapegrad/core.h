@@ -218,11 +218,20 @@ TG_API tg_tensor *tg_tensor_grad(const tg_tensor *t);
 TG_API void tg_tensor_zero_grad(tg_tensor *t);
 
 /* Seeds d loss/d loss = 1 for a one-element loss and accumulates d loss/d leaf
- * into every leaf that requires a gradient, summing over every use. */
+ * into every leaf that requires a gradient, summing over every use.
+ * One pass per tape entry: a second tg_backward that reaches an entry an
+ * earlier one walked since tg_tape_reset is refused (TG_ERR_GRAD, naming the
+ * entry; no .grad changes), since it would add the same gradients again and
+ * silently double them, as PyTorch refuses a second backward. Two losses of
+ * one step whose graphs do not meet may each run their own pass. */
 TG_API tg_status tg_backward(tg_tensor *loss);
 /* The same for any output, with an upstream gradient of its shape (NULL for a
  * one-element output). */
 TG_API tg_status tg_backward_with(tg_tensor *output, tg_tensor *upstream);
+/* tg_backward_with that leaves the entries it walks open for another pass,
+ * which then adds its gradients to .grad once more (PyTorch's
+ * retain_graph=True): for two losses that share part of a graph. */
+TG_API tg_status tg_backward_retain(tg_tensor *output, tg_tensor *upstream);
 /* d output/d inputs[i] into grads[i] (step tensors; zeros where an input does
  * not reach output) without touching any .grad. With create_graph the gradient
  * computation is itself recorded, so grads can be differentiated again
