@@ -124,12 +124,15 @@ int main(void)
     tg_gradcheck(ctx, softplus_of, (void *)softplus, 1, &x, NULL, &report);
     tg_gradcheck_print(&report, "softplus");
     failures += !report.passed;
+    tg_gradcheck_report_free(&report);
     tg_gradgradcheck(ctx, softplus_of, (void *)softplus, 1, &x, NULL, &report);
     tg_gradcheck_print(&report, "softplus, second order");
     failures += !report.passed;
+    tg_gradcheck_report_free(&report);
     tg_gradcheck(ctx, clip_of, (void *)clip, 1, &x, NULL, &report);
     tg_gradcheck_print(&report, "clip");
     failures += !report.passed;
+    tg_gradcheck_report_free(&report);
 
     /* clip's raw backward is first order only: differentiating its gradient
      * again is a clear error, never a silently wrong number. */

@@ -260,6 +260,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_gradcheck, IS_ERROR(tg_gradcheck(P(ctx), P(identity), NULL, 1, P(xs), NULL, P(&report)))) \
     X(tg_gradgradcheck, IS_ERROR(tg_gradgradcheck(P(ctx), P(identity), NULL, 1, P(xs), NULL, P(&report)))) \
     X(tg_gradcheck_print, NO_CRASH(tg_gradcheck_print(P(&report), NULL))) \
+    X(tg_gradcheck_report_free, NO_CRASH(tg_gradcheck_report_free(P(&report)))) \
     /* jvp.h */ \
     X(tg_jvp, IS_ERROR(tg_jvp(P(x), 1, P(xs), P(xs), P(&slots[0])))) \
     /* nn.h */ \

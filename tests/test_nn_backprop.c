@@ -286,6 +286,7 @@ Test(nn_backprop, the_same_objective_passes_gradcheck_for_each_activation)
         cr_expect(report.passed, "%s network", tg_activation_name(acts[a]));
         for (int i = 0; i < report.n_inputs; i++)
             cr_expect_gt(report.inputs[i].max_abs_grad, 0, "%s input %d", tg_activation_name(acts[a]), i);
+        tg_gradcheck_report_free(&report);
         tg_mlp_free(p.net);
         tg_ctx_free(ctx);
     }

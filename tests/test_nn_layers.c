@@ -40,7 +40,7 @@ static tg_tensor *module_fn(tg_tensor *const *inputs, void *user) { return tg_mo
 static void check_module_gradient(tg_module *m, tg_tensor *x, const char *what)
 {
     tg_params p = tg_module_params(m);
-    tg_tensor *inputs[TG_GRADCHECK_MAX_INPUTS] = {x};
+    tg_tensor *inputs[8] = {x}; /* x and at most 4 parameters (MODULE_MAX_PARAMS) */
     int n = 1;
     for (int i = 0; i < p.count; i++)
         inputs[n++] = p.items[i];
@@ -53,6 +53,7 @@ static void check_module_gradient(tg_module *m, tg_tensor *x, const char *what)
         cr_expect(report.inputs[i].passed, "%s input %d: abs error %g", what, i, report.inputs[i].max_abs_error);
         cr_expect_gt(report.inputs[i].max_abs_grad, 0, "%s input %d: the gradient is zero", what, i);
     }
+    tg_gradcheck_report_free(&report);
     tg_tape_reset(ctx);
 }
 

@@ -149,6 +149,7 @@ Test(nn_seed_cases, alice_every_gradient_matches_central_differences)
     cr_expect(report.passed, "tg_gradcheck of Alice's loss");
     for (int i = 0; i < report.n_inputs; i++)
         cr_expect_gt(report.inputs[i].max_abs_grad, 0);
+    tg_gradcheck_report_free(&report);
     tg_mlp_free(p.net);
 }
 

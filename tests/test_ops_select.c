@@ -294,11 +294,13 @@ Test(ops_select, concat_of_five_inputs_passes_both_gradient_checks)
     tg_gradcheck_options opts = {.step = 1e-6, .abs_tol = 1e-7, .rel_tol = 1e-6};
     cr_assert_eq(tg_gradcheck(ctx, concat_five, NULL, 5, in, &opts, &report), TG_OK, "%s", tg_ctx_error(ctx));
     cr_expect(report.passed);
+    tg_gradcheck_report_free(&report);
     opts.step = 1e-5;
     cr_assert_eq(tg_gradgradcheck(ctx, concat_five, NULL, 5, in, &opts, &report), TG_OK, "%s", tg_ctx_error(ctx));
     cr_expect(report.passed);
     for (int i = 0; i < 5; i++)
         cr_expect_gt(report.inputs[i].max_abs_grad, 1e-3, "input %d", i);
+    tg_gradcheck_report_free(&report);
 }
 
 Test(ops_select, concat_and_stack_reject_mismatched_inputs)

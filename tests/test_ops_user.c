@@ -274,6 +274,7 @@ Test(user_ops, raw_backward_gives_the_first_derivative_and_passes_gradcheck)
     cr_assert_eq(tg_gradcheck(ctx, apply_op, &args, 1, &x, NULL, &report), TG_OK, "%s", tg_ctx_error(ctx));
     cr_expect(report.passed);
     expect_nonzero_gradients(&report, 1);
+    tg_gradcheck_report_free(&report);
     tg_ctx_free(ctx);
 }
 
@@ -299,6 +300,7 @@ Test(user_ops, raw_backward_refuses_a_second_derivative_naming_the_op)
     cr_expect_eq(tg_gradgradcheck(ctx, apply_op, &args, 1, &x, NULL, &report), TG_ERR_GRAD);
     expect_error(ctx, TG_ERR_GRAD, "clipped_relu");
     cr_expect_not(report.passed);
+    tg_gradcheck_report_free(&report);
 
     /* the context carries on */
     tg_tensor *z = tg_op_apply(op, 1, &x, NULL);
@@ -324,6 +326,8 @@ Test(user_ops, softplus_with_an_ops_backward_passes_gradcheck_and_gradgradcheck)
     tg_gradcheck_report first, second;
     expect_both_checks_pass(ctx, &args, 1, &x, &first, &second);
     expect_nonzero_gradients(&second, 1);
+    tg_gradcheck_report_free(&first);
+    tg_gradcheck_report_free(&second);
 
     /* d²/dx² softplus = σ(x)(1 − σ(x)), through tg_grad by hand */
     tg_tensor *g = NULL, *h = NULL;
@@ -358,6 +362,8 @@ Test(user_ops, two_inputs_with_saved_attributes_pass_both_checks)
     apply_args args = {op, &k, 2};
     tg_gradcheck_report first, second;
     expect_both_checks_pass(ctx, &args, 2, in, &first, &second);
+    tg_gradcheck_report_free(&first);
+    tg_gradcheck_report_free(&second);
     tg_ctx_free(ctx);
 }
 
@@ -388,6 +394,8 @@ Test(user_ops, six_inputs_pass_both_checks)
     tg_gradcheck_report first, second;
     expect_both_checks_pass(ctx, &args, 6, in, &first, &second);
     cr_expect_float_eq(first.inputs[5].max_abs_grad / first.inputs[0].max_abs_grad, 6, 1e-12);
+    tg_gradcheck_report_free(&first);
+    tg_gradcheck_report_free(&second);
     tg_ctx_free(ctx);
 }
 
@@ -405,6 +413,8 @@ Test(user_ops, a_shape_function_can_change_the_rank)
     apply_args args = {op, NULL, 1};
     tg_gradcheck_report first, second;
     expect_both_checks_pass(ctx, &args, 1, &x, &first, &second);
+    tg_gradcheck_report_free(&first);
+    tg_gradcheck_report_free(&second);
     tg_ctx_free(ctx);
 }
 

@@ -37,9 +37,11 @@ tg_tensor *params[4] = {W1, b1, W2, b2};
 tg_gradcheck_report report;
 tg_gradcheck(ctx, alice_loss, &n, 4, params, NULL, &report);
 tg_gradcheck_print(&report, "Alice 2-2-1");
+bool passed = report.passed;
+tg_gradcheck_report_free(&report);
     /* tutorial: end */
 
-    int status = tg_ctx_status(ctx) != TG_OK || !report.passed;
+    int status = tg_ctx_status(ctx) != TG_OK || !passed;
     if (tg_ctx_status(ctx) != TG_OK)
         fprintf(stderr, "%s\n", tg_ctx_error(ctx));
     tg_tensor_free(n.x);

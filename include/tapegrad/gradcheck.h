@@ -27,24 +27,38 @@ typedef struct {
 
 typedef struct {
     double max_abs_error;  /* worst |tape - fd| over the input's elements */
-    double max_rel_error;  /* worst |tape - fd| / max(|tape|, |fd|) */
-    int64_t worst_index;   /* flat index of the worst element, -1 if none */
-    double max_abs_grad;   /* largest |tape gradient|: 0 means the check is vacuous */
+    /* worst |tape - fd| / max(|tape|, |fd|) over the elements whose gradient
+     * is not negligible (max(|tape|, |fd|) > abs_tol); an element whose true
+     * gradient is zero has no relative error and is judged by abs_tol alone */
+    double max_rel_error;
+    /* the element furthest outside its tolerance, the one that decides the
+     * verdict: largest |tape - fd| / (abs_tol + rel_tol·|fd|); -1 if none */
+    int64_t worst_index;
+    double worst_tape, worst_fd; /* the two gradients at worst_index */
+    double max_abs_grad;   /* largest |tape gradient| */
     int64_t checked;       /* elements checked */
     bool passed;
+    /* every tape gradient and every finite difference of the input is zero:
+     * the check passed but proves nothing about the backward rule */
+    bool vacuous;
 } tg_gradcheck_input_report;
 
-#define TG_GRADCHECK_MAX_INPUTS 8
-
+/* A check's verdict and one report per input (inputs[i] for inputs[i] of the
+ * call; checked == 0 for an input that does not require a gradient). The
+ * array is the library's: free it with tg_gradcheck_report_free. */
 typedef struct {
     int n_inputs;
-    tg_gradcheck_input_report inputs[TG_GRADCHECK_MAX_INPUTS];
+    tg_gradcheck_input_report *inputs;
     bool passed;
+    bool vacuous; /* passed, and every checked input was vacuous */
 } tg_gradcheck_report;
 
-/* Checks every input that requires a gradient. Inputs must be float64 and are
- * restored bit for bit afterwards. Returns TG_OK when the check ran (read
- * report->passed for its verdict), an error when f failed. opts may be NULL. */
+/* Checks every input that requires a gradient (any number of inputs).
+ * Inputs must be float64 and are restored bit for bit afterwards. Returns
+ * TG_OK when the check ran (read report->passed for its verdict and
+ * report->vacuous for whether it proved anything), an error when f failed;
+ * report is written in both cases (free it with tg_gradcheck_report_free).
+ * opts may be NULL. */
 TG_API tg_status tg_gradcheck(tg_ctx *ctx, tg_fn f, void *user, int n_inputs, tg_tensor *const *inputs,
                        const tg_gradcheck_options *opts, tg_gradcheck_report *report);
 
@@ -53,8 +67,12 @@ TG_API tg_status tg_gradcheck(tg_ctx *ctx, tg_fn f, void *user, int n_inputs, tg
 TG_API tg_status tg_gradgradcheck(tg_ctx *ctx, tg_fn f, void *user, int n_inputs, tg_tensor *const *inputs,
                            const tg_gradcheck_options *opts, tg_gradcheck_report *report);
 
-/* Prints one line per input: worst absolute and relative error, verdict. */
+/* Prints the verdict ("passed", "vacuous" or "FAILED") and one line per
+ * input: largest gradient, worst absolute and relative error, the worst
+ * element with both its gradients. */
 TG_API void tg_gradcheck_print(const tg_gradcheck_report *report, const char *title);
+/* Frees the report's per-input array and zeroes it. NULL is fine. */
+TG_API void tg_gradcheck_report_free(tg_gradcheck_report *report);
 
 #ifdef __cplusplus
 }
