@@ -375,23 +375,4 @@ typedef struct {
 bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const int64_t *shape_b,
                          tg_broadcast *out);
 
-/* ---- diagrams (dot.c) as the step-through page (page.c) uses them ---- */
-/* The node names a drawing chose: op k is "op<k>" and its result "t<k>", leaf
- * k is "leaf<k>" (copies of a shared parameter "leaf<k>_u<j>"). */
-typedef struct {
-    int64_t *op_id;           /* [tape_len] k, or -1 for entries not drawn */
-    int64_t tape_len;
-    tg_tensor **leaves;       /* [n_leaves] */
-    int64_t n_leaves;
-} tg_dot_names;
-/* tg_dot_write, handing back the names in names (free with tg_dot_names_free). */
-tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts,
-                             tg_dot_names *names);
-void tg_dot_names_free(tg_dot_names *names);
-
-/* s with markup characters as entities (& < > " '), for text in HTML or
- * SVG; control characters other than tab and newline, which XML forbids,
- * are left out. */
-void tg_put_markup_text(FILE *f, const char *s);
-
 #endif
