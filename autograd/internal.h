@@ -3,7 +3,9 @@
 #ifndef TAPEGRAD_INTERNAL_H
 #define TAPEGRAD_INTERNAL_H
 
-#include "tapegrad.h"
+#include "tapegrad/core.h"
+#include "tapegrad/op.h"
+#include "tapegrad/ops.h"
 #include "autograd/pool.h"
 
 #include <stdarg.h>

@@ -25,7 +25,7 @@
  * under the mutex so a sleeper can't miss a wake-up.
  */
 #define _DEFAULT_SOURCE /* sysconf(_SC_NPROCESSORS_ONLN) */
-#include "pool.h"
+#include "autograd/pool.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../autograd/pool.h"
-#include "../ops/gemm.h"
+#include "autograd/pool.h"
+#include "ops/gemm.h"
 #include "autograd/weight_grad.h"
 
 #define SENTINEL 12345.0

@@ -4,7 +4,7 @@
  * word for word, the pairs joined by "..." (tests/tutorial_examples.sh checks
  * it, and that the output is the page's). */
 #include <stdio.h>
-#include <tapegrad.h>
+#include "tapegrad.h"
 
 /* tutorial: begin */
 static tg_tensor *neuron(tg_tensor *wa, tg_tensor *a, tg_tensor *wb, tg_tensor *b,

@@ -3,7 +3,7 @@
 #ifndef TAPEGRAD_NN_DATA_PARALLEL_H
 #define TAPEGRAD_NN_DATA_PARALLEL_H
 
-#include "tapegrad/data.h"
+#include "tapegrad/train.h"
 
 typedef struct tg_data_parallel tg_data_parallel;
 
