@@ -6,7 +6,7 @@
 #include "tapegrad/core.h"
 #include "tapegrad/op.h"
 #include "tapegrad/ops.h"
-#include "autograd/pool.h"
+#include "autograd/threads.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -15,7 +15,7 @@
 #ifndef TAPEGRAD_AUTOGRAD_WEIGHT_GRAD_H
 #define TAPEGRAD_AUTOGRAD_WEIGHT_GRAD_H
 
-#include "autograd/pool.h"
+#include "autograd/threads.h"
 #include "tapegrad/core.h"
 
 /* Offered, during a tg_grad_reached pass, each product that would be a

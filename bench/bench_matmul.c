@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "autograd/pool.h"
+#include "autograd/threads.h"
 #include "ops/gemm.h"
 
 #ifdef BENCH_OPENBLAS

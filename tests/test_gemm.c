@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/pool.h"
+#include "autograd/threads.h"
 #include "ops/gemm.h"
 #include "autograd/weight_grad.h"
 
