@@ -8,13 +8,7 @@
 
 #include "autograd/internal.h" /* white-box checks of memory reuse */
 #include "tapegrad.h"
-
-static tg_ctx *quiet_ctx(void)
-{
-    tg_ctx *ctx = tg_ctx_new(1);
-    tg_ctx_set_error_handler(ctx, NULL, NULL);
-    return ctx;
-}
+#include "tests/support.h"
 
 static tg_tensor *param(tg_ctx *ctx, int rank, const int64_t *shape, const double *values)
 {
