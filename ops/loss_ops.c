@@ -1,6 +1,7 @@
 /* The loss ops (mse_loss, cross_entropy), fused: one op each, so the forward
  * pass is a single kernel and the diagram shows one node. Their backward rules
- * are ops as everywhere else. The losses built from ops: nn/train/loss_functions.c. */
+ * are ops as everywhere else. (Losses composed of ops, for training, sit with
+ * the training code, above ops/.) */
 #include "autograd/internal.h"
 
 #include <string.h>

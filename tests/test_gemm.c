@@ -16,7 +16,7 @@
 
 #include "autograd/threads.h"
 #include "ops/gemm.h"
-#include "autograd/weight_grad.h"
+#include "ops/product_sink.h"
 
 #define SENTINEL 12345.0
 

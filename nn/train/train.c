@@ -4,7 +4,9 @@
  * tg_tape_reset; the batch tensors are the loader's persistent ones and the
  * step tensors reuse the context's arena, so a warm loop allocates nothing. */
 #define _POSIX_C_SOURCE 200809L
+#include "nn/data/loader_internal.h"
 #include "nn/train/data_parallel.h"
+#include "nn/train/train_internal.h"
 #include "tapegrad/model.h"
 
 #include <errno.h>
