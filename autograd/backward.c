@@ -2,7 +2,6 @@
  * each op's output gradient to its backward rule and summing what comes back
  * into its inputs. A loop over the tape, no recursion: graph depth is free. */
 #include "autograd/internal.h"
-#include "autograd/weight_grad.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,6 @@
 /* The context: step memory (an arena kept across resets), the tape, modes and
  * errors. */
 #include "autograd/internal.h"
-#include "autograd/weight_grad.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -69,22 +68,6 @@ void tg_ctx_free(tg_ctx *ctx)
 int tg_ctx_threads(const tg_ctx *ctx) { return ctx ? tg_pool_size(ctx->pool) : 0; }
 
 tg_pool *tg_ctx_pool(const tg_ctx *ctx) { return ctx ? ctx->pool : NULL; }
-
-void tg_ctx_set_weight_grad_hook(tg_ctx *ctx, tg_weight_grad_fn fn, void *user)
-{
-    if (!ctx)
-        return;
-    ctx->weight_grad = fn;
-    ctx->weight_grad_user = user;
-}
-
-void tg_ctx_set_input_product_hook(tg_ctx *ctx, tg_input_product_fn fn, void *user)
-{
-    if (!ctx)
-        return;
-    ctx->input_product = fn;
-    ctx->input_product_user = user;
-}
 
 void *tg_tensor_share_data(tg_tensor *t, void *data)
 {

@@ -1,5 +1,6 @@
 /* Gradient checking: the tape against central finite differences, in float64. */
 #include "autograd/internal.h"
+#include "tapegrad/gradcheck.h"
 
 #include <math.h>
 #include <stdio.h>

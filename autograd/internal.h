@@ -3,8 +3,10 @@
 #ifndef TAPEGRAD_INTERNAL_H
 #define TAPEGRAD_INTERNAL_H
 
-#include "tapegrad.h"
-#include "autograd/pool.h"
+#include "tapegrad/core.h"
+#include "tapegrad/op.h"
+#include "tapegrad/ops.h"
+#include "autograd/threads.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +59,7 @@ tg_tensor_extra *tg_extra_of(tg_tensor *t);
 static inline tg_hook_fn tg_hook_of(const tg_tensor *t) { return t->extra ? t->extra->hook : NULL; }
 
 typedef struct tg_node tg_node;
+typedef struct tg_product_sink tg_product_sink; /* ops/product_sink.h */
 
 /* Per-op attributes saved on the tape. Ops with more than fit here keep a
  * struct of their own in step memory (tg_attr_store) and point at it. */
@@ -182,10 +185,9 @@ struct tg_ctx {
     bool recording;          /* tg_backward logs into record */
     tg_backward_record *record;
     int64_t backward_node;   /* tape entry whose backward rule is running, -1 */
-    bool (*weight_grad)(void *, int, tg_tensor *, tg_tensor *); /* autograd/weight_grad.h */
-    void *weight_grad_user;
-    bool (*input_product)(void *, const tg_tensor *, const tg_tensor *, bool, bool, tg_tensor *); /* same */
-    void *input_product_user;
+    /* matmul's extension slot (ops/product_sink.h): a sink that makes or
+     * takes its products; NULL, the default: none */
+    const tg_product_sink *product_sink;
     tg_status status;
     char error[512];
     tg_error_fn on_error;
@@ -390,6 +392,16 @@ void tg_vjp_binary_label(const tg_node *node, int input, const char *factor, cha
         snprintf(buf, size, FORMAT, z, z);                                            \
     }
 
+/* ---- for code that runs tapes side by side (data-parallel training) ---- */
+/* tg_grad without its zeros: an input the pass did not reach gets NULL. */
+tg_status tg_grad_reached(tg_tensor *output, int n_inputs, tg_tensor *const *inputs, tg_tensor **grads);
+/* The context's thread pool (NULL for a NULL ctx). */
+tg_pool *tg_ctx_pool(const tg_ctx *ctx);
+/* Points t's values at data (a buffer of t's size: another tensor's, so that
+ * both share one array) and returns the buffer t had, which the caller gives
+ * back before t is freed. */
+void *tg_tensor_share_data(tg_tensor *t, void *data);
+
 /* In-place accumulate: dst += src, same size and dtype (no recording). */
 void tg_accumulate(tg_tensor *dst, const tg_tensor *src);
 
@@ -402,24 +414,5 @@ typedef struct {
 } tg_broadcast;
 bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const int64_t *shape_b,
                          tg_broadcast *out);
-
-/* ---- diagrams (dot.c) as the step-through page (page.c) uses them ---- */
-/* The node names a drawing chose: op k is "op<k>" and its result "t<k>", leaf
- * k is "leaf<k>" (copies of a shared parameter "leaf<k>_u<j>"). */
-typedef struct {
-    int64_t *op_id;           /* [tape_len] k, or -1 for entries not drawn */
-    int64_t tape_len;
-    tg_tensor **leaves;       /* [n_leaves] */
-    int64_t n_leaves;
-} tg_dot_names;
-/* tg_dot_write, handing back the names in names (free with tg_dot_names_free). */
-tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, const tg_dot_options *opts,
-                             tg_dot_names *names);
-void tg_dot_names_free(tg_dot_names *names);
-
-/* s with markup characters as entities (& < > " '), for text in HTML or
- * SVG; control characters other than tab and newline, which XML forbids,
- * are left out. */
-void tg_put_markup_text(FILE *f, const char *s);
 
 #endif

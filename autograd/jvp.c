@@ -7,6 +7,7 @@
  * and ∂s/∂u = Σᵢ Jᵢvᵢ is the JVP. Two reverse passes, no forward-mode rule
  * per op: every op (user ops included) that differentiates twice works. */
 #include "autograd/internal.h"
+#include "tapegrad/jvp.h"
 
 #include <stdlib.h>
 #include <string.h>

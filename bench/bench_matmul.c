@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../autograd/pool.h"
-#include "../ops/gemm.h"
+#include "autograd/threads.h"
+#include "ops/gemm.h"
 
 #ifdef BENCH_OPENBLAS
 #include <cblas.h> /* OpenBLAS's: declares openblas_set_num_threads */

@@ -49,7 +49,7 @@ static inline alice_graph alice(tg_ctx *ctx)
     g.h1 = neuron(g.w[0], g.x[0], g.w[1], g.x[1], g.b[0], "h1");
     g.h2 = neuron(g.w[2], g.x[0], g.w[3], g.x[1], g.b[1], "h2");
     g.o1 = neuron(g.w[4], g.h1, g.w[5], g.h2, g.b[2], "o1");
-    g.loss = tg_mse_loss(g.o1, g.y); /* (y_true - o1)² for one element */
+    g.loss = tg_loss_mse(g.o1, g.y); /* (y_true - o1)² for one element */
     tg_tensor_set_name(g.loss, "L");
     return g;
 }

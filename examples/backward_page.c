@@ -17,7 +17,7 @@
 
 #include "tapegrad.h"
 
-#include "alice_graph.h"
+#include "examples/alice_graph.h"
 
 static int save(const char *dir, const char *name, tg_tensor *loss, const char *title)
 {

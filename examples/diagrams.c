@@ -36,8 +36,8 @@
 #include "tapegrad.h"
 #include "tapegrad/plot.h"
 
-#include "alice_graph.h"
-#include "elman_graph.h"
+#include "examples/alice_graph.h"
+#include "examples/elman_graph.h"
 
 static const char *out_dir = "out/diagrams";
 static bool render;   /* dot is on PATH */

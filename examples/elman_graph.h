@@ -56,7 +56,7 @@ static inline elman_graph elman(tg_ctx *ctx, int steps)
         h = g.h[t] = tg_tanh(tg_add(z, g.b_h));
     }
     g.y = tg_matmul(h, g.w_hy);
-    g.loss = tg_mse_loss(g.y, g.target);
+    g.loss = tg_loss_mse(g.y, g.target);
     tg_tensor_set_name(g.loss, "L");
     return g;
 }

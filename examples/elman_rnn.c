@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "elman_rnn.h"
+#include "examples/elman_rnn.h"
 
 enum { STEPS = 8, HIDDEN = 24, BATCH = 64, TEST = 1024, TRAIN_STEPS = 800 };
 

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "tapegrad.h"
-#include "fashion_data.h"
+#include "examples/fashion_data.h"
 
 #define DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
 

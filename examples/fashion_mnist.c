@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
-#include "fashion_data.h"
+#include "examples/fashion_data.h"
 
 #define DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
 

@@ -7,7 +7,7 @@
  * Writes user_op.dot; exits non-zero if a check fails. */
 #include <math.h>
 #include <stdio.h>
-#include <tapegrad.h>
+#include "tapegrad.h"
 
 /* ---- softplus: y = log(1 + eˣ), stable for large |x|; dy/dx = σ(x) ---- */
 

@@ -13,12 +13,21 @@
  *     tg_tape_reset(ctx);                        // frees the step's intermediates
  *     tg_ctx_free(ctx);
  *
- * core.h: contexts, tensors, backward.  ops.h: the ops.  op.h: ops you define
- * yourself, with their own forward and backward.  gradcheck.h: finite
- * differences.  nn.h: layers, losses, optimizers, perceptron.  model.h: conv,
- * pooling, norm, dropout, embedding and recurrent layers, and models built
- * from layer specs.  data.h: IDX and CSV files, datasets, checkpoints, the
- * training loop.  dot.h: diagrams of the tape.  plot.h: training curves as SVG.
+ * One header per concern, each the public face of one folder:
+ *   core.h       contexts, tensors, the tape, backward          autograd/
+ *   ops.h        the built-in ops                               ops/
+ *   op.h         ops you define yourself (forward, backward)    ops/user.c
+ *   jvp.h        forward mode: Jacobian-vector products         autograd/jvp.c
+ *   gradcheck.h  finite differences against the tape            autograd/gradcheck.c
+ *   nn.h         layers, MLPs, perceptron, losses, optimizers   nn/layers/, nn/train/
+ *   model.h      conv, pooling, norm, dropout, embedding and recurrent
+ *                layers, and models built from layer specs      nn/layers/
+ *   data.h       IDX and CSV files, gzip, datasets, minibatches nn/data/
+ *   train.h      the training loop, evaluation, histories       nn/train/
+ *   checkpoint.h checkpoints of parameters and optimizer state  nn/io/
+ *   dot.h        diagrams of the tape, the backward page        draw/
+ *   plot.h       training curves as SVG and CSV                 draw/plot.c
+ * This header includes them all.
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
@@ -31,6 +40,8 @@
 #include "tapegrad/nn.h"
 #include "tapegrad/model.h"
 #include "tapegrad/data.h"
+#include "tapegrad/train.h"
+#include "tapegrad/checkpoint.h"
 #include "tapegrad/dot.h"
 #include "tapegrad/plot.h"
 

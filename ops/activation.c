@@ -122,8 +122,8 @@ const tg_op_desc tg_op_log = {.kind = TG_OP_LOG, .name = "log", .backward = log_
 
 /* ---- the activations' derivatives, fused: out = g·f'(s) ---- */
 
-BINARY_OP(sigmoid_backward, &tg_op_sigmoid_backward, x * y * (1 - y)) /* g·y(1-y), y = σ(x) */
-BINARY_OP(tanh_backward, &tg_op_tanh_backward, x * (1 - y * y))       /* g·(1-y²), y = tanh x */
+BINARY_OP(tg_sigmoid_backward, &tg_op_sigmoid_backward, x * y * (1 - y)) /* g·y(1-y), y = σ(x) */
+BINARY_OP(tg_tanh_backward, &tg_op_tanh_backward, x * (1 - y * y))       /* g·(1-y²), y = tanh x */
 
 /* g·step(x), the mask loop above when g and x have the same shape */
 tg_tensor *tg_relu_backward(tg_tensor *g, tg_tensor *x)

@@ -56,9 +56,12 @@ typedef struct {
     tg_tensor *out;
 } binary_job;
 
-/* Same shapes take one flat loop, in parallel ranges when big. */
-#define BINARY_OP(name, KIND, EXPR)                                       \
-    static void name##_flat(void *arg, int64_t begin, int64_t end)        \
+/* FN(a, b), the public op FN recorded as KIND, with out = EXPR where x and y
+ * name a's and b's elements: BINARY_OP(tg_add, &tg_op_add, x + y) defines
+ * tg_add. Same shapes take one flat loop, in parallel ranges when big;
+ * errors name the op by its descriptor's name. */
+#define BINARY_OP(FN, KIND, EXPR)                                         \
+    static void FN##_flat(void *arg, int64_t begin, int64_t end)          \
     {                                                                     \
         const binary_job *job = arg;                                      \
         TG_TYPED(job->out->dtype, T, {                                    \
@@ -70,14 +73,14 @@ typedef struct {
             }                                                             \
         });                                                               \
     }                                                                     \
-    tg_tensor *tg_##name(tg_tensor *a, tg_tensor *b)                      \
+    tg_tensor *FN(tg_tensor *a, tg_tensor *b)                             \
     {                                                                     \
         tg_broadcast bc;                                                  \
-        tg_tensor *out = tg_binary_output(#name, a, b, &bc);                 \
+        tg_tensor *out = tg_binary_output((KIND)->name, a, b, &bc);       \
         if (!out)                                                         \
             return NULL;                                                  \
         if (a->size == out->size && b->size == out->size)                 \
-            tg_parallel_range(a->ctx, out->size, name##_flat, &(binary_job){a, b, out}); \
+            tg_parallel_range(a->ctx, out->size, FN##_flat, &(binary_job){a, b, out}); \
         else                                                              \
             BROADCAST_LOOP(&bc, out, a, b, EXPR);                         \
         return tg_record2(KIND, out, a, b);                               \

@@ -52,10 +52,10 @@ tg_tensor *tg_reduce_to(tg_tensor *dy, const tg_tensor *t)
     return tg_sum_to(dy, t->rank, t->shape);
 }
 
-BINARY_OP(add, &tg_op_add, x + y)
-BINARY_OP(sub, &tg_op_sub, x - y)
-BINARY_OP(mul, &tg_op_mul, x * y)
-BINARY_OP(div, &tg_op_div, x / y)
+BINARY_OP(tg_add, &tg_op_add, x + y)
+BINARY_OP(tg_sub, &tg_op_sub, x - y)
+BINARY_OP(tg_mul, &tg_op_mul, x * y)
+BINARY_OP(tg_div, &tg_op_div, x / y)
 
 static void add_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
 {

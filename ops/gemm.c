@@ -41,7 +41,7 @@
  * Everything above the kernels (driver, threading) is type-agnostic: it moves
  * bytes and calls a kernel set's pack/kernel function pointers.
  */
-#include "gemm.h"
+#include "ops/gemm.h"
 
 #include <stddef.h>
 #include <stdlib.h>

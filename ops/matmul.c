@@ -3,8 +3,8 @@
  * free. Batched: a rank-3 operand is a stack of matrices; a rank-2 operand
  * is shared by every matrix of the other's stack. */
 #include "autograd/internal.h"
-#include "autograd/weight_grad.h"
 #include "ops/gemm.h"
+#include "ops/product_sink.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,9 +32,9 @@ tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
         return NULL;
     tg_pool *pool = a->ctx->pool;
     int64_t step_a = a->rank == 3 ? m * k : 0, step_b = b->rank == 3 ? k * n : 0;
-    tg_ctx *ctx = a->ctx; /* a data-parallel worker may be given the product (autograd/weight_grad.h) */
-    bool given = !stacked && ctx->input_product &&
-                 ctx->input_product(ctx->input_product_user, a, b, trans_a, trans_b, c);
+    const tg_product_sink *sink = a->ctx->product_sink; /* may give the product (ops/product_sink.h) */
+    bool given = !stacked && sink && sink->give_product &&
+                 sink->give_product(sink->user, a, b, trans_a, trans_b, c);
     for (int64_t i = 0; i < batch && !given; i++) {
         if (a->dtype == TG_F32)
             tg_gemm_f32(pool, trans_a, trans_b, m, n, k, 1, (const float *)a->data + i * step_a, sa[1],
@@ -49,19 +49,26 @@ tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b)
 
 tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b) { return tg_matmul_t(a, b, false, false); }
 
-/* A data-parallel step may take a weight's gradient off the tape
- * (autograd/weight_grad.h): B of a plain A·B or A·Bᵀ gets Aᵀ·dC or dCᵀ·A,
+void tg_ctx_set_product_sink(tg_ctx *ctx, const tg_product_sink *sink)
+{
+    if (ctx)
+        ctx->product_sink = sink;
+}
+
+/* The context's product sink may take a weight's gradient off the tape
+ * (ops/product_sink.h): B of a plain A·B or A·Bᵀ gets Aᵀ·dC or dCᵀ·A,
  * leftᵀ·right over the batch rows. Not in anomaly mode, whose checks name
  * the rule that made a bad gradient. */
 static bool weight_grad_taken(const tg_node *n, tg_tensor *dc)
 {
     tg_tensor *a = n->in[0], *b = n->in[1];
-    tg_ctx *ctx = b->ctx;
-    if (!ctx->weight_grad || ctx->grad_enabled || ctx->anomaly || !b->wanted || n->attr.matmul.trans_a ||
-        a->rank != 2 || b->rank != 2 || (b->extra && b->extra->hook))
+    const tg_ctx *ctx = b->ctx;
+    const tg_product_sink *sink = ctx->product_sink;
+    if (!sink || !sink->take_weight_grad || ctx->grad_enabled || ctx->anomaly || !b->wanted ||
+        n->attr.matmul.trans_a || a->rank != 2 || b->rank != 2 || (b->extra && b->extra->hook))
         return false;
     bool tb = n->attr.matmul.trans_b;
-    return ctx->weight_grad(ctx->weight_grad_user, b->wanted - 1, tb ? dc : a, tb ? a : dc);
+    return sink->take_weight_grad(sink->user, b->wanted - 1, tb ? dc : a, tb ? a : dc);
 }
 
 void tg_weight_grad_stack(const tg_tensor *left, const tg_tensor *right, double weight, int64_t row,

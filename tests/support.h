@@ -1,14 +1,41 @@
-/* Helpers the test suites share: scratch directories, and files or streams
- * read back as text. Header-only (static inline, so a suite may use any
- * subset). Suites that make directories define _POSIX_C_SOURCE first. */
+/* Helpers the test suites share: a quiet context, the check of an expected
+ * error, scratch directories, and files or streams read back as text.
+ * Header-only (static inline, so a suite may use any subset). Suites that
+ * make directories define _POSIX_C_SOURCE first. */
 #ifndef TAPEGRAD_TEST_SUPPORT_H
 #define TAPEGRAD_TEST_SUPPORT_H
 
+#include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tapegrad.h"
+
+/* A one-thread context whose errors are returned, not printed (the suites
+ * provoke them). */
+static inline tg_ctx *quiet_ctx(void)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    if (ctx)
+        tg_ctx_set_error_handler(ctx, NULL, NULL);
+    return ctx;
+}
+
+/* A NULL-terminated list of message fragments: FRAGMENTS("conv2d", "[3, 8]"). */
+#define FRAGMENTS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* Expects ctx to hold status, with every one of fragments (a NULL-terminated
+ * list, FRAGMENTS(...)) in its message; then clears the error, so the suite
+ * carries on with a working context. */
+static inline void expect_error(tg_ctx *ctx, tg_status status, const char *const *fragments)
+{
+    cr_expect_eq(tg_ctx_status(ctx), status, "status %s, expected %s: %s", tg_status_name(tg_ctx_status(ctx)),
+                 tg_status_name(status), tg_ctx_error(ctx));
+    for (; fragments && *fragments; fragments++)
+        cr_expect(strstr(tg_ctx_error(ctx), *fragments), "message \"%s\" lacks \"%s\"", tg_ctx_error(ctx), *fragments);
+    tg_ctx_clear_error(ctx);
+}
 
 /* All of f from its start as a NUL-terminated string (caller frees), and f
  * closed; NULL when it cannot be read. */
@@ -79,10 +106,9 @@ static inline int remove_scratch_dir(const char *dir)
  * directory /tmp/<prefix>XXXXXX in dir. NULL when either cannot be made. */
 static inline tg_ctx *scratch_fixture_setup(char *dir, size_t size, const char *prefix)
 {
-    tg_ctx *ctx = tg_ctx_new(1);
+    tg_ctx *ctx = quiet_ctx();
     if (!ctx)
         return NULL;
-    tg_ctx_set_error_handler(ctx, NULL, NULL);
     if (!make_scratch_dir(dir, size, prefix)) {
         tg_ctx_free(ctx);
         return NULL;

@@ -25,35 +25,26 @@ static void teardown(void) { tg_ctx_free(ctx); }
 
 TestSuite(api_misuse, .init = setup, .fini = teardown);
 
-static void expect_error(tg_ctx *c, tg_status status, const char *fragment)
-{
-    cr_expect_eq(tg_ctx_status(c), status, "status %s, expected %s: %s", tg_status_name(tg_ctx_status(c)),
-                 tg_status_name(status), tg_ctx_error(c));
-    if (fragment)
-        cr_expect(strstr(tg_ctx_error(c), fragment), "message \"%s\" lacks \"%s\"", tg_ctx_error(c), fragment);
-    tg_ctx_clear_error(c);
-}
-
 Test(api_misuse, element_counts_that_overflow_are_shape_errors)
 {
     const int64_t big[2] = {(int64_t)1 << 31, (int64_t)1 << 31}, huge[2] = {(int64_t)1 << 40, (int64_t)1 << 40};
     cr_expect_null(tg_tensor_new(ctx, TG_F32, 2, big));
-    expect_error(ctx, TG_ERR_SHAPE, "more than 2^40 elements");
+    expect_error(ctx, TG_ERR_SHAPE, FRAGMENTS("more than 2^40 elements"));
     cr_expect_null(tg_tensor_ones(ctx, TG_F64, 2, huge));
-    expect_error(ctx, TG_ERR_SHAPE, "[1099511627776, 1099511627776]");
+    expect_error(ctx, TG_ERR_SHAPE, FRAGMENTS("[1099511627776, 1099511627776]"));
     cr_expect_null(tg_tensor_temp(ctx, TG_F32, 2, big));
-    expect_error(ctx, TG_ERR_SHAPE, NULL);
+    expect_error(ctx, TG_ERR_SHAPE, FRAGMENTS(NULL));
     tg_tensor *one = tg_tensor_ones(ctx, TG_F32, TG_SHAPE(1, 1));
     cr_expect_null(tg_expand(one, 2, big));
-    expect_error(ctx, TG_ERR_SHAPE, "expand");
+    expect_error(ctx, TG_ERR_SHAPE, FRAGMENTS("expand"));
     cr_expect_null(tg_reshape(one, 2, huge));
-    expect_error(ctx, TG_ERR_SHAPE, "reshape");
+    expect_error(ctx, TG_ERR_SHAPE, FRAGMENTS("reshape"));
     /* a broadcast of two legal shapes whose result is too big */
     tg_tensor *col = tg_tensor_temp(ctx, TG_F32, TG_SHAPE((int64_t)1 << 21, 1));
     tg_tensor *row = tg_tensor_temp(ctx, TG_F32, TG_SHAPE(1, (int64_t)1 << 20));
     cr_assert(col && row);
     cr_expect_null(tg_add(col, row));
-    expect_error(ctx, TG_ERR_SHAPE, "more than 2^40");
+    expect_error(ctx, TG_ERR_SHAPE, FRAGMENTS("more than 2^40"));
 }
 
 Test(api_misuse, copy_and_grad_with_null_are_errors)
@@ -61,14 +52,14 @@ Test(api_misuse, copy_and_grad_with_null_are_errors)
     tg_tensor *x = tg_tensor_ones(ctx, TG_F64, TG_SHAPE(2));
     tg_tensor_set_name(x, "x");
     cr_expect_eq(tg_tensor_copy(x, NULL), TG_ERR_ARG);
-    expect_error(ctx, TG_ERR_ARG, "NULL source for x [2]");
+    expect_error(ctx, TG_ERR_ARG, FRAGMENTS("NULL source for x [2]"));
     tg_tensor_set_requires_grad(x, true);
     tg_tensor *y = tg_sum(tg_mul(x, x));
     tg_tensor *inputs[2] = {x, NULL}, *grads[2];
     cr_expect_eq(tg_grad(y, NULL, 2, inputs, grads, false), TG_ERR_ARG);
-    expect_error(ctx, TG_ERR_ARG, "input 1 is NULL");
+    expect_error(ctx, TG_ERR_ARG, FRAGMENTS("input 1 is NULL"));
     cr_expect_eq(tg_grad(y, NULL, 1, NULL, grads, false), TG_ERR_ARG);
-    expect_error(ctx, TG_ERR_ARG, NULL);
+    expect_error(ctx, TG_ERR_ARG, FRAGMENTS(NULL));
 }
 
 Test(api_misuse, upstream_from_another_context_is_an_error_in_the_outputs_context)
@@ -80,7 +71,7 @@ Test(api_misuse, upstream_from_another_context_is_an_error_in_the_outputs_contex
     tg_tensor *y = tg_mul_scalar(x, 2);
     tg_tensor *up = tg_tensor_ones(other, TG_F64, TG_SHAPE(3));
     cr_expect_eq(tg_backward_with(y, up), TG_ERR_ARG);
-    expect_error(ctx, TG_ERR_ARG, "another context");
+    expect_error(ctx, TG_ERR_ARG, FRAGMENTS("another context"));
     cr_expect_eq(tg_ctx_status(other), TG_OK, "the other context holds nothing");
     cr_expect_null(tg_tensor_grad(x), "nothing was computed");
     tg_ctx_free(other);
@@ -92,11 +83,11 @@ Test(api_misuse, dim_out_of_range_is_minus_one_with_an_error)
     cr_expect_eq(tg_tensor_dim(x, 1), 3);
     cr_expect_eq(tg_tensor_dim(x, -2), 5);
     cr_expect_eq(tg_tensor_dim(x, 7), -1);
-    expect_error(ctx, TG_ERR_ARG, "axis 7 of [5, 3]");
+    expect_error(ctx, TG_ERR_ARG, FRAGMENTS("axis 7 of [5, 3]"));
     cr_expect_eq(tg_tensor_dim(x, -3), -1);
-    expect_error(ctx, TG_ERR_ARG, NULL);
+    expect_error(ctx, TG_ERR_ARG, FRAGMENTS(NULL));
     cr_expect(isnan(tg_tensor_get(x, 15)));
-    expect_error(ctx, TG_ERR_ARG, "flat index 15");
+    expect_error(ctx, TG_ERR_ARG, FRAGMENTS("flat index 15"));
 }
 
 Test(api_misuse, freed_tensors_are_reported_not_crashes)
@@ -105,17 +96,17 @@ Test(api_misuse, freed_tensors_are_reported_not_crashes)
     tg_tensor_set_name(x, "layer.weight");
     tg_tensor_free(x);
     cr_expect(isnan(tg_tensor_get(x, 0)));
-    expect_error(ctx, TG_ERR_FREED, NULL);
+    expect_error(ctx, TG_ERR_FREED, FRAGMENTS(NULL));
     tg_tensor_fill(x, 2);
-    expect_error(ctx, TG_ERR_FREED, NULL);
+    expect_error(ctx, TG_ERR_FREED, FRAGMENTS(NULL));
     tg_tensor_set(x, 0, 1);
-    expect_error(ctx, TG_ERR_FREED, NULL);
+    expect_error(ctx, TG_ERR_FREED, FRAGMENTS(NULL));
     cr_expect_null(tg_tensor_data(x));
-    expect_error(ctx, TG_ERR_FREED, NULL);
+    expect_error(ctx, TG_ERR_FREED, FRAGMENTS(NULL));
     tg_tensor *params[1] = {x};
     cr_expect_eq(tg_checkpoint_save(ctx, "/tmp/tg_never_written.ckpt", (tg_params){1, params}, NULL, 0),
                  TG_ERR_FREED);
-    expect_error(ctx, TG_ERR_FREED, NULL);
+    expect_error(ctx, TG_ERR_FREED, FRAGMENTS(NULL));
     FILE *f = fopen("/tmp/tg_never_written.ckpt", "rb");
     cr_expect_null(f, "nothing was written");
     if (f)
@@ -135,9 +126,9 @@ Test(api_misuse, checked_mode_reports_every_stale_step_tensor)
         tg_tensor *fresh = tg_mul_scalar(x, 5); /* would reuse stale's memory unchecked */
         cr_assert_not_null(fresh);
         cr_expect(isnan(tg_tensor_get(stale, 0)), "step %d", step);
-        expect_error(ctx, TG_ERR_FREED, "earlier step");
+        expect_error(ctx, TG_ERR_FREED, FRAGMENTS("earlier step"));
         cr_expect_null(tg_sum(stale), "step %d", step);
-        expect_error(ctx, TG_ERR_FREED, NULL);
+        expect_error(ctx, TG_ERR_FREED, FRAGMENTS(NULL));
         cr_expect_eq(tg_tensor_get(fresh, 0), 5);
     }
     /* freed persistent headers are never handed out again */
@@ -146,7 +137,7 @@ Test(api_misuse, checked_mode_reports_every_stale_step_tensor)
     tg_tensor *next = tg_tensor_new(ctx, TG_F32, TG_SHAPE(2));
     cr_expect_neq(next, gone);
     cr_expect(isnan(tg_tensor_get(gone, 0)));
-    expect_error(ctx, TG_ERR_FREED, NULL);
+    expect_error(ctx, TG_ERR_FREED, FRAGMENTS(NULL));
     cr_expect(tg_ctx_set_checked(ctx, false));
 }
 
@@ -176,10 +167,10 @@ Test(api_misuse, messages_name_the_tensors_that_have_names)
     tg_tensor_set_name(w, "W1");
     tg_tensor_set_name(x, "x");
     cr_expect_null(tg_matmul(w, x));
-    expect_error(ctx, TG_ERR_SHAPE, "matmul: W1 [5, 3] · x [4, 4]");
+    expect_error(ctx, TG_ERR_SHAPE, FRAGMENTS("matmul: W1 [5, 3] · x [4, 4]"));
     tg_tensor *u = tg_tensor_new(ctx, TG_F32, TG_SHAPE(4, 4));
     cr_expect_null(tg_matmul(w, u));
-    expect_error(ctx, TG_ERR_SHAPE, "W1 [5, 3] · [4, 4]");
+    expect_error(ctx, TG_ERR_SHAPE, FRAGMENTS("W1 [5, 3] · [4, 4]"));
 }
 
 Test(api_misuse, backward_of_null_points_at_the_stored_error)
@@ -203,6 +194,6 @@ Test(api_misuse, zeros_init_needs_no_rng)
     cr_assert_not_null(mlp, "%s", tg_ctx_error(ctx));
     cr_expect_eq(tg_tensor_get(tg_layer_weight(tg_mlp_layer(mlp, 0)), 5), 0);
     cr_expect_null(tg_mlp_new(ctx, TG_F64, 2, widths, acts, TG_INIT_XAVIER, NULL));
-    expect_error(ctx, TG_ERR_ARG, "rng is NULL");
+    expect_error(ctx, TG_ERR_ARG, FRAGMENTS("rng is NULL"));
     tg_mlp_free(mlp);
 }

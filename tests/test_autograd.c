@@ -8,13 +8,7 @@
 
 #include "autograd/internal.h" /* white-box checks of memory reuse */
 #include "tapegrad.h"
-
-static tg_ctx *quiet_ctx(void)
-{
-    tg_ctx *ctx = tg_ctx_new(1);
-    tg_ctx_set_error_handler(ctx, NULL, NULL);
-    return ctx;
-}
+#include "tests/support.h"
 
 static tg_tensor *param(tg_ctx *ctx, int rank, const int64_t *shape, const double *values)
 {
@@ -496,7 +490,7 @@ Test(errors, each_kind_of_misuse_is_reported)
     EXPECT_ERROR(tg_reshape(a, TG_SHAPE(4, 2)), "reshape", "6 elements", "[4, 2]");
     EXPECT_ERROR(tg_mul(a, tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(2, 3))), "mul", "f64", "f32");
     EXPECT_ERROR(tg_cross_entropy(a, tg_tensor_from(ctx, TG_F64, TG_SHAPE(2), (double[]){0, 3})), "cross_entropy", "3", "0 to 2");
-    EXPECT_ERROR(tg_mse_loss(a, tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(3))), "mse_loss", "[2, 3]", "[3]");
+    EXPECT_ERROR(tg_loss_mse(a, tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(3))), "mse_loss", "[2, 3]", "[3]");
     EXPECT_ERROR(tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 0)), "tg_tensor_zeros", "[2, 0]", "range");
     cr_expect_eq(handler_calls, n, "the handler sees every error");
 

@@ -33,13 +33,6 @@ static const char *golden_path(const char *name, char *buf, size_t size)
     return buf;
 }
 
-static tg_ctx *quiet_ctx(void)
-{
-    tg_ctx *ctx = tg_ctx_new(1);
-    tg_ctx_set_error_handler(ctx, NULL, NULL);
-    return ctx;
-}
-
 /* The text tg_dot_write produces (caller frees). */
 static char *dot_text(int n, tg_tensor *const *outputs, const tg_dot_options *opts, tg_status *status)
 {

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../autograd/pool.h"
-#include "../ops/gemm.h"
-#include "autograd/weight_grad.h"
+#include "autograd/threads.h"
+#include "ops/gemm.h"
+#include "ops/product_sink.h"
 
 #define SENTINEL 12345.0
 

@@ -6,13 +6,7 @@
 #include <math.h>
 
 #include "tapegrad.h"
-
-static tg_ctx *quiet_ctx(void)
-{
-    tg_ctx *ctx = tg_ctx_new(1);
-    tg_ctx_set_error_handler(ctx, NULL, NULL);
-    return ctx;
-}
+#include "tests/support.h"
 
 /* y = tanh(x·W + b) ⊙ sigmoid(x·W): a vector output [3, 2] of three inputs. */
 static tg_tensor *layer(tg_tensor *const *in)

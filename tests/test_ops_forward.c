@@ -132,7 +132,7 @@ Test(ops_forward, losses)
     BOTH_DTYPES {
         tg_tensor *a = make(dt, TG_SHAPE(2, 2), (double[]){1, 2, 3, 4});
         tg_tensor *b = make(dt, TG_SHAPE(2, 2), (double[]){1, 0, 3, 1});
-        expect_values(tg_mse_loss(a, b), 0, NULL, (double[]){(4 + 9) / 4.0}, TOL(dt));
+        expect_values(tg_loss_mse(a, b), 0, NULL, (double[]){(4 + 9) / 4.0}, TOL(dt));
         tg_tensor *z = make(dt, TG_SHAPE(2, 3), (double[]){1, 2, 3, 1000, -1000, 0});
         tg_tensor *labels = make(dt, TG_SHAPE(2), (double[]){2, 1});
         tg_tensor *one_hot = make(dt, TG_SHAPE(2, 3), (double[]){0, 0, 1, 0, 1, 0});

@@ -42,7 +42,7 @@ static tg_tensor *f_reshape(tg_tensor *const *in, void *u) { (void)u; return tg_
 static tg_tensor *f_transpose(tg_tensor *const *in, void *u) { (void)u; return tg_transpose(in[0], 0, -1); }
 static tg_tensor *f_expand(tg_tensor *const *in, void *u) { (void)u; return tg_expand(in[0], TG_SHAPE(2, 3, 4)); }
 static tg_tensor *f_sum_to(tg_tensor *const *in, void *u) { (void)u; return tg_sum_to(in[0], TG_SHAPE(3, 1)); }
-static tg_tensor *f_mse(tg_tensor *const *in, void *u) { (void)u; return tg_mse_loss(in[0], in[1]); }
+static tg_tensor *f_mse(tg_tensor *const *in, void *u) { (void)u; return tg_loss_mse(in[0], in[1]); }
 static tg_tensor *f_cross_entropy_probs(tg_tensor *const *in, void *u) { (void)u; return tg_cross_entropy(in[0], in[1]); }
 
 static tg_tensor *f_cross_entropy_index(tg_tensor *const *in, void *u)

@@ -16,13 +16,6 @@
 #include "tests/support.h"
 #include "examples/alice_graph.h"
 
-static tg_ctx *quiet_ctx(void)
-{
-    tg_ctx *ctx = tg_ctx_new(1);
-    tg_ctx_set_error_handler(ctx, NULL, NULL);
-    return ctx;
-}
-
 static bool have_program(const char *name)
 {
     char command[128];

@@ -10,13 +10,6 @@
 #include "tapegrad/plot.h"
 #include "tests/support.h"
 
-static tg_ctx *quiet_ctx(void)
-{
-    tg_ctx *ctx = tg_ctx_new(1);
-    tg_ctx_set_error_handler(ctx, NULL, NULL);
-    return ctx;
-}
-
 static char *svg_text(tg_ctx *ctx, const tg_curves *c)
 {
     FILE *f = tmpfile();

@@ -4,7 +4,7 @@
  * word for word, the pairs joined by "..." (tests/tutorial_examples.sh checks
  * it, and that the output is the page's). */
 #include <stdio.h>
-#include <tapegrad.h>
+#include "tapegrad.h"
 
 /* tutorial: begin */
 static tg_tensor *neuron(tg_tensor *wa, tg_tensor *a, tg_tensor *wb, tg_tensor *b,
@@ -45,7 +45,7 @@ int main(void)
 h1 = neuron(w1, x1, w2, x2, b1, "h1");
 h2 = neuron(w3, x1, w4, x2, b2, "h2");
 o1 = neuron(w5, h1, w6, h2, b3, "o1");
-L  = tg_mse_loss(o1, y_true);           /* mean of one (o1 − y)² */
+L  = tg_loss_mse(o1, y_true);           /* mean of one (o1 − y)² */
 tg_backward(L);
 tg_dot_save("alice_221.dot", 1, &L,
             &(tg_dot_options){.grads_of = L, .edge_derivatives = true});

@@ -4,7 +4,7 @@
  * block, word for word (tests/tutorial_examples.sh checks it, and that the
  * output is the page's). */
 #include <stdio.h>
-#include <tapegrad.h>
+#include "tapegrad.h"
 
 static tg_tensor *print_delta(tg_tensor *t, tg_tensor *grad, void *user)
 {

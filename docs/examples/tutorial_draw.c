@@ -5,7 +5,7 @@
  * unless net.dot boxes "layer1" as a cluster. */
 #include <stdio.h>
 #include <string.h>
-#include <tapegrad.h>
+#include "tapegrad.h"
 
 int main(void)
 {

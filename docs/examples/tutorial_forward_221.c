@@ -2,7 +2,7 @@
  * between the tutorial markers are the page's code block, word for word
  * (tests/tutorial_examples.sh checks it, and that the output is the page's). */
 #include <stdio.h>
-#include <tapegrad.h>
+#include "tapegrad.h"
 
 int main(void)
 {

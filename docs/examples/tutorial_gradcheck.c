@@ -4,7 +4,7 @@
  * word, the pairs joined by "..." (tests/tutorial_examples.sh checks it, and
  * that the output is the page's). */
 #include <stdio.h>
-#include <tapegrad.h>
+#include "tapegrad.h"
 
 typedef struct {
     tg_layer *l1, *l2;

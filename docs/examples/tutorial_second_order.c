@@ -4,7 +4,7 @@
  * word for word (tests/tutorial_examples.sh checks it, and that the output is
  * the page's). */
 #include <stdio.h>
-#include <tapegrad.h>
+#include "tapegrad.h"
 
 int main(void)
 {

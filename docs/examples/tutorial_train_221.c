@@ -4,7 +4,7 @@
  * markers are the page's code block, word for word (tests/tutorial_examples.sh
  * checks it, and that the output is the page's). */
 #include <stdio.h>
-#include <tapegrad.h>
+#include "tapegrad.h"
 
 enum { PEOPLE = 4 };
 static tg_tensor *all_x, *all_y; /* the four people at once, for the curves */

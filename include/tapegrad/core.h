@@ -232,6 +232,13 @@ TG_API tg_status tg_backward_with(tg_tensor *output, tg_tensor *upstream);
  * which then adds its gradients to .grad once more (PyTorch's
  * retain_graph=True): for two losses that share part of a graph. */
 TG_API tg_status tg_backward_retain(tg_tensor *output, tg_tensor *upstream);
+/* Turns the backward log on or off for ctx: while on, each tg_backward and
+ * tg_backward_with keeps a copy of every δ and every contribution (memory
+ * grows with the graph; tg_grad is never logged), which
+ * tg_backward_page_save (tapegrad/dot.h) shows step by step. Returns the previous
+ * setting; false for a NULL ctx. */
+TG_API bool tg_backward_set_recording(tg_ctx *ctx, bool enabled);
+
 /* d output/d inputs[i] into grads[i] (step tensors; zeros where an input does
  * not reach output) without touching any .grad. With create_graph the gradient
  * computation is itself recorded, so grads can be differentiated again

@@ -1,6 +1,6 @@
-/* tapegrad/data.h: datasets, minibatches, checkpoints and a training loop.
+/* tapegrad/data.h: reading data (nn/data/): files, IDX, CSV, gzip, datasets
+ * and minibatches.
  *
- * Reading data:
  *  - IDX files (MNIST, Fashion-MNIST): tg_idx_read. Gzipped files (.gz, found by
  *    their magic bytes 1f 8b, not their name) are decoded in process by a small
  *    self-contained inflate (RFC 1951 deflate inside RFC 1952 gzip, CRC32 and
@@ -13,56 +13,20 @@
  *
  * Datasets keep images as bytes (60000 Fashion-MNIST images: 47 MB) and
  * convert only the current minibatch, into a persistent batch tensor
- * (tg_loader: no allocation per batch, seeded shuffling).
+ * (tg_loader: no allocation per batch, seeded shuffling):
  *
  *     tg_dataset *train = tg_dataset_load_mnist(ctx, "/usr/share/datasets/fashion-mnist", "train");
- *     tg_train_config cfg = tg_train_defaults();
- *     cfg.forward = my_forward; cfg.model = mlp; cfg.loss = tg_loss_softmax_ce;
- *     cfg.optimizer = opt; cfg.epochs = 10; cfg.batch_size = 64; cfg.test = test;
- *     tg_history history = {0};
- *     tg_train(ctx, train, &cfg, &history);
+ *     tg_loader *batches = tg_loader_new(ctx, train, 64, TG_F32);
+ *     tg_tensor *x, *y;
+ *     tg_loader_start(batches, &rng);
+ *     while (tg_loader_next(batches, &x, &y)) { ... }
  *
- * Checkpoint file format, version 1 (all integers little-endian, floats IEEE 754
- * little-endian, so files move between machines):
- *
- *     offset  size  field
- *     0       8     magic "TGCKPT\r\n"
- *     8       4     u32 version = 1
- *     12      4     u32 flags: bit 0 = optimizer state present; other bits 0
- *     16      4     u32 n_params: parameter tensors
- *     20      4     u32 n_state: optimizer state tensors (0 without optimizer)
- *     24      8     i64 epoch: epochs completed (the caller's counter)
- *     32      8     i64 optimizer steps (0 without optimizer)
- *     40      8     u64 payload bytes: the length of the records below
- *     48      ...   n_params + n_state records, parameters first, each:
- *                     u16 name length L (<= 1024), L bytes name (UTF-8, no NUL),
- *                     u8 dtype (0 = float32, 1 = float64), u8 rank (0..4),
- *                     rank × i64 dims, size × (4 or 8) bytes data (row-major)
- *     48+payload 4  u32 CRC32 (IEEE 802.3, as gzip) of every byte before it
- *
- * Version 2 is version 1 with one more flag: bit 1 = a spec block opens the
- * payload, u32 length S (<= 1 MiB) and S bytes of text (UTF-8, no NUL)
- * describing the model the tensors belong to (tapegrad/model.h), so the file
- * rebuilds its model alone. tg_checkpoint_save writes version 1 (no spec),
- * tg_checkpoint_save_spec version 2; a load reads both.
- *
- * A save writes a temporary file <path>.tmp.<pid>.XXXXXX in the target's
- * directory, fsyncs it, renames it over the target and fsyncs the directory: a
- * crash or a failed write leaves the previous checkpoint whole. A temporary
- * left by a killed save is removed by the next save or load of the same path
- * once its pid is gone (only that path's temporaries, only dead pids). Every
- * count in a header is checked against the file's size before anything is
- * allocated for it. A load reads and validates the whole file
- * (magic, version, lengths, CRC, then every record's name, dtype and shape
- * against the tensors given) before it writes a single value, so a bad file
- * leaves the model untouched.
+ * Training on a dataset: tapegrad/train.h. Checkpoints: tapegrad/checkpoint.h.
  */
 #ifndef TAPEGRAD_DATA_H
 #define TAPEGRAD_DATA_H
 
-#include <stdio.h>
-
-#include "tapegrad/nn.h"
+#include "tapegrad/core.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -239,200 +203,6 @@ TG_API tg_status tg_loader_set_label_dtype(tg_loader *loader, tg_dtype dtype);
 TG_API tg_dtype tg_loader_label_dtype(const tg_loader *loader); /* TG_F32 for NULL */
 TG_API int64_t tg_loader_batches(const tg_loader *loader); /* batches per epoch */
 TG_API int64_t tg_loader_batch_size(const tg_loader *loader);
-
-/* ---- training ---------------------------------------------------------- */
-
-/* The model's output for a batch x [n, features]: logits [n, classes] for
- * classification (or [n, 1] probabilities for two classes), [n, outputs] for
- * regression. A step tensor; NULL on error. */
-typedef tg_tensor *(*tg_forward_fn)(void *model, tg_tensor *x);
-/* A scalar loss of the output and the batch targets (tg_loss_softmax_ce,
- * tg_loss_mse, ...). */
-typedef tg_tensor *(*tg_loss_fn)(tg_tensor *output, tg_tensor *target);
-
-typedef struct {
-    int count;          /* epochs recorded */
-    int capacity;
-    int *epochs;        /* epoch numbers, 1-based */
-    double *train_loss; /* mean loss over the epoch's samples */
-    double *train_acc;  /* fraction right during the epoch (NaN without classes) */
-    double *test_acc;   /* fraction right on the test set after it (NaN without one) */
-    double *seconds;    /* wall time of the epoch, evaluation included */
-} tg_history;
-
-/* Appends one epoch's numbers (grows the arrays). Errors: TG_ERR_NOMEM. */
-TG_API tg_status tg_history_append(tg_history *h, int epoch, double train_loss, double train_acc, double test_acc,
-                            double seconds);
-/* Frees the arrays and zeroes *h. NULL is fine. */
-TG_API void tg_history_free(tg_history *h);
-/* Writes "epoch,train_loss,train_acc,test_acc,seconds" and one row per epoch.
- * Errors: TG_ERR_IO naming the file. */
-TG_API tg_status tg_history_save_csv(tg_ctx *ctx, const tg_history *h, const char *path);
-
-/* The seam between data-parallel training and whatever sums gradients across
- * processes (MPI, NCCL, a parameter server): sums buffer [count] of dtype
- * element-wise over every process of the run, in place, so that each process
- * ends with the same sum; TG_OK or an error (which stops training). tg_train
- * calls it once per step on the process's gradient, already summed over its
- * threads: the gradients of all parameters (params_of order) end to end, each
- * weighted by the process's samples in the step, then that sample count as
- * the last value. After the sum tg_train divides by the summed count, which
- * gives every process the gradient of the whole global batch. Every process
- * must run the same number of steps. See examples/mpi_data_parallel.c. */
-typedef tg_status (*tg_reduce_fn)(tg_ctx *ctx, void *buffer, int64_t count, tg_dtype dtype, void *user);
-
-struct tg_train_config;
-/* Called after every epoch (e.g. to save a checkpoint); a status other than
- * TG_OK stops training and is returned by tg_train. */
-typedef tg_status (*tg_epoch_fn)(const struct tg_train_config *config, int epoch, const tg_history *h,
-                                 void *user);
-
-typedef struct tg_train_config {
-    tg_forward_fn forward;
-    void *model;
-    tg_loss_fn loss;
-    tg_optimizer *optimizer;
-    int epochs;              /* epochs to run, counting those already done */
-    int first_epoch;         /* epochs already done (resume): runs first_epoch+1 .. epochs */
-    int64_t batch_size;      /* 1: one sample at a time; <= 0: full batch */
-    int64_t eval_batch_size; /* for evaluation, 0: 1000 */
-    tg_dtype dtype;          /* of the batch tensors */
-    bool shuffle;            /* epoch e's order comes from seed + e, so a resumed run
-                                sees the orders an uninterrupted one would */
-    uint64_t seed;
-    const tg_dataset *test;  /* evaluated after every epoch; NULL: none */
-    int progress;            /* 0: quiet; 1: a progress line (see tg_train) */
-    FILE *log;               /* where progress goes; NULL: stderr */
-    tg_epoch_fn on_epoch;    /* may be NULL */
-    void *user;
-    /* Optional: puts the model in training (true) or eval mode (dropout off,
-     * batch norm on its running statistics) and returns the mode it had.
-     * tg_train runs its steps in training mode, tg_evaluate and the per-epoch
-     * test in eval mode; each gives the model its mode back before it returns.
-     * NULL: a model without modes. */
-    bool (*set_training)(void *model, bool training);
-    /* Data parallelism (threads > 1): each minibatch is split into `threads`
-     * shares differing by at most one sample; worker 0 runs the model itself
-     * on the caller's context, worker k its replica made by clone in a
-     * context of its own (own tape and step memory, one thread). The
-     * gradients are summed in worker order, weighted by share, into the
-     * model's, and one optimizer step follows: the whole batch's gradient up
-     * to rounding, and the same bits on every run with the same thread count.
-     * The loss must be a mean over the batch's samples (tapegrad's losses
-     * with TG_REDUCE_MEAN are). Workers run on the context's threads: make it
-     * with tg_ctx_new(threads) or more. tg_train_use_mlp sets all of this but
-     * threads for an MLP. */
-    int threads;             /* 0 or 1: the whole batch on the caller's thread */
-    void *(*clone)(const void *model, tg_ctx *ctx); /* a replica in ctx, equal values */
-    void (*free_model)(void *model);                /* frees a replica */
-    tg_params (*params_of)(const void *model);      /* trainable tensors, a fixed order */
-    /* Optional: non-trainable state (batch-norm running statistics): after
-     * each step the model's gets the share-weighted mean of the workers'
-     * (within a process; across processes each keeps its own). */
-    tg_params (*buffers_of)(const void *model);
-    /* Optional: gives replica `worker` (1 .. threads-1) random streams of its
-     * own (dropout masks), derived from the clone's and the worker index, so
-     * that no two workers draw the same masks and a run repeats with the same
-     * thread count. */
-    void (*reseed)(void *replica, int worker);
-    /* Optional: sums the gradient across processes (tg_reduce_fn); needs
-     * params_of. NULL: this process alone. */
-    tg_reduce_fn reduce;
-    void *reduce_user;
-} tg_train_config;
-
-/* Sets config's forward, model, clone, free_model and params_of for mlp, so
- * that it trains with any thread count (the other fields are kept). Errors:
- * none; NULL arguments are ignored. */
-TG_API void tg_train_use_mlp(tg_train_config *config, tg_mlp *mlp);
-/* The same for a sequential model (tapegrad/model.h): forward, model, clone,
- * free_model, params_of, buffers_of (running statistics), set_training and
- * reseed (dropout streams). Errors: none;
- * NULL arguments are ignored. */
-struct tg_model;
-TG_API void tg_train_use_model(tg_train_config *config, struct tg_model *model);
-
-/* Defaults: batch 64, eval batch 1000, float32, shuffled, seed 1, 1 epoch,
- * progress on; forward, loss and optimizer must be set. */
-TG_API tg_train_config tg_train_defaults(void);
-
-/* Runs epochs first_epoch+1 .. epochs over data: per batch zero-grad, forward,
- * loss, backward, optimizer step, tg_tape_reset. Appends one row per epoch to
- * history (may be NULL). The progress line (epoch, step, loss, accuracy,
- * samples/s, ETA) is redrawn in place (\r) when the log is a terminal;
- * otherwise it is one plain line per epoch, plus one every 10 s within long
- * epochs. Errors: TG_ERR_ARG (missing callbacks, a
- * test set of another width), any error of the model, loss, backward or
- * optimizer (training stops at the failing step), NaN loss (TG_ERR_ANOMALY),
- * the status of on_epoch. */
-TG_API tg_status tg_train(tg_ctx *ctx, const tg_dataset *data, const tg_train_config *config, tg_history *history);
-
-/* ---- evaluation -------------------------------------------------------- */
-
-typedef struct {
-    int64_t count;     /* samples */
-    double loss;       /* mean loss (NaN without a loss function) */
-    int64_t correct;   /* classification only */
-    double accuracy;   /* correct / count (NaN without classes) */
-    int classes;
-    int64_t *confusion; /* [classes, classes]: row = true class, column = predicted */
-} tg_evaluation;
-
-/* Runs config's forward (grad mode off; eval mode with set_training) over data in batches of
- * eval_batch_size: mean loss, accuracy and confusion matrix. Like tg_train it
- * calls tg_tape_reset after every batch (the caller's step tensors go too). A one-column
- * output with two classes is read as a probability (> 0.5: class 1); wider
- * outputs by their largest entry. Errors: TG_ERR_ARG, the model's; *out is
- * untouched on error. */
-TG_API tg_status tg_evaluate(tg_ctx *ctx, const tg_train_config *config, const tg_dataset *data, tg_evaluation *out);
-TG_API void tg_evaluation_free(tg_evaluation *e); /* NULL is fine */
-/* Prints the confusion matrix with class names (NULL: numbers) and each
- * class's recall. out NULL means stdout. */
-TG_API void tg_confusion_print(const tg_evaluation *e, const char *const *class_names, FILE *out);
-
-/* ---- checkpoints ------------------------------------------------------- */
-
-/* Saves params (and opt's state and step count when opt is not NULL) and
- * epoch to path atomically (see the format above). Errors: TG_ERR_ARG (NULL
- * tensors, a name longer than 1024 bytes), TG_ERR_FREED (a freed tensor), TG_ERR_IO naming the file and
- * the failing call (the previous file at path is then intact). */
-TG_API tg_status tg_checkpoint_save(tg_ctx *ctx, const char *path, tg_params params, const tg_optimizer *opt,
-                             int64_t epoch);
-/* Loads path into params (and opt's state and step count when opt is not NULL;
- * a file with optimizer state loads into params alone when opt is NULL) and
- * sets *epoch (may be NULL). Errors (nothing is written on any error):
- * TG_ERR_IO; TG_ERR_FORMAT for a bad magic or version, a truncated or longer
- * file, a CRC mismatch, a count, name, dtype or shape that differs from the
- * tensors given, no optimizer state when opt is given. */
-TG_API tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg_optimizer *opt,
-                             int64_t *epoch);
-/* tg_checkpoint_save with spec text stored beside the tensors (version 2).
- * Errors as tg_checkpoint_save, and a NULL spec or one over 1 MiB (TG_ERR_ARG). */
-TG_API tg_status tg_checkpoint_save_spec(tg_ctx *ctx, const char *path, const char *spec, tg_params params,
-                                  const tg_optimizer *opt, int64_t epoch);
-/* The spec text of the checkpoint at path into *spec (malloc'd, the caller
- * frees; NULL for a file without one) after checking the file's magic,
- * version, length and CRC. Errors: NULL arguments (TG_ERR_ARG), TG_ERR_IO,
- * TG_ERR_FORMAT (*spec stays NULL). */
-TG_API tg_status tg_checkpoint_read_spec(tg_ctx *ctx, const char *path, char **spec);
-
-/* What a checkpoint holds, read without the model it belongs to. */
-typedef struct {
-    uint32_t version;
-    bool has_optimizer;
-    int64_t epoch, steps;
-    uint32_t crc_stored, crc_computed; /* equal when the file is intact */
-    char *spec;                        /* NULL: none */
-    int n_params, n_state;
-    tg_tensor **tensors;               /* n_params then n_state persistent tensors, named as in the file */
-} tg_checkpoint_info;
-/* Reads every record of the file at path into info (tensors made in ctx). A
- * CRC mismatch is reported in info, not as an error, so a damaged file can be
- * examined. Errors: NULL arguments (TG_ERR_ARG), TG_ERR_IO, TG_ERR_FORMAT for a
- * file whose structure cannot be read (info is then empty). */
-TG_API tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_info *info);
-/* Frees info's tensors and text and zeroes it. NULL is fine. */
-TG_API void tg_checkpoint_info_free(tg_checkpoint_info *info);
 
 #ifdef __cplusplus
 }

@@ -111,13 +111,8 @@ TG_API tg_status tg_dot_save(const char *path, int n_outputs, tg_tensor *const *
  * tg_backward ran, not recomputed in the page.
  *
  * To draw the SVG the call runs Graphviz's `dot` (posix_spawnp, searched on
- * PATH, waited for): the only place the library runs a program. */
-
-/* Turns the backward log on or off for ctx: while on, each tg_backward and
- * tg_backward_with keeps a copy of every δ and every contribution (memory
- * grows with the graph; tg_grad is never logged). Returns the previous
- * setting; false for a NULL ctx. */
-TG_API bool tg_backward_set_recording(tg_ctx *ctx, bool enabled);
+ * PATH, waited for): the only place the library runs a program. The log is
+ * kept by tg_backward while tg_backward_set_recording (tapegrad/core.h) is on. */
 
 typedef struct {
     /* The drawing: title, clusters, layout, number format (grads_of,

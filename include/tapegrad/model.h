@@ -216,7 +216,7 @@ TG_API bool tg_model_spec_diff(const tg_model *a, const tg_model *b, char *buf, 
 
 /* Saves the model's spec, its parameters and buffers (and opt's state when
  * opt is not NULL) and epoch atomically to path (checkpoint format version 2
- * with a spec block; see data.h). Errors as tg_checkpoint_save; TG_ERR_ARG
+ * with a spec block; see checkpoint.h). Errors as tg_checkpoint_save; TG_ERR_ARG
  * for a NULL model. */
 TG_API tg_status tg_model_save(const tg_model *model, const char *path, const tg_optimizer *opt, int64_t epoch);
 /* A new model in ctx from a checkpoint with a spec (no code that built it

@@ -153,10 +153,7 @@ typedef enum {
     TG_REDUCE_SUM,  /* Σ over the elements */
 } tg_reduction;
 
-/* Mean squared error L = (1/N) Σ (pred - target)² over all N elements.
- * With one output this is the textbook's L = (y - o)² (seed case §3, §4).
- * Errors: shapes differ (TG_ERR_SHAPE). */
-TG_API tg_tensor *tg_loss_mse(tg_tensor *pred, tg_tensor *target);
+/* Mean squared error: tg_loss_mse (tapegrad/ops.h), a fused op. */
 /* Half sum of squares E = ½ Σ (pred - target)² = ½‖y - a‖² (seed case §6):
  * dE/dpred = pred - target, with no 2 and no 1/N. Errors: shapes differ. */
 TG_API tg_tensor *tg_loss_half_sse(tg_tensor *pred, tg_tensor *target);

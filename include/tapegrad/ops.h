@@ -205,7 +205,12 @@ TG_API tg_tensor *tg_pad(tg_tensor *x, const int64_t *before, const int64_t *aft
 TG_API tg_tensor *tg_detach(tg_tensor *x);
 
 /* ---- fused losses (scalar results) ---- */
-/* mean((a - b)²) over all elements; da = 2(a - b)/n · dy, db = -da */
+/* Mean squared error L = (1/N) Σ (pred - target)² over all N elements (the op
+ * mse_loss); dpred = 2(pred - target)/N · dy, dtarget = -dpred. With one
+ * output this is the textbook's L = (y - o)² (seed case §3, §4). Errors:
+ * shapes differ (TG_ERR_SHAPE). */
+TG_API tg_tensor *tg_loss_mse(tg_tensor *pred, tg_tensor *target);
+/* Deprecated name of tg_loss_mse, kept for programs that used it. */
 TG_API tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b);
 /* Softmax cross-entropy of logits [n, c], averaged over the n rows:
  * -(1/n) Σᵢ Σⱼ pᵢⱼ log softmax(zᵢ)ⱼ.  targets: [n] class indices 0..c-1

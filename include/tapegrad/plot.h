@@ -19,7 +19,7 @@
 #include <stdio.h>
 
 #include "tapegrad/core.h"
-#include "tapegrad/data.h"
+#include "tapegrad/train.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,7 +47,7 @@ TG_API tg_status tg_curves_save_svg(tg_ctx *ctx, const tg_curves *curves, const 
  * Errors as tg_curves_save_svg. */
 TG_API tg_status tg_curves_save_csv(tg_ctx *ctx, const tg_curves *curves, const char *path);
 
-/* tg_train's history (tapegrad/data.h) as the chart above: train loss, train
+/* tg_train's history (tapegrad/train.h) as the chart above: train loss, train
  * and test accuracy. Errors as tg_curves_save_svg. */
 TG_API tg_status tg_history_save_svg(tg_ctx *ctx, const tg_history *history, const char *path);
 

@@ -1,6 +1,6 @@
 /* Minibatch loaders: persistent batch tensors filled from a dataset in a
  * seeded order; nothing allocated per batch. */
-#include "nn/train/data_parallel.h"
+#include "nn/data/loader_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

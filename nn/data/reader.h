@@ -10,6 +10,8 @@
 
 #include "tapegrad/data.h"
 
+#include <stdio.h>
+
 typedef struct tg_inflate_limits {
     size_t max_out; /* refuse output beyond this many bytes */
     /* Called once at least probe_at bytes are out (and again while it moves

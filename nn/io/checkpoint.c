@@ -1,12 +1,13 @@
 /* Checkpoints: parameters and optimizer state in a versioned binary file
- * (the format is documented in tapegrad/data.h).
+ * (the format is documented in tapegrad/checkpoint.h).
  *
  * Save builds the whole file in memory, writes it to a temporary file beside
  * the target, fsyncs, renames over the target and fsyncs the directory.
  * Load reads the whole file and checks magic, version, length, CRC32 and every
  * record against the tensors given before it copies one value. */
 #define _POSIX_C_SOURCE 200809L
-#include "tapegrad/data.h"
+#include "tapegrad/checkpoint.h"
+#include "tapegrad/data.h" /* tg_crc32, tg_file_read */
 
 #include <dirent.h>
 #include <errno.h>

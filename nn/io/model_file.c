@@ -4,7 +4,7 @@
  * that built it, and a file of another architecture is refused with the first
  * difference named before anything is written. */
 #include "nn/layers/module_internal.h"
-#include "tapegrad/data.h"
+#include "tapegrad/checkpoint.h"
 
 #include <stdlib.h>
 

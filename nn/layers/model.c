@@ -6,7 +6,6 @@
  * checkpoints). */
 #define _POSIX_C_SOURCE 200809L /* strtok_r */
 #include "nn/layers/module_internal.h"
-#include "tapegrad/data.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -342,20 +341,6 @@ bool tg_model_set_training_fn(void *model, bool training)
     bool was = tg_model_training(model);
     tg_model_set_training(model, training);
     return was;
-}
-
-void tg_train_use_model(tg_train_config *config, tg_model *model)
-{
-    if (!config || !model)
-        return;
-    config->forward = tg_model_forward_fn;
-    config->model = model;
-    config->clone = tg_model_clone_fn;
-    config->free_model = tg_model_free_fn;
-    config->params_of = tg_model_params_fn;
-    config->buffers_of = tg_model_buffers_fn;
-    config->set_training = tg_model_set_training_fn;
-    config->reseed = tg_model_reseed_fn;
 }
 
 /* ---- spec text ---- */

@@ -1,7 +1,7 @@
 /* Optimizers: update rules as plain loops over each parameter's buffer and its
  * gradient (an update rule is not backprop, so no tape). State tensors are
  * persistent and made with the optimizer; a step allocates nothing. */
-#include "nn/train/data_parallel.h"
+#include "nn/train/optim_internal.h"
 
 #include <float.h>
 #include <tgmath.h>

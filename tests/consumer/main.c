@@ -1,7 +1,7 @@
 /* Built against the installed library by find_package and by pkg-config. */
 #include <math.h>
 #include <stdio.h>
-#include <tapegrad.h>
+#include "tapegrad.h"
 
 int main(void)
 {

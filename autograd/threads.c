@@ -1,4 +1,4 @@
-/* tapegrad — persistent pthreads pool.
+/* The thread pool (autograd/threads.h): persistent pthreads.
  *
  * A run is published by storing `state` = (generation << 32 | next task).
  * Its first `homes` tasks are cut into contiguous blocks, block t offered to
@@ -25,7 +25,7 @@
  * under the mutex so a sleeper can't miss a wake-up.
  */
 #define _DEFAULT_SOURCE /* sysconf(_SC_NPROCESSORS_ONLN) */
-#include "pool.h"
+#include "autograd/threads.h"
 
 #include <pthread.h>
 #include <sched.h>

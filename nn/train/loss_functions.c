@@ -1,5 +1,6 @@
-/* Losses as compositions of public ops: the tape differentiates them, so each
- * formula below is the whole implementation. All return scalar step tensors. */
+/* Loss functions for training (tg_loss_fn), as compositions of public ops: the
+ * tape differentiates them, so each formula below is the whole implementation.
+ * All return scalar step tensors. The fused loss ops: ops/loss_ops.c. */
 #include "tapegrad/nn.h"
 
 #include <string.h>
@@ -32,12 +33,6 @@ static tg_tensor *reduce(tg_tensor *x, tg_reduction reduction, const char *who)
     tg_ctx_fail(tg_tensor_ctx(x), TG_ERR_ARG, "%s: unknown reduction %d; expected TG_REDUCE_MEAN or TG_REDUCE_SUM",
                 who, (int)reduction);
     return NULL;
-}
-
-/* L = (1/N) Σ (pred - target)² (the fused op: one kernel, one tape entry) */
-tg_tensor *tg_loss_mse(tg_tensor *pred, tg_tensor *target)
-{
-    return same_shapes("tg_loss_mse", pred, target) ? tg_mse_loss(pred, target) : NULL;
 }
 
 /* E = ½ Σ (pred - target)²;  dE/dpred = pred - target */

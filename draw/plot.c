@@ -2,7 +2,7 @@
  * Plain C and printf: no plotting library, output any browser shows. */
 #include "tapegrad/plot.h"
 
-#include "autograd/internal.h"
+#include "draw/draw.h"
 
 #include <errno.h>
 #include <math.h>
@@ -238,7 +238,7 @@ tg_status tg_curves_write_svg(tg_ctx *ctx, const tg_curves *c, FILE *f)
     fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", WIDTH, HEIGHT);
     if (c->title) {
         fprintf(f, "<text x=\"%d\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">", WIDTH / 2);
-        tg_put_markup_text(f, c->title);
+        tg_markup_put_str(f, c->title, TG_MARKUP_XML);
         fputs("</text>\n", f);
     }
     if (loss)

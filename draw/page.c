@@ -9,7 +9,7 @@
  * The page needs no network: everything is inline. */
 #define _POSIX_C_SOURCE 200809L /* posix_spawnp, waitpid */
 
-#include "autograd/internal.h"
+#include "draw/draw.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,22 +38,6 @@ static void put_json_string(FILE *f, const char *s)
             fputc(*p, f);
     }
     fputc('"', f);
-}
-
-void tg_put_markup_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&#39;", f); break;
-        default:
-            if ((unsigned char)*s >= 0x20 || *s == '\t' || *s == '\n')
-                fputc(*s, f);
-        }
-    }
 }
 
 static size_t put_number(char *buf, size_t size, double v, int precision)
@@ -388,9 +372,9 @@ static void write_page(const page *p, const char *title, const char *svg, int64_
 {
     FILE *f = p->f;
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>", f);
-    tg_put_markup_text(f, title);
+    tg_markup_put_str(f, title, TG_MARKUP_XML);
     fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header><b>", PAGE_STYLE);
-    tg_put_markup_text(f, title);
+    tg_markup_put_str(f, title, TG_MARKUP_XML);
     if (per_layer) {
         fprintf(f, "</b><p id=\"fallback\">This backward pass ran %lld tape entries, too many to step through one at a "
                    "time: this is the per-layer view instead (one node per layer, with its shapes and gradient norms). "

@@ -1,17 +1,20 @@
-/* Fused losses: one op each, so the forward pass is a single kernel and the
- * diagram shows one node. Their backward rules are ops as everywhere else. */
+/* The loss ops (mse_loss, cross_entropy), fused: one op each, so the forward
+ * pass is a single kernel and the diagram shows one node. Their backward rules
+ * are ops as everywhere else. (Losses composed of ops, for training, sit with
+ * the training code, above ops/.) */
 #include "autograd/internal.h"
 
 #include <string.h>
 #include <stdio.h>
 #include <tgmath.h>
 
-tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b)
+/* L = (1/N) Σ (a - b)², the op mse_loss */
+tg_tensor *tg_loss_mse(tg_tensor *a, tg_tensor *b)
 {
-    if (!tg_check_pair("mse_loss", a, b))
+    if (!tg_check_pair("tg_loss_mse (op mse_loss)", a, b))
         return NULL;
     if (a->rank != b->rank || memcmp(a->shape, b->shape, sizeof(int64_t) * a->rank))
-        return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "mse_loss: prediction %s and target %s; expected equal shapes",
+        return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "tg_loss_mse (op mse_loss): prediction %s and target %s; expected equal shapes",
                        tg_shape_of(a).s, tg_shape_of(b).s), NULL;
     tg_tensor *y = tg_step_tensor(a->ctx, (tg_dtype)a->dtype, 0, NULL, false);
     if (!y)
@@ -44,6 +47,9 @@ static void mse_loss_vjp_label(const tg_node *n, int input, char *buf, size_t si
 }
 
 const tg_op_desc tg_op_mse_loss = {.kind = TG_OP_MSE_LOSS, .name = "mse_loss", .backward = mse_loss_backward, .vjp_label = mse_loss_vjp_label};
+
+/* Deprecated: the name tg_loss_mse had before the two were one. */
+tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b) { return tg_loss_mse(a, b); }
 
 /* ---- softmax cross-entropy ---- */
 

@@ -1,12 +1,13 @@
-/* tapegrad — a small persistent pthreads pool for data-parallel kernels.
+/* autograd/threads.h: a small persistent pthreads pool for data-parallel kernels
+ * (the context owns one; pooling, the op, is ops/pool.c).
  *
  * One pool is driven by one thread at a time (the "caller"), which takes part
  * in every tg_pool_run as worker 0; the pool's own threads are workers
  * 1 .. tg_pool_size()-1.  Different pools may be used concurrently from
  * different threads.  No global state.  Link with -pthread.
  */
-#ifndef TG_POOL_H
-#define TG_POOL_H
+#ifndef TAPEGRAD_AUTOGRAD_THREADS_H
+#define TAPEGRAD_AUTOGRAD_THREADS_H
 
 #include <stddef.h>
 
@@ -63,4 +64,4 @@ void tg_pool_run_homes(tg_pool *pool, int n_tasks, int homes, tg_pool_fn fn, voi
  * of range or memory runs out. */
 void *tg_pool_scratch(tg_pool *pool, int worker, size_t bytes);
 
-#endif /* TG_POOL_H */
+#endif

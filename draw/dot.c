@@ -9,62 +9,12 @@
  *     skipped when the context holds an error or a drawn leaf was freed;
  *  4. write nodes cluster by cluster, then edges.
  * Annotations live in step memory that is given back before returning. */
-#include "autograd/internal.h"
+#include "draw/draw.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- escaping: labels are Graphviz HTML-like labels ---- */
-
-/* Length of the valid UTF-8 sequence at s, 0 if invalid. */
-static int utf8_length(const unsigned char *s)
-{
-    int n = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (n == 2 && s[0] < 0xC2)
-        return 0; /* overlong */
-    for (int i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
-/* Writes text for an HTML-like label: markup characters become entities, a
- * newline becomes <br/>, other control bytes and invalid UTF-8 become '?'. */
-static void put_html(FILE *f, const char *text, size_t length)
-{
-    const unsigned char *s = (const unsigned char *)text, *end = s + length;
-    while (s < end) {
-        unsigned char c = *s;
-        switch (c) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&#39;", f); break;
-        case '\\': fputs("&#92;", f); break;
-        case '\n': fputs("<br/>", f); break;
-        case '\t': fputc(' ', f); break;
-        default:
-            if (c < 0x20 || c == 0x7F) {
-                fputc('?', f);
-            } else {
-                int n = utf8_length(s);
-                if (n == 0 || s + n > end) {
-                    fputc('?', f);
-                } else {
-                    fwrite(s, 1, (size_t)n, f);
-                    s += n;
-                    continue;
-                }
-            }
-        }
-        s++;
-    }
-}
-
-static void put_html_str(FILE *f, const char *text) { put_html(f, text, strlen(text)); }
 
 static void put_number(FILE *f, double v, int precision)
 {
@@ -104,142 +54,11 @@ static double norm(const tg_tensor *t)
     return sqrt(s);
 }
 
-/* ---- leaves: a pointer -> index map (open addressing) ---- */
+/* ---- pass 1 and 2: what is drawn ---- */
 
-typedef struct {
-    tg_tensor **keys;
-    int64_t *values;
-    size_t mask;
-} ptr_map;
-
-static bool ptr_map_init(ptr_map *m, size_t n)
+static bool add_leaf(tg_dot_writer *w, tg_tensor *t)
 {
-    size_t cap = 16;
-    while (cap < 2 * n)
-        cap *= 2;
-    m->keys = calloc(cap, sizeof *m->keys);
-    m->values = malloc(cap * sizeof *m->values);
-    m->mask = cap - 1;
-    return m->keys && m->values;
-}
-
-static void ptr_map_free(ptr_map *m)
-{
-    free(m->keys);
-    free(m->values);
-}
-
-static size_t ptr_hash(const void *p)
-{
-    uint64_t x = (uint64_t)(uintptr_t)p;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return (size_t)x;
-}
-
-/* The slot of key: where it is, or where it goes. */
-static size_t ptr_map_slot(const ptr_map *m, const tg_tensor *key)
-{
-    size_t i = ptr_hash(key) & m->mask;
-    while (m->keys[i] && m->keys[i] != key)
-        i = (i + 1) & m->mask;
-    return i;
-}
-
-/* ---- clusters ---- */
-
-typedef struct {
-    const char *name; /* not NUL-terminated: a prefix of a tensor name, or a user string */
-    size_t length;
-} group_ref;
-
-typedef struct {
-    group_ref *items;
-    int64_t count;
-    int64_t *slots; /* hash of names -> index + 1 */
-    size_t mask;
-} group_table;
-
-static size_t str_hash(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return (size_t)h;
-}
-
-/* Index of the group named r, added if new; -1 when r is empty. */
-static int64_t group_index(group_table *g, group_ref r)
-{
-    if (!r.name || !r.length)
-        return -1;
-    size_t i = str_hash(r.name, r.length) & g->mask;
-    for (; g->slots[i]; i = (i + 1) & g->mask) {
-        group_ref *o = &g->items[g->slots[i] - 1];
-        if (o->length == r.length && !memcmp(o->name, r.name, r.length))
-            return g->slots[i] - 1;
-    }
-    g->items[g->count] = r;
-    g->slots[i] = ++g->count;
-    return g->count - 1;
-}
-
-/* ---- the writer ---- */
-
-typedef struct {
-    tg_ctx *ctx;
-    FILE *f;
-    const tg_dot_options *o;
-    int precision;
-    int max_values;
-    int64_t n_ops;       /* ops in the subgraph */
-    int64_t *op_tape;    /* [n_ops] tape index of op k */
-    int64_t *op_id;      /* [tape_len] k, or -1 outside the subgraph */
-    tg_tensor **leaves;  /* [n_leaves] in order of first use */
-    int64_t n_leaves;
-    ptr_map leaf_ids;
-    bool *op_is_output;  /* [n_ops] */
-    bool *leaf_is_output;
-    tg_tensor **op_grad; /* [n_ops] ∂L/∂t of op k's result (grads_of) */
-    tg_tensor **leaf_grad;
-    tg_tensor **edge_derivative; /* [edges] ∂out/∂in[j] of op k at edge_base[k] + j */
-    int64_t *op_group, *leaf_group; /* cluster index or -1 */
-    group_table groups;
-    char separator;      /* group_separator, or '.' found in names */
-    bool has_freed;      /* a leaf was freed after use: draw it, compute nothing */
-    /* layout (plan_layout) */
-    bool top_to_bottom;
-    int *spine_input;    /* [n_ops] the input on op k's longest path back, -1: none (a heavy edge) */
-    int64_t *consumers;  /* [n_ops] how many drawn edges start at op k's result */
-    bool *boundary;      /* [n_ops] op k's result feeds another cluster: drawn between clusters */
-    int64_t *edge_base;  /* [n_ops + 1] edges of op k: edge_base[k] + j */
-    int32_t *edge_copy;  /* [edges] which drawing of a leaf input the edge starts at (0: the leaf's own) */
-    bool *edge_writes_copy; /* [edges] this edge's copy is written beside op k */
-} writer;
-
-static int64_t leaf_id(const writer *w, const tg_tensor *t)
-{
-    return w->leaf_ids.values[ptr_map_slot(&w->leaf_ids, t)];
-}
-
-static group_ref tensor_group(const writer *w, const tg_tensor *t)
-{
-    group_ref r = {NULL, 0};
-    if (w->o->group) {
-        r.name = w->o->group(t, w->o->group_user);
-        r.length = r.name ? strlen(r.name) : 0;
-    } else if (w->separator && tg_name_of(t)) {
-        const char *cut = strrchr(tg_name_of(t), w->separator);
-        if (cut)
-            r = (group_ref){tg_name_of(t), (size_t)(cut - tg_name_of(t))};
-    }
-    return r;
-}
-
-static bool add_leaf(writer *w, tg_tensor *t)
-{
-    size_t slot = ptr_map_slot(&w->leaf_ids, t);
+    size_t slot = tg_ptr_map_slot(&w->leaf_ids, t);
     if (w->leaf_ids.keys[slot])
         return false;
     w->leaf_ids.keys[slot] = t;
@@ -249,7 +68,7 @@ static bool add_leaf(writer *w, tg_tensor *t)
 }
 
 /* Pass 1 and 2. */
-static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
+static tg_status collect(tg_dot_writer *w, int n_outputs, tg_tensor *const *outputs)
 {
     tg_ctx *ctx = w->ctx;
     int64_t tape_len = ctx->tape_len;
@@ -285,7 +104,7 @@ static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
     w->edge_derivative = calloc(n_edges ? (size_t)n_edges : 1, sizeof *w->edge_derivative);
     w->op_group = malloc((n_ops ? n_ops : 1) * sizeof *w->op_group);
     if (!w->op_tape || !w->leaves || !w->op_is_output || !w->op_grad || !w->edge_base || !w->edge_derivative || !w->op_group ||
-        !ptr_map_init(&w->leaf_ids, max_leaves))
+        !tg_ptr_map_init(&w->leaf_ids, max_leaves))
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
 
     int64_t k = 0, edge = 0;
@@ -316,14 +135,14 @@ static tg_status collect(writer *w, int n_outputs, tg_tensor *const *outputs)
         if (outputs[i]->creator >= 0)
             w->op_is_output[w->op_id[outputs[i]->creator]] = true;
         else
-            w->leaf_is_output[leaf_id(w, outputs[i])] = true;
+            w->leaf_is_output[tg_dot_leaf_id(w, outputs[i])] = true;
     }
     return TG_OK;
 }
 
 /* Pass 3a: ∂L/∂t for every tensor drawn that requires a gradient, by one
  * tg_grad with every user hook set aside. */
-static tg_status gradients_of(writer *w, tg_tensor *loss)
+static tg_status gradients_of(tg_dot_writer *w, tg_tensor *loss)
 {
     tg_ctx *ctx = w->ctx;
     int64_t n = 0, n_hooked = 0, reach = loss->creator;
@@ -380,8 +199,8 @@ static tg_status gradients_of(writer *w, tg_tensor *loss)
     }
     if (reach >= 0)
         reached[reach] = true;
-    else if (w->leaf_ids.keys[ptr_map_slot(&w->leaf_ids, loss)]) /* a leaf: ∂L/∂L = 1 */
-        leaf_reached[leaf_id(w, loss)] = true;
+    else if (w->leaf_ids.keys[tg_ptr_map_slot(&w->leaf_ids, loss)]) /* a leaf: ∂L/∂L = 1 */
+        leaf_reached[tg_dot_leaf_id(w, loss)] = true;
     for (int64_t i = reach; i >= 0; i--) {
         if (!reached[i])
             continue;
@@ -391,7 +210,7 @@ static tg_status gradients_of(writer *w, tg_tensor *loss)
             if (in->creator >= 0) {
                 reached[in->creator] = true;
             } else {
-                size_t slot = ptr_map_slot(&w->leaf_ids, in);
+                size_t slot = tg_ptr_map_slot(&w->leaf_ids, in);
                 if (w->leaf_ids.keys[slot])
                     leaf_reached[w->leaf_ids.values[slot]] = true;
             }
@@ -417,7 +236,7 @@ done:
 
 /* Pass 3b: for each op with a one-element output, its backward rule with
  * upstream 1 gives ∂out/∂in for every input that requires a gradient. */
-static tg_status local_derivatives(writer *w)
+static tg_status local_derivatives(tg_dot_writer *w)
 {
     tg_ctx *ctx = w->ctx;
     bool grad_was = tg_grad_set_enabled(ctx, false);
@@ -446,305 +265,6 @@ static tg_status local_derivatives(writer *w)
     return ctx->status;
 }
 
-/* Pass 3c: clusters. */
-static tg_status assign_groups(writer *w)
-{
-    int64_t n = w->n_ops + w->n_leaves;
-    size_t cap = 16;
-    while (cap < 2 * (size_t)n + 2)
-        cap *= 2;
-    w->groups.items = malloc(((size_t)n + 1) * sizeof *w->groups.items);
-    w->groups.slots = calloc(cap, sizeof *w->groups.slots);
-    w->groups.mask = cap - 1;
-    if (!w->groups.items || !w->groups.slots)
-        return tg_ctx_fail(w->ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    /* No grouping asked for: names like "layer1.weight" give clusters anyway. */
-    w->separator = w->o->group_separator;
-    for (int64_t k = 0; k < w->n_leaves && !w->o->group && !w->separator && !w->o->no_clusters; k++)
-        if (w->leaves[k]->lifetime != TG_LIFE_FREED && tg_name_of(w->leaves[k]) && strchr(tg_name_of(w->leaves[k]), '.'))
-            w->separator = '.';
-    bool grouping = w->o->group || w->separator;
-    w->consumers = calloc((size_t)w->n_ops + 1, sizeof *w->consumers);
-    if (!w->consumers)
-        return tg_ctx_fail(w->ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    for (int64_t k = 0; k < w->n_ops; k++) {
-        const tg_node *node = &w->ctx->tape[w->op_tape[k]];
-        for (int j = 0; j < node->n_in; j++)
-            if (node->in[j]->creator >= 0)
-                w->consumers[w->op_id[node->in[j]->creator]]++;
-    }
-    for (int64_t k = 0; k < w->n_leaves; k++)
-        w->leaf_group[k] = grouping && !w->leaf_is_output[k] ? group_index(&w->groups, tensor_group(w, w->leaves[k]))
-                                                             : -1;
-    for (int64_t k = 0; k < w->n_ops; k++) {
-        w->op_group[k] = -1;
-        if (!grouping)
-            continue;
-        const tg_node *node = &w->ctx->tape[w->op_tape[k]];
-        int64_t g = group_index(&w->groups, tensor_group(w, node->out));
-        for (int j = 0; j < node->n_in && g < 0; j++) /* a parameter's cluster */
-            if (node->in[j]->creator < 0 && node->in[j]->requires_grad)
-                g = w->leaf_group[leaf_id(w, node->in[j])];
-        for (int j = 0; j < node->n_in && g < 0; j++) { /* an input's cluster, unless the input fans out */
-            tg_tensor *in = node->in[j];
-            if (in->creator < 0)
-                g = w->leaf_group[leaf_id(w, in)];
-            else if (w->consumers[w->op_id[in->creator]] == 1) /* (a time step's slice of a sequence stays out) */
-                g = w->op_group[w->op_id[in->creator]];
-        }
-        w->op_group[k] = g;
-    }
-    return TG_OK;
-}
-
-/* Pass 3d: layout. rankdir: left to right unless the graph is much deeper
- * than it is wide, where top to bottom keeps it within a screen's width.
- * Long edges: a leaf used far apart (in several clusters, or several ranks
- * apart) is drawn once per use site, so a shared weight does not pull edges
- * across the whole picture. */
-enum { LAYOUT_WIDTH_PT = 1200, RANK_PT_LR = 120, NODE_PT_TB = 110, COPY_SPAN_RANKS = 3 };
-
-static tg_status plan_layout(writer *w)
-{
-    tg_ctx *ctx = w->ctx;
-    int64_t n_ops = w->n_ops, n_edges = w->edge_base[n_ops];
-    int64_t *rank = malloc(((size_t)n_ops + 1) * sizeof *rank);
-    w->spine_input = malloc(((size_t)n_ops + 1) * sizeof *w->spine_input);
-    if (!rank || !w->spine_input) {
-        free(rank);
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    }
-    int64_t depth = 0;
-    for (int64_t k = 0; k < n_ops; k++) { /* tape order is a topological order */
-        const tg_node *node = &ctx->tape[w->op_tape[k]];
-        rank[k] = 0;
-        w->spine_input[k] = -1;
-        for (int j = 0; j < node->n_in; j++)
-            if (node->in[j]->creator >= 0 && rank[w->op_id[node->in[j]->creator]] + 1 > rank[k]) {
-                rank[k] = rank[w->op_id[node->in[j]->creator]] + 1;
-                w->spine_input[k] = j;
-            }
-        depth = rank[k] + 1 > depth ? rank[k] + 1 : depth;
-    }
-    /* As late as possible: depth - 1 - the longest path down to an output.
-     * A leaf's uses far apart in this rank (x_t·W_xh of an unrolled RNN sits
-     * next to step t's add, wherever the data allows it) are drawn apart. */
-    int64_t *late = malloc(((size_t)n_ops + 1) * sizeof *late);
-    if (!late) {
-        free(rank);
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    }
-    for (int64_t k = 0; k < n_ops; k++)
-        late[k] = 0; /* height: longest path to an output */
-    for (int64_t k = n_ops - 1; k >= 0; k--) {
-        const tg_node *node = &ctx->tape[w->op_tape[k]];
-        for (int j = 0; j < node->n_in; j++)
-            if (node->in[j]->creator >= 0) {
-                int64_t c = w->op_id[node->in[j]->creator];
-                late[c] = late[k] + 1 > late[c] ? late[k] + 1 : late[c];
-            }
-    }
-    for (int64_t k = 0; k < n_ops; k++)
-        late[k] = depth - 1 - late[k];
-    w->edge_copy = calloc((size_t)n_edges + 1, sizeof *w->edge_copy);
-    w->edge_writes_copy = calloc((size_t)n_edges + 1, sizeof *w->edge_writes_copy);
-    int64_t *per_rank = calloc((size_t)depth + 1, sizeof *per_rank);
-    int64_t *first_use = malloc(((size_t)w->n_leaves + 1) * sizeof *first_use);
-    int64_t *lo = malloc(((size_t)w->n_leaves + 1) * 2 * sizeof *lo), *hi = lo ? lo + w->n_leaves + 1 : NULL;
-    if (!w->edge_copy || !w->edge_writes_copy || !per_rank || !first_use || !lo) {
-        free(rank);
-        free(late);
-        free(per_rank);
-        free(first_use);
-        free(lo);
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    }
-    /* span of each leaf's uses, in op ranks and in clusters */
-    bool grouping = w->o->group || w->separator;
-    for (int64_t l = 0; l < w->n_leaves; l++) {
-        lo[l] = INT64_MAX;
-        hi[l] = -1;
-        first_use[l] = -1;
-    }
-    bool *split = calloc((size_t)w->n_leaves + 1, sizeof *split);
-    if (!split) {
-        free(rank), free(late), free(per_rank), free(first_use), free(lo);
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    }
-    for (int64_t k = 0; k < n_ops; k++) {
-        const tg_node *node = &ctx->tape[w->op_tape[k]];
-        per_rank[rank[k]]++;
-        for (int j = 0; j < node->n_in; j++) {
-            if (node->in[j]->creator >= 0)
-                continue;
-            int64_t l = leaf_id(w, node->in[j]);
-            lo[l] = late[k] < lo[l] ? late[k] : lo[l];
-            hi[l] = late[k] > hi[l] ? late[k] : hi[l];
-            if (first_use[l] < 0)
-                first_use[l] = k;
-            else if (grouping && w->op_group[k] != w->op_group[first_use[l]])
-                split[l] = true;
-        }
-    }
-    /* far apart in rank: a copy per use; in several clusters: a copy per cluster */
-    bool *per_use = calloc((size_t)w->n_leaves + 1, sizeof *per_use);
-    if (!per_use) {
-        free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split);
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    }
-    for (int64_t l = 0; l < w->n_leaves; l++) {
-        per_use[l] = !w->leaf_is_output[l] && hi[l] - lo[l] > COPY_SPAN_RANKS;
-        split[l] = !w->leaf_is_output[l] && (split[l] || per_use[l]);
-    }
-    /* A cluster whose parameters are used far apart is a recurrent layer
-     * unrolled in time: one box around every time step would pull them all
-     * together, so its ops and leaves are drawn unclustered, like an RNN
-     * built by hand (the per-layer view keeps it). */
-    if (grouping && !w->o->per_layer) {
-        bool *dissolve = calloc((size_t)w->groups.count + 1, sizeof *dissolve);
-        if (!dissolve) {
-            free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split), free(per_use);
-            return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-        }
-        for (int64_t l = 0; l < w->n_leaves; l++)
-            if (per_use[l] && w->leaf_group[l] >= 0)
-                dissolve[w->leaf_group[l]] = true;
-        for (int64_t l = 0; l < w->n_leaves; l++)
-            if (w->leaf_group[l] >= 0 && dissolve[w->leaf_group[l]])
-                w->leaf_group[l] = -1;
-        for (int64_t k = 0; k < n_ops; k++)
-            if (w->op_group[k] >= 0 && dissolve[w->op_group[k]])
-                w->op_group[k] = -1;
-        free(dissolve);
-    }
-    for (int64_t l = 0; l < w->n_leaves; l++)
-        if (split[l] && grouping) /* the leaf's own drawing sits where it is first used */
-            w->leaf_group[l] = w->op_group[first_use[l]];
-    /* copies: one per cluster (grouping) or per use (no clusters) */
-    int32_t *n_copies = calloc((size_t)w->n_leaves + 1, sizeof *n_copies);
-    if (!n_copies) {
-        free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split), free(per_use);
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    }
-    for (int64_t l = 0; l < w->n_leaves; l++)
-        n_copies[l] = 1;
-    /* (leaf, cluster) -> copy, open addressing */
-    size_t pair_mask = 15;
-    while (pair_mask + 1 < 2 * (size_t)n_edges + 2)
-        pair_mask = pair_mask * 2 + 1;
-    int64_t *pair_keys = malloc((pair_mask + 1) * sizeof *pair_keys);
-    int32_t *pair_copy = malloc((pair_mask + 1) * sizeof *pair_copy);
-    if (!pair_keys || !pair_copy) {
-        free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split), free(n_copies), free(pair_keys), free(pair_copy);
-        free(per_use);
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    }
-    memset(pair_keys, 0xFF, (pair_mask + 1) * sizeof *pair_keys); /* -1: empty */
-    for (int64_t k = 0; k < n_ops; k++) {
-        const tg_node *node = &ctx->tape[w->op_tape[k]];
-        for (int j = 0; j < node->n_in; j++) {
-            int64_t e = w->edge_base[k] + j;
-            if (node->in[j]->creator >= 0)
-                continue;
-            int64_t l = leaf_id(w, node->in[j]);
-            if (!split[l] || k == first_use[l])
-                continue;
-            if (per_use[l]) {
-                w->edge_copy[e] = n_copies[l]++;
-                w->edge_writes_copy[e] = true;
-                continue;
-            }
-            if (w->op_group[k] == w->op_group[first_use[l]])
-                continue; /* the leaf's own drawing is in this cluster */
-            /* the first edge of this leaf into this cluster makes the copy */
-            int64_t key = l * (w->groups.count + 2) + w->op_group[k] + 1;
-            size_t slot = (size_t)key * 0x9E3779B97F4A7C15ULL & pair_mask;
-            while (pair_keys[slot] >= 0 && pair_keys[slot] != key)
-                slot = (slot + 1) & pair_mask;
-            if (pair_keys[slot] == key) {
-                w->edge_copy[e] = pair_copy[slot];
-            } else {
-                pair_keys[slot] = key;
-                pair_copy[slot] = w->edge_copy[e] = n_copies[l]++;
-                w->edge_writes_copy[e] = true;
-            }
-        }
-    }
-    /* op results used far apart (a sequence sliced into time steps, each
-     * step's output collected at the end): drawn again, dashed, beside each
-     * far use. Reuses lo, hi and first_use, sized for n_ops here. */
-    int64_t *res_lo = malloc(((size_t)n_ops + 1) * 3 * sizeof *res_lo);
-    int32_t *res_copies = malloc(((size_t)n_ops + 1) * sizeof *res_copies);
-    if (!res_lo || !res_copies) {
-        free(rank), free(late), free(per_rank), free(first_use), free(lo), free(split), free(n_copies);
-        free(pair_keys), free(pair_copy), free(per_use), free(res_lo), free(res_copies);
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    }
-    int64_t *res_hi = res_lo + n_ops + 1, *res_first = res_hi + n_ops + 1;
-    for (int64_t c = 0; c < n_ops; c++) {
-        res_lo[c] = INT64_MAX;
-        res_hi[c] = res_first[c] = -1;
-        res_copies[c] = 1;
-    }
-    for (int64_t k = 0; k < n_ops; k++) {
-        const tg_node *node = &ctx->tape[w->op_tape[k]];
-        for (int j = 0; j < node->n_in; j++) {
-            if (node->in[j]->creator < 0)
-                continue;
-            int64_t c = w->op_id[node->in[j]->creator];
-            res_lo[c] = late[k] < res_lo[c] ? late[k] : res_lo[c];
-            res_hi[c] = late[k] > res_hi[c] ? late[k] : res_hi[c];
-            if (res_first[c] < 0)
-                res_first[c] = k;
-        }
-    }
-    for (int64_t k = 0; k < n_ops; k++) {
-        const tg_node *node = &ctx->tape[w->op_tape[k]];
-        for (int j = 0; j < node->n_in; j++) {
-            if (node->in[j]->creator < 0)
-                continue;
-            int64_t c = w->op_id[node->in[j]->creator], e = w->edge_base[k] + j;
-            if (!w->op_is_output[c] && res_hi[c] - res_lo[c] > COPY_SPAN_RANKS && k != res_first[c]) {
-                w->edge_copy[e] = res_copies[c]++;
-                w->edge_writes_copy[e] = true;
-            }
-        }
-    }
-    free(res_lo);
-    free(res_copies);
-    int64_t breadth = 1;
-    for (int64_t r = 0; r < depth; r++)
-        breadth = per_rank[r] > breadth ? per_rank[r] : breadth;
-    /* an LR column holds an op and its result: two ranks per op rank */
-    int64_t lr_width = 2 * depth * RANK_PT_LR, tb_width = 2 * breadth * NODE_PT_TB;
-    w->top_to_bottom = w->o->top_to_bottom ||
-                       (!w->o->left_to_right && lr_width > LAYOUT_WIDTH_PT && tb_width < lr_width);
-    free(rank);
-    free(late);
-    free(per_rank);
-    free(first_use);
-    free(lo);
-    free(split);
-    free(n_copies);
-    free(pair_keys);
-    free(pair_copy);
-    free(per_use);
-    /* results feeding another cluster sit between the clusters, so that
-     * consecutive layers stack instead of overlapping in rank */
-    w->boundary = calloc((size_t)n_ops + 1, sizeof *w->boundary);
-    if (!w->boundary)
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
-    for (int64_t k = 0; k < n_ops; k++) {
-        const tg_node *node = &ctx->tape[w->op_tape[k]];
-        for (int j = 0; j < node->n_in; j++)
-            if (node->in[j]->creator >= 0) {
-                int64_t c = w->op_id[node->in[j]->creator];
-                w->boundary[c] |= w->op_group[c] >= 0 && w->op_group[c] != w->op_group[k];
-            }
-    }
-    return TG_OK;
-}
-
 /* ---- pass 4: writing ---- */
 
 static const char *const COLOR_INPUT = "#e8e8e8";
@@ -757,7 +277,7 @@ static const char *const COLOR_GRAD_TEXT = "#b03a2e";
 static const char *const COLOR_DERIVATIVE_TEXT = "#1f5fa0";
 
 /* A tensor's box; a copy (the same tensor drawn again beside a far use) is dashed. */
-static void write_tensor(const writer *w, const tg_tensor *t, const char *id, bool is_output, const tg_tensor *grad,
+static void write_tensor(const tg_dot_writer *w, const tg_tensor *t, const char *id, bool is_output, const tg_tensor *grad,
                          bool copy)
 {
     FILE *f = w->f;
@@ -773,14 +293,14 @@ static void write_tensor(const writer *w, const tg_tensor *t, const char *id, bo
             copy ? ", style=\"filled,dashed\"" : "");
     if (tg_name_of(t) && tg_name_of(t)[0]) {
         fputs("<b>", f);
-        put_html_str(f, tg_name_of(t));
+        tg_markup_put_str(f, tg_name_of(t), TG_MARKUP_GRAPHVIZ);
         fputs("</b><br/>", f);
     }
     char shape[96] = "scalar";
     if (t->rank > 0)
         tg_shape_str(t->rank, t->shape, shape, sizeof shape);
     fputs("<font point-size=\"9\">", f);
-    put_html_str(f, shape);
+    tg_markup_put_str(f, shape, TG_MARKUP_GRAPHVIZ);
     fputs("</font>", f);
     bool small = w->max_values >= 0 && t->size <= w->max_values;
     if (small) {
@@ -800,7 +320,7 @@ static void write_tensor(const writer *w, const tg_tensor *t, const char *id, bo
     fputs(">];\n", f);
 }
 
-static void write_op(const writer *w, int64_t k)
+static void write_op(const tg_dot_writer *w, int64_t k)
 {
     char label[128];
     int64_t i = w->op_tape[k];
@@ -808,12 +328,12 @@ static void write_op(const writer *w, int64_t k)
     bool gradient_op = w->o->gradient_ops_from > 0 && i >= w->o->gradient_ops_from;
     fprintf(w->f, "  op%lld [shape=ellipse, fillcolor=\"%s\", label=<", (long long)k,
             gradient_op ? COLOR_GRADIENT_OP : COLOR_OP);
-    put_html_str(w->f, label);
+    tg_markup_put_str(w->f, label, TG_MARKUP_GRAPHVIZ);
     fputs(">];\n", w->f);
 }
 
 /* The tensor op k made. */
-static void write_result_copy(const writer *w, int64_t k, int32_t copy)
+static void write_result_copy(const tg_dot_writer *w, int64_t k, int32_t copy)
 {
     const tg_tensor *out = w->ctx->tape[w->op_tape[k]].out;
     char id[48];
@@ -825,10 +345,10 @@ static void write_result_copy(const writer *w, int64_t k, int32_t copy)
     write_tensor(w, out, id, w->op_is_output[k] && !copy, grad, copy > 0);
 }
 
-static void write_result(const writer *w, int64_t k) { write_result_copy(w, k, 0); }
+static void write_result(const tg_dot_writer *w, int64_t k) { write_result_copy(w, k, 0); }
 
 /* Leaf k, or its copy-th extra drawing (a shared leaf drawn beside each use). */
-static void write_leaf(const writer *w, int64_t k, int32_t copy)
+static void write_leaf(const tg_dot_writer *w, int64_t k, int32_t copy)
 {
     char id[48];
     if (copy)
@@ -840,19 +360,19 @@ static void write_leaf(const writer *w, int64_t k, int32_t copy)
     write_tensor(w, t, id, w->leaf_is_output[k], grad, copy > 0);
 }
 
-static void write_node_id(FILE *f, const writer *w, const tg_tensor *t, int32_t copy)
+static void write_node_id(FILE *f, const tg_dot_writer *w, const tg_tensor *t, int32_t copy)
 {
     if (t->creator >= 0 && copy)
         fprintf(f, "t%lld_u%d", (long long)w->op_id[t->creator], copy);
     else if (t->creator >= 0)
         fprintf(f, "t%lld", (long long)w->op_id[t->creator]);
     else if (copy)
-        fprintf(f, "leaf%lld_u%d", (long long)leaf_id(w, t), copy);
+        fprintf(f, "leaf%lld_u%d", (long long)tg_dot_leaf_id(w, t), copy);
     else
-        fprintf(f, "leaf%lld", (long long)leaf_id(w, t));
+        fprintf(f, "leaf%lld", (long long)tg_dot_leaf_id(w, t));
 }
 
-static void write_header(const writer *w)
+static void write_header(const tg_dot_writer *w)
 {
     FILE *f = w->f;
     fputs("digraph tapegrad {\n", f);
@@ -863,12 +383,12 @@ static void write_header(const writer *w)
           f);
     if (w->o->title) {
         fputs("  labelloc=b;\n  label=<", f);
-        put_html_str(f, w->o->title);
+        tg_markup_put_str(f, w->o->title, TG_MARKUP_GRAPHVIZ);
         fputs(">;\n", f);
     }
 }
 
-static tg_status write_footer(const writer *w)
+static tg_status write_footer(const tg_dot_writer *w)
 {
     fputs("}\n", w->f);
     if (fflush(w->f) != 0 || ferror(w->f))
@@ -886,7 +406,7 @@ static int compare_int64(const void *a, const void *b)
  * gradient norm) and its output's shape; leaves and ops outside clusters as
  * usual; one edge per pair of connected items. Items are numbered clusters
  * first, then leaves, then ops. */
-static tg_status write_per_layer(writer *w)
+static tg_status write_per_layer(tg_dot_writer *w)
 {
     FILE *f = w->f;
     tg_ctx *ctx = w->ctx;
@@ -905,10 +425,10 @@ static tg_status write_per_layer(writer *w)
             ops_in[w->op_group[k]]++;
         }
     for (int64_t g = 0; g < n_groups; g++) {
-        const group_ref *name = &w->groups.items[g];
+        const tg_name_ref *name = &w->groups.items[g];
         fprintf(f, "  layer%lld [shape=box, style=\"rounded,filled\", fillcolor=\"%s\", label=<<b>", (long long)g,
                 COLOR_PARAMETER);
-        put_html(f, name->name, name->length);
+        tg_markup_put(f, name->name, name->length, TG_MARKUP_GRAPHVIZ);
         fputs("</b>", f);
         for (int64_t l = 0; l < w->n_leaves; l++) {
             const tg_tensor *t = w->leaves[l];
@@ -921,9 +441,9 @@ static tg_status write_per_layer(writer *w)
             if (t->rank > 0)
                 tg_shape_str(t->rank, t->shape, shape, sizeof shape);
             fputs("<br/>", f);
-            put_html_str(f, short_name);
+            tg_markup_put_str(f, short_name, TG_MARKUP_GRAPHVIZ);
             fputs(" <font point-size=\"9\">", f);
-            put_html_str(f, shape);
+            tg_markup_put_str(f, shape, TG_MARKUP_GRAPHVIZ);
             fputs("</font>", f);
             const tg_tensor *grad = w->o->grads_of ? w->leaf_grad[l] : tg_tensor_grad(t);
             if (grad && !w->o->hide_grads) {
@@ -962,7 +482,7 @@ static tg_status write_per_layer(writer *w)
                 int64_t c = w->op_id[in->creator];
                 src = w->op_group[c] >= 0 ? w->op_group[c] : n_groups + w->n_leaves + c;
             } else {
-                int64_t l = leaf_id(w, in);
+                int64_t l = tg_dot_leaf_id(w, in);
                 src = w->leaf_group[l] >= 0 ? w->leaf_group[l] : n_groups + l;
             }
             if (src != dst)
@@ -999,7 +519,7 @@ static tg_status write_per_layer(writer *w)
     return write_footer(w);
 }
 
-static tg_status write_all(writer *w)
+static tg_status write_all(tg_dot_writer *w)
 {
     FILE *f = w->f;
     write_header(w);
@@ -1031,7 +551,7 @@ static tg_status write_all(writer *w)
             fprintf(f, "  subgraph cluster_%lld {\n  style=\"rounded,filled\"; fillcolor=\"#f7f7f7\"; color=\"#999999\"; "
                        "label=<<b>",
                     (long long)(g - 1));
-            put_html(f, w->groups.items[g - 1].name, w->groups.items[g - 1].length);
+            tg_markup_put(f, w->groups.items[g - 1].name, w->groups.items[g - 1].length, TG_MARKUP_GRAPHVIZ);
             fputs("</b>>;\n", f);
         }
         for (int64_t item = first[g]; item >= 0; item = next[item]) {
@@ -1048,7 +568,7 @@ static tg_status write_all(writer *w)
                     if (node->in[j]->creator >= 0)
                         write_result_copy(w, w->op_id[node->in[j]->creator], w->edge_copy[e]);
                     else
-                        write_leaf(w, leaf_id(w, node->in[j]), w->edge_copy[e]);
+                        write_leaf(w, tg_dot_leaf_id(w, node->in[j]), w->edge_copy[e]);
                 }
                 if ((!w->op_is_output[k] && !w->boundary[k]) || g == 0) /* outputs and boundaries: outside */
                     write_result(w, k);
@@ -1086,7 +606,7 @@ static tg_status write_all(writer *w)
                 char vjp[128];
                 tg_tape_entry_vjp_label(w->ctx, w->op_tape[k], j, vjp, sizeof vjp);
                 fprintf(f, " [%s%sfontcolor=\"%s\", label=<", weight, *weight ? ", " : "", COLOR_DERIVATIVE_TEXT);
-                put_html_str(f, vjp);
+                tg_markup_put_str(f, vjp, TG_MARKUP_GRAPHVIZ);
                 fputs(">]", f);
             } else if (*weight) {
                 fprintf(f, " [%s]", weight);
@@ -1142,7 +662,7 @@ tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, 
                                tg_shape_of(loss).s, loss->requires_grad ? "" : " and requires no gradient");
     }
 
-    writer w = {.ctx = ctx, .f = f, .o = o};
+    tg_dot_writer w = {.ctx = ctx, .f = f, .o = o};
     w.precision = o->precision > 0 ? (o->precision < 17 ? o->precision : 17) : 4;
     w.max_values = o->max_values == 0 ? 8 : o->max_values;
     tg_arena_mark mark = tg_arena_get_mark(ctx);
@@ -1155,9 +675,9 @@ tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, 
     if (status == TG_OK && healthy && o->edge_derivatives)
         status = local_derivatives(&w);
     if (status == TG_OK)
-        status = assign_groups(&w);
+        status = tg_dot_assign_groups(&w);
     if (status == TG_OK)
-        status = plan_layout(&w);
+        status = tg_dot_plan_layout(&w);
     if (status == TG_OK)
         status = o->per_layer ? write_per_layer(&w) : write_all(&w);
     tg_arena_rewind(ctx, mark);
@@ -1170,7 +690,7 @@ tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, 
     free(w.op_tape);
     free(w.op_id);
     free(w.leaves);
-    ptr_map_free(&w.leaf_ids);
+    tg_ptr_map_free(&w.leaf_ids);
     free(w.op_is_output);
     free(w.leaf_is_output);
     free(w.op_grad);
@@ -1178,8 +698,7 @@ tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, 
     free(w.edge_derivative);
     free(w.op_group);
     free(w.leaf_group);
-    free(w.groups.items);
-    free(w.groups.slots);
+    tg_name_table_free(&w.groups);
     free(w.edge_base);
     free(w.edge_copy);
     free(w.edge_writes_copy);
