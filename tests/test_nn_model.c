@@ -750,3 +750,68 @@ Test(nn_model, a_recurrent_layer_with_last_state_makes_a_sequence_classifier)
     tg_optim_free(opt);
     tg_model_free(m);
 }
+
+/* time-major [T, B, in] as the layer kit reads it (for now: itself) */
+#define SEQUENCE_IN_LAYER_LAYOUT(s) (s)
+
+/* tests/golden/model_v2_cnn.tgckpt and model_v2_lstm.tgckpt were written by
+ * tg_model_save before layers had descriptors (commit 09b1276), by this
+ * program's lines:
+ *   cnn: tg_rng_seed(2026); input (1, 4, 4); conv2d 1->2 k3 pad 1 relu,
+ *        batch_norm 2, max_pool2d 2, flatten, dense 8->3 tanh, layer_norm 3,
+ *        dense 3->2; one training forward of x[i] = ((7i) mod 11)/5 - 1
+ *        [3, 16], then saved at epoch 5; the eval-mode outputs below;
+ *   lstm: the same rng next; lstm 2->3 last_state, dense 3->2, no input
+ *        shape; s[i] = ((5i) mod 7)/3 - 1 read as [T 4, B 2, 2]; epoch 9.
+ * Both must load, values and outputs as they were. */
+Test(nn_model, checkpoints_written_before_layer_descriptors_still_load)
+{
+    char path[512];
+    int64_t epoch = 0;
+    tg_model *m = tg_model_load(ctx, golden_path("model_v2_cnn.tgckpt", path, sizeof path), &epoch);
+    cr_assert_not_null(m, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(epoch, 5);
+    cr_expect_eq(tg_model_depth(m), 7);
+    cr_expect_eq(tg_tensor_get(tg_model_params(m).items[0], 0), -0.20394896073277588);
+    tg_params buffers = tg_model_buffers(m);
+    cr_assert_eq(buffers.count, 2);
+    cr_expect_eq(tg_tensor_get(buffers.items[0], 0), 0.016741120432181185);
+    cr_expect_eq(tg_tensor_get(buffers.items[1], 0), 0.90465079798083148);
+    cr_expect_str_eq(tg_tensor_name(tg_model_params(m).items[8]), "dense2.weight");
+    cr_expect_eq(tg_tensor_get(tg_model_params(m).items[8], 0), 0.1883603965421391);
+    tg_tensor *x = tg_tensor_new(ctx, TG_F64, TG_SHAPE(3, 16));
+    for (int i = 0; i < 48; i++)
+        tg_tensor_set(x, i, (double)((i * 7) % 11) / 5.0 - 1.0);
+    tg_model_set_training(m, false);
+    tg_tensor *y = tg_model_forward(m, x);
+    cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+    const double want[6] = {-1.4218566238279506, 0.21067369569735686, -1.7776581149203727,
+                            0.1866622953548161, -0.91602697675297395, 0.1937192299156256};
+    for (int i = 0; i < 6; i++)
+        cr_expect_float_eq(tg_tensor_get(y, i), want[i], 1e-12, "output %d", i);
+    tg_tape_reset(ctx);
+    tg_model_free(m);
+
+    tg_model *r = tg_model_load(ctx, golden_path("model_v2_lstm.tgckpt", path, sizeof path), &epoch);
+    cr_assert_not_null(r, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(epoch, 9);
+    tg_params p = tg_model_params(r);
+    cr_assert_eq(p.count, 6);
+    cr_expect_eq(tg_tensor_get(p.items[0], 1), -0.71471381720462634);
+    cr_expect_eq(tg_tensor_get(p.items[1], 1), -0.5438498105913816);
+    cr_expect_eq(tg_tensor_get(p.items[4], 1), 0.94877487345227851);
+    /* the file's sequence was time-major [T 4, B 2, 2]; fed in the layer kit's layout */
+    tg_tensor *s = tg_tensor_new(ctx, TG_F64, TG_SHAPE(4, 2, 2));
+    for (int i = 0; i < 16; i++)
+        tg_tensor_set(s, i, (double)((i * 5) % 7) / 3.0 - 1.0);
+    tg_tensor *z = tg_model_forward(r, SEQUENCE_IN_LAYER_LAYOUT(s));
+    cr_assert_not_null(z, "%s", tg_ctx_error(ctx));
+    const double want_lstm[4] = {-0.065547251497942258, 0.0055699563486202881, 0.20573707725044624,
+                                 0.11606652285765207};
+    for (int i = 0; i < 4; i++)
+        cr_expect_float_eq(tg_tensor_get(z, i), want_lstm[i], 1e-12, "output %d", i);
+    tg_tape_reset(ctx);
+    tg_tensor_free(s);
+    tg_tensor_free(x);
+    tg_model_free(r);
+}
