@@ -221,7 +221,7 @@ Test(nn_model, spec_text_round_trips_and_bad_text_names_the_line)
     cr_expect(strstr(tg_ctx_error(ctx), "line 3"), "%s", tg_ctx_error(ctx));
     tg_ctx_clear_error(ctx);
     cr_expect_null(tg_model_from_spec_text(ctx, "tapegrad-model 1\ndtype f32\nlayer teleport\n", NULL));
-    cr_expect(strstr(tg_ctx_error(ctx), "unknown layer kind"), "%s", tg_ctx_error(ctx));
+    cr_expect(strstr(tg_ctx_error(ctx), "unknown layer kind \"teleport\""), "%s", tg_ctx_error(ctx));
     free(text);
     tg_model_free(again);
     tg_model_free(m);
@@ -691,19 +691,19 @@ Test(nn_model, a_recurrent_layer_with_last_state_makes_a_sequence_classifier)
         {.kind = TG_LAYER_LSTM, .in = 4, .out = 16, .last_state = true},
         {.kind = TG_LAYER_DENSE, .in = 16, .out = 2}), &rng);
     cr_assert_not_null(m, "%s", tg_ctx_error(ctx));
-    tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_SHAPE(T, B)), *y = tg_tensor_new(ctx, TG_F32, TG_SHAPE(B));
-    for (int b = 0; b < B; b++) {
+    tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_SHAPE(B, T)), *y = tg_tensor_new(ctx, TG_F32, TG_SHAPE(B));
+    for (int b = 0; b < B; b++) { /* batch-first tokens [B, T]; the class is the first token */
         for (int t = 0; t < T; t++)
-            tg_tensor_set(x, t * B + b, (double)tg_rng_below(&rng, VOCAB));
-        tg_tensor_set(x, b, (double)(b % 2));
+            tg_tensor_set(x, b * T + t, (double)tg_rng_below(&rng, VOCAB));
+        tg_tensor_set(x, b * T, (double)(b % 2));
         tg_tensor_set(y, b, (double)(b % 2));
     }
 
-    /* the layer's output is the unroll's final state, bit for bit */
+    /* the layer's output is the (time-major) unroll's final state, bit for bit */
     tg_module *lstm = tg_model_module(m, 1);
-    tg_tensor *embedded = tg_module_forward(tg_model_module(m, 0), x), *h_last = NULL;
+    tg_tensor *embedded = tg_module_forward(tg_model_module(m, 0), x), *h_last = NULL; /* [B, T, 4] */
     tg_tensor *last = tg_module_forward(lstm, embedded);
-    cr_assert_not_null(tg_recurrent_unroll(lstm, embedded, NULL, NULL, &h_last, NULL));
+    cr_assert_not_null(tg_recurrent_unroll(lstm, tg_transpose(embedded, 0, 1), NULL, NULL, &h_last, NULL));
     cr_assert_not_null(last, "%s", tg_ctx_error(ctx));
     cr_assert_eq(tg_tensor_rank(last), 2);
     cr_expect_eq(tg_tensor_dim(last, 0), B);
@@ -751,8 +751,8 @@ Test(nn_model, a_recurrent_layer_with_last_state_makes_a_sequence_classifier)
     tg_model_free(m);
 }
 
-/* time-major [T, B, in] as the layer kit reads it (for now: itself) */
-#define SEQUENCE_IN_LAYER_LAYOUT(s) (s)
+/* a time-major sequence [T, B, in] as the layer kit reads it: batch-first [B, T, in] */
+#define SEQUENCE_IN_LAYER_LAYOUT(s) tg_transpose((s), 0, 1)
 
 /* tests/golden/model_v2_cnn.tgckpt and model_v2_lstm.tgckpt were written by
  * tg_model_save before layers had descriptors (commit 09b1276), by this
