@@ -17,6 +17,8 @@ tg_status tg_init_fill_fans(tg_tensor *w, tg_init init, double fan_in, double fa
     if (!w)
         return TG_ERR_ARG;
     tg_ctx *ctx = tg_tensor_ctx(w);
+    if (!ctx || tg_tensor_size(w) < 0) /* a freed or stale tensor: its accessor reported it */
+        return ctx && tg_ctx_status(ctx) != TG_OK ? tg_ctx_status(ctx) : TG_ERR_FREED;
     if (!rng && init != TG_INIT_ZEROS) /* zeros need no randomness */
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_init_fill: rng is NULL");
     if (!init_ok(init))

@@ -345,13 +345,15 @@ tg_status tg_module_shape_error(const tg_module *m, int rank, const int64_t *sha
         return TG_ERR_ARG;
     char who[96], buf[64];
     return tg_ctx_fail(m->ctx, TG_ERR_SHAPE, "%s: input has shape %s; expected %s", tg_module_who(m, who, sizeof who),
-                       shape || rank == 0 ? tg_shape_str(rank, shape, buf, sizeof buf) : "?",
+                       rank >= 0 && (shape || rank == 0) ? tg_shape_str(rank, shape, buf, sizeof buf) : "?",
                        expected ? expected : "another shape");
 }
 
 tg_status tg_module_shape(const tg_module *m, int rank, const int64_t *shape, int *out_rank,
                           int64_t out_shape[TG_MAX_RANK])
 {
+    if (rank < 0 || !shape) /* a freed or stale input: its accessor reported it */
+        return tg_ctx_status(m->ctx) != TG_OK ? tg_ctx_status(m->ctx) : TG_ERR_FREED;
     *out_rank = rank;
     memcpy(out_shape, shape, (size_t)rank * sizeof *shape);
     tg_status status = m->kind->shape(m, rank, shape, out_rank, out_shape);

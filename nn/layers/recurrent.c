@@ -100,6 +100,8 @@ static tg_tensor *unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_tensor 
     if (!is_recurrent(m))
         return tg_ctx_fail(m->ctx, TG_ERR_ARG, "tg_recurrent_unroll: %s is not an rnn, lstm or gru layer",
                            tg_module_who(m, who, sizeof who)), NULL;
+    if (tg_tensor_rank(seq) < 0) /* a freed or stale sequence: its accessor reported it */
+        return NULL;
     if (tg_tensor_rank(seq) != 3 || tg_tensor_dim(seq, 2) != m->spec.in) {
         char want[96];
         snprintf(want, sizeof want, "a sequence %s (rank 3, %lld features)",
