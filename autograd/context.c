@@ -38,6 +38,14 @@ void tg_ctx_free(tg_ctx *ctx)
 {
     if (!ctx)
         return;
+    while (ctx->owned) { /* off the list first: free_fn disowns, and may free other owned objects */
+        tg_owned *o = ctx->owned;
+        ctx->owned = o->next;
+        void *obj = o->obj;
+        void (*free_fn)(void *) = o->free_fn;
+        free(o);
+        free_fn(obj);
+    }
     while (ctx->persistent_links.next != &ctx->persistent)
         tg_tensor_free(ctx->persistent_links.next);
     for (tg_tensor *t = ctx->freed, *next; t; t = next) {
@@ -63,6 +71,27 @@ void tg_ctx_free(tg_ctx *ctx)
     free(ctx->scratch);
     tg_backward_record_free(ctx->record);
     free(ctx);
+}
+
+tg_status tg_ctx_adopt(tg_ctx *ctx, void *obj, void (*free_fn)(void *obj))
+{
+    tg_owned *o = malloc(sizeof *o);
+    if (!o)
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "out of memory");
+    *o = (tg_owned){.next = ctx->owned, .obj = obj, .free_fn = free_fn};
+    ctx->owned = o;
+    return TG_OK;
+}
+
+void tg_ctx_disown(tg_ctx *ctx, const void *obj)
+{
+    for (tg_owned **p = &ctx->owned; *p; p = &(*p)->next)
+        if ((*p)->obj == obj) {
+            tg_owned *o = *p;
+            *p = o->next;
+            free(o);
+            return;
+        }
 }
 
 int tg_ctx_threads(const tg_ctx *ctx) { return ctx ? tg_pool_size(ctx->pool) : 0; }

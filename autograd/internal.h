@@ -119,6 +119,19 @@ struct tg_op {
     char raw_grad_name[80]; /* name + "_backward" */
 };
 
+/* Objects the layers above build in a context (modules, models) and the
+ * context frees in tg_ctx_free when their owner did not: newest first, before
+ * any tensor is freed, so free_fn may free the object's tensors. */
+typedef struct tg_owned {
+    struct tg_owned *next;
+    void *obj;
+    void (*free_fn)(void *obj);
+} tg_owned;
+/* Puts obj on ctx's list; TG_ERR_NOMEM (on ctx) when the entry cannot be made. */
+tg_status tg_ctx_adopt(tg_ctx *ctx, void *obj, void (*free_fn)(void *obj));
+/* Takes obj off ctx's list (its owner frees it); a no-op when it is not on it. */
+void tg_ctx_disown(tg_ctx *ctx, const void *obj);
+
 typedef struct tg_arena_chunk tg_arena_chunk;
 struct tg_arena_chunk {
     tg_arena_chunk *next;
@@ -177,6 +190,7 @@ struct tg_ctx {
     tg_tensor *freed;        /* headers of freed tensors, reused */
     tg_pool *pool;
     tg_op *user_ops;         /* registered user ops, newest first */
+    struct tg_owned *owned;  /* objects built above the core (tg_ctx_adopt), newest first */
     uint32_t epoch;
     bool checked;            /* tg_ctx_set_checked: nothing of a step is reused */
     tg_tensor *retired_headers; /* checked mode: freed persistent headers, never reused */

@@ -62,19 +62,20 @@ static double unigram_entropy(const corpus *c)
     return h;
 }
 
-/* B random windows: x [T, B] letter indices, y [T·B] the next letter of each. */
+/* B random windows: x [B, T] letter indices (batch-first, as the layer kit
+ * reads sequences), y [B·T] the next letter of each. */
 static void fill_batch(const corpus *c, tg_rng *rng, tg_tensor *x, tg_tensor *y, int64_t steps, int64_t batch)
 {
     for (int64_t b = 0; b < batch; b++) {
         int64_t start = (int64_t)tg_rng_below(rng, (uint64_t)(c->length - steps - 1));
         for (int64_t t = 0; t < steps; t++) {
-            tg_tensor_set(x, t * batch + b, c->index_of[c->bytes[start + t]]);
-            tg_tensor_set(y, t * batch + b, c->index_of[c->bytes[start + t + 1]]);
+            tg_tensor_set(x, b * steps + t, c->index_of[c->bytes[start + t]]);
+            tg_tensor_set(y, b * steps + t, c->index_of[c->bytes[start + t + 1]]);
         }
     }
 }
 
-/* The mean cross-entropy of the model's next-letter logits [T, B, V]. */
+/* The mean cross-entropy of the model's next-letter logits [B, T, V]. */
 static tg_tensor *sequence_loss(tg_model *model, tg_tensor *x, tg_tensor *y, int vocab)
 {
     tg_tensor *logits = tg_model_forward(model, x);
@@ -236,8 +237,8 @@ int main(int argc, char **argv)
     printf("trivial baseline (letter frequencies, unigram entropy): %.4f nats per character\n", baseline);
     printf("uniform guess: %.4f nats per character\n", log((double)c.vocab));
 
-    tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_SHAPE(seq, batch));
-    tg_tensor *y = tg_tensor_new(ctx, TG_F32, TG_SHAPE(seq * batch));
+    tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_SHAPE(batch, seq));
+    tg_tensor *y = tg_tensor_new(ctx, TG_F32, TG_SHAPE(batch * seq));
     double smooth = NAN;
     int status = 0;
     for (int64_t step = 1; step <= steps; step++) {

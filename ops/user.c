@@ -231,6 +231,8 @@ const tg_op *tg_op_find(const tg_ctx *ctx, const char *name)
 
 const char *tg_op_name_of(const tg_op *op) { return op ? op->name : NULL; }
 
+const tg_op_def *tg_op_def_of(const tg_op *op) { return op ? &op->def : NULL; }
+
 /* ---- applying ---- */
 
 static bool inputs_fit(const tg_op *op, int n, tg_tensor *const *inputs)

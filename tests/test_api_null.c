@@ -69,6 +69,7 @@ static int64_t model_shape[TG_MAX_RANK];
 static const int64_t sample_shape[1] = {2};
 static const tg_layer_spec dense_spec[1] = {{.kind = TG_LAYER_DENSE, .in = 2, .out = 2}};
 static const tg_layer_spec rnn_spec = {.kind = TG_LAYER_RNN, .in = 2, .out = 2};
+static const tg_layer_kind_def walk_kind = {.name = "walk"}; /* never registered: only the NULL walks call */
 
 static tg_tensor *identity(tg_tensor *const *inputs, void *user) { return (void)user, inputs[0]; }
 static tg_tensor *model_forward(void *model, tg_tensor *in) { return tg_mlp_forward(model, in); }
@@ -268,6 +269,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_params_zero_grad, NO_CRASH(tg_params_zero_grad(PARAMS(2)))) \
     X(tg_activate, IS_NULL(tg_activate(P(x), TG_ACT_RELU))) \
     NOPTR(tg_activation_name) \
+    X(tg_init_fill_fans, IS_ERROR(tg_init_fill_fans(P(x), TG_INIT_XAVIER, 1, 1, 1, P(&rng)))) \
     X(tg_init_fill, IS_ERROR(tg_init_fill(P(x), TG_INIT_XAVIER, 1.0, P(&rng)))) \
     NOPTR(tg_init_name) \
     X(tg_layer_new, IS_NULL(tg_layer_new(P(ctx), TG_F64, 2, 2, TG_ACT_NONE, TG_INIT_XAVIER, P(&rng)))) \
@@ -282,6 +284,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_layer_params, IS(tg_layer_params(P(layer)).count, 0)) \
     X(tg_mlp_new, IS_NULL(tg_mlp_new(P(ctx), TG_F64, 1, P(shape), P(acts), TG_INIT_XAVIER, P(&rng)))) \
     X(tg_mlp_free, NO_CRASH(tg_mlp_free(P(NULL)))) \
+    X(tg_mlp_model, IS_NULL(tg_mlp_model(P(mlp)))) \
     X(tg_mlp_clone, IS_NULL(tg_mlp_clone(P(mlp), P(ctx)))) \
     X(tg_mlp_init, IS_ERROR(tg_mlp_init(P(mlp), TG_INIT_XAVIER, 1.0, P(&rng)))) \
     X(tg_mlp_forward, IS_NULL(tg_mlp_forward(P(mlp), P(x)))) \
@@ -319,6 +322,16 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_logistic_fit, IS_ERROR(tg_logistic_fit(P(layer), P(x), P(x), 0.1, 1, NULL))) \
     /* model.h */ \
     NOPTR(tg_layer_kind_name) \
+    NOPTR(tg_layer_kind_def_of) \
+    X(tg_layer_kind_find, IS_NEG(tg_layer_kind_find(P("dense")))) \
+    X(tg_layer_kind_register, IS_NEG(tg_layer_kind_register(ctx, P(&walk_kind)))) \
+    X(tg_module_add_tensor, IS_NULL(tg_module_add_tensor(P(cell), P("extra"), false, 1, P(sample_shape)))) \
+    X(tg_module_shape_error, IS_ERROR(tg_module_shape_error(P(cell), 1, P(sample_shape), P("[n, 2]")))) \
+    X(tg_module_ctx, IS_NULL(tg_module_ctx(P(cell)))) \
+    X(tg_module_dtype, IS(tg_module_dtype(P(cell)), TG_F32)) \
+    X(tg_module_training, IS_FALSE(tg_module_training(P(cell)))) \
+    X(tg_module_rng, IS_NULL(tg_module_rng(P(cell)))) \
+    X(tg_module_torch_name, IS_NULL(tg_module_torch_name(P(cell), 0))) \
     X(tg_module_new, IS_NULL(tg_module_new(P(ctx), TG_F64, P(&rnn_spec), P(&rng)))) \
     X(tg_module_free, NO_CRASH(tg_module_free(P(NULL)))) \
     X(tg_module_forward, IS_NULL(tg_module_forward(P(cell), P(x)))) \
@@ -364,6 +377,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_op_register, IS_NULL(tg_op_register(P(ctx), P(&op_def)))) \
     X(tg_op_find, IS_NULL(tg_op_find(P(ctx), P("none")))) \
     X(tg_op_name_of, IS_NULL(tg_op_name_of(P(op)))) \
+    X(tg_op_def_of, IS_NULL(tg_op_def_of(P(op)))) \
     X(tg_op_apply, IS_NULL(tg_op_apply(P(op), 1, P(xs), NULL))) \
     /* ops.h */ \
     NOPTR(tg_op_name) \

@@ -916,7 +916,7 @@ Test(dot, lenet_and_an_lstm_model_fit_1600_px_with_no_options)
         {.kind = TG_LAYER_DENSE, .in = 16, .out = 20}), &rng);
     cr_assert(lenet && lstm, "%s", tg_ctx_error(ctx));
     tg_tensor *image = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(2, 1, 28, 28), 0, 1);
-    tg_tensor *tokens = tg_tensor_new(ctx, TG_F32, TG_SHAPE(6, 1));
+    tg_tensor *tokens = tg_tensor_new(ctx, TG_F32, TG_SHAPE(1, 6)); /* one sequence of 6 steps, batch-first */
     for (int i = 0; i < 6; i++)
         tg_tensor_set(tokens, i, i + 1);
     tg_tensor *logits[2] = {tg_model_forward(lenet, image), tg_model_forward(lstm, tokens)};

@@ -106,7 +106,7 @@ Test(nn_layers, batch_norm_training_matches_hand_computed_values_and_updates_run
     tg_params p = tg_module_params(bn), b = tg_module_buffers(bn);
     cr_assert_eq(p.count, 2);
     cr_assert_eq(b.count, 2);
-    cr_expect_str_eq(tg_tensor_name(b.items[0]), "batch_norm.running_mean");
+    cr_expect_str_eq(tg_tensor_name(b.items[0]), "batchnorm.running_mean"); /* the kind's short name */
     cr_expect_not(tg_tensor_requires_grad(b.items[1]));
     tg_tensor_set(p.items[0], 0, 2), tg_tensor_set(p.items[0], 1, 1);
     tg_tensor_set(p.items[1], 0, 0.5), tg_tensor_set(p.items[1], 1, -1);
@@ -222,11 +222,17 @@ Test(nn_layers, recurrent_unrolls_match_finite_differences)
     const tg_layer_kind kinds[] = {TG_LAYER_RNN, TG_LAYER_LSTM, TG_LAYER_GRU};
     for (int k = 0; k < 3; k++) {
         tg_module *cell = make(&(tg_layer_spec){.kind = kinds[k], .in = 3, .out = 2}, 5 + (uint64_t)k);
-        tg_tensor *seq = randn(20 + (uint64_t)k, TG_SHAPE(3, 2, 3));
+        tg_tensor *seq = randn(20 + (uint64_t)k, TG_SHAPE(3, 2, 3)); /* [B 3, T 2, in 3] */
         tg_tensor *y = tg_module_forward(cell, seq);
         cr_assert_not_null(y, "%s: %s", tg_layer_kind_name(kinds[k]), tg_ctx_error(ctx));
         cr_expect_eq(tg_tensor_dim(y, 0), 3);
+        cr_expect_eq(tg_tensor_dim(y, 1), 2);
         cr_expect_eq(tg_tensor_dim(y, 2), 2);
+        /* the layer is batch-first: the time-major unroll of the transposed sequence, transposed back */
+        tg_tensor *ref = tg_transpose(tg_recurrent_unroll(cell, tg_transpose(seq, 0, 1), NULL, NULL, NULL, NULL), 0, 1);
+        cr_assert_not_null(ref, "%s", tg_ctx_error(ctx));
+        for (int i = 0; i < 12; i++)
+            cr_expect_eq(tg_tensor_get(y, i), tg_tensor_get(ref, i), "%s: entry %d", tg_layer_kind_name(kinds[k]), i);
         tg_tape_reset(ctx);
         check_module_gradient(cell, seq, tg_layer_kind_name(kinds[k]));
         tg_module_free(cell);
@@ -287,7 +293,7 @@ Test(nn_layers, bad_inputs_name_the_layer_and_the_program_carries_on)
                  (const char *[]){"conv2d layer stem", "[1, 3, 4, 9]", ">= kernel 5", NULL});
     tg_module *lstm = make(&(tg_layer_spec){.kind = TG_LAYER_LSTM, .in = 8, .out = 4}, 2);
     expect_error(tg_module_forward(lstm, randn(1, TG_SHAPE(5, 8))),
-                 (const char *[]){"lstm layer lstm", "[5, 8]", "[T, B, 8]", "rank 3", NULL});
+                 (const char *[]){"lstm layer lstm", "[5, 8]", "[B, T, 8]", "rank 3", "batch-first", NULL});
     expect_error(tg_recurrent_unroll(lstm, randn(1, TG_SHAPE(2, 5, 4, 8)), NULL, NULL, NULL, NULL),
                  (const char *[]){"lstm layer lstm", "[2, 5, 4, 8]", NULL});
     expect_error(tg_recurrent_step(lstm, randn(1, TG_SHAPE(2, 8)), randn(2, TG_SHAPE(2, 5)), NULL, NULL),

@@ -221,7 +221,7 @@ Test(nn_model, spec_text_round_trips_and_bad_text_names_the_line)
     cr_expect(strstr(tg_ctx_error(ctx), "line 3"), "%s", tg_ctx_error(ctx));
     tg_ctx_clear_error(ctx);
     cr_expect_null(tg_model_from_spec_text(ctx, "tapegrad-model 1\ndtype f32\nlayer teleport\n", NULL));
-    cr_expect(strstr(tg_ctx_error(ctx), "unknown layer kind"), "%s", tg_ctx_error(ctx));
+    cr_expect(strstr(tg_ctx_error(ctx), "unknown layer kind \"teleport\""), "%s", tg_ctx_error(ctx));
     free(text);
     tg_model_free(again);
     tg_model_free(m);
@@ -691,19 +691,19 @@ Test(nn_model, a_recurrent_layer_with_last_state_makes_a_sequence_classifier)
         {.kind = TG_LAYER_LSTM, .in = 4, .out = 16, .last_state = true},
         {.kind = TG_LAYER_DENSE, .in = 16, .out = 2}), &rng);
     cr_assert_not_null(m, "%s", tg_ctx_error(ctx));
-    tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_SHAPE(T, B)), *y = tg_tensor_new(ctx, TG_F32, TG_SHAPE(B));
-    for (int b = 0; b < B; b++) {
+    tg_tensor *x = tg_tensor_new(ctx, TG_F32, TG_SHAPE(B, T)), *y = tg_tensor_new(ctx, TG_F32, TG_SHAPE(B));
+    for (int b = 0; b < B; b++) { /* batch-first tokens [B, T]; the class is the first token */
         for (int t = 0; t < T; t++)
-            tg_tensor_set(x, t * B + b, (double)tg_rng_below(&rng, VOCAB));
-        tg_tensor_set(x, b, (double)(b % 2));
+            tg_tensor_set(x, b * T + t, (double)tg_rng_below(&rng, VOCAB));
+        tg_tensor_set(x, b * T, (double)(b % 2));
         tg_tensor_set(y, b, (double)(b % 2));
     }
 
-    /* the layer's output is the unroll's final state, bit for bit */
+    /* the layer's output is the (time-major) unroll's final state, bit for bit */
     tg_module *lstm = tg_model_module(m, 1);
-    tg_tensor *embedded = tg_module_forward(tg_model_module(m, 0), x), *h_last = NULL;
+    tg_tensor *embedded = tg_module_forward(tg_model_module(m, 0), x), *h_last = NULL; /* [B, T, 4] */
     tg_tensor *last = tg_module_forward(lstm, embedded);
-    cr_assert_not_null(tg_recurrent_unroll(lstm, embedded, NULL, NULL, &h_last, NULL));
+    cr_assert_not_null(tg_recurrent_unroll(lstm, tg_transpose(embedded, 0, 1), NULL, NULL, &h_last, NULL));
     cr_assert_not_null(last, "%s", tg_ctx_error(ctx));
     cr_assert_eq(tg_tensor_rank(last), 2);
     cr_expect_eq(tg_tensor_dim(last, 0), B);
@@ -749,4 +749,69 @@ Test(nn_model, a_recurrent_layer_with_last_state_makes_a_sequence_classifier)
     tg_model_free(back);
     tg_optim_free(opt);
     tg_model_free(m);
+}
+
+/* a time-major sequence [T, B, in] as the layer kit reads it: batch-first [B, T, in] */
+#define SEQUENCE_IN_LAYER_LAYOUT(s) tg_transpose((s), 0, 1)
+
+/* tests/golden/model_v2_cnn.tgckpt and model_v2_lstm.tgckpt were written by
+ * tg_model_save before layers had descriptors (commit 09b1276), by this
+ * program's lines:
+ *   cnn: tg_rng_seed(2026); input (1, 4, 4); conv2d 1->2 k3 pad 1 relu,
+ *        batch_norm 2, max_pool2d 2, flatten, dense 8->3 tanh, layer_norm 3,
+ *        dense 3->2; one training forward of x[i] = ((7i) mod 11)/5 - 1
+ *        [3, 16], then saved at epoch 5; the eval-mode outputs below;
+ *   lstm: the same rng next; lstm 2->3 last_state, dense 3->2, no input
+ *        shape; s[i] = ((5i) mod 7)/3 - 1 read as [T 4, B 2, 2]; epoch 9.
+ * Both must load, values and outputs as they were. */
+Test(nn_model, checkpoints_written_before_layer_descriptors_still_load)
+{
+    char path[512];
+    int64_t epoch = 0;
+    tg_model *m = tg_model_load(ctx, golden_path("model_v2_cnn.tgckpt", path, sizeof path), &epoch);
+    cr_assert_not_null(m, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(epoch, 5);
+    cr_expect_eq(tg_model_depth(m), 7);
+    cr_expect_eq(tg_tensor_get(tg_model_params(m).items[0], 0), -0.20394896073277588);
+    tg_params buffers = tg_model_buffers(m);
+    cr_assert_eq(buffers.count, 2);
+    cr_expect_eq(tg_tensor_get(buffers.items[0], 0), 0.016741120432181185);
+    cr_expect_eq(tg_tensor_get(buffers.items[1], 0), 0.90465079798083148);
+    cr_expect_str_eq(tg_tensor_name(tg_model_params(m).items[8]), "dense2.weight");
+    cr_expect_eq(tg_tensor_get(tg_model_params(m).items[8], 0), 0.1883603965421391);
+    tg_tensor *x = tg_tensor_new(ctx, TG_F64, TG_SHAPE(3, 16));
+    for (int i = 0; i < 48; i++)
+        tg_tensor_set(x, i, (double)((i * 7) % 11) / 5.0 - 1.0);
+    tg_model_set_training(m, false);
+    tg_tensor *y = tg_model_forward(m, x);
+    cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+    const double want[6] = {-1.4218566238279506, 0.21067369569735686, -1.7776581149203727,
+                            0.1866622953548161, -0.91602697675297395, 0.1937192299156256};
+    for (int i = 0; i < 6; i++)
+        cr_expect_float_eq(tg_tensor_get(y, i), want[i], 1e-12, "output %d", i);
+    tg_tape_reset(ctx);
+    tg_model_free(m);
+
+    tg_model *r = tg_model_load(ctx, golden_path("model_v2_lstm.tgckpt", path, sizeof path), &epoch);
+    cr_assert_not_null(r, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(epoch, 9);
+    tg_params p = tg_model_params(r);
+    cr_assert_eq(p.count, 6);
+    cr_expect_eq(tg_tensor_get(p.items[0], 1), -0.71471381720462634);
+    cr_expect_eq(tg_tensor_get(p.items[1], 1), -0.5438498105913816);
+    cr_expect_eq(tg_tensor_get(p.items[4], 1), 0.94877487345227851);
+    /* the file's sequence was time-major [T 4, B 2, 2]; fed in the layer kit's layout */
+    tg_tensor *s = tg_tensor_new(ctx, TG_F64, TG_SHAPE(4, 2, 2));
+    for (int i = 0; i < 16; i++)
+        tg_tensor_set(s, i, (double)((i * 5) % 7) / 3.0 - 1.0);
+    tg_tensor *z = tg_model_forward(r, SEQUENCE_IN_LAYER_LAYOUT(s));
+    cr_assert_not_null(z, "%s", tg_ctx_error(ctx));
+    const double want_lstm[4] = {-0.065547251497942258, 0.0055699563486202881, 0.20573707725044624,
+                                 0.11606652285765207};
+    for (int i = 0; i < 4; i++)
+        cr_expect_float_eq(tg_tensor_get(z, i), want_lstm[i], 1e-12, "output %d", i);
+    tg_tape_reset(ctx);
+    tg_tensor_free(s);
+    tg_tensor_free(x);
+    tg_model_free(r);
 }

@@ -50,20 +50,16 @@ static tg_tensor *zero_input(tg_model *model)
     int rank = tg_model_input_shape(model, shape + 1);
     if (rank > 0)
         return tg_tensor_temp(ctx, tg_model_dtype(model), rank + 1, shape);
+    /* the first layer's kind knows a small batch it accepts (its descriptor's sample input) */
     const tg_layer_spec *first = tg_module_spec(tg_model_module(model, 0));
-    switch (first->kind) {
-    case TG_LAYER_EMBEDDING: return tg_tensor_temp(ctx, tg_model_dtype(model), TG_SHAPE(4, 1));
-    case TG_LAYER_RNN:
-    case TG_LAYER_LSTM:
-    case TG_LAYER_GRU: return tg_tensor_temp(ctx, tg_model_dtype(model), TG_SHAPE(4, 1, first->in));
-    case TG_LAYER_DENSE:
-    case TG_LAYER_LAYER_NORM:
-    case TG_LAYER_BATCH_NORM: return tg_tensor_temp(ctx, tg_model_dtype(model), TG_SHAPE(1, first->in));
-    default:
-        tg_ctx_fail(ctx, TG_ERR_ARG, "the spec gives no input shape and the first layer (%s) does not imply one",
-                    tg_layer_kind_name(first->kind));
-        return NULL;
-    }
+    const tg_layer_kind_def *kind = tg_layer_kind_def_of((int)first->kind);
+    int64_t sample[TG_MAX_RANK];
+    int sample_rank = kind && kind->sample_input ? kind->sample_input(first, sample) : 0;
+    if (sample_rank > 0)
+        return tg_tensor_temp(ctx, tg_model_dtype(model), sample_rank, sample);
+    tg_ctx_fail(ctx, TG_ERR_ARG, "the spec gives no input shape and the first layer (%s) does not imply one",
+                tg_layer_kind_name(first->kind));
+    return NULL;
 }
 
 int main(int argc, char **argv)

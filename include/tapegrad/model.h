@@ -40,21 +40,29 @@
 extern "C" {
 #endif
 
+/* The built-in layer kinds. Each is one descriptor (tg_layer_kind_def) in its
+ * own file of nn/layers/ and one line of the table in nn/layers/module.c; its
+ * tensor names and shapes are PyTorch's (tg_module_torch_name). Recurrent
+ * layers in a module or model read batch-first sequences [B, T, in], as
+ * PyTorch's batch_first=True; tg_recurrent_unroll, a lower-level call, reads
+ * time-major [T, B, in]. Kinds registered with tg_layer_kind_register get
+ * values from TG_LAYER_USER on. */
 typedef enum {
     TG_LAYER_DENSE,       /* x [..., in] -> f(x·Wᵀ + b) [..., out]; W [out, in], b [out] */
     TG_LAYER_CONV2D,      /* x [n, in, h, w] -> f(conv2d(x, W) + b) [n, out, h', w']; W [out, in, k, k] */
     TG_LAYER_MAX_POOL2D,  /* [n, c, h, w] -> max over k×k windows */
     TG_LAYER_AVG_POOL2D,  /* [n, c, h, w] -> mean over k×k windows */
     TG_LAYER_FLATTEN,     /* [n, ...] -> [n, Π ...] */
-    TG_LAYER_ACTIVATION,  /* f(x) elementwise, f = act */
+    TG_LAYER_ACTIVATION,  /* f(x) elementwise, f = act, or the user op named op */
     TG_LAYER_DROPOUT,     /* training: x·m/(1-p), m ~ Bernoulli(1-p); eval: x */
     TG_LAYER_BATCH_NORM,  /* x [n, in] or [n, in, ...]: (x - μ)/√(σ² + ε)·γ + β per channel */
     TG_LAYER_LAYER_NORM,  /* x [..., in]: (x - μ)/√(σ² + ε)·γ + β over the last axis */
     TG_LAYER_EMBEDDING,   /* indices [...] (i64, or whole numbers) -> rows of W [in, out]: [..., out] */
-    TG_LAYER_RNN,         /* [T, B, in] -> [T, B, out]: h' = tanh(x·Wᵢₕᵀ + bᵢₕ + h·Wₕₕᵀ + bₕₕ) */
-    TG_LAYER_LSTM,        /* [T, B, in] -> [T, B, out] (the gates i, f, g, o as in PyTorch) */
-    TG_LAYER_GRU,         /* [T, B, in] -> [T, B, out] (the gates r, z, n as in PyTorch);
+    TG_LAYER_RNN,         /* [B, T, in] -> [B, T, out]: h' = tanh(x·Wᵢₕᵀ + bᵢₕ + h·Wₕₕᵀ + bₕₕ) */
+    TG_LAYER_LSTM,        /* [B, T, in] -> [B, T, out] (the gates i, f, g, o as in PyTorch) */
+    TG_LAYER_GRU,         /* [B, T, in] -> [B, T, out] (the gates r, z, n as in PyTorch);
                              recurrent kinds with last_state: -> h_T [B, out] */
+    TG_LAYER_USER = 1000, /* the first kind tg_layer_kind_register gives */
 } tg_layer_kind;
 
 /* One layer. Zero fields take the defaults in brackets. */
@@ -72,7 +80,9 @@ typedef struct {
     double momentum;    /* batch norm: running ← (1 - m)·running + m·batch [0.1] */
     uint64_t seed;      /* dropout masks [0: drawn from the model's rng] */
     bool last_state;    /* recurrent: only the final state h_T [B, out], not every step's
-                           [T, B, out], so a sequence classifier is a plain layer list [false] */
+                           [B, T, out], so a sequence classifier is a plain layer list [false] */
+    const char *op;     /* activation: the name of a one-input user op registered in the
+                           layer's context (tapegrad/op.h), applied instead of act [NULL] */
 } tg_layer_spec;
 
 /* (count, array) of layer specs from a list of initializers, as TG_SHAPE:
@@ -82,27 +92,124 @@ typedef struct {
         (const tg_layer_spec[]){__VA_ARGS__}
 
 /* "dense", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "activation",
- * "dropout", "batch_norm", "layer_norm", "embedding", "rnn", "lstm", "gru";
- * "?" for an unknown value. */
+ * "dropout", "batch_norm", "layer_norm", "embedding", "rnn", "lstm", "gru",
+ * or a registered kind's name; "?" for an unknown value. */
 TG_API const char *tg_layer_kind_name(tg_layer_kind kind);
+/* The kind called name (built in or registered); -1 when none. */
+TG_API int tg_layer_kind_find(const char *name);
 
 /* ---- modules: one layer ------------------------------------------------ */
 
 typedef struct tg_module tg_module;
 
+/* ---- layer kinds: descriptors, and kinds of your own -------------------------
+ * A layer kind is a descriptor: the spec fields it reads, its tensors, its
+ * shape rule, its forward (made of ops), its row in tg_model_print (and the
+ * label of its cluster in tg_model_dot_save), its tensors' PyTorch names and
+ * a sample input. Each built-in kind is one such descriptor; register your
+ * own with tg_layer_kind_register and use the kind it returns in a
+ * tg_layer_spec like a built-in: in modules and tg_model, tg_train (also
+ * data-parallel: clones rebuild every layer from its spec) and checkpoints
+ * (the spec text names the kind; loading a file that names a kind not
+ * registered in this process fails naming it). The tutorial's "Add a layer"
+ * section is a worked example (docs/examples/tutorial_add_layer.c). */
+
+/* The tg_layer_spec fields a kind reads (tg_layer_kind_def.fields). The
+ * others are zeroed when a module is made, so that spec text, comparisons and
+ * prints show only what matters. */
+enum {
+    TG_LAYER_USES_IN = 1 << 0,         /* in, required >= 1 */
+    TG_LAYER_USES_OUT = 1 << 1,        /* out, required >= 1 */
+    TG_LAYER_USES_WINDOW = 1 << 2,     /* kernel >= 1, stride >= 0 (0: the kind's default), padding >= 0 */
+    TG_LAYER_USES_ACT = 1 << 3,        /* act */
+    TG_LAYER_USES_INIT = 1 << 4,       /* init (others: xavier, unused) */
+    TG_LAYER_USES_RATE = 1 << 5,       /* rate in [0, 1) and seed */
+    TG_LAYER_USES_NORM = 1 << 6,       /* eps >= 0, momentum in [0, 1] */
+    TG_LAYER_USES_LAST_STATE = 1 << 7, /* last_state */
+    TG_LAYER_USES_OP = 1 << 8,         /* op */
+    TG_LAYER_TAKES_INDICES = 1 << 9,   /* the input may have any dtype (indices), not the layer's */
+};
+
+/* A layer kind. name, shape, forward and describe are required; a built-in
+ * kind defines every field but check. */
+typedef struct {
+    const char *name;        /* spec text, prints, errors: 1 to 31 of a-z, 0-9, '_' */
+    const char *short_name;  /* default names: a module's, and a model's with a count
+                                ("conv": conv1, conv2); NULL: name */
+    /* A model's default-name prefix when it depends on the spec (activation:
+     * "relu" -> relu1). NULL: short_name. */
+    const char *(*prefix)(const tg_layer_spec *spec);
+    unsigned fields;         /* TG_LAYER_USES_... */
+    /* Fills the kind's defaults into spec (already checked for the fields)
+     * and checks its own rules: false with the reason in why. NULL: none. */
+    bool (*check)(tg_layer_spec *spec, char *why, size_t size);
+    /* Makes the module's tensors with tg_module_add_tensor, in a fixed order,
+     * and fills them (weights by tg_init_fill_fans from rng). NULL: none. */
+    tg_status (*make)(tg_module *module, tg_rng *rng);
+    /* One input shape -> the output shape; an input that does not fit is
+     * tg_module_shape_error (or tg_ctx_fail on tg_module_ctx). */
+    tg_status (*shape)(const tg_module *module, int rank, const int64_t *shape, int *out_rank,
+                       int64_t out_shape[TG_MAX_RANK]);
+    /* The layer applied to x, which shape has accepted: ops only. */
+    tg_tensor *(*forward)(tg_module *module, tg_tensor *x);
+    /* The settings column of tg_model_print ("1->6, 5x5, stride 1, pad 2,
+     * relu"), also the cluster label of tg_model_dot_save. */
+    void (*describe)(const tg_layer_spec *spec, char *buf, size_t size);
+    /* The PyTorch state_dict name of each tensor, parameters then buffers,
+     * in make's order (LSTM: "weight_ih_l0", ...). NULL: tapegrad's names. */
+    const char *const *torch_names;
+    /* The shape of a small batch the layer accepts (rank returned), for a
+     * model with no input shape (diagrams, tests). NULL: none known. */
+    int (*sample_input)(const tg_layer_spec *spec, int64_t shape[TG_MAX_RANK]);
+} tg_layer_kind_def;
+
+/* Registers a layer kind for the whole process (layer kinds are code, not
+ * data: every context, clone and loaded file sees them) and returns its kind,
+ * TG_LAYER_USER or above. The definition is copied; its name and torch_names
+ * must outlive the process's models. Registering the same name with the same
+ * callbacks again returns the same kind. Thread-safe. -1 on error (on ctx,
+ * which may be NULL): a NULL def, a missing name, shape, forward or describe,
+ * a bad name, a name taken by another kind (TG_ERR_ARG), more than 64 kinds. */
+TG_API int tg_layer_kind_register(tg_ctx *ctx, const tg_layer_kind_def *def);
+
+/* The descriptor of a kind, built in or registered; NULL for an unknown value. */
+TG_API const tg_layer_kind_def *tg_layer_kind_def_of(int kind);
+
+/* For a kind's make: a tensor of the module named "<module>.<what>"
+ * (requiring a gradient when param, else a buffer such as a running
+ * statistic), zero-filled; NULL on error (on the module's context): more than
+ * 8 parameters or 4 buffers, a bad shape, out of memory. */
+TG_API tg_tensor *tg_module_add_tensor(tg_module *module, const char *what, bool param, int rank,
+                                       const int64_t *shape);
+/* For a kind's shape: raises TG_ERR_SHAPE "<kind> layer <name>: input has
+ * shape [..]; expected <expected>" and returns it. */
+TG_API tg_status tg_module_shape_error(const tg_module *module, int rank, const int64_t *shape, const char *expected);
+TG_API tg_ctx *tg_module_ctx(const tg_module *module);     /* NULL for NULL */
+TG_API tg_dtype tg_module_dtype(const tg_module *module);  /* TG_F32 for NULL */
+TG_API bool tg_module_training(const tg_module *module);   /* false for NULL */
+/* The module's own random stream (dropout masks; reseeded by tg_model_reseed). NULL for NULL. */
+TG_API tg_rng *tg_module_rng(tg_module *module);
+/* The PyTorch state_dict name of tensor i (parameters then buffers) of the
+ * module: "weight", "bias_hh_l0", "running_var". In nn.Sequential the key is
+ * "<layer index>.<this>". NULL for NULL or i out of range. */
+TG_API const char *tg_module_torch_name(const tg_module *module, int i);
+
 /* A layer made from spec: weights by spec->init from rng, biases and β zero, γ
  * one, running mean 0 and variance 1; an LSTM's forget-gate bias is 1. Named
- * spec->name, or the kind's short name ("conv", "lstm", ...). NULL on error
- * (on ctx): NULL spec or rng, an unknown kind, activation or init, a size
- * that the kind needs < 1, a rate outside [0, 1), eps or momentum < 0
- * (TG_ERR_ARG), out of memory. */
+ * spec->name, or the kind's short name ("conv", "lstm", ...). The context
+ * owns the module: tg_ctx_free frees it if tg_module_free did not. NULL on
+ * error (on ctx): NULL spec or rng, an unknown kind, activation or init, a
+ * size that the kind needs < 1, a rate outside [0, 1), eps or momentum < 0,
+ * an activation op not registered in ctx or not of one input (TG_ERR_ARG),
+ * out of memory. */
 TG_API tg_module *tg_module_new(tg_ctx *ctx, tg_dtype dtype, const tg_layer_spec *spec, tg_rng *rng);
-/* Frees the module and its tensors. NULL is fine. */
+/* Frees the module and its tensors (and takes it off its context's list).
+ * NULL is fine. A module of a model is freed by tg_model_free. */
 TG_API void tg_module_free(tg_module *module);
 /* The layer applied to x (a step tensor). Errors (TG_ERR_SHAPE, naming the
  * layer, x's shape and what was expected): conv or pool input not rank 4,
  * channels or features that differ from spec in, a window larger than the
- * padded input, a recurrent sequence not [T, B, in]; an embedding index
+ * padded input, a recurrent sequence not [B, T, in]; an embedding index
  * outside [0, in) (TG_ERR_ARG). NULL x: NULL. */
 TG_API tg_tensor *tg_module_forward(tg_module *module, tg_tensor *x);
 /* The trained tensors (a view, valid while the module lives); count 0 for NULL. */
@@ -121,7 +228,8 @@ TG_API const tg_layer_spec *tg_module_spec(const tg_module *module);
  * others). Errors: not a recurrent module (TG_ERR_ARG), shapes that do not fit
  * (TG_ERR_SHAPE, naming the layer); NULL cell or x: NULL. */
 TG_API tg_tensor *tg_recurrent_step(tg_module *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_next);
-/* The cell unrolled over seq [T, B, in] from h0, c0 (NULL: zeros): every
+/* The cell unrolled over a time-major seq [T, B, in] (unlike the layer in a
+ * model, which reads batch-first [B, T, in]) from h0, c0 (NULL: zeros): every
  * step's h stacked -> [T, B, out]; *h_last and *c_last (may be NULL) get the
  * final state. Errors as tg_recurrent_step; a seq that is not rank 3 is
  * TG_ERR_SHAPE naming the layer and the shape. */
@@ -133,7 +241,8 @@ TG_API tg_tensor *tg_recurrent_unroll(tg_module *cell, tg_tensor *seq, tg_tensor
 typedef struct tg_model tg_model;
 
 /* The layers in order, each from its spec (unnamed ones named by kind and
- * count: conv1, pool1, conv2, ..., dense1, ...). input_shape (input_rank dims,
+ * count: conv1, pool1, conv2, ..., dense1, ...). The context owns the model
+ * (tg_ctx_free frees it if tg_model_free did not). input_shape (input_rank dims,
  * no batch axis; rank 0 and NULL: none) is one sample's shape: a flat batch
  * [n, Π input_shape] is reshaped to [n, input_shape...], and the shapes of all
  * layers are checked at construction. NULL on error: the first layer that
@@ -141,7 +250,8 @@ typedef struct tg_model tg_model;
  * it), n_layers < 1, two layers with one name (TG_ERR_ARG). */
 TG_API tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_t *input_shape, int n_layers,
                        const tg_layer_spec *layers, tg_rng *rng);
-/* Frees the model, its modules and tensors. NULL is fine. */
+/* Frees the model, its modules and tensors (and takes it off its context's
+ * list). NULL is fine. */
 TG_API void tg_model_free(tg_model *model);
 /* The layers applied in order; errors as tg_module_forward. */
 TG_API tg_tensor *tg_model_forward(tg_model *model, tg_tensor *x);
@@ -200,14 +310,16 @@ TG_API tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *pa
  * The spec text is line-based: "tapegrad-model 1", "dtype f32", "input 1 28 28",
  * then one "layer <kind> name=<name> in=.. out=.. kernel=.. stride=.. padding=..
  * act=.. init=.. rate=.. eps=.. momentum=.. seed=.." line per layer, ending in
- * " last_state=1" for a recurrent layer that outputs its last state only. */
+ * " last_state=1" for a recurrent layer that outputs its last state only and
+ * " op=<name>" for an activation by a user op. <kind> is the kind's name, a
+ * registered kind's too. */
 
 /* The model's spec as text (malloc'd, the caller frees); NULL on error or for
  * a NULL model. */
 TG_API char *tg_model_spec_text(const tg_model *model);
 /* A new model in ctx built from spec text (weights by rng; NULL rng: seed 1).
- * NULL on error: TG_ERR_FORMAT naming the line that cannot be read, or the
- * errors of tg_model_new. */
+ * NULL on error: TG_ERR_FORMAT naming the line that cannot be read (a kind
+ * neither built in nor registered is named), or the errors of tg_model_new. */
 TG_API tg_model *tg_model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng);
 /* The first difference between two models' architectures ("layer 3 (conv2):
  * out is 16 in a, 32 in b") written into buf; false when they are the same

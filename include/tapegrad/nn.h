@@ -82,12 +82,20 @@ typedef enum {
  * init (TG_ERR_ARG), rank 0 or > 2 (TG_ERR_SHAPE), unknown
  * init, stddev < 0 (TG_ERR_ARG). */
 TG_API tg_status tg_init_fill(tg_tensor *w, tg_init init, double stddev, tg_rng *rng);
+/* The one initializer of every layer: fills w (any shape) by init with the
+ * fans given (a conv weight [out, in, k, k]: fan_in = in·k·k, fan_out =
+ * out·k·k). Errors: NULL w, NULL rng for an init that draws, an unknown init,
+ * stddev < 0, a fan <= 0 (TG_ERR_ARG). */
+TG_API tg_status tg_init_fill_fans(tg_tensor *w, tg_init init, double fan_in, double fan_out, double stddev,
+                                   tg_rng *rng);
 /* "xavier", "he", "zeros", "normal"; "?" for an unknown value. */
 TG_API const char *tg_init_name(tg_init init);
 
 /* ---- dense layer ------------------------------------------------------- */
 
-/* a = f(x·Wᵀ + b): W [out, in], b [out], persistent, requiring gradients. */
+/* a = f(x·Wᵀ + b): W [out, in], b [out], persistent, requiring gradients.
+ * A dense module of the layer kit (tapegrad/model.h) under its textbook name;
+ * its context owns it (tg_ctx_free frees it if tg_layer_free did not). */
 typedef struct tg_layer tg_layer;
 
 /* A layer with W filled by init from rng (TG_INIT_NORMAL: stddev 1) and b = 0.
@@ -113,8 +121,14 @@ TG_API tg_params tg_layer_params(const tg_layer *layer);
 
 /* ---- multi-layer perceptron -------------------------------------------- */
 
-/* A stack of dense layers: a⁽ˡ⁾ = f⁽ˡ⁾(a⁽ˡ⁻¹⁾·W⁽ˡ⁾ᵀ + b⁽ˡ⁾), a⁽⁰⁾ = x. */
+/* A stack of dense layers: a⁽ˡ⁾ = f⁽ˡ⁾(a⁽ˡ⁻¹⁾·W⁽ˡ⁾ᵀ + b⁽ˡ⁾), a⁽⁰⁾ = x. A thin
+ * wrapper of a sequential model (tapegrad/model.h) of TG_LAYER_DENSE layers
+ * named layer1, layer2, ...: the same tensors, initializer and forward as any
+ * model's dense layers, and a tg_layer is one of them (a dense module). The
+ * context owns it as it owns the model (tg_ctx_free frees what tg_mlp_free
+ * did not). */
 typedef struct tg_mlp tg_mlp;
+typedef struct tg_model tg_model;
 
 /* n_layers dense layers; layer l (1-based) maps widths[l-1] -> widths[l] with
  * activation acts[l-1]. Weights by init from rng (TG_INIT_NORMAL: stddev 1;
@@ -125,6 +139,9 @@ TG_API tg_mlp *tg_mlp_new(tg_ctx *ctx, tg_dtype dtype, int n_layers, const int64
                    const tg_activation *acts, tg_init init, tg_rng *rng);
 /* Frees the MLP and all its tensors. NULL is fine. */
 TG_API void tg_mlp_free(tg_mlp *mlp);
+/* The model the MLP wraps (owned by the MLP: print, save, draw or train it
+ * with the tg_model_ functions); NULL for NULL. */
+TG_API tg_model *tg_mlp_model(const tg_mlp *mlp);
 /* A copy of mlp whose tensors live in ctx (the same or another context): the
  * same widths, activations, names and parameter values, no gradients (a
  * data-parallel worker's replica). NULL when mlp or ctx is NULL, or out of

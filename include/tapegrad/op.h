@@ -108,6 +108,9 @@ TG_API const tg_op *tg_op_register(tg_ctx *ctx, const tg_op_def *def);
 TG_API const tg_op *tg_op_find(const tg_ctx *ctx, const char *name);
 /* The name an op was registered under; NULL for NULL. */
 TG_API const char *tg_op_name_of(const tg_op *op);
+/* The op's definition (the context's copy: register it in another context
+ * with tg_op_register); NULL for NULL. */
+TG_API const tg_op_def *tg_op_def_of(const tg_op *op);
 
 /* Applies op to inputs[0..n_inputs) and returns the output, a new step tensor
  * recorded on the tape like a built-in op's. Input 0 is f32 or f64 and gives

@@ -10,7 +10,8 @@
 
 typedef struct {
     const tg_model *model;
-    int64_t *ends; /* [depth]: tape length after layer l */
+    int64_t *ends;     /* [depth]: tape length after layer l */
+    char (*labels)[256]; /* [depth]: "conv1 (conv2d 1->6, 5x5, ...)", the kind's describe */
 } layer_map;
 
 static const char *layer_of(const tg_tensor *t, void *user)
@@ -22,13 +23,13 @@ static const char *layer_of(const tg_tensor *t, void *user)
             tg_params p = tg_module_params(tg_model_module(map->model, l));
             for (int i = 0; i < p.count; i++)
                 if (p.items[i] == t)
-                    return tg_model_module(map->model, l)->name;
+                    return map->labels[l];
         }
         return NULL;
     }
     for (int l = 0; l < tg_model_depth(map->model); l++)
         if (op < map->ends[l])
-            return tg_model_module(map->model, l)->name;
+            return map->labels[l];
     return NULL;
 }
 
@@ -40,9 +41,17 @@ tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *path, con
     if (!x)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_model_dot_save: x is NULL");
     int depth = tg_model_depth(model);
-    layer_map map = {model, malloc((size_t)depth * sizeof *map.ends)};
-    if (!map.ends)
+    layer_map map = {model, malloc((size_t)depth * sizeof *map.ends), malloc((size_t)depth * sizeof *map.labels)};
+    if (!map.ends || !map.labels) {
+        free(map.ends), free(map.labels);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_model_dot_save: out of memory");
+    }
+    for (int l = 0; l < depth; l++) { /* the cluster label: the layer's name, kind and settings */
+        const tg_module *m = tg_model_module(model, l);
+        char set[128];
+        tg_module_describe(m, set, sizeof set);
+        snprintf(map.labels[l], sizeof map.labels[l], "%.63s (%.31s%s%.127s)", m->name, m->kind->name, set[0] ? " " : "", set);
+    }
     bool was = tg_grad_set_enabled(ctx, true);
     /* The flat-input reshape of tg_model_forward, then the layers one by one. */
     int64_t in_shape[TG_MAX_RANK];
@@ -71,5 +80,6 @@ tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *path, con
     } else if (tg_ctx_status(ctx) != TG_OK)
         status = tg_ctx_status(ctx);
     free(map.ends);
+    free(map.labels);
     return status;
 }

@@ -6,6 +6,8 @@
  * checkpoints). */
 #define _POSIX_C_SOURCE 200809L /* strtok_r */
 #include "nn/layers/module_internal.h"
+#include "autograd/internal.h" /* tg_ctx_adopt, tg_ctx_disown */
+#include "tapegrad/op.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,21 +30,17 @@ struct tg_model {
 /* The prefix of default names: conv1, maxpool1, dense2, relu1, ... */
 static const char *default_prefix(const tg_layer_spec *s)
 {
-    switch (s->kind) {
-    case TG_LAYER_CONV2D: return "conv";
-    case TG_LAYER_MAX_POOL2D: return "maxpool";
-    case TG_LAYER_AVG_POOL2D: return "avgpool";
-    case TG_LAYER_BATCH_NORM: return "batchnorm";
-    case TG_LAYER_LAYER_NORM: return "layernorm";
-    case TG_LAYER_ACTIVATION: return s->act == TG_ACT_NONE ? "identity" : tg_activation_name(s->act);
-    default: return tg_layer_kind_name(s->kind);
-    }
+    const tg_layer_kind_def *def = tg_layer_kind_def_of((int)s->kind);
+    if (!def)
+        return "layer";
+    return def->prefix ? def->prefix(s) : def->short_name ? def->short_name : def->name;
 }
 
 void tg_model_free(tg_model *model)
 {
     if (!model)
         return;
+    tg_ctx_disown(model->ctx, model);
     for (int l = 0; l < model->n_layers; l++)
         tg_module_free(model->modules[l]);
     free(model->modules);
@@ -72,6 +70,10 @@ tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_
     if (!model)
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_model_new: out of memory"), NULL;
     *model = (tg_model){.ctx = ctx, .dtype = dtype, .input_rank = input_rank, .training = true};
+    if (tg_ctx_adopt(ctx, model, (void (*)(void *))tg_model_free) != TG_OK) {
+        free(model);
+        return NULL;
+    }
     if (input_rank)
         memcpy(model->input_shape, input_shape, (size_t)input_rank * sizeof *input_shape);
     model->modules = calloc((size_t)n_layers, sizeof *model->modules);
@@ -81,16 +83,15 @@ tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_
         tg_model_free(model);
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_model_new: out of memory"), NULL;
     }
-    enum { MAX_ACTS = 32 };
-    int count[TG_LAYER_GRU + 1][MAX_ACTS] = {{0}};
     for (int l = 0; l < n_layers; l++) {
         tg_layer_spec spec = layers[l];
         char name[MODULE_NAME_MAX];
-        if (!spec.name || !spec.name[0]) {
-            int kind = spec.kind >= TG_LAYER_DENSE && spec.kind <= TG_LAYER_GRU ? (int)spec.kind : 0;
-            int act = spec.kind == TG_LAYER_ACTIVATION && (int)spec.act >= 0 && (int)spec.act < MAX_ACTS
-                          ? (int)spec.act : 0;
-            snprintf(name, sizeof name, "%s%d", default_prefix(&spec), ++count[kind][act]);
+        if (!spec.name || !spec.name[0]) { /* the prefix and how many unnamed layers before had it */
+            const char *prefix = default_prefix(&spec);
+            int count = 1;
+            for (int k = 0; k < l; k++)
+                count += (!layers[k].name || !layers[k].name[0]) && !strcmp(default_prefix(&layers[k]), prefix);
+            snprintf(name, sizeof name, "%.40s%d", prefix, count);
             spec.name = name;
         }
         for (int k = 0; k < l; k++)
@@ -100,7 +101,7 @@ tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_
                 tg_model_free(model);
                 return NULL;
             }
-        tg_module *m = tg_module_new(ctx, dtype, &spec, rng);
+        tg_module *m = tg_module_new_for_model(ctx, dtype, &spec, rng);
         if (!m) {
             tg_model_free(model);
             return NULL;
@@ -238,39 +239,6 @@ static const char *with_commas(int64_t n, char *buf, size_t size)
     return buf;
 }
 
-/* "1->6, 5x5, stride 1, pad 2, relu" and the like. */
-static const char *settings(const tg_layer_spec *s, char *buf, size_t size)
-{
-    const char *act = s->act != TG_ACT_NONE ? tg_activation_name(s->act) : NULL;
-    switch (s->kind) {
-    case TG_LAYER_DENSE:
-        snprintf(buf, size, "%lld->%lld%s%s", (long long)s->in, (long long)s->out, act ? ", " : "", act ? act : "");
-        break;
-    case TG_LAYER_CONV2D:
-        snprintf(buf, size, "%lld->%lld, %dx%d, stride %d, pad %d%s%s", (long long)s->in, (long long)s->out,
-                 s->kernel, s->kernel, s->stride, s->padding, act ? ", " : "", act ? act : "");
-        break;
-    case TG_LAYER_MAX_POOL2D:
-    case TG_LAYER_AVG_POOL2D:
-        snprintf(buf, size, "%dx%d, stride %d, pad %d", s->kernel, s->kernel, s->stride, s->padding);
-        break;
-    case TG_LAYER_ACTIVATION: snprintf(buf, size, "%s", tg_activation_name(s->act)); break;
-    case TG_LAYER_DROPOUT: snprintf(buf, size, "p = %g", s->rate); break;
-    case TG_LAYER_BATCH_NORM:
-        snprintf(buf, size, "%lld, eps %g, momentum %g", (long long)s->in, s->eps, s->momentum);
-        break;
-    case TG_LAYER_LAYER_NORM: snprintf(buf, size, "%lld, eps %g", (long long)s->in, s->eps); break;
-    case TG_LAYER_EMBEDDING: snprintf(buf, size, "%lld x %lld", (long long)s->in, (long long)s->out); break;
-    case TG_LAYER_RNN:
-    case TG_LAYER_LSTM:
-    case TG_LAYER_GRU:
-        snprintf(buf, size, "%lld->%lld%s", (long long)s->in, (long long)s->out, s->last_state ? ", last state" : "");
-        break;
-    default: buf[0] = '\0';
-    }
-    return buf;
-}
-
 void tg_model_print(const tg_model *model, FILE *out)
 {
     if (!model)
@@ -293,8 +261,8 @@ void tg_model_print(const tg_model *model, FILE *out)
             tg_shape_str(tg_tensor_rank(m->params[i]), tg_tensor_shape(m->params[i]), s, sizeof s);
             used += (size_t)snprintf(tensors + used, sizeof tensors - used, "%s%s", i ? " " : "", s);
         }
-        fprintf(out, "  %-12s %-11s %-34s %-14s %-34s %10s\n", m->name, tg_layer_kind_name(m->spec.kind),
-                settings(&m->spec, set, sizeof set), shape, tensors,
+        fprintf(out, "  %-12s %-11s %-34s %-14s %-34s %10s\n", m->name, m->kind->name,
+                tg_module_describe(m, set, sizeof set), shape, tensors,
                 with_commas(tg_params_count(tg_module_params(m)), num, sizeof num));
     }
     fprintf(out, "  total parameters: %s", with_commas(tg_model_param_count(model), num, sizeof num));
@@ -310,6 +278,11 @@ tg_model *tg_model_clone(const tg_model *model, tg_ctx *ctx)
 {
     if (!model || !ctx)
         return NULL;
+    for (int l = 0; l < model->n_layers; l++) { /* an activation by a user op: the op in ctx too */
+        const tg_module *m = model->modules[l];
+        if (m->user_op && !tg_op_find(ctx, m->spec.op) && !tg_op_register(ctx, tg_op_def_of(m->user_op)))
+            return NULL;
+    }
     tg_layer_spec *specs = malloc((size_t)model->n_layers * sizeof *specs);
     if (!specs)
         return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_model_clone: out of memory"), NULL;
@@ -349,7 +322,7 @@ char *tg_model_spec_text(const tg_model *model)
 {
     if (!model)
         return NULL;
-    size_t size = 128 + (size_t)model->n_layers * (MODULE_NAME_MAX + 320), used = 0;
+    size_t size = 128 + (size_t)model->n_layers * (2 * MODULE_NAME_MAX + 320), used = 0;
     char *text = malloc(size);
     if (!text)
         return tg_ctx_fail(model->ctx, TG_ERR_NOMEM, "tg_model_spec_text: out of memory"), NULL;
@@ -362,11 +335,12 @@ char *tg_model_spec_text(const tg_model *model)
         const tg_layer_spec *s = &model->modules[l]->spec;
         used += (size_t)snprintf(text + used, size - used,
                                  "layer %s name=%s in=%lld out=%lld kernel=%d stride=%d padding=%d act=%s init=%s "
-                                 "rate=%.17g eps=%.17g momentum=%.17g seed=%llu%s\n",
-                                 tg_layer_kind_name(s->kind), s->name, (long long)s->in, (long long)s->out,
+                                 "rate=%.17g eps=%.17g momentum=%.17g seed=%llu%s%s%s\n",
+                                 model->modules[l]->kind->name, s->name, (long long)s->in, (long long)s->out,
                                  s->kernel, s->stride, s->padding, tg_activation_name(s->act), tg_init_name(s->init),
                                  s->rate, s->eps, s->momentum, (unsigned long long)s->seed,
-                                 s->last_state ? " last_state=1" : ""); /* only when set: older readers read the rest */
+                                 /* only when set: older readers read the rest */
+                                 s->last_state ? " last_state=1" : "", s->op ? " op=" : "", s->op ? s->op : "");
     }
     return text;
 }
@@ -378,7 +352,6 @@ static int lookup(const char *word, const char *(*name_of)(int), int count)
             return i;
     return -1;
 }
-static const char *kind_name_int(int i) { return tg_layer_kind_name((tg_layer_kind)i); }
 static const char *act_name_int(int i) { return tg_activation_name((tg_activation)i); }
 static const char *init_name_int(int i) { return tg_init_name((tg_init)i); }
 
@@ -420,6 +393,8 @@ static bool read_field(char *token, tg_layer_spec *s)
         s->momentum = strtod(value, &end);
     else if (!strcmp(key, "seed"))
         s->seed = strtoull(value, &end, 10);
+    else if (!strcmp(key, "op"))
+        s->op = value;
     else if (!strcmp(key, "last_state")) {
         s->last_state = !strcmp(value, "1");
         return s->last_state || !strcmp(value, "0");
@@ -448,6 +423,7 @@ tg_model *tg_model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng)
     int n_layers = 0, input_rank = 0, line_no = 0, dtype = -1;
     int64_t input[TG_MAX_RANK];
     const char *fail = NULL;
+    char unknown[160];
     char *save_line = NULL;
     for (char *line = strtok_r(copy, "\n", &save_line); line && !fail; line = strtok_r(NULL, "\n", &save_line)) {
         line_no++;
@@ -475,9 +451,11 @@ tg_model *tg_model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng)
         } else if (!strcmp(word, "layer")) {
             tg_layer_spec *s = &specs[n_layers];
             char *kind = strtok_r(NULL, " ", &save);
-            int k = kind ? lookup(kind, kind_name_int, TG_LAYER_GRU + 1) : -1;
+            int k = tg_layer_kind_find(kind);
             if (k < 0) {
-                fail = "unknown layer kind";
+                snprintf(unknown, sizeof unknown, "unknown layer kind \"%.40s\": neither built in nor registered (register "
+                         "it with tg_layer_kind_register before loading)", kind ? kind : "");
+                fail = unknown;
                 break;
             }
             s->kind = (tg_layer_kind)k;
@@ -523,7 +501,7 @@ bool tg_model_spec_diff_labelled(const tg_model *a, const tg_model *b, const cha
 #define DIFF(cond, fmt, va, vb)                                                                                   \
     if (cond)                                                                                                      \
         return snprintf(buf, size, "layer %d (%s): " fmt " %s; " fmt " %s", l + 1, y->name, va, la, vb, lb), true;
-        DIFF(x->kind != y->kind, "kind %s", tg_layer_kind_name(x->kind), tg_layer_kind_name(y->kind))
+        DIFF(x->kind != y->kind, "kind %s", a->modules[l]->kind->name, b->modules[l]->kind->name)
         DIFF(strcmp(x->name, y->name) != 0, "name %s", x->name, y->name)
         DIFF(x->in != y->in, "in is %lld", (long long)x->in, (long long)y->in)
         DIFF(x->out != y->out, "out is %lld", (long long)x->out, (long long)y->out)
@@ -534,6 +512,8 @@ bool tg_model_spec_diff_labelled(const tg_model *a, const tg_model *b, const cha
         DIFF(x->rate != y->rate, "rate is %g", x->rate, y->rate)
         DIFF(x->eps != y->eps, "eps is %g", x->eps, y->eps)
         DIFF(x->momentum != y->momentum, "momentum is %g", x->momentum, y->momentum)
+        DIFF(strcmp(x->op ? x->op : "-", y->op ? y->op : "-") != 0, "op %s", x->op ? x->op : "none",
+             y->op ? y->op : "none")
         DIFF(x->last_state != y->last_state, "output is %s", x->last_state ? "the last state" : "every state",
              y->last_state ? "the last state" : "every state")
 #undef DIFF

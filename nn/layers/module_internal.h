@@ -1,24 +1,55 @@
-/* What the layer files (module.c, conv_layers.c, norm.c, recurrent.c,
- * model.c) share about a module. Not installed. */
+/* What the layer files share about a module, and the table of built-in layer
+ * kinds: each kind is one descriptor (tg_layer_kind_def, tapegrad/model.h)
+ * defined in its file of nn/layers/ and one line of TG_LAYER_LIST. Not
+ * installed. */
 #ifndef TAPEGRAD_NN_MODULE_INTERNAL_H
 #define TAPEGRAD_NN_MODULE_INTERNAL_H
 
 #include "tapegrad/model.h"
 
-#define MODULE_MAX_PARAMS 4
+#define MODULE_MAX_PARAMS 8
+#define MODULE_MAX_BUFFERS 4
 #define MODULE_NAME_MAX 64
+
+/* Every built-in kind: its enum value and the descriptor tg_layer_kind_<name>
+ * (defined in nn/layers/<file>.c). Adding a kind adds one line here. */
+#define TG_LAYER_LIST(X)                                    \
+    X(TG_LAYER_DENSE, dense)           /* dense.c */        \
+    X(TG_LAYER_CONV2D, conv2d)         /* conv.c */         \
+    X(TG_LAYER_MAX_POOL2D, max_pool2d) /* pool.c */         \
+    X(TG_LAYER_AVG_POOL2D, avg_pool2d) /* pool.c */         \
+    X(TG_LAYER_FLATTEN, flatten)       /* flatten.c */      \
+    X(TG_LAYER_ACTIVATION, activation) /* activation.c */   \
+    X(TG_LAYER_DROPOUT, dropout)       /* activation.c */   \
+    X(TG_LAYER_BATCH_NORM, batch_norm) /* norm.c */         \
+    X(TG_LAYER_LAYER_NORM, layer_norm) /* norm.c */         \
+    X(TG_LAYER_EMBEDDING, embedding)   /* embedding.c */    \
+    X(TG_LAYER_RNN, rnn)               /* recurrent.c */    \
+    X(TG_LAYER_LSTM, lstm)             /* recurrent.c */    \
+    X(TG_LAYER_GRU, gru)               /* recurrent.c */
+
+#define TG_LAYER_DECLARE(KIND, name) extern const tg_layer_kind_def tg_layer_kind_##name;
+TG_LAYER_LIST(TG_LAYER_DECLARE)
+#undef TG_LAYER_DECLARE
 
 struct tg_module {
     tg_ctx *ctx;
     tg_dtype dtype;
-    tg_layer_spec spec;               /* defaults filled in; spec.name points to name */
+    const tg_layer_kind_def *kind;    /* the descriptor */
+    tg_layer_spec spec;               /* defaults filled in; spec.name points to name, spec.op to op */
     char name[MODULE_NAME_MAX];
+    char op[MODULE_NAME_MAX];
+    const void *user_op;              /* activation by a user op: the tg_op found in ctx */
     bool training;
+    bool owned_by_model;              /* freed by its model, not on the context's list */
     tg_rng rng;                       /* dropout masks */
     int n_params, n_buffers;
     tg_tensor *params[MODULE_MAX_PARAMS];
-    tg_tensor *buffers[2];            /* batch norm: running mean [in], running variance [in] */
+    tg_tensor *buffers[MODULE_MAX_BUFFERS]; /* batch norm: running mean [in], running variance [in] */
 };
+
+/* The kind's enum value for a descriptor of the table or the registry. */
+int tg_layer_kind_of(const tg_layer_kind_def *def);
 
 /* Checks an input shape against the layer and computes the output shape;
  * TG_OK, or the error raised on the module's context naming the layer, the
@@ -26,13 +57,21 @@ struct tg_module {
 tg_status tg_module_shape(const tg_module *m, int rank, const int64_t *shape, int *out_rank,
                           int64_t out_shape[TG_MAX_RANK]);
 
-/* The forwards of each family, called after tg_module_shape accepted x. */
-tg_tensor *tg_conv_layer_forward(tg_module *m, tg_tensor *x);        /* conv_layers.c */
-tg_tensor *tg_norm_layer_forward(tg_module *m, tg_tensor *x);        /* norm.c */
-tg_tensor *tg_recurrent_layer_forward(tg_module *m, tg_tensor *x);   /* recurrent.c */
-
 /* "dense layer dense1" for messages. */
 const char *tg_module_who(const tg_module *m, char *buf, size_t size);
+
+/* The describe text of a module's spec ("1->6, 5x5, ..."). */
+const char *tg_module_describe(const tg_module *m, char *buf, size_t size);
+
+/* A module made for a model: freed by the model, not on the context's list. */
+tg_module *tg_module_new_for_model(tg_ctx *ctx, tg_dtype dtype, const tg_layer_spec *spec, tg_rng *rng);
+
+/* z = x·Wᵀ + b over the last axis of x [..., in] (leading axes folded into
+ * rows): the one dense forward, of the dense layer kind and of tg_mlp. */
+tg_tensor *tg_dense_affine(tg_tensor *x, tg_tensor *w, tg_tensor *b);
+
+/* Describe helpers shared by kinds: "in->out[, act]". */
+void tg_layer_describe_in_out(const tg_layer_spec *s, char *buf, size_t size);
 
 /* The first architectural difference between two models, with labels for
  * each ("in the file", "in the model"); false when none (model.c). */

@@ -1,4 +1,4 @@
-/* Normalization layers, made of ops:
+/* The normalization layer kinds, made of ops:
  *   batch norm  y = (x - μ_B)/√(σ²_B + ε)·γ + β, statistics per channel (axis 1)
  *               over the batch and every spatial position; in eval mode μ and σ²
  *               are the running statistics;
@@ -61,7 +61,122 @@ static tg_tensor *layer_norm(tg_module *m, tg_tensor *x)
     return tg_add(tg_mul(normalized, m->params[0]), m->params[1]); /* γ, β [in] broadcast over rows */
 }
 
-tg_tensor *tg_norm_layer_forward(tg_module *m, tg_tensor *x)
+/* γ [in] = 1, β [in] = 0 (PyTorch's "weight", "bias"); batch norm adds the
+ * buffers running mean [in] = 0 and running variance [in] = 1. */
+static tg_status norm_make(tg_module *m, bool running)
 {
-    return m->spec.kind == TG_LAYER_BATCH_NORM ? batch_norm(m, x) : layer_norm(m, x);
+    int64_t in = m->spec.in;
+    tg_tensor *gamma = tg_module_add_tensor(m, "weight", true, TG_SHAPE(in));
+    if (!gamma || !tg_module_add_tensor(m, "bias", true, TG_SHAPE(in)))
+        return TG_ERR_NOMEM;
+    tg_tensor_fill(gamma, 1);
+    if (!running)
+        return TG_OK;
+    tg_tensor *var = NULL;
+    if (!tg_module_add_tensor(m, "running_mean", false, TG_SHAPE(in)) ||
+        !(var = tg_module_add_tensor(m, "running_var", false, TG_SHAPE(in))))
+        return TG_ERR_NOMEM;
+    tg_tensor_fill(var, 1);
+    return TG_OK;
 }
+
+static tg_status batch_norm_make(tg_module *m, tg_rng *rng)
+{
+    (void)rng;
+    return norm_make(m, true);
+}
+
+static tg_status layer_norm_make(tg_module *m, tg_rng *rng)
+{
+    (void)rng;
+    return norm_make(m, false);
+}
+
+static bool batch_norm_check(tg_layer_spec *s, char *why, size_t size)
+{
+    (void)why, (void)size;
+    if (s->eps == 0)
+        s->eps = 1e-5;
+    if (s->momentum == 0)
+        s->momentum = 0.1;
+    return true;
+}
+
+static bool layer_norm_check(tg_layer_spec *s, char *why, size_t size)
+{
+    (void)why, (void)size;
+    if (s->eps == 0)
+        s->eps = 1e-5;
+    s->momentum = 0; /* no running statistics */
+    return true;
+}
+
+static tg_status batch_norm_shape(const tg_module *m, int rank, const int64_t *shape, int *out_rank,
+                                  int64_t out_shape[TG_MAX_RANK])
+{
+    (void)out_rank, (void)out_shape;
+    if (rank < 2 || shape[1] != m->spec.in) {
+        char want[128];
+        long long in = (long long)m->spec.in;
+        snprintf(want, sizeof want, "[n, %lld] or [n, %lld, ...] (%lld features or channels on axis 1)", in, in, in);
+        return tg_module_shape_error(m, rank, shape, want);
+    }
+    return TG_OK;
+}
+
+static tg_status layer_norm_shape(const tg_module *m, int rank, const int64_t *shape, int *out_rank,
+                                  int64_t out_shape[TG_MAX_RANK])
+{
+    (void)out_rank, (void)out_shape;
+    if (rank < 1 || shape[rank - 1] != m->spec.in) {
+        char want[96];
+        snprintf(want, sizeof want, "[..., %lld] (the last axis of size in = %lld)", (long long)m->spec.in,
+                 (long long)m->spec.in);
+        return tg_module_shape_error(m, rank, shape, want);
+    }
+    return TG_OK;
+}
+
+static void batch_norm_describe(const tg_layer_spec *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%lld, eps %g, momentum %g", (long long)s->in, s->eps, s->momentum);
+}
+
+static void layer_norm_describe(const tg_layer_spec *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%lld, eps %g", (long long)s->in, s->eps);
+}
+
+static int norm_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK])
+{
+    shape[0] = 4, shape[1] = s->in;
+    return 2;
+}
+
+/* PyTorch's BatchNorm also keeps num_batches_tracked, which tapegrad has no
+ * use for (its momentum is never None): an exporter writes it as 0. */
+const tg_layer_kind_def tg_layer_kind_batch_norm = {
+    .name = "batch_norm",
+    .short_name = "batchnorm",
+    .fields = TG_LAYER_USES_IN | TG_LAYER_USES_NORM,
+    .check = batch_norm_check,
+    .make = batch_norm_make,
+    .shape = batch_norm_shape,
+    .forward = batch_norm,
+    .describe = batch_norm_describe,
+    .torch_names = (const char *const[]){"weight", "bias", "running_mean", "running_var"},
+    .sample_input = norm_sample,
+};
+
+const tg_layer_kind_def tg_layer_kind_layer_norm = {
+    .name = "layer_norm",
+    .short_name = "layernorm",
+    .fields = TG_LAYER_USES_IN | TG_LAYER_USES_NORM,
+    .check = layer_norm_check,
+    .make = layer_norm_make,
+    .shape = layer_norm_shape,
+    .forward = layer_norm,
+    .describe = layer_norm_describe,
+    .torch_names = (const char *const[]){"weight", "bias"},
+    .sample_input = norm_sample,
+};

@@ -1,7 +1,8 @@
 /* The perceptron (Rosenblatt's rule: an error-driven update, not gradient
- * descent) and logistic regression (one sigmoid neuron trained by gradient
- * descent, its gradient taken from the tape). */
-#include "tapegrad/nn.h"
+ * descent): its prediction, the search for misclassified points and one
+ * update. The training loops (the perceptron's and logistic regression's)
+ * are in nn/train/perceptron_train.c. */
+#include "nn/layers/perceptron_internal.h"
 
 static bool perceptron_shapes_ok(const char *who, tg_tensor *w, const tg_tensor *x, const tg_tensor *y)
 {
@@ -20,7 +21,7 @@ static bool perceptron_shapes_ok(const char *who, tg_tensor *w, const tg_tensor 
 
 /* Arguments shared by the perceptron's functions: w, x, y given, shapes that
  * fit, labels ±1. */
-static tg_status perceptron_check(const char *who, tg_tensor *w, const tg_tensor *x, const tg_tensor *y)
+tg_status tg_perceptron_check(const char *who, tg_tensor *w, const tg_tensor *x, const tg_tensor *y)
 {
     if (!w)
         return TG_ERR_ARG;
@@ -41,7 +42,7 @@ static tg_status perceptron_check(const char *who, tg_tensor *w, const tg_tensor
 
 /* The points with yᵢ(w·xᵢ + b) <= 0, in row order; their count. With first
  * set, stops at the first. */
-static int64_t find_misclassified(const tg_tensor *w, double b, const tg_tensor *x, const tg_tensor *y,
+int64_t tg_perceptron_find_misclassified(const tg_tensor *w, double b, const tg_tensor *x, const tg_tensor *y,
                                   int64_t *out, bool first)
 {
     int64_t n = tg_tensor_dim(x, 0), d = tg_tensor_size(w), count = 0;
@@ -60,7 +61,7 @@ static int64_t find_misclassified(const tg_tensor *w, double b, const tg_tensor 
 }
 
 /* w ← w + η·yᵢ·xᵢ;  b ← b + η·yᵢ */
-static void update(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta, int64_t i)
+void tg_perceptron_step(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta, int64_t i)
 {
     int64_t d = tg_tensor_size(w);
     double label = tg_tensor_get(y, i);
@@ -72,15 +73,15 @@ static void update(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor 
 int64_t tg_perceptron_misclassified(tg_tensor *w, double b, const tg_tensor *x, const tg_tensor *y,
                                     int64_t *misclassified)
 {
-    if (perceptron_check("tg_perceptron_misclassified", w, x, y) != TG_OK)
+    if (tg_perceptron_check("tg_perceptron_misclassified", w, x, y) != TG_OK)
         return -1;
-    return find_misclassified(w, b, x, y, misclassified, false);
+    return tg_perceptron_find_misclassified(w, b, x, y, misclassified, false);
 }
 
 tg_status tg_perceptron_update(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
                                int64_t i)
 {
-    tg_status status = perceptron_check("tg_perceptron_update", w, x, y);
+    tg_status status = tg_perceptron_check("tg_perceptron_update", w, x, y);
     if (status != TG_OK)
         return status;
     tg_ctx *ctx = tg_tensor_ctx(w);
@@ -91,46 +92,7 @@ tg_status tg_perceptron_update(tg_tensor *w, double *b, const tg_tensor *x, cons
     if (i < 0 || i >= tg_tensor_dim(x, 0))
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_update: point %lld of %lld; expected 0 to %lld",
                            (long long)i, (long long)tg_tensor_dim(x, 0), (long long)tg_tensor_dim(x, 0) - 1);
-    update(w, b, x, y, eta, i);
-    return TG_OK;
-}
-
-tg_status tg_perceptron_train(tg_tensor *w, double *b, const tg_tensor *x, const tg_tensor *y, double eta,
-                              int64_t max_updates, tg_perceptron_fn fn, void *user, tg_perceptron_result *result)
-{
-    tg_status status = perceptron_check("tg_perceptron_train", w, x, y);
-    if (status != TG_OK)
-        return status;
-    tg_ctx *ctx = tg_tensor_ctx(w);
-    if (!b)
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_train: NULL b");
-    if (!(eta > 0))
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_perceptron_train: eta is %g; expected > 0", eta);
-    tg_perceptron_result res = {0, false};
-    tg_perceptron_row row = {.iteration = 0, .misclassified = -1, .w = w, .b = *b};
-    if (fn)
-        fn(&row, user);
-    /* Step k (k = 1, 2, ...) looks for the first misclassified point: it
-     * makes the k-th update, or finds none and is the final row. */
-    for (int64_t step = 1;; step++) {
-        int64_t wrong;
-        if (find_misclassified(w, *b, x, y, &wrong, true) == 0) {
-            res.converged = true;
-            row = (tg_perceptron_row){step, -1, true, w, *b};
-            if (fn)
-                fn(&row, user);
-            break;
-        }
-        if (res.updates >= max_updates)
-            break;
-        update(w, b, x, y, eta, wrong);
-        res.updates++;
-        row = (tg_perceptron_row){step, wrong, false, w, *b};
-        if (fn)
-            fn(&row, user);
-    }
-    if (result)
-        *result = res;
+    tg_perceptron_step(w, b, x, y, eta, i);
     return TG_OK;
 }
 
@@ -144,45 +106,3 @@ tg_tensor *tg_perceptron_predict(tg_tensor *w, double b, tg_tensor *x)
     return tg_reshape(tg_add_scalar(tg_mul_scalar(tg_step(z), 2), -1), TG_SHAPE(n));
 }
 
-/* J = -(1/n) Σ [y ln σ(z) + (1 - y) ln(1 - σ(z))], z = x·wᵀ + b; w ← w - lr·dJ/dw */
-tg_status tg_logistic_fit(tg_layer *neuron, tg_tensor *x, tg_tensor *y, double lr, int64_t epochs,
-                          double *final_loss)
-{
-    if (!neuron)
-        return TG_ERR_ARG;
-    tg_ctx *ctx = tg_tensor_ctx(tg_layer_weight(neuron));
-    if (!x || !y)
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_logistic_fit: x and y must not be NULL");
-    if (!(lr > 0))
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_logistic_fit: lr is %g; expected > 0", lr);
-    int64_t n = tg_tensor_rank(x) >= 1 ? tg_tensor_dim(x, 0) : 0;
-    if (tg_layer_out(neuron) != 1 || tg_tensor_rank(x) != 2 || tg_tensor_size(y) != n ||
-        tg_tensor_rank(y) < 1 || tg_tensor_rank(y) > 2 || tg_tensor_dim(y, 0) != n)
-        return tg_ctx_fail(ctx, TG_ERR_SHAPE, "tg_logistic_fit: neuron [%lld -> %lld], x rank %d, y of %lld "
-                           "elements; expected a neuron [in -> 1], x [n, in], y [n] or [n, 1]",
-                           (long long)tg_layer_in(neuron), (long long)tg_layer_out(neuron), tg_tensor_rank(x),
-                           (long long)tg_tensor_size(y));
-    tg_params params = tg_layer_params(neuron);
-    tg_optimizer *opt = tg_optim_sgd_new(params, lr);
-    if (!opt)
-        return tg_ctx_status(ctx);
-    tg_status status = TG_OK;
-    for (int64_t epoch = 0; epoch < epochs && status == TG_OK; epoch++) {
-        tg_tensor *logits = tg_layer_linear(neuron, x);                          /* [n, 1] */
-        tg_tensor *target = tg_reshape(y, TG_SHAPE(n, 1));
-        tg_tensor *loss = tg_loss_bce_logits(logits, target, TG_REDUCE_MEAN);
-        if (!loss) {
-            status = tg_ctx_status(ctx);
-            break;
-        }
-        if (final_loss)
-            *final_loss = tg_tensor_item(loss);
-        tg_params_zero_grad(params);
-        status = tg_backward(loss);
-        if (status == TG_OK)
-            status = tg_optim_step(opt);
-        tg_tape_reset(ctx);
-    }
-    tg_optim_free(opt);
-    return status;
-}

@@ -1,5 +1,8 @@
-/* Recurrent cells (RNN, LSTM, GRU) as compositions of ops, and the unrolling
- * of a cell over a sequence [T, B, in]. The gate blocks are stacked in one
+/* The recurrent layer kinds (RNN, LSTM, GRU): cells as compositions of ops,
+ * and the unrolling of a cell over a sequence. A layer (in a module or a
+ * model) reads batch-first sequences [B, T, in] and gives [B, T, out], or
+ * h_T [B, out] with last_state, as PyTorch's batch_first=True;
+ * tg_recurrent_unroll reads time-major [T, B, in]. The gate blocks are stacked in one
  * weight per input, as in PyTorch: gᵢ = x·Wᵢₕᵀ + bᵢₕ and gₕ = h·Wₕₕᵀ + bₕₕ, each
  * [B, G·H] with G gate blocks of H columns, then
  *   RNN  (G = 1): h' = tanh(gᵢ + gₕ)
@@ -13,7 +16,7 @@
 
 static bool is_recurrent(const tg_module *m)
 {
-    return m->spec.kind == TG_LAYER_RNN || m->spec.kind == TG_LAYER_LSTM || m->spec.kind == TG_LAYER_GRU;
+    return m->kind == &tg_layer_kind_rnn || m->kind == &tg_layer_kind_lstm || m->kind == &tg_layer_kind_gru;
 }
 
 /* Columns [k·H, (k+1)·H) of a [B, G·H] gate tensor. */
@@ -60,9 +63,9 @@ tg_tensor *tg_recurrent_step(tg_module *m, tg_tensor *x, tg_tensor *h, tg_tensor
         h = tg_tensor_temp(m->ctx, m->dtype, TG_SHAPE(batch, hidden));
     tg_tensor *gi = tg_add(tg_matmul_t(x, m->params[0], false, true), m->params[2]); /* [B, G·H] */
     tg_tensor *gh = tg_add(tg_matmul_t(h, m->params[1], false, true), m->params[3]);
-    switch (m->spec.kind) {
-    case TG_LAYER_RNN: return tg_tanh(tg_add(gi, gh));
-    case TG_LAYER_LSTM: {
+    if (m->kind == &tg_layer_kind_rnn)
+        return tg_tanh(tg_add(gi, gh));
+    if (m->kind == &tg_layer_kind_lstm) {
         if (!c)
             c = tg_tensor_temp(m->ctx, m->dtype, TG_SHAPE(batch, hidden));
         tg_tensor *g = tg_add(gi, gh);
@@ -73,20 +76,19 @@ tg_tensor *tg_recurrent_step(tg_module *m, tg_tensor *x, tg_tensor *h, tg_tensor
             *c_next = c2;
         return tg_mul(out_gate, tg_tanh(c2));
     }
-    default: { /* GRU */
-        tg_tensor *reset = tg_sigmoid(tg_add(block(gi, 0, hidden), block(gh, 0, hidden)));
-        tg_tensor *update = tg_sigmoid(tg_add(block(gi, 1, hidden), block(gh, 1, hidden)));
-        tg_tensor *cand = tg_tanh(tg_add(block(gi, 2, hidden), tg_mul(reset, block(gh, 2, hidden))));
-        return tg_add(cand, tg_mul(update, tg_sub(h, cand)));
-    }
-    }
+    /* GRU */
+    tg_tensor *reset = tg_sigmoid(tg_add(block(gi, 0, hidden), block(gh, 0, hidden)));
+    tg_tensor *update = tg_sigmoid(tg_add(block(gi, 1, hidden), block(gh, 1, hidden)));
+    tg_tensor *cand = tg_tanh(tg_add(block(gi, 2, hidden), tg_mul(reset, block(gh, 2, hidden))));
+    return tg_add(cand, tg_mul(update, tg_sub(h, cand)));
 }
 
-/* The cell over every step of seq; returns the stacked states [T, B, H], or,
- * when !stack, the last state alone (a layer that keeps only h_T need not
- * copy every step's state into one tensor). */
+/* The cell over every step of seq, time-major [T, B, in] or (batch_first)
+ * [B, T, in]; returns the stacked states in the same layout ([T, B, H] or
+ * [B, T, H]), or, when !stack, the last state alone (a layer that keeps only
+ * h_T need not copy every step's state into one tensor). */
 static tg_tensor *unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_tensor *c0, tg_tensor **h_last,
-                         tg_tensor **c_last, bool stack)
+                         tg_tensor **c_last, bool stack, bool batch_first)
 {
     if (h_last)
         *h_last = NULL;
@@ -98,11 +100,16 @@ static tg_tensor *unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_tensor 
     if (!is_recurrent(m))
         return tg_ctx_fail(m->ctx, TG_ERR_ARG, "tg_recurrent_unroll: %s is not an rnn, lstm or gru layer",
                            tg_module_who(m, who, sizeof who)), NULL;
-    int out_rank;
-    int64_t out_shape[TG_MAX_RANK];
-    if (tg_module_shape(m, tg_tensor_rank(seq), tg_tensor_shape(seq), &out_rank, out_shape) != TG_OK)
+    if (tg_tensor_rank(seq) < 0) /* a freed or stale sequence: its accessor reported it */
         return NULL;
-    int64_t steps = tg_tensor_dim(seq, 0), batch = tg_tensor_dim(seq, 1);
+    if (tg_tensor_rank(seq) != 3 || tg_tensor_dim(seq, 2) != m->spec.in) {
+        char want[96];
+        snprintf(want, sizeof want, "a sequence %s (rank 3, %lld features)",
+                 batch_first ? "[B, T, in] (batch-first)" : "[T, B, in] (time-major)", (long long)m->spec.in);
+        return tg_module_shape_error(m, tg_tensor_rank(seq), tg_tensor_shape(seq), want), NULL;
+    }
+    int time_axis = batch_first ? 1 : 0;
+    int64_t steps = tg_tensor_dim(seq, time_axis), batch = tg_tensor_dim(seq, 1 - time_axis);
     tg_tensor *local[256];
     tg_tensor **hs = steps <= 256 ? local : malloc((size_t)steps * sizeof *hs);
     if (!hs)
@@ -110,7 +117,7 @@ static tg_tensor *unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_tensor 
     tg_tensor *h = h0, *c = c0, *out = NULL;
     int64_t t = 0;
     for (; t < steps; t++) {
-        tg_tensor *x = tg_reshape(tg_slice(seq, 0, t, t + 1, 1), TG_SHAPE(batch, m->spec.in));
+        tg_tensor *x = tg_reshape(tg_slice(seq, time_axis, t, t + 1, 1), TG_SHAPE(batch, m->spec.in));
         tg_tensor *c2 = NULL;
         h = tg_recurrent_step(m, x, h, c, &c2);
         if (!h)
@@ -119,7 +126,7 @@ static tg_tensor *unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_tensor 
         hs[t] = h;
     }
     if (t == steps) {
-        out = stack ? tg_stack((int)steps, hs, 0) /* [T, B, H] */ : h;
+        out = stack ? tg_stack((int)steps, hs, time_axis) /* [T, B, H] or [B, T, H] */ : h;
         if (h_last)
             *h_last = h;
         if (c_last)
@@ -133,10 +140,77 @@ static tg_tensor *unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_tensor 
 tg_tensor *tg_recurrent_unroll(tg_module *m, tg_tensor *seq, tg_tensor *h0, tg_tensor *c0, tg_tensor **h_last,
                                tg_tensor **c_last)
 {
-    return unroll(m, seq, h0, c0, h_last, c_last, true);
+    return unroll(m, seq, h0, c0, h_last, c_last, true, false);
 }
 
-tg_tensor *tg_recurrent_layer_forward(tg_module *m, tg_tensor *x)
+/* ---- the layer kinds ---- */
+
+/* Gate blocks stacked in a kind's weights: RNN 1, LSTM 4 (i, f, g, o), GRU 3 (r, z, n). */
+static int64_t gates(const tg_module *m) { return m->kind == &tg_layer_kind_lstm ? 4 : m->kind == &tg_layer_kind_gru ? 3 : 1; }
+
+/* W_ih [G·H, in], W_hh [G·H, H], b_ih, b_hh [G·H]: PyTorch's names and layout
+ * for layer 0 of nn.RNN/LSTM/GRU (the same gate order, so weights copy over
+ * as they are; PyTorch's own forget-gate bias starts at 0, not 1). */
+static tg_status recurrent_make(tg_module *m, tg_rng *rng)
 {
-    return unroll(m, x, NULL, NULL, NULL, NULL, !m->spec.last_state);
+    int64_t g = gates(m), in = m->spec.in, out = m->spec.out;
+    tg_tensor *w_ih = tg_module_add_tensor(m, "weight_ih", true, TG_SHAPE(g * out, in));
+    tg_tensor *w_hh = w_ih ? tg_module_add_tensor(m, "weight_hh", true, TG_SHAPE(g * out, out)) : NULL;
+    tg_tensor *b_ih = w_hh ? tg_module_add_tensor(m, "bias_ih", true, TG_SHAPE(g * out)) : NULL;
+    if (!b_ih || !tg_module_add_tensor(m, "bias_hh", true, TG_SHAPE(g * out)))
+        return TG_ERR_NOMEM;
+    tg_status status = tg_init_fill_fans(w_ih, m->spec.init, (double)in, (double)out, 1, rng);
+    if (status == TG_OK)
+        status = tg_init_fill_fans(w_hh, m->spec.init, (double)out, (double)out, 1, rng);
+    if (m->kind == &tg_layer_kind_lstm) /* forget gate open at the start: gradients flow through c */
+        for (int64_t i = out; i < 2 * out; i++)
+            tg_tensor_set(b_ih, i, 1);
+    return status;
 }
+
+static tg_status recurrent_shape(const tg_module *m, int rank, const int64_t *shape, int *out_rank,
+                                 int64_t out_shape[TG_MAX_RANK])
+{
+    const tg_layer_spec *s = &m->spec;
+    if (rank != 3 || shape[2] != s->in) {
+        char want[128];
+        snprintf(want, sizeof want, "a sequence [B, T, %lld] (rank 3, batch-first: batch, time, %lld features)",
+                 (long long)s->in, (long long)s->in);
+        return tg_module_shape_error(m, rank, shape, want);
+    }
+    if (s->last_state) { /* h_T [B, out] */
+        *out_rank = 2;
+        out_shape[1] = s->out;
+    } else
+        out_shape[2] = s->out;
+    return TG_OK;
+}
+
+static tg_tensor *recurrent_forward(tg_module *m, tg_tensor *x)
+{
+    return unroll(m, x, NULL, NULL, NULL, NULL, !m->spec.last_state, true);
+}
+
+static void recurrent_describe(const tg_layer_spec *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%lld->%lld%s", (long long)s->in, (long long)s->out, s->last_state ? ", last state" : "");
+}
+
+static int recurrent_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK])
+{
+    shape[0] = 2, shape[1] = 3, shape[2] = s->in; /* [B, T, in] */
+    return 3;
+}
+
+#define RECURRENT_FIELDS (TG_LAYER_USES_IN | TG_LAYER_USES_OUT | TG_LAYER_USES_INIT | TG_LAYER_USES_LAST_STATE)
+#define RECURRENT_KIND(NAME)                                                                               \
+    {                                                                                                      \
+        .name = NAME, .fields = RECURRENT_FIELDS, .make = recurrent_make, .shape = recurrent_shape,        \
+        .forward = recurrent_forward, .describe = recurrent_describe,                                      \
+        .torch_names = (const char *const[]){"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"}, \
+        .sample_input = recurrent_sample,                                                                  \
+    }
+
+const tg_layer_kind_def tg_layer_kind_rnn = RECURRENT_KIND("rnn");
+const tg_layer_kind_def tg_layer_kind_lstm = RECURRENT_KIND("lstm");
+const tg_layer_kind_def tg_layer_kind_gru = RECURRENT_KIND("gru");

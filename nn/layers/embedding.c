@@ -1,0 +1,77 @@
+/* The embedding layer kind: indices [...] (i64, or whole numbers in the
+ * layer's dtype) -> rows of W [in, out]: [..., out] (PyTorch's Embedding:
+ * "weight"). */
+#include "nn/layers/module_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static tg_status embedding_make(tg_module *m, tg_rng *rng)
+{
+    tg_tensor *w = tg_module_add_tensor(m, "weight", true, TG_SHAPE(m->spec.in, m->spec.out));
+    if (!w)
+        return TG_ERR_NOMEM;
+    return tg_init_fill_fans(w, m->spec.init, (double)m->spec.in, (double)m->spec.out, 1, rng);
+}
+
+static tg_status embedding_shape(const tg_module *m, int rank, const int64_t *shape, int *out_rank,
+                                 int64_t out_shape[TG_MAX_RANK])
+{
+    if (rank >= TG_MAX_RANK) {
+        char want[64];
+        snprintf(want, sizeof want, "indices of rank < %d", TG_MAX_RANK);
+        return tg_module_shape_error(m, rank, shape, want);
+    }
+    *out_rank = rank + 1;
+    out_shape[rank] = m->spec.out;
+    return TG_OK;
+}
+
+/* out[..., :] = W[index[...], :] */
+static tg_tensor *embedding_forward(tg_module *m, tg_tensor *x)
+{
+    int64_t n = tg_tensor_size(x);
+    tg_tensor *index = tg_tensor_temp(m->ctx, TG_I64, TG_SHAPE(n));
+    if (!index)
+        return NULL;
+    int64_t *idx = tg_tensor_data(index);
+    for (int64_t i = 0; i < n; i++) {
+        double v = tg_tensor_get(x, i);
+        if (!(v >= 0 && v < (double)m->spec.in && v == floor(v))) {
+            char who[96], buf[64];
+            return tg_ctx_fail(m->ctx, TG_ERR_ARG, "%s: index %g at flat position %lld of the input %s; expected "
+                               "a whole number in [0, %lld)", tg_module_who(m, who, sizeof who), v, (long long)i,
+                               tg_shape_str(tg_tensor_rank(x), tg_tensor_shape(x), buf, sizeof buf),
+                               (long long)m->spec.in), NULL;
+        }
+        idx[i] = (int64_t)v;
+    }
+    int rank = tg_tensor_rank(x);
+    int64_t shape[TG_MAX_RANK];
+    memcpy(shape, tg_tensor_shape(x), (size_t)rank * sizeof *shape);
+    shape[rank] = m->spec.out;
+    return tg_reshape(tg_index_select(m->params[0], 0, index), rank + 1, shape);
+}
+
+static void embedding_describe(const tg_layer_spec *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%lld x %lld", (long long)s->in, (long long)s->out);
+}
+
+static int embedding_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK])
+{
+    (void)s;
+    shape[0] = 2, shape[1] = 3;
+    return 2;
+}
+
+const tg_layer_kind_def tg_layer_kind_embedding = {
+    .name = "embedding",
+    .fields = TG_LAYER_USES_IN | TG_LAYER_USES_OUT | TG_LAYER_USES_INIT | TG_LAYER_TAKES_INDICES,
+    .make = embedding_make,
+    .shape = embedding_shape,
+    .forward = embedding_forward,
+    .describe = embedding_describe,
+    .torch_names = (const char *const[]){"weight"},
+    .sample_input = embedding_sample,
+};
