@@ -27,12 +27,32 @@ static inline vf v_add(vf a, vf b) { return a + b; }
 static inline vf v_sub(vf a, vf b) { return a - b; }
 static inline vf v_mul(vf a, vf b) { return a * b; }
 static inline vf v_div(vf a, vf b) { return a / b; }
-static inline vf v_fma(vf a, vf b, vf c) { return fmaf(a, b, c); }
+/* a·b + c rounded once, as the hardware FMA, without libm's fmaf (a call,
+ * and emulated with floating-point environment changes where the CPU has no
+ * FMA): a·b is exact in double, p + c = s + err exactly (TwoSum), and s made
+ * odd when inexact ("round to odd", Boldo and Melquiond) rounds to float
+ * correctly, double having more than 2·24 + 1 bits. Non-finite sums are left
+ * to the plain sum. */
+static inline vf v_fma(vf a, vf b, vf c)
+{
+    double p = (double)a * (double)b;
+    double s = p + (double)c;
+    double bb = s - p;
+    double err = (p - (s - bb)) + ((double)c - bb);
+    uint64_t bits;
+    memcpy(&bits, &s, sizeof bits);
+    /* inexact with an even last bit: step one ulp toward err, off the tie */
+    bool adjust = err != 0 && (bits & 1) == 0 && s - s == 0;
+    bool away = (err > 0) == (s > 0); /* err has s's sign: the exact sum is larger in magnitude */
+    bits += adjust ? (away ? 1u : (uint64_t)-1) : 0;
+    memcpy(&s, &bits, sizeof s);
+    return (float)s;
+}
 static inline vf v_min(vf a, vf b) { return a < b ? a : b; }
 static inline vf v_max(vf a, vf b) { return a > b ? a : b; }
 static inline vm v_lt(vf a, vf b) { return a < b; }
 static inline vm v_isnan(vf a) { return a != a; }
-static inline vf v_sel(vm m, vf a, vf b) { return m ? a : b; }
+static inline vf v_sel(vm m, vf a, vf b);
 static inline vi v_bits(vf a)
 {
     vi b;
@@ -57,7 +77,13 @@ static inline vi v_ior(vi a, vi b) { return a | b; }
 static inline vi v_imin(vi a, vi b) { return a < b ? a : b; }
 static inline vi v_imax(vi a, vi b) { return a > b ? a : b; }
 static inline vm v_ilt(vi a, vi b) { return a < b; }
-static inline vi v_isel(vm m, vi a, vi b) { return m ? a : b; }
+/* selects by masks, not branches */
+static inline vi v_isel(vm m, vi a, vi b)
+{
+    uint32_t mask = 0u - (uint32_t)m;
+    return (vi)(((uint32_t)a & mask) | ((uint32_t)b & ~mask));
+}
+static inline vf v_sel(vm m, vf a, vf b) { return v_from_bits(v_isel(m, v_bits(a), v_bits(b))); }
 static inline vf v_i2f(vi a) { return (vf)a; }
 static inline vi v_f2i(vf a) { return (vi)a; }
 static inline vf v_lookup(const float *table, vi i) { return table[i]; }
