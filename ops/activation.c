@@ -62,19 +62,32 @@ static bool same_shape(const tg_tensor *a, const tg_tensor *b)
     return true;
 }
 
-/* out = g·f'(x): f32 operands of one shape by the fused kernel, the rest
- * (f64, broadcasting) by binary (BINARY_KERNEL's). */
+/* out = g·f'(x): f32 by the fused kernel, f64 by binary (BINARY_KERNEL's).
+ * f32 operands that broadcast take f'(x) from the kernel (g = 1) first, then
+ * the broadcast product, so every f32 result has the kernel's accuracy. */
 static tg_tensor *vec_fused(const char *op, tg_tensor *g, tg_tensor *x, tg_vec_binary_fn *f32,
                             tg_tensor *(*binary)(tg_tensor *, tg_tensor *, double))
 {
     if (!tg_check_pair(op, g, x))
         return NULL;
-    if (g->dtype != TG_F32 || x->dtype != TG_F32 || !same_shape(g, x))
+    if (g->dtype != TG_F32 || x->dtype != TG_F32)
         return binary(g, x, 0);
     tg_broadcast bc;
     tg_tensor *out = tg_binary_output(op, g, x, &bc);
-    if (out)
+    if (!out)
+        return NULL;
+    if (same_shape(g, x)) {
         tg_parallel_range(g->ctx, out->size, vec_range, &(vec_job){.x = x->data, .g = g->data, .y = out->data, .fused = f32});
+        return out;
+    }
+    tg_tensor *slope = tg_step_like(x, false); /* f'(x), x's shape: ones, then g·f'(x) in place */
+    if (!slope)
+        return NULL;
+    float *d = slope->data;
+    for (int64_t i = 0; i < x->size; i++)
+        d[i] = 1;
+    tg_parallel_range(g->ctx, x->size, vec_range, &(vec_job){.x = x->data, .g = d, .y = d, .fused = f32});
+    BROADCAST_LOOP(&bc, out, g, slope, x * y);
     return out;
 }
 
