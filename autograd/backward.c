@@ -221,7 +221,20 @@ typedef struct {
     tg_tensor *const *inputs;
     tg_tensor **grads;   /* tg_grad's results, or NULL for tg_backward */
     bool create_graph;
+    bool retain;         /* tg_backward_retain: leave the entries open for another pass */
 } backward_request;
+
+/* A second tg_backward through an entry would add its gradients to .grad
+ * once more, silently doubling them: refused, as PyTorch refuses it, unless
+ * the pass before was tg_backward_retain. Nothing has reached .grad yet. */
+static bool walked_before(tg_ctx *ctx, const char *who, const tg_node *node, int64_t entry)
+{
+    tg_ctx_fail(ctx, TG_ERR_GRAD, "%s: tape entry %lld (%s, output %s) was already walked by a tg_backward since "
+                "tg_tape_reset; another pass would add the same gradients to .grad again. Reset and run the "
+                "forward again, or make the first pass tg_backward_retain to ask for the accumulation",
+                who, (long long)entry, node->op->name, tg_shape_of(node->out).s);
+    return true;
+}
 
 static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_request req)
 {
@@ -269,6 +282,8 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
             continue;
         if (node.out->extra && !(g = run_hook(node.out, g)))
             break;
+        if (!req.grads && node.walked && walked_before(ctx, who, &node, i))
+            break;
         if (node.out->wanted && req.grads)
             req.grads[node.out->wanted - 1] = g;
         tg_tensor *dx_few[4] = {NULL, NULL, NULL, NULL}, **dx = dx_few;
@@ -298,6 +313,8 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         }
         if (record && ctx->status == TG_OK)
             record_step(record, ctx, i, &node, g, dx);
+        if (!req.grads && !req.retain)
+            ctx->tape[i].walked = true;
         status = ctx->status;
     }
     for (; i >= 0; i--) /* after an error: leave no pending gradient behind */
@@ -344,13 +361,23 @@ static tg_status null_output(const char *who)
     return TG_ERR_ARG;
 }
 
-tg_status tg_backward_with(tg_tensor *output, tg_tensor *upstream)
+static tg_status backward_pass(const char *who, tg_tensor *output, tg_tensor *upstream, bool retain)
 {
     if (!output)
-        return null_output("tg_backward");
-    if (!tg_check_live("tg_backward", output))
+        return null_output(who);
+    if (!tg_check_live(who, output))
         return output->ctx->status;
-    return walk(output, upstream, "tg_backward", (backward_request){0});
+    return walk(output, upstream, who, (backward_request){.retain = retain});
+}
+
+tg_status tg_backward_with(tg_tensor *output, tg_tensor *upstream)
+{
+    return backward_pass("tg_backward", output, upstream, false);
+}
+
+tg_status tg_backward_retain(tg_tensor *output, tg_tensor *upstream)
+{
+    return backward_pass("tg_backward_retain", output, upstream, true);
 }
 
 tg_status tg_backward(tg_tensor *loss) { return tg_backward_with(loss, NULL); }
@@ -380,7 +407,7 @@ static tg_status grad_pass(tg_tensor *output, tg_tensor *upstream, int n_inputs,
             if (inputs[j] == inputs[i])
                 return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_grad: inputs %d and %d are the same tensor", j, i);
     }
-    return walk(output, upstream, "tg_grad", (backward_request){n_inputs, inputs, grads, create_graph});
+    return walk(output, upstream, "tg_grad", (backward_request){.n = n_inputs, .inputs = inputs, .grads = grads, .create_graph = create_graph});
 }
 
 tg_status tg_grad_reached(tg_tensor *output, int n_inputs, tg_tensor *const *inputs, tg_tensor **grads)

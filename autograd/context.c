@@ -49,8 +49,8 @@ void tg_ctx_free(tg_ctx *ctx)
         next = t->extra->next;
         free(t);
     }
-    tg_arena_chunk *lists[2] = {ctx->chunks, ctx->retired};
-    for (int l = 0; l < 2; l++)
+    tg_arena_chunk *lists[] = {ctx->memory.chunks, ctx->memory.retired, ctx->headers.chunks, ctx->headers.retired};
+    for (size_t l = 0; l < sizeof lists / sizeof *lists; l++)
         for (tg_arena_chunk *c = lists[l], *next; c; c = next) {
             next = c->next;
             free(c);
@@ -144,9 +144,9 @@ void tg_fp_mode_restore(tg_fp_mode mode) { (void)mode; }
 
 /* ---- step memory ---- */
 
-void *tg_arena_alloc_slow(tg_ctx *ctx, size_t bytes, size_t align)
+void *tg_arena_alloc_slow(tg_ctx *ctx, tg_arena *arena, size_t bytes, size_t align)
 {
-    tg_arena_chunk *c = ctx->current, *last = NULL;
+    tg_arena_chunk *c = arena->current, *last = NULL;
     size_t start = 0;
     /* Walk the kept chunks before asking malloc: after the first step, every
      * request of a same-shaped step is served from memory already held. */
@@ -172,12 +172,30 @@ void *tg_arena_alloc_slow(tg_ctx *ctx, size_t bytes, size_t align)
         if (last)
             last->next = c;
         else
-            ctx->chunks = c;
+            arena->chunks = c;
         start = 0;
     }
-    ctx->current = c;
+    arena->current = c;
     c->used = start + bytes;
     return c->bytes + start;
+}
+
+/* A new step in arena: its chunks reused from the start, or (checked mode)
+ * set aside with every header of the step keeping its epoch, so that every
+ * later use of it is reported. */
+static void arena_reset(tg_arena *arena, bool checked)
+{
+    if (checked && arena->chunks) {
+        tg_arena_chunk *last = arena->chunks;
+        while (last->next)
+            last = last->next;
+        last->next = arena->retired;
+        arena->retired = arena->chunks;
+        arena->chunks = NULL;
+    }
+    arena->current = arena->chunks;
+    if (arena->current)
+        arena->current->used = 0;
 }
 
 void tg_tape_reset(tg_ctx *ctx)
@@ -187,31 +205,28 @@ void tg_tape_reset(tg_ctx *ctx)
     ctx->tape_len = 0;
     if (++ctx->epoch == 0) /* 0 never names a live step */
         ctx->epoch = 1;
-    if (ctx->checked && ctx->chunks) {
-        /* The step's memory is set aside, not reused: every header of the
-         * step keeps its epoch, so every later use of it is reported. */
-        tg_arena_chunk *last = ctx->chunks;
-        while (last->next)
-            last = last->next;
-        last->next = ctx->retired;
-        ctx->retired = ctx->chunks;
-        ctx->chunks = NULL;
-    }
-    ctx->current = ctx->chunks;
-    if (ctx->current)
-        ctx->current->used = 0;
+    arena_reset(&ctx->memory, ctx->checked);
+    arena_reset(&ctx->headers, ctx->checked);
 }
 
 tg_arena_mark tg_arena_get_mark(const tg_ctx *ctx)
 {
-    return (tg_arena_mark){ctx->current, ctx->current ? ctx->current->used : 0, ctx->tape_len};
+    const tg_arena_chunk *c = ctx->memory.current, *h = ctx->headers.current;
+    return (tg_arena_mark){ctx->memory.current, ctx->headers.current, c ? c->used : 0, h ? h->used : 0,
+                           ctx->tape_len};
+}
+
+static void arena_rewind(tg_arena *arena, tg_arena_chunk *chunk, size_t used)
+{
+    arena->current = chunk ? chunk : arena->chunks;
+    if (arena->current)
+        arena->current->used = used;
 }
 
 void tg_arena_rewind(tg_ctx *ctx, tg_arena_mark mark)
 {
-    ctx->current = mark.chunk ? mark.chunk : ctx->chunks;
-    if (ctx->current)
-        ctx->current->used = mark.used;
+    arena_rewind(&ctx->memory, mark.chunk, mark.used);
+    arena_rewind(&ctx->headers, mark.header_chunk, mark.header_used);
     ctx->tape_len = mark.tape_len;
 }
 
@@ -487,7 +502,7 @@ tg_tensor *tg_record_entry(const tg_op_desc *op, tg_tensor *out, int n_in, tg_te
     if (!out)
         return NULL;
     tg_ctx *ctx = out->ctx;
-    tg_arena_chunk *c = ctx->current;
+    tg_arena_chunk *c = ctx->memory.current;
     if (ctx->anomaly || ctx->tape_len == ctx->tape_cap || !c)
         return record_slow(op, out, n_in, in, attr);
     /* here grad mode is on and an input requires a gradient (tg_record_needed) */
@@ -503,6 +518,7 @@ tg_tensor *tg_record_entry(const tg_op_desc *op, tg_tensor *out, int n_in, tg_te
     tg_node *node = &ctx->tape[ctx->tape_len++];
     node->op = op;
     node->n_in = n_in;
+    node->walked = false;
     node->in = inputs;
     node->out = out;
     static const tg_attr no_attr; /* all bytes zero */
@@ -630,4 +646,4 @@ const char *tg_vjp_sum_note(const tg_tensor *in, const tg_tensor *out, char *buf
     return buf;
 }
 
-int64_t tg_tensor_creator(const tg_tensor *t) { return t ? t->creator : -1; }
+int64_t tg_tensor_creator(const tg_tensor *t) { return tg_check_tensor("tg_tensor_creator", t) ? t->creator : -1; }

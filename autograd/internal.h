@@ -92,6 +92,9 @@ typedef struct tg_op_desc {
 struct tg_node {
     const tg_op_desc *op;
     int n_in;
+    /* a tg_backward pass went through it: another would add the same
+     * gradients to .grad again (tg_backward_retain leaves it false) */
+    bool walked;
     tg_tensor **in;
     tg_tensor *out;
     tg_attr attr;
@@ -119,6 +122,13 @@ struct tg_arena_chunk {
     size_t size, used;
     _Alignas(64) unsigned char bytes[];
 };
+
+/* Step memory: chunks kept across resets (no malloc once a loop is warm). */
+typedef struct {
+    tg_arena_chunk *chunks;
+    tg_arena_chunk *current;
+    tg_arena_chunk *retired; /* checked mode: earlier steps' chunks, freed with the context */
+} tg_arena;
 
 /* A backward pass as it ran, kept while recording is on
  * (tg_backward_set_recording) for the step-through page: per tape entry
@@ -149,8 +159,12 @@ typedef struct {
 void tg_backward_record_free(tg_backward_record *record);
 
 struct tg_ctx {
-    tg_arena_chunk *chunks;  /* step memory; kept across resets */
-    tg_arena_chunk *current;
+    tg_arena memory;         /* step memory: data, tape inputs, attributes */
+    /* Step tensor headers and nothing else, each chunk an array of
+     * tg_tensor: a stale step pointer always lands on a header, either its
+     * own (an earlier epoch: reported) or a later step's (the documented
+     * alias); never on data that a later step wrote over it. */
+    tg_arena headers;
     tg_node *tape;
     int64_t tape_len, tape_cap;
     tg_tensor **scratch;     /* backward's list of leaves reached */
@@ -162,7 +176,6 @@ struct tg_ctx {
     tg_op *user_ops;         /* registered user ops, newest first */
     uint32_t epoch;
     bool checked;            /* tg_ctx_set_checked: nothing of a step is reused */
-    tg_arena_chunk *retired; /* checked mode: earlier steps' chunks, freed with the context */
     tg_tensor *retired_headers; /* checked mode: freed persistent headers, never reused */
     bool grad_enabled;
     bool anomaly;
@@ -252,11 +265,11 @@ static inline bool tg_shape_equal(int rank_a, const int64_t *a, int rank_b, cons
 }
 
 /* ---- memory ---- */
-/* align: a power of two up to 64. NULL + error when out of memory. */
-void *tg_arena_alloc_slow(tg_ctx *ctx, size_t bytes, size_t align);
-static inline void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
+/* align: a power of two up to 64. NULL + error (on ctx) when out of memory. */
+void *tg_arena_alloc_slow(tg_ctx *ctx, tg_arena *arena, size_t bytes, size_t align);
+static inline void *tg_arena_take(tg_ctx *ctx, tg_arena *arena, size_t bytes, size_t align)
 {
-    tg_arena_chunk *c = ctx->current;
+    tg_arena_chunk *c = arena->current;
     if (c) { /* the common case: room in the current chunk */
         size_t start = (c->used + align - 1) & ~(align - 1);
         if (start + bytes <= c->size) {
@@ -264,7 +277,18 @@ static inline void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
             return c->bytes + start;
         }
     }
-    return tg_arena_alloc_slow(ctx, bytes, align);
+    return tg_arena_alloc_slow(ctx, arena, bytes, align);
+}
+/* Step memory for anything but a tensor header. */
+static inline void *tg_arena_alloc(tg_ctx *ctx, size_t bytes, size_t align)
+{
+    return tg_arena_take(ctx, &ctx->memory, bytes, align);
+}
+/* One step tensor header (uninitialised). */
+static inline tg_tensor *tg_header_alloc(tg_ctx *ctx)
+{
+    _Static_assert(sizeof(tg_tensor) % 8 == 0, "headers tile their chunks");
+    return tg_arena_take(ctx, &ctx->headers, sizeof(tg_tensor), 8);
 }
 /* A step tensor; data zeroed only when zero is set. */
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero);
@@ -299,7 +323,11 @@ static inline int64_t tg_shape_size(int rank, const int64_t *shape)
 /* A point in the step memory and the tape to roll back to: tools that run a
  * graph many times (gradcheck) free each run's tensors without touching the
  * user's step. */
-typedef struct { tg_arena_chunk *chunk; size_t used; int64_t tape_len; } tg_arena_mark;
+typedef struct {
+    tg_arena_chunk *chunk, *header_chunk;
+    size_t used, header_used;
+    int64_t tape_len;
+} tg_arena_mark;
 tg_arena_mark tg_arena_get_mark(const tg_ctx *ctx);
 void tg_arena_rewind(tg_ctx *ctx, tg_arena_mark mark);
 

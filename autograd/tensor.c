@@ -65,20 +65,19 @@ tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int
     if (elements < 0)
         return tg_shape_size_ok(ctx, "result", rank, shape), NULL;
     size_t bytes = (size_t)elements * tg_dtype_size(dtype);
-    size_t header = sizeof(tg_tensor); /* a multiple of 8 */
-    /* Small tensors sit right behind their header: one allocation, packed at
-     * 8-byte alignment (a scalar op's output takes 104 bytes). Big ones get
-     * 64-byte aligned data of their own. */
-    bool inline_data = bytes <= 64;
-    tg_tensor *t = tg_arena_alloc(ctx, inline_data ? header + ((bytes + slack + 7) & ~(size_t)7) : header, 8);
+    /* Headers have an arena of their own (see tg_ctx.headers); small data
+     * is packed at 8-byte alignment, big data 64-byte aligned. */
+    tg_tensor *t = tg_header_alloc(ctx);
     if (!t)
         return NULL;
     init_header(t, ctx, dtype, rank, shape);
     t->lifetime = TG_LIFE_STEP;
     t->epoch = ctx->epoch;
-    t->data = inline_data ? (char *)t + header : tg_arena_alloc(ctx, bytes + slack, 64);
-    if (!t->data)
+    t->data = tg_arena_alloc(ctx, bytes + slack, bytes <= 64 ? 8 : 64);
+    if (!t->data) {
+        t->lifetime = TG_LIFE_FREED; /* a header without data must never pass a check */
         return NULL;
+    }
     if (zero)
         memset(t->data, 0, bytes);
     return t;
@@ -102,17 +101,18 @@ tg_tensor *tg_step_like(const tg_tensor *t, bool zero)
      * recomputing them (dims past the rank are 0 in every header). Every
      * other case is a tail call, so this path saves no registers. */
     tg_ctx *ctx = t->ctx;
-    tg_arena_chunk *c = ctx->current;
+    tg_arena_chunk *c = ctx->memory.current, *h = ctx->headers.current;
     size_t bytes = (size_t)t->size * tg_dtype_size((tg_dtype)t->dtype);
-    if (bytes > 64 || zero || !c)
+    if (bytes > 64 || zero || !c || !h)
         return step_like_slow(t, zero);
-    size_t start = (c->used + 7) & ~(size_t)7, end = start + sizeof(tg_tensor) + ((bytes + 7) & ~(size_t)7);
-    if (end > c->size)
+    size_t start = (c->used + 7) & ~(size_t)7, end = start + ((bytes + 7) & ~(size_t)7);
+    if (end > c->size || h->used + sizeof(tg_tensor) > h->size)
         return step_like_slow(t, zero);
     c->used = end;
-    tg_tensor *y = (tg_tensor *)(c->bytes + start);
+    tg_tensor *y = (tg_tensor *)(h->bytes + h->used);
+    h->used += sizeof(tg_tensor);
     y->ctx = ctx;
-    y->data = y + 1;
+    y->data = c->bytes + start;
     y->pending = NULL;
     y->extra = NULL;
     y->size = t->size;
@@ -311,11 +311,16 @@ const char *tg_dtype_name(tg_dtype dtype)
 /* Accessors answer NULL with their documented error value and no message
  * (there is no context to hold one); a freed or stale tensor, or an index
  * outside it, sets the tensor's context's error. */
-tg_ctx *tg_tensor_ctx(const tg_tensor *t) { return t ? t->ctx : NULL; }
-tg_dtype tg_tensor_dtype(const tg_tensor *t) { return t ? (tg_dtype)t->dtype : (tg_dtype)-1; }
-int tg_tensor_rank(const tg_tensor *t) { return t ? t->rank : -1; }
-const int64_t *tg_tensor_shape(const tg_tensor *t) { return t ? t->shape : NULL; }
-int64_t tg_tensor_size(const tg_tensor *t) { return t ? t->size : -1; }
+/* The accessors check like the ops: a freed or stale tensor is reported
+ * (TG_ERR_FREED) and reads as NULL would. */
+tg_ctx *tg_tensor_ctx(const tg_tensor *t) { return tg_check_tensor("tg_tensor_ctx", t) ? t->ctx : NULL; }
+tg_dtype tg_tensor_dtype(const tg_tensor *t)
+{
+    return tg_check_tensor("tg_tensor_dtype", t) ? (tg_dtype)t->dtype : (tg_dtype)-1;
+}
+int tg_tensor_rank(const tg_tensor *t) { return tg_check_tensor("tg_tensor_rank", t) ? t->rank : -1; }
+const int64_t *tg_tensor_shape(const tg_tensor *t) { return tg_check_tensor("tg_tensor_shape", t) ? t->shape : NULL; }
+int64_t tg_tensor_size(const tg_tensor *t) { return tg_check_tensor("tg_tensor_size", t) ? t->size : -1; }
 void *tg_tensor_data(tg_tensor *t) { return tg_check_tensor("tg_tensor_data", t) ? t->data : NULL; }
 const void *tg_tensor_data_const(const tg_tensor *t)
 {
@@ -324,7 +329,7 @@ const void *tg_tensor_data_const(const tg_tensor *t)
 
 int64_t tg_tensor_dim(const tg_tensor *t, int axis)
 {
-    if (!t)
+    if (!tg_check_tensor("tg_tensor_dim", t))
         return -1;
     int a = axis < 0 ? axis + t->rank : axis;
     if (a < 0 || a >= t->rank) {
@@ -479,8 +484,11 @@ void tg_tensor_set_requires_grad(tg_tensor *t, bool requires_grad)
     t->requires_grad = requires_grad;
 }
 
-bool tg_tensor_requires_grad(const tg_tensor *t) { return t && t->requires_grad; }
-bool tg_tensor_is_recorded(const tg_tensor *t) { return t && t->creator >= 0; }
+bool tg_tensor_requires_grad(const tg_tensor *t)
+{
+    return tg_check_tensor("tg_tensor_requires_grad", t) && t->requires_grad;
+}
+bool tg_tensor_is_recorded(const tg_tensor *t) { return tg_check_tensor("tg_tensor_is_recorded", t) && t->creator >= 0; }
 tg_tensor *tg_tensor_grad(const tg_tensor *t)
 {
     if (!tg_check_tensor("tg_tensor_grad", t))

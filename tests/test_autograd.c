@@ -152,6 +152,60 @@ Test(autograd, gradients_accumulate_across_backwards_until_zeroed)
     tg_ctx_free(ctx);
 }
 
+Test(autograd, a_second_backward_over_the_same_tape_is_refused_and_changes_no_gradient)
+{
+    tg_ctx *ctx = quiet_ctx();
+    tg_tensor *w = param(ctx, TG_SHAPE(2), (double[]){1, 2});
+    tg_tensor *loss = tg_sum(tg_mul(w, w)); /* dL/dw = 2w */
+    cr_assert_eq(tg_backward(loss), TG_OK);
+    cr_assert_eq(tg_backward(loss), TG_ERR_GRAD, "a second pass would double .grad");
+    cr_expect_not_null(strstr(tg_ctx_error(ctx), "already walked"), "%s", tg_ctx_error(ctx));
+    cr_expect_not_null(strstr(tg_ctx_error(ctx), "tg_backward_retain"), "%s", tg_ctx_error(ctx));
+    cr_expect_float_eq(tg_tensor_get(tg_tensor_grad(w), 1), 4.0, 1e-12, "the refused pass added nothing");
+    tg_ctx_clear_error(ctx);
+    /* a loss sharing part of the graph is refused too: its pass meets a walked entry */
+    tg_tensor *sq = tg_mul(w, w);
+    cr_assert_eq(tg_backward(tg_sum(sq)), TG_OK);
+    cr_expect_eq(tg_backward(tg_mean(sq)), TG_ERR_GRAD);
+    tg_ctx_clear_error(ctx);
+    /* after a reset the same forward runs and backpropagates again */
+    tg_tape_reset(ctx);
+    tg_tensor_zero_grad(w);
+    cr_assert_eq(tg_backward(tg_sum(tg_mul(w, w))), TG_OK);
+    cr_expect_float_eq(tg_tensor_get(tg_tensor_grad(w), 1), 4.0, 1e-12);
+    tg_ctx_free(ctx);
+}
+
+Test(autograd, retain_asks_for_a_second_pass_that_accumulates)
+{
+    tg_ctx *ctx = quiet_ctx();
+    tg_tensor *w = param(ctx, TG_SHAPE(2), (double[]){1, 2});
+    tg_tensor *sq = tg_mul(w, w);
+    cr_assert_eq(tg_backward_retain(tg_sum(sq), NULL), TG_OK); /* 2w */
+    cr_assert_eq(tg_backward(tg_mean(sq)), TG_OK);             /* + w: two losses over one graph */
+    cr_expect_float_eq(tg_tensor_get(tg_tensor_grad(w), 1), 6.0, 1e-12);
+    cr_expect_eq(tg_backward(tg_sum(sq)), TG_ERR_GRAD, "the last pass was not retained");
+    tg_ctx_free(ctx);
+}
+
+Test(autograd, two_losses_whose_graphs_do_not_meet_each_run_their_own_pass)
+{
+    tg_ctx *ctx = quiet_ctx();
+    tg_tensor *a = param(ctx, TG_SHAPE(1), (double[]){3});
+    tg_tensor *b = param(ctx, TG_SHAPE(1), (double[]){5});
+    tg_tensor *la = tg_sum(tg_mul(a, a)), *lb = tg_sum(tg_mul(b, b));
+    cr_assert_eq(tg_backward(la), TG_OK);
+    cr_assert_eq(tg_backward(lb), TG_OK);
+    cr_expect_float_eq(tg_tensor_get(tg_tensor_grad(a), 0), 6.0, 1e-12);
+    cr_expect_float_eq(tg_tensor_get(tg_tensor_grad(b), 0), 10.0, 1e-12);
+    /* tg_grad touches no .grad, so it may walk a graph as often as asked */
+    tg_tensor *g[1];
+    cr_assert_eq(tg_grad(la, NULL, 1, &a, g, false), TG_OK);
+    cr_assert_eq(tg_grad(la, NULL, 1, &a, g, false), TG_OK);
+    cr_expect_float_eq(tg_tensor_get(g[0], 0), 6.0, 1e-12);
+    tg_ctx_free(ctx);
+}
+
 Test(autograd, upstream_gradient_for_non_scalar_outputs)
 {
     tg_ctx *ctx = tg_ctx_new(1);
@@ -209,7 +263,7 @@ Test(autograd, a_training_step_allocates_nothing_once_warm)
         cr_assert_eq(tg_backward(loss), TG_OK);
         tg_tape_reset(ctx);
         size_t n = 0;
-        for (tg_arena_chunk *c = ctx->chunks; c; c = *(tg_arena_chunk **)c)
+        for (tg_arena_chunk *c = ctx->memory.chunks; c; c = c->next)
             n++; /* a chunk starts with its next pointer */
         if (step == 1) {
             chunks = n;

@@ -12,12 +12,15 @@
  *    arena until tg_tape_reset, which frees them all at once and keeps the memory
  *    for the next step (no malloc per op once a training loop is warm).
  *
- * Using a tensor after it is freed is reported (TG_ERR_FREED). A freed
- * persistent header is kept by the context and caught until a new persistent
- * tensor reuses it; a step tensor from an earlier step is caught until a
- * later step's tensors overwrite its memory. Past that point the stale
- * pointer aliases a live tensor, as in any C allocator: drop pointers to step
- * tensors at tg_tape_reset. To find such a use, run in checked mode
+ * Using a tensor after it is freed is reported (TG_ERR_FREED), and no use of
+ * a stale handle crashes, in any mode. A freed persistent header is kept by
+ * the context and caught until a new persistent tensor reuses it; a step
+ * tensor from an earlier step is caught until a later step makes as many
+ * tensors as came before it in its own step. Past that point the stale
+ * pointer reads as the later step's tensor that took its header's place (an
+ * alias, as in any C allocator, but never garbage: headers have memory of
+ * their own, which values never overwrite). So drop pointers to step tensors
+ * at tg_tape_reset. To find such a use, run in checked mode
  * (tg_ctx_set_checked): nothing is reused, so every stale use is reported.
  *
  * Every function given NULL for a pointer argument returns its documented
@@ -215,11 +218,20 @@ TG_API tg_tensor *tg_tensor_grad(const tg_tensor *t);
 TG_API void tg_tensor_zero_grad(tg_tensor *t);
 
 /* Seeds d loss/d loss = 1 for a one-element loss and accumulates d loss/d leaf
- * into every leaf that requires a gradient, summing over every use. */
+ * into every leaf that requires a gradient, summing over every use.
+ * One pass per tape entry: a second tg_backward that reaches an entry an
+ * earlier one walked since tg_tape_reset is refused (TG_ERR_GRAD, naming the
+ * entry; no .grad changes), since it would add the same gradients again and
+ * silently double them, as PyTorch refuses a second backward. Two losses of
+ * one step whose graphs do not meet may each run their own pass. */
 TG_API tg_status tg_backward(tg_tensor *loss);
 /* The same for any output, with an upstream gradient of its shape (NULL for a
  * one-element output). */
 TG_API tg_status tg_backward_with(tg_tensor *output, tg_tensor *upstream);
+/* tg_backward_with that leaves the entries it walks open for another pass,
+ * which then adds its gradients to .grad once more (PyTorch's
+ * retain_graph=True): for two losses that share part of a graph. */
+TG_API tg_status tg_backward_retain(tg_tensor *output, tg_tensor *upstream);
 /* d output/d inputs[i] into grads[i] (step tensors; zeros where an input does
  * not reach output) without touching any .grad. With create_graph the gradient
  * computation is itself recorded, so grads can be differentiated again

@@ -273,6 +273,8 @@ tg_status tg_module_shape(const tg_module *m, int rank, const int64_t *shape, in
 {
     const tg_layer_spec *s = &m->spec;
     char want[160];
+    if (rank < 0 || !shape) /* a freed or stale input: its accessor reported it */
+        return tg_ctx_status(m->ctx) != TG_OK ? tg_ctx_status(m->ctx) : TG_ERR_FREED;
     *out_rank = rank;
     memcpy(out_shape, shape, (size_t)rank * sizeof *shape);
     switch (s->kind) {

@@ -10,6 +10,8 @@ static bool same_shapes(const char *who, tg_tensor *a, tg_tensor *b)
     if (!a || !b)
         return false;
     int rank = tg_tensor_rank(a);
+    if (rank < 0 || tg_tensor_rank(b) < 0)
+        return false; /* freed or stale: reported by the accessor */
     if (rank == tg_tensor_rank(b) && !memcmp(tg_tensor_shape(a), tg_tensor_shape(b), sizeof(int64_t) * (size_t)rank))
         return true;
     char sa[64], sb[64];
