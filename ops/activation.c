@@ -3,9 +3,10 @@
  * again under create_graph. The activations' derivatives are fused ops of
  * their own (one pass instead of three), differentiable in turn.
  *
- * f32 tensors run the vectorised kernels of ops/vecmath.h (AVX-512 / AVX2 /
- * portable, at most 1-4 ulp, the same cost for every value); f64 tensors and
- * broadcast operands run the libm expression beside them. */
+ * f32 sigmoid, tanh, exp, silu, the GELUs and the fused derivatives of
+ * softplus, silu and the GELUs run the vectorised kernels of ops/vecmath.h
+ * (AVX-512 / AVX2 / portable, within a few ulps, the same cost for every
+ * value); f64 tensors run the libm expression written beside them. */
 #include "ops/binary.h"
 #include "ops/vecmath.h"
 
@@ -40,7 +41,8 @@ static void vec_range(void *arg, int64_t begin, int64_t end)
 }
 
 /* y = f(x): f32 by the kernel set's f32, other dtypes by map (MAP_KERNEL's). */
-static tg_tensor *vec_map(const char *op, tg_tensor *x, tg_vec_unary_fn *f32, tg_tensor *(*map)(tg_tensor *, double, double))
+static tg_tensor *vec_map(const char *op, tg_tensor *x, tg_vec_unary_fn *f32,
+                          tg_tensor *(*map)(tg_tensor *, double, double))
 {
     if (!tg_check_live(op, x))
         return NULL;
@@ -77,7 +79,8 @@ static tg_tensor *vec_fused(const char *op, tg_tensor *g, tg_tensor *x, tg_vec_b
     if (!out)
         return NULL;
     if (same_shape(g, x)) {
-        tg_parallel_range(g->ctx, out->size, vec_range, &(vec_job){.x = x->data, .g = g->data, .y = out->data, .fused = f32});
+        vec_job job = {.x = x->data, .g = g->data, .y = out->data, .fused = f32};
+        tg_parallel_range(g->ctx, out->size, vec_range, &job);
         return out;
     }
     tg_tensor *slope = tg_step_like(x, false); /* f'(x), x's shape: ones, then g·f'(x) in place */
@@ -95,7 +98,10 @@ static tg_tensor *vec_fused(const char *op, tg_tensor *g, tg_tensor *x, tg_vec_b
 
 /* y = 1/(1+e^(-x)); exp overflowing to inf still gives y = 0, not NaN. */
 MAP_KERNEL(sigmoid, 1 / (1 + exp(-v)))
-tg_tensor *tg_sigmoid(tg_tensor *x) { return tg_record1(&tg_op_sigmoid, vec_map("sigmoid", x, tg_vsigmoid_f32, sigmoid_map), x); }
+tg_tensor *tg_sigmoid(tg_tensor *x)
+{
+    return tg_record1(&tg_op_sigmoid, vec_map("sigmoid", x, tg_vsigmoid_f32, sigmoid_map), x);
+}
 
 /* y = tanh x */
 MAP_KERNEL(tanh, tanh(v))

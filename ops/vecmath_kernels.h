@@ -51,13 +51,17 @@
  * rounded to float, evaluated by Horner with fma. */
 
 /* (e^r - 1 - r)/r² on |r| <= 0.35 */
-static const float vm_exp_poly[6] = {0x1p-1f, 0x1.555556p-3f, 0x1.5554e4p-5f, 0x1.1110ep-7f, 0x1.6d491p-10f, 0x1.a12a34p-13f};
+static const float vm_exp_poly[6] = {0x1p-1f,         0x1.555556p-3f, 0x1.5554e4p-5f,
+                                     0x1.1110ep-7f,   0x1.6d491p-10f, 0x1.a12a34p-13f};
 /* (tanh x - x)/x³ as a polynomial in w = x², x <= 0.55 */
-static const float vm_tanh_poly[5] = {-0x1.555554p-2f, 0x1.110feap-3f, -0x1.b9a044p-5f, 0x1.5d220ep-6f, -0x1.b13538p-8f};
+static const float vm_tanh_poly[5] = {-0x1.555554p-2f, 0x1.110feap-3f, -0x1.b9a044p-5f,
+                                      0x1.5d220ep-6f,  -0x1.b13538p-8f};
 /* (erf x)/x in w = x², x <= 0.5 (the constant term is 2/√π, split) */
-static const float vm_erf_poly[6] = {0x1.20dd76p+0f, -0x1.812746p-2f, 0x1.ce2ef2p-4f, -0x1.b8203p-6f, 0x1.54d076p-8f, -0x1.936a4ap-11f};
+static const float vm_erf_poly[6] = {0x1.20dd76p+0f, -0x1.812746p-2f, 0x1.ce2ef2p-4f,
+                                     -0x1.b8203p-6f, 0x1.54d076p-8f,  -0x1.936a4ap-11f};
 /* (Φ(x) - ½)/x in w = x², x <= 0.6629 */
-static const float vm_phi_poly[6] = {0x1.988454p-2f, -0x1.105838p-4f, 0x1.46d02ep-7f, -0x1.373a16p-10f, 0x1.e2771ap-14f, -0x1.20e568p-17f};
+static const float vm_phi_poly[6] = {0x1.988454p-2f,   -0x1.105838p-4f, 0x1.46d02ep-7f,
+                                     -0x1.373a16p-10f, 0x1.e2771ap-14f, -0x1.20e568p-17f};
 
 /* erfcx(a) = e^(a²)·erfc(a) on 0.4375 <= a <= 16, degree 8 on six pieces
  * picked by a's binade: [0.4375, 0.5), [0.5, 1), [1, 2) in v = a - mid, and

@@ -23,7 +23,10 @@ static inline double vmref_tanh(double x) { return tanh(x); }
 static inline double vmref_erf(double x) { return erf(x); }
 static inline double vmref_erfc(double x) { return erfc(x); }
 /* the GELUs and silu at -Inf: their limit 0 (x·0 would be NaN) */
-static inline double vmref_gelu(double x) { return isinf(x) ? (x > 0 ? x : 0) : 0.5 * x * erfc(-x * VMREF_SQRT_HALF); }
+static inline double vmref_gelu(double x)
+{
+    return isinf(x) ? (x > 0 ? x : 0) : 0.5 * x * erfc(-x * VMREF_SQRT_HALF);
+}
 static inline double vmref_gelu_tanh_2u(double x) { return 2 * VMREF_GELU_TANH_C * (x + VMREF_GELU_TANH_K * x * x * x); }
 static inline double vmref_gelu_tanh(double x)
 {
