@@ -2,13 +2,21 @@
  * forward + backward of sum(f(x)) over n f32 elements, as the minimum of
  * repeats, and the ratio composed/fused in one run (both share the machine
  * state, so the ratio is what to read; absolute times are noisy).
+ *
+ * Then the f32 math kernels alone (ops/vecmath.h), in ns per element over
+ * 4096 elements in L1, minimum of the repeats: libm's float functions in a
+ * plain loop against each vector kernel set, on inputs uniform in ±0.05 and
+ * in ±4. libm's cost grows with |x| (erfcf most); the kernels' must not.
  *   build/bench_activations [n] [repeats] [threads] */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "ops/vecmath.h"
 #include "tapegrad.h"
 #include "bench_args.h"
 
@@ -36,6 +44,146 @@ static tg_tensor *elu_composed(tg_tensor *x)
 {
     tg_tensor *zero = tg_tensor_temp(tg_tensor_ctx(x), tg_tensor_dtype(x), 0, NULL);
     return tg_where(tg_step(x), x, tg_expm1(tg_minimum(x, zero)));
+}
+
+/* ---- the kernels alone: libm loops against the vector sets ---- */
+
+#define SQRT_HALF 0.70710678118654752440f
+#define INV_SQRT_2PI 0.39894228040143267794f
+#define GELU_TANH_2C 1.59576912160573071176f /* 2√(2/π) */
+#define GELU_TANH_K 0.044715f
+
+static void libm_exp(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = expf(x[i]);
+}
+static void libm_sigmoid(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = 1 / (1 + expf(-x[i]));
+}
+static void libm_tanh(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = tanhf(x[i]);
+}
+static void libm_erf(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = erff(x[i]);
+}
+static void libm_erfc(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = erfcf(x[i]);
+}
+static void libm_gelu(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = 0.5f * x[i] * erfcf(-x[i] * SQRT_HALF);
+}
+static void libm_gelu_tanh(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] / (1 + expf(-GELU_TANH_2C * (x[i] + GELU_TANH_K * x[i] * x[i] * x[i])));
+}
+static void libm_silu(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] / (1 + expf(-x[i]));
+}
+/* g·(Φ(x) + x·φ(x)) as ops/activation.c's f64 kernel, in float */
+static void libm_gelu_backward(const float *g, const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = g[i] * (0.5f * erfcf(-x[i] * SQRT_HALF) + x[i] * INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]));
+}
+static void libm_gelu_tanh_backward(const float *g, const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i], s = 1 / (1 + expf(-GELU_TANH_2C * (v + GELU_TANH_K * v * v * v)));
+        y[i] = g[i] * (s + v * s * (1 - s) * GELU_TANH_2C * (1 + 3 * GELU_TANH_K * v * v));
+    }
+}
+
+typedef struct {
+    const char *name;
+    tg_vec_unary_fn *libm_map;
+    tg_vec_binary_fn *libm_fused;
+    size_t offset; /* of the kernel in tg_vecmath_kernels */
+} kernel_case;
+
+static const kernel_case kernel_cases[] = {
+    {"exp", libm_exp, NULL, offsetof(tg_vecmath_kernels, exp)},
+    {"sigmoid", libm_sigmoid, NULL, offsetof(tg_vecmath_kernels, sigmoid)},
+    {"tanh", libm_tanh, NULL, offsetof(tg_vecmath_kernels, tanh)},
+    {"erf", libm_erf, NULL, offsetof(tg_vecmath_kernels, erf)},
+    {"erfc", libm_erfc, NULL, offsetof(tg_vecmath_kernels, erfc)},
+    {"gelu", libm_gelu, NULL, offsetof(tg_vecmath_kernels, gelu)},
+    {"gelu_tanh", libm_gelu_tanh, NULL, offsetof(tg_vecmath_kernels, gelu_tanh)},
+    {"silu", libm_silu, NULL, offsetof(tg_vecmath_kernels, silu)},
+    {"gelu_backward", NULL, libm_gelu_backward, offsetof(tg_vecmath_kernels, gelu_backward)},
+    {"gelu_tanh_bwd", NULL, libm_gelu_tanh_backward, offsetof(tg_vecmath_kernels, gelu_tanh_backward)},
+};
+
+enum { KERNEL_N = 4096 };
+
+/* min over repeats of one pass over KERNEL_N elements, in ns per element */
+static double time_kernel(tg_vec_unary_fn *map, tg_vec_binary_fn *fused, const float *g, const float *x, float *y,
+                          int repeats)
+{
+    double best = 1e30;
+    for (int r = 0; r < repeats + 2; r++) {
+        double t0 = now();
+        for (int k = 0; k < 16; k++) {
+            if (map)
+                map(x, y, KERNEL_N);
+            else
+                fused(g, x, y, KERNEL_N);
+        }
+        double t = (now() - t0) / 16;
+        if (r >= 2 && t < best)
+            best = t;
+    }
+    return 1e9 * best / KERNEL_N;
+}
+
+static void kernel_table(int repeats)
+{
+    static float x[2][KERNEL_N], g[KERNEL_N], y[KERNEL_N];
+    static const float ranges[2] = {0.05f, 4};
+    tg_rng rng = tg_rng_seed(2);
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < KERNEL_N; i++)
+            x[r][i] = ranges[r] * (float)(2 * tg_rng_uniform(&rng) - 1);
+    for (int i = 0; i < KERNEL_N; i++)
+        g[i] = 1;
+    static const tg_vecmath_isa sets[] = {TG_VECMATH_AVX512, TG_VECMATH_AVX2, TG_VECMATH_PORTABLE};
+    printf("\nf32 kernels alone, ns/element (%d elements in L1, min of %d), inputs uniform in ±0.05 | ±4\n",
+           KERNEL_N, repeats);
+    printf("  %-14s %15s", "f", "libm");
+    for (size_t k = 0; k < sizeof sets / sizeof *sets; k++)
+        printf(" %15s", tg_vecmath_isa_name(sets[k]));
+    printf("\n");
+    for (size_t c = 0; c < sizeof kernel_cases / sizeof *kernel_cases; c++) {
+        const kernel_case *kc = &kernel_cases[c];
+        printf("  %-14s", kc->name);
+        for (int r = 0; r < 2; r++)
+            printf("%s%6.2f", r ? " | " : "      ", time_kernel(kc->libm_map, kc->libm_fused, g, x[r], y, repeats));
+        for (size_t k = 0; k < sizeof sets / sizeof *sets; k++) {
+            const char *slot = (const char *)tg_vecmath_pick(sets[k]) + kc->offset;
+            tg_vec_unary_fn *map = NULL;
+            tg_vec_binary_fn *fused = NULL;
+            if (kc->libm_map)
+                memcpy(&map, slot, sizeof map);
+            else
+                memcpy(&fused, slot, sizeof fused);
+            for (int r = 0; r < 2; r++)
+                printf("%s%6.2f", r ? " | " : "  ", time_kernel(map, fused, g, x[r], y, repeats));
+        }
+        printf("\n");
+    }
 }
 
 /* min over repeats of forward + backward, in ns per element */
@@ -87,6 +235,7 @@ int main(int argc, char **argv)
         double composed = time_it(ctx, cases[c].composed, x, repeats);
         printf("  %-10s %12.2f %12.2f %9.2fx\n", cases[c].name, fused, composed, composed / fused);
     }
+    kernel_table(repeats);
     tg_ctx_free(ctx);
     return 0;
 }

@@ -1,6 +1,8 @@
 /* Softmax and log-softmax along the last axis. Both subtract the row max
- * first, so logits of ±1000 give finite results. */
+ * first, so logits of ±1000 give finite results. f32 rows take their
+ * exponentials from the vector kernel of ops/vecmath.h (at most 1 ulp). */
 #include "autograd/internal.h"
+#include "ops/vecmath.h"
 
 #include <stdio.h>
 #include <tgmath.h>
@@ -23,8 +25,16 @@ static tg_tensor *softmax_rows(const tg_op_desc *kind, tg_tensor *x)
             T max = z[0], total = 0;
             for (int64_t j = 1; j < cols; j++)
                 max = z[j] > max ? z[j] : max;
-            for (int64_t j = 0; j < cols; j++)
-                total += (out[j] = exp(z[j] - max));
+            if (x->dtype == TG_F32) {
+                for (int64_t j = 0; j < cols; j++)
+                    out[j] = (T)(z[j] - max);
+                tg_vexp_f32((const float *)out, (float *)out, cols);
+                for (int64_t j = 0; j < cols; j++)
+                    total += out[j];
+            } else {
+                for (int64_t j = 0; j < cols; j++)
+                    total += (out[j] = exp(z[j] - max));
+            }
             if (kind == &tg_op_softmax) {
                 for (int64_t j = 0; j < cols; j++)
                     out[j] /= total;

@@ -1,0 +1,81 @@
+/* tapegrad internal — vectorised f32 math: exp, sigmoid, tanh, erf, erfc, the
+ * two GELUs and silu, and the fused derivative kernels out = g·f'(x) built on
+ * them. Not public API (nothing here is TG_API).
+ *
+ * Every kernel runs the same instructions whatever the values: no branch on
+ * a value, no libm call on x86 (the portable set calls fmaf), overflow,
+ * underflow, NaN, ±Inf and subnormal inputs handled by blends. Results that
+ * are subnormal are built from their bit patterns, so no arithmetic ever
+ * takes or makes a subnormal (no microcode assists, whatever the data).
+ *
+ * Kernel sets, picked like the GEMM's (ops/gemm.h): AVX-512F, AVX2+FMA and
+ * portable C, chosen on each call with __builtin_cpu_supports. All three run
+ * one algorithm with the same fused multiply-adds in the same order, so they
+ * give bit-identical results (tests/test_ops_vecmath.c checks it).
+ *
+ * Maximum error over all 2^32 f32 inputs, in ulps of the exact result
+ * (libm in double, the "ulp" of a subnormal result being 2^-149), measured
+ * exhaustively by bench/ulp_vecmath.c (numbers in docs/design.md):
+ *   exp 1 · sigmoid 2 · tanh 2 · erf 2 · erfc 3 · gelu 3 · gelu_tanh 3 · silu 2
+ * The derivative kernels vanish where f' crosses zero (gelu' at x ≈ -0.7518,
+ * gelu_tanh' at x ≈ -0.7522), where no f32 evaluation has a small relative
+ * error; their bound there is absolute (see each function).
+ *
+ * x and y may be the same array (in place); n may be 0. */
+#ifndef TG_OPS_VECMATH_H
+#define TG_OPS_VECMATH_H
+
+#include <stdint.h>
+
+/* y[i] = e^x[i]. Max error 1 ulp. */
+void tg_vexp_f32(const float *x, float *y, int64_t n);
+/* y[i] = 1/(1 + e^-x[i]). Max error 2 ulp. */
+void tg_vsigmoid_f32(const float *x, float *y, int64_t n);
+/* y[i] = tanh x[i]. Max error 2 ulp. */
+void tg_vtanh_f32(const float *x, float *y, int64_t n);
+/* y[i] = erf x[i]. Max error 2 ulp. */
+void tg_verf_f32(const float *x, float *y, int64_t n);
+/* y[i] = erfc x[i] = 1 - erf x[i], without the cancellation. Max error 3 ulp. */
+void tg_verfc_f32(const float *x, float *y, int64_t n);
+/* y[i] = x·Φ(x) = ½x·erfc(-x/√2), the exact GELU. Max error 3 ulp. */
+void tg_vgelu_f32(const float *x, float *y, int64_t n);
+/* y[i] = ½x(1 + tanh u) = x·σ(2u), u = √(2/π)(x + 0.044715x³). Max error 3 ulp. */
+void tg_vgelu_tanh_f32(const float *x, float *y, int64_t n);
+/* y[i] = x·σ(x). Max error 2 ulp. */
+void tg_vsilu_f32(const float *x, float *y, int64_t n);
+
+/* out[i] = g[i]·σ(x[i]) (softplus' = σ). */
+void tg_vsigmoid_mul_f32(const float *g, const float *x, float *out, int64_t n);
+/* out[i] = g[i]·σ(x)(1 + x(1 - σ(x))) (silu'). */
+void tg_vsilu_backward_f32(const float *g, const float *x, float *out, int64_t n);
+/* out[i] = g[i]·(Φ(x) + x·φ(x)) (gelu'). */
+void tg_vgelu_backward_f32(const float *g, const float *x, float *out, int64_t n);
+/* out[i] = g[i]·(s + x·2u'·s(1 - s)), s = σ(2u) (gelu_tanh'). */
+void tg_vgelu_tanh_backward_f32(const float *g, const float *x, float *out, int64_t n);
+
+/* ---- kernel sets, for tests and benchmarks that force a path ---- */
+
+typedef void tg_vec_unary_fn(const float *x, float *y, int64_t n);
+typedef void tg_vec_binary_fn(const float *g, const float *x, float *out, int64_t n);
+
+typedef struct {
+    tg_vec_unary_fn *exp, *sigmoid, *tanh, *erf, *erfc, *gelu, *gelu_tanh, *silu;
+    tg_vec_binary_fn *sigmoid_mul, *silu_backward, *gelu_backward, *gelu_tanh_backward;
+} tg_vecmath_kernels;
+
+/* TG_VECMATH_AUTO is the best set this CPU runs; a set the CPU lacks falls
+ * back to the next lower one (as tg_gemm_isa does). */
+typedef enum { TG_VECMATH_AUTO = 0, TG_VECMATH_PORTABLE, TG_VECMATH_AVX2, TG_VECMATH_AVX512 } tg_vecmath_isa;
+
+const tg_vecmath_kernels *tg_vecmath_pick(tg_vecmath_isa isa);
+/* "avx512", "avx2" or "portable": the set a request resolves to here. */
+const char *tg_vecmath_isa_name(tg_vecmath_isa isa);
+
+/* The sets themselves (vecmath.c, vecmath_avx2.c, vecmath_avx512.c). */
+extern const tg_vecmath_kernels tg_vecmath_portable;
+#if defined(__x86_64__)
+extern const tg_vecmath_kernels tg_vecmath_avx2;
+extern const tg_vecmath_kernels tg_vecmath_avx512;
+#endif
+
+#endif /* TG_OPS_VECMATH_H */
