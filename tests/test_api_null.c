@@ -389,6 +389,11 @@ static bool null_here(void)
     X(tg_gelu_tanh_backward, IS_NULL(tg_gelu_tanh_backward(P(x), P(x)))) \
     X(tg_softmax, IS_NULL(tg_softmax(P(x)))) \
     X(tg_log_softmax, IS_NULL(tg_log_softmax(P(x)))) \
+    X(tg_softmax_masked, IS_NULL(tg_softmax_masked(P(x), 1.0, NULL, false))) \
+    X(tg_layer_norm, IS_NULL(tg_layer_norm(P(x), NULL, NULL, 1e-5))) \
+    X(tg_rms_norm, IS_NULL(tg_rms_norm(P(x), NULL, 1e-5))) \
+    X(tg_layer_norm_backward, IS_NULL(tg_layer_norm_backward(P(x), P(x), 1e-5))) \
+    X(tg_rms_norm_backward, IS_NULL(tg_rms_norm_backward(P(x), P(x), 1e-5))) \
     X(tg_abs, IS_NULL(tg_abs(P(x)))) \
     X(tg_sqrt, IS_NULL(tg_sqrt(P(x)))) \
     X(tg_log1p, IS_NULL(tg_log1p(P(x)))) \
@@ -402,6 +407,7 @@ static bool null_here(void)
     X(tg_maximum, IS_NULL(tg_maximum(P(x), P(x)))) \
     X(tg_minimum, IS_NULL(tg_minimum(P(x), P(x)))) \
     X(tg_where, IS_NULL(tg_where(P(x), P(x), P(x)))) \
+    X(tg_masked_fill, IS_NULL(tg_masked_fill(P(x), P(x), -INFINITY))) \
     X(tg_sum, IS_NULL(tg_sum(P(x)))) \
     X(tg_mean, IS_NULL(tg_mean(P(x)))) \
     X(tg_sum_axis, IS_NULL(tg_sum_axis(P(x), 1, false))) \
