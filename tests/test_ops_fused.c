@@ -1,0 +1,353 @@
+/* The fused transformer ops against their compositions of existing ops (in
+ * float64, values and gradients to 1e-12), their f32 kernels against f64,
+ * masks and anomaly mode, fully masked rows, and bad input. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "tapegrad.h"
+
+static tg_ctx *ctx;
+static void setup(void)
+{
+    ctx = tg_ctx_new(2);
+    tg_ctx_set_error_handler(ctx, NULL, NULL);
+}
+static void teardown(void) { tg_ctx_free(ctx); }
+TestSuite(ops_fused, .init = setup, .fini = teardown);
+
+/* The largest |a - b| over two tensors of one shape. */
+static double max_diff(const tg_tensor *a, const tg_tensor *b)
+{
+    cr_assert_not_null(a, "%s", tg_ctx_error(ctx));
+    cr_assert_not_null(b, "%s", tg_ctx_error(ctx));
+    cr_assert_eq(tg_tensor_rank(a), tg_tensor_rank(b));
+    cr_assert_eq(tg_tensor_size(a), tg_tensor_size(b));
+    double worst = 0;
+    for (int64_t i = 0; i < tg_tensor_size(a); i++) {
+        double d = fabs(tg_tensor_get(a, i) - tg_tensor_get(b, i));
+        cr_assert(!isnan(d), "element %lld: %g vs %g", (long long)i, tg_tensor_get(a, i), tg_tensor_get(b, i));
+        worst = d > worst ? d : worst;
+    }
+    return worst;
+}
+
+static bool all_finite(const tg_tensor *t)
+{
+    for (int64_t i = 0; i < tg_tensor_size(t); i++)
+        if (!isfinite(tg_tensor_get(t, i)))
+            return false;
+    return true;
+}
+
+static tg_tensor *param(tg_rng *rng, tg_dtype dtype, int rank, const int64_t *shape, double low, double high)
+{
+    tg_tensor *t = tg_tensor_rand(ctx, rng, dtype, rank, shape, low, high);
+    tg_tensor_set_requires_grad(t, true);
+    return t;
+}
+
+/* Σ y⊙w for a fixed random w: a scalar whose gradient is w pulled back. */
+static tg_tensor *weigh(tg_tensor *y, uint64_t seed)
+{
+    cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+    tg_rng rng = tg_rng_seed(seed);
+    tg_tensor *w = tg_tensor_rand(ctx, &rng, (tg_dtype)tg_tensor_dtype(y), tg_tensor_rank(y), tg_tensor_shape(y), -1, 1);
+    return tg_sum(tg_mul(y, w));
+}
+
+/* Gradients of loss with respect to n tensors, into grads. */
+static void gradients(tg_tensor *loss, int n, tg_tensor **xs, tg_tensor **grads)
+{
+    cr_assert_not_null(loss, "%s", tg_ctx_error(ctx));
+    cr_assert_eq(tg_grad(loss, NULL, n, xs, grads, false), TG_OK, "%s", tg_ctx_error(ctx));
+}
+
+/* t's values in another dtype (a new persistent tensor). */
+static tg_tensor *convert(const tg_tensor *t, tg_dtype dtype)
+{
+    cr_assert_not_null(t, "%s", tg_ctx_error(ctx));
+    tg_tensor *out = tg_tensor_new(ctx, dtype, tg_tensor_rank(t), tg_tensor_shape(t));
+    cr_assert_eq(tg_tensor_copy(out, t), TG_OK, "%s", tg_ctx_error(ctx));
+    return out;
+}
+
+static tg_tensor *i64_mask(int rank, const int64_t *shape, const double *values)
+{
+    return tg_tensor_from(ctx, TG_I64, rank, shape, values);
+}
+
+/* ---- layer norm and rms norm ---- */
+
+static tg_tensor *composed_layer_norm(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps)
+{
+    tg_tensor *xc = tg_sub(x, tg_mean_axis(x, -1, true));
+    tg_tensor *r = tg_pow_scalar(tg_add_scalar(tg_mean_axis(tg_mul(xc, xc), -1, true), eps), -0.5);
+    tg_tensor *y = tg_mul(xc, r);
+    y = gamma ? tg_mul(y, gamma) : y;
+    return beta ? tg_add(y, beta) : y;
+}
+
+static tg_tensor *composed_rms_norm(tg_tensor *x, tg_tensor *gamma, double eps)
+{
+    tg_tensor *r = tg_pow_scalar(tg_add_scalar(tg_mean_axis(tg_mul(x, x), -1, true), eps), -0.5);
+    tg_tensor *y = tg_mul(x, r);
+    return gamma ? tg_mul(y, gamma) : y;
+}
+
+Test(ops_fused, layer_norm_equals_its_composition_in_values_and_gradients)
+{
+    const int64_t shapes[][4] = {{4, 7}, {2, 3, 16}, {2, 2, 3, 5}, {1, 1, 1, 64}};
+    const int ranks[] = {2, 3, 4, 4};
+    tg_rng rng = tg_rng_seed(11);
+    for (int s = 0; s < 4; s++) {
+        int64_t c = shapes[s][ranks[s] - 1];
+        tg_tensor *x = param(&rng, TG_F64, ranks[s], shapes[s], -3, 5);
+        tg_tensor *gamma = param(&rng, TG_F64, TG_SHAPE(c), 0.5, 2);
+        tg_tensor *beta = param(&rng, TG_F64, TG_SHAPE(c), -1, 1);
+        tg_tensor *fused = tg_layer_norm(x, gamma, beta, 1e-5), *plain = composed_layer_norm(x, gamma, beta, 1e-5);
+        cr_expect_lt(max_diff(fused, plain), 1e-12, "shape %d", s);
+        tg_tensor *xs[3] = {x, gamma, beta}, *g_fused[3], *g_plain[3];
+        gradients(weigh(fused, 3), 3, xs, g_fused);
+        gradients(weigh(plain, 3), 3, xs, g_plain);
+        for (int i = 0; i < 3; i++)
+            cr_expect_lt(max_diff(g_fused[i], g_plain[i]), 1e-12, "shape %d, gradient %d", s, i);
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_fused, rms_norm_equals_its_composition_in_values_and_gradients)
+{
+    tg_rng rng = tg_rng_seed(12);
+    tg_tensor *x = param(&rng, TG_F64, TG_SHAPE(3, 5, 9), -2, 2), *gamma = param(&rng, TG_F64, TG_SHAPE(9), 0.5, 2);
+    for (int with_gamma = 0; with_gamma < 2; with_gamma++) {
+        tg_tensor *g = with_gamma ? gamma : NULL;
+        tg_tensor *fused = tg_rms_norm(x, g, 1e-6), *plain = composed_rms_norm(x, g, 1e-6);
+        cr_expect_lt(max_diff(fused, plain), 1e-12);
+        tg_tensor *xs[2] = {x, gamma}, *g_fused[2], *g_plain[2];
+        gradients(weigh(fused, 4), 1 + with_gamma, xs, g_fused);
+        gradients(weigh(plain, 4), 1 + with_gamma, xs, g_plain);
+        for (int i = 0; i < 1 + with_gamma; i++)
+            cr_expect_lt(max_diff(g_fused[i], g_plain[i]), 1e-12, "gradient %d", i);
+    }
+}
+
+Test(ops_fused, layer_norm_second_derivatives_equal_the_compositions)
+{
+    /* d/dx of (dL/dx · v): the VJP op's own backward against the composed graph's */
+    tg_rng rng = tg_rng_seed(13);
+    tg_tensor *x = param(&rng, TG_F64, TG_SHAPE(3, 6), -2, 2), *gamma = param(&rng, TG_F64, TG_SHAPE(6), 0.5, 2);
+    for (int kind = 0; kind < 2; kind++) {
+        tg_tensor *fused = kind ? tg_rms_norm(x, gamma, 1e-3) : tg_layer_norm(x, gamma, NULL, 1e-3);
+        tg_tensor *plain = kind ? composed_rms_norm(x, gamma, 1e-3) : composed_layer_norm(x, gamma, NULL, 1e-3);
+        tg_tensor *gf, *gp, *hf[2], *hp[2], *xs[2] = {x, gamma};
+        cr_assert_eq(tg_grad(weigh(fused, 5), NULL, 1, &x, &gf, true), TG_OK, "%s", tg_ctx_error(ctx));
+        cr_assert_eq(tg_grad(weigh(plain, 5), NULL, 1, &x, &gp, true), TG_OK, "%s", tg_ctx_error(ctx));
+        gradients(weigh(gf, 6), 2, xs, hf);
+        gradients(weigh(gp, 6), 2, xs, hp);
+        for (int i = 0; i < 2; i++)
+            cr_expect_lt(max_diff(hf[i], hp[i]), 1e-11, "%s, input %d", kind ? "rms_norm" : "layer_norm", i);
+    }
+}
+
+Test(ops_fused, f32_norm_kernels_match_f64)
+{
+    tg_rng rng = tg_rng_seed(14);
+    tg_tensor *x64 = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(64, 300), 3, 2);
+    tg_tensor *gamma64 = tg_tensor_rand(ctx, &rng, TG_F64, TG_SHAPE(300), 0.5, 2);
+    tg_tensor *x32 = convert(x64, TG_F32), *gamma32 = convert(gamma64, TG_F32);
+    cr_expect_lt(max_diff(tg_layer_norm(x32, gamma32, gamma32, 1e-5), tg_layer_norm(x64, gamma64, gamma64, 1e-5)), 1e-5);
+    cr_expect_lt(max_diff(tg_rms_norm(x32, gamma32, 1e-5), tg_rms_norm(x64, gamma64, 1e-5)), 1e-5);
+    cr_expect_lt(max_diff(tg_layer_norm_backward(x32, x32, 1e-5), tg_layer_norm_backward(x64, x64, 1e-5)), 1e-4);
+}
+
+Test(ops_fused, layer_norm_of_a_constant_row_is_beta)
+{
+    tg_tensor *x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(2, 3), (double[]){4, 4, 4, 1, 2, 3});
+    tg_tensor *beta = tg_tensor_from(ctx, TG_F64, TG_SHAPE(3), (double[]){0.5, -1, 2});
+    tg_tensor *y = tg_layer_norm(x, NULL, beta, 1e-5);
+    cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+    double s = 1 / sqrt(2.0 / 3 + 1e-5);
+    double want[] = {0.5, -1, 2, -s + 0.5, -1, s + 2};
+    for (int i = 0; i < 6; i++)
+        cr_expect_lt(fabs(tg_tensor_get(y, i) - want[i]), 1e-12, "element %d", i);
+}
+
+Test(ops_fused, norm_errors_name_the_op_the_tensors_and_the_shapes)
+{
+    tg_tensor *x = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 3, 4));
+    tg_tensor *gamma5 = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(5));
+    tg_tensor_set_name(gamma5, "ln.gamma");
+    cr_expect_null(tg_layer_norm(x, gamma5, NULL, 1e-5));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_SHAPE);
+    cr_expect(strstr(tg_ctx_error(ctx), "layer_norm") && strstr(tg_ctx_error(ctx), "ln.gamma [5]") &&
+              strstr(tg_ctx_error(ctx), "[2, 3, 4]") && strstr(tg_ctx_error(ctx), "expected gamma [4]"), "%s",
+              tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_rms_norm(x, tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(1, 4)), 1e-5));
+    cr_expect(strstr(tg_ctx_error(ctx), "rms_norm") && strstr(tg_ctx_error(ctx), "[1, 4]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_layer_norm(x, NULL, tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(3)), 1e-5));
+    cr_expect(strstr(tg_ctx_error(ctx), "beta [3]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_layer_norm(x, NULL, NULL, -1));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG);
+    cr_expect(strstr(tg_ctx_error(ctx), "eps"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_layer_norm(tg_tensor_scalar(ctx, TG_F64, 1), NULL, NULL, 1e-5));
+    cr_expect(strstr(tg_ctx_error(ctx), "scalar"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_layer_norm(x, tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(4)), NULL, 1e-5));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG);
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_layer_norm_backward(tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 3)), x, 1e-5));
+    cr_expect(strstr(tg_ctx_error(ctx), "layer_norm_backward") && strstr(tg_ctx_error(ctx), "[2, 3]"), "%s",
+              tg_ctx_error(ctx));
+}
+
+/* ---- masked_fill and softmax_masked ---- */
+
+Test(ops_fused, masked_fill_equals_where_with_a_broadcast_mask)
+{
+    tg_rng rng = tg_rng_seed(21);
+    tg_tensor *x = param(&rng, TG_F64, TG_SHAPE(2, 3, 4), -1, 1);
+    tg_tensor *mask = i64_mask(TG_SHAPE(3, 1), (double[]){1, 0, 5});
+    tg_tensor *fused = tg_masked_fill(x, mask, 2.5);
+    tg_tensor *plain = tg_where(mask, tg_tensor_scalar(ctx, TG_F64, 2.5), x);
+    cr_expect_eq(max_diff(fused, plain), 0);
+    tg_tensor *gf, *gp;
+    gradients(weigh(fused, 1), 1, &x, &gf);
+    gradients(weigh(plain, 1), 1, &x, &gp);
+    cr_expect_eq(max_diff(gf, gp), 0);
+    cr_expect_eq(tg_tensor_get(gf, 0), 0, "a masked position gets no gradient");
+    cr_expect_neq(tg_tensor_get(gf, 4), 0, "an unmasked one does");
+}
+
+/* scores [B, H, T, S] with the usual mask composed by hand: causal and key
+ * padding as −∞ through where, then softmax */
+Test(ops_fused, softmax_masked_equals_softmax_of_where_minus_infinity)
+{
+    tg_rng rng = tg_rng_seed(22);
+    tg_tensor *x = param(&rng, TG_F64, TG_SHAPE(2, 3, 5, 5), -3, 3);
+    tg_tensor *pad = i64_mask(TG_SHAPE(2, 1, 1, 5), (double[]){0, 0, 0, 0, 1, 0, 0, 0, 1, 1});
+    tg_tensor *causal = tg_tensor_zeros(ctx, TG_I64, TG_SHAPE(5, 5));
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++)
+            tg_tensor_set(causal, i * 5 + j, 1);
+    tg_tensor *either = tg_add(convert(pad, TG_F64), convert(causal, TG_F64));
+    tg_tensor *minus_inf = tg_tensor_scalar(ctx, TG_F64, -INFINITY);
+    tg_tensor *plain = tg_softmax(tg_where(either, minus_inf, tg_mul_scalar(x, 0.4)));
+    tg_tensor *fused = tg_softmax_masked(x, 0.4, pad, true);
+    tg_tensor *explicit_mask = tg_softmax_masked(x, 0.4, convert(either, TG_I64), false);
+    cr_expect_lt(max_diff(fused, plain), 1e-12);
+    cr_expect_lt(max_diff(explicit_mask, plain), 1e-12);
+    tg_tensor *gf, *gp;
+    gradients(weigh(fused, 2), 1, &x, &gf);
+    gradients(weigh(plain, 2), 1, &x, &gp);
+    cr_expect_lt(max_diff(gf, gp), 1e-12);
+}
+
+Test(ops_fused, softmax_masked_with_an_additive_mask_equals_softmax_of_the_sum)
+{
+    tg_rng rng = tg_rng_seed(23);
+    tg_tensor *x = param(&rng, TG_F64, TG_SHAPE(3, 4, 6), -3, 3), *bias = param(&rng, TG_F64, TG_SHAPE(4, 6), -2, 2);
+    tg_tensor *fused = tg_softmax_masked(x, 0.25, bias, false);
+    tg_tensor *plain = tg_softmax(tg_add(tg_mul_scalar(x, 0.25), bias));
+    cr_expect_lt(max_diff(fused, plain), 1e-12);
+    tg_tensor *xs[2] = {x, bias}, *gf[2], *gp[2];
+    gradients(weigh(fused, 3), 2, xs, gf);
+    gradients(weigh(plain, 3), 2, xs, gp);
+    cr_expect_lt(max_diff(gf[0], gp[0]), 1e-12);
+    cr_expect_lt(max_diff(gf[1], gp[1]), 1e-12);
+}
+
+Test(ops_fused, a_fully_masked_row_is_zeros_with_a_zero_gradient_in_both_dtypes)
+{
+    for (tg_dtype dt = TG_F32; dt <= TG_F64; dt++) {
+        tg_rng rng = tg_rng_seed(24);
+        tg_tensor *x = param(&rng, dt, TG_SHAPE(3, 4), -1, 1);
+        tg_tensor *mask = i64_mask(TG_SHAPE(3, 4), (double[]){0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 1});
+        tg_tensor *additive = tg_tensor_full(ctx, dt, TG_SHAPE(4), -INFINITY);
+        tg_tensor *outs[2] = {tg_softmax_masked(x, 1, mask, false), tg_softmax_masked(x, 1, additive, false)};
+        for (int k = 0; k < 2; k++) {
+            tg_tensor *y = outs[k], *g;
+            cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+            for (int j = 0; j < 4; j++)
+                cr_expect_eq(tg_tensor_get(y, 4 + j), 0, "row 1 of mask %d, position %d", k, j);
+            gradients(weigh(y, 7), 1, &x, &g);
+            cr_expect(all_finite(g));
+            for (int j = 0; j < 4; j++)
+                cr_expect_eq(tg_tensor_get(g, 4 + j), 0);
+        }
+        cr_expect_lt(fabs(tg_tensor_get(outs[0], 0) + tg_tensor_get(outs[0], 2) + tg_tensor_get(outs[0], 3) - 1), 1e-6);
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_fused, f32_softmax_masked_matches_f64)
+{
+    tg_rng rng = tg_rng_seed(25);
+    tg_tensor *x64 = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(4, 2, 64, 64), 0, 3);
+    tg_tensor *x32 = convert(x64, TG_F32);
+    cr_expect_lt(max_diff(tg_softmax_masked(x32, 0.125, NULL, true), tg_softmax_masked(x64, 0.125, NULL, true)), 1e-6);
+}
+
+Test(ops_fused, masked_positions_do_not_trip_anomaly_mode_but_real_infinities_do)
+{
+    tg_anomaly_set_enabled(ctx, true);
+    tg_rng rng = tg_rng_seed(26);
+    tg_tensor *x = param(&rng, TG_F64, TG_SHAPE(3, 3), -1, 1);
+    tg_tensor *causal = i64_mask(TG_SHAPE(3, 3), (double[]){0, 1, 1, 0, 0, 1, 0, 0, 0});
+    /* the idiom: fill with −∞, then softmax; forward and backward stay quiet */
+    tg_tensor *filled = tg_masked_fill(x, causal, -INFINITY);
+    cr_assert_not_null(filled, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(tg_tensor_get(filled, 1), -INFINITY);
+    tg_tensor *loss = weigh(tg_softmax(filled), 8);
+    cr_assert_not_null(loss, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(tg_backward(loss), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect(all_finite(tg_tensor_grad(x)));
+    /* softmax_masked with a −∞ additive mask */
+    tg_tensor *additive = tg_masked_fill(tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(3, 3)), causal, -INFINITY);
+    cr_expect_not_null(tg_softmax_masked(x, 1, additive, false), "%s", tg_ctx_error(ctx));
+    cr_expect_eq(tg_ctx_status(ctx), TG_OK);
+    /* an Inf that x brings to an unmasked position is still an anomaly */
+    tg_tensor *bad = tg_tensor_from(ctx, TG_F64, TG_SHAPE(3, 3), (double[]){0, 0, 0, INFINITY, 0, 0, 0, 0, 0});
+    cr_expect_null(tg_masked_fill(bad, causal, -INFINITY));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ANOMALY);
+    cr_expect(strstr(tg_ctx_error(ctx), "masked_fill produced +Inf at index [1, 0]"), "%s", tg_ctx_error(ctx));
+}
+
+Test(ops_fused, mask_errors_name_the_op_the_shapes_and_what_was_expected)
+{
+    tg_tensor *x = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 4, 4));
+    tg_tensor *wrong = tg_tensor_zeros(ctx, TG_I64, TG_SHAPE(3, 4));
+    tg_tensor_set_name(wrong, "pad");
+    cr_expect_null(tg_masked_fill(x, wrong, 0));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_SHAPE);
+    cr_expect(strstr(tg_ctx_error(ctx), "masked_fill: mask pad [3, 4] does not broadcast to x [2, 4, 4]"), "%s",
+              tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_softmax_masked(x, 1, wrong, false));
+    cr_expect(strstr(tg_ctx_error(ctx), "softmax_masked: mask pad [3, 4] does not broadcast to the scores [2, 4, 4]"),
+              "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    /* a mask that would enlarge x is refused too */
+    cr_expect_null(tg_masked_fill(tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(4)), tg_tensor_zeros(ctx, TG_I64, TG_SHAPE(2, 4)), 0));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_SHAPE);
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_masked_fill(x, tg_tensor_zeros(ctx, TG_I64, TG_SHAPE(4)), NAN));
+    cr_expect(strstr(tg_ctx_error(ctx), "NaN"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_softmax_masked(x, 1, tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(4)), false));
+    cr_expect(strstr(tg_ctx_error(ctx), "f32") && strstr(tg_ctx_error(ctx), "i64 mask"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    tg_tensor *plus_inf = tg_tensor_from(ctx, TG_F64, TG_SHAPE(4), (double[]){0, 0, INFINITY, 0});
+    cr_expect_null(tg_softmax_masked(x, 1, plus_inf, false));
+    cr_expect(strstr(tg_ctx_error(ctx), "holds inf at flat index 2"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_softmax_masked(tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(4)), 1, NULL, true));
+    cr_expect(strstr(tg_ctx_error(ctx), "causal") && strstr(tg_ctx_error(ctx), "[4]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_softmax_masked(x, NAN, NULL, false));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG);
+}
