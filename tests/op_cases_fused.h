@@ -55,6 +55,27 @@ static tg_tensor *ff_softmax_masked_all_masked_row(tg_tensor *const *in, void *u
     return tg_softmax_masked(in[0], 1.0, ff_mask(in[0], TG_SHAPE(3, 4), rows, 12), false);
 }
 
+/* Class indices [2, 3] for logits [2, 3, 5]; -1 marks the ignored rows. */
+static tg_tensor *ff_targets(tg_tensor *like)
+{
+    tg_tensor *t = tg_tensor_temp(tg_tensor_ctx(like), TG_I64, TG_SHAPE(2, 3));
+    const double classes[] = {4, -1, 0, 2, 1, -1};
+    for (int i = 0; i < 6; i++)
+        tg_tensor_set(t, i, classes[i]);
+    return t;
+}
+static tg_tensor *ff_cross_entropy_ignore(tg_tensor *const *in, void *u)
+{
+    (void)u;
+    tg_cross_entropy_options opts = {.ignore = true, .ignore_index = -1};
+    return tg_cross_entropy_ex(in[0], ff_targets(in[0]), &opts);
+}
+static tg_tensor *ff_cross_entropy_sum_probabilities(tg_tensor *const *in, void *u)
+{
+    (void)u;
+    return tg_cross_entropy_ex(in[0], in[1], &(tg_cross_entropy_options){.sum = true});
+}
+
 static const op_case fused_cases[] = {
     {"layer_norm [3,5] with γ and β, squared", ff_layer_norm_affine, 3, {2, 1, 1}, {S(3, 5), S(5), S(5)}, -2, 2, false, false, 0},
     {"layer_norm rank 4, no γ or β", ff_layer_norm_plain, 1, {4}, {S(2, 1, 3, 4)}, -2, 2, false, false, 0},
@@ -69,6 +90,8 @@ static const op_case fused_cases[] = {
     {"softmax_masked causal with a key mask, rank 4", ff_softmax_masked_causal_bool, 1, {4}, {S(2, 2, 4, 4)}, -2, 2, false, false, 0},
     {"softmax_masked additive mask [3,4] on [2,3,4], squared", ff_softmax_masked_additive, 2, {3, 2}, {S(2, 3, 4), S(3, 4)}, -2, 2, false, false, 0},
     {"softmax_masked with a fully masked row", ff_softmax_masked_all_masked_row, 1, {2}, {S(3, 4)}, -2, 2, false, false, 0},
+    {"cross_entropy [2,3,5] with i64 targets [2,3], ignore_index", ff_cross_entropy_ignore, 1, {3}, {S(2, 3, 5)}, -3, 3, false, false, 0},
+    {"cross_entropy summed, probabilities [2,2,4]", ff_cross_entropy_sum_probabilities, 2, {3, 3}, {S(2, 2, 4), S(2, 2, 4)}, 0.1, 1, false, false, 0},
 };
 
 #endif

@@ -432,6 +432,7 @@ static bool null_here(void)
     X(tg_detach, IS_NULL(tg_detach(P(x)))) \
     X(tg_mse_loss, IS_NULL(tg_mse_loss(P(x), P(x)))) \
     X(tg_cross_entropy, IS_NULL(tg_cross_entropy(P(x), P(x)))) \
+    X(tg_cross_entropy_ex, IS_NULL(tg_cross_entropy_ex(P(x), P(x), NULL))) \
     X(tg_conv2d, IS_NULL(tg_conv2d(P(x), P(x), P(x), 1, 1, 0, 0))) \
     X(tg_conv1d, IS_NULL(tg_conv1d(P(x), P(x), P(x), 1, 0, 1, 1))) \
     X(tg_conv2d_backward_input, IS_NULL(tg_conv2d_backward_input(P(x), P(x), 1, 1, 0, 0, 2, 2))) \

@@ -351,3 +351,91 @@ Test(ops_fused, mask_errors_name_the_op_the_shapes_and_what_was_expected)
     cr_expect_null(tg_softmax_masked(x, NAN, NULL, false));
     cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG);
 }
+
+/* ---- cross_entropy over [..., c] ---- */
+
+/* -Σ_counted log softmax(z)[target] / count, by gather over a [rows, c] view */
+static tg_tensor *composed_cross_entropy(tg_tensor *z, const double *targets, int64_t rows, int64_t classes,
+                                         int64_t ignore)
+{
+    tg_tensor *index = tg_tensor_zeros(ctx, TG_I64, TG_SHAPE(rows, 1));
+    tg_tensor *keep = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(rows, 1));
+    double count = 0;
+    for (int64_t r = 0; r < rows; r++)
+        if (targets[r] != (double)ignore) {
+            tg_tensor_set(index, r, targets[r]);
+            tg_tensor_set(keep, r, 1);
+            count++;
+        }
+    tg_tensor *picked = tg_gather(tg_log_softmax(tg_reshape(z, TG_SHAPE(rows, classes))), 1, index);
+    return tg_mul_scalar(tg_sum(tg_mul(picked, keep)), -1 / count);
+}
+
+Test(ops_fused, cross_entropy_over_a_sequence_with_ignore_index_equals_its_composition)
+{
+    tg_rng rng = tg_rng_seed(31);
+    tg_tensor *z = param(&rng, TG_F64, TG_SHAPE(2, 4, 7), -4, 4);
+    const double labels[] = {3, -100, 0, 6, -100, -100, 1, 5};
+    tg_tensor *t = tg_tensor_from(ctx, TG_I64, TG_SHAPE(2, 4), labels);
+    tg_cross_entropy_options opts = {.ignore = true, .ignore_index = -100};
+    tg_tensor *fused = tg_cross_entropy_ex(z, t, &opts), *plain = composed_cross_entropy(z, labels, 8, 7, -100);
+    cr_expect_lt(max_diff(fused, plain), 1e-12);
+    tg_tensor *gf, *gp;
+    gradients(fused, 1, &z, &gf);
+    gradients(plain, 1, &z, &gp);
+    cr_expect_lt(max_diff(gf, gp), 1e-12);
+    for (int j = 0; j < 7; j++)
+        cr_expect_eq(tg_tensor_get(gf, 1 * 7 + j), 0, "an ignored row gets no gradient");
+    /* without an ignore_index, [2, 4, 7] is the [8, 7] call */
+    const double all[] = {3, 1, 0, 6, 2, 4, 1, 5};
+    tg_tensor *t_all = tg_tensor_from(ctx, TG_I64, TG_SHAPE(2, 4), all);
+    tg_tensor *flat = tg_cross_entropy(tg_reshape(z, TG_SHAPE(8, 7)), tg_tensor_from(ctx, TG_F64, TG_SHAPE(8), all));
+    cr_expect_lt(max_diff(tg_cross_entropy(z, t_all), flat), 1e-12);
+    tg_tensor *summed = tg_cross_entropy_ex(z, t_all, &(tg_cross_entropy_options){.sum = true});
+    cr_expect_lt(fabs(tg_tensor_item(summed) - 8 * tg_tensor_item(flat)), 1e-11);
+}
+
+Test(ops_fused, cross_entropy_with_every_row_ignored_is_zero_not_nan)
+{
+    tg_rng rng = tg_rng_seed(32);
+    for (tg_dtype dt = TG_F32; dt <= TG_F64; dt++) {
+        tg_tensor *z = param(&rng, dt, TG_SHAPE(3, 4), -1, 1), *g;
+        tg_tensor *t = tg_tensor_full(ctx, TG_I64, TG_SHAPE(3), 7);
+        tg_tensor *loss = tg_cross_entropy_ex(z, t, &(tg_cross_entropy_options){.ignore = true, .ignore_index = 7});
+        cr_assert_not_null(loss, "%s", tg_ctx_error(ctx));
+        cr_expect_eq(tg_tensor_item(loss), 0);
+        gradients(loss, 1, &z, &g);
+        for (int i = 0; i < 12; i++)
+            cr_expect_eq(tg_tensor_get(g, i), 0);
+    }
+}
+
+Test(ops_fused, f32_cross_entropy_of_many_rows_matches_f64)
+{
+    tg_rng rng = tg_rng_seed(33);
+    tg_tensor *z64 = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(16, 64, 132), 0, 3);
+    tg_tensor *t = tg_tensor_zeros(ctx, TG_I64, TG_SHAPE(16, 64));
+    for (int64_t i = 0; i < 16 * 64; i++)
+        tg_tensor_set(t, i, (double)((i * 37) % 132));
+    double a = tg_tensor_item(tg_cross_entropy(convert(z64, TG_F32), t)), b = tg_tensor_item(tg_cross_entropy(z64, t));
+    cr_expect_lt(fabs(a - b), 1e-4 * fabs(b), "%g vs %g", a, b);
+}
+
+Test(ops_fused, cross_entropy_errors_name_the_position_and_the_shapes_expected)
+{
+    tg_tensor *z = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 3, 5));
+    cr_expect_null(tg_cross_entropy(z, tg_tensor_from(ctx, TG_I64, TG_SHAPE(2, 3), (double[]){0, 1, 2, 3, 4, 5})));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG);
+    cr_expect(strstr(tg_ctx_error(ctx), "target [1, 2] is 5; expected a class index 0 to 4"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_cross_entropy(z, tg_tensor_zeros(ctx, TG_I64, TG_SHAPE(3, 2))));
+    cr_expect(strstr(tg_ctx_error(ctx), "i64 targets [3, 2]; expected class indices [2, 3]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_cross_entropy(z, tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 5))));
+    cr_expect(strstr(tg_ctx_error(ctx), "expected targets [2, 3] (class indices) or [2, 3, 5] (probabilities)"), "%s",
+              tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_cross_entropy_ex(z, tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 3, 5)),
+                                       &(tg_cross_entropy_options){.ignore = true, .ignore_index = 0}));
+    cr_expect(strstr(tg_ctx_error(ctx), "ignore_index with probability targets"), "%s", tg_ctx_error(ctx));
+}

@@ -245,12 +245,24 @@ TG_API tg_tensor *tg_detach(tg_tensor *x);
 /* ---- fused losses (scalar results) ---- */
 /* mean((a - b)²) over all elements; da = 2(a - b)/n · dy, db = -da */
 TG_API tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b);
-/* Softmax cross-entropy of logits [n, c], averaged over the n rows:
- * -(1/n) Σᵢ Σⱼ pᵢⱼ log softmax(zᵢ)ⱼ.  targets: [n] class indices 0..c-1
- * (TG_I64, or whole numbers in the logits' dtype) or [n, c] probabilities /
- * one-hot rows.
+/* Softmax cross-entropy of logits [..., c], averaged over the rows (every
+ * position of the leading axes): -(1/n) Σᵢ Σⱼ pᵢⱼ log softmax(zᵢ)ⱼ.
+ * targets: [...] class indices 0..c-1 (TG_I64, or whole numbers in the
+ * logits' dtype) or [..., c] probabilities / one-hot rows. For [n, c] logits:
+ * [n] or [n, c] targets.
  * dz = (softmax(z) - p)/n · dy; finite for logits of any magnitude. */
 TG_API tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *targets);
+/* tg_cross_entropy with options; NULL or all zeros is tg_cross_entropy. */
+typedef struct {
+    bool ignore;          /* class-index rows whose target is ignore_index count for nothing */
+    int64_t ignore_index; /* e.g. -100 (PyTorch's default) or a padding token */
+    bool sum;             /* sum over the counted rows instead of their mean */
+} tg_cross_entropy_options;
+/* The mean divides by the rows counted (not ignored); with every row ignored
+ * the loss is 0 and so is its gradient (not NaN). An ignored row's logits
+ * get no gradient.  dz = (softmax(z) - p)·w · dy, w = 1/count (mean), 1
+ * (sum) or 0 (an ignored row). */
+TG_API tg_tensor *tg_cross_entropy_ex(tg_tensor *logits, tg_tensor *targets, const tg_cross_entropy_options *options);
 
 /* ---- convolution and pooling (NCHW) ----
  * conv2d: x [N, C, H, W], weight [O, C/groups, KH, KW], bias [O] or NULL ->
