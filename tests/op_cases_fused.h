@@ -76,6 +76,29 @@ static tg_tensor *ff_cross_entropy_sum_probabilities(tg_tensor *const *in, void 
     return tg_cross_entropy_ex(in[0], in[1], &(tg_cross_entropy_options){.sum = true});
 }
 
+static tg_tensor *ff_attention(tg_tensor *const *in, void *u) { (void)u; return tg_scaled_dot_product_attention(in[0], in[1], in[2], NULL, false, 0, NULL); }
+static tg_tensor *ff_attention_causal_key_mask(tg_tensor *const *in, void *u)
+{
+    (void)u; /* a key mask [B, 1, 1, S] on top of causality: query 0 of batch 1 sees no key */
+    tg_tensor *mask = ff_mask(in[0], TG_SHAPE(2, 1, 1, 4), (const int[]){0, 0, 0, 1, 1, 0, 0, 0}, 8);
+    return tg_scaled_dot_product_attention(in[0], in[1], in[2], mask, true, 0, NULL);
+}
+/* an additive mask [T, S] that takes a gradient; v fixed */
+static tg_tensor *ff_attention_additive(tg_tensor *const *in, void *u)
+{
+    (void)u;
+    tg_tensor *v = tg_tensor_temp(tg_tensor_ctx(in[0]), TG_F64, TG_SHAPE(1, 2, 5, 2));
+    for (int64_t i = 0; i < 20; i++)
+        tg_tensor_set(v, i, sin((double)i));
+    return squared(tg_scaled_dot_product_attention(in[0], in[1], v, in[2], false, 0, NULL));
+}
+static tg_tensor *ff_attention_dropout(tg_tensor *const *in, void *u)
+{
+    (void)u; /* the same mask on every call: the rng is seeded here */
+    tg_rng rng = tg_rng_seed(99);
+    return tg_scaled_dot_product_attention(in[0], in[1], in[2], NULL, true, 0.3, &rng);
+}
+
 static const op_case fused_cases[] = {
     {"layer_norm [3,5] with γ and β, squared", ff_layer_norm_affine, 3, {2, 1, 1}, {S(3, 5), S(5), S(5)}, -2, 2, false, false, 0},
     {"layer_norm rank 4, no γ or β", ff_layer_norm_plain, 1, {4}, {S(2, 1, 3, 4)}, -2, 2, false, false, 0},
@@ -92,6 +115,11 @@ static const op_case fused_cases[] = {
     {"softmax_masked with a fully masked row", ff_softmax_masked_all_masked_row, 1, {2}, {S(3, 4)}, -2, 2, false, false, 0},
     {"cross_entropy [2,3,5] with i64 targets [2,3], ignore_index", ff_cross_entropy_ignore, 1, {3}, {S(2, 3, 5)}, -3, 3, false, false, 0},
     {"cross_entropy summed, probabilities [2,2,4]", ff_cross_entropy_sum_probabilities, 2, {3, 3}, {S(2, 2, 4), S(2, 2, 4)}, 0.1, 1, false, false, 0},
+    {"attention [1,2,3,4]", ff_attention, 3, {4, 4, 4}, {S(1, 2, 3, 4), S(1, 2, 3, 4), S(1, 2, 3, 4)}, -1, 1, false, false, 0},
+    {"attention cross, T=2 S=5, dv=3", ff_attention, 3, {4, 4, 4}, {S(2, 1, 2, 4), S(2, 1, 5, 4), S(2, 1, 5, 3)}, -1, 1, false, false, 0},
+    {"attention causal with a key mask, a query with no key", ff_attention_causal_key_mask, 3, {4, 4, 4}, {S(2, 2, 4, 3), S(2, 2, 4, 3), S(2, 2, 4, 2)}, -1, 1, false, false, 0},
+    {"attention additive mask [3,5] with a gradient, squared", ff_attention_additive, 3, {4, 4, 2}, {S(1, 2, 3, 2), S(1, 2, 5, 2), S(3, 5)}, -1, 1, false, false, 0},
+    {"attention causal with dropout 0.3", ff_attention_dropout, 3, {4, 4, 4}, {S(1, 2, 4, 3), S(1, 2, 4, 3), S(1, 2, 4, 3)}, -1, 1, false, false, 0},
 };
 
 #endif

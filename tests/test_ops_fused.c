@@ -439,3 +439,161 @@ Test(ops_fused, cross_entropy_errors_name_the_position_and_the_shapes_expected)
                                        &(tg_cross_entropy_options){.ignore = true, .ignore_index = 0}));
     cr_expect(strstr(tg_ctx_error(ctx), "ignore_index with probability targets"), "%s", tg_ctx_error(ctx));
 }
+
+/* ---- scaled dot-product attention ---- */
+
+/* The same attention from existing ops, heads folded into a stack of
+ * matrices: softmax(where(mask, −∞, q·kᵀ/√d)) (or + an additive mask), then
+ * the dropout factor, then ·v. */
+static tg_tensor *composed_attention(tg_tensor *q, tg_tensor *k, tg_tensor *v, tg_tensor *bool_mask,
+                                     tg_tensor *additive, tg_tensor *keep)
+{
+    const int64_t *qs = tg_tensor_shape(q), *ks = tg_tensor_shape(k), *vs = tg_tensor_shape(v);
+    int64_t bh = qs[0] * qs[1];
+    tg_tensor *q3 = tg_reshape(q, TG_SHAPE(bh, qs[2], qs[3])), *k3 = tg_reshape(k, TG_SHAPE(bh, ks[2], ks[3]));
+    tg_tensor *z = tg_reshape(tg_mul_scalar(tg_matmul_t(q3, k3, false, true), 1 / sqrt((double)qs[3])),
+                              TG_SHAPE(qs[0], qs[1], qs[2], ks[2]));
+    if (bool_mask)
+        z = tg_where(bool_mask, tg_tensor_scalar(ctx, TG_F64, -INFINITY), z);
+    if (additive)
+        z = tg_add(z, additive);
+    tg_tensor *p = tg_softmax(z);
+    if (keep)
+        p = tg_mul(p, keep);
+    tg_tensor *y = tg_matmul(tg_reshape(p, TG_SHAPE(bh, qs[2], ks[2])), tg_reshape(v, TG_SHAPE(bh, vs[2], vs[3])));
+    return tg_reshape(y, TG_SHAPE(qs[0], qs[1], qs[2], vs[3]));
+}
+
+/* [T, S] with 1 above the diagonal */
+static tg_tensor *causal_mask(int64_t t, int64_t s)
+{
+    tg_tensor *m = tg_tensor_zeros(ctx, TG_I64, TG_SHAPE(t, s));
+    for (int64_t i = 0; i < t; i++)
+        for (int64_t j = i + 1; j < s; j++)
+            tg_tensor_set(m, i * s + j, 1);
+    return m;
+}
+
+static void expect_same_attention(tg_tensor *fused, tg_tensor *plain, int n, tg_tensor **xs, const char *what)
+{
+    cr_expect_lt(max_diff(fused, plain), 1e-12, "%s: values", what);
+    tg_tensor *gf[4], *gp[4];
+    gradients(weigh(fused, 9), n, xs, gf);
+    gradients(weigh(plain, 9), n, xs, gp);
+    for (int i = 0; i < n; i++)
+        cr_expect_lt(max_diff(gf[i], gp[i]), 1e-12, "%s: gradient %d", what, i);
+}
+
+Test(ops_fused, attention_equals_its_composition_in_several_shapes)
+{
+    const int64_t shapes[][4] = {{2, 3, 5, 4}, {1, 1, 1, 8}, {3, 2, 7, 16}};
+    tg_rng rng = tg_rng_seed(41);
+    for (int c = 0; c < 3; c++) {
+        const int64_t *sh = shapes[c];
+        tg_tensor *q = param(&rng, TG_F64, 4, sh, -2, 2), *k = param(&rng, TG_F64, 4, sh, -2, 2);
+        tg_tensor *v = param(&rng, TG_F64, TG_SHAPE(sh[0], sh[1], sh[2], 3), -1, 1);
+        tg_tensor *xs[3] = {q, k, v};
+        expect_same_attention(tg_scaled_dot_product_attention(q, k, v, NULL, false, 0, NULL),
+                              composed_attention(q, k, v, NULL, NULL, NULL), 3, xs, "no mask");
+        expect_same_attention(tg_scaled_dot_product_attention(q, k, v, NULL, true, 0, NULL),
+                              composed_attention(q, k, v, causal_mask(sh[2], sh[2]), NULL, NULL), 3, xs, "causal");
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_fused, attention_with_cross_lengths_masks_and_dropout_equals_its_composition)
+{
+    tg_rng rng = tg_rng_seed(42);
+    tg_tensor *q = param(&rng, TG_F64, TG_SHAPE(2, 2, 3, 4), -2, 2), *k = param(&rng, TG_F64, TG_SHAPE(2, 2, 6, 4), -2, 2);
+    tg_tensor *v = param(&rng, TG_F64, TG_SHAPE(2, 2, 6, 5), -1, 1), *bias = param(&rng, TG_F64, TG_SHAPE(3, 6), -1, 1);
+    tg_tensor *xs[4] = {q, k, v, bias};
+    /* a key-padding mask [B, 1, 1, S] */
+    tg_tensor *pad = i64_mask(TG_SHAPE(2, 1, 1, 6), (double[]){0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0});
+    expect_same_attention(tg_scaled_dot_product_attention(q, k, v, pad, false, 0, NULL),
+                          composed_attention(q, k, v, pad, NULL, NULL), 3, xs, "key padding");
+    expect_same_attention(tg_scaled_dot_product_attention(q, k, v, bias, false, 0, NULL),
+                          composed_attention(q, k, v, NULL, bias, NULL), 4, xs, "additive [T, S]");
+    /* dropout: one uniform draw per element of P in order, kept below 1 - p
+     * as documented; the composition replays the draws */
+    tg_rng a = tg_rng_seed(7), b = tg_rng_seed(7);
+    tg_tensor *keep = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 2, 3, 6));
+    for (int64_t i = 0; i < tg_tensor_size(keep); i++)
+        tg_tensor_set(keep, i, tg_rng_uniform(&b) < 0.25 ? 0 : 1 / 0.75);
+    expect_same_attention(tg_scaled_dot_product_attention(q, k, v, NULL, false, 0.25, &a),
+                          composed_attention(q, k, v, NULL, NULL, keep), 3, xs, "dropout");
+}
+
+Test(ops_fused, attention_with_a_query_that_sees_no_key_gives_zeros_not_nan)
+{
+    tg_anomaly_set_enabled(ctx, true); /* and the masked scores trip no anomaly */
+    tg_rng rng = tg_rng_seed(43);
+    tg_tensor *q = param(&rng, TG_F64, TG_SHAPE(1, 2, 3, 4), -1, 1), *k = param(&rng, TG_F64, TG_SHAPE(1, 2, 3, 4), -1, 1);
+    tg_tensor *v = param(&rng, TG_F64, TG_SHAPE(1, 2, 3, 4), -1, 1);
+    tg_tensor *mask = i64_mask(TG_SHAPE(3, 3), (double[]){0, 0, 0, 1, 1, 1, 0, 1, 0}); /* query 1 sees nothing */
+    tg_tensor *y = tg_scaled_dot_product_attention(q, k, v, mask, true, 0, NULL);
+    cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+    for (int h = 0; h < 2; h++)
+        for (int j = 0; j < 4; j++)
+            cr_expect_eq(tg_tensor_get(y, h * 12 + 4 + j), 0, "head %d, query 1", h);
+    cr_expect_eq(tg_backward(weigh(y, 10)), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect(all_finite(tg_tensor_grad(q)) && all_finite(tg_tensor_grad(k)) && all_finite(tg_tensor_grad(v)));
+    for (int j = 0; j < 4; j++)
+        cr_expect_eq(tg_tensor_get(tg_tensor_grad(q), 4 + j), 0, "the masked query gets no gradient");
+}
+
+Test(ops_fused, f32_attention_on_threads_matches_f64)
+{
+    /* 4·4 heads of 64×64 scores: the pairs run as pool tasks on this 2-thread context */
+    tg_rng rng = tg_rng_seed(44);
+    tg_tensor *q = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(4, 4, 64, 32), 0, 1);
+    tg_tensor *k = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(4, 4, 64, 32), 0, 1);
+    tg_tensor *v = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(4, 4, 64, 32), 0, 1);
+    tg_tensor *y64 = tg_scaled_dot_product_attention(q, k, v, NULL, true, 0, NULL);
+    tg_tensor *y32 = tg_scaled_dot_product_attention(convert(q, TG_F32), convert(k, TG_F32), convert(v, TG_F32), NULL,
+                                                     true, 0, NULL);
+    cr_expect_lt(max_diff(y32, y64), 1e-4);
+    /* and the f64 result against the composition, many heads at once */
+    cr_expect_lt(max_diff(y64, composed_attention(q, k, v, causal_mask(64, 64), NULL, NULL)), 1e-12);
+}
+
+Test(ops_fused, attention_errors_name_the_tensors_the_shapes_and_what_was_expected)
+{
+    tg_tensor *q = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 4, 8, 16));
+    tg_tensor *k2 = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 2, 8, 16));
+    tg_tensor *v = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 4, 8, 16));
+    tg_tensor_set_name(k2, "k");
+    cr_expect_null(tg_scaled_dot_product_attention(q, k2, v, NULL, false, 0, NULL));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_SHAPE);
+    cr_expect(strstr(tg_ctx_error(ctx), "scaled_dot_product_attention: q [2, 4, 8, 16] and k k [2, 2, 8, 16]; "
+                     "expected the same batch (2) and heads (4)"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_scaled_dot_product_attention(q, tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 4, 8, 8)), v, NULL,
+                                                   false, 0, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "expected the same head dim (dim 3: 16)"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_scaled_dot_product_attention(q, q, tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 4, 7, 16)), NULL,
+                                                   false, 0, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "expected as many values as keys (dim 2: 8)"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_scaled_dot_product_attention(tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(8, 8, 16)), q, v, NULL,
+                                                   false, 0, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "q [8, 8, 16]; expected rank 4, [batch, heads, queries, head dim]"), "%s",
+              tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    tg_tensor *mask = tg_tensor_zeros(ctx, TG_I64, TG_SHAPE(8, 7));
+    tg_tensor_set_name(mask, "causal");
+    cr_expect_null(tg_scaled_dot_product_attention(q, q, v, mask, false, 0, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "mask causal [8, 7] does not broadcast to the scores [2, 4, 8, 8]"), "%s",
+              tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_scaled_dot_product_attention(q, q, v, NULL, false, 0.1, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "rng is NULL"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    tg_rng rng = tg_rng_seed(1);
+    cr_expect_null(tg_scaled_dot_product_attention(q, q, v, NULL, false, 1, &rng));
+    cr_expect(strstr(tg_ctx_error(ctx), "dropout_p is 1; expected 0 <= p < 1"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_scaled_dot_product_attention(q, q, tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(2, 4, 8, 16)), NULL,
+                                                   false, 0, NULL));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG);
+}

@@ -49,7 +49,8 @@ extern "C" {
     X(LAYER_NORM, layer_norm) X(RMS_NORM, rms_norm)                        \
     X(LAYER_NORM_BACKWARD, layer_norm_backward)                            \
     X(RMS_NORM_BACKWARD, rms_norm_backward)                                \
-    X(MASKED_FILL, masked_fill) X(SOFTMAX_MASKED, softmax_masked)
+    X(MASKED_FILL, masked_fill) X(SOFTMAX_MASKED, softmax_masked)         \
+    X(SCALED_DOT_PRODUCT_ATTENTION, scaled_dot_product_attention)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -77,6 +78,21 @@ TG_API tg_tensor *tg_div(tg_tensor *a, tg_tensor *b); /* a / b;  da = dy/b, db =
 TG_API tg_tensor *tg_neg(tg_tensor *x);                      /* -x */
 TG_API tg_tensor *tg_add_scalar(tg_tensor *x, double c);     /* x + c */
 TG_API tg_tensor *tg_mul_scalar(tg_tensor *x, double c);     /* x · c */
+
+/* ---- attention ----
+ * q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv] -> y [B, H, T, dv]:
+ *   Z = q·kᵀ/√d + M,  P = softmax(Z) along S,  P' = P⊙K/(1-p),  y = P'·v
+ * per (batch, head) through the blocked GEMM, on the tensors' own buffers.
+ * M: mask as tg_softmax_masked's (NULL; i64 boolean, nonzero masked out; or
+ * additive in q's dtype), broadcasting to [B, H, T, S]; causal masks key j
+ * for query i when j > i. A query with every key masked gets y = 0 (and no
+ * gradient), never NaN. Dropout: each element of P kept with probability
+ * 1 - dropout_p (drawn from rng, which may be NULL when dropout_p is 0) and
+ * scaled by 1/(1 - p); pass 0 for inference.
+ *   dv = P'ᵀ·dy,  dP = (dy·vᵀ)⊙K/(1-p),  dZ = P⊙(dP - Σ dP⊙P),
+ *   dq = dZ·k/√d,  dk = dZᵀ·q/√d,  dM = dZ (summed to an additive mask's shape) */
+TG_API tg_tensor *tg_scaled_dot_product_attention(tg_tensor *q, tg_tensor *k, tg_tensor *v, tg_tensor *mask,
+                                                  bool causal, double dropout_p, tg_rng *rng);
 
 /* ---- activations and maps ---- */
 TG_API tg_tensor *tg_sigmoid(tg_tensor *x); /* y = 1/(1+exp(-x));  dy/dx = y(1-y) */
