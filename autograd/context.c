@@ -412,13 +412,13 @@ bool tg_check_pair_report(const char *op, const tg_tensor *a, const tg_tensor *b
 
 /* ---- the tape ---- */
 
-/* First NaN or Inf in t, -1 if none. */
-static int64_t first_nonfinite(const tg_tensor *t)
+/* First NaN or Inf in t at or after from, -1 if none. */
+static int64_t first_nonfinite(const tg_tensor *t, int64_t from)
 {
     int64_t bad = -1;
     TG_TYPED(t->dtype, T, {
         const T *x = t->data;
-        for (int64_t i = 0; i < t->size; i++)
+        for (int64_t i = from; i < t->size; i++)
             if (!isfinite(x[i])) {
                 bad = i;
                 break;
@@ -446,14 +446,21 @@ static void report_anomaly(tg_ctx *ctx, const tg_op_desc *op, const tg_tensor *o
 
 /* The tape entry for out, or NULL when nothing needs recording (or on error,
  * with the context's error set and out set to NULL). */
-static tg_node *append(const tg_op_desc *op, tg_tensor **out, int n_in, tg_tensor *const *in)
+static tg_node *append(const tg_op_desc *op, tg_tensor **out, int n_in, tg_tensor *const *in, const tg_attr *attr)
 {
     tg_tensor *t = *out;
     if (!t)
         return NULL;
     tg_ctx *ctx = t->ctx;
     if (ctx->anomaly && tg_dtype_is_float((tg_dtype)t->dtype)) {
-        int64_t bad = first_nonfinite(t);
+        int64_t bad = first_nonfinite(t, 0);
+        if (bad >= 0 && op->anomaly_allows) { /* the op may have been asked for some */
+            tg_node asked = {.op = op, .n_in = n_in, .in = (tg_tensor **)in, .out = t};
+            if (attr)
+                asked.attr = *attr;
+            while (bad >= 0 && op->anomaly_allows(&asked, bad))
+                bad = first_nonfinite(t, bad + 1);
+        }
         if (bad >= 0) {
             report_anomaly(ctx, op, t, bad);
             *out = NULL;
@@ -501,7 +508,7 @@ static tg_node *append(const tg_op_desc *op, tg_tensor **out, int n_in, tg_tenso
 static __attribute__((noinline)) tg_tensor *record_slow(const tg_op_desc *op, tg_tensor *out, int n_in,
                                                         tg_tensor *const *in, const tg_attr *attr)
 {
-    tg_node *node = append(op, &out, n_in, in);
+    tg_node *node = append(op, &out, n_in, in, attr);
     if (node && attr)
         node->attr = *attr;
     return out;

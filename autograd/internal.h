@@ -88,6 +88,10 @@ typedef struct tg_op_desc {
      * applied to the upstream δ ("·Wᵀ", "⊙σ(z)(1−σ(z))", "Σ over batch"),
      * for diagrams; NULL draws "∂/∂x<i>". */
     void (*vjp_label)(const tg_node *node, int input, char *buf, size_t size);
+    /* Optional, for anomaly mode: true when the NaN or Inf at flat index
+     * `index` of the output is what the op was asked for (masked_fill's −∞
+     * at a masked position), not an anomaly; NULL: every one is reported. */
+    bool (*anomaly_allows)(const tg_node *node, int64_t index);
 } tg_op_desc;
 
 /* One tape entry. in points into step memory, so a copy of the node stays

@@ -413,6 +413,12 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_gelu_tanh_backward, IS_NULL(tg_gelu_tanh_backward(P(x), P(x)))) \
     X(tg_softmax, IS_NULL(tg_softmax(P(x)))) \
     X(tg_log_softmax, IS_NULL(tg_log_softmax(P(x)))) \
+    X(tg_softmax_masked, IS_NULL(tg_softmax_masked(P(x), 1.0, NULL, false))) \
+    X(tg_scaled_dot_product_attention, IS_NULL(tg_scaled_dot_product_attention(P(x), P(x), P(x), NULL, false, 0.0, NULL))) \
+    X(tg_layer_norm, IS_NULL(tg_layer_norm(P(x), NULL, NULL, 1e-5))) \
+    X(tg_rms_norm, IS_NULL(tg_rms_norm(P(x), NULL, 1e-5))) \
+    X(tg_layer_norm_backward, IS_NULL(tg_layer_norm_backward(P(x), P(x), 1e-5))) \
+    X(tg_rms_norm_backward, IS_NULL(tg_rms_norm_backward(P(x), P(x), 1e-5))) \
     X(tg_abs, IS_NULL(tg_abs(P(x)))) \
     X(tg_sqrt, IS_NULL(tg_sqrt(P(x)))) \
     X(tg_log1p, IS_NULL(tg_log1p(P(x)))) \
@@ -426,6 +432,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_maximum, IS_NULL(tg_maximum(P(x), P(x)))) \
     X(tg_minimum, IS_NULL(tg_minimum(P(x), P(x)))) \
     X(tg_where, IS_NULL(tg_where(P(x), P(x), P(x)))) \
+    X(tg_masked_fill, IS_NULL(tg_masked_fill(P(x), P(x), -INFINITY))) \
     X(tg_sum, IS_NULL(tg_sum(P(x)))) \
     X(tg_mean, IS_NULL(tg_mean(P(x)))) \
     X(tg_sum_axis, IS_NULL(tg_sum_axis(P(x), 1, false))) \
@@ -450,6 +457,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_detach, IS_NULL(tg_detach(P(x)))) \
     X(tg_mse_loss, IS_NULL(tg_mse_loss(P(x), P(x)))) \
     X(tg_cross_entropy, IS_NULL(tg_cross_entropy(P(x), P(x)))) \
+    X(tg_cross_entropy_ex, IS_NULL(tg_cross_entropy_ex(P(x), P(x), NULL))) \
     X(tg_conv2d, IS_NULL(tg_conv2d(P(x), P(x), P(x), 1, 1, 0, 0))) \
     X(tg_conv1d, IS_NULL(tg_conv1d(P(x), P(x), P(x), 1, 0, 1, 1))) \
     X(tg_conv2d_backward_input, IS_NULL(tg_conv2d_backward_input(P(x), P(x), 1, 1, 0, 0, 2, 2))) \

@@ -11,6 +11,7 @@
 #include "tests/op_cases_math.h"
 #include "tests/op_cases_select.h"
 #include "tests/op_cases_conv.h"
+#include "tests/op_cases_fused.h"
 
 static tg_tensor *f_matmul(tg_tensor *const *in, void *u) { (void)u; return tg_matmul(in[0], in[1]); }
 static tg_tensor *f_matmul_ta(tg_tensor *const *in, void *u) { (void)u; return tg_matmul_t(in[0], in[1], true, false); }
@@ -115,6 +116,7 @@ static const struct {
     TABLE(math_cases),
     TABLE(select_cases),
     TABLE(conv_cases),
+    TABLE(fused_cases),
 };
 #define N_TABLES (sizeof tables / sizeof *tables)
 

@@ -45,7 +45,12 @@ extern "C" {
     X(MAX_POOL2D, max_pool2d) X(MAX_POOL2D_BACKWARD, max_pool2d_backward)  \
     X(MAX_POOL2D_GATHER, max_pool2d_gather)                                \
     X(AVG_POOL2D, avg_pool2d) X(AVG_POOL2D_BACKWARD, avg_pool2d_backward)  \
-    X(MAX_AXIS, max_axis) X(MIN_AXIS, min_axis) X(LOGSUMEXP, logsumexp)
+    X(MAX_AXIS, max_axis) X(MIN_AXIS, min_axis) X(LOGSUMEXP, logsumexp)  \
+    X(LAYER_NORM, layer_norm) X(RMS_NORM, rms_norm)                        \
+    X(LAYER_NORM_BACKWARD, layer_norm_backward)                            \
+    X(RMS_NORM_BACKWARD, rms_norm_backward)                                \
+    X(MASKED_FILL, masked_fill) X(SOFTMAX_MASKED, softmax_masked)         \
+    X(SCALED_DOT_PRODUCT_ATTENTION, scaled_dot_product_attention)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -73,6 +78,21 @@ TG_API tg_tensor *tg_div(tg_tensor *a, tg_tensor *b); /* a / b;  da = dy/b, db =
 TG_API tg_tensor *tg_neg(tg_tensor *x);                      /* -x */
 TG_API tg_tensor *tg_add_scalar(tg_tensor *x, double c);     /* x + c */
 TG_API tg_tensor *tg_mul_scalar(tg_tensor *x, double c);     /* x · c */
+
+/* ---- attention ----
+ * q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv] -> y [B, H, T, dv]:
+ *   Z = q·kᵀ/√d + M,  P = softmax(Z) along S,  P' = P⊙K/(1-p),  y = P'·v
+ * per (batch, head) through the blocked GEMM, on the tensors' own buffers.
+ * M: mask as tg_softmax_masked's (NULL; i64 boolean, nonzero masked out; or
+ * additive in q's dtype), broadcasting to [B, H, T, S]; causal masks key j
+ * for query i when j > i. A query with every key masked gets y = 0 (and no
+ * gradient), never NaN. Dropout: each element of P kept with probability
+ * 1 - dropout_p (drawn from rng, which may be NULL when dropout_p is 0) and
+ * scaled by 1/(1 - p); pass 0 for inference.
+ *   dv = P'ᵀ·dy,  dP = (dy·vᵀ)⊙K/(1-p),  dZ = P⊙(dP - Σ dP⊙P),
+ *   dq = dZ·k/√d,  dk = dZᵀ·q/√d,  dM = dZ (summed to an additive mask's shape) */
+TG_API tg_tensor *tg_scaled_dot_product_attention(tg_tensor *q, tg_tensor *k, tg_tensor *v, tg_tensor *mask,
+                                                  bool causal, double dropout_p, tg_rng *rng);
 
 /* ---- activations and maps ---- */
 TG_API tg_tensor *tg_sigmoid(tg_tensor *x); /* y = 1/(1+exp(-x));  dy/dx = y(1-y) */
@@ -115,6 +135,33 @@ TG_API tg_tensor *tg_gelu_tanh_backward(tg_tensor *g, tg_tensor *x); /* g·gelu_
 TG_API tg_tensor *tg_softmax(tg_tensor *x);     /* y = exp(x)/Σexp(x);  dx = y ⊙ (dy - Σ dy⊙y) */
 TG_API tg_tensor *tg_log_softmax(tg_tensor *x); /* y = x - log Σexp(x); dx = dy - softmax(x)·Σdy */
 
+/* softmax(scale·x + M) along the last axis, M a mask: NULL (none); TG_I64,
+ * boolean (nonzero: masked out, as masked_fill); or x's float dtype, additive
+ * (numbers or -INFINITY, never +Inf or NaN). The mask broadcasts to x's shape
+ * (e.g. [T, S] for scores [B, H, T, S]). causal (x of rank >= 2) also masks
+ * position j of every row i along the next-to-last axis where j > i
+ * (top-left aligned, as PyTorch's is_causal). A masked position's y is 0
+ * (finite: no anomaly); a row with every position masked is all zeros, and
+ * so is its gradient.  dz = y ⊙ (dy - Σ dy⊙y), dx = scale·dz, d(additive
+ * mask) = dz summed to its shape; a boolean mask gets none. */
+TG_API tg_tensor *tg_softmax_masked(tg_tensor *x, double scale, tg_tensor *mask, bool causal);
+
+/* ---- normalisation, over the last axis (C values a row) ----
+ * layer norm:  x̂ = (x - μ)·r,  μ = mean(x),  r = (mean((x - μ)²) + eps)^(-1/2)
+ * rms norm:    x̂ = x·r,        r = (mean(x²) + eps)^(-1/2)
+ * y = x̂⊙γ + β; gamma and beta [C] or NULL (1 and 0); eps >= 0 and finite.
+ *   dx = N(dy⊙γ, x) (below), dγ = Σ_rows dy⊙x̂, dβ = Σ_rows dy */
+TG_API tg_tensor *tg_layer_norm(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps);
+TG_API tg_tensor *tg_rms_norm(tg_tensor *x, tg_tensor *gamma, double eps);
+/* Their VJPs N(g, x) = (∂x̂/∂x)·g as fused ops (g and x of one shape),
+ * differentiable again in g and x:
+ *   layer norm:  N = r(g - mean(g) - x̂·mean(g⊙x̂))
+ *   rms norm:    N = r(g - x̂·mean(g⊙x̂))
+ * For upstream G:  dg = N(G, x),  dx = -r·mean(G⊙N)·x̂ - r·N(m·G + a·g, x),
+ * m = mean(g⊙x̂), a = mean(G⊙x̂). */
+TG_API tg_tensor *tg_layer_norm_backward(tg_tensor *g, tg_tensor *x, double eps);
+TG_API tg_tensor *tg_rms_norm_backward(tg_tensor *g, tg_tensor *x, double eps);
+
 /* ---- math ---- */
 TG_API tg_tensor *tg_abs(tg_tensor *x);   /* y = |x|;        dy/dx = sign(x), 0 at x = 0 */
 /* y = √x;  dy/dx = 1/(2y): +Inf at x = 0; x < 0 gives NaN, as libm */
@@ -142,6 +189,13 @@ TG_API tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b); /* min(a, b); ties spl
  * mask: any dtype (f32, f64 or i64; NaN counts as nonzero), gets no gradient.
  * da = where(mask, dy, 0), db = where(mask, 0, dy) */
 TG_API tg_tensor *tg_where(tg_tensor *mask, tg_tensor *a, tg_tensor *b);
+
+/* y = value where mask != 0, else x. mask: any dtype (bool-like: nonzero and
+ * NaN are set), broadcasting to x's shape; it gets no gradient. value may be
+ * ±INFINITY (not NaN): anomaly mode then accepts it at the masked positions,
+ * which the op was asked to fill, and still reports a NaN or Inf of x
+ * anywhere else.  dx = masked_fill(dy, mask, 0) */
+TG_API tg_tensor *tg_masked_fill(tg_tensor *x, tg_tensor *mask, double value);
 
 /* ---- reductions ---- */
 TG_API tg_tensor *tg_sum(tg_tensor *x);  /* scalar Σx;  dx = dy broadcast */
@@ -212,12 +266,24 @@ TG_API tg_tensor *tg_detach(tg_tensor *x);
 TG_API tg_tensor *tg_loss_mse(tg_tensor *pred, tg_tensor *target);
 /* Deprecated name of tg_loss_mse, kept for programs that used it. */
 TG_API tg_tensor *tg_mse_loss(tg_tensor *a, tg_tensor *b);
-/* Softmax cross-entropy of logits [n, c], averaged over the n rows:
- * -(1/n) Σᵢ Σⱼ pᵢⱼ log softmax(zᵢ)ⱼ.  targets: [n] class indices 0..c-1
- * (TG_I64, or whole numbers in the logits' dtype) or [n, c] probabilities /
- * one-hot rows.
+/* Softmax cross-entropy of logits [..., c], averaged over the rows (every
+ * position of the leading axes): -(1/n) Σᵢ Σⱼ pᵢⱼ log softmax(zᵢ)ⱼ.
+ * targets: [...] class indices 0..c-1 (TG_I64, or whole numbers in the
+ * logits' dtype) or [..., c] probabilities / one-hot rows. For [n, c] logits:
+ * [n] or [n, c] targets.
  * dz = (softmax(z) - p)/n · dy; finite for logits of any magnitude. */
 TG_API tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *targets);
+/* tg_cross_entropy with options; NULL or all zeros is tg_cross_entropy. */
+typedef struct {
+    bool ignore;          /* class-index rows whose target is ignore_index count for nothing */
+    int64_t ignore_index; /* e.g. -100 (PyTorch's default) or a padding token */
+    bool sum;             /* sum over the counted rows instead of their mean */
+} tg_cross_entropy_options;
+/* The mean divides by the rows counted (not ignored); with every row ignored
+ * the loss is 0 and so is its gradient (not NaN). An ignored row's logits
+ * get no gradient.  dz = (softmax(z) - p)·w · dy, w = 1/count (mean), 1
+ * (sum) or 0 (an ignored row). */
+TG_API tg_tensor *tg_cross_entropy_ex(tg_tensor *logits, tg_tensor *targets, const tg_cross_entropy_options *options);
 
 /* ---- convolution and pooling (NCHW) ----
  * conv2d: x [N, C, H, W], weight [O, C/groups, KH, KW], bias [O] or NULL ->
