@@ -18,7 +18,9 @@
  * differences.  nn.h: layers, losses, optimizers, perceptron.  model.h: conv,
  * pooling, norm, dropout, embedding and recurrent layers, and models built
  * from layer specs.  data.h: IDX and CSV files, datasets, checkpoints, the
- * training loop.  dot.h: diagrams of the tape.  plot.h: training curves as SVG.
+ * training loop.  safetensors.h: tensors in and out of safetensors files
+ * (PyTorch's and Hugging Face's format).  dot.h: diagrams of the tape.
+ * plot.h: training curves as SVG.
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
@@ -31,6 +33,7 @@
 #include "tapegrad/nn.h"
 #include "tapegrad/model.h"
 #include "tapegrad/data.h"
+#include "tapegrad/safetensors.h"
 #include "tapegrad/dot.h"
 #include "tapegrad/plot.h"
 
