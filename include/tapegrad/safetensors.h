@@ -140,9 +140,10 @@ TG_API tg_status tg_safetensors_load(tg_safetensors *st, int n, const tg_named_t
  * as the reference writer lays them out. The file is written to a temporary
  * beside path, fsynced and renamed over it, so a failed save leaves the
  * previous file whole. Errors (nothing written): TG_ERR_ARG (NULL path,
- * n < 0, NULL tensors, a name or metadata string that is empty where a name
- * is needed, not UTF-8, longer than the limits above, "__metadata__", or
- * given twice), TG_ERR_FREED, TG_ERR_IO, TG_ERR_NOMEM. */
+ * n < 0, NULL tensors, a name that is NULL, empty, not UTF-8, longer than
+ * TG_SAFETENSORS_MAX_NAME or "__metadata__", a metadata key or value that is
+ * NULL, not UTF-8 or too long, a name or a key given twice), TG_ERR_FREED,
+ * TG_ERR_IO, TG_ERR_NOMEM. */
 TG_API tg_status tg_safetensors_save(tg_ctx *ctx, const char *path, int n, const tg_named_tensor *items, int n_meta,
                                      const tg_safetensors_meta *meta);
 

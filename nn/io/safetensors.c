@@ -127,14 +127,21 @@ static double float_at(const uint8_t *src, int dt, size_t i)
 
 /* count elements of src (file dtype dt) into dst (tapegrad dtype) from
  * element offset at on. The pairs were checked: float into f32/f64, I64 into
- * i64. A double rounds to float once (F64 into f32); the rest is exact. */
+ * i64. The same width is copied bit for bit (a NaN keeps its payload); a
+ * double rounds to float once (F64 into f32); the rest is exact. */
 static void convert(void *dst, tg_dtype dtype, size_t at, const uint8_t *src, int dt, size_t count)
 {
-    if (dtype == TG_I64) {
-        int64_t *d = (int64_t *)dst + at;
+    if (dtype == TG_I64 || (dtype == TG_F64 && dt == ST_F64)) {
+        uint8_t *d = (uint8_t *)dst + 8 * at; /* two's complement or IEEE bits, as the file's */
         for (size_t i = 0; i < count; i++) {
             uint64_t bits = get_le(src + 8 * i, 8);
-            memcpy(&d[i], &bits, 8); /* two's complement, as the file's */
+            memcpy(d + 8 * i, &bits, 8);
+        }
+    } else if (dtype == TG_F32 && dt == ST_F32) {
+        uint8_t *d = (uint8_t *)dst + 4 * at;
+        for (size_t i = 0; i < count; i++) {
+            uint32_t bits = (uint32_t)get_le(src + 4 * i, 4);
+            memcpy(d + 4 * i, &bits, 4);
         }
     } else if (dtype == TG_F32) {
         float *d = (float *)dst + at;
