@@ -25,6 +25,7 @@
  *   data.h       IDX and CSV files, gzip, datasets, minibatches nn/data/
  *   train.h      the training loop, evaluation, histories       nn/train/
  *   checkpoint.h checkpoints of parameters and optimizer state  nn/io/
+ *   safetensors.h tensors in and out of safetensors files     nn/io/
  *   dot.h        diagrams of the tape, the backward page        draw/
  *   plot.h       training curves as SVG and CSV                 draw/plot.c
  * This header includes them all.
@@ -42,6 +43,7 @@
 #include "tapegrad/data.h"
 #include "tapegrad/train.h"
 #include "tapegrad/checkpoint.h"
+#include "tapegrad/safetensors.h"
 #include "tapegrad/dot.h"
 #include "tapegrad/plot.h"
 

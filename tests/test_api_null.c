@@ -64,6 +64,9 @@ static int64_t counts[4];
 static tg_model *model;
 static tg_module *cell;
 static tg_checkpoint_info info;
+static tg_safetensors *st;
+static uint8_t st_bytes[8 + 64 + 32] = "\x40\0\0\0\0\0\0\0{\"a\":{\"dtype\":\"F64\",\"shape\":[2,2],\"data_offsets\":[0,32]}}       ";
+static tg_named_tensor named[1];
 static char *text;
 static int64_t model_shape[TG_MAX_RANK];
 static const int64_t sample_shape[1] = {2};
@@ -102,11 +105,14 @@ static void setup(void)
     curves = (tg_curves){.count = 2, .train_loss = vals};
     model = tg_model_new(ctx, TG_F64, 1, sample_shape, 1, dense_spec, &rng);
     cell = tg_module_new(ctx, TG_F64, &rnn_spec, &rng);
-    cr_assert(x && layer && mlp && opt && data && loader && model && cell, "fixtures: %s", tg_ctx_error(ctx));
+    st = tg_safetensors_open_memory(ctx, st_bytes, sizeof st_bytes, "null walk");
+    named[0] = (tg_named_tensor){"a", x};
+    cr_assert(x && layer && mlp && opt && data && loader && model && cell && st, "fixtures: %s", tg_ctx_error(ctx));
 }
 
 static void teardown(void)
 {
+    tg_safetensors_close(st);
     tg_module_free(cell);
     tg_model_free(model);
     tg_loader_free(loader);
@@ -252,6 +258,25 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_checkpoint_read_spec, IS(tg_checkpoint_read_spec(P(ctx), P(path), P(&text)), TG_ERR_ARG)) \
     X(tg_checkpoint_inspect, IS(tg_checkpoint_inspect(P(ctx), P(path), P(&info)), TG_ERR_ARG)) \
     X(tg_checkpoint_info_free, NO_CRASH(tg_checkpoint_info_free(P(&info)))) \
+    /* safetensors.h */ \
+    X(tg_safetensors_open, IS_NULL(tg_safetensors_open(P(ctx), P(path)))) \
+    X(tg_safetensors_open_memory, IS_NULL(tg_safetensors_open_memory(P(ctx), P(st_bytes), sizeof st_bytes, NULL))) \
+    X(tg_safetensors_close, NO_CRASH(tg_safetensors_close(P(st)))) \
+    X(tg_safetensors_count, IS_NEG(tg_safetensors_count(P(st)))) \
+    X(tg_safetensors_name, IS_NULL(tg_safetensors_name(P(st), 0))) \
+    X(tg_safetensors_dtype, IS_NULL(tg_safetensors_dtype(P(st), 0))) \
+    X(tg_safetensors_rank, IS_NEG(tg_safetensors_rank(P(st), 0))) \
+    X(tg_safetensors_shape, IS_NULL(tg_safetensors_shape(P(st), 0))) \
+    X(tg_safetensors_find, IS_NEG(tg_safetensors_find(P(st), P("a")))) \
+    X(tg_safetensors_metadata_count, IS_NEG(tg_safetensors_metadata_count(P(st)))) \
+    X(tg_safetensors_metadata_key, IS_NULL(tg_safetensors_metadata_key(P(st), 0))) \
+    X(tg_safetensors_metadata_value, IS_NULL(tg_safetensors_metadata_value(P(st), 0))) \
+    X(tg_safetensors_metadata, IS_NULL(tg_safetensors_metadata(P(st), P("k")))) \
+    X(tg_safetensors_read, IS_NULL(tg_safetensors_read(P(st), P("a"), TG_F64))) \
+    X(tg_safetensors_read_into, IS_ERROR(tg_safetensors_read_into(P(st), P("a"), P(x)))) \
+    X(tg_safetensors_check, IS_ERROR(tg_safetensors_check(P(st), P("a"), P(x)))) \
+    X(tg_safetensors_load, IS_ERROR(tg_safetensors_load(P(st), 1, P(named)))) \
+    X(tg_safetensors_save, IS_ERROR(tg_safetensors_save(P(ctx), P(path), 1, P(named), 0, NULL))) \
     /* dot.h */ \
     X(tg_dot_write, IS_ERROR(tg_dot_write(P(stderr), 1, P(outs), NULL))) \
     X(tg_dot_save, IS_ERROR(tg_dot_save(P(path), 1, P(outs), NULL))) \

@@ -99,7 +99,7 @@ fi
 
 log="$logs/fuzz.log"
 if ! command -v clang > /dev/null; then
-    report fuzz 0 0 4 "clang (libFuzzer) is not installed"
+    report fuzz 0 0 5 "clang (libFuzzer) is not installed"
 else
     tools/fuzz/run.sh "${FUZZ_SECONDS:-30}" > "$log" 2>&1
     pass=$(grep -c '^fuzz .*: .*no failure' "$log")

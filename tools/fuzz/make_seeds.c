@@ -3,9 +3,11 @@
  * tg_curves_save_csv, tg_checkpoint_save (with and without Adam state,
  * float32 and float64), and gzip members of those files built with stored
  * blocks and tg_crc32 (tools/fuzz/run.sh adds Huffman-coded ones when the
- * gzip program is installed).
+ * gzip program is installed), and safetensors files from tg_safetensors_save
+ * (f32, f64, i64, metadata) and written byte by byte (BF16, F16, I32, an empty
+ * tensor, escaped names).
  *
- *     make_seeds DIR    writes DIR/idx, DIR/csv, DIR/gzip, DIR/checkpoint */
+ *     make_seeds DIR    writes DIR/idx, DIR/csv, DIR/gzip, DIR/checkpoint, DIR/safetensors */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -151,6 +153,68 @@ static void checkpoint_seeds(tg_ctx *ctx)
     }
 }
 
+/* The harness reads the last byte as its mode (bit 0: through a file). */
+static void safetensors_seed(const char *name, const uint8_t *bytes, size_t n)
+{
+    for (uint8_t mode = 0; mode < 2; mode++) {
+        char seed[80];
+        snprintf(seed, sizeof seed, "%s.mode%u", name, mode);
+        spit(path_of("safetensors", seed), bytes, n, &mode, 1);
+    }
+}
+
+/* A file of header and data_n bytes of data, written byte by byte. */
+static void safetensors_handmade(const char *name, const char *header, const uint8_t *data, size_t data_n)
+{
+    size_t h = strlen(header);
+    uint8_t *b = malloc(8 + h + data_n);
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)((uint64_t)h >> (8 * i));
+    memcpy(b + 8, header, h);
+    memcpy(b + 8 + h, data, data_n);
+    safetensors_seed(name, b, 8 + h + data_n);
+    free(b);
+}
+
+static void safetensors_seeds(tg_ctx *ctx)
+{
+    tg_rng rng = tg_rng_seed(2);
+    tg_tensor *w = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(4, 3), 0, 1);
+    tg_tensor *b = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(4), 0, 1);
+    tg_tensor *d = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(2, 1, 2), 0, 1);
+    tg_tensor *i = tg_tensor_from(ctx, TG_I64, TG_SHAPE(3), (double[]){-1, 0, 9007199254740992.0});
+    tg_tensor *s = tg_tensor_scalar(ctx, TG_F32, 2.5);
+    tg_named_tensor mlp[] = {{"0.weight", w}, {"0.bias", b}}, mixed[] = {{"a", w}, {"b", d}, {"idx", i}, {"s", s}};
+    tg_safetensors_meta meta[] = {{"format", "pt"}, {"note", "tapegrad \"seed\"\n"}};
+    const struct {
+        const char *name;
+        int n, n_meta;
+        const tg_named_tensor *items;
+    } saved[] = {{"mlp_f32", 2, 1, mlp}, {"mixed", 4, 2, mixed}, {"empty", 0, 0, NULL}, {"meta_only", 0, 2, NULL}};
+    for (int k = 0; k < 4; k++) {
+        char file[2048];
+        snprintf(file, sizeof file, "%s", path_of("safetensors", saved[k].name));
+        if (tg_safetensors_save(ctx, file, saved[k].n, saved[k].items, saved[k].n_meta, meta) != TG_OK)
+            abort();
+        size_t n;
+        uint8_t *bytes = slurp(file, &n);
+        safetensors_seed(saved[k].name, bytes, n);
+        free(bytes);
+        remove(file);
+    }
+    uint8_t data[64];
+    for (int k = 0; k < 64; k++)
+        data[k] = (uint8_t)(k * 29 + 0x3c);
+    safetensors_handmade("half", "{\"h\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,12]},"
+                         "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[12,20]}}  ", data, 20);
+    safetensors_handmade("other_dtypes", "{\"__metadata__\":{\"k\":\"v\"},"
+                         "\"i\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                         "\"z\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[8,8]},"
+                         "\"u\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,2],\"data_offsets\":[8,10]}}", data, 10);
+    safetensors_handmade("escapes", "{ \"caf\\u00e9 \\\"q\\\" \\ud83d\\ude00\" : { \"dtype\" : \"F64\" ,"
+                         " \"shape\" : [ 1 ] , \"data_offsets\" : [ 0 , 8 ] } }\n", data, 8);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -159,8 +223,8 @@ int main(int argc, char **argv)
     }
     snprintf(root, sizeof root, "%s", argv[1]);
     mkdir(root, 0755);
-    const char *subs[] = {"idx", "csv", "gzip", "checkpoint"};
-    for (int i = 0; i < 4; i++) {
+    const char *subs[] = {"idx", "csv", "gzip", "checkpoint", "safetensors"};
+    for (int i = 0; i < 5; i++) {
         char d[1100];
         snprintf(d, sizeof d, "%s/%s", root, subs[i]);
         mkdir(d, 0755);
@@ -169,6 +233,7 @@ int main(int argc, char **argv)
     idx_seeds(ctx);
     csv_seeds(ctx);
     checkpoint_seeds(ctx);
+    safetensors_seeds(ctx);
     tg_status status = tg_ctx_status(ctx);
     if (status != TG_OK)
         fprintf(stderr, "%s\n", tg_ctx_error(ctx));

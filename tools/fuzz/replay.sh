@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 seeds="$build/fuzz-seeds"
 rm -rf "$seeds"
 "$build/make_seeds" "$seeds"
-for target in idx csv gzip checkpoint; do
+for target in idx csv gzip checkpoint safetensors; do
     set -- "$seeds/$target"
     [ -d "$here/regressions/$target" ] && set -- "$@" "$here/regressions/$target"
     "$build/fuzz_${target}_replay" "$@"

@@ -4,7 +4,8 @@
 #   tools/fuzz/run.sh [SECONDS_EACH] [TARGET...]    default: 60 s each, every target
 #
 # Targets: idx (tg_idx_read, plain and gzipped), csv (tg_csv_parse), gzip
-# (tg_gzip_decode_max, tg_file_read), checkpoint (tg_checkpoint_load). Seeds
+# (tg_gzip_decode_max, tg_file_read), checkpoint (tg_checkpoint_load),
+# safetensors (tg_safetensors_open, _read, _load, _save). Seeds
 # are written by the library's own writers (tools/fuzz/make_seeds.c), plus
 # Huffman-coded gzip copies when the gzip program is installed. The corpus
 # grows in build-fuzz/corpus/<target> and is kept between runs; run for hours
@@ -17,7 +18,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-idx csv gzip checkpoint}
+targets=${*:-idx csv gzip checkpoint safetensors}
 if ! command -v clang > /dev/null; then
     echo "fuzz: skipped, clang is not installed (libFuzzer comes with it)"
     exit 0
