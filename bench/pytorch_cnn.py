@@ -9,10 +9,14 @@ loss, backward, step; the median round is reported with the rounds' spread).
   lenet: conv 5x5 1->6 pad 2, ReLU, maxpool 2; conv 5x5 6->16, ReLU, maxpool 2; dense 400-120-84-10
   wide:  conv 3x3 1->32, ReLU, maxpool 2; conv 3x3 32->64, ReLU, maxpool 2; dense 1600-128-10
 
-Run it as bench/run_cnn.sh does (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset,
-OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = 1, threads from torch.set_num_threads):
-convolutions go through oneDNN (mkldnn) either way. Prints one "RESULT pytorch
-model=M threads=N samples_per_s=X samples_per_cpu_s=C spread=S peak_rss_mb=Y" line.
+--threads is torch.set_num_threads. bench/run_cnn.sh runs it through
+bench/peer_config.py, which picks PyTorch's best OpenBLAS core and thread
+setting on the machine at hand (OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS). Prints a line with the figures, a line with the
+configuration it ran with (as torch and OpenBLAS report it: core, threads,
+whether the convolutions ran through oneDNN, the CPU), then "PEER <that
+configuration in a few words>" and one "RESULT pytorch model=M threads=N
+samples_per_s=X samples_per_cpu_s=C spread=S peak_rss_mb=Y" line.
 """
 import argparse
 import resource
@@ -20,6 +24,8 @@ import time
 
 import torch
 import torch.nn as nn
+
+import peer_config
 
 BATCH = 64
 N_BATCHES = 16
@@ -72,16 +78,21 @@ def main():
         if r >= 0:
             rates.append(n * BATCH / seconds)
             cpu_rates.append(n * BATCH / cpu)
+    with torch.autograd.profiler.profile() as prof:  # which convolution kernels ran
+        loss_fn(model(images[0]), labels[0]).backward()
+    onednn_conv = any(e.name == "aten::mkldnn_convolution" for e in prof.function_events)
     rates.sort()
     cpu_rates.sort()
     median = rates[len(rates) // 2]
     spread = (rates[-1] - rates[0]) / median
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t = args.threads
+    t = peer_config.threads_label(args.threads)
     print(f"pytorch   {args.model:5s} batch {BATCH} SGD, {t} thread{'s' if t > 1 else ''}: {median:.0f} samples/s "
           f"(median of {args.rounds} rounds of {args.steps} steps, min {rates[0]:.0f}, max {rates[-1]:.0f}: "
           f"spread {100 * spread:.0f}%); {cpu_rates[len(cpu_rates) // 2]:.0f} per CPU-second; last loss {last:.3f}; "
-          f"peak RSS {rss:.1f} MB (torch {torch.__version__}, mkldnn {torch.backends.mkldnn.is_available()})")
+          f"peak RSS {rss:.1f} MB")
+    print(f"  configuration: {peer_config.config_line(torch, onednn_conv)}")
+    print(f"PEER {peer_config.config_short(torch, onednn_conv)}")
     print(f"RESULT pytorch model={args.model} threads={t} samples_per_s={median:.0f} "
           f"samples_per_cpu_s={cpu_rates[len(cpu_rates) // 2]:.0f} spread={spread:.3f} peak_rss_mb={rss:.1f}")
 

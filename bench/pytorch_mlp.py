@@ -5,14 +5,16 @@ float32, shuffled), the same timing (data loading excluded, 50 untimed
 warm-up steps, then one epoch: batch gather + conversion, forward, loss,
 backward, step).
 
-    /usr/bin/python3 bench/pytorch_mlp.py [--threads N] [--epochs N] [--data DIR]
+    /usr/bin/python3 bench/pytorch_mlp.py [--threads N] [--epochs N] [--samples N] [--data DIR]
 
-Run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset and with
-OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = --threads (bench/run_mlp.sh does):
-the first two slow PyTorch's BLAS down on this machine, and without the
-last two Debian's pthreads OpenBLAS starts a thread per CPU on its own. Prints one
-"RESULT pytorch threads=N samples_per_s=X samples_per_cpu_s=C peak_rss_mb=Y
-test_acc=Z" line.
+--threads is torch.set_num_threads. bench/run_mlp.sh runs it through
+bench/peer_config.py, which picks PyTorch's best OpenBLAS core and thread
+setting on the machine at hand (OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS); --samples cuts the timed epoch short, for its short trials.
+Prints a line with the figures, a line with the configuration it ran with (as
+torch and OpenBLAS report it: core, threads, the CPU), then "PEER <that
+configuration in a few words>" and one "RESULT pytorch threads=N
+samples_per_s=X samples_per_cpu_s=C peak_rss_mb=Y test_acc=Z" line.
 """
 import argparse
 import gzip
@@ -22,6 +24,8 @@ import time
 
 import numpy as np
 import torch
+
+import peer_config
 
 
 def read_idx(path):
@@ -47,6 +51,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--samples", type=int, default=0, help="timed samples per epoch (default: all)")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -65,7 +70,7 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     loss_fn = torch.nn.CrossEntropyLoss()
     batch = 64
-    n = train_x.shape[0]
+    n = min(args.samples, train_x.shape[0]) if args.samples > 0 else train_x.shape[0]
 
     def epoch(count):
         order = torch.randperm(n)[:count]
@@ -90,11 +95,14 @@ def main():
     with torch.no_grad():
         acc = (model(test_x.float() / 255).argmax(1) == test_y).float().mean().item()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"pytorch   MLP 784-256-128-10 SGD batch 64, {args.threads} thread{'s' if args.threads > 1 else ''}: "
+    threads = peer_config.threads_label(args.threads)
+    print(f"pytorch   MLP 784-256-128-10 SGD batch 64, {threads} thread{'s' if threads > 1 else ''}: "
           f"{args.epochs} epoch{'s' if args.epochs > 1 else ''} in {seconds:.3f} s = {rate:.0f} samples/s, "
           f"{cpu_rate:.0f} per CPU-second; "
-          f"train loss {loss:.4f}, test acc {100 * acc:.2f}%; peak RSS {rss:.1f} MB (torch {torch.__version__})")
-    print(f"RESULT pytorch threads={args.threads} samples_per_s={rate:.0f} samples_per_cpu_s={cpu_rate:.0f} "
+          f"train loss {loss:.4f}, test acc {100 * acc:.2f}%; peak RSS {rss:.1f} MB")
+    print(f"  configuration: {peer_config.config_line(torch)}")
+    print(f"PEER {peer_config.config_short(torch)}")
+    print(f"RESULT pytorch threads={threads} samples_per_s={rate:.0f} samples_per_cpu_s={cpu_rate:.0f} "
           f"peak_rss_mb={rss:.1f} test_acc={acc:.4f}")
 
 

@@ -1,86 +1,102 @@
 #!/bin/sh
-# CNN training throughput, tapegrad beside PyTorch CPU (oneDNN convolutions).
+# CNN training throughput, tapegrad beside PyTorch CPU at its best (oneDNN convolutions).
 #
 #   bench/run_cnn.sh [build-dir]          (default: build; configured and built if needed)
 #   STEPS=400 ROUNDS=7 bench/run_cnn.sh   (longer rounds: steadier numbers)
+#   REPEATS=3 bench/run_cnn.sh            (processes per configuration, default 1: the
+#                                          table shows the median process, runs alternate)
 #
 # Same models on both sides (bench/bench_cnn.c, bench/pytorch_cnn.py): LeNet-5
 # and the wider CNN, random 28x28 images, batch 64, plain SGD lr 0.01, float32,
 # softmax cross-entropy; after untimed warm-up steps, ROUNDS rounds of STEPS
 # steps each, the median round's samples/s reported with the rounds' spread;
 # 1 and 2 threads, one process per run; peak RSS of each whole process from
-# /usr/bin/time -v (getrusage when it is missing). PyTorch is Debian's
-# python3-torch run with /usr/bin/python3 at its best, as in run_mlp.sh:
-# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, OPENBLAS_NUM_THREADS=1 and
-# OMP_NUM_THREADS=1, its threads from torch.set_num_threads alone. The script
-# installs python3-torch with apt when it is missing (the library never
-# depends on it). The machine should be otherwise idle: the load average is
-# printed before and after.
+# /usr/bin/time -v (getrusage when it is missing). Both libraries' 1-thread
+# runs are pinned to the last CPU.
+#
+# PyTorch is Debian's python3-torch run with /usr/bin/python3 (installed with
+# apt when missing; where torch still cannot be imported, PyTorch is skipped),
+# configured by bench/peer_config.py as in run_mlp.sh: the OpenBLAS core that
+# runs sgemm fastest on this CPU (the detected one unless a forced one is 5%
+# faster) and, for each model, the 2-thread setting that won a short trial.
+# Every PyTorch figure is printed with that configuration and whether its
+# convolutions ran through oneDNN; the last lines are the README's
+# speed-table rows, to paste as they are. The machine should be otherwise
+# idle: the load average is printed before and after, and in the README rows.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/peer_config.sh
 BUILD=${1:-build}
 STEPS=${STEPS:-200}
 ROUNDS=${ROUNDS:-5}
-PY=/usr/bin/python3
+REPEATS=${REPEATS:-1}
 
 if [ ! -x "$BUILD/bench_cnn" ]; then
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
     cmake --build "$BUILD" -j2 --target bench_cnn >/dev/null
 fi
-if ! $PY -c 'import torch' 2>/dev/null; then
-    echo "run_cnn.sh: installing python3-torch with apt" >&2
-    if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
-    $SUDO apt-get install -y python3-torch >&2
-fi
-
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
 
-# run OUTFILE COMMAND...: prints the human line, keeps "rate cpu_rate spread MB"
-run() {
-    out=$1
-    shift
-    if [ -x /usr/bin/time ]; then
-        /usr/bin/time -v -o "$out.time" "$@" >"$out" 2>"$out.err" || { cat "$out.err" >&2; exit 1; }
-        rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$out.time")
-    else
-        "$@" >"$out" 2>"$out.err" || { cat "$out.err" >&2; exit 1; }
-        rss=
-    fi
-    grep -v '^RESULT' "$out" | head -1
-    result=$(grep '^RESULT' "$out")
-    field() { echo "$result" | sed "s/.*$1=\([0-9.]*\).*/\1/"; }
-    mb=$(field peak_rss_mb)
-    [ -n "$rss" ] && mb=$(awk "BEGIN { printf \"%.1f\", $rss / 1024 }")
-    echo "$(field samples_per_s) $(field samples_per_cpu_s) $(field spread) $mb" >"$out.sum"
-}
-
-# One-thread runs of both libraries share one CPU, the last: the CPUs of a VM
-# need not be equal (on this project's 2-vCPU machine vCPU 0 runs LeNet-5 and
-# the MLP 25-30% slower than vCPU 1), and a process lands on either.
-pin() {
-    if [ "$1" = 1 ] && command -v taskset >/dev/null; then echo "taskset -c $(($(nproc) - 1))"; fi
-}
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)  ($(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
-for model in lenet wide; do
-    for t in 1 2; do
-        run "$TMP/tg-$model-$t" $(pin $t) "$BUILD/bench_cnn" --model $model --threads $t --steps "$STEPS" --rounds "$ROUNDS"
-        run "$TMP/pt-$model-$t" $(pin $t) env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
-            $PY bench/pytorch_cnn.py --model $model --threads $t --steps "$STEPS" --rounds "$ROUNDS"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); CPU: $(cpu_line)"
+PEER=
+if peer_ready && peer_choose "$TMP/peer-lenet" --trial bench/pytorch_cnn.py --model lenet --steps 32 --rounds 1 --warmup 8 &&
+    peer_choose "$TMP/peer-wide" --core-from "$TMP/peer-lenet" --trial bench/pytorch_cnn.py --model wide --steps 16 \
+        --rounds 1 --warmup 4; then
+    PEER=yes
+fi
+echo
+for r in $(seq "$REPEATS"); do
+    for model in lenet wide; do
+        for t in 1 2; do
+            run "$TMP/tg-$model-$t.$r" $(pin $t) "$BUILD/bench_cnn" --model $model --threads $t --steps "$STEPS" \
+                --rounds "$ROUNDS"
+            [ -z "$PEER" ] || run "$TMP/pt-$model-$t.$r" $(pin $t) $(peer_run "$TMP/peer-$model" $t) \
+                bench/pytorch_cnn.py --model $model --steps "$STEPS" --rounds "$ROUNDS"
+        done
     done
 done
 
 echo
-echo "| model | threads | tapegrad samples/s | PyTorch samples/s | tapegrad / PyTorch | per CPU-second: tapegrad | PyTorch | spread of rounds: tapegrad | PyTorch | peak RSS: tapegrad | PyTorch |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "on $(cpu_line); samples/s: median of $ROUNDS rounds of $STEPS steps$([ "$REPEATS" = 1 ] || echo ", median of $REPEATS processes"):"
+echo "| model | threads | tapegrad samples/s | PyTorch samples/s | tapegrad / PyTorch | per CPU-second: tapegrad | PyTorch | spread of rounds: tapegrad | PyTorch | peak RSS: tapegrad | PyTorch | PyTorch's configuration |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for model in lenet wide; do
     for t in 1 2; do
-        read -r a ac as am <"$TMP/tg-$model-$t.sum"
-        read -r b bc bs bm <"$TMP/pt-$model-$t.sum"
-        awk -v m=$model -v t=$t -v a="$a" -v b="$b" -v ac="$ac" -v bc="$bc" -v as="$as" -v bs="$bs" -v am="$am" -v bm="$bm" \
-            'BEGIN { printf "| %s | %d | %.0f | %.0f | %.2fx | %.0f | %.0f | %.0f%% | %.0f%% | %.1f MB | %.1f MB |\n", m, t, a, b, a / b, ac, bc, 100 * as, 100 * bs, am, bm }'
+        tg="$TMP/tg-$model-$t" pt="$TMP/pt-$model-$t"
+        if [ -n "$PEER" ]; then
+            awk -v m=$model -v t=$t -v a="$(median "$tg" 1)" -v b="$(median "$pt" 1)" -v ac="$(median "$tg" 2)" \
+                -v bc="$(median "$pt" 2)" -v as="$(median "$tg" 4)" -v bs="$(median "$pt" 4)" -v am="$(median "$tg" 3)" \
+                -v bm="$(median "$pt" 3)" -v conf="$(cat "$pt.1.peer")" "$AWK_COMMAS"'
+                BEGIN { printf "| %s | %d | %s | %s | %.2fx | %s | %s | %.0f%% | %.0f%% | %.0f MB | %.0f MB | %s |\n",
+                        m, t, commas(a), commas(b), a / b, commas(ac), commas(bc), 100 * as, 100 * bs, am, bm, conf }'
+        else
+            awk -v m=$model -v t=$t -v a="$(median "$tg" 1)" -v ac="$(median "$tg" 2)" -v as="$(median "$tg" 4)" \
+                -v am="$(median "$tg" 3)" "$AWK_COMMAS"'
+                BEGIN { printf "| %s | %d | %s | skipped | | %s | | %.0f%% | | %.0f MB | | |\n",
+                        m, t, commas(a), commas(ac), 100 * as, am }'
+        fi
     done
 done
-echo "(samples/s: wall clock, median of $ROUNDS rounds of $STEPS steps; per CPU-second: process CPU time of all threads,"
-echo " steadier on a shared machine; spread: (max - min)/median of the rounds. Load average after the runs:"
-echo " $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "(samples/s: wall clock; per CPU-second: process CPU time of all threads, steadier on a shared machine;"
+echo " spread: (max - min)/median of the rounds. Load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg))"
+
+echo
+echo "README speed-table rows (paste as they are):"
+for model in lenet wide; do
+    tg="$TMP/tg-$model" pt="$TMP/pt-$model"
+    what="LeNet-5, batch 64, SGD (\`bench/run_cnn.sh\`)"
+    [ $model = lenet ] || what="CNN conv 1→32, 32→64, dense 1600-128-10 (\`bench/run_cnn.sh\`)"
+    tgc=$(awk -v a1="$(median "$tg-1" 1)" -v a2="$(median "$tg-2" 1)" -v m="$(median "$tg-1" 3)" "$AWK_COMMAS"'
+        BEGIN { printf "%s samples/s; %s on 2 threads (%.2fx); %.0f MB", commas(a1), commas(a2), a2 / a1, m }')
+    if [ -n "$PEER" ]; then
+        ptc=$(awk -v a1="$(median "$tg-1" 1)" -v a2="$(median "$tg-2" 1)" -v b1="$(median "$pt-1" 1)" \
+            -v b2="$(median "$pt-2" 1)" -v m="$(median "$pt-1" 3)" "$AWK_COMMAS"'
+            BEGIN { printf "%s; %s on 2 threads; %.0f MB (tapegrad %.2fx, %.2fx)", commas(b1), commas(b2), m, a1 / b1, a2 / b2 }')
+        conf="$("$PY" bench/peer_config.py describe "$TMP/peer-$model"); oneDNN convolutions"
+        grep -q 'oneDNN convolutions on' "$pt-1.1.peer" && conf="$conf on" || conf="$conf off"
+    else
+        ptc="skipped (no torch)" conf=
+    fi
+    readme_row "$what" "$tgc" "$ptc" "$conf"
+done
