@@ -261,7 +261,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     /* safetensors.h */ \
     X(tg_safetensors_open, IS_NULL(tg_safetensors_open(P(ctx), P(path)))) \
     X(tg_safetensors_open_memory, IS_NULL(tg_safetensors_open_memory(P(ctx), P(st_bytes), sizeof st_bytes, NULL))) \
-    X(tg_safetensors_close, NO_CRASH(tg_safetensors_close(P(st)))) \
+    X(tg_safetensors_close, NO_CRASH(tg_safetensors_close(P(NULL)))) \
     X(tg_safetensors_count, IS_NEG(tg_safetensors_count(P(st)))) \
     X(tg_safetensors_name, IS_NULL(tg_safetensors_name(P(st), 0))) \
     X(tg_safetensors_dtype, IS_NULL(tg_safetensors_dtype(P(st), 0))) \
