@@ -35,6 +35,8 @@
 #define VM_GT_A_LO -0x1.857936p-25f
 #define VM_GT_B_HI 0x1.2444f2p-4f /* 2√(2/π)·0.044715 = B_HI + B_LO */
 #define VM_GT_B_LO 0x1.49b16ap-29f
+#define VM_GT_3B_HI 0x1.b6676cp-3f /* 3·B = 3B_HI + 3B_LO */
+#define VM_GT_3B_LO -0x1.175e2p-32f
 /* erf by its series below 0.5 and by 1 - erfc above, where erfc < ½ (its
  * error halves in erf); erfc by 1 - erf below 0.46875, where erf < ½, and by
  * its tail above. Φ splits at 0.46875·√2. */
@@ -198,7 +200,11 @@ VM_FN vf vm_silu(vf x)
     return v_sel(v_isnan(x), vm_quiet(x), y);
 }
 
-/* silu' = σ(x)(1 + x(1 - σ(x))): x >= 0: (1/d)(1 + x·e/d); x < 0: (e/d)(1 + x/d) */
+/* silu' = σ(x)(1 + x(1 - σ(x))), a = |x|:
+ *   x >= 0: (1/d)(1 + a·e/d)     x < 0: e·(1 + e - a)/d²
+ * For x < 0 the terms cancel (silu' = 0 at x ≈ -1.2785); 1 - a is exact from
+ * a = 0.5 up, so the difference costs one rounding, and d² = 1 + e(e + 2)
+ * one more (two reciprocals of d cost up to 5 ulps at x ≈ -7.6). */
 VM_FN vf vm_silu_derivative(vf x)
 {
     vm_logistic s = vm_logistic_of(x);
@@ -206,7 +212,9 @@ VM_FN vf vm_silu_derivative(vf x)
     vf inv_d = v_div(v_set(1), s.d);
     vf e = v_mul(s.p, vm_pow2(v_max_i(s.n, -40)));
     vf pos = v_mul(inv_d, v_fma(v_mul(a, e), inv_d, v_set(1)));
-    vf neg = vm_scale(v_mul(v_mul(s.p, inv_d), v_fma(v_sub(v_set(0), a), inv_d, v_set(1))), s.n);
+    vf num = v_add(v_sub(v_set(1), a), e);
+    vf dd = v_fma(e, v_add(e, v_set(2)), v_set(1));
+    vf neg = vm_scale(v_div(v_mul(s.p, num), dd), s.n);
     return v_sel(v_isnan(x), vm_quiet(x), v_sel(vm_negative(x), neg, pos));
 }
 
@@ -358,7 +366,8 @@ VM_FN vf vm_gelu_derivative(vf x)
  * would cost up to 2u·2^-24 there), then e = e^-|2u| = p·2^n, d = 1 + e.
  * xs is x with |x| clamped to [2^-30, 20] (beyond 20 the result is x or 0). */
 typedef struct {
-    vf xs, xt, p, d, slope; /* slope = 2u' = A + 3B·x²; xt: |x| only raised to 2^-30 */
+    vf xs, xt, p, d; /* xt: |x| only raised to 2^-30 */
+    vf kh, kl;        /* |x|·2u' = |x|(A + 3B·x²) = kh + kl, for the derivative */
     vi n;
 } vm_gelu_tanh_parts;
 
@@ -384,7 +393,17 @@ VM_FN vm_gelu_tanh_parts vm_gelu_tanh_of(vf x)
     vf arg_lo = v_sel(far, v_set(0), v_sub(v_set(0), ul));
     g.p = vm_exp_reduce(arg, arg_lo, &g.n);
     g.d = v_add(v_set(1), v_mul(g.p, vm_pow2(v_max_i(g.n, -40))));
-    g.slope = v_fma(v_set(3 * VM_GT_B_HI), w, v_set(VM_GT_A_HI));
+    /* 2u' = A + 3B·w and |x|·2u', double-float as P above: gelu_tanh' cancels
+     * 1 against |x|·2u'·(1 - s) for x < 0, which magnifies their error */
+    vf tw = v_mul(v_set(VM_GT_3B_HI), w);
+    vf tw_lo = v_add(v_fma(v_set(VM_GT_3B_HI), w, v_sub(v_set(0), tw)),
+                     v_fma(v_set(VM_GT_3B_HI), w_lo, v_mul(v_set(VM_GT_3B_LO), w)));
+    vf sh = v_add(v_set(VM_GT_A_HI), tw);
+    vf sb = v_sub(sh, v_set(VM_GT_A_HI));
+    vf serr = v_add(v_sub(v_set(VM_GT_A_HI), v_sub(sh, sb)), v_sub(tw, sb));
+    vf sl = v_add(serr, v_add(tw_lo, v_set(VM_GT_A_LO)));
+    g.kh = v_mul(a, sh);
+    g.kl = v_fma(a, sl, v_fma(a, sh, v_sub(v_set(0), g.kh)));
     g.xt = vm_with_sign(v_max(vm_abs(x), v_from_bits(v_iset(VM_TINY_BITS))), x);
     return g;
 }
@@ -399,16 +418,20 @@ VM_FN vf vm_gelu_tanh(vf x)
     return v_sel(v_isnan(x), vm_quiet(x), y);
 }
 
-/* f' = s + x·2u'·s(1 - s), s(1 - s) = e/d²:
- *   x >= 0: (1/d)(1 + x·2u'·e/d)     x < 0: (e/d)(1 + x·2u'/d) */
+/* f' = s + x·2u'·s(1 - s), s(1 - s) = e/d², k = |x|·2u':
+ *   x >= 0: (1/d)(1 + k·e/d)     x < 0: e·(1 + e - k)/d²
+ * For x < 0 the two terms cancel (f' = 0 at x ≈ -0.7522); 1 - kh is exact
+ * from kh = 0.5 up, so the difference costs one rounding, and d² =
+ * 1 + e(e + 2) one more. */
 VM_FN vf vm_gelu_tanh_derivative(vf x)
 {
     vm_gelu_tanh_parts g = vm_gelu_tanh_of(x);
     vf inv_d = v_div(v_set(1), g.d);
-    vf xk = v_mul(g.xs, g.slope);
     vf e = v_mul(g.p, vm_pow2(v_max_i(g.n, -40)));
-    vf right = v_mul(inv_d, v_fma(v_mul(xk, e), inv_d, v_set(1)));
-    vf left = vm_scale(v_mul(v_mul(g.p, inv_d), v_fma(xk, inv_d, v_set(1))), g.n);
+    vf right = v_mul(inv_d, v_fma(v_mul(v_add(g.kh, g.kl), e), inv_d, v_set(1)));
+    vf num = v_add(v_sub(v_set(1), g.kh), v_sub(e, g.kl));
+    vf dd = v_fma(e, v_add(e, v_set(2)), v_set(1));
+    vf left = vm_scale(v_div(v_mul(g.p, num), dd), g.n);
     vf y = v_sel(vm_negative(x), left, right);
     return v_sel(v_isnan(x), vm_quiet(x), y);
 }
