@@ -2,8 +2,9 @@
 # Runs the README's install section as a newcomer would: on a fresh copy of
 # the tree, with HOME in a scratch directory, the blocks marked
 # <!-- readme-test: NAME --> executed exactly as written (install, pkg-config
-# build, CMake build, uninstall), and the program of "A first graph" compiled
-# and run. Registered with ctest as readme_install.
+# build, CMake build, uninstall, after which nothing may remain under the
+# prefix), and the program of "A first graph" compiled and run. Registered
+# with ctest as readme_install.
 #
 #   tests/consumer/readme.sh SOURCE_DIR
 set -eu
@@ -53,6 +54,11 @@ expect "$work/pc.out"
 ldd "$work/app/first" | grep -q "libtapegrad.so.0 => $HOME/.local/" ||
     { echo "pkg-config's program does not use the installed shared library"; ldd "$work/app/first"; exit 1; }
 
+echo "== tg_inspect and nothing more"
+[ -x "$HOME/.local/bin/tg_inspect" ] || { echo "the install has no bin/tg_inspect"; exit 1; }
+built=$(cd "$work/tree/build-install" && ls bench_* ulp_* test_* 2> /dev/null | head -5)
+[ -z "$built" ] || { echo "a library-only build built: $built"; exit 1; }
+
 echo "== cmake (static library)"
 rm -f "$work/app/first"
 block cmake > "$work/app/CMakeLists.txt"
@@ -62,6 +68,6 @@ expect "$work/cmake.out"
 
 echo "== uninstall"
 (cd "$work/tree" && block uninstall > uninstall.sh && sh -eu uninstall.sh)
-left=$(find "$HOME/.local" -type f | head -5)
-[ -z "$left" ] || { echo "uninstall left files behind:"; echo "$left"; exit 1; }
+left=$(find "$HOME/.local" -mindepth 1 | head -5)
+[ -z "$left" ] || { echo "uninstall left files or directories behind:"; echo "$left"; exit 1; }
 echo "README install section: ok"
