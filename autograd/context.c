@@ -9,10 +9,10 @@
 
 enum { TG_ARENA_MIN_CHUNK = 1 << 20, TG_ALIGN = 64 };
 
-static void print_error(void *user, tg_status status, const char *message)
+void tg_error_print_default(void *user, tg_status status, const char *message)
 {
     (void)user;
-    fprintf(stderr, "tapegrad: %s: %s\n", tg_status_name(status), message);
+    fprintf(stderr, "tapegrad: %s: %s\n", tg_status_name(status), message ? message : "");
 }
 
 tg_ctx *tg_ctx_new(int n_threads)
@@ -30,7 +30,7 @@ tg_ctx *tg_ctx_new(int n_threads)
     ctx->grad_enabled = true;
     ctx->backward_node = -1;
     ctx->epoch = 1;
-    ctx->on_error = print_error;
+    ctx->on_error = tg_error_print_default;
     return ctx;
 }
 

@@ -186,6 +186,24 @@ Test(api_misuse, backward_of_null_points_at_the_stored_error)
                             "the first error is stored in the context: see tg_ctx_error(ctx)\n");
 }
 
+/* The suite's context is silenced in setup: its first error prints nothing;
+ * after tg_error_print_default is set back, the next one prints as a new
+ * context's would. */
+Test(api_misuse, the_default_error_printer_can_be_restored_after_silencing)
+{
+    cr_redirect_stderr();
+    tg_tensor *a = tg_tensor_new(ctx, TG_F64, TG_SHAPE(2, 3));
+    cr_expect_null(tg_reshape(a, TG_SHAPE(4, 2)));
+    tg_ctx_clear_error(ctx);
+    tg_ctx_set_error_handler(ctx, tg_error_print_default, NULL);
+    cr_expect_null(tg_reshape(a, TG_SHAPE(5, 2)));
+    cr_assert(strstr(tg_ctx_error(ctx), "[5, 2]"), "%s", tg_ctx_error(ctx));
+    char want[1200];
+    snprintf(want, sizeof want, "tapegrad: %s: %s\n", tg_status_name(tg_ctx_status(ctx)), tg_ctx_error(ctx));
+    fflush(stderr);
+    cr_expect_stderr_eq_str(want);
+}
+
 Test(api_misuse, zeros_init_needs_no_rng)
 {
     const int64_t widths[] = {3, 4, 2};

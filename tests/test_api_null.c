@@ -171,6 +171,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_ctx_error, IS(strcmp(tg_ctx_error(P(ctx)), "NULL context"), 0)) \
     X(tg_ctx_clear_error, NO_CRASH(tg_ctx_clear_error(P(ctx)))) \
     X(tg_ctx_set_error_handler, NO_CRASH(tg_ctx_set_error_handler(P(ctx), no_error, NULL))) \
+    X(tg_error_print_default, NO_CRASH(tg_error_print_default(NULL, TG_ERR_ARG, P("walk")))) \
     NOPTR(tg_status_name) \
     X(tg_ctx_fail, IS(tg_ctx_fail(P(ctx), TG_ERR_ARG, P("walk")), TG_ERR_ARG)) \
     NOPTR(tg_rng_seed) \

@@ -132,10 +132,16 @@ TG_API void tg_anomaly_set_enabled(tg_ctx *ctx, bool enabled);
 TG_API tg_status tg_ctx_status(const tg_ctx *ctx);  /* TG_ERR_ARG for NULL */
 TG_API const char *tg_ctx_error(const tg_ctx *ctx); /* "" when no error; "NULL context" for NULL */
 TG_API void tg_ctx_clear_error(tg_ctx *ctx);
-/* Called with every error as it is raised; the default prints it to stderr.
- * NULL makes errors silent (they are still stored). */
+/* Called with every error as it is raised; the default is
+ * tg_error_print_default. NULL makes errors silent (they are still stored);
+ * tg_ctx_set_error_handler(ctx, tg_error_print_default, NULL) restores the
+ * default after that. */
 typedef void (*tg_error_fn)(void *user, tg_status status, const char *message);
 TG_API void tg_ctx_set_error_handler(tg_ctx *ctx, tg_error_fn fn, void *user);
+/* The default handler: prints "tapegrad: <status name>: <message>" to stderr
+ * (user is unused; a NULL message prints as ""). A handler of your own may
+ * call it to print as well. */
+TG_API void tg_error_print_default(void *user, tg_status status, const char *message);
 TG_API const char *tg_status_name(tg_status status);
 /* Raises an error on ctx (for code built on tapegrad: layers, loaders, ...):
  * stored if it is the first, passed to the handler. Returns status (also for
