@@ -1,7 +1,9 @@
 /* The context: step memory (an arena kept across resets), the tape, modes and
  * errors. */
 #include "autograd/internal.h"
+#include "autograd/entry.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,6 +312,45 @@ const char *tg_status_name(tg_status status)
     return (unsigned)status < sizeof names / sizeof *names ? names[status] : "unknown error";
 }
 
+/* The message names the public function entered (autograd/entry.h): its
+ * leading "tg_name: " replaced, or "entry: " put in front. */
+static void name_the_entry(tg_ctx *ctx)
+{
+    size_t skip = 0;
+    if (!strncmp(ctx->error, "tg_", 3)) {
+        size_t n = 3;
+        while (isalnum((unsigned char)ctx->error[n]) || ctx->error[n] == '_')
+            n++;
+        if (ctx->error[n] == ':' && ctx->error[n + 1] == ' ')
+            skip = n + 2;
+    }
+    size_t name = strlen(ctx->api_entry), detail = strlen(ctx->error + skip);
+    if (name + 2 >= sizeof ctx->error)
+        return;
+    if (detail > sizeof ctx->error - 1 - name - 2)
+        detail = sizeof ctx->error - 1 - name - 2; /* the end of a long message goes */
+    memmove(ctx->error + name + 2, ctx->error + skip, detail);
+    ctx->error[name + 2 + detail] = '\0';
+    memcpy(ctx->error, ctx->api_entry, name);
+    memcpy(ctx->error + name, ": ", 2);
+}
+
+const char *tg_ctx_enter(tg_ctx *ctx, const char *entry)
+{
+    if (!ctx)
+        return NULL;
+    const char *outer = ctx->api_entry;
+    if (!outer)
+        ctx->api_entry = entry;
+    return outer;
+}
+
+void tg_ctx_leave(tg_ctx *ctx, const char *outer)
+{
+    if (ctx)
+        ctx->api_entry = outer;
+}
+
 tg_status tg_ctx_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
 {
     if (!ctx || !fmt) /* no context to hold it: the status alone */
@@ -321,6 +362,8 @@ tg_status tg_ctx_fail(tg_ctx *ctx, tg_status status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
     va_end(ap);
+    if (ctx->api_entry)
+        name_the_entry(ctx);
     if (ctx->on_error)
         ctx->on_error(ctx->on_error_user, status, ctx->error);
     return status;

@@ -208,6 +208,7 @@ struct tg_ctx {
     const tg_product_sink *product_sink;
     tg_status status;
     char error[512];
+    const char *api_entry; /* the public function the user called, while it runs others (autograd/entry.h) */
     tg_error_fn on_error;
     void *on_error_user;
 };

@@ -328,6 +328,71 @@ Test(nn_model, a_version_1_checkpoint_still_loads)
     tg_model_free(m);
 }
 
+/* The message starts with "name: " and holds every fragment. */
+static void expect_message(const char *name, const char *fragment, const char *also)
+{
+    const char *e = tg_ctx_error(ctx);
+    cr_expect(strncmp(e, name, strlen(name)) == 0 && e[strlen(name)] == ':', "\"%s\" does not start with %s:", e,
+              name);
+    cr_expect(strstr(e, fragment) && strstr(e, also), "\"%s\" lacks \"%s\" or \"%s\"", e, fragment, also);
+    tg_ctx_clear_error(ctx);
+}
+
+/* A user who called tg_model_load (or _into, or _save) reads that name in
+ * the error, with the detail of the step that failed inside it: reading the
+ * file, parsing its spec, building its layers, loading its tensors. The
+ * functions it runs keep their own names when called directly. */
+Test(nn_model, errors_name_the_public_function_called)
+{
+    char missing[128], bad_kind[128], bad_names[128], no_tensors[128], saved[128];
+    snprintf(missing, sizeof missing, "%s/missing.tgckpt", dir);
+    snprintf(bad_kind, sizeof bad_kind, "%s/bad_kind.tgckpt", dir);
+    snprintf(bad_names, sizeof bad_names, "%s/bad_names.tgckpt", dir);
+    snprintf(no_tensors, sizeof no_tensors, "%s/no_tensors.tgckpt", dir);
+    snprintf(saved, sizeof saved, "%s/saved.tgckpt", dir);
+    tg_params none = {0, NULL};
+    cr_assert_eq(tg_checkpoint_save_spec(ctx, bad_kind, "tapegrad-model 1\ndtype f32\nlayer teleport\n", none, NULL, 0),
+                 TG_OK, "%s", tg_ctx_error(ctx));
+    static const char two_named_a[] = "tapegrad-model 1\ndtype f32\nlayer dense name=a in=3 out=2\n"
+                                      "layer dense name=a in=2 out=1\n";
+    static const char dense_3_2[] = "tapegrad-model 1\ndtype f32\nlayer dense in=3 out=2\n";
+    cr_assert_eq(tg_checkpoint_save_spec(ctx, bad_names, two_named_a, none, NULL, 0), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_assert_eq(tg_checkpoint_save_spec(ctx, no_tensors, dense_3_2, none, NULL, 0), TG_OK, "%s", tg_ctx_error(ctx));
+
+    cr_expect_null(tg_model_load(ctx, missing, NULL));
+    expect_message("tg_model_load", "cannot open", missing);
+    cr_expect_null(tg_model_load(ctx, NULL, NULL));
+    expect_message("tg_model_load", "path is NULL", "");
+    cr_expect_null(tg_model_load(ctx, bad_kind, NULL));
+    expect_message("tg_model_load", "spec line 3", "unknown layer kind \"teleport\"");
+    cr_expect_null(tg_model_load(ctx, bad_names, NULL));
+    expect_message("tg_model_load", "both named \"a\"", "");
+    cr_expect_null(tg_model_load(ctx, no_tensors, NULL));
+    expect_message("tg_model_load", no_tensors, "0 parameter tensors in the file");
+
+    tg_model *m = small_net(ctx, 0.1);
+    cr_assert_eq(tg_model_save(m, saved, NULL, 1), TG_OK, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(tg_model_load_into(m, missing, NULL, NULL), TG_ERR_IO);
+    expect_message("tg_model_load_into", "cannot open", missing);
+    cr_expect_neq(tg_model_load_into(m, bad_kind, NULL, NULL), TG_OK);
+    expect_message("tg_model_load_into", "spec line 3", "teleport");
+    cr_expect_neq(tg_model_save(m, dir, NULL, 1), TG_OK, "a directory is no file");
+    expect_message("tg_model_save", dir, "");
+
+    /* called directly, each keeps its own name; the entry ends with the call */
+    cr_expect_eq(tg_checkpoint_read_spec(ctx, missing, &(char *){NULL}), TG_ERR_IO);
+    expect_message("tg_checkpoint_read_spec", "cannot open", missing);
+    cr_expect_eq(tg_checkpoint_load(ctx, missing, tg_model_params(m), NULL, NULL), TG_ERR_IO);
+    expect_message("tg_checkpoint_load", "cannot open", missing);
+    cr_expect_null(tg_model_from_spec_text(ctx, "tapegrad-model 1\ndtype f32\nlayer teleport\n", NULL));
+    expect_message("tg_model_from_spec_text", "spec line 3", "teleport");
+    cr_expect_null(tg_model_from_spec_text(ctx, two_named_a, NULL));
+    expect_message("tg_model_from_spec_text", "both named \"a\"", "");
+    cr_expect_null(tg_reshape(tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(2, 3)), TG_SHAPE(4, 2)));
+    cr_expect(strncmp(tg_ctx_error(ctx), "reshape", 7) == 0, "%s", tg_ctx_error(ctx));
+    tg_model_free(m);
+}
+
 Test(nn_model, inspect_lists_the_spec_and_tensors_and_reports_crc_damage)
 {
     char path[128];

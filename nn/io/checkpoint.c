@@ -155,21 +155,21 @@ static void remove_stale_temps(const char *path)
 
 /* ---- save ------------------------------------------------------------------ */
 
-static tg_status check_list(tg_ctx *ctx, const char *path, tg_params list, const char *what)
+static tg_status check_list(tg_ctx *ctx, const char *who, const char *path, tg_params list, const char *what)
 {
     if (list.count < 0 || (list.count > 0 && !list.items))
-        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint: %s: %s list with count %d and %s items", path, what,
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: %s: %s list with count %d and %s items", who, path, what,
                            list.count, list.items ? "" : "NULL");
     for (int i = 0; i < list.count; i++) {
         if (!list.items[i])
-            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint: %s: %s %d is NULL", path, what, i);
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: %s: %s %d is NULL", who, path, what, i);
         if (!tg_tensor_data_const(list.items[i])) /* freed or stale: reported as such */
             return tg_ctx_status(ctx) != TG_OK ? tg_ctx_status(ctx)
-                                               : tg_ctx_fail(ctx, TG_ERR_FREED, "tg_checkpoint: %s: %s %d was freed",
+                                               : tg_ctx_fail(ctx, TG_ERR_FREED, "%s: %s: %s %d was freed", who,
                                                              path, what, i);
         if (strlen(name_of(list.items[i])) > MAX_NAME)
-            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint: %s: %s %d has a name of %zu bytes; expected <= %d",
-                               path, what, i, strlen(name_of(list.items[i])), MAX_NAME);
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: %s: %s %d has a name of %zu bytes; expected <= %d",
+                               who, path, what, i, strlen(name_of(list.items[i])), MAX_NAME);
     }
     return TG_OK;
 }
@@ -199,8 +199,8 @@ static tg_status check_lists(tg_ctx *ctx, const char *who, const char *path, tg_
     if (!path)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: NULL path", who);
     *state = opt ? tg_optim_state(opt) : (tg_params){0, NULL};
-    tg_status status = check_list(ctx, path, params, "parameter");
-    return status == TG_OK ? check_list(ctx, path, *state, "optimizer state tensor") : status;
+    tg_status status = check_list(ctx, who, path, params, "parameter");
+    return status == TG_OK ? check_list(ctx, who, path, *state, "optimizer state tensor") : status;
 }
 
 /* Writes the file: version 1, or version 2 with a spec block when spec is not NULL. */
@@ -325,21 +325,21 @@ typedef struct {
     int64_t shape[TG_MAX_RANK];
 } record;
 
-static tg_status read_file(tg_ctx *ctx, const char *path, uint8_t **out, size_t *out_size)
+static tg_status read_file(tg_ctx *ctx, const char *who, const char *path, uint8_t **out, size_t *out_size)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return tg_ctx_fail(ctx, TG_ERR_IO, "tg_checkpoint_load: cannot open %s: %s", path, strerror(errno));
+        return tg_ctx_fail(ctx, TG_ERR_IO, "%s: cannot open %s: %s", who, path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
-        return tg_ctx_fail(ctx, TG_ERR_IO, "tg_checkpoint_load: %s is not a regular file", path);
+        return tg_ctx_fail(ctx, TG_ERR_IO, "%s: %s is not a regular file", who, path);
     }
     size_t n = (size_t)st.st_size;
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) {
         fclose(f);
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_checkpoint_load: %s: out of memory (%zu bytes)", path, n);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: %s: out of memory (%zu bytes)", who, path, n);
     }
     size_t got = fread(buf, 1, n, f);
     int e = errno;
@@ -347,7 +347,7 @@ static tg_status read_file(tg_ctx *ctx, const char *path, uint8_t **out, size_t 
     fclose(f);
     if (err || got != n) {
         free(buf);
-        return tg_ctx_fail(ctx, TG_ERR_IO, "tg_checkpoint_load: error reading %s: %s", path,
+        return tg_ctx_fail(ctx, TG_ERR_IO, "%s: error reading %s: %s", who, path,
                            err ? strerror(e) : "the file shrank while being read");
     }
     *out = buf;
@@ -461,7 +461,7 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
     remove_stale_temps(path);
     uint8_t *buf = NULL;
     size_t n = 0;
-    if ((status = read_file(ctx, path, &buf, &n)) != TG_OK)
+    if ((status = read_file(ctx, "tg_checkpoint_load", path, &buf, &n)) != TG_OK)
         return status;
 
     char detail[400] = "";
@@ -592,7 +592,7 @@ tg_status tg_checkpoint_read_spec(tg_ctx *ctx, const char *path, char **spec)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_checkpoint_read_spec: %s is NULL", path ? "spec" : "path");
     uint8_t *buf = NULL;
     size_t n = 0;
-    tg_status status = read_file(ctx, path, &buf, &n);
+    tg_status status = read_file(ctx, "tg_checkpoint_read_spec", path, &buf, &n);
     if (status != TG_OK)
         return status;
     char detail[400];
@@ -630,7 +630,7 @@ tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_inf
     *info = (tg_checkpoint_info){0};
     uint8_t *buf = NULL;
     size_t n = 0;
-    tg_status status = read_file(ctx, path, &buf, &n);
+    tg_status status = read_file(ctx, "tg_checkpoint_inspect", path, &buf, &n);
     if (status != TG_OK)
         return status;
     char detail[400];

@@ -2,13 +2,15 @@
  * into the checkpoint's spec block (checkpoint.c, format version 2) beside
  * its parameters and buffers, so a file rebuilds its model without the code
  * that built it, and a file of another architecture is refused with the first
- * difference named before anything is written. */
+ * difference named before anything is written. Errors name the function the
+ * user called (tg_model_load, not the tg_checkpoint_read_spec it runs). */
+#include "autograd/entry.h"
 #include "nn/layers/module_internal.h"
 #include "tapegrad/checkpoint.h"
 
 #include <stdlib.h>
 
-tg_status tg_model_save(const tg_model *model, const char *path, const tg_optimizer *opt, int64_t epoch)
+static tg_status model_save(const tg_model *model, const char *path, const tg_optimizer *opt, int64_t epoch)
 {
     if (!model)
         return TG_ERR_ARG;
@@ -21,7 +23,7 @@ tg_status tg_model_save(const tg_model *model, const char *path, const tg_optimi
     return status;
 }
 
-tg_model *tg_model_load(tg_ctx *ctx, const char *path, int64_t *epoch)
+static tg_model *model_load(tg_ctx *ctx, const char *path, int64_t *epoch)
 {
     if (!ctx)
         return NULL;
@@ -40,7 +42,7 @@ tg_model *tg_model_load(tg_ctx *ctx, const char *path, int64_t *epoch)
     return model;
 }
 
-tg_status tg_model_load_into(tg_model *model, const char *path, tg_optimizer *opt, int64_t *epoch)
+static tg_status model_load_into(tg_model *model, const char *path, tg_optimizer *opt, int64_t *epoch)
 {
     if (!model)
         return TG_ERR_ARG;
@@ -63,4 +65,30 @@ tg_status tg_model_load_into(tg_model *model, const char *path, tg_optimizer *op
                                diff);
     }
     return tg_checkpoint_load(ctx, path, tensors, opt, epoch);
+}
+
+tg_status tg_model_save(const tg_model *model, const char *path, const tg_optimizer *opt, int64_t epoch)
+{
+    tg_ctx *ctx = model ? tg_model_ctx(model) : NULL;
+    const char *outer = tg_ctx_enter(ctx, "tg_model_save");
+    tg_status status = model_save(model, path, opt, epoch);
+    tg_ctx_leave(ctx, outer);
+    return status;
+}
+
+tg_model *tg_model_load(tg_ctx *ctx, const char *path, int64_t *epoch)
+{
+    const char *outer = tg_ctx_enter(ctx, "tg_model_load");
+    tg_model *model = model_load(ctx, path, epoch);
+    tg_ctx_leave(ctx, outer);
+    return model;
+}
+
+tg_status tg_model_load_into(tg_model *model, const char *path, tg_optimizer *opt, int64_t *epoch)
+{
+    tg_ctx *ctx = model ? tg_model_ctx(model) : NULL;
+    const char *outer = tg_ctx_enter(ctx, "tg_model_load_into");
+    tg_status status = model_load_into(model, path, opt, epoch);
+    tg_ctx_leave(ctx, outer);
+    return status;
 }

@@ -6,6 +6,7 @@
  * checkpoints). */
 #define _POSIX_C_SOURCE 200809L /* strtok_r */
 #include "nn/layers/module_internal.h"
+#include "autograd/entry.h"
 #include "autograd/internal.h" /* tg_ctx_adopt, tg_ctx_disown */
 #include "tapegrad/op.h"
 
@@ -404,7 +405,7 @@ static bool read_field(char *token, tg_layer_spec *s)
     return !end || (end != value && *end == '\0');
 }
 
-tg_model *tg_model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng)
+static tg_model *model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng)
 {
     if (!ctx)
         return NULL;
@@ -470,7 +471,7 @@ tg_model *tg_model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng)
         fail = "no \"dtype\" line";
     tg_model *model = NULL;
     if (fail)
-        tg_ctx_fail(ctx, TG_ERR_FORMAT, "tg_model_from_spec_text: line %d: %s", line_no, fail);
+        tg_ctx_fail(ctx, TG_ERR_FORMAT, "tg_model_from_spec_text: spec line %d: %s", line_no, fail);
     else {
         tg_rng fallback = tg_rng_seed(1);
         model = tg_model_new(ctx, (tg_dtype)dtype, input_rank, input_rank ? input : NULL, n_layers, specs,
@@ -478,6 +479,15 @@ tg_model *tg_model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng)
     }
     free(specs);
     free(copy);
+    return model;
+}
+
+/* tg_model_new's errors (a layer the spec describes badly) name this function. */
+tg_model *tg_model_from_spec_text(tg_ctx *ctx, const char *text, tg_rng *rng)
+{
+    const char *outer = tg_ctx_enter(ctx, "tg_model_from_spec_text");
+    tg_model *model = model_from_spec_text(ctx, text, rng);
+    tg_ctx_leave(ctx, outer);
     return model;
 }
 
