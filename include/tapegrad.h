@@ -18,7 +18,7 @@
  *   ops.h        the built-in ops                               ops/
  *   op.h         ops you define yourself (forward, backward)    ops/user.c
  *   jvp.h        forward mode: Jacobian-vector products         autograd/jvp.c
- *   gradcheck.h  finite differences against the tape            autograd/gradcheck.c
+ *   gradcheck.h  finite differences against the tape            check/gradcheck.c
  *   nn.h         layers, MLPs, perceptron, losses, optimizers   nn/layers/, nn/train/
  *   model.h      conv, pooling, norm, dropout, embedding and recurrent
  *                layers, and models built from layer specs      nn/layers/
