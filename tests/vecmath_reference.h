@@ -96,9 +96,10 @@ static const vmref_case vmref_cases[] = {
     {"gelu_tanh", vmref_gelu_tanh, VMREF_U(gelu_tanh), 2.9, NULL},
     {"silu", vmref_silu, VMREF_U(silu), 3.2, NULL},
     {"sigmoid_mul", vmref_sigmoid, VMREF_B(sigmoid_mul), 2.5, NULL},
-    {"silu_backward", vmref_silu_derivative, VMREF_B(silu_backward), 4, vmref_silu_terms},
-    {"gelu_backward", vmref_gelu_derivative, VMREF_B(gelu_backward), 4, vmref_gelu_terms},
-    {"gelu_tanh_backward", vmref_gelu_tanh_derivative, VMREF_B(gelu_tanh_backward), 4, vmref_gelu_tanh_terms},
+    /* the derivatives' maxima over all 2^32 inputs: 3.222 at x = -10.04, 3.481 at -3.210, 3.331 at -4.904 */
+    {"silu_backward", vmref_silu_derivative, VMREF_B(silu_backward), 3.3, vmref_silu_terms},
+    {"gelu_backward", vmref_gelu_derivative, VMREF_B(gelu_backward), 3.5, vmref_gelu_terms},
+    {"gelu_tanh_backward", vmref_gelu_tanh_derivative, VMREF_B(gelu_tanh_backward), 3.4, vmref_gelu_tanh_terms},
 };
 enum { VMREF_CASES = sizeof vmref_cases / sizeof vmref_cases[0] };
 
