@@ -291,20 +291,27 @@ static void write_tensor(const tg_dot_writer *w, const tg_tensor *t, const char 
     }
     fprintf(f, "  %s [shape=box, fillcolor=\"%s\"%s%s, label=<", id, fill, is_output ? ", peripheries=2" : "",
             copy ? ", style=\"filled,dashed\"" : "");
-    if (tg_name_of(t) && tg_name_of(t)[0]) {
+    /* name, shape, values: one line each. A scalar's shape says nothing its
+     * single value does not; it is left out unless nothing else would show. */
+    bool named = tg_name_of(t) && tg_name_of(t)[0];
+    bool small = w->max_values >= 0 && t->size <= w->max_values;
+    if (named) {
         fputs("<b>", f);
         tg_markup_put_str(f, tg_name_of(t), TG_MARKUP_GRAPHVIZ);
-        fputs("</b><br/>", f);
+        fputs("</b>", f);
     }
-    char shape[96] = "scalar";
-    if (t->rank > 0)
-        tg_shape_str(t->rank, t->shape, shape, sizeof shape);
-    fputs("<font point-size=\"9\">", f);
-    tg_markup_put_str(f, shape, TG_MARKUP_GRAPHVIZ);
-    fputs("</font>", f);
-    bool small = w->max_values >= 0 && t->size <= w->max_values;
+    if (t->rank > 0 || !(named || small)) {
+        char shape[96] = "scalar";
+        if (t->rank > 0)
+            tg_shape_str(t->rank, t->shape, shape, sizeof shape);
+        fputs(named ? "<br/><font point-size=\"9\">" : "<font point-size=\"9\">", f);
+        tg_markup_put_str(f, shape, TG_MARKUP_GRAPHVIZ);
+        fputs("</font>", f);
+        named = true; /* something is on the line above the values */
+    }
     if (small) {
-        fputs("<br/>", f);
+        if (named)
+            fputs("<br/>", f);
         put_values(f, t, w->precision);
     }
     if (grad && !w->o->hide_grads) {

@@ -14,7 +14,8 @@
 
 #include "tapegrad.h"
 #include "tests/support.h"
-#include "examples/alice_graph.h"
+#include "examples/alice_course.h"
+#include "examples/elman_graph.h"
 
 static bool have_program(const char *name)
 {
@@ -31,15 +32,24 @@ static int count(const char *text, const char *needle)
     return n;
 }
 
-/* A recorded backward of Alice's graph, written as dir/alice.html. */
-static alice_graph recorded_alice(tg_ctx *ctx, const char *dir, char *path, size_t size)
+/* A recorded backward of Alice's graph, written as dir/alice.html; with
+ * course set, in the course's notation (examples/alice_course.h). */
+static alice_graph recorded_alice(tg_ctx *ctx, const char *dir, char *path, size_t size, alice_course *course)
 {
     alice_graph g = alice(ctx);
+    if (course)
+        alice_course_view(&g, course);
     cr_assert_not(tg_backward_set_recording(ctx, true), "recording is off by default");
     cr_assert_eq(tg_backward(g.loss), TG_OK);
     cr_assert(tg_backward_set_recording(ctx, false));
     snprintf(path, size, "%s/alice.html", dir);
-    cr_assert_eq(tg_backward_page_save(path, g.loss, NULL), TG_OK, "%s", tg_ctx_error(ctx));
+    tg_page_options opts = {.diagram = {.title = ALICE_COURSE_TITLE}};
+    if (course) {
+        opts.notes = course->notes;
+        opts.n_notes = course->n;
+        opts.glossary = ALICE_GLOSSARY;
+    }
+    cr_assert_eq(tg_backward_page_save(path, g.loss, &opts), TG_OK, "%s", tg_ctx_error(ctx));
     return g;
 }
 
@@ -62,7 +72,7 @@ Test(page, holds_the_deltas_and_contributions_the_tape_recorded)
     cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_page_"));
     tg_ctx *ctx = tg_ctx_new(1);
     char path[128];
-    alice_graph g = recorded_alice(ctx, dir, path, sizeof path);
+    alice_graph g = recorded_alice(ctx, dir, path, sizeof path, NULL);
     char *html = read_text_file(path);
     cr_assert_not_null(html);
     cr_expect_not_null(strstr(html, "<svg"), "the graph is inline SVG");
@@ -201,6 +211,103 @@ Test(page, thousands_of_ops_fall_back_to_the_per_layer_view_and_say_so)
     remove_scratch_dir(dir);
 }
 
+/* The JSON object of the edge from input `name` that carries `field`, as text
+ * up to its closing brace: "" when none. */
+static void edge_with(const char *html, const char *name, int nth, char *buf, size_t size)
+{
+    char needle[96];
+    snprintf(needle, sizeof needle, "{\"from\": \"%s\"", name);
+    const char *hit = strstr(html, needle);
+    for (int k = 0; hit && k < nth; k++)
+        hit = strstr(hit + 1, needle);
+    buf[0] = '\0';
+    if (!hit)
+        return;
+    const char *end = strchr(hit, '}');
+    size_t n = (size_t)(end - hit) < size ? (size_t)(end - hit) : size - 1;
+    memcpy(buf, hit, n);
+    buf[n] = '\0';
+}
+
+/* The page of loss, recorded, in dir/name; its text. */
+static char *recorded_page(tg_tensor *loss, const char *dir, const char *name, int max_values)
+{
+    tg_ctx *ctx = tg_tensor_ctx(loss);
+    tg_backward_set_recording(ctx, true);
+    cr_assert_eq(tg_backward(loss), TG_OK);
+    tg_backward_set_recording(ctx, false);
+    char path[160];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    tg_page_options opts = {.diagram = {.max_values = max_values}};
+    cr_assert_eq(tg_backward_page_save(path, loss, &opts), TG_OK, "%s", tg_ctx_error(ctx));
+    return read_text_file(path);
+}
+
+Test(page, a_value_used_twice_shows_its_gradient_growing_to_the_sum_the_tape_holds)
+{
+    if (!have_program("dot"))
+        cr_skip_test("Graphviz's dot is not installed (apt-get install graphviz)");
+    char dir[64];
+    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_page_"));
+    tg_ctx *ctx = tg_ctx_new(1);
+    /* micrograd's b = a + a: one op, both edges from a: 1, then 1 + 1 = 2 */
+    tg_tensor *a = tg_tensor_scalar(ctx, TG_F64, 3);
+    tg_tensor_set_name(a, "a");
+    tg_tensor_set_requires_grad(a, true);
+    tg_tensor *b = tg_add(a, a);
+    char *html = recorded_page(b, dir, "twice.html", 0);
+    cr_assert_not_null(html);
+    char edge[512];
+    edge_with(html, "leaf0", 0, edge, sizeof edge);
+    cr_expect_not_null(strstr(edge, "\"sent\": \"1\", \"total\": \"1\""), "the first use alone: %s", edge);
+    edge_with(html, "leaf0", 1, edge, sizeof edge);
+    cr_expect_not_null(strstr(edge, "\"sent\": \"1\", \"before\": \"1\", \"total\": \"2\""), "1 + 1 = 2: %s", edge);
+    cr_expect_eq(tg_tensor_item(tg_tensor_grad(a)), 2.0, "the tape's gradient is the sum shown");
+    cr_expect_eq(count(html, "\"done\": true"), 1, "a completes once, at its last contribution");
+    free(html);
+    tg_tape_reset(ctx);
+
+    /* L = a·σ(a): ∂L/∂a = σ(a) + a·σ′(a), two contributions on two steps */
+    tg_tensor_zero_grad(a);
+    tg_tensor *loss = tg_mul(a, tg_sigmoid(a));
+    html = recorded_page(loss, dir, "product.html", 0);
+    cr_assert_not_null(html);
+    double s = 1 / (1 + exp(-3.0)), first = s, second = 3 * s * (1 - s);
+    char want[256], n1[32], n2[32], total[32];
+    format4(n1, sizeof n1, first);
+    format4(n2, sizeof n2, second);
+    format4(total, sizeof total, tg_tensor_item(tg_tensor_grad(a)));
+    cr_expect(fabs(tg_tensor_item(tg_tensor_grad(a)) - (first + second)) < 1e-12);
+    snprintf(want, sizeof want, "\"sent\": \"%s\", \"before\": \"%s\", \"total\": \"%s\"", n2, n1, total);
+    cr_expect_not_null(strstr(html, want), "%s", want);
+    free(html);
+    tg_tape_reset(ctx);
+    tg_tensor_free(a);
+
+    /* an Elman RNN over 3 steps: W_hh is used at steps 2 and 3; the second
+     * use shows the first's contribution, its own and the tape's .grad */
+    elman_graph g = elman(ctx, 3);
+    html = recorded_page(g.loss, dir, "rnn.html", 9);
+    cr_assert_not_null(html);
+    const char *hh = strstr(html, "\"name\": \"W_hh\"");
+    cr_assert_not_null(hh);
+    const char *second_use = strstr(hh + 1, "\"name\": \"W_hh\"");
+    cr_assert_not_null(second_use, "W_hh has an edge per use");
+    cr_expect_not_null(strstr(second_use, "\"before\": \"[["), "the second use shows the sum so far");
+    const tg_tensor *grad = tg_tensor_grad(g.w_hh);
+    char number[32];
+    format4(number, sizeof number, tg_tensor_get(grad, 0));
+    snprintf(want, sizeof want, "\"total\": \"[[%s, ", number);
+    const char *end = strchr(second_use, '}');
+    const char *found = strstr(second_use, want);
+    cr_expect(found && found < end, "its total is the tape's W_hh.grad (%s)", want);
+    cr_expect_null(strstr(end, "\"name\": \"W_hh\""), "no third use: h_0 = 0 needs no W_hh");
+    free(html);
+    elman_free(&g);
+    tg_ctx_free(ctx);
+    remove_scratch_dir(dir);
+}
+
 /* ---- in a real browser ---- */
 
 /* Distinct RGB colours in a PNG screenshot (8-bit RGB or RGBA, as chromium
@@ -278,7 +385,8 @@ Test(page, three_steps_in_headless_chromium_show_the_tapes_node_and_delta, .time
     cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_page_"));
     tg_ctx *ctx = tg_ctx_new(1);
     char path[128];
-    alice_graph g = recorded_alice(ctx, dir, path, sizeof path);
+    alice_course course;
+    alice_graph g = recorded_alice(ctx, dir, path, sizeof path, &course);
     /* Steps 1, 2, 3 run the tape's entries from the loss down: mse_loss,
      * the sigmoid making o1, then the add making its input z3. */
     tg_tensor *o1, *z3;
@@ -307,6 +415,27 @@ Test(page, three_steps_in_headless_chromium_show_the_tapes_node_and_delta, .time
     cr_expect_eq(count(dom, "class=\"node current\""), 2, "the op and its result are highlighted");
     cr_expect_not_null(strstr(dom, "<td>b3</td><td class=\"num\">"), "b3's gradient is complete after step 3");
     cr_expect_null(strstr(dom, "<td>w1</td>"), "w1's is not yet");
+    /* the course view: the course's names on the graph, and at step 3 the
+     * course's δ⁽³⁾ = −(y − a) f′(z) = −0.1188 (seed case 3) beside the
+     * tape's ∂L/∂z⁽³⁾ = 2·δ⁽³⁾ */
+    cr_expect_not_null(strstr(dom, "font-weight=\"bold\" font-size=\"11.00\">z⁽³⁾</text>"), "z⁽³⁾ is named on the graph");
+    cr_expect_not_null(strstr(dom, "font-weight=\"bold\" font-size=\"11.00\">a⁽³⁾</text>"), "a⁽³⁾ is named on the graph");
+    element_text(dom, "current-op", text, sizeof text);
+    cr_expect_not_null(strstr(text, "→ z⁽³⁾"), "the panel names the node z⁽³⁾: %s", text);
+    double o = tg_tensor_item(g.o1), course_delta = -(1 - o) * o * (1 - o);
+    char delta3[32];
+    format4(delta3, sizeof delta3, course_delta);
+    cr_expect_str_eq(delta3, "-0.1188", "the course's δ⁽³⁾ (seed case 3 numbers)");
+    cr_expect(fabs(2 * course_delta - tg_tensor_item(dz3)) < 1e-12, "the tape's ∂L/∂z⁽³⁾ is 2·δ⁽³⁾");
+    char note[1024], expected[256];
+    element_text(dom, "note", note, sizeof note);
+    snprintf(expected, sizeof expected, "= %s = 2·δ⁽³⁾", want_delta);
+    cr_expect_not_null(strstr(note, expected), "the tape's %s beside the course's formula: %s", want_delta, note);
+    snprintf(expected, sizeof expected, "δ⁽³⁾ = −(y − a⁽³⁾) f′(z⁽³⁾) = -0.4763 × 0.2494 = %s.", delta3);
+    cr_expect_not_null(strstr(note, expected), "the course's δ⁽³⁾ with its numbers: %s", note);
+    cr_expect_not_null(strstr(dom, "<h4>Glossary</h4>"));
+    cr_expect_not_null(strstr(dom, "残差") && strstr(dom, "敏感度"), "the glossary maps the course's other names");
+    cr_expect_null(strstr(dom, "sends the product down"), "no direction word against the picture");
     free(dom);
 
     char shot_arg[160];
