@@ -379,6 +379,33 @@ static void write_node_id(FILE *f, const tg_dot_writer *w, const tg_tensor *t, i
         fprintf(f, "leaf%lld", (long long)tg_dot_leaf_id(w, t));
 }
 
+/* A caption of at most TITLE_LINE characters a line, broken at spaces: one
+ * long line would set the width of the whole picture (a caption is drawn at
+ * 14 pt, about 7 pt a character), and a diagram must fit a page's column. */
+enum { TITLE_LINE = 84 };
+static void put_wrapped(FILE *f, const char *text)
+{
+    const char *line = text;
+    while (*line) {
+        const char *end = line, *cut = NULL;
+        int characters = 0;
+        for (; *end && *end != '\n'; end++) {
+            if ((*end & 0xC0) == 0x80)
+                continue;
+            if (*end == ' ')
+                cut = end;
+            if (++characters > TITLE_LINE && cut)
+                break;
+        }
+        if (!*end || *end == '\n' || !cut)
+            cut = end;
+        tg_markup_put(f, line, (size_t)(cut - line), TG_MARKUP_GRAPHVIZ);
+        line = *cut ? cut + 1 : cut;
+        if (*line)
+            fputs("<br/>", f);
+    }
+}
+
 static void write_header(const tg_dot_writer *w)
 {
     FILE *f = w->f;
@@ -390,7 +417,7 @@ static void write_header(const tg_dot_writer *w)
           f);
     if (w->o->title) {
         fputs("  labelloc=b;\n  label=<", f);
-        tg_markup_put_str(f, w->o->title, TG_MARKUP_GRAPHVIZ);
+        put_wrapped(f, w->o->title);
         fputs(">;\n", f);
     }
 }
@@ -469,9 +496,62 @@ static tg_status write_per_layer(tg_dot_writer *w)
         }
         fputs(">];\n", f);
     }
-    for (int64_t l = 0; l < w->n_leaves; l++)
-        if (w->leaf_group[l] < 0)
+    /* Inputs that are one sequence sliced per time step (unnamed, no
+     * gradient, one shape, all into the same item) are drawn as one node:
+     * 50 boxes fanning into a recurrent layer would set the picture's width. */
+    int64_t *bundle = malloc(((size_t)w->n_leaves + 1) * 3 * sizeof *bundle);
+    if (!bundle) {
+        free(last_op), free(ops_in), free(pairs);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
+    int64_t *leaf_dst = bundle + w->n_leaves + 1, *bundled = leaf_dst + w->n_leaves + 1;
+    for (int64_t l = 0; l < w->n_leaves; l++) {
+        bundle[l] = l;
+        leaf_dst[l] = -1;
+        bundled[l] = 1;
+    }
+    for (int64_t k = 0; k < w->n_ops; k++) {
+        const tg_node *node = &ctx->tape[w->op_tape[k]];
+        int64_t dst = w->op_group[k] >= 0 ? w->op_group[k] : n_groups + w->n_leaves + k;
+        for (int j = 0; j < node->n_in; j++)
+            if (node->in[j]->creator < 0) {
+                int64_t l = tg_dot_leaf_id(w, node->in[j]);
+                leaf_dst[l] = leaf_dst[l] == -1 || leaf_dst[l] == dst ? dst : -2;
+            }
+    }
+    for (int64_t l = 0; l < w->n_leaves; l++) {
+        const tg_tensor *t = w->leaves[l];
+        if (w->leaf_group[l] >= 0 || t->requires_grad || tg_name_of(t) || leaf_dst[l] < 0 || bundle[l] != l)
+            continue;
+        for (int64_t m = l + 1; m < w->n_leaves; m++) {
+            const tg_tensor *u = w->leaves[m];
+            if (w->leaf_group[m] < 0 && !u->requires_grad && !tg_name_of(u) && leaf_dst[m] == leaf_dst[l] &&
+                u->rank == t->rank && !memcmp(u->shape, t->shape, (size_t)t->rank * sizeof *t->shape)) {
+                bundle[m] = l;
+                bundled[l]++;
+            }
+        }
+        if (bundled[l] < 3) { /* two inputs are drawn as they are */
+            for (int64_t m = l + 1; m < w->n_leaves; m++)
+                if (bundle[m] == l)
+                    bundle[m] = m;
+            bundled[l] = 1;
+        }
+    }
+    for (int64_t l = 0; l < w->n_leaves; l++) {
+        if (w->leaf_group[l] >= 0 || bundle[l] != l)
+            continue;
+        if (bundled[l] < 3) {
             write_leaf(w, l, 0);
+            continue;
+        }
+        char shape[96] = "scalar";
+        const tg_tensor *t = w->leaves[l];
+        if (t->rank > 0)
+            tg_shape_str(t->rank, t->shape, shape, sizeof shape);
+        fprintf(f, "  leaf%lld [shape=box3d, fillcolor=\"%s\", label=<%lld inputs<br/><font point-size=\"9\">%s each"
+                   "</font>>];\n", (long long)l, COLOR_INPUT, (long long)bundled[l], shape);
+    }
     for (int64_t k = 0; k < w->n_ops; k++) {
         if (w->op_group[k] < 0)
             write_op(w, k);
@@ -489,7 +569,7 @@ static tg_status write_per_layer(tg_dot_writer *w)
                 int64_t c = w->op_id[in->creator];
                 src = w->op_group[c] >= 0 ? w->op_group[c] : n_groups + w->n_leaves + c;
             } else {
-                int64_t l = tg_dot_leaf_id(w, in);
+                int64_t l = bundle[tg_dot_leaf_id(w, in)];
                 src = w->leaf_group[l] >= 0 ? w->leaf_group[l] : n_groups + l;
             }
             if (src != dst)
@@ -523,6 +603,7 @@ static tg_status write_per_layer(tg_dot_writer *w)
     free(last_op);
     free(ops_in);
     free(pairs);
+    free(bundle);
     return write_footer(w);
 }
 

@@ -204,7 +204,9 @@ Test(page, thousands_of_ops_fall_back_to_the_per_layer_view_and_say_so)
     cr_expect_null(strstr(html, "id=\"tape\""), "no steps");
     cr_expect_not_null(strstr(html, "<title>layer399</title>"), "one node per block");
     cr_expect_null(strstr(html, "<title>layer400</title>"));
-    cr_expect_null(strstr(html, "<title>op"), "every op is inside a block");
+    cr_expect_eq(count(html, "<title>op"), count(html, "<title>op1200"), "every op is inside a block, but the loss");
+    cr_expect_not_null(strstr(html, "<title>op1200</title>"), "the loss (the mean, op 1200) is drawn outside");
+    cr_expect_not_null(strstr(html, ">mean</text>"), "the loss op stays out, drawn as an op");
     cr_expect_not_null(strstr(html, "‖grad‖"), "with gradient norms");
     free(html);
     tg_ctx_free(ctx);
