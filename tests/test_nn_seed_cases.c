@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "tapegrad.h"
+#include "examples/perceptron_loss.h"
 
 static tg_ctx *ctx;
 static tg_rng rng;
@@ -493,4 +494,40 @@ Test(nn_seed_cases, perceptron_variant_taking_m2_at_iteration_5_row_by_row)
     /* a point outside the data is an error */
     cr_expect_eq(tg_perceptron_update(w, &b, x, y, 1.0, 3), TG_ERR_ARG);
     tg_ctx_clear_error(ctx);
+}
+
+/* The course derives the rule as SGD on the perceptron loss
+ * L = −Σ_{i∈M} yᵢ(w·xᵢ + b): with the gradient from the tape (not the rule
+ * written out), one misclassified point at a time and η = 1, the course's
+ * table comes out row by row, and so does the homework's (M2 at iteration 5). */
+Test(nn_seed_cases, perceptron_rule_is_sgd_on_the_perceptron_loss_on_the_tape)
+{
+    static const struct { int point; double w1, w2, b; } course[9] = {
+        {-1, 0, 0, 0}, {0, 3, 3, 1}, {2, 2, 2, 0}, {2, 1, 1, -1}, {2, 0, 0, -2},
+        {0, 3, 3, -1}, {2, 2, 2, -2}, {2, 1, 1, -3}, {-1, 1, 1, -3},
+    }, homework[13] = {
+        {-1, 0, 0, 0}, {0, 3, 3, 1}, {2, 2, 2, 0}, {2, 1, 1, -1}, {2, 0, 0, -2}, {1, 4, 3, -1}, {2, 3, 2, -2},
+        {2, 2, 1, -3}, {2, 1, 0, -4}, {0, 4, 3, -3}, {2, 3, 2, -4}, {2, 2, 1, -5}, {-1, 2, 1, -5},
+    };
+    perceptron_row rows[PERCEPTRON_MAX_ROWS];
+    for (int run = 0; run < 2; run++) {
+        int n = perceptron_by_loss(ctx, run ? 5 : 0, 1, rows, PERCEPTRON_MAX_ROWS);
+        cr_assert_eq(n, run ? 13 : 9, "%s: %d rows", run ? "homework" : "course", n);
+        for (int i = 0; i < n; i++) {
+            int point = run ? homework[i].point : course[i].point;
+            double w1 = run ? homework[i].w1 : course[i].w1, w2 = run ? homework[i].w2 : course[i].w2;
+            double b = run ? homework[i].b : course[i].b;
+            cr_expect_eq(rows[i].point, point, "run %d, iteration %d: point", run, i);
+            cr_expect(rows[i].w[0] == w1 && rows[i].w[1] == w2 && rows[i].b == b,
+                      "run %d, iteration %d: w = (%g, %g), b = %g; the table says (%g, %g), %g", run, i, rows[i].w[0],
+                      rows[i].w[1], rows[i].b, w1, w2, b);
+            if (point >= 0) { /* the tape's gradient is −yᵢxᵢ, −yᵢ */
+                double y = perceptron_y[point];
+                cr_expect(rows[i].dw[0] == -y * perceptron_x[point][0] && rows[i].dw[1] == -y * perceptron_x[point][1] &&
+                              rows[i].db == -y,
+                          "run %d, iteration %d: ∂L/∂w = (%g, %g), ∂L/∂b = %g", run, i, rows[i].dw[0], rows[i].dw[1],
+                          rows[i].db);
+            }
+        }
+    }
 }
