@@ -10,7 +10,8 @@
  *                        a's gradient grows one contribution at a time
  *   backward-rnn.html    an Elman RNN over 3 time steps: W_hh's gradient is
  *                        the sum of its uses at steps 2 and 3
- *   backward-xor.html    an MLP 2-4-1 (tanh, sigmoid) on the four XOR points
+ *   backward-xor.html    the XOR MLP 2-4-1 early in training, one sample, layer
+ *                        by layer: δ⁽²⁾ = (Θ⁽³⁾ᵀδ⁽³⁾) ⊙ f′(z⁽²⁾) with its numbers
  * Open one in a browser and press → to watch δ arrive at each node, be
  * multiplied by each edge's local derivative and sent down, until the
  * weights' gradients are complete. docs/ holds the two pages this wrote. */
@@ -25,6 +26,7 @@
 
 #include "examples/alice_course.h"
 #include "examples/elman_graph.h"
+#include "examples/xor_course.h"
 
 static int save_with(const char *dir, const char *name, tg_tensor *loss, const tg_page_options *opts)
 {
@@ -98,39 +100,29 @@ static int rnn_page(tg_ctx *ctx, const char *dir)
     return rc;
 }
 
-/* XOR: 200 Adam steps, then one recorded backward of the trained network. */
+/* The XOR network (examples/xor_net.h) after XOR_EARLY_STEPS Adam steps,
+ * while it is still learning, backward for one sample, (1, 0) -> 1, layer by
+ * layer: the course's δ⁽²⁾ = (Θ⁽³⁾ᵀδ⁽³⁾) ⊙ f′(z⁽²⁾) as a small matrix–vector
+ * product beside the tape's numbers (examples/xor_course.h). */
 static int xor_page(tg_ctx *ctx, const char *dir)
 {
-    tg_rng rng = tg_rng_seed(3);
-    const int64_t widths[] = {2, 4, 1};
-    const tg_activation acts[] = {TG_ACT_TANH, TG_ACT_SIGMOID};
-    tg_mlp *net = tg_mlp_new(ctx, TG_F64, 2, widths, acts, TG_INIT_XAVIER, &rng);
-    tg_tensor *x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(4, 2), (double[]){0, 0, 0, 1, 1, 0, 1, 1});
-    tg_tensor *y = tg_tensor_from(ctx, TG_F64, TG_SHAPE(4, 1), (double[]){0, 1, 1, 0});
-    tg_optimizer *opt = net ? tg_optim_adam_new(tg_mlp_params(net), 0.05, 0.9, 0.999, 1e-8) : NULL;
-    int rc = !opt;
-    tg_tensor_set_name(x, "x");
-    tg_tensor_set_name(y, "y_true");
-    for (int epoch = 0; epoch < 200 && !rc; epoch++) {
-        tg_optim_zero_grad(opt);
-        tg_tensor *loss = tg_loss_mse(tg_mlp_forward(net, x), y);
-        rc = !loss || tg_backward(loss) != TG_OK || tg_optim_step(opt) != TG_OK;
-        tg_tape_reset(ctx);
-    }
+    xor_net net = xor_net_new(ctx);
+    int rc = xor_net_train(&net, ctx, XOR_EARLY_STEPS, NULL, NULL);
     if (!rc) {
-        tg_optim_zero_grad(opt);
-        tg_tensor *loss = tg_loss_mse(tg_mlp_forward(net, x), y);
-        tg_tensor_set_name(loss, "loss");
+        tg_optim_zero_grad(net.adam);
+        xor_sample sample = xor_sample_forward(ctx, &net, 1, 0, 1);
         tg_backward_set_recording(ctx, true);
-        rc = !loss || tg_backward(loss) != TG_OK ||
-             save(dir, "backward-xor.html", loss, "XOR with an MLP 2-4-1 (tanh, sigmoid) after 200 Adam steps");
+        char title[160];
+        snprintf(title, sizeof title, "XOR, MLP 2-4-1 (tanh, sigmoid) after %d of %d Adam steps, still learning: "
+                                      "one sample, (1, 0) → 1, layer by layer", XOR_EARLY_STEPS, XOR_STEPS);
+        tg_page_options opts = {.diagram = {.title = title}, .notes = sample.notes, .n_notes = sample.n,
+                                .glossary = XOR_GLOSSARY};
+        rc = !sample.loss || tg_backward(sample.loss) != TG_OK || save_with(dir, "backward-xor.html", sample.loss, &opts);
         tg_backward_set_recording(ctx, false);
         tg_tape_reset(ctx);
+        xor_sample_free(&sample);
     }
-    tg_optim_free(opt);
-    tg_tensor_free(x);
-    tg_tensor_free(y);
-    tg_mlp_free(net);
+    xor_net_free(&net);
     return rc;
 }
 
