@@ -369,8 +369,11 @@ static int elman_rnn(tg_ctx *ctx)
                tg_tensor_item(g.loss), sqrt(norm));
         rc = draw("elman_rnn", 1, &g.loss,
                   &(tg_dot_options){.edge_derivatives = true,
+                                    .grads_of = g.loss,
                                     .title = "An Elman RNN unrolled over 3 steps: h_t = tanh(x_t·W_xh + h_{t−1}·W_hh + b_h). "
-                                             "Blue: each edge's VJP applied to the δ arriving from below"});
+                                             "Blue: each edge's VJP applied to the δ arriving from below. A shared weight "
+                                             "is drawn beside each use with what that use adds to its gradient; its total "
+                                             "is on its first drawing"});
     }
     elman_free(&g);
     tg_tape_reset(ctx);

@@ -1063,3 +1063,39 @@ Test(dot, a_sequential_rnn_model_fits_an_880_px_column_at_every_length, .timeout
         tg_ctx_free(ctx);
     }
 }
+
+/* A weight shared by time steps is drawn beside each use: each drawing shows
+ * what that use adds to its gradient, the contributions sum to the tape's
+ * gradient, and the total is shown once. */
+Test(dot, each_drawing_of_a_shared_weight_shows_its_own_contribution_and_the_total_once)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    elman_graph g = elman(ctx, 3);
+    cr_assert_eq(tg_backward(g.loss), TG_OK);
+    tg_status status;
+    char *text = dot_text(1, &g.loss, &(tg_dot_options){.grads_of = g.loss}, &status);
+    cr_assert_eq(status, TG_OK, "%s", tg_ctx_error(ctx));
+    double sum[ELMAN_HIDDEN] = {0};
+    int drawings = 0, totals = 0;
+    for (const char *at = strstr(text, "<b>b_h</b>"); at; at = strstr(at + 1, "<b>b_h</b>")) {
+        const char *end = strchr(at, '\n');
+        const char *use = strstr(at, "this use [");
+        cr_assert(use && use < end, "every drawing of b_h shows its use's contribution");
+        double v[ELMAN_HIDDEN];
+        cr_assert_eq(sscanf(use, "this use [%lf, %lf, %lf]", &v[0], &v[1], &v[2]), 3);
+        for (int i = 0; i < ELMAN_HIDDEN; i++)
+            sum[i] += v[i];
+        const char *total = strstr(at, "total grad [");
+        totals += total && total < end;
+        drawings++;
+    }
+    cr_expect_eq(drawings, 3, "b_h is drawn beside each of its 3 uses");
+    cr_expect_eq(totals, 1, "the total is shown once");
+    const tg_tensor *grad = tg_tensor_grad(g.b_h);
+    for (int i = 0; i < ELMAN_HIDDEN; i++)
+        cr_expect(fabs(sum[i] - tg_tensor_get(grad, i)) < 1e-3 * fabs(tg_tensor_get(grad, i)) + 1e-6,
+                  "b_h[%d]: the uses sum to %g; the tape's gradient is %g", i, sum[i], tg_tensor_get(grad, i));
+    free(text);
+    elman_free(&g);
+    tg_ctx_free(ctx);
+}

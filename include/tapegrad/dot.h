@@ -47,7 +47,9 @@ typedef const char *(*tg_dot_group_fn)(const tg_tensor *t, void *user);
  * 4 significant digits, clusters from names with a '.', left to right unless
  * the graph is much deeper than wide. A leaf used far apart (a weight shared
  * by several clusters or time steps) is drawn once beside each use site, so
- * its edges stay short. */
+ * its edges stay short; with grads_of, each drawing of a leaf drawn per use
+ * shows what that use adds to its gradient ("this use"), and the first one
+ * also the total. Captions wrap at 84 characters a line. */
 typedef struct {
     const char *title;       /* a caption under the diagram; NULL: none */
     int max_values;          /* show values of tensors with at most this many elements;
