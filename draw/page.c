@@ -432,7 +432,8 @@ static const char *const PAGE_SCRIPT[] = {
     NULL,
 };
 
-static void write_page(const page *p, const char *title, const char *svg, int64_t n_entries, bool per_layer)
+static void write_page(const page *p, const char *title, const char *svg, int64_t n_entries, int64_t max_steps,
+                       bool per_layer)
 {
     FILE *f = p->f;
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>", f);
@@ -440,11 +441,15 @@ static void write_page(const page *p, const char *title, const char *svg, int64_
     fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header><b>", PAGE_STYLE);
     tg_markup_put_str(f, title, TG_MARKUP_XML);
     if (per_layer) {
-        fprintf(f, "</b><p id=\"fallback\">This backward pass ran %lld tape entries, too many to step through one at a "
-                   "time: this is the per-layer view instead (one node per layer, with its shapes and gradient norms). "
-                   "Name tensors \"layer.weight\" to group them.</p></header>\n"
-                   "<div id=\"main\"><div id=\"graph\">\n",
-                (long long)n_entries);
+        if (max_steps >= DEFAULT_MAX_STEPS)
+            fprintf(f, "</b><p id=\"fallback\">This backward pass ran %lld tape entries, too many to step through one at "
+                       "a time: this is the per-layer view instead", (long long)n_entries);
+        else /* asked for: max_steps set below the pass's length */
+            fprintf(f, "</b><p id=\"fallback\">This backward pass ran %lld tape entries, drawn in the per-layer view "
+                       "(the page was asked to step through at most %lld)", (long long)n_entries, (long long)max_steps);
+        fputs(" (one node per layer, with its shapes and gradient norms). Name tensors \"layer.weight\" to group "
+              "them.</p></header>\n<div id=\"main\"><div id=\"graph\">\n",
+              f);
     } else {
         fputs("</b> — backward, one tape entry at a time. "
               "<button id=\"back\">◀ back</button> <button id=\"next\">next ▶</button> "
@@ -551,7 +556,7 @@ tg_status tg_backward_page_save(const char *path, tg_tensor *output, const tg_pa
     page p = {.ctx = ctx, .f = f, .record = r, .names = &names, .opts = o,
               .precision = o->diagram.precision > 0 ? (o->diagram.precision < 17 ? o->diagram.precision : 17) : 4,
               .max_values = o->diagram.max_values == 0 ? 8 : o->diagram.max_values};
-    write_page(&p, title, svg, r->n_steps, per_layer);
+    write_page(&p, title, svg, r->n_steps, max_steps, per_layer);
     status = ctx->status;
     if ((ferror(f) | fclose(f)) != 0 && status == TG_OK)
         status = tg_ctx_fail(ctx, TG_ERR_IO, "tg_backward_page_save: cannot write %s: %s", path, strerror(errno));
