@@ -2,7 +2,7 @@
  * (tg_backward_page_save, tapegrad/dot.h).
  *
  * The numbers come from the log backward.c keeps while recording is on: per
- * entry, the δ that arrived, what was sent down each edge and each input's
+ * entry, the δ that arrived, what was sent back along each edge and each input's
  * gradient summed so far. The picture is the dot diagram of the same graph,
  * rendered to SVG by Graphviz's `dot` (run here, for this call only); a few
  * lines of inline script highlight the nodes of step N and show its numbers.
@@ -292,6 +292,8 @@ static void write_steps(const page *p)
             fprintf(f, ", \"leaf\": %s, \"done\": %s", leaf >= 0 ? "true" : "false", done ? "true" : "false");
             if (e->sent >= 0)
                 fprintf(f, ", \"count\": %d", running[step->first_edge + j].count);
+            if (j < 3 && local[j] && local[j]->size == 1) /* full precision, for the path's running product */
+                fprintf(f, ", \"local_value\": %.17g", tg_tensor_get(local[j], 0));
             if (done && note_of(p, in)) {
                 fputs(", \"note\": ", f);
                 put_json_string(f, note_of(p, in));
@@ -420,6 +422,47 @@ static const char *const PAGE_SCRIPT[] = {
     "      : e.count > 1 ? e.total + ' (sum of ' + e.count + ' contributions)' : e.total, 'num');\n",
     "  }\n",
     "}\n",
+    /* Clicking a leaf lists its paths to the output, each with the running
+     * product of the edges' local derivatives: the chain rule, one path at a
+     * time (scalar graphs; edges without a number show their VJP formula). */
+    "const uses = {}, names = {};\n",
+    "for (const st of tape.steps) {\n",
+    "  names[st.out] = st.name || st.out;\n",
+    "  for (const e of st.edges) if (e.sent !== undefined) {\n",
+    "    (uses[e.from] = uses[e.from] || []).push({st, e});\n",
+    "    names[e.from] = e.name || e.from;\n",
+    "  }\n",
+    "}\n",
+    "function showPath(id) {\n",
+    "  const found = [];\n",
+    "  const walk = (at, path) => {\n",
+    "    if (found.length >= 16 || path.length > 64) return;\n",
+    "    if (!uses[at]) { if (path.length) found.push(path); return; }\n",
+    "    for (const u of uses[at]) walk(u.st.out, path.concat([u]));\n",
+    "  };\n",
+    "  walk(id, []);\n",
+    "  for (const e in edgeGroups) paintEdge(e);\n",
+    "  const lines = [];\n",
+    "  let sum = 0, numeric = true;\n",
+    "  for (const path of found) {\n",
+    "    let product = 1, text = names[path[path.length - 1].st.out] + ' (1)';\n",
+    "    for (let k = path.length - 1; k >= 0; k--) {\n",
+    "      const u = path[k];\n",
+    "      paintEdge(u.e.from + '-' + u.st.node, '#6a1b9a');\n",
+    "      paintEdge(u.st.node + '-' + u.st.out, '#6a1b9a');\n",
+    "      if (u.e.local_value === undefined) { numeric = false; text += ' → ' + names[u.e.from] + ' (' + u.e.vjp + ')'; continue; }\n",
+    "      product *= u.e.local_value;\n",
+    "      text += ' → ×' + u.e.local + ' → ' + names[u.e.from] + ' (' + (numeric ? product.toPrecision(4) : '…') + ')';\n",
+    "    }\n",
+    "    sum += product;\n",
+    "    lines.push(text);\n",
+    "  }\n",
+    "  $('path').textContent = found.length ? 'Paths from ' + names[id] + ' to the output, running product of the local '\n",
+    "    + 'derivatives read from the output back: ' + lines.join(';  ') + (numeric ? '.  ∂/∂' + names[id] + ' = '\n",
+    "    + (found.length > 1 ? 'the sum over the paths = ' : '') + sum.toPrecision(4) : '') : names[id] + ' reaches no output.';\n",
+    "}\n",
+    "for (const id in nodes) if (id.startsWith('leaf') && uses[id])\n",
+    "  for (const g of nodes[id]) { g.style.cursor = 'pointer'; g.addEventListener('click', () => showPath(id)); }\n",
     "$('next').addEventListener('click', () => show(step + 1));\n",
     "$('back').addEventListener('click', () => show(step - 1));\n",
     "document.addEventListener('keydown', e => {\n",
@@ -429,6 +472,8 @@ static const char *const PAGE_SCRIPT[] = {
     "show(0);\n",
     "const wanted = /step=(\\d+)/.exec(location.hash);\n",
     "for (let k = 0; wanted && k < +wanted[1]; k++) $('next').click();\n",
+    "const pathOf = /path=(leaf\\d+)/.exec(location.hash);\n",
+    "if (pathOf) showPath(pathOf[1]);\n",
     NULL,
 };
 
@@ -454,7 +499,7 @@ static void write_page(const page *p, const char *title, const char *svg, int64_
         fputs("</b> — backward, one tape entry at a time. "
               "<button id=\"back\">◀ back</button> <button id=\"next\">next ▶</button> "
               "<span id=\"counter\"></span> <span class=\"note\">(keys ← →; #step=N in the address opens step "
-              "N)</span></header>\n<div id=\"main\"><div id=\"graph\">\n",
+              "N, #path=leafK shows leaf K's paths)</span></header>\n<div id=\"main\"><div id=\"graph\">\n",
               f);
     }
     const char *start = strstr(svg, "<svg");
@@ -467,6 +512,8 @@ static void write_page(const page *p, const char *title, const char *svg, int64_
               "<p id=\"note\" class=\"course\"></p>\n"
               "<table id=\"edges\"></table>\n<h4>Leaves, as their gradients complete</h4>\n"
               "<table id=\"leaves\"></table>\n"
+              "<p id=\"path\" class=\"course\">Click a leaf to see its paths to the output, with the running "
+              "product.</p>\n"
               "<p class=\"note\">Every number is from the tape, recorded while tg_backward ran; blue: the local "
               "derivative (vector-Jacobian product) of each edge; red: upstream δ × local derivative, what the edge "
               "sends back to its input. An input used twice shows its gradient so far as a sum: earlier + this "

@@ -401,13 +401,13 @@ Test(page, three_steps_in_headless_chromium_show_the_tapes_node_and_delta, .time
     format4(want_delta, sizeof want_delta, tg_tensor_item(dz3));
 
     char url[256], dom_path[128], png_path[128];
-    snprintf(url, sizeof url, "file://%s#step=3", path);
+    snprintf(url, sizeof url, "file://%s#step=3&path=leaf0", path); /* leaf0: w1, the first leaf used */
     snprintf(dom_path, sizeof dom_path, "%s/dom.html", dir);
     snprintf(png_path, sizeof png_path, "%s/shot.png", dir);
     cr_assert_eq(run_chromium(dir, "--dump-dom", url, dom_path), 0, "chromium failed; see %s/chromium.log", dir);
     char *dom = read_text_file(dom_path);
     cr_assert_not_null(dom);
-    char text[128];
+    char text[128], number[32];
     element_text(dom, "counter", text, sizeof text);
     cr_expect_str_eq(text, "step 3 of 16", "three clicks on next");
     element_text(dom, "current-node", text, sizeof text);
@@ -438,6 +438,16 @@ Test(page, three_steps_in_headless_chromium_show_the_tapes_node_and_delta, .time
     cr_expect_not_null(strstr(dom, "<h4>Glossary</h4>"));
     cr_expect_not_null(strstr(dom, "残差") && strstr(dom, "敏感度"), "the glossary maps the course's other names");
     cr_expect_null(strstr(dom, "sends the product down"), "no direction word against the picture");
+    /* #path=leaf0 (what a click on w1 does): its path from L, with the running
+     * product, ending at the tape's ∂L/∂w1 = 0.02147 (seed case 3) */
+    char path_text[2048], want_grad[64];
+    element_text(dom, "path", path_text, sizeof path_text);
+    format4(number, sizeof number, tg_tensor_item(tg_tensor_grad(g.w[0])));
+    cr_expect_str_eq(number, "0.02147");
+    snprintf(want_grad, sizeof want_grad, "∂/∂w1 = %s", number);
+    cr_expect_not_null(strstr(path_text, want_grad), "%s", path_text);
+    snprintf(expected, sizeof expected, "→ z⁽³⁾ (%s)", want_delta);
+    cr_expect_not_null(strstr(path_text, expected), "the running product at z⁽³⁾ is its δ: %s", path_text);
     free(dom);
 
     char shot_arg[160];
@@ -448,6 +458,46 @@ Test(page, three_steps_in_headless_chromium_show_the_tapes_node_and_delta, .time
     int colours = png_colours(png_path);
     cr_expect_gt(colours, 8, "the screenshot shows the graph and the highlight, not a blank page (%d colours)", colours);
     alice_free(&g);
+    tg_ctx_free(ctx);
+    remove_scratch_dir(dir);
+}
+
+/* In a browser, the fan-out page's last step shows a's gradient as the sum
+ * of two contributions, "earlier + this = total", the total being the tape's. */
+Test(page, the_fan_out_page_in_headless_chromium_shows_the_sum_of_contributions, .timeout = 300)
+{
+    if (!have_program("chromium"))
+        cr_skip_test("chromium is not installed (apt-get install chromium; tools/setup.sh installs it)");
+    if (!have_program("dot"))
+        cr_skip_test("Graphviz's dot is not installed (apt-get install graphviz)");
+    char dir[64];
+    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_page_"));
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_tensor *a = tg_tensor_scalar(ctx, TG_F64, 0.5);
+    tg_tensor_set_name(a, "a");
+    tg_tensor_set_requires_grad(a, true);
+    tg_tensor *b = tg_add(a, a); /* b = a + a, L = b·σ(a), in this order, as backward-fanout.html */
+    tg_tensor *sigma = tg_sigmoid(a);
+    tg_tensor *loss = tg_mul(b, sigma);
+    char *html = recorded_page(loss, dir, "fanout.html", 0);
+    cr_assert_not_null(html);
+    free(html);
+    double s = 1 / (1 + exp(-0.5)), first = 0.5 * 2 * s * (1 - s) /* σ's edge: b·σ′(a), b = 1 */, use = s;
+    char url[256], dom_path[128], want[128], n1[32], n2[32], n3[32];
+    snprintf(url, sizeof url, "file://%s/fanout.html#step=3", dir);
+    snprintf(dom_path, sizeof dom_path, "%s/dom.html", dir);
+    cr_assert_eq(run_chromium(dir, "--dump-dom", url, dom_path), 0, "chromium failed; see %s/chromium.log", dir);
+    char *dom = read_text_file(dom_path);
+    cr_assert_not_null(dom);
+    format4(n1, sizeof n1, first + use);
+    format4(n2, sizeof n2, use);
+    format4(n3, sizeof n3, tg_tensor_item(tg_tensor_grad(a)));
+    cr_expect(fabs(first + 2 * use - tg_tensor_item(tg_tensor_grad(a))) < 1e-12, "the tape's ∂L/∂a");
+    snprintf(want, sizeof want, "<td class=\"num\">%s + %s = %s</td>", n1, n2, n3);
+    cr_expect_not_null(strstr(dom, want), "%s", want);
+    free(dom);
+    tg_tape_reset(ctx);
+    tg_tensor_free(a);
     tg_ctx_free(ctx);
     remove_scratch_dir(dir);
 }
