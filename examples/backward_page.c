@@ -110,7 +110,8 @@ static int xor_page(tg_ctx *ctx, const char *dir)
     int rc = xor_net_train(&net, ctx, XOR_EARLY_STEPS, NULL, NULL);
     if (!rc) {
         tg_optim_zero_grad(net.adam);
-        xor_sample sample = xor_sample_forward(ctx, &net, 1, 0, 1);
+        xor_sample sample;
+        xor_sample_forward(&sample, ctx, &net, 1, 0, 1);
         tg_backward_set_recording(ctx, true);
         char title[160];
         snprintf(title, sizeof title, "XOR, MLP 2-4-1 (tanh, sigmoid) after %d of %d Adam steps, still learning: "

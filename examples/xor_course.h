@@ -64,38 +64,39 @@ static inline const char *xor_vector(char *buf, size_t size, const double *v, in
 /* Forward of the sample (x1, x2) -> y through n's layers, one op per
  * statement, the intermediates named as the course names them; then the
  * notes, from the forward values and the weights by the course's formulas. */
-static inline xor_sample xor_sample_forward(tg_ctx *ctx, xor_net *net, double x1, double x2, double y)
+static inline void xor_sample_forward(xor_sample *out, tg_ctx *ctx, xor_net *net, double x1, double x2, double y)
 {
-    xor_sample s = {0};
-    s.x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(1, 2), (double[]){x1, x2});
-    s.y = tg_tensor_from(ctx, TG_F64, TG_SHAPE(1, 1), (double[]){y});
-    tg_tensor_set_name(s.x, "a⁽¹⁾ = x");
-    tg_tensor_set_name(s.y, "y");
+    /* filled in place: the notes point into out->text, so the struct must not be copied */
+    *out = (xor_sample){0};
+    out->x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(1, 2), (double[]){x1, x2});
+    out->y = tg_tensor_from(ctx, TG_F64, TG_SHAPE(1, 1), (double[]){y});
+    tg_tensor_set_name(out->x, "a⁽¹⁾ = x");
+    tg_tensor_set_name(out->y, "y");
     tg_layer *layer1 = tg_mlp_layer(net->net, 0), *layer2 = tg_mlp_layer(net->net, 1);
-    s.z2 = tg_layer_linear(layer1, s.x);
-    s.a2 = tg_tanh(s.z2);
-    s.z3 = tg_layer_linear(layer2, s.a2);
-    s.a3 = tg_sigmoid(s.z3);
-    s.loss = tg_loss_mse(s.a3, s.y);
-    if (!s.loss)
-        return s;
-    tg_tensor_set_name(s.z2, "z⁽²⁾");
-    tg_tensor_set_name(s.a2, "a⁽²⁾");
-    tg_tensor_set_name(s.z3, "z⁽³⁾");
-    tg_tensor_set_name(s.a3, "a⁽³⁾");
-    tg_tensor_set_name(s.loss, "L");
+    out->z2 = tg_layer_linear(layer1, out->x);
+    out->a2 = tg_tanh(out->z2);
+    out->z3 = tg_layer_linear(layer2, out->a2);
+    out->a3 = tg_sigmoid(out->z3);
+    out->loss = tg_loss_mse(out->a3, out->y);
+    if (!out->loss)
+        return;
+    tg_tensor_set_name(out->z2, "z⁽²⁾");
+    tg_tensor_set_name(out->a2, "a⁽²⁾");
+    tg_tensor_set_name(out->z3, "z⁽³⁾");
+    tg_tensor_set_name(out->a3, "a⁽³⁾");
+    tg_tensor_set_name(out->loss, "L");
     tg_tape_entry e;
-    if (tg_tape_entry_at(ctx, tg_tensor_creator(s.z2), &e) && e.n_inputs > 0)
-        tg_tensor_set_name(s.theta2x = e.inputs[0], "Θ⁽²⁾x");
-    if (tg_tape_entry_at(ctx, tg_tensor_creator(s.z3), &e) && e.n_inputs > 0)
-        tg_tensor_set_name(s.theta3a2 = e.inputs[0], "Θ⁽³⁾a⁽²⁾");
+    if (tg_tape_entry_at(ctx, tg_tensor_creator(out->z2), &e) && e.n_inputs > 0)
+        tg_tensor_set_name(out->theta2x = e.inputs[0], "Θ⁽²⁾x");
+    if (tg_tape_entry_at(ctx, tg_tensor_creator(out->z3), &e) && e.n_inputs > 0)
+        tg_tensor_set_name(out->theta3a2 = e.inputs[0], "Θ⁽³⁾a⁽²⁾");
 
     const tg_tensor *theta3 = tg_layer_weight(layer2);
-    double a3 = tg_tensor_item(s.a3), a2[XOR_HIDDEN], th[XOR_HIDDEN], back[XOR_HIDDEN], fp[XOR_HIDDEN];
+    double a3 = tg_tensor_item(out->a3), a2[XOR_HIDDEN], th[XOR_HIDDEN], back[XOR_HIDDEN], fp[XOR_HIDDEN];
     double delta2[XOR_HIDDEN], twice[XOR_HIDDEN], grad3[XOR_HIDDEN];
     double delta3 = -(y - a3) * a3 * (1 - a3);
     for (int i = 0; i < XOR_HIDDEN; i++) {
-        a2[i] = tg_tensor_get(s.a2, i);
+        a2[i] = tg_tensor_get(out->a2, i);
         th[i] = tg_tensor_get(theta3, i);
         back[i] = th[i] * delta3;      /* (Θ⁽³⁾ᵀδ⁽³⁾)ᵢ */
         fp[i] = 1 - a2[i] * a2[i];     /* tanh′(z) = 1 − a² */
@@ -104,28 +105,27 @@ static inline xor_sample xor_sample_forward(tg_ctx *ctx, xor_net *net, double x1
         grad3[i] = 2 * delta3 * a2[i];
     }
     char v1[96], v2[96], v3[96], v4[96];
-    xor_note(&s, s.loss, "L = (y − a⁽³⁾)² = (%g − %.4g)² = %.4g = 2E, E = ½(y − a⁽³⁾)² the course's loss.", y, a3,
+    xor_note(out, out->loss, "L = (y − a⁽³⁾)² = (%g − %.4g)² = %.4g = 2E, E = ½(y − a⁽³⁾)² the course's loss.", y, a3,
              (y - a3) * (y - a3));
-    xor_note(&s, s.a3, "∂L/∂a⁽³⁾ = −2(y − a⁽³⁾) = −2 × (%g − %.4g) = %.4g.", y, a3, -2 * (y - a3));
-    xor_note(&s, s.z3, "∂L/∂z⁽³⁾ = 2·δ⁽³⁾ = %.4g, where the course's δ⁽³⁾ = −(y − a⁽³⁾) f′(z⁽³⁾) = −(%g − %.4g) × "
+    xor_note(out, out->a3, "∂L/∂a⁽³⁾ = −2(y − a⁽³⁾) = −2 × (%g − %.4g) = %.4g.", y, a3, -2 * (y - a3));
+    xor_note(out, out->z3, "∂L/∂z⁽³⁾ = 2·δ⁽³⁾ = %.4g, where the course's δ⁽³⁾ = −(y − a⁽³⁾) f′(z⁽³⁾) = −(%g − %.4g) × "
                        "%.4g = %.4g.", 2 * delta3, y, a3, a3 * (1 - a3), delta3);
-    xor_note(&s, s.a2, "∂L/∂a⁽²⁾ = ∂L/∂z⁽³⁾·W: the ·W edge is the course's Θ⁽³⁾ᵀ on a column. Θ⁽³⁾ᵀ(2δ⁽³⁾) = "
+    xor_note(out, out->a2, "∂L/∂a⁽²⁾ = ∂L/∂z⁽³⁾·W: the ·W edge is the course's Θ⁽³⁾ᵀ on a column. Θ⁽³⁾ᵀ(2δ⁽³⁾) = "
                        "%sᵀ × %.4g = %s; the course's Θ⁽³⁾ᵀδ⁽³⁾ = %s.",
              xor_vector(v1, sizeof v1, th, XOR_HIDDEN), 2 * delta3,
              xor_vector(v2, sizeof v2, (double[]){2 * back[0], 2 * back[1], 2 * back[2], 2 * back[3]}, XOR_HIDDEN),
              xor_vector(v3, sizeof v3, back, XOR_HIDDEN));
-    xor_note(&s, s.z2, "δ⁽²⁾ = (Θ⁽³⁾ᵀδ⁽³⁾) ⊙ f′(z⁽²⁾) = %s ⊙ %s = %s, with f′(z) = 1 − tanh²(z) = 1 − (a⁽²⁾)²; the "
+    xor_note(out, out->z2, "δ⁽²⁾ = (Θ⁽³⁾ᵀδ⁽³⁾) ⊙ f′(z⁽²⁾) = %s ⊙ %s = %s, with f′(z) = 1 − tanh²(z) = 1 − (a⁽²⁾)²; the "
                        "tape's ∂L/∂z⁽²⁾ = 2·δ⁽²⁾ = %s.",
              xor_vector(v1, sizeof v1, back, XOR_HIDDEN), xor_vector(v2, sizeof v2, fp, XOR_HIDDEN),
              xor_vector(v3, sizeof v3, delta2, XOR_HIDDEN), xor_vector(v4, sizeof v4, twice, XOR_HIDDEN));
-    xor_note(&s, tg_layer_weight(layer2), "∇Θ⁽³⁾ = δ⁽³⁾(a⁽²⁾)ᵀ, doubled: 2 × %.4g × %s = %s (the edge's δᵀ·x).",
+    xor_note(out, tg_layer_weight(layer2), "∇Θ⁽³⁾ = δ⁽³⁾(a⁽²⁾)ᵀ, doubled: 2 × %.4g × %s = %s (the edge's δᵀ·x).",
              delta3, xor_vector(v1, sizeof v1, a2, XOR_HIDDEN), xor_vector(v2, sizeof v2, grad3, XOR_HIDDEN));
-    xor_note(&s, tg_layer_bias(layer2), "∇b⁽³⁾ = δ⁽³⁾, doubled: %.4g.", 2 * delta3);
-    xor_note(&s, tg_layer_weight(layer1), "∇Θ⁽²⁾ = δ⁽²⁾(a⁽¹⁾)ᵀ, doubled: the column 2·δ⁽²⁾ = %s times the row "
+    xor_note(out, tg_layer_bias(layer2), "∇b⁽³⁾ = δ⁽³⁾, doubled: %.4g.", 2 * delta3);
+    xor_note(out, tg_layer_weight(layer1), "∇Θ⁽²⁾ = δ⁽²⁾(a⁽¹⁾)ᵀ, doubled: the column 2·δ⁽²⁾ = %s times the row "
                                           "x = [%g, %g], a 4 × 2 matrix.",
              xor_vector(v1, sizeof v1, twice, XOR_HIDDEN), x1, x2);
-    xor_note(&s, tg_layer_bias(layer1), "∇b⁽²⁾ = δ⁽²⁾, doubled: %s.", xor_vector(v1, sizeof v1, twice, XOR_HIDDEN));
-    return s;
+    xor_note(out, tg_layer_bias(layer1), "∇b⁽²⁾ = δ⁽²⁾, doubled: %s.", xor_vector(v1, sizeof v1, twice, XOR_HIDDEN));
 }
 
 static inline void xor_sample_free(xor_sample *s)

@@ -16,6 +16,7 @@
 #include "tests/support.h"
 #include "examples/alice_course.h"
 #include "examples/elman_graph.h"
+#include "examples/xor_course.h"
 
 static bool have_program(const char *name)
 {
@@ -306,6 +307,52 @@ Test(page, a_value_used_twice_shows_its_gradient_growing_to_the_sum_the_tape_hol
     cr_expect_null(strstr(end, "\"name\": \"W_hh\""), "no third use: h_0 = 0 needs no W_hh");
     free(html);
     elman_free(&g);
+    tg_ctx_free(ctx);
+    remove_scratch_dir(dir);
+}
+
+/* The XOR network early in training, one sample layer by layer: at z⁽²⁾'s
+ * step the course's δ⁽²⁾ = (Θ⁽³⁾ᵀδ⁽³⁾) ⊙ f′(z⁽²⁾) is written as a product of
+ * vectors, and twice it is the tape's ∂L/∂z⁽²⁾, the δ the step shows. */
+Test(page, the_xor_layer_page_shows_the_course_delta_as_a_matrix_vector_product_beside_the_tapes)
+{
+    if (!have_program("dot"))
+        cr_skip_test("Graphviz's dot is not installed (apt-get install graphviz)");
+    char dir[64], path[128];
+    cr_assert_not_null(make_scratch_dir(dir, sizeof dir, "tg_page_"));
+    tg_ctx *ctx = tg_ctx_new(1);
+    xor_net net = xor_net_new(ctx);
+    cr_assert_eq(xor_net_train(&net, ctx, XOR_EARLY_STEPS, NULL, NULL), 0);
+    tg_optim_zero_grad(net.adam);
+    xor_sample sample;
+    xor_sample_forward(&sample, ctx, &net, 1, 0, 1);
+    cr_assert_not_null(sample.loss, "%s", tg_ctx_error(ctx));
+    tg_backward_set_recording(ctx, true);
+    cr_assert_eq(tg_backward(sample.loss), TG_OK);
+    snprintf(path, sizeof path, "%s/xor.html", dir);
+    tg_page_options opts = {.notes = sample.notes, .n_notes = sample.n, .glossary = XOR_GLOSSARY};
+    cr_assert_eq(tg_backward_page_save(path, sample.loss, &opts), TG_OK, "%s", tg_ctx_error(ctx));
+    char *html = read_text_file(path);
+    cr_assert_not_null(html);
+    const char *step = strstr(html, "\"name\": \"z⁽²⁾\", \"note\": \"");
+    cr_assert_not_null(step, "z⁽²⁾'s step carries a note");
+    const char *delta = strstr(step, "\"delta\": \"");
+    cr_assert_not_null(delta);
+    char tape_delta[256], want[320];
+    sscanf(delta + strlen("\"delta\": \""), "%255[^\"]", tape_delta);
+    snprintf(want, sizeof want, "the tape's ∂L/∂z⁽²⁾ = 2·δ⁽²⁾ = %s.", tape_delta);
+    const char *note_end = strstr(step, "\", \"delta\"");
+    const char *found = strstr(step, want);
+    cr_expect(found && found < note_end, "the note ends with the tape's δ %s", tape_delta);
+    found = strstr(step, "δ⁽²⁾ = (Θ⁽³⁾ᵀδ⁽³⁾) ⊙ f′(z⁽²⁾) = [");
+    cr_expect(found && found < note_end, "the course's formula as a product of vectors");
+    cr_expect_not_null(strstr(html, "The edge labelled ·W sends δ·W back: on a row vector that is the course's Θᵀδ"),
+                       "the page says ·W is the course's Θᵀ");
+    free(html);
+    tg_backward_set_recording(ctx, false);
+    tg_tape_reset(ctx);
+    xor_sample_free(&sample);
+    xor_net_free(&net);
     tg_ctx_free(ctx);
     remove_scratch_dir(dir);
 }
