@@ -330,6 +330,13 @@ static const char PAGE_STYLE[] =
 static const char *const PAGE_SCRIPT[] = {
     "'use strict';\n",
     "const tape = JSON.parse(document.getElementById('tape').textContent);\n",
+    /* room above the top row for the gradients written over the leaves */
+    "const svg = document.querySelector('#graph svg');\n",
+    "if (svg && svg.viewBox.baseVal) {\n",
+    "  const vb = svg.viewBox.baseVal;\n",
+    "  svg.setAttribute('viewBox', vb.x + ' ' + (vb.y - 14) + ' ' + vb.width + ' ' + (vb.height + 14));\n",
+    "  svg.setAttribute('height', (parseFloat(svg.getAttribute('height')) + 14) + 'pt');\n",
+    "}\n",
     "const nodes = {};\n",
     "for (const g of document.querySelectorAll('#graph g.node')) {\n",
     "  const id = g.querySelector('title').textContent.replace(/_u\\d+$/, '');\n",
@@ -366,7 +373,9 @@ static const char *const PAGE_SCRIPT[] = {
     "      t = document.createElementNS('http://www.w3.org/2000/svg', 'text');\n",
     "      t.setAttribute('class', 'grad');\n",
     "      t.setAttribute('x', box.x + box.width / 2);\n",
-    "      t.setAttribute('y', box.y + box.height + 11);\n",
+    /* above the box: a leaf's edges leave from below it in a top-to-bottom
+     * drawing and would strike through a label placed there */
+    "      t.setAttribute('y', box.y - 3);\n",
     "      t.setAttribute('text-anchor', 'middle');\n",
     "      t.setAttribute('font-size', '10');\n",
     "      t.setAttribute('fill', '#1b5e20');\n",
