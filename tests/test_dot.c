@@ -1057,6 +1057,23 @@ Test(dot, a_sequential_rnn_model_fits_an_880_px_column_at_every_length, .timeout
             free(svg);
             free(text);
         }
+        /* the model's own diagram (tg_model_dot_save), whole and per layer */
+        for (int view = 0; view < 2; view++) {
+            char path[64];
+            snprintf(path, sizeof path, "test_dot_model_%ld.dot", (long)getpid());
+            cr_assert_eq(tg_model_dot_save(model, x, path, &(tg_dot_options){.per_layer = view == 1}), TG_OK, "%s",
+                         tg_ctx_error(ctx));
+            char *text = read_text_file(path);
+            remove(path);
+            cr_assert_not_null(text);
+            char *svg = svg_of(text);
+            double width;
+            double label_px = smallest_label_px(svg, &width);
+            cr_expect(label_px >= 10 && width * 4 / 3 < 1000, "T = %d, tg_model_dot_save%s: %.0f pt wide, smallest "
+                      "label %.1f px", steps, view ? " (per layer)" : "", width, label_px);
+            free(svg);
+            free(text);
+        }
         tg_tensor_free(x);
         tg_tensor_free(labels);
         tg_model_free(model);
