@@ -15,7 +15,7 @@
  *
  * Maximum error over all 2^32 f32 inputs, in ulps of the exact result
  * (libm in double, the "ulp" of a subnormal result being 2^-149), measured
- * exhaustively by bench/ulp_vecmath.c (numbers in docs/design.md):
+ * exhaustively by bench/ulp_vecmath.c (runs in bench/NOTES.md, "Vector math accuracy"):
  *   exp 1 · sigmoid 2 · tanh 2 · erf 2 · erfc 3 · gelu 3 · gelu_tanh 3 · silu 2
  * The derivative kernels vanish where f' crosses zero (silu' at x ≈ -1.2785,
  * gelu' at x ≈ -0.7518, gelu_tanh' at x ≈ -0.7522), where no f32 evaluation
