@@ -188,13 +188,16 @@ VM_FN vf vm_sigmoid(vf x)
     return v_sel(v_isnan(x), vm_quiet(x), v_sel(vm_negative(x), neg, pos));
 }
 
-/* x·σ(x) */
+/* x·σ(x): x >= 0: x/d; x < 0: x·e/d with the rounding of d = 1 + e taken back
+ * (d's low part e - (d - 1) is exact): 3.39 ulps without, 2.85 with */
 VM_FN vf vm_silu(vf x)
 {
     vm_logistic s = vm_logistic_of(x);
     vf xt = vm_with_sign(v_max(vm_abs(x), v_from_bits(v_iset(VM_TINY_BITS))), x); /* NaN → 2^-30 */
     vf pos = v_div(xt, s.d);
-    vf neg = vm_scale(v_div(v_mul(v_max(xt, v_set(-120)), s.p), s.d), s.n);
+    vf e = v_mul(s.p, vm_pow2(v_max_i(s.n, -40)));
+    vf q = v_div(v_mul(v_max(xt, v_set(-120)), s.p), s.d);
+    vf neg = vm_scale(v_fma(v_sub(v_set(0), q), v_div(v_sub(e, v_sub(s.d, v_set(1))), s.d), q), s.n);
     vf y = v_sel(vm_negative(x), neg, pos);
     y = v_sel(vm_tiny(x), vm_tiny_linear(x, 0.5f), y);
     return v_sel(v_isnan(x), vm_quiet(x), y);
@@ -408,11 +411,14 @@ VM_FN vm_gelu_tanh_parts vm_gelu_tanh_of(vf x)
     return g;
 }
 
-/* x·σ(2u): x >= 0: x/d; x < 0: x·e/d (maybe subnormal) */
+/* x·σ(2u): x >= 0: x/d; x < 0: x·e/d (maybe subnormal), with the rounding of
+ * d = 1 + e taken back as in vm_silu: 3.40 ulps without, 2.87 with */
 VM_FN vf vm_gelu_tanh(vf x)
 {
     vm_gelu_tanh_parts g = vm_gelu_tanh_of(x);
-    vf left = vm_scale(v_div(v_mul(g.xs, g.p), g.d), g.n);
+    vf e = v_mul(g.p, vm_pow2(v_max_i(g.n, -40)));
+    vf q = v_div(v_mul(g.xs, g.p), g.d);
+    vf left = vm_scale(v_fma(v_sub(v_set(0), q), v_div(v_sub(e, v_sub(g.d, v_set(1))), g.d), q), g.n);
     vf y = v_sel(vm_negative(x), left, v_div(g.xt, g.d));
     y = v_sel(vm_tiny(x), vm_tiny_linear(x, 0.5f), y);
     return v_sel(v_isnan(x), vm_quiet(x), y);
