@@ -62,6 +62,13 @@ typedef enum {
     TG_LAYER_LSTM,        /* [B, T, in] -> [B, T, out] (the gates i, f, g, o as in PyTorch) */
     TG_LAYER_GRU,         /* [B, T, in] -> [B, T, out] (the gates r, z, n as in PyTorch);
                              recurrent kinds with last_state: -> h_T [B, out] */
+    /* Transformers (attention.c, transformer.c), x [B, T, d], d = in, H = heads,
+     * attention(x) = concat_h(softmax(Q_h·K_hᵀ/√(d/H) + M)·V_h)·W_oᵀ + b_o,
+     * Q|K|V = x·W_qkvᵀ + b_qkv (torch.nn.MultiheadAttention's names), M causal or none: */
+    TG_LAYER_SELF_ATTENTION,    /* [B, T, d] -> [B, T, d]; W_qkv [3d, d], W_o [d, d] */
+    TG_LAYER_TRANSFORMER_BLOCK, /* pre-LN: x += attention(LN₁(x)); x += W₂·gelu(W₁·LN₂(x) + b₁) + b₂;
+                                   [B, T, d] -> [B, T, d]; W₁ [out, d], W₂ [d, out] (minGPT's names) */
+    TG_LAYER_POSITION_EMBEDDING, /* x [..., T, out] -> x + W[0:T] (learned positions); W [in, out], T <= in */
     TG_LAYER_USER = 1000, /* the first kind tg_layer_kind_register gives */
 } tg_layer_kind;
 
@@ -83,6 +90,12 @@ typedef struct {
                            [B, T, out], so a sequence classifier is a plain layer list [false] */
     const char *op;     /* activation: the name of a one-input user op registered in the
                            layer's context (tapegrad/op.h), applied instead of act [NULL] */
+    int heads;          /* attention and transformer block: heads, dividing in (d_model) [required] */
+    bool causal;        /* attention and transformer block: position i attends to j <= i only [false] */
+    /* dense layer in a model: the name of an earlier layer whose weight this
+     * layer uses as its own (weight tying, e.g. an LM head tied to the token
+     * embedding: both [vocab, d]); the shapes must be equal [NULL] */
+    const char *tie;
 } tg_layer_spec;
 
 /* (count, array) of layer specs from a list of initializers, as TG_SHAPE:
@@ -93,7 +106,7 @@ typedef struct {
 
 /* "dense", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "activation",
  * "dropout", "batch_norm", "layer_norm", "embedding", "rnn", "lstm", "gru",
- * or a registered kind's name; "?" for an unknown value. */
+ * "self_attention", "transformer_block", "position_embedding", or a registered kind's name; "?" for an unknown value. */
 TG_API const char *tg_layer_kind_name(tg_layer_kind kind);
 /* The kind called name (built in or registered); -1 when none. */
 TG_API int tg_layer_kind_find(const char *name);
@@ -128,6 +141,8 @@ enum {
     TG_LAYER_USES_LAST_STATE = 1 << 7, /* last_state */
     TG_LAYER_USES_OP = 1 << 8,         /* op */
     TG_LAYER_TAKES_INDICES = 1 << 9,   /* the input may have any dtype (indices), not the layer's */
+    TG_LAYER_USES_HEADS = 1 << 10,     /* heads >= 1 and causal */
+    TG_LAYER_USES_TIE = 1 << 11,       /* tie: parameter 0 shared with the named earlier layer's */
 };
 
 /* A layer kind. name, shape, forward and describe are required; a built-in
@@ -178,7 +193,7 @@ TG_API const tg_layer_kind_def *tg_layer_kind_def_of(int kind);
 /* For a kind's make: a tensor of the module named "<module>.<what>"
  * (requiring a gradient when param, else a buffer such as a running
  * statistic), zero-filled; NULL on error (on the module's context): more than
- * 8 parameters or 4 buffers, a bad shape, out of memory. */
+ * 16 parameters or 4 buffers, a bad shape, out of memory. */
 TG_API tg_tensor *tg_module_add_tensor(tg_module *module, const char *what, bool param, int rank,
                                        const int64_t *shape);
 /* For a kind's shape: raises TG_ERR_SHAPE "<kind> layer <name>: input has

@@ -55,7 +55,7 @@ static int dense_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK])
 
 const tg_layer_kind_def tg_layer_kind_dense = {
     .name = "dense",
-    .fields = TG_LAYER_USES_IN | TG_LAYER_USES_OUT | TG_LAYER_USES_ACT | TG_LAYER_USES_INIT,
+    .fields = TG_LAYER_USES_IN | TG_LAYER_USES_OUT | TG_LAYER_USES_ACT | TG_LAYER_USES_INIT | TG_LAYER_USES_TIE,
     .make = dense_make,
     .shape = dense_shape,
     .forward = dense_forward,
