@@ -334,6 +334,8 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_optim_lr, IS_NAN(tg_optim_lr(P(opt)))) \
     X(tg_optim_set_lr, NO_CRASH(tg_optim_set_lr(P(opt), 0.1))) \
     X(tg_optim_set_weight_decay, IS_ERROR(tg_optim_set_weight_decay(P(opt), TG_DECAY_L2, 0.1))) \
+    X(tg_optim_add_group, IS_NEG(tg_optim_add_group(P(opt), PARAMS(2), 1.0, 0.0))) \
+    X(tg_optim_group_of, IS_NEG(tg_optim_group_of(P(opt), P(items[0])))) \
     X(tg_optim_state, IS(tg_optim_state(P(opt)).count, 0)) \
     X(tg_optim_steps, IS_NEG(tg_optim_steps(P(opt)))) \
     X(tg_optim_set_steps, NO_CRASH(tg_optim_set_steps(P(opt), 1))) \
