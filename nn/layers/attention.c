@@ -7,42 +7,50 @@
  *   Y_h   = softmax(Q_h·K_hᵀ/√(d/H) + M)·V_h       M: causal mask or none; dropout on the weights
  *   y     = concat_h(Y_h)·W_oᵀ + b_o               [B, T, d]
  *
- * tg_self_attention is the one attention forward: this kind and the
- * transformer block (transformer.c) use it. */
+ * tg_self_attention_rows is the one attention forward: this kind and the
+ * transformer block (transformer.c) use it, on one row per position, so that
+ * the projections are plain 2-D products. */
 #include "nn/layers/module_internal.h"
 
 #include <string.h>
 
-/* The part-th third of qkv [B, T, 3d] as heads [B, H, T, d/H]. The one place
- * heads are split: today a slice, a reshape and a transpose, which copy; a
- * view permute replaces them. */
-static tg_tensor *heads_of(tg_tensor *qkv, int part, int heads)
+/* The part-th third of qkv [B·T, 3d] (one row a position) as heads
+ * [B, H, T, d/H]. The one place heads are split: today a slice, a reshape and
+ * a transpose, which copy; a view permute replaces them. */
+static tg_tensor *heads_of(tg_tensor *qkv, int part, int64_t b, int64_t t, int heads)
 {
     if (!qkv)
         return NULL;
-    int64_t b = tg_tensor_dim(qkv, 0), t = tg_tensor_dim(qkv, 1), d = tg_tensor_dim(qkv, 2) / 3;
-    tg_tensor *x = tg_slice(qkv, 2, part * d, (part + 1) * d, 1);
+    int64_t d = tg_tensor_dim(qkv, 1) / 3;
+    tg_tensor *x = tg_slice(qkv, 1, part * d, (part + 1) * d, 1);
     return tg_transpose(tg_reshape(x, TG_SHAPE(b, t, heads, d / heads)), 1, 2);
 }
 
-/* Heads y [B, H, T, d/H] side by side again: [B, T, d]. */
+/* Heads y [B, H, T, d/H] side by side again, one row a position: [B·T, d]. */
 static tg_tensor *concat_heads(tg_tensor *y)
 {
     if (!y)
         return NULL;
     int64_t b = tg_tensor_dim(y, 0), h = tg_tensor_dim(y, 1), t = tg_tensor_dim(y, 2), dh = tg_tensor_dim(y, 3);
-    return tg_reshape(tg_transpose(y, 1, 2), TG_SHAPE(b, t, h * dh));
+    return tg_reshape(tg_transpose(y, 1, 2), TG_SHAPE(b * t, h * dh));
 }
 
-tg_tensor *tg_self_attention(tg_module *m, tg_tensor *x, tg_tensor *w_qkv, tg_tensor *b_qkv, tg_tensor *w_out,
-                             tg_tensor *b_out)
+/* x·Wᵀ + b for rows x [n, in]. */
+static tg_tensor *affine(tg_tensor *x, tg_tensor *w, tg_tensor *b)
+{
+    return tg_add(tg_matmul_t(x, w, false, true), b);
+}
+
+tg_tensor *tg_self_attention_rows(tg_module *m, tg_tensor *x, int64_t b, int64_t t, tg_tensor *w_qkv,
+                                  tg_tensor *b_qkv, tg_tensor *w_out, tg_tensor *b_out)
 {
     int heads = m->spec.heads;
     double dropout = m->training ? m->spec.rate : 0;
-    tg_tensor *qkv = tg_dense_affine(x, w_qkv, b_qkv);                                /* [B, T, 3d] */
-    tg_tensor *q = heads_of(qkv, 0, heads), *k = heads_of(qkv, 1, heads), *v = heads_of(qkv, 2, heads);
+    tg_tensor *qkv = affine(x, w_qkv, b_qkv);                                          /* [B·T, 3d] */
+    tg_tensor *q = heads_of(qkv, 0, b, t, heads), *k = heads_of(qkv, 1, b, t, heads);  /* [B, H, T, d/H] */
+    tg_tensor *v = heads_of(qkv, 2, b, t, heads);
     tg_tensor *y = tg_scaled_dot_product_attention(q, k, v, NULL, m->spec.causal, dropout, &m->rng);
-    return tg_dense_affine(concat_heads(y), w_out, b_out);                           /* [B, T, d] */
+    return affine(concat_heads(y), w_out, b_out);                                      /* [B·T, d] */
 }
 
 tg_status tg_sequence_shape(const tg_module *m, int rank, const int64_t *shape)
@@ -86,7 +94,10 @@ static tg_status attention_shape(const tg_module *m, int rank, const int64_t *sh
 
 static tg_tensor *attention_forward(tg_module *m, tg_tensor *x)
 {
-    return tg_self_attention(m, x, m->params[0], m->params[1], m->params[2], m->params[3]);
+    int64_t b = tg_tensor_dim(x, 0), t = tg_tensor_dim(x, 1), d = tg_tensor_dim(x, 2);
+    tg_tensor *rows = tg_reshape(x, TG_SHAPE(b * t, d));
+    return tg_reshape(tg_self_attention_rows(m, rows, b, t, m->params[0], m->params[1], m->params[2], m->params[3]),
+                      TG_SHAPE(b, t, d));
 }
 
 static void attention_describe(const tg_layer_spec *s, char *buf, size_t size)

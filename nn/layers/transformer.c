@@ -6,6 +6,12 @@
  * [out, in] like ours). */
 #include "nn/layers/module_internal.h"
 
+/* x·Wᵀ + b for rows x [n, in]. */
+static tg_tensor *affine(tg_tensor *x, tg_tensor *w, tg_tensor *b)
+{
+    return tg_add(tg_matmul_t(x, w, false, true), b);
+}
+
 enum { LN1_W, LN1_B, QKV_W, QKV_B, OUT_W, OUT_B, LN2_W, LN2_B, FC_W, FC_B, PROJ_W, PROJ_B, BLOCK_TENSORS };
 
 static const char *const block_names[] = {
@@ -51,15 +57,19 @@ static tg_status block_shape(const tg_module *m, int rank, const int64_t *shape,
     return tg_sequence_shape(m, rank, shape);
 }
 
+/* x + attention(LN₁(x)), then + MLP(LN₂(x)), on one row per position [B·T, d]. */
 static tg_tensor *block_forward(tg_module *m, tg_tensor *x)
 {
     tg_tensor *const *w = m->params;
     double eps = m->spec.eps;
-    tg_tensor *attended = tg_self_attention(m, tg_layer_norm(x, w[LN1_W], w[LN1_B], eps), w[QKV_W], w[QKV_B],
-                                            w[OUT_W], w[OUT_B]);
-    x = tg_add(x, tg_module_dropout(m, attended));
-    tg_tensor *hidden = tg_gelu(tg_dense_affine(tg_layer_norm(x, w[LN2_W], w[LN2_B], eps), w[FC_W], w[FC_B]));
-    return tg_add(x, tg_module_dropout(m, tg_dense_affine(hidden, w[PROJ_W], w[PROJ_B])));
+    int64_t b = tg_tensor_dim(x, 0), t = tg_tensor_dim(x, 1), d = tg_tensor_dim(x, 2);
+    tg_tensor *h = tg_reshape(x, TG_SHAPE(b * t, d));
+    tg_tensor *attended = tg_self_attention_rows(m, tg_layer_norm(h, w[LN1_W], w[LN1_B], eps), b, t, w[QKV_W],
+                                                 w[QKV_B], w[OUT_W], w[OUT_B]);
+    h = tg_add(h, tg_module_dropout(m, attended));
+    tg_tensor *hidden = tg_gelu(affine(tg_layer_norm(h, w[LN2_W], w[LN2_B], eps), w[FC_W], w[FC_B]));
+    h = tg_add(h, tg_module_dropout(m, affine(hidden, w[PROJ_W], w[PROJ_B])));
+    return tg_reshape(h, TG_SHAPE(b, t, d));
 }
 
 static void block_describe(const tg_layer_spec *s, char *buf, size_t size)
