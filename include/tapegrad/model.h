@@ -325,9 +325,10 @@ TG_API tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *pa
  * The spec text is line-based: "tapegrad-model 1", "dtype f32", "input 1 28 28",
  * then one "layer <kind> name=<name> in=.. out=.. kernel=.. stride=.. padding=..
  * act=.. init=.. rate=.. eps=.. momentum=.. seed=.." line per layer, ending in
- * " last_state=1" for a recurrent layer that outputs its last state only and
- * " op=<name>" for an activation by a user op. <kind> is the kind's name, a
- * registered kind's too. */
+ * " last_state=1" for a recurrent layer that outputs its last state only,
+ * " op=<name>" for an activation by a user op, " heads=<H> causal=<0|1>" for
+ * attention and transformer blocks and " tie=<layer>" for a tied weight.
+ * <kind> is the kind's name, a registered kind's too. */
 
 /* The model's spec as text (malloc'd, the caller frees); NULL on error or for
  * a NULL model. */
