@@ -127,6 +127,7 @@ int main(int argc, char **argv)
            threads > 1 ? "s" : "", steps, wall, rate, cpu_rate, loss_value, rss);
     printf("RESULT tapegrad threads=%d samples_per_s=%.2f samples_per_cpu_s=%.2f peak_rss_mb=%.1f params=%lld\n",
            threads, rate, cpu_rate, rss, count);
+    tg_optim_free(opt);
     tg_ctx_free(ctx);
     return 0;
 }

@@ -338,6 +338,7 @@ int main(int argc, char **argv)
         printf("checkpoint %s reloaded: held-out loss %.4f on its first 256 windows (the model: %.4f)\n", checkpoint,
                held_out_loss(back, held, n_held, context, 256), held_out_loss(model, held, n_held, context, 256));
     }
+    tg_optim_free(opt);
     tg_ctx_free(ctx);
     free(c.letters);
     if (max_ratio > 0 && !(held_loss <= max_ratio * baseline)) {

@@ -74,6 +74,7 @@ int main(void)
         tg_tape_reset(ctx);
     }
     printf("\"the tape\" continues: \"%s\"\n", out);
+    tg_optim_free(opt);
     tg_ctx_free(ctx);
     return 0;
 }
