@@ -3,7 +3,8 @@
  * GPT's, matches central finite differences in float64 (every parameter,
  * none vacuous); causal attention at position t does not read later
  * positions; a tied weight's gradient is the sum of both uses; a GPT saves
- * and reloads through tg_model_load with its tie; and each bad input of
+ * and reloads through tg_model_load with its tie; tg_train's data-parallel
+ * step (clones rebuild the tie) gives one thread's result; and each bad input of
  * issue 19 (heads that do not divide d_model, a mask of the wrong shape, a
  * sequence longer than the position table, a tie between different shapes)
  * is an error naming the tensors, the shapes and what was expected. */
@@ -247,4 +248,56 @@ Test(nn_transformer, a_mask_or_an_input_of_the_wrong_shape_is_refused_naming_the
                                     .in = 8, .heads = 2}, &rng);
     cr_expect_null(tg_module_forward(attn, tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(3, 6))));
     expect_error(ctx, TG_ERR_SHAPE, FRAGMENTS("self_attention layer attn", "[3, 6]", "[B, T, 8]"));
+}
+
+/* ---- training ---- */
+
+/* One epoch of full-batch SGD through tg_train, on `threads` data-parallel
+ * workers: returns the model (its parameters after the step). */
+static tg_model *train_one_step(tg_ctx *c, int threads)
+{
+    tg_rng rng = tg_rng_seed(8);
+    tg_model *m = tg_model_new(c, TG_F64, TG_SHAPE(T), TG_LAYERS(
+        {.kind = TG_LAYER_EMBEDDING, .name = "wte", .in = VOCAB, .out = D},
+        {.kind = TG_LAYER_POSITION_EMBEDDING, .name = "wpe", .in = T, .out = D},
+        {.kind = TG_LAYER_TRANSFORMER_BLOCK, .in = D, .out = 4 * D, .heads = HEADS, .causal = true},
+        {.kind = TG_LAYER_LAYER_NORM, .name = "ln_f", .in = D},
+        {.kind = TG_LAYER_DENSE, .name = "lm_head", .in = D, .out = VOCAB, .tie = "wte"}), &rng);
+    cr_assert_not_null(m, "%s", tg_ctx_error(c));
+    double x[6 * T], y[6 * T];
+    for (int i = 0; i < 6 * T; i++)
+        x[i] = (i * 5 + 1) % VOCAB, y[i] = (i * 3 + 2) % VOCAB;
+    tg_dataset *data = tg_dataset_from_values(c, 6, T, x, T, y, 0); /* targets [n, T]: indices */
+    tg_optimizer *opt = tg_optim_sgd_new(tg_model_params(m), 0.5);
+    tg_train_config cfg = tg_train_defaults();
+    cfg.forward = tg_model_forward_fn, cfg.model = m, cfg.loss = tg_cross_entropy, cfg.optimizer = opt;
+    cfg.epochs = 1, cfg.batch_size = 6, cfg.dtype = TG_F64, cfg.threads = threads;
+    cfg.clone = tg_model_clone_fn, cfg.free_model = tg_model_free_fn, cfg.params_of = tg_model_params_fn;
+    cfg.set_training = tg_model_set_training_fn, cfg.progress = 0;
+    tg_history h = {0};
+    cr_assert_eq(tg_train(c, data, &cfg, &h), TG_OK, "%s", tg_ctx_error(c));
+    tg_history_free(&h);
+    tg_optim_free(opt);
+    tg_dataset_free(data);
+    return m;
+}
+
+Test(nn_transformer, a_tied_gpt_trains_through_tg_train_alike_on_one_and_two_threads)
+{
+    tg_ctx *one = quiet_ctx(), *two = tg_ctx_new(2); /* two threads: two workers */
+    tg_model *a = train_one_step(one, 1), *b = train_one_step(two, 2);
+    tg_params pa = tg_model_params(a), pb = tg_model_params(b);
+    cr_assert_eq(pa.count, pb.count);
+    tg_model *untrained = gpt(true, 8); /* the same specs and seed: the values before the step */
+    double moved = 0;
+    for (int i = 0; i < pa.count; i++)
+        for (int64_t k = 0; k < tg_tensor_size(pa.items[i]); k++) {
+            double u = tg_tensor_get(pa.items[i], k), v = tg_tensor_get(pb.items[i], k);
+            cr_expect(fabs(u - v) <= 1e-12 * (1 + fabs(u)), "%s[%lld]: %.17g on 1 thread, %.17g on 2",
+                      tg_tensor_name(pa.items[i]), (long long)k, u, v);
+            moved = fmax(moved, fabs(u - tg_tensor_get(tg_model_params(untrained).items[i], k)));
+        }
+    cr_expect_gt(moved, 1e-3, "the step moved no parameter");
+    tg_ctx_free(one);
+    tg_ctx_free(two);
 }
