@@ -3,7 +3,7 @@
  * batch_first=True and q = k = v = x: "in_proj_weight" [3d, d],
  * "in_proj_bias" [3d], "out_proj.weight" [d, d], "out_proj.bias" [d]):
  *
- *   Q|K|V = x·W_qkvᵀ + b_qkv                       [B, T, 3d], split into heads [B, H, T, d/H]
+ *   Q|K|V = x·W_qkvᵀ + b_qkv                       W_qkv's thirds W_q, W_k, W_v; heads [B, H, T, d/H]
  *   Y_h   = softmax(Q_h·K_hᵀ/√(d/H) + M)·V_h       M: causal mask or none; dropout on the weights
  *   y     = concat_h(Y_h)·W_oᵀ + b_o               [B, T, d]
  *
@@ -14,15 +14,14 @@
 
 #include <string.h>
 
-/* The part-th third of qkv [B·T, 3d] (one row a position) as heads
- * [B, H, T, d/H]. The one place heads are split: today a slice, a reshape and
- * a transpose, which copy; a view permute replaces them. */
-static tg_tensor *heads_of(tg_tensor *qkv, int part, int64_t b, int64_t t, int heads)
+/* x [B·T, d] (one row a position) as heads [B, H, T, d/H]. The one place
+ * heads are split: today a reshape and a transpose, which copy; a view
+ * permute replaces them. */
+static tg_tensor *heads_of(tg_tensor *x, int64_t b, int64_t t, int heads)
 {
-    if (!qkv)
+    if (!x)
         return NULL;
-    int64_t d = tg_tensor_dim(qkv, 1) / 3;
-    tg_tensor *x = tg_slice(qkv, 1, part * d, (part + 1) * d, 1);
+    int64_t d = tg_tensor_dim(x, 1);
     return tg_transpose(tg_reshape(x, TG_SHAPE(b, t, heads, d / heads)), 1, 2);
 }
 
@@ -35,6 +34,15 @@ static tg_tensor *concat_heads(tg_tensor *y)
     return tg_reshape(tg_transpose(y, 1, 2), TG_SHAPE(b * t, h * dh));
 }
 
+/* The part-th third along axis 0 of W_qkv [3d, d] or b_qkv [3d]: W_q, W_k or
+ * W_v. Slicing the weights (d² values) rather than the projected rows (B·T·d)
+ * keeps the copies and their backward pads small. */
+static tg_tensor *third(tg_tensor *w_qkv, int part)
+{
+    int64_t d = tg_tensor_dim(w_qkv, 0) / 3;
+    return tg_slice(w_qkv, 0, part * d, (part + 1) * d, 1);
+}
+
 /* x·Wᵀ + b for rows x [n, in]. */
 static tg_tensor *affine(tg_tensor *x, tg_tensor *w, tg_tensor *b)
 {
@@ -44,13 +52,13 @@ static tg_tensor *affine(tg_tensor *x, tg_tensor *w, tg_tensor *b)
 tg_tensor *tg_self_attention_rows(tg_module *m, tg_tensor *x, int64_t b, int64_t t, tg_tensor *w_qkv,
                                   tg_tensor *b_qkv, tg_tensor *w_out, tg_tensor *b_out)
 {
-    int heads = m->spec.heads;
+    int h = m->spec.heads;
     double dropout = m->training ? m->spec.rate : 0;
-    tg_tensor *qkv = affine(x, w_qkv, b_qkv);                                          /* [B·T, 3d] */
-    tg_tensor *q = heads_of(qkv, 0, b, t, heads), *k = heads_of(qkv, 1, b, t, heads);  /* [B, H, T, d/H] */
-    tg_tensor *v = heads_of(qkv, 2, b, t, heads);
+    tg_tensor *q = heads_of(affine(x, third(w_qkv, 0), third(b_qkv, 0)), b, t, h); /* [B, H, T, d/H] */
+    tg_tensor *k = heads_of(affine(x, third(w_qkv, 1), third(b_qkv, 1)), b, t, h);
+    tg_tensor *v = heads_of(affine(x, third(w_qkv, 2), third(b_qkv, 2)), b, t, h);
     tg_tensor *y = tg_scaled_dot_product_attention(q, k, v, NULL, m->spec.causal, dropout, &m->rng);
-    return affine(concat_heads(y), w_out, b_out);                                      /* [B·T, d] */
+    return affine(concat_heads(y), w_out, b_out);                                   /* [B·T, d] */
 }
 
 tg_status tg_sequence_shape(const tg_module *m, int rank, const int64_t *shape)
