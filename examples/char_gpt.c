@@ -104,7 +104,8 @@ static double held_out_loss(tg_model *model, const int64_t *text, int64_t length
     int64_t counted = 0;
     for (int64_t w = 0; w < windows && counted < max_windows;) {
         int64_t b = 0;
-        tg_tensor *x = tg_tensor_temp(ctx, TG_I64, TG_SHAPE(batch, t)), *y = tg_tensor_temp(ctx, TG_I64, TG_SHAPE(batch, t));
+        tg_tensor *x = tg_tensor_temp(ctx, TG_I64, TG_SHAPE(batch, t));
+        tg_tensor *y = tg_tensor_temp(ctx, TG_I64, TG_SHAPE(batch, t));
         for (; b < batch && w < windows && counted + b < max_windows; b++, w += stride) {
             memcpy((int64_t *)tg_tensor_data(x) + b * t, text + w * t, (size_t)t * sizeof(int64_t));
             memcpy((int64_t *)tg_tensor_data(y) + b * t, text + w * t + 1, (size_t)t * sizeof(int64_t));
@@ -236,8 +237,8 @@ int main(int argc, char **argv)
     }
     corpus c = {0};
     if (!corpus_read(&c, text_path) || c.length < 20 * (context + 1)) {
-        fprintf(stderr, "char_gpt: cannot read a text of at least %lld bytes from %s\n", (long long)(20 * (context + 1)),
-                text_path);
+        fprintf(stderr, "char_gpt: cannot read a text of at least %lld bytes from %s\n",
+                (long long)(20 * (context + 1)), text_path);
         return 1;
     }
     int64_t n_train = c.length * 9 / 10, n_held = c.length - n_train;

@@ -44,13 +44,15 @@ int main(void)
     tg_optim_add_group(opt, (tg_params){n_spared, spared}, 1.0, 0.0);
     /* tutorial: end */
     int64_t windows = (int64_t)strlen(text) - T - 1;
-    tg_tensor *x = tg_tensor_new(ctx, TG_I64, TG_SHAPE(windows, T)), *y = tg_tensor_new(ctx, TG_I64, TG_SHAPE(windows, T));
+    tg_tensor *x = tg_tensor_new(ctx, TG_I64, TG_SHAPE(windows, T));
+    tg_tensor *y = tg_tensor_new(ctx, TG_I64, TG_SHAPE(windows, T));
     for (int64_t w = 0; w < windows; w++)
         for (int t = 0; t < T; t++) {
             tg_tensor_set(x, w * T + t, letter_of(text[w + t], alphabet));
             tg_tensor_set(y, w * T + t, letter_of(text[w + t + 1], alphabet));
         }
-    printf("%lld parameters; %lld windows of %d letters\n", (long long)tg_model_param_count(gpt), (long long)windows, T);
+    printf("%lld parameters; %lld windows of %d letters\n", (long long)tg_model_param_count(gpt), (long long)windows,
+           T);
     /* tutorial: begin */
     for (int step = 0; step < 150; step++) {
         tg_optim_zero_grad(opt);

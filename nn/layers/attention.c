@@ -43,22 +43,16 @@ static tg_tensor *third(tg_tensor *w_qkv, int part)
     return tg_slice(w_qkv, 0, part * d, (part + 1) * d, 1);
 }
 
-/* x·Wᵀ + b for rows x [n, in]. */
-static tg_tensor *affine(tg_tensor *x, tg_tensor *w, tg_tensor *b)
-{
-    return tg_add(tg_matmul_t(x, w, false, true), b);
-}
-
 tg_tensor *tg_self_attention_rows(tg_module *m, tg_tensor *x, int64_t b, int64_t t, tg_tensor *w_qkv,
                                   tg_tensor *b_qkv, tg_tensor *w_out, tg_tensor *b_out)
 {
     int h = m->spec.heads;
     double dropout = m->training ? m->spec.rate : 0;
-    tg_tensor *q = heads_of(affine(x, third(w_qkv, 0), third(b_qkv, 0)), b, t, h); /* [B, H, T, d/H] */
-    tg_tensor *k = heads_of(affine(x, third(w_qkv, 1), third(b_qkv, 1)), b, t, h);
-    tg_tensor *v = heads_of(affine(x, third(w_qkv, 2), third(b_qkv, 2)), b, t, h);
+    tg_tensor *q = heads_of(tg_dense_affine(x, third(w_qkv, 0), third(b_qkv, 0)), b, t, h); /* [B, H, T, d/H] */
+    tg_tensor *k = heads_of(tg_dense_affine(x, third(w_qkv, 1), third(b_qkv, 1)), b, t, h);
+    tg_tensor *v = heads_of(tg_dense_affine(x, third(w_qkv, 2), third(b_qkv, 2)), b, t, h);
     tg_tensor *y = tg_scaled_dot_product_attention(q, k, v, NULL, m->spec.causal, dropout, &m->rng);
-    return affine(concat_heads(y), w_out, b_out);                                   /* [B·T, d] */
+    return tg_dense_affine(concat_heads(y), w_out, b_out);                                   /* [B·T, d] */
 }
 
 tg_status tg_sequence_shape(const tg_module *m, int rank, const int64_t *shape)

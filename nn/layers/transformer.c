@@ -6,12 +6,6 @@
  * [out, in] like ours). */
 #include "nn/layers/module_internal.h"
 
-/* x·Wᵀ + b for rows x [n, in]. */
-static tg_tensor *affine(tg_tensor *x, tg_tensor *w, tg_tensor *b)
-{
-    return tg_add(tg_matmul_t(x, w, false, true), b);
-}
-
 enum { LN1_W, LN1_B, QKV_W, QKV_B, OUT_W, OUT_B, LN2_W, LN2_B, FC_W, FC_B, PROJ_W, PROJ_B, BLOCK_TENSORS };
 
 static const char *const block_names[] = {
@@ -67,8 +61,8 @@ static tg_tensor *block_forward(tg_module *m, tg_tensor *x)
     tg_tensor *attended = tg_self_attention_rows(m, tg_layer_norm(h, w[LN1_W], w[LN1_B], eps), b, t, w[QKV_W],
                                                  w[QKV_B], w[OUT_W], w[OUT_B]);
     h = tg_add(h, tg_module_dropout(m, attended));
-    tg_tensor *hidden = tg_gelu(affine(tg_layer_norm(h, w[LN2_W], w[LN2_B], eps), w[FC_W], w[FC_B]));
-    h = tg_add(h, tg_module_dropout(m, affine(hidden, w[PROJ_W], w[PROJ_B])));
+    tg_tensor *hidden = tg_gelu(tg_dense_affine(tg_layer_norm(h, w[LN2_W], w[LN2_B], eps), w[FC_W], w[FC_B]));
+    h = tg_add(h, tg_module_dropout(m, tg_dense_affine(hidden, w[PROJ_W], w[PROJ_B])));
     return tg_reshape(h, TG_SHAPE(b, t, d));
 }
 

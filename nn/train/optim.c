@@ -268,7 +268,8 @@ void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_
     } else {
         double *s0 = per > 0 ? (double *)tg_tensor_data(opt->state[i * per]) + begin : NULL;
         double *s1 = per > 1 ? (double *)tg_tensor_data(opt->state[i * per + 1]) + begin : NULL;
-        update_d(opt, lr, lambda, end - begin, (double *)values + begin, (const double *)grad + begin, s0, s1, bc1, bc2);
+        update_d(opt, lr, lambda, end - begin, (double *)values + begin, (const double *)grad + begin, s0, s1, bc1,
+                 bc2);
     }
 }
 
