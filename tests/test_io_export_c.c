@@ -120,7 +120,6 @@ static void randomize_running_stats(tg_model *model, uint64_t seed)
 
 static void expect_close(comparison c, double tolerance, const char *what)
 {
-    fprintf(stderr, "DEBUG %s: max error %g, largest %g\n", what, c.max_error, c.largest);
     cr_expect_eq(c.refused, 0, "%s: %d samples refused", what, c.refused);
     cr_expect(c.largest > 0, "%s: all outputs are zero, nothing was compared", what);
     cr_expect(c.max_error <= tolerance * fmax(1, c.largest), "%s: exported output differs by %g (outputs up to %g)",
