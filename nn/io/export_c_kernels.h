@@ -3,7 +3,8 @@
  * with -Wall -Wextra -Werror: no unused static function). Plain C99 over
  * one sample, float, libm only; each mirrors the library's op:
  *   matvec      y = W·x + b, W [rows, cols] float, or int8 q with w = scale[row]·q
- *   conv2d      y[f] = b[f] + Σ_{c,u,v} W[f,c,u,v]·x[c, i·s+u-p, j·s+v-p] (zeros outside)
+ *   conv2d      y[f] = b[f] + Σ_{c,u,v} W[f,c,u,v]·x[c, i·s+u-p, j·s+v-p] (zeros outside):
+ *               a matvec of the filters with each position's patch
  *   max_pool2d  the window's maximum (padding never wins; NaN propagates)
  *   avg_pool2d  the window's sum / k² (padding counts as zeros, PyTorch's default)
  *   channel_affine  y = x·scale[c] + shift[c] (batch norm folded: scale = γ/√(σ²+ε),
@@ -24,23 +25,32 @@ static const char kernel_weights[] =
     "    const float *b;\n"
     "} weights;\n\n";
 
+/* Eight partial sums: the compiler may keep them in one vector register
+ * (a single sum is a chain it must not reorder). */
 static const char kernel_matvec[] =
     "/* y[r] = b[r] + sum_k W[r][k] x[k] */\n"
     "static void matvec(const weights *m, const float *x, float *y, int rows, int cols)\n"
     "{\n"
     "    for (int r = 0; r < rows; r++) {\n"
-    "        float sum = 0.0f;\n"
+    "        float part[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}, sum = 0.0f;\n"
+    "        int k = 0;\n"
     "        if (m->q) {\n"
     "            const signed char *row = m->q + (long)r * cols;\n"
-    "            for (int k = 0; k < cols; k++)\n"
+    "            for (; k + 8 <= cols; k += 8)\n"
+    "                for (int l = 0; l < 8; l++)\n"
+    "                    part[l] += (float)row[k + l] * x[k + l];\n"
+    "            for (; k < cols; k++)\n"
     "                sum += (float)row[k] * x[k];\n"
-    "            sum *= m->scale[r];\n"
     "        } else {\n"
     "            const float *row = m->w + (long)r * cols;\n"
-    "            for (int k = 0; k < cols; k++)\n"
+    "            for (; k + 8 <= cols; k += 8)\n"
+    "                for (int l = 0; l < 8; l++)\n"
+    "                    part[l] += row[k + l] * x[k + l];\n"
+    "            for (; k < cols; k++)\n"
     "                sum += row[k] * x[k];\n"
     "        }\n"
-    "        y[r] = (m->b ? m->b[r] : 0.0f) + sum;\n"
+    "        sum += ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));\n"
+    "        y[r] = (m->b ? m->b[r] : 0.0f) + (m->q ? sum * m->scale[r] : sum);\n"
     "    }\n"
     "}\n\n";
 
@@ -52,31 +62,36 @@ static const char kernel_dense[] =
     "        matvec(m, x + (long)r * in, y + (long)r * out, out, in);\n"
     "}\n\n";
 
+/* Each output position is one matvec of the filters [o, c·k·k] with the
+ * input patch under the window (zeros where it hangs over the border), so
+ * the reduction runs over contiguous weights in eight partial sums. */
 static const char kernel_conv2d[] =
-    "/* x [c, h, w] -> y [o, oh, ow]: W [o, c, k, k], stride s, zero padding p */\n"
+    "/* x [c, h, w] -> y [o, oh, ow]: W [o, c, k, k], stride s, zero padding p; patch [c k k] and column [o]\n"
+    " * are scratch */\n"
     "static void conv2d(const weights *m, const float *x, int c, int h, int w, float *y, int o, int oh, int ow,\n"
-    "                   int k, int s, int p)\n"
+    "                   int k, int s, int p, float *patch, float *column)\n"
     "{\n"
-    "    for (int f = 0; f < o; f++)\n"
-    "        for (int i = 0; i < oh; i++)\n"
-    "            for (int j = 0; j < ow; j++) {\n"
-    "                float sum = 0.0f;\n"
-    "                for (int ch = 0; ch < c; ch++)\n"
-    "                    for (int u = 0; u < k; u++) {\n"
-    "                        int row = i * s + u - p;\n"
-    "                        if (row < 0 || row >= h)\n"
-    "                            continue;\n"
-    "                        long at = ((long)(f * c + ch) * k + u) * k;\n"
-    "                        const float *line = x + ((long)ch * h + row) * w;\n"
-    "                        for (int v = 0; v < k; v++) {\n"
-    "                            int col = j * s + v - p;\n"
-    "                            if (col < 0 || col >= w)\n"
-    "                                continue;\n"
-    "                            sum += (m->q ? (float)m->q[at + v] : m->w[at + v]) * line[col];\n"
-    "                        }\n"
+    "    for (int i = 0; i < oh; i++)\n"
+    "        for (int j = 0; j < ow; j++) {\n"
+    "            float *at = patch;\n"
+    "            for (int ch = 0; ch < c; ch++)\n"
+    "                for (int u = 0; u < k; u++) {\n"
+    "                    int row = i * s + u - p;\n"
+    "                    if (row < 0 || row >= h) {\n"
+    "                        for (int v = 0; v < k; v++)\n"
+    "                            *at++ = 0.0f;\n"
+    "                        continue;\n"
     "                    }\n"
-    "                y[((long)f * oh + i) * ow + j] = m->b[f] + (m->q ? sum * m->scale[f] : sum);\n"
-    "            }\n"
+    "                    const float *line = x + ((long)ch * h + row) * w;\n"
+    "                    for (int v = 0; v < k; v++) {\n"
+    "                        int col = j * s + v - p;\n"
+    "                        *at++ = col >= 0 && col < w ? line[col] : 0.0f;\n"
+    "                    }\n"
+    "                }\n"
+    "            matvec(m, patch, column, o, c * k * k);\n"
+    "            for (int f = 0; f < o; f++)\n"
+    "                y[((long)f * oh + i) * ow + j] = column[f];\n"
+    "        }\n"
     "}\n\n";
 
 static const char kernel_max_pool2d[] =
