@@ -202,9 +202,9 @@ static bool put_layer_data(sink *s, const layer *L, int i, bool int8)
         if (!put_weights(s, cname, m->params[0], m->params[1], q, init, sizeof init))
             return false;
         putf(s, "static const weights %s = %s;\n", cname, init);
-        if (kind == TG_LAYER_CONV2D) /* the window's patch and one output column */
-            putf(s, "static float %s_patch[%lld], %s_column[%lld];\n", cname,
-                 (long long)(m->spec.in * m->spec.kernel * m->spec.kernel), cname, (long long)m->spec.out);
+        if (kind == TG_LAYER_CONV2D) /* the input unrolled: [in·k·k, oh·ow] */
+            putf(s, "static float %s_columns[%lld];\n", cname,
+                 (long long)(m->spec.in * m->spec.kernel * m->spec.kernel * L->out_size / m->spec.out));
         put(s, "\n");
         return true;
     }
@@ -288,10 +288,10 @@ static void put_layer_call(sink *s, const layer *L, int i, const char *x, const 
         break;
     }
     case TG_LAYER_CONV2D:
-        putf(s, "    conv2d(&l%d, %s, %lld, %lld, %lld, %s, %lld, %lld, %lld, %d, %d, %d, l%d_patch, l%d_column);\n", i,
+        putf(s, "    conv2d(&l%d, %s, %lld, %lld, %lld, %s, %lld, %lld, %lld, %d, %d, %d, l%d_columns);\n", i,
              x, (long long)L->in_shape[0], (long long)L->in_shape[1], (long long)L->in_shape[2], y,
              (long long)L->out_shape[0], (long long)L->out_shape[1], (long long)L->out_shape[2], sp->kernel,
-             sp->stride, sp->padding, i, i);
+             sp->stride, sp->padding, i);
         break;
     case TG_LAYER_MAX_POOL2D:
     case TG_LAYER_AVG_POOL2D:
@@ -423,7 +423,7 @@ static tg_status export_c(const tg_model *model, const char *name, const char *d
         copies |= tg_layer_kind_of(m->kind) == TG_LAYER_ACTIVATION && m->spec.act != TG_ACT_NONE;
     }
     bool recurrent = uses[TG_LAYER_RNN] || uses[TG_LAYER_LSTM] || uses[TG_LAYER_GRU];
-    bool matvec = uses[TG_LAYER_DENSE] || uses[TG_LAYER_CONV2D] || recurrent;
+    bool matvec = uses[TG_LAYER_DENSE] || recurrent;
     bool sigmoid = acts[TG_ACT_SIGMOID] || uses[TG_LAYER_LSTM] || uses[TG_LAYER_GRU];
     char upper[NAME_MAX_EXPORT + 1];
     for (size_t i = 0; i <= strlen(name); i++)
@@ -461,6 +461,8 @@ static tg_status export_c(const tg_model *model, const char *name, const char *d
             put(&c, kernel_dense);
         if (uses[TG_LAYER_CONV2D])
             put(&c, kernel_conv2d);
+        if (uses[TG_LAYER_MAX_POOL2D] || uses[TG_LAYER_AVG_POOL2D])
+            put(&c, kernel_window);
         if (uses[TG_LAYER_MAX_POOL2D])
             put(&c, kernel_max_pool2d);
         if (uses[TG_LAYER_AVG_POOL2D])

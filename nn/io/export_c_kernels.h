@@ -3,8 +3,8 @@
  * with -Wall -Wextra -Werror: no unused static function). Plain C99 over
  * one sample, float, libm only; each mirrors the library's op:
  *   matvec      y = W·x + b, W [rows, cols] float, or int8 q with w = scale[row]·q
- *   conv2d      y[f] = b[f] + Σ_{c,u,v} W[f,c,u,v]·x[c, i·s+u-p, j·s+v-p] (zeros outside):
- *               a matvec of the filters with each position's patch
+ *   conv2d      y[f] = b[f] + Σ_{c,u,v} W[f,c,u,v]·x[c, i·s+u-p, j·s+v-p] (zeros outside),
+ *               over the input unrolled into columns
  *   max_pool2d  the window's maximum (padding never wins; NaN propagates)
  *   avg_pool2d  the window's sum / k² (padding counts as zeros, PyTorch's default)
  *   channel_affine  y = x·scale[c] + shift[c] (batch norm folded: scale = γ/√(σ²+ε),
@@ -62,55 +62,88 @@ static const char kernel_dense[] =
     "        matvec(m, x + (long)r * in, y + (long)r * out, out, in);\n"
     "}\n\n";
 
-/* Each output position is one matvec of the filters [o, c·k·k] with the
- * input patch under the window (zeros where it hangs over the border), so
- * the reduction runs over contiguous weights in eight partial sums. */
+/* The input is unrolled once into columns [c·k·k, oh·ow] (each row one
+ * weight's view of the input, zeros where the window hangs over the border),
+ * then each filter's plane is b + Σ_r W[f, r]·columns[r]: runs of oh·ow
+ * contiguous multiply-adds, written eight at a time so that -O2 keeps them in
+ * vector registers. */
 static const char kernel_conv2d[] =
-    "/* x [c, h, w] -> y [o, oh, ow]: W [o, c, k, k], stride s, zero padding p; patch [c k k] and column [o]\n"
-    " * are scratch */\n"
-    "static void conv2d(const weights *m, const float *x, int c, int h, int w, float *y, int o, int oh, int ow,\n"
-    "                   int k, int s, int p, float *patch, float *column)\n"
+    "/* out[i] += a x[i] for i < n */\n"
+    "static void axpy(float a, const float *restrict x, float *restrict out, long n)\n"
     "{\n"
-    "    for (int i = 0; i < oh; i++)\n"
-    "        for (int j = 0; j < ow; j++) {\n"
-    "            float *at = patch;\n"
-    "            for (int ch = 0; ch < c; ch++)\n"
-    "                for (int u = 0; u < k; u++) {\n"
-    "                    int row = i * s + u - p;\n"
-    "                    if (row < 0 || row >= h) {\n"
-    "                        for (int v = 0; v < k; v++)\n"
-    "                            *at++ = 0.0f;\n"
-    "                        continue;\n"
+    "    long blocks = n / 8;\n"
+    "    for (long b = 0; b < blocks; b++)\n"
+    "        for (int l = 0; l < 8; l++)\n"
+    "            out[8 * b + l] += a * x[8 * b + l];\n"
+    "    for (long i = 8 * blocks; i < n; i++)\n"
+    "        out[i] += a * x[i];\n"
+    "}\n\n"
+    "/* x [c, h, w] -> y [o, oh, ow]: W [o, c, k, k], stride s, zero padding p; columns [c k k, oh ow] is scratch */\n"
+    "static void conv2d(const weights *m, const float *x, int c, int h, int w, float *y, int o, int oh, int ow,\n"
+    "                   int k, int s, int p, float *columns)\n"
+    "{\n"
+    "    long positions = (long)oh * ow, r = 0;\n"
+    "    for (int ch = 0; ch < c; ch++)\n"
+    "        for (int u = 0; u < k; u++)\n"
+    "            for (int v = 0; v < k; v++, r++) {\n"
+    "                /* output columns j whose input column j s + v - p is inside [0, w): first..end-1 */\n"
+    "                int first = p > v ? (p - v + s - 1) / s : 0, last = w - 1 + p - v;\n"
+    "                int end = last < 0 ? 0 : last / s + 1 < ow ? last / s + 1 : ow;\n"
+    "                if (first > end)\n"
+    "                    first = end;\n"
+    "                for (int i = 0; i < oh; i++) {\n"
+    "                    float *out = columns + r * positions + (long)i * ow;\n"
+    "                    int row = i * s + u - p, j = 0;\n"
+    "                    if (row >= 0 && row < h) {\n"
+    "                        const float *line = x + ((long)ch * h + row) * w;\n"
+    "                        for (; j < first; j++)\n"
+    "                            out[j] = 0.0f;\n"
+    "                        for (; j < end; j++)\n"
+    "                            out[j] = line[j * s + v - p];\n"
     "                    }\n"
-    "                    const float *line = x + ((long)ch * h + row) * w;\n"
-    "                    for (int v = 0; v < k; v++) {\n"
-    "                        int col = j * s + v - p;\n"
-    "                        *at++ = col >= 0 && col < w ? line[col] : 0.0f;\n"
-    "                    }\n"
+    "                    for (; j < ow; j++)\n"
+    "                        out[j] = 0.0f;\n"
     "                }\n"
-    "            matvec(m, patch, column, o, c * k * k);\n"
-    "            for (int f = 0; f < o; f++)\n"
-    "                y[((long)f * oh + i) * ow + j] = column[f];\n"
+    "            }\n"
+    "    for (int f = 0; f < o; f++) {\n"
+    "        float *plane = y + (long)f * positions;\n"
+    "        for (long i = 0; i < positions; i++)\n"
+    "            plane[i] = m->b[f];\n"
+    "        for (r = 0; r < (long)c * k * k; r++) {\n"
+    "            long at = (long)f * c * k * k + r;\n"
+    "            axpy(m->q ? (float)m->q[at] * m->scale[f] : m->w[at], columns + r * positions, plane, positions);\n"
     "        }\n"
+    "    }\n"
+    "}\n\n";
+
+/* The window's rows [u0, u1) and columns [v0, v1) that lie inside the input. */
+static const char kernel_window[] =
+    "/* The part of the k x k window at (i, j) inside the h x w input: rows u0..u1-1, columns v0..v1-1 of it */\n"
+    "static void window(int i, int j, int h, int w, int k, int s, int p, int *u0, int *u1, int *v0, int *v1)\n"
+    "{\n"
+    "    int top = i * s - p, left = j * s - p;\n"
+    "    *u0 = top < 0 ? -top : 0;\n"
+    "    *u1 = top + k > h ? h - top : k;\n"
+    "    *v0 = left < 0 ? -left : 0;\n"
+    "    *v1 = left + k > w ? w - left : k;\n"
     "}\n\n";
 
 static const char kernel_max_pool2d[] =
-    "/* x [c, h, w] -> y [c, oh, ow]: the maximum of each k x k window (padding never wins) */\n"
+    "/* x [c, h, w] -> y [c, oh, ow]: the maximum of each k x k window (padding never wins; NaN wins) */\n"
     "static void max_pool2d(const float *x, int c, int h, int w, float *y, int oh, int ow, int k, int s, int p)\n"
     "{\n"
     "    for (int ch = 0; ch < c; ch++)\n"
     "        for (int i = 0; i < oh; i++)\n"
     "            for (int j = 0; j < ow; j++) {\n"
+    "                int u0, u1, v0, v1;\n"
+    "                window(i, j, h, w, k, s, p, &u0, &u1, &v0, &v1);\n"
     "                float best = -INFINITY;\n"
-    "                for (int u = 0; u < k; u++)\n"
-    "                    for (int v = 0; v < k; v++) {\n"
-    "                        int row = i * s + u - p, col = j * s + v - p;\n"
-    "                        if (row < 0 || row >= h || col < 0 || col >= w || best != best)\n"
-    "                            continue;\n"
-    "                        float value = x[((long)ch * h + row) * w + col];\n"
-    "                        if (value > best || value != value)\n"
-    "                            best = value;\n"
-    "                    }\n"
+    "                for (int u = u0; u < u1; u++) {\n"
+    "                    const float *line = x + ((long)ch * h + i * s - p + u) * w + j * s - p + v0;\n"
+    "                    for (int v = 0; v < v1 - v0; v++)\n"
+    "                        if (line[v] > best || line[v] != line[v])\n"
+    "                            best = line[v];\n"
+    "                }\n"
     "                y[((long)ch * oh + i) * ow + j] = best;\n"
     "            }\n"
     "}\n\n";
@@ -122,13 +155,14 @@ static const char kernel_avg_pool2d[] =
     "    for (int ch = 0; ch < c; ch++)\n"
     "        for (int i = 0; i < oh; i++)\n"
     "            for (int j = 0; j < ow; j++) {\n"
+    "                int u0, u1, v0, v1;\n"
+    "                window(i, j, h, w, k, s, p, &u0, &u1, &v0, &v1);\n"
     "                float sum = 0.0f;\n"
-    "                for (int u = 0; u < k; u++)\n"
-    "                    for (int v = 0; v < k; v++) {\n"
-    "                        int row = i * s + u - p, col = j * s + v - p;\n"
-    "                        if (row >= 0 && row < h && col >= 0 && col < w)\n"
-    "                            sum += x[((long)ch * h + row) * w + col];\n"
-    "                    }\n"
+    "                for (int u = u0; u < u1; u++) {\n"
+    "                    const float *line = x + ((long)ch * h + i * s - p + u) * w + j * s - p + v0;\n"
+    "                    for (int v = 0; v < v1 - v0; v++)\n"
+    "                        sum += line[v];\n"
+    "                }\n"
     "                y[((long)ch * oh + i) * ow + j] = sum / (float)(k * k);\n"
     "            }\n"
     "}\n\n";
