@@ -8,7 +8,12 @@
  * layer's output (one sample: the model's input shape). Each layer reads the
  * current buffer and writes the other; flatten and dropout are no code at
  * all. Both files go through a temporary renamed over the target, so a
- * failed export leaves the previous files whole. */
+ * failed export leaves the previous files whole.
+ *
+ * Unlike the rest of the layer code, this file has a case per built-in kind:
+ * what it writes is C text (a kernel and the call of it), which a kind's
+ * descriptor, made of ops, does not give. A kind without a case here is
+ * refused by name, so a new kind cannot export wrongly, only not at all. */
 #include "nn/io/atomic_file.h"
 #include "nn/layers/module_internal.h"
 
@@ -154,6 +159,14 @@ static const char *unsupported(const tg_module *m)
     int kind = tg_layer_kind_of(m->kind);
     if (kind >= TG_LAYER_USER || kind < 0)
         return "a kind of one's own (its code is not known to the exporter)";
+    switch (kind) { /* the kinds put_layer_data and put_layer_call write C for */
+    case TG_LAYER_DENSE: case TG_LAYER_CONV2D: case TG_LAYER_MAX_POOL2D: case TG_LAYER_AVG_POOL2D:
+    case TG_LAYER_FLATTEN: case TG_LAYER_ACTIVATION: case TG_LAYER_DROPOUT: case TG_LAYER_BATCH_NORM:
+    case TG_LAYER_LAYER_NORM: case TG_LAYER_EMBEDDING: case TG_LAYER_RNN: case TG_LAYER_LSTM: case TG_LAYER_GRU:
+        break;
+    default:
+        return "a built-in kind the exporter has no C for yet (nn/io/export_c.c)";
+    }
     if (kind == TG_LAYER_ACTIVATION && m->spec.op)
         return "an activation by a user op";
     if ((m->kind->fields & TG_LAYER_USES_ACT) && (m->spec.act < TG_ACT_NONE || m->spec.act > TG_ACT_GELU_TANH))
@@ -414,7 +427,7 @@ static tg_status export_c(const tg_model *model, const char *name, const char *d
     }
     int64_t output_size = n ? layers[n - 1].out_size : input_size;
     /* 3. which kernels the file needs */
-    bool uses[TG_LAYER_GRU + 1] = {0}, acts[TG_ACT_GELU_TANH + 1] = {0}, copies = false;
+    bool uses[TG_LAYER_USER] = {0}, acts[TG_ACT_GELU_TANH + 1] = {0}, copies = false;
     for (int l = 0; l < n; l++) {
         const tg_module *m = layers[l].m;
         uses[tg_layer_kind_of(m->kind)] = true;
