@@ -20,8 +20,10 @@
 
 #define TORCH_NAME_MAX (MODULE_NAME_MAX + 48)
 #define SHOWN_ENTRIES 6 /* file entries listed in a "no such entry" message */
+#define MAPPED_NAME_MAX 1024 /* bytes of a name a name map gives ("model.encoder.layers.3. ...") */
 
 typedef char torch_name[TORCH_NAME_MAX];
+typedef char mapped_name[MAPPED_NAME_MAX];
 
 static bool is_batch_norm(const tg_module *m) { return m->kind == &tg_layer_kind_batch_norm; }
 
@@ -221,7 +223,7 @@ tg_status tg_model_load_safetensors(tg_model *model, const char *path, tg_torch_
     int n_layers = tg_model_depth(model), n_items = 0, capacity = tg_model_tensors(model).count;
     int n_entries = tg_safetensors_count(st);
     torch_name *prefix = malloc((size_t)n_layers * sizeof *prefix);
-    torch_name *names = malloc((size_t)(capacity + 1) * sizeof *names);
+    mapped_name *names = malloc((size_t)(capacity + 1) * sizeof *names);
     tg_named_tensor *items = malloc((size_t)(capacity + 1) * sizeof *items);
     bool *used = calloc((size_t)n_entries + 1, sizeof *used);
     tg_status status = TG_OK;
@@ -241,7 +243,7 @@ tg_status tg_model_load_safetensors(tg_model *model, const char *path, tg_torch_
                 continue; /* the map leaves this tensor as it is */
             if (strlen(file_name) >= sizeof names[n_items]) {
                 status = tg_ctx_fail(ctx, TG_ERR_ARG, "%s: the name map gave a name of %zu bytes for \"%s\"; "
-                                     "expected fewer than %d", who, strlen(file_name), own, TORCH_NAME_MAX);
+                                     "expected fewer than %d", who, strlen(file_name), own, MAPPED_NAME_MAX);
                 break;
             }
             tg_tensor *t = i < m->n_params ? m->params[i] : m->buffers[i - m->n_params];
