@@ -1,0 +1,236 @@
+/* A layered drawing of a small DAG (tools/wasm/layered_layout.h). Graphs of
+ * at most a few hundred vertices: the quadratic crossing count is cheap. */
+#include "tools/wasm/layered_layout.h"
+
+#include <string.h>
+
+enum { MAX_V = LIVE_LAYOUT_MAX_NODES, SWEEPS = 12 };
+
+/* Vertices are the nodes, then the bend points (dummies); a segment joins
+ * vertices of adjacent layers. */
+typedef struct {
+    int n_vertices, n_segments, n_layers;
+    int layer[MAX_V];
+    int seg_left[2 * MAX_V], seg_right[2 * MAX_V];
+    int order[MAX_V];  /* vertices sorted by (layer, position) */
+    int first[MAX_V + 1]; /* layer l is order[first[l] .. first[l + 1]) */
+    double pos[MAX_V]; /* position of a vertex within its layer */
+    double y[MAX_V];
+} work;
+
+static int crossings_between(const work *w, int left_layer)
+{
+    int count = 0;
+    for (int a = 0; a < w->n_segments; a++) {
+        if (w->layer[w->seg_left[a]] != left_layer)
+            continue;
+        for (int b = a + 1; b < w->n_segments; b++) {
+            if (w->layer[w->seg_left[b]] != left_layer)
+                continue;
+            double dl = w->pos[w->seg_left[a]] - w->pos[w->seg_left[b]];
+            double dr = w->pos[w->seg_right[a]] - w->pos[w->seg_right[b]];
+            count += dl * dr < 0;
+        }
+    }
+    return count;
+}
+
+static int crossings(const work *w)
+{
+    int count = 0;
+    for (int l = 0; l + 1 < w->n_layers; l++)
+        count += crossings_between(w, l);
+    return count;
+}
+
+/* Stable insertion sort of layer l's vertices by key (few per layer). */
+static void sort_layer(work *w, int l, const double *key)
+{
+    int *v = w->order + w->first[l], n = w->first[l + 1] - w->first[l];
+    for (int i = 1; i < n; i++) {
+        int x = v[i], j = i;
+        while (j > 0 && key[v[j - 1]] > key[x]) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+    for (int i = 0; i < n; i++)
+        w->pos[v[i]] = i;
+}
+
+/* Layer l reordered by the mean position of its neighbours in layer
+ * l - 1 (from_left) or l + 1; a vertex with none keeps its place. */
+static void barycenter(work *w, int l, bool from_left)
+{
+    double sum[MAX_V], key[MAX_V];
+    int n[MAX_V];
+    for (int i = w->first[l]; i < w->first[l + 1]; i++)
+        sum[w->order[i]] = 0, n[w->order[i]] = 0;
+    for (int s = 0; s < w->n_segments; s++) {
+        int mine = from_left ? w->seg_right[s] : w->seg_left[s], other = from_left ? w->seg_left[s] : w->seg_right[s];
+        if (w->layer[mine] == l) {
+            sum[mine] += w->pos[other];
+            n[mine]++;
+        }
+    }
+    for (int i = w->first[l]; i < w->first[l + 1]; i++) {
+        int v = w->order[i];
+        key[v] = n[v] ? sum[v] / n[v] : w->pos[v];
+    }
+    sort_layer(w, l, key);
+}
+
+/* Heights: each vertex pulled to its neighbours' mean height, then the
+ * layer's order restored with gaps of at least gap, centred on where the
+ * pulls wanted the layer to be. */
+static void place_heights(work *w, double gap)
+{
+    for (int v = 0; v < w->n_vertices; v++)
+        w->y[v] = w->pos[v] * gap;
+    for (int round = 0; round < 24; round++) {
+        double want[MAX_V], sum[MAX_V];
+        int n[MAX_V];
+        for (int v = 0; v < w->n_vertices; v++)
+            sum[v] = 0, n[v] = 0;
+        for (int s = 0; s < w->n_segments; s++) {
+            int a = w->seg_left[s], b = w->seg_right[s];
+            sum[a] += w->y[b], n[a]++;
+            sum[b] += w->y[a], n[b]++;
+        }
+        for (int v = 0; v < w->n_vertices; v++)
+            want[v] = n[v] ? sum[v] / n[v] : w->y[v];
+        for (int l = 0; l < w->n_layers; l++) {
+            const int *v = w->order + w->first[l];
+            int count = w->first[l + 1] - w->first[l];
+            if (count == 0)
+                continue;
+            /* top down, no closer than gap; then shift the layer so that
+             * its mean stays where the pulls put it */
+            double placed[MAX_V], mean_want = 0, mean_placed = 0;
+            for (int i = 0; i < count; i++) {
+                placed[i] = i == 0 || want[v[i]] > placed[i - 1] + gap ? want[v[i]] : placed[i - 1] + gap;
+                mean_want += want[v[i]];
+                mean_placed += placed[i];
+            }
+            double shift = (mean_want - mean_placed) / count;
+            for (int i = 0; i < count; i++)
+                w->y[v[i]] = placed[i] + shift;
+        }
+    }
+}
+
+bool live_layout_compute(const live_graph *g, double layer_gap, double row_gap, live_layout *out)
+{
+    static work w; /* large; one layout at a time (the page is single-threaded) */
+    memset(&w, 0, sizeof w);
+    memset(out, 0, sizeof *out);
+    int n = g->n_nodes;
+    if (n < 0 || n > MAX_V || g->n_edges < 0 || g->n_edges > MAX_V)
+        return false;
+    for (int e = 0; e < g->n_edges; e++)
+        if (g->edge_from[e] < 0 || g->edge_to[e] >= n || g->edge_from[e] >= g->edge_to[e])
+            return false;
+
+    /* 1. layers: longest path from the sources for nodes with inputs ... */
+    bool has_input[MAX_V] = {false};
+    for (int v = 0; v < n; v++)
+        w.layer[v] = 0;
+    for (int e = 0; e < g->n_edges; e++)
+        has_input[g->edge_to[e]] = true;
+    for (int v = 0; v < n; v++) /* edges go forward, so node order is a topological order */
+        for (int e = 0; e < g->n_edges; e++)
+            if (g->edge_to[e] == v && w.layer[g->edge_from[e]] + 1 > w.layer[v])
+                w.layer[v] = w.layer[g->edge_from[e]] + 1;
+    /* ... and each source just left of its nearest consumer */
+    for (int v = 0; v < n; v++) {
+        if (has_input[v])
+            continue;
+        int nearest = -1;
+        for (int e = 0; e < g->n_edges; e++)
+            if (g->edge_from[e] == v && (nearest < 0 || w.layer[g->edge_to[e]] < nearest))
+                nearest = w.layer[g->edge_to[e]];
+        w.layer[v] = nearest > 0 ? nearest - 1 : 0;
+    }
+    for (int v = 0; v < n; v++)
+        if (w.layer[v] + 1 > w.n_layers)
+            w.n_layers = w.layer[v] + 1;
+
+    /* 2. segments, with a bend point in every layer an edge crosses */
+    w.n_vertices = n;
+    for (int e = 0; e < g->n_edges; e++) {
+        int prev = g->edge_from[e], last = g->edge_to[e];
+        out->point_start[e] = w.n_vertices - n;
+        for (int l = w.layer[prev] + 1; l <= w.layer[last]; l++) {
+            int next = last;
+            if (l < w.layer[last]) {
+                if (w.n_vertices >= MAX_V)
+                    return false;
+                next = w.n_vertices++;
+                w.layer[next] = l;
+            }
+            w.seg_left[w.n_segments] = prev;
+            w.seg_right[w.n_segments++] = next;
+            prev = next;
+        }
+    }
+    out->point_start[g->n_edges] = w.n_vertices - n;
+
+    /* 3. order within layers: first come, then barycenter sweeps */
+    int at = 0;
+    for (int l = 0; l < w.n_layers; l++) {
+        w.first[l] = at;
+        int i = 0;
+        for (int v = 0; v < w.n_vertices; v++)
+            if (w.layer[v] == l) {
+                w.order[at++] = v;
+                w.pos[v] = i++;
+            }
+    }
+    w.first[w.n_layers] = at;
+    int best = crossings(&w);
+    double best_pos[MAX_V];
+    memcpy(best_pos, w.pos, sizeof best_pos);
+    for (int sweep = 0; sweep < SWEEPS && best > 0; sweep++) {
+        if (sweep % 2 == 0)
+            for (int l = 1; l < w.n_layers; l++)
+                barycenter(&w, l, true);
+        else
+            for (int l = w.n_layers - 2; l >= 0; l--)
+                barycenter(&w, l, false);
+        int c = crossings(&w);
+        if (c < best) {
+            best = c;
+            memcpy(best_pos, w.pos, sizeof best_pos);
+        }
+    }
+    memcpy(w.pos, best_pos, sizeof best_pos);
+    for (int l = 0; l < w.n_layers; l++)
+        sort_layer(&w, l, best_pos);
+    out->crossings = best;
+
+    /* 4. heights, then everything moved into view */
+    place_heights(&w, row_gap);
+    double top = 0, bottom = 0;
+    for (int v = 0; v < w.n_vertices; v++) {
+        if (v == 0 || w.y[v] < top)
+            top = w.y[v];
+        if (v == 0 || w.y[v] > bottom)
+            bottom = w.y[v];
+    }
+    for (int v = 0; v < w.n_vertices; v++) {
+        double x = w.layer[v] * layer_gap, y = w.y[v] - top;
+        if (v < n) {
+            out->layer[v] = w.layer[v];
+            out->x[v] = x;
+            out->y[v] = y;
+        } else {
+            out->point_x[v - n] = x;
+            out->point_y[v - n] = y;
+        }
+    }
+    out->n_layers = w.n_layers;
+    out->width = (w.n_layers > 0 ? w.n_layers - 1 : 0) * layer_gap;
+    out->height = bottom - top;
+    return true;
+}
