@@ -133,24 +133,25 @@ bool live_layout_compute(const live_graph *g, double layer_gap, double row_gap, 
             return false;
 
     /* 1. layers: longest path from the sources for nodes with inputs ... */
-    bool has_input[MAX_V] = {false};
     for (int v = 0; v < n; v++)
         w.layer[v] = 0;
-    for (int e = 0; e < g->n_edges; e++)
-        has_input[g->edge_to[e]] = true;
     for (int v = 0; v < n; v++) /* edges go forward, so node order is a topological order */
         for (int e = 0; e < g->n_edges; e++)
             if (g->edge_to[e] == v && w.layer[g->edge_from[e]] + 1 > w.layer[v])
                 w.layer[v] = w.layer[g->edge_from[e]] + 1;
-    /* ... and each source just left of its nearest consumer */
-    for (int v = 0; v < n; v++) {
-        if (has_input[v])
-            continue;
+    /* ... then every node as late as its consumers allow (a side branch,
+     * like a penalty term added at the end, sits next to where it is
+     * used), the nodes nobody uses in the last layer; in reverse node order,
+     * a reverse topological order */
+    int last = 0;
+    for (int v = 0; v < n; v++)
+        last = w.layer[v] > last ? w.layer[v] : last;
+    for (int v = n - 1; v >= 0; v--) {
         int nearest = -1;
         for (int e = 0; e < g->n_edges; e++)
             if (g->edge_from[e] == v && (nearest < 0 || w.layer[g->edge_to[e]] < nearest))
                 nearest = w.layer[g->edge_to[e]];
-        w.layer[v] = nearest > 0 ? nearest - 1 : 0;
+        w.layer[v] = nearest >= 1 ? nearest - 1 : last; /* a consumer is in layer 1 or later */
     }
     for (int v = 0; v < n; v++)
         if (w.layer[v] + 1 > w.n_layers)
