@@ -1,11 +1,12 @@
 /* tools/wasm/layered_layout.h: a layered (Sugiyama-style) drawing of a small
  * DAG, left to right, computed in C so that the live page needs no Graphviz.
  *
- *   1. layers: an op one right of its furthest input; a source (a leaf) one
- *      left of its nearest consumer, so its edges stay short;
+ *   1. layers: ops as early as their inputs allow, or as late as their
+ *      consumers allow (whichever draws with fewer crossings and bends); a
+ *      source (a leaf) just before its nearest consumer;
  *   2. an edge spanning several layers gets a bend point per layer crossed;
- *   3. the order within each layer: barycenter sweeps, keeping the order
- *      with the fewest crossings seen;
+ *   3. the order within each layer: barycenter sweeps and swaps of
+ *      neighbours, keeping the order with the fewest crossings seen;
  *   4. heights: each node pulled towards its neighbours' mean, the layer's
  *      order and a minimum gap kept.
  * Not part of the library: the page's builder (tools/wasm/live.c) uses it. */
