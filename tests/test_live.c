@@ -81,6 +81,22 @@ Test(live, parse_errors_point_at_their_character)
     expect_error("L = a b", "", 6, "unexpected 'b'");
     expect_error("x = a\nx = b", "", 6, "'x' is already defined");
     expect_error("", "", 0, "the program is empty");
+    expect_error("L = a ∂ b", "", 6, "unexpected '∂'");
+}
+
+Test(live, deep_nesting_is_an_error_not_a_stack_overflow)
+{
+    static char program[LIVE_TEXT_MAX];
+    strcpy(program, "L = ");
+    for (int i = 0; i < 2000; i++)
+        strcat(program, "(");
+    strcat(program, "a");
+    expect_error(program, "", 4 + 64, "nests more than 64 deep");
+    strcpy(program, "L = ");
+    for (int i = 0; i < 2000; i++)
+        strcat(program, "-");
+    strcat(program, "a");
+    expect_error(program, "", 4 + 64, "nests more than 64 deep");
 }
 
 Test(live, library_errors_are_shown_at_the_op_they_concern)

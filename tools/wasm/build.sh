@@ -43,7 +43,7 @@ done
 # shellcheck disable=SC2086
 "$cc" --target=wasm32-wasi -mexec-model=reactor -Oz $objects -o "$out/live.wasm" \
     -Wl,--export=live_run -Wl,--export=live_program_buffer -Wl,--export=live_values_buffer \
-    -Wl,--export=live_text_max -Wl,--strip-all -Wl,--gc-sections -lm
+    -Wl,--export=live_text_max -Wl,--strip-all -Wl,--gc-sections -Wl,-z,stack-size=262144 -lm
 size=$(wc -c < "$out/live.wasm")
 # The page: the template with the module inlined.
 python3 - "$out/live.wasm" tools/wasm/live.html.in "$out/live.html" <<'PY'

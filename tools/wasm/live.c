@@ -30,7 +30,7 @@
 #include "autograd/internal.h"
 #include "tools/wasm/layered_layout.h"
 
-enum { NAME_MAX_LEN = 32, KEY_MAX_LEN = 96, MAX_BUILT = LIVE_MAX_NODES + 1 };
+enum { NAME_MAX_LEN = 32, KEY_MAX_LEN = 96, MAX_BUILT = LIVE_MAX_NODES + 1, MAX_DEPTH = 64 };
 
 typedef enum { NODE_VARIABLE, NODE_CONSTANT, NODE_OP, NODE_FAILED } node_kind;
 
@@ -54,6 +54,7 @@ typedef struct {
     /* names a statement defined, and the node each stands for */
     struct { char name[NAME_MAX_LEN]; int node; int pos; } defined[LIVE_MAX_NODES];
     int n_defined;
+    int depth; /* nesting of parentheses, signs and powers: bounded, so the stack is */
     /* the first error: where, at which stage, what */
     bool failed;
     const char *stage; /* "parse", "forward", "backward", "size" */
@@ -221,6 +222,26 @@ static int variable(builder *b, const char *name, int pos, int end)
     return k;
 }
 
+/* Enters one level of nesting; false (error set) past MAX_DEPTH. */
+static bool nest(builder *b)
+{
+    if (++b->depth <= MAX_DEPTH)
+        return true;
+    fail_at(b, "parse", b->at, b->at + 1, "the expression nests more than %d deep here", MAX_DEPTH);
+    return false;
+}
+
+/* The length of the UTF-8 character at s (1 for a stray byte). */
+static int char_length(const char *s)
+{
+    unsigned char c = (unsigned char)*s;
+    int n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    for (int i = 1; i < n; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80)
+            return 1;
+    return n;
+}
+
 static int parse_primary(builder *b)
 {
     skip_space(b);
@@ -238,8 +259,11 @@ static int parse_primary(builder *b)
         return k;
     }
     if (c == '(') {
+        if (!nest(b))
+            return -1;
         b->at++;
         int k = parse_expr(b);
+        b->depth--;
         char what[64];
         snprintf(what, sizeof what, "to close the '(' at character %d", pos + 1);
         return k < 0 || expect(b, ')', what) < 0 ? -1 : k;
@@ -250,7 +274,8 @@ static int parse_primary(builder *b)
         if (c == '\0' || c == '\n' || c == ';')
             return fail_at(b, "parse", pos, pos + 1, "expected a number, a name or '(' before the end of the %s",
                            c == '\0' ? "text" : "statement");
-        return fail_at(b, "parse", pos, pos + 1, "unexpected '%c': expected a number, a name or '('", c);
+        return fail_at(b, "parse", pos, pos + char_length(b->src + pos),
+                       "unexpected '%.*s': expected a number, a name or '('", char_length(b->src + pos), b->src + pos);
     }
     if (len >= NAME_MAX_LEN)
         return fail_at(b, "parse", pos, pos + len, "the name is %d characters long; names have at most %d", len,
@@ -268,7 +293,10 @@ static int parse_primary(builder *b)
                        "unknown function '%s': the functions are sigmoid, tanh, relu, exp, log, sqrt, abs, sin, cos",
                        name);
     b->at++;
+    if (!nest(b))
+        return -1;
     int arg = parse_expr(b);
+    b->depth--;
     if (arg < 0 || expect(b, ')', "to close the call") < 0)
         return -1;
     return add_op(b, FUNCTIONS[f].fn(tensor_of(b, arg)), name, pos, b->at, arg, -1);
@@ -299,7 +327,10 @@ static int parse_power(builder *b)
         return add_op(b, tg_pow_scalar(tensor_of(b, base), c), "^", pos, b->at, base, -1);
     }
 general:;
+    if (!nest(b))
+        return -1;
     int exponent = parse_unary(b);
+    b->depth--;
     if (exponent < 0)
         return -1;
     return add_op(b, tg_pow(tensor_of(b, base), tensor_of(b, exponent)), "^", pos, b->at, base, exponent);
@@ -311,8 +342,11 @@ static int parse_unary(builder *b)
     int pos = b->at;
     if (b->src[pos] != '-')
         return parse_power(b);
+    if (!nest(b))
+        return -1;
     b->at++;
     int x = parse_unary(b);
+    b->depth--;
     if (x < 0)
         return -1;
     return add_op(b, tg_neg(tensor_of(b, x)), "-", pos, b->at, x, -1);
@@ -422,7 +456,9 @@ static int parse_program(builder *b)
         skip_space(b);
         c = b->src[b->at];
         if (c != '\0' && c != '\n' && c != ';' && c != '#')
-            return fail_at(b, "parse", b->at, b->at + 1, "unexpected '%c' after a complete expression", c);
+            return fail_at(b, "parse", b->at, b->at + char_length(b->src + b->at),
+                           "unexpected '%.*s' after a complete expression", char_length(b->src + b->at),
+                           b->src + b->at);
     }
     if (last < 0)
         return fail_at(b, "parse", 0, 1, "the program is empty: type an expression such as L = (y - sigmoid(w*x + b))^2");
