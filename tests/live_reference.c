@@ -41,9 +41,10 @@ static int alice_case(tg_ctx *ctx, int argc, char **argv)
         b[i] = leaf(ctx, argc, argv, b_names[i], b_names[i], 0);
     tg_tensor *x1a = leaf(ctx, argc, argv, "x1a", "x1", -2), *x1b = leaf(ctx, argc, argv, "x1b", "x1", -2);
     tg_tensor *x2 = leaf(ctx, argc, argv, "x2", "x2", -1), *y = leaf(ctx, argc, argv, "y", "y", 1);
-    tg_tensor *h1 = neuron(w[0], x1a, w[1], x2, b[0], "h1");
-    tg_tensor *h2 = neuron(w[2], x1b, w[3], x2, b[1], "h2");
-    tg_tensor *o1 = neuron(w[4], h1, w[5], h2, b[2], "o1");
+    alice_neuron parts[3];
+    tg_tensor *h1 = neuron(w[0], x1a, w[1], x2, b[0], "h1", &parts[0]);
+    tg_tensor *h2 = neuron(w[2], x1b, w[3], x2, b[1], "h2", &parts[1]);
+    tg_tensor *o1 = neuron(w[4], h1, w[5], h2, b[2], "o1", &parts[2]);
     tg_tensor *loss = tg_loss_mse(o1, y); /* (y - o1)² for one element */
     tg_tensor *dh1 = NULL;
     /* h1 feeds one op (w5·h1): ∂L/∂h1 is the δ on that edge */
