@@ -33,7 +33,7 @@ mkdir -p "$out/obj"
 flags="--target=wasm32-wasi -std=c11 -Oz -DNDEBUG -DTG_NO_THREADS -fno-math-errno -fvisibility=hidden
        -Wall -Wextra -Wpedantic -Werror -Iinclude -I."
 objects=""
-for src in autograd/*.c ops/*.c tools/wasm/live.c tools/wasm/layered_layout.c; do
+for src in autograd/*.c ops/*.c tools/wasm/live.c tools/wasm/live_parse.c tools/wasm/layered_layout.c; do
     obj="$out/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')"
     # shellcheck disable=SC2086
     "$cc" $flags -c "$src" -o "$obj"

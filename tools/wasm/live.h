@@ -1,7 +1,7 @@
 /* tools/wasm/live.h: the C side of the live page (docs/live.html), exported
  * from the WebAssembly module tools/wasm/build.sh makes.
  *
- * The page writes a program (tools/wasm/live.c explains the language) into
+ * The page writes a program (tools/wasm/live_parse.c explains the language) into
  * live_program_buffer() and "name=value" lines into live_values_buffer(),
  * both NUL-terminated and at most live_text_max() bytes, then calls
  * live_run(), which builds the graph with tapegrad, runs forward and
