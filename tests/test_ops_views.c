@@ -234,12 +234,12 @@ Test(ops_views, matmul_over_heads_and_broadcast_batches_matches_plain_loops)
         tg_tensor *k = tg_tensor_randn(ctx, &rng, (tg_dtype)dt, TG_SHAPE(3, 2, 6, 4), 0, 1);
         tg_tensor *kt = tg_tensor_randn(ctx, &rng, (tg_dtype)dt, TG_SHAPE(3, 2, 4, 6), 0, 1);
         tg_tensor *w = tg_tensor_randn(ctx, &rng, (tg_dtype)dt, TG_SHAPE(4, 7), 0, 1);
-        tg_tensor *per_head = tg_tensor_randn(ctx, &rng, (tg_dtype)dt, TG_SHAPE(2, 1, 4, 3), 0, 1);
+        tg_tensor *per_head = tg_tensor_randn(ctx, &rng, (tg_dtype)dt, TG_SHAPE(1, 2, 4, 3), 0, 1);
         expect_bmm(q, k, false, true, tg_matmul_t(q, k, false, true), tol);     /* q·kᵀ */
         expect_bmm(q, kt, false, false, tg_matmul(q, kt), tol);                 /* [B,H,T,d]·[B,H,d,T] */
         expect_bmm(q, w, false, false, tg_matmul(q, w), tol);                  /* one GEMM of all rows */
         expect_bmm(k, k, true, false, tg_matmul_t(k, k, true, false), tol);     /* kᵀ·k */
-        expect_bmm(q, per_head, false, false, tg_matmul(q, per_head), tol);    /* [2,1,4,3] broadcast over B */
+        expect_bmm(q, per_head, false, false, tg_matmul(q, per_head), tol);    /* [1,2,4,3]: per head, shared over B */
         expect_shape(tg_matmul(q, per_head), TG_SHAPE(3, 2, 5, 3));
     }
     tg_tensor *a = tg_tensor_ones(ctx, TG_F32, TG_SHAPE(3, 2, 5, 4)), *b = tg_tensor_ones(ctx, TG_F32, TG_SHAPE(2, 4, 5));
