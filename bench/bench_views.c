@@ -2,7 +2,9 @@
  * (q, k, v [B, T, D] split into H heads, softmax(q·kᵀ/√d)·v, heads merged
  * back) and a dense layer on [B, T, D], in µs per forward + backward call,
  * float32:
- *   build/bench_views [--threads N] [--reps R] [--calls N]
+ *   build/bench_views [--threads N] [--reps R] [--calls N] [--config small|medium] [--graph NAME]
+ * (--calls 1 --reps 1 with one --config and --graph: a run for callgrind's
+ * instruction counts, steady where timings are not)
  * Graphs:
  *   copies   the code a user wrote before views: reshape → transpose →
  *            reshape to [B·H, T, d] for each of q, k, v, rank-3 matmuls, and
@@ -20,7 +22,8 @@
  * Built with -DTG_BENCH_BASELINE the program uses only the API of the library
  * before views (bench/run_views.sh builds it against main for "before").
  * Each line: the median and the minimum over R repeats of a loop of calls,
- * each call a forward, a backward and a tape reset. */
+ * each call a forward, a backward and a tape reset; the graphs take turns
+ * within each repeat. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -113,27 +116,21 @@ static int compare(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* median and minimum µs per call over reps loops of calls */
-static void run(tg_ctx *ctx, const model *m, graph_fn graph, int reps, int calls, double *median, double *best)
+/* µs per call of one loop of calls */
+static double time_loop(tg_ctx *ctx, const model *m, graph_fn graph, int calls)
 {
-    double times[64];
-    for (int r = -1; r < reps; r++) { /* r = -1 warms the arena and the caches */
-        double start = now();
-        for (int c = 0; c < calls; c++) {
-            tg_backward_with(graph(m), m->upstream); /* errors stay on ctx, checked after */
-            tg_tape_reset(ctx);
-        }
-        if (r >= 0)
-            times[r] = (now() - start) / calls * 1e6;
+    double start = now();
+    for (int c = 0; c < calls; c++) {
+        tg_backward_with(graph(m), m->upstream); /* errors stay on ctx, checked after */
+        tg_tape_reset(ctx);
     }
-    qsort(times, (size_t)reps, sizeof *times, compare);
-    *median = times[reps / 2];
-    *best = times[0];
+    return (now() - start) / calls * 1e6;
 }
 
 int main(int argc, char **argv)
 {
     int threads = 1, reps = 15, calls = 0;
+    const char *only = NULL, *only_config = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = (int)bench_number(argv[0], "--threads", argv[++i], 1, 256);
@@ -141,8 +138,13 @@ int main(int argc, char **argv)
             reps = (int)bench_number(argv[0], "--reps", argv[++i], 1, 64);
         else if (!strcmp(argv[i], "--calls") && i + 1 < argc)
             calls = (int)bench_number(argv[0], "--calls", argv[++i], 1, 1000000);
+        else if (!strcmp(argv[i], "--graph") && i + 1 < argc)
+            only = argv[++i];
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            only_config = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--reps R] [--calls N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--threads N] [--reps R] [--calls N] [--config NAME] [--graph NAME]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -174,6 +176,8 @@ int main(int argc, char **argv)
            threads, threads == 1 ? "" : "s", reps);
     printf("%-7s %-9s %10s %10s\n", "config", "graph", "median", "min");
     for (size_t c = 0; c < sizeof configs / sizeof *configs; c++) {
+        if (only_config && strcmp(only_config, configs[c].name))
+            continue;
         tg_ctx *ctx = tg_ctx_new(threads);
         tg_rng rng = tg_rng_seed(1);
         model m = {.batch = configs[c].batch, .t = configs[c].t, .d_model = configs[c].d_model,
@@ -188,14 +192,28 @@ int main(int argc, char **argv)
         tg_tensor *params[5] = {m.q, m.k, m.v, m.w, m.b};
         for (int i = 0; i < 5; i++)
             tg_tensor_set_requires_grad(params[i], true);
-        for (size_t g = 0; g < sizeof graphs / sizeof *graphs; g++) {
-            double median, best;
-            run(ctx, &m, graphs[g].fn, reps, calls ? calls : configs[c].calls, &median, &best);
-            if (tg_ctx_status(ctx) != TG_OK) {
-                fprintf(stderr, "%s %s: %s\n", configs[c].name, graphs[g].name, tg_ctx_error(ctx));
-                return 1;
+        /* the graphs take turns, repeat by repeat, so that a slow spell of
+         * this shared machine falls on all of them alike */
+        enum { N_GRAPHS = sizeof graphs / sizeof *graphs };
+        double times[N_GRAPHS][64];
+        int n = calls ? calls : configs[c].calls;
+        for (int r = -1; r < reps; r++) /* r = -1 warms the arena and the caches */
+            for (int g = 0; g < N_GRAPHS; g++) {
+                if (only && strcmp(only, graphs[g].name))
+                    continue;
+                double t = time_loop(ctx, &m, graphs[g].fn, n);
+                if (r >= 0)
+                    times[g][r] = t;
+                if (tg_ctx_status(ctx) != TG_OK) {
+                    fprintf(stderr, "%s %s: %s\n", configs[c].name, graphs[g].name, tg_ctx_error(ctx));
+                    return 1;
+                }
             }
-            printf("%-7s %-9s %10.1f %10.1f\n", configs[c].name, graphs[g].name, median, best);
+        for (int g = 0; g < N_GRAPHS; g++) {
+            if (only && strcmp(only, graphs[g].name))
+                continue;
+            qsort(times[g], (size_t)reps, sizeof *times[g], compare);
+            printf("%-7s %-9s %10.1f %10.1f\n", configs[c].name, graphs[g].name, times[g][reps / 2], times[g][0]);
         }
         tg_ctx_free(ctx);
     }

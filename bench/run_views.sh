@@ -3,8 +3,8 @@
 # the merge base of HEAD and main, the code before this branch) built in
 # /tmp/tapegrad_views_before, bench/bench_views.c built against it with
 # -DTG_BENCH_BASELINE (the graphs that API can express), then both programs
-# run alternately N times. Prints each line's median over the N runs of its
-# per-run median (µs per forward + backward call).
+# run alternately N times. Prints per line the median over the N runs of the
+# run's median, and the least minimum (µs per forward + backward call).
 #
 #   bench/run_views.sh BUILD N [REV] [-- ARGS...]
 #   e.g. bench/run_views.sh build 5 -- --threads 1 --reps 9
@@ -46,15 +46,20 @@ while [ "$i" -lt "$N" ]; do
     "$BUILD/bench_views" "$@" | sed -n 's/^\(small\|medium\) /after \1 /p' >>"$out"
     i=$((i + 1))
 done
-# the median of each (build, config, graph) line's per-run medians
-sort -k1,1 -k2,2 -k3,3 -k4,4n "$out" | awk '
-    { key = $1 " " $2 " " $3; v[key, ++n[key]] = $4; if (!(key in seen)) { seen[key] = 1; order[++k] = key } }
+# per (build, config, graph): the median of the runs' medians, and the least of their minima
+awk '
+    { key = $1 " " $2 " " $3; med[key, ++n[key]] = $4; if (!(key in low) || $5 < low[key]) low[key] = $5
+      if (!(key in seen)) { seen[key] = 1; order[++k] = key } }
     END {
-        printf "%-7s %-7s %-9s %10s %10s %10s\n", "build", "config", "graph", "median", "low", "high"
+        printf "%-7s %-7s %-9s %10s %10s   %s\n", "build", "config", "graph", "median", "min", "(run medians)"
         for (i = 1; i <= k; i++) {
             key = order[i]; c = n[key]
+            for (a = 1; a <= c; a++) { s[a] = med[key, a] }
+            for (a = 1; a <= c; a++) for (b = a + 1; b <= c; b++) if (s[b] < s[a]) { t = s[a]; s[a] = s[b]; s[b] = t }
+            runs = ""
+            for (a = 1; a <= c; a++) runs = runs sprintf(" %.0f", s[a])
             split(key, f, " ")
-            printf "%-7s %-7s %-9s %10.1f %10.1f %10.1f\n", f[1], f[2], f[3], v[key, int((c + 1) / 2)], v[key, 1], v[key, c]
+            printf "%-7s %-7s %-9s %10.1f %10.1f  %s\n", f[1], f[2], f[3], s[int((c + 1) / 2)], low[key], runs
         }
-    }'
+    }' "$out" | sort -k2,2r -k3,3 -k1,1r
 rm -f "$out"

@@ -224,12 +224,22 @@ static bool broadcast_to(const char *op, const tg_tensor *x, int rank, const int
 tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape)
 {
     tg_broadcast bc;
-    if (!tg_check_live("expand", x) || !broadcast_to("expand", x, rank, shape, &bc) ||
+    if (!tg_check_tensor("expand", x) || !broadcast_to("expand", x, rank, shape, &bc) ||
         !tg_shape_size_ok(x->ctx, "expand", rank, shape))
         return NULL;
     tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, rank, shape, false);
     if (!y)
         return NULL;
+    if (x->dtype == TG_I64) { /* values moved, not computed: indices too */
+        const int64_t *X = x->data, *d = bc.dims, *sx = bc.stride_a;
+        int64_t *Y = y->data;
+        FOR_EACH_ROW(d, k) {
+            const int64_t *row = X + ROW_OFFSET(sx);
+            for (int64_t j = 0; j < d[3]; j++)
+                Y[k + j] = row[sx[3] * j];
+        }
+        return y;
+    }
     TG_TYPED(x->dtype, T, {
         const T *X = x->data;
         T *Y = y->data;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tapegrad.h"
+#include "tapegrad/op.h"
 #include "tests/support.h"
 
 static tg_ctx *ctx;
@@ -82,8 +83,11 @@ Test(ops_views, shape_ops_move_i64_values)
     tg_tensor *r = tg_reshape(x, TG_SHAPE(3, -1));
     tg_tensor *t = tg_transpose(x, 0, 1);
     tg_tensor *p = tg_permute(x, (const int[]){1, 0});
-    cr_assert(r && t && p, "%s", tg_ctx_error(ctx));
+    tg_tensor *e = tg_expand(tg_reshape(x, TG_SHAPE(1, 2, 3)), TG_SHAPE(2, 2, 3));
+    cr_assert(r && t && p && e, "%s", tg_ctx_error(ctx));
     cr_expect_eq(tg_tensor_dtype(t), TG_I64);
+    for (int i = 0; i < 12; i++)
+        cr_expect_eq(((const int64_t *)tg_tensor_data(e))[i], i % 6);
     const int64_t want_t[] = {0, 3, 1, 4, 2, 5};
     for (int i = 0; i < 6; i++) {
         cr_expect_eq(((const int64_t *)tg_tensor_data(r))[i], i);
@@ -288,4 +292,35 @@ Test(ops_views, dense_module_on_a_sequence_records_no_reshape)
     cr_assert_not_null(flat, "%s", tg_ctx_error(ctx));
     for (int64_t i = 0; i < 30; i++)
         cr_expect(fabs(tg_tensor_get(y, i) - tg_tensor_get(flat, i)) < 1e-12);
+}
+
+/* ---- a rule's gradient is checked in all six dims ---- */
+
+static tg_status copy_forward(const tg_op_call *c)
+{
+    return tg_tensor_copy(c->output, c->inputs[0]);
+}
+
+/* the gradient of x [1, 1, 1, 1, 2, 3] as [1, 1, 1, 1, 3, 2]: same size, rank
+ * and first four dims */
+static tg_status transposed_gradient_backward(const tg_op_call *c, tg_tensor *dy, tg_tensor **dx)
+{
+    (void)c;
+    dx[0] = tg_reshape(dy, 6, (const int64_t[]){1, 1, 1, 1, 3, 2});
+    return TG_OK;
+}
+
+Test(ops_views, a_gradient_that_differs_in_its_fifth_or_sixth_dim_is_refused)
+{
+    const tg_op *op = tg_op_register(ctx, &(tg_op_def){.name = "misshaped", .forward = copy_forward,
+                                                         .backward = transposed_gradient_backward});
+    cr_assert_not_null(op, "%s", tg_ctx_error(ctx));
+    const int64_t shape[6] = {1, 1, 1, 1, 2, 3};
+    tg_tensor *x = tg_tensor_ones(ctx, TG_F64, 6, shape);
+    tg_tensor_set_requires_grad(x, true);
+    tg_tensor *y = tg_op_apply(op, 1, &x, NULL);
+    cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+    cr_expect_eq(tg_backward(tg_sum(y)), TG_ERR_SHAPE);
+    expect_error(ctx, TG_ERR_SHAPE, FRAGMENTS("misshaped", "[1, 1, 1, 1, 3, 2] gradient", "[1, 1, 1, 1, 2, 3]"));
+    cr_expect_null(tg_tensor_grad(x));
 }
