@@ -629,7 +629,12 @@ const char *tg_vjp_name(const tg_tensor *t, const char *fallback)
         return fallback;
     const char *dot = strrchr(full, '.');
     const char *name = dot ? dot + 1 : full;
-    return name[0] && strlen(name) <= 4 ? name : fallback;
+    /* short enough to sit in an edge label: at most 5 characters (UTF-8 code
+     * points, so a course name such as "a⁽²⁾₁" counts as what it looks like) */
+    int characters = 0;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        characters += (*c & 0xC0) != 0x80;
+    return name[0] && characters <= 5 ? name : fallback;
 }
 
 void tg_vjp_binary_label(const tg_node *n, int input, const char *factor, char *buf, size_t size)

@@ -234,6 +234,70 @@ done:
     return status;
 }
 
+/* Pass 3e (after the layout decided the copies): a parameter drawn once per
+ * use gets each use's contribution to its gradient, the backward rule of the
+ * op using it run on that op's ∂L/∂out. The sum over its uses is the total. */
+static tg_status use_contributions(tg_dot_writer *w)
+{
+    tg_ctx *ctx = w->ctx;
+    int64_t n_edges = w->edge_base[w->n_ops], n_leaves = w->n_leaves;
+    int64_t *uses = calloc((size_t)n_leaves + 1, 2 * sizeof *uses), *copies = uses ? uses + n_leaves + 1 : NULL;
+    w->leaf_first_edge = malloc(((size_t)n_leaves + 1) * sizeof *w->leaf_first_edge);
+    if (!uses || !w->leaf_first_edge) {
+        free(uses);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
+    for (int64_t l = 0; l < n_leaves; l++)
+        w->leaf_first_edge[l] = -1;
+    for (int64_t k = 0; k < w->n_ops; k++) {
+        const tg_node *node = &ctx->tape[w->op_tape[k]];
+        for (int j = 0; j < node->n_in; j++) {
+            if (node->in[j]->creator >= 0)
+                continue;
+            int64_t l = tg_dot_leaf_id(w, node->in[j]), e = w->edge_base[k] + j;
+            uses[l]++;
+            copies[l] = w->edge_copy[e] + 1 > copies[l] ? w->edge_copy[e] + 1 : copies[l];
+            if (w->edge_copy[e] == 0 && w->leaf_first_edge[l] < 0)
+                w->leaf_first_edge[l] = e;
+        }
+    }
+    bool any = false;
+    for (int64_t l = 0; l < n_leaves; l++) {
+        bool per_use = uses[l] > 1 && copies[l] == uses[l] && w->leaf_grad[l];
+        if (!per_use)
+            w->leaf_first_edge[l] = -1;
+        any |= per_use;
+    }
+    free(uses);
+    if (!any)
+        return TG_OK;
+    if (!(w->edge_contribution = calloc((size_t)n_edges + 1, sizeof *w->edge_contribution)))
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    bool grad_was = tg_grad_set_enabled(ctx, false);
+    for (int64_t k = 0; k < w->n_ops && ctx->status == TG_OK; k++) {
+        tg_node node = ctx->tape[w->op_tape[k]];
+        bool wanted = false;
+        for (int j = 0; j < node.n_in; j++)
+            wanted |= node.in[j]->creator < 0 && w->leaf_first_edge[tg_dot_leaf_id(w, node.in[j])] >= 0;
+        if (!wanted || !w->op_grad[k])
+            continue;
+        tg_tensor *dx_few[4] = {NULL, NULL, NULL, NULL}, **dx = dx_few;
+        if (node.n_in > 4) {
+            if (!(dx = tg_arena_alloc(ctx, (size_t)node.n_in * sizeof *dx, sizeof *dx)))
+                break;
+            memset(dx, 0, (size_t)node.n_in * sizeof *dx);
+        }
+        ctx->backward_node = w->op_tape[k];
+        node.op->backward(&node, w->op_grad[k], dx);
+        ctx->backward_node = -1;
+        for (int j = 0; j < node.n_in; j++)
+            if (node.in[j]->creator < 0 && w->leaf_first_edge[tg_dot_leaf_id(w, node.in[j])] >= 0)
+                w->edge_contribution[w->edge_base[k] + j] = dx[j];
+    }
+    tg_grad_set_enabled(ctx, grad_was);
+    return ctx->status;
+}
+
 /* Pass 3b: for each op with a one-element output, its backward rule with
  * upstream 1 gives ∂out/∂in for every input that requires a gradient. */
 static tg_status local_derivatives(tg_dot_writer *w)
@@ -278,7 +342,7 @@ static const char *const COLOR_DERIVATIVE_TEXT = "#1f5fa0";
 
 /* A tensor's box; a copy (the same tensor drawn again beside a far use) is dashed. */
 static void write_tensor(const tg_dot_writer *w, const tg_tensor *t, const char *id, bool is_output, const tg_tensor *grad,
-                         bool copy)
+                         bool copy, const tg_tensor *contribution)
 {
     FILE *f = w->f;
     const char *fill = is_output ? COLOR_OUTPUT
@@ -291,24 +355,43 @@ static void write_tensor(const tg_dot_writer *w, const tg_tensor *t, const char 
     }
     fprintf(f, "  %s [shape=box, fillcolor=\"%s\"%s%s, label=<", id, fill, is_output ? ", peripheries=2" : "",
             copy ? ", style=\"filled,dashed\"" : "");
-    if (tg_name_of(t) && tg_name_of(t)[0]) {
+    /* name, shape, values: one line each. A scalar's shape says nothing its
+     * single value does not; it is left out unless nothing else would show. */
+    bool named = tg_name_of(t) && tg_name_of(t)[0];
+    bool small = w->max_values >= 0 && t->size <= w->max_values;
+    if (named) {
         fputs("<b>", f);
         tg_markup_put_str(f, tg_name_of(t), TG_MARKUP_GRAPHVIZ);
-        fputs("</b><br/>", f);
+        fputs("</b>", f);
     }
-    char shape[96] = "scalar";
-    if (t->rank > 0)
-        tg_shape_str(t->rank, t->shape, shape, sizeof shape);
-    fputs("<font point-size=\"9\">", f);
-    tg_markup_put_str(f, shape, TG_MARKUP_GRAPHVIZ);
-    fputs("</font>", f);
-    bool small = w->max_values >= 0 && t->size <= w->max_values;
+    if (t->rank > 0 || !(named || small)) {
+        char shape[96] = "scalar";
+        if (t->rank > 0)
+            tg_shape_str(t->rank, t->shape, shape, sizeof shape);
+        fputs(named ? "<br/><font point-size=\"9\">" : "<font point-size=\"9\">", f);
+        tg_markup_put_str(f, shape, TG_MARKUP_GRAPHVIZ);
+        fputs("</font>", f);
+        named = true; /* something is on the line above the values */
+    }
     if (small) {
-        fputs("<br/>", f);
+        if (named)
+            fputs("<br/>", f);
         put_values(f, t, w->precision);
     }
+    if (contribution && !w->o->hide_grads) { /* one use of a leaf drawn per use */
+        fprintf(f, "<br/><font color=\"%s\">this use ", COLOR_GRAD_TEXT);
+        if (small) {
+            put_values(f, contribution, w->precision);
+        } else {
+            fputs("‖·‖ ", f);
+            put_number(f, norm(contribution), w->precision);
+        }
+        fputs("</font>", f);
+        if (copy) /* the total is shown once, on the leaf's own drawing */
+            grad = NULL;
+    }
     if (grad && !w->o->hide_grads) {
-        fprintf(f, "<br/><font color=\"%s\">grad ", COLOR_GRAD_TEXT);
+        fprintf(f, "<br/><font color=\"%s\">%s ", COLOR_GRAD_TEXT, contribution ? "total grad" : "grad");
         if (small) {
             put_values(f, grad, w->precision);
         } else {
@@ -342,13 +425,14 @@ static void write_result_copy(const tg_dot_writer *w, int64_t k, int32_t copy)
     else
         snprintf(id, sizeof id, "t%lld", (long long)k);
     const tg_tensor *grad = w->o->grads_of ? w->op_grad[k] : NULL;
-    write_tensor(w, out, id, w->op_is_output[k] && !copy, grad, copy > 0);
+    write_tensor(w, out, id, w->op_is_output[k] && !copy, grad, copy > 0, NULL);
 }
 
 static void write_result(const tg_dot_writer *w, int64_t k) { write_result_copy(w, k, 0); }
 
-/* Leaf k, or its copy-th extra drawing (a shared leaf drawn beside each use). */
-static void write_leaf(const tg_dot_writer *w, int64_t k, int32_t copy)
+/* Leaf k, or its copy-th extra drawing (a shared leaf drawn beside each use),
+ * which starts edge `edge` (-1: not known). */
+static void write_leaf(const tg_dot_writer *w, int64_t k, int32_t copy, int64_t edge)
 {
     char id[48];
     if (copy)
@@ -357,7 +441,10 @@ static void write_leaf(const tg_dot_writer *w, int64_t k, int32_t copy)
         snprintf(id, sizeof id, "leaf%lld", (long long)k);
     const tg_tensor *t = w->leaves[k];
     const tg_tensor *grad = w->o->grads_of ? w->leaf_grad[k] : t->requires_grad ? tg_tensor_grad(t) : NULL;
-    write_tensor(w, t, id, w->leaf_is_output[k], grad, copy > 0);
+    if (copy == 0 && w->leaf_first_edge)
+        edge = w->leaf_first_edge[k];
+    const tg_tensor *contribution = w->edge_contribution && edge >= 0 ? w->edge_contribution[edge] : NULL;
+    write_tensor(w, t, id, w->leaf_is_output[k], grad, copy > 0, contribution);
 }
 
 static void write_node_id(FILE *f, const tg_dot_writer *w, const tg_tensor *t, int32_t copy)
@@ -372,6 +459,33 @@ static void write_node_id(FILE *f, const tg_dot_writer *w, const tg_tensor *t, i
         fprintf(f, "leaf%lld", (long long)tg_dot_leaf_id(w, t));
 }
 
+/* A caption of at most TITLE_LINE characters a line, broken at spaces: one
+ * long line would set the width of the whole picture (a caption is drawn at
+ * 14 pt, about 7 pt a character), and a diagram must fit a page's column. */
+enum { TITLE_LINE = 84 };
+static void put_wrapped(FILE *f, const char *text)
+{
+    const char *line = text;
+    while (*line) {
+        const char *end = line, *cut = NULL;
+        int characters = 0;
+        for (; *end && *end != '\n'; end++) {
+            if ((*end & 0xC0) == 0x80)
+                continue;
+            if (*end == ' ')
+                cut = end;
+            if (++characters > TITLE_LINE && cut)
+                break;
+        }
+        if (!*end || *end == '\n' || !cut)
+            cut = end;
+        tg_markup_put(f, line, (size_t)(cut - line), TG_MARKUP_GRAPHVIZ);
+        line = *cut ? cut + 1 : cut;
+        if (*line)
+            fputs("<br/>", f);
+    }
+}
+
 static void write_header(const tg_dot_writer *w)
 {
     FILE *f = w->f;
@@ -383,7 +497,7 @@ static void write_header(const tg_dot_writer *w)
           f);
     if (w->o->title) {
         fputs("  labelloc=b;\n  label=<", f);
-        tg_markup_put_str(f, w->o->title, TG_MARKUP_GRAPHVIZ);
+        put_wrapped(f, w->o->title);
         fputs(">;\n", f);
     }
 }
@@ -462,9 +576,62 @@ static tg_status write_per_layer(tg_dot_writer *w)
         }
         fputs(">];\n", f);
     }
-    for (int64_t l = 0; l < w->n_leaves; l++)
-        if (w->leaf_group[l] < 0)
-            write_leaf(w, l, 0);
+    /* Inputs that are one sequence sliced per time step (unnamed, no
+     * gradient, one shape, all into the same item) are drawn as one node:
+     * 50 boxes fanning into a recurrent layer would set the picture's width. */
+    int64_t *bundle = malloc(((size_t)w->n_leaves + 1) * 3 * sizeof *bundle);
+    if (!bundle) {
+        free(last_op), free(ops_in), free(pairs);
+        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_dot_write: out of memory");
+    }
+    int64_t *leaf_dst = bundle + w->n_leaves + 1, *bundled = leaf_dst + w->n_leaves + 1;
+    for (int64_t l = 0; l < w->n_leaves; l++) {
+        bundle[l] = l;
+        leaf_dst[l] = -1;
+        bundled[l] = 1;
+    }
+    for (int64_t k = 0; k < w->n_ops; k++) {
+        const tg_node *node = &ctx->tape[w->op_tape[k]];
+        int64_t dst = w->op_group[k] >= 0 ? w->op_group[k] : n_groups + w->n_leaves + k;
+        for (int j = 0; j < node->n_in; j++)
+            if (node->in[j]->creator < 0) {
+                int64_t l = tg_dot_leaf_id(w, node->in[j]);
+                leaf_dst[l] = leaf_dst[l] == -1 || leaf_dst[l] == dst ? dst : -2;
+            }
+    }
+    for (int64_t l = 0; l < w->n_leaves; l++) {
+        const tg_tensor *t = w->leaves[l];
+        if (w->leaf_group[l] >= 0 || t->requires_grad || tg_name_of(t) || leaf_dst[l] < 0 || bundle[l] != l)
+            continue;
+        for (int64_t m = l + 1; m < w->n_leaves; m++) {
+            const tg_tensor *u = w->leaves[m];
+            if (w->leaf_group[m] < 0 && !u->requires_grad && !tg_name_of(u) && leaf_dst[m] == leaf_dst[l] &&
+                u->rank == t->rank && !memcmp(u->shape, t->shape, (size_t)t->rank * sizeof *t->shape)) {
+                bundle[m] = l;
+                bundled[l]++;
+            }
+        }
+        if (bundled[l] < 3) { /* two inputs are drawn as they are */
+            for (int64_t m = l + 1; m < w->n_leaves; m++)
+                if (bundle[m] == l)
+                    bundle[m] = m;
+            bundled[l] = 1;
+        }
+    }
+    for (int64_t l = 0; l < w->n_leaves; l++) {
+        if (w->leaf_group[l] >= 0 || bundle[l] != l)
+            continue;
+        if (bundled[l] < 3) {
+            write_leaf(w, l, 0, -1);
+            continue;
+        }
+        char shape[96] = "scalar";
+        const tg_tensor *t = w->leaves[l];
+        if (t->rank > 0)
+            tg_shape_str(t->rank, t->shape, shape, sizeof shape);
+        fprintf(f, "  leaf%lld [shape=box3d, fillcolor=\"%s\", label=<%lld inputs<br/><font point-size=\"9\">%s each"
+                   "</font>>];\n", (long long)l, COLOR_INPUT, (long long)bundled[l], shape);
+    }
     for (int64_t k = 0; k < w->n_ops; k++) {
         if (w->op_group[k] < 0)
             write_op(w, k);
@@ -482,7 +649,7 @@ static tg_status write_per_layer(tg_dot_writer *w)
                 int64_t c = w->op_id[in->creator];
                 src = w->op_group[c] >= 0 ? w->op_group[c] : n_groups + w->n_leaves + c;
             } else {
-                int64_t l = tg_dot_leaf_id(w, in);
+                int64_t l = bundle[tg_dot_leaf_id(w, in)];
                 src = w->leaf_group[l] >= 0 ? w->leaf_group[l] : n_groups + l;
             }
             if (src != dst)
@@ -516,6 +683,7 @@ static tg_status write_per_layer(tg_dot_writer *w)
     free(last_op);
     free(ops_in);
     free(pairs);
+    free(bundle);
     return write_footer(w);
 }
 
@@ -556,7 +724,7 @@ static tg_status write_all(tg_dot_writer *w)
         }
         for (int64_t item = first[g]; item >= 0; item = next[item]) {
             if (item < w->n_leaves) {
-                write_leaf(w, item, 0);
+                write_leaf(w, item, 0, -1);
             } else {
                 int64_t k = item - w->n_leaves;
                 write_op(w, k);
@@ -568,7 +736,7 @@ static tg_status write_all(tg_dot_writer *w)
                     if (node->in[j]->creator >= 0)
                         write_result_copy(w, w->op_id[node->in[j]->creator], w->edge_copy[e]);
                     else
-                        write_leaf(w, tg_dot_leaf_id(w, node->in[j]), w->edge_copy[e]);
+                        write_leaf(w, tg_dot_leaf_id(w, node->in[j]), w->edge_copy[e], e);
                 }
                 if ((!w->op_is_output[k] && !w->boundary[k]) || g == 0) /* outputs and boundaries: outside */
                     write_result(w, k);
@@ -678,6 +846,8 @@ tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, 
         status = tg_dot_assign_groups(&w);
     if (status == TG_OK)
         status = tg_dot_plan_layout(&w);
+    if (status == TG_OK && healthy && loss && !o->per_layer)
+        status = use_contributions(&w);
     if (status == TG_OK)
         status = o->per_layer ? write_per_layer(&w) : write_all(&w);
     tg_arena_rewind(ctx, mark);
@@ -702,6 +872,8 @@ tg_status tg_dot_write_named(FILE *f, int n_outputs, tg_tensor *const *outputs, 
     free(w.edge_base);
     free(w.edge_copy);
     free(w.edge_writes_copy);
+    free(w.edge_contribution);
+    free(w.leaf_first_edge);
     free(w.spine_input);
     free(w.consumers);
     free(w.boundary);

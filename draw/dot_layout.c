@@ -53,7 +53,11 @@ tg_status tg_dot_assign_groups(tg_dot_writer *w)
         for (int j = 0; j < node->n_in && g < 0; j++) /* a parameter's cluster */
             if (node->in[j]->creator < 0 && node->in[j]->requires_grad)
                 g = w->leaf_group[tg_dot_leaf_id(w, node->in[j])];
-        for (int j = 0; j < node->n_in && g < 0; j++) { /* an input's cluster, unless the input fans out */
+        /* A one-element result computed from a layer's output, with no
+         * parameter of its own, is a loss (or a metric), not part of the
+         * layer: it stays out of the "head" cluster, and so do the ops after it. */
+        bool loss_like = g < 0 && node->out->size == 1;
+        for (int j = 0; j < node->n_in && g < 0 && !loss_like; j++) { /* an input's cluster, unless the input fans out */
             tg_tensor *in = node->in[j];
             if (in->creator < 0)
                 g = w->leaf_group[tg_dot_leaf_id(w, in)];
@@ -70,7 +74,7 @@ tg_status tg_dot_assign_groups(tg_dot_writer *w)
  * Long edges: a leaf used far apart (in several clusters, or several ranks
  * apart) is drawn once per use site, so a shared weight does not pull edges
  * across the whole picture. */
-enum { LAYOUT_WIDTH_PT = 1200, RANK_PT_LR = 120, NODE_PT_TB = 110, COPY_SPAN_RANKS = 3 };
+enum { LAYOUT_WIDTH_PT = 660, RANK_PT_LR = 120, NODE_PT_TB = 110, COPY_SPAN_RANKS = 3 };
 
 tg_status tg_dot_plan_layout(tg_dot_writer *w)
 {

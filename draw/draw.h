@@ -96,6 +96,11 @@ typedef struct {
     int64_t *edge_base;  /* [n_ops + 1] edges of op k: edge_base[k] + j */
     int32_t *edge_copy;  /* [edges] which drawing of a leaf input the edge starts at (0: the leaf's own) */
     bool *edge_writes_copy; /* [edges] this edge's copy is written beside op k */
+    /* A leaf drawn once per use (a weight shared by time steps), with
+     * grads_of: what each use contributes to its gradient, shown on that
+     * use's drawing; the total is shown once, on the leaf's own drawing. */
+    tg_tensor **edge_contribution; /* [edges] or NULL */
+    int64_t *leaf_first_edge;      /* [n_leaves] the edge of copy 0, -1: not drawn per use */
 } tg_dot_writer;
 static inline int64_t tg_dot_leaf_id(const tg_dot_writer *w, const tg_tensor *t)
 {

@@ -2,7 +2,7 @@
  * (tg_backward_page_save, tapegrad/dot.h).
  *
  * The numbers come from the log backward.c keeps while recording is on: per
- * entry, the δ that arrived, what was sent down each edge and each input's
+ * entry, the δ that arrived, what was sent back along each edge and each input's
  * gradient summed so far. The picture is the dot diagram of the same graph,
  * rendered to SVG by Graphviz's `dot` (run here, for this call only); a few
  * lines of inline script highlight the nodes of step N and show its numbers.
@@ -124,7 +124,28 @@ typedef struct {
     const tg_backward_record *record;
     const tg_dot_names *names;
     int precision, max_values;
+    const tg_page_options *opts;
 } page;
+
+/* The reader's note for tensor t, or NULL. */
+static const char *note_of(const page *p, const tg_tensor *t)
+{
+    for (int k = 0; p->opts->notes && k < p->opts->n_notes; k++)
+        if (p->opts->notes[k].tensor == t && p->opts->notes[k].text)
+            return p->opts->notes[k].text;
+    return NULL;
+}
+
+/* A fan-out made visible: an input's gradient so far, summed edge by edge in
+ * the order backward sent the contributions (the record keeps only the sum
+ * after each whole entry, which hides b = a + a). Tensors bigger than this
+ * show the recorded sum alone. */
+enum { RUNNING_MAX = 4096 };
+typedef struct {
+    const tg_tensor *input;
+    double *sum;     /* input->size values: the gradient after this edge */
+    int count;       /* contributions so far, this one included */
+} running_sum;
 
 /* The node name of tensor t in the drawing ("t3", "leaf2"), and its leaf
  * index (-1 for op results); false if not drawn. */
@@ -174,7 +195,7 @@ static void write_steps(const page *p)
     tg_ctx *ctx = p->ctx;
     FILE *f = p->f;
     const tg_backward_record *r = p->record;
-    /* the step at which each leaf receives its last contribution */
+    /* the edge by which each leaf receives its last contribution */
     int64_t *last = malloc(((size_t)p->names->n_leaves + 1) * sizeof *last);
     if (!last) {
         tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_backward_page_save: out of memory");
@@ -189,8 +210,14 @@ static void write_steps(const page *p)
             int64_t leaf;
             if (r->edges[r->steps[s].first_edge + j].sent >= 0 && node_name(p, node->in[j], id, sizeof id, &leaf) &&
                 leaf >= 0)
-                last[leaf] = s;
+                last[leaf] = r->steps[s].first_edge + j;
         }
+    }
+    running_sum *running = calloc((size_t)r->n_edges + 1, sizeof *running);
+    if (!running) {
+        free(last);
+        tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_backward_page_save: out of memory");
+        return;
     }
     char text[2048];
     fputs("{\"steps\": [", f);
@@ -205,6 +232,10 @@ static void write_steps(const page *p)
         put_json_string(f, text);
         fputs(", \"name\": ", f);
         put_json_string(f, tg_name_of(node->out) ? tg_name_of(node->out) : "");
+        if (note_of(p, node->out)) {
+            fputs(", \"note\": ", f);
+            put_json_string(f, note_of(p, node->out));
+        }
         format_values(text, sizeof text, r->values + step->upstream, node->out, p->precision, p->max_values);
         fputs(", \"delta\": ", f);
         put_json_string(f, text);
@@ -235,17 +266,47 @@ static void write_steps(const page *p)
                 format_values(text, sizeof text, r->values + e->sent, in, p->precision, p->max_values);
                 fputs(", \"sent\": ", f);
                 put_json_string(f, text);
-                format_values(text, sizeof text, r->values + e->total, in, p->precision, p->max_values);
+                int64_t edge = step->first_edge + j;
+                const running_sum *before = NULL;
+                for (int64_t k = edge - 1; k >= 0 && !before; k--)
+                    if (running[k].input == in)
+                        before = &running[k];
+                running_sum *now = &running[edge];
+                *now = (running_sum){.input = in, .count = before ? before->count + 1 : 1};
+                const double *total = r->values + e->total;
+                if (in->size <= RUNNING_MAX && (now->sum = malloc((size_t)in->size * sizeof *now->sum))) {
+                    for (int64_t v = 0; v < in->size; v++)
+                        now->sum[v] = r->values[e->sent + v] + (before && before->sum ? before->sum[v] : 0);
+                    total = now->sum;
+                }
+                if (before && before->sum) {
+                    format_values(text, sizeof text, before->sum, in, p->precision, p->max_values);
+                    fputs(", \"before\": ", f);
+                    put_json_string(f, text);
+                }
+                format_values(text, sizeof text, total, in, p->precision, p->max_values);
                 fputs(", \"total\": ", f);
                 put_json_string(f, text);
             }
-            fprintf(f, ", \"leaf\": %s, \"done\": %s}", leaf >= 0 ? "true" : "false",
-                    leaf >= 0 && e->sent >= 0 && last[leaf] == s ? "true" : "false");
+            bool done = leaf >= 0 && e->sent >= 0 && last[leaf] == step->first_edge + j;
+            fprintf(f, ", \"leaf\": %s, \"done\": %s", leaf >= 0 ? "true" : "false", done ? "true" : "false");
+            if (e->sent >= 0)
+                fprintf(f, ", \"count\": %d", running[step->first_edge + j].count);
+            if (j < 3 && local[j] && local[j]->size == 1) /* full precision, for the path's running product */
+                fprintf(f, ", \"local_value\": %.17g", tg_tensor_get(local[j], 0));
+            if (done && note_of(p, in)) {
+                fputs(", \"note\": ", f);
+                put_json_string(f, note_of(p, in));
+            }
+            fputs("}", f);
         }
         tg_arena_rewind(ctx, mark);
         fputs("]}", f);
     }
     fputs("\n]}", f);
+    for (int64_t k = 0; k < r->n_edges; k++)
+        free(running[k].sum);
+    free(running);
     free(last);
 }
 
@@ -258,6 +319,7 @@ static const char PAGE_STYLE[] =
     "#panel{flex:2;overflow:auto;padding:8px 12px;border-left:1px solid #ccc;font-size:14px}\n"
     ".num{font-family:monospace;white-space:pre-wrap}\n"
     ".vjp{color:#1f5fa0}.sent{color:#b03a2e}.note{color:#555;font-size:13px}\n"
+    ".course{color:#4a148c}#glossary p{font-size:13px;margin:4px 0}\n"
     "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}\n";
 
 /* One string per line (C limits a literal's length). Step N shows tape entry N-1 of the log: the op whose output's δ just
@@ -268,6 +330,13 @@ static const char PAGE_STYLE[] =
 static const char *const PAGE_SCRIPT[] = {
     "'use strict';\n",
     "const tape = JSON.parse(document.getElementById('tape').textContent);\n",
+    /* room above the top row for the gradients written over the leaves */
+    "const svg = document.querySelector('#graph svg');\n",
+    "if (svg && svg.viewBox.baseVal) {\n",
+    "  const vb = svg.viewBox.baseVal;\n",
+    "  svg.setAttribute('viewBox', vb.x + ' ' + (vb.y - 14) + ' ' + vb.width + ' ' + (vb.height + 14));\n",
+    "  svg.setAttribute('height', (parseFloat(svg.getAttribute('height')) + 14) + 'pt');\n",
+    "}\n",
     "const nodes = {};\n",
     "for (const g of document.querySelectorAll('#graph g.node')) {\n",
     "  const id = g.querySelector('title').textContent.replace(/_u\\d+$/, '');\n",
@@ -304,7 +373,9 @@ static const char *const PAGE_SCRIPT[] = {
     "      t = document.createElementNS('http://www.w3.org/2000/svg', 'text');\n",
     "      t.setAttribute('class', 'grad');\n",
     "      t.setAttribute('x', box.x + box.width / 2);\n",
-    "      t.setAttribute('y', box.y + box.height + 11);\n",
+    /* above the box: a leaf's edges leave from below it in a top-to-bottom
+     * drawing and would strike through a label placed there */
+    "      t.setAttribute('y', box.y - 3);\n",
     "      t.setAttribute('text-anchor', 'middle');\n",
     "      t.setAttribute('font-size', '10');\n",
     "      t.setAttribute('fill', '#1b5e20');\n",
@@ -322,7 +393,7 @@ static const char *const PAGE_SCRIPT[] = {
     "  for (const id in edgeGroups) paintEdge(id);\n",
     "  for (const t of document.querySelectorAll('#graph text.grad')) t.textContent = '';\n",
     "  const leaves = $('leaves');\n",
-    "  leaves.innerHTML = '<tr><th>leaf</th><th>gradient</th></tr>';\n",
+    "  leaves.innerHTML = '<tr><th>leaf</th><th>gradient</th><th></th></tr>';\n",
     "  for (let s = 0; s < step; s++) {\n",
     "    const st = tape.steps[s];\n",
     "    paint(st.node, s === step - 1 ? '#ffb74d' : '#eeeeee', s === step - 1);\n",
@@ -331,8 +402,9 @@ static const char *const PAGE_SCRIPT[] = {
     "      paint(e.from, '#c8e6c9');\n",
     "      gradText(e.from, 'grad ' + e.total);\n",
     "      const row = leaves.insertRow();\n",
-    "      cell(row, e.name);\n",
+    "      cell(row, e.name || e.from);\n",
     "      cell(row, e.total, 'num');\n",
+    "      cell(row, e.note || '', 'course');\n",
     "    }\n",
     "  }\n",
     "  const st = tape.steps[step - 1];\n",
@@ -344,18 +416,62 @@ static const char *const PAGE_SCRIPT[] = {
     "  $('current-node').textContent = st ? st.node : '';\n",
     "  $('current-op').textContent = st ? st.op + (st.name ? ' → ' + st.name : '') + ' (tape entry ' + st.index + ')' : '';\n",
     "  $('delta').textContent = st ? st.delta : '';\n",
-    "  $('step-text').textContent = st ? 'The δ of ' + (st.name || st.out) + ' has arrived: each edge multiplies it by its '\n",
-    "    + 'local derivative and sends the product down.' : 'Press next (or →) to start backward from the output.';\n",
+    "  $('note').textContent = st && st.note ? st.note : '';\n",
+    "  $('step-text').textContent = st ? 'The δ of ' + (st.name || st.out) + ' (∂L/∂' + (st.name || st.out) + ') has arrived. '\n",
+    "    + 'Each edge into the op multiplies it by its local derivative and sends the product back to its input: '\n",
+    "    + 'against the arrow, from the output towards the leaves.' : 'Press next (or →) to start backward from the output.';\n",
     "  const edges = $('edges');\n",
-    "  edges.innerHTML = st ? '<tr><th>input</th><th>local derivative</th><th>sent down</th><th>its gradient so far</th></tr>' : '';\n",
+    "  edges.innerHTML = st ? '<tr><th>input</th><th>local derivative</th><th>sent back</th><th>its gradient so far</th></tr>' : '';\n",
     "  for (const e of st ? st.edges : []) {\n",
     "    const row = edges.insertRow();\n",
     "    cell(row, e.name || e.from);\n",
     "    cell(row, e.vjp + (e.local !== undefined ? ' = ' + e.local : ''), 'vjp');\n",
     "    cell(row, e.sent !== undefined ? e.sent : 'nothing (no gradient needed)', 'num sent');\n",
-    "    cell(row, e.total !== undefined ? e.total : '', 'num');\n",
+    "    cell(row, e.total === undefined ? '' : e.before !== undefined ? e.before + ' + ' + e.sent + ' = ' + e.total\n",
+    "      : e.count > 1 ? e.total + ' (sum of ' + e.count + ' contributions)' : e.total, 'num');\n",
     "  }\n",
     "}\n",
+    /* Clicking a leaf lists its paths to the output, each with the running
+     * product of the edges' local derivatives: the chain rule, one path at a
+     * time (scalar graphs; edges without a number show their VJP formula). */
+    "const uses = {}, names = {};\n",
+    "for (const st of tape.steps) {\n",
+    "  names[st.out] = st.name || st.out;\n",
+    "  for (const e of st.edges) if (e.sent !== undefined) {\n",
+    "    (uses[e.from] = uses[e.from] || []).push({st, e});\n",
+    "    names[e.from] = e.name || e.from;\n",
+    "  }\n",
+    "}\n",
+    "function showPath(id) {\n",
+    "  const found = [];\n",
+    "  const walk = (at, path) => {\n",
+    "    if (found.length >= 16 || path.length > 64) return;\n",
+    "    if (!uses[at]) { if (path.length) found.push(path); return; }\n",
+    "    for (const u of uses[at]) walk(u.st.out, path.concat([u]));\n",
+    "  };\n",
+    "  walk(id, []);\n",
+    "  for (const e in edgeGroups) paintEdge(e);\n",
+    "  const lines = [];\n",
+    "  let sum = 0, numeric = true;\n",
+    "  for (const path of found) {\n",
+    "    let product = 1, text = names[path[path.length - 1].st.out] + ' (1)';\n",
+    "    for (let k = path.length - 1; k >= 0; k--) {\n",
+    "      const u = path[k];\n",
+    "      paintEdge(u.e.from + '-' + u.st.node, '#6a1b9a');\n",
+    "      paintEdge(u.st.node + '-' + u.st.out, '#6a1b9a');\n",
+    "      if (u.e.local_value === undefined) { numeric = false; text += ' → ' + names[u.e.from] + ' (' + u.e.vjp + ')'; continue; }\n",
+    "      product *= u.e.local_value;\n",
+    "      text += ' → ×' + u.e.local + ' → ' + names[u.e.from] + ' (' + (numeric ? product.toPrecision(4) : '…') + ')';\n",
+    "    }\n",
+    "    sum += product;\n",
+    "    lines.push(text);\n",
+    "  }\n",
+    "  $('path').textContent = found.length ? 'Paths from ' + names[id] + ' to the output, running product of the local '\n",
+    "    + 'derivatives read from the output back: ' + lines.join(';  ') + (numeric ? '.  ∂/∂' + names[id] + ' = '\n",
+    "    + (found.length > 1 ? 'the sum over the paths = ' : '') + sum.toPrecision(4) : '') : names[id] + ' reaches no output.';\n",
+    "}\n",
+    "for (const id in nodes) if (id.startsWith('leaf') && uses[id])\n",
+    "  for (const g of nodes[id]) { g.style.cursor = 'pointer'; g.addEventListener('click', () => showPath(id)); }\n",
     "$('next').addEventListener('click', () => show(step + 1));\n",
     "$('back').addEventListener('click', () => show(step - 1));\n",
     "document.addEventListener('keydown', e => {\n",
@@ -365,10 +481,13 @@ static const char *const PAGE_SCRIPT[] = {
     "show(0);\n",
     "const wanted = /step=(\\d+)/.exec(location.hash);\n",
     "for (let k = 0; wanted && k < +wanted[1]; k++) $('next').click();\n",
+    "const pathOf = /path=(leaf\\d+)/.exec(location.hash);\n",
+    "if (pathOf) showPath(pathOf[1]);\n",
     NULL,
 };
 
-static void write_page(const page *p, const char *title, const char *svg, int64_t n_entries, bool per_layer)
+static void write_page(const page *p, const char *title, const char *svg, int64_t n_entries, int64_t max_steps,
+                       bool per_layer)
 {
     FILE *f = p->f;
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>", f);
@@ -376,16 +495,20 @@ static void write_page(const page *p, const char *title, const char *svg, int64_
     fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header><b>", PAGE_STYLE);
     tg_markup_put_str(f, title, TG_MARKUP_XML);
     if (per_layer) {
-        fprintf(f, "</b><p id=\"fallback\">This backward pass ran %lld tape entries, too many to step through one at a "
-                   "time: this is the per-layer view instead (one node per layer, with its shapes and gradient norms). "
-                   "Name tensors \"layer.weight\" to group them.</p></header>\n"
-                   "<div id=\"main\"><div id=\"graph\">\n",
-                (long long)n_entries);
+        if (max_steps >= DEFAULT_MAX_STEPS)
+            fprintf(f, "</b><p id=\"fallback\">This backward pass ran %lld tape entries, too many to step through one at "
+                       "a time: this is the per-layer view instead", (long long)n_entries);
+        else /* asked for: max_steps set below the pass's length */
+            fprintf(f, "</b><p id=\"fallback\">This backward pass ran %lld tape entries, drawn in the per-layer view "
+                       "(the page was asked to step through at most %lld)", (long long)n_entries, (long long)max_steps);
+        fputs(" (one node per layer, with its shapes and gradient norms). Name tensors \"layer.weight\" to group "
+              "them.</p></header>\n<div id=\"main\"><div id=\"graph\">\n",
+              f);
     } else {
         fputs("</b> — backward, one tape entry at a time. "
               "<button id=\"back\">◀ back</button> <button id=\"next\">next ▶</button> "
               "<span id=\"counter\"></span> <span class=\"note\">(keys ← →; #step=N in the address opens step "
-              "N)</span></header>\n<div id=\"main\"><div id=\"graph\">\n",
+              "N, #path=leafK shows leaf K's paths)</span></header>\n<div id=\"main\"><div id=\"graph\">\n",
               f);
     }
     const char *start = strstr(svg, "<svg");
@@ -394,13 +517,28 @@ static void write_page(const page *p, const char *title, const char *svg, int64_
     if (!per_layer) {
         fputs("<p id=\"step-text\"></p>\n"
               "<p>Node whose δ just arrived: <b id=\"current-node\"></b> <span id=\"current-op\"></span></p>\n"
-              "<p>δ arriving: <span id=\"delta\" class=\"num\"></span></p>\n"
+              "<p>δ arriving (the tape's ∂L/∂t): <span id=\"delta\" class=\"num\"></span></p>\n"
+              "<p id=\"note\" class=\"course\"></p>\n"
               "<table id=\"edges\"></table>\n<h4>Leaves, as their gradients complete</h4>\n"
               "<table id=\"leaves\"></table>\n"
+              "<p id=\"path\" class=\"course\">Click a leaf to see its paths to the output, with the running "
+              "product.</p>\n"
               "<p class=\"note\">Every number is from the tape, recorded while tg_backward ran; blue: the local "
               "derivative (vector-Jacobian product) of each edge; red: upstream δ × local derivative, what the edge "
-              "sends down.</p>\n</div></div>\n<script type=\"application/json\" id=\"tape\">",
+              "sends back to its input. An input used twice shows its gradient so far as a sum: earlier + this "
+              "contribution = total.</p>\n",
               f);
+        if (p->opts->glossary) {
+            fputs("<div id=\"glossary\"><h4>Glossary</h4>\n<p>", f);
+            for (const char *c = p->opts->glossary; *c; c++) {
+                if (*c == '\n')
+                    fputs(c[1] ? "</p>\n<p>" : "", f);
+                else
+                    tg_markup_put(f, c, 1, TG_MARKUP_XML);
+            }
+            fputs("</p></div>\n", f);
+        }
+        fputs("</div></div>\n<script type=\"application/json\" id=\"tape\">", f);
         write_steps(p);
         fputs("</script>\n<script>\n", f);
         for (const char *const *line = PAGE_SCRIPT; *line; line++)
@@ -471,10 +609,10 @@ tg_status tg_backward_page_save(const char *path, tg_tensor *output, const tg_pa
         status = tg_ctx_fail(ctx, TG_ERR_IO, "tg_backward_page_save: cannot open %s: %s", path, strerror(errno));
         goto done;
     }
-    page p = {.ctx = ctx, .f = f, .record = r, .names = &names,
+    page p = {.ctx = ctx, .f = f, .record = r, .names = &names, .opts = o,
               .precision = o->diagram.precision > 0 ? (o->diagram.precision < 17 ? o->diagram.precision : 17) : 4,
               .max_values = o->diagram.max_values == 0 ? 8 : o->diagram.max_values};
-    write_page(&p, title, svg, r->n_steps, per_layer);
+    write_page(&p, title, svg, r->n_steps, max_steps, per_layer);
     status = ctx->status;
     if ((ferror(f) | fclose(f)) != 0 && status == TG_OK)
         status = tg_ctx_fail(ctx, TG_ERR_IO, "tg_backward_page_save: cannot write %s: %s", path, strerror(errno));

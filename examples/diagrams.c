@@ -13,8 +13,8 @@
  *   alice_221_layers    the same network as a tg_mlp, one cluster per layer;
  *                       vector edges carry VJP formulas (·W, δᵀ·x, Σ over batch)
  *   train_221_curves §4 loss and accuracy while SGD trains the 2-2-1 network
- *   xor_mlp             an MLP 2-4-1 after learning XOR, and its training
- *                       curves (xor_curves.svg; with --keep-dot also
+ *   xor_mlp             the XOR MLP 2-4-1 (examples/xor_net.h) early in
+ *                       training, and its training curves (xor_curves.svg; with --keep-dot also
  *                       xor_curves.csv)
  *   softmax_ce      §7  softmax cross-entropy: ∂Loss/∂f = softmax(f) − p
  *   second_order        d/dx tanh x recorded with create_graph: the
@@ -38,6 +38,7 @@
 
 #include "examples/alice_graph.h"
 #include "examples/elman_graph.h"
+#include "examples/xor_net.h"
 
 static const char *out_dir = "out/diagrams";
 static bool render;   /* dot is on PATH */
@@ -247,50 +248,37 @@ static int train_221(tg_ctx *ctx)
 }
 
 /* ---- XOR: an MLP 2-4-1 learns what one perceptron cannot ---- */
+/* The one XOR network (examples/xor_net.h), drawn after XOR_EARLY_STEPS of
+ * its XOR_STEPS Adam steps: still learning, so its gradients are worth
+ * reading (trained, they are about 1e-4); then its training curves. */
 static int xor_mlp(tg_ctx *ctx)
 {
-    enum { EPOCHS = 300 };
-    tg_rng rng = tg_rng_seed(3);
-    const int64_t widths[] = {2, 4, 1};
-    const tg_activation acts[] = {TG_ACT_TANH, TG_ACT_SIGMOID};
-    tg_mlp *net = tg_mlp_new(ctx, TG_F64, 2, widths, acts, TG_INIT_XAVIER, &rng);
-    tg_tensor *x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(4, 2), (double[]){0, 0, 0, 1, 1, 0, 1, 1});
-    tg_tensor *y = tg_tensor_from(ctx, TG_F64, TG_SHAPE(4, 1), (double[]){0, 1, 1, 0});
-    tg_optimizer *opt = net ? tg_optim_adam_new(tg_mlp_params(net), 0.05, 0.9, 0.999, 1e-8) : NULL;
-    if (!opt)
-        return 1;
-    tg_tensor_set_name(x, "x");
-    tg_tensor_set_name(y, "y_true");
-    double loss_curve[EPOCHS], accuracy[EPOCHS];
-    int rc = 0;
-    for (int epoch = 0; epoch < EPOCHS && !rc; epoch++) {
-        tg_optim_zero_grad(opt);
-        tg_tensor *p = tg_mlp_forward(net, x);
-        tg_tensor *loss = tg_loss_mse(p, y);
-        tg_tensor_set_name(loss, "loss");
-        if (!loss || tg_backward(loss) != TG_OK) {
-            rc = 1;
-            break;
-        }
-        loss_curve[epoch] = tg_tensor_item(loss);
-        int right = 0;
-        for (int i = 0; i < 4; i++)
-            right += (tg_tensor_get(p, i) > 0.5) == (tg_tensor_get(y, i) > 0.5);
-        accuracy[epoch] = right / 4.0;
-        if (epoch == EPOCHS - 1) { /* draw the last step, gradients and all */
-            printf("XOR after %d epochs: loss %.5f, outputs %.3f %.3f %.3f %.3f\n", EPOCHS, loss_curve[epoch],
-                   tg_tensor_get(p, 0), tg_tensor_get(p, 1), tg_tensor_get(p, 2), tg_tensor_get(p, 3));
+    xor_net n = xor_net_new(ctx);
+    double loss_curve[XOR_STEPS], accuracy[XOR_STEPS];
+    int rc = xor_net_train(&n, ctx, XOR_EARLY_STEPS, loss_curve, accuracy);
+    if (!rc) {
+        tg_optim_zero_grad(n.adam);
+        tg_tensor *p;
+        tg_tensor *loss = xor_net_loss(&n, &p);
+        rc = !loss || tg_backward(loss) != TG_OK;
+        if (!rc) {
+            printf("XOR after %d of %d steps: loss %.4f, outputs %.3f %.3f %.3f %.3f\n", XOR_EARLY_STEPS, XOR_STEPS,
+                   tg_tensor_item(loss), tg_tensor_get(p, 0), tg_tensor_get(p, 1), tg_tensor_get(p, 2),
+                   tg_tensor_get(p, 3));
+            char title[160];
+            snprintf(title, sizeof title, "XOR with an MLP 2-4-1 (tanh, sigmoid), after %d of %d Adam steps: "
+                                          "still learning, so the gradients are worth reading", XOR_EARLY_STEPS, XOR_STEPS);
             rc = draw("xor_mlp", 1, &loss,
-                      &(tg_dot_options){.grads_of = loss,
-                                        .group_separator = '.',
-                                        .edge_derivatives = true,
-                                        .title = "XOR with an MLP 2-4-1 (tanh, sigmoid), after training"});
+                      &(tg_dot_options){.grads_of = loss, .group_separator = '.', .edge_derivatives = true,
+                                        .title = title});
         }
-        rc = rc || tg_optim_step(opt) != TG_OK;
         tg_tape_reset(ctx);
     }
+    rc = rc || xor_net_train(&n, ctx, XOR_STEPS - XOR_EARLY_STEPS, loss_curve + XOR_EARLY_STEPS,
+                             accuracy + XOR_EARLY_STEPS);
     if (!rc) {
-        tg_curves curves = {.count = EPOCHS,
+        printf("XOR after %d steps: loss %.5f\n", XOR_STEPS, loss_curve[XOR_STEPS - 1]);
+        tg_curves curves = {.count = XOR_STEPS,
                             .train_loss = loss_curve,
                             .train_accuracy = accuracy,
                             .title = "XOR, MLP 2-4-1, Adam lr 0.05"};
@@ -303,10 +291,7 @@ static int xor_mlp(tg_ctx *ctx)
         if (!rc)
             printf("wrote %s/xor_curves.svg%s\n", out_dir, keep_dot ? " and .csv" : "");
     }
-    tg_optim_free(opt);
-    tg_tensor_free(x);
-    tg_tensor_free(y);
-    tg_mlp_free(net);
+    xor_net_free(&n);
     return rc;
 }
 
@@ -384,8 +369,11 @@ static int elman_rnn(tg_ctx *ctx)
                tg_tensor_item(g.loss), sqrt(norm));
         rc = draw("elman_rnn", 1, &g.loss,
                   &(tg_dot_options){.edge_derivatives = true,
+                                    .grads_of = g.loss,
                                     .title = "An Elman RNN unrolled over 3 steps: h_t = tanh(x_t·W_xh + h_{t−1}·W_hh + b_h). "
-                                             "Blue: each edge's VJP applied to the δ arriving from below"});
+                                             "Blue: each edge's VJP applied to the δ arriving from below. A shared weight "
+                                             "is drawn beside each use with what that use adds to its gradient; its total "
+                                             "is on its first drawing"});
     }
     elman_free(&g);
     tg_tape_reset(ctx);

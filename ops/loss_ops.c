@@ -43,7 +43,7 @@ static void mse_loss_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
 
 static void mse_loss_vjp_label(const tg_node *n, int input, char *buf, size_t size)
 {
-    const char *a = tg_vjp_name(n->in[0], "a"), *b = tg_vjp_name(n->in[1], "b");
+    const char *a = tg_vjp_name(n->in[0], "a"), *b = tg_vjp_name(n->in[1], "y"); /* y: the target, as the course writes it */
     snprintf(buf, size, "·%s2(%s−%s)/%lld", input ? "−" : "", a, b, (long long)n->in[0]->size);
 }
 

@@ -188,13 +188,13 @@ Test(dot, grads_of_shows_every_tensor_gradient_and_leaves_no_trace)
     cr_expect_eq(tg_tape_length(ctx), tape, "nothing recorded");
     cr_expect_null(tg_tensor_grad(g.w[0]), "no .grad touched: no backward ran");
     /* ∂L/∂o1 = -2(1 - o1) = -0.952610; ∂L/∂h1 = -0.237561; ∂L/∂w1 = 0.0214695 */
-    cr_expect_not_null(strstr(text, "<b>o1</b><br/><font point-size=\"9\">scalar</font><br/>0.523695<br/>"
+    cr_expect_not_null(strstr(text, "<b>o1</b><br/>0.523695<br/>"
                                     "<font color=\"#b03a2e\">grad -0.95261</font>"),
                        "%s", text);
-    cr_expect_not_null(strstr(text, "<b>h1</b><br/><font point-size=\"9\">scalar</font><br/>0.0474259<br/>"));
-    cr_expect_not_null(strstr(text, "<b>w1</b><br/><font point-size=\"9\">scalar</font><br/>1<br/>"
+    cr_expect_not_null(strstr(text, "<b>h1</b><br/>0.0474259<br/>"));
+    cr_expect_not_null(strstr(text, "<b>w1</b><br/>1<br/>"
                                     "<font color=\"#b03a2e\">grad 0.0214695</font>"));
-    cr_expect_null(strstr(text, "<b>x1</b><br/><font point-size=\"9\">scalar</font><br/>-2<br/><font"),
+    cr_expect_null(strstr(text, "<b>x1</b><br/>-2<br/><font"),
                    "an input shows no gradient");
     free(text);
     tg_ctx_free(ctx);
@@ -232,7 +232,7 @@ Test(dot, leaves_show_their_grad_after_backward)
     cr_assert_eq(tg_backward(g.loss), TG_OK);
     char *after = dot_text(1, &g.loss, NULL, &status);
     cr_expect_null(strstr(before, ">grad "));
-    cr_expect_not_null(strstr(after, "<b>w1</b><br/><font point-size=\"9\">scalar</font><br/>1<br/>"
+    cr_expect_not_null(strstr(after, "<b>w1</b><br/>1<br/>"
                                      "<font color=\"#b03a2e\">grad 0.02147</font>"));
     char *hidden = dot_text(1, &g.loss, &(tg_dot_options){.hide_grads = true}, &status);
     cr_expect_null(strstr(hidden, ">grad "));
@@ -364,8 +364,13 @@ Test(dot, mlp_is_drawn_in_one_cluster_per_layer)
     }
     cr_expect_null(strstr(text, "cluster_3"));
     const char *loss_node = strstr(text, "<b>loss</b>");
-    const char *last_cluster_end = strstr(strstr(text, "cluster_2"), "\n  }\n");
-    cr_expect(loss_node > last_cluster_end, "the output is drawn outside the clusters");
+    cr_assert_not_null(loss_node);
+    for (const char *c = strstr(text, "subgraph cluster_"); c; c = strstr(c + 1, "subgraph cluster_")) {
+        const char *end = strstr(c, "\n  }\n");
+        cr_expect(loss_node < c || loss_node > end, "the output is drawn outside the clusters");
+        const char *loss_op = strstr(c, "label=<cross_entropy>");
+        cr_expect(!loss_op || loss_op > end, "the loss op is not inside a layer's cluster");
+    }
     expect_graphviz_accepts(text, "dot", "MLP");
     free(text);
 
@@ -527,18 +532,18 @@ Test(dot, grads_of_marks_only_tensors_the_loss_depends_on)
     tg_status status;
     char *text = dot_text(2, (tg_tensor *[]){loss, other}, &(tg_dot_options){.grads_of = loss}, &status);
     cr_assert_eq(status, TG_OK);
-    cr_expect_not_null(strstr(text, "<b>a</b><br/><font point-size=\"9\">scalar</font><br/>2<br/>"
+    cr_expect_not_null(strstr(text, "<b>a</b><br/>2<br/>"
                                     "<font color=\"#b03a2e\">grad 4</font>"));
-    cr_expect_not_null(strstr(text, "<b>b</b><br/><font point-size=\"9\">scalar</font><br/>3>];"),
+    cr_expect_not_null(strstr(text, "<b>b</b><br/>3>];"),
                        "no path from b to loss: no gradient shown");
-    cr_expect_not_null(strstr(text, "<b>other</b><br/><font point-size=\"9\">scalar</font><br/>-3>];"));
+    cr_expect_not_null(strstr(text, "<b>other</b><br/>-3>];"));
     free(text);
     /* a leaf as grads_of: ∂a/∂a = 1 */
     text = dot_text(1, &loss, &(tg_dot_options){.grads_of = a}, &status);
     cr_assert_eq(status, TG_OK, "%s", tg_ctx_error(ctx));
-    cr_expect_not_null(strstr(text, "<b>a</b><br/><font point-size=\"9\">scalar</font><br/>2<br/>"
+    cr_expect_not_null(strstr(text, "<b>a</b><br/>2<br/>"
                                     "<font color=\"#b03a2e\">grad 1</font>"));
-    cr_expect_not_null(strstr(text, "<b>loss</b><br/><font point-size=\"9\">scalar</font><br/>4>];"));
+    cr_expect_not_null(strstr(text, "<b>loss</b><br/>4>];"));
     free(text);
     tg_ctx_free(ctx);
 }
@@ -576,10 +581,10 @@ Test(dot, layout_and_number_options)
                           &status);
     cr_assert_eq(status, TG_OK);
     cr_expect_not_null(strstr(text, "rankdir=TB;"));
-    cr_expect_not_null(strstr(text, "<b>h1</b><br/><font point-size=\"9\">scalar</font>>];"), "no values");
+    cr_expect_not_null(strstr(text, "<b>h1</b>>];"), "no values");
     free(text);
     text = dot_text(1, &g.loss, &(tg_dot_options){.precision = 3}, &status);
-    cr_expect_not_null(strstr(text, "<b>h1</b><br/><font point-size=\"9\">scalar</font><br/>0.0474>];"));
+    cr_expect_not_null(strstr(text, "<b>h1</b><br/>0.0474>];"));
     free(text);
     tg_ctx_free(ctx);
 }
@@ -939,5 +944,175 @@ Test(dot, lenet_and_an_lstm_model_fit_1600_px_with_no_options)
     tg_tensor_free(tokens);
     tg_model_free(lenet);
     tg_model_free(lstm);
+    tg_ctx_free(ctx);
+}
+
+/* ---- fitting a page: an 880 px column, labels at least 10 px high ---- */
+
+/* The SVG Graphviz's dot draws from text (NULL when dot fails). */
+static char *svg_of(const char *text)
+{
+    char path[64], command[128];
+    snprintf(path, sizeof path, "test_dot_svg_%ld.dot", (long)getpid());
+    snprintf(command, sizeof command, "dot -Tsvg %s 2>/dev/null", path);
+    write_file(path, text);
+    FILE *p = popen(command, "r");
+    cr_assert_not_null(p);
+    char *svg = slurp_pipe(p);
+    remove(path);
+    return svg;
+}
+
+/* The height in px of the smallest label of svg shown in a column 880 px
+ * wide: at its natural size (1 pt = 4/3 px) when it fits, else scaled down
+ * to the column's width. 0 when svg has no size or no text. */
+static double smallest_label_px(const char *svg, double *width_pt)
+{
+    const char *at = svg ? strstr(svg, "<svg width=\"") : NULL;
+    *width_pt = at ? atof(at + strlen("<svg width=\"")) : 0;
+    double smallest = 0;
+    for (const char *f = svg ? strstr(svg, "font-size=\"") : NULL; f; f = strstr(f + 1, "font-size=\"")) {
+        double size = atof(f + strlen("font-size=\""));
+        smallest = smallest == 0 || size < smallest ? size : smallest;
+    }
+    if (*width_pt <= 0)
+        return 0;
+    double px_per_pt = 880 / *width_pt < 4.0 / 3 ? 880 / *width_pt : 4.0 / 3;
+    return smallest * px_per_pt;
+}
+
+/* The vertical centre (SVG y, down is larger) of node id in svg; NAN if absent. */
+static double node_y(const char *svg, const char *id)
+{
+    char title[48];
+    snprintf(title, sizeof title, "<title>%s</title>", id);
+    const char *at = strstr(svg, title);
+    const char *cy = at ? strstr(at, " cy=\"") : NULL;
+    return cy ? atof(cy + strlen(" cy=\"")) : NAN;
+}
+
+/* Issue 20's sequential RNN classifier (RNN 1 -> 16, last state, dense 16 ->
+ * 2) at T = 3, 6, 10, 20 and 50 steps, with default options: the whole graph
+ * and the per-layer view fit an 880 px column with labels of 10 px or more
+ * (the tutorial's claim), step t + 1 is drawn below step t, and the loss op
+ * is not inside the head's cluster. */
+Test(dot, a_sequential_rnn_model_fits_an_880_px_column_at_every_length, .timeout = 120)
+{
+    if (system("command -v dot > /dev/null 2>&1") != 0)
+        cr_skip_test("Graphviz's dot is not installed (apt-get install graphviz)");
+    const int lengths[] = {3, 6, 10, 20, 50};
+    for (int i = 0; i < 5; i++) {
+        int steps = lengths[i];
+        tg_ctx *ctx = tg_ctx_new(1);
+        tg_rng rng = tg_rng_seed(1);
+        tg_model *model = tg_model_new(ctx, TG_F32, TG_SHAPE(steps, 1), TG_LAYERS(
+            {.kind = TG_LAYER_RNN, .in = 1, .out = 16, .last_state = true},
+            {.kind = TG_LAYER_DENSE, .in = 16, .out = 2}), &rng);
+        cr_assert_not_null(model, "%s", tg_ctx_error(ctx));
+        tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(4, steps, 1), 0, 1);
+        tg_tensor *labels = tg_tensor_from(ctx, TG_F32, TG_SHAPE(4), (double[]){0, 1, 1, 0});
+        tg_tensor *loss = tg_cross_entropy(tg_model_forward(model, x), labels);
+        cr_assert_not_null(loss, "%s", tg_ctx_error(ctx));
+        cr_assert_eq(tg_backward(loss), TG_OK);
+        for (int view = 0; view < 2; view++) {
+            tg_status status;
+            char *text = dot_text(1, &loss, &(tg_dot_options){.per_layer = view == 1}, &status);
+            cr_assert_eq(status, TG_OK);
+            char *svg = svg_of(text);
+            double width;
+            double label_px = smallest_label_px(svg, &width);
+            cr_expect(label_px >= 10, "T = %d%s: %.0f pt wide, smallest label %.1f px in an 880 px column", steps,
+                      view ? " (per layer)" : "", width, label_px);
+            cr_expect(width * 4 / 3 < 1000, "T = %d%s: %.0f px wide; the tutorial says under 1000 px", steps,
+                      view ? " (per layer)" : "", width * 4 / 3);
+            if (view == 0) {
+                /* the tanh of each step, in tape order, lower on the page than the one before */
+                double previous = -INFINITY;
+                int seen = 0;
+                for (const char *op = strstr(text, "[shape=ellipse"); op; op = strstr(op + 1, "[shape=ellipse")) {
+                    const char *line = op;
+                    while (line > text && line[-1] != '\n')
+                        line--;
+                    const char *label = strstr(op, "label=<");
+                    if (!label || strncmp(label, "label=<tanh>", 12) != 0 || label > strchr(op, '\n'))
+                        continue;
+                    char id[32];
+                    sscanf(line, " %31[a-z0-9_]", id);
+                    double y = node_y(svg, id);
+                    cr_expect(y > previous, "T = %d: the tanh of step %d (%s) is drawn above step %d's", steps,
+                              seen + 1, id, seen);
+                    previous = y;
+                    seen++;
+                }
+                cr_expect_eq(seen, steps, "one tanh per step");
+                for (const char *c = strstr(text, "subgraph cluster_"); c; c = strstr(c + 1, "subgraph cluster_")) {
+                    const char *end = strstr(c, "\n  }\n"), *ce = strstr(c, "label=<cross_entropy>");
+                    cr_expect(!ce || ce > end, "T = %d: the loss op sits inside a layer's cluster", steps);
+                }
+            } else {
+                char bundle[48];
+                snprintf(bundle, sizeof bundle, "label=<%d inputs<br/>", steps);
+                cr_expect_not_null(strstr(text, bundle), "T = %d: the time steps' inputs are one node", steps);
+            }
+            free(svg);
+            free(text);
+        }
+        /* the model's own diagram (tg_model_dot_save), whole and per layer */
+        for (int view = 0; view < 2; view++) {
+            char path[64];
+            snprintf(path, sizeof path, "test_dot_model_%ld.dot", (long)getpid());
+            cr_assert_eq(tg_model_dot_save(model, x, path, &(tg_dot_options){.per_layer = view == 1}), TG_OK, "%s",
+                         tg_ctx_error(ctx));
+            char *text = read_text_file(path);
+            remove(path);
+            cr_assert_not_null(text);
+            char *svg = svg_of(text);
+            double width;
+            double label_px = smallest_label_px(svg, &width);
+            cr_expect(label_px >= 10 && width * 4 / 3 < 1000, "T = %d, tg_model_dot_save%s: %.0f pt wide, smallest "
+                      "label %.1f px", steps, view ? " (per layer)" : "", width, label_px);
+            free(svg);
+            free(text);
+        }
+        tg_tensor_free(x);
+        tg_tensor_free(labels);
+        tg_model_free(model);
+        tg_ctx_free(ctx);
+    }
+}
+
+/* A weight shared by time steps is drawn beside each use: each drawing shows
+ * what that use adds to its gradient, the contributions sum to the tape's
+ * gradient, and the total is shown once. */
+Test(dot, each_drawing_of_a_shared_weight_shows_its_own_contribution_and_the_total_once)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    elman_graph g = elman(ctx, 3);
+    cr_assert_eq(tg_backward(g.loss), TG_OK);
+    tg_status status;
+    char *text = dot_text(1, &g.loss, &(tg_dot_options){.grads_of = g.loss}, &status);
+    cr_assert_eq(status, TG_OK, "%s", tg_ctx_error(ctx));
+    double sum[ELMAN_HIDDEN] = {0};
+    int drawings = 0, totals = 0;
+    for (const char *at = strstr(text, "<b>b_h</b>"); at; at = strstr(at + 1, "<b>b_h</b>")) {
+        const char *end = strchr(at, '\n');
+        const char *use = strstr(at, "this use [");
+        cr_assert(use && use < end, "every drawing of b_h shows its use's contribution");
+        double v[ELMAN_HIDDEN];
+        cr_assert_eq(sscanf(use, "this use [%lf, %lf, %lf]", &v[0], &v[1], &v[2]), 3);
+        for (int i = 0; i < ELMAN_HIDDEN; i++)
+            sum[i] += v[i];
+        const char *total = strstr(at, "total grad [");
+        totals += total && total < end;
+        drawings++;
+    }
+    cr_expect_eq(drawings, 3, "b_h is drawn beside each of its 3 uses");
+    cr_expect_eq(totals, 1, "the total is shown once");
+    const tg_tensor *grad = tg_tensor_grad(g.b_h);
+    for (int i = 0; i < ELMAN_HIDDEN; i++)
+        cr_expect(fabs(sum[i] - tg_tensor_get(grad, i)) < 1e-3 * fabs(tg_tensor_get(grad, i)) + 1e-6,
+                  "b_h[%d]: the uses sum to %g; the tape's gradient is %g", i, sum[i], tg_tensor_get(grad, i));
+    free(text);
+    elman_free(&g);
     tg_ctx_free(ctx);
 }

@@ -8,6 +8,8 @@
 #include <math.h>
 
 #include "tapegrad.h"
+#include "examples/perceptron_loss.h"
+#include "examples/xor_net.h"
 
 static tg_ctx *ctx;
 static tg_rng rng;
@@ -311,28 +313,21 @@ Test(nn_seed_cases, perceptron_never_converges_on_xor)
     cr_expect_gt(wrong, 0);
 }
 
+/* The one XOR network of the docs and pages (examples/xor_net.h) learns XOR
+ * in its 300 steps, and is still learning at the early step the pages show. */
 Test(nn_seed_cases, mlp_with_one_hidden_layer_learns_xor)
 {
-    rng = tg_rng_seed(7);
-    const int64_t widths[] = {2, 4, 1};
-    const tg_activation acts[] = {TG_ACT_TANH, TG_ACT_SIGMOID};
-    tg_mlp *net = tg_mlp_new(ctx, TG_F64, 2, widths, acts, TG_INIT_XAVIER, &rng);
-    tg_params params = tg_mlp_params(net);
-    tg_optimizer *adam = tg_optim_adam_new(params, 0.05, 0.9, 0.999, 1e-8);
-    tg_tensor *x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(4, 2), (double[]){0, 0, 0, 1, 1, 0, 1, 1});
-    tg_tensor *y = tg_tensor_from(ctx, TG_F64, TG_SHAPE(4, 1), (double[]){0, 1, 1, 0});
-    for (int step = 0; step < 500; step++) {
-        tg_tensor *loss = tg_loss_bce(tg_mlp_forward(net, x), y, TG_REDUCE_MEAN);
-        tg_params_zero_grad(params);
-        cr_assert_eq(tg_backward(loss), TG_OK);
-        tg_optim_step(adam);
-        tg_tape_reset(ctx);
-    }
-    tg_tensor *p = tg_mlp_forward(net, x);
+    xor_net n = xor_net_new(ctx);
+    double loss_curve[XOR_STEPS], accuracy[XOR_STEPS];
+    cr_assert_eq(xor_net_train(&n, ctx, XOR_STEPS, loss_curve, accuracy), 0, "%s", tg_ctx_error(ctx));
+    cr_expect_gt(loss_curve[XOR_EARLY_STEPS], 0.05, "still learning at step %d, its gradients large", XOR_EARLY_STEPS);
+    cr_expect_lt(loss_curve[XOR_STEPS - 1], loss_curve[XOR_EARLY_STEPS] / 100, "and learned by step %d", XOR_STEPS);
+    cr_expect_eq(accuracy[XOR_STEPS - 1], 1.0);
+    tg_tensor *p = tg_mlp_forward(n.net, n.x);
     for (int i = 0; i < 4; i++)
-        cr_expect(fabs(tg_tensor_get(p, i) - tg_tensor_get(y, i)) < 0.05, "XOR row %d: %g", i, tg_tensor_get(p, i));
-    tg_optim_free(adam);
-    tg_mlp_free(net);
+        cr_expect(fabs(tg_tensor_get(p, i) - tg_tensor_get(n.y, i)) < 0.05, "XOR row %d: %g", i, tg_tensor_get(p, i));
+    tg_tape_reset(ctx);
+    xor_net_free(&n);
 }
 
 /* ---- §7 logistic regression, softmax cross-entropy, tanh ---- */
@@ -493,4 +488,40 @@ Test(nn_seed_cases, perceptron_variant_taking_m2_at_iteration_5_row_by_row)
     /* a point outside the data is an error */
     cr_expect_eq(tg_perceptron_update(w, &b, x, y, 1.0, 3), TG_ERR_ARG);
     tg_ctx_clear_error(ctx);
+}
+
+/* The course derives the rule as SGD on the perceptron loss
+ * L = −Σ_{i∈M} yᵢ(w·xᵢ + b): with the gradient from the tape (not the rule
+ * written out), one misclassified point at a time and η = 1, the course's
+ * table comes out row by row, and so does the homework's (M2 at iteration 5). */
+Test(nn_seed_cases, perceptron_rule_is_sgd_on_the_perceptron_loss_on_the_tape)
+{
+    static const struct { int point; double w1, w2, b; } course[9] = {
+        {-1, 0, 0, 0}, {0, 3, 3, 1}, {2, 2, 2, 0}, {2, 1, 1, -1}, {2, 0, 0, -2},
+        {0, 3, 3, -1}, {2, 2, 2, -2}, {2, 1, 1, -3}, {-1, 1, 1, -3},
+    }, homework[13] = {
+        {-1, 0, 0, 0}, {0, 3, 3, 1}, {2, 2, 2, 0}, {2, 1, 1, -1}, {2, 0, 0, -2}, {1, 4, 3, -1}, {2, 3, 2, -2},
+        {2, 2, 1, -3}, {2, 1, 0, -4}, {0, 4, 3, -3}, {2, 3, 2, -4}, {2, 2, 1, -5}, {-1, 2, 1, -5},
+    };
+    perceptron_row rows[PERCEPTRON_MAX_ROWS];
+    for (int run = 0; run < 2; run++) {
+        int n = perceptron_by_loss(ctx, run ? 5 : 0, 1, rows, PERCEPTRON_MAX_ROWS);
+        cr_assert_eq(n, run ? 13 : 9, "%s: %d rows", run ? "homework" : "course", n);
+        for (int i = 0; i < n; i++) {
+            int point = run ? homework[i].point : course[i].point;
+            double w1 = run ? homework[i].w1 : course[i].w1, w2 = run ? homework[i].w2 : course[i].w2;
+            double b = run ? homework[i].b : course[i].b;
+            cr_expect_eq(rows[i].point, point, "run %d, iteration %d: point", run, i);
+            cr_expect(rows[i].w[0] == w1 && rows[i].w[1] == w2 && rows[i].b == b,
+                      "run %d, iteration %d: w = (%g, %g), b = %g; the table says (%g, %g), %g", run, i, rows[i].w[0],
+                      rows[i].w[1], rows[i].b, w1, w2, b);
+            if (point >= 0) { /* the tape's gradient is −yᵢxᵢ, −yᵢ */
+                double y = perceptron_y[point];
+                cr_expect(rows[i].dw[0] == -y * perceptron_x[point][0] && rows[i].dw[1] == -y * perceptron_x[point][1] &&
+                              rows[i].db == -y,
+                          "run %d, iteration %d: ∂L/∂w = (%g, %g), ∂L/∂b = %g", run, i, rows[i].dw[0], rows[i].dw[1],
+                          rows[i].db);
+            }
+        }
+    }
 }

@@ -47,7 +47,9 @@ typedef const char *(*tg_dot_group_fn)(const tg_tensor *t, void *user);
  * 4 significant digits, clusters from names with a '.', left to right unless
  * the graph is much deeper than wide. A leaf used far apart (a weight shared
  * by several clusters or time steps) is drawn once beside each use site, so
- * its edges stay short. */
+ * its edges stay short; with grads_of, each drawing of a leaf drawn per use
+ * shows what that use adds to its gradient ("this use"), and the first one
+ * also the total. Captions wrap at 84 characters a line. */
 typedef struct {
     const char *title;       /* a caption under the diagram; NULL: none */
     int max_values;          /* show values of tensors with at most this many elements;
@@ -106,13 +108,25 @@ TG_API tg_status tg_dot_save(const char *path, int n_outputs, tg_tensor *const *
  * #step=N in the address): the op whose output's δ just arrived is
  * highlighted, the panel shows that δ, each input edge's local derivative
  * (its VJP formula, and its value for a one-element output) and the product
- * sent down the edge; leaves turn green and show their gradient once their
- * last contribution is in. Every number is the tape's, logged while
+ * sent back along the edge to its input; an input used more than once (a
+ * fan-out: b = a + a, a weight shared by time steps) shows its gradient so
+ * far as the sum it is, "earlier + this contribution = total"; leaves turn
+ * green and show their gradient once their last contribution is in. Every number is the tape's, logged while
  * tg_backward ran, not recomputed in the page.
  *
  * To draw the SVG the call runs Graphviz's `dot` (posix_spawnp, searched on
  * PATH, waited for): the only place the library runs a program. The log is
  * kept by tg_backward while tg_backward_set_recording (tapegrad/core.h) is on. */
+
+/* A line of the reader's own notation, shown in the panel at the step where
+ * tensor's δ arrives (the step that runs the op which made it), or beside a
+ * leaf's gradient once it is complete: the course's formula with its
+ * numbers, say, beside the tape's value. The text is plain UTF-8 (escaped by
+ * the page); it must stay valid until tg_backward_page_save returns. */
+typedef struct {
+    const tg_tensor *tensor;
+    const char *text;
+} tg_page_note;
 
 typedef struct {
     /* The drawing: title, clusters, layout, number format (grads_of,
@@ -121,6 +135,13 @@ typedef struct {
     /* More tape entries than this are not stepped through: the page shows the
      * per-layer view and says so. 0: 500. */
     int64_t max_steps;
+    /* notes[0..n_notes): the reader's notation beside the tape's numbers (see
+     * tg_page_note); NULL entries and notes for tensors not drawn are skipped. */
+    const tg_page_note *notes;
+    int n_notes;
+    /* A glossary shown under the panel, plain UTF-8, one paragraph per line:
+     * what the page's symbols mean in the reader's course. NULL: none. */
+    const char *glossary;
 } tg_page_options;
 
 /* Writes the step-through page of the last recorded backward from output to

@@ -45,7 +45,7 @@ static char *dir_of(const char *path)
     return dir;
 }
 
-static void remove_stale_temps(const char *path)
+void tg_atomic_remove_stale(const char *path)
 {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
@@ -76,7 +76,7 @@ bool tg_atomic_open(tg_atomic_file *f, const char *path)
         f->err = ENOMEM;
         return false;
     }
-    remove_stale_temps(path);
+    tg_atomic_remove_stale(path);
     snprintf(f->tmp, len + 40, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
     f->step = "mkstemp";
     if ((f->fd = mkstemp(f->tmp)) < 0) {

@@ -25,6 +25,9 @@ typedef struct {
     uint8_t buf[1 << 16];
 } tg_atomic_file;
 
+/* Removes the temporaries of path that a writer killed mid-save left (its
+ * process gone); tg_atomic_open does it too. */
+void tg_atomic_remove_stale(const char *path);
 /* false on failure (step, err set; nothing to abandon). */
 bool tg_atomic_open(tg_atomic_file *f, const char *path);
 bool tg_atomic_write(tg_atomic_file *f, const void *data, size_t n);

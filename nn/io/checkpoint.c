@@ -8,11 +8,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tapegrad/checkpoint.h"
 #include "tapegrad/data.h" /* tg_crc32, tg_file_read */
+#include "nn/io/atomic_file.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,54 +103,6 @@ static uint8_t *put_record(uint8_t *p, const tg_tensor *t)
     return p;
 }
 
-/* ---- temporaries ------------------------------------------------------------ */
-
-/* A save writes <path>.tmp.<pid>.XXXXXX; a process killed mid-save leaves it
- * behind. The next save or load of the same path removes those whose
- * writer is gone: the exact name pattern of this target (so other targets'
- * files and other files are never touched) and a pid that no longer exists
- * (so a save running in another process is left alone; this process's own
- * pid too, as another thread may be saving). */
-static bool stale_temp(const char *name, const char *base, size_t base_len)
-{
-    if (strncmp(name, base, base_len) != 0 || strncmp(name + base_len, ".tmp.", 5) != 0)
-        return false;
-    const char *p = name + base_len + 5;
-    long pid = 0;
-    for (; *p >= '0' && *p <= '9' && pid < 1L << 30; p++)
-        pid = pid * 10 + (*p - '0');
-    if (pid <= 0 || *p != '.' || strlen(p + 1) != 6)
-        return false;
-    for (const char *q = p + 1; *q; q++)
-        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9')))
-            return false;
-    return (pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-}
-
-static void remove_stale_temps(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0, base_len = strlen(base);
-    char *dir = malloc(dir_len + 2), *victim = malloc(strlen(path) + 300);
-    DIR *d = NULL;
-    if (dir && victim && base_len > 0) {
-        memcpy(dir, path, dir_len);
-        strcpy(dir + dir_len, dir_len ? "" : ".");
-        d = opendir(dir);
-    }
-    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
-        if (strlen(e->d_name) < base_len + 256 && stale_temp(e->d_name, base, base_len)) {
-            memcpy(victim, path, dir_len);
-            strcpy(victim + dir_len, e->d_name);
-            unlink(victim);
-        }
-    if (d)
-        closedir(d);
-    free(dir);
-    free(victim);
-}
-
 /* ---- save ------------------------------------------------------------------ */
 
 static tg_status check_list(tg_ctx *ctx, const char *path, tg_params list, const char *what)
@@ -172,23 +122,6 @@ static tg_status check_list(tg_ctx *ctx, const char *path, tg_params list, const
                                path, what, i, strlen(name_of(list.items[i])), MAX_NAME);
     }
     return TG_OK;
-}
-
-/* Writes all of buf to fd; false with errno set on failure. */
-static bool write_all(int fd, const uint8_t *buf, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return false;
-        }
-        buf += w, n -= (size_t)w;
-    }
-    return true;
 }
 
 /* The path, the parameters and the optimizer's state (into *state), checked
@@ -215,7 +148,6 @@ static tg_status save_file(tg_ctx *ctx, const char *who, const char *path, const
     if (spec_len > MAX_SPEC)
         return tg_ctx_fail(ctx, TG_ERR_ARG, "%s: %s: a spec of %zu bytes; expected <= %u", who, path, spec_len,
                            MAX_SPEC);
-    remove_stale_temps(path);
 
     size_t payload = spec ? 4 + spec_len : 0;
     for (int i = 0; i < params.count; i++)
@@ -248,53 +180,17 @@ static tg_status save_file(tg_ctx *ctx, const char *who, const char *path, const
     uint32_t crc = tg_crc32(0, buf, (size_t)(p - buf));
     put(&p, crc, 4);
 
-    /* Temporary file in the same directory (rename is atomic within a file system). */
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 40), *dir = malloc(len + 2);
-    if (!tmp || !dir) {
-        free(buf), free(tmp), free(dir);
-        return tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: %s: out of memory", who, path);
-    }
-    snprintf(tmp, len + 40, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
-    const char *slash = strrchr(path, '/');
-    if (slash) {
-        memcpy(dir, path, (size_t)(slash - path) + 1);
-        dir[slash - path + 1] = 0;
-    } else
-        strcpy(dir, ".");
-
-    const char *step = "mkstemp";
-    int fd = mkstemp(tmp), e = 0;
-    bool ok = fd >= 0;
-    if (ok) {
-        fchmod(fd, 0644); /* mkstemp makes 0600; a checkpoint is an ordinary file */
-        if (!(ok = write_all(fd, buf, total)))
-            step = "write";
-        else if (!(ok = fsync(fd) == 0))
-            step = "fsync";
-        e = errno;
-        if (close(fd) != 0 && ok)
-            ok = false, step = "close", e = errno;
-        if (ok && !(ok = rename(tmp, path) == 0))
-            step = "rename", e = errno;
-        if (!ok)
-            unlink(tmp);
-    } else
-        e = errno;
-    if (ok) { /* make the rename itself durable */
-        int dfd = open(dir, O_RDONLY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
+    tg_atomic_file *file = malloc(sizeof *file); /* 64 KB of buffer: not on the stack */
+    bool ok = file && tg_atomic_open(file, path) && tg_atomic_write(file, buf, total) && tg_atomic_commit(file);
     free(buf);
-    free(dir);
-    if (!ok) {
-        status = tg_ctx_fail(ctx, TG_ERR_IO, "%s: %s: %s of %s failed: %s (the previous file, if "
-                             "any, is unchanged)", who, path, step, tmp, strerror(e));
+    if (!file)
+        status = tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: %s: out of memory", who, path);
+    else if (!ok) {
+        status = tg_ctx_fail(ctx, TG_ERR_IO, "%s: %s: %s of %s failed: %s (the previous file, if any, is unchanged)",
+                             who, path, file->step, file->tmp ? file->tmp : "a temporary file", strerror(file->err));
+        tg_atomic_abandon(file);
     }
-    free(tmp);
+    free(file);
     return status;
 }
 
@@ -458,7 +354,7 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
     tg_status status = check_lists(ctx, "tg_checkpoint_load", path, params, opt, &state);
     if (status != TG_OK)
         return status;
-    remove_stale_temps(path);
+    tg_atomic_remove_stale(path); /* what a save killed mid-way left */
     uint8_t *buf = NULL;
     size_t n = 0;
     if ((status = read_file(ctx, path, &buf, &n)) != TG_OK)
