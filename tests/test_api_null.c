@@ -400,6 +400,11 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_model_save, IS(tg_model_save(P(model), P(path), NULL, 0), TG_ERR_ARG)) \
     X(tg_model_load, IS_NULL(tg_model_load(P(ctx), P(path), NULL))) \
     X(tg_model_load_into, IS(tg_model_load_into(P(model), P(path), NULL, NULL), TG_ERR_ARG)) \
+    X(tg_model_torch_name, IS_NULL(tg_model_torch_name(P(model), 0, P(buf), sizeof buf))) \
+    X(tg_model_save_safetensors, IS_ERROR(tg_model_save_safetensors(P(model), P(path)))) \
+    X(tg_model_load_safetensors, IS_ERROR(tg_model_load_safetensors(P(model), P(path), NULL, NULL))) \
+    X(tg_model_export_c, IS_ERROR(tg_model_export_c(P(model), P("m"), P(path)))) \
+    X(tg_model_export_c_int8, IS_ERROR(tg_model_export_c_int8(P(model), P("m"), P(path)))) \
     /* op.h */ \
     X(tg_op_register, IS_NULL(tg_op_register(P(ctx), P(&op_def)))) \
     X(tg_op_find, IS_NULL(tg_op_find(P(ctx), P("none")))) \
