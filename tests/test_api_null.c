@@ -37,6 +37,7 @@ static tg_tensor *x, *outs[2], *xs[2];
 static tg_tensor *slots[2]; /* where a call writes tensors */
 static tg_tensor **items;
 static const int64_t shape[2] = {2, 2};
+static const int axes[2] = {1, 0};
 static double vals[4] = {1, -1, 1, -1};
 static char buf[64] = "s";
 static const char *path = "/nonexistent/tapegrad_null_walk";
@@ -187,6 +188,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_tensor_rand, IS_NULL(tg_tensor_rand(P(ctx), P(&rng), TG_F64, 2, P(shape), 0.0, 1.0))) \
     X(tg_tensor_randn, IS_NULL(tg_tensor_randn(P(ctx), P(&rng), TG_F64, 2, P(shape), 0.0, 1.0))) \
     X(tg_tensor_temp, IS_NULL(tg_tensor_temp(P(ctx), TG_F64, 2, P(shape)))) \
+    X(tg_arange, IS_NULL(tg_arange(P(ctx), TG_F64, 0.0, 4.0, 1.0))) \
     X(tg_tensor_clone, IS_NULL(tg_tensor_clone(P(x)))) \
     X(tg_tensor_free, NO_CRASH(tg_tensor_free(P(NULL)))) \
     X(tg_tensor_ctx, IS_NULL(tg_tensor_ctx(P(x)))) \
@@ -476,6 +478,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_logsumexp, IS_NULL(tg_logsumexp(P(x), 1, false))) \
     X(tg_reshape, IS_NULL(tg_reshape(P(x), 2, P(shape)))) \
     X(tg_transpose, IS_NULL(tg_transpose(P(x), 0, 1))) \
+    X(tg_permute, IS_NULL(tg_permute(P(x), P(axes)))) \
     X(tg_expand, IS_NULL(tg_expand(P(x), 2, P(shape)))) \
     X(tg_sum_to, IS_NULL(tg_sum_to(P(x), 2, P(shape)))) \
     X(tg_slice, IS_NULL(tg_slice(P(x), 0, 0, 1, 1))) \
