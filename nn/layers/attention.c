@@ -14,15 +14,12 @@
 
 #include <string.h>
 
-/* x [B·T, d] (one row a position) as heads [B, H, T, d/H]. The one place
- * heads are split: today a reshape and a transpose, which copy; a view
- * permute replaces them. */
+/* x [B·T, d] (one row a position) as heads [B, H, T, d/H]: the reshape is a
+ * view, the permute copies rows of d/H values (docs/design.md, "Shapes
+ * without copies"). */
 static tg_tensor *heads_of(tg_tensor *x, int64_t b, int64_t t, int heads)
 {
-    if (!x)
-        return NULL;
-    int64_t d = tg_tensor_dim(x, 1);
-    return tg_transpose(tg_reshape(x, TG_SHAPE(b, t, heads, d / heads)), 1, 2);
+    return tg_permute(tg_reshape(x, TG_SHAPE(b, t, heads, -1)), (const int[]){0, 2, 1, 3});
 }
 
 /* Heads y [B, H, T, d/H] side by side again, one row a position: [B·T, d]. */
@@ -30,8 +27,8 @@ static tg_tensor *concat_heads(tg_tensor *y)
 {
     if (!y)
         return NULL;
-    int64_t b = tg_tensor_dim(y, 0), h = tg_tensor_dim(y, 1), t = tg_tensor_dim(y, 2), dh = tg_tensor_dim(y, 3);
-    return tg_reshape(tg_transpose(y, 1, 2), TG_SHAPE(b * t, h * dh));
+    int64_t b = tg_tensor_dim(y, 0), t = tg_tensor_dim(y, 2);
+    return tg_reshape(tg_permute(y, (const int[]){0, 2, 1, 3}), TG_SHAPE(b * t, -1));
 }
 
 /* The part-th third along axis 0 of W_qkv [3d, d] or b_qkv [3d]: W_q, W_k or
