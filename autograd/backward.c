@@ -106,12 +106,14 @@ static bool same_shape(const tg_tensor *a, const tg_tensor *b)
  * gradient of the wrong shape or dtype would otherwise be summed into the
  * input's as garbage or read out of bounds, and a stale one read freed
  * memory. The usual case is decided inline in a few compares: one context,
- * rank and dtype equal, the four dims equal (dims past the rank are 0 in
+ * rank and dtype equal, the six dims equal (dims past the rank are 0 in
  * every header), and d alive (as tg_tensor_usable). */
 static inline bool gradient_fits(const tg_tensor *d, const tg_tensor *x, const tg_ctx *ctx)
 {
+    _Static_assert(TG_MAX_RANK == 6, "one XOR per dim");
     uint64_t dims = (uint64_t)(d->shape[0] ^ x->shape[0]) | (uint64_t)(d->shape[1] ^ x->shape[1]) |
-                    (uint64_t)(d->shape[2] ^ x->shape[2]) | (uint64_t)(d->shape[3] ^ x->shape[3]);
+                    (uint64_t)(d->shape[2] ^ x->shape[2]) | (uint64_t)(d->shape[3] ^ x->shape[3]) |
+                    (uint64_t)(d->shape[4] ^ x->shape[4]) | (uint64_t)(d->shape[5] ^ x->shape[5]);
     return d->ctx == ctx && dims == 0 && d->rank == x->rank && d->dtype == x->dtype &&
            (d->lifetime == TG_LIFE_STEP ? d->epoch == ctx->epoch : d->lifetime == TG_LIFE_PERSISTENT);
 }

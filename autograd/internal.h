@@ -274,7 +274,7 @@ static inline bool tg_check_pair(const char *op, const tg_tensor *a, const tg_te
     return (tg_tensor_usable(a) && tg_tensor_usable(b) && a->ctx == b->ctx && a->dtype == b->dtype &&
             a->dtype <= TG_F64) || tg_check_pair_report(op, a, b);
 }
-/* Equal ranks and dims (a loop: the ranks are at most 4, a memcmp call costs more). */
+/* Equal ranks and dims (a loop: the ranks are at most 6, a memcmp call costs more). */
 static inline bool tg_shape_equal(int rank_a, const int64_t *a, int rank_b, const int64_t *b)
 {
     if (rank_a != rank_b)
@@ -316,6 +316,11 @@ tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *
 /* The same with slack bytes of room behind the data (user ops put a guard
  * pattern there to catch a kernel writing past the end). */
 tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero, size_t slack);
+/* A step tensor of the given shape (x's size; checked by the caller) whose
+ * values are x's buffer, shared: for x a step tensor of the current step,
+ * which lives exactly as long. Writes through either show in both, so only
+ * the caller's own fresh results may be written after it is made. */
+tg_tensor *tg_step_view(tg_tensor *x, int rank, const int64_t *shape);
 /* Same shape and dtype as t. */
 tg_tensor *tg_step_like(const tg_tensor *t, bool zero);
 /* The most elements a tensor may have: 2^40, so that every element and byte
@@ -424,14 +429,23 @@ void *tg_tensor_share_data(tg_tensor *t, void *data);
 /* In-place accumulate: dst += src, same size and dtype (no recording). */
 void tg_accumulate(tg_tensor *dst, const tg_tensor *src);
 
-/* Numpy broadcasting of two shapes, padded to rank 4 on the left. */
+/* Numpy broadcasting of two shapes. Kernels walk it as TG_WALK_RANK dims
+ * (padded with 1s on the left): neighbouring dims that both operands hold in
+ * full, or that one of them broadcasts alike, are merged, which keeps the
+ * flat order, so any broadcast of rank <= 4 and most beyond walk in 4 loops.
+ * One that needs more runs is refused (too_many_runs). */
+#define TG_WALK_RANK 4
 typedef struct {
     int rank;
-    int64_t shape[TG_MAX_RANK];           /* output shape (rank dims, right-aligned in the 4) */
-    int64_t dims[TG_MAX_RANK];            /* output dims padded to 4 */
-    int64_t stride_a[TG_MAX_RANK], stride_b[TG_MAX_RANK]; /* 0 on broadcast dims */
+    bool too_many_runs;                   /* why tg_broadcast_shapes failed, for the message */
+    int64_t shape[TG_MAX_RANK];           /* output shape (rank dims) */
+    int64_t dims[TG_WALK_RANK];           /* the walk's dims, merged and padded to 4 */
+    int64_t stride_a[TG_WALK_RANK], stride_b[TG_WALK_RANK]; /* 0 on broadcast dims */
 } tg_broadcast;
 bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const int64_t *shape_b,
                          tg_broadcast *out);
+/* The error (on ctx, naming op and both shapes) of a failed tg_broadcast_shapes. */
+void tg_broadcast_fail(tg_ctx *ctx, const char *op, const tg_broadcast *bc, int rank_a, const int64_t *a, int rank_b,
+                       const int64_t *b);
 
 #endif

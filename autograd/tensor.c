@@ -88,6 +88,18 @@ tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *
     return tg_step_tensor_slack(ctx, dtype, rank, shape, zero, 0);
 }
 
+tg_tensor *tg_step_view(tg_tensor *x, int rank, const int64_t *shape)
+{
+    tg_tensor *t = tg_header_alloc(x->ctx);
+    if (!t)
+        return NULL;
+    init_header(t, x->ctx, (tg_dtype)x->dtype, rank, shape);
+    t->lifetime = TG_LIFE_STEP;
+    t->epoch = x->ctx->epoch;
+    t->data = x->data;
+    return t;
+}
+
 /* tg_step_like's general case: big data, a new chunk, zeroing. */
 static tg_tensor *step_like_slow(const tg_tensor *t, bool zero)
 {
@@ -258,6 +270,45 @@ tg_tensor *tg_tensor_temp(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *
     if (!ctx || !shape_ok(ctx, "tg_tensor_temp", rank, shape))
         return NULL;
     return tg_step_tensor(ctx, dtype, rank, shape, true);
+}
+
+tg_tensor *tg_arange(tg_ctx *ctx, tg_dtype dtype, double start, double end, double step)
+{
+    if (!ctx)
+        return NULL;
+    if (dtype != TG_F32 && dtype != TG_F64 && dtype != TG_I64)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_arange: dtype %d is not f32, f64 or i64", (int)dtype), NULL;
+    if (!isfinite(start) || !isfinite(end) || !isfinite(step) || step == 0)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_arange: start %g, end %g, step %g; expected finite numbers and a "
+                           "step other than 0", start, end, step), NULL;
+    if (dtype == TG_I64)
+        for (int k = 0; k < 3; k++) {
+            double v = k == 0 ? start : k == 1 ? end : step;
+            if (v != floor(v) || fabs(v) > 0x1p53)
+                return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_arange: %s is %g for an i64 range; expected a whole number "
+                                   "within ±2^53", k == 0 ? "start" : k == 1 ? "end" : "step", v), NULL;
+        }
+    double count = ceil((end - start) / step); /* torch.arange's length */
+    if (!(count >= 1) || count > (double)TG_MAX_ELEMENTS)
+        return tg_ctx_fail(ctx, TG_ERR_SHAPE, "tg_arange: [%g, %g) by %g has %.0f elements; expected 1 to 2^40 (the "
+                           "step's sign must lead from start toward end)", start, end, step, count > 0 ? count : 0),
+               NULL;
+    int64_t n = (int64_t)count;
+    tg_tensor *t = tg_step_tensor(ctx, dtype, 1, &n, false);
+    if (!t)
+        return NULL;
+    if (dtype == TG_I64) {
+        int64_t *v = t->data, first = (int64_t)start, by = (int64_t)step;
+        for (int64_t i = 0; i < n; i++)
+            v[i] = first + i * by;
+    } else {
+        TG_TYPED(dtype, T, {
+            T *v = t->data;
+            for (int64_t i = 0; i < n; i++)
+                v[i] = (T)(start + (double)i * step);
+        });
+    }
+    return t;
 }
 
 tg_tensor *tg_tensor_clone(const tg_tensor *t)

@@ -27,6 +27,7 @@
 #define _DEFAULT_SOURCE /* sysconf(_SC_NPROCESSORS_ONLN) */
 #include "autograd/threads.h"
 
+#ifndef TG_NO_THREADS
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -353,3 +354,57 @@ void *tg_pool_scratch(tg_pool *pool, int worker, size_t bytes)
     }
     return s->ptr;
 }
+
+#else /* TG_NO_THREADS */
+
+/* Builds without threads (the WebAssembly build, tools/wasm/build.sh): a pool
+ * of one, the caller, which runs every task inline; the scratch buffer is
+ * the one thing it keeps. */
+#include <stdint.h>
+#include <stdlib.h>
+
+struct tg_pool {
+    void *scratch;
+    size_t cap;
+};
+
+tg_pool *tg_pool_new(int n_threads)
+{
+    (void)n_threads; /* always one: there is no other thread to start */
+    return calloc(1, sizeof(tg_pool));
+}
+
+void tg_pool_free(tg_pool *pool)
+{
+    if (!pool)
+        return;
+    free(pool->scratch);
+    free(pool);
+}
+
+int tg_pool_threads(const tg_pool *pool) { return (void)pool, 1; }
+int tg_pool_size(const tg_pool *pool) { return (void)pool, 1; }
+
+void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg) { tg_pool_run_homes(pool, n_tasks, 1, fn, arg); }
+
+void tg_pool_run_homes(tg_pool *pool, int n_tasks, int homes, tg_pool_fn fn, void *arg)
+{
+    (void)pool, (void)homes;
+    for (int t = 0; t < n_tasks; t++)
+        fn(arg, t, n_tasks, 0);
+}
+
+void *tg_pool_scratch(tg_pool *pool, int worker, size_t bytes)
+{
+    if (!pool || worker != 0 || bytes > SIZE_MAX - 4096)
+        return NULL;
+    if (pool->cap < bytes || !pool->scratch) {
+        size_t cap = (bytes + 4095) & ~(size_t)4095;
+        free(pool->scratch);
+        pool->scratch = aligned_alloc(64, cap ? cap : 4096);
+        pool->cap = pool->scratch ? (cap ? cap : 4096) : 0;
+    }
+    return pool->scratch;
+}
+
+#endif /* TG_NO_THREADS */

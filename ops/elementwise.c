@@ -10,26 +10,57 @@ bool tg_broadcast_shapes(int rank_a, const int64_t *shape_a, int rank_b, const i
                          tg_broadcast *bc)
 {
     int rank = rank_a > rank_b ? rank_a : rank_b;
-    int64_t pa[TG_MAX_RANK], pb[TG_MAX_RANK];
     bc->rank = rank;
-    for (int d = 0; d < TG_MAX_RANK; d++) {
-        int ia = d - (TG_MAX_RANK - rank_a), ib = d - (TG_MAX_RANK - rank_b);
-        pa[d] = ia >= 0 ? shape_a[ia] : 1;
-        pb[d] = ib >= 0 ? shape_b[ib] : 1;
-        if (pa[d] != pb[d] && pa[d] != 1 && pb[d] != 1)
+    bc->too_many_runs = false;
+    /* Walk dims, innermost first: the last two dims stay as they are (row
+     * kernels read them); above them, dims of size 1 are dropped and
+     * neighbours with the same pattern (full or broadcast, per operand)
+     * merged, which keeps the flat order. Rank <= 4 keeps every dim. */
+    int64_t run[TG_MAX_RANK], run_a[TG_MAX_RANK], run_b[TG_MAX_RANK];
+    int runs = 0;
+    for (int d = rank - 1; d >= 0; d--) {
+        int ia = d - (rank - rank_a), ib = d - (rank - rank_b);
+        int64_t pa = ia >= 0 ? shape_a[ia] : 1, pb = ib >= 0 ? shape_b[ib] : 1;
+        if (pa != pb && pa != 1 && pb != 1)
             return false;
-        bc->dims[d] = pa[d] > pb[d] ? pa[d] : pb[d];
+        int64_t dim = pa > pb ? pa : pb;
+        bc->shape[d] = dim;
+        bool kept = rank <= TG_WALK_RANK || d >= rank - 2;
+        if (!kept && dim == 1)
+            continue;
+        if (!kept && runs > 2 && (run_a[runs - 1] == 1) == (pa == 1) && (run_b[runs - 1] == 1) == (pb == 1)) {
+            run[runs - 1] *= dim, run_a[runs - 1] *= pa, run_b[runs - 1] *= pb;
+        } else {
+            run[runs] = dim, run_a[runs] = pa, run_b[runs] = pb;
+            runs++;
+        }
     }
-    for (int i = 0; i < rank; i++)
-        bc->shape[i] = bc->dims[TG_MAX_RANK - rank + i];
+    if (runs > TG_WALK_RANK)
+        return bc->too_many_runs = true, false;
     int64_t sa = 1, sb = 1;
-    for (int d = TG_MAX_RANK - 1; d >= 0; d--) {
-        bc->stride_a[d] = pa[d] == 1 ? 0 : sa;
-        bc->stride_b[d] = pb[d] == 1 ? 0 : sb;
-        sa *= pa[d];
-        sb *= pb[d];
+    for (int w = TG_WALK_RANK - 1, r = 0; w >= 0; w--, r++) {
+        bc->dims[w] = r < runs ? run[r] : 1;
+        bc->stride_a[w] = r < runs && run_a[r] != 1 ? sa : 0;
+        bc->stride_b[w] = r < runs && run_b[r] != 1 ? sb : 0;
+        if (r < runs)
+            sa *= run_a[r], sb *= run_b[r];
     }
     return true;
+}
+
+/* The error of a failed tg_broadcast_shapes. */
+void tg_broadcast_fail(tg_ctx *ctx, const char *op, const tg_broadcast *bc, int rank_a, const int64_t *a, int rank_b,
+                       const int64_t *b)
+{
+    char sa[96], sb[96];
+    tg_shape_str(rank_a, a, sa, sizeof sa);
+    tg_shape_str(rank_b, b, sb, sizeof sb);
+    if (bc->too_many_runs)
+        tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: shapes %s and %s broadcast in more than %d alternating runs of dims; "
+                    "expected at most %d (reshape to merge neighbouring dims)", op, sa, sb, TG_WALK_RANK, TG_WALK_RANK);
+    else
+        tg_ctx_fail(ctx, TG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (aligned on the right, each pair of "
+                    "dims must be equal or one of them 1)", op, sa, sb);
 }
 
 tg_tensor *tg_binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_broadcast *bc)
@@ -39,9 +70,7 @@ tg_tensor *tg_binary_output(const char *op, tg_tensor *a, tg_tensor *b, tg_broad
     if (tg_shape_equal(a->rank, a->shape, b->rank, b->shape))
         return tg_step_like(a, false); /* same shapes: the flat loop, bc is not needed */
     if (!tg_broadcast_shapes(a->rank, a->shape, b->rank, b->shape, bc))
-        return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (aligned on the right, "
-                       "each pair of dims must be equal or one of them 1)", op, tg_shape_of(a).s,
-                       tg_shape_of(b).s), NULL;
+        return tg_broadcast_fail(a->ctx, op, bc, a->rank, a->shape, b->rank, b->shape), NULL;
     return tg_step_tensor(a->ctx, (tg_dtype)a->dtype, bc->rank, bc->shape, false);
 }
 
@@ -195,12 +224,22 @@ static bool broadcast_to(const char *op, const tg_tensor *x, int rank, const int
 tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape)
 {
     tg_broadcast bc;
-    if (!tg_check_live("expand", x) || !broadcast_to("expand", x, rank, shape, &bc) ||
+    if (!tg_check_tensor("expand", x) || !broadcast_to("expand", x, rank, shape, &bc) ||
         !tg_shape_size_ok(x->ctx, "expand", rank, shape))
         return NULL;
     tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, rank, shape, false);
     if (!y)
         return NULL;
+    if (x->dtype == TG_I64) { /* values moved, not computed: indices too */
+        const int64_t *X = x->data, *d = bc.dims, *sx = bc.stride_a;
+        int64_t *Y = y->data;
+        FOR_EACH_ROW(d, k) {
+            const int64_t *row = X + ROW_OFFSET(sx);
+            for (int64_t j = 0; j < d[3]; j++)
+                Y[k + j] = row[sx[3] * j];
+        }
+        return y;
+    }
     TG_TYPED(x->dtype, T, {
         const T *X = x->data;
         T *Y = y->data;

@@ -307,6 +307,14 @@ tg_tensor *tg_where(tg_tensor *mask, tg_tensor *a, tg_tensor *b)
     /* each operand's strides in the output's index space (0 on broadcast dims) */
     tg_broadcast_shapes(a->rank, a->shape, full.rank, full.shape, &to_a);
     tg_broadcast_shapes(b->rank, b->shape, full.rank, full.shape, &to_b);
+    /* above rank 4 the three walks merge dims by their own patterns: they
+     * must agree */
+    for (int w = 0; w < TG_WALK_RANK; w++)
+        if (to_a.dims[w] != full.dims[w] || to_b.dims[w] != full.dims[w])
+            return tg_ctx_fail(a->ctx, TG_ERR_SHAPE, "where: mask %s, a %s and b %s broadcast in more than %d "
+                               "alternating runs of dims; expected at most %d (reshape to merge neighbouring dims)",
+                               tg_shape_of(mask).s, tg_shape_of(a).s, tg_shape_of(b).s, TG_WALK_RANK,
+                               TG_WALK_RANK), NULL;
     const int64_t *sm = full.stride_a, *sa = to_a.stride_a, *sb = to_b.stride_a;
     if (mask->dtype == TG_F32)
         WHERE_LOOP(float, mask, a, b, out, full, sm, sa, sb);

@@ -310,8 +310,6 @@ TG_POOL_AVX512 static void unpool2x2_plane_avx512(const float *gp, const int32_t
 }
 
 static bool have_avx512(void) { return __builtin_cpu_supports("avx512f"); }
-#else
-static bool have_avx512(void) { return false; }
 #endif
 
 static void max_range(void *arg, int64_t begin, int64_t end)

@@ -203,7 +203,7 @@ tg_tensor *tg_pad(tg_tensor *x, const int64_t *before, const int64_t *after, dou
     if (!y)
         return NULL;
     fill_value(y, value);
-    /* x's rows (its last dim) into place, walked as rank 4 padded on the left */
+    /* x's rows (its last dim) into place, walked as rank 6 padded on the left */
     int64_t dims[TG_MAX_RANK], offset[TG_MAX_RANK], stride[TG_MAX_RANK], s = 1;
     for (int d = TG_MAX_RANK - 1; d >= 0; d--) {
         int k = d - (TG_MAX_RANK - x->rank);
@@ -212,16 +212,20 @@ tg_tensor *tg_pad(tg_tensor *x, const int64_t *before, const int64_t *after, dou
         stride[d] = s;
         s *= k >= 0 ? shape[k] : 1;
     }
-    size_t elem = tg_dtype_size((tg_dtype)x->dtype), row = (size_t)dims[3] * elem;
+    _Static_assert(TG_MAX_RANK == 6, "the walk below has one loop per dim");
+    size_t elem = tg_dtype_size((tg_dtype)x->dtype), row = (size_t)dims[5] * elem;
     const char *X = x->data;
     char *Y = y->data;
     for (int64_t i0 = 0; i0 < dims[0]; i0++)
         for (int64_t i1 = 0; i1 < dims[1]; i1++)
-            for (int64_t i2 = 0; i2 < dims[2]; i2++, X += row) {
-                int64_t at = (i0 + offset[0]) * stride[0] + (i1 + offset[1]) * stride[1] +
-                             (i2 + offset[2]) * stride[2] + offset[3];
-                memcpy(Y + (size_t)at * elem, X, row);
-            }
+            for (int64_t i2 = 0; i2 < dims[2]; i2++)
+                for (int64_t i3 = 0; i3 < dims[3]; i3++)
+                    for (int64_t i4 = 0; i4 < dims[4]; i4++, X += row) {
+                        int64_t at = (i0 + offset[0]) * stride[0] + (i1 + offset[1]) * stride[1] +
+                                     (i2 + offset[2]) * stride[2] + (i3 + offset[3]) * stride[3] +
+                                     (i4 + offset[4]) * stride[4] + offset[5];
+                        memcpy(Y + (size_t)at * elem, X, row);
+                    }
     tg_attr attr = {0};
     if (tg_will_record(1, &x) && !(attr.data = tg_attr_store(x->ctx, &p, sizeof p)))
         return NULL;
@@ -369,7 +373,7 @@ const tg_op_desc tg_op_index_add = {.kind = TG_OP_INDEX_ADD, .name = "index_add"
 
 /* ---- gather and its adjoint scatter_add ---- */
 
-/* The walk shared by gather and scatter_add: index (rank r) padded to rank 4
+/* The walk shared by gather and scatter_add: index (rank r) padded to rank 6
  * on the left; for each of its elements k, the offset in the tensor `full`
  * (shape `shape`) whose coordinate along axis a is index[k]. */
 typedef struct {
@@ -397,10 +401,13 @@ static gather_walk walk_of(const tg_tensor *index, int rank, const int64_t *shap
     for (int64_t i0 = 0, k = 0; i0 < (w).dims[0]; i0++)                                          \
         for (int64_t i1 = 0; i1 < (w).dims[1]; i1++)                                             \
             for (int64_t i2 = 0; i2 < (w).dims[2]; i2++)                                         \
-                for (int64_t i3 = 0, base = i0 * (w).stride[0] + i1 * (w).stride[1] +            \
-                                            i2 * (w).stride[2], at;                              \
-                     i3 < (w).dims[3] && (at = base + i3 * (w).stride[3] + I[k] * (w).axis_stride, 1); \
-                     i3++, k++)
+                for (int64_t i3 = 0; i3 < (w).dims[3]; i3++)                                     \
+                    for (int64_t i4 = 0; i4 < (w).dims[4]; i4++)                                 \
+                        for (int64_t i5 = 0, base = i0 * (w).stride[0] + i1 * (w).stride[1] +    \
+                                                    i2 * (w).stride[2] + i3 * (w).stride[3] +    \
+                                                    i4 * (w).stride[4], at;                      \
+                             i5 < (w).dims[5] && (at = base + i5 * (w).stride[5] + I[k] * (w).axis_stride, 1); \
+                             i5++, k++)
 
 /* index fits x for gather/scatter_add: same rank, no larger than x off the axis. */
 static bool index_fits(const char *op, const tg_tensor *x, const char *what, int rank, const int64_t *shape,

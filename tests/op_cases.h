@@ -13,7 +13,7 @@ typedef struct {
     tg_tensor *(*fn)(tg_tensor *const *in, void *user);
     int n_inputs;
     int rank[3];
-    int64_t shape[3][4];
+    int64_t shape[3][TG_MAX_RANK];
     double low, high;   /* inputs drawn uniformly from [low, high] */
     bool away_from_zero; /* kinks at 0 (relu): keep |x| >= 0.1 */
     bool skip_second;    /* second derivative is zero or undefined */

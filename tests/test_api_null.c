@@ -37,6 +37,7 @@ static tg_tensor *x, *outs[2], *xs[2];
 static tg_tensor *slots[2]; /* where a call writes tensors */
 static tg_tensor **items;
 static const int64_t shape[2] = {2, 2};
+static const int axes[2] = {1, 0};
 static double vals[4] = {1, -1, 1, -1};
 static char buf[64] = "s";
 static const char *path = "/nonexistent/tapegrad_null_walk";
@@ -188,6 +189,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_tensor_rand, IS_NULL(tg_tensor_rand(P(ctx), P(&rng), TG_F64, 2, P(shape), 0.0, 1.0))) \
     X(tg_tensor_randn, IS_NULL(tg_tensor_randn(P(ctx), P(&rng), TG_F64, 2, P(shape), 0.0, 1.0))) \
     X(tg_tensor_temp, IS_NULL(tg_tensor_temp(P(ctx), TG_F64, 2, P(shape)))) \
+    X(tg_arange, IS_NULL(tg_arange(P(ctx), TG_F64, 0.0, 4.0, 1.0))) \
     X(tg_tensor_clone, IS_NULL(tg_tensor_clone(P(x)))) \
     X(tg_tensor_free, NO_CRASH(tg_tensor_free(P(NULL)))) \
     X(tg_tensor_ctx, IS_NULL(tg_tensor_ctx(P(x)))) \
@@ -335,6 +337,8 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_optim_lr, IS_NAN(tg_optim_lr(P(opt)))) \
     X(tg_optim_set_lr, NO_CRASH(tg_optim_set_lr(P(opt), 0.1))) \
     X(tg_optim_set_weight_decay, IS_ERROR(tg_optim_set_weight_decay(P(opt), TG_DECAY_L2, 0.1))) \
+    X(tg_optim_add_group, IS_NEG(tg_optim_add_group(P(opt), PARAMS(2), 1.0, 0.0))) \
+    X(tg_optim_group_of, IS_NEG(tg_optim_group_of(P(opt), P(items[0])))) \
     X(tg_optim_state, IS(tg_optim_state(P(opt)).count, 0)) \
     X(tg_optim_steps, IS_NEG(tg_optim_steps(P(opt)))) \
     X(tg_optim_set_steps, NO_CRASH(tg_optim_set_steps(P(opt), 1))) \
@@ -399,6 +403,11 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_model_save, IS(tg_model_save(P(model), P(path), NULL, 0), TG_ERR_ARG)) \
     X(tg_model_load, IS_NULL(tg_model_load(P(ctx), P(path), NULL))) \
     X(tg_model_load_into, IS(tg_model_load_into(P(model), P(path), NULL, NULL), TG_ERR_ARG)) \
+    X(tg_model_torch_name, IS_NULL(tg_model_torch_name(P(model), 0, P(buf), sizeof buf))) \
+    X(tg_model_save_safetensors, IS_ERROR(tg_model_save_safetensors(P(model), P(path)))) \
+    X(tg_model_load_safetensors, IS_ERROR(tg_model_load_safetensors(P(model), P(path), NULL, NULL))) \
+    X(tg_model_export_c, IS_ERROR(tg_model_export_c(P(model), P("m"), P(path)))) \
+    X(tg_model_export_c_int8, IS_ERROR(tg_model_export_c_int8(P(model), P("m"), P(path)))) \
     /* op.h */ \
     X(tg_op_register, IS_NULL(tg_op_register(P(ctx), P(&op_def)))) \
     X(tg_op_find, IS_NULL(tg_op_find(P(ctx), P("none")))) \
@@ -470,6 +479,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_logsumexp, IS_NULL(tg_logsumexp(P(x), 1, false))) \
     X(tg_reshape, IS_NULL(tg_reshape(P(x), 2, P(shape)))) \
     X(tg_transpose, IS_NULL(tg_transpose(P(x), 0, 1))) \
+    X(tg_permute, IS_NULL(tg_permute(P(x), P(axes)))) \
     X(tg_expand, IS_NULL(tg_expand(P(x), 2, P(shape)))) \
     X(tg_sum_to, IS_NULL(tg_sum_to(P(x), 2, P(shape)))) \
     X(tg_slice, IS_NULL(tg_slice(P(x), 0, 0, 1, 1))) \

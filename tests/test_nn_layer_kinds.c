@@ -46,6 +46,9 @@ static const tg_layer_spec kind_cases[] = {
     {.kind = TG_LAYER_RNN, .in = 3, .out = 2},
     {.kind = TG_LAYER_LSTM, .in = 3, .out = 2, .last_state = true},
     {.kind = TG_LAYER_GRU, .in = 3, .out = 2},
+    {.kind = TG_LAYER_SELF_ATTENTION, .in = 4, .heads = 2, .causal = true},
+    {.kind = TG_LAYER_TRANSFORMER_BLOCK, .in = 4, .out = 8, .heads = 2, .causal = true},
+    {.kind = TG_LAYER_POSITION_EMBEDDING, .in = 5, .out = 3},
 };
 enum { N_CASES = sizeof kind_cases / sizeof kind_cases[0] };
 

@@ -581,3 +581,62 @@ Test(nn_errors, perceptron_rejects_labels_other_than_plus_minus_one)
     tg_tensor *w3 = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(3));
     cr_expect_eq(tg_perceptron_train(w3, &b, x, y, 1, 10, NULL, NULL, NULL), TG_ERR_SHAPE);
 }
+
+/* Groups, by hand. lr 0.1, decoupled λ 0.1 for group 0; gradients 1 (w), 2
+ * (E), 3 (b) from L = Σw + 2ΣE + 3Σb:
+ *   w [1, 2], group 0 (rank 2: decayed):  w ← 0.99w - 0.1·1
+ *   E [1, 2], group 1 (lr ×0.5, λ 0):      E ← E - 0.05·2
+ *   b [2],    group 2 (lr ×1, λ 0.2):      b ← 0.98b - 0.1·3
+ * then with lr 0.2, group 1 moves with it: E ← E - 0.1·2. */
+Test(nn_optim, parameter_groups_have_their_own_learning_rate_and_weight_decay)
+{
+    tg_tensor *w = tg_tensor_from(ctx, TG_F64, TG_SHAPE(1, 2), (double[]){1, -2});
+    tg_tensor *e = tg_tensor_from(ctx, TG_F64, TG_SHAPE(1, 2), (double[]){1, 2});
+    tg_tensor *b = tg_tensor_from(ctx, TG_F64, TG_SHAPE(2), (double[]){0.5, 3});
+    tg_tensor *all[3] = {w, e, b};
+    for (int i = 0; i < 3; i++)
+        tg_tensor_set_requires_grad(all[i], true);
+    tg_optimizer *opt = tg_optim_sgd_new((tg_params){3, all}, 0.1);
+    cr_assert_eq(tg_optim_set_weight_decay(opt, TG_DECAY_DECOUPLED, 0.1), TG_OK);
+    cr_expect_eq(tg_optim_add_group(opt, (tg_params){1, &e}, 0.5, 0.0), 1);
+    cr_expect_eq(tg_optim_add_group(opt, (tg_params){1, &b}, 1.0, 0.2), 2);
+    cr_expect_eq(tg_optim_group_of(opt, w), 0);
+    cr_expect_eq(tg_optim_group_of(opt, b), 2);
+    for (int step = 0; step < 2; step++) {
+        tg_optim_zero_grad(opt);
+        tg_tensor *loss = tg_add(tg_add(tg_sum(w), tg_mul_scalar(tg_sum(e), 2)), tg_mul_scalar(tg_sum(b), 3));
+        cr_assert_eq(tg_backward(loss), TG_OK, "%s", tg_ctx_error(ctx));
+        if (step == 1)
+            tg_optim_set_lr(opt, 0.2);
+        cr_assert_eq(tg_optim_step(opt), TG_OK);
+        tg_tape_reset(ctx);
+        if (step == 0) {
+            const double want_w[2] = {0.89, -2.08}, want_e[2] = {0.9, 1.9}, want_b[2] = {0.19, 2.64};
+            for (int i = 0; i < 2; i++) {
+                cr_expect_float_eq(tg_tensor_get(w, i), want_w[i], 1e-12, "w[%d] = %g", i, tg_tensor_get(w, i));
+                cr_expect_float_eq(tg_tensor_get(e, i), want_e[i], 1e-12, "E[%d] = %g", i, tg_tensor_get(e, i));
+                cr_expect_float_eq(tg_tensor_get(b, i), want_b[i], 1e-12, "b[%d] = %g", i, tg_tensor_get(b, i));
+            }
+        }
+    }
+    cr_expect_float_eq(tg_tensor_get(e, 0), 0.7, 1e-12, "E[0] = %g: group 1 runs at half of lr 0.2",
+                       tg_tensor_get(e, 0));
+    tg_optim_free(opt);
+}
+
+Test(nn_errors, a_group_member_that_is_not_a_parameter_or_decay_without_a_kind_is_refused)
+{
+    tg_tensor *w = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(2, 2)), *stranger = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(2));
+    tg_tensor_set_name(stranger, "stranger");
+    tg_optimizer *opt = tg_optim_sgd_new((tg_params){1, &w}, 0.1);
+    cr_expect_eq(tg_optim_add_group(opt, (tg_params){1, &stranger}, 1, 0), -1);
+    cr_expect(strstr(tg_ctx_error(ctx), "stranger") && strstr(tg_ctx_error(ctx), "not one of"), "%s",
+              tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_eq(tg_optim_add_group(opt, (tg_params){1, &w}, 1, 0.1), -1);
+    cr_expect(strstr(tg_ctx_error(ctx), "no decay kind"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_eq(tg_optim_add_group(opt, (tg_params){1, &w}, -1, 0), -1);
+    cr_expect_eq(tg_optim_group_of(opt, stranger), -1);
+    tg_optim_free(opt);
+}

@@ -251,7 +251,7 @@ Test(ops_forward, batched_matmul_multiplies_each_matrix_of_the_stack)
         expect_values(tg_matmul(a, shared), TG_SHAPE(2, 1, 2), (double[]){1, 4, 3, 8}, TOL(dt));
         tg_ctx_set_error_handler(ctx, NULL, NULL); /* the error below is expected */
         cr_expect_null(tg_matmul(a, tg_tensor_zeros(ctx, dt, TG_SHAPE(3, 2, 1))), "batch sizes must agree");
-        cr_expect(strstr(tg_ctx_error(ctx), "batch sizes differ"), "%s", tg_ctx_error(ctx));
+        cr_expect(strstr(tg_ctx_error(ctx), "batch dims differ"), "%s", tg_ctx_error(ctx));
         tg_ctx_clear_error(ctx);
     }
 }

@@ -12,6 +12,7 @@
 #include "tests/op_cases_select.h"
 #include "tests/op_cases_conv.h"
 #include "tests/op_cases_fused.h"
+#include "tests/op_cases_views.h"
 
 static tg_tensor *f_matmul(tg_tensor *const *in, void *u) { (void)u; return tg_matmul(in[0], in[1]); }
 static tg_tensor *f_matmul_ta(tg_tensor *const *in, void *u) { (void)u; return tg_matmul_t(in[0], in[1], true, false); }
@@ -117,6 +118,7 @@ static const struct {
     TABLE(select_cases),
     TABLE(conv_cases),
     TABLE(fused_cases),
+    TABLE(views_cases),
 };
 #define N_TABLES (sizeof tables / sizeof *tables)
 

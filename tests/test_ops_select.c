@@ -317,8 +317,8 @@ Test(ops_select, concat_and_stack_reject_mismatched_inputs)
     EXPECT_ERROR(tg_stack(2, (tg_tensor *[]){a, b}, 0), TG_ERR_SHAPE, "stack", "input 1 has shape [3, 2]",
                  "expected equal shapes");
     EXPECT_ERROR(tg_stack(2, (tg_tensor *[]){a, a}, 3), TG_ERR_ARG, "stack", "axis 3 is out of range");
-    tg_tensor *r4 = iota(TG_F32, TG_SHAPE(1, 1, 1, 2));
-    EXPECT_ERROR(tg_stack(1, (tg_tensor *[]){r4}, 0), TG_ERR_SHAPE, "stack", "maximum rank 4");
+    tg_tensor *r6 = iota(TG_F32, TG_SHAPE(1, 1, 1, 1, 1, 2));
+    EXPECT_ERROR(tg_stack(1, (tg_tensor *[]){r6}, 0), TG_ERR_SHAPE, "stack", "maximum rank 6");
 }
 
 /* ---- detach ---- */

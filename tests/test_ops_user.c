@@ -706,11 +706,11 @@ Test(user_ops_errors, bad_calls_name_the_op_and_what_was_expected)
 }
 
 /* Broken ops, one flaw each. */
-static int rank_five(const tg_op_call *c, int64_t shape[TG_MAX_RANK])
+static int rank_past_max(const tg_op_call *c, int64_t shape[TG_MAX_RANK])
 {
     (void)c;
     shape[0] = 2;
-    return 5;
+    return TG_MAX_RANK + 1;
 }
 
 static int zero_dim(const tg_op_call *c, int64_t shape[TG_MAX_RANK])
@@ -772,8 +772,8 @@ Test(user_ops_errors, a_forward_with_the_wrong_shape_or_a_failure_is_reported_by
         tg_status status;
         const char *message;
     } cases[] = {
-        {{.name = "rank_five", .shape = rank_five, .forward = softplus_forward, .backward = softplus_backward},
-         TG_ERR_SHAPE, "rank_five: its shape function returned rank 5 for inputs of shapes [2, 3]; expected 0 to 4"},
+        {{.name = "rank_seven", .shape = rank_past_max, .forward = softplus_forward, .backward = softplus_backward},
+         TG_ERR_SHAPE, "rank_seven: its shape function returned rank 7 for inputs of shapes [2, 3]; expected 0 to 6"},
         {{.name = "zero_dim", .shape = zero_dim, .forward = softplus_forward, .backward = softplus_backward},
          TG_ERR_SHAPE, "zero_dim: its shape function returned shape [2, 0] for inputs of shapes [2, 3]; dim 1 is out of range"},
         {{.name = "own_message", .shape = own_message, .forward = softplus_forward, .backward = softplus_backward},

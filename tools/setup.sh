@@ -2,12 +2,15 @@
 # Installs what tapegrad needs on Debian, only what is missing:
 # a C compiler, CMake, valgrind and Criterion (tests), Graphviz (diagrams), chromium
 # (the step-through page is tested in a headless browser; large, but it is the
-# real thing) and the Fashion-MNIST data set (the demo). Optional, for CI and
+# real thing), lld, wasi-libc and wasm32 compiler-rt (the core built for
+# WebAssembly: docs/live.html, tools/wasm/build.sh) and the Fashion-MNIST data
+# set (the demo). Optional, for CI and
 # tests only: Open MPI (examples/mpi_data_parallel.c and its test, skipped
 # without it); a failure to install it is reported and does not stop the
 # setup. The library itself needs libc, libm and pthreads alone.
 set -eu
-packages="build-essential cmake clang pkg-config valgrind libcriterion-dev graphviz chromium dataset-fashion-mnist"
+packages="build-essential cmake clang lld wasi-libc libclang-rt-dev-wasm32 pkg-config valgrind libcriterion-dev graphviz
+    chromium dataset-fashion-mnist"
 optional="libopenmpi-dev openmpi-bin"
 missing=""
 missing_optional=""

@@ -2,7 +2,8 @@
 # The whole test suite, quiet: set-up, then every test in a release build
 # (with the install and README tests), again under AddressSanitizer +
 # UndefinedBehaviorSanitizer, valgrind on examples, every test once more built
-# by clang with warnings as errors, and a short smoke run of each fuzzer.
+# by clang with warnings as errors, the WebAssembly build of the core
+# (tools/wasm/build.sh) and a short smoke run of each fuzzer.
 #
 # One line per stage with its counts, naming every skipped test and why;
 # compiler and test output go to build-logs/<stage>.log. The last line is the
@@ -95,6 +96,21 @@ if command -v clang > /dev/null; then
     ctest_stage clang build-clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Release -- -E "install_consumer|readme_install"
 else
     report clang 0 0 1 "clang is not installed"
+fi
+
+# tapegrad's core for wasm32 (the live page, docs/live.html; its browser
+# test, live_page, runs in the ctest stages above).
+log="$logs/wasm.log"
+if tools/wasm/build.sh build-wasm > "$log" 2>&1; then
+    note=$(tail -n 1 "$log" | sed 's/^build.sh: //')
+    if ! cmp -s build-wasm/live.html docs/live.html; then
+        note="$note; docs/live.html differs from this build (tools/wasm/build.sh --docs updates it)"
+    fi
+    report wasm 1 0 0 "$note"
+elif [ $? -eq 77 ]; then
+    report wasm 0 0 1 "$(tail -n 1 "$log")"
+else
+    report wasm 0 1 0 "tools/wasm/build.sh failed"
 fi
 
 log="$logs/fuzz.log"

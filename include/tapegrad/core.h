@@ -47,7 +47,7 @@ extern "C" {
 #define TG_API
 #endif
 
-#define TG_MAX_RANK 4
+#define TG_MAX_RANK 6
 
 typedef struct tg_ctx tg_ctx;
 typedef struct tg_tensor tg_tensor;
@@ -162,7 +162,7 @@ TG_API double tg_rng_normal(tg_rng *rng);              /* mean 0, sd 1 (polar me
 TG_API uint64_t tg_rng_below(tg_rng *rng, uint64_t n); /* uniform in [0, n), unbiased */
 
 /* ---- tensors ----------------------------------------------------------
- * Row-major, contiguous, rank 0..4. Constructors return NULL on bad shapes. */
+ * Row-major, contiguous, rank 0..6 (TG_MAX_RANK). Constructors return NULL on bad shapes. */
 TG_API tg_tensor *tg_tensor_new(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape); /* zeros */
 TG_API tg_tensor *tg_tensor_zeros(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
 TG_API tg_tensor *tg_tensor_ones(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
@@ -177,6 +177,13 @@ TG_API tg_tensor *tg_tensor_randn(tg_ctx *ctx, tg_rng *rng, tg_dtype dtype, int 
                            double mean, double stddev);
 /* rand/randn: f32 or f64 only. A step tensor (zeros): lives until tg_tape_reset. */
 TG_API tg_tensor *tg_tensor_temp(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape);
+/* torch.arange: the step tensor [start, start + step, ...] of the values
+ * below end (above it for a negative step), ceil((end - start) / step) of
+ * them, each start + i·step computed in double then rounded to dtype. i64
+ * takes whole numbers within ±2^53. Errors: TG_ERR_ARG (a NaN or infinite
+ * bound, step 0, a fraction for i64), TG_ERR_SHAPE (no element, or more
+ * than 2^40); NULL ctx returns NULL. */
+TG_API tg_tensor *tg_arange(tg_ctx *ctx, tg_dtype dtype, double start, double end, double step);
 /* A persistent copy of t's values (no gradient, no history). */
 TG_API tg_tensor *tg_tensor_clone(const tg_tensor *t);
 /* Frees a persistent tensor and its gradient. Step tensors are freed by

@@ -62,6 +62,13 @@ typedef enum {
     TG_LAYER_LSTM,        /* [B, T, in] -> [B, T, out] (the gates i, f, g, o as in PyTorch) */
     TG_LAYER_GRU,         /* [B, T, in] -> [B, T, out] (the gates r, z, n as in PyTorch);
                              recurrent kinds with last_state: -> h_T [B, out] */
+    /* Transformers (attention.c, transformer.c), x [B, T, d], d = in, H = heads,
+     * attention(x) = concat_h(softmax(Q_h·K_hᵀ/√(d/H) + M)·V_h)·W_oᵀ + b_o,
+     * Q|K|V = x·W_qkvᵀ + b_qkv (torch.nn.MultiheadAttention's names), M causal or none: */
+    TG_LAYER_SELF_ATTENTION,    /* [B, T, d] -> [B, T, d]; W_qkv [3d, d], W_o [d, d] */
+    TG_LAYER_TRANSFORMER_BLOCK, /* pre-LN: x += attention(LN₁(x)); x += W₂·gelu(W₁·LN₂(x) + b₁) + b₂;
+                                   [B, T, d] -> [B, T, d]; W₁ [out, d], W₂ [d, out] (minGPT's names) */
+    TG_LAYER_POSITION_EMBEDDING, /* x [..., T, out] -> x + W[0:T] (learned positions); W [in, out], T <= in */
     TG_LAYER_USER = 1000, /* the first kind tg_layer_kind_register gives */
 } tg_layer_kind;
 
@@ -83,6 +90,12 @@ typedef struct {
                            [B, T, out], so a sequence classifier is a plain layer list [false] */
     const char *op;     /* activation: the name of a one-input user op registered in the
                            layer's context (tapegrad/op.h), applied instead of act [NULL] */
+    int heads;          /* attention and transformer block: heads, dividing in (d_model) [required] */
+    bool causal;        /* attention and transformer block: position i attends to j <= i only [false] */
+    /* dense layer in a model: the name of an earlier layer whose weight this
+     * layer uses as its own (weight tying, e.g. an LM head tied to the token
+     * embedding: both [vocab, d]); the shapes must be equal [NULL] */
+    const char *tie;
 } tg_layer_spec;
 
 /* (count, array) of layer specs from a list of initializers, as TG_SHAPE:
@@ -93,7 +106,7 @@ typedef struct {
 
 /* "dense", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "activation",
  * "dropout", "batch_norm", "layer_norm", "embedding", "rnn", "lstm", "gru",
- * or a registered kind's name; "?" for an unknown value. */
+ * "self_attention", "transformer_block", "position_embedding", or a registered kind's name; "?" for an unknown value. */
 TG_API const char *tg_layer_kind_name(tg_layer_kind kind);
 /* The kind called name (built in or registered); -1 when none. */
 TG_API int tg_layer_kind_find(const char *name);
@@ -128,6 +141,8 @@ enum {
     TG_LAYER_USES_LAST_STATE = 1 << 7, /* last_state */
     TG_LAYER_USES_OP = 1 << 8,         /* op */
     TG_LAYER_TAKES_INDICES = 1 << 9,   /* the input may have any dtype (indices), not the layer's */
+    TG_LAYER_USES_HEADS = 1 << 10,     /* heads >= 1 and causal */
+    TG_LAYER_USES_TIE = 1 << 11,       /* tie: parameter 0 shared with the named earlier layer's */
 };
 
 /* A layer kind. name, shape, forward and describe are required; a built-in
@@ -178,7 +193,7 @@ TG_API const tg_layer_kind_def *tg_layer_kind_def_of(int kind);
 /* For a kind's make: a tensor of the module named "<module>.<what>"
  * (requiring a gradient when param, else a buffer such as a running
  * statistic), zero-filled; NULL on error (on the module's context): more than
- * 8 parameters or 4 buffers, a bad shape, out of memory. */
+ * 16 parameters or 4 buffers, a bad shape, out of memory. */
 TG_API tg_tensor *tg_module_add_tensor(tg_module *module, const char *what, bool param, int rank,
                                        const int64_t *shape);
 /* For a kind's shape: raises TG_ERR_SHAPE "<kind> layer <name>: input has
@@ -310,9 +325,10 @@ TG_API tg_status tg_model_dot_save(tg_model *model, tg_tensor *x, const char *pa
  * The spec text is line-based: "tapegrad-model 1", "dtype f32", "input 1 28 28",
  * then one "layer <kind> name=<name> in=.. out=.. kernel=.. stride=.. padding=..
  * act=.. init=.. rate=.. eps=.. momentum=.. seed=.." line per layer, ending in
- * " last_state=1" for a recurrent layer that outputs its last state only and
- * " op=<name>" for an activation by a user op. <kind> is the kind's name, a
- * registered kind's too. */
+ * " last_state=1" for a recurrent layer that outputs its last state only,
+ * " op=<name>" for an activation by a user op, " heads=<H> causal=<0|1>" for
+ * attention and transformer blocks and " tie=<layer>" for a tied weight.
+ * <kind> is the kind's name, a registered kind's too. */
 
 /* The model's spec as text (malloc'd, the caller frees); NULL on error or for
  * a NULL model. */
@@ -341,6 +357,79 @@ TG_API tg_model *tg_model_load(tg_ctx *ctx, const char *path, int64_t *epoch);
  * tg_checkpoint_load; TG_ERR_ARG for a NULL model. A file without a spec
  * loads when its tensors match. */
 TG_API tg_status tg_model_load_into(tg_model *model, const char *path, tg_optimizer *opt, int64_t *epoch);
+
+/* ---- PyTorch's names and safetensors files ---------------------------------
+ * A model's tensors under the state_dict names of the equivalent
+ * torch.nn.Sequential, so that PyTorch's load_state_dict(strict=True) takes
+ * tapegrad's file and tapegrad takes PyTorch's. PyTorch numbers a
+ * Sequential's modules, and a dense or conv layer with an activation is two
+ * of them (Linear, then ReLU): LeNet's tensors are "0.weight", "0.bias",
+ * "3.weight", ..., "11.bias". A layer the user named (tg_layer_spec.name)
+ * keeps its name instead ("conv1.weight"), as a Sequential built from an
+ * OrderedDict. The tensor's part is the kind's torch_names: "weight",
+ * "bias", "running_mean", "running_var" (batch norm also has PyTorch's
+ * "num_batches_tracked", an I64 scalar saved as 0 and checked, not read, on
+ * loading), and for RNN, LSTM and GRU "weight_ih_l0", "weight_hh_l0",
+ * "bias_ih_l0", "bias_hh_l0" with PyTorch's layout and gate order (LSTM i,
+ * f, g, o; GRU r, z, n), so they copy over unchanged. */
+
+/* The PyTorch name of tensor i of tg_model_tensors (parameters of every
+ * layer, then buffers) written into buf: "3.weight"; NULL for NULL
+ * arguments, size 0 or i out of range. */
+TG_API const char *tg_model_torch_name(const tg_model *model, int i, char *buf, size_t size);
+
+/* Writes the model's tensors to path as a safetensors file (f32 models as
+ * F32, f64 as F64) under PyTorch's names, layer by layer in state_dict order,
+ * with the metadata {"format": "pt", "tapegrad_model": <spec text>}. Errors:
+ * TG_ERR_ARG (NULL model or path), those of tg_safetensors_save. */
+TG_API tg_status tg_model_save_safetensors(const tg_model *model, const char *path);
+
+/* Maps a model tensor's PyTorch name ("3.weight") to the name of its entry in
+ * a file of another layout ("features.3.weight"), or NULL to leave that
+ * tensor as it is. The string returned must stay valid until the next call. */
+typedef const char *(*tg_torch_name_fn)(const char *torch_name, void *user);
+
+/* Loads a safetensors file into the model, all or nothing: every tensor's
+ * entry (its PyTorch name, or map's, called with user) is checked for name,
+ * shape and dtype (F32, F64, BF16 or F16, converted to the model's dtype)
+ * before a value is read, and the model is written only when every value
+ * has been read. Without a map the file must hold the model's tensors and
+ * nothing else (PyTorch's strict=True; num_batches_tracked is allowed); with
+ * one, entries no tensor maps to are ignored. Errors (the model untouched):
+ * TG_ERR_ARG (NULL model or path, a mapped name too long), TG_ERR_FORMAT
+ * naming the file, the entry, the model's tensor and layer and both shapes
+ * and dtypes ("entry \"3.weight\" is F32 [16, 6, 5, 5] in the file; the model's
+ * 3.weight (layer conv2) is f32 [16, 6, 3, 3]"), a missing entry (listing the
+ * file's), an entry of the file that is no tensor of the model; the errors
+ * of tg_safetensors_open and tg_safetensors_load. */
+TG_API tg_status tg_model_load_safetensors(tg_model *model, const char *path, tg_torch_name_fn map, void *user);
+
+/* ---- export as C -----------------------------------------------------------
+ * tg_model_export_c(model, "lenet", dir) writes dir/lenet.h and dir/lenet.c:
+ * one function
+ *     int lenet_forward(const float *in, float *out);
+ * that runs one sample (the model's input shape, flat, row-major) through
+ * the model in eval mode and writes its output (flat) to out, returning 0
+ * (-1 when an embedding index is not a whole number in range). The weights
+ * are const arrays, the scratch buffers static (so the function is not
+ * reentrant), batch norm is folded into a per-channel scale and shift,
+ * dropout is gone; the file needs no tapegrad, no malloc, only <math.h>, and
+ * compiles as C99 with -Wall -Wextra -Werror. lenet.h defines
+ * LENET_INPUT_SIZE and LENET_OUTPUT_SIZE. Computation is in float (an f64
+ * model is exported as float). Every built-in layer kind is covered except
+ * an activation layer by a user op; kinds of one's own are refused. */
+
+/* Writes dir/<name>.h and dir/<name>.c (name: a C identifier of at most 64
+ * bytes). Errors (nothing written): TG_ERR_ARG (NULL model, name or dir, a
+ * name that is no C identifier, a model without an input shape),
+ * TG_ERR_ARG listing every layer that cannot be exported ("layers 2 (op
+ * swish1: activation by the user op swish), 4 (mine1: kind mine)"),
+ * TG_ERR_IO (cannot write), TG_ERR_NOMEM. */
+TG_API tg_status tg_model_export_c(const tg_model *model, const char *name, const char *dir);
+/* The same with the weights of dense, conv and recurrent layers as int8 with
+ * one float scale per output row or channel (w ≈ scale·q, q in [-127, 127],
+ * scale = max|w|/127), a quarter of the size; the activations stay float. */
+TG_API tg_status tg_model_export_c_int8(const tg_model *model, const char *name, const char *dir);
 
 #ifdef __cplusplus
 }

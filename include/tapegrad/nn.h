@@ -238,6 +238,23 @@ TG_API void tg_optim_set_lr(tg_optimizer *opt, double lr);
  * Errors: λ < 0 or an unknown kind (TG_ERR_ARG). */
 TG_API tg_status tg_optim_set_weight_decay(tg_optimizer *opt, tg_decay kind, double lambda);
 
+/* Parameter groups (PyTorch's param_groups, with the learning rate as a
+ * factor): the members, each one of opt's parameters, move to a new group
+ * whose learning rate is lr_scale times the optimizer's (so tg_optim_set_lr
+ * and schedules move every group alike) and whose weight decay λ (of the
+ * optimizer's decay kind) falls on every member whatever its rank. Group 0
+ * holds the others: the optimizer's lr and its λ on weights of rank >= 2.
+ * AdamW that spares biases, norms and embeddings:
+ *     tg_optim_add_group(opt, no_decay_params, 1.0, 0.0);
+ * A tensor in two groups belongs to the later one. Returns the group's number
+ * (>= 1); -1 on error (TG_ERR_ARG): lr_scale or weight_decay < 0 or NaN, a
+ * member that is not one of opt's parameters, weight_decay > 0 on an
+ * optimizer without a decay kind; NULL opt. */
+TG_API int tg_optim_add_group(tg_optimizer *opt, tg_params members, double lr_scale, double weight_decay);
+/* The group of one of opt's parameters (0 when in none); -1 when it is not
+ * one of them or for NULL. */
+TG_API int tg_optim_group_of(const tg_optimizer *opt, const tg_tensor *param);
+
 /* The optimizer's state for checkpoints: its state tensors (created with the
  * optimizer, in a fixed order) and its step count. */
 TG_API tg_params tg_optim_state(const tg_optimizer *opt);

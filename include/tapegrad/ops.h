@@ -50,7 +50,8 @@ extern "C" {
     X(LAYER_NORM_BACKWARD, layer_norm_backward)                            \
     X(RMS_NORM_BACKWARD, rms_norm_backward)                                \
     X(MASKED_FILL, masked_fill) X(SOFTMAX_MASKED, softmax_masked)         \
-    X(SCALED_DOT_PRODUCT_ATTENTION, scaled_dot_product_attention)
+    X(SCALED_DOT_PRODUCT_ATTENTION, scaled_dot_product_attention)         \
+    X(PERMUTE, permute)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -64,8 +65,11 @@ TG_API const char *tg_op_name(tg_op_kind op); /* "matmul", "sigmoid", ... */
 
 /* ---- linear algebra ---- */
 /* C = A·B, A [m,k], B [k,n] -> [m,n].  dA = dC·Bᵀ, dB = Aᵀ·dC
- * Batched: [b,m,k]·[b,k,n] -> [b,m,n]; a rank-2 operand is shared by every
- * matrix of the other's stack ([b,m,k]·[k,n]) and its gradient sums over b. */
+ * Batched over any leading dims, broadcast by numpy's rules: [..., m, k] ·
+ * [..., k, n] -> [broadcast(...), m, n] ([B,H,T,d]·[B,H,d,T] -> [B,H,T,T]);
+ * an operand with fewer (or size-1) leading dims is shared by every matrix
+ * of the other's stack ([B,T,D]·[D,E] -> [B,T,E], run as one GEMM) and its
+ * gradient sums over them. Both operands rank >= 2. */
 TG_API tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
 /* C = op(A)·op(B), op(X) = Xᵀ when its flag is set; no transposed copy is made. */
 TG_API tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b);
@@ -216,8 +220,20 @@ TG_API tg_tensor *tg_argmin(tg_tensor *x, int axis, bool keepdim);
 TG_API tg_tensor *tg_logsumexp(tg_tensor *x, int axis, bool keepdim);
 
 /* ---- shapes ---- */
-TG_API tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape); /* same size; copies */
-TG_API tg_tensor *tg_transpose(tg_tensor *x, int axis0, int axis1);         /* swaps two axes */
+/* Shape ops move values, so they take any dtype, i64 included (not recorded).
+ * y = x read with another shape of the same size; one dim of shape may be
+ * -1, standing for the dim that fits (as in torch). No copy for a step
+ * tensor: y shares x's buffer (both live until tg_tape_reset), so a write
+ * into either (tg_tensor_set, tg_tensor_data) shows in both. A persistent x
+ * (a parameter) is copied, since it may be freed while the step lives on:
+ * an optimizer step after the reshape does not show in y. dx = reshape(dy). */
+TG_API tg_tensor *tg_reshape(tg_tensor *x, int rank, const int64_t *shape);
+TG_API tg_tensor *tg_transpose(tg_tensor *x, int axis0, int axis1);         /* swaps two axes (copies) */
+/* y's axis d is x's axis axes[d] (negative counts from the end; each axis
+ * once): y[i_0, ..., i_{r-1}] = x[j] with j[axes[d]] = i_d (torch.permute).
+ * Copies, in one pass over rows of the longest run that stays in order.
+ * dx = permute(dy, inverse of axes). */
+TG_API tg_tensor *tg_permute(tg_tensor *x, const int *axes);
 TG_API tg_tensor *tg_expand(tg_tensor *x, int rank, const int64_t *shape);  /* broadcast to shape */
 TG_API tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape);  /* sums broadcast dims away */
 

@@ -92,10 +92,10 @@ const tg_layer_kind_def tg_layer_kind_activation = {
 /* ---- the dropout layer kind ---- */
 
 /* y = x·mask, mask = 1/(1-p) with probability 1-p, else 0 (expectation x). */
-static tg_tensor *dropout_forward(tg_module *m, tg_tensor *x)
+tg_tensor *tg_module_dropout(tg_module *m, tg_tensor *x)
 {
     double p = m->spec.rate;
-    if (!m->training || p == 0)
+    if (!x || !m->training || p == 0)
         return x;
     tg_tensor *mask = tg_tensor_temp(m->ctx, tg_tensor_dtype(x), tg_tensor_rank(x), tg_tensor_shape(x));
     if (!mask)
@@ -120,7 +120,7 @@ const tg_layer_kind_def tg_layer_kind_dropout = {
     .name = "dropout",
     .fields = TG_LAYER_USES_RATE,
     .shape = same_shape,
-    .forward = dropout_forward,
+    .forward = tg_module_dropout,
     .describe = dropout_describe,
     .torch_names = (const char *const[]){NULL},
     .sample_input = elementwise_sample,

@@ -10,12 +10,12 @@ tg_tensor *tg_dense_affine(tg_tensor *x, tg_tensor *w, tg_tensor *b)
     if (!x || !w || !b)
         return NULL;
     int rank = tg_tensor_rank(x);
-    if (rank == 2) /* z [n, out] = x [n, in] · Wᵀ [in, out] + b [out] (broadcast over rows) */
+    if (rank >= 2) /* z [..., out] = x [..., in] · Wᵀ [in, out] + b [out]: matmul folds the leading axes into rows */
         return tg_add(tg_matmul_t(x, w, false, true), b);
     int64_t in = tg_tensor_dim(w, 1), out_shape[TG_MAX_RANK];
     memcpy(out_shape, tg_tensor_shape(x), (size_t)rank * sizeof *out_shape);
     out_shape[rank - 1] = tg_tensor_dim(w, 0);
-    tg_tensor *x2 = tg_reshape(x, TG_SHAPE(tg_tensor_size(x) / in, in)); /* leading axes folded into rows */
+    tg_tensor *x2 = tg_reshape(x, TG_SHAPE(tg_tensor_size(x) / in, in)); /* one sample: a row */
     return tg_reshape(tg_add(tg_matmul_t(x2, w, false, true), b), rank, out_shape);
 }
 
@@ -55,7 +55,7 @@ static int dense_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK])
 
 const tg_layer_kind_def tg_layer_kind_dense = {
     .name = "dense",
-    .fields = TG_LAYER_USES_IN | TG_LAYER_USES_OUT | TG_LAYER_USES_ACT | TG_LAYER_USES_INIT,
+    .fields = TG_LAYER_USES_IN | TG_LAYER_USES_OUT | TG_LAYER_USES_ACT | TG_LAYER_USES_INIT | TG_LAYER_USES_TIE,
     .make = dense_make,
     .shape = dense_shape,
     .forward = dense_forward,

@@ -75,3 +75,61 @@ const tg_layer_kind_def tg_layer_kind_embedding = {
     .torch_names = (const char *const[]){"weight"},
     .sample_input = embedding_sample,
 };
+
+/* ---- the position_embedding layer kind ----
+ * Learned positions added to a sequence: x [..., T, out] -> x + W[0:T],
+ * W [in, out] with in the longest sequence the table holds (GPT's "wpe",
+ * PyTorch's Embedding over arange(T): "weight"). */
+
+static tg_status position_make(tg_module *m, tg_rng *rng)
+{
+    return embedding_make(m, rng);
+}
+
+static tg_status position_shape(const tg_module *m, int rank, const int64_t *shape, int *out_rank,
+                                int64_t out_shape[TG_MAX_RANK])
+{
+    (void)out_rank, (void)out_shape;
+    long long positions = (long long)m->spec.in, d = (long long)m->spec.out;
+    char want[256];
+    if (rank < 2 || shape[rank - 1] != m->spec.out) {
+        snprintf(want, sizeof want, "[..., T, %lld] (a sequence of out = %lld features)", d, d);
+        return tg_module_shape_error(m, rank, shape, want);
+    }
+    if (shape[rank - 2] > m->spec.in) {
+        snprintf(want, sizeof want, "a sequence of at most %lld positions (the position table %s.weight is "
+                 "[%lld, %lld]); T = %lld is longer", positions, m->name, positions, d, (long long)shape[rank - 2]);
+        return tg_module_shape_error(m, rank, shape, want);
+    }
+    return TG_OK;
+}
+
+/* out[..., t, :] = x[..., t, :] + W[t, :] */
+static tg_tensor *position_forward(tg_module *m, tg_tensor *x)
+{
+    int64_t t = tg_tensor_dim(x, -2);
+    return tg_add(x, tg_slice(m->params[0], 0, 0, t, 1));
+}
+
+static void position_describe(const tg_layer_spec *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%lld positions x %lld", (long long)s->in, (long long)s->out);
+}
+
+static int position_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK])
+{
+    shape[0] = 2, shape[1] = s->in < 3 ? s->in : 3, shape[2] = s->out;
+    return 3;
+}
+
+const tg_layer_kind_def tg_layer_kind_position_embedding = {
+    .name = "position_embedding",
+    .short_name = "pos",
+    .fields = TG_LAYER_USES_IN | TG_LAYER_USES_OUT | TG_LAYER_USES_INIT,
+    .make = position_make,
+    .shape = position_shape,
+    .forward = position_forward,
+    .describe = position_describe,
+    .torch_names = (const char *const[]){"weight"},
+    .sample_input = position_sample,
+};

@@ -148,7 +148,7 @@ tg_mlp *tg_mlp_new(tg_ctx *ctx, tg_dtype dtype, int n_layers, const int64_t *wid
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_mlp_new: n_layers = %d, widths %s, acts %s; expected n_layers >= 1 "
                            "and both arrays", n_layers, widths ? "given" : "NULL", acts ? "given" : "NULL"), NULL;
     tg_layer_spec *specs = calloc((size_t)n_layers, sizeof *specs);
-    char (*names)[16] = calloc((size_t)n_layers, sizeof *names);
+    char (*names)[24] = calloc((size_t)n_layers, sizeof *names);
     tg_model *model = NULL;
     if (!specs || !names)
         tg_ctx_fail(ctx, TG_ERR_NOMEM, "tg_mlp_new: out of memory");

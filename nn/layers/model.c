@@ -51,6 +51,35 @@ void tg_model_free(tg_model *model)
     free(model);
 }
 
+/* Weight tying: m's parameter 0 becomes the parameter 0 of the earlier layer
+ * spec.tie names (one tensor, so its gradient sums both uses). */
+static tg_status model_tie(tg_model *model, tg_module *m)
+{
+    char who[96];
+    tg_module *owner = NULL;
+    for (int k = 0; k < model->n_layers - 1 && !owner; k++)
+        if (!strcmp(model->modules[k]->name, m->spec.tie))
+            owner = model->modules[k];
+    if (!owner || owner->n_params < 1 || m->n_params < 1)
+        return tg_ctx_fail(model->ctx, TG_ERR_ARG, "tg_model_new: %s: tie \"%s\"; expected the name of an earlier "
+                           "layer with a weight", tg_module_who(m, who, sizeof who), m->spec.tie);
+    tg_tensor *own = m->params[0], *shared = owner->params[0];
+    int rank = tg_tensor_rank(own);
+    if (rank != tg_tensor_rank(shared) ||
+        memcmp(tg_tensor_shape(own), tg_tensor_shape(shared), (size_t)rank * sizeof(int64_t)) != 0) {
+        char a[64], b[64];
+        return tg_ctx_fail(model->ctx, TG_ERR_SHAPE, "tg_model_new: %s: tie to %s: %s has shape %s, %s has shape %s; "
+                           "expected equal shapes", tg_module_who(m, who, sizeof who), owner->name,
+                           tg_tensor_name(own), tg_shape_str(rank, tg_tensor_shape(own), a, sizeof a),
+                           tg_tensor_name(shared),
+                           tg_shape_str(tg_tensor_rank(shared), tg_tensor_shape(shared), b, sizeof b));
+    }
+    tg_tensor_free(own);
+    m->params[0] = shared;
+    m->tied = true;
+    return TG_OK;
+}
+
 tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_t *input_shape, int n_layers,
                        const tg_layer_spec *layers, tg_rng *rng)
 {
@@ -108,7 +137,11 @@ tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_
             return NULL;
         }
         model->modules[model->n_layers++] = m;
-        model->n_params += m->n_params;
+        if (m->spec.tie && model_tie(model, m) != TG_OK) {
+            tg_model_free(model);
+            return NULL;
+        }
+        model->n_params += m->n_params - m->tied;
         model->n_buffers += m->n_buffers;
     }
     /* Shapes: one sample (batch 1) through every layer's shape rule. */
@@ -137,7 +170,7 @@ tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_
     int p = 0, b = model->n_params;
     for (int l = 0; l < model->n_layers; l++) {
         tg_module *m = model->modules[l];
-        for (int i = 0; i < m->n_params; i++)
+        for (int i = m->tied; i < m->n_params; i++) /* a tied weight is listed once, by its owner */
             model->tensors[p++] = m->params[i];
         for (int i = 0; i < m->n_buffers; i++)
             model->tensors[b++] = m->buffers[i];
@@ -262,9 +295,12 @@ void tg_model_print(const tg_model *model, FILE *out)
             tg_shape_str(tg_tensor_rank(m->params[i]), tg_tensor_shape(m->params[i]), s, sizeof s);
             used += (size_t)snprintf(tensors + used, sizeof tensors - used, "%s%s", i ? " " : "", s);
         }
-        fprintf(out, "  %-12s %-11s %-34s %-14s %-34s %10s\n", m->name, m->kind->name,
-                tg_module_describe(m, set, sizeof set), shape, tensors,
-                with_commas(tg_params_count(tg_module_params(m)), num, sizeof num));
+        tg_module_describe(m, set, sizeof set);
+        if (m->tied)
+            snprintf(set + strlen(set), sizeof set - strlen(set), ", weight of %s", m->spec.tie);
+        int64_t own = tg_params_count(tg_module_params(m)) - (m->tied ? tg_tensor_size(m->params[0]) : 0);
+        fprintf(out, "  %-12s %-11s %-34s %-14s %-34s %10s\n", m->name, m->kind->name, set, shape, tensors,
+                with_commas(own, num, sizeof num));
     }
     fprintf(out, "  total parameters: %s", with_commas(tg_model_param_count(model), num, sizeof num));
     if (model->n_buffers)
@@ -323,7 +359,7 @@ char *tg_model_spec_text(const tg_model *model)
 {
     if (!model)
         return NULL;
-    size_t size = 128 + (size_t)model->n_layers * (2 * MODULE_NAME_MAX + 320), used = 0;
+    size_t size = 128 + (size_t)model->n_layers * (3 * MODULE_NAME_MAX + 360), used = 0;
     char *text = malloc(size);
     if (!text)
         return tg_ctx_fail(model->ctx, TG_ERR_NOMEM, "tg_model_spec_text: out of memory"), NULL;
@@ -336,12 +372,17 @@ char *tg_model_spec_text(const tg_model *model)
         const tg_layer_spec *s = &model->modules[l]->spec;
         used += (size_t)snprintf(text + used, size - used,
                                  "layer %s name=%s in=%lld out=%lld kernel=%d stride=%d padding=%d act=%s init=%s "
-                                 "rate=%.17g eps=%.17g momentum=%.17g seed=%llu%s%s%s\n",
+                                 "rate=%.17g eps=%.17g momentum=%.17g seed=%llu%s%s%s",
                                  model->modules[l]->kind->name, s->name, (long long)s->in, (long long)s->out,
                                  s->kernel, s->stride, s->padding, tg_activation_name(s->act), tg_init_name(s->init),
                                  s->rate, s->eps, s->momentum, (unsigned long long)s->seed,
                                  /* only when set: older readers read the rest */
                                  s->last_state ? " last_state=1" : "", s->op ? " op=" : "", s->op ? s->op : "");
+        if (s->heads)
+            used += (size_t)snprintf(text + used, size - used, " heads=%d causal=%d", s->heads, s->causal ? 1 : 0);
+        if (s->tie)
+            used += (size_t)snprintf(text + used, size - used, " tie=%s", s->tie);
+        used += (size_t)snprintf(text + used, size - used, "\n");
     }
     return text;
 }
@@ -396,6 +437,14 @@ static bool read_field(char *token, tg_layer_spec *s)
         s->seed = strtoull(value, &end, 10);
     else if (!strcmp(key, "op"))
         s->op = value;
+    else if (!strcmp(key, "tie"))
+        s->tie = value;
+    else if (!strcmp(key, "heads"))
+        s->heads = (int)strtol(value, &end, 10);
+    else if (!strcmp(key, "causal")) {
+        s->causal = !strcmp(value, "1");
+        return s->causal || !strcmp(value, "0");
+    }
     else if (!strcmp(key, "last_state")) {
         s->last_state = !strcmp(value, "1");
         return s->last_state || !strcmp(value, "0");
@@ -524,6 +573,11 @@ bool tg_model_spec_diff_labelled(const tg_model *a, const tg_model *b, const cha
         DIFF(x->momentum != y->momentum, "momentum is %g", x->momentum, y->momentum)
         DIFF(strcmp(x->op ? x->op : "-", y->op ? y->op : "-") != 0, "op %s", x->op ? x->op : "none",
              y->op ? y->op : "none")
+        DIFF(x->heads != y->heads, "heads is %d", x->heads, y->heads)
+        DIFF(x->causal != y->causal, "attention is %s", x->causal ? "causal" : "not causal",
+             y->causal ? "causal" : "not causal")
+        DIFF(strcmp(x->tie ? x->tie : "-", y->tie ? y->tie : "-") != 0, "tie %s", x->tie ? x->tie : "none",
+             y->tie ? y->tie : "none")
         DIFF(x->last_state != y->last_state, "output is %s", x->last_state ? "the last state" : "every state",
              y->last_state ? "the last state" : "every state")
 #undef DIFF

@@ -206,6 +206,19 @@ static tg_status spec_normalize(tg_ctx *ctx, const tg_layer_kind_def *def, const
         out->last_state = spec->last_state;
     if ((uses & TG_LAYER_USES_OP) && spec->op && spec->op[0])
         out->op = spec->op;
+    if (uses & TG_LAYER_USES_HEADS) {
+        if (spec->heads < 1)
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_module_new: %s layer %s: heads = %d; expected >= 1", kind, name,
+                               spec->heads);
+        out->heads = spec->heads, out->causal = spec->causal;
+    }
+    if ((uses & TG_LAYER_USES_TIE) && spec->tie && spec->tie[0]) {
+        if (strlen(spec->tie) >= MODULE_NAME_MAX || strchr(spec->tie, ' ') || strchr(spec->tie, '\n') ||
+            strchr(spec->tie, '='))
+            return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_module_new: %s layer %s: tie \"%.80s\"; expected a layer name",
+                               kind, name, spec->tie);
+        out->tie = spec->tie;
+    }
     char why[160] = "";
     if (def->check && !def->check(out, why, sizeof why))
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_module_new: %s layer %s: %s", kind, name, why);
@@ -252,6 +265,10 @@ static tg_module *module_make(tg_ctx *ctx, tg_dtype dtype, const tg_layer_spec *
     tg_layer_spec s;
     if (spec_normalize(ctx, def, spec, &s) != TG_OK)
         return NULL;
+    if (s.tie && !for_model)
+        return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_module_new: %s layer %s: tie \"%s\" names another layer; a tie "
+                           "works in a model (tg_model_new), where that layer is", def->name,
+                           spec->name ? spec->name : "", s.tie), NULL;
     const tg_op *op = NULL;
     if (s.op && !(op = tg_op_find(ctx, s.op)))
         return tg_ctx_fail(ctx, TG_ERR_ARG, "tg_module_new: %s layer %s: op \"%s\" is not registered in this "
@@ -268,6 +285,10 @@ static tg_module *module_make(tg_ctx *ctx, tg_dtype dtype, const tg_layer_spec *
     if (s.op) {
         snprintf(m->op, sizeof m->op, "%s", s.op);
         m->spec.op = m->op;
+    }
+    if (s.tie) {
+        snprintf(m->tie, sizeof m->tie, "%s", s.tie);
+        m->spec.tie = m->tie;
     }
     /* Dropout draws from its own stream: seeded, or from the model's rng. */
     m->rng = tg_rng_seed((def->fields & TG_LAYER_USES_RATE) && s.seed ? s.seed : tg_rng_next(rng));
@@ -295,7 +316,7 @@ void tg_module_free(tg_module *m)
         return;
     if (!m->owned_by_model)
         tg_ctx_disown(m->ctx, m);
-    for (int i = 0; i < m->n_params; i++)
+    for (int i = m->tied ? 1 : 0; i < m->n_params; i++)
         tg_tensor_free(m->params[i]);
     for (int i = 0; i < m->n_buffers; i++)
         tg_tensor_free(m->buffers[i]);

@@ -7,7 +7,7 @@
 
 #include "tapegrad/model.h"
 
-#define MODULE_MAX_PARAMS 8
+#define MODULE_MAX_PARAMS 16
 #define MODULE_MAX_BUFFERS 4
 #define MODULE_NAME_MAX 64
 
@@ -26,7 +26,10 @@
     X(TG_LAYER_EMBEDDING, embedding)   /* embedding.c */    \
     X(TG_LAYER_RNN, rnn)               /* recurrent.c */    \
     X(TG_LAYER_LSTM, lstm)             /* recurrent.c */    \
-    X(TG_LAYER_GRU, gru)               /* recurrent.c */
+    X(TG_LAYER_GRU, gru)               /* recurrent.c */    \
+    X(TG_LAYER_SELF_ATTENTION, self_attention)          /* attention.c */   \
+    X(TG_LAYER_TRANSFORMER_BLOCK, transformer_block)    /* transformer.c */ \
+    X(TG_LAYER_POSITION_EMBEDDING, position_embedding)  /* embedding.c */
 
 #define TG_LAYER_DECLARE(KIND, name) extern const tg_layer_kind_def tg_layer_kind_##name;
 TG_LAYER_LIST(TG_LAYER_DECLARE)
@@ -39,6 +42,8 @@ struct tg_module {
     tg_layer_spec spec;               /* defaults filled in; spec.name points to name, spec.op to op */
     char name[MODULE_NAME_MAX];
     char op[MODULE_NAME_MAX];
+    char tie[MODULE_NAME_MAX];        /* spec.tie points here */
+    bool tied;                        /* params[0] is another module's (spec.tie): not freed here */
     const void *user_op;              /* activation by a user op: the tg_op found in ctx */
     bool training;
     bool owned_by_model;              /* freed by its model, not on the context's list */
@@ -69,6 +74,24 @@ tg_module *tg_module_new_for_model(tg_ctx *ctx, tg_dtype dtype, const tg_layer_s
 /* z = x·Wᵀ + b over the last axis of x [..., in] (leading axes folded into
  * rows): the one dense forward, of the dense layer kind and of tg_mlp. */
 tg_tensor *tg_dense_affine(tg_tensor *x, tg_tensor *w, tg_tensor *b);
+
+/* Multi-head self-attention with H = spec heads of a sequence given as rows
+ * x [B·T, d] (position t of sequence b in row b·T + t), the one attention
+ * forward of the self_attention and transformer_block kinds (attention.c):
+ * Q|K|V = x·W_qkvᵀ + b_qkv, y = concat_h(sdpa(Q_h, K_h, V_h))·W_oᵀ + b_o, [B·T, d]. */
+tg_tensor *tg_self_attention_rows(tg_module *m, tg_tensor *x, int64_t b, int64_t t, tg_tensor *w_qkv,
+                                  tg_tensor *b_qkv, tg_tensor *w_out, tg_tensor *b_out);
+
+/* Dropout with the module's rate and stream: x·mask/(1-p) in training mode, x
+ * in eval mode (activation.c; the dropout kind's forward). */
+tg_tensor *tg_module_dropout(tg_module *m, tg_tensor *x);
+
+/* Shape rule of layers reading sequences [B, T, d] with d = spec in, and a
+ * sample of them. */
+tg_status tg_sequence_shape(const tg_module *m, int rank, const int64_t *shape);
+int tg_sequence_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK]);
+/* heads divides in (d_model): false with the reason, naming both. */
+bool tg_heads_check(tg_layer_spec *s, char *why, size_t size);
 
 /* Describe helpers shared by kinds: "in->out[, act]". */
 void tg_layer_describe_in_out(const tg_layer_spec *s, char *buf, size_t size);

@@ -54,11 +54,7 @@ static tg_tensor *batch_norm(tg_module *m, tg_tensor *x)
 
 static tg_tensor *layer_norm(tg_module *m, tg_tensor *x)
 {
-    tg_tensor *mean = tg_mean_axis(x, -1, true);
-    tg_tensor *centered = tg_sub(x, mean);
-    tg_tensor *var = tg_mean_axis(tg_mul(centered, centered), -1, true);
-    tg_tensor *normalized = tg_mul(centered, rsqrt_eps(var, m->spec.eps));
-    return tg_add(tg_mul(normalized, m->params[0]), m->params[1]); /* γ, β [in] broadcast over rows */
+    return tg_layer_norm(x, m->params[0], m->params[1], m->spec.eps); /* the fused op: γ, β [in] */
 }
 
 /* γ [in] = 1, β [in] = 0 (PyTorch's "weight", "bias"); batch norm adds the

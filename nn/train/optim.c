@@ -21,6 +21,11 @@ struct tg_optimizer {
     tg_decay decay;
     double lambda;
     int64_t steps;
+    /* parameter groups: group_of[i] for each parameter (0: the optimizer's lr
+     * and λ on rank >= 2); group g >= 1 has lr_scale[g]·lr and λ group_decay[g] */
+    int *group_of;
+    int n_groups;
+    double *lr_scale, *group_decay;
 };
 
 static tg_optimizer *optim_make(tg_params params, const char *who, optim_kind kind, double lr, int states_per_param,
@@ -131,6 +136,9 @@ void tg_optim_free(tg_optimizer *opt)
             tg_tensor_free(opt->state[i]);
     free(opt->state);
     free(opt->params);
+    free(opt->group_of);
+    free(opt->lr_scale);
+    free(opt->group_decay);
     free(opt);
 }
 
@@ -147,13 +155,13 @@ void tg_optim_free(tg_optimizer *opt)
  * exactly zero; its update is then exactly zero too, as it already was to
  * within 1e-38. No floating-point mode is touched. */
 #define TG_UPDATE_RULE(T, TINY, SUFFIX, ATTR)                                                     \
-    ATTR static void update_##T##SUFFIX(const tg_optimizer *opt, bool decay, int64_t n,          \
+    ATTR static void update_##T##SUFFIX(const tg_optimizer *opt, double lr_, double lambda, int64_t n, \
                                         T *restrict w, const T *restrict g, T *restrict s0,      \
                                         T *restrict s1, double bc1, double bc2)                  \
     {                                                                                            \
-        const T lr = (T)opt->lr, tiny = TINY;                                                    \
-        const T l2 = (T)(decay && opt->decay == TG_DECAY_L2 ? opt->lambda : 0);                  \
-        const T shrink = (T)(decay && opt->decay == TG_DECAY_DECOUPLED ? 1 - opt->lr * opt->lambda : 1); \
+        const T lr = (T)lr_, tiny = TINY;                                                        \
+        const T l2 = (T)(opt->decay == TG_DECAY_L2 ? lambda : 0);                                \
+        const T shrink = (T)(opt->decay == TG_DECAY_DECOUPLED ? 1 - lr_ * lambda : 1);           \
         switch (opt->kind) {                                                                     \
         case KIND_SGD: /* w ← w - lr·dw */                                                       \
             for (int64_t i = 0; i < n; i++)                                                      \
@@ -171,7 +179,7 @@ void tg_optim_free(tg_optimizer *opt)
         }                                                                                        \
         case KIND_ADAM: { /* m ← β₁m + (1-β₁)dw; v ← β₂v + (1-β₂)dw²; w ← w - lr·m̂/(√v̂ + ε) */  \
             const T b1 = (T)opt->beta1, b2 = (T)opt->beta2, eps = (T)opt->eps;                   \
-            const T step = (T)(opt->lr / bc1), inv_bc2 = (T)(1 / bc2);                           \
+            const T step = (T)(lr_ / bc1), inv_bc2 = (T)(1 / bc2);                               \
             for (int64_t i = 0; i < n; i++) {                                                    \
                 T gi = g[i] + l2 * w[i];                                                         \
                 T m = b1 * s0[i] + (1 - b1) * gi;                                                \
@@ -205,10 +213,19 @@ TG_UPDATE_RULE(float, FLT_MIN, , )
 TG_UPDATE_RULE(double, DBL_MIN, , )
 #undef TG_UPDATE_RULE
 
-typedef void (*update_float_fn)(const tg_optimizer *, bool, int64_t, float *, const float *, float *, float *, double,
-                                double);
-typedef void (*update_double_fn)(const tg_optimizer *, bool, int64_t, double *, const double *, double *, double *,
-                                 double, double);
+typedef void (*update_float_fn)(const tg_optimizer *, double, double, int64_t, float *, const float *, float *,
+                                float *, double, double);
+typedef void (*update_double_fn)(const tg_optimizer *, double, double, int64_t, double *, const double *, double *,
+                                 double *, double, double);
+
+/* Parameter i's learning rate and weight decay λ (0: none), from its group. */
+static void rate_of(const tg_optimizer *opt, int i, double *lr, double *lambda)
+{
+    int g = opt->group_of ? opt->group_of[i] : 0;
+    *lr = g ? opt->lr * opt->lr_scale[g] : opt->lr;
+    *lambda = opt->decay == TG_DECAY_NONE ? 0 : g ? opt->group_decay[g]
+              : tg_tensor_rank(opt->params[i]) >= 2 ? opt->lambda : 0; /* group 0: weights only */
+}
 
 static void pick_update(update_float_fn *f, update_double_fn *d)
 {
@@ -239,18 +256,20 @@ void tg_optim_update_slice(const tg_optimizer *opt, int i, int64_t begin, int64_
     double bc2 = opt->kind == KIND_ADAM ? 1 - pow(opt->beta2, (double)t) : 1;
     int per = opt->n_params ? opt->n_state / opt->n_params : 0;
     tg_tensor *p = opt->params[i];
-    bool decay = opt->decay != TG_DECAY_NONE && tg_tensor_rank(p) >= 2;
+    double lr, lambda;
+    rate_of(opt, i, &lr, &lambda);
     update_float_fn update_f;
     update_double_fn update_d;
     pick_update(&update_f, &update_d);
     if (tg_tensor_dtype(p) == TG_F32) {
         float *s0 = per > 0 ? (float *)tg_tensor_data(opt->state[i * per]) + begin : NULL;
         float *s1 = per > 1 ? (float *)tg_tensor_data(opt->state[i * per + 1]) + begin : NULL;
-        update_f(opt, decay, end - begin, (float *)values + begin, (const float *)grad + begin, s0, s1, bc1, bc2);
+        update_f(opt, lr, lambda, end - begin, (float *)values + begin, (const float *)grad + begin, s0, s1, bc1, bc2);
     } else {
         double *s0 = per > 0 ? (double *)tg_tensor_data(opt->state[i * per]) + begin : NULL;
         double *s1 = per > 1 ? (double *)tg_tensor_data(opt->state[i * per + 1]) + begin : NULL;
-        update_d(opt, decay, end - begin, (double *)values + begin, (const double *)grad + begin, s0, s1, bc1, bc2);
+        update_d(opt, lr, lambda, end - begin, (double *)values + begin, (const double *)grad + begin, s0, s1, bc1,
+                 bc2);
     }
 }
 
@@ -281,13 +300,14 @@ tg_status tg_optim_step(tg_optimizer *opt)
         tg_tensor *grad = tg_tensor_grad(p);
         if (!grad)
             continue; /* not reached by backward: no update, no state change */
-        bool decay = opt->decay != TG_DECAY_NONE && tg_tensor_rank(p) >= 2;
+        double lr, lambda;
+        rate_of(opt, i, &lr, &lambda);
         void *s0 = per > 0 ? tg_tensor_data(opt->state[i * per]) : NULL;
         void *s1 = per > 1 ? tg_tensor_data(opt->state[i * per + 1]) : NULL;
         if (tg_tensor_dtype(p) == TG_F32)
-            update_f(opt, decay, tg_tensor_size(p), w, tg_tensor_data(grad), s0, s1, bc1, bc2);
+            update_f(opt, lr, lambda, tg_tensor_size(p), w, tg_tensor_data(grad), s0, s1, bc1, bc2);
         else
-            update_d(opt, decay, tg_tensor_size(p), w, tg_tensor_data(grad), s0, s1, bc1, bc2);
+            update_d(opt, lr, lambda, tg_tensor_size(p), w, tg_tensor_data(grad), s0, s1, bc1, bc2);
     }
     tg_fp_mode_restore(caller);
     opt->steps = t;
@@ -317,6 +337,64 @@ tg_status tg_optim_set_weight_decay(tg_optimizer *opt, tg_decay kind, double lam
     opt->decay = kind;
     opt->lambda = lambda;
     return TG_OK;
+}
+
+int tg_optim_add_group(tg_optimizer *opt, tg_params members, double lr_scale, double weight_decay)
+{
+    if (!opt)
+        return -1;
+    if (!(lr_scale >= 0) || !(weight_decay >= 0) || (members.count > 0 && !members.items) || members.count < 0)
+        return tg_ctx_fail(opt->ctx, TG_ERR_ARG, "tg_optim_add_group: lr_scale %g, weight_decay %g, %d members; "
+                           "expected both >= 0 and a list of tensors", lr_scale, weight_decay, members.count), -1;
+    if (weight_decay > 0 && opt->decay == TG_DECAY_NONE)
+        return tg_ctx_fail(opt->ctx, TG_ERR_ARG, "tg_optim_add_group: weight_decay %g, but the optimizer has no decay "
+                           "kind; expected tg_optim_adamw_new or tg_optim_set_weight_decay first", weight_decay), -1;
+    int *group_of = opt->group_of ? opt->group_of : calloc((size_t)opt->n_params + 1, sizeof *group_of);
+    opt->group_of = group_of;
+    if (!group_of)
+        return tg_ctx_fail(opt->ctx, TG_ERR_NOMEM, "tg_optim_add_group: out of memory"), -1;
+    int *slots = malloc(((size_t)members.count + 1) * sizeof *slots);
+    if (!slots)
+        return tg_ctx_fail(opt->ctx, TG_ERR_NOMEM, "tg_optim_add_group: out of memory"), -1;
+    for (int k = 0; k < members.count; k++) { /* every member is one of the optimizer's parameters */
+        slots[k] = -1;
+        for (int i = 0; i < opt->n_params && slots[k] < 0; i++)
+            if (opt->params[i] == members.items[k])
+                slots[k] = i;
+        if (slots[k] < 0) {
+            const char *name = members.items[k] ? tg_tensor_name(members.items[k]) : NULL;
+            free(slots);
+            return tg_ctx_fail(opt->ctx, TG_ERR_ARG, "tg_optim_add_group: member %d (%s) is not one of the "
+                               "optimizer's %d parameters", k, members.items[k] ? name ? name : "unnamed" : "NULL",
+                               opt->n_params), -1;
+        }
+    }
+    int g = opt->n_groups ? opt->n_groups : 1; /* group 0 is the optimizer's own */
+    double *scale = realloc(opt->lr_scale, (size_t)(g + 1) * sizeof *scale);
+    if (scale)
+        opt->lr_scale = scale;
+    double *decay = scale ? realloc(opt->group_decay, (size_t)(g + 1) * sizeof *decay) : NULL;
+    if (decay)
+        opt->group_decay = decay;
+    if (!scale || !decay) {
+        free(slots);
+        return tg_ctx_fail(opt->ctx, TG_ERR_NOMEM, "tg_optim_add_group: out of memory"), -1;
+    }
+    scale[0] = 1, decay[0] = 0;
+    scale[g] = lr_scale, decay[g] = weight_decay;
+    opt->n_groups = g + 1;
+    for (int k = 0; k < members.count; k++)
+        group_of[slots[k]] = g;
+    free(slots);
+    return g;
+}
+
+int tg_optim_group_of(const tg_optimizer *opt, const tg_tensor *param)
+{
+    for (int i = 0; opt && i < opt->n_params; i++)
+        if (opt->params[i] == param)
+            return opt->group_of ? opt->group_of[i] : 0;
+    return -1;
 }
 
 tg_params tg_optim_state(const tg_optimizer *opt)

@@ -5,7 +5,9 @@
  * metadata saved with tg_safetensors_save and opened again come back with
  * the same names, order, shapes, metadata and bits. tg_safetensors_load into
  * a fixed pair of tensors ("a" f32 [2, 3], "b" f64 [4]) must write both or
- * neither. */
+ * neither, and so must tg_model_load_safetensors into a small model (dense,
+ * batch norm with PyTorch's num_batches_tracked, LSTM: the seed model_torch),
+ * with and without a name map. */
 #include "tools/fuzz/fuzz.h"
 
 static uint64_t checksum(const tg_tensor *t, uint64_t h)
@@ -69,12 +71,58 @@ static void round_trip(tg_ctx *ctx, tg_safetensors *st, tg_named_tensor *items, 
     free(meta);
 }
 
+static uint64_t model_checksum(const tg_model *model)
+{
+    tg_params all = tg_model_tensors(model);
+    uint64_t h = 1;
+    for (int i = 0; i < all.count; i++)
+        h = checksum(all.items[i], h);
+    return h;
+}
+
+/* Reads "model.<name>" for every tensor but the LSTM's hidden-to-hidden bias. */
+static const char *prefixed(const char *torch_name, void *user)
+{
+    char *buf = user;
+    if (strstr(torch_name, "bias_hh"))
+        return NULL;
+    snprintf(buf, 128, "model.%s", torch_name);
+    return buf;
+}
+
+/* The whole file loaded into the model, all or nothing, with and without a map. */
+static void model_load(tg_ctx *ctx, const char *path)
+{
+    static tg_model *model;
+    if (!model) {
+        tg_rng rng = tg_rng_seed(3);
+        model = tg_model_new(ctx, TG_F32, 0, NULL, TG_LAYERS(
+            {.kind = TG_LAYER_DENSE, .in = 2, .out = 3, .act = TG_ACT_RELU},
+            {.kind = TG_LAYER_BATCH_NORM, .in = 3},
+            {.kind = TG_LAYER_LSTM, .in = 3, .out = 2}), &rng);
+        if (!model)
+            abort();
+    }
+    char buf[128];
+    for (int mapped = 0; mapped < 2; mapped++) {
+        tg_model *copy = tg_model_clone(model, ctx);
+        uint64_t before = model_checksum(copy);
+        tg_status status = tg_model_load_safetensors(copy, path, mapped ? prefixed : NULL, buf);
+        if (status != TG_OK && (model_checksum(copy) != before || tg_ctx_status(ctx) == TG_OK))
+            abort(); /* a failed load wrote something, or failed without a reason */
+        tg_ctx_clear_error(ctx);
+        tg_model_free(copy);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
     tg_ctx *ctx = fuzz_ctx();
     uint8_t mode = data[--size];
+    if (mode & 1)
+        model_load(ctx, fuzz_file("in.safetensors", data, size));
     tg_safetensors *st = mode & 1 ? tg_safetensors_open(ctx, fuzz_file("in.safetensors", data, size))
                                   : tg_safetensors_open_memory(ctx, data, size, "fuzz");
     if (!st) {

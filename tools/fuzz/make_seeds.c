@@ -202,6 +202,21 @@ static void safetensors_seeds(tg_ctx *ctx)
         free(bytes);
         remove(file);
     }
+    /* the model of the harness's tg_model_load_safetensors, under PyTorch's names */
+    tg_model *model = tg_model_new(ctx, TG_F32, 0, NULL, TG_LAYERS(
+        {.kind = TG_LAYER_DENSE, .in = 2, .out = 3, .act = TG_ACT_RELU},
+        {.kind = TG_LAYER_BATCH_NORM, .in = 3},
+        {.kind = TG_LAYER_LSTM, .in = 3, .out = 2}), &rng);
+    char file[2048];
+    snprintf(file, sizeof file, "%s", path_of("safetensors", "model_torch"));
+    if (!model || tg_model_save_safetensors(model, file) != TG_OK)
+        abort();
+    size_t model_n;
+    uint8_t *model_bytes = slurp(file, &model_n);
+    safetensors_seed("model_torch", model_bytes, model_n);
+    free(model_bytes);
+    remove(file);
+    tg_model_free(model);
     uint8_t data[64];
     for (int k = 0; k < 64; k++)
         data[k] = (uint8_t)(k * 29 + 0x3c);
