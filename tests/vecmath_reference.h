@@ -92,7 +92,7 @@ static const vmref_case vmref_cases[] = {
     {"tanh", vmref_tanh, VMREF_U(tanh), 1.6, NULL},
     {"erf", vmref_erf, VMREF_U(erf), 2.0, NULL},   /* 1.959 at x = 0.54185 over all inputs (was 1.9) */
     {"erfc", vmref_erfc, VMREF_U(erfc), 4.0, NULL}, /* 3.950 at x = 7.9103 over all inputs (was 3.7) */
-    {"gelu", vmref_gelu, VMREF_U(gelu), 4.4, NULL},
+    {"gelu", vmref_gelu, VMREF_U(gelu), 4.6, NULL}, /* 4.512 at x = -11.149 over all inputs (was 4.4) */
     {"gelu_tanh", vmref_gelu_tanh, VMREF_U(gelu_tanh), 2.9, NULL}, /* 2.870 at x = -2.7462 (was 3.404, over) */
     {"silu", vmref_silu, VMREF_U(silu), 2.9, NULL}, /* 2.849 at x = -5.9386 over all inputs */
     {"sigmoid_mul", vmref_sigmoid, VMREF_B(sigmoid_mul), 2.5, NULL},
