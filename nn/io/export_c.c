@@ -110,7 +110,7 @@ static bool put_tensor_int8(tg_c_file *s, const char *cname, const tg_tensor *t)
         return false;
     }
     tg_c_putf(s, "static const signed char %s_q[%lld] = { /* %s, int8 */\n", cname, (long long)(rows * cols),
-         tg_tensor_name(t) ? tg_tensor_name(t) : "");
+              tg_tensor_name(t) ? tg_tensor_name(t) : "");
     for (int64_t r = 0; r < rows; r++) {
         double largest = 0;
         for (int64_t k = 0; k < cols; k++)
@@ -139,7 +139,8 @@ bool tg_c_put_weights(tg_c_file *s, const char *cname, const tg_tensor *w, const
     char name[32], bias[32]; /* cname is short: "l12_ih" */
     snprintf(name, sizeof name, "%.24s_w", cname);
     snprintf(bias, sizeof bias, "%.24s_b", cname);
-    if (!(s->int8 ? put_tensor_int8(s, name, w) : tg_c_put_tensor(s, name, w)) || (b && !tg_c_put_tensor(s, bias, b)))
+    bool ok = s->int8 ? put_tensor_int8(s, name, w) : tg_c_put_tensor(s, name, w);
+    if (!ok || (b && !tg_c_put_tensor(s, bias, b)))
         return false;
     if (s->int8)
         snprintf(init, size, "{0, %s_q, %s_scale, %s}", name, name, b ? bias : "0");
@@ -330,18 +331,19 @@ static tg_status export_c(const tg_model *model, const char *name, const char *d
     }
     if (ok) {
         tg_c_putf(&h, "/* %s.h: a %d-layer tapegrad model as C (written by tg_model_export_c%s): one sample in,\n"
-                 " * its output out, in eval mode. No allocation, no dependency but libm; not reentrant\n"
-                 " * (static scratch buffers). */\n", name, n, int8 ? "_int8, int8 weights" : "");
+                      " * its output out, in eval mode. No allocation, no dependency but libm; not reentrant\n"
+                      " * (static scratch buffers). */\n", name, n, int8 ? "_int8, int8 weights" : "");
         tg_c_putf(&h, "#ifndef %s_H\n#define %s_H\n\n", upper, upper);
         tg_c_putf(&h, "#define %s_INPUT_SIZE %lld  /* floats: one sample,", upper, (long long)input_size);
         for (int d = 0; d < layers[0].in_rank; d++)
             tg_c_putf(&h, " %s%lld", d ? "x " : "", (long long)layers[0].in_shape[d]);
         tg_c_putf(&h, " */\n#define %s_OUTPUT_SIZE %lld\n\n", upper, (long long)output_size);
-        tg_c_putf(&h, "/* Writes the model's output for in to out; 0, or -1 for an embedding index that is not a whole\n"
-                 " * number in range. */\nint %s_forward(const float *in, float *out);\n\n#endif\n", name);
+        tg_c_putf(&h, "/* Writes the model's output for in to out; 0, or -1 for an embedding index that is not a "
+                      "whole\n * number in range. */\nint %s_forward(const float *in, float *out);\n\n#endif\n",
+                  name);
 
-        tg_c_putf(&c, "/* %s.c: written by tapegrad's tg_model_export_c%s. */\n#include \"%s.h\"\n\n#include <math.h>\n\n",
-             name, int8 ? "_int8" : "", name);
+        tg_c_putf(&c, "/* %s.c: written by tapegrad's tg_model_export_c%s. */\n#include \"%s.h\"\n\n"
+                      "#include <math.h>\n\n", name, int8 ? "_int8" : "", name);
         /* the kinds' own kernels once each, in table order, the shared ones they can call before them */
         unsigned written = 0;
         for (int kind = 0; kind < TG_LAYER_USER; kind++) {
@@ -358,8 +360,8 @@ static tg_status export_c(const tg_model *model, const char *name, const char *d
         put_shared_kernels(&c, shared, &written, ~0u); /* σ for activations alone */
         for (int a = TG_ACT_NONE + 1; a <= TG_ACT_GELU_TANH; a++)
             if (acts[a])
-                tg_c_putf(&c, "static void act_%s(float *v, long n)\n{\n    for (long i = 0; i < n; i++)\n        %s\n}\n\n",
-                     tg_activation_name((tg_activation)a), kernel_activation_body[a]);
+                tg_c_putf(&c, "static void act_%s(float *v, long n)\n{\n    for (long i = 0; i < n; i++)\n"
+                              "        %s\n}\n\n", tg_activation_name((tg_activation)a), kernel_activation_body[a]);
         int steps = 0; /* layers that are code: they alternate between the two buffers */
         for (int l = 0; l < n; l++)
             steps += !passes_through(layers[l].m);

@@ -24,8 +24,9 @@ typedef struct {
     int64_t in_size, out_size;
 } tg_c_layer;
 
-/* Kernels several kinds call (nn/io/export_c_kernels.h), written once each,
- * before every kind's own kernel, in this order. */
+/* Kernels several kinds call (nn/io/export_c_kernels.h), written once each
+ * in this order, each before the first kind's kernel (in table order) that can
+ * call it. */
 enum {
     TG_C_WEIGHTS = 1 << 0,   /* the weights struct: float w, or int8 q with a scale per row */
     TG_C_MATVEC = 1 << 1,    /* y = W·x + b (needs TG_C_WEIGHTS) */
