@@ -1,8 +1,8 @@
 /* Layer kinds (tapegrad/model.h): every built-in kind has every piece of its
  * descriptor, and each piece works (a module from a sample spec, shape
  * inference that agrees with the forward, a print row, tensor names for
- * PyTorch, spec text that round-trips, a diagram cluster); a kind without a
- * case here fails. User-registered kinds work like built-ins: in a model,
+ * PyTorch, spec text that round-trips, a diagram cluster, a C export unless
+ * the kind is refused by design); a kind without a case here fails. User-registered kinds work like built-ins: in a model,
  * tg_train on one thread and data-parallel, checkpoints; a file naming a kind
  * this process has not registered is refused naming it. A user op is an
  * activation layer. A recurrent layer in a model reads batch-first
@@ -51,6 +51,24 @@ static const tg_layer_spec kind_cases[] = {
     {.kind = TG_LAYER_POSITION_EMBEDDING, .in = 5, .out = 3},
 };
 enum { N_CASES = sizeof kind_cases / sizeof kind_cases[0] };
+
+/* Built-in kinds that tg_model_export_c refuses by design: their C would be a
+ * whole attention (softmax over a sequence, heads) or a sequence-position add
+ * the exported single-sample forward has no kernel for yet. Every other
+ * built-in kind must carry a c_export piece. */
+static const tg_layer_kind refused_by_c_export[] = {
+    TG_LAYER_SELF_ATTENTION,     /* attention over the sequence: no C kernel yet */
+    TG_LAYER_TRANSFORMER_BLOCK,  /* attention and an MLP: no C kernel yet */
+    TG_LAYER_POSITION_EMBEDDING, /* learned positions: no C kernel yet */
+};
+
+static bool refused_by_design(int kind)
+{
+    for (size_t i = 0; i < sizeof refused_by_c_export / sizeof *refused_by_c_export; i++)
+        if ((int)refused_by_c_export[i] == kind)
+            return true;
+    return false;
+}
 
 static const tg_layer_spec *case_of(int kind)
 {
@@ -128,6 +146,21 @@ Test(nn_layer_kinds, every_built_in_kind_has_every_descriptor_piece_and_each_wor
         cr_expect_not(tg_model_spec_diff(m, back, diff, sizeof diff), "%s: %s", name, diff);
         free(text);
         tg_model_free(back);
+
+        /* the C export: the kind's piece writes the one-layer model, or the
+         * kind is refused by design and the export says so, naming it */
+        tg_ctx_clear_error(ctx);
+        if (refused_by_design(kind)) {
+            cr_expect_null(def->c_export, "%s has a c_export: take it off refused_by_c_export", name);
+            cr_expect_eq(tg_model_export_c(m, "one_layer", dir), TG_ERR_ARG, "%s: exported", name);
+            cr_expect(strstr(tg_ctx_error(ctx), name), "%s: the refusal does not name it: %s", name,
+                      tg_ctx_error(ctx));
+            tg_ctx_clear_error(ctx);
+        } else {
+            cr_expect_not_null(def->c_export, "%s has no c_export (C export) and is not refused by design", name);
+            cr_expect_eq(tg_model_export_c(m, "one_layer", dir), TG_OK, "%s: %s", name, tg_ctx_error(ctx));
+            tg_ctx_clear_error(ctx);
+        }
 
         /* the diagram has the layer's cluster, labelled by name and kind */
         char path[128], label[96];

@@ -118,13 +118,13 @@ typedef struct tg_module tg_module;
 /* ---- layer kinds: descriptors, and kinds of your own -------------------------
  * A layer kind is a descriptor: the spec fields it reads, its tensors, its
  * shape rule, its forward (made of ops), its row in tg_model_print (and the
- * label of its cluster in tg_model_dot_save), its tensors' PyTorch names and
- * a sample input. Each built-in kind is one such descriptor; register your
- * own with tg_layer_kind_register and use the kind it returns in a
- * tg_layer_spec like a built-in: in modules and tg_model, tg_train (also
- * data-parallel: clones rebuild every layer from its spec) and checkpoints
- * (the spec text names the kind; loading a file that names a kind not
- * registered in this process fails naming it). The tutorial's "Add a layer"
+ * label of its cluster in tg_model_dot_save), its tensors' PyTorch names, a
+ * sample input and, for built-in kinds, its C export. Each built-in kind is
+ * one such descriptor; register your own with tg_layer_kind_register and use
+ * the kind it returns in a tg_layer_spec like a built-in: in modules and
+ * tg_model, tg_train (also data-parallel: clones rebuild every layer from its
+ * spec) and checkpoints (the spec text names the kind; loading a file that
+ * names a kind not registered in this process fails naming it). The tutorial's "Add a layer"
  * section is a worked example (docs/examples/tutorial_add_layer.c). */
 
 /* The tg_layer_spec fields a kind reads (tg_layer_kind_def.fields). The
@@ -176,6 +176,10 @@ typedef struct {
     /* The shape of a small batch the layer accepts (rank returned), for a
      * model with no input shape (diagrams, tests). NULL: none known. */
     int (*sample_input)(const tg_layer_spec *spec, int64_t shape[TG_MAX_RANK]);
+    /* How tg_model_export_c writes the layer as C (its kernel, constants and
+     * call): built-in kinds only, defined beside their forward; a registered
+     * kind's is ignored. NULL: the export refuses the layer, naming it. */
+    const struct tg_layer_c_export *c_export;
 } tg_layer_kind_def;
 
 /* Registers a layer kind for the whole process (layer kinds are code, not

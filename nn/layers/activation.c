@@ -2,6 +2,7 @@
  * tg_activate: the activation kind applies f by a tg_activation, or a
  * one-input user op named in the spec (tapegrad/op.h), e.g. an activation of
  * your own with its backward; the dropout kind masks in training mode. */
+#include "nn/io/export_c_writer.h"
 #include "nn/layers/module_internal.h"
 #include "tapegrad/op.h"
 
@@ -77,6 +78,31 @@ static int elementwise_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK]
     return 2;
 }
 
+/* C export: a copy, then the generic act_<name> the exporter writes for every
+ * layer with an activation; an activation of none is no code. */
+static const char activation_c_kernel[] =
+    "static void copy(const float *x, float *y, long n)\n{\n    for (long i = 0; i < n; i++)\n"
+    "        y[i] = x[i];\n}\n\n";
+
+static const char *activation_c_refuses(const tg_module *m)
+{
+    return m->spec.op ? "an activation by a user op" : NULL;
+}
+
+static void activation_c_call(tg_c_file *c, const tg_c_layer *L, const char *x, const char *y)
+{
+    tg_c_putf(c, "    copy(%s, %s, %lld);\n", x, y, (long long)L->in_size);
+}
+
+static bool activation_c_none(const tg_module *m) { return m->spec.act == TG_ACT_NONE; }
+
+static const tg_layer_c_export activation_c_export = {
+    .kernel = activation_c_kernel,
+    .refuses = activation_c_refuses,
+    .write_call = activation_c_call,
+    .passes_through = activation_c_none,
+};
+
 const tg_layer_kind_def tg_layer_kind_activation = {
     .name = "activation",
     .fields = TG_LAYER_USES_ACT | TG_LAYER_USES_OP,
@@ -87,6 +113,7 @@ const tg_layer_kind_def tg_layer_kind_activation = {
     .describe = activation_describe,
     .torch_names = (const char *const[]){NULL},
     .sample_input = elementwise_sample,
+    .c_export = &activation_c_export,
 };
 
 /* ---- the dropout layer kind ---- */
@@ -116,6 +143,9 @@ tg_tensor *tg_module_dropout(tg_module *m, tg_tensor *x)
 
 static void dropout_describe(const tg_layer_spec *s, char *buf, size_t size) { snprintf(buf, size, "p = %g", s->rate); }
 
+/* C export (eval mode): no code. */
+static const tg_layer_c_export dropout_c_export = {.kernel = NULL};
+
 const tg_layer_kind_def tg_layer_kind_dropout = {
     .name = "dropout",
     .fields = TG_LAYER_USES_RATE,
@@ -124,4 +154,5 @@ const tg_layer_kind_def tg_layer_kind_dropout = {
     .describe = dropout_describe,
     .torch_names = (const char *const[]){NULL},
     .sample_input = elementwise_sample,
+    .c_export = &dropout_c_export,
 };

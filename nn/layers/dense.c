@@ -1,6 +1,7 @@
 /* The dense layer kind: a = f(x·Wᵀ + b) over the last axis, W [out, in],
  * b [out] (PyTorch's Linear: "weight", "bias"). tg_dense_affine is the one
  * dense forward: this kind and tg_mlp (mlp.c, a model of dense layers) use it. */
+#include "nn/io/export_c_writer.h"
 #include "nn/layers/module_internal.h"
 
 #include <string.h>
@@ -53,6 +54,38 @@ static int dense_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK])
     return 2;
 }
 
+/* C export: each row of x through matvec. */
+static const char dense_c_kernel[] =
+    "/* x [rows, in] -> y [rows, out] = x W^T + b */\n"
+    "static void dense(const weights *m, const float *x, float *y, int rows, int in, int out)\n"
+    "{\n"
+    "    for (int r = 0; r < rows; r++)\n"
+    "        matvec(m, x + (long)r * in, y + (long)r * out, out, in);\n"
+    "}\n\n";
+
+static bool dense_c_data(tg_c_file *c, const tg_c_layer *L)
+{
+    char init[160];
+    if (!tg_c_put_weights(c, L->cname, L->m->params[0], L->m->params[1], init, sizeof init))
+        return false;
+    tg_c_putf(c, "static const weights %s = %s;\n\n", L->cname, init);
+    return true;
+}
+
+static void dense_c_call(tg_c_file *c, const tg_c_layer *L, const char *x, const char *y)
+{
+    const tg_layer_spec *s = &L->m->spec;
+    tg_c_putf(c, "    dense(&%s, %s, %s, %lld, %lld, %lld);\n", L->cname, x, y, (long long)(L->in_size / s->in),
+              (long long)s->in, (long long)s->out);
+}
+
+static const tg_layer_c_export dense_c_export = {
+    .kernel = dense_c_kernel,
+    .calls = TG_C_MATVEC,
+    .write_data = dense_c_data,
+    .write_call = dense_c_call,
+};
+
 const tg_layer_kind_def tg_layer_kind_dense = {
     .name = "dense",
     .fields = TG_LAYER_USES_IN | TG_LAYER_USES_OUT | TG_LAYER_USES_ACT | TG_LAYER_USES_INIT | TG_LAYER_USES_TIE,
@@ -62,4 +95,5 @@ const tg_layer_kind_def tg_layer_kind_dense = {
     .describe = tg_layer_describe_in_out,
     .torch_names = (const char *const[]){"weight", "bias"},
     .sample_input = dense_sample,
+    .c_export = &dense_c_export,
 };

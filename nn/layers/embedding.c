@@ -1,6 +1,7 @@
 /* The embedding layer kind: indices [...] (i64, or whole numbers in the
  * layer's dtype) -> rows of W [in, out]: [..., out] (PyTorch's Embedding:
  * "weight"). */
+#include "nn/io/export_c_writer.h"
 #include "nn/layers/module_internal.h"
 
 #include <math.h>
@@ -65,6 +66,44 @@ static int embedding_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK])
     return 2;
 }
 
+/* C export: rows of the table, -1 from the forward for a bad index. */
+static const char embedding_c_kernel[] =
+    "/* indices x [n] -> y [n, dim]: row x[i] of W [vocab, dim]; -1 for an index that is not a whole number in\n"
+    " * [0, vocab) */\n"
+    "static int embedding(const float *x, long n, const float *table, int vocab, int dim, float *y)\n"
+    "{\n"
+    "    for (long i = 0; i < n; i++) {\n"
+    "        if (!(x[i] >= 0.0f && x[i] < (float)vocab && x[i] == floorf(x[i])))\n"
+    "            return -1;\n"
+    "        const float *row = table + (long)x[i] * dim;\n"
+    "        for (int d = 0; d < dim; d++)\n"
+    "            y[i * dim + d] = row[d];\n"
+    "    }\n"
+    "    return 0;\n"
+    "}\n\n";
+
+static bool embedding_c_data(tg_c_file *c, const tg_c_layer *L)
+{
+    char name[48];
+    snprintf(name, sizeof name, "%s_table", L->cname);
+    bool ok = tg_c_put_tensor(c, name, L->m->params[0]);
+    tg_c_put(c, "\n");
+    return ok;
+}
+
+static void embedding_c_call(tg_c_file *c, const tg_c_layer *L, const char *x, const char *y)
+{
+    const tg_layer_spec *s = &L->m->spec;
+    tg_c_putf(c, "    if (embedding(%s, %lld, %s_table, %lld, %lld, %s) != 0)\n        return -1;\n", x,
+              (long long)L->in_size, L->cname, (long long)s->in, (long long)s->out, y);
+}
+
+static const tg_layer_c_export embedding_c_export = {
+    .kernel = embedding_c_kernel,
+    .write_data = embedding_c_data,
+    .write_call = embedding_c_call,
+};
+
 const tg_layer_kind_def tg_layer_kind_embedding = {
     .name = "embedding",
     .fields = TG_LAYER_USES_IN | TG_LAYER_USES_OUT | TG_LAYER_USES_INIT | TG_LAYER_TAKES_INDICES,
@@ -74,6 +113,7 @@ const tg_layer_kind_def tg_layer_kind_embedding = {
     .describe = embedding_describe,
     .torch_names = (const char *const[]){"weight"},
     .sample_input = embedding_sample,
+    .c_export = &embedding_c_export,
 };
 
 /* ---- the position_embedding layer kind ----

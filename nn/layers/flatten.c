@@ -1,4 +1,5 @@
 /* The flatten layer kind: [n, ...] -> [n, Π ...] (PyTorch's Flatten; no tensors). */
+#include "nn/io/export_c_writer.h"
 #include "nn/layers/module_internal.h"
 
 static tg_status flatten_shape(const tg_module *m, int rank, const int64_t *shape, int *out_rank,
@@ -34,6 +35,9 @@ static int flatten_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK])
     return 3;
 }
 
+/* C export: no code, the buffer is already flat. */
+static const tg_layer_c_export flatten_c_export = {.kernel = NULL};
+
 const tg_layer_kind_def tg_layer_kind_flatten = {
     .name = "flatten",
     .fields = 0,
@@ -42,4 +46,5 @@ const tg_layer_kind_def tg_layer_kind_flatten = {
     .describe = flatten_describe,
     .torch_names = (const char *const[]){NULL},
     .sample_input = flatten_sample,
+    .c_export = &flatten_c_export,
 };

@@ -119,6 +119,7 @@ int tg_layer_kind_register(tg_ctx *ctx, const tg_layer_kind_def *def)
         snprintf(user_names[n_user], sizeof user_names[n_user], "%s", def->name);
         user_kinds[n_user] = *def;
         user_kinds[n_user].name = user_names[n_user];
+        user_kinds[n_user].c_export = NULL; /* its C would be the exporter's guess: refused instead */
         kind = TG_LAYER_USER + n_user++;
     }
     pthread_mutex_unlock(&registry_lock);

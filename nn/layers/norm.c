@@ -6,9 +6,11 @@
  * σ² is the biased variance (divides by M) in the normalization; the running
  * variance gets the unbiased one (M/(M-1)·σ²_B), as PyTorch does. 1/√(σ² + ε)
  * is exp(-½·log(σ² + ε)), two ops whose gradients the tape knows. */
+#include "nn/io/export_c_writer.h"
 #include "nn/layers/module_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static tg_tensor *rsqrt_eps(tg_tensor *var, double eps)
 {
@@ -151,6 +153,54 @@ static int norm_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK])
 
 /* PyTorch's BatchNorm also keeps num_batches_tracked, which tapegrad has no
  * use for (its momentum is never None): an exporter writes it as 0. */
+/* C export: batch norm in eval mode folded into a per-channel scale and
+ * shift. */
+static const char batch_norm_c_kernel[] =
+    "/* x [c, positions] -> y = x scale[c] + shift[c] (batch norm in eval mode, folded) */\n"
+    "static void channel_affine(const float *x, float *y, const float *scale, const float *shift, int c,\n"
+    "                           long positions)\n"
+    "{\n"
+    "    for (int ch = 0; ch < c; ch++)\n"
+    "        for (long i = 0; i < positions; i++)\n"
+    "            y[ch * positions + i] = x[ch * positions + i] * scale[ch] + shift[ch];\n"
+    "}\n\n";
+
+static bool batch_norm_c_data(tg_c_file *c, const tg_c_layer *L)
+{
+    const tg_module *m = L->m;
+    int64_t channels = m->spec.in;
+    double *scale = malloc((size_t)channels * sizeof *scale), *shift = malloc((size_t)channels * sizeof *shift);
+    if (!scale || !shift) {
+        free(scale), free(shift);
+        return false;
+    }
+    for (int64_t k = 0; k < channels; k++) { /* γ/√(σ² + ε), β - μ·scale */
+        scale[k] = tg_tensor_get(m->params[0], k) / sqrt(tg_tensor_get(m->buffers[1], k) + m->spec.eps);
+        shift[k] = tg_tensor_get(m->params[1], k) - tg_tensor_get(m->buffers[0], k) * scale[k];
+    }
+    char name[48];
+    snprintf(name, sizeof name, "%s_scale", L->cname);
+    tg_c_put_array(c, name, "gamma/sqrt(running_var + eps)", scale, channels);
+    snprintf(name, sizeof name, "%s_shift", L->cname);
+    tg_c_put_array(c, name, "beta - running_mean*scale", shift, channels);
+    tg_c_put(c, "\n");
+    free(scale), free(shift);
+    return true;
+}
+
+static void batch_norm_c_call(tg_c_file *c, const tg_c_layer *L, const char *x, const char *y)
+{
+    int64_t channels = L->m->spec.in;
+    tg_c_putf(c, "    channel_affine(%s, %s, %s_scale, %s_shift, %lld, %lld);\n", x, y, L->cname, L->cname,
+              (long long)channels, (long long)(L->in_size / channels));
+}
+
+static const tg_layer_c_export batch_norm_c_export = {
+    .kernel = batch_norm_c_kernel,
+    .write_data = batch_norm_c_data,
+    .write_call = batch_norm_c_call,
+};
+
 const tg_layer_kind_def tg_layer_kind_batch_norm = {
     .name = "batch_norm",
     .short_name = "batchnorm",
@@ -162,6 +212,51 @@ const tg_layer_kind_def tg_layer_kind_batch_norm = {
     .describe = batch_norm_describe,
     .torch_names = (const char *const[]){"weight", "bias", "running_mean", "running_var"},
     .sample_input = norm_sample,
+    .c_export = &batch_norm_c_export,
+};
+
+/* C export: the statistics of each row, then γ and β. */
+static const char layer_norm_c_kernel[] =
+    "/* x [rows, n] -> (x - mean)/sqrt(var + eps) gamma + beta over each row (biased var) */\n"
+    "static void layer_norm(const float *x, float *y, const float *gamma, const float *beta, float eps, long rows,\n"
+    "                       int n)\n"
+    "{\n"
+    "    for (long r = 0; r < rows; r++) {\n"
+    "        const float *row = x + r * n;\n"
+    "        float mean = 0.0f, var = 0.0f;\n"
+    "        for (int i = 0; i < n; i++)\n"
+    "            mean += row[i];\n"
+    "        mean /= (float)n;\n"
+    "        for (int i = 0; i < n; i++)\n"
+    "            var += (row[i] - mean) * (row[i] - mean);\n"
+    "        float inv_std = 1.0f / sqrtf(var / (float)n + eps);\n"
+    "        for (int i = 0; i < n; i++)\n"
+    "            y[r * n + i] = (row[i] - mean) * inv_std * gamma[i] + beta[i];\n"
+    "    }\n"
+    "}\n\n";
+
+static bool layer_norm_c_data(tg_c_file *c, const tg_c_layer *L)
+{
+    char name[48];
+    snprintf(name, sizeof name, "%s_gamma", L->cname);
+    bool ok = tg_c_put_tensor(c, name, L->m->params[0]);
+    snprintf(name, sizeof name, "%s_beta", L->cname);
+    ok = ok && tg_c_put_tensor(c, name, L->m->params[1]);
+    tg_c_put(c, "\n");
+    return ok;
+}
+
+static void layer_norm_c_call(tg_c_file *c, const tg_c_layer *L, const char *x, const char *y)
+{
+    const tg_layer_spec *s = &L->m->spec;
+    tg_c_putf(c, "    layer_norm(%s, %s, %s_gamma, %s_beta, %.9gf, %lld, %lld);\n", x, y, L->cname, L->cname,
+              (double)(float)s->eps, (long long)(L->in_size / s->in), (long long)s->in);
+}
+
+static const tg_layer_c_export layer_norm_c_export = {
+    .kernel = layer_norm_c_kernel,
+    .write_data = layer_norm_c_data,
+    .write_call = layer_norm_c_call,
 };
 
 const tg_layer_kind_def tg_layer_kind_layer_norm = {
@@ -175,4 +270,5 @@ const tg_layer_kind_def tg_layer_kind_layer_norm = {
     .describe = layer_norm_describe,
     .torch_names = (const char *const[]){"weight", "bias"},
     .sample_input = norm_sample,
+    .c_export = &layer_norm_c_export,
 };

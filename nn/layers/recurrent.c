@@ -10,6 +10,7 @@
  *                 c' = f⊙c + i⊙g;  h' = o⊙tanh(c')
  *   GRU  (G = 3): r, z = σ of the first two blocks of gᵢ + gₕ;
  *                 n = tanh(gᵢ,ₙ + r⊙gₕ,ₙ);  h' = (1 - z)⊙n + z⊙h = n + z⊙(h - n) */
+#include "nn/io/export_c_writer.h"
 #include "nn/layers/module_internal.h"
 
 #include <stdlib.h>
@@ -202,15 +203,105 @@ static int recurrent_sample(const tg_layer_spec *s, int64_t shape[TG_MAX_RANK])
     return 3;
 }
 
+/* C export: the weights of both inputs, gate and state scratch, and the
+ * cell's loop over the steps (one kernel per cell). */
+static const char rnn_c_kernel[] =
+    "/* x [steps, in] -> y [steps, hidden] (or [hidden]): h' = tanh(gi + gh) */\n"
+    "static void rnn(const recurrent *r, const float *x, float *y, int steps, int in, int hidden, int last_only)\n"
+    "{\n"
+    "    for (int j = 0; j < hidden; j++)\n"
+    "        r->h[j] = 0.0f;\n"
+    "    for (int t = 0; t < steps; t++) {\n"
+    "        matvec(&r->ih, x + (long)t * in, r->gi, hidden, in);\n"
+    "        matvec(&r->hh, r->h, r->gh, hidden, hidden);\n"
+    "        for (int j = 0; j < hidden; j++)\n"
+    "            r->h[j] = tanhf(r->gi[j] + r->gh[j]);\n"
+    "        keep_state(r->h, y, t, steps, hidden, last_only);\n"
+    "    }\n"
+    "}\n\n";
+
+static const char lstm_c_kernel[] =
+    "/* x [steps, in] -> y [steps, hidden] (or [hidden]): i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of the\n"
+    " * blocks of gi + gh; c' = f c + i g; h' = o tanh(c') */\n"
+    "static void lstm(const recurrent *r, const float *x, float *y, int steps, int in, int hidden, int last_only)\n"
+    "{\n"
+    "    for (int j = 0; j < hidden; j++)\n"
+    "        r->h[j] = r->c[j] = 0.0f;\n"
+    "    for (int t = 0; t < steps; t++) {\n"
+    "        matvec(&r->ih, x + (long)t * in, r->gi, 4 * hidden, in);\n"
+    "        matvec(&r->hh, r->h, r->gh, 4 * hidden, hidden);\n"
+    "        for (int j = 0; j < hidden; j++) {\n"
+    "            float in_gate = sigmoid(r->gi[j] + r->gh[j]);\n"
+    "            float forget = sigmoid(r->gi[hidden + j] + r->gh[hidden + j]);\n"
+    "            float cand = tanhf(r->gi[2 * hidden + j] + r->gh[2 * hidden + j]);\n"
+    "            float out_gate = sigmoid(r->gi[3 * hidden + j] + r->gh[3 * hidden + j]);\n"
+    "            r->c[j] = forget * r->c[j] + in_gate * cand;\n"
+    "            r->h[j] = out_gate * tanhf(r->c[j]);\n"
+    "        }\n"
+    "        keep_state(r->h, y, t, steps, hidden, last_only);\n"
+    "    }\n"
+    "}\n\n";
+
+static const char gru_c_kernel[] =
+    "/* x [steps, in] -> y [steps, hidden] (or [hidden]): r, z = sigmoid of the first two blocks of gi + gh;\n"
+    " * n = tanh(gi_n + r gh_n); h' = n + z (h - n) */\n"
+    "static void gru(const recurrent *r, const float *x, float *y, int steps, int in, int hidden, int last_only)\n"
+    "{\n"
+    "    for (int j = 0; j < hidden; j++)\n"
+    "        r->h[j] = 0.0f;\n"
+    "    for (int t = 0; t < steps; t++) {\n"
+    "        matvec(&r->ih, x + (long)t * in, r->gi, 3 * hidden, in);\n"
+    "        matvec(&r->hh, r->h, r->gh, 3 * hidden, hidden);\n"
+    "        for (int j = 0; j < hidden; j++) {\n"
+    "            float reset = sigmoid(r->gi[j] + r->gh[j]);\n"
+    "            float update = sigmoid(r->gi[hidden + j] + r->gh[hidden + j]);\n"
+    "            float cand = tanhf(r->gi[2 * hidden + j] + reset * r->gh[2 * hidden + j]);\n"
+    "            r->h[j] = cand + update * (r->h[j] - cand);\n"
+    "        }\n"
+    "        keep_state(r->h, y, t, steps, hidden, last_only);\n"
+    "    }\n"
+    "}\n\n";
+
+static bool recurrent_c_data(tg_c_file *c, const tg_c_layer *L)
+{
+    const tg_module *m = L->m;
+    char name[48], ih[160], hh[160];
+    snprintf(name, sizeof name, "%s_ih", L->cname);
+    if (!tg_c_put_weights(c, name, m->params[0], m->params[2], ih, sizeof ih))
+        return false;
+    snprintf(name, sizeof name, "%s_hh", L->cname);
+    if (!tg_c_put_weights(c, name, m->params[1], m->params[3], hh, sizeof hh))
+        return false;
+    const char *l = L->cname;
+    long long g = gates(m), hidden = m->spec.out, cell = m->kind == &tg_layer_kind_lstm ? hidden : 1;
+    tg_c_putf(c, "static float %s_gi[%lld], %s_gh[%lld], %s_h[%lld], %s_c[%lld];\n", l, g * hidden, l, g * hidden, l,
+              hidden, l, cell);
+    tg_c_putf(c, "static const recurrent %s = {%s, %s, %s_gi, %s_gh, %s_h, %s_c};\n\n", l, ih, hh, l, l, l, l);
+    return true;
+}
+
+static void recurrent_c_call(tg_c_file *c, const tg_c_layer *L, const char *x, const char *y)
+{
+    const tg_layer_spec *s = &L->m->spec;
+    tg_c_putf(c, "    %s(&%s, %s, %s, %lld, %lld, %lld, %d);\n", L->m->kind->name, L->cname, x, y,
+              (long long)L->in_shape[0], (long long)s->in, (long long)s->out, s->last_state ? 1 : 0);
+}
+
+#define RECURRENT_C_EXPORT(KERNEL, CALLS) \
+    {.kernel = KERNEL, .calls = CALLS, .write_data = recurrent_c_data, .write_call = recurrent_c_call}
+static const tg_layer_c_export rnn_c_export = RECURRENT_C_EXPORT(rnn_c_kernel, TG_C_RECURRENT);
+static const tg_layer_c_export lstm_c_export = RECURRENT_C_EXPORT(lstm_c_kernel, TG_C_RECURRENT | TG_C_SIGMOID);
+static const tg_layer_c_export gru_c_export = RECURRENT_C_EXPORT(gru_c_kernel, TG_C_RECURRENT | TG_C_SIGMOID);
+
 #define RECURRENT_FIELDS (TG_LAYER_USES_IN | TG_LAYER_USES_OUT | TG_LAYER_USES_INIT | TG_LAYER_USES_LAST_STATE)
-#define RECURRENT_KIND(NAME)                                                                               \
+#define RECURRENT_KIND(NAME, C_EXPORT)                                                                     \
     {                                                                                                      \
         .name = NAME, .fields = RECURRENT_FIELDS, .make = recurrent_make, .shape = recurrent_shape,        \
         .forward = recurrent_forward, .describe = recurrent_describe,                                      \
         .torch_names = (const char *const[]){"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"}, \
-        .sample_input = recurrent_sample,                                                                  \
+        .sample_input = recurrent_sample, .c_export = C_EXPORT,                                            \
     }
 
-const tg_layer_kind_def tg_layer_kind_rnn = RECURRENT_KIND("rnn");
-const tg_layer_kind_def tg_layer_kind_lstm = RECURRENT_KIND("lstm");
-const tg_layer_kind_def tg_layer_kind_gru = RECURRENT_KIND("gru");
+const tg_layer_kind_def tg_layer_kind_rnn = RECURRENT_KIND("rnn", &rnn_c_export);
+const tg_layer_kind_def tg_layer_kind_lstm = RECURRENT_KIND("lstm", &lstm_c_export);
+const tg_layer_kind_def tg_layer_kind_gru = RECURRENT_KIND("gru", &gru_c_export);
