@@ -22,13 +22,14 @@ float as tapegrad's, int8 within one point; the sizes are printed.
 (SKIP_FASHION=1 in the environment skips the Fashion-MNIST part, half a minute.)
 """
 import gzip
-import json
 import os
 import struct
 import subprocess
 import sys
 
 import torch
+
+from safetensors_py import read, write as save
 
 interop, work = sys.argv[1], sys.argv[2]
 data_dir = sys.argv[3] if len(sys.argv) > 3 else "/usr/share/datasets/fashion-mnist"
@@ -41,35 +42,8 @@ def check(ok, what):
         failures.append(what)
 
 
-def save(path, tensors):
-    header, data = {"__metadata__": {"format": "pt"}}, b""
-    for name, t in tensors.items():
-        t = t.detach().contiguous()
-        dtype = {torch.float32: "F32", torch.int64: "I64"}[t.dtype]
-        raw = t.numpy().astype("<f4" if dtype == "F32" else "<i8").tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [len(data), len(data) + len(raw)]}
-        data += raw
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + data)
-
-
 def load(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n].decode("utf-8"))
-    data = raw[8 + n:]
-    header.pop("__metadata__", None)
-    dtypes = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}
-    out = {}
-    for name, e in header.items():
-        begin, end = e["data_offsets"]
-        t = torch.frombuffer(bytearray(data[begin:end]), dtype=dtypes[e["dtype"]]) if end > begin else \
-            torch.empty(0, dtype=dtypes[e["dtype"]])
-        out[name] = t.reshape(e["shape"])
-    return out
+    return read(path)[4]
 
 
 # ---- the models, as tests/model_interop.c builds them -------------------------------------------
