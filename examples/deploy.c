@@ -150,23 +150,22 @@ int main(int argc, char **argv)
     const char *data_dir = DEFAULT_DIR, *out_dir = "deploy_out";
     int epochs = 1, threads = 1;
     int64_t limit = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --option value pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) {
+        if (v && !strcmp(a, "--epochs"))
+            epochs = atoi(v);
+        else if (v && !strcmp(a, "--limit"))
+            limit = atoll(v);
+        else if (v && !strcmp(a, "--threads"))
+            threads = atoi(v);
+        else if (v && !strcmp(a, "--data"))
+            data_dir = v;
+        else if (v && !strcmp(a, "--out"))
+            out_dir = v;
+        else {
             fprintf(stderr, "usage: %s [--epochs N] [--limit N] [--threads N] [--data DIR] [--out DIR]\n", argv[0]);
             return 2;
         }
-        if (!strcmp(a, "--epochs"))
-            epochs = atoi(v);
-        else if (!strcmp(a, "--limit"))
-            limit = atoll(v);
-        else if (!strcmp(a, "--threads"))
-            threads = atoi(v);
-        else if (!strcmp(a, "--data"))
-            data_dir = v;
-        else if (!strcmp(a, "--out"))
-            out_dir = v;
-        i++;
     }
     tg_ctx *ctx = tg_ctx_new(threads);
     tg_ctx_set_error_handler(ctx, NULL, NULL);
