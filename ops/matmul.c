@@ -152,20 +152,26 @@ void tg_ctx_set_product_sink(tg_ctx *ctx, const tg_product_sink *sink)
 }
 
 /* The context's product sink may take a weight's gradient off the tape
- * (ops/product_sink.h): B of a plain A·B or A·Bᵀ gets Aᵀ·dC or dCᵀ·A,
- * leftᵀ·right over the batch rows (a and dc: A and dC with their leading
- * dims folded into rows). Not in anomaly mode, whose checks name the rule
- * that made a bad gradient. */
+ * (ops/product_sink.h). Not in anomaly mode, whose checks name the rule that
+ * made a bad gradient. */
+bool tg_weight_grad_offer(tg_tensor *w, tg_tensor *left, tg_tensor *right)
+{
+    const tg_ctx *ctx = w->ctx;
+    const tg_product_sink *sink = ctx->product_sink;
+    if (!sink || !sink->take_weight_grad || ctx->grad_enabled || ctx->anomaly || !w->wanted || w->rank != 2 ||
+        left->rank != 2 || right->rank != 2 || (w->extra && w->extra->hook))
+        return false;
+    return sink->take_weight_grad(sink->user, w->wanted - 1, left, right);
+}
+
+/* B of a plain A·B or A·Bᵀ gets Aᵀ·dC or dCᵀ·A, leftᵀ·right over the batch
+ * rows (a and dc: A and dC with their leading dims folded into rows). */
 static bool weight_grad_taken(const tg_node *n, tg_tensor *a, tg_tensor *dc)
 {
-    tg_tensor *b = n->in[1];
-    const tg_ctx *ctx = b->ctx;
-    const tg_product_sink *sink = ctx->product_sink;
-    if (!sink || !sink->take_weight_grad || ctx->grad_enabled || ctx->anomaly || !b->wanted ||
-        n->attr.matmul.trans_a || a->rank != 2 || b->rank != 2 || (b->extra && b->extra->hook))
+    if (n->attr.matmul.trans_a)
         return false;
     bool tb = n->attr.matmul.trans_b;
-    return sink->take_weight_grad(sink->user, b->wanted - 1, tb ? dc : a, tb ? a : dc);
+    return tg_weight_grad_offer(n->in[1], tb ? dc : a, tb ? a : dc);
 }
 
 void tg_weight_grad_stack(const tg_tensor *left, const tg_tensor *right, double weight, int64_t row,

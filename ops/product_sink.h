@@ -47,6 +47,11 @@ struct tg_product_sink {
  * while it is installed. */
 void tg_ctx_set_product_sink(tg_ctx *ctx, const tg_product_sink *sink);
 
+/* Offers the sink the gradient of weight w (rank 2) as leftᵀ·right, in a
+ * backward pass as take_weight_grad describes: true when it took them and
+ * the caller records no gradient for w. matmul and linear ask it. */
+bool tg_weight_grad_offer(tg_tensor *w, tg_tensor *left, tg_tensor *right);
+
 /* The product is one GEMM over the batch: each share's parts are stacked,
  * in batch order, into stack_left [batch, rows] (scaled by the share's
  * weight) and stack_right [batch, cols]. This copies a share's parts (left

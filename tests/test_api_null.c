@@ -418,6 +418,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     NOPTR(tg_op_name) \
     X(tg_matmul, IS_NULL(tg_matmul(P(x), P(x)))) \
     X(tg_matmul_t, IS_NULL(tg_matmul_t(P(x), P(x), false, true))) \
+    X(tg_linear, IS_NULL(tg_linear(P(x), P(x), NULL))) \
     X(tg_add, IS_NULL(tg_add(P(x), P(x)))) \
     X(tg_sub, IS_NULL(tg_sub(P(x), P(x)))) \
     X(tg_mul, IS_NULL(tg_mul(P(x), P(x)))) \

@@ -18,6 +18,9 @@ static tg_tensor *f_matmul(tg_tensor *const *in, void *u) { (void)u; return tg_m
 static tg_tensor *f_matmul_ta(tg_tensor *const *in, void *u) { (void)u; return tg_matmul_t(in[0], in[1], true, false); }
 static tg_tensor *f_matmul_tb(tg_tensor *const *in, void *u) { (void)u; return tg_matmul_t(in[0], in[1], false, true); }
 static tg_tensor *f_matmul_tt(tg_tensor *const *in, void *u) { (void)u; return tg_matmul_t(in[0], in[1], true, true); }
+/* squared: the bias path is linear, and its second derivative would be zero */
+static tg_tensor *f_linear(tg_tensor *const *in, void *u) { (void)u; return squared(tg_linear(in[0], in[1], in[2])); }
+static tg_tensor *f_linear_no_bias(tg_tensor *const *in, void *u) { (void)u; return squared(tg_linear(in[0], in[1], NULL)); }
 static tg_tensor *f_add(tg_tensor *const *in, void *u) { (void)u; return tg_add(in[0], in[1]); }
 static tg_tensor *f_sub(tg_tensor *const *in, void *u) { (void)u; return tg_sub(in[0], in[1]); }
 static tg_tensor *f_mul(tg_tensor *const *in, void *u) { (void)u; return tg_mul(in[0], in[1]); }
@@ -66,6 +69,11 @@ static const op_case core_cases[] = {
     {"matmul batched", f_matmul, 2, {3, 3}, {S(2, 3, 4), S(2, 4, 2)}, -1, 1, false, false, 0},
     {"matmul stack · shared matrix", f_matmul_tb, 2, {3, 2}, {S(3, 2, 4), S(5, 4)}, -1, 1, false, false, 0},
     {"matmul shared matrixᵀ · stack", f_matmul_ta, 2, {2, 3}, {S(4, 3), S(2, 4, 2)}, -1, 1, false, false, 0},
+    {"linear", f_linear, 3, {2, 2, 1}, {S(3, 4), S(5, 4), S(5)}, -1, 1, false, false, 0},
+    {"linear rank 3 x", f_linear, 3, {3, 2, 1}, {S(2, 3, 4), S(2, 4), S(2)}, -1, 1, false, false, 0},
+    {"linear vector x", f_linear, 3, {1, 2, 1}, {S(4), S(3, 4), S(3)}, -1, 1, false, false, 0},
+    {"linear no bias", f_linear_no_bias, 2, {2, 2}, {S(4, 3), S(2, 3)}, -1, 1, false, false, 0},
+    {"linear rank 3 x, no bias, one output", f_linear_no_bias, 2, {3, 2}, {S(2, 1, 3), S(1, 3)}, -1, 1, false, false, 0},
     {"add same shape", f_add, 2, {2, 2}, {S(3, 4), S(3, 4)}, -1, 1, false, true, 0},
     {"add bias row", f_add, 2, {2, 1}, {S(5, 3), S(3)}, -1, 1, false, true, 0},
     {"add column+row", f_add, 2, {2, 2}, {S(4, 1), S(1, 3)}, -1, 1, false, true, 0},

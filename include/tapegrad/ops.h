@@ -17,7 +17,7 @@ extern "C" {
 
 /* The op registry: one line per op. X(ENUM_NAME, name) */
 #define TG_OP_LIST(X)                                                      \
-    X(MATMUL, matmul)                                                      \
+    X(MATMUL, matmul) X(LINEAR, linear)                                    \
     X(ADD, add) X(SUB, sub) X(MUL, mul) X(DIV, div)                        \
     X(NEG, neg) X(ADD_SCALAR, add_scalar) X(MUL_SCALAR, mul_scalar)        \
     X(SIGMOID, sigmoid) X(TANH, tanh) X(RELU, relu) X(STEP, step)          \
@@ -73,6 +73,11 @@ TG_API const char *tg_op_name(tg_op_kind op); /* "matmul", "sigmoid", ... */
 TG_API tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
 /* C = op(A)·op(B), op(X) = Xᵀ when its flag is set; no transposed copy is made. */
 TG_API tg_tensor *tg_matmul_t(tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b);
+/* y = x·Wᵀ + b (PyTorch's F.linear): x [..., in], W [out, in], b [out] or
+ * NULL (no bias) -> y [..., out]; x's leading axes are rows (x of rank >= 1).
+ * One GEMM writes y over the bias rows.  Over the rows (g = dy [rows, out]):
+ * dx = g·W, dW = gᵀ·x, db = Σ_rows g. */
+TG_API tg_tensor *tg_linear(tg_tensor *x, tg_tensor *w, tg_tensor *b);
 
 /* ---- elementwise, broadcasting ---- */
 TG_API tg_tensor *tg_add(tg_tensor *a, tg_tensor *b); /* a + b;  da = dy, db = dy (summed over broadcast dims) */

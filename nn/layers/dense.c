@@ -8,16 +8,9 @@
 
 tg_tensor *tg_dense_affine(tg_tensor *x, tg_tensor *w, tg_tensor *b)
 {
-    if (!x || !w || !b)
+    if (!x || !w || !b) /* an op before failed: its error stands (a NULL b is not "no bias" here) */
         return NULL;
-    int rank = tg_tensor_rank(x);
-    if (rank >= 2) /* z [..., out] = x [..., in] · Wᵀ [in, out] + b [out]: matmul folds the leading axes into rows */
-        return tg_add(tg_matmul_t(x, w, false, true), b);
-    int64_t in = tg_tensor_dim(w, 1), out_shape[TG_MAX_RANK];
-    memcpy(out_shape, tg_tensor_shape(x), (size_t)rank * sizeof *out_shape);
-    out_shape[rank - 1] = tg_tensor_dim(w, 0);
-    tg_tensor *x2 = tg_reshape(x, TG_SHAPE(tg_tensor_size(x) / in, in)); /* one sample: a row */
-    return tg_reshape(tg_add(tg_matmul_t(x2, w, false, true), b), rank, out_shape);
+    return tg_linear(x, w, b); /* z [..., out] = x [..., in]·Wᵀ + b, one op over x's rows */
 }
 
 static tg_status dense_make(tg_module *m, tg_rng *rng)

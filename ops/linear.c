@@ -1,0 +1,120 @@
+/* The affine map of a dense layer as one op (PyTorch's F.linear):
+ *
+ *   y[..., out] = x[..., in]·Wᵀ + b      W [out, in], b [out] or none
+ *
+ * x's leading axes are folded into rows (no copy: x is contiguous), so the
+ * whole op is one GEMM of [rows, in]·[in, out] into y prefilled with the bias
+ * rows (beta = 1): one output tensor and no second pass over it, where
+ * matmul + add made two tensors of the output's size and read one back.
+ *
+ * Backward, over the folded rows (g the upstream [rows, out]):
+ *   dx = g·W,   dW = gᵀ·x,   db = Σ_rows g
+ * made of matmul, reshape and sum_to, so it differentiates again. */
+#include "autograd/internal.h"
+#include "ops/gemm.h"
+#include "ops/product_sink.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Rows of x's leading axes folded together (1 for a vector x). */
+static int64_t folded_rows(const tg_tensor *x)
+{
+    int64_t rows = 1;
+    for (int d = 0; d < x->rank - 1; d++)
+        rows *= x->shape[d];
+    return rows;
+}
+
+static bool check_linear(tg_tensor *x, tg_tensor *w, tg_tensor *b)
+{
+    if (!tg_check_pair("linear", x, w) || (b && !tg_check_pair("linear", x, b)))
+        return false;
+    if (x->rank == 0)
+        return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "linear: x is a scalar (shape []); expected x [..., in] with at "
+                           "least one axis"), false;
+    int64_t in = x->shape[x->rank - 1];
+    if (w->rank != 2 || w->shape[1] != in)
+        return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "linear: x %s with weight %s; expected weight [out, %lld] "
+                           "(one row of in = %lld values, x's last axis, per output)", tg_shape_of(x).s,
+                           tg_shape_of(w).s, (long long)in, (long long)in), false;
+    if (b && (b->rank != 1 || b->shape[0] != w->shape[0]))
+        return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "linear: weight %s with bias %s; expected bias [%lld] (one per "
+                           "output, weight's rows) or none", tg_shape_of(w).s, tg_shape_of(b).s,
+                           (long long)w->shape[0]), false;
+    return true;
+}
+
+tg_tensor *tg_linear(tg_tensor *x, tg_tensor *w, tg_tensor *b)
+{
+    if (!check_linear(x, w, b))
+        return NULL;
+    int64_t rows = folded_rows(x), in = w->shape[1], out = w->shape[0], shape[TG_MAX_RANK];
+    memcpy(shape, x->shape, (size_t)x->rank * sizeof *shape);
+    shape[x->rank - 1] = out;
+    tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, x->rank, shape, false);
+    if (!y)
+        return NULL;
+    /* a data-parallel lead weight's product may be made already (ops/product_sink.h) */
+    const tg_product_sink *sink = x->ctx->product_sink;
+    bool given = x->rank == 2 && sink && sink->give_product && sink->give_product(sink->user, x, w, false, true, y);
+    tg_pool *pool = x->ctx->pool;
+    TG_TYPED(x->dtype, T, {
+        T *Y = y->data;
+        const T *bias = b ? (const T *)b->data : NULL;
+        if (given) {
+            for (int64_t i = 0; bias && i < rows; i++)
+                for (int64_t j = 0; j < out; j++)
+                    Y[i * out + j] += bias[j];
+        } else {
+            for (int64_t i = 0; bias && i < rows; i++) /* the GEMM adds x·Wᵀ to the bias rows */
+                memcpy(Y + i * out, bias, (size_t)out * sizeof(T));
+            if (x->dtype == TG_F32)
+                tg_gemm_f32(pool, false, true, rows, out, in, 1, x->data, in, w->data, in, bias ? 1 : 0, y->data, out);
+            else
+                tg_gemm_f64(pool, false, true, rows, out, in, 1, x->data, in, w->data, in, bias ? 1 : 0, y->data, out);
+        }
+    });
+    return tg_record(&tg_op_linear, y, b ? 3 : 2, (tg_tensor *[]){x, w, b}, (tg_attr){0});
+}
+
+/* y = x·Wᵀ + b over the rows g [rows, out] of the upstream:
+ * dx = g·W, dW = gᵀ·x (or taken by the context's product sink), db = Σ_rows g */
+static void linear_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
+{
+    tg_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
+    int64_t rows = folded_rows(x), in = w->shape[1], out = w->shape[0];
+    bool flat = x->rank == 2; /* else x and dy as rows: views of step tensors */
+    tg_tensor *g = flat ? dy : tg_reshape(dy, TG_SHAPE(rows, out));
+    if (x->requires_grad) {
+        tg_tensor *dx_rows = tg_matmul(g, w);
+        dx[0] = flat ? dx_rows : tg_reshape(dx_rows, x->rank, x->shape);
+    }
+    if (w->requires_grad) {
+        tg_tensor *x_rows = flat ? x : tg_reshape(x, TG_SHAPE(rows, in));
+        if (g && x_rows && !tg_weight_grad_offer(w, g, x_rows))
+            dx[1] = tg_matmul_t(g, x_rows, true, false);
+    }
+    if (b && b->requires_grad)
+        dx[2] = tg_sum_to(g, 1, b->shape);
+}
+
+static void linear_label(const tg_node *n, char *buf, size_t size)
+{
+    snprintf(buf, size, n->n_in > 2 ? "linear(x·Wᵀ + b)" : "linear(x·Wᵀ)");
+}
+
+/* δ·W to x, δᵀ·x to W, Σ over rows to b; named X and W unless they have
+ * short names. */
+static void linear_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    if (input == 0)
+        snprintf(buf, size, "·%s", tg_vjp_name(n->in[1], "W"));
+    else if (input == 1)
+        snprintf(buf, size, "δᵀ·%s", tg_vjp_name(n->in[0], "X"));
+    else
+        snprintf(buf, size, "Σ over rows");
+}
+
+const tg_op_desc tg_op_linear = {.kind = TG_OP_LINEAR, .name = "linear", .backward = linear_backward,
+                                 .label = linear_label, .vjp_label = linear_vjp_label};
