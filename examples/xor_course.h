@@ -20,7 +20,6 @@ enum { XOR_NOTES = 12, XOR_NOTE_SIZE = 640, XOR_HIDDEN = 4 };
 typedef struct {
     tg_tensor *x, *y;                    /* the sample (persistent) */
     tg_tensor *z2, *a2, *z3, *a3, *loss; /* step tensors */
-    tg_tensor *theta2x, *theta3a2;       /* Θx before the bias */
     tg_page_note notes[XOR_NOTES];
     char text[XOR_NOTES][XOR_NOTE_SIZE];
     int n;
@@ -85,11 +84,6 @@ static inline void xor_sample_forward(xor_sample *out, tg_ctx *ctx, xor_net *net
     tg_tensor_set_name(out->z3, "z⁽³⁾");
     tg_tensor_set_name(out->a3, "a⁽³⁾");
     tg_tensor_set_name(out->loss, "L");
-    tg_tape_entry e;
-    if (tg_tape_entry_at(ctx, tg_tensor_creator(out->z2), &e) && e.n_inputs > 0)
-        tg_tensor_set_name(out->theta2x = e.inputs[0], "Θ⁽²⁾x");
-    if (tg_tape_entry_at(ctx, tg_tensor_creator(out->z3), &e) && e.n_inputs > 0)
-        tg_tensor_set_name(out->theta3a2 = e.inputs[0], "Θ⁽³⁾a⁽²⁾");
 
     const tg_tensor *theta3 = tg_layer_weight(layer2);
     double a3 = tg_tensor_item(out->a3), a2[XOR_HIDDEN], th[XOR_HIDDEN], back[XOR_HIDDEN], fp[XOR_HIDDEN];

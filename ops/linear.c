@@ -104,16 +104,16 @@ static void linear_label(const tg_node *n, char *buf, size_t size)
     snprintf(buf, size, n->n_in > 2 ? "linear(x·Wᵀ + b)" : "linear(x·Wᵀ)");
 }
 
-/* δ·W to x, δᵀ·x to W, Σ over rows to b; named X and W unless they have
- * short names. */
+/* δ·W to x, δᵀ·x to W (named X and W unless they have short names), δ
+ * summed over the rows to b: "Σ over batch" for x [batch, in]. */
 static void linear_vjp_label(const tg_node *n, int input, char *buf, size_t size)
 {
     if (input == 0)
         snprintf(buf, size, "·%s", tg_vjp_name(n->in[1], "W"));
     else if (input == 1)
         snprintf(buf, size, "δᵀ·%s", tg_vjp_name(n->in[0], "X"));
-    else
-        snprintf(buf, size, "Σ over rows");
+    else if (!tg_vjp_sum_note(n->in[2], n->out, buf, size)[0])
+        snprintf(buf, size, "·1"); /* a vector x: one row */
 }
 
 const tg_op_desc tg_op_linear = {.kind = TG_OP_LINEAR, .name = "linear", .backward = linear_backward,

@@ -255,3 +255,61 @@ Test(ops_forward, batched_matmul_multiplies_each_matrix_of_the_stack)
         tg_ctx_clear_error(ctx);
     }
 }
+
+Test(ops_forward, linear_adds_the_bias_to_each_row_of_x_times_w_transposed)
+{
+    BOTH_DTYPES {
+        tg_tensor *x = make(dt, TG_SHAPE(2, 2), (double[]){1, 2, 3, 4});
+        tg_tensor *w = make(dt, TG_SHAPE(3, 2), (double[]){1, 0, 1, 1, 0, -1});
+        tg_tensor *b = make(dt, TG_SHAPE(3), (double[]){10, 20, 30});
+        expect_values(tg_linear(x, w, b), TG_SHAPE(2, 3), (double[]){11, 23, 28, 13, 27, 26}, 0);
+        expect_values(tg_linear(x, w, NULL), TG_SHAPE(2, 3), (double[]){1, 3, -2, 3, 7, -4}, 0);
+        expect_values(tg_linear(make(dt, TG_SHAPE(2), (double[]){1, 2}), w, b), TG_SHAPE(3), (double[]){11, 23, 28}, 0);
+    }
+}
+
+/* Over several blocks of the GEMM's k (300 > 256) and folded leading axes:
+ * the one op against matmul then add. */
+Test(ops_forward, linear_matches_matmul_then_add_over_folded_rows)
+{
+    tg_rng rng = tg_rng_seed(9);
+    BOTH_DTYPES {
+        tg_tensor *x = tg_tensor_randn(ctx, &rng, dt, TG_SHAPE(3, 7, 300), 0, 1);
+        tg_tensor *w = tg_tensor_randn(ctx, &rng, dt, TG_SHAPE(37, 300), 0, 0.1);
+        tg_tensor *b = tg_tensor_randn(ctx, &rng, dt, TG_SHAPE(37), 0, 1);
+        tg_tensor *y = tg_linear(x, w, b), *want = tg_add(tg_matmul_t(x, w, false, true), b);
+        cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+        cr_assert_eq(tg_tensor_rank(y), 3);
+        cr_assert_eq(tg_tensor_dim(y, 2), 37);
+        for (int64_t i = 0; i < tg_tensor_size(y); i++)
+            cr_expect(fabs(tg_tensor_get(y, i) - tg_tensor_get(want, i)) <= (dt == TG_F32 ? 1e-5 : 1e-13) *
+                                                                                 (1 + fabs(tg_tensor_get(want, i))),
+                      "y[%lld] = %.9g, matmul + add %.9g", (long long)i, tg_tensor_get(y, i), tg_tensor_get(want, i));
+    }
+}
+
+Test(ops_forward, linear_errors_name_the_op_the_tensors_and_the_expected_shape)
+{
+    tg_ctx *quiet = tg_ctx_new(1);
+    tg_ctx_set_error_handler(quiet, NULL, NULL);
+    tg_tensor *x = tg_tensor_zeros(quiet, TG_F32, TG_SHAPE(4, 3)), *w = tg_tensor_zeros(quiet, TG_F32, TG_SHAPE(5, 2));
+    tg_tensor_set_name(w, "W1");
+    cr_expect_null(tg_linear(x, w, NULL));
+    cr_expect_eq(tg_ctx_status(quiet), TG_ERR_SHAPE);
+    const char *message = tg_ctx_error(quiet);
+    cr_expect(strstr(message, "linear") && strstr(message, "[4, 3]") && strstr(message, "W1 [5, 2]") &&
+                  strstr(message, "expected weight [out, 3]"), "%s", message);
+    tg_ctx_clear_error(quiet);
+    tg_tensor *w_ok = tg_tensor_zeros(quiet, TG_F32, TG_SHAPE(5, 3)), *b = tg_tensor_zeros(quiet, TG_F32, TG_SHAPE(4));
+    cr_expect_null(tg_linear(x, w_ok, b));
+    message = tg_ctx_error(quiet);
+    cr_expect(strstr(message, "linear") && strstr(message, "bias [4]") && strstr(message, "expected bias [5]"), "%s",
+              message);
+    tg_ctx_clear_error(quiet);
+    cr_expect_null(tg_linear(tg_tensor_zeros(quiet, TG_F32, 0, NULL), w_ok, NULL));
+    cr_expect(strstr(tg_ctx_error(quiet), "linear: x is a scalar"), "%s", tg_ctx_error(quiet));
+    tg_ctx_clear_error(quiet);
+    cr_expect_null(tg_linear(x, tg_tensor_zeros(quiet, TG_F64, TG_SHAPE(5, 3)), NULL));
+    cr_expect(strstr(tg_ctx_error(quiet), "linear"), "%s", tg_ctx_error(quiet));
+    tg_ctx_free(quiet);
+}
