@@ -694,6 +694,7 @@ typedef struct {
     double alpha, beta;
     const char *a, *b;
     char *c;
+    const char *bias;      /* NULL, or n values put in each row of C in place of beta·C */
     int64_t lda, ldb, ldc;
     int tm, tn;            /* task grid */
     bool direct_b;         /* kernels read B in place instead of packing it */
@@ -719,14 +720,34 @@ static void tg_pack_panels(tg_pack_fn pack, int64_t es, char *dst, const char *s
              (int)tg_rup(w - full, tail));
 }
 
+/* Rows [0, rows) of C, columns [0, cols), set to the bias row (both at
+ * their first column): just before a kernel that adds its product (beta =
+ * 1), so that the bias reaches C through L1, not through a pass over C. */
+static void tg_fill_bias(char *c, int64_t ldc, const char *bias, int64_t rows, int64_t cols, int64_t es)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        if (es == 4) {
+            float *row = (float *)c + i * ldc;
+            for (int64_t j = 0; j < cols; j++)
+                row[j] = ((const float *)bias)[j];
+        } else {
+            double *row = (double *)c + i * ldc;
+            for (int64_t j = 0; j < cols; j++)
+                row[j] = ((const double *)bias)[j];
+        }
+    }
+}
+
 /* C[i0:i1, j0:j1] with the packing buffers in buf. */
 static void tg_gemm_block(const tg_gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1, char *buf)
 {
     const tg_gemm_impl *im = g->im;
     const int64_t es = im->es, mr = im->mr, nr = im->nr;
-    if (g->dot) {
+    if (g->dot) { /* a few rows: their block of C stays in L2 */
+        if (g->bias)
+            tg_fill_bias(g->c + (i0 * g->ldc + j0) * es, g->ldc, g->bias + j0 * es, i1 - i0, j1 - j0, es);
         im->dot(i1 - i0, j1 - j0, g->k, g->alpha, g->a + i0 * g->lda * es, g->lda, g->b + j0 * g->ldb * es, g->ldb,
-                g->beta, g->c + (i0 * g->ldc + j0) * es, g->ldc);
+                g->bias ? 1.0 : g->beta, g->c + (i0 * g->ldc + j0) * es, g->ldc);
         return;
     }
     char *ap = buf, *bp = buf + tg_ap_bytes(g);
@@ -734,7 +755,8 @@ static void tg_gemm_block(const tg_gemm_job *g, int64_t i0, int64_t i1, int64_t 
         int64_t nc = tg_min64(g->ncs, j1 - jc);
         for (int64_t pc = 0; pc < g->k; pc += g->kcs) {
             int64_t kc = tg_min64(g->kcs, g->k - pc);
-            double beta = pc == 0 ? g->beta : 1.0;
+            bool first = pc == 0;
+            double beta = first && !g->bias ? g->beta : 1.0;
             /* op(B)[pc.., jc..]: element (p, j) */
             const char *bs = g->tb ? g->b + (jc * g->ldb + pc) * es : g->b + (pc * g->ldb + jc) * es;
             if (!g->direct_b)
@@ -749,6 +771,8 @@ static void tg_gemm_block(const tg_gemm_job *g, int64_t i0, int64_t i1, int64_t 
                     int64_t ldpb = g->direct_b ? g->ldb : nrr == nr ? nr : tg_rup(nrr, im->tail_b);
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         char *cij = g->c + ((ic + ir) * g->ldc + jc + jr) * es;
+                        if (first && g->bias)
+                            tg_fill_bias(cij, g->ldc, g->bias + (jc + jr) * es, tg_min64(mr, mc - ir), nrr, es);
                         im->kern(kc, ap + ir * kc * es, pb, ldpb, cij, g->ldc, g->alpha, beta,
                                  (int)tg_min64(mr, mc - ir), nrr);
                     }
@@ -798,20 +822,38 @@ static void tg_grid(tg_gemm_job *g, int threads)
     }
 }
 
+/* Without packing buffers: the slow loop, over the bias rows if any. */
+static void tg_unblocked(const tg_gemm_job *g)
+{
+    double beta = g->beta;
+    if (g->bias)
+        tg_fill_bias(g->c, g->ldc, g->bias, g->m, g->n, g->im->es), beta = 1;
+    if (g->im->es == 8)
+        tg_unblocked_d(g->ta, g->tb, g->m, g->n, g->k, g->alpha, (const double *)g->a, g->lda, (const double *)g->b,
+                       g->ldb, beta, (double *)g->c, g->ldc);
+    else
+        tg_unblocked_s(g->ta, g->tb, g->m, g->n, g->k, (float)g->alpha, (const float *)g->a, g->lda,
+                       (const float *)g->b, g->ldb, (float)beta, (float *)g->c, g->ldc);
+}
+
 /* worker >= 0: one task on the calling thread, packing into that worker's
  * scratch (the caller is inside a tg_pool_run task running as `worker`). */
 static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, int worker, bool ta, bool tb, int64_t m, int64_t n,
                     int64_t k, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
-                    void *c, int64_t ldc)
+                    const void *bias, void *c, int64_t ldc)
 {
     if (m <= 0 || n <= 0)
         return;
     const tg_gemm_impl *im = tg_pick_impl(isa, f64);
     if (k <= 0 || alpha == 0) {
-        im->scale(c, ldc, m, n, beta);
+        if (bias)
+            tg_fill_bias(c, ldc, bias, m, n, im->es);
+        else
+            im->scale(c, ldc, m, n, beta);
         return;
     }
-    tg_gemm_job g = {im, pool, ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc, 1, 1, false, false, 0, 0, 0, 0};
+    tg_gemm_job g = {im, pool, ta, tb, m, n, k, alpha, beta, a, b, c, bias, lda, ldb, ldc, 1, 1, false, false, 0, 0, 0,
+                     0};
     int threads = tg_pool_threads(pool);
     if ((double)m * (double)n * (double)k >= TG_GEMM_MT_MIN && threads > 1 && worker < 0)
         tg_grid(&g, threads);
@@ -837,10 +879,8 @@ static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, int worker, bool t
         void *buf = pool ? tg_pool_scratch(pool, worker, g.scratch) : NULL;
         if (buf)
             tg_gemm_block(&g, 0, m, 0, n, buf);
-        else if (f64)
-            tg_unblocked_d(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         else
-            tg_unblocked_s(ta, tb, m, n, k, (float)alpha, a, lda, b, ldb, (float)beta, c, ldc);
+            tg_unblocked(&g);
         return;
     }
     /* Reserve every worker's scratch up front: tasks then never allocate. */
@@ -860,36 +900,33 @@ static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, int worker, bool t
             free(buf);
         return;
     }
-    if (f64)
-        tg_unblocked_d(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    else
-        tg_unblocked_s(ta, tb, m, n, k, (float)alpha, a, lda, b, ldb, (float)beta, c, ldc);
+    tg_unblocked(&g);
 }
 
 void tg_gemm_f32_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                      float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                      int64_t ldc)
 {
-    tg_gemm(isa, false, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    tg_gemm(isa, false, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, NULL, c, ldc);
 }
 
 void tg_gemm_f64_isa(tg_gemm_isa isa, tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                      double alpha, const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
                      int64_t ldc)
 {
-    tg_gemm(isa, true, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    tg_gemm(isa, true, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, NULL, c, ldc);
 }
 
 void tg_gemm_f32(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
-    tg_gemm(TG_GEMM_AUTO, false, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    tg_gemm(TG_GEMM_AUTO, false, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, NULL, c, ldc);
 }
 
 void tg_gemm_f64(tg_pool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                  const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc)
 {
-    tg_gemm(TG_GEMM_AUTO, true, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    tg_gemm(TG_GEMM_AUTO, true, pool, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, NULL, c, ldc);
 }
 
 void tg_gemm_f32_worker(tg_pool *pool, int worker, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
@@ -897,7 +934,7 @@ void tg_gemm_f32_worker(tg_pool *pool, int worker, bool trans_a, bool trans_b, i
                         int64_t ldc)
 {
     tg_gemm(TG_GEMM_AUTO, false, pool, worker < 0 ? 0 : worker, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
-            beta, c, ldc);
+            beta, NULL, c, ldc);
 }
 
 void tg_gemm_f64_worker(tg_pool *pool, int worker, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
@@ -905,5 +942,17 @@ void tg_gemm_f64_worker(tg_pool *pool, int worker, bool trans_a, bool trans_b, i
                         double *c, int64_t ldc)
 {
     tg_gemm(TG_GEMM_AUTO, true, pool, worker < 0 ? 0 : worker, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
-            beta, c, ldc);
+            beta, NULL, c, ldc);
+}
+
+void tg_gemm_bias_f32(tg_pool *pool, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                      int64_t ldb, const float *bias, float *c, int64_t ldc)
+{
+    tg_gemm(TG_GEMM_AUTO, false, pool, -1, false, true, m, n, k, 1, a, lda, b, ldb, 0, bias, c, ldc);
+}
+
+void tg_gemm_bias_f64(tg_pool *pool, int64_t m, int64_t n, int64_t k, const double *a, int64_t lda, const double *b,
+                      int64_t ldb, const double *bias, double *c, int64_t ldc)
+{
+    tg_gemm(TG_GEMM_AUTO, true, pool, -1, false, true, m, n, k, 1, a, lda, b, ldb, 0, bias, c, ldc);
 }

@@ -41,6 +41,15 @@ void tg_gemm_f64_worker(tg_pool *pool, int worker, bool trans_a, bool trans_b, i
                         double alpha, const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
                         double *c, int64_t ldc);
 
+/* C[m×n] = A·Bᵀ + bias, the bias [n] added to every row (B stored n×k, as
+ * a weight [out, in] of x·Wᵀ + b). C is written without being read: each
+ * register tile gets the bias just before its first kernel runs, so the
+ * bias costs no pass over C. */
+void tg_gemm_bias_f32(tg_pool *pool, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                      int64_t ldb, const float *bias, float *c, int64_t ldc);
+void tg_gemm_bias_f64(tg_pool *pool, int64_t m, int64_t n, int64_t k, const double *a, int64_t lda, const double *b,
+                      int64_t ldb, const double *bias, double *c, int64_t ldc);
+
 /* Kernel sets.  TG_GEMM_AUTO picks the best one this CPU supports (checked on
  * every call; cheap).  The _isa variants exist so tests and benchmarks can
  * force a slower path; a set the CPU lacks falls back to the next lower one.

@@ -3,9 +3,10 @@
  *   y[..., out] = x[..., in]·Wᵀ + b      W [out, in], b [out] or none
  *
  * x's leading axes are folded into rows (no copy: x is contiguous), so the
- * whole op is one GEMM of [rows, in]·[in, out] into y prefilled with the bias
- * rows (beta = 1): one output tensor and no second pass over it, where
- * matmul + add made two tensors of the output's size and read one back.
+ * whole op is one GEMM of [rows, in]·[in, out] that puts the bias in each
+ * register tile of y just before adding the tile's product to it (ops/gemm.h,
+ * tg_gemm_bias_f32): one output tensor, written once, where matmul + add made
+ * two tensors of the output's size and read one back.
  *
  * Backward, over the folded rows (g the upstream [rows, out]):
  *   dx = g·W,   dW = gᵀ·x,   db = Σ_rows g
@@ -66,13 +67,10 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *w, tg_tensor *b)
             for (int64_t i = 0; bias && i < rows; i++)
                 for (int64_t j = 0; j < out; j++)
                     Y[i * out + j] += bias[j];
+        } else if (x->dtype == TG_F32) { /* the GEMM puts the bias in each tile of y before adding its product */
+            tg_gemm_bias_f32(pool, rows, out, in, x->data, in, w->data, in, b ? b->data : NULL, y->data, out);
         } else {
-            for (int64_t i = 0; bias && i < rows; i++) /* the GEMM adds x·Wᵀ to the bias rows */
-                memcpy(Y + i * out, bias, (size_t)out * sizeof(T));
-            if (x->dtype == TG_F32)
-                tg_gemm_f32(pool, false, true, rows, out, in, 1, x->data, in, w->data, in, bias ? 1 : 0, y->data, out);
-            else
-                tg_gemm_f64(pool, false, true, rows, out, in, 1, x->data, in, w->data, in, bias ? 1 : 0, y->data, out);
+            tg_gemm_bias_f64(pool, rows, out, in, x->data, in, w->data, in, b ? b->data : NULL, y->data, out);
         }
     });
     return tg_record(&tg_op_linear, y, b ? 3 : 2, (tg_tensor *[]){x, w, b}, (tg_attr){0});

@@ -206,6 +206,62 @@ Test(gemm, threaded_splits)
     tg_pool_free(pool3);
 }
 
+/* x·Wᵀ + b with the bias put in each tile by the GEMM: every path (dot
+ * products of few rows, packed blocks over several k blocks, threaded
+ * splits, k = 0) against a plain loop; C starts as NaN (it is not read) and
+ * its padding past n survives. */
+static void bias_product(bool f64, tg_pool *pool, int64_t m, int64_t n, int64_t k)
+{
+    int64_t ldc = n + 3;
+    uint64_t s = 0x2545F4914F6CDD1Dull ^ (uint64_t)(m * 7919 + n * 31 + k);
+    double *a = malloc(sizeof(double) * (size_t)(m * k + 1)), *w = malloc(sizeof(double) * (size_t)(n * k + 1));
+    double *bias = malloc(sizeof(double) * (size_t)n), *c = malloc(sizeof(double) * (size_t)(m * ldc));
+    float *af = malloc(sizeof(float) * (size_t)(m * k + 1)), *wf = malloc(sizeof(float) * (size_t)(n * k + 1));
+    float *biasf = malloc(sizeof(float) * (size_t)n), *cf = malloc(sizeof(float) * (size_t)(m * ldc));
+    cr_assert(a && w && bias && c && af && wf && biasf && cf);
+    for (int64_t i = 0; i < m * k; i++)
+        af[i] = (float)(a[i] = (float)rnd(&s));
+    for (int64_t i = 0; i < n * k; i++)
+        wf[i] = (float)(w[i] = (float)rnd(&s));
+    for (int64_t j = 0; j < n; j++)
+        biasf[j] = (float)(bias[j] = (float)(4 * rnd(&s)));
+    for (int64_t i = 0; i < m * ldc; i++)
+        c[i] = cf[i] = i % ldc >= n ? (float)SENTINEL : NAN;
+    if (f64)
+        tg_gemm_bias_f64(pool, m, n, k, a, k, w, k, bias, c, ldc);
+    else
+        tg_gemm_bias_f32(pool, m, n, k, af, k, wf, k, biasf, cf, ldc);
+    double eps = f64 ? 0x1p-52 : 0x1p-23;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            double got = f64 ? c[i * ldc + j] : cf[i * ldc + j];
+            if (j >= n) {
+                cr_expect_eq(got, SENTINEL, "padding of C overwritten at %lld,%lld", (long long)i, (long long)j);
+                continue;
+            }
+            long double want = bias[j], size = fabs(bias[j]);
+            for (int64_t p = 0; p < k; p++)
+                want += (long double)a[i * k + p] * w[j * k + p], size += fabs(a[i * k + p] * w[j * k + p]);
+            cr_expect(fabsl(got - want) <= 2 * (k + 2) * eps * size, "%s %lldx%lldx%lld: C[%lld,%lld] = %.9g, want %.9Lg",
+                      f64 ? "f64" : "f32", (long long)m, (long long)n, (long long)k, (long long)i, (long long)j, got,
+                      want);
+        }
+    free(a), free(w), free(bias), free(c), free(af), free(wf), free(biasf), free(cf);
+}
+
+Test(gemm, bias_rows_are_added_by_every_path)
+{
+    tg_pool *pool = tg_pool_new(2);
+    /* few rows (dot products), one k block, several k blocks, threaded, k = 0 */
+    const int64_t sz[][3] = {{5, 37, 300}, {150, 70, 100}, {150, 70, 600}, {300, 260, 300}, {4, 9, 0}};
+    for (int f = 0; f < 2; f++)
+        for (int z = 0; z < 5; z++) {
+            bias_product(f, NULL, sz[z][0], sz[z][1], sz[z][2]);
+            bias_product(f, pool, sz[z][0], sz[z][1], sz[z][2]);
+        }
+    tg_pool_free(pool);
+}
+
 /* tg_gemm_*_worker from inside pool tasks: each task's product runs on its
  * own thread with its worker's scratch and matches a plain loop. */
 typedef struct {
