@@ -84,6 +84,10 @@ typedef void (*tg_kern_fn)(int64_t kc, const void *pa, const void *pb, int64_t l
                            double beta, int mr, int nr);
 /* C = beta · C (beta == 0: zero fill) */
 typedef void (*tg_scale_fn)(void *c, int64_t ldc, int64_t m, int64_t n, double beta);
+typedef void (*tg_kern_bias_fn)(int64_t kc, const void *pa, const void *pb, int64_t ldpb, void *c, int64_t ldc,
+                                double alpha, double beta, const void *bias, int mr, int nr);
+/* C[i, j] += bias[j] over m rows of n (a tile just written, in L1) */
+typedef void (*tg_bias_fn)(void *c, int64_t ldc, const void *bias, int64_t m, int64_t n);
 
 typedef struct {
     int es;             /* element size in bytes */
@@ -101,6 +105,8 @@ typedef struct {
     tg_pack_fn pack_b;  /* R = nr */
     tg_kern_fn kern;
     tg_scale_fn scale;
+    tg_bias_fn add_bias;
+    tg_kern_bias_fn kern_bias; /* kern adding a bias row as it stores; NULL: add_bias after */
 } tg_gemm_impl;
 
 static inline int64_t tg_min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -194,15 +200,40 @@ static int64_t tg_step(int64_t len, int64_t max, int64_t mult) { return tg_rup(t
 TG_GENERIC(float, s, TG_G_MR, TG_GS_NR)
 TG_GENERIC(double, d, TG_G_MR, TG_GD_NR)
 
+/* Rows [0, m) of C plus the bias row, or set to it (fill), portable. */
+static void tg_bias_rows_s(float *restrict c, int64_t ldc, const float *restrict bias, int64_t m, int64_t n, bool fill)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            c[i * ldc + j] = fill ? bias[j] : c[i * ldc + j] + bias[j];
+}
+static void tg_bias_rows_d(double *restrict c, int64_t ldc, const double *restrict bias, int64_t m, int64_t n,
+                           bool fill)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            c[i * ldc + j] = fill ? bias[j] : c[i * ldc + j] + bias[j];
+}
+static void tg_bias_s(void *c, int64_t ldc, const void *bias, int64_t m, int64_t n)
+{
+    tg_bias_rows_s(c, ldc, bias, m, n, false);
+}
+static void tg_bias_d(void *c, int64_t ldc, const void *bias, int64_t m, int64_t n)
+{
+    tg_bias_rows_d(c, ldc, bias, m, n, false);
+}
+
 /* clang-format off */
 static const tg_gemm_impl tg_impl_generic_s = {
     .es = 4, .mr = TG_G_MR, .nr = TG_GS_NR, .mc = 128, .kc = 256, .nc = 2048,
     .tail_a = TG_G_MR, .tail_b = TG_GS_NR, .direct_b = false,
-    .pack_a = tg_pack_s, .pack_b = tg_pack_s, .kern = tg_kern_s, .scale = tg_scale_s};
+    .pack_a = tg_pack_s, .pack_b = tg_pack_s, .kern = tg_kern_s, .scale = tg_scale_s,
+    .add_bias = tg_bias_s};
 static const tg_gemm_impl tg_impl_generic_d = {
     .es = 8, .mr = TG_G_MR, .nr = TG_GD_NR, .mc = 128, .kc = 256, .nc = 2048,
     .tail_a = TG_G_MR, .tail_b = TG_GD_NR, .direct_b = false,
-    .pack_a = tg_pack_d, .pack_b = tg_pack_d, .kern = tg_kern_d, .scale = tg_scale_d};
+    .pack_a = tg_pack_d, .pack_b = tg_pack_d, .kern = tg_kern_d, .scale = tg_scale_d,
+    .add_bias = tg_bias_d};
 /* clang-format on */
 
 /* ---------------------------------------------------------------------------
@@ -311,11 +342,13 @@ TG_AVX2 static void tg_kern_a2d(int64_t kc, const void *pa_, const void *pb_, in
 static const tg_gemm_impl tg_impl_avx2_s = {
     .es = 4, .mr = TG_A2_MR, .nr = 16, .mc = 144, .kc = 256, .nc = 4096,
     .tail_a = TG_A2_MR, .tail_b = 16, .direct_b = false,
-    .pack_a = tg_pack_s, .pack_b = tg_pack_s, .kern = tg_kern_a2s, .scale = tg_scale_s};
+    .pack_a = tg_pack_s, .pack_b = tg_pack_s, .kern = tg_kern_a2s, .scale = tg_scale_s,
+    .add_bias = tg_bias_s};
 static const tg_gemm_impl tg_impl_avx2_d = {
     .es = 8, .mr = TG_A2_MR, .nr = 8, .mc = 96, .kc = 256, .nc = 2048,
     .tail_a = TG_A2_MR, .tail_b = 8, .direct_b = false,
-    .pack_a = tg_pack_d, .pack_b = tg_pack_d, .kern = tg_kern_a2d, .scale = tg_scale_d};
+    .pack_a = tg_pack_d, .pack_b = tg_pack_d, .kern = tg_kern_a2d, .scale = tg_scale_d,
+    .add_bias = tg_bias_d};
 /* clang-format on */
 
 /* ---- AVX-512: MR×NR = 12×32 (f32) / 12×16 (f64).  Every (mr, nv) edge
@@ -333,7 +366,7 @@ static const tg_gemm_impl tg_impl_avx2_d = {
  * or pd), LANES the elements per vector. */
 #define TG_Z_BODY(NAME, T, V, MASK, LANES, SUF)                                                              \
     TG_INLINE TG_AVX512 void NAME(const int MRK, const int NVK, int64_t kc, const T *pa, const T *pb,         \
-                                  int64_t ldpb, T *c, int64_t ldc, T alpha, T beta, MASK last)                \
+                                  int64_t ldpb, T *c, int64_t ldc, T alpha, T beta, const T *bias, MASK last) \
     {                                                                                                        \
         V acc[TG_Z_MR][2];                                                                                   \
         TG_UNROLL                                                                                            \
@@ -366,6 +399,8 @@ static const tg_gemm_impl tg_impl_avx2_d = {
                 V r = _mm512_mul_##SUF(va, acc[i][v]);                                                       \
                 if (beta != 0)                                                                               \
                     r = _mm512_fmadd_##SUF(vb, _mm512_maskz_loadu_##SUF(mk, cv), r);                         \
+                if (bias) /* added last, as an add after the product would */                                \
+                    r = _mm512_add_##SUF(r, _mm512_maskz_loadu_##SUF(mk, bias + LANES * v));                 \
                 _mm512_mask_storeu_##SUF(cv, mk, r);                                                         \
             }                                                                                                \
         }                                                                                                    \
@@ -399,7 +434,16 @@ TG_AVX512 static void tg_kern_zs(int64_t kc, const void *pa, const void *pb, int
 {
     int nv = (nr + 15) / 16;
     __mmask16 last = (__mmask16)(0xFFFFu >> (16 * nv - nr));
-    TG_Z_SWITCH(tg_zs_body, kc, pa, pb, ldpb, c, ldc, (float)alpha, (float)beta, last)
+    TG_Z_SWITCH(tg_zs_body, kc, pa, pb, ldpb, c, ldc, (float)alpha, (float)beta, NULL, last)
+}
+
+/* The same, with the bias row added to the tile as it is stored. */
+TG_AVX512 static void tg_kern_bias_zs(int64_t kc, const void *pa, const void *pb, int64_t ldpb, void *c, int64_t ldc,
+                                      double alpha, double beta, const void *bias, int mr, int nr)
+{
+    int nv = (nr + 15) / 16;
+    __mmask16 last = (__mmask16)(0xFFFFu >> (16 * nv - nr));
+    TG_Z_SWITCH(tg_zs_body, kc, pa, pb, ldpb, c, ldc, (float)alpha, (float)beta, bias, last)
 }
 
 TG_AVX512 static void tg_kern_zd(int64_t kc, const void *pa, const void *pb, int64_t ldpb, void *c, int64_t ldc,
@@ -407,7 +451,15 @@ TG_AVX512 static void tg_kern_zd(int64_t kc, const void *pa, const void *pb, int
 {
     int nv = (nr + 7) / 8;
     __mmask8 last = (__mmask8)(0xFFu >> (8 * nv - nr));
-    TG_Z_SWITCH(tg_zd_body, kc, pa, pb, ldpb, c, ldc, alpha, beta, last)
+    TG_Z_SWITCH(tg_zd_body, kc, pa, pb, ldpb, c, ldc, alpha, beta, NULL, last)
+}
+
+TG_AVX512 static void tg_kern_bias_zd(int64_t kc, const void *pa, const void *pb, int64_t ldpb, void *c, int64_t ldc,
+                                      double alpha, double beta, const void *bias, int mr, int nr)
+{
+    int nv = (nr + 7) / 8;
+    __mmask8 last = (__mmask8)(0xFFu >> (8 * nv - nr));
+    TG_Z_SWITCH(tg_zd_body, kc, pa, pb, ldpb, c, ldc, alpha, beta, bias, last)
 }
 
 /* d[p*R + j] = s[j*ld + p] for j < 8, p < k8 (a multiple of 8), rows j ≥ rows
@@ -624,16 +676,45 @@ TG_AVX512 static void tg_dot_zs(int64_t m, int64_t n, int64_t k, double alpha_, 
 }
 #undef TG_DOT_CASE
 
+/* C[i, j] += bias[j], a column strip of 16 (8) lanes at a time: the bias
+ * strip stays in a register while the tile's rows stream past. */
+TG_AVX512 static void tg_bias_zs(void *c_, int64_t ldc, const void *bias_, int64_t m, int64_t n)
+{
+    float *c = c_;
+    const float *bias = bias_;
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 lanes = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        __m512 b = _mm512_maskz_loadu_ps(lanes, bias + j);
+        for (int64_t i = 0; i < m; i++)
+            _mm512_mask_storeu_ps(c + i * ldc + j, lanes,
+                                  _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, c + i * ldc + j), b));
+    }
+}
+TG_AVX512 static void tg_bias_zd(void *c_, int64_t ldc, const void *bias_, int64_t m, int64_t n)
+{
+    double *c = c_;
+    const double *bias = bias_;
+    for (int64_t j = 0; j < n; j += 8) {
+        __mmask8 lanes = n - j >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - j)) - 1);
+        __m512d b = _mm512_maskz_loadu_pd(lanes, bias + j);
+        for (int64_t i = 0; i < m; i++)
+            _mm512_mask_storeu_pd(c + i * ldc + j, lanes,
+                                  _mm512_add_pd(_mm512_maskz_loadu_pd(lanes, c + i * ldc + j), b));
+    }
+}
+
 /* Edge panels: A exactly mr tall, B a whole number of vectors wide. */
 /* clang-format off */
 static const tg_gemm_impl tg_impl_avx512_s = {
     .es = 4, .mr = TG_Z_MR, .nr = TG_ZS_NR, .mc = 144, .kc = 256, .nc = 4096,
     .tail_a = 1, .tail_b = 16, .direct_b = true,
-    .pack_a = tg_pack_zs, .pack_b = tg_pack_zs, .kern = tg_kern_zs, .scale = tg_scale_s, .dot = tg_dot_zs};
+    .pack_a = tg_pack_zs, .pack_b = tg_pack_zs, .kern = tg_kern_zs, .scale = tg_scale_s, .dot = tg_dot_zs,
+    .add_bias = tg_bias_zs, .kern_bias = tg_kern_bias_zs};
 static const tg_gemm_impl tg_impl_avx512_d = {
     .es = 8, .mr = TG_Z_MR, .nr = TG_ZD_NR, .mc = 96, .kc = 256, .nc = 2048,
     .tail_a = 1, .tail_b = 8, .direct_b = true,
-    .pack_a = tg_pack_d, .pack_b = tg_pack_d, .kern = tg_kern_zd, .scale = tg_scale_d};
+    .pack_a = tg_pack_d, .pack_b = tg_pack_d, .kern = tg_kern_zd, .scale = tg_scale_d,
+    .add_bias = tg_bias_zd, .kern_bias = tg_kern_bias_zd};
 /* clang-format on */
 
 static tg_gemm_isa tg_cpu_isa(void)
@@ -720,34 +801,16 @@ static void tg_pack_panels(tg_pack_fn pack, int64_t es, char *dst, const char *s
              (int)tg_rup(w - full, tail));
 }
 
-/* Rows [0, rows) of C, columns [0, cols), set to the bias row (both at
- * their first column): just before a kernel that adds its product (beta =
- * 1), so that the bias reaches C through L1, not through a pass over C. */
-static void tg_fill_bias(char *c, int64_t ldc, const char *bias, int64_t rows, int64_t cols, int64_t es)
-{
-    for (int64_t i = 0; i < rows; i++) {
-        if (es == 4) {
-            float *row = (float *)c + i * ldc;
-            for (int64_t j = 0; j < cols; j++)
-                row[j] = ((const float *)bias)[j];
-        } else {
-            double *row = (double *)c + i * ldc;
-            for (int64_t j = 0; j < cols; j++)
-                row[j] = ((const double *)bias)[j];
-        }
-    }
-}
-
 /* C[i0:i1, j0:j1] with the packing buffers in buf. */
 static void tg_gemm_block(const tg_gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1, char *buf)
 {
     const tg_gemm_impl *im = g->im;
     const int64_t es = im->es, mr = im->mr, nr = im->nr;
-    if (g->dot) { /* a few rows: their block of C stays in L2 */
-        if (g->bias)
-            tg_fill_bias(g->c + (i0 * g->ldc + j0) * es, g->ldc, g->bias + j0 * es, i1 - i0, j1 - j0, es);
+    if (g->dot) {
         im->dot(i1 - i0, j1 - j0, g->k, g->alpha, g->a + i0 * g->lda * es, g->lda, g->b + j0 * g->ldb * es, g->ldb,
-                g->bias ? 1.0 : g->beta, g->c + (i0 * g->ldc + j0) * es, g->ldc);
+                g->beta, g->c + (i0 * g->ldc + j0) * es, g->ldc);
+        if (g->bias) /* a few rows: their block of C is still in L2 */
+            im->add_bias(g->c + (i0 * g->ldc + j0) * es, g->ldc, g->bias + j0 * es, i1 - i0, j1 - j0);
         return;
     }
     char *ap = buf, *bp = buf + tg_ap_bytes(g);
@@ -755,8 +818,8 @@ static void tg_gemm_block(const tg_gemm_job *g, int64_t i0, int64_t i1, int64_t 
         int64_t nc = tg_min64(g->ncs, j1 - jc);
         for (int64_t pc = 0; pc < g->k; pc += g->kcs) {
             int64_t kc = tg_min64(g->kcs, g->k - pc);
-            bool first = pc == 0;
-            double beta = first && !g->bias ? g->beta : 1.0;
+            double beta = pc == 0 ? g->beta : 1.0;
+            bool last = pc + kc >= g->k;
             /* op(B)[pc.., jc..]: element (p, j) */
             const char *bs = g->tb ? g->b + (jc * g->ldb + pc) * es : g->b + (pc * g->ldb + jc) * es;
             if (!g->direct_b)
@@ -771,11 +834,16 @@ static void tg_gemm_block(const tg_gemm_job *g, int64_t i0, int64_t i1, int64_t 
                     int64_t ldpb = g->direct_b ? g->ldb : nrr == nr ? nr : tg_rup(nrr, im->tail_b);
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         char *cij = g->c + ((ic + ir) * g->ldc + jc + jr) * es;
-                        if (first && g->bias)
-                            tg_fill_bias(cij, g->ldc, g->bias + (jc + jr) * es, tg_min64(mr, mc - ir), nrr, es);
-                        im->kern(kc, ap + ir * kc * es, pb, ldpb, cij, g->ldc, g->alpha, beta,
-                                 (int)tg_min64(mr, mc - ir), nrr);
+                        if (last && g->bias && im->kern_bias) /* the bias added as the tile is stored */
+                            im->kern_bias(kc, ap + ir * kc * es, pb, ldpb, cij, g->ldc, g->alpha, beta,
+                                          g->bias + (jc + jr) * es, (int)tg_min64(mr, mc - ir), nrr);
+                        else
+                            im->kern(kc, ap + ir * kc * es, pb, ldpb, cij, g->ldc, g->alpha, beta,
+                                     (int)tg_min64(mr, mc - ir), nrr);
                     }
+                    /* else to the strip of finished tiles, mc × nr, mostly still in L1 */
+                    if (last && g->bias && !im->kern_bias)
+                        im->add_bias(g->c + (ic * g->ldc + jc + jr) * es, g->ldc, g->bias + (jc + jr) * es, mc, nrr);
                 }
             }
         }
@@ -825,9 +893,11 @@ static void tg_grid(tg_gemm_job *g, int threads)
 /* Without packing buffers: the slow loop, over the bias rows if any. */
 static void tg_unblocked(const tg_gemm_job *g)
 {
-    double beta = g->beta;
-    if (g->bias)
-        tg_fill_bias(g->c, g->ldc, g->bias, g->m, g->n, g->im->es), beta = 1;
+    double beta = g->bias ? 1 : g->beta;
+    if (g->bias && g->im->es == 8)
+        tg_bias_rows_d((double *)g->c, g->ldc, (const double *)g->bias, g->m, g->n, true);
+    else if (g->bias)
+        tg_bias_rows_s((float *)g->c, g->ldc, (const float *)g->bias, g->m, g->n, true);
     if (g->im->es == 8)
         tg_unblocked_d(g->ta, g->tb, g->m, g->n, g->k, g->alpha, (const double *)g->a, g->lda, (const double *)g->b,
                        g->ldb, beta, (double *)g->c, g->ldc);
@@ -846,8 +916,10 @@ static void tg_gemm(tg_gemm_isa isa, bool f64, tg_pool *pool, int worker, bool t
         return;
     const tg_gemm_impl *im = tg_pick_impl(isa, f64);
     if (k <= 0 || alpha == 0) {
-        if (bias)
-            tg_fill_bias(c, ldc, bias, m, n, im->es);
+        if (bias && f64)
+            tg_bias_rows_d(c, ldc, bias, m, n, true);
+        else if (bias)
+            tg_bias_rows_s(c, ldc, bias, m, n, true);
         else
             im->scale(c, ldc, m, n, beta);
         return;

@@ -42,9 +42,10 @@ void tg_gemm_f64_worker(tg_pool *pool, int worker, bool trans_a, bool trans_b, i
                         double *c, int64_t ldc);
 
 /* C[m×n] = A·Bᵀ + bias, the bias [n] added to every row (B stored n×k, as
- * a weight [out, in] of x·Wᵀ + b). C is written without being read: each
- * register tile gets the bias just before its first kernel runs, so the
- * bias costs no pass over C. */
+ * a weight [out, in] of x·Wᵀ + b); C is not read. The AVX-512 kernels add
+ * the bias to a register tile as they store it (the others to each strip of
+ * tiles they just wrote, in L1): no pass over C, and the bits of a GEMM then
+ * an add. */
 void tg_gemm_bias_f32(tg_pool *pool, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
                       int64_t ldb, const float *bias, float *c, int64_t ldc);
 void tg_gemm_bias_f64(tg_pool *pool, int64_t m, int64_t n, int64_t k, const double *a, int64_t lda, const double *b,

@@ -3,10 +3,10 @@
  *   y[..., out] = x[..., in]·Wᵀ + b      W [out, in], b [out] or none
  *
  * x's leading axes are folded into rows (no copy: x is contiguous), so the
- * whole op is one GEMM of [rows, in]·[in, out] that puts the bias in each
- * register tile of y just before adding the tile's product to it (ops/gemm.h,
- * tg_gemm_bias_f32): one output tensor, written once, where matmul + add made
- * two tensors of the output's size and read one back.
+ * whole op is one GEMM of [rows, in]·[in, out] that adds the bias to each
+ * register tile of y while the tile is in L1 (ops/gemm.h, tg_gemm_bias_f32):
+ * one output tensor and no pass over it, where matmul + add made two tensors
+ * of the output's size and read one back. Same sums as matmul then add.
  *
  * Backward, over the folded rows (g the upstream [rows, out]):
  *   dx = g·W,   dW = gᵀ·x,   db = Σ_rows g
@@ -67,7 +67,7 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *w, tg_tensor *b)
             for (int64_t i = 0; bias && i < rows; i++)
                 for (int64_t j = 0; j < out; j++)
                     Y[i * out + j] += bias[j];
-        } else if (x->dtype == TG_F32) { /* the GEMM puts the bias in each tile of y before adding its product */
+        } else if (x->dtype == TG_F32) {
             tg_gemm_bias_f32(pool, rows, out, in, x->data, in, w->data, in, b ? b->data : NULL, y->data, out);
         } else {
             tg_gemm_bias_f64(pool, rows, out, in, x->data, in, w->data, in, b ? b->data : NULL, y->data, out);
