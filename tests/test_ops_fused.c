@@ -161,6 +161,28 @@ Test(ops_fused, f32_norm_kernels_match_f64)
     cr_expect_lt(max_diff(tg_layer_norm_backward(x32, x32, 1e-5), tg_layer_norm_backward(x64, x64, 1e-5)), 1e-4);
 }
 
+/* Rows of C = 1000 and 1003 (a tail past the lane groups) around 10⁴ with
+ * σ = 1: the f32 kernels against f64 on the same f32 values. The mean's
+ * sum is 10⁷, where one float step is 1: one running sum put x̂ off by
+ * 0.012, sixteen lanes of partial sums by 0.0008; the centred variance keeps
+ * x̂ right where Σx² - Cμ² (10¹¹ - 10¹¹ in floats) would be noise. */
+Test(ops_fused, f32_norms_of_long_rows_with_a_large_mean_stay_accurate)
+{
+    tg_rng rng = tg_rng_seed(15);
+    const int64_t cols[] = {1000, 1003};
+    for (int c = 0; c < 2; c++) {
+        tg_tensor *x32 = convert(tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(4, cols[c]), 1e4, 1), TG_F32);
+        tg_tensor *g32 = convert(tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(4, cols[c]), 0, 1), TG_F32);
+        tg_tensor *x64 = convert(x32, TG_F64), *g64 = convert(g32, TG_F64);
+        double forward = max_diff(tg_layer_norm(x32, NULL, NULL, 1e-5), tg_layer_norm(x64, NULL, NULL, 1e-5));
+        double backward = max_diff(tg_layer_norm_backward(g32, x32, 1e-5), tg_layer_norm_backward(g64, x64, 1e-5));
+        double rms = max_diff(tg_rms_norm(x32, NULL, 1e-5), tg_rms_norm(x64, NULL, 1e-5));
+        cr_expect_lt(forward, 2e-3, "layer_norm, C = %lld: x̂ off by %g", (long long)cols[c], forward);
+        cr_expect_lt(backward, 2e-3, "layer_norm_backward, C = %lld: off by %g", (long long)cols[c], backward);
+        cr_expect_lt(rms, 1e-6, "rms_norm, C = %lld: off by %g", (long long)cols[c], rms);
+    }
+}
+
 Test(ops_fused, layer_norm_of_a_constant_row_is_beta)
 {
     tg_tensor *x = tg_tensor_from(ctx, TG_F64, TG_SHAPE(2, 3), (double[]){4, 4, 4, 1, 2, 3});
