@@ -51,6 +51,12 @@ static inline bool tg_check_index(const char *op, const tg_tensor *x, const tg_t
     return true;
 }
 
+/* y[i] = scale·Σ_j x[j·n + i] over len rows of n floats, each sum in row
+ * order from 0 (the bits of a loop adding row after row), a block of
+ * columns in registers at a time (ops/reduce.c). false, with nothing
+ * written, where that kernel does not run (no AVX-512, n < 16). */
+bool tg_sum_rows_f32(const float *x, int64_t len, int64_t n, float scale, float *y);
+
 /* Whether an op on these inputs will be recorded (attribute blocks are
  * stored only then). */
 static inline bool tg_will_record(int n, tg_tensor *const *in)

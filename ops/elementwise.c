@@ -1,6 +1,7 @@
 /* Elementwise arithmetic with numpy broadcasting, the scalar ops, and the two
  * ops that move between broadcast shapes: expand (stretch) and sum_to (its
  * adjoint, which every broadcasting backward uses). */
+#include "ops/axis.h"
 #include "ops/binary.h"
 
 #include <stdio.h>
@@ -270,6 +271,16 @@ tg_tensor *tg_sum_to(tg_tensor *x, int rank, const int64_t *shape)
     tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, rank, shape, true);
     if (!y)
         return NULL;
+    /* the common case, a bias's gradient: x [..., n] summed over its rows
+     * into [n] (or [1, ..., n]), a block of columns at a time */
+    int lead = 0;
+    while (lead < rank && shape[lead] == 1)
+        lead++;
+    bool rows = rank - lead <= x->rank && y->size > 0;
+    for (int d = lead; d < rank && rows; d++)
+        rows = shape[d] == x->shape[x->rank - rank + d];
+    if (rows && x->dtype == TG_F32 && tg_sum_rows_f32(x->data, x->size / y->size, y->size, 1, y->data))
+        return tg_record1(&tg_op_sum_to, y, x);
     TG_TYPED(x->dtype, T, {
         const T *X = x->data;
         T *Y = y->data;

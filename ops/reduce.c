@@ -1,5 +1,6 @@
 /* Reductions: the whole tensor to a scalar, or one axis away. */
 #include "autograd/internal.h"
+#include "ops/axis.h"
 
 #include <stdio.h>
 
@@ -85,6 +86,18 @@ __attribute__((target("avx512f"))) static void sum_rows_f32_avx512(const float *
 }
 #endif
 
+bool tg_sum_rows_f32(const float *x, int64_t len, int64_t n, float scale, float *y)
+{
+#if defined(__x86_64__)
+    if (n >= 16 && __builtin_cpu_supports("avx512f")) {
+        sum_rows_f32_avx512(x, len, n, scale, y);
+        return true;
+    }
+#endif
+    (void)x, (void)len, (void)scale, (void)y;
+    return false;
+}
+
 static tg_tensor *reduce_axis(const tg_op_desc *kind, tg_tensor *x, int axis, bool keepdim)
 {
     const char *op = kind->name;
@@ -107,16 +120,17 @@ static tg_tensor *reduce_axis(const tg_op_desc *kind, tg_tensor *x, int axis, bo
     tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, rank, shape, true);
     if (!y)
         return NULL;
-#if defined(__x86_64__)
-    if (x->dtype == TG_F32 && inner >= 16 && __builtin_cpu_supports("avx512f")) {
+    if (x->dtype == TG_F32 && inner >= 16) {
         float scale = kind == &tg_op_mean_axis ? 1.0f / (float)len : 1.0f;
-        for (int64_t o = 0; o < outer; o++)
-            sum_rows_f32_avx512((const float *)x->data + o * len * inner, len, inner, scale,
-                                (float *)y->data + o * inner);
-        tg_attr attr = {.reduce = {a, keepdim}};
-        return tg_record(kind, y, 1, (tg_tensor *[]){x}, attr);
+        bool done = true;
+        for (int64_t o = 0; o < outer && done; o++)
+            done = tg_sum_rows_f32((const float *)x->data + o * len * inner, len, inner, scale,
+                                   (float *)y->data + o * inner);
+        if (done) {
+            tg_attr attr = {.reduce = {a, keepdim}};
+            return tg_record(kind, y, 1, (tg_tensor *[]){x}, attr);
+        }
     }
-#endif
     TG_TYPED(x->dtype, T, {
         const T *X = x->data;
         T *Y = y->data;

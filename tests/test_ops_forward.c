@@ -316,3 +316,32 @@ Test(ops_forward, linear_errors_name_the_op_the_tensors_and_the_expected_shape)
     cr_expect(strstr(tg_ctx_error(quiet), "linear"), "%s", tg_ctx_error(quiet));
     tg_ctx_free(quiet);
 }
+
+/* A bias's gradient: x [a, b, n] summed over its rows into [n], [1, n] or
+ * [b, n], f32, in row order from 0 whatever kernel runs (the bits of a loop
+ * adding row after row); n below, at and past one block of columns. */
+Test(ops_forward, sum_to_over_rows_f32_adds_rows_in_order_bit_for_bit)
+{
+    static const int64_t shapes[][3] = {{3, 7, 45}, {2, 64, 300}, {5, 1, 16}, {4, 3, 15}, {1, 9, 129}};
+    tg_rng rng = tg_rng_seed(21);
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int target = 0; target < 3; target++) {
+            const int64_t *sh = shapes[si];
+            tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(sh[0], sh[1], sh[2]), 0, 100);
+            tg_tensor *y = target == 0   ? tg_sum_to(x, TG_SHAPE(sh[2]))
+                           : target == 1 ? tg_sum_to(x, TG_SHAPE(1, sh[2]))
+                                         : tg_sum_to(x, TG_SHAPE(sh[1], sh[2]));
+            cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+            int64_t n = target == 2 ? sh[1] * sh[2] : sh[2], rows = sh[0] * sh[1] * sh[2] / n;
+            const float *xs = tg_tensor_data(x), *ys = tg_tensor_data(y);
+            for (int64_t i = 0; i < n; i++) {
+                float want = 0;
+                for (int64_t r = 0; r < rows; r++)
+                    want += xs[r * n + i];
+                cr_assert(memcmp(&ys[i], &want, sizeof want) == 0, "shape %zu, target %d: [%lld] = %.9g, expected %.9g",
+                          si, target, (long long)i, ys[i], want);
+            }
+            tg_tensor_free(x);
+            tg_tape_reset(ctx);
+        }
+}
