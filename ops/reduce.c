@@ -94,7 +94,7 @@ bool tg_sum_rows_f32(const float *x, int64_t len, int64_t n, float scale, float 
         return true;
     }
 #endif
-    (void)x, (void)len, (void)scale, (void)y;
+    (void)x, (void)len, (void)n, (void)scale, (void)y;
     return false;
 }
 
