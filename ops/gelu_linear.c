@@ -66,19 +66,21 @@ tg_tensor *tg_gelu_linear(tg_tensor *h, tg_tensor *w, tg_tensor *b)
         return NULL;
     int64_t rows = out ? y->size / out : 0;
     size_t es = tg_dtype_size((tg_dtype)h->dtype);
-    for (int64_t r = 0; b && r < rows; r++) /* the GEMM adds to b's rows */
-        memcpy((char *)y->data + (size_t)(r * out) * es, b->data, (size_t)out * es);
+    if (b && in == 0) /* no product: b's rows */
+        for (int64_t r = 0; r < rows; r++)
+            memcpy((char *)y->data + (size_t)(r * out) * es, b->data, (size_t)out * es);
     if (rows > 0 && out > 0 && in > 0) {
         tg_arena_mark mark = tg_arena_get_mark(ctx); /* a lives until the GEMM has read it */
         gelu_job job = {.h = h, .a = tg_arena_alloc(ctx, (size_t)h->size * es, 64)};
         if (!job.a)
             return NULL;
         tg_parallel_range(ctx, h->size, gelu_range, &job);
-        float beta = b ? 1 : 0;
+        /* the GEMM adds b to each tile as it stores it (ops/gemm.h) */
+        const void *bias = b ? b->data : NULL;
         if (h->dtype == TG_F32)
-            tg_gemm_f32(ctx->pool, false, true, rows, out, in, 1, job.a, in, w->data, in, beta, y->data, out);
+            tg_gemm_bias_f32(ctx->pool, rows, out, in, job.a, in, w->data, in, bias, y->data, out);
         else
-            tg_gemm_f64(ctx->pool, false, true, rows, out, in, 1, job.a, in, w->data, in, beta, y->data, out);
+            tg_gemm_bias_f64(ctx->pool, rows, out, in, job.a, in, w->data, in, bias, y->data, out);
         tg_arena_rewind(ctx, mark);
     }
     tg_tensor *inputs[3] = {h, w, b};
