@@ -256,11 +256,13 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
 }
 
 /* sums[r·TB + u] = Σ over n_img images and qv vectors of dz[r]·in[off_u]
- * for OB channels r and TB = 24/OB taps u: 24 accumulators, reduced once per
- * call; per vector OB + TB loads feed OB·TB FMAs. The lanes of dropped
- * columns are masked off (keep[v]), not just zero in dz: 0·∞ would be NaN
- * where the sum has no such term. */
-#define DIRECT_WGRAD_TILE(OB, TB)                                                                               \
+ * for OB channels r and TB taps u (OB·TB = 24, 16 with one channel):
+ * reduced once per call; per vector OB + TB loads feed OB·TB FMAs. The
+ * lanes of dropped columns are masked off (keep[v]), not just zero in dz:
+ * 0·∞ would be NaN where the sum has no such term. HOLD_IN: the TB input
+ * vectors stay in registers and the OB dz vectors stream past them (8
+ * channels held would leave no register for the input). */
+#define DIRECT_WGRAD_TILE(OB, TB, HOLD_IN)                                                                      \
     TG_CONV_AVX512 static void direct_wgrad_##OB(const float *in, int64_t in_step, const float *dz,              \
                                                  int64_t dz_row, int64_t dz_step, int64_t n_img, int64_t qv,    \
                                                  const uint16_t *keep, const int32_t *off, float *sums)         \
@@ -273,16 +275,30 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
             const float *x = in + n * in_step, *d = dz + n * dz_step;                                           \
             for (int64_t v = 0; v < qv; v++) {                                                                  \
                 __mmask16 m = (__mmask16)keep[v];                                                               \
-                __m512 g[OB];                                                                                   \
-                for (int r = 0; r < OB; r++) {                                                                  \
-                    g[r] = _mm512_loadu_ps(d + r * dz_row + 16 * v);                                            \
-                    IN_REGISTER(g[r]);                                                                          \
-                }                                                                                               \
-                for (int u = 0; u < TB; u++) {                                                                  \
-                    __m512 xv = _mm512_loadu_ps(x + off[u] + 16 * v);                                           \
-                    IN_REGISTER(xv);                                                                            \
-                    for (int r = 0; r < OB; r++)                                                                \
-                        acc[r][u] = _mm512_mask3_fmadd_ps(g[r], xv, acc[r][u], m);                              \
+                if (HOLD_IN) {                                                                                  \
+                    __m512 xv[TB];                                                                              \
+                    for (int u = 0; u < TB; u++) {                                                              \
+                        xv[u] = _mm512_loadu_ps(x + off[u] + 16 * v);                                           \
+                        IN_REGISTER(xv[u]);                                                                     \
+                    }                                                                                           \
+                    for (int r = 0; r < OB; r++) {                                                              \
+                        __m512 g = _mm512_loadu_ps(d + r * dz_row + 16 * v);                                    \
+                        IN_REGISTER(g);                                                                         \
+                        for (int u = 0; u < TB; u++)                                                            \
+                            acc[r][u] = _mm512_mask3_fmadd_ps(g, xv[u], acc[r][u], m);                          \
+                    }                                                                                           \
+                } else {                                                                                        \
+                    __m512 g[OB];                                                                               \
+                    for (int r = 0; r < OB; r++) {                                                              \
+                        g[r] = _mm512_loadu_ps(d + r * dz_row + 16 * v);                                        \
+                        IN_REGISTER(g[r]);                                                                      \
+                    }                                                                                           \
+                    for (int u = 0; u < TB; u++) {                                                              \
+                        __m512 xv = _mm512_loadu_ps(x + off[u] + 16 * v);                                       \
+                        IN_REGISTER(xv);                                                                        \
+                        for (int r = 0; r < OB; r++)                                                            \
+                            acc[r][u] = _mm512_mask3_fmadd_ps(g[r], xv, acc[r][u], m);                          \
+                    }                                                                                           \
                 }                                                                                               \
             }                                                                                                   \
         }                                                                                                       \
@@ -290,13 +306,15 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
             for (int u = 0; u < TB; u++)                                                                        \
                 sums[r * TB + u] = _mm512_reduce_add_ps(acc[r][u]);                                             \
     }
-DIRECT_WGRAD_TILE(1, 16)
-DIRECT_WGRAD_TILE(2, 12)
-DIRECT_WGRAD_TILE(3, 8)
-DIRECT_WGRAD_TILE(4, 6)
-DIRECT_WGRAD_TILE(6, 4)
-static const direct_wgrad_fn direct_wgrads[7] = {NULL, direct_wgrad_1, direct_wgrad_2, direct_wgrad_3,
-                                                 direct_wgrad_4, NULL, direct_wgrad_6};
+DIRECT_WGRAD_TILE(1, 16, false)
+DIRECT_WGRAD_TILE(2, 12, false)
+DIRECT_WGRAD_TILE(3, 8, false)
+DIRECT_WGRAD_TILE(4, 6, false)
+DIRECT_WGRAD_TILE(6, 4, false)
+DIRECT_WGRAD_TILE(8, 3, true)
+static const direct_wgrad_fn direct_wgrads[9] = {NULL,           direct_wgrad_1, direct_wgrad_2, direct_wgrad_3,
+                                                 direct_wgrad_4, NULL,           direct_wgrad_6, NULL,
+                                                 direct_wgrad_8};
 
 /* Backward weight with 16 output channels in the lanes (og a multiple of
  * 16, column dilation 1): over the real output positions only,
@@ -376,7 +394,7 @@ static const int direct_wgrad16_rows[6] = {0, 0, 0, 7, 0, 5};
 static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {NULL};
 static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL};
 static const int direct_wgrad16_rows[6] = {0};
-static const direct_wgrad_fn direct_wgrads[7] = {NULL};
+static const direct_wgrad_fn direct_wgrads[9] = {NULL};
 static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step, int64_t rows, int64_t w,
                              const float *add)
 {
@@ -398,8 +416,23 @@ static void pad_planes(const float *src, int64_t c, int64_t h, int64_t w, int64_
         direct_copy_rows(src + ch * h * w, w, dst + (ch * f->hp + top) * f->wp + left, f->wp, h, w, NULL);
 }
 
-/* Taps per backward-weight tile for OB channels. */
-static int direct_wgrad_taps(int ob) { return ob == 1 ? 16 : 24 / ob; }
+/* Backward-weight tiles: OB channels × TB taps (24 accumulators, 16 with
+ * one channel). The shape that runs the fewest FMAs over og channels and k
+ * taps (a partial tile costs as much as a whole one): 4×6 leaves 3 of 12
+ * taps idle for a 3×3 kernel, 8×3 none. */
+static void direct_wgrad_tile(int64_t og, int64_t k, int *ob, int *tb)
+{
+    static const int shapes[][2] = {{6, 4}, {4, 6}, {3, 8}, {2, 12}, {8, 3}, {1, 16}};
+    int64_t best = -1;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        int o = shapes[i][0], t = shapes[i][1];
+        if (og % o)
+            continue;
+        int64_t cost = og / o * ((k + t - 1) / t) * (o * t > o + t ? o * t : o + t);
+        if (best < 0 || cost < best)
+            best = cost, *ob = o, *tb = t;
+    }
+}
 
 typedef struct {
     const conv_geom *g;
@@ -507,8 +540,9 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
                 direct_copy_rows(job->dy + (b * g->o + gr * g->og + o) * g->p, g->ow, dz + n * dz_step + o * row,
                                  f->wp, g->oh, g->ow, NULL);
         }
-        /* channels in blocks of ob (6, 4, 3, 2 or 1), taps in blocks of tb */
-        int ob = direct_rows(g->og), tb = direct_wgrad_taps(ob);
+        /* channels in blocks of ob, taps in blocks of tb */
+        int ob, tb;
+        direct_wgrad_tile(g->og, g->k, &ob, &tb);
         float *dwg = dw + gr * g->og * g->k;
         for (int64_t o = 0; o < g->og; o += ob)
             for (int64_t t = 0; t < g->k; t += tb) {
