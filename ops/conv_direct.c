@@ -259,9 +259,43 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
  * for OB channels r and TB taps u (OB·TB = 24, 16 with one channel):
  * reduced once per call; per vector OB + TB loads feed OB·TB FMAs. The
  * lanes of dropped columns are masked off (keep[v]), not just zero in dz:
- * 0·∞ would be NaN where the sum has no such term. HOLD_IN: the TB input
+ * 0·∞ would be NaN where the sum has no such term; the last vector's loads
+ * are masked too, so the compact rows' (direct_wgrad_compact) stay inside
+ * dy. HOLD_IN: the TB input
  * vectors stay in registers and the OB dz vectors stream past them (8
  * channels held would leave no register for the input). */
+#define DIRECT_WGRAD_LOADU(p, m) _mm512_loadu_ps(p)
+#define DIRECT_WGRAD_LOADZ(p, m) _mm512_maskz_loadu_ps(m, p)
+/* One vector v of dz[r] · x[off_u] into acc, loading with LOAD. */
+#define DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, LOAD)                                                                \
+    do {                                                                                                        \
+        __mmask16 m = (__mmask16)keep[v];                                                                       \
+        if (HOLD_IN) {                                                                                          \
+            __m512 xv[TB];                                                                                      \
+            for (int u = 0; u < TB; u++) {                                                                      \
+                xv[u] = LOAD(x + off[u] + 16 * v, m);                                                           \
+                IN_REGISTER(xv[u]);                                                                             \
+            }                                                                                                   \
+            for (int r = 0; r < OB; r++) {                                                                      \
+                __m512 g = LOAD(d + r * dz_row + 16 * v, m);                                                    \
+                IN_REGISTER(g);                                                                                 \
+                for (int u = 0; u < TB; u++)                                                                    \
+                    acc[r][u] = _mm512_mask3_fmadd_ps(g, xv[u], acc[r][u], m);                                  \
+            }                                                                                                   \
+        } else {                                                                                                \
+            __m512 g[OB];                                                                                       \
+            for (int r = 0; r < OB; r++) {                                                                      \
+                g[r] = LOAD(d + r * dz_row + 16 * v, m);                                                        \
+                IN_REGISTER(g[r]);                                                                              \
+            }                                                                                                   \
+            for (int u = 0; u < TB; u++) {                                                                      \
+                __m512 xv = LOAD(x + off[u] + 16 * v, m);                                                       \
+                IN_REGISTER(xv);                                                                                \
+                for (int r = 0; r < OB; r++)                                                                    \
+                    acc[r][u] = _mm512_mask3_fmadd_ps(g[r], xv, acc[r][u], m);                                  \
+            }                                                                                                   \
+        }                                                                                                       \
+    } while (0)
 #define DIRECT_WGRAD_TILE(OB, TB, HOLD_IN)                                                                      \
     TG_CONV_AVX512 static void direct_wgrad_##OB(const float *in, int64_t in_step, const float *dz,              \
                                                  int64_t dz_row, int64_t dz_step, int64_t n_img, int64_t qv,    \
@@ -273,34 +307,10 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
                 acc[r][u] = _mm512_setzero_ps();                                                                \
         for (int64_t n = 0; n < n_img; n++) {                                                                   \
             const float *x = in + n * in_step, *d = dz + n * dz_step;                                           \
-            for (int64_t v = 0; v < qv; v++) {                                                                  \
-                __mmask16 m = (__mmask16)keep[v];                                                               \
-                if (HOLD_IN) {                                                                                  \
-                    __m512 xv[TB];                                                                              \
-                    for (int u = 0; u < TB; u++) {                                                              \
-                        xv[u] = _mm512_loadu_ps(x + off[u] + 16 * v);                                           \
-                        IN_REGISTER(xv[u]);                                                                     \
-                    }                                                                                           \
-                    for (int r = 0; r < OB; r++) {                                                              \
-                        __m512 g = _mm512_loadu_ps(d + r * dz_row + 16 * v);                                    \
-                        IN_REGISTER(g);                                                                         \
-                        for (int u = 0; u < TB; u++)                                                            \
-                            acc[r][u] = _mm512_mask3_fmadd_ps(g, xv[u], acc[r][u], m);                          \
-                    }                                                                                           \
-                } else {                                                                                        \
-                    __m512 g[OB];                                                                               \
-                    for (int r = 0; r < OB; r++) {                                                              \
-                        g[r] = _mm512_loadu_ps(d + r * dz_row + 16 * v);                                        \
-                        IN_REGISTER(g[r]);                                                                      \
-                    }                                                                                           \
-                    for (int u = 0; u < TB; u++) {                                                              \
-                        __m512 xv = _mm512_loadu_ps(x + off[u] + 16 * v);                                       \
-                        IN_REGISTER(xv);                                                                        \
-                        for (int r = 0; r < OB; r++)                                                            \
-                            acc[r][u] = _mm512_mask3_fmadd_ps(g[r], xv, acc[r][u], m);                          \
-                    }                                                                                           \
-                }                                                                                               \
-            }                                                                                                   \
+            int64_t v = 0;                                                                                      \
+            for (; v < qv - 1; v++)                                                                             \
+                DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, DIRECT_WGRAD_LOADU);                                         \
+            DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, DIRECT_WGRAD_LOADZ); /* masked loads are slow: the last only */  \
         }                                                                                                       \
         for (int r = 0; r < OB; r++)                                                                            \
             for (int u = 0; u < TB; u++)                                                                        \
@@ -442,6 +452,9 @@ typedef struct {
     float *out;           /* y, dx or dw */
     const int32_t *off;   /* per tap */
     const uint16_t *keep; /* backward weight: per 16 positions, the lanes of kept columns */
+    bool compact;         /* backward weight over the patches (direct_wgrad_compact) */
+    const uint16_t *keep_compact; /* then: per 16 of the OH·OW positions, the lanes inside */
+    int64_t col_len;      /* then: floats of one image's patches, [k][OH·OW] */
     const float *wtap;    /* forward, backward input: the weights in tap order, [groups][out_c][taps] */
     const float *wT16;    /* forward with channels in lanes: [groups][og/16][taps][16] */
     float *scratch;       /* per worker: scratch_len floats */
@@ -514,6 +527,45 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
     }
 }
 
+/* Whether the backward weight reads patches and dy as they are, over the
+ * OH·OW real positions, rather than dy spread to Wp-wide rows: with fewer
+ * taps than output channels (the wide CNN's 1→32 3×3: 9 against 32) the
+ * patches are the smaller copy. */
+static bool direct_wgrad_compact_fits(const conv_geom *g) { return g->k < g->og; }
+
+/* The backward weight of images [b0, b0 + n_img), every group, over
+ * patches: col[t][q] = in[q' + off_t] for the real positions q = oy·OW + ox
+ * (q' = oy·Wp + ox), one image after another in `cols`, and dy read in
+ * place; keep_compact masks the lanes past OH·OW. */
+static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_img, float *in, float *cols,
+                                 float *dw, int ob, int tb)
+{
+    const conv_geom *g = job->g;
+    const flat_geom *f = &job->f;
+    int64_t qv = (g->p + 15) / 16;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        for (int64_t n = 0; n < n_img; n++) {
+            const float *src = direct_input(job, b0 + n, gr, in);
+            for (int64_t t = 0; t < g->k; t++) /* rows overrun into the next tap's, written after */
+                direct_copy_rows(src + job->off[t], f->wp, cols + n * job->col_len + t * g->p, g->ow, g->oh, g->ow,
+                                 NULL);
+        }
+        float *dwg = dw + gr * g->og * g->k;
+        for (int64_t o = 0; o < g->og; o += ob)
+            for (int64_t t = 0; t < g->k; t += tb) {
+                int32_t off[16];
+                for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
+                    off[u] = (int32_t)((t + u < g->k ? t + u : g->k - 1) * g->p);
+                float sums[24];
+                direct_wgrads[ob](cols, job->col_len, job->dy + (b0 * g->o + gr * g->og + o) * g->p, g->p,
+                                  g->o * g->p, n_img, qv, job->keep_compact, off, sums);
+                for (int r = 0; r < ob; r++)
+                    for (int u = 0; u < tb && t + u < g->k; u++)
+                        dwg[(o + r) * g->k + t + u] += sums[r * tb + u];
+            }
+    }
+}
+
 /* Backward weight over images [chunk·DIRECT_CHUNK, +DIRECT_CHUNK), every
  * group, into the worker's dw. */
 static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
@@ -526,6 +578,12 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
     int64_t row = 16 * f->qv, dz_step = g->og * row;
     float *in = job->scratch + (int64_t)worker * job->scratch_len, *dz = in + DIRECT_CHUNK * f->in_len;
     float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
+    int ob, tb;
+    direct_wgrad_tile(g->og, g->k, &ob, &tb);
+    if (job->compact) {
+        direct_wgrad_compact(job, b0, n_img, in, dz, dw, ob, tb);
+        return;
+    }
     for (int64_t gr = 0; gr < g->groups; gr++) {
         /* the images themselves when direct_input reads the last one in place (then all are) */
         const float *src = direct_input(job, b0 + n_img - 1, gr, NULL) ? job->x + (b0 * g->c + gr * g->cg) * g->h * g->w
@@ -541,8 +599,6 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
                                  f->wp, g->oh, g->ow, NULL);
         }
         /* channels in blocks of ob, taps in blocks of tb */
-        int ob, tb;
-        direct_wgrad_tile(g->og, g->k, &ob, &tb);
         float *dwg = dw + gr * g->og * g->k;
         for (int64_t o = 0; o < g->og; o += ob)
             for (int64_t t = 0; t < g->k; t += tb) {
@@ -616,14 +672,15 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
 {
     tg_pool *pool = ctx->pool;
     int threads = tg_pool_threads(pool);
-    direct_job job = {g, flat_geometry(g, pass), pass, x, w, bias, dy, out, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+    direct_job job = {.g = g, .f = flat_geometry(g, pass), .pass = pass, .x = x, .w = w, .bias = bias, .dy = dy,
+                      .out = out};
     const flat_geom *f = &job.f;
     bool lanes16 = pass == CONV_BACKWARD_WEIGHT && direct_wgrad16_fits(g);
     int n_tasks = pass == CONV_BACKWARD_WEIGHT && !lanes16 ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
     job.scratch_len = lanes16 ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
-                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)
+                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv) + 16
                                                      : f->in_len + f->out_c * f->row;
     job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
     int32_t *off = tg_arena_alloc(ctx, (size_t)f->taps * sizeof *off, 64);
@@ -706,6 +763,15 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                 keep[v] |= (uint16_t)(1u << lane);
     }
     job.keep = keep;
+    if (direct_wgrad_compact_fits(g)) { /* the patches of a chunk's images go where dz would */
+        int64_t qv = (g->p + 15) / 16;
+        uint16_t *inside = tg_arena_alloc(ctx, (size_t)qv * sizeof *inside, 64);
+        if (!inside)
+            return false;
+        for (int64_t v = 0; v < qv; v++)
+            inside[v] = (uint16_t)(g->p - 16 * v >= 16 ? 0xFFFF : (1u << (g->p - 16 * v)) - 1);
+        job.compact = true, job.keep_compact = inside, job.col_len = g->k * g->p;
+    }
     size_t dw_size = (size_t)(g->o * g->k);
     if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_size * (size_t)workers * sizeof(float), 64)))
         return false;
