@@ -105,6 +105,12 @@ static const conv_shape shapes[] = {
     {2, 2, 7, 7, 32, 3, 3, 1, 1, 1, 1, false},   /* two blocks of 16 channels */
     {3, 3, 8, 9, 16, 5, 5, 1, 2, 1, 1, true},    /* 15 kernel rows: three whole tiles */
     {1, 2, 7, 30, 16, 3, 3, 1, 1, 1, 1, true},   /* forward in lanes: odd rows, rows of 3 tiles */
+    /* backward weight over compact patches (fewer taps than output channels) */
+    {9, 1, 28, 28, 32, 3, 3, 1, 0, 1, 1, true},  /* the wider CNN's conv 1: 8×3 tiles, a chunk of 8 and one of 1 */
+    {3, 1, 9, 7, 24, 3, 3, 1, 1, 1, 1, false},   /* padding, rows shorter than a vector, 63 positions */
+    {2, 2, 7, 11, 32, 2, 2, 1, 0, 1, 2, true},   /* groups 2 of 1 channel */
+    {2, 1, 10, 9, 12, 3, 2, 1, 1, 2, 1, true},   /* dilation 2 */
+    {2, 1, 6, 5, 17, 2, 2, 1, 0, 1, 1, true},    /* odd output channels: tiles of 1 */
 };
 
 Test(ops_conv, conv2d_matches_a_direct_convolution_in_f32_and_f64)
