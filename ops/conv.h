@@ -50,4 +50,14 @@ bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass);
 bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const float *x, const float *w,
                         const float *bias, const float *dy, float *out);
 
+/* ops/conv_direct.c: the GEMM path's backward weight over patches already
+ * built, dw[O/g, K] += Σ over n_img images of dy[O/g, P]·colᵀ[P, K], with
+ * the direct kernels' register tiles summed across the images (f32,
+ * AVX-512: _fits). keep[v]: the lanes of positions 16v.. inside P. */
+bool tg_conv_wgrad_patches_fits(const conv_geom *g, tg_dtype dt);
+/* floats of the scratch `part` it needs */
+int64_t tg_conv_wgrad_patches_part(const conv_geom *g);
+void tg_conv_wgrad_patches(const conv_geom *g, int64_t n_img, const float *cols, int64_t col_step, const float *dy,
+                           int64_t dy_step, const uint16_t *keep, float *part, float *dw);
+
 #endif
