@@ -138,6 +138,8 @@ bool tg_conv_avx512(void) { return false; }
 
 static void im2col(tg_dtype dt, const conv_geom *g, const void *x, void *col)
 {
+    if (dt == TG_F32 && tg_conv_im2col_f32(g, x, col))
+        return;
     bool wide = tg_conv_avx512();
     if (dt == TG_F32)
         (wide ? im2col_float_avx512 : im2col_float)(g, x, col);

@@ -55,6 +55,9 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
  * the direct kernels' register tiles summed across the images (f32,
  * AVX-512: _fits). keep[v]: the lanes of positions 16v.. inside P. */
 bool tg_conv_wgrad_patches_fits(const conv_geom *g, tg_dtype dt);
+/* One group's patches col[K, P] of x [C/g, H, W] with stride 1 and no
+ * padding (f32, AVX-512; false, nothing written, otherwise). */
+bool tg_conv_im2col_f32(const conv_geom *g, const float *x, float *col);
 /* floats of the scratch `part` it needs */
 int64_t tg_conv_wgrad_patches_part(const conv_geom *g);
 void tg_conv_wgrad_patches(const conv_geom *g, int64_t n_img, const float *cols, int64_t col_step, const float *dy,

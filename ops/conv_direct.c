@@ -851,3 +851,19 @@ void tg_conv_wgrad_patches(const conv_geom *g, int64_t n_img, const float *cols,
                 }
         }
 }
+
+/* col[(c, i, j)][oy·OW + ox] = x[c, oy + i·dh, ox + j·dw] for stride 1 and
+ * no padding (false otherwise, col untouched): rows of OW values copied as
+ * whole vectors (direct_copy_rows), where the compiled im2col loop pays a
+ * remainder per row of 11. */
+bool tg_conv_im2col_f32(const conv_geom *g, const float *x, float *col)
+{
+    if (g->sh != 1 || g->sw != 1 || g->ph || g->pw || !tg_conv_avx512() || !direct_wgrads[1])
+        return false;
+    for (int64_t c = 0; c < g->cg; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++)
+                direct_copy_rows(x + (c * g->h + i * g->dh) * g->w + j * g->dw, g->w,
+                                 col + ((c * g->kh + i) * g->kw + j) * g->p, g->ow, g->oh, g->ow, NULL);
+    return true;
+}
