@@ -232,8 +232,10 @@ static void conv_image(void *arg, int b, int n_tasks, int worker)
                 gemm(job, worker, true, false, g->k, g->p, g->og, wg, g->k, dyg, g->p, 0, dxg, g->p);
                 break;
             }
-            memset(dxg, 0, (size_t)(g->cg * plane * es));
             gemm(job, worker, true, false, g->k, g->p, g->og, wg, g->k, dyg, g->p, 0, col, g->p);
+            if (job->dt == TG_F32 && tg_conv_col2im_f32(g, col, (float *)dxg))
+                break;
+            memset(dxg, 0, (size_t)(g->cg * plane * es));
             col2im(job->dt, g, col, dxg);
             break;
         }

@@ -58,6 +58,8 @@ bool tg_conv_wgrad_patches_fits(const conv_geom *g, tg_dtype dt);
 /* One group's patches col[K, P] of x [C/g, H, W] with stride 1 and no
  * padding (f32, AVX-512; false, nothing written, otherwise). */
 bool tg_conv_im2col_f32(const conv_geom *g, const float *x, float *col);
+/* Its adjoint under the same conditions, writing dx [C/g, H, W] (not adding). */
+bool tg_conv_col2im_f32(const conv_geom *g, const float *dcol, float *dx);
 /* floats of the scratch `part` it needs */
 int64_t tg_conv_wgrad_patches_part(const conv_geom *g);
 void tg_conv_wgrad_patches(const conv_geom *g, int64_t n_img, const float *cols, int64_t col_step, const float *dy,

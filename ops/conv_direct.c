@@ -867,3 +867,52 @@ bool tg_conv_im2col_f32(const conv_geom *g, const float *x, float *col)
                                  col + ((c * g->kh + i) * g->kw + j) * g->p, g->ow, g->oh, g->ow, NULL);
     return true;
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* dx[c, y, x] = Σ_{i, j} dcol[(c, i, j)][(y - i·dh)·OW + x - j·dw] over the
+ * taps whose position is inside, for stride 1 and no padding: each row of
+ * dx summed in registers from masked loads of the dcol rows that reach it
+ * and stored once, where col2im's loop adds every dcol row into dx (load,
+ * add, store per row of OW values). dx is written, not added to. */
+TG_CONV_AVX512 static void col2im_rows(const conv_geom *g, const float *dcol, float *dx)
+{
+    for (int64_t c = 0; c < g->cg; c++)
+        for (int64_t y = 0; y < g->h; y++)
+            for (int64_t x0 = 0; x0 < g->w; x0 += 16) {
+                __m512 acc = _mm512_setzero_ps();
+                for (int64_t i = 0; i < g->kh; i++) {
+                    int64_t oy = y - i * g->dh;
+                    if (oy < 0 || oy >= g->oh)
+                        continue;
+                    for (int64_t j = 0; j < g->kw; j++) {
+                        /* lanes l with ox = x0 + l - j·dw in [0, OW) */
+                        int64_t lo = j * g->dw - x0, hi = lo + g->ow;
+                        lo = lo < 0 ? 0 : lo, hi = hi > 16 ? 16 : hi;
+                        if (lo >= hi)
+                            continue;
+                        __mmask16 m = (__mmask16)(((1u << (hi - lo)) - 1) << lo);
+                        const float *row = dcol + ((c * g->kh + i) * g->kw + j) * g->p + oy * g->ow + x0 - j * g->dw;
+                        acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, row));
+                    }
+                }
+                int64_t n = g->w - x0;
+                _mm512_mask_storeu_ps(dx + (c * g->h + y) * g->w + x0, (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1),
+                                      acc);
+            }
+}
+#endif
+
+/* col2im for stride 1 and no padding (f32, AVX-512) writing dx; false,
+ * nothing written, otherwise. */
+bool tg_conv_col2im_f32(const conv_geom *g, const float *dcol, float *dx)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (g->sh != 1 || g->sw != 1 || g->ph || g->pw || !tg_conv_avx512())
+        return false;
+    col2im_rows(g, dcol, dx);
+    return true;
+#else
+    (void)g, (void)dcol, (void)dx;
+    return false;
+#endif
+}
