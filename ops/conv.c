@@ -175,9 +175,6 @@ typedef struct {
     char *partial;        /* backward weight with several workers: a dw per worker */
     char *cache;          /* every image's and group's patches (col_bytes each), or NULL */
     bool cached;          /* cache holds them already (backward weight after forward) */
-    const uint16_t *keep; /* backward weight by chunks (conv_wgrad_chunk): per 16 positions, the lanes inside P */
-    float *part;          /* then: per worker, tg_conv_wgrad_patches_part floats */
-    float *dy_last;       /* then: per worker, a copy of the batch's last dy rows of a group (og·P + 16 floats) */
 } conv_job;
 
 static void gemm(const conv_job *job, int worker, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
@@ -252,53 +249,10 @@ static void conv_image(void *arg, int b, int n_tasks, int worker)
     }
 }
 
-#define WGRAD_CHUNK 16 /* images whose backward-weight sums share one reduction */
-
-/* Backward weight of images [chunk·WGRAD_CHUNK, +WGRAD_CHUNK), every group,
- * into the worker's dw, with the register tiles of tg_conv_wgrad_patches
- * (f32, AVX-512): the GEMM would reduce its dot products once per image,
- * over only P positions. The patches are the forward's (cache) or built
- * here into the worker's WGRAD_CHUNK buffers. */
-static void conv_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
-{
-    (void)n_tasks;
-    const conv_job *job = arg;
-    const conv_geom *g = job->g;
-    int64_t b0 = (int64_t)chunk * WGRAD_CHUNK, n_img = g->n - b0 < WGRAD_CHUNK ? g->n - b0 : WGRAD_CHUNK;
-    int64_t plane = g->h * g->w, col_floats = (int64_t)(job->col_bytes / sizeof(float));
-    const float *x = (const float *)job->x;
-    float *dw = job->partial ? (float *)job->partial + (int64_t)worker * g->o * g->k : (float *)job->out;
-    for (int64_t gr = 0; gr < g->groups; gr++) {
-        const float *cols;
-        int64_t col_step;
-        if (job->cached) {
-            cols = (const float *)job->cache + (b0 * g->groups + gr) * col_floats, col_step = g->groups * col_floats;
-        } else {
-            float *buf = (float *)job->col + (int64_t)worker * WGRAD_CHUNK * col_floats;
-            for (int64_t n = 0; n < n_img; n++)
-                im2col(TG_F32, g, x + ((b0 + n) * g->c + gr * g->cg) * plane, buf + n * col_floats);
-            cols = buf, col_step = col_floats;
-        }
-        /* The kernel's loads run up to 15 floats past a row: the patches
-         * have slack after them (col_size), the batch's last dy rows are
-         * read from a copy that has. */
-        const float *dy = (const float *)job->dy + (b0 * g->o + gr * g->og) * g->p;
-        float *part = job->part + worker * tg_conv_wgrad_patches_part(g), *dwg = dw + gr * g->og * g->k;
-        bool copy = b0 + n_img == g->n && g->p % 16;
-        tg_conv_wgrad_patches(g, n_img - copy, cols, col_step, dy, g->o * g->p, job->keep, part, dwg);
-        if (copy) {
-            float *last = job->dy_last + worker * (g->og * g->p + 16);
-            memcpy(last, dy + (n_img - 1) * g->o * g->p, (size_t)(g->og * g->p) * sizeof *last);
-            tg_conv_wgrad_patches(g, 1, cols + (n_img - 1) * col_step, col_step, last, 0, job->keep, part, dwg);
-        }
-    }
-}
-
 /* Bytes of one image's and group's patches (0: the image is its own col). */
 static size_t col_size(const conv_geom *g, tg_dtype dt)
 {
-    /* 64 bytes of slack: tg_conv_wgrad_patches reads up to 15 floats past the last row */
-    return col_is_image(g) ? 0 : (((size_t)(g->k * g->p) * tg_dtype_size(dt) + 63) & ~(size_t)63) + 64;
+    return col_is_image(g) ? 0 : ((size_t)(g->k * g->p) * tg_dtype_size(dt) + 63) & ~(size_t)63;
 }
 
 /* Runs pass over the batch; false (error set) when step memory runs out.
@@ -311,41 +265,24 @@ static bool conv_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, tg_dtype d
         return tg_conv_direct_run(ctx, g, pass, x, w, bias, dy, out);
     tg_pool *pool = ctx->pool;
     int threads = tg_pool_threads(pool);
-    bool chunks = pass == CONV_BACKWARD_WEIGHT && !col_is_image(g) && tg_conv_wgrad_patches_fits(g, dt);
-    int64_t n_tasks = chunks ? (g->n + WGRAD_CHUNK - 1) / WGRAD_CHUNK : g->n;
     /* below ~1 MFLOP per image a task is too short to share */
-    bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
+    bool split = threads > 1 && g->n >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
     size_t es = tg_dtype_size(dt), col_bytes = col_size(g, dt);
-    conv_job job = {g, pass, dt, pool, split, x, w, bias, dy, out, NULL, col_bytes, NULL, cache, cached && cache, NULL,
-                    NULL, NULL};
-    size_t col_buffers = (size_t)workers * (chunks ? WGRAD_CHUNK : 1);
-    if (col_bytes && !cache && !(job.col = tg_arena_alloc(ctx, col_bytes * col_buffers, 64)))
+    conv_job job = {g, pass, dt, pool, split, x, w, bias, dy, out, NULL, col_bytes, NULL, cache, cached && cache};
+    if (col_bytes && !cache && !(job.col = tg_arena_alloc(ctx, col_bytes * (size_t)workers, 64)))
         return false;
-    if (chunks) {
-        int64_t qv = (g->p + 15) / 16;
-        uint16_t *keep = tg_arena_alloc(ctx, (size_t)qv * sizeof *keep, 64);
-        if (!keep)
-            return false;
-        for (int64_t v = 0; v < qv; v++)
-            keep[v] = (uint16_t)(g->p - 16 * v >= 16 ? 0xFFFF : (1u << (g->p - 16 * v)) - 1);
-        job.keep = keep;
-        if (!(job.part = tg_arena_alloc(ctx, (size_t)(tg_conv_wgrad_patches_part(g) * workers) * sizeof(float), 64)) ||
-            !(job.dy_last = tg_arena_alloc(ctx, (size_t)((g->og * g->p + 16) * workers) * sizeof(float), 64)))
-            return false;
-    }
     if (pass == CONV_BACKWARD_WEIGHT) {
         size_t dw_bytes = (size_t)(g->o * g->k) * es;
         if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_bytes * (size_t)workers, 64)))
             return false;
         memset(job.partial ? (void *)job.partial : out, 0, dw_bytes * (size_t)workers);
     }
-    tg_pool_fn task = chunks ? conv_wgrad_chunk : conv_image;
     if (split)
-        tg_pool_run(pool, (int)n_tasks, task, &job);
+        tg_pool_run(pool, (int)g->n, conv_image, &job);
     else
-        for (int64_t b = 0; b < n_tasks; b++)
-            task(&job, (int)b, (int)n_tasks, 0);
+        for (int64_t b = 0; b < g->n; b++)
+            conv_image(&job, (int)b, (int)g->n, 0);
     if (job.partial) /* dw = Σ workers' sums */
         TG_TYPED(dt, T, {
             T *dw = out;

@@ -99,7 +99,7 @@ bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
 #define DIRECT_CHUNK 8 /* images per backward-weight pass: their sums share one reduction */
 
 typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t,
-                                const uint16_t *, const int32_t *, float *, float *);
+                                const uint16_t *, const int32_t *, float *);
 typedef void (*direct_wgrad16_fn)(const float *const *, const float *, int64_t, int64_t, int64_t, float *);
 typedef void (*direct_fwd16_fn)(const float *, const float *, const int32_t *, int64_t, const float *, float *);
 #define DIRECT_FWD16_NP 12 /* positions per row in a tile: 2 rows × 12 accumulators */
@@ -257,8 +257,7 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
 
 /* sums[r·TB + u] = Σ over n_img images and qv vectors of dz[r]·in[off_u]
  * for OB channels r and TB taps u (OB·TB = 24, 16 with one channel):
- * reduced once per call, or, with `part`, added lane by lane to the
- * OB·TB vectors there; per vector OB + TB loads feed OB·TB FMAs. The
+ * reduced once per call; per vector OB + TB loads feed OB·TB FMAs. The
  * lanes of dropped columns are masked off (keep[v]), not just zero in dz:
  * 0·∞ would be NaN where the sum has no such term. The loads are not
  * (masked loads are slow here): they may read up to 15 floats past a row,
@@ -299,25 +298,20 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
 #define DIRECT_WGRAD_TILE(OB, TB, HOLD_IN)                                                                      \
     TG_CONV_AVX512 static void direct_wgrad_##OB(const float *in, int64_t in_step, const float *dz,              \
                                                  int64_t dz_row, int64_t dz_step, int64_t n_img, int64_t qv,    \
-                                                 const uint16_t *keep, const int32_t *off, float *sums,         \
-                                                 float *part)                                                   \
+                                                 const uint16_t *keep, const int32_t *off, float *sums)         \
     {                                                                                                           \
         __m512 acc[OB][TB];                                                                                     \
         for (int r = 0; r < OB; r++)                                                                            \
             for (int u = 0; u < TB; u++)                                                                        \
-                acc[r][u] = part ? _mm512_loadu_ps(part + (r * TB + u) * 16) : _mm512_setzero_ps();             \
+                acc[r][u] = _mm512_setzero_ps();                                                                \
         for (int64_t n = 0; n < n_img; n++) {                                                                   \
             const float *x = in + n * in_step, *d = dz + n * dz_step;                                           \
             for (int64_t v = 0; v < qv; v++)                                                                    \
                 DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, DIRECT_WGRAD_LOADU);                                         \
         }                                                                                                       \
         for (int r = 0; r < OB; r++)                                                                            \
-            for (int u = 0; u < TB; u++) {                                                                      \
-                if (part)                                                                                       \
-                    _mm512_storeu_ps(part + (r * TB + u) * 16, acc[r][u]);                                      \
-                else                                                                                            \
-                    sums[r * TB + u] = _mm512_reduce_add_ps(acc[r][u]);                                         \
-            }                                                                                                   \
+            for (int u = 0; u < TB; u++)                                                                        \
+                sums[r * TB + u] = _mm512_reduce_add_ps(acc[r][u]);                                             \
     }
 DIRECT_WGRAD_TILE(1, 16, false)
 DIRECT_WGRAD_TILE(2, 12, false)
@@ -568,10 +562,10 @@ static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_im
                     off[u] = (int32_t)((t + u < g->k ? t + u : g->k - 1) * g->p);
                 float sums[24], last[24];
                 direct_wgrads[ob](cols, job->col_len, dy + o * g->p, g->p, g->o * g->p, n_img - copy, qv,
-                                  job->keep_compact, off, sums, NULL);
+                                  job->keep_compact, off, sums);
                 if (copy)
                     direct_wgrads[ob](cols + (n_img - 1) * job->col_len, 0, dy_last + o * g->p, g->p, 0, 1, qv,
-                                      job->keep_compact, off, last, NULL);
+                                      job->keep_compact, off, last);
                 for (int r = 0; r < ob; r++)
                     for (int u = 0; u < tb && t + u < g->k; u++)
                         dwg[(o + r) * g->k + t + u] += sums[r * tb + u] + (copy ? last[r * tb + u] : 0);
@@ -619,7 +613,7 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
                 for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
                     off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
                 float sums[24];
-                direct_wgrads[ob](src, in_step, dz + o * row, row, dz_step, n_img, f->qv, job->keep, off, sums, NULL);
+                direct_wgrads[ob](src, in_step, dz + o * row, row, dz_step, n_img, f->qv, job->keep, off, sums);
                 for (int r = 0; r < ob; r++)
                     for (int u = 0; u < tb && t + u < g->k; u++)
                         dwg[(o + r) * g->k + t + u] += sums[r * tb + u];
@@ -803,53 +797,6 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
             out[i] = total;
         }
     return true;
-}
-
-/* dw[o, t] += Σ over n_img images and the P positions of dy[o, q]·col[t, q]
- * (the GEMM path's backward weight over ready patches, ops/conv.c): the
- * direct kernels' 24-accumulator tiles, summed lane by lane over the images
- * in `part` (og·(k+15)·16 floats) before one reduction per tile (the GEMM
- * would reduce per image). A tile reads its rows of 4 images at a time, and
- * every channel tile reads one tap tile's, so they come from L1. cols: the
- * first image's patches [K][P], the next col_step floats on; dy: its
- * [O/g][P] rows, the next dy_step on; keep: per 16 positions, the lanes
- * inside P. */
-bool tg_conv_wgrad_patches_fits(const conv_geom *g, tg_dtype dt)
-{
-    return dt == TG_F32 && tg_conv_avx512() && direct_wgrads[1] && g->k * g->p < ((int64_t)1 << 31);
-}
-
-int64_t tg_conv_wgrad_patches_part(const conv_geom *g) { return g->og * (g->k + 15) * 16; }
-
-void tg_conv_wgrad_patches(const conv_geom *g, int64_t n_img, const float *cols, int64_t col_step, const float *dy,
-                           int64_t dy_step, const uint16_t *keep, float *part, float *dw)
-{
-    int ob, tb;
-    direct_wgrad_tile(g->og, g->k, &ob, &tb);
-    int64_t qv = (g->p + 15) / 16, n_tb = (g->k + tb - 1) / tb;
-    memset(part, 0, (size_t)(g->og * n_tb * tb * 16) * sizeof *part);
-    for (int64_t n0 = 0; n0 < n_img; n0 += 4) {
-        int64_t n = n_img - n0 < 4 ? n_img - n0 : 4;
-        for (int64_t t = 0; t < g->k; t += tb) {
-            int32_t off[16];
-            for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
-                off[u] = (int32_t)((t + u < g->k ? t + u : g->k - 1) * g->p);
-            for (int64_t o = 0; o < g->og; o += ob)
-                direct_wgrads[ob](cols + n0 * col_step, col_step, dy + n0 * dy_step + o * g->p, g->p, dy_step, n, qv,
-                                  keep, off, NULL, part + ((o / ob) * n_tb + t / tb) * ob * tb * 16);
-        }
-    }
-    for (int64_t o = 0; o < g->og; o += ob)
-        for (int64_t t = 0; t < g->k; t += tb) {
-            const float *tile = part + ((o / ob) * n_tb + t / tb) * ob * tb * 16;
-            for (int r = 0; r < ob; r++)
-                for (int u = 0; u < tb && t + u < g->k; u++) {
-                    float total = 0;
-                    for (int l = 0; l < 16; l++)
-                        total += tile[(r * tb + u) * 16 + l];
-                    dw[(o + r) * g->k + t + u] += total;
-                }
-        }
 }
 
 /* col[(c, i, j)][oy·OW + ox] = x[c, oy + i·dh, ox + j·dw] for stride 1 and

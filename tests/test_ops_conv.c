@@ -111,11 +111,12 @@ static const conv_shape shapes[] = {
     {2, 2, 7, 11, 32, 2, 2, 1, 0, 1, 2, true},   /* groups 2 of 1 channel */
     {2, 1, 10, 9, 12, 3, 2, 1, 1, 2, 1, true},   /* dilation 2 */
     {2, 1, 6, 5, 17, 2, 2, 1, 0, 1, 1, true},    /* odd output channels: tiles of 1 */
-    /* the GEMM path's backward weight summed over chunks of 16 images, its
-     * last rows of dy read from a copy; patches copied as whole vectors */
-    {18, 20, 9, 8, 18, 3, 3, 1, 0, 1, 1, true},  /* chunks of 16 and 2, 42 positions */
+    /* the GEMM path with patches built and scattered a row of dx at a time
+     * (stride 1, no padding) or by the compiled loops */
+    {18, 20, 9, 8, 18, 3, 3, 1, 0, 1, 1, true},  /* rows of 7 and 8, 42 positions */
     {17, 3, 11, 10, 8, 3, 3, 2, 1, 1, 1, false}, /* stride 2: the compiled patches */
     {3, 40, 9, 9, 40, 3, 2, 1, 0, 2, 2, true},   /* dilation 2, groups 2 */
+    {2, 20, 5, 37, 20, 2, 3, 1, 0, 1, 1, true},  /* rows of dx wider than a vector */
 };
 
 Test(ops_conv, conv2d_matches_a_direct_convolution_in_f32_and_f64)
