@@ -75,6 +75,8 @@ static int direct_rows(int64_t n)
     return 1;
 }
 
+static bool direct_bwi_fits(const conv_geom *g);
+
 /* The products that take the direct kernels: f32 on AVX-512, stride 1,
  * few channels (the wide CNN's 32→64 keeps the GEMM, which wins there; the
  * bound is measured, see bench_cnn --layers), and a backward-input padding
@@ -90,8 +92,9 @@ bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
      * twice, flattened and then compacted, costs more than the GEMM's patches. */
     if (pass != CONV_BACKWARD_WEIGHT && f.taps < 16)
         return false;
-    /* one output channel per tile leaves the loads, not the FMAs, to decide */
-    if (pass != CONV_BACKWARD_WEIGHT && direct_rows(f.out_c) == 1)
+    /* one output channel per tile leaves the loads, not the FMAs, to decide
+     * (but for the backward input's rows kernel) */
+    if (pass != CONV_BACKWARD_WEIGHT && direct_rows(f.out_c) == 1 && !(pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g)))
         return false;
     return f.in_len < ((int64_t)1 << 28) && f.taps <= 4096;
 }
@@ -397,7 +400,73 @@ static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {
 /* [KW]: kernel rows per tile */
 static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL, NULL, NULL, direct_wgrad16_3, NULL, direct_wgrad16_5};
 static const int direct_wgrad16_rows[6] = {0, 0, 0, 7, 0, 5};
+
+/* Backward input of one output channel (the transposed conv of a 1-channel
+ * input, LeNet's conv1) with a 5-row kernel, dilation 1:
+ *   out[y, x] = Σ_{o, i, j} w[i·w_i + o·KW + j] · in[o, y + i, x + j]
+ * for R rows y of NV vectors each. Each input row vector loaded feeds the
+ * up to 5 output rows that read it (one FMA per kernel row, the 5 weights
+ * of a column held in registers): 1 load per 5 FMAs, where the tiles of
+ * direct_correlate with one channel would load once per FMA. */
+#define DIRECT_BWI_KH 5
+#define DIRECT_BWI_R 12 /* rows per tile, the most: 24 accumulators with NV = 2 */
+#define DIRECT_BWI(NV, R)                                                                                       \
+    TG_CONV_AVX512 static void direct_bwi_##NV##_##R(const float *in, int64_t plane, int64_t wp, int64_t n_in,  \
+                                                     int64_t kw, const float *w, int64_t w_i, float *out,       \
+                                                     int64_t out_w, __mmask16 last)                             \
+    {                                                                                                           \
+        __m512 acc[R][NV];                                                                                      \
+        _Pragma("GCC unroll 16") for (int y = 0; y < R; y++)                                                    \
+            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++)                                                \
+                acc[y][v] = _mm512_setzero_ps();                                                                \
+        for (int64_t o = 0; o < n_in; o++)                                                                      \
+            for (int64_t j = 0; j < kw; j++) {                                                                  \
+                const float *p = in + o * plane + j, *wj = w + o * kw + j;                                      \
+                __m512 wv[DIRECT_BWI_KH];                                                                       \
+                _Pragma("GCC unroll 5") for (int i = 0; i < DIRECT_BWI_KH; i++)                                 \
+                    wv[i] = _mm512_set1_ps(wj[i * w_i]);                                                        \
+                _Pragma("GCC unroll 16") /* acc[r - i] must name registers */                                   \
+                for (int r = 0; r < R + DIRECT_BWI_KH - 1; r++) {                                               \
+                    __m512 x[NV];                                                                               \
+                    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) {                                      \
+                        x[v] = _mm512_loadu_ps(p + r * wp + 16 * v);                                            \
+                        IN_REGISTER(x[v]);                                                                      \
+                    }                                                                                           \
+                    _Pragma("GCC unroll 5")                                                                     \
+                    for (int i = 0; i < DIRECT_BWI_KH; i++)                                                     \
+                        if (r - i >= 0 && r - i < R)                                                            \
+                            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++)                                \
+                                acc[r - i][v] = _mm512_fmadd_ps(x[v], wv[i], acc[r - i][v]);                    \
+                }                                                                                               \
+            }                                                                                                   \
+        _Pragma("GCC unroll 16") for (int y = 0; y < R; y++)                                                    \
+            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) {                                              \
+                if (v < NV - 1)                                                                                 \
+                    _mm512_storeu_ps(out + y * out_w + 16 * v, acc[y][v]);                                      \
+                else                                                                                            \
+                    _mm512_mask_storeu_ps(out + y * out_w + 16 * v, last, acc[y][v]);                           \
+            }                                                                                                   \
+    }
+#define DIRECT_BWI_NV(NV)                                                                                       \
+    DIRECT_BWI(NV, 1) DIRECT_BWI(NV, 2) DIRECT_BWI(NV, 3) DIRECT_BWI(NV, 4) DIRECT_BWI(NV, 5) DIRECT_BWI(NV, 6)  \
+    DIRECT_BWI(NV, 7) DIRECT_BWI(NV, 8) DIRECT_BWI(NV, 9) DIRECT_BWI(NV, 10) DIRECT_BWI(NV, 11)                 \
+    DIRECT_BWI(NV, 12)
+DIRECT_BWI_NV(1)
+DIRECT_BWI_NV(2)
+typedef void (*direct_bwi_fn)(const float *, int64_t, int64_t, int64_t, int64_t, const float *, int64_t, float *,
+                              int64_t, __mmask16);
+/* [NV - 1][R] */
+static const direct_bwi_fn direct_bwis[2][DIRECT_BWI_R + 1] = {
+    {NULL, direct_bwi_1_1, direct_bwi_1_2, direct_bwi_1_3, direct_bwi_1_4, direct_bwi_1_5, direct_bwi_1_6,
+     direct_bwi_1_7, direct_bwi_1_8, direct_bwi_1_9, direct_bwi_1_10, direct_bwi_1_11, direct_bwi_1_12},
+    {NULL, direct_bwi_2_1, direct_bwi_2_2, direct_bwi_2_3, direct_bwi_2_4, direct_bwi_2_5, direct_bwi_2_6,
+     direct_bwi_2_7, direct_bwi_2_8, direct_bwi_2_9, direct_bwi_2_10, direct_bwi_2_11, direct_bwi_2_12}};
 #else
+typedef void (*direct_bwi_fn)(const float *, int64_t, int64_t, int64_t, int64_t, const float *, int64_t, float *,
+                              int64_t, uint16_t);
+#define DIRECT_BWI_KH 5
+#define DIRECT_BWI_R 12
+static const direct_bwi_fn direct_bwis[2][DIRECT_BWI_R + 1] = {{NULL}};
 static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {NULL};
 static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL};
 static const int direct_wgrad16_rows[6] = {0};
@@ -413,6 +482,15 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
 }
 static void direct_choose_tiling(flat_geom *f) { f->by_rows = false; }
 #endif
+
+/* Whether the backward input runs direct_bwi: output channels that give
+ * tiles of one channel (1, 5, 7, ...), a 5-row kernel, dilation 1, rows of
+ * dx no wider than two vectors. */
+static bool direct_bwi_fits(const conv_geom *g)
+{
+    return direct_rows(g->cg) == 1 && g->kh == DIRECT_BWI_KH && g->dh == 1 && g->dw == 1 && g->w <= 32 &&
+           direct_bwis[0][1];
+}
 
 /* dst[c, top + y, left + x] = src[c, y, x]; the rest of dst (the zero
  * padding and slack) is zeroed once per call and never written. */
@@ -493,6 +571,18 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
             int64_t eh = g->dh * (g->kh - 1) - g->ph, ew = g->dw * (g->kw - 1) - g->pw;
             pad_planes(job->dy + (b * g->o + gr * g->og) * g->p, g->og, g->oh, g->ow, eh, ew, f, in);
             out = job->out + (b * g->c + gr * g->cg) * g->h * g->w;
+        }
+        if (job->pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g)) { /* rows of dx, one channel at a time */
+            int64_t nv = (g->w + 15) / 16, n_tiles = (g->h + DIRECT_BWI_R - 1) / DIRECT_BWI_R;
+            __mmask16 last = (__mmask16)(g->w - 16 * (nv - 1) >= 16 ? 0xFFFF : (1u << (g->w - 16 * (nv - 1))) - 1);
+            for (int64_t c = 0; c < f->out_c; c++)
+                for (int64_t u = 0; u < n_tiles; u++) {
+                    int64_t y0 = g->h * u / n_tiles, rows = g->h * (u + 1) / n_tiles - y0;
+                    direct_bwis[nv - 1][rows](in + y0 * f->wp, f->hp * f->wp, f->wp, f->in_c, g->kw,
+                                              job->wtap + (gr * f->out_c + c) * f->taps, f->in_c * g->kw,
+                                              out + (c * g->h + y0) * g->w, g->w, last);
+                }
+            continue;
         }
         if (job->wT16) { /* 16 channels in lanes: outputs transposed out of tmp (+ bias) */
             for (int64_t ob = 0; ob < g->og; ob += 16) {
@@ -709,7 +799,8 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
             }
     job.off = off;
     if (pass != CONV_BACKWARD_WEIGHT) {
-        direct_choose_tiling(&job.f);
+        if (!(pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g))) /* the rows kernel has its own tiles */
+            direct_choose_tiling(&job.f);
         /* weights in tap order, wt[gr][r][(i, c, j)] for output channel r:
          *   forward         w[gr·og + r][c][i][j]
          *   backward input  w[gr·og + c][r][kh-1-i][kw-1-j]  (flipped, transposed) */

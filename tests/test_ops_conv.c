@@ -111,6 +111,10 @@ static const conv_shape shapes[] = {
     {2, 2, 7, 11, 32, 2, 2, 1, 0, 1, 2, true},   /* groups 2 of 1 channel */
     {2, 1, 10, 9, 12, 3, 2, 1, 1, 2, 1, true},   /* dilation 2 */
     {2, 1, 6, 5, 17, 2, 2, 1, 0, 1, 1, true},    /* odd output channels: tiles of 1 */
+    /* backward input of one channel per tile by rows (5-row kernels) */
+    {3, 1, 9, 13, 4, 5, 5, 1, 1, 1, 1, true},    /* one tile of 9 rows, one vector per row */
+    {2, 5, 30, 20, 3, 5, 3, 1, 2, 1, 1, false},  /* 5 channels, tiles of 10 rows of two vectors */
+    {2, 2, 12, 12, 4, 5, 5, 1, 0, 1, 2, true},   /* groups of 1 channel, no padding */
     /* the GEMM path with patches built and scattered a row of dx at a time
      * (stride 1, no padding) or by the compiled loops */
     {18, 20, 9, 8, 18, 3, 3, 1, 0, 1, 1, true},  /* rows of 7 and 8, 42 positions */
