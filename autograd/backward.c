@@ -44,6 +44,25 @@ static bool push_leaf(tg_ctx *ctx, tg_tensor *t)
     return true;
 }
 
+/* A parameter (a persistent leaf) whose .grad is logically zero
+ * (tg_tensor_zero_grad, or no .grad yet) sums its gradient in the .grad
+ * buffer itself, in a plain pass without a hook on it: no pending copy of
+ * every parameter's gradient until the pass ends. grad_zeroed stays set
+ * until the pass succeeds, so after an error .grad is still zero, as if the
+ * pass had never reached it. The buffer to sum in, or NULL. */
+static tg_tensor *grad_to_sum_in(tg_tensor *t, const tg_tensor *g)
+{
+    if (!t->ctx->recycler.on || t->lifetime != TG_LIFE_PERSISTENT || !t->extra || t->extra->hook)
+        return NULL;
+    tg_tensor *grad = t->extra->grad;
+    if (!grad) {
+        if (!(grad = t->extra->grad = tg_tensor_new(t->ctx, (tg_dtype)t->dtype, t->rank, t->shape)))
+            return NULL;
+        t->grad_zeroed = true;
+    }
+    return t->grad_zeroed && grad != g && grad->size == g->size && grad->dtype == g->dtype ? grad : NULL;
+}
+
 /* Adds one contribution to t's pending gradient. A contribution may be
  * another tensor's gradient too (add passes dy on), so the first sum is a new
  * tensor; later contributions go into that sum in place while no rule has
@@ -53,7 +72,15 @@ static inline bool add_pending(tg_tensor *t, tg_tensor *g)
 {
     tg_tensor *sum = t->pending;
     if (!sum) {
+        tg_tensor *grad = t->creator < 0 ? grad_to_sum_in(t, g) : NULL;
+        if (grad) {
+            memcpy(grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
+            grad->grad_sum = true;
+            t->pending = grad;
+            return push_leaf(t->ctx, t);
+        }
         t->pending = g;
+        tg_recycle_hold(g);
         return t->creator >= 0 || push_leaf(t->ctx, t);
     }
     if (sum->grad_sum) {
@@ -61,10 +88,14 @@ static inline bool add_pending(tg_tensor *t, tg_tensor *g)
         return true;
     }
     tg_ctx *ctx = t->ctx;
+    tg_tensor *had = sum;
     if (!(sum = tg_add(sum, g)))
         return t->pending = NULL, false;
     sum->grad_sum = !ctx->grad_enabled && !ctx->anomaly;
     t->pending = sum;
+    tg_recycle_hold(sum);
+    if (ctx->recycler.on)
+        tg_recycle_release(ctx, had);
     return true;
 }
 
@@ -74,8 +105,11 @@ static tg_tensor *take_pending(tg_tensor *t)
 {
     tg_tensor *g = t->pending;
     t->pending = NULL;
-    if (g)
+    if (g) {
         g->grad_sum = false;
+        if (t->ctx->recycler.on)
+            tg_recycle_release(t->ctx, g);
+    }
     return g;
 }
 
@@ -85,10 +119,15 @@ static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
     if (!hook)
         return g;
     tg_tensor *replaced = hook(t, g, t->extra->hook_user);
+    tg_block *seen = tg_block_of(g); /* the hook may keep g: never reused */
+    if (seen)
+        seen->pinned = true;
     if (!replaced)
         return g;
     if (!tg_check_live("gradient hook", replaced))
         return NULL;
+    if ((seen = tg_block_of(replaced)))
+        seen->pinned = true;
     if (replaced->size != g->size || replaced->dtype != g->dtype) {
         tg_ctx_fail(t->ctx, TG_ERR_SHAPE, "gradient hook of %s returned %s; expected the gradient's shape %s",
                 tg_name_of(t) ? tg_name_of(t) : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
@@ -273,6 +312,8 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
     /* tg_backward only: tg_grad runs inside tools (diagrams) and must not
      * replace the pass the user recorded */
     tg_backward_record *record = ctx->recording && !req.grads && status == TG_OK ? record_begin(ctx, y) : NULL;
+    if (!req.grads && !req.create_graph && !record && !ctx->checked)
+        tg_recycle_start(ctx);
 
     int64_t i = y->creator;
     for (; i >= 0 && status == TG_OK; i--) {
@@ -316,8 +357,11 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
             record_step(record, ctx, i, &node, g, dx);
         if (!req.grads && !req.retain)
             ctx->tape[i].walked = true;
+        if (ctx->recycler.on)
+            tg_recycle_sweep(ctx);
         status = ctx->status;
     }
+    tg_recycle_stop(ctx);
     for (; i >= 0; i--) /* after an error: leave no pending gradient behind */
         take_pending(ctx->tape[i].out);
 
@@ -329,6 +373,8 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         if (req.grads) {
             if (leaf->wanted)
                 req.grads[leaf->wanted - 1] = g;
+        } else if (g == tg_grad_of(leaf)) { /* summed in place (grad_to_sum_in) */
+            leaf->grad_zeroed = false;
         } else if (tg_grad_of(leaf) && !leaf->grad_zeroed) {
             tg_accumulate(tg_grad_of(leaf), g);
         } else { /* the first gradient since zero_grad, or ever: written, not added */

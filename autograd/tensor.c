@@ -55,6 +55,7 @@ static inline void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int ra
     t->requires_grad = false;
     t->grad_zeroed = false;
     t->grad_sum = false;
+    t->in_block = false;
 }
 
 tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero, size_t slack)
@@ -73,7 +74,12 @@ tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int
     init_header(t, ctx, dtype, rank, shape);
     t->lifetime = TG_LIFE_STEP;
     t->epoch = ctx->epoch;
-    t->data = tg_arena_alloc(ctx, bytes + slack, bytes <= 64 ? 8 : 64);
+    if (ctx->recycler.on && bytes >= TG_RECYCLE_MIN_BYTES && !slack) {
+        t->data = tg_recycle_take(ctx, bytes);
+        t->in_block = t->data != NULL;
+    } else {
+        t->data = tg_arena_alloc(ctx, bytes + slack, bytes <= 64 ? 8 : 64);
+    }
     if (!t->data) {
         t->lifetime = TG_LIFE_FREED; /* a header without data must never pass a check */
         return NULL;
@@ -97,6 +103,7 @@ tg_tensor *tg_step_view(tg_tensor *x, int rank, const int64_t *shape)
     t->lifetime = TG_LIFE_STEP;
     t->epoch = x->ctx->epoch;
     t->data = x->data;
+    t->in_block = x->in_block;
     return t;
 }
 
@@ -137,6 +144,7 @@ tg_tensor *tg_step_like(const tg_tensor *t, bool zero)
     y->requires_grad = false;
     y->grad_zeroed = false;
     y->grad_sum = false;
+    y->in_block = false;
     for (int i = 0; i < TG_MAX_RANK; i++)
         y->shape[i] = t->shape[i];
     return y;
@@ -545,7 +553,9 @@ tg_tensor *tg_tensor_grad(const tg_tensor *t)
     if (!tg_check_tensor("tg_tensor_grad", t))
         return NULL;
     tg_tensor *grad = tg_grad_of(t);
-    if (grad && t->grad_zeroed) { /* zeroed lazily: see tg_tensor_zero_grad */
+    /* zeroed lazily (see tg_tensor_zero_grad), unless a backward pass is
+     * summing into it right now (backward.c, grad_to_sum_in) */
+    if (grad && t->grad_zeroed && t->pending != grad) {
         memset(grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
         ((tg_tensor *)t)->grad_zeroed = false;
     }
