@@ -19,7 +19,12 @@
  * When the output channels come in sixteens (LeNet's conv2) the forward and
  * the weight gradient put them in the lanes instead (direct_fwd16,
  * direct_wgrad16): one broadcast input value per FMA, real positions only.
- * All are sums of the same products as the GEMM path's, in another order. */
+ * With fewer taps than output channels the backward weight reads patches of
+ * the real positions and dy in place (direct_wgrad_compact); the backward
+ * input of one channel per tile with a 5-row kernel runs by rows
+ * (direct_bwi). All are sums of the same products as the GEMM path's, in
+ * another order. The file also holds vector copies of conv.c's im2col and
+ * col2im for stride 1 without padding. */
 #include "autograd/internal.h"
 #include "ops/conv.h"
 
@@ -574,7 +579,7 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
         }
         if (job->pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g)) { /* rows of dx, one channel at a time */
             int64_t nv = (g->w + 15) / 16, n_tiles = (g->h + DIRECT_BWI_R - 1) / DIRECT_BWI_R;
-            __mmask16 last = (__mmask16)(g->w - 16 * (nv - 1) >= 16 ? 0xFFFF : (1u << (g->w - 16 * (nv - 1))) - 1);
+            uint16_t last = (uint16_t)(g->w - 16 * (nv - 1) >= 16 ? 0xFFFF : (1u << (g->w - 16 * (nv - 1))) - 1);
             for (int64_t c = 0; c < f->out_c; c++)
                 for (int64_t u = 0; u < n_tiles; u++) {
                     int64_t y0 = g->h * u / n_tiles, rows = g->h * (u + 1) / n_tiles - y0;
