@@ -680,7 +680,7 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
     int64_t row = 16 * f->qv, dz_step = g->og * row;
     float *in = job->scratch + (int64_t)worker * job->scratch_len, *dz = in + DIRECT_CHUNK * f->in_len;
     float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
-    int ob, tb;
+    int ob = 1, tb = 16; /* direct_wgrad_tile sets both: 1×16 fits every count */
     direct_wgrad_tile(g->og, g->k, &ob, &tb);
     if (job->compact) {
         direct_wgrad_compact(job, b0, n_img, in, dz, dw, ob, tb);
