@@ -99,6 +99,9 @@ static tg_tensor *ff_attention_dropout(tg_tensor *const *in, void *u)
     return tg_scaled_dot_product_attention(in[0], in[1], in[2], NULL, true, 0.3, &rng);
 }
 
+static tg_tensor *ff_gelu_linear(tg_tensor *const *in, void *u) { (void)u; return squared(tg_gelu_linear(in[0], in[1], in[2])); }
+static tg_tensor *ff_gelu_linear_no_bias(tg_tensor *const *in, void *u) { (void)u; return squared(tg_gelu_linear(in[0], in[1], NULL)); }
+
 static const op_case fused_cases[] = {
     {"layer_norm [3,5] with γ and β, squared", ff_layer_norm_affine, 3, {2, 1, 1}, {S(3, 5), S(5), S(5)}, -2, 2, false, false, 0},
     {"layer_norm rank 4, no γ or β", ff_layer_norm_plain, 1, {4}, {S(2, 1, 3, 4)}, -2, 2, false, false, 0},
@@ -119,6 +122,9 @@ static const op_case fused_cases[] = {
     {"attention cross, T=2 S=5, dv=3", ff_attention, 3, {4, 4, 4}, {S(2, 1, 2, 4), S(2, 1, 5, 4), S(2, 1, 5, 3)}, -1, 1, false, false, 0},
     {"attention causal with a key mask, a query with no key", ff_attention_causal_key_mask, 3, {4, 4, 4}, {S(2, 2, 4, 3), S(2, 2, 4, 3), S(2, 2, 4, 2)}, -1, 1, false, false, 0},
     {"attention additive mask [3,5] with a gradient, squared", ff_attention_additive, 3, {4, 4, 2}, {S(1, 2, 3, 2), S(1, 2, 5, 2), S(3, 5)}, -1, 1, false, false, 0},
+    {"gelu_linear [4,5]·[3,5]ᵀ + b, squared", ff_gelu_linear, 3, {2, 2, 1}, {S(4, 5), S(3, 5), S(3)}, -2, 2, false, false, 0},
+    {"gelu_linear rank 3 h, no bias, squared", ff_gelu_linear_no_bias, 2, {3, 2}, {S(2, 3, 4), S(6, 4)}, -2, 2, false, false, 0},
+    {"gelu_linear rank 1 h, squared", ff_gelu_linear, 3, {1, 2, 1}, {S(3), S(2, 3), S(2)}, -2, 2, false, false, 0},
     {"attention causal with dropout 0.3", ff_attention_dropout, 3, {4, 4, 4}, {S(1, 2, 4, 3), S(1, 2, 4, 3), S(1, 2, 4, 3)}, -1, 1, false, false, 0},
 };
 
