@@ -54,6 +54,7 @@ static inline bool add_pending(tg_tensor *t, tg_tensor *g)
     tg_tensor *sum = t->pending;
     if (!sum) {
         t->pending = g;
+        tg_recycle_hold(g);
         return t->creator >= 0 || push_leaf(t->ctx, t);
     }
     if (sum->grad_sum) {
@@ -61,10 +62,14 @@ static inline bool add_pending(tg_tensor *t, tg_tensor *g)
         return true;
     }
     tg_ctx *ctx = t->ctx;
+    tg_tensor *had = sum;
     if (!(sum = tg_add(sum, g)))
         return t->pending = NULL, false;
     sum->grad_sum = !ctx->grad_enabled && !ctx->anomaly;
     t->pending = sum;
+    tg_recycle_hold(sum);
+    if (ctx->recycler.on)
+        tg_recycle_release(ctx, had);
     return true;
 }
 
@@ -74,8 +79,11 @@ static tg_tensor *take_pending(tg_tensor *t)
 {
     tg_tensor *g = t->pending;
     t->pending = NULL;
-    if (g)
+    if (g) {
         g->grad_sum = false;
+        if (t->ctx->recycler.on)
+            tg_recycle_release(t->ctx, g);
+    }
     return g;
 }
 
@@ -85,10 +93,15 @@ static tg_tensor *run_hook(tg_tensor *t, tg_tensor *g)
     if (!hook)
         return g;
     tg_tensor *replaced = hook(t, g, t->extra->hook_user);
+    tg_block *seen = tg_block_of(g); /* the hook may keep g: never reused */
+    if (seen)
+        seen->pinned = true;
     if (!replaced)
         return g;
     if (!tg_check_live("gradient hook", replaced))
         return NULL;
+    if ((seen = tg_block_of(replaced)))
+        seen->pinned = true;
     if (replaced->size != g->size || replaced->dtype != g->dtype) {
         tg_ctx_fail(t->ctx, TG_ERR_SHAPE, "gradient hook of %s returned %s; expected the gradient's shape %s",
                 tg_name_of(t) ? tg_name_of(t) : "a tensor", tg_shape_of(replaced).s, tg_shape_of(g).s);
@@ -273,6 +286,8 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
     /* tg_backward only: tg_grad runs inside tools (diagrams) and must not
      * replace the pass the user recorded */
     tg_backward_record *record = ctx->recording && !req.grads && status == TG_OK ? record_begin(ctx, y) : NULL;
+    if (!req.grads && !req.create_graph && !record && !ctx->checked)
+        tg_recycle_start(ctx);
 
     int64_t i = y->creator;
     for (; i >= 0 && status == TG_OK; i--) {
@@ -316,8 +331,11 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
             record_step(record, ctx, i, &node, g, dx);
         if (!req.grads && !req.retain)
             ctx->tape[i].walked = true;
+        if (ctx->recycler.on)
+            tg_recycle_sweep(ctx);
         status = ctx->status;
     }
+    tg_recycle_stop(ctx);
     for (; i >= 0; i--) /* after an error: leave no pending gradient behind */
         take_pending(ctx->tape[i].out);
 

@@ -48,6 +48,7 @@ struct tg_tensor {
      * is still that tensor's pending sum, seen by no rule yet: later
      * contributions may be added in place */
     bool grad_sum : 1;
+    bool in_block : 1;    /* its data starts a block of backward's recycled memory (tg_recycler) */
     int64_t shape[TG_MAX_RANK];
 };
 
@@ -150,6 +151,29 @@ typedef struct {
     tg_arena_chunk *retired; /* checked mode: earlier steps' chunks, freed with the context */
 } tg_arena;
 
+/* Backward's recycled memory. A plain tg_backward frees what it made as it
+ * goes: a gradient once its tensor's rule has read it and no pending sum
+ * holds it, a rule's temporaries once the rule is done. Big step tensors
+ * made during the pass live in blocks; a freed block serves a later request
+ * of the same pass (best fit), and the arena takes every block back at
+ * tg_tape_reset. Forward values are never recycled: they stay readable until
+ * the reset, as documented. Off under create_graph, tg_grad, recording and
+ * checked mode, where gradients outlive the rule that read them. */
+typedef struct tg_block tg_block;
+struct tg_block {
+    tg_block *next;      /* in the free list or in the candidates */
+    size_t bytes;        /* room for data, which follows the header */
+    int32_t holds;       /* pending sums whose data is this block */
+    bool listed;         /* on the candidates list */
+    bool pinned;         /* a gradient hook saw it: the user may keep it */
+};
+typedef struct {
+    bool on;
+    tg_block *free;        /* blocks to reuse */
+    tg_block *candidates;  /* made or let go since the last sweep */
+} tg_recycler;
+enum { TG_BLOCK_HEADER = 64, TG_RECYCLE_MIN_BYTES = 4096 };
+
 /* A backward pass as it ran, kept while recording is on
  * (tg_backward_set_recording) for the step-through page: per tape entry
  * reached, the δ that arrived and, per input edge, what was sent down and the
@@ -203,6 +227,7 @@ struct tg_ctx {
     bool recording;          /* tg_backward logs into record */
     tg_backward_record *record;
     int64_t backward_node;   /* tape entry whose backward rule is running, -1 */
+    tg_recycler recycler;
     /* matmul's extension slot (ops/product_sink.h): a sink that makes or
      * takes its products; NULL, the default: none */
     const tg_product_sink *product_sink;
@@ -311,6 +336,25 @@ static inline tg_tensor *tg_header_alloc(tg_ctx *ctx)
     _Static_assert(sizeof(tg_tensor) % 8 == 0, "headers tile their chunks");
     return tg_arena_take(ctx, &ctx->headers, sizeof(tg_tensor), 8);
 }
+/* Data for a step tensor of `bytes` from the recycler (recycler.on), or
+ * NULL (error set) when out of memory. */
+void *tg_recycle_take(tg_ctx *ctx, size_t bytes);
+static inline tg_block *tg_block_of(const tg_tensor *t)
+{
+    return t->in_block ? (tg_block *)(void *)((char *)t->data - TG_BLOCK_HEADER) : NULL;
+}
+/* A pending sum took t (hold) or let it go (release). */
+static inline void tg_recycle_hold(tg_tensor *t)
+{
+    tg_block *b = tg_block_of(t);
+    if (b)
+        b->holds++;
+}
+void tg_recycle_release(tg_ctx *ctx, tg_tensor *t);
+/* Frees every candidate block that nothing holds. */
+void tg_recycle_sweep(tg_ctx *ctx);
+void tg_recycle_start(tg_ctx *ctx);
+void tg_recycle_stop(tg_ctx *ctx);
 /* A step tensor; data zeroed only when zero is set. */
 tg_tensor *tg_step_tensor(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero);
 /* The same with slack bytes of room behind the data (user ops put a guard

@@ -55,6 +55,7 @@ static inline void init_header(tg_tensor *t, tg_ctx *ctx, tg_dtype dtype, int ra
     t->requires_grad = false;
     t->grad_zeroed = false;
     t->grad_sum = false;
+    t->in_block = false;
 }
 
 tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int64_t *shape, bool zero, size_t slack)
@@ -73,7 +74,12 @@ tg_tensor *tg_step_tensor_slack(tg_ctx *ctx, tg_dtype dtype, int rank, const int
     init_header(t, ctx, dtype, rank, shape);
     t->lifetime = TG_LIFE_STEP;
     t->epoch = ctx->epoch;
-    t->data = tg_arena_alloc(ctx, bytes + slack, bytes <= 64 ? 8 : 64);
+    if (ctx->recycler.on && bytes >= TG_RECYCLE_MIN_BYTES && !slack) {
+        t->data = tg_recycle_take(ctx, bytes);
+        t->in_block = t->data != NULL;
+    } else {
+        t->data = tg_arena_alloc(ctx, bytes + slack, bytes <= 64 ? 8 : 64);
+    }
     if (!t->data) {
         t->lifetime = TG_LIFE_FREED; /* a header without data must never pass a check */
         return NULL;
@@ -97,6 +103,7 @@ tg_tensor *tg_step_view(tg_tensor *x, int rank, const int64_t *shape)
     t->lifetime = TG_LIFE_STEP;
     t->epoch = x->ctx->epoch;
     t->data = x->data;
+    t->in_block = x->in_block;
     return t;
 }
 
@@ -137,6 +144,7 @@ tg_tensor *tg_step_like(const tg_tensor *t, bool zero)
     y->requires_grad = false;
     y->grad_zeroed = false;
     y->grad_sum = false;
+    y->in_block = false;
     for (int i = 0; i < TG_MAX_RANK; i++)
         y->shape[i] = t->shape[i];
     return y;
