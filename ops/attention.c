@@ -64,6 +64,7 @@ typedef struct {
     bool f32;
     tg_pool *pool;
     bool split;               /* (b, h) pairs run as pool tasks */
+    bool causal;              /* key j unseen by query i < j: those products skipped */
     attention_pass pass;
 } attention_job;
 
@@ -87,37 +88,30 @@ static char *head_at(const heads_view *view, int64_t b, int64_t h, size_t es)
     return view->data + (size_t)(b * view->batch + h * view->head) * es;
 }
 
-/* dZ = P ⊙ (dP - Σ dP⊙P) per row, dP = D⊙K/(1-p) (D = dP' on entry), in place. */
-static void softmax_backward_rows(const attention_job *job, char *d, const char *p, const char *keep)
+/* dZ = P ⊙ (dP - Σ dP⊙P) per row, dP = D⊙K/(1-p) (D = dP' on entry), in
+ * place, over rows [begin, end) of a [T, S] block. Causal: row i reads keys
+ * 0..i only (dP' is not computed past them) and its dZ is 0 past them. */
+static void softmax_backward_rows(const attention_job *job, int64_t begin, int64_t end, char *d, const char *p,
+                                  const char *keep)
 {
-    int64_t rows = job->t, cols = job->s;
-    if (job->f32) {
-        float *D = (float *)d;
-        const float *P = (const float *)p, *K = (const float *)keep;
-        for (int64_t i = 0; i < rows; i++, D += cols, P += cols, K = K ? K + cols : NULL) {
-            float dot = 0;
-            for (int64_t j = 0; j < cols; j++) {
+    int64_t cols = job->s;
+    TG_TYPED(job->f32 ? TG_F32 : TG_F64, T, {
+        for (int64_t i = begin; i < end; i++) {
+            T *D = (T *)d + i * cols;
+            const T *P = (const T *)p + i * cols, *K = keep ? (const T *)keep + i * cols : NULL;
+            int64_t seen = job->causal && i + 1 < cols ? i + 1 : cols;
+            T dot = 0;
+            for (int64_t j = 0; j < seen; j++) {
                 if (K)
                     D[j] *= K[j];
                 dot += D[j] * P[j];
             }
-            for (int64_t j = 0; j < cols; j++)
+            for (int64_t j = 0; j < seen; j++)
                 D[j] = P[j] * (D[j] - dot);
+            for (int64_t j = seen; j < cols; j++)
+                D[j] = 0;
         }
-    } else {
-        double *D = (double *)d;
-        const double *P = (const double *)p, *K = (const double *)keep;
-        for (int64_t i = 0; i < rows; i++, D += cols, P += cols, K = K ? K + cols : NULL) {
-            double dot = 0;
-            for (int64_t j = 0; j < cols; j++) {
-                if (K)
-                    D[j] *= K[j];
-                dot += D[j] * P[j];
-            }
-            for (int64_t j = 0; j < cols; j++)
-                D[j] = P[j] * (D[j] - dot);
-        }
-    }
+    });
 }
 
 /* P' = P⊙K into out, one (batch, head) block. */
@@ -132,7 +126,14 @@ static void dropped_block(const attention_job *job, char *out, const char *p, co
     });
 }
 
-/* One (batch, head) pair: one pass of the forward, or the whole backward. */
+/* Causal attention runs its products in blocks of this many queries (or
+ * keys) and skips the scores past the diagonal, all zeros in P: about half
+ * the multiply-adds at T = 128. */
+enum { CAUSAL_BLOCK = 32 };
+
+/* One (batch, head) pair: one pass of the forward, or the whole backward.
+ * Rows [i0, i1) of the queries see keys [0, seen) (all S without causality);
+ * keys [j0, j1) are seen by queries [from, T) (all T without). */
 static void attention_head(void *arg, int bh, int n_tasks, int worker)
 {
     (void)n_tasks;
@@ -141,34 +142,50 @@ static void attention_head(void *arg, int bh, int n_tasks, int worker)
     size_t es = job->es, block = (size_t)(bh * t * s) * es; /* this pair's [T, S] in P, K, dZ */
     const char *q = head_at(&job->q, b, h, es), *k = head_at(&job->k, b, h, es), *v = head_at(&job->v, b, h, es);
     char *y = head_at(&job->y, b, h, es), *p = (char *)job->probs->data + block;
-    if (job->pass == PASS_SCORES) { /* Z = scale·q·kᵀ  [T, S] */
-        gemm(job, worker, false, true, t, s, d, job->scale, q, job->q.row, k, job->k.row, p, s);
-        return;
-    }
-    if (job->pass == PASS_VALUES) { /* y = P'·v  [T, dv] */
-        gemm(job, worker, false, false, t, dv, s, 1, (const char *)job->weights->data + block, s, v, job->v.row, y,
-             job->y.row);
+    int64_t step = job->causal ? CAUSAL_BLOCK : (t > s ? t : s);
+#define AT(base, view_row, i) ((base) + (size_t)((i) * (view_row)) * es)
+    if (job->pass != PASS_BACKWARD) {
+        const char *weights = (const char *)job->weights->data + block;
+        for (int64_t i0 = 0; i0 < t; i0 += step) {
+            int64_t i1 = i0 + step < t ? i0 + step : t, seen = job->causal && i1 < s ? i1 : s;
+            if (job->pass == PASS_SCORES) /* Z = scale·q·kᵀ  [T, S] */
+                gemm(job, worker, false, true, i1 - i0, seen, d, job->scale, AT(q, job->q.row, i0), job->q.row, k,
+                     job->k.row, AT(p, s, i0), s);
+            else /* y = P'·v  [T, dv] */
+                gemm(job, worker, false, false, i1 - i0, dv, seen, 1, AT(weights, s, i0), s, v, job->v.row,
+                     AT(y, job->y.row, i0), job->y.row);
+        }
         return;
     }
     const char *keep = job->keep ? (const char *)job->keep->data + block : NULL;
     char *dz = job->dz ? (char *)job->dz->data + block : NULL;
-    if (job->dv.data) { /* dv = P'ᵀ·dy  [S, dv]; P' built in dZ's block, free until dP' below */
-        const char *weights = p;
-        if (keep)
-            dropped_block(job, dz, p, keep), weights = dz;
-        gemm(job, worker, true, false, s, dv, t, 1, weights, s, y, job->y.row, head_at(&job->dv, b, h, es),
-             job->dv.row);
+    char *dq = job->dq.data ? head_at(&job->dq, b, h, es) : NULL, *dk = job->dk.data ? head_at(&job->dk, b, h, es) : NULL;
+    char *dvh = job->dv.data ? head_at(&job->dv, b, h, es) : NULL;
+    const char *weights = p;
+    if (dvh && keep) /* P' built in dZ's block, free until dP' below */
+        dropped_block(job, dz, p, keep), weights = dz;
+    for (int64_t j0 = 0; dvh && j0 < s; j0 += step) { /* dv = P'ᵀ·dy  [S, dv] */
+        int64_t j1 = j0 + step < s ? j0 + step : s, from = job->causal ? (j0 < t ? j0 : t) : 0;
+        gemm(job, worker, true, false, j1 - j0, dv, t - from, 1, AT(weights, s, from) + (size_t)j0 * es, s,
+             AT(y, job->y.row, from), job->y.row, AT(dvh, job->dv.row, j0), job->dv.row);
     }
     if (!dz)
         return;
-    gemm(job, worker, false, true, t, s, dv, 1, y, job->y.row, v, job->v.row, dz, s); /* dP' = dy·vᵀ */
-    softmax_backward_rows(job, dz, p, keep);
-    if (job->dq.data) /* dq = dZ·k/√d  [T, d] */
-        gemm(job, worker, false, false, t, d, s, job->scale, dz, s, k, job->k.row, head_at(&job->dq, b, h, es),
-             job->dq.row);
-    if (job->dk.data) /* dk = dZᵀ·q/√d  [S, d] */
-        gemm(job, worker, true, false, s, d, t, job->scale, dz, s, q, job->q.row, head_at(&job->dk, b, h, es),
-             job->dk.row);
+    for (int64_t i0 = 0; i0 < t; i0 += step) {
+        int64_t i1 = i0 + step < t ? i0 + step : t, seen = job->causal && i1 < s ? i1 : s;
+        gemm(job, worker, false, true, i1 - i0, seen, dv, 1, AT(y, job->y.row, i0), job->y.row, v, job->v.row,
+             AT(dz, s, i0), s); /* dP' = dy·vᵀ */
+        softmax_backward_rows(job, i0, i1, dz, p, keep);
+        if (dq) /* dq = dZ·k/√d  [T, d] */
+            gemm(job, worker, false, false, i1 - i0, d, seen, job->scale, AT(dz, s, i0), s, k, job->k.row,
+                 AT(dq, job->dq.row, i0), job->dq.row);
+    }
+    for (int64_t j0 = 0; dk && j0 < s; j0 += step) { /* dk = dZᵀ·q/√d  [S, d] */
+        int64_t j1 = j0 + step < s ? j0 + step : s, from = job->causal ? (j0 < t ? j0 : t) : 0;
+        gemm(job, worker, true, false, j1 - j0, d, t - from, job->scale, AT(dz, s, from) + (size_t)j0 * es, s,
+             AT(q, job->q.row, from), job->q.row, AT(dk, job->dk.row, j0), job->dk.row);
+    }
+#undef AT
 }
 
 static void run_heads(attention_job *job, attention_pass pass, int64_t pairs)
@@ -202,7 +219,7 @@ static bool attention_forward(const char *op, tg_ctx *ctx, tg_dtype dtype, atten
     tg_broadcast bc;
     if (!tg_check_softmax_mask(op, probs, mask, &bc))
         return false;
-    job->probs = probs, job->weights = probs;
+    job->probs = probs, job->weights = probs, job->causal = causal;
     job->es = tg_dtype_size(dtype), job->f32 = dtype == TG_F32, job->pool = ctx->pool;
     job->split = split_pairs(ctx->pool, pairs, t, s, job->d, job->dv_dim);
     if (probs->size > 0 && job->d > 0) {
@@ -240,7 +257,7 @@ static bool attention_forward(const char *op, tg_ctx *ctx, tg_dtype dtype, atten
 static tg_tensor *attention_backward_kernel(attention_job *job, const attention_attr *a, tg_tensor *dy, bool want_dz)
 {
     tg_tensor *probs = a->probs;
-    job->probs = probs, job->keep = a->keep, job->scale = a->scale;
+    job->probs = probs, job->keep = a->keep, job->scale = a->scale, job->causal = a->causal;
     job->es = tg_dtype_size((tg_dtype)probs->dtype), job->f32 = probs->dtype == TG_F32, job->pool = dy->ctx->pool;
     job->dz = NULL;
     if (want_dz || (a->keep && job->dv.data)) { /* dZ's blocks also hold P' for dv */

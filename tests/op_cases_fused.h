@@ -155,6 +155,7 @@ static const op_case fused_cases[] = {
     {"multi_head_attention causal with a key mask, a query with no key", ff_mha_causal_key_mask, 1, {3}, {S(2, 4, 12)}, -1, 1, false, false, 0},
     {"multi_head_attention additive mask [3,3] with a gradient, 3 heads, squared", ff_mha_additive, 2, {3, 2}, {S(1, 3, 18), S(3, 3)}, -1, 1, false, false, 0},
     {"multi_head_attention causal with dropout 0.3", ff_mha_dropout, 1, {3}, {S(1, 4, 12)}, -1, 1, false, false, 0},
+    {"multi_head_attention causal, T = 35: two blocks of queries", ff_mha_one_head_causal, 1, {3}, {S(1, 35, 6)}, -1, 1, false, false, 0},
 };
 
 #endif

@@ -523,6 +523,29 @@ Test(ops_fused, attention_with_cross_lengths_masks_and_dropout_equals_its_compos
                           composed_attention(q, k, v, NULL, NULL, keep), 3, xs, "dropout");
 }
 
+Test(ops_fused, causal_attention_run_in_blocks_of_queries_equals_its_composition)
+{
+    /* T and S past the kernel's block of 32 queries, not multiples of it,
+     * longer or shorter than each other; with and without dropout */
+    const int64_t lengths[][2] = {{70, 70}, {40, 75}, {75, 40}};
+    tg_rng rng = tg_rng_seed(47);
+    for (int c = 0; c < 3; c++) {
+        int64_t t = lengths[c][0], s = lengths[c][1];
+        tg_tensor *q = param(&rng, TG_F64, TG_SHAPE(2, 2, t, 8), -2, 2), *k = param(&rng, TG_F64, TG_SHAPE(2, 2, s, 8), -2, 2);
+        tg_tensor *v = param(&rng, TG_F64, TG_SHAPE(2, 2, s, 5), -1, 1);
+        tg_tensor *xs[3] = {q, k, v};
+        expect_same_attention(tg_scaled_dot_product_attention(q, k, v, NULL, true, 0, NULL),
+                              composed_attention(q, k, v, causal_mask(t, s), NULL, NULL), 3, xs, "causal");
+        tg_rng a = tg_rng_seed(8), b = tg_rng_seed(8);
+        tg_tensor *keep = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 2, t, s));
+        for (int64_t i = 0; i < tg_tensor_size(keep); i++)
+            tg_tensor_set(keep, i, tg_rng_uniform(&b) < 0.25 ? 0 : 1 / 0.75);
+        expect_same_attention(tg_scaled_dot_product_attention(q, k, v, NULL, true, 0.25, &a),
+                              composed_attention(q, k, v, causal_mask(t, s), NULL, keep), 3, xs, "causal, dropout");
+        tg_tape_reset(ctx);
+    }
+}
+
 Test(ops_fused, attention_with_a_query_that_sees_no_key_gives_zeros_not_nan)
 {
     tg_anomaly_set_enabled(ctx, true); /* and the masked scores trip no anomaly */
