@@ -44,6 +44,25 @@ static bool push_leaf(tg_ctx *ctx, tg_tensor *t)
     return true;
 }
 
+/* A parameter (a persistent leaf) whose .grad is logically zero
+ * (tg_tensor_zero_grad, or no .grad yet) sums its gradient in the .grad
+ * buffer itself, in a plain pass without a hook on it: no pending copy of
+ * every parameter's gradient until the pass ends. grad_zeroed stays set
+ * until the pass succeeds, so after an error .grad is still zero, as if the
+ * pass had never reached it. The buffer to sum in, or NULL. */
+static tg_tensor *grad_to_sum_in(tg_tensor *t, const tg_tensor *g)
+{
+    if (!t->ctx->recycler.on || t->lifetime != TG_LIFE_PERSISTENT || !t->extra || t->extra->hook)
+        return NULL;
+    tg_tensor *grad = t->extra->grad;
+    if (!grad) {
+        if (!(grad = t->extra->grad = tg_tensor_new(t->ctx, (tg_dtype)t->dtype, t->rank, t->shape)))
+            return NULL;
+        t->grad_zeroed = true;
+    }
+    return t->grad_zeroed && grad != g && grad->size == g->size && grad->dtype == g->dtype ? grad : NULL;
+}
+
 /* Adds one contribution to t's pending gradient. A contribution may be
  * another tensor's gradient too (add passes dy on), so the first sum is a new
  * tensor; later contributions go into that sum in place while no rule has
@@ -53,6 +72,13 @@ static inline bool add_pending(tg_tensor *t, tg_tensor *g)
 {
     tg_tensor *sum = t->pending;
     if (!sum) {
+        tg_tensor *grad = t->creator < 0 ? grad_to_sum_in(t, g) : NULL;
+        if (grad) {
+            memcpy(grad->data, g->data, (size_t)g->size * tg_dtype_size(g->dtype));
+            grad->grad_sum = true;
+            t->pending = grad;
+            return push_leaf(t->ctx, t);
+        }
         t->pending = g;
         tg_recycle_hold(g);
         return t->creator >= 0 || push_leaf(t->ctx, t);
@@ -347,6 +373,8 @@ static tg_status walk(tg_tensor *y, tg_tensor *dy, const char *who, backward_req
         if (req.grads) {
             if (leaf->wanted)
                 req.grads[leaf->wanted - 1] = g;
+        } else if (g == tg_grad_of(leaf)) { /* summed in place (grad_to_sum_in) */
+            leaf->grad_zeroed = false;
         } else if (tg_grad_of(leaf) && !leaf->grad_zeroed) {
             tg_accumulate(tg_grad_of(leaf), g);
         } else { /* the first gradient since zero_grad, or ever: written, not added */

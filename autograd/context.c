@@ -98,6 +98,24 @@ void tg_ctx_disown(tg_ctx *ctx, const void *obj)
 
 int tg_ctx_threads(const tg_ctx *ctx) { return ctx ? tg_pool_size(ctx->pool) : 0; }
 
+/* The chunks up to the current one are the step's (those past it are kept
+ * for later steps). */
+static int64_t arena_bytes(const tg_arena *arena)
+{
+    int64_t bytes = 0;
+    for (const tg_arena_chunk *c = arena->chunks; c; c = c->next) {
+        bytes += (int64_t)c->used;
+        if (c == arena->current)
+            break;
+    }
+    return arena->current ? bytes : 0;
+}
+
+int64_t tg_ctx_step_bytes(const tg_ctx *ctx)
+{
+    return ctx ? arena_bytes(&ctx->memory) + arena_bytes(&ctx->headers) : -1;
+}
+
 tg_pool *tg_ctx_pool(const tg_ctx *ctx) { return ctx ? ctx->pool : NULL; }
 
 void *tg_tensor_share_data(tg_tensor *t, void *data)

@@ -165,6 +165,7 @@ struct tg_block {
     size_t bytes;        /* room for data, which follows the header */
     int32_t holds;       /* pending sums whose data is this block */
     bool listed;         /* on the candidates list */
+    bool idle;           /* on the free list */
     bool pinned;         /* a gradient hook saw it: the user may keep it */
 };
 typedef struct {

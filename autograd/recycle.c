@@ -28,7 +28,7 @@ void *tg_recycle_take(tg_ctx *ctx, size_t bytes)
         b->bytes = bytes;
     }
     b->holds = 0;
-    b->pinned = false;
+    b->idle = b->pinned = false;
     b->next = r->candidates; /* a temporary until a pending sum holds it */
     b->listed = true;
     r->candidates = b;
@@ -38,7 +38,7 @@ void *tg_recycle_take(tg_ctx *ctx, size_t bytes)
 void tg_recycle_release(tg_ctx *ctx, tg_tensor *t)
 {
     tg_block *b = tg_block_of(t);
-    if (!b || --b->holds > 0 || b->listed)
+    if (!b || --b->holds > 0 || b->listed || b->idle)
         return;
     b->next = ctx->recycler.candidates;
     b->listed = true;
@@ -53,7 +53,8 @@ void tg_recycle_sweep(tg_ctx *ctx)
     while (b) {
         tg_block *next = b->next;
         b->listed = false;
-        if (b->holds <= 0 && !b->pinned) { /* a held block comes back with its last release */
+        if (b->holds <= 0 && !b->pinned && !b->idle) { /* a held block comes back with its last release */
+            b->idle = true;
             b->next = r->free;
             r->free = b;
         }

@@ -553,7 +553,9 @@ tg_tensor *tg_tensor_grad(const tg_tensor *t)
     if (!tg_check_tensor("tg_tensor_grad", t))
         return NULL;
     tg_tensor *grad = tg_grad_of(t);
-    if (grad && t->grad_zeroed) { /* zeroed lazily: see tg_tensor_zero_grad */
+    /* zeroed lazily (see tg_tensor_zero_grad), unless a backward pass is
+     * summing into it right now (backward.c, grad_to_sum_in) */
+    if (grad && t->grad_zeroed && t->pending != grad) {
         memset(grad->data, 0, (size_t)t->size * tg_dtype_size(t->dtype));
         ((tg_tensor *)t)->grad_zeroed = false;
     }

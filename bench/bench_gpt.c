@@ -19,6 +19,12 @@
  * peak_rss_mb=Y params=P" for bench/run_gpt.sh (its columns are steps, named
  * as the other run scripts read them). bench/pytorch_gpt.py is the same
  * model in PyTorch.
+ *
+ * The ceiling: a step's matrix products come to a fixed number of FLOPs
+ * (gemm_flops below); timed here on the same context, tapegrad's GEMM on the
+ * step's biggest product shape gives the best rate this machine reaches, and
+ * FLOPs / rate is the time a step cannot go below even if everything else
+ * took no time at all. "RESULT ... ceiling_steps_per_s=C" reports it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -37,6 +43,41 @@ static double clock_seconds(clockid_t id)
     struct timespec t;
     clock_gettime(id, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* FLOPs of one step's products (2mnk each), forward and backward: every
+ * product of the forward costs two of the same size in backward (dX and
+ * dW, or dQ and dK, dP and dV). Per block: the q, k, v, output and MLP
+ * projections (12d² weights, one multiply-add per token), and per head the
+ * scores q·kᵀ and P·v over the whole T×T square; the tied LM head. */
+static double gemm_flops(int64_t tokens, int64_t t, int64_t d, int64_t blocks)
+{
+    double projections = 2.0 * (double)tokens * 12.0 * (double)(d * d) * (double)blocks;
+    double attention = 2.0 * 2.0 * (double)tokens * (double)t * (double)d * (double)blocks;
+    double head = 2.0 * (double)tokens * (double)d * VOCAB;
+    return 3.0 * (projections + attention + head);
+}
+
+/* The best rate (FLOP/s) of tapegrad's GEMM on the step's biggest product,
+ * x [tokens, d] · W₁ᵀ [d, 4d], fastest of 20 calls on ctx's threads; on one
+ * thread timed in process CPU time, which a shared machine's other
+ * processes do not stretch. */
+static double gemm_rate(tg_ctx *ctx, int64_t tokens, int64_t d, tg_rng *rng)
+{
+    clockid_t clock = tg_ctx_threads(ctx) == 1 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
+    tg_tensor *x = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(tokens, d), 0, 1);
+    tg_tensor *w = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(4 * d, d), 0, 1);
+    double best = 1e30;
+    for (int i = 0; i < 20; i++) {
+        double t0 = clock_seconds(clock);
+        tg_matmul_t(x, w, false, true);
+        double dt = clock_seconds(clock) - t0;
+        best = dt < best ? dt : best;
+        tg_tape_reset(ctx);
+    }
+    tg_tensor_free(x);
+    tg_tensor_free(w);
+    return 2.0 * (double)tokens * (double)d * 4.0 * (double)d / best;
 }
 
 int main(int argc, char **argv)
@@ -94,6 +135,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_gpt: %s\n", tg_ctx_error(ctx));
         return 1;
     }
+    double flops = gemm_flops(batch * t, t, d, blocks), rate = gemm_rate(ctx, batch * t, d, &rng);
     tg_tensor *x = tg_tensor_new(ctx, TG_I64, TG_SHAPE(batch, t)), *y = tg_tensor_new(ctx, TG_I64, TG_SHAPE(batch, t));
     double loss_value = 0, wall = 0, cpu = 0;
     for (int step = 0; step < warmup + steps; step++) {
@@ -119,14 +161,18 @@ int main(int argc, char **argv)
     cpu = clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double rss = (double)ru.ru_maxrss / 1024, rate = steps / wall, cpu_rate = steps / cpu;
+    double rss = (double)ru.ru_maxrss / 1024, steps_rate = steps / wall, cpu_rate = steps / cpu;
     long long count = (long long)tg_model_param_count(model);
     printf("tapegrad  GPT %s (T %lld, d %lld, %lld heads, %lld blocks, batch %lld; %lld parameters), %d thread%s: "
            "%d steps in %.3f s = %.2f steps/s, %.2f per CPU-second; loss %.4f; peak RSS %.1f MB\n",
            config, (long long)t, (long long)d, (long long)heads, (long long)blocks, (long long)batch, count, threads,
-           threads > 1 ? "s" : "", steps, wall, rate, cpu_rate, loss_value, rss);
-    printf("RESULT tapegrad threads=%d samples_per_s=%.2f samples_per_cpu_s=%.2f peak_rss_mb=%.1f params=%lld\n",
-           threads, rate, cpu_rate, rss, count);
+           threads > 1 ? "s" : "", steps, wall, steps_rate, cpu_rate, loss_value, rss);
+    printf("  ceiling: %.3f GFLOP of products a step; at the GEMM's best %.1f GFLOP/s ([%lld, %lld]·[%lld, %lld]) "
+           "a step takes at least %.2f ms: %.1f steps/s; this run: %.0f%% of it (per CPU-second: %.0f%%)\n",
+           flops * 1e-9, rate * 1e-9, (long long)(batch * t), (long long)d, (long long)d, (long long)(4 * d),
+           1e3 * flops / rate, rate / flops, 100 * steps_rate * flops / rate, 100 * cpu_rate * flops / rate / threads);
+    printf("RESULT tapegrad threads=%d samples_per_s=%.2f samples_per_cpu_s=%.2f peak_rss_mb=%.1f params=%lld "
+           "ceiling_steps_per_s=%.2f\n", threads, steps_rate, cpu_rate, rss, count, rate / flops);
     tg_optim_free(opt);
     tg_ctx_free(ctx);
     return 0;

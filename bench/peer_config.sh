@@ -90,7 +90,8 @@ run() {
     mb=$(field peak_rss_mb)
     [ -n "$rss" ] && mb=$(awk "BEGIN { printf \"%.1f\", $rss / 1024 }")
     spread=$(field spread)
-    echo "$(field samples_per_s) $(field samples_per_cpu_s) $mb ${spread:-0}" >"$out.sum"
+    ceiling=$(field ceiling_steps_per_s)
+    echo "$(field samples_per_s) $(field samples_per_cpu_s) $mb ${spread:-0} ${ceiling:-0}" >"$out.sum"
 }
 
 median() {

@@ -53,21 +53,21 @@ done
 
 echo
 echo "medians of $REPEATS runs each, on $(cpu_line):"
-echo "| config | threads | tapegrad steps/s | PyTorch steps/s | tapegrad / PyTorch | per CPU-second: tapegrad | PyTorch | peak RSS: tapegrad | PyTorch | PyTorch's configuration |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| config | threads | tapegrad steps/s | PyTorch steps/s | tapegrad / PyTorch | per CPU-second: tapegrad | PyTorch | GEMM ceiling: steps/s | / PyTorch | peak RSS: tapegrad | PyTorch | PyTorch's configuration |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for config in small medium; do
     for t in 1 2; do
         if [ -n "$PEER" ]; then
             awk -v c=$config -v t=$t -v a="$(median "$TMP/tg$config$t" 1)" -v b="$(median "$TMP/pt$config$t" 1)" \
                 -v ac="$(median "$TMP/tg$config$t" 2)" -v bc="$(median "$TMP/pt$config$t" 2)" \
                 -v am="$(median "$TMP/tg$config$t" 3)" -v bm="$(median "$TMP/pt$config$t" 3)" \
-                -v conf="$(cat "$TMP/pt$config$t.1.peer")" '
-                BEGIN { printf "| %s | %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.0f MB | %.0f MB | %s |\n", c, t, a, b,
-                        a / b, ac, bc, am, bm, conf }'
+                -v cl="$(median "$TMP/tg$config$t" 5)" -v conf="$(cat "$TMP/pt$config$t.1.peer")" '
+                BEGIN { printf "| %s | %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.1f | %.2fx | %.0f MB | %.0f MB | %s |\n",
+                        c, t, a, b, a / b, ac, bc, cl, cl / b, am, bm, conf }'
         else
             awk -v c=$config -v t=$t -v a="$(median "$TMP/tg$config$t" 1)" -v ac="$(median "$TMP/tg$config$t" 2)" \
-                -v am="$(median "$TMP/tg$config$t" 3)" \
-                'BEGIN { printf "| %s | %d | %.2f | skipped | | %.2f | | %.0f MB | | |\n", c, t, a, ac, am }'
+                -v am="$(median "$TMP/tg$config$t" 3)" -v cl="$(median "$TMP/tg$config$t" 5)" \
+                'BEGIN { printf "| %s | %d | %.2f | skipped | | %.2f | | %.1f | | %.0f MB | | |\n", c, t, a, ac, cl, am }'
         fi
     done
     awk -v c=$config -v a1="$(median "$TMP/tg${config}1" 1)" -v a2="$(median "$TMP/tg${config}2" 1)" \
@@ -77,4 +77,7 @@ for config in small medium; do
     echo
 done
 echo "(steps/s: wall clock; per CPU-second: process CPU time of all threads, steadier on a shared machine."
+echo " GEMM ceiling: the steps/s at which the step's products alone, run at the best rate tapegrad's GEMM"
+echo " reaches on this machine (bench_gpt's ceiling line), would take all the time: no step can be faster;"
+echo " '/ PyTorch' is the most tapegrad / PyTorch could be here.""
 echo " Load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -35,6 +35,9 @@ static inline vf v_div(vf a, vf b) { return a / b; }
  * to the plain sum. */
 static inline vf v_fma(vf a, vf b, vf c)
 {
+#if defined(FP_FAST_FMAF) /* one instruction (aarch64, or x86 built with -mfma) */
+    return fmaf(a, b, c);
+#else
     double p = (double)a * (double)b;
     double s = p + (double)c;
     double bb = s - p;
@@ -47,6 +50,7 @@ static inline vf v_fma(vf a, vf b, vf c)
     bits += adjust ? (away ? 1u : (uint64_t)-1) : 0;
     memcpy(&s, &bits, sizeof s);
     return (float)s;
+#endif
 }
 static inline vf v_min(vf a, vf b) { return a < b ? a : b; }
 static inline vf v_max(vf a, vf b) { return a > b ? a : b; }

@@ -159,6 +159,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     NOPTR(tg_ctx_new) \
     NOPTR(tg_dtype_name) \
     X(tg_ctx_threads, IS(tg_ctx_threads(P(ctx)), 0)) \
+    X(tg_ctx_step_bytes, IS_NEG(tg_ctx_step_bytes(P(ctx)))) \
     X(tg_ctx_set_checked, IS_FALSE(tg_ctx_set_checked(P(ctx), true))) \
     X(tg_ctx_run_tasks, IS_ERROR(tg_ctx_run_tasks(P(ctx), 1, P(no_task), NULL))) \
     NOPTR(tg_fp_flush_subnormals) \

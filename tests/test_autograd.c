@@ -272,6 +272,97 @@ Test(autograd, a_training_step_allocates_nothing_once_warm)
     tg_ctx_free(ctx);
 }
 
+/* A chain of 100 tanh on 128 KB tensors: the forward keeps 100 values, the
+ * backward needs a few gradients at a time, however long the chain. */
+Test(autograd, backward_frees_each_gradient_once_read_so_a_long_chain_needs_a_few)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(3);
+    tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(128, 128), 0, 1);
+    tg_tensor_set_requires_grad(x, true);
+    int64_t bytes = 128 * 128 * 8;
+    for (int step = 0; step < 2; step++) { /* the second step reuses the first one's chunks */
+        tg_tensor *y = x;
+        for (int i = 0; i < 100; i++)
+            y = tg_tanh(tg_mul_scalar(y, 0.99));
+        tg_tensor *loss = tg_sum(y);
+        int64_t forward = tg_ctx_step_bytes(ctx);
+        cr_expect_gt(forward, 200 * bytes);
+        tg_tensor *by_grad;
+        cr_assert_eq(tg_grad(loss, NULL, 1, &x, &by_grad, false), TG_OK); /* keeps everything */
+        int64_t after_grad = tg_ctx_step_bytes(ctx);
+        cr_expect_gt(after_grad - forward, 200 * bytes, "tg_grad hands out its gradients: nothing reused");
+        tg_tensor_zero_grad(x);
+        cr_assert_eq(tg_backward(loss), TG_OK);
+        int64_t backward = tg_ctx_step_bytes(ctx) - after_grad;
+        cr_expect_lt(backward, 6 * bytes, "backward took %lld bytes, %.1f tensors", (long long)backward,
+                     (double)backward / (double)bytes);
+        cr_expect_eq(memcmp(tg_tensor_data(tg_tensor_grad(x)), tg_tensor_data(by_grad), (size_t)bytes), 0,
+                     "the recycling pass gives tg_grad's numbers, bit for bit");
+        tg_tape_reset(ctx);
+    }
+    tg_ctx_free(ctx);
+}
+
+static tg_tensor *big(tg_ctx *ctx, tg_rng *rng)
+{
+    tg_tensor *t = tg_tensor_randn(ctx, rng, TG_F64, TG_SHAPE(24, 40), 0, 1);
+    tg_tensor_set_requires_grad(t, true);
+    return t;
+}
+
+/* Gradients that are passed on (add), shared by two inputs, viewed
+ * (reshape), summed from several uses and broadcast: a pass that frees
+ * memory gives exactly the numbers of one that keeps all of it. */
+Test(autograd, recycled_backward_memory_never_holds_a_gradient_still_pending)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(4);
+    tg_tensor *a = big(ctx, &rng), *b = big(ctx, &rng), *c = big(ctx, &rng);
+    tg_tensor *row = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(40), 0, 1);
+    tg_tensor_set_requires_grad(row, true);
+    tg_tensor *s = tg_add(a, b);                       /* dy goes to a and b alike */
+    tg_tensor *t = tg_mul(tg_tanh(s), tg_add(c, row)); /* row broadcast */
+    tg_tensor *u = tg_reshape(tg_sigmoid(t), TG_SHAPE(40, 24));
+    tg_tensor *v = tg_add(tg_reshape(u, TG_SHAPE(24, 40)), tg_mul(s, t)); /* s and t used twice */
+    tg_tensor *w = tg_matmul(v, tg_transpose(tg_add(a, c), 0, 1));
+    tg_tensor *loss = tg_add(tg_sum(tg_mul(w, w)), tg_sum(tg_exp(tg_mul_scalar(s, 0.1))));
+    tg_tensor *inputs[4] = {a, b, c, row}, *kept[4];
+    cr_assert_eq(tg_grad(loss, NULL, 4, inputs, kept, false), TG_OK);
+    cr_assert_eq(tg_backward(loss), TG_OK);
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq(memcmp(tg_tensor_data(tg_tensor_grad(inputs[i])), tg_tensor_data(kept[i]),
+                            (size_t)tg_tensor_size(kept[i]) * 8), 0, "input %d", i);
+    tg_ctx_free(ctx);
+}
+
+static tg_tensor *kept_by_hook;
+static tg_tensor *keep_gradient(tg_tensor *t, tg_tensor *grad, void *user)
+{
+    (void)t, (void)user;
+    kept_by_hook = grad;
+    return NULL;
+}
+
+Test(autograd, a_gradient_a_hook_kept_is_never_reused)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(5);
+    tg_tensor *x = big(ctx, &rng);
+    tg_tensor *h = tg_tanh(x);
+    tg_tensor *y = h;
+    for (int i = 0; i < 10; i++) /* gradients of h's size after h's: each could take its block */
+        y = tg_sigmoid(tg_mul_scalar(y, 1.5));
+    tg_tensor *loss = tg_sum(y), *dh;
+    cr_assert_eq(tg_grad(loss, NULL, 1, &h, &dh, false), TG_OK);
+    tg_tensor_set_hook(h, keep_gradient, NULL);
+    cr_assert_eq(tg_backward(loss), TG_OK);
+    cr_assert_not_null(kept_by_hook);
+    cr_expect_eq(memcmp(tg_tensor_data(kept_by_hook), tg_tensor_data(dh), (size_t)tg_tensor_size(dh) * 8), 0,
+                 "dL/dh as the hook saw it, read after the pass");
+    tg_ctx_free(ctx);
+}
+
 Test(autograd, a_million_op_chain_backpropagates_without_recursion)
 {
     tg_ctx *ctx = tg_ctx_new(1);

@@ -82,6 +82,10 @@ TG_API tg_ctx *tg_ctx_new(int n_threads);
 /* Frees the context and every tensor it owns. NULL is fine. */
 TG_API void tg_ctx_free(tg_ctx *ctx);
 TG_API int tg_ctx_threads(const tg_ctx *ctx); /* 0 for NULL */
+/* Bytes of step memory (values, saved attributes, headers) the step has taken
+ * since the last tg_tape_reset: its high-water mark, since a backward pass
+ * reuses the memory it frees without giving it back. -1 for NULL. */
+TG_API int64_t tg_ctx_step_bytes(const tg_ctx *ctx);
 /* Checked mode, for debugging stale pointers: tg_tape_reset sets the step's
  * memory aside instead of reusing it, and tg_tensor_free never hands a header
  * out again, so every use of a step tensor of an earlier step and of a freed
