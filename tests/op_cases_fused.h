@@ -128,6 +128,8 @@ static tg_tensor *ff_mha_dropout(tg_tensor *const *in, void *u)
     tg_rng rng = tg_rng_seed(98);
     return tg_multi_head_attention(in[0], 2, NULL, true, 0.3, &rng);
 }
+static tg_tensor *ff_gelu_linear(tg_tensor *const *in, void *u) { (void)u; return squared(tg_gelu_linear(in[0], in[1], in[2])); }
+static tg_tensor *ff_gelu_linear_no_bias(tg_tensor *const *in, void *u) { (void)u; return squared(tg_gelu_linear(in[0], in[1], NULL)); }
 
 static const op_case fused_cases[] = {
     {"layer_norm [3,5] with γ and β, squared", ff_layer_norm_affine, 3, {2, 1, 1}, {S(3, 5), S(5), S(5)}, -2, 2, false, false, 0},
@@ -156,6 +158,9 @@ static const op_case fused_cases[] = {
     {"multi_head_attention additive mask [3,3] with a gradient, 3 heads, squared", ff_mha_additive, 2, {3, 2}, {S(1, 3, 18), S(3, 3)}, -1, 1, false, false, 0},
     {"multi_head_attention causal with dropout 0.3", ff_mha_dropout, 1, {3}, {S(1, 4, 12)}, -1, 1, false, false, 0},
     {"multi_head_attention causal, T = 35: two blocks of queries", ff_mha_one_head_causal, 1, {3}, {S(1, 35, 6)}, -1, 1, false, false, 0},
+    {"gelu_linear [4,5]·[3,5]ᵀ + b, squared", ff_gelu_linear, 3, {2, 2, 1}, {S(4, 5), S(3, 5), S(3)}, -2, 2, false, false, 0},
+    {"gelu_linear rank 3 h, no bias, squared", ff_gelu_linear_no_bias, 2, {3, 2}, {S(2, 3, 4), S(6, 4)}, -2, 2, false, false, 0},
+    {"gelu_linear rank 1 h, squared", ff_gelu_linear, 3, {1, 2, 1}, {S(3), S(2, 3), S(2)}, -2, 2, false, false, 0},
 };
 
 #endif

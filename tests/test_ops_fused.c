@@ -737,3 +737,66 @@ Test(ops_fused, multi_head_attention_errors_name_the_tensors_the_shapes_and_what
     cr_expect_null(tg_multi_head_attention(qkv, 4, tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(8, 8)), false, 0, NULL));
     cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG, "an f32 additive mask on f64 scores");
 }
+
+/* ---- gelu_linear ---- */
+
+Test(ops_fused, gelu_linear_equals_gelu_then_a_dense_layer_in_values_and_gradients)
+{
+    const int64_t shapes[][3] = {{6, 5}, {2, 3, 8}, {7}};
+    const int ranks[] = {2, 3, 1};
+    tg_rng rng = tg_rng_seed(21);
+    for (int s = 0; s < 3; s++)
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+            int64_t in = shapes[s][ranks[s] - 1], out = 4;
+            tg_tensor *h = param(&rng, TG_F64, ranks[s], shapes[s], -4, 4);
+            tg_tensor *w = param(&rng, TG_F64, TG_SHAPE(out, in), -1, 1);
+            tg_tensor *b = with_bias ? param(&rng, TG_F64, TG_SHAPE(out), -1, 1) : NULL;
+            tg_tensor *a = tg_gelu(h);
+            tg_tensor *plain = ranks[s] == 1 ? tg_matmul_t(tg_reshape(a, TG_SHAPE(1, in)), w, false, true)
+                                             : tg_matmul_t(a, w, false, true);
+            if (ranks[s] == 1)
+                plain = tg_reshape(plain, TG_SHAPE(out));
+            if (b)
+                plain = tg_add(plain, b);
+            tg_tensor *fused = tg_gelu_linear(h, w, b);
+            cr_expect_lt(max_diff(fused, plain), 1e-12, "shape %d, bias %d", s, with_bias);
+            tg_tensor *xs[3] = {h, w, b}, *g_fused[3], *g_plain[3];
+            int n = b ? 3 : 2;
+            gradients(weigh(fused, 5), n, xs, g_fused);
+            gradients(weigh(plain, 5), n, xs, g_plain);
+            for (int i = 0; i < n; i++)
+                cr_expect_lt(max_diff(g_fused[i], g_plain[i]), 1e-12, "shape %d, bias %d, gradient %d", s, with_bias, i);
+            tg_tape_reset(ctx);
+        }
+}
+
+Test(ops_fused, f32_gelu_linear_matches_f64_and_keeps_no_hidden_activation)
+{
+    tg_rng rng = tg_rng_seed(22);
+    tg_tensor *h = param(&rng, TG_F64, TG_SHAPE(64, 256), -4, 4);
+    tg_tensor *w = param(&rng, TG_F64, TG_SHAPE(32, 256), -0.1, 0.1), *b = param(&rng, TG_F64, TG_SHAPE(32), -1, 1);
+    tg_tensor *h32 = convert(h, TG_F32), *w32 = convert(w, TG_F32), *b32 = convert(b, TG_F32);
+    tg_tensor_set_requires_grad(h32, true);
+    int64_t before = tg_ctx_step_bytes(ctx);
+    tg_tensor *y32 = tg_gelu_linear(h32, w32, b32);
+    int64_t taken = tg_ctx_step_bytes(ctx) - before;
+    cr_expect_lt(taken, 64 * 256 * 4, "took %lld bytes: the output [64, 32] and the tape's share, not gelu(h) [64, 256]",
+                 (long long)taken);
+    cr_expect_lt(max_diff(y32, tg_gelu_linear(h, w, b)), 1e-5);
+}
+
+Test(ops_fused, gelu_linear_errors_name_the_op_and_the_shapes)
+{
+    tg_tensor *h = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(4, 5)), *w = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(3, 6));
+    tg_tensor *b = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(4)), *w_ok = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(3, 5));
+    tg_tensor *w64 = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(3, 5));
+    cr_expect_null(tg_gelu_linear(h, w, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "gelu_linear") && strstr(tg_ctx_error(ctx), "[4, 5]") &&
+              strstr(tg_ctx_error(ctx), "[3, 6]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_gelu_linear(h, w_ok, b));
+    cr_expect(strstr(tg_ctx_error(ctx), "b [4]") && strstr(tg_ctx_error(ctx), "expected b [3]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_gelu_linear(h, w64, NULL));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG, "%s", tg_ctx_error(ctx));
+}

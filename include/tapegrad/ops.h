@@ -52,7 +52,7 @@ extern "C" {
     X(MASKED_FILL, masked_fill) X(SOFTMAX_MASKED, softmax_masked)         \
     X(SCALED_DOT_PRODUCT_ATTENTION, scaled_dot_product_attention)         \
     X(MULTI_HEAD_ATTENTION, multi_head_attention)                         \
-    X(PERMUTE, permute)
+    X(PERMUTE, permute) X(GELU_LINEAR, gelu_linear)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -163,6 +163,12 @@ TG_API tg_tensor *tg_log_softmax(tg_tensor *x); /* y = x - log Σexp(x); dx = dy
  * so is its gradient.  dz = y ⊙ (dy - Σ dy⊙y), dx = scale·dz, d(additive
  * mask) = dz summed to its shape; a boolean mask gets none. */
 TG_API tg_tensor *tg_softmax_masked(tg_tensor *x, double scale, tg_tensor *mask, bool causal);
+
+/* A dense layer fed through GELU (a transformer MLP's second half), fused:
+ *   y = gelu(h)·Wᵀ + b     h [..., in], W [out, in], b [out] or NULL -> y [..., out]
+ * gelu(h) is not kept: backward makes it again from h.
+ *   dW = gᵀ·gelu(h),  db = Σ_rows g,  dh = (g·W) ⊙ gelu'(h)   (over the rows of h and g) */
+TG_API tg_tensor *tg_gelu_linear(tg_tensor *h, tg_tensor *w, tg_tensor *b);
 
 /* ---- normalisation, over the last axis (C values a row) ----
  * layer norm:  x̂ = (x - μ)·r,  μ = mean(x),  r = (mean((x - μ)²) + eps)^(-1/2)
