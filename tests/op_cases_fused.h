@@ -131,6 +131,9 @@ static tg_tensor *ff_mha_dropout(tg_tensor *const *in, void *u)
 static tg_tensor *ff_gelu_linear(tg_tensor *const *in, void *u) { (void)u; return squared(tg_gelu_linear(in[0], in[1], in[2])); }
 static tg_tensor *ff_gelu_linear_no_bias(tg_tensor *const *in, void *u) { (void)u; return squared(tg_gelu_linear(in[0], in[1], NULL)); }
 
+static tg_tensor *ff_layer_norm_linear_plain(tg_tensor *const *in, void *u) { (void)u; return squared(tg_layer_norm_linear(in[0], NULL, NULL, 1e-3, in[1], NULL)); }
+static tg_tensor *ff_layer_norm_linear_gamma(tg_tensor *const *in, void *u) { (void)u; return squared(tg_layer_norm_linear(in[0], in[2], NULL, 0.1, in[1], NULL)); }
+
 static const op_case fused_cases[] = {
     {"layer_norm [3,5] with γ and β, squared", ff_layer_norm_affine, 3, {2, 1, 1}, {S(3, 5), S(5), S(5)}, -2, 2, false, false, 0},
     {"layer_norm rank 4, no γ or β", ff_layer_norm_plain, 1, {4}, {S(2, 1, 3, 4)}, -2, 2, false, false, 0},
@@ -161,6 +164,8 @@ static const op_case fused_cases[] = {
     {"gelu_linear [4,5]·[3,5]ᵀ + b, squared", ff_gelu_linear, 3, {2, 2, 1}, {S(4, 5), S(3, 5), S(3)}, -2, 2, false, false, 0},
     {"gelu_linear rank 3 h, no bias, squared", ff_gelu_linear_no_bias, 2, {3, 2}, {S(2, 3, 4), S(6, 4)}, -2, 2, false, false, 0},
     {"gelu_linear rank 1 h, squared", ff_gelu_linear, 3, {1, 2, 1}, {S(3), S(2, 3), S(2)}, -2, 2, false, false, 0},
+    {"layer_norm_linear rank 3, plain", ff_layer_norm_linear_plain, 2, {3, 2}, {S(2, 3, 4), S(3, 4)}, -2, 2, false, false, 0},
+    {"layer_norm_linear with γ, no bias", ff_layer_norm_linear_gamma, 3, {2, 2, 1}, {S(4, 5), S(3, 5), S(5)}, -2, 2, false, false, 0},
 };
 
 #endif

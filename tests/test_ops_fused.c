@@ -800,3 +800,79 @@ Test(ops_fused, gelu_linear_errors_name_the_op_and_the_shapes)
     cr_expect_null(tg_gelu_linear(h, w64, NULL));
     cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG, "%s", tg_ctx_error(ctx));
 }
+
+/* ---- layer_norm_linear ---- */
+
+static tg_tensor *norm_linear_squared(tg_tensor *const *in, void *user)
+{
+    (void)user; /* x, W, b, γ, β; squared so that every second derivative is checked */
+    tg_tensor *y = tg_layer_norm_linear(in[0], in[3], in[4], 1e-5, in[1], in[2]);
+    return tg_mul(y, y);
+}
+
+Test(ops_fused, layer_norm_linear_equals_a_layer_norm_then_a_dense_layer)
+{
+    const int64_t shapes[][3] = {{6, 5}, {2, 3, 8}, {7}};
+    const int ranks[] = {2, 3, 1};
+    tg_rng rng = tg_rng_seed(23);
+    for (int s = 0; s < 3; s++)
+        for (int affine = 0; affine < 2; affine++) {
+            int64_t in = shapes[s][ranks[s] - 1], out = 3;
+            tg_tensor *x = param(&rng, TG_F64, ranks[s], shapes[s], -3, 5);
+            tg_tensor *w = param(&rng, TG_F64, TG_SHAPE(out, in), -1, 1), *b = param(&rng, TG_F64, TG_SHAPE(out), -1, 1);
+            tg_tensor *gamma = affine ? param(&rng, TG_F64, TG_SHAPE(in), 0.5, 2) : NULL;
+            tg_tensor *beta = affine ? param(&rng, TG_F64, TG_SHAPE(in), -1, 1) : NULL;
+            tg_tensor *ln = tg_layer_norm(x, gamma, beta, 1e-5);
+            tg_tensor *rows = tg_reshape(ln, TG_SHAPE(tg_tensor_size(ln) / in, in));
+            int64_t shape[3];
+            memcpy(shape, shapes[s], sizeof shape);
+            shape[ranks[s] - 1] = out;
+            tg_tensor *plain = tg_add(tg_reshape(tg_matmul_t(rows, w, false, true), ranks[s], shape), b);
+            tg_tensor *fused = tg_layer_norm_linear(x, gamma, beta, 1e-5, w, b);
+            cr_expect_lt(max_diff(fused, plain), 1e-12, "shape %d, affine %d", s, affine);
+            tg_tensor *xs[5] = {x, w, b, gamma, beta}, *g_fused[5], *g_plain[5];
+            int n = affine ? 5 : 3;
+            gradients(weigh(fused, 7), n, xs, g_fused);
+            gradients(weigh(plain, 7), n, xs, g_plain);
+            for (int i = 0; i < n; i++)
+                cr_expect_lt(max_diff(g_fused[i], g_plain[i]), 1e-12, "shape %d, affine %d, gradient %d", s, affine, i);
+            tg_tape_reset(ctx);
+        }
+}
+
+Test(ops_fused, layer_norm_linear_with_every_input_passes_gradcheck_and_gradgradcheck)
+{
+    tg_rng rng = tg_rng_seed(24);
+    tg_tensor *in[5] = {param(&rng, TG_F64, TG_SHAPE(3, 4), -2, 2), param(&rng, TG_F64, TG_SHAPE(2, 4), -1, 1),
+                        param(&rng, TG_F64, TG_SHAPE(2), -1, 1), param(&rng, TG_F64, TG_SHAPE(4), 0.5, 2),
+                        param(&rng, TG_F64, TG_SHAPE(4), -1, 1)};
+    for (int second = 0; second < 2; second++) {
+        tg_gradcheck_report report;
+        tg_gradcheck_options opts = {.step = second ? 1e-5 : 1e-6, .abs_tol = 1e-7, .rel_tol = 1e-6};
+        tg_status status = second ? tg_gradgradcheck(ctx, norm_linear_squared, NULL, 5, in, &opts, &report)
+                                  : tg_gradcheck(ctx, norm_linear_squared, NULL, 5, in, &opts, &report);
+        cr_assert_eq(status, TG_OK, "%s", tg_ctx_error(ctx));
+        cr_expect(report.passed && !report.vacuous, "order %d", second + 1);
+        for (int i = 0; i < 5; i++)
+            cr_expect(report.inputs[i].passed && report.inputs[i].max_abs_grad > 1e-3, "order %d, input %d: error %g",
+                      second + 1, i, report.inputs[i].max_abs_error);
+        tg_gradcheck_report_free(&report);
+    }
+}
+
+Test(ops_fused, layer_norm_linear_keeps_no_normalised_copy_and_names_bad_shapes)
+{
+    tg_rng rng = tg_rng_seed(25);
+    tg_tensor *x = param(&rng, TG_F32, TG_SHAPE(64, 256), -4, 4), *w = param(&rng, TG_F32, TG_SHAPE(16, 256), -1, 1);
+    int64_t before = tg_ctx_step_bytes(ctx);
+    cr_assert_not_null(tg_layer_norm_linear(x, NULL, NULL, 1e-5, w, NULL), "%s", tg_ctx_error(ctx));
+    int64_t taken = tg_ctx_step_bytes(ctx) - before;
+    cr_expect_lt(taken, 64 * 256 * 4, "took %lld bytes: the output [64, 16], not LN(x) [64, 256]", (long long)taken);
+    tg_tensor *gamma = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(255));
+    cr_expect_null(tg_layer_norm_linear(x, gamma, NULL, 1e-5, w, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "layer_norm_linear") && strstr(tg_ctx_error(ctx), "gamma [255]") &&
+              strstr(tg_ctx_error(ctx), "expected gamma [256]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_layer_norm_linear(x, NULL, NULL, -1, w, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "eps is -1"), "%s", tg_ctx_error(ctx));
+}

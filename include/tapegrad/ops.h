@@ -52,7 +52,8 @@ extern "C" {
     X(MASKED_FILL, masked_fill) X(SOFTMAX_MASKED, softmax_masked)         \
     X(SCALED_DOT_PRODUCT_ATTENTION, scaled_dot_product_attention)         \
     X(MULTI_HEAD_ATTENTION, multi_head_attention)                         \
-    X(PERMUTE, permute) X(GELU_LINEAR, gelu_linear)
+    X(PERMUTE, permute) X(GELU_LINEAR, gelu_linear)                        \
+    X(LAYER_NORM_LINEAR, layer_norm_linear)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -169,6 +170,12 @@ TG_API tg_tensor *tg_softmax_masked(tg_tensor *x, double scale, tg_tensor *mask,
  * gelu(h) is not kept: backward makes it again from h.
  *   dW = gᵀ·gelu(h),  db = Σ_rows g,  dh = (g·W) ⊙ gelu'(h)   (over the rows of h and g) */
 TG_API tg_tensor *tg_gelu_linear(tg_tensor *h, tg_tensor *w, tg_tensor *b);
+/* A dense layer fed through a layer norm (a pre-LN transformer's projections), fused:
+ *   y = LN(x)·Wᵀ + b      LN(x) = tg_layer_norm(x, gamma, beta, eps), W [out, in], b [out] or NULL
+ * LN(x) is not kept: backward makes it again from x. With da = g·W:
+ *   dW = gᵀ·LN(x),  db = Σ_rows g,  dx = N(da⊙γ, x),  dγ = Σ_rows da⊙x̂,  dβ = Σ_rows da */
+TG_API tg_tensor *tg_layer_norm_linear(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps, tg_tensor *w,
+                                       tg_tensor *b);
 
 /* ---- normalisation, over the last axis (C values a row) ----
  * layer norm:  x̂ = (x - μ)·r,  μ = mean(x),  r = (mean((x - μ)²) + eps)^(-1/2)

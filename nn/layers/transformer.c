@@ -61,8 +61,8 @@ static tg_tensor *block_forward(tg_module *m, tg_tensor *x)
     tg_tensor *attended = tg_self_attention_rows(m, tg_layer_norm(h, w[LN1_W], w[LN1_B], eps), b, t, w[QKV_W],
                                                  w[QKV_B], w[OUT_W], w[OUT_B]);
     h = tg_add(h, tg_module_dropout(m, attended));
-    /* the MLP's hidden layer before GELU; gelu_linear does not keep gelu(hidden) */
-    tg_tensor *hidden = tg_dense_affine(tg_layer_norm(h, w[LN2_W], w[LN2_B], eps), w[FC_W], w[FC_B]);
+    /* the MLP's hidden layer before GELU; the fused ops keep neither LN₂(x) nor gelu(hidden) */
+    tg_tensor *hidden = tg_layer_norm_linear(h, w[LN2_W], w[LN2_B], eps, w[FC_W], w[FC_B]);
     h = tg_add(h, tg_module_dropout(m, tg_gelu_linear(hidden, w[PROJ_W], w[PROJ_B])));
     return tg_reshape(h, TG_SHAPE(b, t, d));
 }
