@@ -51,6 +51,7 @@ extern "C" {
     X(RMS_NORM_BACKWARD, rms_norm_backward)                                \
     X(MASKED_FILL, masked_fill) X(SOFTMAX_MASKED, softmax_masked)         \
     X(SCALED_DOT_PRODUCT_ATTENTION, scaled_dot_product_attention)         \
+    X(MULTI_HEAD_ATTENTION, multi_head_attention)                         \
     X(PERMUTE, permute) X(GELU_LINEAR, gelu_linear)                        \
     X(LAYER_NORM_LINEAR, layer_norm_linear)
 
@@ -98,6 +99,19 @@ TG_API tg_tensor *tg_mul_scalar(tg_tensor *x, double c);     /* x · c */
  *   dq = dZ·k/√d,  dk = dZᵀ·q/√d,  dM = dZ (summed to an additive mask's shape) */
 TG_API tg_tensor *tg_scaled_dot_product_attention(tg_tensor *q, tg_tensor *k, tg_tensor *v, tg_tensor *mask,
                                                   bool causal, double dropout_p, tg_rng *rng);
+/* The same attention on H heads read straight out of the packed projection
+ * qkv = x·W_qkvᵀ + b_qkv [B, T, 3·D], D = H·dh (q | k | v side by side, as
+ * PyTorch's in_proj packs them): head h's q_h, k_h, v_h [T, dh] are columns
+ * h·dh .. (h+1)·dh of the first, second and third D columns.
+ *   y[b, :, h·dh:(h+1)·dh] = softmax(q_h·k_hᵀ/√dh + M)·v_h  ->  y [B, T, D]
+ * (the heads side by side, ready for the output projection). No head is
+ * copied: the per-head GEMMs read qkv with its row stride 3·D and write y
+ * with D. mask broadcasts to the scores [B, H, T, T]; mask, causal, dropout
+ * and rng as tg_scaled_dot_product_attention's. The gradient d(qkv) holds
+ * dq_h = dZ·k_h/√dh, dk_h = dZᵀ·q_h/√dh, dv_h = P'ᵀ·dy_h in the places of
+ * q_h, k_h, v_h. */
+TG_API tg_tensor *tg_multi_head_attention(tg_tensor *qkv, int heads, tg_tensor *mask, bool causal,
+                                          double dropout_p, tg_rng *rng);
 
 /* ---- activations and maps ---- */
 TG_API tg_tensor *tg_sigmoid(tg_tensor *x); /* y = 1/(1+exp(-x));  dy/dx = y(1-y) */
