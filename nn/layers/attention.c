@@ -7,22 +7,22 @@
  *   Y_h   = softmax(Q_h·K_hᵀ/√(d/H) + M)·V_h       M: causal mask or none; dropout on the weights
  *   y     = concat_h(Y_h)·W_oᵀ + b_o               [B, T, d]
  *
- * tg_self_attention_rows is the one attention forward: this kind and the
- * transformer block (transformer.c) use it, on one row per position, so that
- * the projections are plain 2-D products. The heads are read out of the
+ * tg_attention_of_qkv is the one attention after the Q|K|V projection: this
+ * kind (a dense projection first) and the transformer block (a layer norm
+ * fused into it) use it, on one row per position, so that the projections are
+ * plain 2-D products. The heads are read out of the
  * packed Q|K|V and written side by side by tg_multi_head_attention: no
  * weight slices and no head-splitting copies, forward or backward. */
 #include "nn/layers/module_internal.h"
 
 #include <string.h>
 
-tg_tensor *tg_self_attention_rows(tg_module *m, tg_tensor *x, int64_t b, int64_t t, tg_tensor *w_qkv,
-                                  tg_tensor *b_qkv, tg_tensor *w_out, tg_tensor *b_out)
+tg_tensor *tg_attention_of_qkv(tg_module *m, tg_tensor *qkv, int64_t b, int64_t t, tg_tensor *w_out, tg_tensor *b_out)
 {
     double dropout = m->training ? m->spec.rate : 0;
     int64_t d = tg_tensor_dim(w_out, 0);
-    tg_tensor *qkv = tg_reshape(tg_dense_affine(x, w_qkv, b_qkv), TG_SHAPE(b, t, 3 * d)); /* a view */
-    tg_tensor *y = tg_multi_head_attention(qkv, m->spec.heads, NULL, m->spec.causal, dropout, &m->rng);
+    tg_tensor *y = tg_multi_head_attention(tg_reshape(qkv, TG_SHAPE(b, t, 3 * d)), m->spec.heads, NULL,
+                                           m->spec.causal, dropout, &m->rng);       /* the reshape is a view */
     return tg_dense_affine(tg_reshape(y, TG_SHAPE(b * t, d)), w_out, b_out); /* [B·T, d] */
 }
 
@@ -68,9 +68,8 @@ static tg_status attention_shape(const tg_module *m, int rank, const int64_t *sh
 static tg_tensor *attention_forward(tg_module *m, tg_tensor *x)
 {
     int64_t b = tg_tensor_dim(x, 0), t = tg_tensor_dim(x, 1), d = tg_tensor_dim(x, 2);
-    tg_tensor *rows = tg_reshape(x, TG_SHAPE(b * t, d));
-    return tg_reshape(tg_self_attention_rows(m, rows, b, t, m->params[0], m->params[1], m->params[2], m->params[3]),
-                      TG_SHAPE(b, t, d));
+    tg_tensor *qkv = tg_dense_affine(tg_reshape(x, TG_SHAPE(b * t, d)), m->params[0], m->params[1]);
+    return tg_reshape(tg_attention_of_qkv(m, qkv, b, t, m->params[2], m->params[3]), TG_SHAPE(b, t, d));
 }
 
 static void attention_describe(const tg_layer_spec *s, char *buf, size_t size)
