@@ -92,6 +92,7 @@ static tg_tensor *linear_backward(const tg_node *node, tg_tensor *g, tg_tensor *
     tg_tensor *g2 = rows_of(g, out);
     if (w->requires_grad)
         dx[w_at] = tg_matmul_t(g2, rows_of(a, in), true, false); /* [out, in] */
+    tg_recycle_drop(a); /* its memory serves da */
     if (b && b->requires_grad)
         dx[w_at + 1] = tg_sum_axis(g2, 0, false);
     return tg_reshape(tg_matmul(g2, w), x->rank, x->shape);
@@ -120,6 +121,7 @@ static void gelu_linear_backward(const tg_node *node, tg_tensor *g, tg_tensor **
     tg_tensor *da = linear_backward(node, g, tg_gelu(h), b, dx);
     if (h->requires_grad)
         dx[0] = tg_gelu_backward(da, h);
+    tg_recycle_drop(da);
 }
 
 static void gelu_linear_label(const tg_node *node, char *buf, size_t size)
