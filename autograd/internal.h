@@ -161,8 +161,10 @@ typedef struct {
  * checked mode, where gradients outlive the rule that read them. */
 typedef struct tg_block tg_block;
 struct tg_block {
-    tg_block *next;      /* in the free list or in the candidates */
-    size_t bytes;        /* room for data, which follows the header */
+    tg_block *next_free;      /* on the free list */
+    tg_block *next_candidate; /* on the candidates list */
+    tg_block *before, *after; /* the blocks split off the same piece of arena, in address order */
+    size_t bytes;        /* room for data, which follows the header; a multiple of 64 */
     int32_t holds;       /* pending sums whose data is this block */
     bool listed;         /* on the candidates list */
     bool idle;           /* on the free list */
@@ -354,6 +356,10 @@ static inline void tg_recycle_hold(tg_tensor *t)
 void tg_recycle_release(tg_ctx *ctx, tg_tensor *t);
 /* Frees every candidate block that nothing holds. */
 void tg_recycle_sweep(tg_ctx *ctx);
+/* A rule's temporary t, read for the last time: its block is free at once
+ * (when recycling, and nothing holds or pinned it). Never for a tensor the
+ * rule returns or passes on. */
+void tg_recycle_drop(tg_tensor *t);
 void tg_recycle_start(tg_ctx *ctx);
 void tg_recycle_stop(tg_ctx *ctx);
 /* A step tensor; data zeroed only when zero is set. */

@@ -3,6 +3,8 @@
  *   build/bench_fused [--threads N] [--reps R] [--calls N]
  * --calls runs N calls of each graph once, untimed beyond that (for
  * callgrind's instruction counts, steady on a busy machine).
+ * multi_head_attention's "composed" column is the head split the attention
+ * layer ran before it: slices, permuted copies, sdpa, the heads permuted back.
  * Shapes of the issue's small character GPT (batch 16, T = 32, d_model 64,
  * 2 heads, vocabulary 132) and of its medium one (batch 8, T = 128, d 256,
  * 4 heads). Each line is the best of R repeats of a loop of calls, each call
@@ -25,8 +27,8 @@ static double now(void)
 }
 
 typedef struct {
-    tg_tensor *x, *gamma, *beta, *q, *k, *v, *targets;
-    int64_t t;
+    tg_tensor *x, *gamma, *beta, *q, *k, *v, *qkv, *targets;
+    int64_t t, heads;
 } inputs;
 
 typedef tg_tensor *(*graph_fn)(const inputs *in);
@@ -58,6 +60,26 @@ static tg_tensor *attention_composed(const inputs *in)
     z = tg_where(mask, tg_tensor_scalar(ctx, TG_F32, -INFINITY), z);
     tg_tensor *y = tg_matmul(tg_softmax(z), tg_reshape(in->v, TG_SHAPE(bh, s[2], s[3])));
     return tg_reshape(y, 4, s);
+}
+
+/* causal attention on the packed projection qkv [B, T, 3D], heads read in place */
+static tg_tensor *packed_attention_fused(const inputs *in)
+{
+    return tg_multi_head_attention(in->qkv, (int)in->heads, NULL, true, 0, NULL);
+}
+/* the same as the layer did before: a slice and a permuted copy per part,
+ * scaled_dot_product_attention, the heads permuted back side by side */
+static tg_tensor *packed_attention_composed(const inputs *in)
+{
+    const int64_t *s = tg_tensor_shape(in->qkv);
+    int64_t d = s[2] / 3;
+    tg_tensor *parts[3];
+    for (int i = 0; i < 3; i++)
+        parts[i] = tg_permute(tg_reshape(tg_slice(in->qkv, 2, i * d, (i + 1) * d, 1),
+                                         TG_SHAPE(s[0], s[1], in->heads, d / in->heads)),
+                              (const int[]){0, 2, 1, 3});
+    tg_tensor *y = tg_scaled_dot_product_attention(parts[0], parts[1], parts[2], NULL, true, 0, NULL);
+    return tg_reshape(tg_permute(y, (const int[]){0, 2, 1, 3}), TG_SHAPE(s[0], s[1], d));
 }
 
 static tg_tensor *cross_entropy_fused(const inputs *in) { return tg_cross_entropy(in->x, in->targets); }
@@ -142,6 +164,15 @@ int main(int argc, char **argv)
         snprintf(what, sizeof what, "%s: causal attention [%lld, %lld, %lld, %lld]", configs[c].name, (long long)b,
                  (long long)h, (long long)t, (long long)(d / h));
         row(what, time_graph(ctx, attention_fused, &in, wq, reps), time_graph(ctx, attention_composed, &in, wq, reps));
+
+        in.qkv = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(b, t, 3 * d), 0, 1);
+        in.heads = h;
+        tg_tensor_set_requires_grad(in.qkv, true);
+        tg_tensor *wy = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(b, t, d), 0, 1);
+        snprintf(what, sizeof what, "%s: multi_head_attention [%lld, %lld, %lld] (vs split)", configs[c].name,
+                 (long long)b, (long long)t, (long long)(3 * d));
+        row(what, time_graph(ctx, packed_attention_fused, &in, wy, reps),
+            time_graph(ctx, packed_attention_composed, &in, wy, reps));
 
         int64_t vocab = configs[c].vocab;
         inputs ce = {.x = tg_tensor_randn(ctx, &rng, TG_F32, TG_SHAPE(b, t, vocab), 0, 2),

@@ -138,6 +138,8 @@ bool tg_conv_avx512(void) { return false; }
 
 static void im2col(tg_dtype dt, const conv_geom *g, const void *x, void *col)
 {
+    if (dt == TG_F32 && tg_conv_im2col_f32(g, x, col))
+        return;
     bool wide = tg_conv_avx512();
     if (dt == TG_F32)
         (wide ? im2col_float_avx512 : im2col_float)(g, x, col);
@@ -173,7 +175,15 @@ typedef struct {
     char *partial;        /* backward weight with several workers: a dw per worker */
     char *cache;          /* every image's and group's patches (col_bytes each), or NULL */
     bool cached;          /* cache holds them already (backward weight after forward) */
+    char *dwT;            /* backward weight as dwᵀ (wgrad_transposed): per worker [groups][K][O/g] */
 } conv_job;
+
+/* Whether the backward weight runs as dwᵀ[K, O/g] += col·dyᵀ: with few
+ * output channels (≤ 96) dw = dy·colᵀ is a GEMM of few rows times a
+ * transposed operand, which tg_gemm computes as dot products of rows
+ * reduced once per image (over only P positions); with K > 96 rows
+ * the transposed product takes the packed, blocked kernels. */
+static bool wgrad_transposed(const conv_geom *g) { return g->og <= 96 && g->k > 96; }
 
 static void gemm(const conv_job *job, int worker, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
                  int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc)
@@ -227,8 +237,10 @@ static void conv_image(void *arg, int b, int n_tasks, int worker)
                 gemm(job, worker, true, false, g->k, g->p, g->og, wg, g->k, dyg, g->p, 0, dxg, g->p);
                 break;
             }
-            memset(dxg, 0, (size_t)(g->cg * plane * es));
             gemm(job, worker, true, false, g->k, g->p, g->og, wg, g->k, dyg, g->p, 0, col, g->p);
+            if (job->dt == TG_F32 && tg_conv_col2im_f32(g, col, (float *)dxg))
+                break;
+            memset(dxg, 0, (size_t)(g->cg * plane * es));
             col2im(job->dt, g, col, dxg);
             break;
         }
@@ -237,8 +249,12 @@ static void conv_image(void *arg, int b, int n_tasks, int worker)
             char *dw = (job->partial ? job->partial + (size_t)worker * (size_t)(g->o * g->k * es) : job->out);
             if (!direct && !job->cached)
                 im2col(job->dt, g, xg, col);
-            gemm(job, worker, false, true, g->og, g->k, g->p, dyg, g->p, direct ? xg : col, g->p, 1,
-                 dw + (gr * g->og * g->k) * es, g->k);
+            if (job->dwT) /* dwᵀ[K, O/g] += col·dyᵀ */
+                gemm(job, worker, false, true, g->k, g->og, g->p, direct ? xg : col, g->p, dyg, g->p, 1,
+                     job->dwT + ((size_t)worker * (size_t)(g->o * g->k) + (size_t)(gr * g->og * g->k)) * es, g->og);
+            else
+                gemm(job, worker, false, true, g->og, g->k, g->p, dyg, g->p, direct ? xg : col, g->p, 1,
+                     dw + (gr * g->og * g->k) * es, g->k);
             break;
         }
         }
@@ -265,10 +281,15 @@ static bool conv_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, tg_dtype d
     bool split = threads > 1 && g->n >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
     size_t es = tg_dtype_size(dt), col_bytes = col_size(g, dt);
-    conv_job job = {g, pass, dt, pool, split, x, w, bias, dy, out, NULL, col_bytes, NULL, cache, cached && cache};
+    conv_job job = {g, pass, dt, pool, split, x, w, bias, dy, out, NULL, col_bytes, NULL, cache, cached && cache, NULL};
     if (col_bytes && !cache && !(job.col = tg_arena_alloc(ctx, col_bytes * (size_t)workers, 64)))
         return false;
-    if (pass == CONV_BACKWARD_WEIGHT) {
+    if (pass == CONV_BACKWARD_WEIGHT && wgrad_transposed(g)) {
+        size_t dw_bytes = (size_t)(g->o * g->k) * es;
+        if (!(job.dwT = tg_arena_alloc(ctx, dw_bytes * (size_t)workers, 64)))
+            return false;
+        memset(job.dwT, 0, dw_bytes * (size_t)workers);
+    } else if (pass == CONV_BACKWARD_WEIGHT) {
         size_t dw_bytes = (size_t)(g->o * g->k) * es;
         if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_bytes * (size_t)workers, 64)))
             return false;
@@ -279,6 +300,20 @@ static bool conv_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, tg_dtype d
     else
         for (int64_t b = 0; b < g->n; b++)
             conv_image(&job, (int)b, (int)g->n, 0);
+    if (job.dwT) /* dw[gr·og + o][t] = Σ workers' dwᵀ[gr][t][o] */
+        TG_TYPED(dt, T, {
+            T *dw = out;
+            const T *part = (const T *)job.dwT;
+            int64_t size = g->o * g->k;
+            for (int64_t gr = 0; gr < g->groups; gr++)
+                for (int64_t t = 0; t < g->k; t++)
+                    for (int64_t o = 0; o < g->og; o++) {
+                        T total = 0;
+                        for (int k = 0; k < workers; k++)
+                            total += part[k * size + (gr * g->k + t) * g->og + o];
+                        dw[(gr * g->og + o) * g->k + t] = total;
+                    }
+        });
     if (job.partial) /* dw = Σ workers' sums */
         TG_TYPED(dt, T, {
             T *dw = out;

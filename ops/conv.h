@@ -50,4 +50,11 @@ bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass);
 bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const float *x, const float *w,
                         const float *bias, const float *dy, float *out);
 
+/* ops/conv_direct.c: f32 AVX-512 copies of conv.c's im2col and col2im.
+ * One group's patches col[K, P] of x [C/g, H, W] with stride 1 and no
+ * padding (f32, AVX-512; false, nothing written, otherwise). */
+bool tg_conv_im2col_f32(const conv_geom *g, const float *x, float *col);
+/* Its adjoint under the same conditions, writing dx [C/g, H, W] (not adding). */
+bool tg_conv_col2im_f32(const conv_geom *g, const float *dcol, float *dx);
+
 #endif

@@ -19,7 +19,12 @@
  * When the output channels come in sixteens (LeNet's conv2) the forward and
  * the weight gradient put them in the lanes instead (direct_fwd16,
  * direct_wgrad16): one broadcast input value per FMA, real positions only.
- * All are sums of the same products as the GEMM path's, in another order. */
+ * With fewer taps than output channels the backward weight reads patches of
+ * the real positions and dy in place (direct_wgrad_compact); the backward
+ * input of one channel per tile with a 5-row kernel runs by rows
+ * (direct_bwi). All are sums of the same products as the GEMM path's, in
+ * another order. The file also holds vector copies of conv.c's im2col and
+ * col2im for stride 1 without padding. */
 #include "autograd/internal.h"
 #include "ops/conv.h"
 
@@ -75,6 +80,8 @@ static int direct_rows(int64_t n)
     return 1;
 }
 
+static bool direct_bwi_fits(const conv_geom *g);
+
 /* The products that take the direct kernels: f32 on AVX-512, stride 1,
  * few channels (the wide CNN's 32→64 keeps the GEMM, which wins there; the
  * bound is measured, see bench_cnn --layers), and a backward-input padding
@@ -90,8 +97,9 @@ bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
      * twice, flattened and then compacted, costs more than the GEMM's patches. */
     if (pass != CONV_BACKWARD_WEIGHT && f.taps < 16)
         return false;
-    /* one output channel per tile leaves the loads, not the FMAs, to decide */
-    if (pass != CONV_BACKWARD_WEIGHT && direct_rows(f.out_c) == 1)
+    /* one output channel per tile leaves the loads, not the FMAs, to decide
+     * (but for the backward input's rows kernel) */
+    if (pass != CONV_BACKWARD_WEIGHT && direct_rows(f.out_c) == 1 && !(pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g)))
         return false;
     return f.in_len < ((int64_t)1 << 28) && f.taps <= 4096;
 }
@@ -256,11 +264,46 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
 }
 
 /* sums[r·TB + u] = Σ over n_img images and qv vectors of dz[r]·in[off_u]
- * for OB channels r and TB = 24/OB taps u: 24 accumulators, reduced once per
- * call; per vector OB + TB loads feed OB·TB FMAs. The lanes of dropped
- * columns are masked off (keep[v]), not just zero in dz: 0·∞ would be NaN
- * where the sum has no such term. */
-#define DIRECT_WGRAD_TILE(OB, TB)                                                                               \
+ * for OB channels r and TB taps u (OB·TB = 24, 16 with one channel):
+ * reduced once per call; per vector OB + TB loads feed OB·TB FMAs. The
+ * lanes of dropped columns are masked off (keep[v]), not just zero in dz:
+ * 0·∞ would be NaN where the sum has no such term. The loads are not
+ * (masked loads are slow here): they may read up to 15 floats past a row,
+ * which the callers keep inside their buffers. HOLD_IN: the TB input
+ * vectors stay in registers and the OB dz vectors stream past them (8
+ * channels held would leave no register for the input). */
+#define DIRECT_WGRAD_LOADU(p, m) _mm512_loadu_ps(p)
+/* One vector v of dz[r] · x[off_u] into acc, loading with LOAD. */
+#define DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, LOAD)                                                                \
+    do {                                                                                                        \
+        __mmask16 m = (__mmask16)keep[v];                                                                       \
+        if (HOLD_IN) {                                                                                          \
+            __m512 xv[TB];                                                                                      \
+            for (int u = 0; u < TB; u++) {                                                                      \
+                xv[u] = LOAD(x + off[u] + 16 * v, m);                                                           \
+                IN_REGISTER(xv[u]);                                                                             \
+            }                                                                                                   \
+            for (int r = 0; r < OB; r++) {                                                                      \
+                __m512 g = LOAD(d + r * dz_row + 16 * v, m);                                                    \
+                IN_REGISTER(g);                                                                                 \
+                for (int u = 0; u < TB; u++)                                                                    \
+                    acc[r][u] = _mm512_mask3_fmadd_ps(g, xv[u], acc[r][u], m);                                  \
+            }                                                                                                   \
+        } else {                                                                                                \
+            __m512 g[OB];                                                                                       \
+            for (int r = 0; r < OB; r++) {                                                                      \
+                g[r] = LOAD(d + r * dz_row + 16 * v, m);                                                        \
+                IN_REGISTER(g[r]);                                                                              \
+            }                                                                                                   \
+            for (int u = 0; u < TB; u++) {                                                                      \
+                __m512 xv = LOAD(x + off[u] + 16 * v, m);                                                       \
+                IN_REGISTER(xv);                                                                                \
+                for (int r = 0; r < OB; r++)                                                                    \
+                    acc[r][u] = _mm512_mask3_fmadd_ps(g[r], xv, acc[r][u], m);                                  \
+            }                                                                                                   \
+        }                                                                                                       \
+    } while (0)
+#define DIRECT_WGRAD_TILE(OB, TB, HOLD_IN)                                                                      \
     TG_CONV_AVX512 static void direct_wgrad_##OB(const float *in, int64_t in_step, const float *dz,              \
                                                  int64_t dz_row, int64_t dz_step, int64_t n_img, int64_t qv,    \
                                                  const uint16_t *keep, const int32_t *off, float *sums)         \
@@ -271,32 +314,22 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
                 acc[r][u] = _mm512_setzero_ps();                                                                \
         for (int64_t n = 0; n < n_img; n++) {                                                                   \
             const float *x = in + n * in_step, *d = dz + n * dz_step;                                           \
-            for (int64_t v = 0; v < qv; v++) {                                                                  \
-                __mmask16 m = (__mmask16)keep[v];                                                               \
-                __m512 g[OB];                                                                                   \
-                for (int r = 0; r < OB; r++) {                                                                  \
-                    g[r] = _mm512_loadu_ps(d + r * dz_row + 16 * v);                                            \
-                    IN_REGISTER(g[r]);                                                                          \
-                }                                                                                               \
-                for (int u = 0; u < TB; u++) {                                                                  \
-                    __m512 xv = _mm512_loadu_ps(x + off[u] + 16 * v);                                           \
-                    IN_REGISTER(xv);                                                                            \
-                    for (int r = 0; r < OB; r++)                                                                \
-                        acc[r][u] = _mm512_mask3_fmadd_ps(g[r], xv, acc[r][u], m);                              \
-                }                                                                                               \
-            }                                                                                                   \
+            for (int64_t v = 0; v < qv; v++)                                                                    \
+                DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, DIRECT_WGRAD_LOADU);                                         \
         }                                                                                                       \
         for (int r = 0; r < OB; r++)                                                                            \
             for (int u = 0; u < TB; u++)                                                                        \
                 sums[r * TB + u] = _mm512_reduce_add_ps(acc[r][u]);                                             \
     }
-DIRECT_WGRAD_TILE(1, 16)
-DIRECT_WGRAD_TILE(2, 12)
-DIRECT_WGRAD_TILE(3, 8)
-DIRECT_WGRAD_TILE(4, 6)
-DIRECT_WGRAD_TILE(6, 4)
-static const direct_wgrad_fn direct_wgrads[7] = {NULL, direct_wgrad_1, direct_wgrad_2, direct_wgrad_3,
-                                                 direct_wgrad_4, NULL, direct_wgrad_6};
+DIRECT_WGRAD_TILE(1, 16, false)
+DIRECT_WGRAD_TILE(2, 12, false)
+DIRECT_WGRAD_TILE(3, 8, false)
+DIRECT_WGRAD_TILE(4, 6, false)
+DIRECT_WGRAD_TILE(6, 4, false)
+DIRECT_WGRAD_TILE(8, 3, true)
+static const direct_wgrad_fn direct_wgrads[9] = {NULL,           direct_wgrad_1, direct_wgrad_2, direct_wgrad_3,
+                                                 direct_wgrad_4, NULL,           direct_wgrad_6, NULL,
+                                                 direct_wgrad_8};
 
 /* Backward weight with 16 output channels in the lanes (og a multiple of
  * 16, column dilation 1): over the real output positions only,
@@ -372,11 +405,77 @@ static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {
 /* [KW]: kernel rows per tile */
 static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL, NULL, NULL, direct_wgrad16_3, NULL, direct_wgrad16_5};
 static const int direct_wgrad16_rows[6] = {0, 0, 0, 7, 0, 5};
+
+/* Backward input of one output channel (the transposed conv of a 1-channel
+ * input, LeNet's conv1) with a 5-row kernel, dilation 1:
+ *   out[y, x] = Σ_{o, i, j} w[i·w_i + o·KW + j] · in[o, y + i, x + j]
+ * for R rows y of NV vectors each. Each input row vector loaded feeds the
+ * up to 5 output rows that read it (one FMA per kernel row, the 5 weights
+ * of a column held in registers): 1 load per 5 FMAs, where the tiles of
+ * direct_correlate with one channel would load once per FMA. */
+#define DIRECT_BWI_KH 5
+#define DIRECT_BWI_R 12 /* rows per tile, the most: 24 accumulators with NV = 2 */
+#define DIRECT_BWI(NV, R)                                                                                       \
+    TG_CONV_AVX512 static void direct_bwi_##NV##_##R(const float *in, int64_t plane, int64_t wp, int64_t n_in,  \
+                                                     int64_t kw, const float *w, int64_t w_i, float *out,       \
+                                                     int64_t out_w, __mmask16 last)                             \
+    {                                                                                                           \
+        __m512 acc[R][NV];                                                                                      \
+        _Pragma("GCC unroll 16") for (int y = 0; y < R; y++)                                                    \
+            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++)                                                \
+                acc[y][v] = _mm512_setzero_ps();                                                                \
+        for (int64_t o = 0; o < n_in; o++)                                                                      \
+            for (int64_t j = 0; j < kw; j++) {                                                                  \
+                const float *p = in + o * plane + j, *wj = w + o * kw + j;                                      \
+                __m512 wv[DIRECT_BWI_KH];                                                                       \
+                _Pragma("GCC unroll 5") for (int i = 0; i < DIRECT_BWI_KH; i++)                                 \
+                    wv[i] = _mm512_set1_ps(wj[i * w_i]);                                                        \
+                _Pragma("GCC unroll 16") /* acc[r - i] must name registers */                                   \
+                for (int r = 0; r < R + DIRECT_BWI_KH - 1; r++) {                                               \
+                    __m512 x[NV];                                                                               \
+                    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) {                                      \
+                        x[v] = _mm512_loadu_ps(p + r * wp + 16 * v);                                            \
+                        IN_REGISTER(x[v]);                                                                      \
+                    }                                                                                           \
+                    _Pragma("GCC unroll 5")                                                                     \
+                    for (int i = 0; i < DIRECT_BWI_KH; i++)                                                     \
+                        if (r - i >= 0 && r - i < R)                                                            \
+                            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++)                                \
+                                acc[r - i][v] = _mm512_fmadd_ps(x[v], wv[i], acc[r - i][v]);                    \
+                }                                                                                               \
+            }                                                                                                   \
+        _Pragma("GCC unroll 16") for (int y = 0; y < R; y++)                                                    \
+            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) {                                              \
+                if (v < NV - 1)                                                                                 \
+                    _mm512_storeu_ps(out + y * out_w + 16 * v, acc[y][v]);                                      \
+                else                                                                                            \
+                    _mm512_mask_storeu_ps(out + y * out_w + 16 * v, last, acc[y][v]);                           \
+            }                                                                                                   \
+    }
+#define DIRECT_BWI_NV(NV)                                                                                       \
+    DIRECT_BWI(NV, 1) DIRECT_BWI(NV, 2) DIRECT_BWI(NV, 3) DIRECT_BWI(NV, 4) DIRECT_BWI(NV, 5) DIRECT_BWI(NV, 6)  \
+    DIRECT_BWI(NV, 7) DIRECT_BWI(NV, 8) DIRECT_BWI(NV, 9) DIRECT_BWI(NV, 10) DIRECT_BWI(NV, 11)                 \
+    DIRECT_BWI(NV, 12)
+DIRECT_BWI_NV(1)
+DIRECT_BWI_NV(2)
+typedef void (*direct_bwi_fn)(const float *, int64_t, int64_t, int64_t, int64_t, const float *, int64_t, float *,
+                              int64_t, __mmask16);
+/* [NV - 1][R] */
+static const direct_bwi_fn direct_bwis[2][DIRECT_BWI_R + 1] = {
+    {NULL, direct_bwi_1_1, direct_bwi_1_2, direct_bwi_1_3, direct_bwi_1_4, direct_bwi_1_5, direct_bwi_1_6,
+     direct_bwi_1_7, direct_bwi_1_8, direct_bwi_1_9, direct_bwi_1_10, direct_bwi_1_11, direct_bwi_1_12},
+    {NULL, direct_bwi_2_1, direct_bwi_2_2, direct_bwi_2_3, direct_bwi_2_4, direct_bwi_2_5, direct_bwi_2_6,
+     direct_bwi_2_7, direct_bwi_2_8, direct_bwi_2_9, direct_bwi_2_10, direct_bwi_2_11, direct_bwi_2_12}};
 #else
+typedef void (*direct_bwi_fn)(const float *, int64_t, int64_t, int64_t, int64_t, const float *, int64_t, float *,
+                              int64_t, uint16_t);
+#define DIRECT_BWI_KH 5
+#define DIRECT_BWI_R 12
+static const direct_bwi_fn direct_bwis[2][DIRECT_BWI_R + 1] = {{NULL}};
 static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {NULL};
 static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL};
 static const int direct_wgrad16_rows[6] = {0};
-static const direct_wgrad_fn direct_wgrads[7] = {NULL};
+static const direct_wgrad_fn direct_wgrads[9] = {NULL};
 static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step, int64_t rows, int64_t w,
                              const float *add)
 {
@@ -389,6 +488,15 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
 static void direct_choose_tiling(flat_geom *f) { f->by_rows = false; }
 #endif
 
+/* Whether the backward input runs direct_bwi: output channels that give
+ * tiles of one channel (1, 5, 7, ...), a 5-row kernel, dilation 1, rows of
+ * dx no wider than two vectors. */
+static bool direct_bwi_fits(const conv_geom *g)
+{
+    return direct_rows(g->cg) == 1 && g->kh == DIRECT_BWI_KH && g->dh == 1 && g->dw == 1 && g->w <= 32 &&
+           direct_bwis[0][1];
+}
+
 /* dst[c, top + y, left + x] = src[c, y, x]; the rest of dst (the zero
  * padding and slack) is zeroed once per call and never written. */
 static void pad_planes(const float *src, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left,
@@ -398,8 +506,23 @@ static void pad_planes(const float *src, int64_t c, int64_t h, int64_t w, int64_
         direct_copy_rows(src + ch * h * w, w, dst + (ch * f->hp + top) * f->wp + left, f->wp, h, w, NULL);
 }
 
-/* Taps per backward-weight tile for OB channels. */
-static int direct_wgrad_taps(int ob) { return ob == 1 ? 16 : 24 / ob; }
+/* Backward-weight tiles: OB channels × TB taps (24 accumulators, 16 with
+ * one channel). The shape that runs the fewest FMAs over og channels and k
+ * taps (a partial tile costs as much as a whole one): 4×6 leaves 3 of 12
+ * taps idle for a 3×3 kernel, 8×3 none. */
+static void direct_wgrad_tile(int64_t og, int64_t k, int *ob, int *tb)
+{
+    static const int shapes[][2] = {{6, 4}, {4, 6}, {3, 8}, {2, 12}, {8, 3}, {1, 16}};
+    int64_t best = -1;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        int o = shapes[i][0], t = shapes[i][1];
+        if (og % o)
+            continue;
+        int64_t cost = og / o * ((k + t - 1) / t) * (o * t > o + t ? o * t : o + t);
+        if (best < 0 || cost < best)
+            best = cost, *ob = o, *tb = t;
+    }
+}
 
 typedef struct {
     const conv_geom *g;
@@ -409,6 +532,9 @@ typedef struct {
     float *out;           /* y, dx or dw */
     const int32_t *off;   /* per tap */
     const uint16_t *keep; /* backward weight: per 16 positions, the lanes of kept columns */
+    bool compact;         /* backward weight over the patches (direct_wgrad_compact) */
+    const uint16_t *keep_compact; /* then: per 16 of the OH·OW positions, the lanes inside */
+    int64_t col_len;      /* then: floats of one image's patches, [k][OH·OW] */
     const float *wtap;    /* forward, backward input: the weights in tap order, [groups][out_c][taps] */
     const float *wT16;    /* forward with channels in lanes: [groups][og/16][taps][16] */
     float *scratch;       /* per worker: scratch_len floats */
@@ -451,6 +577,18 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
             pad_planes(job->dy + (b * g->o + gr * g->og) * g->p, g->og, g->oh, g->ow, eh, ew, f, in);
             out = job->out + (b * g->c + gr * g->cg) * g->h * g->w;
         }
+        if (job->pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g)) { /* rows of dx, one channel at a time */
+            int64_t nv = (g->w + 15) / 16, n_tiles = (g->h + DIRECT_BWI_R - 1) / DIRECT_BWI_R;
+            uint16_t last = (uint16_t)(g->w - 16 * (nv - 1) >= 16 ? 0xFFFF : (1u << (g->w - 16 * (nv - 1))) - 1);
+            for (int64_t c = 0; c < f->out_c; c++)
+                for (int64_t u = 0; u < n_tiles; u++) {
+                    int64_t y0 = g->h * u / n_tiles, rows = g->h * (u + 1) / n_tiles - y0;
+                    direct_bwis[nv - 1][rows](in + y0 * f->wp, f->hp * f->wp, f->wp, f->in_c, g->kw,
+                                              job->wtap + (gr * f->out_c + c) * f->taps, f->in_c * g->kw,
+                                              out + (c * g->h + y0) * g->w, g->w, last);
+                }
+            continue;
+        }
         if (job->wT16) { /* 16 channels in lanes: outputs transposed out of tmp (+ bias) */
             for (int64_t ob = 0; ob < g->og; ob += 16) {
                 const float *wT = job->wT16 + (gr * g->og + ob) * f->taps;
@@ -481,6 +619,55 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
     }
 }
 
+/* Whether the backward weight reads patches and dy as they are, over the
+ * OH·OW real positions, rather than dy spread to Wp-wide rows: with fewer
+ * taps than output channels (the wide CNN's 1→32 3×3: 9 against 32) the
+ * patches are the smaller copy. */
+static bool direct_wgrad_compact_fits(const conv_geom *g) { return g->k < g->og; }
+
+/* The backward weight of images [b0, b0 + n_img), every group, over
+ * patches: col[t][q] = in[q' + off_t] for the real positions q = oy·OW + ox
+ * (q' = oy·Wp + ox), one image after another in `cols`, and dy read in
+ * place; keep_compact masks the lanes past OH·OW. */
+static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_img, float *in, float *cols,
+                                 float *dw, int ob, int tb)
+{
+    const conv_geom *g = job->g;
+    const flat_geom *f = &job->f;
+    int64_t qv = (g->p + 15) / 16;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        for (int64_t n = 0; n < n_img; n++) {
+            const float *src = direct_input(job, b0 + n, gr, in);
+            for (int64_t t = 0; t < g->k; t++) /* rows overrun into the next tap's, written after */
+                direct_copy_rows(src + job->off[t], f->wp, cols + n * job->col_len + t * g->p, g->ow, g->oh, g->ow,
+                                 NULL);
+        }
+        /* the loads run up to 15 floats past a row: the batch's last rows
+         * of dy are read from a copy (its patches have slack after them) */
+        const float *dy = job->dy + (b0 * g->o + gr * g->og) * g->p;
+        float *dy_last = cols + n_img * job->col_len + 16;
+        bool copy = b0 + n_img == g->n && g->p % 16;
+        if (copy)
+            memcpy(dy_last, dy + (n_img - 1) * g->o * g->p, (size_t)(g->og * g->p) * sizeof *dy_last);
+        float *dwg = dw + gr * g->og * g->k;
+        for (int64_t o = 0; o < g->og; o += ob)
+            for (int64_t t = 0; t < g->k; t += tb) {
+                int32_t off[16];
+                for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
+                    off[u] = (int32_t)((t + u < g->k ? t + u : g->k - 1) * g->p);
+                float sums[24], last[24];
+                direct_wgrads[ob](cols, job->col_len, dy + o * g->p, g->p, g->o * g->p, n_img - copy, qv,
+                                  job->keep_compact, off, sums);
+                if (copy)
+                    direct_wgrads[ob](cols + (n_img - 1) * job->col_len, 0, dy_last + o * g->p, g->p, 0, 1, qv,
+                                      job->keep_compact, off, last);
+                for (int r = 0; r < ob; r++)
+                    for (int u = 0; u < tb && t + u < g->k; u++)
+                        dwg[(o + r) * g->k + t + u] += sums[r * tb + u] + (copy ? last[r * tb + u] : 0);
+            }
+    }
+}
+
 /* Backward weight over images [chunk·DIRECT_CHUNK, +DIRECT_CHUNK), every
  * group, into the worker's dw. */
 static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
@@ -493,6 +680,12 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
     int64_t row = 16 * f->qv, dz_step = g->og * row;
     float *in = job->scratch + (int64_t)worker * job->scratch_len, *dz = in + DIRECT_CHUNK * f->in_len;
     float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
+    int ob = 1, tb = 16; /* direct_wgrad_tile sets both: 1×16 fits every count */
+    direct_wgrad_tile(g->og, g->k, &ob, &tb);
+    if (job->compact) {
+        direct_wgrad_compact(job, b0, n_img, in, dz, dw, ob, tb);
+        return;
+    }
     for (int64_t gr = 0; gr < g->groups; gr++) {
         /* the images themselves when direct_input reads the last one in place (then all are) */
         const float *src = direct_input(job, b0 + n_img - 1, gr, NULL) ? job->x + (b0 * g->c + gr * g->cg) * g->h * g->w
@@ -507,8 +700,7 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
                 direct_copy_rows(job->dy + (b * g->o + gr * g->og + o) * g->p, g->ow, dz + n * dz_step + o * row,
                                  f->wp, g->oh, g->ow, NULL);
         }
-        /* channels in blocks of ob (6, 4, 3, 2 or 1), taps in blocks of tb */
-        int ob = direct_rows(g->og), tb = direct_wgrad_taps(ob);
+        /* channels in blocks of ob, taps in blocks of tb */
         float *dwg = dw + gr * g->og * g->k;
         for (int64_t o = 0; o < g->og; o += ob)
             for (int64_t t = 0; t < g->k; t += tb) {
@@ -582,14 +774,16 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
 {
     tg_pool *pool = ctx->pool;
     int threads = tg_pool_threads(pool);
-    direct_job job = {g, flat_geometry(g, pass), pass, x, w, bias, dy, out, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+    direct_job job = {.g = g, .f = flat_geometry(g, pass), .pass = pass, .x = x, .w = w, .bias = bias, .dy = dy,
+                      .out = out};
     const flat_geom *f = &job.f;
     bool lanes16 = pass == CONV_BACKWARD_WEIGHT && direct_wgrad16_fits(g);
     int n_tasks = pass == CONV_BACKWARD_WEIGHT && !lanes16 ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
     job.scratch_len = lanes16 ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
-                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)
+                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv) +
+                                                           g->og * g->p + 48
                                                      : f->in_len + f->out_c * f->row;
     job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
     int32_t *off = tg_arena_alloc(ctx, (size_t)f->taps * sizeof *off, 64);
@@ -610,7 +804,8 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
             }
     job.off = off;
     if (pass != CONV_BACKWARD_WEIGHT) {
-        direct_choose_tiling(&job.f);
+        if (!(pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g))) /* the rows kernel has its own tiles */
+            direct_choose_tiling(&job.f);
         /* weights in tap order, wt[gr][r][(i, c, j)] for output channel r:
          *   forward         w[gr·og + r][c][i][j]
          *   backward input  w[gr·og + c][r][kh-1-i][kw-1-j]  (flipped, transposed) */
@@ -672,6 +867,15 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                 keep[v] |= (uint16_t)(1u << lane);
     }
     job.keep = keep;
+    if (direct_wgrad_compact_fits(g)) { /* the patches of a chunk's images go where dz would */
+        int64_t qv = (g->p + 15) / 16;
+        uint16_t *inside = tg_arena_alloc(ctx, (size_t)qv * sizeof *inside, 64);
+        if (!inside)
+            return false;
+        for (int64_t v = 0; v < qv; v++)
+            inside[v] = (uint16_t)(g->p - 16 * v >= 16 ? 0xFFFF : (1u << (g->p - 16 * v)) - 1);
+        job.compact = true, job.keep_compact = inside, job.col_len = g->k * g->p;
+    }
     size_t dw_size = (size_t)(g->o * g->k);
     if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_size * (size_t)workers * sizeof(float), 64)))
         return false;
@@ -689,4 +893,69 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
             out[i] = total;
         }
     return true;
+}
+
+/* col[(c, i, j)][oy·OW + ox] = x[c, oy + i·dh, ox + j·dw] for stride 1 and
+ * no padding (false otherwise, col untouched): rows of OW values copied as
+ * whole vectors (direct_copy_rows), where the compiled im2col loop pays a
+ * remainder per row of 11. */
+bool tg_conv_im2col_f32(const conv_geom *g, const float *x, float *col)
+{
+    if (g->sh != 1 || g->sw != 1 || g->ph || g->pw || !tg_conv_avx512() || !direct_wgrads[1])
+        return false;
+    for (int64_t c = 0; c < g->cg; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++)
+                direct_copy_rows(x + (c * g->h + i * g->dh) * g->w + j * g->dw, g->w,
+                                 col + ((c * g->kh + i) * g->kw + j) * g->p, g->ow, g->oh, g->ow, NULL);
+    return true;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* dx[c, y, x] = Σ_{i, j} dcol[(c, i, j)][(y - i·dh)·OW + x - j·dw] over the
+ * taps whose position is inside, for stride 1 and no padding: each row of
+ * dx summed in registers from masked loads of the dcol rows that reach it
+ * and stored once, where col2im's loop adds every dcol row into dx (load,
+ * add, store per row of OW values). dx is written, not added to. */
+TG_CONV_AVX512 static void col2im_rows(const conv_geom *g, const float *dcol, float *dx)
+{
+    for (int64_t c = 0; c < g->cg; c++)
+        for (int64_t y = 0; y < g->h; y++)
+            for (int64_t x0 = 0; x0 < g->w; x0 += 16) {
+                __m512 acc = _mm512_setzero_ps();
+                for (int64_t i = 0; i < g->kh; i++) {
+                    int64_t oy = y - i * g->dh;
+                    if (oy < 0 || oy >= g->oh)
+                        continue;
+                    for (int64_t j = 0; j < g->kw; j++) {
+                        /* lanes l with ox = x0 + l - j·dw in [0, OW) */
+                        int64_t lo = j * g->dw - x0, hi = lo + g->ow;
+                        lo = lo < 0 ? 0 : lo, hi = hi > 16 ? 16 : hi;
+                        if (lo >= hi)
+                            continue;
+                        __mmask16 m = (__mmask16)(((1u << (hi - lo)) - 1) << lo);
+                        const float *row = dcol + ((c * g->kh + i) * g->kw + j) * g->p + oy * g->ow + x0 - j * g->dw;
+                        acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, row));
+                    }
+                }
+                int64_t n = g->w - x0;
+                _mm512_mask_storeu_ps(dx + (c * g->h + y) * g->w + x0, (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1),
+                                      acc);
+            }
+}
+#endif
+
+/* col2im for stride 1 and no padding (f32, AVX-512) writing dx; false,
+ * nothing written, otherwise. */
+bool tg_conv_col2im_f32(const conv_geom *g, const float *dcol, float *dx)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (g->sh != 1 || g->sw != 1 || g->ph || g->pw || !tg_conv_avx512())
+        return false;
+    col2im_rows(g, dcol, dx);
+    return true;
+#else
+    (void)g, (void)dcol, (void)dx;
+    return false;
+#endif
 }

@@ -99,8 +99,40 @@ static tg_tensor *ff_attention_dropout(tg_tensor *const *in, void *u)
     return tg_scaled_dot_product_attention(in[0], in[1], in[2], NULL, true, 0.3, &rng);
 }
 
+/* multi_head_attention on the packed qkv [B, T, 3·D] */
+static tg_tensor *ff_mha(tg_tensor *const *in, void *u)
+{
+    (void)u;
+    return tg_multi_head_attention(in[0], 2, NULL, false, 0, NULL);
+}
+static tg_tensor *ff_mha_one_head_causal(tg_tensor *const *in, void *u)
+{
+    (void)u;
+    return tg_multi_head_attention(in[0], 1, NULL, true, 0, NULL);
+}
+static tg_tensor *ff_mha_causal_key_mask(tg_tensor *const *in, void *u)
+{
+    (void)u; /* a key mask [B, 1, 1, T] on top of causality: query 0 of batch 1 sees no key */
+    tg_tensor *mask = ff_mask(in[0], TG_SHAPE(2, 1, 1, 4), (const int[]){0, 0, 0, 1, 1, 0, 0, 0}, 8);
+    return tg_multi_head_attention(in[0], 2, mask, true, 0, NULL);
+}
+/* an additive mask [T, T] that takes a gradient, 3 heads */
+static tg_tensor *ff_mha_additive(tg_tensor *const *in, void *u)
+{
+    (void)u;
+    return squared(tg_multi_head_attention(in[0], 3, in[1], false, 0, NULL));
+}
+static tg_tensor *ff_mha_dropout(tg_tensor *const *in, void *u)
+{
+    (void)u; /* the same mask on every call: the rng is seeded here */
+    tg_rng rng = tg_rng_seed(98);
+    return tg_multi_head_attention(in[0], 2, NULL, true, 0.3, &rng);
+}
 static tg_tensor *ff_gelu_linear(tg_tensor *const *in, void *u) { (void)u; return squared(tg_gelu_linear(in[0], in[1], in[2])); }
 static tg_tensor *ff_gelu_linear_no_bias(tg_tensor *const *in, void *u) { (void)u; return squared(tg_gelu_linear(in[0], in[1], NULL)); }
+
+static tg_tensor *ff_layer_norm_linear_plain(tg_tensor *const *in, void *u) { (void)u; return squared(tg_layer_norm_linear(in[0], NULL, NULL, 1e-3, in[1], NULL)); }
+static tg_tensor *ff_layer_norm_linear_gamma(tg_tensor *const *in, void *u) { (void)u; return squared(tg_layer_norm_linear(in[0], in[2], NULL, 0.1, in[1], NULL)); }
 
 static const op_case fused_cases[] = {
     {"layer_norm [3,5] with γ and β, squared", ff_layer_norm_affine, 3, {2, 1, 1}, {S(3, 5), S(5), S(5)}, -2, 2, false, false, 0},
@@ -122,10 +154,18 @@ static const op_case fused_cases[] = {
     {"attention cross, T=2 S=5, dv=3", ff_attention, 3, {4, 4, 4}, {S(2, 1, 2, 4), S(2, 1, 5, 4), S(2, 1, 5, 3)}, -1, 1, false, false, 0},
     {"attention causal with a key mask, a query with no key", ff_attention_causal_key_mask, 3, {4, 4, 4}, {S(2, 2, 4, 3), S(2, 2, 4, 3), S(2, 2, 4, 2)}, -1, 1, false, false, 0},
     {"attention additive mask [3,5] with a gradient, squared", ff_attention_additive, 3, {4, 4, 2}, {S(1, 2, 3, 2), S(1, 2, 5, 2), S(3, 5)}, -1, 1, false, false, 0},
+    {"attention causal with dropout 0.3", ff_attention_dropout, 3, {4, 4, 4}, {S(1, 2, 4, 3), S(1, 2, 4, 3), S(1, 2, 4, 3)}, -1, 1, false, false, 0},
+    {"multi_head_attention qkv [1,3,12], 2 heads", ff_mha, 1, {3}, {S(1, 3, 12)}, -1, 1, false, false, 0},
+    {"multi_head_attention qkv [2,4,6], 1 head, causal", ff_mha_one_head_causal, 1, {3}, {S(2, 4, 6)}, -1, 1, false, false, 0},
+    {"multi_head_attention causal with a key mask, a query with no key", ff_mha_causal_key_mask, 1, {3}, {S(2, 4, 12)}, -1, 1, false, false, 0},
+    {"multi_head_attention additive mask [3,3] with a gradient, 3 heads, squared", ff_mha_additive, 2, {3, 2}, {S(1, 3, 18), S(3, 3)}, -1, 1, false, false, 0},
+    {"multi_head_attention causal with dropout 0.3", ff_mha_dropout, 1, {3}, {S(1, 4, 12)}, -1, 1, false, false, 0},
+    {"multi_head_attention causal, T = 35: two blocks of queries", ff_mha_one_head_causal, 1, {3}, {S(1, 35, 6)}, -1, 1, false, false, 0},
     {"gelu_linear [4,5]·[3,5]ᵀ + b, squared", ff_gelu_linear, 3, {2, 2, 1}, {S(4, 5), S(3, 5), S(3)}, -2, 2, false, false, 0},
     {"gelu_linear rank 3 h, no bias, squared", ff_gelu_linear_no_bias, 2, {3, 2}, {S(2, 3, 4), S(6, 4)}, -2, 2, false, false, 0},
     {"gelu_linear rank 1 h, squared", ff_gelu_linear, 3, {1, 2, 1}, {S(3), S(2, 3), S(2)}, -2, 2, false, false, 0},
-    {"attention causal with dropout 0.3", ff_attention_dropout, 3, {4, 4, 4}, {S(1, 2, 4, 3), S(1, 2, 4, 3), S(1, 2, 4, 3)}, -1, 1, false, false, 0},
+    {"layer_norm_linear rank 3, plain", ff_layer_norm_linear_plain, 2, {3, 2}, {S(2, 3, 4), S(3, 4)}, -2, 2, false, false, 0},
+    {"layer_norm_linear with γ, no bias", ff_layer_norm_linear_gamma, 3, {2, 2, 1}, {S(4, 5), S(3, 5), S(5)}, -2, 2, false, false, 0},
 };
 
 #endif

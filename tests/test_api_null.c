@@ -452,7 +452,9 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_log_softmax, IS_NULL(tg_log_softmax(P(x)))) \
     X(tg_softmax_masked, IS_NULL(tg_softmax_masked(P(x), 1.0, NULL, false))) \
     X(tg_scaled_dot_product_attention, IS_NULL(tg_scaled_dot_product_attention(P(x), P(x), P(x), NULL, false, 0.0, NULL))) \
+    X(tg_multi_head_attention, IS_NULL(tg_multi_head_attention(P(x), 1, NULL, false, 0.0, NULL))) \
     X(tg_gelu_linear, IS_NULL(tg_gelu_linear(P(x), P(x), NULL))) \
+    X(tg_layer_norm_linear, IS_NULL(tg_layer_norm_linear(P(x), NULL, NULL, 1e-5, P(x), NULL))) \
     X(tg_layer_norm, IS_NULL(tg_layer_norm(P(x), NULL, NULL, 1e-5))) \
     X(tg_rms_norm, IS_NULL(tg_rms_norm(P(x), NULL, 1e-5))) \
     X(tg_layer_norm_backward, IS_NULL(tg_layer_norm_backward(P(x), P(x), 1e-5))) \

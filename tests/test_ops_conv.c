@@ -105,6 +105,22 @@ static const conv_shape shapes[] = {
     {2, 2, 7, 7, 32, 3, 3, 1, 1, 1, 1, false},   /* two blocks of 16 channels */
     {3, 3, 8, 9, 16, 5, 5, 1, 2, 1, 1, true},    /* 15 kernel rows: three whole tiles */
     {1, 2, 7, 30, 16, 3, 3, 1, 1, 1, 1, true},   /* forward in lanes: odd rows, rows of 3 tiles */
+    /* backward weight over compact patches (fewer taps than output channels) */
+    {9, 1, 28, 28, 32, 3, 3, 1, 0, 1, 1, true},  /* the wider CNN's conv 1: 8×3 tiles, a chunk of 8 and one of 1 */
+    {3, 1, 9, 7, 24, 3, 3, 1, 1, 1, 1, false},   /* padding, rows shorter than a vector, 63 positions */
+    {2, 2, 7, 11, 32, 2, 2, 1, 0, 1, 2, true},   /* groups 2 of 1 channel */
+    {2, 1, 10, 9, 12, 3, 2, 1, 1, 2, 1, true},   /* dilation 2 */
+    {2, 1, 6, 5, 17, 2, 2, 1, 0, 1, 1, true},    /* odd output channels: tiles of 1 */
+    /* backward input of one channel per tile by rows (5-row kernels) */
+    {3, 1, 9, 13, 4, 5, 5, 1, 1, 1, 1, true},    /* one tile of 9 rows, one vector per row */
+    {2, 5, 30, 20, 3, 5, 3, 1, 2, 1, 1, false},  /* 5 channels, tiles of 10 rows of two vectors */
+    {2, 2, 12, 12, 4, 5, 5, 1, 0, 1, 2, true},   /* groups of 1 channel, no padding */
+    /* the GEMM path with patches built and scattered a row of dx at a time
+     * (stride 1, no padding) or by the compiled loops */
+    {18, 20, 9, 8, 18, 3, 3, 1, 0, 1, 1, true},  /* rows of 7 and 8, 42 positions */
+    {17, 3, 11, 10, 8, 3, 3, 2, 1, 1, 1, false}, /* stride 2: the compiled patches */
+    {3, 40, 9, 9, 40, 3, 2, 1, 0, 2, 2, true},   /* dilation 2, groups 2 */
+    {2, 20, 5, 37, 20, 2, 3, 1, 0, 1, 1, true},  /* rows of dx wider than a vector */
 };
 
 Test(ops_conv, conv2d_matches_a_direct_convolution_in_f32_and_f64)

@@ -545,6 +545,29 @@ Test(ops_fused, attention_with_cross_lengths_masks_and_dropout_equals_its_compos
                           composed_attention(q, k, v, NULL, NULL, keep), 3, xs, "dropout");
 }
 
+Test(ops_fused, causal_attention_run_in_blocks_of_queries_equals_its_composition)
+{
+    /* T and S past the kernel's block of 32 queries, not multiples of it,
+     * longer or shorter than each other; with and without dropout */
+    const int64_t lengths[][2] = {{70, 70}, {40, 75}, {75, 40}};
+    tg_rng rng = tg_rng_seed(47);
+    for (int c = 0; c < 3; c++) {
+        int64_t t = lengths[c][0], s = lengths[c][1];
+        tg_tensor *q = param(&rng, TG_F64, TG_SHAPE(2, 2, t, 8), -2, 2), *k = param(&rng, TG_F64, TG_SHAPE(2, 2, s, 8), -2, 2);
+        tg_tensor *v = param(&rng, TG_F64, TG_SHAPE(2, 2, s, 5), -1, 1);
+        tg_tensor *xs[3] = {q, k, v};
+        expect_same_attention(tg_scaled_dot_product_attention(q, k, v, NULL, true, 0, NULL),
+                              composed_attention(q, k, v, causal_mask(t, s), NULL, NULL), 3, xs, "causal");
+        tg_rng a = tg_rng_seed(8), b = tg_rng_seed(8);
+        tg_tensor *keep = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 2, t, s));
+        for (int64_t i = 0; i < tg_tensor_size(keep); i++)
+            tg_tensor_set(keep, i, tg_rng_uniform(&b) < 0.25 ? 0 : 1 / 0.75);
+        expect_same_attention(tg_scaled_dot_product_attention(q, k, v, NULL, true, 0.25, &a),
+                              composed_attention(q, k, v, causal_mask(t, s), NULL, keep), 3, xs, "causal, dropout");
+        tg_tape_reset(ctx);
+    }
+}
+
 Test(ops_fused, attention_with_a_query_that_sees_no_key_gives_zeros_not_nan)
 {
     tg_anomaly_set_enabled(ctx, true); /* and the masked scores trip no anomaly */
@@ -620,6 +643,123 @@ Test(ops_fused, attention_errors_name_the_tensors_the_shapes_and_what_was_expect
     cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG);
 }
 
+/* ---- multi-head attention on the packed qkv ---- */
+
+/* The heads of part (0 q, 1 k, 2 v) of qkv [B, T, 3·D] as [B, H, T, D/H]:
+ * a slice and a permuted copy, what the self_attention layer did before. */
+static tg_tensor *unpacked(tg_tensor *qkv, int part, int heads)
+{
+    const int64_t *s = tg_tensor_shape(qkv);
+    int64_t d = s[2] / 3;
+    tg_tensor *third = tg_slice(qkv, 2, part * d, (part + 1) * d, 1);
+    return tg_permute(tg_reshape(third, TG_SHAPE(s[0], s[1], heads, d / heads)), (const int[]){0, 2, 1, 3});
+}
+
+/* multi_head_attention as slices, permutes and scaled_dot_product_attention,
+ * the heads joined side by side again: [B, T, D] */
+static tg_tensor *composed_mha(tg_tensor *qkv, int heads, tg_tensor *mask, bool causal, double dropout_p, tg_rng *rng)
+{
+    tg_tensor *y = tg_scaled_dot_product_attention(unpacked(qkv, 0, heads), unpacked(qkv, 1, heads),
+                                                   unpacked(qkv, 2, heads), mask, causal, dropout_p, rng);
+    const int64_t *s = tg_tensor_shape(qkv);
+    return tg_reshape(tg_permute(y, (const int[]){0, 2, 1, 3}), TG_SHAPE(s[0], s[1], s[2] / 3));
+}
+
+/* The packed op against the composition: values and d(qkv) (and d(mask))
+ * bit for bit. The per-head GEMMs pack their operands, so a head's leading
+ * dimension changes no sum's order. */
+static void expect_mha_as_composed(tg_tensor *qkv, int heads, tg_tensor *mask, bool causal, double dropout_p,
+                                   const char *what)
+{
+    tg_rng a = tg_rng_seed(5), b = tg_rng_seed(5);
+    tg_tensor *fused = tg_multi_head_attention(qkv, heads, mask, causal, dropout_p, &a);
+    tg_tensor *plain = composed_mha(qkv, heads, mask, causal, dropout_p, &b);
+    cr_expect_eq(max_diff(fused, plain), 0, "%s: values", what);
+    bool mask_grad = mask && tg_tensor_requires_grad(mask);
+    tg_tensor *xs[2] = {qkv, mask}, *gf[2], *gp[2];
+    gradients(weigh(fused, 9), mask_grad ? 2 : 1, xs, gf);
+    gradients(weigh(plain, 9), mask_grad ? 2 : 1, xs, gp);
+    cr_expect_eq(max_diff(gf[0], gp[0]), 0, "%s: d(qkv)", what);
+    cr_expect_gt(max_diff(gf[0], tg_tensor_zeros(ctx, tg_tensor_dtype(qkv), 3, tg_tensor_shape(qkv))), 0,
+                 "%s: d(qkv) is not zero", what);
+    if (mask_grad)
+        cr_expect_eq(max_diff(gf[1], gp[1]), 0, "%s: d(mask)", what);
+}
+
+Test(ops_fused, multi_head_attention_equals_slices_permutes_and_sdpa_bit_for_bit_in_f64_and_f32)
+{
+    /* {B, T, D, H}; the last runs its 4·4 heads of 64×64 scores as pool tasks */
+    const int64_t shapes[][4] = {{2, 5, 12, 3}, {1, 1, 8, 1}, {3, 7, 16, 4}, {2, 6, 6, 1}, {4, 64, 128, 4}};
+    tg_rng rng = tg_rng_seed(45);
+    for (int c = 0; c < 5; c++) {
+        const int64_t *sh = shapes[c];
+        int heads = (int)sh[3];
+        for (int f = 0; f < 2; f++) {
+            tg_dtype dtype = f ? TG_F32 : TG_F64;
+            tg_tensor *qkv = param(&rng, dtype, TG_SHAPE(sh[0], sh[1], 3 * sh[2]), -2, 2);
+            expect_mha_as_composed(qkv, heads, NULL, false, 0, "no mask");
+            expect_mha_as_composed(qkv, heads, NULL, true, 0, "causal");
+            expect_mha_as_composed(qkv, heads, NULL, true, 0.2, "causal, dropout");
+            tg_tensor *bias = param(&rng, dtype, TG_SHAPE(sh[1], sh[1]), -1, 1);
+            expect_mha_as_composed(qkv, heads, bias, false, 0, "additive [T, T] with a gradient");
+            tg_tape_reset(ctx);
+        }
+    }
+    /* a key-padding mask [B, 1, 1, T] with causality: query 0 of batch 1 sees no key */
+    tg_tensor *qkv = param(&rng, TG_F64, TG_SHAPE(2, 4, 12), -2, 2);
+    tg_tensor *pad = i64_mask(TG_SHAPE(2, 1, 1, 4), (double[]){0, 0, 0, 1, 1, 0, 0, 0});
+    expect_mha_as_composed(qkv, 2, pad, true, 0, "key padding, causal");
+}
+
+Test(ops_fused, multi_head_attention_plain_and_create_graph_backward_give_the_same_gradient)
+{
+    tg_rng rng = tg_rng_seed(46);
+    for (int f = 0; f < 2; f++) {
+        tg_dtype dtype = f ? TG_F32 : TG_F64;
+        tg_tensor *qkv = param(&rng, dtype, TG_SHAPE(2, 6, 24), -2, 2), *bias = param(&rng, dtype, TG_SHAPE(6, 6), -1, 1);
+        tg_tensor *xs[2] = {qkv, bias}, *plain[2], *graph[2];
+        tg_rng a = tg_rng_seed(3), b = tg_rng_seed(3);
+        gradients(weigh(tg_multi_head_attention(qkv, 2, bias, true, 0.25, &a), 4), 2, xs, plain);
+        tg_tensor *loss = weigh(tg_multi_head_attention(qkv, 2, bias, true, 0.25, &b), 4);
+        cr_assert_eq(tg_grad(loss, NULL, 2, xs, graph, true), TG_OK, "%s", tg_ctx_error(ctx));
+        cr_expect(tg_tensor_requires_grad(graph[0]), "create_graph: d(qkv) is on the tape");
+        for (int i = 0; i < 2; i++)
+            cr_expect_leq(max_diff(plain[i], graph[i]), f ? 1e-5 : 1e-13, "gradient %d, %s", i, f ? "f32" : "f64");
+        tg_tape_reset(ctx);
+    }
+}
+
+Test(ops_fused, multi_head_attention_errors_name_the_tensors_the_shapes_and_what_was_expected)
+{
+    tg_tensor *qkv = tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(2, 8, 48));
+    tg_tensor_set_name(qkv, "qkv");
+    cr_expect_null(tg_multi_head_attention(qkv, 5, NULL, false, 0, NULL));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_SHAPE);
+    cr_expect(strstr(tg_ctx_error(ctx), "multi_head_attention: qkv qkv [2, 8, 48] with 5 heads; expected a last dim "
+                     "that is a positive multiple of 3·heads = 15"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_multi_head_attention(qkv, 0, NULL, false, 0, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "multi_head_attention: heads is 0; expected at least 1"), "%s",
+              tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_multi_head_attention(tg_tensor_zeros(ctx, TG_F64, TG_SHAPE(16, 48)), 4, NULL, false, 0, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "multi_head_attention: qkv [16, 48]; expected rank 3, [batch, sequence, "
+                     "3·d_model]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    tg_tensor *mask = tg_tensor_zeros(ctx, TG_I64, TG_SHAPE(8, 7));
+    tg_tensor_set_name(mask, "pad");
+    cr_expect_null(tg_multi_head_attention(qkv, 4, mask, false, 0, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "multi_head_attention: mask pad [8, 7] does not broadcast to the scores "
+                     "[2, 4, 8, 8]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_multi_head_attention(qkv, 4, NULL, false, 0.1, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "multi_head_attention: dropout_p is 0.1 and rng is NULL"), "%s",
+              tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_multi_head_attention(qkv, 4, tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(8, 8)), false, 0, NULL));
+    cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG, "an f32 additive mask on f64 scores");
+}
+
 /* ---- gelu_linear ---- */
 
 Test(ops_fused, gelu_linear_equals_gelu_then_a_dense_layer_in_values_and_gradients)
@@ -681,4 +821,80 @@ Test(ops_fused, gelu_linear_errors_name_the_op_and_the_shapes)
     tg_ctx_clear_error(ctx);
     cr_expect_null(tg_gelu_linear(h, w64, NULL));
     cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG, "%s", tg_ctx_error(ctx));
+}
+
+/* ---- layer_norm_linear ---- */
+
+static tg_tensor *norm_linear_squared(tg_tensor *const *in, void *user)
+{
+    (void)user; /* x, W, b, γ, β; squared so that every second derivative is checked */
+    tg_tensor *y = tg_layer_norm_linear(in[0], in[3], in[4], 1e-5, in[1], in[2]);
+    return tg_mul(y, y);
+}
+
+Test(ops_fused, layer_norm_linear_equals_a_layer_norm_then_a_dense_layer)
+{
+    const int64_t shapes[][3] = {{6, 5}, {2, 3, 8}, {7}};
+    const int ranks[] = {2, 3, 1};
+    tg_rng rng = tg_rng_seed(23);
+    for (int s = 0; s < 3; s++)
+        for (int affine = 0; affine < 2; affine++) {
+            int64_t in = shapes[s][ranks[s] - 1], out = 3;
+            tg_tensor *x = param(&rng, TG_F64, ranks[s], shapes[s], -3, 5);
+            tg_tensor *w = param(&rng, TG_F64, TG_SHAPE(out, in), -1, 1), *b = param(&rng, TG_F64, TG_SHAPE(out), -1, 1);
+            tg_tensor *gamma = affine ? param(&rng, TG_F64, TG_SHAPE(in), 0.5, 2) : NULL;
+            tg_tensor *beta = affine ? param(&rng, TG_F64, TG_SHAPE(in), -1, 1) : NULL;
+            tg_tensor *ln = tg_layer_norm(x, gamma, beta, 1e-5);
+            tg_tensor *rows = tg_reshape(ln, TG_SHAPE(tg_tensor_size(ln) / in, in));
+            int64_t shape[3];
+            memcpy(shape, shapes[s], sizeof shape);
+            shape[ranks[s] - 1] = out;
+            tg_tensor *plain = tg_add(tg_reshape(tg_matmul_t(rows, w, false, true), ranks[s], shape), b);
+            tg_tensor *fused = tg_layer_norm_linear(x, gamma, beta, 1e-5, w, b);
+            cr_expect_lt(max_diff(fused, plain), 1e-12, "shape %d, affine %d", s, affine);
+            tg_tensor *xs[5] = {x, w, b, gamma, beta}, *g_fused[5], *g_plain[5];
+            int n = affine ? 5 : 3;
+            gradients(weigh(fused, 7), n, xs, g_fused);
+            gradients(weigh(plain, 7), n, xs, g_plain);
+            for (int i = 0; i < n; i++)
+                cr_expect_lt(max_diff(g_fused[i], g_plain[i]), 1e-12, "shape %d, affine %d, gradient %d", s, affine, i);
+            tg_tape_reset(ctx);
+        }
+}
+
+Test(ops_fused, layer_norm_linear_with_every_input_passes_gradcheck_and_gradgradcheck)
+{
+    tg_rng rng = tg_rng_seed(24);
+    tg_tensor *in[5] = {param(&rng, TG_F64, TG_SHAPE(3, 4), -2, 2), param(&rng, TG_F64, TG_SHAPE(2, 4), -1, 1),
+                        param(&rng, TG_F64, TG_SHAPE(2), -1, 1), param(&rng, TG_F64, TG_SHAPE(4), 0.5, 2),
+                        param(&rng, TG_F64, TG_SHAPE(4), -1, 1)};
+    for (int second = 0; second < 2; second++) {
+        tg_gradcheck_report report;
+        tg_gradcheck_options opts = {.step = second ? 1e-5 : 1e-6, .abs_tol = 1e-7, .rel_tol = 1e-6};
+        tg_status status = second ? tg_gradgradcheck(ctx, norm_linear_squared, NULL, 5, in, &opts, &report)
+                                  : tg_gradcheck(ctx, norm_linear_squared, NULL, 5, in, &opts, &report);
+        cr_assert_eq(status, TG_OK, "%s", tg_ctx_error(ctx));
+        cr_expect(report.passed && !report.vacuous, "order %d", second + 1);
+        for (int i = 0; i < 5; i++)
+            cr_expect(report.inputs[i].passed && report.inputs[i].max_abs_grad > 1e-3, "order %d, input %d: error %g",
+                      second + 1, i, report.inputs[i].max_abs_error);
+        tg_gradcheck_report_free(&report);
+    }
+}
+
+Test(ops_fused, layer_norm_linear_keeps_no_normalised_copy_and_names_bad_shapes)
+{
+    tg_rng rng = tg_rng_seed(25);
+    tg_tensor *x = param(&rng, TG_F32, TG_SHAPE(64, 256), -4, 4), *w = param(&rng, TG_F32, TG_SHAPE(16, 256), -1, 1);
+    int64_t before = tg_ctx_step_bytes(ctx);
+    cr_assert_not_null(tg_layer_norm_linear(x, NULL, NULL, 1e-5, w, NULL), "%s", tg_ctx_error(ctx));
+    int64_t taken = tg_ctx_step_bytes(ctx) - before;
+    cr_expect_lt(taken, 64 * 256 * 4, "took %lld bytes: the output [64, 16], not LN(x) [64, 256]", (long long)taken);
+    tg_tensor *gamma = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(255));
+    cr_expect_null(tg_layer_norm_linear(x, gamma, NULL, 1e-5, w, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "layer_norm_linear") && strstr(tg_ctx_error(ctx), "gamma [255]") &&
+              strstr(tg_ctx_error(ctx), "expected gamma [256]"), "%s", tg_ctx_error(ctx));
+    tg_ctx_clear_error(ctx);
+    cr_expect_null(tg_layer_norm_linear(x, NULL, NULL, -1, w, NULL));
+    cr_expect(strstr(tg_ctx_error(ctx), "eps is -1"), "%s", tg_ctx_error(ctx));
 }

@@ -51,7 +51,9 @@ extern "C" {
     X(RMS_NORM_BACKWARD, rms_norm_backward)                                \
     X(MASKED_FILL, masked_fill) X(SOFTMAX_MASKED, softmax_masked)         \
     X(SCALED_DOT_PRODUCT_ATTENTION, scaled_dot_product_attention)         \
-    X(PERMUTE, permute) X(GELU_LINEAR, gelu_linear)
+    X(MULTI_HEAD_ATTENTION, multi_head_attention)                         \
+    X(PERMUTE, permute) X(GELU_LINEAR, gelu_linear)                        \
+    X(LAYER_NORM_LINEAR, layer_norm_linear)
 
 typedef enum {
     TG_OP_USER = -1, /* an op defined by a user (not in the list) */
@@ -102,6 +104,19 @@ TG_API tg_tensor *tg_mul_scalar(tg_tensor *x, double c);     /* x · c */
  *   dq = dZ·k/√d,  dk = dZᵀ·q/√d,  dM = dZ (summed to an additive mask's shape) */
 TG_API tg_tensor *tg_scaled_dot_product_attention(tg_tensor *q, tg_tensor *k, tg_tensor *v, tg_tensor *mask,
                                                   bool causal, double dropout_p, tg_rng *rng);
+/* The same attention on H heads read straight out of the packed projection
+ * qkv = x·W_qkvᵀ + b_qkv [B, T, 3·D], D = H·dh (q | k | v side by side, as
+ * PyTorch's in_proj packs them): head h's q_h, k_h, v_h [T, dh] are columns
+ * h·dh .. (h+1)·dh of the first, second and third D columns.
+ *   y[b, :, h·dh:(h+1)·dh] = softmax(q_h·k_hᵀ/√dh + M)·v_h  ->  y [B, T, D]
+ * (the heads side by side, ready for the output projection). No head is
+ * copied: the per-head GEMMs read qkv with its row stride 3·D and write y
+ * with D. mask broadcasts to the scores [B, H, T, T]; mask, causal, dropout
+ * and rng as tg_scaled_dot_product_attention's. The gradient d(qkv) holds
+ * dq_h = dZ·k_h/√dh, dk_h = dZᵀ·q_h/√dh, dv_h = P'ᵀ·dy_h in the places of
+ * q_h, k_h, v_h. */
+TG_API tg_tensor *tg_multi_head_attention(tg_tensor *qkv, int heads, tg_tensor *mask, bool causal,
+                                          double dropout_p, tg_rng *rng);
 
 /* ---- activations and maps ---- */
 TG_API tg_tensor *tg_sigmoid(tg_tensor *x); /* y = 1/(1+exp(-x));  dy/dx = y(1-y) */
@@ -160,6 +175,12 @@ TG_API tg_tensor *tg_softmax_masked(tg_tensor *x, double scale, tg_tensor *mask,
  * gelu(h) is not kept: backward makes it again from h.
  *   dW = gᵀ·gelu(h),  db = Σ_rows g,  dh = (g·W) ⊙ gelu'(h)   (over the rows of h and g) */
 TG_API tg_tensor *tg_gelu_linear(tg_tensor *h, tg_tensor *w, tg_tensor *b);
+/* A dense layer fed through a layer norm (a pre-LN transformer's projections), fused:
+ *   y = LN(x)·Wᵀ + b      LN(x) = tg_layer_norm(x, gamma, beta, eps), W [out, in], b [out] or NULL
+ * LN(x) is not kept: backward makes it again from x. With da = g·W:
+ *   dW = gᵀ·LN(x),  db = Σ_rows g,  dx = N(da⊙γ, x),  dγ = Σ_rows da⊙x̂,  dβ = Σ_rows da */
+TG_API tg_tensor *tg_layer_norm_linear(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps, tg_tensor *w,
+                                       tg_tensor *b);
 
 /* ---- normalisation, over the last axis (C values a row) ----
  * layer norm:  x̂ = (x - μ)·r,  μ = mean(x),  r = (mean((x - μ)²) + eps)^(-1/2)

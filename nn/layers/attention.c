@@ -3,53 +3,27 @@
  * batch_first=True and q = k = v = x: "in_proj_weight" [3d, d],
  * "in_proj_bias" [3d], "out_proj.weight" [d, d], "out_proj.bias" [d]):
  *
- *   Q|K|V = x·W_qkvᵀ + b_qkv                       W_qkv's thirds W_q, W_k, W_v; heads [B, H, T, d/H]
+ *   Q|K|V = x·W_qkvᵀ + b_qkv                       [B, T, 3d]; Q_h: columns h·d/H .. (h+1)·d/H of Q
  *   Y_h   = softmax(Q_h·K_hᵀ/√(d/H) + M)·V_h       M: causal mask or none; dropout on the weights
  *   y     = concat_h(Y_h)·W_oᵀ + b_o               [B, T, d]
  *
- * tg_self_attention_rows is the one attention forward: this kind and the
- * transformer block (transformer.c) use it, on one row per position, so that
- * the projections are plain 2-D products. */
+ * tg_attention_of_qkv is the one attention after the Q|K|V projection: this
+ * kind (a dense projection first) and the transformer block (a layer norm
+ * fused into it) use it, on one row per position, so that the projections are
+ * plain 2-D products. The heads are read out of the
+ * packed Q|K|V and written side by side by tg_multi_head_attention: no
+ * weight slices and no head-splitting copies, forward or backward. */
 #include "nn/layers/module_internal.h"
 
 #include <string.h>
 
-/* x [B·T, d] (one row a position) as heads [B, H, T, d/H]: the reshape is a
- * view, the permute copies rows of d/H values (docs/design.md, "Shapes
- * without copies"). */
-static tg_tensor *heads_of(tg_tensor *x, int64_t b, int64_t t, int heads)
+tg_tensor *tg_attention_of_qkv(tg_module *m, tg_tensor *qkv, int64_t b, int64_t t, tg_tensor *w_out, tg_tensor *b_out)
 {
-    return tg_permute(tg_reshape(x, TG_SHAPE(b, t, heads, -1)), (const int[]){0, 2, 1, 3});
-}
-
-/* Heads y [B, H, T, d/H] side by side again, one row a position: [B·T, d]. */
-static tg_tensor *concat_heads(tg_tensor *y)
-{
-    if (!y)
-        return NULL;
-    int64_t b = tg_tensor_dim(y, 0), t = tg_tensor_dim(y, 2);
-    return tg_reshape(tg_permute(y, (const int[]){0, 2, 1, 3}), TG_SHAPE(b * t, -1));
-}
-
-/* The part-th third along axis 0 of W_qkv [3d, d] or b_qkv [3d]: W_q, W_k or
- * W_v. Slicing the weights (d² values) rather than the projected rows (B·T·d)
- * keeps the copies and their backward pads small. */
-static tg_tensor *third(tg_tensor *w_qkv, int part)
-{
-    int64_t d = tg_tensor_dim(w_qkv, 0) / 3;
-    return tg_slice(w_qkv, 0, part * d, (part + 1) * d, 1);
-}
-
-tg_tensor *tg_self_attention_rows(tg_module *m, tg_tensor *x, int64_t b, int64_t t, tg_tensor *w_qkv,
-                                  tg_tensor *b_qkv, tg_tensor *w_out, tg_tensor *b_out)
-{
-    int h = m->spec.heads;
     double dropout = m->training ? m->spec.rate : 0;
-    tg_tensor *q = heads_of(tg_dense_affine(x, third(w_qkv, 0), third(b_qkv, 0)), b, t, h); /* [B, H, T, d/H] */
-    tg_tensor *k = heads_of(tg_dense_affine(x, third(w_qkv, 1), third(b_qkv, 1)), b, t, h);
-    tg_tensor *v = heads_of(tg_dense_affine(x, third(w_qkv, 2), third(b_qkv, 2)), b, t, h);
-    tg_tensor *y = tg_scaled_dot_product_attention(q, k, v, NULL, m->spec.causal, dropout, &m->rng);
-    return tg_dense_affine(concat_heads(y), w_out, b_out);                                   /* [B·T, d] */
+    int64_t d = tg_tensor_dim(w_out, 0);
+    tg_tensor *y = tg_multi_head_attention(tg_reshape(qkv, TG_SHAPE(b, t, 3 * d)), m->spec.heads, NULL,
+                                           m->spec.causal, dropout, &m->rng);       /* the reshape is a view */
+    return tg_dense_affine(tg_reshape(y, TG_SHAPE(b * t, d)), w_out, b_out); /* [B·T, d] */
 }
 
 tg_status tg_sequence_shape(const tg_module *m, int rank, const int64_t *shape)
@@ -94,9 +68,8 @@ static tg_status attention_shape(const tg_module *m, int rank, const int64_t *sh
 static tg_tensor *attention_forward(tg_module *m, tg_tensor *x)
 {
     int64_t b = tg_tensor_dim(x, 0), t = tg_tensor_dim(x, 1), d = tg_tensor_dim(x, 2);
-    tg_tensor *rows = tg_reshape(x, TG_SHAPE(b * t, d));
-    return tg_reshape(tg_self_attention_rows(m, rows, b, t, m->params[0], m->params[1], m->params[2], m->params[3]),
-                      TG_SHAPE(b, t, d));
+    tg_tensor *qkv = tg_dense_affine(tg_reshape(x, TG_SHAPE(b * t, d)), m->params[0], m->params[1]);
+    return tg_reshape(tg_attention_of_qkv(m, qkv, b, t, m->params[2], m->params[3]), TG_SHAPE(b, t, d));
 }
 
 static void attention_describe(const tg_layer_spec *s, char *buf, size_t size)

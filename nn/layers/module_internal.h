@@ -75,12 +75,11 @@ tg_module *tg_module_new_for_model(tg_ctx *ctx, tg_dtype dtype, const tg_layer_s
  * rows): the one dense forward, of the dense layer kind and of tg_mlp. */
 tg_tensor *tg_dense_affine(tg_tensor *x, tg_tensor *w, tg_tensor *b);
 
-/* Multi-head self-attention with H = spec heads of a sequence given as rows
- * x [B·T, d] (position t of sequence b in row b·T + t), the one attention
- * forward of the self_attention and transformer_block kinds (attention.c):
- * Q|K|V = x·W_qkvᵀ + b_qkv, y = concat_h(sdpa(Q_h, K_h, V_h))·W_oᵀ + b_o, [B·T, d]. */
-tg_tensor *tg_self_attention_rows(tg_module *m, tg_tensor *x, int64_t b, int64_t t, tg_tensor *w_qkv,
-                                  tg_tensor *b_qkv, tg_tensor *w_out, tg_tensor *b_out);
+/* Multi-head self-attention with H = spec heads of a sequence given as its
+ * projected rows qkv = Q|K|V [B·T, 3d] (position t of sequence b in row
+ * b·T + t), the one attention of the self_attention and transformer_block
+ * kinds (attention.c): y = concat_h(sdpa(Q_h, K_h, V_h))·W_oᵀ + b_o, [B·T, d]. */
+tg_tensor *tg_attention_of_qkv(tg_module *m, tg_tensor *qkv, int64_t b, int64_t t, tg_tensor *w_out, tg_tensor *b_out);
 
 /* Dropout with the module's rate and stream: x·mask/(1-p) in training mode, x
  * in eval mode (activation.c; the dropout kind's forward). */

@@ -58,11 +58,11 @@ static tg_tensor *block_forward(tg_module *m, tg_tensor *x)
     double eps = m->spec.eps;
     int64_t b = tg_tensor_dim(x, 0), t = tg_tensor_dim(x, 1), d = tg_tensor_dim(x, 2);
     tg_tensor *h = tg_reshape(x, TG_SHAPE(b * t, d));
-    tg_tensor *attended = tg_self_attention_rows(m, tg_layer_norm(h, w[LN1_W], w[LN1_B], eps), b, t, w[QKV_W],
-                                                 w[QKV_B], w[OUT_W], w[OUT_B]);
+    tg_tensor *qkv = tg_layer_norm_linear(h, w[LN1_W], w[LN1_B], eps, w[QKV_W], w[QKV_B]); /* LN₁(x) not kept */
+    tg_tensor *attended = tg_attention_of_qkv(m, qkv, b, t, w[OUT_W], w[OUT_B]);
     h = tg_add(h, tg_module_dropout(m, attended));
-    /* the MLP's hidden layer before GELU; gelu_linear does not keep gelu(hidden) */
-    tg_tensor *hidden = tg_dense_affine(tg_layer_norm(h, w[LN2_W], w[LN2_B], eps), w[FC_W], w[FC_B]);
+    /* the MLP's hidden layer before GELU; the fused ops keep neither LN₂(x) nor gelu(hidden) */
+    tg_tensor *hidden = tg_layer_norm_linear(h, w[LN2_W], w[LN2_B], eps, w[FC_W], w[FC_B]);
     h = tg_add(h, tg_module_dropout(m, tg_gelu_linear(hidden, w[PROJ_W], w[PROJ_B])));
     return tg_reshape(h, TG_SHAPE(b, t, d));
 }
