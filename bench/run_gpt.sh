@@ -79,5 +79,5 @@ done
 echo "(steps/s: wall clock; per CPU-second: process CPU time of all threads, steadier on a shared machine."
 echo " GEMM ceiling: the steps/s at which the step's products alone, run at the best rate tapegrad's GEMM"
 echo " reaches on this machine (bench_gpt's ceiling line), would take all the time: no step can be faster;"
-echo " '/ PyTorch' is the most tapegrad / PyTorch could be here.""
+echo " '/ PyTorch' is the most tapegrad / PyTorch could be here."
 echo " Load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg))"
