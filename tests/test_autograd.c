@@ -336,6 +336,45 @@ Test(autograd, recycled_backward_memory_never_holds_a_gradient_still_pending)
     tg_ctx_free(ctx);
 }
 
+/* Random graphs whose gradients come in many sizes (slices, concats,
+ * reductions and broadcasts of [64, 96] f64 values: 48 KB down to 512 B), so
+ * that the recycler splits, reuses and merges blocks of every size: the pass
+ * that frees memory gives the numbers of one that keeps it all, bit for bit. */
+Test(autograd, recycled_blocks_of_every_size_give_tg_grads_numbers_on_random_graphs)
+{
+    tg_ctx *ctx = tg_ctx_new(1);
+    tg_rng rng = tg_rng_seed(6);
+    for (int graph = 0; graph < 20; graph++) {
+        tg_tensor *x = tg_tensor_randn(ctx, &rng, TG_F64, TG_SHAPE(64, 96), 0, 1);
+        tg_tensor_set_requires_grad(x, true);
+        tg_tensor *pool[24] = {x};
+        int n = 1;
+        for (int step = 0; step < 40; step++) {
+            tg_tensor *a = pool[tg_rng_below(&rng, (uint64_t)n)], *b = pool[tg_rng_below(&rng, (uint64_t)n)], *y;
+            switch (tg_rng_below(&rng, 6)) {
+            case 0: y = tg_tanh(tg_add(a, b)); break;
+            case 1: y = tg_mul(a, tg_sigmoid(b)); break;
+            case 2: /* halves swapped: two slices and a concat */
+                y = tg_concat(2, (tg_tensor *[]){tg_slice(a, 1, 48, 96, 1), tg_slice(b, 1, 0, 48, 1)}, 1);
+                break;
+            case 3: y = tg_add(a, tg_expand(tg_sum_axis(b, 0, true), TG_SHAPE(64, 96))); break; /* [1, 96] */
+            case 4: y = tg_mul(a, tg_expand(tg_mean_axis(b, 1, true), TG_SHAPE(64, 96))); break; /* [64, 1] */
+            default: y = tg_reshape(tg_mul_scalar(tg_reshape(a, TG_SHAPE(96, 64)), 0.5), TG_SHAPE(64, 96)); break;
+            }
+            cr_assert_not_null(y, "%s", tg_ctx_error(ctx));
+            pool[n < 24 ? n++ : (int)tg_rng_below(&rng, 23) + 1] = y;
+        }
+        tg_tensor *loss = tg_sum(tg_mul(pool[n - 1], pool[n / 2])), *kept;
+        cr_assert_eq(tg_grad(loss, NULL, 1, &x, &kept, false), TG_OK, "%s", tg_ctx_error(ctx));
+        tg_tensor_zero_grad(x);
+        cr_assert_eq(tg_backward(loss), TG_OK, "%s", tg_ctx_error(ctx));
+        cr_expect_eq(memcmp(tg_tensor_data(tg_tensor_grad(x)), tg_tensor_data(kept), 64 * 96 * 8), 0, "graph %d", graph);
+        tg_tape_reset(ctx);
+        tg_tensor_free(x);
+    }
+    tg_ctx_free(ctx);
+}
+
 static tg_tensor *kept_by_hook;
 static tg_tensor *keep_gradient(tg_tensor *t, tg_tensor *grad, void *user)
 {
