@@ -12,7 +12,7 @@
  * so the VJP N(g, x) = J·g is one op:
  *   layer norm:  N = r(g - mean(g) - x̂·mean(g⊙x̂))
  *   rms norm:    N = r(g - x̂·mean(g⊙x̂)) */
-#include "autograd/internal.h"
+#include "ops/norm.h"
 #include "ops/binary.h"
 #include "ops/rows.h"
 
@@ -185,6 +185,11 @@ static bool check_affine(const char *op, const char *role, const tg_tensor *x, c
     return true;
 }
 
+bool tg_norm_check(const char *op, const tg_tensor *x, const tg_tensor *gamma, const tg_tensor *beta, double eps)
+{
+    return check_eps(op, x, eps) && check_affine(op, "gamma", x, gamma) && check_affine(op, "beta", x, beta);
+}
+
 static tg_tensor *norm_forward(const tg_op_desc *kind, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps)
 {
     const char *op = kind->name;
@@ -194,7 +199,7 @@ static tg_tensor *norm_forward(const tg_op_desc *kind, tg_tensor *x, tg_tensor *
     if (x->rank == 0)
         return tg_ctx_fail(x->ctx, TG_ERR_SHAPE, "%s: x is a scalar; expected at least one axis to normalise over",
                            op), NULL;
-    if (!check_eps(op, x, eps) || !check_affine(op, "gamma", x, gamma) || !check_affine(op, "beta", x, beta))
+    if (!tg_norm_check(op, x, gamma, beta, eps))
         return NULL;
     tg_tensor *y = tg_step_like(x, false);
     if (!y)
@@ -269,22 +274,27 @@ static const norm_attr *attr_of(const tg_node *n) { return n->attr.data; }
 
 /* dx = N(dy⊙γ, x);  dγ = Σ_rows dy⊙x̂ (x̂ recomputed by the op itself, so it
  * stays a function of x under create_graph);  dβ = Σ_rows dy */
+void tg_norm_vjp(tg_tensor *dy, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, double eps, bool center,
+                 tg_tensor **dx, tg_tensor **dgamma, tg_tensor **dbeta)
+{
+    if (x->requires_grad) {
+        tg_tensor *g = gamma ? tg_mul(dy, gamma) : dy;
+        *dx = center ? tg_layer_norm_backward(g, x, eps) : tg_rms_norm_backward(g, x, eps);
+    }
+    if (gamma && gamma->requires_grad) {
+        tg_tensor *x_hat = center ? tg_layer_norm(x, NULL, NULL, eps) : tg_rms_norm(x, NULL, eps);
+        *dgamma = tg_reduce_to(tg_mul(dy, x_hat), gamma);
+    }
+    if (beta && beta->requires_grad)
+        *dbeta = tg_reduce_to(dy, beta);
+}
+
 static void norm_backward(const tg_node *n, tg_tensor *dy, tg_tensor **dx)
 {
     const norm_attr *a = attr_of(n);
-    bool center = n->op == &tg_op_layer_norm;
-    tg_tensor *x = n->in[0];
     tg_tensor *gamma = a->has_gamma ? n->in[1] : NULL, *beta = a->has_beta ? n->in[1 + a->has_gamma] : NULL;
-    if (x->requires_grad) {
-        tg_tensor *g = gamma ? tg_mul(dy, gamma) : dy;
-        dx[0] = center ? tg_layer_norm_backward(g, x, a->eps) : tg_rms_norm_backward(g, x, a->eps);
-    }
-    if (gamma && gamma->requires_grad) {
-        tg_tensor *x_hat = center ? tg_layer_norm(x, NULL, NULL, a->eps) : tg_rms_norm(x, NULL, a->eps);
-        dx[1] = tg_reduce_to(tg_mul(dy, x_hat), gamma);
-    }
-    if (beta && beta->requires_grad)
-        dx[1 + a->has_gamma] = tg_reduce_to(dy, beta);
+    tg_norm_vjp(dy, n->in[0], gamma, beta, a->eps, n->op == &tg_op_layer_norm, &dx[0], &dx[1],
+                &dx[1 + a->has_gamma]);
 }
 
 /* r = (mean((x-μ)²) + ε)^(-1/2) (layer norm) or (mean(x²) + ε)^(-1/2), [..., 1],

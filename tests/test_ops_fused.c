@@ -817,7 +817,7 @@ Test(ops_fused, gelu_linear_errors_name_the_op_and_the_shapes)
               strstr(tg_ctx_error(ctx), "[3, 6]"), "%s", tg_ctx_error(ctx));
     tg_ctx_clear_error(ctx);
     cr_expect_null(tg_gelu_linear(h, w_ok, b));
-    cr_expect(strstr(tg_ctx_error(ctx), "b [4]") && strstr(tg_ctx_error(ctx), "expected b [3]"), "%s", tg_ctx_error(ctx));
+    cr_expect(strstr(tg_ctx_error(ctx), "bias [4]") && strstr(tg_ctx_error(ctx), "expected bias [3]"), "%s", tg_ctx_error(ctx));
     tg_ctx_clear_error(ctx);
     cr_expect_null(tg_gelu_linear(h, w64, NULL));
     cr_expect_eq(tg_ctx_status(ctx), TG_ERR_ARG, "%s", tg_ctx_error(ctx));
