@@ -50,6 +50,14 @@ bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass);
 bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const float *x, const float *w,
                         const float *bias, const float *dy, float *out);
 
+/* ops/conv_lanes.c: how many of the batch's first images the kernels with
+ * 16 images in the vector lanes take for pass (0: none; f32 backward
+ * input, stride 1, few channels, AVX-512), and that pass run over them;
+ * false (error set) when step memory runs out. conv.c runs the rest of the
+ * batch on the other paths. */
+int64_t tg_conv_lanes_batch(const conv_geom *g, tg_dtype dt, conv_pass pass);
+bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const float *dy, const float *w, float *dx);
+
 /* ops/conv_direct.c: f32 AVX-512 copies of conv.c's im2col and col2im.
  * One group's patches col[K, P] of x [C/g, H, W] with stride 1 and no
  * padding (f32, AVX-512; false, nothing written, otherwise). */

@@ -1,0 +1,317 @@
+/* f32 AVX-512 conv products with 16 images in the vector lanes.
+ *
+ * The backward input of a stride-1 convolution with few channels (LeNet's
+ * conv2, 6→16 5×5: dy [16, 10, 10] read by 14×14 outputs) wastes most of
+ * the direct kernels' lanes when positions fill them: 14 of 16 lanes hold
+ * an output, and only (10/14)² of the taps read inside dy. With 16 images
+ * in the lanes every lane is real and a tile runs only the taps that read
+ * inside dy:
+ *   dx[c, y, x] = Σ_{o, i, j} W[o, c, i, j] · dy[o, y + ph - i·dh, x + pw - j·dw]
+ * (each term a 16-image vector), over the kernel rows i whose dy row lies
+ * in [0, OH) (exact) and the kernel columns j that put at least one of the
+ * tile's positions inside [0, OW) (dy's rows carry zero columns for the
+ * others). Per 16 images (a "pack") and group:
+ *   dyT[o][oy][left + ox][16]  = dy of the pack, transposed 16×16 at a time
+ *   dxT[c][y][x][16]           = tiles of CB channels × NP positions of one
+ *                                row: CB·NP accumulators, per tap CB weight
+ *                                broadcasts and NP loads of dyT
+ *   dx[n, c, y, x]             = dxT transposed back
+ * A batch's last pack may hold fewer than 16 images (zero lanes); below
+ * LANES_MIN_LAST images conv.c runs them on the other paths. The sums are
+ * those of the other paths in another order. */
+#include "autograd/internal.h"
+#include "ops/conv.h"
+
+#include <string.h>
+
+#define LANES 16
+#define LANES_MAX_CB 6    /* channels per tile */
+#define LANES_MAX_NP 8    /* positions per tile */
+#define LANES_ACC 24      /* CB·NP accumulators at most (with NP loads and a broadcast: 29 registers) */
+#define LANES_MIN_LAST 8  /* images the last pack needs to be worth 16 lanes (measured: bench_cnn) */
+
+/* The tiling of one call: channel blocks of cb or cb - 1 channels, column
+ * tiles of up to np positions. */
+typedef struct {
+    int64_t owp, left; /* dyT rows: owp vectors, dy's column ox at left + ox */
+    int64_t dyT_len, dxT_len;   /* floats per worker */
+    int64_t n_cb, cb;  /* channel blocks, the widest block's channels */
+    int64_t n_x, np;   /* column tiles, the widest tile's positions */
+} lanes_geom;
+
+/* Whether the pack kernels take conv products of geometry g: the backward
+ * input of f32 stride-1 convolutions with a few channels, on AVX-512. The
+ * wide CNN's 32→64 keeps the GEMM (its dyT and dxT outgrow L2), LeNet's
+ * conv1 (one input channel) the rows kernel of conv_direct.c. */
+static bool lanes_fit(const conv_geom *g, tg_dtype dt, conv_pass pass)
+{
+    if (pass != CONV_BACKWARD_INPUT || dt != TG_F32 || g->sh != 1 || g->sw != 1 || !tg_conv_avx512())
+        return false;
+    if (g->cg < 2 || g->cg * g->og > 256 || g->og * g->kh * g->kw < 16)
+        return false;
+    /* dyT and dxT within a worker's L2 (1 MB; the offsets then fit int32) */
+    int64_t owp = g->w + g->dw * (g->kw - 1);
+    return g->og * g->oh * owp * LANES + g->cg * g->h * g->w * LANES <= ((int64_t)1 << 18);
+}
+
+int64_t tg_conv_lanes_batch(const conv_geom *g, tg_dtype dt, conv_pass pass)
+{
+    if (!lanes_fit(g, dt, pass))
+        return 0;
+    int64_t last = g->n % LANES;
+    return g->n - last + (last >= LANES_MIN_LAST ? last : 0);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+static lanes_geom lanes_geometry(const conv_geom *g)
+{
+    lanes_geom L;
+    /* reads reach ox = x + pw - j·dw for x in [0, W), j in [0, KW) */
+    L.left = g->dw * (g->kw - 1) - g->pw > 0 ? g->dw * (g->kw - 1) - g->pw : 0;
+    int64_t right = g->w - 1 + g->pw - (g->ow - 1);
+    L.owp = L.left + g->ow + (right > 0 ? right : 0);
+    L.dyT_len = g->og * g->oh * L.owp * LANES;
+    L.dxT_len = (g->cg * g->h * g->w + LANES) * LANES; /* a pack of vectors of slack: the transposes read whole packs */
+    L.n_cb = (g->cg + LANES_MAX_CB - 1) / LANES_MAX_CB;
+    L.cb = (g->cg + L.n_cb - 1) / L.n_cb;
+    int64_t np_max = LANES_ACC / L.cb < LANES_MAX_NP ? LANES_ACC / L.cb : LANES_MAX_NP;
+    L.n_x = (g->w + np_max - 1) / np_max;
+    L.np = (g->w + L.n_x - 1) / L.n_x;
+    return L;
+}
+
+/* Without this GCC folds each broadcast into every FMA that reads it. */
+#define IN_REGISTER(v) __asm__("" : "+v"(v))
+
+/* r[k][l] ↔ r[l][k]: unpack pairs of rows, then pairs of pairs, then move
+ * 128-bit quarters twice (64 shuffles). */
+TG_CONV_AVX512 static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    for (int k = 0; k < 8; k++) {
+        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    /* u[4k + m], quarter q: rows 4k..4k+3 at column 4q + m */
+    for (int k = 0; k < 4; k++) {
+        u[4 * k] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+        u[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0xEE);
+        u[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+        u[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; m++) {
+        __m512 even_lo = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88), odd_lo = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xDD);
+        __m512 even_hi = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88),
+               odd_hi = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xDD);
+        r[m] = _mm512_shuffle_f32x4(even_lo, even_hi, 0x88);
+        r[4 + m] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0x88);
+        r[8 + m] = _mm512_shuffle_f32x4(even_lo, even_hi, 0xDD);
+        r[12 + m] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0xDD);
+    }
+}
+
+static __mmask16 lanes_mask(int64_t count) { return (__mmask16)(count >= 16 ? 0xFFFF : (1u << count) - 1); }
+
+/* dst[at[q]·16 + l] = src[l·src_step + q] for q < len, images l < count
+ * (zeros in the other lanes). */
+TG_CONV_AVX512 static void lanes_gather(const float *src, int64_t src_step, int count, int64_t len, const int32_t *at,
+                                        float *dst)
+{
+    for (int64_t q = 0; q < len; q += 16) {
+        __mmask16 m = lanes_mask(len - q);
+        __m512 r[16];
+        for (int l = 0; l < 16; l++)
+            r[l] = l < count ? _mm512_maskz_loadu_ps(m, src + l * src_step + q) : _mm512_setzero_ps();
+        transpose16(r);
+        int64_t n = len - q < 16 ? len - q : 16;
+        for (int64_t k = 0; k < n; k++)
+            _mm512_store_ps(dst + (int64_t)at[q + k] * 16, r[k]);
+    }
+}
+
+/* dst[l·dst_step + q] = src[q·16 + l] for q < len, images l < count (src
+ * is read to a whole 16 vectors past len). */
+TG_CONV_AVX512 static void lanes_scatter(const float *src, int64_t len, float *dst, int64_t dst_step, int count)
+{
+    for (int64_t q = 0; q < len; q += 16) {
+        __m512 r[16];
+        for (int k = 0; k < 16; k++)
+            r[k] = _mm512_load_ps(src + (q + k) * 16);
+        transpose16(r);
+        if (len - q >= 16)
+            for (int l = 0; l < count; l++)
+                _mm512_storeu_ps(dst + l * dst_step + q, r[l]);
+        else
+            for (int l = 0; l < count; l++)
+                _mm512_mask_storeu_ps(dst + l * dst_step + q, lanes_mask(len - q), r[l]);
+    }
+}
+
+/* One tile's loops: kernel rows, dy channels, kernel columns, with their steps in floats. */
+typedef struct {
+    const float *dy;            /* dyT at (kernel row, o, kernel column) = (first, 0, first) */
+    int64_t dy_i, dy_o, dy_j;
+    const float *w;             /* wl at the same, channel c0 */
+    int64_t w_i, w_o, w_j;
+    int64_t n_i, n_o, n_j;
+    float *dx;                  /* dxT at (c0, y, x0) */
+    int64_t dx_c;
+} lanes_tile_args;
+
+/* dxT[c0 + c][y][x0 + k] = Σ_{i, o, j} wl[i][o][j][c0 + c] · dyT[o][oy(i)][left + x0 + k + pw - j·dw]
+ * for c < CB, k < NP: CB·NP accumulators; per tap NP loads and CB broadcasts. */
+#define LANES_TILE(CB, NP)                                                                                         \
+    TG_CONV_AVX512 static void lanes_tile_##CB##_##NP(const lanes_tile_args *a)                                 \
+    {                                                                                                          \
+        __m512 acc[CB][NP];                                                                                    \
+        _Pragma("GCC unroll 8") for (int c = 0; c < CB; c++)                                                   \
+            _Pragma("GCC unroll 8") for (int k = 0; k < NP; k++)                                               \
+                acc[c][k] = _mm512_setzero_ps();                                                               \
+        for (int64_t i = 0; i < a->n_i; i++)                                                                   \
+            for (int64_t o = 0; o < a->n_o; o++) {                                                             \
+                const float *d = a->dy + i * a->dy_i + o * a->dy_o, *w = a->w + i * a->w_i + o * a->w_o;       \
+                for (int64_t j = 0; j < a->n_j; j++, d += a->dy_j, w += a->w_j) {                              \
+                    __m512 v[NP];                                                                              \
+                    _Pragma("GCC unroll 8") for (int k = 0; k < NP; k++)                                       \
+                        v[k] = _mm512_load_ps(d + 16 * k);                                                     \
+                    _Pragma("GCC unroll 8") for (int c = 0; c < CB; c++) {                                     \
+                        __m512 b = _mm512_set1_ps(w[c]);                                                       \
+                        IN_REGISTER(b);                                                                        \
+                        _Pragma("GCC unroll 8") for (int k = 0; k < NP; k++)                                   \
+                            acc[c][k] = _mm512_fmadd_ps(b, v[k], acc[c][k]);                                   \
+                    }                                                                                          \
+                }                                                                                              \
+            }                                                                                                  \
+        _Pragma("GCC unroll 8") for (int c = 0; c < CB; c++)                                                   \
+            _Pragma("GCC unroll 8") for (int k = 0; k < NP; k++)                                               \
+                _mm512_store_ps(a->dx + c * a->dx_c + 16 * k, acc[c][k]);                                      \
+    }
+#define LANES_TILES_UP_TO_4(CB) LANES_TILE(CB, 1) LANES_TILE(CB, 2) LANES_TILE(CB, 3) LANES_TILE(CB, 4)
+#define LANES_TILES_UP_TO_8(CB) \
+    LANES_TILES_UP_TO_4(CB) LANES_TILE(CB, 5) LANES_TILE(CB, 6) LANES_TILE(CB, 7) LANES_TILE(CB, 8)
+LANES_TILES_UP_TO_8(1)
+LANES_TILES_UP_TO_8(2)
+LANES_TILES_UP_TO_8(3)
+LANES_TILES_UP_TO_4(4)
+LANES_TILE(4, 5) LANES_TILE(4, 6)
+LANES_TILES_UP_TO_4(5)
+LANES_TILES_UP_TO_4(6)
+
+typedef void (*lanes_tile_fn)(const lanes_tile_args *);
+/* [CB][NP], CB·NP ≤ 24 */
+static const lanes_tile_fn lanes_tiles[LANES_MAX_CB + 1][LANES_MAX_NP + 1] = {
+    {NULL},
+    {NULL, lanes_tile_1_1, lanes_tile_1_2, lanes_tile_1_3, lanes_tile_1_4, lanes_tile_1_5, lanes_tile_1_6,
+     lanes_tile_1_7, lanes_tile_1_8},
+    {NULL, lanes_tile_2_1, lanes_tile_2_2, lanes_tile_2_3, lanes_tile_2_4, lanes_tile_2_5, lanes_tile_2_6,
+     lanes_tile_2_7, lanes_tile_2_8},
+    {NULL, lanes_tile_3_1, lanes_tile_3_2, lanes_tile_3_3, lanes_tile_3_4, lanes_tile_3_5, lanes_tile_3_6,
+     lanes_tile_3_7, lanes_tile_3_8},
+    {NULL, lanes_tile_4_1, lanes_tile_4_2, lanes_tile_4_3, lanes_tile_4_4, lanes_tile_4_5, lanes_tile_4_6},
+    {NULL, lanes_tile_5_1, lanes_tile_5_2, lanes_tile_5_3, lanes_tile_5_4},
+    {NULL, lanes_tile_6_1, lanes_tile_6_2, lanes_tile_6_3, lanes_tile_6_4},
+};
+
+typedef struct {
+    const conv_geom *g;
+    lanes_geom L;
+    const float *dy, *wl;  /* wl: the weights as [groups][KH][O/g][KW][C/g] */
+    float *dx;
+    const int32_t *dy_at;  /* per position (o, oy, ox) of a group's dy: its vector in dyT */
+    int64_t images;        /* the first `images` of the batch */
+    float *scratch;        /* per worker: dyT then dxT */
+    int64_t scratch_len;
+} lanes_job;
+
+/* The backward input of pack p (images 16p .. 16p + 15), every group. */
+TG_CONV_AVX512 static void lanes_pack(void *arg, int p, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const lanes_job *job = arg;
+    const conv_geom *g = job->g;
+    const lanes_geom *L = &job->L;
+    float *dyT = job->scratch + (int64_t)worker * job->scratch_len, *dxT = dyT + L->dyT_len;
+    int64_t n0 = (int64_t)p * LANES, hw = g->h * g->w;
+    int count = job->images - n0 < LANES ? (int)(job->images - n0) : LANES;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        lanes_gather(job->dy + (n0 * g->o + gr * g->og) * g->p, g->o * g->p, count, g->og * g->p, job->dy_at, dyT);
+        const float *wl = job->wl + gr * g->kh * g->og * g->kw * g->cg;
+        for (int64_t y = 0; y < g->h; y++) {
+            /* kernel rows whose dy row y + ph - i·dh lies in [0, OH) */
+            int64_t top = y + g->ph, i0 = top - (g->oh - 1) > 0 ? (top - (g->oh - 1) + g->dh - 1) / g->dh : 0;
+            int64_t i1 = top / g->dh + 1 < g->kh ? top / g->dh + 1 : g->kh;
+            for (int64_t u = 0; u < L->n_x; u++) {
+                int64_t x0 = g->w * u / L->n_x, np = g->w * (u + 1) / L->n_x - x0;
+                /* kernel columns that put one of x0 .. x0 + np - 1 inside [0, OW):
+                 * x + pw - j·dw in [0, OW) for some x */
+                int64_t lo = x0 + g->pw - (g->ow - 1), hi = x0 + np - 1 + g->pw;
+                int64_t j0 = lo > 0 ? (lo + g->dw - 1) / g->dw : 0, j1 = hi / g->dw + 1 < g->kw ? hi / g->dw + 1 : g->kw;
+                for (int64_t b = 0; b < L->n_cb; b++) {
+                    int64_t c0 = g->cg * b / L->n_cb, cb = g->cg * (b + 1) / L->n_cb - c0;
+                    float *out = dxT + ((c0 * g->h + y) * g->w + x0) * LANES;
+                    if (i0 >= i1 || j0 >= j1) { /* no tap reads inside dy */
+                        for (int64_t c = 0; c < cb; c++)
+                            memset(out + c * hw * LANES, 0, (size_t)(np * LANES) * sizeof(float));
+                        continue;
+                    }
+                    int64_t oy0 = top - i0 * g->dh;
+                    lanes_tile_args a = {
+                        .dy = dyT + (oy0 * L->owp + L->left + x0 + g->pw - j0 * g->dw) * LANES,
+                        .dy_i = -g->dh * L->owp * LANES, .dy_o = g->oh * L->owp * LANES, .dy_j = -g->dw * LANES,
+                        .w = wl + ((i0 * g->og) * g->kw + j0) * g->cg + c0,
+                        .w_i = g->og * g->kw * g->cg, .w_o = g->kw * g->cg, .w_j = g->cg,
+                        .n_i = i1 - i0, .n_o = g->og, .n_j = j1 - j0,
+                        .dx = out, .dx_c = hw * LANES};
+                    lanes_tiles[cb][np](&a);
+                }
+            }
+        }
+        lanes_scatter(dxT, g->cg * hw, job->dx + (n0 * g->c + gr * g->cg) * hw, g->c * hw, count);
+    }
+}
+
+bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const float *dy, const float *w, float *dx)
+{
+    tg_pool *pool = ctx->pool;
+    int threads = tg_pool_threads(pool);
+    int n_tasks = (int)((images + LANES - 1) / LANES);
+    bool split = threads > 1 && n_tasks > 1;
+    lanes_job job = {.g = g, .L = lanes_geometry(g), .dy = dy, .dx = dx, .images = images};
+    const lanes_geom *L = &job.L;
+    job.scratch_len = L->dyT_len + L->dxT_len;
+    float *wl = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *wl, 64);
+    int32_t *at = tg_arena_alloc(ctx, (size_t)(g->og * g->p) * sizeof *at, 64);
+    job.scratch = tg_arena_alloc(ctx, (size_t)(job.scratch_len * threads) * sizeof(float), 64);
+    if (!wl || !at || !job.scratch)
+        return false;
+    /* dyT's columns of padding stay zero: the packs write only dy's */
+    memset(job.scratch, 0, (size_t)(job.scratch_len * threads) * sizeof(float));
+    for (int64_t gr = 0; gr < g->groups; gr++) /* wl[gr][i][o][j][c] = W[gr·og + o][c][i][j] */
+        for (int64_t o = 0; o < g->og; o++)
+            for (int64_t c = 0; c < g->cg; c++)
+                for (int64_t i = 0; i < g->kh; i++)
+                    for (int64_t j = 0; j < g->kw; j++)
+                        wl[(((gr * g->kh + i) * g->og + o) * g->kw + j) * g->cg + c] =
+                            w[(((gr * g->og + o) * g->cg + c) * g->kh + i) * g->kw + j];
+    for (int64_t o = 0; o < g->og; o++)
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            for (int64_t ox = 0; ox < g->ow; ox++)
+                at[(o * g->oh + oy) * g->ow + ox] = (int32_t)((o * g->oh + oy) * L->owp + L->left + ox);
+    job.wl = wl, job.dy_at = at;
+    if (split)
+        tg_pool_run(pool, n_tasks, lanes_pack, &job);
+    else
+        for (int p = 0; p < n_tasks; p++)
+            lanes_pack(&job, p, n_tasks, 0);
+    return true;
+}
+
+#else
+bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const float *dy, const float *w, float *dx)
+{
+    (void)g, (void)images, (void)dy, (void)w, (void)dx;
+    return tg_ctx_fail(ctx, TG_ERR_ARG, "conv2d_backward_input: the image-lane kernels need x86-64 AVX-512"), false;
+}
+#endif
