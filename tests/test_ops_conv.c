@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ops/conv.h" /* tg_conv_lanes_batch: which shapes take the image-lane kernels */
 #include "tapegrad.h"
 #include "tests/support.h"
 
@@ -184,6 +185,48 @@ Test(ops_conv, backward_ops_match_direct_sums_in_f32_and_f64)
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         expect_backward_ops_match_direct(TG_F32, shapes[i], 40 + i);
         expect_backward_ops_match_direct(TG_F64, shapes[i], 40 + i);
+    }
+}
+
+/* The backward input with 16 images in the vector lanes (ops/conv_lanes.c):
+ * whole packs of 16, a last pack of 8 or more with zero lanes, fewer left to
+ * the other paths; tiles of 6, 5, 4, 3 or 2 channels and up to 8 positions
+ * whose kernel columns reach dy's zero columns. `lanes` is how many images
+ * the pack kernels take (on AVX-512). */
+static const struct {
+    conv_shape s;
+    int64_t lanes;
+} lanes_shapes[] = {
+    /*n   c   h   w   o  kh kw  s  p  d  g  bias     lanes */
+    {{16, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, false}, 16}, /* LeNet-5 conv 2: 6 channels x 4 positions */
+    {{32, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, false}, 32}, /* two packs, one per worker */
+    {{17, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, false}, 16}, /* one image left to the direct kernels */
+    {{5, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, false}, 0},   /* too few images for a pack */
+    {{40, 3, 9, 7, 6, 3, 4, 1, 1, 1, 1, false}, 40},    /* a last pack of 8 images, 4x3 kernel */
+    {{16, 4, 11, 10, 8, 3, 3, 1, 1, 1, 1, false}, 16},  /* 4 channels x 5 positions */
+    {{16, 16, 8, 9, 16, 3, 3, 1, 1, 1, 1, false}, 16},  /* blocks of 6, 5 and 5 channels */
+    {{24, 8, 7, 7, 8, 3, 3, 1, 1, 1, 2, false}, 24},    /* groups 2 */
+    {{16, 3, 11, 10, 5, 3, 3, 1, 2, 2, 1, false}, 16},  /* dilation 2 */
+    {{16, 2, 6, 6, 4, 3, 3, 1, 3, 1, 1, false}, 16},    /* padding past the kernel's reach */
+    {{20, 2, 5, 37, 8, 3, 5, 1, 2, 1, 1, false}, 16},   /* rows of 5 tiles of 7 and 8 positions */
+    {{16, 3, 1, 20, 16, 1, 5, 1, 2, 1, 1, false}, 16},  /* one row (conv1d) */
+};
+
+Test(ops_conv, backward_input_with_16_images_in_the_lanes_matches_direct_sums)
+{
+    for (size_t i = 0; i < sizeof lanes_shapes / sizeof *lanes_shapes; i++) {
+        conv_shape s = lanes_shapes[i].s;
+        int64_t oh = out_dim(s.h, s.kh, &s), ow = out_dim(s.w, s.kw, &s);
+        conv_geom g = {s.n, s.c, s.h, s.w, s.o, s.kh, s.kw, oh, ow, 1, 1, s.padding, s.padding, s.dilation,
+                       s.dilation, s.groups, s.c / s.groups, s.o / s.groups, s.c / s.groups * s.kh * s.kw, oh * ow};
+        int64_t lanes = tg_conv_lanes_batch(&g, TG_F32, CONV_BACKWARD_INPUT);
+        if (tg_conv_avx512())
+            cr_assert_eq(lanes, lanes_shapes[i].lanes, "shape %zu: the lane kernels take %lld images, expected %lld", i,
+                         (long long)lanes, (long long)lanes_shapes[i].lanes);
+        cr_assert_eq(tg_conv_lanes_batch(&g, TG_F64, CONV_BACKWARD_INPUT), 0);
+        cr_assert_eq(tg_conv_lanes_batch(&g, TG_F32, CONV_FORWARD), 0);
+        expect_backward_ops_match_direct(TG_F32, s, 90 + i);
+        expect_backward_ops_match_direct(TG_F64, s, 90 + i);
     }
 }
 
