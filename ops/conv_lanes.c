@@ -28,15 +28,15 @@
 #define LANES_MAX_CB 6    /* channels per tile */
 #define LANES_MAX_NP 8    /* positions per tile */
 #define LANES_ACC 24      /* CB·NP accumulators at most (with NP loads and a broadcast: 29 registers) */
-#define LANES_MIN_LAST 8  /* images the last pack needs to be worth 16 lanes (measured: bench_cnn) */
+#define LANES_MIN_LAST 10 /* images the last pack needs to be worth 16 lanes: LeNet conv2 runs a pack in 80 µs, an image on the direct kernels in 8.7 */
 
 /* The tiling of one call: channel blocks of cb or cb - 1 channels, column
- * tiles of up to np positions. */
+ * tiles of up to np_max positions (lanes_columns). */
 typedef struct {
     int64_t owp, left; /* dyT rows: owp vectors, dy's column ox at left + ox */
     int64_t dyT_len, dxT_len;   /* floats per worker */
     int64_t n_cb, cb;  /* channel blocks, the widest block's channels */
-    int64_t n_x, np;   /* column tiles, the widest tile's positions */
+    int64_t np_max;    /* positions per column tile, the most */
 } lanes_geom;
 
 /* Whether the pack kernels take conv products of geometry g: the backward
@@ -76,10 +76,53 @@ static lanes_geom lanes_geometry(const conv_geom *g)
     L.dxT_len = (g->cg * g->h * g->w + LANES) * LANES; /* a pack of vectors of slack: the transposes read whole packs */
     L.n_cb = (g->cg + LANES_MAX_CB - 1) / LANES_MAX_CB;
     L.cb = (g->cg + L.n_cb - 1) / L.n_cb;
-    int64_t np_max = LANES_ACC / L.cb < LANES_MAX_NP ? LANES_ACC / L.cb : LANES_MAX_NP;
-    L.n_x = (g->w + np_max - 1) / np_max;
-    L.np = (g->w + L.n_x - 1) / L.n_x;
+    L.np_max = LANES_ACC / L.cb < LANES_MAX_NP ? LANES_ACC / L.cb : LANES_MAX_NP;
     return L;
+}
+
+/* One column tile of a row of dx: positions x0 .. x0 + np - 1, and the
+ * kernel columns j0 .. j1 - 1 that put one of them inside dy's [0, OW):
+ * x + pw - j·dw in [0, OW) for some x. */
+typedef struct {
+    int64_t x0, np, j0, j1;
+} lanes_column;
+
+static lanes_column lanes_column_at(const conv_geom *g, int64_t x0, int64_t np)
+{
+    int64_t lo = x0 + g->pw - (g->ow - 1), hi = x0 + np - 1 + g->pw;
+    int64_t j0 = lo > 0 ? (lo + g->dw - 1) / g->dw : 0, j1 = hi / g->dw + 1 < g->kw ? hi / g->dw + 1 : g->kw;
+    return (lanes_column){x0, np, j0, j1 > j0 ? j1 : j0};
+}
+
+/* The column tiles of least cost covering a row of W positions: near the
+ * row's ends a narrow tile runs fewer kernel columns of padding. A tile
+ * costs per kernel column its cb·np FMAs or 1.5 per load (cb broadcasts,
+ * np vectors), whichever is more, and 6 more of loop per kernel row and
+ * channel; weights fitted on LeNet's conv2 (14 positions reading 10 dy
+ * columns: tiles of 2, 2, 4, 2, 2, 2 run 54 position-columns for 50 real,
+ * 100.6 GFLOP/s; 3, 4, 3, 4 run 60, 91.7; 1, 1, 1, 1, 4, 2, 1, 1, 1, 1
+ * run 50, 94.4). best[x]: least cost of [0, x); from[x]: where its last
+ * tile starts. Returns the tiles' count. */
+static int64_t lanes_columns(const conv_geom *g, const lanes_geom *L, double *best, int64_t *from, lanes_column *cols)
+{
+    best[0] = 0;
+    for (int64_t x = 1; x <= g->w; x++) {
+        best[x] = -1;
+        for (int64_t np = 1; np <= L->np_max && np <= x; np++) {
+            lanes_column t = lanes_column_at(g, x - np, np);
+            double fma = (double)(L->cb * np), loads = 1.5 * (double)(L->cb + np);
+            double cost = best[x - np] + (double)(t.j1 - t.j0) * (fma > loads ? fma : loads) + 6;
+            if (best[x] < 0 || cost < best[x])
+                best[x] = cost, from[x] = x - np;
+        }
+    }
+    int64_t n = 0;
+    for (int64_t x = g->w; x > 0; x = from[x])
+        n++;
+    int64_t k = n;
+    for (int64_t x = g->w; x > 0; x = from[x])
+        cols[--k] = lanes_column_at(g, from[x], x - from[x]);
+    return n;
 }
 
 /* Without this GCC folds each broadcast into every FMA that reads it. */
@@ -220,6 +263,8 @@ typedef struct {
     const float *dy, *wl;  /* wl: the weights as [groups][KH][O/g][KW][C/g] */
     float *dx;
     const int32_t *dy_at;  /* per position (o, oy, ox) of a group's dy: its vector in dyT */
+    const lanes_column *cols; /* the column tiles of every row */
+    int64_t n_cols;
     int64_t images;        /* the first `images` of the batch */
     float *scratch;        /* per worker: dyT then dxT */
     int64_t scratch_len;
@@ -242,12 +287,8 @@ TG_CONV_AVX512 static void lanes_pack(void *arg, int p, int n_tasks, int worker)
             /* kernel rows whose dy row y + ph - i·dh lies in [0, OH) */
             int64_t top = y + g->ph, i0 = top - (g->oh - 1) > 0 ? (top - (g->oh - 1) + g->dh - 1) / g->dh : 0;
             int64_t i1 = top / g->dh + 1 < g->kh ? top / g->dh + 1 : g->kh;
-            for (int64_t u = 0; u < L->n_x; u++) {
-                int64_t x0 = g->w * u / L->n_x, np = g->w * (u + 1) / L->n_x - x0;
-                /* kernel columns that put one of x0 .. x0 + np - 1 inside [0, OW):
-                 * x + pw - j·dw in [0, OW) for some x */
-                int64_t lo = x0 + g->pw - (g->ow - 1), hi = x0 + np - 1 + g->pw;
-                int64_t j0 = lo > 0 ? (lo + g->dw - 1) / g->dw : 0, j1 = hi / g->dw + 1 < g->kw ? hi / g->dw + 1 : g->kw;
+            for (int64_t u = 0; u < job->n_cols; u++) {
+                int64_t x0 = job->cols[u].x0, np = job->cols[u].np, j0 = job->cols[u].j0, j1 = job->cols[u].j1;
                 for (int64_t b = 0; b < L->n_cb; b++) {
                     int64_t c0 = g->cg * b / L->n_cb, cb = g->cg * (b + 1) / L->n_cb - c0;
                     float *out = dxT + ((c0 * g->h + y) * g->w + x0) * LANES;
@@ -284,8 +325,13 @@ bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const fl
     float *wl = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *wl, 64);
     int32_t *at = tg_arena_alloc(ctx, (size_t)(g->og * g->p) * sizeof *at, 64);
     job.scratch = tg_arena_alloc(ctx, (size_t)(job.scratch_len * threads) * sizeof(float), 64);
-    if (!wl || !at || !job.scratch)
+    double *best = tg_arena_alloc(ctx, (size_t)(g->w + 1) * sizeof *best, 64);
+    int64_t *from = tg_arena_alloc(ctx, (size_t)(g->w + 1) * sizeof *from, 64);
+    lanes_column *cols = tg_arena_alloc(ctx, (size_t)g->w * sizeof *cols, 64);
+    if (!wl || !at || !job.scratch || !best || !from || !cols)
         return false;
+    job.n_cols = lanes_columns(g, L, best, from, cols);
+    job.cols = cols;
     /* dyT's columns of padding stay zero: the packs write only dy's */
     memset(job.scratch, 0, (size_t)(job.scratch_len * threads) * sizeof(float));
     for (int64_t gr = 0; gr < g->groups; gr++) /* wl[gr][i][o][j][c] = W[gr·og + o][c][i][j] */

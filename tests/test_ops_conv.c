@@ -189,7 +189,7 @@ Test(ops_conv, backward_ops_match_direct_sums_in_f32_and_f64)
 }
 
 /* The backward input with 16 images in the vector lanes (ops/conv_lanes.c):
- * whole packs of 16, a last pack of 8 or more with zero lanes, fewer left to
+ * whole packs of 16, a last pack of 10 or more with zero lanes, fewer left to
  * the other paths; tiles of 6, 5, 4, 3 or 2 channels and up to 8 positions
  * whose kernel columns reach dy's zero columns. `lanes` is how many images
  * the pack kernels take (on AVX-512). */
@@ -202,7 +202,8 @@ static const struct {
     {{32, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, false}, 32}, /* two packs, one per worker */
     {{17, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, false}, 16}, /* one image left to the direct kernels */
     {{5, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, false}, 0},   /* too few images for a pack */
-    {{40, 3, 9, 7, 6, 3, 4, 1, 1, 1, 1, false}, 40},    /* a last pack of 8 images, 4x3 kernel */
+    {{44, 3, 9, 7, 6, 3, 4, 1, 1, 1, 1, false}, 44},    /* a last pack of 12 images, 3x4 kernel */
+    {{25, 3, 9, 7, 6, 3, 4, 1, 1, 1, 1, false}, 16},    /* 9 images left to the direct kernels */
     {{16, 4, 11, 10, 8, 3, 3, 1, 1, 1, 1, false}, 16},  /* 4 channels x 5 positions */
     {{16, 16, 8, 9, 16, 3, 3, 1, 1, 1, 1, false}, 16},  /* blocks of 6, 5 and 5 channels */
     {{24, 8, 7, 7, 8, 3, 3, 1, 1, 1, 2, false}, 24},    /* groups 2 */
