@@ -28,7 +28,9 @@
 #define LANES_MAX_CB 6    /* channels per tile */
 #define LANES_MAX_NP 8    /* positions per tile */
 #define LANES_ACC 24      /* CB·NP accumulators at most (with NP loads and a broadcast: 29 registers) */
-#define LANES_MIN_LAST 10 /* images the last pack needs to be worth 16 lanes: LeNet conv2 runs a pack in 80 µs, an image on the direct kernels in 8.7 */
+/* Images a last pack needs to be worth 16 lanes: LeNet's conv2 runs a pack
+ * in 80 µs, an image on the direct kernels in 8.7. */
+#define LANES_MIN_LAST 10
 
 /* The tiling of one call: channel blocks of cb or cb - 1 channels, column
  * tiles of up to np_max positions (lanes_columns). */

@@ -206,7 +206,7 @@ static const struct {
     {{25, 3, 9, 7, 6, 3, 4, 1, 1, 1, 1, false}, 16},    /* 9 images left to the direct kernels */
     {{16, 4, 11, 10, 8, 3, 3, 1, 1, 1, 1, false}, 16},  /* 4 channels x 5 positions */
     {{16, 16, 8, 9, 16, 3, 3, 1, 1, 1, 1, false}, 16},  /* blocks of 6, 5 and 5 channels */
-    {{24, 8, 7, 7, 8, 3, 3, 1, 1, 1, 2, false}, 24},    /* groups 2 */
+    {{26, 8, 7, 7, 8, 3, 3, 1, 1, 1, 2, false}, 26},    /* groups 2, a last pack of 10 */
     {{16, 3, 11, 10, 5, 3, 3, 1, 2, 2, 1, false}, 16},  /* dilation 2 */
     {{16, 2, 6, 6, 4, 3, 3, 1, 3, 1, 1, false}, 16},    /* padding past the kernel's reach */
     {{20, 2, 5, 37, 8, 3, 5, 1, 2, 1, 1, false}, 16},   /* rows of 5 tiles of 7 and 8 positions */
