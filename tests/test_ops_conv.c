@@ -211,6 +211,7 @@ static const struct {
     {{16, 2, 6, 6, 4, 3, 3, 1, 3, 1, 1, false}, 16},    /* padding past the kernel's reach */
     {{20, 2, 5, 37, 8, 3, 5, 1, 2, 1, 1, false}, 16},   /* rows of 5 tiles of 7 and 8 positions */
     {{16, 3, 1, 20, 16, 1, 5, 1, 2, 1, 1, false}, 16},  /* one row (conv1d) */
+    {{16, 32, 13, 13, 64, 3, 3, 1, 0, 1, 1, false}, 16}, /* the wider CNN's conv 2: 6 blocks of 5 and 6 channels */
 };
 
 Test(ops_conv, backward_input_with_16_images_in_the_lanes_matches_direct_sums)
