@@ -269,25 +269,28 @@ typedef struct {
     const int32_t *dy_at;  /* per position (o, oy, ox) of a group's dy: its vector in dyT */
     const lanes_column *cols; /* the column tiles of every row */
     int64_t n_cols;
+    int64_t parts;         /* tasks per pack, each a range of dx's rows */
     int64_t images;        /* the first `images` of the batch */
     float *scratch;        /* per worker: dyT then dxT */
     int64_t scratch_len;
 } lanes_job;
 
-/* The backward input of pack p (images 16p .. 16p + 15), every group. */
-TG_CONV_AVX512 static void lanes_pack(void *arg, int p, int n_tasks, int worker)
+/* The backward input of pack p = task / parts (images 16p .. 16p + 15),
+ * rows [y0, y1) of part task % parts, every group. */
+TG_CONV_AVX512 static void lanes_pack(void *arg, int task, int n_tasks, int worker)
 {
     (void)n_tasks;
     const lanes_job *job = arg;
     const conv_geom *g = job->g;
     const lanes_geom *L = &job->L;
     float *dyT = job->scratch + (int64_t)worker * job->scratch_len, *dxT = dyT + L->dyT_len;
-    int64_t n0 = (int64_t)p * LANES, hw = g->h * g->w;
+    int64_t p = task / job->parts, part = task % job->parts, n0 = p * LANES, hw = g->h * g->w;
+    int64_t y0 = g->h * part / job->parts, y1 = g->h * (part + 1) / job->parts;
     int count = job->images - n0 < LANES ? (int)(job->images - n0) : LANES;
     for (int64_t gr = 0; gr < g->groups; gr++) {
         lanes_gather(job->dy + (n0 * g->o + gr * g->og) * g->p, g->o * g->p, count, g->og * g->p, job->dy_at, dyT);
         const float *wl = job->wl + gr * g->kh * g->og * g->kw * g->cg;
-        for (int64_t y = 0; y < g->h; y++) {
+        for (int64_t y = y0; y < y1; y++) {
             /* kernel rows whose dy row y + ph - i·dh lies in [0, OH) */
             int64_t top = y + g->ph, i0 = top - (g->oh - 1) > 0 ? (top - (g->oh - 1) + g->dh - 1) / g->dh : 0;
             int64_t i1 = top / g->dh + 1 < g->kh ? top / g->dh + 1 : g->kh;
@@ -313,7 +316,13 @@ TG_CONV_AVX512 static void lanes_pack(void *arg, int p, int n_tasks, int worker)
                 }
             }
         }
-        lanes_scatter(dxT, g->cg * hw, job->dx + (n0 * g->c + gr * g->cg) * hw, g->c * hw, count);
+        float *dx = job->dx + (n0 * g->c + gr * g->cg) * hw;
+        if (job->parts == 1)
+            lanes_scatter(dxT, g->cg * hw, dx, g->c * hw, count);
+        else
+            for (int64_t c = 0; c < g->cg; c++)
+                lanes_scatter(dxT + (c * hw + y0 * g->w) * LANES, (y1 - y0) * g->w, dx + c * hw + y0 * g->w, g->c * hw,
+                              count);
     }
 }
 
@@ -321,9 +330,13 @@ bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const fl
 {
     tg_pool *pool = ctx->pool;
     int threads = tg_pool_threads(pool);
-    int n_tasks = (int)((images + LANES - 1) / LANES);
+    int64_t packs = (images + LANES - 1) / LANES;
+    /* packs that do not share out evenly are split by rows (each part
+     * transposes the whole of its pack's dy again: ~5% of a pack) */
+    int64_t parts = threads > 1 && packs % threads ? (threads < g->h ? threads : g->h) : 1;
+    int n_tasks = (int)(packs * parts);
     bool split = threads > 1 && n_tasks > 1;
-    lanes_job job = {.g = g, .L = lanes_geometry(g), .dy = dy, .dx = dx, .images = images};
+    lanes_job job = {.g = g, .L = lanes_geometry(g), .dy = dy, .dx = dx, .images = images, .parts = parts};
     const lanes_geom *L = &job.L;
     job.scratch_len = L->dyT_len + L->dxT_len;
     float *wl = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *wl, 64);
@@ -353,8 +366,8 @@ bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const fl
     if (split)
         tg_pool_run(pool, n_tasks, lanes_pack, &job);
     else
-        for (int p = 0; p < n_tasks; p++)
-            lanes_pack(&job, p, n_tasks, 0);
+        for (int t = 0; t < n_tasks; t++)
+            lanes_pack(&job, t, n_tasks, 0);
     return true;
 }
 
