@@ -2,6 +2,7 @@
  * float32, softmax cross-entropy; built from ops and dense tg_layers only.
  *
  *   bench_cnn [--model lenet|wide] [--threads N] [--steps N] [--warmup N] [--rounds R] [--layers]
+ *             [--layer-batch N]
  *
  *   lenet: conv 5×5 1→6 pad 2, ReLU, maxpool 2; conv 5×5 6→16, ReLU, maxpool 2;
  *          dense 400-120-84-10 (ReLU between)
@@ -21,7 +22,8 @@
  *
  * --layers also times each conv layer's three products alone (forward,
  * backward to the input, backward to the weight; grad mode off; fastest
- * call) and a GEMM of the same m·n·k, and prints their GFLOP/s.
+ * call) and a GEMM of the same m·n·k, and prints their GFLOP/s, over a
+ * batch of 64 images or --layer-batch N.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -225,32 +227,32 @@ static void run_layer(void *arg)
     }
 }
 
-static void layer_report(tg_ctx *ctx, const cnn *m, tg_rng *rng)
+static void layer_report(tg_ctx *ctx, const cnn *m, tg_rng *rng, int batch)
 {
     int64_t h = 28;
     bool was = tg_grad_set_enabled(ctx, false);
     printf("conv layers of %s, batch %d (GFLOP/s; fastest call; GEMM = one product of the same m·n·k):\n", m->name,
-           BATCH);
+           batch);
     for (int i = 0; i < m->n_conv; i++) {
         const conv_layer *c = &m->conv[i];
         int64_t oh = h + 2 * c->pad - c->k + 1;
         layer_job j = {0};
-        j.x = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(BATCH, c->in_c, h, h), 0, 1);
+        j.x = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(batch, c->in_c, h, h), 0, 1);
         j.w = c->w;
-        j.dy = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(BATCH, c->out_c, oh, oh), 0, 1);
+        j.dy = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(batch, c->out_c, oh, oh), 0, 1);
         j.h = j.w_ = h, j.k = c->k, j.pad = c->pad;
         int64_t K = c->in_c * c->k * c->k, P = oh * oh;
-        double flops = 2.0 * BATCH * (double)c->out_c * (double)P * (double)K;
+        double flops = 2.0 * batch * (double)c->out_c * (double)P * (double)K;
         /* the same work as one GEMM: [O, K]·[K, N·P] */
         j.a = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(c->out_c, K), 0, 1);
-        j.b = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(K, BATCH * P), 0, 1);
+        j.b = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(K, batch * P), 0, 1);
         double g[4];
         for (j.which = 0; j.which < 4; j.which++)
             g[j.which] = flops / best_seconds(ctx, run_layer, &j) * 1e-9;
         printf("  conv%d %lldx%lldx%lld k%lld pad %lld (%.1f MFLOP per product): forward %.1f, backward input %.1f, "
                "backward weight %.1f; GEMM [%lld,%lld]·[%lld,%lld] %.1f\n",
                i + 1, (long long)c->in_c, (long long)h, (long long)h, (long long)c->k, (long long)c->pad, flops * 1e-6,
-               g[0], g[1], g[2], (long long)c->out_c, (long long)K, (long long)K, (long long)(BATCH * P), g[3]);
+               g[0], g[1], g[2], (long long)c->out_c, (long long)K, (long long)K, (long long)(batch * P), g[3]);
         tg_tensor_free(j.x);
         tg_tensor_free(j.dy);
         tg_tensor_free(j.a);
@@ -265,6 +267,7 @@ int main(int argc, char **argv)
     const char *model = "lenet";
     int threads = 1, steps = 200, warmup = 20, rounds = 5;
     bool layers = false;
+    int layer_batch = BATCH;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--layers"))
             layers = true;
@@ -276,11 +279,13 @@ int main(int argc, char **argv)
             steps = (int)bench_number(argv[0], "--steps", argv[++i], 1, 10000000);
         else if (i + 1 < argc && !strcmp(argv[i], "--warmup"))
             warmup = (int)bench_number(argv[0], "--warmup", argv[++i], 0, 10000000);
+        else if (i + 1 < argc && !strcmp(argv[i], "--layer-batch"))
+            layer_batch = (int)bench_number(argv[0], "--layer-batch", argv[++i], 1, 4096);
         else if (i + 1 < argc && !strcmp(argv[i], "--rounds"))
             rounds = (int)bench_number(argv[0], "--rounds", argv[++i], 1, 99);
         else {
             fprintf(stderr, "usage: %s [--model lenet|wide] [--threads N] [--steps N] [--warmup N] [--rounds R] "
-                    "[--layers]\n", argv[0]);
+                    "[--layers] [--layer-batch N]\n", argv[0]);
             return 2;
         }
     }
@@ -354,7 +359,7 @@ int main(int argc, char **argv)
     printf("RESULT tapegrad model=%s threads=%d samples_per_s=%.0f samples_per_cpu_s=%.0f spread=%.3f "
            "peak_rss_mb=%.1f\n", m.name, threads, median, cpu_rates[rounds / 2], spread, rss_mb);
     if (layers)
-        layer_report(ctx, &m, &rng);
+        layer_report(ctx, &m, &rng, layer_batch);
     tg_history_free(&h);
     tg_dataset_free(data);
     tg_optim_free(opt);
