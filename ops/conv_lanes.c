@@ -349,8 +349,17 @@ bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const fl
         return false;
     job.n_cols = lanes_columns(g, L, best, from, cols);
     job.cols = cols;
-    /* dyT's columns of padding stay zero: the packs write only dy's */
-    memset(job.scratch, 0, (size_t)(job.scratch_len * threads) * sizeof(float));
+    /* dyT's columns of padding stay zero (the packs write only dy's), and
+     * so does dxT's slack, which the transposes read and drop */
+    int64_t right = L->owp - L->left - g->ow;
+    for (int k = 0; k < threads; k++) {
+        float *dyT = job.scratch + k * job.scratch_len;
+        for (int64_t r = 0; r < g->og * g->oh; r++) {
+            memset(dyT + r * L->owp * LANES, 0, (size_t)(L->left * LANES) * sizeof(float));
+            memset(dyT + (r * L->owp + L->left + g->ow) * LANES, 0, (size_t)(right * LANES) * sizeof(float));
+        }
+        memset(dyT + L->dyT_len + g->cg * g->h * g->w * LANES, 0, (size_t)(LANES * LANES) * sizeof(float));
+    }
     for (int64_t gr = 0; gr < g->groups; gr++) /* wl[gr][i][o][j][c] = W[gr·og + o][c][i][j] */
         for (int64_t o = 0; o < g->og; o++)
             for (int64_t c = 0; c < g->cg; c++)
