@@ -212,6 +212,8 @@ static const struct {
     {{20, 2, 5, 37, 8, 3, 5, 1, 2, 1, 1, false}, 16},   /* rows of 5 tiles of 7 and 8 positions */
     {{16, 3, 1, 20, 16, 1, 5, 1, 2, 1, 1, false}, 16},  /* one row (conv1d) */
     {{16, 32, 13, 13, 64, 3, 3, 1, 0, 1, 1, false}, 16}, /* the wider CNN's conv 2: 6 blocks of 5 and 6 channels */
+    {{16, 2, 3, 3, 8, 3, 3, 1, 0, 1, 1, false}, 16},    /* dy of one position, read by every output */
+    {{18, 4, 6, 6, 4, 3, 3, 1, 1, 1, 2, false}, 16},    /* groups of 2 channels, 2 images left */
 };
 
 Test(ops_conv, backward_input_with_16_images_in_the_lanes_matches_direct_sums)
