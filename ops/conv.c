@@ -9,8 +9,8 @@
  * Each backward op is the adjoint of the forward in one argument, so the
  * three close under differentiation (second derivatives are made of them).
  * f32 products with stride 1 and few channels run on the direct kernels of
- * ops/conv_direct.c instead (no patches, no packing), and the backward
- * input of 16 images at a time on those of ops/conv_lanes.c. */
+ * ops/conv_direct.c instead (no patches, no packing), and the forward and
+ * backward input of 16 images at a time on those of ops/conv_lanes.c. */
 #include "autograd/internal.h"
 #include "ops/conv.h"
 #include "ops/gemm.h"
@@ -274,17 +274,21 @@ static size_t col_size(const conv_geom *g, tg_dtype dt)
 static bool conv_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, tg_dtype dt, const void *x, const void *w,
                      const void *bias, const void *dy, void *out, void *cache, bool cached)
 {
-    int64_t lanes = tg_conv_lanes_batch(g, dt, pass);
-    if (lanes > 0) { /* the backward input of 16 images at a time, the rest below */
-        if (!tg_conv_lanes_run(ctx, g, lanes, dy, w, out))
+    /* (a forward that keeps patches for the weight gradient builds them) */
+    int64_t lanes = cache ? 0 : tg_conv_lanes_batch(g, dt, pass);
+    if (lanes > 0) { /* 16 images at a time, the rest below */
+        bool fwd = pass == CONV_FORWARD;
+        const void *in = fwd ? x : dy;
+        if (!tg_conv_lanes_run(ctx, g, pass, lanes, in, w, bias, out))
             return false;
         if (lanes == g->n)
             return true;
         conv_geom rest = *g;
         rest.n -= lanes;
-        size_t es = tg_dtype_size(dt);
-        return conv_run(ctx, &rest, pass, dt, x, w, bias, (const char *)dy + (size_t)(lanes * g->o * g->p) * es,
-                        (char *)out + (size_t)(lanes * g->c * g->h * g->w) * es, NULL, false);
+        size_t es = tg_dtype_size(dt), x_size = (size_t)(g->c * g->h * g->w) * es, y_size = (size_t)(g->o * g->p) * es;
+        in = (const char *)in + (size_t)lanes * (fwd ? x_size : y_size);
+        return conv_run(ctx, &rest, pass, dt, fwd ? in : x, w, bias, fwd ? dy : in,
+                        (char *)out + (size_t)lanes * (fwd ? y_size : x_size), NULL, false);
     }
     if (tg_conv_direct_path(g, dt, pass))
         return tg_conv_direct_run(ctx, g, pass, x, w, bias, dy, out);

@@ -51,12 +51,14 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                         const float *bias, const float *dy, float *out);
 
 /* ops/conv_lanes.c: how many of the batch's first images the kernels with
- * 16 images in the vector lanes take for pass (0: none; f32 backward
- * input, stride 1, few channels, AVX-512), and that pass run over them;
- * false (error set) when step memory runs out. conv.c runs the rest of the
- * batch on the other paths. */
+ * 16 images in the vector lanes take for pass (0: none; f32 forward or
+ * backward input, stride 1, AVX-512, see lanes_fit), and that pass run
+ * over them (in: x or dy, out: y or dx; bias: forward, or NULL); false
+ * (error set) when step memory runs out. conv.c runs the rest of the batch
+ * on the other paths. */
 int64_t tg_conv_lanes_batch(const conv_geom *g, tg_dtype dt, conv_pass pass);
-bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const float *dy, const float *w, float *dx);
+bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, int64_t images, const float *in,
+                       const float *w, const float *bias, float *out);
 
 /* ops/conv_direct.c: f32 AVX-512 copies of conv.c's im2col and col2im.
  * One group's patches col[K, P] of x [C/g, H, W] with stride 1 and no

@@ -16,9 +16,11 @@
  *                                row: CB·NP accumulators, per tap CB weight
  *                                broadcasts and NP loads of dyT
  *   dx[n, c, y, x]             = dxT transposed back
+ * The forward runs as such a backward input (lanes_as_backward_input),
+ * with x for dy, y for dx and the bias as the accumulators' start.
  * A batch's last pack may hold fewer than 16 images (zero lanes); below
- * LANES_MIN_LAST images conv.c runs them on the other paths. The sums are
- * those of the other paths in another order. */
+ * LANES_MIN_LAST_* images conv.c runs them on the other paths. The sums
+ * are those of the other paths in another order. */
 #include "autograd/internal.h"
 #include "ops/conv.h"
 
@@ -28,9 +30,12 @@
 #define LANES_MAX_CB 6    /* channels per tile */
 #define LANES_MAX_NP 8    /* positions per tile */
 #define LANES_ACC 24      /* CB·NP accumulators at most (with NP loads and a broadcast: 29 registers) */
-/* Images a last pack needs to be worth 16 lanes: LeNet's conv2 runs a pack
- * in 80 µs, an image on the direct kernels in 8.7. */
-#define LANES_MIN_LAST 10
+/* Images a last pack needs to be worth 16 lanes (bench_cnn --layer-batch):
+ * LeNet's conv2 runs a backward-input pack in 80 µs, an image on the direct
+ * kernels in 8.7; its forward a pack at 106 GFLOP/s against 97-101, and
+ * its conv1 at 91 against 71. */
+#define LANES_MIN_LAST_BACKWARD_INPUT 10
+#define LANES_MIN_LAST_FORWARD 15
 
 /* The tiling of one call: channel blocks of cb or cb - 1 channels, column
  * tiles of up to np_max positions (lanes_columns). */
@@ -41,21 +46,42 @@ typedef struct {
     int64_t np_max;    /* positions per column tile, the most */
 } lanes_geom;
 
-/* Whether the pack kernels take conv products of geometry g: the backward
- * input of f32 stride-1 convolutions on AVX-512 with 2 input channels or
- * more (LeNet's conv1, one channel, keeps the rows kernel of conv_direct.c;
- * with one channel per tile the loads, not the FMAs, decide), while a
+/* The forward as a backward input (stride 1): y = conv(x, W) is the
+ * backward input of a convolution that reads x as its dy, with O and C
+ * swapped, padding dh(KH-1) - ph, and W flipped and transposed:
+ *   y[o, oy, ox] = Σ W[o, c, KH-1-i, KW-1-j] · x[c, oy + (dh(KH-1) - ph) - i·dh, ...] */
+static conv_geom lanes_as_backward_input(const conv_geom *g, conv_pass pass)
+{
+    if (pass != CONV_FORWARD)
+        return *g;
+    conv_geom t = *g;
+    t.c = g->o, t.h = g->oh, t.w = g->ow, t.o = g->c, t.oh = g->h, t.ow = g->w;
+    t.ph = g->dh * (g->kh - 1) - g->ph, t.pw = g->dw * (g->kw - 1) - g->pw;
+    t.cg = g->og, t.og = g->cg, t.k = g->og * g->kh * g->kw, t.p = g->h * g->w;
+    return t;
+}
+
+/* Whether the pack kernels take conv products of geometry g: the forward
+ * and backward input of f32 stride-1 convolutions on AVX-512 whose output
+ * has 2 channels or more per group (the backward input of LeNet's conv1,
+ * one channel, keeps the rows kernel of conv_direct.c: with one channel per
+ * tile the loads, not the FMAs, decide), read by 16 taps or more, while a
  * pack's dyT and dxT fit a worker's L2 (the wide CNN's conv2, 32→64 3×3
- * over 13×13, just does: 1,022 KB). */
+ * over 13×13, just does: 1,022 KB for its backward input), and a forward's
+ * padding within the kernel's reach (no negative padding as a backward
+ * input). The backward weight keeps the direct kernels and the GEMM. */
 static bool lanes_fit(const conv_geom *g, tg_dtype dt, conv_pass pass)
 {
-    if (pass != CONV_BACKWARD_INPUT || dt != TG_F32 || g->sh != 1 || g->sw != 1 || !tg_conv_avx512())
+    if (pass == CONV_BACKWARD_WEIGHT || dt != TG_F32 || g->sh != 1 || g->sw != 1 || !tg_conv_avx512())
         return false;
-    if (g->cg < 2 || g->og * g->kh * g->kw < 16)
+    if (pass == CONV_FORWARD && (g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1)))
+        return false;
+    conv_geom t = lanes_as_backward_input(g, pass);
+    if (t.cg < 2 || t.og * t.kh * t.kw < 16)
         return false;
     /* dyT and dxT within 1 MB (the offsets then fit int32) */
-    int64_t owp = g->w + g->dw * (g->kw - 1);
-    return g->og * g->oh * owp * LANES + g->cg * g->h * g->w * LANES <= ((int64_t)1 << 18);
+    int64_t owp = t.w + t.dw * (t.kw - 1);
+    return t.og * t.oh * owp * LANES + t.cg * t.h * t.w * LANES <= ((int64_t)1 << 18);
 }
 
 int64_t tg_conv_lanes_batch(const conv_geom *g, tg_dtype dt, conv_pass pass)
@@ -63,7 +89,8 @@ int64_t tg_conv_lanes_batch(const conv_geom *g, tg_dtype dt, conv_pass pass)
     if (!lanes_fit(g, dt, pass))
         return 0;
     int64_t last = g->n % LANES;
-    return g->n - last + (last >= LANES_MIN_LAST ? last : 0);
+    int64_t min_last = pass == CONV_FORWARD ? LANES_MIN_LAST_FORWARD : LANES_MIN_LAST_BACKWARD_INPUT;
+    return g->n - last + (last >= min_last ? last : 0);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -198,6 +225,7 @@ TG_CONV_AVX512 static void lanes_scatter(const float *src, int64_t len, float *d
 
 /* One tile's loops: kernel rows, dy channels, kernel columns, with their steps in floats. */
 typedef struct {
+    const float *bias;          /* per channel c0 + c, or NULL (zeros) */
     const float *dy;            /* dyT at (kernel row, o, kernel column) = (first, 0, first) */
     int64_t dy_i, dy_o, dy_j;
     const float *w;             /* wl at the same, channel c0 */
@@ -215,7 +243,7 @@ typedef struct {
         __m512 acc[CB][NP];                                                                                    \
         _Pragma("GCC unroll 8") for (int c = 0; c < CB; c++)                                                   \
             _Pragma("GCC unroll 8") for (int k = 0; k < NP; k++)                                               \
-                acc[c][k] = _mm512_setzero_ps();                                                               \
+                acc[c][k] = a->bias ? _mm512_set1_ps(a->bias[c]) : _mm512_setzero_ps();                        \
         for (int64_t i = 0; i < a->n_i; i++)                                                                   \
             for (int64_t o = 0; o < a->n_o; o++) {                                                             \
                 const float *d = a->dy + i * a->dy_i + o * a->dy_o, *w = a->w + i * a->w_i + o * a->w_o;       \
@@ -262,8 +290,9 @@ static const lanes_tile_fn lanes_tiles[LANES_MAX_CB + 1][LANES_MAX_NP + 1] = {
 };
 
 typedef struct {
-    const conv_geom *g;
+    conv_geom g;           /* as a backward input (lanes_as_backward_input) */
     lanes_geom L;
+    const float *bias;     /* forward: per output channel, or NULL */
     const float *dy, *wl;  /* wl: the weights as [groups][KH][O/g][KW][C/g] */
     float *dx;
     const int32_t *dy_at;  /* per position (o, oy, ox) of a group's dy: its vector in dyT */
@@ -281,7 +310,7 @@ TG_CONV_AVX512 static void lanes_pack(void *arg, int task, int n_tasks, int work
 {
     (void)n_tasks;
     const lanes_job *job = arg;
-    const conv_geom *g = job->g;
+    const conv_geom *g = &job->g;
     const lanes_geom *L = &job->L;
     float *dyT = job->scratch + (int64_t)worker * job->scratch_len, *dxT = dyT + L->dyT_len;
     int64_t p = task / job->parts, part = task % job->parts, n0 = p * LANES, hw = g->h * g->w;
@@ -299,13 +328,15 @@ TG_CONV_AVX512 static void lanes_pack(void *arg, int task, int n_tasks, int work
                 for (int64_t b = 0; b < L->n_cb; b++) {
                     int64_t c0 = g->cg * b / L->n_cb, cb = g->cg * (b + 1) / L->n_cb - c0;
                     float *out = dxT + ((c0 * g->h + y) * g->w + x0) * LANES;
+                    const float *bias = job->bias ? job->bias + gr * g->cg + c0 : NULL;
                     if (i0 >= i1 || j0 >= j1) { /* no tap reads inside dy */
                         for (int64_t c = 0; c < cb; c++)
-                            memset(out + c * hw * LANES, 0, (size_t)(np * LANES) * sizeof(float));
+                            for (int64_t k = 0; k < np * LANES; k++)
+                                out[c * hw * LANES + k] = bias ? bias[c] : 0;
                         continue;
                     }
                     int64_t oy0 = top - i0 * g->dh;
-                    lanes_tile_args a = {
+                    lanes_tile_args a = {.bias = bias,
                         .dy = dyT + (oy0 * L->owp + L->left + x0 + g->pw - j0 * g->dw) * LANES,
                         .dy_i = -g->dh * L->owp * LANES, .dy_o = g->oh * L->owp * LANES, .dy_j = -g->dw * LANES,
                         .w = wl + ((i0 * g->og) * g->kw + j0) * g->cg + c0,
@@ -326,17 +357,21 @@ TG_CONV_AVX512 static void lanes_pack(void *arg, int task, int n_tasks, int work
     }
 }
 
-bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const float *dy, const float *w, float *dx)
+bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g_pass, conv_pass pass, int64_t images, const float *in,
+                       const float *w, const float *bias, float *out)
 {
     tg_pool *pool = ctx->pool;
     int threads = tg_pool_threads(pool);
+    lanes_job job = {.g = lanes_as_backward_input(g_pass, pass), .bias = bias, .dy = in, .dx = out, .images = images};
+    const conv_geom *g = &job.g;
+    job.L = lanes_geometry(g);
     int64_t packs = (images + LANES - 1) / LANES;
     /* packs that do not share out evenly are split by rows (each part
      * transposes the whole of its pack's dy again: ~5% of a pack) */
     int64_t parts = threads > 1 && packs % threads ? (threads < g->h ? threads : g->h) : 1;
     int n_tasks = (int)(packs * parts);
     bool split = threads > 1 && n_tasks > 1;
-    lanes_job job = {.g = g, .L = lanes_geometry(g), .dy = dy, .dx = dx, .images = images, .parts = parts};
+    job.parts = parts;
     const lanes_geom *L = &job.L;
     job.scratch_len = L->dyT_len + L->dxT_len;
     float *wl = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *wl, 64);
@@ -360,13 +395,17 @@ bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const fl
         }
         memset(dyT + L->dyT_len + g->cg * g->h * g->w * LANES, 0, (size_t)(LANES * LANES) * sizeof(float));
     }
-    for (int64_t gr = 0; gr < g->groups; gr++) /* wl[gr][i][o][j][c] = W[gr·og + o][c][i][j] */
+    /* wl[gr][i][o][j][c] = W[gr·og + o][c][i][j] (backward input),
+     * W[gr·cg + c][o][KH-1-i][KW-1-j] (forward: og and cg swapped) */
+    for (int64_t gr = 0; gr < g->groups; gr++)
         for (int64_t o = 0; o < g->og; o++)
             for (int64_t c = 0; c < g->cg; c++)
                 for (int64_t i = 0; i < g->kh; i++)
                     for (int64_t j = 0; j < g->kw; j++)
                         wl[(((gr * g->kh + i) * g->og + o) * g->kw + j) * g->cg + c] =
-                            w[(((gr * g->og + o) * g->cg + c) * g->kh + i) * g->kw + j];
+                            pass == CONV_FORWARD
+                                ? w[(((gr * g->cg + c) * g->og + o) * g->kh + g->kh - 1 - i) * g->kw + g->kw - 1 - j]
+                                : w[(((gr * g->og + o) * g->cg + c) * g->kh + i) * g->kw + j];
     for (int64_t o = 0; o < g->og; o++)
         for (int64_t oy = 0; oy < g->oh; oy++)
             for (int64_t ox = 0; ox < g->ow; ox++)
@@ -381,9 +420,10 @@ bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const fl
 }
 
 #else
-bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const float *dy, const float *w, float *dx)
+bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, int64_t images, const float *in,
+                       const float *w, const float *bias, float *out)
 {
-    (void)g, (void)images, (void)dy, (void)w, (void)dx;
+    (void)g, (void)pass, (void)images, (void)in, (void)w, (void)bias, (void)out;
     return tg_ctx_fail(ctx, TG_ERR_ARG, "conv2d_backward_input: the image-lane kernels need x86-64 AVX-512"), false;
 }
 #endif

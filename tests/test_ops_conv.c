@@ -228,9 +228,43 @@ Test(ops_conv, backward_input_with_16_images_in_the_lanes_matches_direct_sums)
             cr_assert_eq(lanes, lanes_shapes[i].lanes, "shape %zu: the lane kernels take %lld images, expected %lld", i,
                          (long long)lanes, (long long)lanes_shapes[i].lanes);
         cr_assert_eq(tg_conv_lanes_batch(&g, TG_F64, CONV_BACKWARD_INPUT), 0);
-        cr_assert_eq(tg_conv_lanes_batch(&g, TG_F32, CONV_FORWARD), 0);
         expect_backward_ops_match_direct(TG_F32, s, 90 + i);
         expect_backward_ops_match_direct(TG_F64, s, 90 + i);
+    }
+}
+
+/* The forward with 16 images in the lanes: run as the backward input of a
+ * convolution reading x (C and O swapped, the kernel flipped), the bias as
+ * the accumulators' start; a last pack needs 15 images. */
+static const struct {
+    conv_shape s;
+    int64_t lanes;
+} lanes_forward_shapes[] = {
+    /*n   c   h   w   o  kh kw  s  p  d  g  bias     lanes */
+    {{16, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, true}, 16},   /* LeNet-5 conv 1 */
+    {{31, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, true}, 31},  /* LeNet-5 conv 2, a last pack of 15 */
+    {{30, 1, 12, 12, 6, 5, 5, 1, 2, 1, 1, false}, 16},  /* 14 images left to the direct kernels */
+    {{16, 4, 9, 8, 8, 3, 3, 1, 1, 1, 2, true}, 16},     /* groups 2 */
+    {{16, 2, 11, 10, 5, 3, 3, 1, 2, 2, 1, true}, 16},   /* dilation 2 */
+    {{16, 2, 5, 37, 8, 3, 5, 1, 2, 1, 1, true}, 16},    /* rows of many tiles */
+    {{16, 32, 13, 13, 64, 3, 3, 1, 0, 1, 1, true}, 16}, /* the wider CNN's conv 2 */
+    {{16, 2, 6, 6, 4, 3, 3, 1, 3, 1, 1, true}, 0},      /* padding past the kernel's reach: not as a backward input */
+};
+
+Test(ops_conv, conv2d_with_16_images_in_the_lanes_matches_a_direct_convolution)
+{
+    for (size_t i = 0; i < sizeof lanes_forward_shapes / sizeof *lanes_forward_shapes; i++) {
+        conv_shape s = lanes_forward_shapes[i].s;
+        int64_t oh = out_dim(s.h, s.kh, &s), ow = out_dim(s.w, s.kw, &s);
+        conv_geom g = {s.n, s.c, s.h, s.w, s.o, s.kh, s.kw, oh, ow, 1, 1, s.padding, s.padding, s.dilation,
+                       s.dilation, s.groups, s.c / s.groups, s.o / s.groups, s.c / s.groups * s.kh * s.kw, oh * ow};
+        int64_t lanes = tg_conv_lanes_batch(&g, TG_F32, CONV_FORWARD);
+        if (tg_conv_avx512())
+            cr_assert_eq(lanes, lanes_forward_shapes[i].lanes, "shape %zu: the lane kernels take %lld images, "
+                         "expected %lld", i, (long long)lanes, (long long)lanes_forward_shapes[i].lanes);
+        cr_assert_eq(tg_conv_lanes_batch(&g, TG_F32, CONV_BACKWARD_WEIGHT), 0);
+        expect_conv_matches_direct(TG_F32, s, 120 + i);
+        expect_conv_matches_direct(TG_F64, s, 120 + i);
     }
 }
 
