@@ -274,7 +274,7 @@ static size_t col_size(const conv_geom *g, tg_dtype dt)
 static bool conv_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, tg_dtype dt, const void *x, const void *w,
                      const void *bias, const void *dy, void *out, void *cache, bool cached)
 {
-    /* (a forward that keeps patches for the weight gradient builds them) */
+    /* (a forward asked to keep patches for the weight gradient builds them) */
     int64_t lanes = cache ? 0 : tg_conv_lanes_batch(g, dt, pass);
     if (lanes > 0) { /* 16 images at a time, the rest below */
         bool fwd = pass == CONV_FORWARD;
@@ -434,11 +434,14 @@ tg_tensor *tg_conv2d_attr(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, cons
     if (!y)
         return NULL;
     /* The weight's gradient will need every image's patches again: keep
-     * them (step memory) rather than build them twice. */
+     * them (step memory) rather than build them twice, unless the forward
+     * runs without patches (16 images in the lanes: the weight gradient then
+     * builds them, which costs less than the GEMM forward saves). */
     size_t cache_bytes = (size_t)(g.n * g.groups) * col_size(&g, (tg_dtype)x->dtype);
     void *cache = NULL;
     if (cache_bytes && ctx->grad_enabled && weight->requires_grad &&
-        !tg_conv_direct_path(&g, (tg_dtype)x->dtype, CONV_BACKWARD_WEIGHT) && !(cache = tg_arena_alloc(ctx, cache_bytes, 64)))
+        !tg_conv_direct_path(&g, (tg_dtype)x->dtype, CONV_BACKWARD_WEIGHT) &&
+        tg_conv_lanes_batch(&g, (tg_dtype)x->dtype, CONV_FORWARD) == 0 && !(cache = tg_arena_alloc(ctx, cache_bytes, 64)))
         return NULL;
     if (!conv_run(ctx, &g, CONV_FORWARD, (tg_dtype)x->dtype, x->data, weight->data, bias ? bias->data : NULL, NULL,
                   y->data, cache, false))
