@@ -266,7 +266,6 @@ typedef struct {
 #define LANES_TILES_UP_TO_4(CB) LANES_TILE(CB, 1) LANES_TILE(CB, 2) LANES_TILE(CB, 3) LANES_TILE(CB, 4)
 #define LANES_TILES_UP_TO_8(CB) \
     LANES_TILES_UP_TO_4(CB) LANES_TILE(CB, 5) LANES_TILE(CB, 6) LANES_TILE(CB, 7) LANES_TILE(CB, 8)
-LANES_TILES_UP_TO_8(1)
 LANES_TILES_UP_TO_8(2)
 LANES_TILES_UP_TO_8(3)
 LANES_TILES_UP_TO_4(4)
@@ -275,11 +274,11 @@ LANES_TILES_UP_TO_4(5)
 LANES_TILES_UP_TO_4(6)
 
 typedef void (*lanes_tile_fn)(const lanes_tile_args *);
-/* [CB][NP], CB·NP ≤ 24 */
+/* [CB][NP], CB·NP ≤ 24; blocks have 2 channels or more (lanes_fit: 2 or
+ * more per group, split into blocks of at most 6 as evenly as can be) */
 static const lanes_tile_fn lanes_tiles[LANES_MAX_CB + 1][LANES_MAX_NP + 1] = {
     {NULL},
-    {NULL, lanes_tile_1_1, lanes_tile_1_2, lanes_tile_1_3, lanes_tile_1_4, lanes_tile_1_5, lanes_tile_1_6,
-     lanes_tile_1_7, lanes_tile_1_8},
+    {NULL},
     {NULL, lanes_tile_2_1, lanes_tile_2_2, lanes_tile_2_3, lanes_tile_2_4, lanes_tile_2_5, lanes_tile_2_6,
      lanes_tile_2_7, lanes_tile_2_8},
     {NULL, lanes_tile_3_1, lanes_tile_3_2, lanes_tile_3_3, lanes_tile_3_4, lanes_tile_3_5, lanes_tile_3_6,
