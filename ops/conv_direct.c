@@ -28,6 +28,7 @@
 #include "autograd/internal.h"
 #include "ops/conv.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* One direct product's layout: the padded input and the flattened output. */
@@ -140,18 +141,51 @@ TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, 
         }
 }
 
-/* out[r, v·step + l] = Σ_t w[r·w_step + t]·in[v·step + l + off_t] for OB
- * channels r, NV vectors v and lanes l: OB·NV accumulators; per tap NV loads
- * feed OB·NV FMAs. step 16: consecutive positions; step Wp: one per row. */
+/* Column-shifted planes of one image's cg channels (one group):
+ *   planes[(c·KW + j)·Hp·OW + y·OW + x] = x padded [c, y, x + j·dw]
+ * for the KW column shifts j, Hp = H + 2·ph rows of OW. Tap (c, i, j) then
+ * reads the run planes + (c·KW + j)·Hp·OW + i·dh·OW at the output position
+ * oy·OW + ox: the products run over the real positions only, and their
+ * outputs are y's own layout. The rows of padding are zeroed once per call
+ * and never written; each row is stored as whole vectors with zeros past
+ * OW, which land in the next row (written after) or in padding or slack. */
+TG_CONV_AVX512 static void shift_planes(const conv_geom *g, const float *x, float *planes)
+{
+    int64_t hp = g->h + 2 * g->ph, ow = g->ow;
+    for (int64_t c = 0; c < g->cg; c++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            int64_t shift = j * g->dw - g->pw; /* the x column of output column 0 */
+            float *plane = planes + ((c * g->kw + j) * hp + g->ph) * ow;
+            for (int64_t y = 0; y < g->h; y++) {
+                const float *src = x + (c * g->h + y) * g->w + shift;
+                for (int64_t x0 = 0; x0 < ow; x0 += 16) {
+                    /* lanes whose column x0 + l < OW reads inside the row */
+                    int64_t lo = -shift - x0, hi = g->w - shift - x0;
+                    lo = lo < 0 ? 0 : lo;
+                    hi = hi > 16 ? 16 : hi;
+                    hi = hi > ow - x0 ? ow - x0 : hi;
+                    __mmask16 m = lo < hi ? (__mmask16)((0xFFFFu >> (16 - (hi - lo))) << lo) : 0;
+                    _mm512_storeu_ps(plane + y * ow + x0, _mm512_maskz_loadu_ps(m, src + x0));
+                }
+            }
+        }
+}
+
+/* out[r, v·step + l] = init[r] + Σ_t w[r·w_step + t]·in[v·step + l + off_t]
+ * for OB channels r, NV vectors v and lanes l (init NULL: 0): OB·NV
+ * accumulators; per tap NV loads feed OB·NV FMAs. step 16: consecutive
+ * positions; step Wp: one per row. The last vector stores the lanes of
+ * `last` only (the end of a channel's positions). */
 #define DIRECT_TILE(OB, NV)                                                                                     \
     TG_CONV_AVX512 static void direct_tile_##OB##_##NV(const float *in, int64_t step, const int32_t *off,        \
                                                        int64_t taps, const float *w, int64_t w_step,            \
-                                                       float *out, int64_t out_step)                            \
+                                                       const float *init, float *out, int64_t out_step,         \
+                                                       __mmask16 last)                                          \
     {                                                                                                           \
         __m512 acc[OB][NV];                                                                                     \
         for (int r = 0; r < OB; r++)                                                                            \
             for (int v = 0; v < NV; v++)                                                                        \
-                acc[r][v] = _mm512_setzero_ps();                                                                \
+                acc[r][v] = init ? _mm512_set1_ps(init[r]) : _mm512_setzero_ps();                               \
         for (int64_t t = 0; t < taps; t++) {                                                                    \
             const float *p = in + off[t];                                                                       \
             __m512 x[NV];                                                                                       \
@@ -166,8 +200,12 @@ TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, 
             }                                                                                                   \
         }                                                                                                       \
         for (int r = 0; r < OB; r++)                                                                            \
-            for (int v = 0; v < NV; v++)                                                                        \
-                _mm512_storeu_ps(out + r * out_step + step * v, acc[r][v]);                                     \
+            for (int v = 0; v < NV; v++) {                                                                      \
+                if (v < NV - 1 || last == 0xFFFF) /* masked stores are slow here */                            \
+                    _mm512_storeu_ps(out + r * out_step + step * v, acc[r][v]);                                 \
+                else                                                                                            \
+                    _mm512_mask_storeu_ps(out + r * out_step + step * v, last, acc[r][v]);                      \
+            }                                                                                                   \
     }
 #define DIRECT_TILES_TO_6(OB)                                                                                   \
     DIRECT_TILE(OB, 1) DIRECT_TILE(OB, 2) DIRECT_TILE(OB, 3) DIRECT_TILE(OB, 4) DIRECT_TILE(OB, 5)              \
@@ -184,8 +222,8 @@ DIRECT_TILE(6, 1)
 DIRECT_TILE(6, 2)
 DIRECT_TILE(6, 3)
 DIRECT_TILE(6, 4)
-typedef void (*direct_tile_fn)(const float *, int64_t, const int32_t *, int64_t, const float *, int64_t, float *,
-                               int64_t);
+typedef void (*direct_tile_fn)(const float *, int64_t, const int32_t *, int64_t, const float *, int64_t,
+                               const float *, float *, int64_t, __mmask16);
 #define DIRECT_NV 10 /* most vectors in a tile (2 channels × 10) */
 /* [OB][NV]: the widest tile of each row count holds OB·NV accumulators and
  * NV input vectors in the 32 registers, with one left for the broadcast */
@@ -258,8 +296,26 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
         for (int64_t u = 0; u < n; u++) {
             int64_t u0, u1, t0, t1;
             direct_tile_span(f, by_rows, units, u, n, &u0, &u1, &t0, &t1);
-            direct_tiles[ob][u1 - u0](in + step * u0, step, off + t0, t1 - t0, w + o * f->taps + t0, f->taps,
-                                      out + o * f->row + step * u0, f->row);
+            direct_tiles[ob][u1 - u0](in + step * u0, step, off + t0, t1 - t0, w + o * f->taps + t0, f->taps, NULL,
+                                      out + o * f->row + step * u0, f->row, 0xFFFF);
+        }
+}
+
+/* Forward of one image and group over its column-shifted planes:
+ *   y[o, q] = bias[o] + Σ_t w[o, t]·planes[q + off_t]
+ * over the OH·OW positions q, OB channels × NV vectors per tile, written
+ * into y in place (w in the weight's own tap order). */
+static void direct_forward_planes(const conv_geom *g, const float *planes, const int32_t *off, const float *w,
+                                  const float *bias, float *y)
+{
+    int ob = direct_rows(g->og), nv = direct_max_nv[ob];
+    int64_t pv = (g->p + 15) / 16, n = (pv + nv - 1) / nv;
+    __mmask16 last = (__mmask16)(g->p % 16 ? (1u << (g->p % 16)) - 1 : 0xFFFF);
+    for (int64_t o = 0; o < g->og; o += ob)
+        for (int64_t u = 0; u < n; u++) {
+            int64_t u0 = pv * u / n, u1 = pv * (u + 1) / n;
+            direct_tiles[ob][u1 - u0](planes + 16 * u0, 16, off, g->k, w + o * g->k, g->k, bias ? bias + o : NULL,
+                                      y + o * g->p + 16 * u0, g->p, u1 == pv ? last : 0xFFFF);
         }
 }
 
@@ -486,6 +542,12 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
     (void)f, (void)in, (void)off, (void)w, (void)out;
 }
 static void direct_choose_tiling(flat_geom *f) { f->by_rows = false; }
+static void shift_planes(const conv_geom *g, const float *x, float *planes) { (void)g, (void)x, (void)planes; }
+static void direct_forward_planes(const conv_geom *g, const float *planes, const int32_t *off, const float *w,
+                                  const float *bias, float *y)
+{
+    (void)g, (void)planes, (void)off, (void)w, (void)bias, (void)y;
+}
 #endif
 
 /* Whether the backward input runs direct_bwi: output channels that give
@@ -569,6 +631,12 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
     for (int64_t gr = 0; gr < g->groups; gr++) {
         float *out;
         const float *src = in;
+        if (job->pass == CONV_FORWARD && !job->wT16) {
+            shift_planes(g, job->x + (b * g->c + gr * g->cg) * g->h * g->w, in);
+            direct_forward_planes(g, in, job->off, job->w + gr * g->og * g->k, job->bias ? job->bias + gr * g->og : NULL,
+                                  job->out + (b * g->o + gr * g->og) * g->p);
+            continue;
+        }
         if (job->pass == CONV_FORWARD) {
             src = direct_input(job, b, gr, in);
             out = job->out + (b * g->o + gr * g->og) * g->p;
@@ -629,19 +697,14 @@ static bool direct_wgrad_compact_fits(const conv_geom *g) { return g->k < g->og;
  * patches: col[t][q] = in[q' + off_t] for the real positions q = oy·OW + ox
  * (q' = oy·Wp + ox), one image after another in `cols`, and dy read in
  * place; keep_compact masks the lanes past OH·OW. */
-static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_img, float *in, float *cols,
-                                 float *dw, int ob, int tb)
+static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_img, float *cols, float *dw, int ob,
+                                 int tb)
 {
     const conv_geom *g = job->g;
-    const flat_geom *f = &job->f;
     int64_t qv = (g->p + 15) / 16;
     for (int64_t gr = 0; gr < g->groups; gr++) {
-        for (int64_t n = 0; n < n_img; n++) {
-            const float *src = direct_input(job, b0 + n, gr, in);
-            for (int64_t t = 0; t < g->k; t++) /* rows overrun into the next tap's, written after */
-                direct_copy_rows(src + job->off[t], f->wp, cols + n * job->col_len + t * g->p, g->ow, g->oh, g->ow,
-                                 NULL);
-        }
+        for (int64_t n = 0; n < n_img; n++)
+            shift_planes(g, job->x + ((b0 + n) * g->c + gr * g->cg) * g->h * g->w, cols + n * job->col_len);
         /* the loads run up to 15 floats past a row: the batch's last rows
          * of dy are read from a copy (its patches have slack after them) */
         const float *dy = job->dy + (b0 * g->o + gr * g->og) * g->p;
@@ -654,7 +717,7 @@ static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_im
             for (int64_t t = 0; t < g->k; t += tb) {
                 int32_t off[16];
                 for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
-                    off[u] = (int32_t)((t + u < g->k ? t + u : g->k - 1) * g->p);
+                    off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
                 float sums[24], last[24];
                 direct_wgrads[ob](cols, job->col_len, dy + o * g->p, g->p, g->o * g->p, n_img - copy, qv,
                                   job->keep_compact, off, sums);
@@ -683,7 +746,7 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
     int ob = 1, tb = 16; /* direct_wgrad_tile sets both: 1×16 fits every count */
     direct_wgrad_tile(g->og, g->k, &ob, &tb);
     if (job->compact) {
-        direct_wgrad_compact(job, b0, n_img, in, dz, dw, ob, tb);
+        direct_wgrad_compact(job, b0, n_img, in, dw, ob, tb);
         return;
     }
     for (int64_t gr = 0; gr < g->groups; gr++) {
@@ -778,12 +841,19 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                       .out = out};
     const flat_geom *f = &job.f;
     bool lanes16 = pass == CONV_BACKWARD_WEIGHT && direct_wgrad16_fits(g);
+    bool fwd16 = pass == CONV_FORWARD && g->og % 16 == 0 && direct_fwd16s[1];
+    static int flat_env = -1;
+    if (flat_env < 0) flat_env = getenv("TG_FLAT") != NULL;
+    /* the forward and backward weight over column-shifted planes (shift_planes) */
+    bool planes = (pass == CONV_FORWARD && !fwd16) || (pass == CONV_BACKWARD_WEIGHT && !lanes16 && (!flat_env || direct_wgrad_compact_fits(g)));
+    int64_t hp = g->h + 2 * g->ph, planes_len = (g->cg * g->kw * hp * g->ow + 16 + 15) & ~(int64_t)15;
     int n_tasks = pass == CONV_BACKWARD_WEIGHT && !lanes16 ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
     job.scratch_len = lanes16 ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
-                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv) +
+                      : pass == CONV_BACKWARD_WEIGHT ? (planes ? DIRECT_CHUNK * planes_len : DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)) +
                                                            g->og * g->p + 48
+                      : planes ? planes_len
                                                      : f->in_len + f->out_c * f->row;
     job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
     int32_t *off = tg_arena_alloc(ctx, (size_t)f->taps * sizeof *off, 64);
@@ -796,6 +866,12 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
      * backward weight; kernel row first, (i, c, j), for the other two, whose
      * tiles skip whole kernel rows of padding (tap_run) */
     int64_t t = 0, plane = f->hp * f->wp, kk = g->kh * g->kw;
+    if (planes)
+        for (int64_t c = 0; c < g->cg; c++)
+            for (int64_t i = 0; i < g->kh; i++)
+                for (int64_t j = 0; j < g->kw; j++)
+                    off[t++] = (int32_t)(((c * g->kw + j) * hp + i * g->dh) * g->ow);
+    else
     for (int64_t a = 0; a < (pass == CONV_BACKWARD_WEIGHT ? f->in_c : g->kh); a++)
         for (int64_t b = 0; b < (pass == CONV_BACKWARD_WEIGHT ? g->kh : f->in_c); b++)
             for (int64_t j = 0; j < g->kw; j++) {
@@ -803,7 +879,7 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                 off[t++] = (int32_t)(c * plane + i * g->dh * f->wp + j * g->dw);
             }
     job.off = off;
-    if (pass != CONV_BACKWARD_WEIGHT) {
+    if (pass != CONV_BACKWARD_WEIGHT && !planes) {
         if (!(pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g))) /* the rows kernel has its own tiles */
             direct_choose_tiling(&job.f);
         /* weights in tap order, wt[gr][r][(i, c, j)] for output channel r:
@@ -867,14 +943,14 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                 keep[v] |= (uint16_t)(1u << lane);
     }
     job.keep = keep;
-    if (direct_wgrad_compact_fits(g)) { /* the patches of a chunk's images go where dz would */
+    if (planes) { /* the planes of a chunk's images */
         int64_t qv = (g->p + 15) / 16;
         uint16_t *inside = tg_arena_alloc(ctx, (size_t)qv * sizeof *inside, 64);
         if (!inside)
             return false;
         for (int64_t v = 0; v < qv; v++)
             inside[v] = (uint16_t)(g->p - 16 * v >= 16 ? 0xFFFF : (1u << (g->p - 16 * v)) - 1);
-        job.compact = true, job.keep_compact = inside, job.col_len = g->k * g->p;
+        job.compact = true, job.keep_compact = inside, job.col_len = planes_len;
     }
     size_t dw_size = (size_t)(g->o * g->k);
     if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_size * (size_t)workers * sizeof(float), 64)))
