@@ -147,8 +147,9 @@ TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, 
  * reads the run planes + (c·KW + j)·Hp·OW + i·dh·OW at the output position
  * oy·OW + ox: the products run over the real positions only, and their
  * outputs are y's own layout. The rows of padding are zeroed once per call
- * and never written; each row is stored as whole vectors with zeros past
- * OW, which land in the next row (written after) or in padding or slack. */
+ * and never written. Rows are stored as whole vectors, zeros past OW: one
+ * column of vectors at a time, the last first, so a row's overrun lands in
+ * the next row's first vector (written after), or in padding or slack. */
 TG_CONV_AVX512 static void shift_planes(const conv_geom *g, const float *x, float *planes)
 {
     int64_t hp = g->h + 2 * g->ph, ow = g->ow;
@@ -156,17 +157,16 @@ TG_CONV_AVX512 static void shift_planes(const conv_geom *g, const float *x, floa
         for (int64_t j = 0; j < g->kw; j++) {
             int64_t shift = j * g->dw - g->pw; /* the x column of output column 0 */
             float *plane = planes + ((c * g->kw + j) * hp + g->ph) * ow;
-            for (int64_t y = 0; y < g->h; y++) {
-                const float *src = x + (c * g->h + y) * g->w + shift;
-                for (int64_t x0 = 0; x0 < ow; x0 += 16) {
-                    /* lanes whose column x0 + l < OW reads inside the row */
-                    int64_t lo = -shift - x0, hi = g->w - shift - x0;
-                    lo = lo < 0 ? 0 : lo;
-                    hi = hi > 16 ? 16 : hi;
-                    hi = hi > ow - x0 ? ow - x0 : hi;
-                    __mmask16 m = lo < hi ? (__mmask16)((0xFFFFu >> (16 - (hi - lo))) << lo) : 0;
-                    _mm512_storeu_ps(plane + y * ow + x0, _mm512_maskz_loadu_ps(m, src + x0));
-                }
+            const float *src = x + c * g->h * g->w + shift;
+            for (int64_t x0 = (ow - 1) / 16 * 16; x0 >= 0; x0 -= 16) {
+                /* lanes whose column x0 + l < OW reads inside the row */
+                int64_t lo = -shift - x0, hi = g->w - shift - x0;
+                lo = lo < 0 ? 0 : lo;
+                hi = hi > 16 ? 16 : hi;
+                hi = hi > ow - x0 ? ow - x0 : hi;
+                __mmask16 m = lo < hi ? (__mmask16)((0xFFFFu >> (16 - (hi - lo))) << lo) : 0;
+                for (int64_t y = 0; y < g->h; y++)
+                    _mm512_storeu_ps(plane + y * ow + x0, _mm512_maskz_loadu_ps(m, src + y * g->w + x0));
             }
         }
 }
