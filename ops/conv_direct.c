@@ -183,8 +183,8 @@ TG_CONV_AVX512 static void shift_planes(const conv_geom *g, const float *x, floa
                                                        __mmask16 last)                                          \
     {                                                                                                           \
         __m512 acc[OB][NV];                                                                                     \
-        for (int r = 0; r < OB; r++)                                                                            \
-            for (int v = 0; v < NV; v++)                                                                        \
+        _Pragma("GCC unroll 6") for (int r = 0; r < OB; r++)                                                    \
+            _Pragma("GCC unroll 10") for (int v = 0; v < NV; v++)                                               \
                 acc[r][v] = init ? _mm512_set1_ps(init[r]) : _mm512_setzero_ps();                               \
         for (int64_t t = 0; t < taps; t++) {                                                                    \
             const float *p = in + off[t];                                                                       \
@@ -199,8 +199,8 @@ TG_CONV_AVX512 static void shift_planes(const conv_geom *g, const float *x, floa
                     acc[r][v] = _mm512_fmadd_ps(b, x[v], acc[r][v]);                                            \
             }                                                                                                   \
         }                                                                                                       \
-        for (int r = 0; r < OB; r++)                                                                            \
-            for (int v = 0; v < NV; v++) {                                                                      \
+        _Pragma("GCC unroll 6") for (int r = 0; r < OB; r++) /* unrolled, else acc lives on the stack */        \
+            _Pragma("GCC unroll 10") for (int v = 0; v < NV; v++) {                                             \
                 if (v < NV - 1 || last == 0xFFFF) /* masked stores are slow here */                            \
                     _mm512_storeu_ps(out + r * out_step + step * v, acc[r][v]);                                 \
                 else                                                                                            \
