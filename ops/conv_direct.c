@@ -365,17 +365,17 @@ static void direct_forward_planes(const conv_geom *g, const float *planes, const
                                                  const uint16_t *keep, const int32_t *off, float *sums)         \
     {                                                                                                           \
         __m512 acc[OB][TB];                                                                                     \
-        for (int r = 0; r < OB; r++)                                                                            \
-            for (int u = 0; u < TB; u++)                                                                        \
-                acc[r][u] = _mm512_setzero_ps();                                                                \
+        _Pragma("GCC unroll 8") for (int r = 0; r < OB; r++)                                                    \
+            _Pragma("GCC unroll 16") for (int u = 0; u < TB; u++)                                               \
+                acc[r][u] = _mm512_loadu_ps(sums + (r * TB + u) * 16);                                          \
         for (int64_t n = 0; n < n_img; n++) {                                                                   \
             const float *x = in + n * in_step, *d = dz + n * dz_step;                                           \
             for (int64_t v = 0; v < qv; v++)                                                                    \
                 DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, DIRECT_WGRAD_LOADU);                                         \
         }                                                                                                       \
-        for (int r = 0; r < OB; r++)                                                                            \
-            for (int u = 0; u < TB; u++)                                                                        \
-                sums[r * TB + u] = _mm512_reduce_add_ps(acc[r][u]);                                             \
+        _Pragma("GCC unroll 8") for (int r = 0; r < OB; r++) /* unrolled, else acc lives on the stack */        \
+            _Pragma("GCC unroll 16") for (int u = 0; u < TB; u++)                                               \
+                _mm512_storeu_ps(sums + (r * TB + u) * 16, acc[r][u]);                                          \
     }
 DIRECT_WGRAD_TILE(1, 16, false)
 DIRECT_WGRAD_TILE(2, 12, false)
@@ -701,14 +701,14 @@ static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_im
                                  int tb)
 {
     const conv_geom *g = job->g;
-    int64_t qv = (g->p + 15) / 16;
+    int64_t qv = (g->p + 15) / 16, tile = ob * tb * 16;
+    float *dy_last = cols + DIRECT_CHUNK * job->col_len + 16, *sums = dy_last + g->og * g->p + 32;
     for (int64_t gr = 0; gr < g->groups; gr++) {
         for (int64_t n = 0; n < n_img; n++)
             shift_planes(g, job->x + ((b0 + n) * g->c + gr * g->cg) * g->h * g->w, cols + n * job->col_len);
-        /* the loads run up to 15 floats past a row: the batch's last rows
-         * of dy are read from a copy (its patches have slack after them) */
+        /* the loads run up to 15 floats past a row: the batch's last
+         * image's dy is read from a copy (its planes have slack after them) */
         const float *dy = job->dy + (b0 * g->o + gr * g->og) * g->p;
-        float *dy_last = cols + n_img * job->col_len + 16;
         bool copy = b0 + n_img == g->n && g->p % 16;
         if (copy)
             memcpy(dy_last, dy + (n_img - 1) * g->o * g->p, (size_t)(g->og * g->p) * sizeof *dy_last);
@@ -718,15 +718,20 @@ static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_im
                 int32_t off[16];
                 for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
                     off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
-                float sums[24], last[24];
+                memset(sums, 0, (size_t)tile * sizeof *sums);
                 direct_wgrads[ob](cols, job->col_len, dy + o * g->p, g->p, g->o * g->p, n_img - copy, qv,
                                   job->keep_compact, off, sums);
                 if (copy)
                     direct_wgrads[ob](cols + (n_img - 1) * job->col_len, 0, dy_last + o * g->p, g->p, 0, 1, qv,
-                                      job->keep_compact, off, last);
+                                      job->keep_compact, off, sums);
                 for (int r = 0; r < ob; r++)
-                    for (int u = 0; u < tb && t + u < g->k; u++)
-                        dwg[(o + r) * g->k + t + u] += sums[r * tb + u] + (copy ? last[r * tb + u] : 0);
+                    for (int u = 0; u < tb && t + u < g->k; u++) {
+                        const float *lanes = sums + (r * tb + u) * 16;
+                        float total = 0;
+                        for (int l = 0; l < 16; l++)
+                            total += lanes[l];
+                        dwg[(o + r) * g->k + t + u] += total;
+                    }
             }
     }
 }
@@ -738,45 +743,12 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
     (void)n_tasks;
     const direct_job *job = arg;
     const conv_geom *g = job->g;
-    const flat_geom *f = &job->f;
     int64_t b0 = (int64_t)chunk * DIRECT_CHUNK, n_img = g->n - b0 < DIRECT_CHUNK ? g->n - b0 : DIRECT_CHUNK;
-    int64_t row = 16 * f->qv, dz_step = g->og * row;
-    float *in = job->scratch + (int64_t)worker * job->scratch_len, *dz = in + DIRECT_CHUNK * f->in_len;
+    float *in = job->scratch + (int64_t)worker * job->scratch_len;
     float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
     int ob = 1, tb = 16; /* direct_wgrad_tile sets both: 1×16 fits every count */
     direct_wgrad_tile(g->og, g->k, &ob, &tb);
-    if (job->compact) {
-        direct_wgrad_compact(job, b0, n_img, in, dw, ob, tb);
-        return;
-    }
-    for (int64_t gr = 0; gr < g->groups; gr++) {
-        /* the images themselves when direct_input reads the last one in place (then all are) */
-        const float *src = direct_input(job, b0 + n_img - 1, gr, NULL) ? job->x + (b0 * g->c + gr * g->cg) * g->h * g->w
-                                                                       : in;
-        int64_t in_step = src == in ? f->in_len : g->c * g->h * g->w;
-        for (int64_t n = 0; n < n_img; n++) {
-            int64_t b = b0 + n;
-            if (src == in)
-                pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f,
-                           in + n * f->in_len);
-            for (int64_t o = 0; o < g->og; o++) /* dz's dropped columns and tail stay zero */
-                direct_copy_rows(job->dy + (b * g->o + gr * g->og + o) * g->p, g->ow, dz + n * dz_step + o * row,
-                                 f->wp, g->oh, g->ow, NULL);
-        }
-        /* channels in blocks of ob, taps in blocks of tb */
-        float *dwg = dw + gr * g->og * g->k;
-        for (int64_t o = 0; o < g->og; o += ob)
-            for (int64_t t = 0; t < g->k; t += tb) {
-                int32_t off[16];
-                for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
-                    off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
-                float sums[24];
-                direct_wgrads[ob](src, in_step, dz + o * row, row, dz_step, n_img, f->qv, job->keep, off, sums);
-                for (int r = 0; r < ob; r++)
-                    for (int u = 0; u < tb && t + u < g->k; u++)
-                        dwg[(o + r) * g->k + t + u] += sums[r * tb + u];
-            }
-    }
+    direct_wgrad_compact(job, b0, n_img, in, dw, ob, tb);
 }
 
 /* Floats of a tile's sums (R·KW·16, 5·5·16 the most) when it runs past the last kernel row. */
@@ -851,7 +823,7 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
     job.scratch_len = lanes16 ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
-                      : pass == CONV_BACKWARD_WEIGHT ? (planes ? DIRECT_CHUNK * planes_len : DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)) +
+                      : pass == CONV_BACKWARD_WEIGHT ? (planes ? DIRECT_CHUNK * planes_len + 16 * 24 + 32 : DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)) +
                                                            g->og * g->p + 48
                       : planes ? planes_len
                                                      : f->in_len + f->out_c * f->row;
