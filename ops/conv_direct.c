@@ -108,7 +108,7 @@ bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
 #define DIRECT_CHUNK 8 /* images per backward-weight pass: their sums share one reduction */
 
 typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t,
-                                const uint16_t *, const int32_t *, float *);
+                                const int32_t *, float *);
 typedef void (*direct_wgrad16_fn)(const float *const *, const float *, int64_t, int64_t, int64_t, float *);
 typedef void (*direct_fwd16_fn)(const float *, const float *, const int32_t *, int64_t, const float *, float *);
 #define DIRECT_FWD16_NP 12 /* positions per row in a tile: 2 rows × 12 accumulators */
@@ -319,20 +319,21 @@ static void direct_forward_planes(const conv_geom *g, const float *planes, const
         }
 }
 
-/* sums[r·TB + u] = Σ over n_img images and qv vectors of dz[r]·in[off_u]
- * for OB channels r and TB taps u (OB·TB = 24, 16 with one channel):
- * reduced once per call; per vector OB + TB loads feed OB·TB FMAs. The
- * lanes of dropped columns are masked off (keep[v]), not just zero in dz:
- * 0·∞ would be NaN where the sum has no such term. The loads are not
- * (masked loads are slow here): they may read up to 15 floats past a row,
- * which the callers keep inside their buffers. HOLD_IN: the TB input
+/* sums[r·TB + u][l] += Σ over n_img images and the P positions (lanes l)
+ * of dz[r]·in[off_u], for OB channels r and TB taps u (OB·TB = 24, 16 with
+ * one channel): the caller adds the 16 lanes once per tile; per vector
+ * OB + TB loads feed OB·TB FMAs. The whole vectors run unmasked; the last
+ * P % 16 positions of each image are loaded with the lanes past P zeroed
+ * in both operands (masked loads are slow here, and masked FMAs cost 5%
+ * on every vector): what lies there (the next rows, or past the end of dy)
+ * must not reach the sums, where 0·∞ would be NaN. HOLD_IN: the TB input
  * vectors stay in registers and the OB dz vectors stream past them (8
  * channels held would leave no register for the input). */
 #define DIRECT_WGRAD_LOADU(p, m) _mm512_loadu_ps(p)
-/* One vector v of dz[r] · x[off_u] into acc, loading with LOAD. */
+#define DIRECT_WGRAD_LOADZ(p, m) _mm512_maskz_loadu_ps(m, p)
+/* One vector v of dz[r] · x[off_u] into acc, loading with LOAD (mask m). */
 #define DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, LOAD)                                                                \
     do {                                                                                                        \
-        __mmask16 m = (__mmask16)keep[v];                                                                       \
         if (HOLD_IN) {                                                                                          \
             __m512 xv[TB];                                                                                      \
             for (int u = 0; u < TB; u++) {                                                                      \
@@ -343,7 +344,7 @@ static void direct_forward_planes(const conv_geom *g, const float *planes, const
                 __m512 g = LOAD(d + r * dz_row + 16 * v, m);                                                    \
                 IN_REGISTER(g);                                                                                 \
                 for (int u = 0; u < TB; u++)                                                                    \
-                    acc[r][u] = _mm512_mask3_fmadd_ps(g, xv[u], acc[r][u], m);                                  \
+                    acc[r][u] = _mm512_fmadd_ps(g, xv[u], acc[r][u]);                                           \
             }                                                                                                   \
         } else {                                                                                                \
             __m512 g[OB];                                                                                       \
@@ -355,23 +356,28 @@ static void direct_forward_planes(const conv_geom *g, const float *planes, const
                 __m512 xv = LOAD(x + off[u] + 16 * v, m);                                                       \
                 IN_REGISTER(xv);                                                                                \
                 for (int r = 0; r < OB; r++)                                                                    \
-                    acc[r][u] = _mm512_mask3_fmadd_ps(g[r], xv, acc[r][u], m);                                  \
+                    acc[r][u] = _mm512_fmadd_ps(g[r], xv, acc[r][u]);                                           \
             }                                                                                                   \
         }                                                                                                       \
     } while (0)
 #define DIRECT_WGRAD_TILE(OB, TB, HOLD_IN)                                                                      \
     TG_CONV_AVX512 static void direct_wgrad_##OB(const float *in, int64_t in_step, const float *dz,              \
-                                                 int64_t dz_row, int64_t dz_step, int64_t n_img, int64_t qv,    \
-                                                 const uint16_t *keep, const int32_t *off, float *sums)         \
+                                                 int64_t dz_row, int64_t dz_step, int64_t n_img, int64_t p,     \
+                                                 const int32_t *off, float *sums)                               \
     {                                                                                                           \
         __m512 acc[OB][TB];                                                                                     \
         _Pragma("GCC unroll 8") for (int r = 0; r < OB; r++)                                                    \
             _Pragma("GCC unroll 16") for (int u = 0; u < TB; u++)                                               \
                 acc[r][u] = _mm512_loadu_ps(sums + (r * TB + u) * 16);                                          \
+        int64_t whole = p / 16;                                                                                 \
+        __mmask16 m = (__mmask16)((1u << (p % 16)) - 1);                                                        \
         for (int64_t n = 0; n < n_img; n++) {                                                                   \
             const float *x = in + n * in_step, *d = dz + n * dz_step;                                           \
-            for (int64_t v = 0; v < qv; v++)                                                                    \
+            int64_t v = 0;                                                                                      \
+            for (; v < whole; v++)                                                                              \
                 DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, DIRECT_WGRAD_LOADU);                                         \
+            if (m)                                                                                              \
+                DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, DIRECT_WGRAD_LOADZ);                                         \
         }                                                                                                       \
         _Pragma("GCC unroll 8") for (int r = 0; r < OB; r++) /* unrolled, else acc lives on the stack */        \
             _Pragma("GCC unroll 16") for (int u = 0; u < TB; u++)                                               \
@@ -701,17 +707,12 @@ static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_im
                                  int tb)
 {
     const conv_geom *g = job->g;
-    int64_t qv = (g->p + 15) / 16, tile = ob * tb * 16;
-    float *dy_last = cols + DIRECT_CHUNK * job->col_len + 16, *sums = dy_last + g->og * g->p + 32;
+    int64_t tile = ob * tb * 16;
+    float *sums = cols + DIRECT_CHUNK * job->col_len; /* [ob·tb][16] */
     for (int64_t gr = 0; gr < g->groups; gr++) {
         for (int64_t n = 0; n < n_img; n++)
             shift_planes(g, job->x + ((b0 + n) * g->c + gr * g->cg) * g->h * g->w, cols + n * job->col_len);
-        /* the loads run up to 15 floats past a row: the batch's last
-         * image's dy is read from a copy (its planes have slack after them) */
         const float *dy = job->dy + (b0 * g->o + gr * g->og) * g->p;
-        bool copy = b0 + n_img == g->n && g->p % 16;
-        if (copy)
-            memcpy(dy_last, dy + (n_img - 1) * g->o * g->p, (size_t)(g->og * g->p) * sizeof *dy_last);
         float *dwg = dw + gr * g->og * g->k;
         for (int64_t o = 0; o < g->og; o += ob)
             for (int64_t t = 0; t < g->k; t += tb) {
@@ -719,11 +720,7 @@ static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_im
                 for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
                     off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
                 memset(sums, 0, (size_t)tile * sizeof *sums);
-                direct_wgrads[ob](cols, job->col_len, dy + o * g->p, g->p, g->o * g->p, n_img - copy, qv,
-                                  job->keep_compact, off, sums);
-                if (copy)
-                    direct_wgrads[ob](cols + (n_img - 1) * job->col_len, 0, dy_last + o * g->p, g->p, 0, 1, qv,
-                                      job->keep_compact, off, sums);
+                direct_wgrads[ob](cols, job->col_len, dy + o * g->p, g->p, g->o * g->p, n_img, g->p, off, sums);
                 for (int r = 0; r < ob; r++)
                     for (int u = 0; u < tb && t + u < g->k; u++) {
                         const float *lanes = sums + (r * tb + u) * 16;
@@ -823,8 +820,7 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
     job.scratch_len = lanes16 ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
-                      : pass == CONV_BACKWARD_WEIGHT ? (planes ? DIRECT_CHUNK * planes_len + 16 * 24 + 32 : DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv)) +
-                                                           g->og * g->p + 48
+                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * planes_len + 16 * 24
                       : planes ? planes_len
                                                      : f->in_len + f->out_c * f->row;
     job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
@@ -905,25 +901,7 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
             }
         return true;
     }
-    uint16_t *keep = tg_arena_alloc(ctx, (size_t)f->qv * sizeof *keep, 64);
-    if (!keep)
-        return false;
-    for (int64_t v = 0; v < f->qv; v++) {
-        keep[v] = 0;
-        for (int64_t lane = 0, q = 16 * v; lane < 16; lane++, q++)
-            if (q < f->oh * f->wp && q % f->wp < f->ow)
-                keep[v] |= (uint16_t)(1u << lane);
-    }
-    job.keep = keep;
-    if (planes) { /* the planes of a chunk's images */
-        int64_t qv = (g->p + 15) / 16;
-        uint16_t *inside = tg_arena_alloc(ctx, (size_t)qv * sizeof *inside, 64);
-        if (!inside)
-            return false;
-        for (int64_t v = 0; v < qv; v++)
-            inside[v] = (uint16_t)(g->p - 16 * v >= 16 ? 0xFFFF : (1u << (g->p - 16 * v)) - 1);
-        job.compact = true, job.keep_compact = inside, job.col_len = planes_len;
-    }
+    job.col_len = planes_len;
     size_t dw_size = (size_t)(g->o * g->k);
     if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_size * (size_t)workers * sizeof(float), 64)))
         return false;
