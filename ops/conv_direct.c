@@ -2,29 +2,28 @@
  *
  * With a few channels (LeNet: 1→6, 6→16) the GEMM's panels are mostly
  * empty and building, packing and scattering patches costs more than the
- * products, so these kernels read a zero-padded copy of the image instead.
- * With stride 1 and the input zero-padded to [C, Hp, Wp], output (oy, ox)
- * reads in[c, oy + i·dh, ox + j·dw]; over flattened positions q = oy·Wp + ox
- *   out[o, q] = Σ_t w[o, t] · in[q + off_t],   off_t = c·Hp·Wp + i·dh·Wp + j·dw
- * for every tap t = (c, i, j): one contiguous run of the input per tap. The
- * columns ox ≥ OW of each Wp-wide row are computed and dropped (cheaper than
- * breaking the run at every row end), and so are the positions past OH·Wp
- * up to a whole 16-lane vector.
- *   forward          in = x padded by (ph, pw) (x itself without padding)
- *   backward_input   in = dy padded by (dh(KH-1) - ph, dw(KW-1) - pw),
- *                    w[c, (o, i, j)] = W[o, c, KH-1-i, KW-1-j]  (flipped, transposed)
- *   backward_weight  dW[o, t] += Σ_q dz[o, q] · in[q + off_t], with in as the
- *                    forward's and dz = dy spread to Wp-wide rows, the dropped
- *                    positions masked off
+ * products, so these kernels read copies of the image laid out so that
+ * every tap t = (c, i, j) reads one contiguous run, with output positions
+ * in the vector lanes.
+ *   forward, backward_weight: column-shifted planes (shift_planes),
+ *     S[c, j][y·OW + x] = x padded [c, y, x + j·dw], Hp rows of OW: over the
+ *     real positions q = oy·OW + ox (y's and dy's own layout)
+ *       y[o, q] = Σ_t w[o, t] · S[q + off_t],   off_t = (c·KW + j)·Hp·OW + i·dh·OW
+ *       dW[o, t] = Σ_n Σ_q dy[o, q] · S[q + off_t]
+ *     KW copies of the input, no dropped lanes, and y written in place.
+ *   backward_input: dy zero-padded by (dh(KH-1) - ph, dw(KW-1) - pw) to
+ *     [O, Hp, Wp], flattened positions q = oy·Wp + ox,
+ *       dx[c, q] = Σ_t w[c, t] · in[q + off_t],   off_t = o·Hp·Wp + i·dh·Wp + j·dw,
+ *     w[c, (o, i, j)] = W[o, c, KH-1-i, KW-1-j] (flipped, transposed); the
+ *     columns ox ≥ W of each Wp-wide row are computed and dropped (cheaper
+ *     than breaking the run at every row end).
  * When the output channels come in sixteens (LeNet's conv2) the forward and
  * the weight gradient put them in the lanes instead (direct_fwd16,
- * direct_wgrad16): one broadcast input value per FMA, real positions only.
- * With fewer taps than output channels the backward weight reads patches of
- * the real positions and dy in place (direct_wgrad_compact); the backward
- * input of one channel per tile with a 5-row kernel runs by rows
- * (direct_bwi). All are sums of the same products as the GEMM path's, in
- * another order. The file also holds vector copies of conv.c's im2col and
- * col2im for stride 1 without padding. */
+ * direct_wgrad16): one broadcast input value per FMA, real positions only;
+ * the backward input of one channel per tile with a 5-row kernel runs by
+ * rows (direct_bwi). All are sums of the same products as the GEMM path's,
+ * in another order. The file also holds vector copies of conv.c's im2col
+ * and col2im for stride 1 without padding. */
 #include "autograd/internal.h"
 #include "ops/conv.h"
 
@@ -94,15 +93,19 @@ bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
     if (pass == CONV_BACKWARD_INPUT && (g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1)))
         return false;
     flat_geom f = flat_geometry(g, pass);
-    /* With few taps per output (the wide CNN's 1→32 3×3) writing the outputs
-     * twice, flattened and then compacted, costs more than the GEMM's patches. */
-    if (pass != CONV_BACKWARD_WEIGHT && f.taps < 16)
+    /* With few taps per output (the wide CNN's 1→32 3×3) the backward input's
+     * writing dx twice, flattened and then compacted, costs more than the
+     * GEMM's patches. */
+    if (pass == CONV_BACKWARD_INPUT && f.taps < 16)
         return false;
     /* one output channel per tile leaves the loads, not the FMAs, to decide
      * (but for the backward input's rows kernel) */
     if (pass != CONV_BACKWARD_WEIGHT && direct_rows(f.out_c) == 1 && !(pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g)))
         return false;
-    return f.in_len < ((int64_t)1 << 28) && f.taps <= 4096;
+    /* int32 tap offsets */
+    int64_t planes = g->cg * g->kw * (g->h + 2 * g->ph) * g->ow;
+    return f.in_len < ((int64_t)1 << 28) && (pass == CONV_BACKWARD_INPUT || planes < ((int64_t)1 << 28)) &&
+           f.taps <= 4096;
 }
 
 #define DIRECT_CHUNK 8 /* images per backward-weight pass: their sums share one reduction */
@@ -599,10 +602,7 @@ typedef struct {
     const float *x, *w, *bias, *dy;
     float *out;           /* y, dx or dw */
     const int32_t *off;   /* per tap */
-    const uint16_t *keep; /* backward weight: per 16 positions, the lanes of kept columns */
-    bool compact;         /* backward weight over the patches (direct_wgrad_compact) */
-    const uint16_t *keep_compact; /* then: per 16 of the OH·OW positions, the lanes inside */
-    int64_t col_len;      /* then: floats of one image's patches, [k][OH·OW] */
+    int64_t planes_len;   /* forward, backward weight: floats of one image's planes (shift_planes) */
     const float *wtap;    /* forward, backward input: the weights in tap order, [groups][out_c][taps] */
     const float *wT16;    /* forward with channels in lanes: [groups][og/16][taps][16] */
     float *scratch;       /* per worker: scratch_len floats */
@@ -610,8 +610,8 @@ typedef struct {
     float *partial;       /* backward weight with several workers: a dw per worker */
 } direct_job;
 
-/* The padded input of image b, group gr, for the forward and backward
- * weight: without padding, the image itself, as long as the reads past its
+/* The padded input of image b, group gr, for direct_fwd16 and
+ * direct_wgrad16: without padding, the image itself, as long as the reads past its
  * end (the dropped positions') stay inside x; else copied into `scratch`
  * (NULL: only asks, returns NULL). */
 static const float *direct_input(const direct_job *job, int64_t b, int64_t gr, float *scratch)
@@ -639,8 +639,8 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
         const float *src = in;
         if (job->pass == CONV_FORWARD && !job->wT16) {
             shift_planes(g, job->x + (b * g->c + gr * g->cg) * g->h * g->w, in);
-            direct_forward_planes(g, in, job->off, job->w + gr * g->og * g->k, job->bias ? job->bias + gr * g->og : NULL,
-                                  job->out + (b * g->o + gr * g->og) * g->p);
+            direct_forward_planes(g, in, job->off, job->w + gr * g->og * g->k,
+                                  job->bias ? job->bias + gr * g->og : NULL, job->out + (b * g->o + gr * g->og) * g->p);
             continue;
         }
         if (job->pass == CONV_FORWARD) {
@@ -693,25 +693,24 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
     }
 }
 
-/* Whether the backward weight reads patches and dy as they are, over the
- * OH·OW real positions, rather than dy spread to Wp-wide rows: with fewer
- * taps than output channels (the wide CNN's 1→32 3×3: 9 against 32) the
- * patches are the smaller copy. */
-static bool direct_wgrad_compact_fits(const conv_geom *g) { return g->k < g->og; }
-
-/* The backward weight of images [b0, b0 + n_img), every group, over
- * patches: col[t][q] = in[q' + off_t] for the real positions q = oy·OW + ox
- * (q' = oy·Wp + ox), one image after another in `cols`, and dy read in
- * place; keep_compact masks the lanes past OH·OW. */
-static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_img, float *cols, float *dw, int ob,
-                                 int tb)
+/* Backward weight over images [chunk·DIRECT_CHUNK, +DIRECT_CHUNK), every
+ * group, into the worker's dw: the chunk's planes one image after another,
+ * dy read in place, and per tile of OB channels × TB taps one pass over the
+ * chunk (its lane sums added up once). */
+static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
 {
+    (void)n_tasks;
+    const direct_job *job = arg;
     const conv_geom *g = job->g;
-    int64_t tile = ob * tb * 16;
-    float *sums = cols + DIRECT_CHUNK * job->col_len; /* [ob·tb][16] */
+    int64_t b0 = (int64_t)chunk * DIRECT_CHUNK, n_img = g->n - b0 < DIRECT_CHUNK ? g->n - b0 : DIRECT_CHUNK;
+    float *planes = job->scratch + (int64_t)worker * job->scratch_len;
+    float *sums = planes + DIRECT_CHUNK * job->planes_len; /* [OB·TB][16] */
+    float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
+    int ob = 1, tb = 16; /* direct_wgrad_tile sets both: 1×16 fits every count */
+    direct_wgrad_tile(g->og, g->k, &ob, &tb);
     for (int64_t gr = 0; gr < g->groups; gr++) {
         for (int64_t n = 0; n < n_img; n++)
-            shift_planes(g, job->x + ((b0 + n) * g->c + gr * g->cg) * g->h * g->w, cols + n * job->col_len);
+            shift_planes(g, job->x + ((b0 + n) * g->c + gr * g->cg) * g->h * g->w, planes + n * job->planes_len);
         const float *dy = job->dy + (b0 * g->o + gr * g->og) * g->p;
         float *dwg = dw + gr * g->og * g->k;
         for (int64_t o = 0; o < g->og; o += ob)
@@ -719,33 +718,17 @@ static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_im
                 int32_t off[16];
                 for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
                     off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
-                memset(sums, 0, (size_t)tile * sizeof *sums);
-                direct_wgrads[ob](cols, job->col_len, dy + o * g->p, g->p, g->o * g->p, n_img, g->p, off, sums);
+                memset(sums, 0, (size_t)(ob * tb * 16) * sizeof *sums);
+                direct_wgrads[ob](planes, job->planes_len, dy + o * g->p, g->p, g->o * g->p, n_img, g->p, off, sums);
                 for (int r = 0; r < ob; r++)
                     for (int u = 0; u < tb && t + u < g->k; u++) {
-                        const float *lanes = sums + (r * tb + u) * 16;
                         float total = 0;
                         for (int l = 0; l < 16; l++)
-                            total += lanes[l];
+                            total += sums[(r * tb + u) * 16 + l];
                         dwg[(o + r) * g->k + t + u] += total;
                     }
             }
     }
-}
-
-/* Backward weight over images [chunk·DIRECT_CHUNK, +DIRECT_CHUNK), every
- * group, into the worker's dw. */
-static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
-{
-    (void)n_tasks;
-    const direct_job *job = arg;
-    const conv_geom *g = job->g;
-    int64_t b0 = (int64_t)chunk * DIRECT_CHUNK, n_img = g->n - b0 < DIRECT_CHUNK ? g->n - b0 : DIRECT_CHUNK;
-    float *in = job->scratch + (int64_t)worker * job->scratch_len;
-    float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
-    int ob = 1, tb = 16; /* direct_wgrad_tile sets both: 1×16 fits every count */
-    direct_wgrad_tile(g->og, g->k, &ob, &tb);
-    direct_wgrad_compact(job, b0, n_img, in, dw, ob, tb);
 }
 
 /* Floats of a tile's sums (R·KW·16, 5·5·16 the most) when it runs past the last kernel row. */
@@ -800,6 +783,11 @@ static void direct_wgrad16_image(void *arg, int b, int n_tasks, int worker)
     }
 }
 
+/* Whether the forward takes direct_fwd16 (output channels in lanes): with
+ * few taps (the wide CNN's 1→32 3×3: 9) its scatter of the outputs out of
+ * the lanes outweighs the products (30 GFLOP/s against the planes' 88). */
+static bool direct_fwd16_fits(const conv_geom *g) { return g->og % 16 == 0 && g->k >= 16 && direct_fwd16s[1]; }
+
 /* Runs pass with the direct kernels; false (error set) when step memory runs out. */
 bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const float *x, const float *w,
                        const float *bias, const float *dy, float *out)
@@ -810,29 +798,28 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                       .out = out};
     const flat_geom *f = &job.f;
     bool lanes16 = pass == CONV_BACKWARD_WEIGHT && direct_wgrad16_fits(g);
-    bool fwd16 = pass == CONV_FORWARD && g->og % 16 == 0 && direct_fwd16s[1];
-    static int flat_env = -1;
-    if (flat_env < 0) flat_env = getenv("TG_FLAT") != NULL;
+    bool fwd16 = pass == CONV_FORWARD && direct_fwd16_fits(g);
     /* the forward and backward weight over column-shifted planes (shift_planes) */
-    bool planes = (pass == CONV_FORWARD && !fwd16) || (pass == CONV_BACKWARD_WEIGHT && !lanes16 && (!flat_env || direct_wgrad_compact_fits(g)));
-    int64_t hp = g->h + 2 * g->ph, planes_len = (g->cg * g->kw * hp * g->ow + 16 + 15) & ~(int64_t)15;
+    bool planes = (pass == CONV_FORWARD && !fwd16) || (pass == CONV_BACKWARD_WEIGHT && !lanes16);
+    int64_t hp = g->h + 2 * g->ph;
+    job.planes_len = (g->cg * g->kw * hp * g->ow + 16 + 15) & ~(int64_t)15; /* 16 of slack for the last reads */
     int n_tasks = pass == CONV_BACKWARD_WEIGHT && !lanes16 ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
-    job.scratch_len = lanes16 ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
-                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * planes_len + 16 * 24
-                      : planes ? planes_len
+    job.scratch_len = lanes16                        ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
+                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * job.planes_len + 24 * 16 /* + a tile's sums */
+                      : planes                       ? job.planes_len
                                                      : f->in_len + f->out_c * f->row;
     job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
     int32_t *off = tg_arena_alloc(ctx, (size_t)f->taps * sizeof *off, 64);
     job.scratch = tg_arena_alloc(ctx, (size_t)(job.scratch_len * workers) * sizeof(float), 64);
     if (!off || !job.scratch)
         return false;
-    /* padding, slack and dz's dropped columns: zero for every image of the call */
+    /* padding and slack: zero for every image of the call */
     memset(job.scratch, 0, (size_t)(job.scratch_len * workers) * sizeof(float));
-    /* taps (c, i, j) over the input's channels c: the weight's order for the
-     * backward weight; kernel row first, (i, c, j), for the other two, whose
-     * tiles skip whole kernel rows of padding (tap_run) */
+    /* taps (c, i, j) over the input's channels c: the weight's order over the
+     * planes; kernel row first, (i, c, j), over a padded input, whose tiles
+     * skip whole kernel rows of padding (tap_run) */
     int64_t t = 0, plane = f->hp * f->wp, kk = g->kh * g->kw;
     if (planes)
         for (int64_t c = 0; c < g->cg; c++)
@@ -840,14 +827,12 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                 for (int64_t j = 0; j < g->kw; j++)
                     off[t++] = (int32_t)(((c * g->kw + j) * hp + i * g->dh) * g->ow);
     else
-    for (int64_t a = 0; a < (pass == CONV_BACKWARD_WEIGHT ? f->in_c : g->kh); a++)
-        for (int64_t b = 0; b < (pass == CONV_BACKWARD_WEIGHT ? g->kh : f->in_c); b++)
-            for (int64_t j = 0; j < g->kw; j++) {
-                int64_t c = pass == CONV_BACKWARD_WEIGHT ? a : b, i = pass == CONV_BACKWARD_WEIGHT ? b : a;
-                off[t++] = (int32_t)(c * plane + i * g->dh * f->wp + j * g->dw);
-            }
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t c = 0; c < f->in_c; c++)
+                for (int64_t j = 0; j < g->kw; j++)
+                    off[t++] = (int32_t)(c * plane + i * g->dh * f->wp + j * g->dw);
     job.off = off;
-    if (pass != CONV_BACKWARD_WEIGHT && !planes) {
+    if (pass != CONV_BACKWARD_WEIGHT && !planes) { /* the weights reordered for a padded input */
         if (!(pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g))) /* the rows kernel has its own tiles */
             direct_choose_tiling(&job.f);
         /* weights in tap order, wt[gr][r][(i, c, j)] for output channel r:
@@ -866,7 +851,7 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                                     ? w[(gr * g->og + r) * g->k + c * kk + i * g->kw + j]
                                     : w[(gr * g->og + c) * g->k + r * kk + (g->kh - 1 - i) * g->kw + g->kw - 1 - j];
         job.wtap = wt;
-        if (pass == CONV_FORWARD && g->og % 16 == 0 && direct_fwd16s[1]) {
+        if (fwd16) {
             /* wT16[gr][ob][t][l] = wt[gr][ob + l][t] */
             float *w16 = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *w16, 64);
             if (!w16)
@@ -901,7 +886,6 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
             }
         return true;
     }
-    job.col_len = planes_len;
     size_t dw_size = (size_t)(g->o * g->k);
     if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_size * (size_t)workers * sizeof(float), 64)))
         return false;
