@@ -111,6 +111,14 @@ static const conv_shape shapes[] = {
     {2, 2, 7, 11, 32, 2, 2, 1, 0, 1, 2, true},   /* groups 2 of 1 channel */
     {2, 1, 10, 9, 12, 3, 2, 1, 1, 2, 1, true},   /* dilation 2 */
     {2, 1, 6, 5, 17, 2, 2, 1, 0, 1, 1, true},    /* odd output channels: tiles of 1 */
+    /* forward and backward weight over column-shifted planes */
+    {1, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, true},    /* batch 1, LeNet conv 1: 49 whole vectors, tiles of 3 and 4 */
+    {17, 2, 20, 21, 6, 5, 5, 1, 2, 1, 1, false},  /* 420 positions (a tail of 4), chunks of 8, 8, 1 on two workers */
+    {2, 3, 5, 37, 4, 3, 3, 1, 0, 1, 1, true},     /* rows of 35 (3 vectors), no padding: overruns into the next plane */
+    {2, 1, 12, 10, 32, 3, 3, 1, 0, 1, 1, true},   /* 32 channels, 9 taps: planes, not lanes; weight tiles 8×3 */
+    {3, 2, 9, 9, 16, 3, 2, 1, 1, 1, 1, false},    /* 16 channels, 12 taps: planes, not lanes */
+    {2, 2, 7, 9, 6, 2, 3, 1, 1, 2, 1, true},      /* dilation 2, rows of 7 (a vector spans three rows) */
+    {5, 2, 11, 13, 2, 4, 3, 1, 2, 1, 1, true},    /* 2 channels: forward tiles of up to 10 vectors */
     /* backward input of one channel per tile by rows (5-row kernels) */
     {3, 1, 9, 13, 4, 5, 5, 1, 1, 1, 1, true},    /* one tile of 9 rows, one vector per row */
     {2, 5, 30, 20, 3, 5, 3, 1, 2, 1, 1, false},  /* 5 channels, tiles of 10 rows of two vectors */
