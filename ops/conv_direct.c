@@ -111,7 +111,7 @@ bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
 #define DIRECT_CHUNK 8 /* images per backward-weight pass: their sums share one reduction */
 
 typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t,
-                                const int32_t *, float *);
+                                const int32_t *, float *, int64_t);
 typedef void (*direct_wgrad16_fn)(const float *const *, const float *, int64_t, int64_t, int64_t, float *);
 typedef void (*direct_fwd16_fn)(const float *, const float *, const int32_t *, int64_t, const float *, float *);
 #define DIRECT_FWD16_NP 12 /* positions per row in a tile: 2 rows × 12 accumulators */
@@ -322,10 +322,10 @@ static void direct_forward_planes(const conv_geom *g, const float *planes, const
         }
 }
 
-/* sums[r·TB + u][l] += Σ over n_img images and the P positions (lanes l)
- * of dz[r]·in[off_u], for OB channels r and TB taps u (OB·TB = 24, 16 with
- * one channel): the caller adds the 16 lanes once per tile; per vector
- * OB + TB loads feed OB·TB FMAs. The whole vectors run unmasked; the last
+/* dw[r·dw_row + u] += Σ over n_img images and the P positions of
+ * dz[r]·in[off_u], for OB channels r and TB taps u (OB·TB = 24, 16 with
+ * one channel), the lanes added up once per call; per vector OB + TB loads
+ * feed OB·TB FMAs. The whole vectors run unmasked; the last
  * P % 16 positions of each image are loaded with the lanes past P zeroed
  * in both operands (masked loads are slow here, and masked FMAs cost 5%
  * on every vector): what lies there (the next rows, or past the end of dy)
@@ -364,14 +364,14 @@ static void direct_forward_planes(const conv_geom *g, const float *planes, const
         }                                                                                                       \
     } while (0)
 #define DIRECT_WGRAD_TILE(OB, TB, HOLD_IN)                                                                      \
-    TG_CONV_AVX512 static void direct_wgrad_##OB(const float *in, int64_t in_step, const float *dz,              \
-                                                 int64_t dz_row, int64_t dz_step, int64_t n_img, int64_t p,     \
-                                                 const int32_t *off, float *sums)                               \
+    TG_CONV_AVX512 static void direct_wgrad_##OB##_##TB(const float *in, int64_t in_step, const float *dz,       \
+                                                        int64_t dz_row, int64_t dz_step, int64_t n_img,         \
+                                                        int64_t p, const int32_t *off, float *dw, int64_t dw_row) \
     {                                                                                                           \
         __m512 acc[OB][TB];                                                                                     \
         _Pragma("GCC unroll 8") for (int r = 0; r < OB; r++)                                                    \
             _Pragma("GCC unroll 16") for (int u = 0; u < TB; u++)                                               \
-                acc[r][u] = _mm512_loadu_ps(sums + (r * TB + u) * 16);                                          \
+                acc[r][u] = _mm512_setzero_ps();                                                                \
         int64_t whole = p / 16;                                                                                 \
         __mmask16 m = (__mmask16)((1u << (p % 16)) - 1);                                                        \
         for (int64_t n = 0; n < n_img; n++) {                                                                   \
@@ -384,17 +384,24 @@ static void direct_forward_planes(const conv_geom *g, const float *planes, const
         }                                                                                                       \
         _Pragma("GCC unroll 8") for (int r = 0; r < OB; r++) /* unrolled, else acc lives on the stack */        \
             _Pragma("GCC unroll 16") for (int u = 0; u < TB; u++)                                               \
-                _mm512_storeu_ps(sums + (r * TB + u) * 16, acc[r][u]);                                          \
+                dw[r * dw_row + u] += _mm512_reduce_add_ps(acc[r][u]);                                          \
     }
-DIRECT_WGRAD_TILE(1, 16, false)
-DIRECT_WGRAD_TILE(2, 12, false)
-DIRECT_WGRAD_TILE(3, 8, false)
-DIRECT_WGRAD_TILE(4, 6, false)
-DIRECT_WGRAD_TILE(6, 4, false)
-DIRECT_WGRAD_TILE(8, 3, true)
-static const direct_wgrad_fn direct_wgrads[9] = {NULL,           direct_wgrad_1, direct_wgrad_2, direct_wgrad_3,
-                                                 direct_wgrad_4, NULL,           direct_wgrad_6, NULL,
-                                                 direct_wgrad_8};
+DIRECT_WGRAD_TILE(1, 1, false) DIRECT_WGRAD_TILE(1, 2, false) DIRECT_WGRAD_TILE(1, 3, false) DIRECT_WGRAD_TILE(1, 4, false) DIRECT_WGRAD_TILE(1, 5, false) DIRECT_WGRAD_TILE(1, 6, false) DIRECT_WGRAD_TILE(1, 7, false) DIRECT_WGRAD_TILE(1, 8, false) DIRECT_WGRAD_TILE(1, 9, false) DIRECT_WGRAD_TILE(1, 10, false) DIRECT_WGRAD_TILE(1, 11, false) DIRECT_WGRAD_TILE(1, 12, false) DIRECT_WGRAD_TILE(1, 13, false) DIRECT_WGRAD_TILE(1, 14, false) DIRECT_WGRAD_TILE(1, 15, false) DIRECT_WGRAD_TILE(1, 16, false)
+DIRECT_WGRAD_TILE(2, 1, false) DIRECT_WGRAD_TILE(2, 2, false) DIRECT_WGRAD_TILE(2, 3, false) DIRECT_WGRAD_TILE(2, 4, false) DIRECT_WGRAD_TILE(2, 5, false) DIRECT_WGRAD_TILE(2, 6, false) DIRECT_WGRAD_TILE(2, 7, false) DIRECT_WGRAD_TILE(2, 8, false) DIRECT_WGRAD_TILE(2, 9, false) DIRECT_WGRAD_TILE(2, 10, false) DIRECT_WGRAD_TILE(2, 11, false) DIRECT_WGRAD_TILE(2, 12, false)
+DIRECT_WGRAD_TILE(3, 1, false) DIRECT_WGRAD_TILE(3, 2, false) DIRECT_WGRAD_TILE(3, 3, false) DIRECT_WGRAD_TILE(3, 4, false) DIRECT_WGRAD_TILE(3, 5, false) DIRECT_WGRAD_TILE(3, 6, false) DIRECT_WGRAD_TILE(3, 7, false) DIRECT_WGRAD_TILE(3, 8, false)
+DIRECT_WGRAD_TILE(4, 1, false) DIRECT_WGRAD_TILE(4, 2, false) DIRECT_WGRAD_TILE(4, 3, false) DIRECT_WGRAD_TILE(4, 4, false) DIRECT_WGRAD_TILE(4, 5, false) DIRECT_WGRAD_TILE(4, 6, false)
+DIRECT_WGRAD_TILE(6, 1, false) DIRECT_WGRAD_TILE(6, 2, false) DIRECT_WGRAD_TILE(6, 3, false) DIRECT_WGRAD_TILE(6, 4, false)
+DIRECT_WGRAD_TILE(8, 1, true) DIRECT_WGRAD_TILE(8, 2, true) DIRECT_WGRAD_TILE(8, 3, true)
+/* [OB][TB]: the widest tile of each channel count, and the narrower ones
+ * for the taps left over */
+static const direct_wgrad_fn direct_wgrads[9][17] = {
+    [1] = {NULL, direct_wgrad_1_1, direct_wgrad_1_2, direct_wgrad_1_3, direct_wgrad_1_4, direct_wgrad_1_5, direct_wgrad_1_6, direct_wgrad_1_7, direct_wgrad_1_8, direct_wgrad_1_9, direct_wgrad_1_10, direct_wgrad_1_11, direct_wgrad_1_12, direct_wgrad_1_13, direct_wgrad_1_14, direct_wgrad_1_15, direct_wgrad_1_16},
+    [2] = {NULL, direct_wgrad_2_1, direct_wgrad_2_2, direct_wgrad_2_3, direct_wgrad_2_4, direct_wgrad_2_5, direct_wgrad_2_6, direct_wgrad_2_7, direct_wgrad_2_8, direct_wgrad_2_9, direct_wgrad_2_10, direct_wgrad_2_11, direct_wgrad_2_12},
+    [3] = {NULL, direct_wgrad_3_1, direct_wgrad_3_2, direct_wgrad_3_3, direct_wgrad_3_4, direct_wgrad_3_5, direct_wgrad_3_6, direct_wgrad_3_7, direct_wgrad_3_8},
+    [4] = {NULL, direct_wgrad_4_1, direct_wgrad_4_2, direct_wgrad_4_3, direct_wgrad_4_4, direct_wgrad_4_5, direct_wgrad_4_6},
+    [6] = {NULL, direct_wgrad_6_1, direct_wgrad_6_2, direct_wgrad_6_3, direct_wgrad_6_4},
+    [8] = {NULL, direct_wgrad_8_1, direct_wgrad_8_2, direct_wgrad_8_3},
+};
 
 /* Backward weight with 16 output channels in the lanes (og a multiple of
  * 16, column dilation 1): over the real output positions only,
@@ -540,7 +547,7 @@ static const direct_bwi_fn direct_bwis[2][DIRECT_BWI_R + 1] = {{NULL}};
 static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {NULL};
 static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL};
 static const int direct_wgrad16_rows[6] = {0};
-static const direct_wgrad_fn direct_wgrads[9] = {NULL};
+static const direct_wgrad_fn direct_wgrads[9][17] = {{NULL}};
 static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step, int64_t rows, int64_t w,
                              const float *add)
 {
@@ -578,20 +585,24 @@ static void pad_planes(const float *src, int64_t c, int64_t h, int64_t w, int64_
 }
 
 /* Backward-weight tiles: OB channels × TB taps (24 accumulators, 16 with
- * one channel). The shape that runs the fewest FMAs over og channels and k
- * taps (a partial tile costs as much as a whole one): 4×6 leaves 3 of 12
- * taps idle for a 3×3 kernel, 8×3 none. */
+ * one channel), the taps left over in a narrower tile. A tile of n taps
+ * costs max(OB·n FMAs, OB + n loads) per vector; the shape with the least
+ * cost over og channels and k taps, then the fewest loads: LeNet's conv1
+ * (6 channels, 25 taps) runs 6×4 tiles and a 6×1, the wide CNN's conv1
+ * (32, 9) 8×3. */
 static void direct_wgrad_tile(int64_t og, int64_t k, int *ob, int *tb)
 {
     static const int shapes[][2] = {{6, 4}, {4, 6}, {3, 8}, {2, 12}, {8, 3}, {1, 16}};
-    int64_t best = -1;
+    int64_t best = -1, best_loads = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         int o = shapes[i][0], t = shapes[i][1];
         if (og % o)
             continue;
-        int64_t cost = og / o * ((k + t - 1) / t) * (o * t > o + t ? o * t : o + t);
-        if (best < 0 || cost < best)
-            best = cost, *ob = o, *tb = t;
+        int64_t r = k % t, whole = k / t;
+        int64_t cost = og / o * (whole * (o * t > o + t ? o * t : o + t) + (r ? (o * r > o + r ? o * r : o + r) : 0));
+        int64_t loads = og / o * (whole * (o + t) + (r ? o + r : 0));
+        if (best < 0 || cost < best || (cost == best && loads < best_loads))
+            best = cost, best_loads = loads, *ob = o, *tb = t;
     }
 }
 
@@ -704,7 +715,6 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
     const conv_geom *g = job->g;
     int64_t b0 = (int64_t)chunk * DIRECT_CHUNK, n_img = g->n - b0 < DIRECT_CHUNK ? g->n - b0 : DIRECT_CHUNK;
     float *planes = job->scratch + (int64_t)worker * job->scratch_len;
-    float *sums = planes + DIRECT_CHUNK * job->planes_len; /* [OB·TB][16] */
     float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
     int ob = 1, tb = 16; /* direct_wgrad_tile sets both: 1×16 fits every count */
     direct_wgrad_tile(g->og, g->k, &ob, &tb);
@@ -715,18 +725,9 @@ static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
         float *dwg = dw + gr * g->og * g->k;
         for (int64_t o = 0; o < g->og; o += ob)
             for (int64_t t = 0; t < g->k; t += tb) {
-                int32_t off[16];
-                for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
-                    off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
-                memset(sums, 0, (size_t)(ob * tb * 16) * sizeof *sums);
-                direct_wgrads[ob](planes, job->planes_len, dy + o * g->p, g->p, g->o * g->p, n_img, g->p, off, sums);
-                for (int r = 0; r < ob; r++)
-                    for (int u = 0; u < tb && t + u < g->k; u++) {
-                        float total = 0;
-                        for (int l = 0; l < 16; l++)
-                            total += sums[(r * tb + u) * 16 + l];
-                        dwg[(o + r) * g->k + t + u] += total;
-                    }
+                int n_t = g->k - t < tb ? (int)(g->k - t) : tb; /* the last tile: the taps left */
+                direct_wgrads[ob][n_t](planes, job->planes_len, dy + o * g->p, g->p, g->o * g->p, n_img, g->p,
+                                       job->off + t, dwg + o * g->k + t, g->k);
             }
     }
 }
@@ -807,7 +808,7 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
     job.scratch_len = lanes16                        ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
-                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * job.planes_len + 24 * 16 /* + a tile's sums */
+                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * job.planes_len
                       : planes                       ? job.planes_len
                                                      : f->in_len + f->out_c * f->row;
     job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
@@ -911,7 +912,7 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
  * remainder per row of 11. */
 bool tg_conv_im2col_f32(const conv_geom *g, const float *x, float *col)
 {
-    if (g->sh != 1 || g->sw != 1 || g->ph || g->pw || !tg_conv_avx512() || !direct_wgrads[1])
+    if (g->sh != 1 || g->sw != 1 || g->ph || g->pw || !tg_conv_avx512() || !direct_wgrads[1][16])
         return false;
     for (int64_t c = 0; c < g->cg; c++)
         for (int64_t i = 0; i < g->kh; i++)
