@@ -119,6 +119,8 @@ static const conv_shape shapes[] = {
     {3, 2, 9, 9, 16, 3, 2, 1, 1, 1, 1, false},    /* 16 channels, 12 taps: planes, not lanes */
     {2, 2, 7, 9, 6, 2, 3, 1, 1, 2, 1, true},      /* dilation 2, rows of 7 (a vector spans three rows) */
     {5, 2, 11, 13, 2, 4, 3, 1, 2, 1, 1, true},    /* 2 channels: forward tiles of up to 10 vectors */
+    {2, 3, 8, 8, 6, 3, 3, 1, 1, 1, 1, true},      /* 27 taps: weight tiles 6×4 and a 6×3 */
+    {2, 1, 9, 12, 8, 1, 7, 1, 0, 1, 1, false},    /* 7 taps: weight tiles 8×3 and an 8×1 */
     /* backward input of one channel per tile by rows (5-row kernels) */
     {3, 1, 9, 13, 4, 5, 5, 1, 1, 1, 1, true},    /* one tile of 9 rows, one vector per row */
     {2, 5, 30, 20, 3, 5, 3, 1, 2, 1, 1, false},  /* 5 channels, tiles of 10 rows of two vectors */
