@@ -636,7 +636,21 @@ static const float *direct_input(const direct_job *job, int64_t b, int64_t gr, f
     return scratch;
 }
 
-/* Forward or backward input of one image, every group. */
+/* Forward of image b over its planes, every group. */
+static void direct_forward_image(void *arg, int b, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const direct_job *job = arg;
+    const conv_geom *g = job->g;
+    float *planes = job->scratch + (int64_t)worker * job->scratch_len;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        shift_planes(g, job->x + (b * g->c + gr * g->cg) * g->h * g->w, planes);
+        direct_forward_planes(g, planes, job->off, job->w + gr * g->og * g->k, job->bias ? job->bias + gr * g->og : NULL,
+                              job->out + (b * g->o + gr * g->og) * g->p);
+    }
+}
+
+/* Forward with direct_fwd16 or backward input of one image, every group. */
 static void direct_image(void *arg, int b, int n_tasks, int worker)
 {
     (void)n_tasks;
@@ -648,12 +662,6 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
     for (int64_t gr = 0; gr < g->groups; gr++) {
         float *out;
         const float *src = in;
-        if (job->pass == CONV_FORWARD && !job->wT16) {
-            shift_planes(g, job->x + (b * g->c + gr * g->cg) * g->h * g->w, in);
-            direct_forward_planes(g, in, job->off, job->w + gr * g->og * g->k,
-                                  job->bias ? job->bias + gr * g->og : NULL, job->out + (b * g->o + gr * g->og) * g->p);
-            continue;
-        }
         if (job->pass == CONV_FORWARD) {
             src = direct_input(job, b, gr, in);
             out = job->out + (b * g->o + gr * g->og) * g->p;
@@ -864,11 +872,12 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
         }
     }
     if (pass != CONV_BACKWARD_WEIGHT) {
+        void (*image)(void *, int, int, int) = planes ? direct_forward_image : direct_image;
         if (split)
-            tg_pool_run(pool, n_tasks, direct_image, &job);
+            tg_pool_run(pool, n_tasks, image, &job);
         else
             for (int b = 0; b < n_tasks; b++)
-                direct_image(&job, b, n_tasks, 0);
+                image(&job, b, n_tasks, 0);
         return true;
     }
     if (lanes16) { /* the scratch (dwT included) is zero; dw[o][t] = Σ workers' dwT[o/16][t][o%16] */
