@@ -18,14 +18,7 @@
 
 #include "ops/vecmath.h"
 #include "tapegrad.h"
-#include "bench_args.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench.h"
 
 static tg_tensor *gelu_fused(tg_tensor *x) { return tg_gelu(x); }
 /* ½x(1 + erf(x/√2)) */
@@ -135,14 +128,14 @@ static double time_kernel(tg_vec_unary_fn *map, tg_vec_binary_fn *fused, const f
 {
     double best = 1e30;
     for (int r = 0; r < repeats + 2; r++) {
-        double t0 = now();
+        double t0 = bench_seconds(CLOCK_MONOTONIC);
         for (int k = 0; k < 16; k++) {
             if (map)
                 map(x, y, KERNEL_N);
             else
                 fused(g, x, y, KERNEL_N);
         }
-        double t = (now() - t0) / 16;
+        double t = (bench_seconds(CLOCK_MONOTONIC) - t0) / 16;
         if (r >= 2 && t < best)
             best = t;
     }
@@ -191,12 +184,12 @@ static double time_it(tg_ctx *ctx, tg_tensor *(*f)(tg_tensor *), tg_tensor *x, i
 {
     double best = 1e30;
     for (int r = 0; r < repeats + 2; r++) { /* two warm-up runs */
-        double t0 = now();
+        double t0 = bench_seconds(CLOCK_MONOTONIC);
         if (tg_backward(tg_sum(f(x))) != TG_OK) {
             fprintf(stderr, "%s\n", tg_ctx_error(ctx));
             exit(1);
         }
-        double t = now() - t0;
+        double t = bench_seconds(CLOCK_MONOTONIC) - t0;
         tg_tape_reset(ctx);
         tg_tensor_zero_grad(x);
         if (r >= 2 && t < best)

@@ -32,7 +32,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
-#include "bench_args.h"
+#include "bench.h"
 
 #define BATCH 64
 #define N_BATCHES 16 /* distinct random batches, cycled */
@@ -51,13 +51,6 @@ typedef struct {
     tg_tensor *items[16];
     tg_params params;
 } cnn;
-
-static double clock_seconds(clockid_t id)
-{
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void conv_init(tg_ctx *ctx, conv_layer *c, int64_t in_c, int64_t out_c, int64_t k, int64_t pad, tg_rng *rng)
 {
@@ -168,8 +161,8 @@ static tg_status on_epoch(const tg_train_config *config, int epoch, const tg_his
     round_clock *r = user;
     int after = epoch - r->warm_epochs; /* epochs since the warm-up */
     if (after >= 0 && after % r->epochs_per_round == 0) {
-        r->wall[after / r->epochs_per_round] = clock_seconds(CLOCK_MONOTONIC);
-        r->cpu[after / r->epochs_per_round] = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+        r->wall[after / r->epochs_per_round] = bench_seconds(CLOCK_MONOTONIC);
+        r->cpu[after / r->epochs_per_round] = bench_seconds(CLOCK_PROCESS_CPUTIME_ID);
     }
     return TG_OK;
 }
@@ -187,13 +180,13 @@ static int compare_doubles(const void *a, const void *b)
 typedef void (*bench_fn)(void *arg);
 static double best_seconds(tg_ctx *ctx, bench_fn fn, void *arg)
 {
-    double best = INFINITY, start = clock_seconds(CLOCK_MONOTONIC);
+    double best = INFINITY, start = bench_seconds(CLOCK_MONOTONIC);
     fn(arg); /* warm */
     tg_tape_reset(ctx);
-    for (int calls = 0; calls < 5 || clock_seconds(CLOCK_MONOTONIC) - start < 0.5; calls++) {
-        double t0 = clock_seconds(CLOCK_MONOTONIC);
+    for (int calls = 0; calls < 5 || bench_seconds(CLOCK_MONOTONIC) - start < 0.5; calls++) {
+        double t0 = bench_seconds(CLOCK_MONOTONIC);
         fn(arg);
-        double t = clock_seconds(CLOCK_MONOTONIC) - t0;
+        double t = bench_seconds(CLOCK_MONOTONIC) - t0;
         tg_tape_reset(ctx);
         if (t < best)
             best = t;
@@ -325,8 +318,8 @@ int main(int argc, char **argv)
     cfg.epochs = clock.warm_epochs + rounds * clock.epochs_per_round;
     cfg.on_epoch = on_epoch;
     cfg.user = &clock;
-    clock.wall[0] = clock_seconds(CLOCK_MONOTONIC); /* without warm-up, round 0 starts here */
-    clock.cpu[0] = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+    clock.wall[0] = bench_seconds(CLOCK_MONOTONIC); /* without warm-up, round 0 starts here */
+    clock.cpu[0] = bench_seconds(CLOCK_PROCESS_CPUTIME_ID);
     tg_history h = {0};
     if (tg_train(ctx, data, &cfg, &h) != TG_OK) {
         fprintf(stderr, "bench_cnn: %s\n", tg_ctx_error(ctx));

@@ -23,19 +23,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench/bench_args.h"
+#include "bench/bench.h"
 #include "tapegrad.h"
 
 #define MAX_ROUNDS 101
 
 typedef int (*forward_fn)(const float *in, float *out);
-
-static double cpu_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int by_value(const void *a, const void *b)
 {
@@ -91,7 +84,7 @@ static void bench(tg_ctx *ctx, const char *label, tg_model *model, const float *
     tg_grad_set_enabled(ctx, false);
     for (int r = 0; r < rounds; r++) {
         for (int who = 0; who < 3; who++) {
-            double t0 = cpu_seconds();
+            double t0 = bench_seconds(CLOCK_PROCESS_CPUTIME_ID);
             for (int c = 0; c < calls; c++) {
                 const float *in = inputs + (int64_t)(c % n_inputs) * in_size;
                 if (who == 0) {
@@ -107,7 +100,7 @@ static void bench(tg_ctx *ctx, const char *label, tg_model *model, const float *
                 } else
                     (who == 1 ? exported : exported8)(in, out);
             }
-            times[who][r] = (cpu_seconds() - t0) * 1e6 / calls;
+            times[who][r] = (bench_seconds(CLOCK_PROCESS_CPUTIME_ID) - t0) * 1e6 / calls;
         }
     }
     tg_grad_set_enabled(ctx, true);

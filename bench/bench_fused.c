@@ -18,13 +18,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench.h"
 
 typedef struct {
     tg_tensor *x, *gamma, *beta, *q, *k, *v, *qkv, *targets;
@@ -101,7 +95,7 @@ static double time_graph(tg_ctx *ctx, graph_fn f, const inputs *in, tg_tensor *w
     double best = 1e30;
     for (int r = 0; r < (fixed_calls ? 1 : reps); r++) {
         int calls = 0;
-        double start = now(), elapsed;
+        double start = bench_seconds(CLOCK_MONOTONIC), elapsed;
         do {
             tg_tensor *y = f(in);
             tg_tensor *loss = w ? tg_sum(tg_mul(y, w)) : y;
@@ -111,8 +105,8 @@ static double time_graph(tg_ctx *ctx, graph_fn f, const inputs *in, tg_tensor *w
             }
             tg_tape_reset(ctx);
             calls++;
-        } while (fixed_calls ? calls < fixed_calls : now() - start < 0.05);
-        elapsed = now() - start;
+        } while (fixed_calls ? calls < fixed_calls : bench_seconds(CLOCK_MONOTONIC) - start < 0.05);
+        elapsed = bench_seconds(CLOCK_MONOTONIC) - start;
         best = elapsed / calls < best ? elapsed / calls : best;
     }
     return best * 1e6;

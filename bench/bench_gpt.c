@@ -34,16 +34,9 @@
 #include <time.h>
 
 #include "tapegrad.h"
-#include "bench_args.h"
+#include "bench.h"
 
 enum { VOCAB = 65, MAX_BLOCKS = 8 };
-
-static double clock_seconds(clockid_t id)
-{
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* FLOPs of one step's products (2mnk each), forward and backward: every
  * product of the forward costs two of the same size in backward (dX and
@@ -69,9 +62,9 @@ static double gemm_rate(tg_ctx *ctx, int64_t tokens, int64_t d, tg_rng *rng)
     tg_tensor *w = tg_tensor_randn(ctx, rng, TG_F32, TG_SHAPE(4 * d, d), 0, 1);
     double best = 1e30;
     for (int i = 0; i < 20; i++) {
-        double t0 = clock_seconds(clock);
+        double t0 = bench_seconds(clock);
         tg_matmul_t(x, w, false, true);
-        double dt = clock_seconds(clock) - t0;
+        double dt = bench_seconds(clock) - t0;
         best = dt < best ? dt : best;
         tg_tape_reset(ctx);
     }
@@ -140,8 +133,8 @@ int main(int argc, char **argv)
     double loss_value = 0, wall = 0, cpu = 0;
     for (int step = 0; step < warmup + steps; step++) {
         if (step == warmup) {
-            wall = clock_seconds(CLOCK_MONOTONIC);
-            cpu = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+            wall = bench_seconds(CLOCK_MONOTONIC);
+            cpu = bench_seconds(CLOCK_PROCESS_CPUTIME_ID);
         }
         int64_t *xs = tg_tensor_data(x), *ys = tg_tensor_data(y);
         for (int64_t i = 0; i < batch * t; i++)
@@ -157,8 +150,8 @@ int main(int argc, char **argv)
         tg_optim_step(opt);
         tg_tape_reset(ctx);
     }
-    wall = clock_seconds(CLOCK_MONOTONIC) - wall;
-    cpu = clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu;
+    wall = bench_seconds(CLOCK_MONOTONIC) - wall;
+    cpu = bench_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss = (double)ru.ru_maxrss / 1024, steps_rate = steps / wall, cpu_rate = steps / cpu;

@@ -19,6 +19,7 @@
 
 #include "autograd/threads.h"
 #include "ops/gemm.h"
+#include "bench.h"
 
 #ifdef BENCH_OPENBLAS
 #include <cblas.h> /* OpenBLAS's: declares openblas_set_num_threads */
@@ -55,13 +56,6 @@ static const shape shapes[] = {
     {"dense dW half rows  (64x128)ᵀ·64x784", true, false, 128, 784, 64},
     {"dense dW2 half rows (64x64)ᵀ·64x256", true, false, 64, 256, 64},
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -108,21 +102,21 @@ static void measure(const run *r, double *best, double *median)
     once(r); /* warm caches, scratch, threads */
     int reps = 1;
     for (;;) { /* calibrate a trial to >= 20 ms */
-        double t0 = now();
+        double t0 = bench_seconds(CLOCK_MONOTONIC);
         for (int i = 0; i < reps; i++)
             once(r);
-        if (now() - t0 >= 0.02)
+        if (bench_seconds(CLOCK_MONOTONIC) - t0 >= 0.02)
             break;
         reps *= 2;
     }
     double rates[256];
     int n = 0;
-    double start = now();
-    while (n < 256 && (n < 5 || now() - start < 0.25)) {
-        double t0 = now();
+    double start = bench_seconds(CLOCK_MONOTONIC);
+    while (n < 256 && (n < 5 || bench_seconds(CLOCK_MONOTONIC) - start < 0.25)) {
+        double t0 = bench_seconds(CLOCK_MONOTONIC);
         for (int i = 0; i < reps; i++)
             once(r);
-        rates[n++] = flop * reps / (now() - t0) * 1e-9;
+        rates[n++] = flop * reps / (bench_seconds(CLOCK_MONOTONIC) - t0) * 1e-9;
     }
     qsort(rates, (size_t)n, sizeof *rates, cmp_double);
     *best = rates[n - 1];

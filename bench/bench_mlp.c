@@ -33,14 +33,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
-#include "bench_args.h"
-
-static double clock_seconds(clockid_t id)
-{
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "bench.h"
 
 int main(int argc, char **argv)
 {
@@ -113,12 +106,12 @@ int main(int argc, char **argv)
     }
     cfg.epochs = epochs;
     tg_history h = {0};
-    double t0 = clock_seconds(CLOCK_MONOTONIC), c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+    double t0 = bench_seconds(CLOCK_MONOTONIC), c0 = bench_seconds(CLOCK_PROCESS_CPUTIME_ID);
     if (tg_train(ctx, train, &cfg, &h) != TG_OK) {
         fprintf(stderr, "bench_mlp: %s\n", tg_ctx_error(ctx));
         return 1;
     }
-    double seconds = clock_seconds(CLOCK_MONOTONIC) - t0, cpu = clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    double seconds = bench_seconds(CLOCK_MONOTONIC) - t0, cpu = bench_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
     double rate = (double)train->count * epochs / seconds, cpu_rate = (double)train->count * epochs / cpu;
     tg_evaluation eval = {0};
     tg_evaluate(ctx, &cfg, test, &eval);
@@ -126,10 +119,10 @@ int main(int argc, char **argv)
     int reps = 200;
     double best_opt = 1e30;
     for (int r = 0; r < 5; r++) {
-        double o0 = clock_seconds(CLOCK_MONOTONIC);
+        double o0 = bench_seconds(CLOCK_MONOTONIC);
         for (int i = 0; i < reps; i++)
             tg_optim_step(opt);
-        double t = (clock_seconds(CLOCK_MONOTONIC) - o0) / reps;
+        double t = (bench_seconds(CLOCK_MONOTONIC) - o0) / reps;
         best_opt = t < best_opt ? t : best_opt;
     }
     double step_seconds = (double)cfg.batch_size / cpu_rate * (threads > 1 ? 1.0 / threads : 1.0); /* CPU time of a step, per thread */

@@ -22,14 +22,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
-#include "bench_args.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench.h"
 
 /* Gives every parameter a gradient (one backward of Σ p²·0.5 -> dp = p). */
 static void make_grads(tg_ctx *ctx, tg_params params)
@@ -110,13 +103,13 @@ static double run(tg_ctx *ctx, tg_params params, const char *rule, int steps, in
     }
     double best = 1e30;
     for (int r = 0; r < repeats; r++) {
-        double t0 = now();
+        double t0 = bench_seconds(CLOCK_MONOTONIC);
         for (int s = 0; s < steps; s++)
             if (mode == MEMORY_FLOOR)
                 memory_pass(params, tg_optim_state(opt));
             else
                 tg_optim_step(opt);
-        double t = now() - t0;
+        double t = bench_seconds(CLOCK_MONOTONIC) - t0;
         best = t < best ? t : best;
     }
     tg_optim_free(opt);

@@ -9,14 +9,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
-#include "bench_args.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench.h"
 
 typedef tg_tensor *(*op_fn)(tg_tensor *x, void *user);
 
@@ -75,16 +68,16 @@ int main(int argc, char **argv)
         double best = 1e30, best_copy = 1e30;
         size_t bytes = 0;
         for (int r = 0; r < repeats; r++) {
-            double t0 = now();
+            double t0 = bench_seconds(CLOCK_MONOTONIC);
             tg_tensor *y = ops[k].fn(x, ops[k].user);
-            double t1 = now();
+            double t1 = bench_seconds(CLOCK_MONOTONIC);
             if (!y)
                 return fprintf(stderr, "%s\n", tg_ctx_error(ctx)), 1;
             bytes = (size_t)tg_tensor_size(y) * 4;
             tg_tape_reset(ctx);
-            double t2 = now();
+            double t2 = bench_seconds(CLOCK_MONOTONIC);
             memcpy(dst, src, bytes);
-            double t3 = now();
+            double t3 = bench_seconds(CLOCK_MONOTONIC);
             best = t1 - t0 < best ? t1 - t0 : best;
             best_copy = t3 - t2 < best_copy ? t3 - t2 : best_copy;
         }

@@ -8,14 +8,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
-#include "bench_args.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench.h"
 
 /* ops scalar ops mixing the kinds a real graph has (binary with fan-in,
  * unary maps, scalar ops). */
@@ -47,12 +40,12 @@ int main(int argc, char **argv)
 
     double best_fwd = 1e30, best_total = 1e30;
     for (int r = 0; r < repeats + 3; r++) { /* the first runs warm the memory */
-        double t0 = now();
+        double t0 = bench_seconds(CLOCK_MONOTONIC);
         tg_tensor *y = build(x, w, ops);
-        double t1 = now();
+        double t1 = bench_seconds(CLOCK_MONOTONIC);
         if (tg_backward(y) != TG_OK)
             return 1;
-        double t2 = now();
+        double t2 = bench_seconds(CLOCK_MONOTONIC);
         tg_tape_reset(ctx);
         if (r >= 3) {
             best_fwd = t1 - t0 < best_fwd ? t1 - t0 : best_fwd;
@@ -63,9 +56,9 @@ int main(int argc, char **argv)
     double best_plain = 1e30;
     tg_grad_set_enabled(ctx, false);
     for (int r = 0; r < repeats; r++) {
-        double t0 = now();
+        double t0 = bench_seconds(CLOCK_MONOTONIC);
         build(x, w, ops);
-        best_plain = now() - t0 < best_plain ? now() - t0 : best_plain;
+        best_plain = bench_seconds(CLOCK_MONOTONIC) - t0 < best_plain ? bench_seconds(CLOCK_MONOTONIC) - t0 : best_plain;
         tg_tape_reset(ctx);
     }
     printf("tape overhead, %d-op scalar graph (best of %d):\n", ops, repeats);

@@ -12,14 +12,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
-#include "bench_args.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench.h"
 
 static tg_status tanh_forward(const tg_op_call *c)
 {
@@ -64,12 +57,12 @@ static double best_time(tg_ctx *ctx, const tg_op *op, tg_tensor *x, int depth, i
 {
     double best = 1e30;
     for (int r = 0; r < repeats + 3; r++) {
-        double t0 = now();
+        double t0 = bench_seconds(CLOCK_MONOTONIC);
         if (tg_backward(chain(op, x, depth)) != TG_OK) {
             fprintf(stderr, "%s\n", tg_ctx_error(ctx));
             exit(1);
         }
-        double t = now() - t0;
+        double t = bench_seconds(CLOCK_MONOTONIC) - t0;
         tg_tape_reset(ctx);
         tg_tensor_zero_grad(x);
         if (r >= 3 && t < best)

@@ -31,15 +31,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_args.h"
+#include "bench.h"
 #include "tapegrad.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct {
     tg_tensor *q, *k, *v, *w, *b; /* parameters */
@@ -119,12 +112,12 @@ static int compare(const void *a, const void *b)
 /* µs per call of one loop of calls */
 static double time_loop(tg_ctx *ctx, const model *m, graph_fn graph, int calls)
 {
-    double start = now();
+    double start = bench_seconds(CLOCK_MONOTONIC);
     for (int c = 0; c < calls; c++) {
         tg_backward_with(graph(m), m->upstream); /* errors stay on ctx, checked after */
         tg_tape_reset(ctx);
     }
-    return (now() - start) / calls * 1e6;
+    return (bench_seconds(CLOCK_MONOTONIC) - start) / calls * 1e6;
 }
 
 int main(int argc, char **argv)

@@ -16,6 +16,7 @@
  * made of ops, so both differentiate again. */
 #include "ops/linear.h"
 #include "ops/norm.h"
+#include "ops/vecmath.h"
 
 #include <stdio.h>
 
@@ -73,9 +74,34 @@ tg_tensor *tg_gelu_linear(tg_tensor *h, tg_tensor *w, tg_tensor *b)
     return tg_record(&tg_op_gelu_linear, y, b ? 3 : 2, inputs, (tg_attr){0});
 }
 
+typedef struct {
+    const float *h;
+    float *a, *dh; /* dh over da */
+} gelu_pair_job;
+
+static void gelu_pair_range(void *arg, int64_t begin, int64_t end)
+{
+    const gelu_pair_job *job = arg;
+    tg_vgelu_pair_f32(job->dh + begin, job->h + begin, job->a + begin, job->dh + begin, end - begin);
+}
+
+/* A plain backward in f32 takes da = g·W first, then gelu(h) and
+ * dh = da ⊙ gelu'(h) from one evaluation of Φ (the same bits as the ops'
+ * two passes), then dW from gelu(h). Under create_graph the rule is ops. */
 static void gelu_linear_backward(const tg_node *node, tg_tensor *g, tg_tensor **dx)
 {
     tg_tensor *h = node->in[0], *b = node->n_in > 2 ? node->in[2] : NULL;
+    if (h->requires_grad && h->dtype == TG_F32 && !tg_grad_enabled(h->ctx)) {
+        tg_tensor *dh = tg_linear_vjp(g, h, node->in[1], NULL, true, NULL, NULL);
+        tg_tensor *a = dh ? tg_step_like(h, false) : NULL;
+        if (!a)
+            return;
+        gelu_pair_job job = {.h = h->data, .a = a->data, .dh = dh->data};
+        tg_parallel_range(h->ctx, h->size, gelu_pair_range, &job);
+        linear_backward(node, g, a, b, false, dx);
+        dx[0] = dh;
+        return;
+    }
     tg_tensor *da = linear_backward(node, g, tg_gelu(h), b, h->requires_grad, dx);
     if (da) {
         dx[0] = tg_gelu_backward(da, h);

@@ -94,12 +94,12 @@ tg_tensor *tg_linear_vjp(tg_tensor *dy, tg_tensor *a, tg_tensor *w, tg_tensor *b
     int64_t rows = folded_rows(a), in = w->shape[1], out = w->shape[0];
     bool flat = a->rank == 2; /* else a and dy as rows: views of step tensors */
     tg_tensor *g = flat ? dy : tg_reshape(dy, TG_SHAPE(rows, out));
-    if (w->requires_grad) {
+    if (dw && w->requires_grad) {
         tg_tensor *a_rows = flat ? a : tg_reshape(a, TG_SHAPE(rows, in));
         if (g && a_rows && !tg_weight_grad_offer(w, g, a_rows))
             *dw = tg_matmul_t(g, a_rows, true, false);
     }
-    if (b && b->requires_grad)
+    if (db && b && b->requires_grad)
         *db = tg_sum_to(g, 1, b->shape);
     if (!want_da)
         return NULL;

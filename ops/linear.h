@@ -14,7 +14,7 @@ tg_tensor *tg_linear_output(tg_tensor *x, tg_tensor *w);
 /* y = a·Wᵀ + b, a the rows [rows, in] of a tensor of x's shape (at a's data). */
 void tg_linear_gemm(tg_tensor *y, const tg_tensor *a, tg_tensor *w, tg_tensor *b);
 /* Given the upstream dy of y = a·Wᵀ + b: dW and db into *dw and *db when
- * W and b require them (dW offered to the context's product sink first);
+ * W and b require them and dw, db are not NULL (dW offered to the context's product sink first);
  * returns da = dy·W, shaped as a, when want_da (else NULL). Made of ops. */
 tg_tensor *tg_linear_vjp(tg_tensor *dy, tg_tensor *a, tg_tensor *w, tg_tensor *b, bool want_da, tg_tensor **dw,
                          tg_tensor **db);

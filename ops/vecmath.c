@@ -166,3 +166,7 @@ void tg_vgelu_tanh_backward_f32(const float *g, const float *x, float *out, int6
 {
     tg_vecmath_pick(TG_VECMATH_AUTO)->gelu_tanh_backward(g, x, out, n);
 }
+void tg_vgelu_pair_f32(const float *g, const float *x, float *y, float *out, int64_t n)
+{
+    tg_vecmath_pick(TG_VECMATH_AUTO)->gelu_pair(g, x, y, out, n);
+}

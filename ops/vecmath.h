@@ -56,6 +56,10 @@ void tg_vsilu_backward_f32(const float *g, const float *x, float *out, int64_t n
 void tg_vgelu_backward_f32(const float *g, const float *x, float *out, int64_t n);
 /* out[i] = g[i]·(s + x·2u'·s(1 - s)), s = σ(2u) (gelu_tanh'). Max error 3.4 ulp of the larger term. */
 void tg_vgelu_tanh_backward_f32(const float *g, const float *x, float *out, int64_t n);
+/* y[i] = gelu(x[i]) and out[i] = g[i]·gelu'(x[i]) in one pass: the bits of
+ * tg_vgelu_f32 and tg_vgelu_backward_f32 for half their work (a backward
+ * that needs the value again and the derivative). out may be g. */
+void tg_vgelu_pair_f32(const float *g, const float *x, float *y, float *out, int64_t n);
 
 /* ---- kernel sets, for tests and benchmarks that force a path ---- */
 
@@ -65,6 +69,7 @@ typedef void tg_vec_binary_fn(const float *g, const float *x, float *out, int64_
 typedef struct {
     tg_vec_unary_fn *exp, *sigmoid, *tanh, *erf, *erfc, *gelu, *gelu_tanh, *silu;
     tg_vec_binary_fn *sigmoid_mul, *silu_backward, *gelu_backward, *gelu_tanh_backward;
+    void (*gelu_pair)(const float *g, const float *x, float *y, float *out, int64_t n);
 } tg_vecmath_kernels;
 
 /* TG_VECMATH_AUTO is the best set this CPU runs; a set the CPU lacks falls

@@ -338,30 +338,40 @@ VM_FN vm_phi vm_phi_of(vf x)
 
 /* gelu(x) = x·Φ(x): x < 0 in the tail: -a·½q·2^n (maybe subnormal), x >= 0 in
  * the tail: x(1 - ½q·2^n); ½x below 2^-30. */
-VM_FN vf vm_gelu(vf x)
+VM_FN vf vm_gelu_of(vf x, const vm_phi *f)
 {
-    vm_phi f = vm_phi_of(x);
-    vf half_q = v_mul(f.q, v_set(0.5f));
-    vf left = vm_scale(v_mul(f.xs, half_q), f.n);
-    vf right = v_mul(f.xt, v_sub(v_set(1), v_mul(half_q, vm_pow2(v_max_i(f.n, -60)))));
-    vf y = v_sel(v_lt(f.a, v_set(VM_PHI_SPLIT)), v_mul(f.xs, f.small), v_sel(vm_negative(x), left, right));
+    vf half_q = v_mul(f->q, v_set(0.5f));
+    vf left = vm_scale(v_mul(f->xs, half_q), f->n);
+    vf right = v_mul(f->xt, v_sub(v_set(1), v_mul(half_q, vm_pow2(v_max_i(f->n, -60)))));
+    vf y = v_sel(v_lt(f->a, v_set(VM_PHI_SPLIT)), v_mul(f->xs, f->small), v_sel(vm_negative(x), left, right));
     y = v_sel(vm_tiny(x), vm_tiny_linear(x, 0.5f), y);
     return v_sel(v_isnan(x), vm_quiet(x), y);
 }
 
+VM_FN vf vm_gelu(vf x)
+{
+    vm_phi f = vm_phi_of(x);
+    return vm_gelu_of(x, &f);
+}
+
 /* gelu'(x) = Φ(x) + x·φ(x); with E = e^(-x²/2) = p·2^n, in the tail:
  *   x < 0:  E·(½erfcx(a/√2) - a/√(2π))     x >= 0:  1 + E·(a/√(2π) - ½erfcx(a/√2)) */
+VM_FN vf vm_gelu_derivative_of(vf x, const vm_phi *f)
+{
+    vf half_r = v_mul(f->r, v_set(0.5f)); /* ½erfcx(a/√2) */
+    vf slope = v_mul(f->a, v_set(VM_INV_SQRT_2PI));
+    vf e = v_mul(f->p, vm_pow2(v_max_i(f->n, -60)));
+    vf small = v_fma(v_mul(f->xs, e), v_set(VM_INV_SQRT_2PI), f->small);
+    vf left = vm_scale(v_mul(f->p, v_sub(half_r, slope)), f->n);
+    vf right = v_fma(e, v_sub(slope, half_r), v_set(1));
+    vf y = v_sel(v_lt(f->a, v_set(VM_PHI_SPLIT)), small, v_sel(vm_negative(x), left, right));
+    return v_sel(v_isnan(x), vm_quiet(x), y);
+}
+
 VM_FN vf vm_gelu_derivative(vf x)
 {
     vm_phi f = vm_phi_of(x);
-    vf half_r = v_mul(f.r, v_set(0.5f)); /* ½erfcx(a/√2) */
-    vf slope = v_mul(f.a, v_set(VM_INV_SQRT_2PI));
-    vf e = v_mul(f.p, vm_pow2(v_max_i(f.n, -60)));
-    vf small = v_fma(v_mul(f.xs, e), v_set(VM_INV_SQRT_2PI), f.small);
-    vf left = vm_scale(v_mul(f.p, v_sub(half_r, slope)), f.n);
-    vf right = v_fma(e, v_sub(slope, half_r), v_set(1));
-    vf y = v_sel(v_lt(f.a, v_set(VM_PHI_SPLIT)), small, v_sel(vm_negative(x), left, right));
-    return v_sel(v_isnan(x), vm_quiet(x), y);
+    return vm_gelu_derivative_of(x, &f);
 }
 
 /* The tanh GELU's logistic: 2u = A·x + B·x³ to twice float precision (in
@@ -473,6 +483,31 @@ VM_FN vf vm_gelu_tanh_derivative(vf x)
         }                                                                          \
     }
 
+/* y = gelu(x) and out = g·gelu'(x) from one evaluation of Φ: the same bits
+ * as the gelu and gelu_backward loops. */
+VM_TARGET static void vm_gelu_pair_array(const float *g, const float *x, float *y, float *out, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + VM_LANES <= n; i += VM_LANES) {
+        vf xv = v_load(x + i);
+        vm_phi f = vm_phi_of(xv);
+        vf gv = v_load(g + i);
+        v_store(y + i, vm_gelu_of(xv, &f));
+        v_store(out + i, v_mul(gv, vm_gelu_derivative_of(xv, &f)));
+    }
+    if (i < n) {
+        float bg[VM_LANES] = {0}, bx[VM_LANES] = {0}, by[VM_LANES], bo[VM_LANES];
+        memcpy(bg, g + i, (size_t)(n - i) * sizeof *bg);
+        memcpy(bx, x + i, (size_t)(n - i) * sizeof *bx);
+        vf xv = v_load(bx);
+        vm_phi f = vm_phi_of(xv);
+        v_store(by, vm_gelu_of(xv, &f));
+        v_store(bo, v_mul(v_load(bg), vm_gelu_derivative_of(xv, &f)));
+        memcpy(y + i, by, (size_t)(n - i) * sizeof *by);
+        memcpy(out + i, bo, (size_t)(n - i) * sizeof *bo);
+    }
+}
+
 VM_UNARY_LOOP(vm_exp_array, vm_exp)
 VM_UNARY_LOOP(vm_sigmoid_array, vm_sigmoid)
 VM_UNARY_LOOP(vm_tanh_array, vm_tanh)
@@ -499,4 +534,5 @@ const tg_vecmath_kernels VM_SET = {
     .silu_backward = vm_silu_backward_array,
     .gelu_backward = vm_gelu_backward_array,
     .gelu_tanh_backward = vm_gelu_tanh_backward_array,
+    .gelu_pair = vm_gelu_pair_array,
 };

@@ -807,6 +807,34 @@ Test(ops_fused, f32_gelu_linear_matches_f64_and_keeps_no_hidden_activation)
     cr_expect_lt(max_diff(y32, tg_gelu_linear(h, w, b)), 1e-5);
 }
 
+/* A plain f32 backward takes gelu(h) and gelu'(h) from one pass of the
+ * vector kernel: its gradients are the bits of gelu then linear's, and of
+ * its own rule made of ops (create_graph), threads or not. */
+Test(ops_fused, f32_gelu_linear_plain_backward_gives_the_bits_of_gelu_then_linear)
+{
+    const int64_t shapes[][3] = {{37, 48}, {3, 5, 33}, {64, 300}}; /* the last one split over the threads */
+    const int ranks[] = {2, 3, 2};
+    tg_rng rng = tg_rng_seed(23);
+    for (int s = 0; s < 3; s++) {
+        int64_t in = shapes[s][ranks[s] - 1];
+        tg_tensor *h = param(&rng, TG_F32, ranks[s], shapes[s], -5, 5);
+        tg_tensor *w = param(&rng, TG_F32, TG_SHAPE(20, in), -1, 1), *b = param(&rng, TG_F32, TG_SHAPE(20), -1, 1);
+        tg_tensor *xs[3] = {h, w, b}, *g_fused[3], *g_plain[3], *g_graph[3];
+        gradients(weigh(tg_gelu_linear(h, w, b), 6), 3, xs, g_fused);
+        gradients(weigh(tg_linear(tg_gelu(h), w, b), 6), 3, xs, g_plain);
+        cr_assert_eq(tg_grad(weigh(tg_gelu_linear(h, w, b), 6), NULL, 3, xs, g_graph, true), TG_OK, "%s",
+                     tg_ctx_error(ctx));
+        for (int i = 0; i < 3; i++) {
+            size_t bytes = (size_t)tg_tensor_size(g_plain[i]) * sizeof(float);
+            cr_expect(!memcmp(tg_tensor_data(g_fused[i]), tg_tensor_data(g_plain[i]), bytes),
+                      "shape %d: gradient %d differs from gelu then linear's", s, i);
+            cr_expect(!memcmp(tg_tensor_data(g_fused[i]), tg_tensor_data(g_graph[i]), bytes),
+                      "shape %d: gradient %d differs from the rule made of ops", s, i);
+        }
+        tg_tape_reset(ctx);
+    }
+}
+
 Test(ops_fused, gelu_linear_errors_name_the_op_and_the_shapes)
 {
     tg_tensor *h = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(4, 5)), *w = tg_tensor_zeros(ctx, TG_F32, TG_SHAPE(3, 6));

@@ -190,6 +190,47 @@ Test(ops_vecmath, every_tail_length_and_in_place)
     }
 }
 
+/* gelu_pair gives the bits of gelu and of gelu_backward at once, on every
+ * set, over the sample, for every tail length, with out written over g. */
+Test(ops_vecmath, gelu_pair_gives_the_bits_of_gelu_and_its_derivative)
+{
+    static float g[CHUNK], y[CHUNK], out[CHUNK];
+    for (tg_vecmath_isa isa = TG_VECMATH_PORTABLE; isa <= TG_VECMATH_AVX512; isa++) {
+        const tg_vecmath_kernels *k = tg_vecmath_pick(isa);
+        sampler s = sample_start(4099);
+        int64_t n, total = 0;
+        while ((n = sample_next(&s, xs, CHUNK)) > 0) {
+            for (int64_t i = 0; i < n; i++)
+                g[i] = (float)(i % 7) - 3.25f;
+            k->gelu(xs, ys[0], n);
+            k->gelu_backward(g, xs, ys[1], n);
+            k->gelu_pair(g, xs, y, out, n);
+            for (int64_t i = 0; i < n; i++) {
+                cr_assert(!memcmp(&y[i], &ys[0][i], sizeof(float)), "%s: gelu_pair's gelu(%a) is %a, gelu's %a",
+                          tg_vecmath_isa_name(isa), xs[i], y[i], ys[0][i]);
+                cr_assert(!memcmp(&out[i], &ys[1][i], sizeof(float)), "%s: gelu_pair's g·gelu'(%a) is %a, gelu_backward's %a",
+                          tg_vecmath_isa_name(isa), xs[i], out[i], ys[1][i]);
+            }
+            total += n;
+        }
+        cr_assert_gt(total, (int64_t)1 << 20);
+        for (int n_tail = 0; n_tail <= 40; n_tail++) { /* in place over g, nothing written past n */
+            for (int i = 0; i <= 40; i++)
+                g[i] = (float)(i % 7) - 3.25f, y[i] = -7;
+            k->gelu_pair(g, xs, y, g, n_tail);
+            k->gelu(xs, ys[0], n_tail);
+            for (int i = 0; i < n_tail; i++)
+                out[i] = (float)(i % 7) - 3.25f;
+            k->gelu_backward(out, xs, ys[1], n_tail);
+            cr_assert(!memcmp(y, ys[0], (size_t)n_tail * sizeof(float)) &&
+                          !memcmp(g, ys[1], (size_t)n_tail * sizeof(float)),
+                      "%s: length %d differs", tg_vecmath_isa_name(isa), n_tail);
+            cr_assert(y[n_tail] == -7 && g[n_tail] == (float)(n_tail % 7) - 3.25f, "%s: length %d wrote past n",
+                      tg_vecmath_isa_name(isa), n_tail);
+        }
+    }
+}
+
 /* The derivative kernels multiply by g: out = g·f'(x) for any g. */
 Test(ops_vecmath, derivative_kernels_scale_by_g)
 {

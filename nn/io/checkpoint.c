@@ -9,6 +9,7 @@
 #include "tapegrad/checkpoint.h"
 #include "tapegrad/data.h" /* tg_crc32, tg_file_read */
 #include "nn/io/atomic_file.h"
+#include "nn/io/bytes.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -30,32 +31,8 @@
 
 static void put(uint8_t **p, uint64_t v, int bytes)
 {
-    for (int i = 0; i < bytes; i++)
-        (*p)[i] = (uint8_t)(v >> (8 * i));
+    tg_le_put(*p, v, bytes);
     *p += bytes;
-}
-
-static uint64_t get(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-/* Formats a message into buf and returns buf. */
-static const char *say(char *buf, size_t size, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static const char *say(char *buf, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, size, fmt, ap);
-    va_end(ap);
-    return buf;
 }
 
 static const char *name_of(const tg_tensor *t)
@@ -258,32 +235,32 @@ static const char *parse_record(const uint8_t **p, const uint8_t *end, const tg_
 {
     const uint8_t *q = *p;
     if (end - q < 2)
-        return say(detail, size, "%s %d: record cut off at its name length", what, index);
-    size_t len = (size_t)get(q, 2);
+        return tg_say(detail, size, "%s %d: record cut off at its name length", what, index);
+    size_t len = (size_t)tg_le_get(q, 2);
     q += 2;
     if (len > MAX_NAME || (size_t)(end - q) < len + 2)
-        return say(detail, size, "%s %d: name of %zu bytes %s", what, index, len,
+        return tg_say(detail, size, "%s %d: name of %zu bytes %s", what, index, len,
                         len > MAX_NAME ? "exceeds 1024" : "runs past the payload");
     const char *name = (const char *)q;
     q += len;
     uint8_t dtype = q[0], rank = q[1];
     q += 2;
     if (dtype > TG_F64 || rank > TG_MAX_RANK)
-        return say(detail, size, "%s %d (\"%.*s\"): dtype code %u, rank %u; expected dtype 0 or 1 and rank <= %d",
+        return tg_say(detail, size, "%s %d (\"%.*s\"): dtype code %u, rank %u; expected dtype 0 or 1 and rank <= %d",
                         what, index, (int)len, name, dtype, rank, TG_MAX_RANK);
     if ((size_t)(end - q) < 8 * (size_t)rank)
-        return say(detail, size, "%s %d: dims run past the payload", what, index);
+        return tg_say(detail, size, "%s %d: dims run past the payload", what, index);
     int64_t shape[TG_MAX_RANK], count = 1;
     for (int i = 0; i < rank; i++, q += 8) {
-        uint64_t d = get(q, 8);
+        uint64_t d = tg_le_get(q, 8);
         if (d > (uint64_t)INT32_MAX * 64 || (uint64_t)count > (uint64_t)INT64_MAX / 16 / (d ? d : 1))
-            return say(detail, size, "%s %d: dim %d is %llu; too large", what, index, i, (unsigned long long)d);
+            return tg_say(detail, size, "%s %d: dim %d is %llu; too large", what, index, i, (unsigned long long)d);
         shape[i] = (int64_t)d;
         count *= (int64_t)d;
     }
     size_t bytes = (size_t)count * (dtype == TG_F32 ? 4 : 8);
     if ((size_t)(end - q) < bytes)
-        return say(detail, size, "%s %d (\"%.*s\"): %zu bytes of values run past the payload", what, index,
+        return tg_say(detail, size, "%s %d (\"%.*s\"): %zu bytes of values run past the payload", what, index,
                         (int)len, name, bytes);
     if (t) {
         char want[64], have[64];
@@ -292,7 +269,7 @@ static const char *parse_record(const uint8_t **p, const uint8_t *end, const tg_
         const char *tn = name_of(t);
         if (strlen(tn) != len || memcmp(tn, name, len) != 0 || (int)dtype != (int)tg_tensor_dtype(t) ||
             strcmp(want, have) != 0)
-            return say(detail, size, "%s %d is \"%.*s\" %s %s in the file; expected \"%s\" %s %s", what, index,
+            return tg_say(detail, size, "%s %d is \"%.*s\" %s %s in the file; expected \"%s\" %s %s", what, index,
                             (int)len, name, have, dtype_name(dtype), tn, want, dtype_name(tg_tensor_dtype(t)));
     }
     rec->data = q;
@@ -316,12 +293,13 @@ static const char *skip_spec(const uint8_t **p, const uint8_t *end, const char *
                              size_t size)
 {
     if (end - *p < 4)
-        return say(detail, size, "the spec block is cut off at its length");
-    size_t n = (size_t)get(*p, 4);
+        return tg_say(detail, size, "the spec block is cut off at its length");
+    size_t n = (size_t)tg_le_get(*p, 4);
     if (n > MAX_SPEC || (size_t)(end - *p - 4) < n)
-        return say(detail, size, "a spec of %zu bytes %s", n, n > MAX_SPEC ? "exceeds 1 MiB" : "runs past the payload");
+        return tg_say(detail, size, "a spec of %zu bytes %s", n,
+                      n > MAX_SPEC ? "exceeds 1 MiB" : "runs past the payload");
     if (memchr(*p + 4, 0, n))
-        return say(detail, size, "the spec text holds a NUL byte");
+        return tg_say(detail, size, "the spec text holds a NUL byte");
     if (text)
         *text = (const char *)*p + 4;
     if (len)
@@ -336,13 +314,13 @@ static void copy_record(tg_tensor *t, const record *r)
     if (r->dtype == TG_F32) {
         float *v = tg_tensor_data(t);
         for (int64_t i = 0; i < n; i++) {
-            uint32_t bits = (uint32_t)get(r->data + 4 * i, 4);
+            uint32_t bits = (uint32_t)tg_le_get(r->data + 4 * i, 4);
             memcpy(&v[i], &bits, 4);
         }
     } else {
         double *v = tg_tensor_data(t);
         for (int64_t i = 0; i < n; i++) {
-            uint64_t bits = get(r->data + 8 * i, 8);
+            uint64_t bits = tg_le_get(r->data + 8 * i, 8);
             memcpy(&v[i], &bits, 8);
         }
     }
@@ -368,37 +346,37 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
         fail = n < 8 && memcmp(buf, MAGIC, n) == 0 ? "the file is shorter than its 8-byte magic (truncated)"
                                                     : "no \"TGCKPT\" magic: not a tapegrad checkpoint";
     else if (n < HEADER_BYTES + 4)
-        fail = say(detail, sizeof detail, "%zu bytes, shorter than the %d-byte header and checksum (truncated)", n,
+        fail = tg_say(detail, sizeof detail, "%zu bytes, shorter than the %d-byte header and checksum (truncated)", n,
                         HEADER_BYTES + 4);
-    else if (get(buf + 8, 4) != VERSION && get(buf + 8, 4) != VERSION_SPEC)
-        fail = say(detail, sizeof detail, "format version %llu; this build reads versions %u and %u",
-                        (unsigned long long)get(buf + 8, 4), VERSION, VERSION_SPEC);
-    else if ((flags = (uint32_t)get(buf + 12, 4)) & ~flags_allowed((uint32_t)get(buf + 8, 4)))
-        fail = say(detail, sizeof detail, "flags 0x%x; expected only bit 0 (optimizer state)%s", flags,
-                   get(buf + 8, 4) == VERSION_SPEC ? " and bit 1 (spec)" : "");
-    else if (get(buf + 40, 8) != n - HEADER_BYTES - 4)
-        fail = say(detail, sizeof detail, "the header says %llu payload bytes, so %llu bytes in all; the file has "
-                        "%zu (%s)", (unsigned long long)get(buf + 40, 8),
-                        (unsigned long long)get(buf + 40, 8) + HEADER_BYTES + 4, n,
-                        get(buf + 40, 8) > n - HEADER_BYTES - 4 ? "truncated" : "extra bytes");
-    else if (tg_crc32(0, buf, n - 4) != get(buf + n - 4, 4))
-        fail = say(detail, sizeof detail, "CRC32 of the contents is %08x; the file says %08llx (corrupt)",
-                        tg_crc32(0, buf, n - 4), (unsigned long long)get(buf + n - 4, 4));
-    else if ((n_state = (uint32_t)get(buf + 20, 4)) != 0 && !(flags & FLAG_OPTIMIZER))
-        fail = say(detail, sizeof detail, "%u optimizer state tensors but no optimizer flag; expected 0", n_state);
-    else if (((uint64_t)(n_params = (uint32_t)get(buf + 16, 4)) + n_state) * 4 > n - HEADER_BYTES - 4)
+    else if (tg_le_get(buf + 8, 4) != VERSION && tg_le_get(buf + 8, 4) != VERSION_SPEC)
+        fail = tg_say(detail, sizeof detail, "format version %llu; this build reads versions %u and %u",
+                        (unsigned long long)tg_le_get(buf + 8, 4), VERSION, VERSION_SPEC);
+    else if ((flags = (uint32_t)tg_le_get(buf + 12, 4)) & ~flags_allowed((uint32_t)tg_le_get(buf + 8, 4)))
+        fail = tg_say(detail, sizeof detail, "flags 0x%x; expected only bit 0 (optimizer state)%s", flags,
+                      tg_le_get(buf + 8, 4) == VERSION_SPEC ? " and bit 1 (spec)" : "");
+    else if (tg_le_get(buf + 40, 8) != n - HEADER_BYTES - 4)
+        fail = tg_say(detail, sizeof detail, "the header says %llu payload bytes, so %llu bytes in all; the file has "
+                        "%zu (%s)", (unsigned long long)tg_le_get(buf + 40, 8),
+                        (unsigned long long)tg_le_get(buf + 40, 8) + HEADER_BYTES + 4, n,
+                        tg_le_get(buf + 40, 8) > n - HEADER_BYTES - 4 ? "truncated" : "extra bytes");
+    else if (tg_crc32(0, buf, n - 4) != tg_le_get(buf + n - 4, 4))
+        fail = tg_say(detail, sizeof detail, "CRC32 of the contents is %08x; the file says %08llx (corrupt)",
+                        tg_crc32(0, buf, n - 4), (unsigned long long)tg_le_get(buf + n - 4, 4));
+    else if ((n_state = (uint32_t)tg_le_get(buf + 20, 4)) != 0 && !(flags & FLAG_OPTIMIZER))
+        fail = tg_say(detail, sizeof detail, "%u optimizer state tensors but no optimizer flag; expected 0", n_state);
+    else if (((uint64_t)(n_params = (uint32_t)tg_le_get(buf + 16, 4)) + n_state) * 4 > n - HEADER_BYTES - 4)
         /* Checked before anything is allocated for the records: a record
          * takes 4 bytes at least (name length, dtype, rank). */
-        fail = say(detail, sizeof detail, "%u + %u records cannot fit in %zu payload bytes (4 bytes each at least)",
-                   n_params, n_state, n - HEADER_BYTES - 4);
+        fail = tg_say(detail, sizeof detail, "%u + %u records cannot fit in %zu payload bytes (4 bytes each at least)",
+                      n_params, n_state, n - HEADER_BYTES - 4);
     else {
         if (n_params != (uint32_t)params.count)
-            fail = say(detail, sizeof detail, "%u parameter tensors in the file; expected %d", n_params,
+            fail = tg_say(detail, sizeof detail, "%u parameter tensors in the file; expected %d", n_params,
                             params.count);
         else if (opt && !(flags & FLAG_OPTIMIZER))
             fail = "the file holds no optimizer state; an optimizer was given to load it into";
         else if (opt && n_state != (uint32_t)state.count)
-            fail = say(detail, sizeof detail, "%u optimizer state tensors in the file; the optimizer has %d "
+            fail = tg_say(detail, sizeof detail, "%u optimizer state tensors in the file; the optimizer has %d "
                             "(another kind of optimizer?)", n_state, state.count);
         else if (!(recs = malloc(sizeof *recs * ((size_t)n_params + n_state + 1))))
             fail = "out of memory";
@@ -412,7 +390,7 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
         fail = parse_record(&p, end, opt ? state.items[i] : NULL, "optimizer state tensor", (int)i,
                             &recs[n_params + i], detail, sizeof detail);
     if (!fail && p != end)
-        fail = say(detail, sizeof detail, "%zu bytes left after the last record", (size_t)(end - p));
+        fail = tg_say(detail, sizeof detail, "%zu bytes left after the last record", (size_t)(end - p));
     if (fail) {
         free(recs);
         free(buf);
@@ -425,10 +403,10 @@ tg_status tg_checkpoint_load(tg_ctx *ctx, const char *path, tg_params params, tg
     if (opt) {
         for (uint32_t i = 0; i < n_state; i++)
             copy_record(state.items[i], &recs[n_params + i]);
-        tg_optim_set_steps(opt, (int64_t)get(buf + 32, 8));
+        tg_optim_set_steps(opt, (int64_t)tg_le_get(buf + 32, 8));
     }
     if (epoch)
-        *epoch = (int64_t)get(buf + 24, 8);
+        *epoch = (int64_t)tg_le_get(buf + 24, 8);
     free(recs);
     free(buf);
     return TG_OK;
@@ -445,18 +423,18 @@ static const char *check_frame(const uint8_t *buf, size_t n, uint32_t *flags, bo
     if (n < 8 || memcmp(buf, MAGIC, 8) != 0)
         return "no \"TGCKPT\" magic: not a tapegrad checkpoint (or truncated)";
     if (n < HEADER_BYTES + 4)
-        return say(detail, size, "%zu bytes, shorter than the %d-byte header and checksum (truncated)", n,
-                   HEADER_BYTES + 4);
-    uint32_t version = (uint32_t)get(buf + 8, 4);
+        return tg_say(detail, size, "%zu bytes, shorter than the %d-byte header and checksum (truncated)", n,
+                      HEADER_BYTES + 4);
+    uint32_t version = (uint32_t)tg_le_get(buf + 8, 4);
     if (version != VERSION && version != VERSION_SPEC)
-        return say(detail, size, "format version %u; this build reads versions %u and %u", version, VERSION,
-                   VERSION_SPEC);
-    if ((*flags = (uint32_t)get(buf + 12, 4)) & ~flags_allowed(version))
-        return say(detail, size, "flags 0x%x are not valid for version %u", *flags, version);
-    if (get(buf + 40, 8) != n - HEADER_BYTES - 4)
-        return say(detail, size, "the header says %llu payload bytes; the file holds %zu",
-                   (unsigned long long)get(buf + 40, 8), n - HEADER_BYTES - 4);
-    *crc_ok = tg_crc32(0, buf, n - 4) == get(buf + n - 4, 4);
+        return tg_say(detail, size, "format version %u; this build reads versions %u and %u", version, VERSION,
+                      VERSION_SPEC);
+    if ((*flags = (uint32_t)tg_le_get(buf + 12, 4)) & ~flags_allowed(version))
+        return tg_say(detail, size, "flags 0x%x are not valid for version %u", *flags, version);
+    if (tg_le_get(buf + 40, 8) != n - HEADER_BYTES - 4)
+        return tg_say(detail, size, "the header says %llu payload bytes; the file holds %zu",
+                      (unsigned long long)tg_le_get(buf + 40, 8), n - HEADER_BYTES - 4);
+    *crc_ok = tg_crc32(0, buf, n - 4) == tg_le_get(buf + n - 4, 4);
     return NULL;
 }
 
@@ -535,22 +513,23 @@ tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_inf
     const char *fail = check_frame(buf, n, &flags, &crc_ok, detail, sizeof detail);
     const uint8_t *p = buf + HEADER_BYTES, *end = buf + n - 4;
     if (!fail) {
-        info->version = (uint32_t)get(buf + 8, 4);
+        info->version = (uint32_t)tg_le_get(buf + 8, 4);
         info->has_optimizer = flags & FLAG_OPTIMIZER;
-        info->epoch = (int64_t)get(buf + 24, 8);
-        info->steps = (int64_t)get(buf + 32, 8);
-        info->crc_stored = (uint32_t)get(buf + n - 4, 4);
+        info->epoch = (int64_t)tg_le_get(buf + 24, 8);
+        info->steps = (int64_t)tg_le_get(buf + 32, 8);
+        info->crc_stored = (uint32_t)tg_le_get(buf + n - 4, 4);
         info->crc_computed = tg_crc32(0, buf, n - 4);
-        uint64_t counts = get(buf + 16, 4) + get(buf + 20, 4);
+        uint64_t counts = tg_le_get(buf + 16, 4) + tg_le_get(buf + 20, 4);
         if (counts * 4 > (uint64_t)(end - p)) /* a record takes 4 bytes at least */
-            fail = say(detail, sizeof detail, "%llu records cannot fit in %zu payload bytes",
-                       (unsigned long long)counts, (size_t)(end - p));
+            fail = tg_say(detail, sizeof detail, "%llu records cannot fit in %zu payload bytes",
+                          (unsigned long long)counts, (size_t)(end - p));
         else if (!(info->tensors = calloc((size_t)counts + 1, sizeof *info->tensors)))
             fail = "out of memory";
     }
     if (!fail)
         fail = read_spec_block(&p, end, flags, &info->spec, detail, sizeof detail);
-    uint32_t n_params = fail ? 0 : (uint32_t)get(buf + 16, 4), n_state = fail ? 0 : (uint32_t)get(buf + 20, 4);
+    uint32_t n_params = fail ? 0 : (uint32_t)tg_le_get(buf + 16, 4);
+    uint32_t n_state = fail ? 0 : (uint32_t)tg_le_get(buf + 20, 4);
     for (uint32_t i = 0; !fail && i < n_params + n_state; i++) {
         record rec;
         bool is_param = i < n_params;
@@ -575,7 +554,7 @@ tg_status tg_checkpoint_inspect(tg_ctx *ctx, const char *path, tg_checkpoint_inf
             info->n_state++;
     }
     if (!fail && p != end)
-        fail = say(detail, sizeof detail, "%zu bytes left after the last record", (size_t)(end - p));
+        fail = tg_say(detail, sizeof detail, "%zu bytes left after the last record", (size_t)(end - p));
     free(buf);
     if (fail) {
         tg_checkpoint_info_free(info);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "nn/io/json.h"
+#include "nn/io/bytes.h"
 
 #define MAX_INTEGER ((uint64_t)1 << 53) /* dims and offsets: exact in every JSON reader */
 #define CHUNK (1 << 16)                 /* bytes read at a time from a file */
@@ -67,16 +68,6 @@ struct tg_safetensors {
     char *strings;             /* every decoded name, key and value */
 };
 
-/* ---- little-endian bytes ----------------------------------------------- */
-
-static uint64_t get_le(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static float float_of_bits(uint32_t bits)
 {
     float f;
@@ -106,11 +97,11 @@ static float half_to_float(uint16_t h)
 static double float_at(const uint8_t *src, int dt, size_t i)
 {
     switch (dt) {
-    case ST_F16: return half_to_float((uint16_t)get_le(src + 2 * i, 2));
-    case ST_BF16: return float_of_bits((uint32_t)get_le(src + 2 * i, 2) << 16); /* bfloat16: float's top half */
-    case ST_F32: return float_of_bits((uint32_t)get_le(src + 4 * i, 4));
+    case ST_F16: return half_to_float((uint16_t)tg_le_get(src + 2 * i, 2));
+    case ST_BF16: return float_of_bits((uint32_t)tg_le_get(src + 2 * i, 2) << 16); /* bfloat16: float's top half */
+    case ST_F32: return float_of_bits((uint32_t)tg_le_get(src + 4 * i, 4));
     default: {
-        uint64_t bits = get_le(src + 8 * i, 8);
+        uint64_t bits = tg_le_get(src + 8 * i, 8);
         double d;
         memcpy(&d, &bits, 8);
         return d;
@@ -127,13 +118,13 @@ static void convert(void *dst, tg_dtype dtype, size_t at, const uint8_t *src, in
     if (dtype == TG_I64 || (dtype == TG_F64 && dt == ST_F64)) {
         uint8_t *d = (uint8_t *)dst + 8 * at; /* two's complement or IEEE bits, as the file's */
         for (size_t i = 0; i < count; i++) {
-            uint64_t bits = get_le(src + 8 * i, 8);
+            uint64_t bits = tg_le_get(src + 8 * i, 8);
             memcpy(d + 8 * i, &bits, 8);
         }
     } else if (dtype == TG_F32 && dt == ST_F32) {
         uint8_t *d = (uint8_t *)dst + 4 * at;
         for (size_t i = 0; i < count; i++) {
-            uint32_t bits = (uint32_t)get_le(src + 4 * i, 4);
+            uint32_t bits = (uint32_t)tg_le_get(src + 4 * i, 4);
             memcpy(d + 4 * i, &bits, 4);
         }
     } else if (dtype == TG_F32) {
@@ -148,20 +139,6 @@ static void convert(void *dst, tg_dtype dtype, size_t at, const uint8_t *src, in
 }
 
 /* ---- messages ---------------------------------------------------------- */
-
-static const char *say(char *buf, size_t size, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static const char *say(char *buf, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, size, fmt, ap);
-    va_end(ap);
-    return buf;
-}
 
 /* "[2, 3]" for any rank up to TG_SAFETENSORS_MAX_RANK. */
 static const char *shape_text(int rank, const int64_t *shape, char *buf, size_t size)
@@ -406,24 +383,24 @@ static const char *check_entries(tg_safetensors *st, const entry **sorted, const
         for (int d = 0; d < e->rank && !empty; d++) {
             uint64_t dim = (uint64_t)e->shape[d];
             if (elements > st->data_size / dim)
-                return say(detail, size, "entry \"%.*s\": shape %s holds more values than the %llu bytes of the "
-                           "data section", shown, e->name, shape_text(e->rank, e->shape, dims, sizeof dims),
-                           (unsigned long long)st->data_size);
+                return tg_say(detail, size, "entry \"%.*s\": shape %s holds more values than the %llu bytes of the "
+                              "data section", shown, e->name, shape_text(e->rank, e->shape, dims, sizeof dims),
+                              (unsigned long long)st->data_size);
             elements *= dim;
         }
         uint64_t bytes = empty ? 0 : elements * dtypes[e->dtype].bytes;
         if (e->end < e->begin)
-            return say(detail, size, "entry \"%.*s\": data_offsets [%llu, %llu] end before they begin", shown,
-                       e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
+            return tg_say(detail, size, "entry \"%.*s\": data_offsets [%llu, %llu] end before they begin", shown,
+                          e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
         if (e->end > st->data_size)
-            return say(detail, size, "entry \"%.*s\": data_offsets [%llu, %llu] run past the data section's %llu "
-                       "bytes (truncated?)", shown, e->name, (unsigned long long)e->begin,
-                       (unsigned long long)e->end, (unsigned long long)st->data_size);
+            return tg_say(detail, size, "entry \"%.*s\": data_offsets [%llu, %llu] run past the data section's %llu "
+                          "bytes (truncated?)", shown, e->name, (unsigned long long)e->begin,
+                          (unsigned long long)e->end, (unsigned long long)st->data_size);
         if (e->end - e->begin != bytes)
-            return say(detail, size, "entry \"%.*s\": data_offsets [%llu, %llu] hold %llu bytes; %s %s takes %llu",
-                       shown, e->name, (unsigned long long)e->begin, (unsigned long long)e->end,
-                       (unsigned long long)(e->end - e->begin), dtypes[e->dtype].name,
-                       shape_text(e->rank, e->shape, dims, sizeof dims), (unsigned long long)bytes);
+            return tg_say(detail, size, "entry \"%.*s\": data_offsets [%llu, %llu] hold %llu bytes; %s %s takes %llu",
+                          shown, e->name, (unsigned long long)e->begin, (unsigned long long)e->end,
+                          (unsigned long long)(e->end - e->begin), dtypes[e->dtype].name,
+                          shape_text(e->rank, e->shape, dims, sizeof dims), (unsigned long long)bytes);
         sorted[i] = e;
     }
     qsort(sorted, (size_t)st->count, sizeof *sorted, compare_offsets);
@@ -431,28 +408,28 @@ static const char *check_entries(tg_safetensors *st, const entry **sorted, const
     for (int i = 0; i < st->count; i++) {
         const entry *e = sorted[i];
         if (e->begin > at)
-            return say(detail, size, "%llu bytes at data offset %llu belong to no entry (before \"%.*s\"); entries "
-                       "must follow one another", (unsigned long long)(e->begin - at), (unsigned long long)at,
-                       shown_len(e->name), e->name);
+            return tg_say(detail, size, "%llu bytes at data offset %llu belong to no entry (before \"%.*s\"); entries "
+                          "must follow one another", (unsigned long long)(e->begin - at), (unsigned long long)at,
+                          shown_len(e->name), e->name);
         if (e->begin < at) {
             const entry *p = sorted[i - 1];
-            return say(detail, size, "entries \"%.*s\" [%llu, %llu] and \"%.*s\" [%llu, %llu] overlap",
-                       shown_len(p->name), p->name, (unsigned long long)p->begin, (unsigned long long)p->end,
-                       shown_len(e->name), e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
+            return tg_say(detail, size, "entries \"%.*s\" [%llu, %llu] and \"%.*s\" [%llu, %llu] overlap",
+                          shown_len(p->name), p->name, (unsigned long long)p->begin, (unsigned long long)p->end,
+                          shown_len(e->name), e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
         }
         at = e->end;
     }
     if (at != st->data_size)
-        return say(detail, size, "%llu bytes after the last entry's data (the entries end at data offset %llu; "
-                   "the file holds %llu)", (unsigned long long)(st->data_size - at), (unsigned long long)at,
-                   (unsigned long long)st->data_size);
+        return tg_say(detail, size, "%llu bytes after the last entry's data (the entries end at data offset %llu; "
+                      "the file holds %llu)", (unsigned long long)(st->data_size - at), (unsigned long long)at,
+                      (unsigned long long)st->data_size);
     /* names: sorted once more, for duplicates and for find */
     for (int i = 0; i < st->count; i++)
         sorted[i] = &st->entries[i];
     qsort(sorted, (size_t)st->count, sizeof *sorted, compare_names);
     for (int i = 0; i < st->count; i++) {
         if (i > 0 && strcmp(sorted[i]->name, sorted[i - 1]->name) == 0)
-            return say(detail, size, "two entries are named \"%.*s\"", shown_len(sorted[i]->name), sorted[i]->name);
+            return tg_say(detail, size, "two entries are named \"%.*s\"", shown_len(sorted[i]->name), sorted[i]->name);
         st->by_name[i] = (int)(sorted[i] - st->entries);
     }
     for (int i = 0; i < st->meta_count; i++)
@@ -460,7 +437,7 @@ static const char *check_entries(tg_safetensors *st, const entry **sorted, const
     qsort(keys, (size_t)st->meta_count, sizeof *keys, compare_keys);
     for (int i = 1; i < st->meta_count; i++)
         if (strcmp(keys[i], keys[i - 1]) == 0)
-            return say(detail, size, "__metadata__ has the key \"%.*s\" twice", shown_len(keys[i]), keys[i]);
+            return tg_say(detail, size, "__metadata__ has the key \"%.*s\" twice", shown_len(keys[i]), keys[i]);
     return NULL;
 }
 
@@ -515,37 +492,37 @@ static tg_safetensors *open_index(tg_safetensors *st, uint64_t size)
     uint64_t n = 0;
     const entry **sorted = NULL;
     if (size < 8)
-        fail = say(detail, sizeof detail, "%llu bytes, shorter than the 8-byte header length (truncated)",
-                   (unsigned long long)size);
+        fail = tg_say(detail, sizeof detail, "%llu bytes, shorter than the 8-byte header length (truncated)",
+                      (unsigned long long)size);
     else if (!read_at(st, 0, head, 8))
-        fail = say(detail, sizeof detail, "cannot read the header length: %s", errno ? strerror(errno) : "end of file"),
+        fail = tg_say(detail, sizeof detail, "cannot read the header length: %s", errno ? strerror(errno) : "end of file"),
         status = TG_ERR_IO;
-    else if ((n = get_le(head, 8)) > TG_SAFETENSORS_MAX_HEADER)
-        fail = say(detail, sizeof detail, "the header length is %llu bytes, more than the %d this reader takes%s",
-                   (unsigned long long)n, TG_SAFETENSORS_MAX_HEADER,
-                   n > size - 8 ? " (and more than the file holds: not a safetensors file?)" : "");
+    else if ((n = tg_le_get(head, 8)) > TG_SAFETENSORS_MAX_HEADER)
+        fail = tg_say(detail, sizeof detail, "the header length is %llu bytes, more than the %d this reader takes%s",
+                      (unsigned long long)n, TG_SAFETENSORS_MAX_HEADER,
+                      n > size - 8 ? " (and more than the file holds: not a safetensors file?)" : "");
     else if (n > size - 8)
-        fail = say(detail, sizeof detail, "the header length is %llu bytes, but the file holds %llu after it "
-                   "(truncated, or not a safetensors file)", (unsigned long long)n, (unsigned long long)(size - 8));
+        fail = tg_say(detail, sizeof detail, "the header length is %llu bytes, but the file holds %llu after it "
+                      "(truncated, or not a safetensors file)", (unsigned long long)n, (unsigned long long)(size - 8));
     else if (n < 2)
-        fail = say(detail, sizeof detail, "a header of %llu bytes cannot hold a JSON object", (unsigned long long)n);
+        fail = tg_say(detail, sizeof detail, "a header of %llu bytes cannot hold a JSON object", (unsigned long long)n);
     if (!fail && st->mem)
         text = st->mem + 8;
     else if (!fail) { /* n was checked against the file's size: the allocation is bounded by it */
         if (!(owned = malloc((size_t)n)))
             fail = "out of memory", status = TG_ERR_NOMEM;
         else if (!read_at(st, 8, owned, (size_t)n))
-            fail = say(detail, sizeof detail, "cannot read the %llu-byte header: %s", (unsigned long long)n,
-                       errno ? strerror(errno) : "the file shrank while being read"),
+            fail = tg_say(detail, sizeof detail, "cannot read the %llu-byte header: %s", (unsigned long long)n,
+                          errno ? strerror(errno) : "the file shrank while being read"),
             status = TG_ERR_IO;
         text = owned;
     }
     size_t bad = 0;
     if (!fail && !tg_utf8_valid(text, (size_t)n, &bad))
-        fail = say(detail, sizeof detail, "the header is not valid UTF-8 (byte %zu of the header)", bad);
+        fail = tg_say(detail, sizeof detail, "the header is not valid UTF-8 (byte %zu of the header)", bad);
     else if (!fail && text[0] != '{')
-        fail = say(detail, sizeof detail, "the header starts with byte 0x%02x; a safetensors header starts with '{'",
-                   text[0]);
+        fail = tg_say(detail, sizeof detail, "the header starts with byte 0x%02x; a safetensors header starts with '{'",
+                      text[0]);
     if (!fail && !(st->strings = malloc((size_t)n + 1)))
         fail = "out of memory", status = TG_ERR_NOMEM;
     if (!fail) {
@@ -555,7 +532,7 @@ static tg_safetensors *open_index(tg_safetensors *st, uint64_t size)
         parser ps = {.st = st, .pool_size = (size_t)n + 1};
         tg_json_init(&ps.json, text, (size_t)n, 3);
         if (!parse_header(&ps)) {
-            fail = say(detail, sizeof detail, "header %s", ps.json.error);
+            fail = tg_say(detail, sizeof detail, "header %s", ps.json.error);
             if (strstr(ps.json.error, "out of memory"))
                 status = TG_ERR_NOMEM;
         }

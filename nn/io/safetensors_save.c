@@ -17,31 +17,12 @@
 #include <string.h>
 
 #include "nn/io/atomic_file.h"
+#include "nn/io/bytes.h"
 #include "nn/io/json.h"
 
 #define SHOWN 160 /* bytes of a name shown in a message */
 
 static int shown_len(const char *name) { return (int)strnlen(name, SHOWN); }
-
-static void put_le(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static const char *say(char *buf, size_t size, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static const char *say(char *buf, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, size, fmt, ap);
-    va_end(ap);
-    return buf;
-}
 
 /* A growing text buffer for the header. */
 typedef struct {
@@ -99,9 +80,9 @@ static const char *bad_string(const char *s, size_t limit, bool need_text, char 
     if (need_text && n == 0)
         return "is empty";
     if (n > limit)
-        return say(detail, size, "has %zu bytes; at most %zu are allowed", n, limit);
+        return tg_say(detail, size, "has %zu bytes; at most %zu are allowed", n, limit);
     if (!tg_utf8_valid(s, n, &at))
-        return say(detail, size, "is not valid UTF-8 (byte %zu)", at);
+        return tg_say(detail, size, "is not valid UTF-8 (byte %zu)", at);
     return NULL;
 }
 
@@ -141,7 +122,7 @@ static bool write_values(tg_atomic_file *f, const tg_tensor *t)
                 bits = b32;
             } else
                 memcpy(&bits, v + 8 * (done + i), 8);
-            put_le(chunk + (size_t)size * i, bits, size);
+            tg_le_put(chunk + (size_t)size * i, bits, size);
         }
         if (!tg_atomic_write(f, chunk, k * (size_t)size))
             return false;
@@ -260,7 +241,7 @@ tg_status tg_safetensors_save(tg_ctx *ctx, const char *path, int n, const tg_nam
         status = tg_ctx_fail(ctx, TG_ERR_NOMEM, "%s: %s: out of memory", who, path);
     if (status == TG_OK) {
         uint8_t head[8];
-        put_le(head, h.len, 8);
+        tg_le_put(head, h.len, 8);
         bool ok = tg_atomic_open(f, path);
         if (ok) {
             ok = tg_atomic_write(f, head, 8) && tg_atomic_write(f, h.text, h.len);
