@@ -153,23 +153,23 @@ TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, 
  * and never written. Rows are stored as whole vectors, zeros past OW: one
  * column of vectors at a time, the last first, so a row's overrun lands in
  * the next row's first vector (written after), or in padding or slack. */
-TG_CONV_AVX512 static void shift_planes(const conv_geom *g, const float *x, float *planes)
+TG_CONV_AVX512 static void shift_planes(const conv_geom *g, const float *restrict x, float *restrict planes)
 {
-    int64_t hp = g->h + 2 * g->ph, ow = g->ow;
+    const int64_t h = g->h, w = g->w, hp = h + 2 * g->ph, ow = g->ow;
     for (int64_t c = 0; c < g->cg; c++)
         for (int64_t j = 0; j < g->kw; j++) {
             int64_t shift = j * g->dw - g->pw; /* the x column of output column 0 */
             float *plane = planes + ((c * g->kw + j) * hp + g->ph) * ow;
-            const float *src = x + c * g->h * g->w + shift;
+            const float *src = x + c * h * w + shift;
             for (int64_t x0 = (ow - 1) / 16 * 16; x0 >= 0; x0 -= 16) {
                 /* lanes whose column x0 + l < OW reads inside the row */
-                int64_t lo = -shift - x0, hi = g->w - shift - x0;
+                int64_t lo = -shift - x0, hi = w - shift - x0;
                 lo = lo < 0 ? 0 : lo;
                 hi = hi > 16 ? 16 : hi;
                 hi = hi > ow - x0 ? ow - x0 : hi;
                 __mmask16 m = lo < hi ? (__mmask16)((0xFFFFu >> (16 - (hi - lo))) << lo) : 0;
-                for (int64_t y = 0; y < g->h; y++)
-                    _mm512_storeu_ps(plane + y * ow + x0, _mm512_maskz_loadu_ps(m, src + y * g->w + x0));
+                for (int64_t y = 0; y < h; y++)
+                    _mm512_storeu_ps(plane + y * ow + x0, _mm512_maskz_loadu_ps(m, src + y * w + x0));
             }
         }
 }
