@@ -27,7 +27,6 @@
 #include "autograd/internal.h"
 #include "ops/conv.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 /* One direct product's layout: the padded input and the flattened output. */
@@ -325,11 +324,11 @@ static void direct_forward_planes(const conv_geom *g, const float *planes, const
 /* dw[r·dw_row + u] += Σ over n_img images and the P positions of
  * dz[r]·in[off_u], for OB channels r and TB taps u (OB·TB = 24, 16 with
  * one channel), the lanes added up once per call; per vector OB + TB loads
- * feed OB·TB FMAs. The whole vectors run unmasked; the last
- * P % 16 positions of each image are loaded with the lanes past P zeroed
- * in both operands (masked loads are slow here, and masked FMAs cost 5%
- * on every vector): what lies there (the next rows, or past the end of dy)
- * must not reach the sums, where 0·∞ would be NaN. HOLD_IN: the TB input
+ * feed OB·TB FMAs. The whole vectors run unmasked; the last P % 16
+ * positions of each image are loaded with the lanes past P zeroed in both
+ * operands (masked loads are slow here, and masked FMAs cost 5% on every
+ * vector): what lies there (the next rows, or past the end of dy) must not
+ * reach the sums, where 0·∞ would be NaN. HOLD_IN: the TB input
  * vectors stay in registers and the OB dz vectors stream past them (8
  * channels held would leave no register for the input). */
 #define DIRECT_WGRAD_LOADU(p, m) _mm512_loadu_ps(p)
@@ -386,19 +385,38 @@ static void direct_forward_planes(const conv_geom *g, const float *planes, const
             _Pragma("GCC unroll 16") for (int u = 0; u < TB; u++)                                               \
                 dw[r * dw_row + u] += _mm512_reduce_add_ps(acc[r][u]);                                          \
     }
-DIRECT_WGRAD_TILE(1, 1, false) DIRECT_WGRAD_TILE(1, 2, false) DIRECT_WGRAD_TILE(1, 3, false) DIRECT_WGRAD_TILE(1, 4, false) DIRECT_WGRAD_TILE(1, 5, false) DIRECT_WGRAD_TILE(1, 6, false) DIRECT_WGRAD_TILE(1, 7, false) DIRECT_WGRAD_TILE(1, 8, false) DIRECT_WGRAD_TILE(1, 9, false) DIRECT_WGRAD_TILE(1, 10, false) DIRECT_WGRAD_TILE(1, 11, false) DIRECT_WGRAD_TILE(1, 12, false) DIRECT_WGRAD_TILE(1, 13, false) DIRECT_WGRAD_TILE(1, 14, false) DIRECT_WGRAD_TILE(1, 15, false) DIRECT_WGRAD_TILE(1, 16, false)
-DIRECT_WGRAD_TILE(2, 1, false) DIRECT_WGRAD_TILE(2, 2, false) DIRECT_WGRAD_TILE(2, 3, false) DIRECT_WGRAD_TILE(2, 4, false) DIRECT_WGRAD_TILE(2, 5, false) DIRECT_WGRAD_TILE(2, 6, false) DIRECT_WGRAD_TILE(2, 7, false) DIRECT_WGRAD_TILE(2, 8, false) DIRECT_WGRAD_TILE(2, 9, false) DIRECT_WGRAD_TILE(2, 10, false) DIRECT_WGRAD_TILE(2, 11, false) DIRECT_WGRAD_TILE(2, 12, false)
-DIRECT_WGRAD_TILE(3, 1, false) DIRECT_WGRAD_TILE(3, 2, false) DIRECT_WGRAD_TILE(3, 3, false) DIRECT_WGRAD_TILE(3, 4, false) DIRECT_WGRAD_TILE(3, 5, false) DIRECT_WGRAD_TILE(3, 6, false) DIRECT_WGRAD_TILE(3, 7, false) DIRECT_WGRAD_TILE(3, 8, false)
-DIRECT_WGRAD_TILE(4, 1, false) DIRECT_WGRAD_TILE(4, 2, false) DIRECT_WGRAD_TILE(4, 3, false) DIRECT_WGRAD_TILE(4, 4, false) DIRECT_WGRAD_TILE(4, 5, false) DIRECT_WGRAD_TILE(4, 6, false)
-DIRECT_WGRAD_TILE(6, 1, false) DIRECT_WGRAD_TILE(6, 2, false) DIRECT_WGRAD_TILE(6, 3, false) DIRECT_WGRAD_TILE(6, 4, false)
+DIRECT_WGRAD_TILE(1, 1, false) DIRECT_WGRAD_TILE(1, 2, false) DIRECT_WGRAD_TILE(1, 3, false)
+DIRECT_WGRAD_TILE(1, 4, false) DIRECT_WGRAD_TILE(1, 5, false) DIRECT_WGRAD_TILE(1, 6, false)
+DIRECT_WGRAD_TILE(1, 7, false) DIRECT_WGRAD_TILE(1, 8, false) DIRECT_WGRAD_TILE(1, 9, false)
+DIRECT_WGRAD_TILE(1, 10, false) DIRECT_WGRAD_TILE(1, 11, false) DIRECT_WGRAD_TILE(1, 12, false)
+DIRECT_WGRAD_TILE(1, 13, false) DIRECT_WGRAD_TILE(1, 14, false) DIRECT_WGRAD_TILE(1, 15, false)
+DIRECT_WGRAD_TILE(1, 16, false)
+DIRECT_WGRAD_TILE(2, 1, false) DIRECT_WGRAD_TILE(2, 2, false) DIRECT_WGRAD_TILE(2, 3, false)
+DIRECT_WGRAD_TILE(2, 4, false) DIRECT_WGRAD_TILE(2, 5, false) DIRECT_WGRAD_TILE(2, 6, false)
+DIRECT_WGRAD_TILE(2, 7, false) DIRECT_WGRAD_TILE(2, 8, false) DIRECT_WGRAD_TILE(2, 9, false)
+DIRECT_WGRAD_TILE(2, 10, false) DIRECT_WGRAD_TILE(2, 11, false) DIRECT_WGRAD_TILE(2, 12, false)
+DIRECT_WGRAD_TILE(3, 1, false) DIRECT_WGRAD_TILE(3, 2, false) DIRECT_WGRAD_TILE(3, 3, false)
+DIRECT_WGRAD_TILE(3, 4, false) DIRECT_WGRAD_TILE(3, 5, false) DIRECT_WGRAD_TILE(3, 6, false)
+DIRECT_WGRAD_TILE(3, 7, false) DIRECT_WGRAD_TILE(3, 8, false)
+DIRECT_WGRAD_TILE(4, 1, false) DIRECT_WGRAD_TILE(4, 2, false) DIRECT_WGRAD_TILE(4, 3, false)
+DIRECT_WGRAD_TILE(4, 4, false) DIRECT_WGRAD_TILE(4, 5, false) DIRECT_WGRAD_TILE(4, 6, false)
+DIRECT_WGRAD_TILE(6, 1, false) DIRECT_WGRAD_TILE(6, 2, false) DIRECT_WGRAD_TILE(6, 3, false)
+DIRECT_WGRAD_TILE(6, 4, false)
 DIRECT_WGRAD_TILE(8, 1, true) DIRECT_WGRAD_TILE(8, 2, true) DIRECT_WGRAD_TILE(8, 3, true)
 /* [OB][TB]: the widest tile of each channel count, and the narrower ones
  * for the taps left over */
 static const direct_wgrad_fn direct_wgrads[9][17] = {
-    [1] = {NULL, direct_wgrad_1_1, direct_wgrad_1_2, direct_wgrad_1_3, direct_wgrad_1_4, direct_wgrad_1_5, direct_wgrad_1_6, direct_wgrad_1_7, direct_wgrad_1_8, direct_wgrad_1_9, direct_wgrad_1_10, direct_wgrad_1_11, direct_wgrad_1_12, direct_wgrad_1_13, direct_wgrad_1_14, direct_wgrad_1_15, direct_wgrad_1_16},
-    [2] = {NULL, direct_wgrad_2_1, direct_wgrad_2_2, direct_wgrad_2_3, direct_wgrad_2_4, direct_wgrad_2_5, direct_wgrad_2_6, direct_wgrad_2_7, direct_wgrad_2_8, direct_wgrad_2_9, direct_wgrad_2_10, direct_wgrad_2_11, direct_wgrad_2_12},
-    [3] = {NULL, direct_wgrad_3_1, direct_wgrad_3_2, direct_wgrad_3_3, direct_wgrad_3_4, direct_wgrad_3_5, direct_wgrad_3_6, direct_wgrad_3_7, direct_wgrad_3_8},
-    [4] = {NULL, direct_wgrad_4_1, direct_wgrad_4_2, direct_wgrad_4_3, direct_wgrad_4_4, direct_wgrad_4_5, direct_wgrad_4_6},
+    [1] = {NULL, direct_wgrad_1_1, direct_wgrad_1_2, direct_wgrad_1_3, direct_wgrad_1_4, direct_wgrad_1_5,
+           direct_wgrad_1_6, direct_wgrad_1_7, direct_wgrad_1_8, direct_wgrad_1_9, direct_wgrad_1_10,
+           direct_wgrad_1_11, direct_wgrad_1_12, direct_wgrad_1_13, direct_wgrad_1_14, direct_wgrad_1_15,
+           direct_wgrad_1_16},
+    [2] = {NULL, direct_wgrad_2_1, direct_wgrad_2_2, direct_wgrad_2_3, direct_wgrad_2_4, direct_wgrad_2_5,
+           direct_wgrad_2_6, direct_wgrad_2_7, direct_wgrad_2_8, direct_wgrad_2_9, direct_wgrad_2_10,
+           direct_wgrad_2_11, direct_wgrad_2_12},
+    [3] = {NULL, direct_wgrad_3_1, direct_wgrad_3_2, direct_wgrad_3_3, direct_wgrad_3_4, direct_wgrad_3_5,
+           direct_wgrad_3_6, direct_wgrad_3_7, direct_wgrad_3_8},
+    [4] = {NULL, direct_wgrad_4_1, direct_wgrad_4_2, direct_wgrad_4_3, direct_wgrad_4_4, direct_wgrad_4_5,
+           direct_wgrad_4_6},
     [6] = {NULL, direct_wgrad_6_1, direct_wgrad_6_2, direct_wgrad_6_3, direct_wgrad_6_4},
     [8] = {NULL, direct_wgrad_8_1, direct_wgrad_8_2, direct_wgrad_8_3},
 };
@@ -622,9 +640,9 @@ typedef struct {
 } direct_job;
 
 /* The padded input of image b, group gr, for direct_fwd16 and
- * direct_wgrad16: without padding, the image itself, as long as the reads past its
- * end (the dropped positions') stay inside x; else copied into `scratch`
- * (NULL: only asks, returns NULL). */
+ * direct_wgrad16: without padding, the image itself, as long as the reads
+ * past its end stay inside x; else copied into `scratch` (NULL: only asks,
+ * returns NULL). */
 static const float *direct_input(const direct_job *job, int64_t b, int64_t gr, float *scratch)
 {
     const conv_geom *g = job->g;
@@ -645,7 +663,8 @@ static void direct_forward_image(void *arg, int b, int n_tasks, int worker)
     float *planes = job->scratch + (int64_t)worker * job->scratch_len;
     for (int64_t gr = 0; gr < g->groups; gr++) {
         shift_planes(g, job->x + (b * g->c + gr * g->cg) * g->h * g->w, planes);
-        direct_forward_planes(g, planes, job->off, job->w + gr * g->og * g->k, job->bias ? job->bias + gr * g->og : NULL,
+        const float *bias = job->bias ? job->bias + gr * g->og : NULL;
+        direct_forward_planes(g, planes, job->off, job->w + gr * g->og * g->k, bias,
                               job->out + (b * g->o + gr * g->og) * g->p);
     }
 }
