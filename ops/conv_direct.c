@@ -2,29 +2,28 @@
  *
  * With a few channels (LeNet: 1→6, 6→16) the GEMM's panels are mostly
  * empty and building, packing and scattering patches costs more than the
- * products, so these kernels read a zero-padded copy of the image instead.
- * With stride 1 and the input zero-padded to [C, Hp, Wp], output (oy, ox)
- * reads in[c, oy + i·dh, ox + j·dw]; over flattened positions q = oy·Wp + ox
- *   out[o, q] = Σ_t w[o, t] · in[q + off_t],   off_t = c·Hp·Wp + i·dh·Wp + j·dw
- * for every tap t = (c, i, j): one contiguous run of the input per tap. The
- * columns ox ≥ OW of each Wp-wide row are computed and dropped (cheaper than
- * breaking the run at every row end), and so are the positions past OH·Wp
- * up to a whole 16-lane vector.
- *   forward          in = x padded by (ph, pw) (x itself without padding)
- *   backward_input   in = dy padded by (dh(KH-1) - ph, dw(KW-1) - pw),
- *                    w[c, (o, i, j)] = W[o, c, KH-1-i, KW-1-j]  (flipped, transposed)
- *   backward_weight  dW[o, t] += Σ_q dz[o, q] · in[q + off_t], with in as the
- *                    forward's and dz = dy spread to Wp-wide rows, the dropped
- *                    positions masked off
+ * products, so these kernels read copies of the image laid out so that
+ * every tap t = (c, i, j) reads one contiguous run, with output positions
+ * in the vector lanes.
+ *   forward, backward_weight: column-shifted planes (shift_planes),
+ *     S[c, j][y·OW + x] = x padded [c, y, x + j·dw], Hp rows of OW: over the
+ *     real positions q = oy·OW + ox (y's and dy's own layout)
+ *       y[o, q] = Σ_t w[o, t] · S[q + off_t],   off_t = (c·KW + j)·Hp·OW + i·dh·OW
+ *       dW[o, t] = Σ_n Σ_q dy[o, q] · S[q + off_t]
+ *     KW copies of the input, no dropped lanes, and y written in place.
+ *   backward_input: dy zero-padded by (dh(KH-1) - ph, dw(KW-1) - pw) to
+ *     [O, Hp, Wp], flattened positions q = oy·Wp + ox,
+ *       dx[c, q] = Σ_t w[c, t] · in[q + off_t],   off_t = o·Hp·Wp + i·dh·Wp + j·dw,
+ *     w[c, (o, i, j)] = W[o, c, KH-1-i, KW-1-j] (flipped, transposed); the
+ *     columns ox ≥ W of each Wp-wide row are computed and dropped (cheaper
+ *     than breaking the run at every row end).
  * When the output channels come in sixteens (LeNet's conv2) the forward and
  * the weight gradient put them in the lanes instead (direct_fwd16,
- * direct_wgrad16): one broadcast input value per FMA, real positions only.
- * With fewer taps than output channels the backward weight reads patches of
- * the real positions and dy in place (direct_wgrad_compact); the backward
- * input of one channel per tile with a 5-row kernel runs by rows
- * (direct_bwi). All are sums of the same products as the GEMM path's, in
- * another order. The file also holds vector copies of conv.c's im2col and
- * col2im for stride 1 without padding. */
+ * direct_wgrad16): one broadcast input value per FMA, real positions only;
+ * the backward input of one channel per tile with a 5-row kernel runs by
+ * rows (direct_bwi). All are sums of the same products as the GEMM path's,
+ * in another order. The file also holds vector copies of conv.c's im2col
+ * and col2im for stride 1 without padding. */
 #include "autograd/internal.h"
 #include "ops/conv.h"
 
@@ -93,21 +92,25 @@ bool tg_conv_direct_path(const conv_geom *g, tg_dtype dt, conv_pass pass)
     if (pass == CONV_BACKWARD_INPUT && (g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1)))
         return false;
     flat_geom f = flat_geometry(g, pass);
-    /* With few taps per output (the wide CNN's 1→32 3×3) writing the outputs
-     * twice, flattened and then compacted, costs more than the GEMM's patches. */
-    if (pass != CONV_BACKWARD_WEIGHT && f.taps < 16)
+    /* With few taps per output (the wide CNN's 1→32 3×3) the backward input's
+     * writing dx twice, flattened and then compacted, costs more than the
+     * GEMM's patches. */
+    if (pass == CONV_BACKWARD_INPUT && f.taps < 16)
         return false;
     /* one output channel per tile leaves the loads, not the FMAs, to decide
      * (but for the backward input's rows kernel) */
     if (pass != CONV_BACKWARD_WEIGHT && direct_rows(f.out_c) == 1 && !(pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g)))
         return false;
-    return f.in_len < ((int64_t)1 << 28) && f.taps <= 4096;
+    /* int32 tap offsets */
+    int64_t planes = g->cg * g->kw * (g->h + 2 * g->ph) * g->ow;
+    return f.in_len < ((int64_t)1 << 28) && (pass == CONV_BACKWARD_INPUT || planes < ((int64_t)1 << 28)) &&
+           f.taps <= 4096;
 }
 
 #define DIRECT_CHUNK 8 /* images per backward-weight pass: their sums share one reduction */
 
 typedef void (*direct_wgrad_fn)(const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t,
-                                const uint16_t *, const int32_t *, float *);
+                                const int32_t *, float *, int64_t);
 typedef void (*direct_wgrad16_fn)(const float *const *, const float *, int64_t, int64_t, int64_t, float *);
 typedef void (*direct_fwd16_fn)(const float *, const float *, const int32_t *, int64_t, const float *, float *);
 #define DIRECT_FWD16_NP 12 /* positions per row in a tile: 2 rows × 12 accumulators */
@@ -140,18 +143,51 @@ TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, 
         }
 }
 
-/* out[r, v·step + l] = Σ_t w[r·w_step + t]·in[v·step + l + off_t] for OB
- * channels r, NV vectors v and lanes l: OB·NV accumulators; per tap NV loads
- * feed OB·NV FMAs. step 16: consecutive positions; step Wp: one per row. */
+/* Column-shifted planes of one image's cg channels (one group):
+ *   planes[(c·KW + j)·Hp·OW + y·OW + x] = x padded [c, y, x + j·dw]
+ * for the KW column shifts j, Hp = H + 2·ph rows of OW. Tap (c, i, j) then
+ * reads the run planes + (c·KW + j)·Hp·OW + i·dh·OW at the output position
+ * oy·OW + ox: the products run over the real positions only, and their
+ * outputs are y's own layout. The rows of padding are zeroed once per call
+ * and never written. Rows are stored as whole vectors, zeros past OW: one
+ * column of vectors at a time, the last first, so a row's overrun lands in
+ * the next row's first vector (written after), or in padding or slack. */
+TG_CONV_AVX512 static void shift_planes(const conv_geom *g, const float *restrict x, float *restrict planes)
+{
+    const int64_t h = g->h, w = g->w, hp = h + 2 * g->ph, ow = g->ow;
+    for (int64_t c = 0; c < g->cg; c++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            int64_t shift = j * g->dw - g->pw; /* the x column of output column 0 */
+            float *plane = planes + ((c * g->kw + j) * hp + g->ph) * ow;
+            const float *src = x + c * h * w + shift;
+            for (int64_t x0 = (ow - 1) / 16 * 16; x0 >= 0; x0 -= 16) {
+                /* lanes whose column x0 + l < OW reads inside the row */
+                int64_t lo = -shift - x0, hi = w - shift - x0;
+                lo = lo < 0 ? 0 : lo;
+                hi = hi > 16 ? 16 : hi;
+                hi = hi > ow - x0 ? ow - x0 : hi;
+                __mmask16 m = lo < hi ? (__mmask16)((0xFFFFu >> (16 - (hi - lo))) << lo) : 0;
+                for (int64_t y = 0; y < h; y++)
+                    _mm512_storeu_ps(plane + y * ow + x0, _mm512_maskz_loadu_ps(m, src + y * w + x0));
+            }
+        }
+}
+
+/* out[r, v·step + l] = init[r] + Σ_t w[r·w_step + t]·in[v·step + l + off_t]
+ * for OB channels r, NV vectors v and lanes l (init NULL: 0): OB·NV
+ * accumulators; per tap NV loads feed OB·NV FMAs. step 16: consecutive
+ * positions; step Wp: one per row. The last vector stores the lanes of
+ * `last` only (the end of a channel's positions). */
 #define DIRECT_TILE(OB, NV)                                                                                     \
     TG_CONV_AVX512 static void direct_tile_##OB##_##NV(const float *in, int64_t step, const int32_t *off,        \
                                                        int64_t taps, const float *w, int64_t w_step,            \
-                                                       float *out, int64_t out_step)                            \
+                                                       const float *init, float *out, int64_t out_step,         \
+                                                       __mmask16 last)                                          \
     {                                                                                                           \
         __m512 acc[OB][NV];                                                                                     \
-        for (int r = 0; r < OB; r++)                                                                            \
-            for (int v = 0; v < NV; v++)                                                                        \
-                acc[r][v] = _mm512_setzero_ps();                                                                \
+        _Pragma("GCC unroll 6") for (int r = 0; r < OB; r++)                                                    \
+            _Pragma("GCC unroll 10") for (int v = 0; v < NV; v++)                                               \
+                acc[r][v] = init ? _mm512_set1_ps(init[r]) : _mm512_setzero_ps();                               \
         for (int64_t t = 0; t < taps; t++) {                                                                    \
             const float *p = in + off[t];                                                                       \
             __m512 x[NV];                                                                                       \
@@ -165,9 +201,13 @@ TG_CONV_AVX512 static void direct_copy_rows(const float *src, int64_t src_step, 
                     acc[r][v] = _mm512_fmadd_ps(b, x[v], acc[r][v]);                                            \
             }                                                                                                   \
         }                                                                                                       \
-        for (int r = 0; r < OB; r++)                                                                            \
-            for (int v = 0; v < NV; v++)                                                                        \
-                _mm512_storeu_ps(out + r * out_step + step * v, acc[r][v]);                                     \
+        _Pragma("GCC unroll 6") for (int r = 0; r < OB; r++) /* unrolled, else acc lives on the stack */        \
+            _Pragma("GCC unroll 10") for (int v = 0; v < NV; v++) {                                             \
+                if (v < NV - 1 || last == 0xFFFF) /* masked stores are slow here */                            \
+                    _mm512_storeu_ps(out + r * out_step + step * v, acc[r][v]);                                 \
+                else                                                                                            \
+                    _mm512_mask_storeu_ps(out + r * out_step + step * v, last, acc[r][v]);                      \
+            }                                                                                                   \
     }
 #define DIRECT_TILES_TO_6(OB)                                                                                   \
     DIRECT_TILE(OB, 1) DIRECT_TILE(OB, 2) DIRECT_TILE(OB, 3) DIRECT_TILE(OB, 4) DIRECT_TILE(OB, 5)              \
@@ -184,8 +224,8 @@ DIRECT_TILE(6, 1)
 DIRECT_TILE(6, 2)
 DIRECT_TILE(6, 3)
 DIRECT_TILE(6, 4)
-typedef void (*direct_tile_fn)(const float *, int64_t, const int32_t *, int64_t, const float *, int64_t, float *,
-                               int64_t);
+typedef void (*direct_tile_fn)(const float *, int64_t, const int32_t *, int64_t, const float *, int64_t,
+                               const float *, float *, int64_t, __mmask16);
 #define DIRECT_NV 10 /* most vectors in a tile (2 channels × 10) */
 /* [OB][NV]: the widest tile of each row count holds OB·NV accumulators and
  * NV input vectors in the 32 registers, with one left for the broadcast */
@@ -258,25 +298,44 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
         for (int64_t u = 0; u < n; u++) {
             int64_t u0, u1, t0, t1;
             direct_tile_span(f, by_rows, units, u, n, &u0, &u1, &t0, &t1);
-            direct_tiles[ob][u1 - u0](in + step * u0, step, off + t0, t1 - t0, w + o * f->taps + t0, f->taps,
-                                      out + o * f->row + step * u0, f->row);
+            direct_tiles[ob][u1 - u0](in + step * u0, step, off + t0, t1 - t0, w + o * f->taps + t0, f->taps, NULL,
+                                      out + o * f->row + step * u0, f->row, 0xFFFF);
         }
 }
 
-/* sums[r·TB + u] = Σ over n_img images and qv vectors of dz[r]·in[off_u]
- * for OB channels r and TB taps u (OB·TB = 24, 16 with one channel):
- * reduced once per call; per vector OB + TB loads feed OB·TB FMAs. The
- * lanes of dropped columns are masked off (keep[v]), not just zero in dz:
- * 0·∞ would be NaN where the sum has no such term. The loads are not
- * (masked loads are slow here): they may read up to 15 floats past a row,
- * which the callers keep inside their buffers. HOLD_IN: the TB input
+/* Forward of one image and group over its column-shifted planes:
+ *   y[o, q] = bias[o] + Σ_t w[o, t]·planes[q + off_t]
+ * over the OH·OW positions q, OB channels × NV vectors per tile, written
+ * into y in place (w in the weight's own tap order). */
+static void direct_forward_planes(const conv_geom *g, const float *planes, const int32_t *off, const float *w,
+                                  const float *bias, float *y)
+{
+    int ob = direct_rows(g->og), nv = direct_max_nv[ob];
+    int64_t pv = (g->p + 15) / 16, n = (pv + nv - 1) / nv;
+    __mmask16 last = (__mmask16)(g->p % 16 ? (1u << (g->p % 16)) - 1 : 0xFFFF);
+    for (int64_t o = 0; o < g->og; o += ob)
+        for (int64_t u = 0; u < n; u++) {
+            int64_t u0 = pv * u / n, u1 = pv * (u + 1) / n;
+            direct_tiles[ob][u1 - u0](planes + 16 * u0, 16, off, g->k, w + o * g->k, g->k, bias ? bias + o : NULL,
+                                      y + o * g->p + 16 * u0, g->p, u1 == pv ? last : 0xFFFF);
+        }
+}
+
+/* dw[r·dw_row + u] += Σ over n_img images and the P positions of
+ * dz[r]·in[off_u], for OB channels r and TB taps u (OB·TB = 24, 16 with
+ * one channel), the lanes added up once per call; per vector OB + TB loads
+ * feed OB·TB FMAs. The whole vectors run unmasked; the last P % 16
+ * positions of each image are loaded with the lanes past P zeroed in both
+ * operands (masked loads are slow here, and masked FMAs cost 5% on every
+ * vector): what lies there (the next rows, or past the end of dy) must not
+ * reach the sums, where 0·∞ would be NaN. HOLD_IN: the TB input
  * vectors stay in registers and the OB dz vectors stream past them (8
  * channels held would leave no register for the input). */
 #define DIRECT_WGRAD_LOADU(p, m) _mm512_loadu_ps(p)
-/* One vector v of dz[r] · x[off_u] into acc, loading with LOAD. */
+#define DIRECT_WGRAD_LOADZ(p, m) _mm512_maskz_loadu_ps(m, p)
+/* One vector v of dz[r] · x[off_u] into acc, loading with LOAD (mask m). */
 #define DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, LOAD)                                                                \
     do {                                                                                                        \
-        __mmask16 m = (__mmask16)keep[v];                                                                       \
         if (HOLD_IN) {                                                                                          \
             __m512 xv[TB];                                                                                      \
             for (int u = 0; u < TB; u++) {                                                                      \
@@ -287,7 +346,7 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
                 __m512 g = LOAD(d + r * dz_row + 16 * v, m);                                                    \
                 IN_REGISTER(g);                                                                                 \
                 for (int u = 0; u < TB; u++)                                                                    \
-                    acc[r][u] = _mm512_mask3_fmadd_ps(g, xv[u], acc[r][u], m);                                  \
+                    acc[r][u] = _mm512_fmadd_ps(g, xv[u], acc[r][u]);                                           \
             }                                                                                                   \
         } else {                                                                                                \
             __m512 g[OB];                                                                                       \
@@ -299,37 +358,68 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
                 __m512 xv = LOAD(x + off[u] + 16 * v, m);                                                       \
                 IN_REGISTER(xv);                                                                                \
                 for (int r = 0; r < OB; r++)                                                                    \
-                    acc[r][u] = _mm512_mask3_fmadd_ps(g[r], xv, acc[r][u], m);                                  \
+                    acc[r][u] = _mm512_fmadd_ps(g[r], xv, acc[r][u]);                                           \
             }                                                                                                   \
         }                                                                                                       \
     } while (0)
 #define DIRECT_WGRAD_TILE(OB, TB, HOLD_IN)                                                                      \
-    TG_CONV_AVX512 static void direct_wgrad_##OB(const float *in, int64_t in_step, const float *dz,              \
-                                                 int64_t dz_row, int64_t dz_step, int64_t n_img, int64_t qv,    \
-                                                 const uint16_t *keep, const int32_t *off, float *sums)         \
+    TG_CONV_AVX512 static void direct_wgrad_##OB##_##TB(const float *in, int64_t in_step, const float *dz,       \
+                                                        int64_t dz_row, int64_t dz_step, int64_t n_img,         \
+                                                        int64_t p, const int32_t *off, float *dw, int64_t dw_row) \
     {                                                                                                           \
         __m512 acc[OB][TB];                                                                                     \
-        for (int r = 0; r < OB; r++)                                                                            \
-            for (int u = 0; u < TB; u++)                                                                        \
+        _Pragma("GCC unroll 8") for (int r = 0; r < OB; r++)                                                    \
+            _Pragma("GCC unroll 16") for (int u = 0; u < TB; u++)                                               \
                 acc[r][u] = _mm512_setzero_ps();                                                                \
+        int64_t whole = p / 16;                                                                                 \
+        __mmask16 m = (__mmask16)((1u << (p % 16)) - 1);                                                        \
         for (int64_t n = 0; n < n_img; n++) {                                                                   \
             const float *x = in + n * in_step, *d = dz + n * dz_step;                                           \
-            for (int64_t v = 0; v < qv; v++)                                                                    \
+            int64_t v = 0;                                                                                      \
+            for (; v < whole; v++)                                                                              \
                 DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, DIRECT_WGRAD_LOADU);                                         \
+            if (m)                                                                                              \
+                DIRECT_WGRAD_STEP(OB, TB, HOLD_IN, DIRECT_WGRAD_LOADZ);                                         \
         }                                                                                                       \
-        for (int r = 0; r < OB; r++)                                                                            \
-            for (int u = 0; u < TB; u++)                                                                        \
-                sums[r * TB + u] = _mm512_reduce_add_ps(acc[r][u]);                                             \
+        _Pragma("GCC unroll 8") for (int r = 0; r < OB; r++) /* unrolled, else acc lives on the stack */        \
+            _Pragma("GCC unroll 16") for (int u = 0; u < TB; u++)                                               \
+                dw[r * dw_row + u] += _mm512_reduce_add_ps(acc[r][u]);                                          \
     }
+DIRECT_WGRAD_TILE(1, 1, false) DIRECT_WGRAD_TILE(1, 2, false) DIRECT_WGRAD_TILE(1, 3, false)
+DIRECT_WGRAD_TILE(1, 4, false) DIRECT_WGRAD_TILE(1, 5, false) DIRECT_WGRAD_TILE(1, 6, false)
+DIRECT_WGRAD_TILE(1, 7, false) DIRECT_WGRAD_TILE(1, 8, false) DIRECT_WGRAD_TILE(1, 9, false)
+DIRECT_WGRAD_TILE(1, 10, false) DIRECT_WGRAD_TILE(1, 11, false) DIRECT_WGRAD_TILE(1, 12, false)
+DIRECT_WGRAD_TILE(1, 13, false) DIRECT_WGRAD_TILE(1, 14, false) DIRECT_WGRAD_TILE(1, 15, false)
 DIRECT_WGRAD_TILE(1, 16, false)
-DIRECT_WGRAD_TILE(2, 12, false)
-DIRECT_WGRAD_TILE(3, 8, false)
-DIRECT_WGRAD_TILE(4, 6, false)
+DIRECT_WGRAD_TILE(2, 1, false) DIRECT_WGRAD_TILE(2, 2, false) DIRECT_WGRAD_TILE(2, 3, false)
+DIRECT_WGRAD_TILE(2, 4, false) DIRECT_WGRAD_TILE(2, 5, false) DIRECT_WGRAD_TILE(2, 6, false)
+DIRECT_WGRAD_TILE(2, 7, false) DIRECT_WGRAD_TILE(2, 8, false) DIRECT_WGRAD_TILE(2, 9, false)
+DIRECT_WGRAD_TILE(2, 10, false) DIRECT_WGRAD_TILE(2, 11, false) DIRECT_WGRAD_TILE(2, 12, false)
+DIRECT_WGRAD_TILE(3, 1, false) DIRECT_WGRAD_TILE(3, 2, false) DIRECT_WGRAD_TILE(3, 3, false)
+DIRECT_WGRAD_TILE(3, 4, false) DIRECT_WGRAD_TILE(3, 5, false) DIRECT_WGRAD_TILE(3, 6, false)
+DIRECT_WGRAD_TILE(3, 7, false) DIRECT_WGRAD_TILE(3, 8, false)
+DIRECT_WGRAD_TILE(4, 1, false) DIRECT_WGRAD_TILE(4, 2, false) DIRECT_WGRAD_TILE(4, 3, false)
+DIRECT_WGRAD_TILE(4, 4, false) DIRECT_WGRAD_TILE(4, 5, false) DIRECT_WGRAD_TILE(4, 6, false)
+DIRECT_WGRAD_TILE(6, 1, false) DIRECT_WGRAD_TILE(6, 2, false) DIRECT_WGRAD_TILE(6, 3, false)
 DIRECT_WGRAD_TILE(6, 4, false)
-DIRECT_WGRAD_TILE(8, 3, true)
-static const direct_wgrad_fn direct_wgrads[9] = {NULL,           direct_wgrad_1, direct_wgrad_2, direct_wgrad_3,
-                                                 direct_wgrad_4, NULL,           direct_wgrad_6, NULL,
-                                                 direct_wgrad_8};
+DIRECT_WGRAD_TILE(8, 1, true) DIRECT_WGRAD_TILE(8, 2, true) DIRECT_WGRAD_TILE(8, 3, true)
+/* [OB][TB]: the widest tile of each channel count, and the narrower ones
+ * for the taps left over */
+static const direct_wgrad_fn direct_wgrads[9][17] = {
+    [1] = {NULL, direct_wgrad_1_1, direct_wgrad_1_2, direct_wgrad_1_3, direct_wgrad_1_4, direct_wgrad_1_5,
+           direct_wgrad_1_6, direct_wgrad_1_7, direct_wgrad_1_8, direct_wgrad_1_9, direct_wgrad_1_10,
+           direct_wgrad_1_11, direct_wgrad_1_12, direct_wgrad_1_13, direct_wgrad_1_14, direct_wgrad_1_15,
+           direct_wgrad_1_16},
+    [2] = {NULL, direct_wgrad_2_1, direct_wgrad_2_2, direct_wgrad_2_3, direct_wgrad_2_4, direct_wgrad_2_5,
+           direct_wgrad_2_6, direct_wgrad_2_7, direct_wgrad_2_8, direct_wgrad_2_9, direct_wgrad_2_10,
+           direct_wgrad_2_11, direct_wgrad_2_12},
+    [3] = {NULL, direct_wgrad_3_1, direct_wgrad_3_2, direct_wgrad_3_3, direct_wgrad_3_4, direct_wgrad_3_5,
+           direct_wgrad_3_6, direct_wgrad_3_7, direct_wgrad_3_8},
+    [4] = {NULL, direct_wgrad_4_1, direct_wgrad_4_2, direct_wgrad_4_3, direct_wgrad_4_4, direct_wgrad_4_5,
+           direct_wgrad_4_6},
+    [6] = {NULL, direct_wgrad_6_1, direct_wgrad_6_2, direct_wgrad_6_3, direct_wgrad_6_4},
+    [8] = {NULL, direct_wgrad_8_1, direct_wgrad_8_2, direct_wgrad_8_3},
+};
 
 /* Backward weight with 16 output channels in the lanes (og a multiple of
  * 16, column dilation 1): over the real output positions only,
@@ -475,7 +565,7 @@ static const direct_bwi_fn direct_bwis[2][DIRECT_BWI_R + 1] = {{NULL}};
 static const direct_fwd16_fn direct_fwd16s[DIRECT_FWD16_NP + 1] = {NULL};
 static const direct_wgrad16_fn direct_wgrad16s[6] = {NULL};
 static const int direct_wgrad16_rows[6] = {0};
-static const direct_wgrad_fn direct_wgrads[9] = {NULL};
+static const direct_wgrad_fn direct_wgrads[9][17] = {{NULL}};
 static void direct_copy_rows(const float *src, int64_t src_step, float *dst, int64_t dst_step, int64_t rows, int64_t w,
                              const float *add)
 {
@@ -486,6 +576,12 @@ static void direct_correlate(const flat_geom *f, const float *in, const int32_t 
     (void)f, (void)in, (void)off, (void)w, (void)out;
 }
 static void direct_choose_tiling(flat_geom *f) { f->by_rows = false; }
+static void shift_planes(const conv_geom *g, const float *x, float *planes) { (void)g, (void)x, (void)planes; }
+static void direct_forward_planes(const conv_geom *g, const float *planes, const int32_t *off, const float *w,
+                                  const float *bias, float *y)
+{
+    (void)g, (void)planes, (void)off, (void)w, (void)bias, (void)y;
+}
 #endif
 
 /* Whether the backward input runs direct_bwi: output channels that give
@@ -507,20 +603,24 @@ static void pad_planes(const float *src, int64_t c, int64_t h, int64_t w, int64_
 }
 
 /* Backward-weight tiles: OB channels × TB taps (24 accumulators, 16 with
- * one channel). The shape that runs the fewest FMAs over og channels and k
- * taps (a partial tile costs as much as a whole one): 4×6 leaves 3 of 12
- * taps idle for a 3×3 kernel, 8×3 none. */
+ * one channel), the taps left over in a narrower tile. A tile of n taps
+ * costs max(OB·n FMAs, OB + n loads) per vector; the shape with the least
+ * cost over og channels and k taps, then the fewest loads: LeNet's conv1
+ * (6 channels, 25 taps) runs 6×4 tiles and a 6×1, the wide CNN's conv1
+ * (32, 9) 8×3. */
 static void direct_wgrad_tile(int64_t og, int64_t k, int *ob, int *tb)
 {
     static const int shapes[][2] = {{6, 4}, {4, 6}, {3, 8}, {2, 12}, {8, 3}, {1, 16}};
-    int64_t best = -1;
+    int64_t best = -1, best_loads = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         int o = shapes[i][0], t = shapes[i][1];
         if (og % o)
             continue;
-        int64_t cost = og / o * ((k + t - 1) / t) * (o * t > o + t ? o * t : o + t);
-        if (best < 0 || cost < best)
-            best = cost, *ob = o, *tb = t;
+        int64_t r = k % t, whole = k / t;
+        int64_t cost = og / o * (whole * (o * t > o + t ? o * t : o + t) + (r ? (o * r > o + r ? o * r : o + r) : 0));
+        int64_t loads = og / o * (whole * (o + t) + (r ? o + r : 0));
+        if (best < 0 || cost < best || (cost == best && loads < best_loads))
+            best = cost, best_loads = loads, *ob = o, *tb = t;
     }
 }
 
@@ -531,10 +631,7 @@ typedef struct {
     const float *x, *w, *bias, *dy;
     float *out;           /* y, dx or dw */
     const int32_t *off;   /* per tap */
-    const uint16_t *keep; /* backward weight: per 16 positions, the lanes of kept columns */
-    bool compact;         /* backward weight over the patches (direct_wgrad_compact) */
-    const uint16_t *keep_compact; /* then: per 16 of the OH·OW positions, the lanes inside */
-    int64_t col_len;      /* then: floats of one image's patches, [k][OH·OW] */
+    int64_t planes_len;   /* forward, backward weight: floats of one image's planes (shift_planes) */
     const float *wtap;    /* forward, backward input: the weights in tap order, [groups][out_c][taps] */
     const float *wT16;    /* forward with channels in lanes: [groups][og/16][taps][16] */
     float *scratch;       /* per worker: scratch_len floats */
@@ -542,10 +639,10 @@ typedef struct {
     float *partial;       /* backward weight with several workers: a dw per worker */
 } direct_job;
 
-/* The padded input of image b, group gr, for the forward and backward
- * weight: without padding, the image itself, as long as the reads past its
- * end (the dropped positions') stay inside x; else copied into `scratch`
- * (NULL: only asks, returns NULL). */
+/* The padded input of image b, group gr, for direct_fwd16 and
+ * direct_wgrad16: without padding, the image itself, as long as the reads
+ * past its end stay inside x; else copied into `scratch` (NULL: only asks,
+ * returns NULL). */
 static const float *direct_input(const direct_job *job, int64_t b, int64_t gr, float *scratch)
 {
     const conv_geom *g = job->g;
@@ -557,7 +654,22 @@ static const float *direct_input(const direct_job *job, int64_t b, int64_t gr, f
     return scratch;
 }
 
-/* Forward or backward input of one image, every group. */
+/* Forward of image b over its planes, every group. */
+static void direct_forward_image(void *arg, int b, int n_tasks, int worker)
+{
+    (void)n_tasks;
+    const direct_job *job = arg;
+    const conv_geom *g = job->g;
+    float *planes = job->scratch + (int64_t)worker * job->scratch_len;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        shift_planes(g, job->x + (b * g->c + gr * g->cg) * g->h * g->w, planes);
+        const float *bias = job->bias ? job->bias + gr * g->og : NULL;
+        direct_forward_planes(g, planes, job->off, job->w + gr * g->og * g->k, bias,
+                              job->out + (b * g->o + gr * g->og) * g->p);
+    }
+}
+
+/* Forward with direct_fwd16 or backward input of one image, every group. */
 static void direct_image(void *arg, int b, int n_tasks, int worker)
 {
     (void)n_tasks;
@@ -619,99 +731,30 @@ static void direct_image(void *arg, int b, int n_tasks, int worker)
     }
 }
 
-/* Whether the backward weight reads patches and dy as they are, over the
- * OH·OW real positions, rather than dy spread to Wp-wide rows: with fewer
- * taps than output channels (the wide CNN's 1→32 3×3: 9 against 32) the
- * patches are the smaller copy. */
-static bool direct_wgrad_compact_fits(const conv_geom *g) { return g->k < g->og; }
-
-/* The backward weight of images [b0, b0 + n_img), every group, over
- * patches: col[t][q] = in[q' + off_t] for the real positions q = oy·OW + ox
- * (q' = oy·Wp + ox), one image after another in `cols`, and dy read in
- * place; keep_compact masks the lanes past OH·OW. */
-static void direct_wgrad_compact(const direct_job *job, int64_t b0, int64_t n_img, float *in, float *cols,
-                                 float *dw, int ob, int tb)
-{
-    const conv_geom *g = job->g;
-    const flat_geom *f = &job->f;
-    int64_t qv = (g->p + 15) / 16;
-    for (int64_t gr = 0; gr < g->groups; gr++) {
-        for (int64_t n = 0; n < n_img; n++) {
-            const float *src = direct_input(job, b0 + n, gr, in);
-            for (int64_t t = 0; t < g->k; t++) /* rows overrun into the next tap's, written after */
-                direct_copy_rows(src + job->off[t], f->wp, cols + n * job->col_len + t * g->p, g->ow, g->oh, g->ow,
-                                 NULL);
-        }
-        /* the loads run up to 15 floats past a row: the batch's last rows
-         * of dy are read from a copy (its patches have slack after them) */
-        const float *dy = job->dy + (b0 * g->o + gr * g->og) * g->p;
-        float *dy_last = cols + n_img * job->col_len + 16;
-        bool copy = b0 + n_img == g->n && g->p % 16;
-        if (copy)
-            memcpy(dy_last, dy + (n_img - 1) * g->o * g->p, (size_t)(g->og * g->p) * sizeof *dy_last);
-        float *dwg = dw + gr * g->og * g->k;
-        for (int64_t o = 0; o < g->og; o += ob)
-            for (int64_t t = 0; t < g->k; t += tb) {
-                int32_t off[16];
-                for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
-                    off[u] = (int32_t)((t + u < g->k ? t + u : g->k - 1) * g->p);
-                float sums[24], last[24];
-                direct_wgrads[ob](cols, job->col_len, dy + o * g->p, g->p, g->o * g->p, n_img - copy, qv,
-                                  job->keep_compact, off, sums);
-                if (copy)
-                    direct_wgrads[ob](cols + (n_img - 1) * job->col_len, 0, dy_last + o * g->p, g->p, 0, 1, qv,
-                                      job->keep_compact, off, last);
-                for (int r = 0; r < ob; r++)
-                    for (int u = 0; u < tb && t + u < g->k; u++)
-                        dwg[(o + r) * g->k + t + u] += sums[r * tb + u] + (copy ? last[r * tb + u] : 0);
-            }
-    }
-}
-
 /* Backward weight over images [chunk·DIRECT_CHUNK, +DIRECT_CHUNK), every
- * group, into the worker's dw. */
+ * group, into the worker's dw: the chunk's planes one image after another,
+ * dy read in place, and per tile of OB channels × TB taps one pass over the
+ * chunk (its lane sums added up once). */
 static void direct_wgrad_chunk(void *arg, int chunk, int n_tasks, int worker)
 {
     (void)n_tasks;
     const direct_job *job = arg;
     const conv_geom *g = job->g;
-    const flat_geom *f = &job->f;
     int64_t b0 = (int64_t)chunk * DIRECT_CHUNK, n_img = g->n - b0 < DIRECT_CHUNK ? g->n - b0 : DIRECT_CHUNK;
-    int64_t row = 16 * f->qv, dz_step = g->og * row;
-    float *in = job->scratch + (int64_t)worker * job->scratch_len, *dz = in + DIRECT_CHUNK * f->in_len;
+    float *planes = job->scratch + (int64_t)worker * job->scratch_len;
     float *dw = job->partial ? job->partial + (int64_t)worker * g->o * g->k : job->out;
     int ob = 1, tb = 16; /* direct_wgrad_tile sets both: 1×16 fits every count */
     direct_wgrad_tile(g->og, g->k, &ob, &tb);
-    if (job->compact) {
-        direct_wgrad_compact(job, b0, n_img, in, dz, dw, ob, tb);
-        return;
-    }
     for (int64_t gr = 0; gr < g->groups; gr++) {
-        /* the images themselves when direct_input reads the last one in place (then all are) */
-        const float *src = direct_input(job, b0 + n_img - 1, gr, NULL) ? job->x + (b0 * g->c + gr * g->cg) * g->h * g->w
-                                                                       : in;
-        int64_t in_step = src == in ? f->in_len : g->c * g->h * g->w;
-        for (int64_t n = 0; n < n_img; n++) {
-            int64_t b = b0 + n;
-            if (src == in)
-                pad_planes(job->x + (b * g->c + gr * g->cg) * g->h * g->w, g->cg, g->h, g->w, g->ph, g->pw, f,
-                           in + n * f->in_len);
-            for (int64_t o = 0; o < g->og; o++) /* dz's dropped columns and tail stay zero */
-                direct_copy_rows(job->dy + (b * g->o + gr * g->og + o) * g->p, g->ow, dz + n * dz_step + o * row,
-                                 f->wp, g->oh, g->ow, NULL);
-        }
-        /* channels in blocks of ob, taps in blocks of tb */
+        for (int64_t n = 0; n < n_img; n++)
+            shift_planes(g, job->x + ((b0 + n) * g->c + gr * g->cg) * g->h * g->w, planes + n * job->planes_len);
+        const float *dy = job->dy + (b0 * g->o + gr * g->og) * g->p;
         float *dwg = dw + gr * g->og * g->k;
         for (int64_t o = 0; o < g->og; o += ob)
             for (int64_t t = 0; t < g->k; t += tb) {
-                int32_t off[16];
-                for (int u = 0; u < tb; u++) /* taps past the last read the last one; their sums are dropped */
-                    off[u] = job->off[t + u < g->k ? t + u : g->k - 1];
-                float sums[24];
-                direct_wgrads[ob](src, in_step, dz + o * row, row, dz_step, n_img, f->qv, job->keep, off, sums);
-                for (int r = 0; r < ob; r++)
-                    for (int u = 0; u < tb && t + u < g->k; u++)
-                        dwg[(o + r) * g->k + t + u] += sums[r * tb + u];
+                int n_t = g->k - t < tb ? (int)(g->k - t) : tb; /* the last tile: the taps left */
+                direct_wgrads[ob][n_t](planes, job->planes_len, dy + o * g->p, g->p, g->o * g->p, n_img, g->p,
+                                       job->off + t, dwg + o * g->k + t, g->k);
             }
     }
 }
@@ -768,6 +811,11 @@ static void direct_wgrad16_image(void *arg, int b, int n_tasks, int worker)
     }
 }
 
+/* Whether the forward takes direct_fwd16 (output channels in lanes): with
+ * few taps (the wide CNN's 1→32 3×3: 9) its scatter of the outputs out of
+ * the lanes outweighs the products (30 GFLOP/s against the planes' 88). */
+static bool direct_fwd16_fits(const conv_geom *g) { return g->og % 16 == 0 && g->k >= 16 && direct_fwd16s[1]; }
+
 /* Runs pass with the direct kernels; false (error set) when step memory runs out. */
 bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const float *x, const float *w,
                        const float *bias, const float *dy, float *out)
@@ -778,32 +826,41 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                       .out = out};
     const flat_geom *f = &job.f;
     bool lanes16 = pass == CONV_BACKWARD_WEIGHT && direct_wgrad16_fits(g);
+    bool fwd16 = pass == CONV_FORWARD && direct_fwd16_fits(g);
+    /* the forward and backward weight over column-shifted planes (shift_planes) */
+    bool planes = (pass == CONV_FORWARD && !fwd16) || (pass == CONV_BACKWARD_WEIGHT && !lanes16);
+    int64_t hp = g->h + 2 * g->ph;
+    job.planes_len = (g->cg * g->kw * hp * g->ow + 16 + 15) & ~(int64_t)15; /* 16 of slack for the last reads */
     int n_tasks = pass == CONV_BACKWARD_WEIGHT && !lanes16 ? (int)((g->n + DIRECT_CHUNK - 1) / DIRECT_CHUNK) : (int)g->n;
     bool split = threads > 1 && n_tasks >= threads && 2.0 * (double)(g->o * g->k * g->p) >= 1e6 / 8;
     int workers = split ? threads : 1;
-    job.scratch_len = lanes16 ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
-                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * (f->in_len + g->og * 16 * f->qv) +
-                                                           g->og * g->p + 48
+    job.scratch_len = lanes16                        ? f->in_len + g->og * g->p + g->o * g->k + DIRECT_WGRAD16_SPARE
+                      : pass == CONV_BACKWARD_WEIGHT ? DIRECT_CHUNK * job.planes_len
+                      : planes                       ? job.planes_len
                                                      : f->in_len + f->out_c * f->row;
     job.scratch_len = (job.scratch_len + 15) & ~(int64_t)15;
     int32_t *off = tg_arena_alloc(ctx, (size_t)f->taps * sizeof *off, 64);
     job.scratch = tg_arena_alloc(ctx, (size_t)(job.scratch_len * workers) * sizeof(float), 64);
     if (!off || !job.scratch)
         return false;
-    /* padding, slack and dz's dropped columns: zero for every image of the call */
+    /* padding and slack: zero for every image of the call */
     memset(job.scratch, 0, (size_t)(job.scratch_len * workers) * sizeof(float));
-    /* taps (c, i, j) over the input's channels c: the weight's order for the
-     * backward weight; kernel row first, (i, c, j), for the other two, whose
-     * tiles skip whole kernel rows of padding (tap_run) */
+    /* taps (c, i, j) over the input's channels c: the weight's order over the
+     * planes; kernel row first, (i, c, j), over a padded input, whose tiles
+     * skip whole kernel rows of padding (tap_run) */
     int64_t t = 0, plane = f->hp * f->wp, kk = g->kh * g->kw;
-    for (int64_t a = 0; a < (pass == CONV_BACKWARD_WEIGHT ? f->in_c : g->kh); a++)
-        for (int64_t b = 0; b < (pass == CONV_BACKWARD_WEIGHT ? g->kh : f->in_c); b++)
-            for (int64_t j = 0; j < g->kw; j++) {
-                int64_t c = pass == CONV_BACKWARD_WEIGHT ? a : b, i = pass == CONV_BACKWARD_WEIGHT ? b : a;
-                off[t++] = (int32_t)(c * plane + i * g->dh * f->wp + j * g->dw);
-            }
+    if (planes)
+        for (int64_t c = 0; c < g->cg; c++)
+            for (int64_t i = 0; i < g->kh; i++)
+                for (int64_t j = 0; j < g->kw; j++)
+                    off[t++] = (int32_t)(((c * g->kw + j) * hp + i * g->dh) * g->ow);
+    else
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t c = 0; c < f->in_c; c++)
+                for (int64_t j = 0; j < g->kw; j++)
+                    off[t++] = (int32_t)(c * plane + i * g->dh * f->wp + j * g->dw);
     job.off = off;
-    if (pass != CONV_BACKWARD_WEIGHT) {
+    if (pass != CONV_BACKWARD_WEIGHT && !planes) { /* the weights reordered for a padded input */
         if (!(pass == CONV_BACKWARD_INPUT && direct_bwi_fits(g))) /* the rows kernel has its own tiles */
             direct_choose_tiling(&job.f);
         /* weights in tap order, wt[gr][r][(i, c, j)] for output channel r:
@@ -822,7 +879,7 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                                     ? w[(gr * g->og + r) * g->k + c * kk + i * g->kw + j]
                                     : w[(gr * g->og + c) * g->k + r * kk + (g->kh - 1 - i) * g->kw + g->kw - 1 - j];
         job.wtap = wt;
-        if (pass == CONV_FORWARD && g->og % 16 == 0 && direct_fwd16s[1]) {
+        if (fwd16) {
             /* wT16[gr][ob][t][l] = wt[gr][ob + l][t] */
             float *w16 = tg_arena_alloc(ctx, (size_t)(g->o * g->k) * sizeof *w16, 64);
             if (!w16)
@@ -834,11 +891,12 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
         }
     }
     if (pass != CONV_BACKWARD_WEIGHT) {
+        void (*image)(void *, int, int, int) = planes ? direct_forward_image : direct_image;
         if (split)
-            tg_pool_run(pool, n_tasks, direct_image, &job);
+            tg_pool_run(pool, n_tasks, image, &job);
         else
             for (int b = 0; b < n_tasks; b++)
-                direct_image(&job, b, n_tasks, 0);
+                image(&job, b, n_tasks, 0);
         return true;
     }
     if (lanes16) { /* the scratch (dwT included) is zero; dw[o][t] = Σ workers' dwT[o/16][t][o%16] */
@@ -856,25 +914,6 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
                 out[o * g->k + t] = total;
             }
         return true;
-    }
-    uint16_t *keep = tg_arena_alloc(ctx, (size_t)f->qv * sizeof *keep, 64);
-    if (!keep)
-        return false;
-    for (int64_t v = 0; v < f->qv; v++) {
-        keep[v] = 0;
-        for (int64_t lane = 0, q = 16 * v; lane < 16; lane++, q++)
-            if (q < f->oh * f->wp && q % f->wp < f->ow)
-                keep[v] |= (uint16_t)(1u << lane);
-    }
-    job.keep = keep;
-    if (direct_wgrad_compact_fits(g)) { /* the patches of a chunk's images go where dz would */
-        int64_t qv = (g->p + 15) / 16;
-        uint16_t *inside = tg_arena_alloc(ctx, (size_t)qv * sizeof *inside, 64);
-        if (!inside)
-            return false;
-        for (int64_t v = 0; v < qv; v++)
-            inside[v] = (uint16_t)(g->p - 16 * v >= 16 ? 0xFFFF : (1u << (g->p - 16 * v)) - 1);
-        job.compact = true, job.keep_compact = inside, job.col_len = g->k * g->p;
     }
     size_t dw_size = (size_t)(g->o * g->k);
     if (workers > 1 && !(job.partial = tg_arena_alloc(ctx, dw_size * (size_t)workers * sizeof(float), 64)))
@@ -901,7 +940,7 @@ bool tg_conv_direct_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, const f
  * remainder per row of 11. */
 bool tg_conv_im2col_f32(const conv_geom *g, const float *x, float *col)
 {
-    if (g->sh != 1 || g->sw != 1 || g->ph || g->pw || !tg_conv_avx512() || !direct_wgrads[1])
+    if (g->sh != 1 || g->sw != 1 || g->ph || g->pw || !tg_conv_avx512() || !direct_wgrads[1][16])
         return false;
     for (int64_t c = 0; c < g->cg; c++)
         for (int64_t i = 0; i < g->kh; i++)

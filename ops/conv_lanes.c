@@ -32,8 +32,8 @@
 #define LANES_ACC 24      /* CB·NP accumulators at most (with NP loads and a broadcast: 29 registers) */
 /* Images a last pack needs to be worth 16 lanes (bench_cnn --layer-batch):
  * LeNet's conv2 runs a backward-input pack in 80 µs, an image on the direct
- * kernels in 8.7; its forward a pack at 106 GFLOP/s against 97-101, and
- * its conv1 at 91 against 71. */
+ * kernels in 8.7; its forward a pack at 106 GFLOP/s, the direct kernels
+ * 93-101. */
 #define LANES_MIN_LAST_BACKWARD_INPUT 10
 #define LANES_MIN_LAST_FORWARD 15
 
@@ -67,14 +67,16 @@ static conv_geom lanes_as_backward_input(const conv_geom *g, conv_pass pass)
  * one channel, keeps the rows kernel of conv_direct.c: with one channel per
  * tile the loads, not the FMAs, decide), read by 16 taps or more, while a
  * pack's dyT and dxT fit a worker's L2 (the wide CNN's conv2, 32→64 3×3
- * over 13×13, just does: 1,022 KB for its backward input), and a forward's
- * padding within the kernel's reach (no negative padding as a backward
- * input). The backward weight keeps the direct kernels and the GEMM. */
+ * over 13×13, just does: 1,022 KB for its backward input). A forward needs
+ * its padding within the kernel's reach (no negative padding as a backward
+ * input) and 2 input channels or more per group: LeNet's conv1 (1→6) runs
+ * faster over conv_direct.c's column-shifted planes (97 GFLOP/s against
+ * 91). The backward weight keeps the direct kernels and the GEMM. */
 static bool lanes_fit(const conv_geom *g, tg_dtype dt, conv_pass pass)
 {
     if (pass == CONV_BACKWARD_WEIGHT || dt != TG_F32 || g->sh != 1 || g->sw != 1 || !tg_conv_avx512())
         return false;
-    if (pass == CONV_FORWARD && (g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1)))
+    if (pass == CONV_FORWARD && (g->cg < 2 || g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1)))
         return false;
     conv_geom t = lanes_as_backward_input(g, pass);
     if (t.cg < 2 || t.og * t.kh * t.kw < 16)

@@ -112,6 +112,16 @@ static const conv_shape shapes[] = {
     {2, 2, 7, 11, 32, 2, 2, 1, 0, 1, 2, true},   /* groups 2 of 1 channel */
     {2, 1, 10, 9, 12, 3, 2, 1, 1, 2, 1, true},   /* dilation 2 */
     {2, 1, 6, 5, 17, 2, 2, 1, 0, 1, 1, true},    /* odd output channels: tiles of 1 */
+    /* forward and backward weight over column-shifted planes */
+    {1, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, true},    /* batch 1, LeNet conv 1: 49 whole vectors, tiles of 3 and 4 */
+    {17, 2, 20, 21, 6, 5, 5, 1, 2, 1, 1, false},  /* 420 positions (a tail of 4), chunks of 8, 8, 1 on two workers */
+    {2, 3, 5, 37, 4, 3, 3, 1, 0, 1, 1, true},     /* rows of 35 (3 vectors), no padding: overruns into the next plane */
+    {2, 1, 12, 10, 32, 3, 3, 1, 0, 1, 1, true},   /* 32 channels, 9 taps: planes, not lanes; weight tiles 8×3 */
+    {3, 2, 9, 9, 16, 3, 2, 1, 1, 1, 1, false},    /* 16 channels, 12 taps: planes, not lanes */
+    {2, 2, 7, 9, 6, 2, 3, 1, 1, 2, 1, true},      /* dilation 2, rows of 7 (a vector spans three rows) */
+    {5, 2, 11, 13, 2, 4, 3, 1, 2, 1, 1, true},    /* 2 channels: forward tiles of up to 10 vectors */
+    {2, 3, 8, 8, 6, 3, 3, 1, 1, 1, 1, true},      /* 27 taps: weight tiles 6×4 and a 6×3 */
+    {2, 1, 9, 12, 8, 1, 7, 1, 0, 1, 1, false},    /* 7 taps: weight tiles 8×3 and an 8×1 */
     /* backward input of one channel per tile by rows (5-row kernels) */
     {3, 1, 9, 13, 4, 5, 5, 1, 1, 1, 1, true},    /* one tile of 9 rows, one vector per row */
     {2, 5, 30, 20, 3, 5, 3, 1, 2, 1, 1, false},  /* 5 channels, tiles of 10 rows of two vectors */
@@ -235,15 +245,15 @@ Test(ops_conv, backward_input_with_16_images_in_the_lanes_matches_direct_sums)
 
 /* The forward with 16 images in the lanes: run as the backward input of a
  * convolution reading x (C and O swapped, the kernel flipped), the bias as
- * the accumulators' start; a last pack needs 15 images. */
+ * the accumulators' start; 2 input channels or more, a last pack of 15. */
 static const struct {
     conv_shape s;
     int64_t lanes;
 } lanes_forward_shapes[] = {
     /*n   c   h   w   o  kh kw  s  p  d  g  bias     lanes */
-    {{16, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, true}, 16},   /* LeNet-5 conv 1 */
+    {{16, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, true}, 0},    /* LeNet-5 conv 1: one input channel keeps the planes */
     {{31, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, true}, 31},  /* LeNet-5 conv 2, a last pack of 15 */
-    {{30, 1, 12, 12, 6, 5, 5, 1, 2, 1, 1, false}, 16},  /* 14 images left to the direct kernels */
+    {{30, 2, 12, 12, 6, 5, 5, 1, 2, 1, 1, false}, 16},  /* padding 2, 14 images left to the direct kernels */
     {{16, 4, 9, 8, 8, 3, 3, 1, 1, 1, 2, true}, 16},     /* groups 2 */
     {{16, 2, 11, 10, 5, 3, 3, 1, 2, 2, 1, true}, 16},   /* dilation 2 */
     {{16, 2, 5, 37, 8, 3, 5, 1, 2, 1, 1, true}, 16},    /* rows of many tiles */
