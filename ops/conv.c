@@ -290,6 +290,23 @@ static bool conv_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, tg_dtype d
         return conv_run(ctx, &rest, pass, dt, fwd ? in : x, w, bias, fwd ? dy : in,
                         (char *)out + (size_t)lanes * (fwd ? y_size : x_size), NULL, false);
     }
+    int64_t lanes_w = pass == CONV_BACKWARD_WEIGHT && !cached ? tg_conv_lanes_weight_batch(g, dt) : 0;
+    if (lanes_w > 0) { /* 16 images at a time, the rest's dW added */
+        if (!tg_conv_lanes_weight_run(ctx, g, lanes_w, x, dy, out))
+            return false;
+        if (lanes_w == g->n)
+            return true;
+        conv_geom rest = *g;
+        rest.n -= lanes_w;
+        size_t dw_len = (size_t)(g->o * g->k);
+        float *rest_dw = tg_arena_alloc(ctx, dw_len * sizeof *rest_dw, 64);
+        if (!rest_dw || !conv_run(ctx, &rest, pass, dt, (const float *)x + lanes_w * g->c * g->h * g->w, w, bias,
+                                  (const float *)dy + lanes_w * g->o * g->p, rest_dw, NULL, false))
+            return false;
+        for (size_t q = 0; q < dw_len; q++)
+            ((float *)out)[q] += rest_dw[q];
+        return true;
+    }
     if (tg_conv_direct_path(g, dt, pass))
         return tg_conv_direct_run(ctx, g, pass, x, w, bias, dy, out);
     tg_pool *pool = ctx->pool;
@@ -441,6 +458,7 @@ tg_tensor *tg_conv2d_attr(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, cons
     void *cache = NULL;
     if (cache_bytes && ctx->grad_enabled && weight->requires_grad &&
         !tg_conv_direct_path(&g, (tg_dtype)x->dtype, CONV_BACKWARD_WEIGHT) &&
+        tg_conv_lanes_weight_batch(&g, (tg_dtype)x->dtype) == 0 &&
         tg_conv_lanes_batch(&g, (tg_dtype)x->dtype, CONV_FORWARD) == 0 && !(cache = tg_arena_alloc(ctx, cache_bytes, 64)))
         return NULL;
     if (!conv_run(ctx, &g, CONV_FORWARD, (tg_dtype)x->dtype, x->data, weight->data, bias ? bias->data : NULL, NULL,

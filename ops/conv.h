@@ -60,6 +60,14 @@ int64_t tg_conv_lanes_batch(const conv_geom *g, tg_dtype dt, conv_pass pass);
 bool tg_conv_lanes_run(tg_ctx *ctx, const conv_geom *g, conv_pass pass, int64_t images, const float *in,
                        const float *w, const float *bias, float *out);
 
+/* ops/conv_lanes_weight.c: how many of the batch's first images the
+ * weight-gradient kernels with 16 images in the lanes take (0: none; f32,
+ * stride 1, AVX-512, see lanesw_fit), and their dW written to dw (not
+ * added); false (error set) when step memory runs out. */
+int64_t tg_conv_lanes_weight_batch(const conv_geom *g, tg_dtype dt);
+bool tg_conv_lanes_weight_run(tg_ctx *ctx, const conv_geom *g, int64_t images, const float *x, const float *dy,
+                              float *dw);
+
 /* ops/conv_direct.c: f32 AVX-512 copies of conv.c's im2col and col2im.
  * One group's patches col[K, P] of x [C/g, H, W] with stride 1 and no
  * padding (f32, AVX-512; false, nothing written, otherwise). */

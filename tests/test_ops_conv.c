@@ -243,6 +243,57 @@ Test(ops_conv, backward_input_with_16_images_in_the_lanes_matches_direct_sums)
     }
 }
 
+/* The weight gradient with 16 images in the vector lanes
+ * (ops/conv_lanes_weight.c): whole packs of 16, a last pack of 12 or more
+ * with zero lanes, fewer left to the other paths and their dW added; tiles
+ * of 2 to 6 output channels × 3 or 4 taps, run by two workers (packs
+ * shared, or one pack's tap blocks split) and by one. */
+static const struct {
+    conv_shape s;
+    int64_t lanes;
+} lanes_weight_shapes[] = {
+    /*n   c   h   w   o  kh kw  s  p  d  g  bias     lanes */
+    {{16, 32, 13, 13, 64, 3, 3, 1, 0, 1, 1, false}, 16}, /* the wider CNN's conv 2: blocks of 5 and 6 x 4 taps */
+    {{32, 32, 13, 13, 64, 3, 3, 1, 0, 1, 1, false}, 32}, /* two packs, one per worker */
+    {{17, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, false}, 16},  /* LeNet-5 conv 2, one image left; 150 taps: 3 and 4 */
+    {{31, 3, 9, 7, 6, 3, 4, 1, 1, 1, 1, false}, 31},    /* a last pack of 15, 3x4 kernel, one block of 6 */
+    {{44, 8, 7, 7, 8, 3, 3, 1, 1, 1, 2, false}, 44},    /* groups 2, a last pack of 12 */
+    {{32, 2, 11, 10, 5, 3, 3, 1, 2, 2, 1, false}, 32},  /* dilation 2, padding 2, 18 taps: blocks of 3 and 4 */
+    {{16, 7, 6, 6, 2, 5, 5, 1, 2, 1, 1, false}, 16},    /* 2 output channels */
+    {{18, 5, 9, 9, 7, 5, 3, 1, 1, 1, 1, false}, 16},    /* blocks of 3 and 4 channels, 2 images left */
+    {{16, 4, 1, 20, 16, 1, 5, 1, 2, 1, 1, false}, 16},  /* one row (conv1d) */
+    {{16, 2, 6, 6, 4, 3, 3, 1, 3, 1, 1, false}, 16},    /* padding past the kernel's reach */
+    {{5, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, false}, 0},   /* too few images for a pack */
+    {{27, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, false}, 16}, /* a last pack of 11 left to the other paths */
+    {{16, 4, 9, 9, 8, 3, 3, 2, 1, 1, 1, false}, 0},     /* stride 2 */
+    {{16, 6, 8, 8, 1, 3, 3, 1, 1, 1, 1, false}, 0},     /* one output channel */
+    {{16, 1, 8, 8, 8, 3, 3, 1, 1, 1, 1, false}, 0},     /* 9 taps */
+};
+
+Test(ops_conv, backward_weight_with_16_images_in_the_lanes_matches_direct_sums)
+{
+    tg_ctx *two_threads = ctx;
+    for (int threads = 2; threads >= 1; threads--) {
+        ctx = threads == 2 ? two_threads : tg_ctx_new(1);
+        for (size_t i = 0; i < sizeof lanes_weight_shapes / sizeof *lanes_weight_shapes; i++) {
+            conv_shape s = lanes_weight_shapes[i].s;
+            int64_t oh = out_dim(s.h, s.kh, &s), ow = out_dim(s.w, s.kw, &s);
+            conv_geom g = {s.n, s.c, s.h, s.w, s.o, s.kh, s.kw, oh, ow, s.stride, s.stride, s.padding, s.padding,
+                           s.dilation, s.dilation, s.groups, s.c / s.groups, s.o / s.groups,
+                           s.c / s.groups * s.kh * s.kw, oh * ow};
+            int64_t lanes = tg_conv_lanes_weight_batch(&g, TG_F32);
+            if (tg_conv_avx512())
+                cr_assert_eq(lanes, lanes_weight_shapes[i].lanes, "shape %zu: the lane kernels take %lld images, "
+                             "expected %lld", i, (long long)lanes, (long long)lanes_weight_shapes[i].lanes);
+            cr_assert_eq(tg_conv_lanes_weight_batch(&g, TG_F64), 0);
+            expect_backward_ops_match_direct(TG_F32, s, 150 + i);
+        }
+        if (threads == 1)
+            tg_ctx_free(ctx);
+    }
+    ctx = two_threads;
+}
+
 /* The forward with 16 images in the lanes: run as the backward input of a
  * convolution reading x (C and O swapped, the kernel flipped), the bias as
  * the accumulators' start; 2 input channels or more, a last pack of 15. */
