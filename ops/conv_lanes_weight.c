@@ -20,8 +20,14 @@
 
 #include <string.h>
 
-#define LANESW_MAX_OB 6 /* output channels per tile */
-#define LANESW_MAX_TB 4 /* taps per tile (OB·TB accumulators, TB loads and one: 29 registers) */
+#ifndef LANESW_MAX_OB
+#define LANESW_MAX_OB 6
+#endif
+#define LANESW_MAX_OB_ /* output channels per tile */
+#ifndef LANESW_MAX_TB
+#define LANESW_MAX_TB 4
+#endif
+#define LANESW_MAX_TB_ /* taps per tile (OB·TB accumulators, TB loads and one: 29 registers) */
 /* Images a last pack needs to be worth 16 lanes; fewer run on the other
  * paths (their dW added). */
 #define LANESW_MIN_LAST 12
@@ -59,6 +65,19 @@ typedef struct {
     int64_t dw_o;
 } lanesw_tile_args;
 
+/* dw[t] += Σ_lanes a_t for t < n (≤ 4): pairs of rows added across
+ * unpacked halves, then 128-bit quarters (13 operations for 4 sums). */
+TG_CONV_AVX512 static inline void lanesw_add4(float *dw, int64_t n, __m512 a0, __m512 a1, __m512 a2, __m512 a3)
+{
+    __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1)); /* a0 a1 a0 a1 per quarter */
+    __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+    __m512 s = _mm512_add_ps(_mm512_shuffle_ps(s01, s23, 0x44), _mm512_shuffle_ps(s01, s23, 0xEE)); /* a0 a1 a2 a3 */
+    s = _mm512_add_ps(s, _mm512_shuffle_f32x4(s, s, 0x4E));
+    s = _mm512_add_ps(s, _mm512_shuffle_f32x4(s, s, 0xB1));
+    __mmask8 m = (__mmask8)((1u << n) - 1);
+    _mm_mask_storeu_ps(dw, m, _mm_add_ps(_mm_maskz_loadu_ps(m, dw), _mm512_castps512_ps128(s)));
+}
+
 /* dW[o0 + o][t0 + t] += Σ_lanes Σ_{oy, ox} dyT[o0 + o][oy·OW + ox] · xT[off[t] + oy·Wp + ox] */
 #define LANESW_TILE(OB, TB)                                                                                    \
     TG_CONV_AVX512 static void lanesw_tile_##OB##_##TB(const lanesw_tile_args *a)                           \
@@ -85,22 +104,24 @@ typedef struct {
             }                                                                                                  \
         }                                                                                                      \
         _Pragma("GCC unroll 8") for (int o = 0; o < OB; o++)                                                   \
-            _Pragma("GCC unroll 8") for (int t = 0; t < TB; t++)                                               \
-                a->dw[o * a->dw_o + t] += _mm512_reduce_add_ps(acc[o][t]);                                     \
+            _Pragma("GCC unroll 8") for (int t = 0; t < TB; t += 4)                                            \
+                lanesw_add4(a->dw + o * a->dw_o + t, TB - t, acc[o][t], TB - t > 1 ? acc[o][t + 1] : acc[o][t], \
+                            TB - t > 2 ? acc[o][t + 2] : acc[o][t], TB - t > 3 ? acc[o][t + 3] : acc[o][t]);   \
     }
-#define LANESW_TILES(OB) LANESW_TILE(OB, 1) LANESW_TILE(OB, 2) LANESW_TILE(OB, 3) LANESW_TILE(OB, 4)
+#define LANESW_TILES(OB) LANESW_TILE(OB, 1) LANESW_TILE(OB, 2) LANESW_TILE(OB, 3) LANESW_TILE(OB, 4) LANESW_TILE(OB, 5) LANESW_TILE(OB, 6)
 LANESW_TILES(1)
 LANESW_TILES(2)
 LANESW_TILES(3)
 LANESW_TILES(4)
 LANESW_TILES(5)
 LANESW_TILES(6)
+LANESW_TILES(7)
+LANESW_TILES(8)
 
 typedef void (*lanesw_tile_fn)(const lanesw_tile_args *);
-#define LANESW_ROW(OB) {NULL, lanesw_tile_##OB##_1, lanesw_tile_##OB##_2, lanesw_tile_##OB##_3, lanesw_tile_##OB##_4}
-/* [OB][TB]: blocks split as evenly as can be, so OB ≥ 1 and TB ≥ 1 */
-static const lanesw_tile_fn lanesw_tiles[LANESW_MAX_OB + 1][LANESW_MAX_TB + 1] = {
-    {NULL}, LANESW_ROW(1), LANESW_ROW(2), LANESW_ROW(3), LANESW_ROW(4), LANESW_ROW(5), LANESW_ROW(6),
+#define LANESW_ROW(OB) {NULL, lanesw_tile_##OB##_1, lanesw_tile_##OB##_2, lanesw_tile_##OB##_3, lanesw_tile_##OB##_4, lanesw_tile_##OB##_5, lanesw_tile_##OB##_6}
+static const lanesw_tile_fn lanesw_tiles[9][7] = {
+    {NULL}, LANESW_ROW(1), LANESW_ROW(2), LANESW_ROW(3), LANESW_ROW(4), LANESW_ROW(5), LANESW_ROW(6), LANESW_ROW(7), LANESW_ROW(8),
 };
 
 typedef struct {
