@@ -151,11 +151,11 @@ TG_CONV_AVX512 static void lanesw_pack(void *arg, int task, int n_tasks, int wor
     for (int64_t gr = 0; gr < g->groups; gr++) {
         lanes_gather(job->x + (n0 * g->c + gr * g->cg) * hw, g->c * hw, count, g->cg * hw, job->x_at, xT);
         lanes_gather(job->dy + (n0 * g->o + gr * g->og) * g->p, g->o * g->p, count, g->og * g->p, job->dy_at, dyT);
-        /* tap blocks outer: a block's xT rows stay in L1 while dyT's channels stream */
-        for (int64_t b = b0; b < b1; b++) {
-            int64_t t0 = g->k * b / job->n_tb, tb = g->k * (b + 1) / job->n_tb - t0;
-            for (int64_t q = 0; q < job->n_ob; q++) {
-                int64_t o0 = g->og * q / job->n_ob, ob = g->og * (q + 1) / job->n_ob - o0;
+        /* channel blocks outer (measured 1% faster than tap blocks outer on the wide CNN conv2) */
+        for (int64_t q = 0; q < job->n_ob; q++) {
+            int64_t o0 = g->og * q / job->n_ob, ob = g->og * (q + 1) / job->n_ob - o0;
+            for (int64_t b = b0; b < b1; b++) {
+                int64_t t0 = g->k * b / job->n_tb, tb = g->k * (b + 1) / job->n_tb - t0;
                 lanesw_tile_args a = {.dy = dyT + o0 * g->p * LANES, .x = xT, .dy_o = g->p * LANES,
                                       .off = job->off + t0, .oh = g->oh, .ow = g->ow, .wp = job->wp,
                                       .dw = dw + (gr * g->og + o0) * g->k + t0, .dw_o = g->k};
