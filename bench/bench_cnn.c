@@ -8,6 +8,8 @@
  *          dense 400-120-84-10 (ReLU between)
  *   wide:  conv 3×3 1→32, ReLU, maxpool 2; conv 3×3 32→64, ReLU, maxpool 2;
  *          dense 1600-128-10
+ * Each "ReLU, maxpool 2" is one tg_relu_max_pool2d (the values and gradients
+ * of tg_max_pool2d(tg_relu(x)) without the full-size ReLU output).
  *
  * Training runs through tg_train on a dataset of 16 random batches (1,024
  * samples, not shuffled), so --threads N is data-parallel as in bench_mlp:
@@ -109,7 +111,7 @@ static tg_tensor *cnn_forward(cnn *m, tg_tensor *x)
 {
     for (int i = 0; i < m->n_conv; i++) {
         conv_layer *c = &m->conv[i];
-        x = tg_max_pool2d(tg_relu(tg_conv2d(x, c->w, c->b, 1, (int)c->pad, 1, 1)), 2, 2, 0);
+        x = tg_relu_max_pool2d(tg_conv2d(x, c->w, c->b, 1, (int)c->pad, 1, 1), 2, 2, 0);
     }
     int64_t n = x ? tg_tensor_dim(x, 0) : 1; /* a data-parallel share, or BATCH */
     x = tg_reshape(x, TG_SHAPE(n, x ? tg_tensor_size(x) / n : 1));

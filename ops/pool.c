@@ -12,6 +12,13 @@
  * x only says where the maxima are: no gradient flows to it through the two
  * backward ops (argmax is piecewise constant).
  *
+ * relu_max_pool2d(x) = max_pool2d(relu(x)) in one pass, without relu(x)'s
+ * tensor: each window's maximum of relu(x) (NaN and -0 read as +0, as relu
+ * gives them). Where that maximum is 0 the composition's gradient is 0
+ * (relu'(x) = 0 for x <= 0), so the window keeps no argmax (-1) and the
+ * backward ops write, and read, nothing there:
+ *   relu_max_pool2d       y = max(0, x[argmax])         dx = max_pool2d_backward of its argmax
+ *
  * Average: the window's sum over kernel² — padded positions count as zeros
  * in the divisor (PyTorch's default, count_include_pad=True), so every
  * output divides by the same kernel², and the op is linear:
@@ -27,7 +34,8 @@
 typedef struct {
     int64_t kernel, stride, padding;
     int64_t in_h, in_w;     /* the input's size */
-    const int32_t *argmax;  /* max pooling: per output, the plane index (iy·W + ix) of its maximum */
+    const int32_t *argmax;  /* max pooling: per output, the plane index (iy·W + ix) of its maximum, -1 for none */
+    bool relu;              /* relu_max_pool2d: the maxima are relu(x)'s */
 } pool_attr;
 
 typedef struct {
@@ -123,6 +131,7 @@ typedef struct {
     const tg_tensor *x;
     tg_tensor *y;      /* may be NULL: argmax only */
     int32_t *argmax;
+    bool relu;         /* pool relu(x): windows whose maximum is 0 get argmax -1 */
 } max_job;
 
 /* Replaces the running maximum v (at best) by u (at i) when u is larger or
@@ -140,8 +149,21 @@ typedef struct {
 
 /* 2×2 windows, stride 2, f32: 16 outputs per step. Lanes take the same
  * TAKE_MAX rule as the scalar code (first maximum wins, NaN sticks). */
+/* relu(v): v where v > 0, else +0 (NaN and -0 included) */
+TG_POOL_AVX512 static inline __m512 relu_ps(__m512 v)
+{
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+}
+
+/* Under relu, argmax -1 where the maximum is 0 (after any offset is added). */
+TG_POOL_AVX512 static inline __m512i relu_argmax(__m512i best, __m512 v, bool relu)
+{
+    __mmask16 zero = relu ? _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_EQ_OQ) : 0;
+    return _mm512_mask_mov_epi32(best, zero, _mm512_set1_epi32(-1));
+}
+
 TG_POOL_AVX512 static void max2x2_plane_avx512(const float *xp, int64_t W, int64_t oh, int64_t ow, float *yp,
-                                                int32_t *am)
+                                                int32_t *am, bool relu)
 {
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
@@ -154,6 +176,8 @@ TG_POOL_AVX512 static void max2x2_plane_avx512(const float *xp, int64_t W, int64
             __mmask16 hi = (__mmask16)(2 * n <= 16 ? 0 : (1u << (2 * n - 16)) - 1);
             __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ox), a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16);
             __m512 b0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ox), b1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
+            if (relu)
+                a0 = relu_ps(a0), a1 = relu_ps(a1), b0 = relu_ps(b0), b1 = relu_ps(b1);
             __m512i i00 = _mm512_add_epi32(even, _mm512_set1_epi32((int)(2 * oy * W + 2 * ox)));
             __m512 v = _mm512_permutex2var_ps(a0, even, a1);
             __m512i best = i00;
@@ -167,7 +191,7 @@ TG_POOL_AVX512 static void max2x2_plane_avx512(const float *xp, int64_t W, int64
             }
             if (yp)
                 _mm512_mask_storeu_ps(yp + oy * ow + ox, out, v);
-            _mm512_mask_storeu_epi32(am + oy * ow + ox, out, best);
+            _mm512_mask_storeu_epi32(am + oy * ow + ox, out, relu_argmax(best, v, relu));
         }
     }
 }
@@ -195,7 +219,7 @@ TG_POOL_AVX512 static inline __m512 pick64(const __m512 *z, __m512i idx)
 }
 
 TG_POOL_AVX512 static void max2x2_rows_avx512(const float *X, int64_t planes, int64_t H, int64_t W, int64_t oh,
-                                              int64_t ow, float *Y, int32_t *AM)
+                                              int64_t ow, float *Y, int32_t *AM, bool relu)
 {
     const int64_t m = rows_per_step(W, ow);
     int32_t first[16]; /* lane l = (j, c): its window's first element, j·2W + 2c */
@@ -213,8 +237,10 @@ TG_POOL_AVX512 static void max2x2_rows_avx512(const float *X, int64_t planes, in
             int64_t rows = oh - oy < m ? oh - oy : m, n_in = rows * 2 * W, n_out = rows * ow;
             const float *src = xp + 2 * oy * W;
             __m512 z[4];
-            for (int q = 0; q < 4; q++)
+            for (int q = 0; q < 4; q++) {
                 z[q] = _mm512_maskz_loadu_ps(first_lanes(n_in - 16 * q), src + 16 * q);
+                z[q] = relu ? relu_ps(z[q]) : z[q];
+            }
             __m512 v = pick64(z, p00), u[3] = {pick64(z, p01), pick64(z, p10), pick64(z, p11)};
             const __m512i at[3] = {p01, p10, p11};
             __m512i best = p00;
@@ -226,14 +252,16 @@ TG_POOL_AVX512 static void max2x2_rows_avx512(const float *X, int64_t planes, in
             __mmask16 out = first_lanes(n_out);
             if (yp)
                 _mm512_mask_storeu_ps(yp + oy * ow, out, v);
-            _mm512_mask_storeu_epi32(am + oy * ow, out, _mm512_add_epi32(best, _mm512_set1_epi32((int)(2 * oy * W))));
+            best = _mm512_add_epi32(best, _mm512_set1_epi32((int)(2 * oy * W)));
+            _mm512_mask_storeu_epi32(am + oy * ow, out, relu_argmax(best, v, relu));
         }
     }
 }
 
 /* The backward of max2x2_rows_avx512: each of the (up to) 64 input
  * positions of a step takes its window's dy when it is that window's argmax,
- * else 0; an odd last column or row, in no window, 0. */
+ * else 0 (argmax -1 matches no position); an odd last column or row, in no
+ * window, 0. */
 TG_POOL_AVX512 static void unpool2x2_rows_avx512(const float *G, const int32_t *AM, int64_t planes, int64_t H,
                                                  int64_t W, int64_t oh, int64_t ow, float *D)
 {
@@ -323,14 +351,17 @@ static void max_range(void *arg, int64_t begin, int64_t end)
         float *Y = job->y ? job->y->data : NULL;
         if (W <= 32)
             max2x2_rows_avx512(X + begin * g->h * W, end - begin, g->h, W, g->oh, g->ow, Y ? Y + begin * per : NULL,
-                               job->argmax + begin * per);
+                               job->argmax + begin * per, job->relu);
         else
             for (int64_t pl = begin; pl < end; pl++)
                 max2x2_plane_avx512(X + pl * g->h * W, W, g->oh, g->ow, Y ? Y + pl * per : NULL,
-                                    job->argmax + pl * per);
+                                    job->argmax + pl * per, job->relu);
         return;
     }
 #endif
+    const bool relu = job->relu;
+    /* x read as relu(x) under relu: +0 unless x > 0 */
+#define POOLED(v) (relu && !((v) > 0) ? 0 : (v))
     TG_TYPED(job->x->dtype, T, {
         const T *X = job->x->data;
         T *Y = job->y ? job->y->data : NULL;
@@ -343,11 +374,11 @@ static void max_range(void *arg, int64_t begin, int64_t end)
                     const T *r0 = xp + 2 * oy * W, *r1 = r0 + W;
                     for (int64_t ox = 0; ox < g->ow; ox++) {
                         int64_t i = 2 * oy * W + 2 * ox, best = i;
-                        T v = r0[2 * ox];
-                        TAKE_MAX(v, best, r0[2 * ox + 1], i + 1);
-                        TAKE_MAX(v, best, r1[2 * ox], i + W);
-                        TAKE_MAX(v, best, r1[2 * ox + 1], i + W + 1);
-                        am[oy * g->ow + ox] = (int32_t)best;
+                        T v = POOLED(r0[2 * ox]);
+                        TAKE_MAX(v, best, POOLED(r0[2 * ox + 1]), i + 1);
+                        TAKE_MAX(v, best, POOLED(r1[2 * ox]), i + W);
+                        TAKE_MAX(v, best, POOLED(r1[2 * ox + 1]), i + W + 1);
+                        am[oy * g->ow + ox] = relu && v == 0 ? -1 : (int32_t)best;
                         if (yp)
                             yp[oy * g->ow + ox] = v;
                     }
@@ -361,25 +392,27 @@ static void max_range(void *arg, int64_t begin, int64_t end)
                     int64_t x0, x1;
                     pool_window(g, ox, W, &x0, &x1);
                     int64_t best = y0 * W + x0;
-                    T v = xp[best];
+                    T v = POOLED(xp[best]);
                     for (int64_t iy = y0; iy < y1; iy++)
                         for (int64_t ix = x0; ix < x1; ix++)
-                            TAKE_MAX(v, best, xp[iy * W + ix], iy * W + ix);
-                    am[oy * g->ow + ox] = (int32_t)best;
+                            TAKE_MAX(v, best, POOLED(xp[iy * W + ix]), iy * W + ix);
+                    am[oy * g->ow + ox] = relu && v == 0 ? -1 : (int32_t)best;
                     if (yp)
                         yp[oy * g->ow + ox] = v;
                 }
             }
         }
     });
+#undef POOLED
 }
 
-/* The argmax of every window of x, in step memory (y filled too when given). */
-static int32_t *max_argmax(const tg_tensor *x, const pool_geom *g, tg_tensor *y)
+/* The argmax of every window of x, or of relu(x), in step memory (y filled
+ * too when given). */
+static int32_t *max_argmax(const tg_tensor *x, const pool_geom *g, tg_tensor *y, bool relu)
 {
     int32_t *argmax = tg_arena_alloc(x->ctx, (size_t)(g->planes * g->oh * g->ow) * sizeof(int32_t), 64);
     if (argmax)
-        for_planes(x->ctx, g->planes, g->planes * g->h * g->w, max_range, &(max_job){g, x, y, argmax});
+        for_planes(x->ctx, g->planes, g->planes * g->h * g->w, max_range, &(max_job){g, x, y, argmax, relu});
     return argmax;
 }
 
@@ -390,18 +423,28 @@ static tg_tensor *record_pool(const tg_op_desc *op, tg_tensor *out, int n_in, tg
     return stored ? tg_record(op, out, n_in, in, (tg_attr){.data = stored}) : NULL;
 }
 
-tg_tensor *tg_max_pool2d(tg_tensor *x, int kernel, int stride, int padding)
+static tg_tensor *max_pool(const tg_op_desc *op, tg_tensor *x, int kernel, int stride, int padding, bool relu)
 {
     pool_geom g;
-    if (!tg_check_live("max_pool2d", x) || !pool_geometry("max_pool2d", x, kernel, stride, padding, &g))
+    if (!tg_check_live(op->name, x) || !pool_geometry(op->name, x, kernel, stride, padding, &g))
         return NULL;
     tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)x->dtype, 4, (int64_t[]){x->shape[0], x->shape[1], g.oh, g.ow},
                                   false);
-    int32_t *argmax = y ? max_argmax(x, &g, y) : NULL;
+    int32_t *argmax = y ? max_argmax(x, &g, y, relu) : NULL;
     if (!argmax)
         return NULL;
-    pool_attr a = {kernel, stride, padding, g.h, g.w, argmax};
-    return record_pool(&tg_op_max_pool2d, y, 1, &x, &a);
+    pool_attr a = {kernel, stride, padding, g.h, g.w, argmax, relu};
+    return record_pool(op, y, 1, &x, &a);
+}
+
+tg_tensor *tg_max_pool2d(tg_tensor *x, int kernel, int stride, int padding)
+{
+    return max_pool(&tg_op_max_pool2d, x, kernel, stride, padding, false);
+}
+
+tg_tensor *tg_relu_max_pool2d(tg_tensor *x, int kernel, int stride, int padding)
+{
+    return max_pool(&tg_op_relu_max_pool2d, x, kernel, stride, padding, true);
 }
 
 typedef struct {
@@ -445,14 +488,16 @@ static void scatter_range(void *arg, int64_t begin, int64_t end)
             const int32_t *am = job->argmax + pl * per;
             if (!job->tiled) {
                 for (int64_t i = 0; i < per; i++)
-                    dp[am[i]] += gp[i];
+                    if (am[i] >= 0)
+                        dp[am[i]] += gp[i];
                 continue;
             }
             for (int64_t oy = 0; oy < g->oh; oy++) {
                 for (int64_t q = oy * k * W; q < (oy + 1) * k * W; q++)
                     dp[q] = 0;
                 for (int64_t ox = 0; ox < g->ow; ox++)
-                    dp[am[oy * g->ow + ox]] = gp[oy * g->ow + ox];
+                    if (am[oy * g->ow + ox] >= 0)
+                        dp[am[oy * g->ow + ox]] = gp[oy * g->ow + ox];
             }
             for (int64_t q = g->oh * k * W; q < plane; q++)
                 dp[q] = 0;
@@ -470,7 +515,7 @@ static tg_tensor *max_scatter(tg_tensor *dy, tg_tensor *x, const pool_geom *g, c
     return record_pool(&tg_op_max_pool2d_backward, dx, 2, (tg_tensor *[]){dy, x}, a);
 }
 
-/* y[i] = g[argmax[i]] */
+/* y[i] = g[argmax[i]], 0 where there is none */
 static tg_tensor *max_gather(tg_tensor *gx, tg_tensor *x, const pool_geom *g, const pool_attr *a)
 {
     tg_tensor *y = tg_step_tensor(x->ctx, (tg_dtype)gx->dtype, 4, (int64_t[]){x->shape[0], x->shape[1], g->oh, g->ow},
@@ -483,7 +528,7 @@ static tg_tensor *max_gather(tg_tensor *gx, tg_tensor *x, const pool_geom *g, co
         T *Y = y->data;
         for (int64_t pl = 0; pl < g->planes; pl++)
             for (int64_t i = 0; i < per; i++)
-                Y[pl * per + i] = G[pl * plane + a->argmax[pl * per + i]];
+                Y[pl * per + i] = a->argmax[pl * per + i] < 0 ? 0 : G[pl * plane + a->argmax[pl * per + i]];
     });
     return record_pool(&tg_op_max_pool2d_gather, y, 2, (tg_tensor *[]){gx, x}, a);
 }
@@ -502,10 +547,10 @@ tg_tensor *tg_max_pool2d_backward(tg_tensor *dy, tg_tensor *x, int kernel, int s
     if (!tg_check_pair(op, dy, x) || !pool_geometry(op, x, kernel, stride, padding, &g) ||
         !check_same_shape(op, "gradient", dy, 4, (int64_t[]){x->shape[0], x->shape[1], g.oh, g.ow}))
         return NULL;
-    int32_t *argmax = max_argmax(x, &g, NULL);
+    int32_t *argmax = max_argmax(x, &g, NULL, false);
     if (!argmax)
         return NULL;
-    pool_attr a = {kernel, stride, padding, g.h, g.w, argmax};
+    pool_attr a = {kernel, stride, padding, g.h, g.w, argmax, false};
     return max_scatter(dy, x, &g, &a);
 }
 
@@ -516,10 +561,10 @@ tg_tensor *tg_max_pool2d_gather(tg_tensor *g, tg_tensor *x, int kernel, int stri
     if (!tg_check_pair(op, g, x) || !pool_geometry(op, x, kernel, stride, padding, &geom) ||
         !check_same_shape(op, "g", g, x->rank, x->shape))
         return NULL;
-    int32_t *argmax = max_argmax(x, &geom, NULL);
+    int32_t *argmax = max_argmax(x, &geom, NULL, false);
     if (!argmax)
         return NULL;
-    pool_attr a = {kernel, stride, padding, geom.h, geom.w, argmax};
+    pool_attr a = {kernel, stride, padding, geom.h, geom.w, argmax, false};
     return max_gather(g, x, &geom, &a);
 }
 
@@ -621,7 +666,7 @@ tg_tensor *tg_avg_pool2d(tg_tensor *x, int kernel, int stride, int padding)
     if (!y)
         return NULL;
     for_planes(x->ctx, g.planes, g.planes * g.h * g.w, avg_range, &(avg_job){&g, x, y});
-    pool_attr a = {kernel, stride, padding, g.h, g.w, NULL};
+    pool_attr a = {kernel, stride, padding, g.h, g.w, NULL, false};
     return record_pool(&tg_op_avg_pool2d, y, 1, &x, &a);
 }
 
@@ -647,7 +692,7 @@ tg_tensor *tg_avg_pool2d_backward(tg_tensor *dy, int64_t height, int64_t width, 
     if (!dx)
         return NULL;
     for_planes(dy->ctx, g.planes, g.planes * g.h * g.w, avg_spread_range, &(avg_job){&g, dy, dx});
-    pool_attr a = {kernel, stride, padding, height, width, NULL};
+    pool_attr a = {kernel, stride, padding, height, width, NULL, false};
     return record_pool(&tg_op_avg_pool2d_backward, dx, 1, &dy, &a);
 }
 
@@ -675,14 +720,20 @@ tg_tensor *tg_global_avg_pool2d(tg_tensor *x)
     return tg_mean_axis(planes, -1, false);
 }
 
+/* "max_pool2d_backward(relu, k=2, s=2, p=0)" for relu_max_pool2d's backward ops */
 static void pool_label(const char *name, const tg_node *n, char *buf, size_t size)
 {
     const pool_attr *a = n->attr.data;
-    snprintf(buf, size, "%s(k=%lld, s=%lld, p=%lld)", name, (long long)a->kernel, (long long)a->stride,
-             (long long)a->padding);
+    bool relu_mark = a->relu && n->op != &tg_op_relu_max_pool2d;
+    snprintf(buf, size, "%s(%sk=%lld, s=%lld, p=%lld)", name, relu_mark ? "relu, " : "", (long long)a->kernel,
+             (long long)a->stride, (long long)a->padding);
 }
 
 static void max_pool2d_label(const tg_node *n, char *buf, size_t size) { pool_label("max_pool2d", n, buf, size); }
+static void relu_max_pool2d_label(const tg_node *n, char *buf, size_t size)
+{
+    pool_label("relu_max_pool2d", n, buf, size);
+}
 static void max_pool2d_backward_label(const tg_node *n, char *buf, size_t size)
 {
     pool_label("max_pool2d_backward", n, buf, size);
@@ -702,6 +753,12 @@ static void max_pool2d_vjp_label(const tg_node *n, int input, char *buf, size_t 
 {
     (void)n, (void)input;
     snprintf(buf, size, "δ to each window's max");
+}
+
+static void relu_max_pool2d_vjp_label(const tg_node *n, int input, char *buf, size_t size)
+{
+    (void)n, (void)input;
+    snprintf(buf, size, "δ to each window's max if > 0");
 }
 
 static void max_pool2d_backward_vjp_label(const tg_node *n, int input, char *buf, size_t size)
@@ -733,6 +790,9 @@ static void avg_pool2d_backward_vjp_label(const tg_node *n, int input, char *buf
 const tg_op_desc tg_op_max_pool2d = {.kind = TG_OP_MAX_POOL2D, .name = "max_pool2d",
                                      .backward = max_pool2d_backward_rule, .label = max_pool2d_label,
     .vjp_label = max_pool2d_vjp_label};
+const tg_op_desc tg_op_relu_max_pool2d = {.kind = TG_OP_RELU_MAX_POOL2D, .name = "relu_max_pool2d",
+                                          .backward = max_pool2d_backward_rule, .label = relu_max_pool2d_label,
+                                          .vjp_label = relu_max_pool2d_vjp_label};
 const tg_op_desc tg_op_max_pool2d_backward = {.kind = TG_OP_MAX_POOL2D_BACKWARD, .name = "max_pool2d_backward",
                                               .backward = max_pool2d_backward_backward,
                                               .label = max_pool2d_backward_label,

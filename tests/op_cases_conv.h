@@ -27,6 +27,9 @@ static tg_tensor *f_max_pool_squared(tg_tensor *const *in, void *u) { (void)u; r
 static tg_tensor *f_max_pool_bwd(tg_tensor *const *in, void *u) { (void)u; return tg_max_pool2d_backward(in[0], in[1], 3, 2, 1); }
 static tg_tensor *f_max_pool_bwd_squared(tg_tensor *const *in, void *u) { (void)u; return squared(tg_max_pool2d_backward(in[0], in[1], 2, 2, 0)); }
 static tg_tensor *f_max_pool_gather(tg_tensor *const *in, void *u) { (void)u; return tg_max_pool2d_gather(in[0], in[1], 2, 1, 0); }
+static tg_tensor *f_relu_max_pool(tg_tensor *const *in, void *u) { (void)u; return tg_relu_max_pool2d(in[0], 2, 2, 0); }
+static tg_tensor *f_relu_max_pool_k3s2p1(tg_tensor *const *in, void *u) { (void)u; return tg_relu_max_pool2d(in[0], 3, 2, 1); }
+static tg_tensor *f_relu_max_pool_squared(tg_tensor *const *in, void *u) { (void)u; return squared(tg_relu_max_pool2d(in[0], 2, 2, 0)); }
 static tg_tensor *f_max_pool_gather_squared(tg_tensor *const *in, void *u) { (void)u; return squared(tg_max_pool2d_gather(in[0], in[1], 3, 2, 1)); }
 static tg_tensor *f_avg_pool(tg_tensor *const *in, void *u) { (void)u; return tg_avg_pool2d(in[0], 2, 2, 0); }
 static tg_tensor *f_avg_pool_k3s2p1_squared(tg_tensor *const *in, void *u) { (void)u; return squared(tg_avg_pool2d(in[0], 3, 2, 1)); }
@@ -56,6 +59,10 @@ static const op_case conv_cases[] = {
     {"max_pool2d 2x2, odd sizes leave a row and a column out", f_max_pool, 1, {4}, {S(1, 2, 5, 7)}, -1, 1, false, true, 0},
     {"max_pool2d 3x3 stride 2 padding 1", f_max_pool_k3s2p1, 1, {4}, {S(1, 2, 5, 5)}, -1, 1, false, true, 0},
     {"max_pool2d squared", f_max_pool_squared, 1, {4}, {S(2, 1, 5, 4)}, -1, 1, false, false, 0},
+    {"relu_max_pool2d 2x2 (windows of negatives give 0)", f_relu_max_pool, 1, {4}, {S(2, 3, 4, 6)}, -1, 1, true, true, 0},
+    {"relu_max_pool2d 3x3 stride 2 padding 1", f_relu_max_pool_k3s2p1, 1, {4}, {S(1, 2, 5, 7)}, -1, 1, true, true, 0},
+    {"relu_max_pool2d squared", f_relu_max_pool_squared, 1, {4}, {S(2, 1, 5, 4)}, -1, 1, true, false, 0},
+    {"relu_max_pool2d squared, planes wider than 32", f_relu_max_pool_squared, 1, {4}, {S(1, 2, 4, 36)}, -1, 1, true, false, 0},
     {"max_pool2d_backward", f_max_pool_bwd, 2, {4, 4}, {S(1, 2, 3, 3), S(1, 2, 5, 5)}, -1, 1, false, true, 2},
     {"max_pool2d_backward squared", f_max_pool_bwd_squared, 2, {4, 4}, {S(2, 1, 2, 3), S(2, 1, 4, 6)}, -1, 1, false, false, 2},
     {"max_pool2d_gather overlapping", f_max_pool_gather, 2, {4, 4}, {S(1, 2, 3, 4), S(1, 2, 3, 4)}, -1, 1, false, true, 2},

@@ -506,6 +506,7 @@ static void took_tensor(void) { w.took_tensor = true; }
     X(tg_max_pool2d, IS_NULL(tg_max_pool2d(P(x), 2, 2, 0))) \
     X(tg_max_pool2d_backward, IS_NULL(tg_max_pool2d_backward(P(x), P(x), 2, 2, 0))) \
     X(tg_max_pool2d_gather, IS_NULL(tg_max_pool2d_gather(P(x), P(x), 2, 2, 0))) \
+    X(tg_relu_max_pool2d, IS_NULL(tg_relu_max_pool2d(P(x), 2, 2, 0))) \
     X(tg_avg_pool2d, IS_NULL(tg_avg_pool2d(P(x), 2, 2, 0))) \
     X(tg_avg_pool2d_backward, IS_NULL(tg_avg_pool2d_backward(P(x), 2, 2, 2, 2, 0))) \
     X(tg_global_avg_pool2d, IS_NULL(tg_global_avg_pool2d(P(x)))) \

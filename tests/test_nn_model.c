@@ -47,6 +47,56 @@ static tg_tensor *images(tg_ctx *c, int64_t n, uint64_t seed)
     return tg_tensor_rand(c, &rng, TG_F32, TG_SHAPE(n, 784), 0, 1);
 }
 
+/* A layer with a ReLU last and the max-pool layer after it run as one
+ * tg_relu_max_pool2d: the model's loss and gradients are the bits of its
+ * layers run one by one, in less step memory (no ReLU tensor) — for conv
+ * layers with act = relu and for an activation layer before the pool. */
+Test(nn_model, relu_before_max_pool_runs_fused_with_the_same_bits_in_less_memory)
+{
+    tg_rng rng = tg_rng_seed(9);
+    tg_model *models[2] = {lenet(ctx, 16, 2), tg_model_new(ctx, TG_F32, TG_SHAPE(1, 28, 28), TG_LAYERS(
+        {.kind = TG_LAYER_CONV2D, .in = 1, .out = 4, .kernel = 3, .init = TG_INIT_HE},
+        {.kind = TG_LAYER_ACTIVATION, .act = TG_ACT_RELU},
+        {.kind = TG_LAYER_MAX_POOL2D, .kernel = 3, .stride = 2, .padding = 1},
+        {.kind = TG_LAYER_FLATTEN},
+        {.kind = TG_LAYER_DENSE, .in = 4 * 13 * 13, .out = 10}), &rng)};
+    tg_tensor *x = images(ctx, 8, 3), *labels = tg_tensor_new(ctx, TG_F32, TG_SHAPE(8));
+    for (int i = 0; i < 8; i++)
+        tg_tensor_set(labels, i, i % 10);
+    for (int mi = 0; mi < 2; mi++) {
+        tg_model *m = models[mi];
+        cr_assert_not_null(m, "%s", tg_ctx_error(ctx));
+        tg_params p = tg_model_params(m);
+        tg_tensor *loss[2], *grads[2][16];
+        int64_t forward_bytes[2];
+        for (int fused = 1; fused >= 0; fused--) {
+            int64_t before = tg_ctx_step_bytes(ctx);
+            tg_tensor *h = tg_reshape(x, TG_SHAPE(8, 1, 28, 28));
+            if (fused)
+                h = tg_model_forward(m, h);
+            else
+                for (int l = 0; l < tg_model_depth(m) && h; l++)
+                    h = tg_module_forward(tg_model_module(m, l), h);
+            forward_bytes[fused] = tg_ctx_step_bytes(ctx) - before;
+            loss[fused] = tg_cross_entropy(h, labels);
+            cr_assert_not_null(loss[fused], "%s", tg_ctx_error(ctx));
+            cr_assert_eq(tg_grad(loss[fused], NULL, p.count, p.items, grads[fused], false), TG_OK, "%s",
+                         tg_ctx_error(ctx));
+        }
+        cr_expect_eq(tg_tensor_get(loss[1], 0), tg_tensor_get(loss[0], 0), "model %d: the losses differ", mi);
+        for (int i = 0; i < p.count; i++)
+            cr_expect(!memcmp(tg_tensor_data(grads[1][i]), tg_tensor_data(grads[0][i]),
+                              (size_t)tg_tensor_size(grads[0][i]) * sizeof(float)),
+                      "model %d: the gradient of %s differs", mi, tg_tensor_name(p.items[i]));
+        int64_t relu_bytes = 8 * 4 * 26 * 26 * 4; /* the smaller model's ReLU tensor */
+        cr_expect(forward_bytes[1] + relu_bytes <= forward_bytes[0],
+                  "model %d: the forward took %lld bytes fused, %lld layer by layer; expected a ReLU tensor less",
+                  mi, (long long)forward_bytes[1], (long long)forward_bytes[0]);
+        tg_tape_reset(ctx);
+        tg_model_free(m);
+    }
+}
+
 Test(nn_model, lenet_has_named_parameters_and_maps_flat_images_to_logits)
 {
     tg_model *m = lenet(ctx, 16, 1);

@@ -676,6 +676,53 @@ Test(ops_conv, max_pool_2x2_f32_kernels_match_f64_on_every_narrow_shape)
         }
 }
 
+/* relu_max_pool2d gives max_pool2d(relu(x))'s bits, values and gradients,
+ * in f32 (the AVX-512 kernels, narrow and wide planes) and f64, with ties,
+ * NaN, -0 and windows of negatives (maximum 0, no gradient) among the inputs,
+ * for 2x2 windows and for overlapping padded ones. */
+Test(ops_conv, relu_max_pool_equals_max_pool_of_relu_in_values_and_gradients)
+{
+    static const int64_t shapes[][4] = {{2, 3, 7, 9}, {1, 2, 6, 40}, {2, 2, 28, 28}, {1, 1, 33, 35}, {2, 1, 5, 2},
+                                        {64, 4, 26, 26}};
+    static const int windows[][3] = {{2, 2, 0}, {3, 2, 1}, {2, 1, 0}};
+    tg_rng rng = tg_rng_seed(8);
+    for (int dt = 0; dt < 2; dt++)
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+            for (int wi = 0; wi < 3; wi++) {
+                const int64_t *sh = shapes[si];
+                int k = windows[wi][0], st = windows[wi][1], pad = windows[wi][2];
+                tg_tensor *x = tg_tensor_randn(ctx, &rng, dt ? TG_F64 : TG_F32, 4, sh, 0, 1);
+                int64_t size = tg_tensor_size(x);
+                for (int64_t i = 0; i < size; i += 5) /* ties */
+                    tg_tensor_set(x, i, tg_tensor_get(x, i + 1 < size ? i + 1 : i));
+                for (int64_t i = 0; i < size && i < 4 * sh[3]; i++) /* the first rows all negative */
+                    tg_tensor_set(x, i, -1 - (double)(i % 3));
+                for (int64_t i = 7; i < size; i += 41)
+                    tg_tensor_set(x, i, NAN);
+                for (int64_t i = 11; i < size; i += 43)
+                    tg_tensor_set(x, i, -0.0);
+                tg_tensor_set_requires_grad(x, true);
+                tg_tensor *fused = tg_relu_max_pool2d(x, k, st, pad), *plain = tg_max_pool2d(tg_relu(x), k, st, pad);
+                cr_assert(fused && plain, "%s", tg_ctx_error(ctx));
+                tg_tensor *dy = tg_tensor_randn(ctx, &rng, dt ? TG_F64 : TG_F32, 4, tg_tensor_shape(plain), 0, 1);
+                size_t es = dt ? sizeof(double) : sizeof(float);
+                cr_assert(!memcmp(tg_tensor_data(fused), tg_tensor_data(plain), (size_t)tg_tensor_size(plain) * es),
+                          "%s, %lldx%lld, window %d: values differ", dt ? "f64" : "f32", (long long)sh[2],
+                          (long long)sh[3], wi);
+                tg_tensor *g_fused, *g_plain;
+                cr_assert_eq(tg_grad(tg_sum(tg_mul(fused, dy)), NULL, 1, &x, &g_fused, false), TG_OK, "%s",
+                             tg_ctx_error(ctx));
+                cr_assert_eq(tg_grad(tg_sum(tg_mul(plain, dy)), NULL, 1, &x, &g_plain, false), TG_OK, "%s",
+                             tg_ctx_error(ctx));
+                cr_assert(!memcmp(tg_tensor_data(g_fused), tg_tensor_data(g_plain), (size_t)size * es),
+                          "%s, %lldx%lld, window %d: gradients differ", dt ? "f64" : "f32", (long long)sh[2],
+                          (long long)sh[3], wi);
+                tg_tensor_free(x);
+                tg_tensor_free(dy);
+                tg_tape_reset(ctx);
+            }
+}
+
 Test(ops_conv, pooling_split_across_threads_matches_one_thread)
 {
     tg_ctx *one = tg_ctx_new(1);

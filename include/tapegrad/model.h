@@ -146,7 +146,8 @@ enum {
 };
 
 /* A layer kind. name, shape, forward and describe are required; a built-in
- * kind defines every field but check. */
+ * kind defines every field but check, and pre_activation where it has an
+ * activation applied last. */
 typedef struct {
     const char *name;        /* spec text, prints, errors: 1 to 31 of a-z, 0-9, '_' */
     const char *short_name;  /* default names: a module's, and a model's with a count
@@ -167,6 +168,12 @@ typedef struct {
                        int64_t out_shape[TG_MAX_RANK]);
     /* The layer applied to x, which shape has accepted: ops only. */
     tg_tensor *(*forward)(tg_module *module, tg_tensor *x);
+    /* For a kind whose forward is tg_activate(pre_activation(x), spec.act):
+     * the layer without its activation. A model runs such a layer with
+     * act = TG_ACT_RELU followed by a max-pool layer as pre_activation and
+     * one tg_relu_max_pool2d (same values and gradients, no full-size ReLU
+     * tensor). NULL: the layer always runs whole. */
+    tg_tensor *(*pre_activation)(tg_module *module, tg_tensor *x);
     /* The settings column of tg_model_print ("1->6, 5x5, stride 1, pad 2,
      * relu"), also the cluster label of tg_model_dot_save. */
     void (*describe)(const tg_layer_spec *spec, char *buf, size_t size);

@@ -44,6 +44,7 @@ extern "C" {
     X(CONV2D_BACKWARD_WEIGHT, conv2d_backward_weight)                      \
     X(MAX_POOL2D, max_pool2d) X(MAX_POOL2D_BACKWARD, max_pool2d_backward)  \
     X(MAX_POOL2D_GATHER, max_pool2d_gather)                                \
+    X(RELU_MAX_POOL2D, relu_max_pool2d)                                    \
     X(AVG_POOL2D, avg_pool2d) X(AVG_POOL2D_BACKWARD, avg_pool2d_backward)  \
     X(MAX_AXIS, max_axis) X(MIN_AXIS, min_axis) X(LOGSUMEXP, logsumexp)  \
     X(LAYER_NORM, layer_norm) X(RMS_NORM, rms_norm)                        \
@@ -368,6 +369,11 @@ TG_API tg_tensor *tg_max_pool2d_backward(tg_tensor *dy, tg_tensor *x, int kernel
 /* y [N, C, OH, OW] = g at the argmax of each window of x; g has x's shape
  * (max_pool2d(x) = max_pool2d_gather(x, x)). dg = max_pool2d_backward(G, x). */
 TG_API tg_tensor *tg_max_pool2d_gather(tg_tensor *g, tg_tensor *x, int kernel, int stride, int padding);
+/* max_pool2d(relu(x)) in one pass, without relu(x)'s tensor (a CNN's
+ * conv -> ReLU -> max-pool: the pass and the memory of the full-size ReLU
+ * output saved). NaN and -0 read as +0, as relu gives them. The gradient of
+ * the composition: dy to each window's maximum where it is > 0, else 0. */
+TG_API tg_tensor *tg_relu_max_pool2d(tg_tensor *x, int kernel, int stride, int padding);
 /* Mean over kernel×kernel windows; padded positions count as zeros, so each
  * window divides by kernel² (PyTorch's count_include_pad=True). Linear:
  *   dx = avg_pool2d_backward(dy). */

@@ -110,6 +110,7 @@ const tg_layer_kind_def tg_layer_kind_activation = {
     .prefix = activation_prefix,
     .shape = same_shape,
     .forward = activation_forward,
+    .pre_activation = tg_module_identity,
     .describe = activation_describe,
     .torch_names = (const char *const[]){NULL},
     .sample_input = elementwise_sample,

@@ -55,11 +55,13 @@ static tg_status conv_shape(const tg_module *m, int rank, const int64_t *shape, 
     return tg_window_shape(m, rank, shape, out_shape);
 }
 
-static tg_tensor *conv_forward(tg_module *m, tg_tensor *x)
+static tg_tensor *conv_pre_activation(tg_module *m, tg_tensor *x)
 {
     const tg_layer_spec *s = &m->spec;
-    return tg_activate(tg_conv2d(x, m->params[0], m->params[1], s->stride, s->padding, 1, 1), s->act);
+    return tg_conv2d(x, m->params[0], m->params[1], s->stride, s->padding, 1, 1);
 }
+
+static tg_tensor *conv_forward(tg_module *m, tg_tensor *x) { return tg_activate(conv_pre_activation(m, x), m->spec.act); }
 
 static void conv_describe(const tg_layer_spec *s, char *buf, size_t size)
 {
@@ -167,6 +169,7 @@ const tg_layer_kind_def tg_layer_kind_conv2d = {
     .make = conv_make,
     .shape = conv_shape,
     .forward = conv_forward,
+    .pre_activation = conv_pre_activation,
     .describe = conv_describe,
     .torch_names = (const char *const[]){"weight", "bias"},
     .sample_input = conv_sample,

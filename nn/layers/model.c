@@ -178,6 +178,14 @@ tg_model *tg_model_new(tg_ctx *ctx, tg_dtype dtype, int input_rank, const int64_
     return model;
 }
 
+/* Whether layer m with a ReLU last and the max-pool layer after it run as
+ * m's pre-activation and one tg_relu_max_pool2d. */
+static bool relu_before_max_pool(const tg_module *m, const tg_module *next)
+{
+    return next && next->kind == &tg_layer_kind_max_pool2d && m->kind->pre_activation &&
+           (m->kind->fields & TG_LAYER_USES_ACT) && m->spec.act == TG_ACT_RELU;
+}
+
 tg_tensor *tg_model_forward(tg_model *model, tg_tensor *x)
 {
     if (!model || !x)
@@ -190,8 +198,18 @@ tg_tensor *tg_model_forward(tg_model *model, tg_tensor *x)
         if (tg_tensor_dim(x, 1) == size)
             x = tg_reshape(x, model->input_rank + 1, shape);
     }
-    for (int l = 0; l < model->n_layers && x; l++)
-        x = tg_module_forward(model->modules[l], x);
+    for (int l = 0; l < model->n_layers && x; l++) {
+        tg_module *m = model->modules[l], *next = l + 1 < model->n_layers ? model->modules[l + 1] : NULL;
+        if (!relu_before_max_pool(m, next)) {
+            x = tg_module_forward(m, x);
+            continue;
+        }
+        tg_tensor *z = tg_module_accepts(m, x) ? m->kind->pre_activation(m, x) : NULL;
+        x = z && tg_module_accepts(next, z)
+                ? tg_relu_max_pool2d(z, next->spec.kernel, next->spec.stride, next->spec.padding)
+                : NULL;
+        l++;
+    }
     return x;
 }
 

@@ -389,19 +389,30 @@ tg_status tg_module_shape(const tg_module *m, int rank, const int64_t *shape, in
     return status;
 }
 
-tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x)
+bool tg_module_accepts(tg_module *m, const tg_tensor *x)
 {
-    if (!m || !x)
-        return NULL;
     int out_rank;
     int64_t out_shape[TG_MAX_RANK];
     if (tg_module_shape(m, tg_tensor_rank(x), tg_tensor_shape(x), &out_rank, out_shape) != TG_OK)
-        return NULL;
+        return false;
     if (!(m->kind->fields & TG_LAYER_TAKES_INDICES) && tg_tensor_dtype(x) != m->dtype) {
         char who[96];
         return tg_ctx_fail(m->ctx, TG_ERR_ARG, "%s: input is %s; expected %s like the layer's tensors",
                            tg_module_who(m, who, sizeof who), tg_dtype_name(tg_tensor_dtype(x)),
-                           tg_dtype_name(m->dtype)), NULL;
+                           tg_dtype_name(m->dtype)), false;
     }
+    return true;
+}
+
+tg_tensor *tg_module_identity(tg_module *m, tg_tensor *x)
+{
+    (void)m;
+    return x;
+}
+
+tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x)
+{
+    if (!m || !x || !tg_module_accepts(m, x))
+        return NULL;
     return m->kind->forward(m, x);
 }

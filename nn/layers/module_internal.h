@@ -62,6 +62,13 @@ int tg_layer_kind_of(const tg_layer_kind_def *def);
 tg_status tg_module_shape(const tg_module *m, int rank, const int64_t *shape, int *out_rank,
                           int64_t out_shape[TG_MAX_RANK]);
 
+/* The checks of tg_module_forward: x's shape accepted by the layer and its
+ * dtype the layer's (unless the kind takes indices); false with the error set. */
+bool tg_module_accepts(tg_module *m, const tg_tensor *x);
+
+/* x itself: the pre_activation of a kind that is its activation alone. */
+tg_tensor *tg_module_identity(tg_module *m, tg_tensor *x);
+
 /* "dense layer dense1" for messages. */
 const char *tg_module_who(const tg_module *m, char *buf, size_t size);
 
