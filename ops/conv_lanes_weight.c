@@ -20,14 +20,8 @@
 
 #include <string.h>
 
-#ifndef LANESW_MAX_OB
-#define LANESW_MAX_OB 6
-#endif
-#define LANESW_MAX_OB_ /* output channels per tile */
-#ifndef LANESW_MAX_TB
-#define LANESW_MAX_TB 4
-#endif
-#define LANESW_MAX_TB_ /* taps per tile (OB·TB accumulators, TB loads and one: 29 registers) */
+#define LANESW_MAX_OB 6 /* output channels per tile */
+#define LANESW_MAX_TB 4 /* taps per tile (OB·TB accumulators, TB loads and one: 29 registers) */
 /* Images a last pack needs to be worth 16 lanes; fewer run on the other
  * paths (their dW added). */
 #define LANESW_MIN_LAST 12
@@ -108,20 +102,20 @@ TG_CONV_AVX512 static inline void lanesw_add4(float *dw, int64_t n, __m512 a0, _
                 lanesw_add4(a->dw + o * a->dw_o + t, TB - t, acc[o][t], TB - t > 1 ? acc[o][t + 1] : acc[o][t], \
                             TB - t > 2 ? acc[o][t + 2] : acc[o][t], TB - t > 3 ? acc[o][t + 3] : acc[o][t]);   \
     }
-#define LANESW_TILES(OB) LANESW_TILE(OB, 1) LANESW_TILE(OB, 2) LANESW_TILE(OB, 3) LANESW_TILE(OB, 4) LANESW_TILE(OB, 5) LANESW_TILE(OB, 6)
-LANESW_TILES(1)
+#define LANESW_TILES(OB) LANESW_TILE(OB, 3) LANESW_TILE(OB, 4)
 LANESW_TILES(2)
 LANESW_TILES(3)
 LANESW_TILES(4)
 LANESW_TILES(5)
 LANESW_TILES(6)
-LANESW_TILES(7)
-LANESW_TILES(8)
 
 typedef void (*lanesw_tile_fn)(const lanesw_tile_args *);
-#define LANESW_ROW(OB) {NULL, lanesw_tile_##OB##_1, lanesw_tile_##OB##_2, lanesw_tile_##OB##_3, lanesw_tile_##OB##_4, lanesw_tile_##OB##_5, lanesw_tile_##OB##_6}
-static const lanesw_tile_fn lanesw_tiles[9][7] = {
-    {NULL}, LANESW_ROW(1), LANESW_ROW(2), LANESW_ROW(3), LANESW_ROW(4), LANESW_ROW(5), LANESW_ROW(6), LANESW_ROW(7), LANESW_ROW(8),
+#define LANESW_ROW(OB) {NULL, NULL, NULL, lanesw_tile_##OB##_3, lanesw_tile_##OB##_4}
+/* [OB][TB]: 2 output channels or more and 16 taps or more (lanesw_fit),
+ * split into blocks of at most 6 and 4 as evenly as can be, give blocks of
+ * 2 to 6 channels and 3 or 4 taps */
+static const lanesw_tile_fn lanesw_tiles[LANESW_MAX_OB + 1][LANESW_MAX_TB + 1] = {
+    {NULL}, {NULL}, LANESW_ROW(2), LANESW_ROW(3), LANESW_ROW(4), LANESW_ROW(5), LANESW_ROW(6),
 };
 
 typedef struct {
