@@ -10,7 +10,8 @@
  * three close under differentiation (second derivatives are made of them).
  * f32 products with stride 1 and few channels run on the direct kernels of
  * ops/conv_direct.c instead (no patches, no packing), and the forward and
- * backward input of 16 images at a time on those of ops/conv_lanes.c. */
+ * backward input of 16 images at a time on those of ops/conv_lanes.c, and
+ * the backward weight on those of ops/conv_lanes_weight.c. */
 #include "autograd/internal.h"
 #include "ops/conv.h"
 #include "ops/gemm.h"
@@ -453,7 +454,8 @@ tg_tensor *tg_conv2d_attr(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, cons
     /* The weight's gradient will need every image's patches again: keep
      * them (step memory) rather than build them twice, unless the forward
      * runs without patches (16 images in the lanes: the weight gradient then
-     * builds them, which costs less than the GEMM forward saves). */
+     * builds them, which costs less than the GEMM forward saves) or the
+     * weight gradient reads none (direct kernels, 16 images in the lanes). */
     size_t cache_bytes = (size_t)(g.n * g.groups) * col_size(&g, (tg_dtype)x->dtype);
     void *cache = NULL;
     if (cache_bytes && ctx->grad_enabled && weight->requires_grad &&

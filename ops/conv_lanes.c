@@ -71,7 +71,7 @@ static conv_geom lanes_as_backward_input(const conv_geom *g, conv_pass pass)
  * its padding within the kernel's reach (no negative padding as a backward
  * input) and 2 input channels or more per group: LeNet's conv1 (1→6) runs
  * faster over conv_direct.c's column-shifted planes (97 GFLOP/s against
- * 91). The backward weight keeps the direct kernels and the GEMM. */
+ * 91). The backward weight has its own (ops/conv_lanes_weight.c). */
 static bool lanes_fit(const conv_geom *g, tg_dtype dt, conv_pass pass)
 {
     if (pass == CONV_BACKWARD_WEIGHT || dt != TG_F32 || g->sh != 1 || g->sw != 1 || !tg_conv_avx512())
