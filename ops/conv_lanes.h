@@ -41,8 +41,8 @@ static inline __mmask16 lanes_mask(int64_t count) { return (__mmask16)(count >= 
 
 /* dst[at[q]·16 + l] = src[l·src_step + q] for q < len, images l < count
  * (zeros in the other lanes). */
-TG_CONV_AVX512 static inline void lanes_gather(const float *src, int64_t src_step, int count, int64_t len, const int32_t *at,
-                                        float *dst)
+TG_CONV_AVX512 static inline void lanes_gather(const float *src, int64_t src_step, int count, int64_t len,
+                                               const int32_t *at, float *dst)
 {
     for (int64_t q = 0; q < len; q += 16) {
         __mmask16 m = lanes_mask(len - q);
