@@ -96,7 +96,6 @@ int64_t tg_conv_lanes_batch(const conv_geom *g, tg_dtype dt, conv_pass pass)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
 
 static lanes_geom lanes_geometry(const conv_geom *g)
 {
