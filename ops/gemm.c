@@ -62,10 +62,12 @@
 
 /* Below this many multiply-adds a product runs on one thread. Alone, a
  * product of 96³ already gains from a second thread; inside a training step
- * it does not: each product's operands and result then cross between cores
- * (the MLP 784-256-128-10 at batch 64 trained at 130k samples/s with its
- * 12.8M-MAC products split, 142k unsplit, on this project's 2-core machine). */
-#define TG_GEMM_MT_MIN (256.0 * 256 * 256)
+ * each product's operands and result then cross between cores. Data-parallel
+ * training (the MLP, the CNNs) runs its products on the workers unsplit
+ * anyway; a model trained on a context's threads splits them: GPT small
+ * (products of 2-8M multiply-adds) on 2 threads ran 176 steps/s with 256³
+ * here, 245 with 128³ (medium, MLP unchanged), on this project's 2-core machine. */
+#define TG_GEMM_MT_MIN (128.0 * 128 * 128)
 /* Up to this many rows per task, an untransposed B is read in place. */
 #define TG_DIRECT_B_M 96
 
