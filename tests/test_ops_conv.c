@@ -26,6 +26,15 @@ static int64_t out_dim(int64_t in, int64_t k, const conv_shape *s)
     return (in + 2 * s->padding - s->dilation * (k - 1) - 1) / s->stride + 1;
 }
 
+/* The geometry ops/conv.c makes of shape s, for the kernels' predicates. */
+static conv_geom geom_of(const conv_shape *s)
+{
+    int64_t oh = out_dim(s->h, s->kh, s), ow = out_dim(s->w, s->kw, s), cg = s->c / s->groups;
+    return (conv_geom){s->n, s->c, s->h, s->w, s->o, s->kh, s->kw, oh, ow, s->stride, s->stride, s->padding,
+                       s->padding, s->dilation, s->dilation, s->groups, cg, s->o / s->groups, cg * s->kh * s->kw,
+                       oh * ow};
+}
+
 /* The textbook sum, in double: y[n,o,i,j] = b[o] + Σ W[o,c,u,v]·x[n, g·C/G + c, ...] */
 static double direct_conv(const conv_shape *s, const tg_tensor *x, const tg_tensor *w, const tg_tensor *b, int64_t n,
                           int64_t o, int64_t i, int64_t j)
@@ -230,9 +239,7 @@ Test(ops_conv, backward_input_with_16_images_in_the_lanes_matches_direct_sums)
 {
     for (size_t i = 0; i < sizeof lanes_shapes / sizeof *lanes_shapes; i++) {
         conv_shape s = lanes_shapes[i].s;
-        int64_t oh = out_dim(s.h, s.kh, &s), ow = out_dim(s.w, s.kw, &s);
-        conv_geom g = {s.n, s.c, s.h, s.w, s.o, s.kh, s.kw, oh, ow, 1, 1, s.padding, s.padding, s.dilation,
-                       s.dilation, s.groups, s.c / s.groups, s.o / s.groups, s.c / s.groups * s.kh * s.kw, oh * ow};
+        conv_geom g = geom_of(&s);
         int64_t lanes = tg_conv_lanes_batch(&g, TG_F32, CONV_BACKWARD_INPUT);
         if (tg_conv_avx512())
             cr_assert_eq(lanes, lanes_shapes[i].lanes, "shape %zu: the lane kernels take %lld images, expected %lld", i,
@@ -277,10 +284,7 @@ Test(ops_conv, backward_weight_with_16_images_in_the_lanes_matches_direct_sums)
         ctx = threads == 2 ? two_threads : tg_ctx_new(1);
         for (size_t i = 0; i < sizeof lanes_weight_shapes / sizeof *lanes_weight_shapes; i++) {
             conv_shape s = lanes_weight_shapes[i].s;
-            int64_t oh = out_dim(s.h, s.kh, &s), ow = out_dim(s.w, s.kw, &s);
-            conv_geom g = {s.n, s.c, s.h, s.w, s.o, s.kh, s.kw, oh, ow, s.stride, s.stride, s.padding, s.padding,
-                           s.dilation, s.dilation, s.groups, s.c / s.groups, s.o / s.groups,
-                           s.c / s.groups * s.kh * s.kw, oh * ow};
+            conv_geom g = geom_of(&s);
             int64_t lanes = tg_conv_lanes_weight_batch(&g, TG_F32);
             if (tg_conv_avx512())
                 cr_assert_eq(lanes, lanes_weight_shapes[i].lanes, "shape %zu: the lane kernels take %lld images, "
@@ -316,9 +320,7 @@ Test(ops_conv, conv2d_with_16_images_in_the_lanes_matches_a_direct_convolution)
 {
     for (size_t i = 0; i < sizeof lanes_forward_shapes / sizeof *lanes_forward_shapes; i++) {
         conv_shape s = lanes_forward_shapes[i].s;
-        int64_t oh = out_dim(s.h, s.kh, &s), ow = out_dim(s.w, s.kw, &s);
-        conv_geom g = {s.n, s.c, s.h, s.w, s.o, s.kh, s.kw, oh, ow, 1, 1, s.padding, s.padding, s.dilation,
-                       s.dilation, s.groups, s.c / s.groups, s.o / s.groups, s.c / s.groups * s.kh * s.kw, oh * ow};
+        conv_geom g = geom_of(&s);
         int64_t lanes = tg_conv_lanes_batch(&g, TG_F32, CONV_FORWARD);
         if (tg_conv_avx512())
             cr_assert_eq(lanes, lanes_forward_shapes[i].lanes, "shape %zu: the lane kernels take %lld images, "
