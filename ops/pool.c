@@ -147,8 +147,6 @@ typedef struct {
 #include <immintrin.h>
 #define TG_POOL_AVX512 __attribute__((target("avx512f")))
 
-/* 2×2 windows, stride 2, f32: 16 outputs per step. Lanes take the same
- * TAKE_MAX rule as the scalar code (first maximum wins, NaN sticks). */
 /* relu(v): v where v > 0, else +0 (NaN and -0 included) */
 TG_POOL_AVX512 static inline __m512 relu_ps(__m512 v)
 {
@@ -162,6 +160,9 @@ TG_POOL_AVX512 static inline __m512i relu_argmax(__m512i best, __m512 v, bool re
     return _mm512_mask_mov_epi32(best, zero, _mm512_set1_epi32(-1));
 }
 
+/* 2×2 windows, stride 2, f32: 16 outputs per step. Lanes take the same
+ * TAKE_MAX rule as the scalar code (first maximum wins, NaN sticks); under
+ * relu they read relu(x). */
 TG_POOL_AVX512 static void max2x2_plane_avx512(const float *xp, int64_t W, int64_t oh, int64_t ow, float *yp,
                                                 int32_t *am, bool relu)
 {
