@@ -61,7 +61,10 @@ static tg_tensor *conv_pre_activation(tg_module *m, tg_tensor *x)
     return tg_conv2d(x, m->params[0], m->params[1], s->stride, s->padding, 1, 1);
 }
 
-static tg_tensor *conv_forward(tg_module *m, tg_tensor *x) { return tg_activate(conv_pre_activation(m, x), m->spec.act); }
+static tg_tensor *conv_forward(tg_module *m, tg_tensor *x)
+{
+    return tg_activate(conv_pre_activation(m, x), m->spec.act);
+}
 
 static void conv_describe(const tg_layer_spec *s, char *buf, size_t size)
 {
